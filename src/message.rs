@@ -252,8 +252,10 @@ pub struct Source {
     /// The host name written when a message carries none: this host for local sockets, the
     /// peer's address for network inputs (as rsyslog does without DNS lookups).
     pub default_host: Arc<str>,
-    /// Whether the input is a local socket, where senders send no hostname.
-    pub local: bool,
+    /// Whether lines show the sender's timestamp (network inputs) or the reception time
+    /// (local sockets, as rsyslog's imuxsock does: local senders' clocks are ours, and their
+    /// year-less, second-precision stamps add nothing).
+    pub use_sender_timestamp: bool,
 }
 
 /// A message, where it came from and when it arrived: what routing and formatting see.

@@ -1,0 +1,238 @@
+//! Configuration: reading `/etc/logwell/logwell.toml` and its drop-ins
+//! (`/etc/logwell/conf.d/*.toml`, in name order), and turning them into validated
+//! [`Settings`].
+//!
+//! Three stages, as in zincati: [`raw`] serde structs that refuse unknown keys, then
+//! [`settings`] validation that checks meaning, then the `Settings` the daemon runs on. Every
+//! error carries file, line, column and a hint, and all of them are reported at once. The
+//! daemon at start, on SIGHUP, and `logwelld --check-config` all call [`load`].
+
+mod error;
+mod raw;
+mod settings;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{ConfigError, ConfigErrors};
+pub use settings::{
+    DaemonSettings, FileSettings, Format, InputKind, InputSettings, OutputKind, OutputSettings,
+    Settings, StreamSettings, UdpSettings, UnixDatagramSettings, UnixPath,
+    DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+};
+
+use error::SourceFile;
+use settings::ParsedFile;
+
+/// Where the configuration lives.
+#[derive(Clone, Debug)]
+pub struct ConfigPaths {
+    /// The main file.
+    pub main: PathBuf,
+    /// The drop-in directory; `*.toml` files in it are read in name order. A missing
+    /// directory is fine.
+    pub drop_in_dir: Option<PathBuf>,
+}
+
+impl ConfigPaths {
+    /// The main file and the `conf.d` directory beside it.
+    pub fn beside(main: impl Into<PathBuf>) -> ConfigPaths {
+        let main = main.into();
+        let drop_in_dir = main.parent().map(|p| p.join("conf.d"));
+        ConfigPaths { main, drop_in_dir }
+    }
+}
+
+/// Reads and validates the configuration.
+pub fn load(paths: &ConfigPaths) -> Result<Settings, ConfigErrors> {
+    let mut files = vec![paths.main.clone()];
+    if let Some(dir) = &paths.drop_in_dir {
+        files.extend(drop_ins(dir));
+    }
+    load_files(&files)
+}
+
+/// The `*.toml` files of a drop-in directory, in name order.
+fn drop_ins(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Reads and validates the given files, in order.
+pub fn load_files(paths: &[PathBuf]) -> Result<Settings, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut parsed = Vec::new();
+    for path in paths {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(ConfigError {
+                    file: path.clone(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read the configuration: {e}"),
+                    hint: Some(match e.kind() {
+                        std::io::ErrorKind::NotFound => {
+                            "create it, or pass another file with --config".to_string()
+                        }
+                        _ => "check the file's permissions".to_string(),
+                    }),
+                });
+                continue;
+            }
+        };
+        match toml::from_str::<raw::RawConfig>(&text) {
+            Ok(raw) => parsed.push(ParsedFile { path: path.clone(), text, raw }),
+            Err(e) => {
+                let src = SourceFile { path, text: &text };
+                let message = e.message().trim_end().to_string();
+                let hint = hint_for(&message);
+                errors.push(src.error(e.span(), message, hint));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    Settings::from_files(parsed).map_err(ConfigErrors)
+}
+
+/// A hint for serde's and toml's own messages.
+fn hint_for(message: &str) -> Option<String> {
+    if message.starts_with("unknown field") {
+        Some("check the spelling; the keys this section accepts are listed above".into())
+    } else if message.contains("missing field `type`") {
+        Some("every [input.NAME] and [output.NAME] needs type = \"...\"".into())
+    } else if message.contains("invalid type") {
+        Some("check the value's type: numbers unquoted, names and modes in quotes".into())
+    } else {
+        Some("see logwell.toml(5) for the syntax".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Settings, ConfigErrors> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("logwell.toml");
+        std::fs::write(&p, text).unwrap();
+        load_files(&[p])
+    }
+
+    const OK: &str = r#"
+[input.udp]
+type = "udp"
+listen = ["127.0.0.1:5514", "[::1]:5514"]
+
+[output.syslog]
+type = "file"
+path = "/tmp/x/syslog"
+
+[[rule]]
+selector = "*.*;auth,authpriv.none"
+output = "syslog"
+"#;
+
+    #[test]
+    fn a_small_config_validates() {
+        let s = load_str(OK).unwrap();
+        assert_eq!(s.inputs.len(), 1);
+        let InputKind::Udp(u) = &s.inputs[0].kind else { panic!() };
+        assert_eq!(u.listen.len(), 2);
+        assert_eq!(u.max_message_size_bytes, 64 * 1024);
+        assert_eq!(s.rules.len(), 1);
+        assert_eq!(s.rules[0].outputs, vec![0]);
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_place() {
+        let e = load_str(&OK.replace("listen =", "listne =")).unwrap_err().to_string();
+        assert!(e.contains("logwell.toml:4:1"), "{e}");
+        assert!(e.contains("unknown field `listne`"), "{e}");
+        assert!(e.contains("hint:"), "{e}");
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let bad = OK
+            .replace("\"127.0.0.1:5514\"", "\"127.0.0.1\"")
+            .replace("*.*;auth", "*.*;oops")
+            .replace("output = \"syslog\"", "output = \"sylog\"");
+        let e = load_str(&bad).unwrap_err();
+        assert_eq!(e.0.len(), 3, "{e}");
+        let text = e.to_string();
+        assert!(text.contains(":4:10: `127.0.0.1` is not an address with a port"), "{text}");
+        assert!(text.contains("unknown facility `oops`"), "{text}");
+        assert!(text.contains("no output is named `sylog`"), "{text}");
+        assert!(text.contains("3 errors"), "{text}");
+    }
+
+    #[test]
+    fn keys_of_another_input_kind_are_refused() {
+        let e = load_str(&OK.replace("type = \"udp\"", "type = \"udp\"\nmax_connections = 5"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`max_connections` does not apply to udp inputs"), "{e}");
+    }
+
+    #[test]
+    fn drop_ins_add_inputs_and_rules_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("logwell.toml");
+        std::fs::write(&main, OK).unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        std::fs::write(
+            dir.path().join("conf.d/20-b.toml"),
+            "[[rule]]\nselector = \"mail.*\"\noutput = \"syslog\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("conf.d/10-a.toml"),
+            "[input.tcp]\ntype = \"tcp\"\nlisten = \"127.0.0.1:5515\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("conf.d/ignored.conf"), "garbage").unwrap();
+        let s = load(&ConfigPaths::beside(&main)).unwrap();
+        assert_eq!(s.inputs.len(), 2);
+        assert_eq!(s.rules.len(), 2);
+    }
+
+    #[test]
+    fn duplicate_names_across_files_name_both_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("logwell.toml");
+        std::fs::write(&main, OK).unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        std::fs::write(
+            dir.path().join("conf.d/a.toml"),
+            "[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:5516\"\n",
+        )
+        .unwrap();
+        let e = load(&ConfigPaths::beside(&main)).unwrap_err().to_string();
+        assert!(e.contains("a.toml:1:8: input `udp` is declared twice"), "{e}");
+        assert!(e.contains("logwell.toml:2"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_says_how_to_fix() {
+        let e = load_files(&[PathBuf::from("/nonexistent/logwell.toml")]).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/logwell.toml: cannot read"), "{e}");
+        assert!(e.contains("--config"), "{e}");
+    }
+
+    #[test]
+    fn shipped_configs_validate() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for f in ["etc/logwell.toml", "etc/dev.toml"] {
+            let s = load_files(&[root.join(f)]);
+            assert!(s.is_ok(), "{f}: {}", s.unwrap_err());
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The configuration exactly as written: serde structs with every field optional and unknown
+//! keys refused. Spans are kept so that validation can point at the offending value. Nothing
+//! here checks meaning; `settings` does.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// One configuration file (the main one or a drop-in).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) daemon: Option<RawDaemon>,
+    #[serde(default)]
+    pub(crate) input: BTreeMap<Spanned<String>, Spanned<RawInput>>,
+    #[serde(default)]
+    pub(crate) output: BTreeMap<Spanned<String>, Spanned<RawOutput>>,
+    #[serde(default)]
+    pub(crate) rule: Vec<Spanned<RawRule>>,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDaemon {
+    pub(crate) hostname: Option<Spanned<String>>,
+    pub(crate) control_socket: Option<Spanned<String>>,
+    pub(crate) log_level: Option<Spanned<String>>,
+}
+
+/// `[input.NAME]`: one flat struct for every kind, so that a key that does not apply to the
+/// declared `type` gets a precise error instead of serde's generic one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInput {
+    #[serde(rename = "type")]
+    pub(crate) kind: Spanned<String>,
+    pub(crate) listen: Option<Spanned<OneOrMany>>,
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) receive_buffer_bytes: Option<Spanned<i64>>,
+    pub(crate) max_message_size_bytes: Option<Spanned<i64>>,
+    pub(crate) max_connections: Option<Spanned<i64>>,
+    pub(crate) idle_timeout_secs: Option<Spanned<i64>>,
+    pub(crate) use_sender_timestamp: Option<Spanned<bool>>,
+}
+
+/// `[output.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutput {
+    #[serde(rename = "type")]
+    pub(crate) kind: Spanned<String>,
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) format: Option<Spanned<String>>,
+    pub(crate) sync: Option<Spanned<bool>>,
+    pub(crate) owner: Option<Spanned<String>>,
+    pub(crate) group: Option<Spanned<String>>,
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) flush_interval_ms: Option<Spanned<i64>>,
+    pub(crate) buffer_bytes: Option<Spanned<i64>>,
+}
+
+/// `[[rule]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    pub(crate) selector: Option<Spanned<String>>,
+    pub(crate) program: Option<Spanned<OneOrMany>>,
+    pub(crate) hostname: Option<Spanned<OneOrMany>>,
+    pub(crate) input: Option<Spanned<OneOrMany>>,
+    #[serde(rename = "match")]
+    pub(crate) pattern: Option<Spanned<String>>,
+    pub(crate) output: Option<Spanned<OneOrMany>>,
+    #[serde(rename = "final")]
+    pub(crate) is_final: Option<Spanned<bool>>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(crate) fn clone_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}

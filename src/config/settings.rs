@@ -1,0 +1,560 @@
+//! Validated settings: what the daemon runs on. Built from the raw files by
+//! [`Settings::from_files`], which checks meaning (addresses, selectors, names, users) and
+//! collects every error with its place and a hint. `PartialEq` lets a reload keep what did not
+//! change.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use regex::bytes::Regex;
+use toml::Spanned;
+
+use super::error::{ConfigError, SourceFile};
+use super::raw::{RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
+use crate::route::{Rule, Selector};
+
+/// Default largest message accepted before truncation, in bytes.
+pub const DEFAULT_MAX_MESSAGE_SIZE_BYTES: usize = 64 * 1024;
+
+/// Everything the daemon needs, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// `[daemon]`.
+    pub daemon: DaemonSettings,
+    /// `[input.NAME]`, ordered by name.
+    pub inputs: Vec<InputSettings>,
+    /// `[output.NAME]`, ordered by name; rules refer to them by index.
+    pub outputs: Vec<OutputSettings>,
+    /// `[[rule]]`, in file order (main file, then drop-ins in name order).
+    pub rules: Vec<Rule>,
+}
+
+/// `[daemon]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DaemonSettings {
+    /// Name written for messages that carry none; the system host name by default.
+    pub hostname: String,
+    /// The control socket `logwell stats` talks to.
+    pub control_socket: PathBuf,
+    /// `tracing` filter for the daemon's own diagnostics (`info`, `debug`, `logwell=trace`).
+    pub log_level: String,
+}
+
+/// One input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputSettings {
+    /// The input's name, from `[input.NAME]`.
+    pub name: String,
+    /// What it listens on.
+    pub kind: InputKind,
+}
+
+/// The kinds of input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InputKind {
+    /// `type = "udp"`.
+    Udp(UdpSettings),
+    /// `type = "tcp"`.
+    Tcp(StreamSettings),
+    /// `type = "unix_datagram"`.
+    UnixDatagram(UnixDatagramSettings),
+    /// `type = "unix_stream"`.
+    UnixStream(StreamSettings),
+}
+
+/// A UDP input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UdpSettings {
+    /// Addresses to bind.
+    pub listen: Vec<SocketAddr>,
+    /// `SO_RCVBUF`; the kernel default when `None`.
+    pub receive_buffer_bytes: Option<usize>,
+    /// Longer datagrams are truncated and marked.
+    pub max_message_size_bytes: usize,
+    /// Whether to write the sender's timestamp (true) or the reception time.
+    pub use_sender_timestamp: bool,
+}
+
+/// A stream input: TCP addresses or one Unix stream socket path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamSettings {
+    /// TCP addresses to bind (empty for Unix).
+    pub listen: Vec<SocketAddr>,
+    /// Unix socket path and mode (`None` for TCP).
+    pub unix: Option<UnixPath>,
+    /// Connections beyond this wait in the kernel backlog until one closes.
+    pub max_connections: usize,
+    /// Close a connection idle this long; never when `None`.
+    pub idle_timeout: Option<Duration>,
+    /// Longer frames are truncated and marked; the rest is skipped.
+    pub max_message_size_bytes: usize,
+    /// Whether to write the sender's timestamp (true) or the reception time.
+    pub use_sender_timestamp: bool,
+}
+
+/// A Unix socket path and its permission bits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnixPath {
+    /// Socket path; an existing socket there is replaced.
+    pub path: PathBuf,
+    /// Permission bits, `0o666` by default so every local program can log.
+    pub mode: u32,
+}
+
+/// A Unix datagram input (`/dev/log` style).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnixDatagramSettings {
+    /// Socket path and mode.
+    pub unix: UnixPath,
+    /// `SO_RCVBUF`; the kernel default when `None`.
+    pub receive_buffer_bytes: Option<usize>,
+    /// Longer datagrams are truncated and marked.
+    pub max_message_size_bytes: usize,
+    /// Whether to write the sender's timestamp (true) or the reception time.
+    pub use_sender_timestamp: bool,
+}
+
+/// One output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputSettings {
+    /// The output's name, from `[output.NAME]`.
+    pub name: String,
+    /// What it writes to.
+    pub kind: OutputKind,
+}
+
+/// The kinds of output. Later kinds (forwarding, Kafka) join this enum.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutputKind {
+    /// `type = "file"`.
+    File(FileSettings),
+}
+
+/// Line formats for files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `Nov 21 09:41:03 host tag[pid]: msg`.
+    Traditional,
+    /// `2026-11-21T09:41:03.123456+01:00 host tag[pid]: msg`, Debian 12's default.
+    Rfc3339,
+    /// `<13>1 2026-11-21T09:41:03.123456+01:00 host tag pid msgid [sd] msg`.
+    Rfc5424,
+    /// One JSON object per line with every field.
+    Json,
+}
+
+impl Format {
+    fn from_name(name: &str) -> Option<Format> {
+        Some(match name {
+            "traditional" => Format::Traditional,
+            "rfc3339" => Format::Rfc3339,
+            "rfc5424" => Format::Rfc5424,
+            "json" => Format::Json,
+            _ => return None,
+        })
+    }
+}
+
+/// A file output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileSettings {
+    /// The file; missing directories are created.
+    pub path: PathBuf,
+    /// Line format.
+    pub format: Format,
+    /// `fdatasync` after each batch written (rsyslog writes without `-` prefix).
+    pub sync: bool,
+    /// Owner to set on a file logwell creates (when root).
+    pub owner: Option<u32>,
+    /// Group to set on a file logwell creates (when root).
+    pub group: Option<u32>,
+    /// Permission bits of a file logwell creates.
+    pub mode: u32,
+    /// Longest time a line waits in memory before it is written.
+    pub flush_interval: Duration,
+    /// Write as soon as this many bytes wait.
+    pub buffer_bytes: usize,
+}
+
+/// Collects errors for one file while building settings.
+struct Check<'a> {
+    src: SourceFile<'a>,
+    errors: Vec<ConfigError>,
+}
+
+impl Check<'_> {
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        let e = self.src.error(Some(span), message, Some(hint.into()));
+        self.errors.push(e);
+    }
+
+    fn positive(&mut self, v: &Option<Spanned<i64>>, key: &str, default: usize) -> usize {
+        match v {
+            None => default,
+            Some(v) if *v.get_ref() > 0 => *v.get_ref() as usize,
+            Some(v) => {
+                self.err(v.span(), format!("`{key}` must be a positive number"), "remove the key to use the default");
+                default
+            }
+        }
+    }
+
+    fn mode(&mut self, v: &Option<Spanned<String>>, default: u32) -> u32 {
+        let Some(v) = v else { return default };
+        match u32::from_str_radix(v.get_ref().trim_start_matches("0o"), 8) {
+            Ok(m) if m <= 0o7777 => m,
+            _ => {
+                self.err(v.span(), format!("`mode = \"{}\"` is not an octal mode", v.get_ref()), "write it as a string of octal digits, such as \"0640\"");
+                default
+            }
+        }
+    }
+
+    fn not_for(&mut self, present: Option<Range<usize>>, key: &str, kind: &str, hint: &str) {
+        if let Some(span) = present {
+            self.err(span, format!("`{key}` does not apply to {kind} inputs"), hint.to_string());
+        }
+    }
+}
+
+/// One parsed file with its text, as `load` hands them over.
+pub(crate) struct ParsedFile {
+    pub(crate) path: PathBuf,
+    pub(crate) text: String,
+    pub(crate) raw: RawConfig,
+}
+
+/// Where a name was first declared, to report duplicates across files.
+struct Declared {
+    file: PathBuf,
+    line: usize,
+}
+
+impl Settings {
+    /// Validates parsed files (main file first, then drop-ins) into settings, or every error.
+    pub(crate) fn from_files(files: Vec<ParsedFile>) -> Result<Settings, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let mut daemon = DaemonSettings {
+            hostname: default_hostname(),
+            control_socket: PathBuf::from("/run/logwell/control.sock"),
+            log_level: "info".to_string(),
+        };
+        let mut inputs: BTreeMap<String, InputSettings> = BTreeMap::new();
+        let mut outputs: BTreeMap<String, OutputSettings> = BTreeMap::new();
+        let mut declared: BTreeMap<(bool, String), Declared> = BTreeMap::new();
+        for file in &files {
+            let mut check = Check { src: SourceFile { path: &file.path, text: &file.text }, errors: Vec::new() };
+            if let Some(d) = &file.raw.daemon {
+                apply_daemon(&mut check, d, &mut daemon);
+            }
+            for (name, raw) in &file.raw.input {
+                let line = check.src.error(Some(name.span()), "", None).line;
+                if let Some(first) = declared.get(&(true, name.get_ref().clone())) {
+                    check.err(name.span(), format!("input `{}` is declared twice", name.get_ref()), format!("the first is at {}:{}; rename one of them", first.file.display(), first.line));
+                    continue;
+                }
+                declared.insert((true, name.get_ref().clone()), Declared { file: file.path.clone(), line });
+                if let Some(kind) = input_kind(&mut check, raw.get_ref()) {
+                    inputs.insert(name.get_ref().clone(), InputSettings { name: name.get_ref().clone(), kind });
+                }
+            }
+            for (name, raw) in &file.raw.output {
+                let line = check.src.error(Some(name.span()), "", None).line;
+                if let Some(first) = declared.get(&(false, name.get_ref().clone())) {
+                    check.err(name.span(), format!("output `{}` is declared twice", name.get_ref()), format!("the first is at {}:{}; rename one of them", first.file.display(), first.line));
+                    continue;
+                }
+                declared.insert((false, name.get_ref().clone()), Declared { file: file.path.clone(), line });
+                if let Some(kind) = output_kind(&mut check, raw.get_ref()) {
+                    outputs.insert(name.get_ref().clone(), OutputSettings { name: name.get_ref().clone(), kind });
+                }
+            }
+            errors.append(&mut check.errors);
+        }
+
+        let outputs: Vec<OutputSettings> = outputs.into_values().collect();
+        check_unique_paths(&files, &outputs, &mut errors);
+        // Rules refer to outputs by name, so they are built once every file is read.
+        let mut rules = Vec::new();
+        for file in &files {
+            let mut check = Check { src: SourceFile { path: &file.path, text: &file.text }, errors: Vec::new() };
+            for rule in &file.raw.rule {
+                if let Some(rule) = build_rule(&mut check, rule, &outputs, &inputs) {
+                    rules.push(rule);
+                }
+            }
+            errors.append(&mut check.errors);
+        }
+        if inputs.is_empty() && errors.is_empty() {
+            let path = files.first().map(|f| f.path.clone()).unwrap_or_default();
+            errors.push(ConfigError { file: path, line: 0, column: 0, message: "no input is declared, so nothing would be received".into(), hint: Some("add one, such as [input.udp] with type = \"udp\" and listen = \"127.0.0.1:5514\"".into()) });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Settings { daemon, inputs: inputs.into_values().collect(), outputs, rules })
+    }
+}
+
+fn apply_daemon(check: &mut Check<'_>, d: &RawDaemon, daemon: &mut DaemonSettings) {
+    if let Some(h) = &d.hostname {
+        if h.get_ref().is_empty() || h.get_ref().contains(char::is_whitespace) {
+            check.err(h.span(), "`hostname` must be one word", "remove it to use the system host name");
+        } else {
+            daemon.hostname = h.get_ref().clone();
+        }
+    }
+    if let Some(p) = &d.control_socket {
+        daemon.control_socket = PathBuf::from(p.get_ref());
+    }
+    if let Some(l) = &d.log_level {
+        if tracing_subscriber::EnvFilter::try_new(l.get_ref()).is_err() {
+            check.err(l.span(), format!("`log_level = \"{}\"` is not a log filter", l.get_ref()), "use error, warn, info, debug or trace");
+        } else {
+            daemon.log_level = l.get_ref().clone();
+        }
+    }
+}
+
+fn default_hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .map(|h| h.split('.').next().unwrap_or_default().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<SocketAddr> {
+    let Some(listen) = &raw.listen else {
+        check.err(raw.kind.span(), format!("a {kind} input needs `listen`"), format!("add listen = \"127.0.0.1:5514\" (or a list of addresses) to this input"));
+        return Vec::new();
+    };
+    let span = listen.span();
+    let mut out = Vec::new();
+    for a in listen.get_ref().clone_vec() {
+        match a.parse::<SocketAddr>() {
+            Ok(addr) => out.push(addr),
+            Err(_) => check.err(span.clone(), format!("`{a}` is not an address with a port"), "write it as \"0.0.0.0:514\" or \"[::]:514\""),
+        }
+    }
+    out
+}
+
+fn unix_path(check: &mut Check<'_>, raw: &RawInput) -> Option<UnixPath> {
+    let mode = check.mode(&raw.mode, 0o666);
+    match &raw.path {
+        Some(p) if !p.get_ref().is_empty() => Some(UnixPath { path: PathBuf::from(p.get_ref()), mode }),
+        _ => {
+            check.err(raw.kind.span(), "a unix input needs `path`", "add path = \"/run/logwell/log.sock\" (or \"/dev/log\" on a host without journald)");
+            None
+        }
+    }
+}
+
+fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
+    let max = check.positive(&raw.max_message_size_bytes, "max_message_size_bytes", DEFAULT_MAX_MESSAGE_SIZE_BYTES);
+    let rcvbuf = raw.receive_buffer_bytes.as_ref().map(|_| check.positive(&raw.receive_buffer_bytes, "receive_buffer_bytes", 0));
+    let max_connections = check.positive(&raw.max_connections, "max_connections", 1024);
+    let idle = raw.idle_timeout_secs.as_ref().map(|_| Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64));
+    let kind = raw.kind.get_ref().as_str();
+    let span = |o: &Option<Spanned<_>>| o.as_ref().map(|s: &Spanned<_>| s.span());
+    match kind {
+        "udp" | "unix_datagram" => {
+            check.not_for(span(&raw.max_connections), "max_connections", kind, "datagram inputs have no connections; remove it");
+            check.not_for(span(&raw.idle_timeout_secs), "idle_timeout_secs", kind, "datagram inputs have no connections; remove it");
+        }
+        _ => {
+            check.not_for(span(&raw.receive_buffer_bytes), "receive_buffer_bytes", kind, "it applies to udp and unix_datagram inputs; remove it");
+        }
+    }
+    match kind {
+        "udp" | "tcp" => {
+            check.not_for(span(&raw.path), "path", kind, "network inputs take `listen`; use a unix_datagram or unix_stream input for a socket path");
+            check.not_for(span(&raw.mode), "mode", kind, "only unix inputs have a file mode");
+        }
+        _ => {
+            if let Some(l) = &raw.listen {
+                check.err(l.span(), format!("`listen` does not apply to {kind} inputs"), "unix inputs take `path`");
+            }
+        }
+    }
+    let sender_ts = raw.use_sender_timestamp.as_ref().map(|b| *b.get_ref());
+    match kind {
+        "udp" => Some(InputKind::Udp(UdpSettings {
+            listen: listen_addrs(check, raw, kind),
+            receive_buffer_bytes: rcvbuf,
+            max_message_size_bytes: max,
+            use_sender_timestamp: sender_ts.unwrap_or(true),
+        })),
+        "tcp" => Some(InputKind::Tcp(StreamSettings {
+            listen: listen_addrs(check, raw, kind),
+            unix: None,
+            max_connections,
+            idle_timeout: idle,
+            max_message_size_bytes: max,
+            use_sender_timestamp: sender_ts.unwrap_or(true),
+        })),
+        "unix_datagram" => Some(InputKind::UnixDatagram(UnixDatagramSettings {
+            unix: unix_path(check, raw)?,
+            receive_buffer_bytes: rcvbuf,
+            max_message_size_bytes: max,
+            use_sender_timestamp: sender_ts.unwrap_or(false),
+        })),
+        "unix_stream" => Some(InputKind::UnixStream(StreamSettings {
+            listen: Vec::new(),
+            unix: Some(unix_path(check, raw)?),
+            max_connections,
+            idle_timeout: idle,
+            max_message_size_bytes: max,
+            use_sender_timestamp: sender_ts.unwrap_or(false),
+        })),
+        other => {
+            check.err(raw.kind.span(), format!("unknown input type `{other}`"), "use \"udp\", \"tcp\", \"unix_datagram\" or \"unix_stream\"");
+            None
+        }
+    }
+}
+
+fn output_kind(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
+    if raw.kind.get_ref() != "file" {
+        check.err(raw.kind.span(), format!("unknown output type `{}`", raw.kind.get_ref()), "use \"file\"");
+        return None;
+    }
+    let format = match &raw.format {
+        None => Format::Rfc3339,
+        Some(f) => match Format::from_name(f.get_ref()) {
+            Some(f) => f,
+            None => {
+                check.err(f.span(), format!("unknown format `{}`", f.get_ref()), "use \"traditional\", \"rfc3339\", \"rfc5424\" or \"json\"");
+                Format::Rfc3339
+            }
+        },
+    };
+    let root = nix::unistd::geteuid().is_root();
+    let owner = match &raw.owner {
+        Some(o) => match nix::unistd::User::from_name(o.get_ref()) {
+            Ok(Some(u)) => Some(u.uid.as_raw()),
+            _ => {
+                check.err(o.span(), format!("no user `{}` on this system", o.get_ref()), "create the user or name an existing one");
+                None
+            }
+        },
+        None => root.then_some(0),
+    };
+    let group = match &raw.group {
+        Some(g) => match nix::unistd::Group::from_name(g.get_ref()) {
+            Ok(Some(g)) => Some(g.gid.as_raw()),
+            _ => {
+                check.err(g.span(), format!("no group `{}` on this system", g.get_ref()), "create the group or name an existing one");
+                None
+            }
+        },
+        None if root => Some(nix::unistd::Group::from_name("adm").ok().flatten().map_or(0, |g| g.gid.as_raw())),
+        None => None,
+    };
+    if !root {
+        if let Some(o) = &raw.owner {
+            if owner.is_some_and(|u| u != nix::unistd::geteuid().as_raw()) {
+                check.err(o.span(), "`owner` can only be set when logwelld runs as root", "remove it, or run logwelld as root");
+            }
+        }
+    }
+    let path = match &raw.path {
+        Some(p) if !p.get_ref().is_empty() => PathBuf::from(p.get_ref()),
+        _ => {
+            check.err(raw.kind.span(), "a file output needs `path`", "add path = \"/var/log/syslog\"");
+            return None;
+        }
+    };
+    Some(OutputKind::File(FileSettings {
+        path,
+        format,
+        sync: raw.sync.as_ref().is_some_and(|s| *s.get_ref()),
+        owner,
+        group,
+        mode: check.mode(&raw.mode, 0o640),
+        flush_interval: Duration::from_millis(check.positive(&raw.flush_interval_ms, "flush_interval_ms", 1000) as u64),
+        buffer_bytes: check.positive(&raw.buffer_bytes, "buffer_bytes", 64 * 1024),
+    }))
+}
+
+/// Two outputs writing one file would interleave and fight over rotation.
+fn check_unique_paths(files: &[ParsedFile], outputs: &[OutputSettings], errors: &mut Vec<ConfigError>) {
+    let mut seen: BTreeMap<&PathBuf, &str> = BTreeMap::new();
+    for o in outputs {
+        let OutputKind::File(f) = &o.kind;
+        if let Some(first) = seen.insert(&f.path, &o.name) {
+            let (file, line, column) = files
+                .iter()
+                .find_map(|pf| pf.raw.output.keys().find(|k| k.get_ref() == &o.name).map(|k| (pf, k.span())))
+                .map(|(pf, span)| {
+                    let e = SourceFile { path: &pf.path, text: &pf.text }.error(Some(span), "", None);
+                    (e.file, e.line, e.column)
+                })
+                .unwrap_or_default();
+            errors.push(ConfigError { file, line, column, message: format!("outputs `{first}` and `{}` both write {}", o.name, f.path.display()), hint: Some("send both rules to one output instead".into()) });
+        }
+    }
+}
+
+fn build_rule(check: &mut Check<'_>, rule: &Spanned<RawRule>, outputs: &[OutputSettings], inputs: &BTreeMap<String, InputSettings>) -> Option<Rule> {
+    let raw = rule.get_ref();
+    let selector = match &raw.selector {
+        None => Selector::ALL,
+        Some(s) => match Selector::parse(s.get_ref()) {
+            Ok(sel) => sel,
+            Err(e) => {
+                check.err(s.span(), format!("bad selector `{}`: {e}", s.get_ref()), "selectors are written as in rsyslog: \"*.*;auth,authpriv.none\", \"kern.*\", \"mail.err\", \"*.=info\"");
+                return None;
+            }
+        },
+    };
+    let pattern = match &raw.pattern {
+        None => None,
+        Some(p) => match Regex::new(p.get_ref()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                check.err(p.span(), format!("`match` is not a valid regex: {e}"), "see https://docs.rs/regex for the syntax; escape special characters with \\\\");
+                return None;
+            }
+        },
+    };
+    let Some(out) = &raw.output else {
+        check.err(rule.span(), "this rule has no `output`", "add output = \"NAME\" naming an [output.NAME] section");
+        return None;
+    };
+    let mut indexes = Vec::new();
+    for name in out.get_ref().clone_vec() {
+        match outputs.iter().position(|o| o.name == name) {
+            Some(i) => indexes.push(i),
+            None => {
+                let known: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+                check.err(out.span(), format!("no output is named `{name}`"), format!("declare [output.{name}], or use one of: {}", known.join(", ")));
+            }
+        }
+    }
+    let input_names = raw.input.as_ref().map(|i| i.get_ref().clone_vec()).unwrap_or_default();
+    for name in &input_names {
+        if !inputs.contains_key(name) {
+            let span = raw.input.as_ref().map(|i| i.span()).unwrap_or_default();
+            check.err(span, format!("no input is named `{name}`"), "name an [input.NAME] section");
+        }
+    }
+    if indexes.is_empty() {
+        return None;
+    }
+    Some(Rule {
+        selector,
+        programs: raw.program.as_ref().map(|p| p.get_ref().clone_vec()).unwrap_or_default(),
+        hostnames: raw.hostname.as_ref().map(|p| p.get_ref().clone_vec()).unwrap_or_default(),
+        inputs: input_names,
+        pattern,
+        outputs: indexes,
+        is_final: raw.is_final.as_ref().is_some_and(|f| *f.get_ref()),
+    })
+}
+

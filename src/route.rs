@@ -1,0 +1,318 @@
+//! Routing: which outputs get a message. Owns rsyslog-style selectors
+//! (`"*.*;auth,authpriv.none"`) and the rule list; knows nothing of formats or files.
+//!
+//! Selector semantics are rsyslog's (and sysklogd's before it), evaluated left to right over a
+//! facility × severity table:
+//! - `fac.sev` adds `sev` and everything more severe (`mail.err` = err, crit, alert, emerg);
+//! - `fac.=sev` adds exactly `sev`; `fac.!=sev` removes exactly `sev`;
+//! - `fac.!sev` removes `sev` and everything more severe (`mail.*;mail.!err` = debug..warning);
+//! - `fac.none` removes the facility entirely; `*` means every facility or every severity;
+//! - several facilities share a severity with `,` (`auth,authpriv.*`); parts join with `;`.
+//!
+//! One decision of ours where rsyslog is unhelpful: a selector that *starts* with a negation
+//! (`*.!=debug`, `mail.!err`) starts from "everything" for those facilities, so it means what
+//! it reads as ("all but debug", "mail below err") instead of matching nothing.
+
+use std::fmt;
+
+use regex::bytes::Regex;
+
+use crate::message::{Event, Facility, Severity};
+
+/// A parsed selector: for each facility, the set of severities that match, as a bit mask.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Selector {
+    masks: [u8; 24],
+}
+
+impl fmt::Debug for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Selector({:02x?})", self.masks)
+    }
+}
+
+/// Why a selector could not be parsed; the message says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectorError(String);
+
+impl Selector {
+    /// A selector that matches every message (`*.*`).
+    pub const ALL: Selector = Selector { masks: [0xff; 24] };
+
+    /// Parses an rsyslog selector such as `"*.*;auth,authpriv.none"` or `"kern.warning"`.
+    pub fn parse(text: &str) -> Result<Selector, SelectorError> {
+        let mut masks = [0u8; 24];
+        let parts: Vec<&str> = text.split(';').map(str::trim).collect();
+        for (index, part) in parts.iter().enumerate() {
+            if part.is_empty() {
+                return Err(SelectorError(format!(
+                    "empty part in selector `{text}`: remove the extra `;`"
+                )));
+            }
+            let Some((facs, sev)) = part.rsplit_once('.') else {
+                return Err(SelectorError(format!(
+                    "`{part}` has no `.`: a selector part is FACILITY.SEVERITY, such as `mail.err` or `*.*`"
+                )));
+            };
+            let facilities = parse_facilities(facs)?;
+            let op = SeverityOp::parse(sev)?;
+            for fac in facilities {
+                let mask = &mut masks[fac as usize];
+                if index == 0 && op.negated() {
+                    *mask = 0xff;
+                }
+                op.apply(mask);
+            }
+        }
+        Ok(Selector { masks })
+    }
+
+    /// Whether a message with this facility and severity matches.
+    #[inline]
+    pub fn matches(&self, facility: Facility, severity: Severity) -> bool {
+        self.masks[facility.code() as usize] & (1 << severity.code()) != 0
+    }
+}
+
+fn parse_facilities(text: &str) -> Result<Vec<u8>, SelectorError> {
+    let mut out = Vec::new();
+    for name in text.split(',').map(str::trim) {
+        if name == "*" {
+            out.extend(0..24u8);
+        } else if let Some(f) = Facility::from_name(name) {
+            out.push(f.code());
+        } else {
+            return Err(SelectorError(format!(
+                "unknown facility `{name}`: use one of {} or `*`",
+                crate::message::FACILITY_NAMES.join(", ")
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// The severity half of a selector part.
+#[derive(Clone, Copy, Debug)]
+enum SeverityOp {
+    /// `sev` or `*`: add this severity and all more severe.
+    AtLeast(u8),
+    /// `=sev`.
+    Exactly(u8),
+    /// `!sev`: remove this and all more severe.
+    NotAtLeast(u8),
+    /// `!=sev`.
+    NotExactly(u8),
+    /// `none` (or `!*`).
+    None,
+}
+
+impl SeverityOp {
+    fn parse(text: &str) -> Result<SeverityOp, SelectorError> {
+        let (negated, rest) = match text.strip_prefix('!') {
+            Some(r) => (true, r),
+            None => (false, text),
+        };
+        let (exact, name) = match rest.strip_prefix('=') {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        if name == "none" && !negated && !exact {
+            return Ok(SeverityOp::None);
+        }
+        let code = if name == "*" {
+            if exact {
+                return Err(SelectorError("`=*` is not a severity: write `*`".into()));
+            }
+            Severity::DEBUG.code()
+        } else {
+            Severity::from_name(name)
+                .ok_or_else(|| {
+                    SelectorError(format!(
+                        "unknown severity `{name}`: use one of {}, `*` or `none`",
+                        crate::message::SEVERITY_NAMES.join(", ")
+                    ))
+                })?
+                .code()
+        };
+        Ok(match (negated, exact) {
+            (false, false) => SeverityOp::AtLeast(code),
+            (false, true) => SeverityOp::Exactly(code),
+            (true, false) if name == "*" => SeverityOp::None,
+            (true, false) => SeverityOp::NotAtLeast(code),
+            (true, true) => SeverityOp::NotExactly(code),
+        })
+    }
+
+    fn negated(self) -> bool {
+        matches!(self, SeverityOp::NotAtLeast(_) | SeverityOp::NotExactly(_))
+    }
+
+    fn apply(self, mask: &mut u8) {
+        // Bit n is severity n; more severe means a smaller number.
+        let at_least = |code: u8| -> u8 { ((1u16 << (code + 1)) - 1) as u8 };
+        match self {
+            SeverityOp::AtLeast(c) => *mask |= at_least(c),
+            SeverityOp::Exactly(c) => *mask |= 1 << c,
+            SeverityOp::NotAtLeast(c) => *mask &= !at_least(c),
+            SeverityOp::NotExactly(c) => *mask &= !(1 << c),
+            SeverityOp::None => *mask = 0,
+        }
+    }
+}
+
+/// A validated rule: every condition must hold for its outputs to get the message.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Facility/severity selector; `*.*` when the rule has none.
+    pub selector: Selector,
+    /// Program (tag) names; empty means any.
+    pub programs: Vec<String>,
+    /// Host names; empty means any.
+    pub hostnames: Vec<String>,
+    /// Input names; empty means any.
+    pub inputs: Vec<String>,
+    /// A regex the message text must match.
+    pub pattern: Option<Regex>,
+    /// Indexes into the routing table's outputs.
+    pub outputs: Vec<usize>,
+    /// Stop routing after this rule when it matches.
+    pub is_final: bool,
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Self) -> bool {
+        self.selector == other.selector
+            && self.programs == other.programs
+            && self.hostnames == other.hostnames
+            && self.inputs == other.inputs
+            && self.pattern.as_ref().map(Regex::as_str) == other.pattern.as_ref().map(Regex::as_str)
+            && self.outputs == other.outputs
+            && self.is_final == other.is_final
+    }
+}
+
+impl Rule {
+    fn matches(&self, ev: &Event<'_>) -> bool {
+        self.selector.matches(ev.msg.facility, ev.msg.severity)
+            && (self.programs.is_empty()
+                || ev.msg.appname.is_some_and(|a| self.programs.iter().any(|p| p.as_bytes() == a)))
+            && (self.hostnames.is_empty()
+                || self.hostnames.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(ev.host())))
+            && (self.inputs.is_empty() || self.inputs.iter().any(|i| **i == *ev.source.input))
+            && self.pattern.as_ref().is_none_or(|re| re.is_match(ev.msg.msg))
+    }
+}
+
+/// The ordered rule list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Router {
+    rules: Vec<Rule>,
+    outputs: usize,
+}
+
+impl Router {
+    /// A router over `outputs` outputs (rule output indexes must be below it).
+    pub fn new(rules: Vec<Rule>, outputs: usize) -> Router {
+        debug_assert!(rules.iter().all(|r| r.outputs.iter().all(|&o| o < outputs)));
+        Router { rules, outputs }
+    }
+
+    /// Fills `matched` (cleared first) with the indexes of the outputs that get this
+    /// message, each once, in rule order. Allocates nothing once `matched` has grown.
+    pub fn route(&self, ev: &Event<'_>, matched: &mut Vec<usize>) {
+        matched.clear();
+        for rule in &self.rules {
+            if rule.matches(ev) {
+                for &o in &rule.outputs {
+                    if !matched.contains(&o) {
+                        matched.push(o);
+                    }
+                }
+                if rule.is_final {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// How many outputs the rule indexes refer to.
+    pub fn output_count(&self) -> usize {
+        self.outputs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(s: &str) -> Selector {
+        Selector::parse(s).unwrap()
+    }
+    fn f(name: &str) -> Facility {
+        Facility::from_name(name).unwrap()
+    }
+    fn s(name: &str) -> Severity {
+        Severity::from_name(name).unwrap()
+    }
+
+    #[test]
+    fn debian_syslog_selector_excludes_auth() {
+        let x = sel("*.*;auth,authpriv.none");
+        assert!(x.matches(f("daemon"), s("debug")));
+        assert!(x.matches(f("kern"), s("emerg")));
+        assert!(!x.matches(f("auth"), s("info")));
+        assert!(!x.matches(f("authpriv"), s("emerg")));
+    }
+
+    #[test]
+    fn severity_means_that_and_above() {
+        let x = sel("mail.err");
+        assert!(x.matches(f("mail"), s("err")));
+        assert!(x.matches(f("mail"), s("emerg")));
+        assert!(!x.matches(f("mail"), s("warning")));
+        assert!(!x.matches(f("user"), s("err")));
+    }
+
+    #[test]
+    fn exact_and_negations() {
+        let x = sel("*.=info");
+        assert!(x.matches(f("user"), s("info")));
+        assert!(!x.matches(f("user"), s("notice")));
+        let x = sel("mail.*;mail.!err");
+        assert!(x.matches(f("mail"), s("warning")));
+        assert!(!x.matches(f("mail"), s("err")));
+        let x = sel("*.*;*.!=debug");
+        assert!(!x.matches(f("user"), s("debug")));
+        assert!(x.matches(f("user"), s("info")));
+    }
+
+    #[test]
+    fn leading_negation_starts_from_everything() {
+        let x = sel("*.!=debug");
+        assert!(!x.matches(f("daemon"), s("debug")));
+        assert!(x.matches(f("daemon"), s("info")));
+        let x = sel("*.!debug");
+        assert!(!x.matches(f("daemon"), s("emerg")), "!debug removes debug and above: all");
+        let x = sel("mail.!err");
+        assert!(x.matches(f("mail"), s("warning")));
+        assert!(!x.matches(f("mail"), s("crit")));
+        assert!(!x.matches(f("user"), s("warning")));
+    }
+
+    #[test]
+    fn aliases_and_numbers() {
+        assert_eq!(sel("kern.warn"), sel("kern.warning"));
+        assert_eq!(sel("kern.error"), sel("kern.3"));
+        assert_eq!(sel("security.*"), sel("auth.*"));
+        assert_eq!(sel(" kern.* ; mail.none "), sel("kern.*"));
+    }
+
+    #[test]
+    fn errors_say_what_to_write() {
+        assert!(Selector::parse("kern").unwrap_err().to_string().contains("FACILITY.SEVERITY"));
+        assert!(Selector::parse("kernel.*").unwrap_err().to_string().contains("unknown facility"));
+        assert!(Selector::parse("kern.loud").unwrap_err().to_string().contains("unknown severity"));
+        assert!(Selector::parse("kern.*;").unwrap_err().to_string().contains("extra `;`"));
+    }
+}

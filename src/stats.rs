@@ -1,0 +1,184 @@
+//! Counters per input and per output, shared by the control socket (`logwell stats`) and, in
+//! later issues, `/metrics` and systemd's `STATUS=`. Hot paths add to them once per batch, not
+//! once per message.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// Counters of one input. Survive reloads as long as the input keeps its name.
+#[derive(Debug, Default)]
+pub struct InputStats {
+    /// Messages received.
+    pub received: AtomicU64,
+    /// Bytes received (frame payloads).
+    pub bytes: AtomicU64,
+    /// Messages without a recognisable syslog header, stored raw.
+    pub malformed: AtomicU64,
+    /// Messages cut at `max_message_size_bytes`.
+    pub truncated: AtomicU64,
+    /// Datagrams the kernel dropped because the receive buffer was full.
+    pub dropped: AtomicU64,
+    /// Connections accepted (stream inputs).
+    pub connections: AtomicU64,
+    /// Connections open now (stream inputs).
+    pub active_connections: AtomicU64,
+}
+
+/// Counters of one output.
+#[derive(Debug, Default)]
+pub struct OutputStats {
+    /// Messages written to the file.
+    pub written: AtomicU64,
+    /// Bytes written.
+    pub bytes: AtomicU64,
+    /// Failed writes or opens (each retried).
+    pub errors: AtomicU64,
+    /// Messages given up after the file stayed unwritable and the backlog was full.
+    pub dropped: AtomicU64,
+}
+
+/// Every counter, by name. Cheap to clone: it is shared.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    inner: Arc<Mutex<Registry>>,
+    started: Option<std::time::Instant>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    inputs: BTreeMap<String, Arc<InputStats>>,
+    outputs: BTreeMap<String, Arc<OutputStats>>,
+}
+
+/// A snapshot for display.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct Snapshot {
+    /// Seconds since the daemon started.
+    pub uptime_secs: u64,
+    /// Input counters by input name.
+    pub inputs: BTreeMap<String, InputSnapshot>,
+    /// Output counters by output name.
+    pub outputs: BTreeMap<String, OutputSnapshot>,
+}
+
+/// One input's counters at one moment.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct InputSnapshot {
+    pub received: u64,
+    pub bytes: u64,
+    pub malformed: u64,
+    pub truncated: u64,
+    pub dropped: u64,
+    pub connections: u64,
+    pub active_connections: u64,
+}
+
+/// One output's counters at one moment.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct OutputSnapshot {
+    pub written: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub dropped: u64,
+}
+
+impl Stats {
+    /// A fresh registry whose uptime starts now.
+    pub fn new() -> Stats {
+        Stats { inner: Arc::default(), started: Some(std::time::Instant::now()) }
+    }
+
+    /// The counters of input `name`, created on first use.
+    pub fn input(&self, name: &str) -> Arc<InputStats> {
+        let mut reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        reg.inputs.entry(name.to_string()).or_default().clone()
+    }
+
+    /// The counters of output `name`, created on first use.
+    pub fn output(&self, name: &str) -> Arc<OutputStats> {
+        let mut reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        reg.outputs.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Forgets inputs and outputs no longer configured (after a reload).
+    pub fn retain(&self, inputs: &[&str], outputs: &[&str]) {
+        let mut reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        reg.inputs.retain(|k, _| inputs.contains(&k.as_str()));
+        reg.outputs.retain(|k, _| outputs.contains(&k.as_str()));
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> Snapshot {
+        let reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Snapshot {
+            uptime_secs: self.started.map_or(0, |s| s.elapsed().as_secs()),
+            inputs: reg
+                .inputs
+                .iter()
+                .map(|(k, s)| {
+                    (
+                        k.clone(),
+                        InputSnapshot {
+                            received: s.received.load(Relaxed),
+                            bytes: s.bytes.load(Relaxed),
+                            malformed: s.malformed.load(Relaxed),
+                            truncated: s.truncated.load(Relaxed),
+                            dropped: s.dropped.load(Relaxed),
+                            connections: s.connections.load(Relaxed),
+                            active_connections: s.active_connections.load(Relaxed),
+                        },
+                    )
+                })
+                .collect(),
+            outputs: reg
+                .outputs
+                .iter()
+                .map(|(k, s)| {
+                    (
+                        k.clone(),
+                        OutputSnapshot {
+                            written: s.written.load(Relaxed),
+                            bytes: s.bytes.load(Relaxed),
+                            errors: s.errors.load(Relaxed),
+                            dropped: s.dropped.load(Relaxed),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Snapshot {
+    /// The text `logwell stats` prints: one line per input and output.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "uptime {}s", self.uptime_secs);
+        let _ = writeln!(
+            s,
+            "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8}",
+            "", "NAME", "MESSAGES", "BYTES", "MALFORMED", "TRUNCATED", "DROPPED", "CONNS"
+        );
+        for (name, i) in &self.inputs {
+            let _ = writeln!(
+                s,
+                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8}",
+                "input", name, i.received, i.bytes, i.malformed, i.truncated, i.dropped, i.active_connections
+            );
+        }
+        for (name, o) in &self.outputs {
+            let _ = writeln!(
+                s,
+                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8}",
+                "output", name, o.written, o.bytes, "-", format!("errors={}", o.errors), o.dropped, "-"
+            );
+        }
+        s
+    }
+}
