@@ -2,21 +2,31 @@
 //!
 //! # Layout
 //!
-//! Follow a datagram from the socket to the file:
+//! Follow a datagram from the socket to the file (ARCHITECTURE.md has the diagram):
 //!
-//! - [`input`]: where messages enter. One file per kind (`udp`, `tcp`, `unix`); each reads in
-//!   batches and hands frames to the pipeline.
-//! - [`parse`]: pure parsers. `framing` splits streams (RFC 6587); `parse()` reads RFC 5424 and
-//!   RFC 3164 into a [`message::Message`].
-//! - [`route`]: rsyslog-style selectors and matches decide which actions get a message.
-//! - [`output`]: formats messages into lines and writes them to files in batches.
-//! - [`pipeline`]: ties parse → route → format together for one input task, with no
-//!   per-message allocation.
-//! - [`config`]: TOML → validated settings, every error with file, line and hint.
-//! - [`daemon`]: lifecycle: start, signals, reload, shutdown, control socket.
+//! - [`input`]: where messages enter. One file per kind ([`input::udp`], [`input::tcp`],
+//!   [`input::unix`]); [`input::dgram`] reads datagrams in `recvmmsg` batches and
+//!   [`input::stream`] runs one task per connection.
+//! - [`parse`]: pure parsers. [`parse::framing`] splits streams (RFC 6587);
+//!   [`parse::parse`] reads RFC 5424 and RFC 3164 into a [`message::Message`].
+//! - [`pipeline`]: parse → route → format for one input task, with no per-message
+//!   allocation; sends whole-line chunks to the outputs.
+//! - [`route`]: rsyslog-style selectors and matches decide which outputs get a message.
+//! - [`output`]: line formats ([`output::format`]) and the file writer thread
+//!   ([`output::file`]).
+//! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint.
+//! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket.
 //! - [`stats`]: counters per input and output.
 //! - [`cli`]: the `logwell` client's subcommands.
 #![deny(missing_docs)]
 
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod input;
 pub mod message;
+pub mod output;
 pub mod parse;
+pub mod pipeline;
+pub mod route;
+pub mod stats;

@@ -361,20 +361,19 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     let max_connections = check.positive(&raw.max_connections, "max_connections", 1024);
     let idle = raw.idle_timeout_secs.as_ref().map(|_| Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64));
     let kind = raw.kind.get_ref().as_str();
-    let span = |o: &Option<Spanned<_>>| o.as_ref().map(|s: &Spanned<_>| s.span());
     match kind {
         "udp" | "unix_datagram" => {
-            check.not_for(span(&raw.max_connections), "max_connections", kind, "datagram inputs have no connections; remove it");
-            check.not_for(span(&raw.idle_timeout_secs), "idle_timeout_secs", kind, "datagram inputs have no connections; remove it");
+            check.not_for(span_of(&raw.max_connections), "max_connections", kind, "datagram inputs have no connections; remove it");
+            check.not_for(span_of(&raw.idle_timeout_secs), "idle_timeout_secs", kind, "datagram inputs have no connections; remove it");
         }
         _ => {
-            check.not_for(span(&raw.receive_buffer_bytes), "receive_buffer_bytes", kind, "it applies to udp and unix_datagram inputs; remove it");
+            check.not_for(span_of(&raw.receive_buffer_bytes), "receive_buffer_bytes", kind, "it applies to udp and unix_datagram inputs; remove it");
         }
     }
     match kind {
         "udp" | "tcp" => {
-            check.not_for(span(&raw.path), "path", kind, "network inputs take `listen`; use a unix_datagram or unix_stream input for a socket path");
-            check.not_for(span(&raw.mode), "mode", kind, "only unix inputs have a file mode");
+            check.not_for(span_of(&raw.path), "path", kind, "network inputs take `listen`; use a unix_datagram or unix_stream input for a socket path");
+            check.not_for(span_of(&raw.mode), "mode", kind, "only unix inputs have a file mode");
         }
         _ => {
             if let Some(l) = &raw.listen {
@@ -503,26 +502,21 @@ fn check_unique_paths(files: &[ParsedFile], outputs: &[OutputSettings], errors: 
 
 fn build_rule(check: &mut Check<'_>, rule: &Spanned<RawRule>, outputs: &[OutputSettings], inputs: &BTreeMap<String, InputSettings>) -> Option<Rule> {
     let raw = rule.get_ref();
+    let errors_before = check.errors.len();
     let selector = match &raw.selector {
         None => Selector::ALL,
-        Some(s) => match Selector::parse(s.get_ref()) {
-            Ok(sel) => sel,
-            Err(e) => {
-                check.err(s.span(), format!("bad selector `{}`: {e}", s.get_ref()), "selectors are written as in rsyslog: \"*.*;auth,authpriv.none\", \"kern.*\", \"mail.err\", \"*.=info\"");
-                return None;
-            }
-        },
+        Some(s) => Selector::parse(s.get_ref()).unwrap_or_else(|e| {
+            check.err(s.span(), format!("bad selector `{}`: {e}", s.get_ref()), "selectors are written as in rsyslog: \"*.*;auth,authpriv.none\", \"kern.*\", \"mail.err\", \"*.=info\"");
+            Selector::ALL
+        }),
     };
-    let pattern = match &raw.pattern {
-        None => None,
-        Some(p) => match Regex::new(p.get_ref()) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                check.err(p.span(), format!("`match` is not a valid regex: {e}"), "see https://docs.rs/regex for the syntax; escape special characters with \\\\");
-                return None;
-            }
-        },
-    };
+    let pattern = raw.pattern.as_ref().and_then(|p| match Regex::new(p.get_ref()) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            check.err(p.span(), format!("`match` is not a valid regex: {e}"), "see https://docs.rs/regex for the syntax; escape special characters with \\\\");
+            None
+        }
+    });
     let Some(out) = &raw.output else {
         check.err(rule.span(), "this rule has no `output`", "add output = \"NAME\" naming an [output.NAME] section");
         return None;
@@ -544,7 +538,7 @@ fn build_rule(check: &mut Check<'_>, rule: &Spanned<RawRule>, outputs: &[OutputS
             check.err(span, format!("no input is named `{name}`"), "name an [input.NAME] section");
         }
     }
-    if indexes.is_empty() {
+    if check.errors.len() > errors_before {
         return None;
     }
     Some(Rule {
@@ -558,3 +552,7 @@ fn build_rule(check: &mut Check<'_>, rule: &Spanned<RawRule>, outputs: &[OutputS
     })
 }
 
+
+fn span_of<T>(o: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    o.as_ref().map(Spanned::span)
+}

@@ -1,0 +1,63 @@
+//! The `logwell` client's subcommands, one file each. `src/bin/logwell.rs` only parses the
+//! arguments and calls [`run`].
+
+pub mod stats;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Command-line arguments of `logwell`.
+#[derive(Debug, Parser)]
+#[command(name = "logwell", version, about = "Client for logwelld: statistics (follow and send come later)")]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the counters of each input and output.
+    Stats(stats::StatsArgs),
+}
+
+/// Where to find the daemon: an explicit socket, or the one named by a config file.
+#[derive(Debug, clap::Args)]
+pub struct DaemonAddr {
+    /// The daemon's control socket.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Read the control socket's path from this config file.
+    #[arg(short, long, value_name = "FILE", default_value = "/etc/logwell/logwell.toml")]
+    pub config: PathBuf,
+}
+
+impl DaemonAddr {
+    /// The control socket path.
+    pub fn socket(&self) -> Result<PathBuf, String> {
+        if let Some(s) = &self.socket {
+            return Ok(s.clone());
+        }
+        match crate::config::load(&crate::config::ConfigPaths::beside(&self.config)) {
+            Ok(s) => Ok(s.daemon.control_socket),
+            Err(_) if !self.config.exists() => Ok(PathBuf::from("/run/logwell/control.sock")),
+            Err(e) => Err(format!("cannot read {}: {e}", self.config.display())),
+        }
+    }
+}
+
+/// Runs the client; returns the exit code.
+pub fn run(args: Args) -> i32 {
+    let result = match args.command {
+        Command::Stats(a) => stats::run(&a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("logwell: {e}");
+            1
+        }
+    }
+}

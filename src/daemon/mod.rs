@@ -1,0 +1,300 @@
+//! The daemon's lifecycle: start, reload, shutdown. Owns the running inputs and outputs and
+//! the routing table they share; everything else is done by the modules it wires together.
+//!
+//! - **Start**: load the config, bind every input (all failures reported at once, with
+//!   hints), start the runtime, spawn the output writers and the inputs, open the control
+//!   socket.
+//! - **SIGHUP**: every file is reopened (what logrotate expects), and the config is reloaded.
+//!   A config that does not validate is refused and the running one stays. Outputs and inputs
+//!   whose settings did not change keep running untouched: their sockets, connections and
+//!   files stay open. Changed or removed inputs are stopped the way shutdown stops them, so
+//!   nothing they accepted is lost.
+//! - **SIGTERM / SIGINT**: stop every input (each reads what the kernel already holds for
+//!   it), wait for every input task, then close the outputs: each writer writes what is
+//!   pending, `fsync`s, and exits. Exit code 0.
+
+pub mod control;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::config::{self, ConfigErrors, ConfigPaths, InputKind, InputSettings, Settings};
+use crate::input::{self, Bound, InputContext, InputError, Tracker, TrackerWait};
+use crate::output::{self, Output};
+use crate::pipeline::Routing;
+use crate::route::Router;
+use crate::stats::Stats;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// One or more inputs could not be bound.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Inputs(Vec<InputError>),
+    /// Another start-up step failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+    move |source| DaemonError::Io { what: what.into(), source }
+}
+
+/// Loads the config, binds, and runs until SIGTERM or SIGINT.
+pub fn run(paths: ConfigPaths) -> Result<(), DaemonError> {
+    let settings = config::load(&paths)?;
+    init_logging(&settings.daemon.log_level);
+    let bound = bind_all(&settings.inputs)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("logwell-rt")
+        .enable_all()
+        .build()
+        .map_err(io_err("cannot start the runtime"))?;
+    runtime.block_on(async move {
+        let mut daemon = Daemon::start(paths, settings, bound)?;
+        daemon.serve().await
+    })
+}
+
+/// Diagnostics go to stderr (the journal, under systemd). `RUST_LOG` overrides the config.
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Binds every input; all failures are collected.
+fn bind_all(inputs: &[InputSettings]) -> Result<Vec<Bound>, DaemonError> {
+    let mut bound = Vec::new();
+    let mut errors = Vec::new();
+    for i in inputs {
+        match input::bind(i) {
+            Ok(b) => bound.push(b),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(bound)
+    } else {
+        Err(DaemonError::Inputs(errors))
+    }
+}
+
+struct RunningInput {
+    settings: InputSettings,
+    stop: watch::Sender<bool>,
+    tracker: Tracker,
+    wait: TrackerWait,
+}
+
+struct Daemon {
+    paths: ConfigPaths,
+    settings: Settings,
+    stats: Stats,
+    routing_tx: watch::Sender<Arc<Routing>>,
+    outputs: BTreeMap<String, Arc<Output>>,
+    writers: Vec<JoinHandle<()>>,
+    inputs: BTreeMap<String, RunningInput>,
+    reopen_tx: watch::Sender<u64>,
+    all: Option<(Tracker, TrackerWait)>,
+    hostname: Arc<str>,
+}
+
+impl Daemon {
+    fn start(paths: ConfigPaths, settings: Settings, bound: Vec<Bound>) -> Result<Daemon, DaemonError> {
+        let (reopen_tx, _) = watch::channel(0u64);
+        let (routing_tx, _) = watch::channel(Arc::new(Routing::default()));
+        let mut daemon = Daemon {
+            paths,
+            hostname: Arc::from(settings.daemon.hostname.as_str()),
+            settings: settings.clone(),
+            stats: Stats::new(),
+            routing_tx,
+            outputs: BTreeMap::new(),
+            writers: Vec::new(),
+            inputs: BTreeMap::new(),
+            reopen_tx,
+            all: Some(Tracker::new()),
+        };
+        daemon.apply_outputs(&settings).map_err(io_err("cannot start an output writer"))?;
+        for (i, b) in settings.inputs.iter().zip(bound) {
+            daemon.start_input(i, b).map_err(io_err(format!("cannot start input `{}`", i.name)))?;
+        }
+        tracing::info!(
+            inputs = settings.inputs.len(),
+            outputs = settings.outputs.len(),
+            rules = settings.rules.len(),
+            "logwelld {} ready",
+            env!("CARGO_PKG_VERSION")
+        );
+        Ok(daemon)
+    }
+
+    /// Spawns outputs that are new or changed, reuses the others, and publishes the new
+    /// routing table.
+    fn apply_outputs(&mut self, settings: &Settings) -> std::io::Result<()> {
+        let mut outputs = BTreeMap::new();
+        let mut table = Vec::new();
+        for o in &settings.outputs {
+            let output = match self.outputs.get(&o.name) {
+                Some(existing) if existing.settings == *o => existing.clone(),
+                _ => {
+                    let (output, thread) = output::spawn(
+                        o,
+                        &self.stats,
+                        self.reopen_tx.subscribe(),
+                        tokio::runtime::Handle::current(),
+                    )?;
+                    self.writers.push(thread);
+                    output
+                }
+            };
+            outputs.insert(o.name.clone(), output.clone());
+            table.push(output);
+        }
+        let router = Router::new(settings.rules.clone(), table.len());
+        self.routing_tx.send_replace(Arc::new(Routing { router, outputs: table }));
+        self.outputs = outputs;
+        Ok(())
+    }
+
+    fn start_input(&mut self, settings: &InputSettings, bound: Bound) -> std::io::Result<()> {
+        let (stop, stop_rx) = watch::channel(false);
+        let (tracker, wait) = Tracker::new();
+        let all = self.all.as_ref().expect("not shut down").0.clone();
+        let ctx = InputContext {
+            name: Arc::from(settings.name.as_str()),
+            hostname: self.hostname.clone(),
+            stats: self.stats.input(&settings.name),
+            routing: self.routing_tx.subscribe(),
+            stop: stop_rx,
+            trackers: (tracker.clone(), all),
+        };
+        input::spawn(bound, settings, ctx)?;
+        self.inputs.insert(settings.name.clone(), RunningInput { settings: settings.clone(), stop, tracker, wait });
+        Ok(())
+    }
+
+    /// Stops an input and waits until its tasks have written everything they read.
+    async fn stop_input(running: RunningInput) {
+        let _ = running.stop.send(true);
+        drop(running.tracker);
+        running.wait.wait().await;
+        remove_socket_file(&running.settings);
+    }
+
+    async fn serve(&mut self) -> Result<(), DaemonError> {
+        let mut hup = signal(SignalKind::hangup()).map_err(io_err("cannot handle SIGHUP"))?;
+        let mut term = signal(SignalKind::terminate()).map_err(io_err("cannot handle SIGTERM"))?;
+        let mut int = signal(SignalKind::interrupt()).map_err(io_err("cannot handle SIGINT"))?;
+        let (control_stop, control_stop_rx) = watch::channel(false);
+        let control = control::spawn(&self.settings.daemon.control_socket, self.stats.clone(), control_stop_rx)
+            .map_err(io_err(format!("cannot open the control socket {}", self.settings.daemon.control_socket.display())))?;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => self.reload().await,
+                _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break }
+                _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break }
+            }
+        }
+        self.shutdown().await;
+        let _ = control_stop.send(true);
+        let _ = control.await;
+        Ok(())
+    }
+
+    async fn reload(&mut self) {
+        self.reopen_tx.send_modify(|g| *g += 1);
+        let new = match config::load(&self.paths) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("SIGHUP: files reopened, but the new configuration is refused; the running one stays:\n{e}");
+                return;
+            }
+        };
+        if let Err(e) = self.apply_outputs(&new) {
+            tracing::error!(error = %e, "SIGHUP: cannot start an output writer; the running configuration stays");
+            return;
+        }
+        let hostname_changed = new.daemon.hostname != self.settings.daemon.hostname;
+        self.hostname = Arc::from(new.daemon.hostname.as_str());
+        // Stop what changed or went away, before binding its replacement on the same address.
+        let names: Vec<String> = self.inputs.keys().cloned().collect();
+        for name in names {
+            let keep = !hostname_changed && new.inputs.iter().any(|i| i.name == name && self.inputs[&name].settings == *i);
+            if !keep {
+                let running = self.inputs.remove(&name).expect("listed");
+                Daemon::stop_input(running).await;
+                tracing::info!(input = %name, "input stopped");
+            }
+        }
+        for i in &new.inputs {
+            if self.inputs.contains_key(&i.name) {
+                continue;
+            }
+            let started = input::bind(i).map_err(|e| e.to_string()).and_then(|b| self.start_input(i, b).map_err(|e| e.to_string()));
+            match started {
+                Ok(()) => tracing::info!(input = %i.name, "input started"),
+                Err(e) => tracing::error!("SIGHUP: {e}"),
+            }
+        }
+        let inputs: Vec<&str> = new.inputs.iter().map(|i| i.name.as_str()).collect();
+        let outputs: Vec<&str> = new.outputs.iter().map(|o| o.name.as_str()).collect();
+        self.stats.retain(&inputs, &outputs);
+        self.settings = new;
+        tracing::info!(inputs = self.inputs.len(), outputs = self.outputs.len(), "SIGHUP: configuration reloaded, files reopened");
+    }
+
+    async fn shutdown(&mut self) {
+        for running in self.inputs.values() {
+            let _ = running.stop.send(true);
+        }
+        let inputs = std::mem::take(&mut self.inputs);
+        let (all, all_wait) = self.all.take().expect("shut down once");
+        drop(all);
+        for (_, running) in inputs {
+            drop(running.tracker);
+            remove_socket_file(&running.settings);
+        }
+        all_wait.wait().await;
+        // Every input task is gone: closing the routing table closes the writers' channels.
+        self.routing_tx.send_replace(Arc::new(Routing::default()));
+        self.outputs.clear();
+        let writers = std::mem::take(&mut self.writers);
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in writers {
+                let _ = w.join();
+            }
+        })
+        .await;
+        tracing::info!("all messages written; exiting");
+    }
+}
+
+fn remove_socket_file(settings: &InputSettings) {
+    let path = match &settings.kind {
+        InputKind::UnixDatagram(u) => Some(&u.unix.path),
+        InputKind::UnixStream(s) => s.unix.as_ref().map(|u| &u.path),
+        _ => None,
+    };
+    if let Some(p) = path {
+        let _ = std::fs::remove_file(p);
+    }
+}

@@ -1,0 +1,164 @@
+//! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`unix`]) plus the
+//! shared machinery: batched datagram reading ([`dgram`]) and the stream connection loop with
+//! RFC 6587 framing ([`stream`]).
+//!
+//! Each input is bound first ([`bind`], synchronous, so the daemon can do it as root before it
+//! drops privileges, and report every failure with a hint), then spawned ([`spawn`]) as tokio
+//! tasks that feed their own [`Pipeline`](crate::pipeline::Pipeline)s. Every loop watches the
+//! input's stop signal; on stop, an input reads what the kernel already holds for it (queued
+//! datagrams, unaccepted connections, unread bytes) before it ends, so a clean shutdown or a
+//! reload loses nothing that reached the host.
+
+pub mod dgram;
+pub mod stream;
+pub mod tcp;
+pub mod udp;
+pub mod unix;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{InputKind, InputSettings};
+use crate::pipeline::{Pipeline, Routing};
+use crate::stats::InputStats;
+
+/// Why an input could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// Binding a network address failed.
+    #[error("input `{input}`: cannot listen on {addr}: {source}{}", bind_hint(source, addr.port()))]
+    Bind {
+        /// Input name.
+        input: String,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Binding a Unix socket path failed.
+    #[error("input `{input}`: cannot bind {}: {source}{}", path.display(), path_hint(source))]
+    BindPath {
+        /// Input name.
+        input: String,
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+fn bind_hint(e: &std::io::Error, port: u16) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied if port < 1024 => {
+            "\n  hint: ports below 1024 need root; start logwelld as root or use a port such as 5514"
+        }
+        std::io::ErrorKind::AddrInUse => {
+            "\n  hint: another program (rsyslog? another logwelld?) listens there; stop it or change `listen`"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "\n  hint: this host has no such address; use 0.0.0.0, [::] or one of its own addresses"
+        }
+        _ => "",
+    }
+}
+
+fn path_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            "\n  hint: the directory is not writable by logwelld; run it as root or choose another `path`"
+        }
+        std::io::ErrorKind::AlreadyExists => {
+            "\n  hint: a file that is not a socket is in the way; remove it or choose another `path`"
+        }
+        _ => "",
+    }
+}
+
+/// A bound input, before it is spawned.
+#[derive(Debug)]
+pub enum Bound {
+    /// UDP sockets, one per address.
+    Udp(Vec<std::net::UdpSocket>),
+    /// TCP listeners, one per address.
+    Tcp(Vec<std::net::TcpListener>),
+    /// A Unix datagram socket.
+    UnixDatagram(std::os::unix::net::UnixDatagram),
+    /// A Unix stream listener.
+    UnixStream(std::os::unix::net::UnixListener),
+}
+
+/// Binds the sockets of one input.
+pub fn bind(settings: &InputSettings) -> Result<Bound, InputError> {
+    match &settings.kind {
+        InputKind::Udp(u) => udp::bind(&settings.name, u).map(Bound::Udp),
+        InputKind::Tcp(t) => tcp::bind(&settings.name, t).map(Bound::Tcp),
+        InputKind::UnixDatagram(u) => unix::bind_datagram(&settings.name, u).map(Bound::UnixDatagram),
+        InputKind::UnixStream(s) => unix::bind_stream(&settings.name, s).map(Bound::UnixStream),
+    }
+}
+
+/// Counts running tasks; the daemon waits until every clone is dropped.
+#[derive(Clone, Debug)]
+pub struct Tracker(#[allow(dead_code)] mpsc::Sender<()>);
+
+/// Waits for every [`Tracker`] clone to be dropped.
+#[derive(Debug)]
+pub struct TrackerWait(mpsc::Receiver<()>);
+
+impl Tracker {
+    /// A tracker and its waiter.
+    pub fn new() -> (Tracker, TrackerWait) {
+        let (tx, rx) = mpsc::channel(1);
+        (Tracker(tx), TrackerWait(rx))
+    }
+}
+
+impl TrackerWait {
+    /// Returns once every tracker is gone (drop your own first).
+    pub async fn wait(mut self) {
+        while self.0.recv().await.is_some() {}
+    }
+}
+
+/// What every task of one input shares.
+#[derive(Clone, Debug)]
+pub struct InputContext {
+    /// The input's name.
+    pub name: Arc<str>,
+    /// This host's name, written for local messages without one.
+    pub hostname: Arc<str>,
+    /// The input's counters.
+    pub stats: Arc<InputStats>,
+    /// The routing table.
+    pub routing: watch::Receiver<Arc<Routing>>,
+    /// Becomes `true` when the input must stop (shutdown, or a reload that changed it).
+    pub stop: watch::Receiver<bool>,
+    /// Held by every task of the input (per-input and daemon-wide).
+    pub trackers: (Tracker, Tracker),
+}
+
+impl InputContext {
+    /// A fresh pipeline for a new task.
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline::new(self.routing.clone(), self.stats.clone())
+    }
+}
+
+/// Waits until `stop` becomes true (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Spawns the tasks of a bound input. Must run inside the tokio runtime.
+pub fn spawn(bound: Bound, settings: &InputSettings, ctx: InputContext) -> std::io::Result<()> {
+    match (bound, &settings.kind) {
+        (Bound::Udp(sockets), InputKind::Udp(u)) => udp::spawn(sockets, u, ctx),
+        (Bound::Tcp(listeners), InputKind::Tcp(t)) => tcp::spawn(listeners, t, ctx),
+        (Bound::UnixDatagram(s), InputKind::UnixDatagram(u)) => unix::spawn_datagram(s, u, ctx),
+        (Bound::UnixStream(l), InputKind::UnixStream(s)) => unix::spawn_stream(l, s, ctx),
+        _ => unreachable!("bound with the settings it is spawned with"),
+    }
+}

@@ -1,0 +1,138 @@
+//! The connection loop shared by every stream input (TCP, Unix stream, and later TLS): read
+//! into one fixed buffer, split frames with the RFC 6587 [`Framer`], push them through the
+//! pipeline, flush once per read.
+//!
+//! One task runs per connection; a bad or slow peer affects only its own task. The buffer is
+//! allocated once per connection and sized so the framer never stalls
+//! (`max_message_size + 64`, at least [`READ_BUFFER_BYTES`]). On stop the loop keeps reading
+//! until the socket has nothing more (or the peer closed), so bytes the kernel already
+//! accepted are written, then it returns.
+
+use std::io;
+use std::time::Duration;
+
+use super::InputContext;
+use crate::message::Source;
+use crate::parse::framing::{Decoded, Framer};
+
+/// Smallest read buffer per connection.
+pub const READ_BUFFER_BYTES: usize = 256 * 1024;
+
+/// A connected stream socket: tokio's `TcpStream` and `UnixStream`.
+pub trait StreamSocket: Send + Sync {
+    /// Waits until the socket may be readable.
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
+    /// Reads without blocking.
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl StreamSocket for tokio::net::TcpStream {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        tokio::net::TcpStream::readable(self)
+    }
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        tokio::net::TcpStream::try_read(self, buf)
+    }
+}
+
+impl StreamSocket for tokio::net::UnixStream {
+    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        tokio::net::UnixStream::readable(self)
+    }
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        tokio::net::UnixStream::try_read(self, buf)
+    }
+}
+
+/// Limits of one stream input.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamLimits {
+    /// Frames longer than this are cut and marked.
+    pub max_message_size: usize,
+    /// Close after this long without data.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// Why a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The peer closed it.
+    Eof,
+    /// The input was stopped and everything queued was read.
+    Stopped,
+    /// No data for `idle_timeout`.
+    Idle,
+    /// A socket error.
+    Error,
+}
+
+/// Serves one connection until the peer closes it, it idles out, or the input stops.
+pub async fn serve<S: StreamSocket>(sock: S, source: Source, limits: StreamLimits, ctx: &InputContext) -> Ended {
+    let mut stop = ctx.stop.clone();
+    let mut pipeline = ctx.pipeline();
+    let mut framer = Framer::new(limits.max_message_size);
+    let mut buf = vec![0u8; (limits.max_message_size + 64).max(READ_BUFFER_BYTES)];
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut stopping = *stop.borrow();
+    let ended = loop {
+        if !stopping {
+            let idle = async {
+                match limits.idle_timeout {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = sock.readable() => if r.is_err() { break Ended::Error },
+                _ = super::stopped(&mut stop) => stopping = true,
+                _ = idle => break Ended::Idle,
+            }
+        }
+        let n = match sock.try_read(&mut buf[end..]) {
+            Ok(0) => break Ended::Eof,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if stopping {
+                    break Ended::Stopped;
+                }
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::debug!(input = %ctx.name, peer = ?source.peer, error = %e, "read failed");
+                break Ended::Error;
+            }
+        };
+        end += n;
+        pipeline.begin();
+        loop {
+            let (used, decoded) = framer.decode(&buf[start..end]);
+            start += used;
+            match decoded {
+                Decoded::Frame { payload, truncated } => pipeline.push(payload, truncated, &source, None),
+                Decoded::Skipped => {}
+                Decoded::NeedMore => break,
+            }
+            if pipeline.needs_flush() {
+                pipeline.flush().await;
+                pipeline.begin();
+            }
+        }
+        if start == end {
+            (start, end) = (0, 0);
+        } else if start > 0 {
+            buf.copy_within(start..end, 0);
+            (start, end) = (0, end - start);
+        }
+        pipeline.flush().await;
+    };
+    // A last frame without its trailer still counts: the peer sent it.
+    if start < end {
+        pipeline.begin();
+        if let Some(Decoded::Frame { payload, truncated }) = framer.finish(&buf[start..end]) {
+            pipeline.push(payload, truncated, &source, None);
+        }
+    }
+    pipeline.flush().await;
+    ended
+}

@@ -1,0 +1,146 @@
+//! Unix socket inputs, for `/dev/log`-style local logging: a datagram socket (glibc
+//! `syslog()`, `logger -u`) with `SO_PASSCRED` so each message records its sender's
+//! pid/uid/gid, and a stream socket (`logger --socket-type stream`) with the peer's
+//! credentials from `SO_PEERCRED`. The socket file is created with the configured mode;
+//! a stale socket at the path is replaced, anything else there is an error.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixDatagram, UnixListener};
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use nix::sys::socket::{self, sockopt};
+use tokio::sync::Semaphore;
+
+use super::stream::{self, StreamLimits};
+use super::{dgram, InputContext, InputError};
+use crate::config::{StreamSettings, UnixDatagramSettings, UnixPath};
+use crate::message::{Creds, Source};
+
+fn prepare_path(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path),
+        Ok(_) => Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
+        Err(_) => Ok(()),
+    }
+}
+
+fn set_mode(u: &UnixPath) -> std::io::Result<()> {
+    std::fs::set_permissions(&u.path, std::fs::Permissions::from_mode(u.mode))
+}
+
+fn path_error<'a>(name: &'a str, u: &'a UnixPath) -> impl FnOnce(std::io::Error) -> InputError + 'a {
+    move |source| InputError::BindPath { input: name.to_string(), path: u.path.clone(), source }
+}
+
+/// Binds the datagram socket, with `SO_PASSCRED` and the receive buffer size.
+pub fn bind_datagram(name: &str, s: &UnixDatagramSettings) -> Result<UnixDatagram, InputError> {
+    let bind = || -> std::io::Result<UnixDatagram> {
+        prepare_path(&s.unix.path)?;
+        let sock = UnixDatagram::bind(&s.unix.path)?;
+        set_mode(&s.unix)?;
+        socket::setsockopt(&sock, sockopt::PassCred, &true)?;
+        if let Some(bytes) = s.receive_buffer_bytes {
+            super::udp::set_receive_buffer(&sock, bytes);
+        }
+        socket::setsockopt(&sock, sockopt::RxqOvfl, &1)?;
+        Ok(sock)
+    };
+    bind().map_err(path_error(name, &s.unix))
+}
+
+/// Binds the stream listener.
+pub fn bind_stream(name: &str, s: &StreamSettings) -> Result<UnixListener, InputError> {
+    let u = s.unix.as_ref().expect("a unix_stream input has a path");
+    let bind = || -> std::io::Result<UnixListener> {
+        prepare_path(&u.path)?;
+        let l = UnixListener::bind(&u.path)?;
+        set_mode(u)?;
+        Ok(l)
+    };
+    bind().map_err(path_error(name, u))
+}
+
+/// Spawns the datagram reader.
+pub fn spawn_datagram(sock: UnixDatagram, s: &UnixDatagramSettings, ctx: InputContext) -> std::io::Result<()> {
+    sock.set_nonblocking(true)?;
+    let sock = tokio::net::UnixDatagram::from_std(sock)?;
+    let base = Source {
+        input: ctx.name.clone(),
+        peer: None,
+        creds: None,
+        default_host: ctx.hostname.clone(),
+        use_sender_timestamp: s.use_sender_timestamp,
+    };
+    tokio::spawn(dgram::serve(sock, base, s.max_message_size_bytes, ctx));
+    Ok(())
+}
+
+/// Spawns the accept loop of the stream socket.
+pub fn spawn_stream(l: UnixListener, s: &StreamSettings, ctx: InputContext) -> std::io::Result<()> {
+    l.set_nonblocking(true)?;
+    let listener = tokio::net::UnixListener::from_std(l)?;
+    let limits = StreamLimits { max_message_size: s.max_message_size_bytes, idle_timeout: s.idle_timeout };
+    let slots = Arc::new(Semaphore::new(s.max_connections));
+    let sender_ts = s.use_sender_timestamp;
+    tokio::spawn(async move {
+        let _trackers = ctx.trackers.clone();
+        let mut stop = ctx.stop.clone();
+        loop {
+            let permit = tokio::select! {
+                p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = super::stopped(&mut stop) => break,
+            };
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = super::stopped(&mut stop) => break,
+            };
+            match accepted {
+                Ok((sock, _)) => start_connection(sock, Some(permit), limits, sender_ts, &ctx),
+                Err(e) => {
+                    tracing::warn!(input = %ctx.name, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+        while let Ok(Ok((sock, _))) = tokio::time::timeout(std::time::Duration::ZERO, listener.accept()).await {
+            start_connection(sock, None, limits, sender_ts, &ctx);
+        }
+    });
+    Ok(())
+}
+
+fn start_connection(
+    sock: tokio::net::UnixStream,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    limits: StreamLimits,
+    sender_ts: bool,
+    ctx: &InputContext,
+) {
+    let creds = sock.peer_cred().ok().map(|c| Creds {
+        pid: c.pid().unwrap_or(0),
+        uid: c.uid(),
+        gid: c.gid(),
+    });
+    let source = Source {
+        input: ctx.name.clone(),
+        peer: None,
+        creds,
+        default_host: ctx.hostname.clone(),
+        use_sender_timestamp: sender_ts,
+    };
+    let ctx = ctx.clone();
+    ctx.stats.connections.fetch_add(1, Relaxed);
+    ctx.stats.active_connections.fetch_add(1, Relaxed);
+    tokio::spawn(async move {
+        let _trackers = ctx.trackers.clone();
+        let ended = stream::serve(sock, source, limits, &ctx).await;
+        tracing::debug!(input = %ctx.name, ?ended, "connection closed");
+        ctx.stats.active_connections.fetch_sub(1, Relaxed);
+        drop(permit);
+    });
+}

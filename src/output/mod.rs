@@ -1,0 +1,76 @@
+//! Outputs: where routed messages go. Owns the line formats ([`format`]) and the file
+//! writer ([`file`]); later issues add rotation, forwarding and Kafka beside them.
+//!
+//! Input tasks format lines into per-output [`Chunk`]s themselves (no copy, no allocation
+//! per message) and send whole chunks to the output's writer thread over a bounded channel.
+//! A chunk always holds whole lines, so nothing downstream ever sees half a message.
+
+pub mod file;
+pub mod format;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Format, OutputKind, OutputSettings};
+use crate::stats::{OutputStats, Stats};
+
+/// Whole lines for one output, and how many messages they hold.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// One or more complete lines.
+    pub data: Vec<u8>,
+    /// Lines in `data`.
+    pub messages: u64,
+}
+
+/// Chunks an output's channel holds before senders wait: with 64 KiB chunks, 4 MiB.
+const CHANNEL_CHUNKS: usize = 64;
+
+/// A running output, shared by every input task through the routing table.
+#[derive(Debug)]
+pub struct Output {
+    /// The output's name.
+    pub name: String,
+    /// Its settings, to tell on reload whether it changed.
+    pub settings: OutputSettings,
+    /// Line format.
+    pub format: Format,
+    /// Where chunks go.
+    pub tx: mpsc::Sender<Chunk>,
+    /// Its counters.
+    pub stats: Arc<OutputStats>,
+}
+
+/// Starts the writer for `settings` on its own thread. The thread ends once every clone of
+/// the returned output's sender is dropped and everything pending is written and synced.
+pub fn spawn(
+    settings: &OutputSettings,
+    stats: &Stats,
+    reopen: watch::Receiver<u64>,
+    runtime: Handle,
+) -> std::io::Result<(Arc<Output>, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let out_stats = stats.output(&settings.name);
+    let OutputKind::File(file_settings) = &settings.kind;
+    let writer = file::FileWriter {
+        name: settings.name.clone(),
+        settings: file_settings.clone(),
+        stats: out_stats.clone(),
+        rx,
+        reopen,
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("out-{}", settings.name))
+        .spawn(move || runtime.block_on(writer.run()))?;
+    let output = Output {
+        name: settings.name.clone(),
+        settings: settings.clone(),
+        format: file_settings.format,
+        tx,
+        stats: out_stats,
+    };
+    Ok((Arc::new(output), thread))
+}

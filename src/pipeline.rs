@@ -1,0 +1,149 @@
+//! The per-task pipeline: parse → route → format, run by every input task on the frames it
+//! has just read, with no allocation per message.
+//!
+//! Each input task (a UDP socket, a TCP connection, …) owns one [`Pipeline`]. For every
+//! frame it parses a borrowed [`Message`](crate::message::Message), asks the router which
+//! outputs want it, and formats one line into each of those outputs' chunk buffers. At the
+//! end of a read batch (or when a chunk is full) [`Pipeline::flush`] sends the chunks to the
+//! writers; that `await` is where back-pressure reaches a stream input.
+//!
+//! The routing table (router plus outputs) is shared through a `watch` channel. A reload
+//! publishes a new table; each task switches at the start of its next batch, after it has
+//! flushed everything it formatted under the old one, so a reload neither loses nor reorders
+//! a message.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::message::{Creds, Event, Flags, Source};
+use crate::output::format::{format_line, TimeCache};
+use crate::output::{Chunk, Output};
+use crate::parse::{self, ParseContext};
+use crate::route::Router;
+use crate::stats::InputStats;
+
+/// A chunk is sent to its writer once it holds this many bytes.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The routing table every input task shares: rules, and the outputs they name by index.
+#[derive(Debug, Default)]
+pub struct Routing {
+    /// The rules.
+    pub router: Router,
+    /// The outputs, indexed as the rules refer to them.
+    pub outputs: Vec<Arc<Output>>,
+}
+
+/// Counters accumulated during a batch, added to the shared ones at flush.
+#[derive(Default)]
+struct BatchCounts {
+    received: u64,
+    bytes: u64,
+    malformed: u64,
+    truncated: u64,
+}
+
+/// One input task's pipeline.
+pub struct Pipeline {
+    routing_rx: watch::Receiver<Arc<Routing>>,
+    routing: Arc<Routing>,
+    chunks: Vec<Chunk>,
+    matched: Vec<usize>,
+    time: TimeCache,
+    stats: Arc<InputStats>,
+    counts: BatchCounts,
+    full: bool,
+    recv_time: DateTime<Utc>,
+}
+
+impl Pipeline {
+    /// A pipeline on the current routing table, counting into `stats`.
+    pub fn new(mut routing_rx: watch::Receiver<Arc<Routing>>, stats: Arc<InputStats>) -> Pipeline {
+        let routing = routing_rx.borrow_and_update().clone();
+        let chunks = routing.outputs.iter().map(|_| Chunk::default()).collect();
+        Pipeline {
+            routing_rx,
+            routing,
+            chunks,
+            matched: Vec::new(),
+            time: TimeCache::default(),
+            stats,
+            counts: BatchCounts::default(),
+            full: false,
+            recv_time: Utc::now(),
+        }
+    }
+
+    /// Starts a read batch: takes the reception time for its messages, and switches to a
+    /// newer routing table if one was published. Call with nothing pending (after `flush`).
+    pub fn begin(&mut self) {
+        self.recv_time = Utc::now();
+        if self.routing_rx.has_changed().unwrap_or(false) {
+            debug_assert!(self.chunks.iter().all(|c| c.data.is_empty()));
+            self.routing = self.routing_rx.borrow_and_update().clone();
+            self.chunks.clear();
+            self.chunks.resize_with(self.routing.outputs.len(), Chunk::default);
+        }
+    }
+
+    /// Parses one frame and formats it for every output that wants it. `truncated` says the
+    /// framing or the socket cut it at the size limit.
+    pub fn push(&mut self, frame: &[u8], truncated: bool, source: &Source, creds: Option<Creds>) {
+        let ctx = ParseContext { recv_time: self.recv_time, local_offset: self.time.local_offset(self.recv_time) };
+        let mut msg = parse::parse(frame, &ctx);
+        if truncated {
+            msg.flags.insert(Flags::TRUNCATED);
+            self.counts.truncated += 1;
+        }
+        if msg.flags.contains(Flags::MALFORMED) {
+            self.counts.malformed += 1;
+        }
+        self.counts.received += 1;
+        self.counts.bytes += frame.len() as u64;
+        let ev = Event { msg, recv_time: self.recv_time, source, creds };
+        self.routing.router.route(&ev, &mut self.matched);
+        for &o in &self.matched {
+            let chunk = &mut self.chunks[o];
+            if chunk.data.capacity() == 0 {
+                chunk.data.reserve(CHUNK_BYTES + 1024);
+            }
+            format_line(self.routing.outputs[o].format, &ev, &mut self.time, &mut chunk.data);
+            chunk.messages += 1;
+            if chunk.data.len() >= CHUNK_BYTES {
+                self.full = true;
+            }
+        }
+    }
+
+    /// Whether a chunk is full and `flush` should be called before the next `push`.
+    pub fn needs_flush(&self) -> bool {
+        self.full
+    }
+
+    /// Sends every non-empty chunk to its writer, waiting while a writer's channel is full,
+    /// and adds this batch's counts to the input's stats.
+    pub async fn flush(&mut self) {
+        self.full = false;
+        for (o, chunk) in self.chunks.iter_mut().enumerate() {
+            if chunk.messages == 0 {
+                continue;
+            }
+            let chunk = std::mem::take(chunk);
+            let output = &self.routing.outputs[o];
+            if output.tx.send(chunk).await.is_err() {
+                // Only when the writer thread died; its own error was logged there.
+                output.stats.errors.fetch_add(1, Relaxed);
+            }
+        }
+        let c = std::mem::take(&mut self.counts);
+        if c.received > 0 {
+            self.stats.received.fetch_add(c.received, Relaxed);
+            self.stats.bytes.fetch_add(c.bytes, Relaxed);
+            self.stats.malformed.fetch_add(c.malformed, Relaxed);
+            self.stats.truncated.fetch_add(c.truncated, Relaxed);
+        }
+    }
+}
