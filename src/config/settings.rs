@@ -293,6 +293,7 @@ impl Settings {
             errors.push(ConfigError { file: path, line: 0, column: 0, message: "no input is declared, so nothing would be received".into(), hint: Some("add one, such as [input.udp] with type = \"udp\" and listen = \"127.0.0.1:5514\"".into()) });
         }
         if !errors.is_empty() {
+            errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             return Err(errors);
         }
         Ok(Settings { daemon, inputs: inputs.into_values().collect(), outputs, rules })
@@ -361,6 +362,10 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     let max_connections = check.positive(&raw.max_connections, "max_connections", 1024);
     let idle = raw.idle_timeout_secs.as_ref().map(|_| Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64));
     let kind = raw.kind.get_ref().as_str();
+    if !matches!(kind, "udp" | "tcp" | "unix_datagram" | "unix_stream") {
+        check.err(raw.kind.span(), format!("unknown input type `{kind}`"), "use \"udp\", \"tcp\", \"unix_datagram\" or \"unix_stream\"");
+        return None;
+    }
     match kind {
         "udp" | "unix_datagram" => {
             check.not_for(span_of(&raw.max_connections), "max_connections", kind, "datagram inputs have no connections; remove it");
@@ -411,10 +416,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
             max_message_size_bytes: max,
             use_sender_timestamp: sender_ts.unwrap_or(false),
         })),
-        other => {
-            check.err(raw.kind.span(), format!("unknown input type `{other}`"), "use \"udp\", \"tcp\", \"unix_datagram\" or \"unix_stream\"");
-            None
-        }
+        _ => unreachable!("checked above"),
     }
 }
 
@@ -527,7 +529,12 @@ fn build_rule(check: &mut Check<'_>, rule: &Spanned<RawRule>, outputs: &[OutputS
             Some(i) => indexes.push(i),
             None => {
                 let known: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
-                check.err(out.span(), format!("no output is named `{name}`"), format!("declare [output.{name}], or use one of: {}", known.join(", ")));
+                let hint = if known.is_empty() {
+                    format!("declare it: [output.{name}] with type = \"file\" and a path")
+                } else {
+                    format!("declare [output.{name}], or use one of: {}", known.join(", "))
+                };
+                check.err(out.span(), format!("no output is named `{name}`"), hint);
             }
         }
     }

@@ -1,1 +1,9 @@
-fn main(){}
+//! logwell's integration tests: one binary, the real `logwelld` and `logwell` binaries, the
+//! real util-linux `logger`, loopback ports and temporary sockets. Helpers are in `util`.
+
+mod util;
+
+mod config;
+mod inputs;
+mod load;
+mod logger;

@@ -1,0 +1,230 @@
+//! Shared helpers for the integration tests: start the real `logwelld` on a temporary config
+//! with loopback ports and temporary sockets, send with the real `logger` or raw sockets, and
+//! wait (with a deadline, never a blind sleep) for lines to reach the files.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any wait in a test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A free TCP-and-UDP port on 127.0.0.1 (bound once to find it, then released).
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A running `logwelld` started by a test; killed (by its PID) if the test drops it.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+    stderr: PathBuf,
+}
+
+/// Replaces `{dir}` and `{port}` in a config template.
+pub fn render(template: &str, dir: &Path, port: u16) -> String {
+    template.replace("{dir}", dir.to_str().unwrap()).replace("{port}", &port.to_string())
+}
+
+impl Daemon {
+    /// Starts `logwelld` on `template` (with `{dir}` and `{port}` filled in; the control
+    /// socket is added) and waits until it answers on its control socket.
+    pub fn start(template: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("logwell.toml");
+        let text = format!(
+            "[daemon]\ncontrol_socket = \"{}/control.sock\"\nlog_level = \"info\"\n{}",
+            dir.path().display(),
+            render(template, dir.path(), port)
+        );
+        std::fs::write(&config, text).unwrap();
+        let mut d = Daemon { stderr: dir.path().join("stderr.log"), dir, config, port, child: None };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let stderr = std::fs::File::create(&self.stderr).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_logwelld"))
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start logwelld");
+        self.child = Some(child);
+        let deadline = Instant::now() + DEADLINE;
+        while self.stats_json().is_none() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("logwelld exited with {status}:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "logwelld did not become ready:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A path inside the test's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The daemon's own diagnostics so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    /// Sends a signal to the daemon (only ever to the process this test started).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's PID.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_exit()
+    }
+
+    /// Waits for the daemon to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "logwelld did not exit:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `logwell stats --json` through the real client, parsed; `None` while not answering.
+    pub fn stats_json(&self) -> Option<serde_json::Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+            .args(["stats", "--json", "--socket"])
+            .arg(self.path("control.sock"))
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// One counter: `stat("inputs", "udp", "received")`.
+    pub fn stat(&self, kind: &str, name: &str, counter: &str) -> u64 {
+        let s = self.stats_json().expect("daemon answers");
+        s[kind][name][counter].as_u64().unwrap_or_else(|| panic!("no {kind}.{name}.{counter} in {s}"))
+    }
+
+    /// Waits until `path` holds at least `n` lines; returns its content.
+    pub fn wait_lines(&self, path: &Path, n: usize) -> String {
+        wait_lines(path, n, || self.log())
+    }
+
+    /// Waits until a counter reaches `n`.
+    pub fn wait_stat(&self, kind: &str, name: &str, counter: &str, n: u64) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let v = self.stat(kind, name, counter);
+            if v >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{kind}.{name}.{counter} stayed at {v} < {n}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Waits until `path` holds at least `n` lines; returns its content. `log` is shown on
+/// failure.
+pub fn wait_lines(path: &Path, n: usize, log: impl Fn() -> String) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines = text.lines().count();
+        if lines >= n {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} has {lines} lines, expected {n}:\n{}\n--- daemon log:\n{}",
+            path.display(),
+            text.chars().take(2000).collect::<String>(),
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs the real util-linux `logger` and asserts it succeeded.
+pub fn logger(args: &[&str]) -> Output {
+    let out = Command::new("logger").args(args).output().expect("logger (util-linux) is installed");
+    assert!(out.status.success(), "logger {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Sends raw bytes in one TCP connection, then closes it.
+pub fn tcp_send(port: u16, bytes: &[u8]) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(bytes).unwrap();
+}
+
+/// Sends one UDP datagram to 127.0.0.1.
+pub fn udp_send(port: u16, bytes: &[u8]) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(bytes, ("127.0.0.1", port)).unwrap();
+}
+
+/// This host's short name, as logwelld writes it for local messages.
+pub fn hostname() -> String {
+    let h = nix_hostname();
+    h.split('.').next().unwrap().to_string()
+}
+
+fn nix_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(r, 0);
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The regex of an RFC 3339 timestamp with microseconds, as logwelld writes reception times.
+pub const RFC3339_MICROS: &str = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d";
+
+/// Asserts that `line` matches the regex `pattern` entirely.
+pub fn assert_line(line: &str, pattern: &str) {
+    let re = regex::Regex::new(&format!("^{pattern}$")).unwrap();
+    assert!(re.is_match(line), "line\n  {line:?}\ndoes not match\n  {pattern:?}");
+}
