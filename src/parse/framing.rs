@@ -56,7 +56,9 @@ pub enum FrameError {
     BadLength,
     /// Bytes after an octet-counted frame start neither a new count nor a `<PRI>` message:
     /// the sender's counts are wrong.
-    #[error("octet-counted frame followed by bytes that start no frame: skipping to the next line")]
+    #[error(
+        "octet-counted frame followed by bytes that start no frame: skipping to the next line"
+    )]
     Desync,
     /// The stream ended inside an octet-counted frame (only from [`Framer::finish`]).
     #[error("connection closed inside an octet-counted frame: the partial frame is dropped")]
@@ -122,7 +124,11 @@ pub struct Framer {
 impl Framer {
     /// A framer that cuts frames longer than `max_frame_len` bytes (at least 1).
     pub fn new(max_frame_len: usize) -> Framer {
-        Framer { max_frame_len: max_frame_len.max(1), state: State::Start, after_octet: false }
+        Framer {
+            max_frame_len: max_frame_len.max(1),
+            state: State::Start,
+            after_octet: false,
+        }
     }
 
     /// Decodes the next frame from `buf`. Returns how many bytes of `buf` were consumed and
@@ -134,7 +140,11 @@ impl Framer {
         match self.state {
             State::SkipCount(left) => {
                 let n = left.min(buf.len());
-                self.state = if n == left { State::Start } else { State::SkipCount(left - n) };
+                self.state = if n == left {
+                    State::Start
+                } else {
+                    State::SkipCount(left - n)
+                };
                 (n, Decoded::Skipped)
             }
             State::SkipLine => match find_delimiter(buf, buf.len()) {
@@ -165,7 +175,11 @@ impl Framer {
 
     /// An octet-counted frame: `buf` starts with a digit 1–9.
     fn octet_counted<'a>(&mut self, buf: &'a [u8]) -> (usize, Decoded<'a>) {
-        let digits = buf.iter().take(MAX_LEN_DIGITS + 1).take_while(|b| b.is_ascii_digit()).count();
+        let digits = buf
+            .iter()
+            .take(MAX_LEN_DIGITS + 1)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         if digits > MAX_LEN_DIGITS {
             return self.error(digits, FrameError::BadLength);
         }
@@ -175,7 +189,9 @@ impl Framer {
             Some(_) => return self.error(digits, FrameError::BadLength),
         }
         // At most 9 digits: fits any usize.
-        let len = buf[..digits].iter().fold(0usize, |n, &d| n * 10 + usize::from(d - b'0'));
+        let len = buf[..digits]
+            .iter()
+            .fold(0usize, |n, &d| n * 10 + usize::from(d - b'0'));
         let start = digits + 1;
         let take = len.min(self.max_frame_len);
         if buf.len() - start < take {
@@ -185,7 +201,13 @@ impl Framer {
         if len > take {
             self.state = State::SkipCount(len - take);
         }
-        (start + take, Decoded::Frame { payload: &buf[start..start + take], truncated: len > take })
+        (
+            start + take,
+            Decoded::Frame {
+                payload: &buf[start..start + take],
+                truncated: len > take,
+            },
+        )
     }
 
     /// A non-transparent frame, ended by LF, CRLF or NUL.
@@ -202,7 +224,13 @@ impl Framer {
                     return (i + 1, Decoded::Skipped);
                 }
                 let truncated = payload.len() > max;
-                (i + 1, Decoded::Frame { payload: &payload[..payload.len().min(max)], truncated })
+                (
+                    i + 1,
+                    Decoded::Frame {
+                        payload: &payload[..payload.len().min(max)],
+                        truncated,
+                    },
+                )
             }
             // Only when the NUL is the last byte, within max + 2 bytes: below the contract.
             Delimiter::Undecided => (0, Decoded::NeedMore),
@@ -211,7 +239,13 @@ impl Framer {
                 // More than `max` bytes and no delimiter: cut here, skip the rest of the line.
                 self.after_octet = false;
                 self.state = State::SkipLine;
-                (max, Decoded::Frame { payload: &buf[..max], truncated: true })
+                (
+                    max,
+                    Decoded::Frame {
+                        payload: &buf[..max],
+                        truncated: true,
+                    },
+                )
             }
         }
     }
@@ -236,7 +270,10 @@ impl Framer {
                     return None;
                 }
                 let truncated = p.len() > self.max_frame_len;
-                Some(Decoded::Frame { payload: &p[..p.len().min(self.max_frame_len)], truncated })
+                Some(Decoded::Frame {
+                    payload: &p[..p.len().min(self.max_frame_len)],
+                    truncated,
+                })
             }
         }
     }
@@ -263,7 +300,9 @@ mod tests {
         let mut buf: Vec<u8> = Vec::new();
         let mut out = Vec::new();
         let collect = |d: Decoded<'_>, out: &mut Vec<Out>| match d {
-            Decoded::Frame { payload, truncated } => out.push(Out::Frame(payload.to_vec(), truncated)),
+            Decoded::Frame { payload, truncated } => {
+                out.push(Out::Frame(payload.to_vec(), truncated))
+            }
             Decoded::Error(e) => out.push(Out::Error(e)),
             Decoded::Skipped | Decoded::NeedMore => {}
         };
@@ -311,28 +350,53 @@ mod tests {
         let out = all_splits(1024, b"11 <13>1 - - x5 hello");
         assert_eq!(out, [frame("<13>1 - - x"), frame("hello")]);
         // Octets, not characters; LF inside a counted frame is content.
-        assert_eq!(all_splits(1024, "7 h\u{e9}l\nlo".as_bytes()), [frame("h\u{e9}l\nlo")]);
+        assert_eq!(
+            all_splits(1024, "7 h\u{e9}l\nlo".as_bytes()),
+            [frame("h\u{e9}l\nlo")]
+        );
     }
 
     #[test]
     fn lf_crlf_nul_and_empty_lines() {
         let out = all_splits(1024, b"\n<13>a\r\n\r\n<14>b\n\n<15>c\0<16>d\0");
-        assert_eq!(out, [frame("<13>a"), frame("<14>b"), frame("<15>c"), frame("<16>d")]);
+        assert_eq!(
+            out,
+            [
+                frame("<13>a"),
+                frame("<14>b"),
+                frame("<15>c"),
+                frame("<16>d")
+            ]
+        );
         // A NUL not followed by `<` is content.
         assert_eq!(all_splits(1024, b"<13>a\0b\n"), [frame("<13>a\0b")]);
         // Missing final trailer: delivered at the end of the stream.
-        assert_eq!(all_splits(1024, b"<13>a\n<13>b"), [frame("<13>a"), frame("<13>b")]);
+        assert_eq!(
+            all_splits(1024, b"<13>a\n<13>b"),
+            [frame("<13>a"), frame("<13>b")]
+        );
     }
 
     #[test]
     fn mixed_framing() {
         let out = all_splits(1024, b"5 <13>a<14>b\n6 <15>cd\n3 <1>");
-        assert_eq!(out, [frame("<13>a"), frame("<14>b"), frame("<15>cd"), frame("<1>")]);
+        assert_eq!(
+            out,
+            [
+                frame("<13>a"),
+                frame("<14>b"),
+                frame("<15>cd"),
+                frame("<1>")
+            ]
+        );
     }
 
     #[test]
     fn oversized_lf_frames_are_cut_and_their_rest_skipped() {
-        let out = all_splits(8, b"<13>0123456789abcdef\n<13>ok\n<13>01234567\r\n<13>012345678\n");
+        let out = all_splits(
+            8,
+            b"<13>0123456789abcdef\n<13>ok\n<13>01234567\r\n<13>012345678\n",
+        );
         assert_eq!(
             out,
             [
@@ -343,13 +407,23 @@ mod tests {
             ]
         );
         // Exactly the limit is not truncated, with or without CR.
-        assert_eq!(all_splits(6, b"<13>ab\r\n<13>cd\n"), [frame("<13>ab"), frame("<13>cd")]);
+        assert_eq!(
+            all_splits(6, b"<13>ab\r\n<13>cd\n"),
+            [frame("<13>ab"), frame("<13>cd")]
+        );
     }
 
     #[test]
     fn oversized_octet_frames_skip_exactly_their_count() {
         let out = all_splits(5, b"10 0123456789<13>x\n3 abc");
-        assert_eq!(out, [Out::Frame(b"01234".to_vec(), true), frame("<13>x"), frame("abc")]);
+        assert_eq!(
+            out,
+            [
+                Out::Frame(b"01234".to_vec(), true),
+                frame("<13>x"),
+                frame("abc")
+            ]
+        );
         // A huge count is cut too; its rest is skipped until the stream ends.
         let out = run(4, &[b"999999999 abcdefgh", b"more", b"and more"]);
         assert_eq!(out, [Out::Frame(b"abcd".to_vec(), true)]);
@@ -357,9 +431,16 @@ mod tests {
 
     #[test]
     fn bad_counts_are_errors_and_resynchronise_on_lf() {
-        for wire in [&b"016 <1>1 - - - - - -\n<13>ok\n"[..], b"16<1>1\n<13>ok\n", b"1234567890 x\n<13>ok\n"] {
+        for wire in [
+            &b"016 <1>1 - - - - - -\n<13>ok\n"[..],
+            b"16<1>1\n<13>ok\n",
+            b"1234567890 x\n<13>ok\n",
+        ] {
             let out = all_splits(1024, wire);
-            assert!(matches!(out[0], Out::Error(FrameError::BadLength)), "{out:?}");
+            assert!(
+                matches!(out[0], Out::Error(FrameError::BadLength)),
+                "{out:?}"
+            );
             assert_eq!(out[1..], [frame("<13>ok")]);
         }
         // No overflow on absurd lengths.
@@ -367,12 +448,22 @@ mod tests {
         assert_eq!(out, [Out::Error(FrameError::BadLength)]);
         // Garbage after an octet-counted frame.
         let out = all_splits(1024, b"3 abcxyz\n<13>ok\n");
-        assert_eq!(out, [frame("abc"), Out::Error(FrameError::Desync), frame("<13>ok")]);
+        assert_eq!(
+            out,
+            [
+                frame("abc"),
+                Out::Error(FrameError::Desync),
+                frame("<13>ok")
+            ]
+        );
     }
 
     #[test]
     fn truncated_stream() {
-        assert_eq!(run(1024, &[b"16 <1>1"]), [Out::Error(FrameError::Incomplete)]);
+        assert_eq!(
+            run(1024, &[b"16 <1>1"]),
+            [Out::Error(FrameError::Incomplete)]
+        );
         assert_eq!(run(1024, &[b"16"]), [Out::Error(FrameError::Incomplete)]);
         assert_eq!(run(1024, &[b""]), []);
         assert_eq!(run(1024, &[b"\r"]), []);
@@ -388,12 +479,18 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let len = (x % 64) as usize;
-            let wire: Vec<u8> =
-                (0..len).map(|k| alphabet[(x.rotate_left(k as u32 * 3) as usize) % alphabet.len()]).collect();
+            let wire: Vec<u8> = (0..len)
+                .map(|k| alphabet[(x.rotate_left(k as u32 * 3) as usize) % alphabet.len()])
+                .collect();
             let max = 1 + round % 12;
             let whole = run(max, &[&wire]);
             let bytes: Vec<&[u8]> = wire.chunks(1).collect();
-            assert_eq!(run(max, &bytes), whole, "{:?}", String::from_utf8_lossy(&wire));
+            assert_eq!(
+                run(max, &bytes),
+                whole,
+                "{:?}",
+                String::from_utf8_lossy(&wire)
+            );
         }
     }
 }

@@ -46,7 +46,8 @@ pub struct ParseContext {
 impl ParseContext {
     /// Reception time on the receiver's wall clock.
     fn recv_local(&self) -> NaiveDateTime {
-        self.recv_time.naive_utc() + Duration::seconds(i64::from(self.local_offset.local_minus_utc()))
+        self.recv_time.naive_utc()
+            + Duration::seconds(i64::from(self.local_offset.local_minus_utc()))
     }
 }
 
@@ -89,13 +90,17 @@ fn trim_line_end(frame: &[u8]) -> &[u8] {
 /// `frame`, and nothing is allocated.
 pub fn parse<'a>(frame: &'a [u8], ctx: &ParseContext) -> Message<'a> {
     let frame = trim_line_end(frame);
-    let start = frame.iter().position(|&b| !is_space(b)).unwrap_or(frame.len());
+    let start = frame
+        .iter()
+        .position(|&b| !is_space(b))
+        .unwrap_or(frame.len());
     let Some(pri) = pri::parse(&frame[start..]) else {
         return bare(None, frame, Flags::MALFORMED | Flags::BAD_PRI);
     };
     let rest = &frame[start + pri.len..];
     if rfc5424::looks_like(rest) {
-        return rfc5424::parse(rest, pri).unwrap_or_else(|| bare(Some(pri), rest, Flags::MALFORMED));
+        return rfc5424::parse(rest, pri)
+            .unwrap_or_else(|| bare(Some(pri), rest, Flags::MALFORMED));
     }
     rfc3164::parse(rest, pri, ctx.recv_local())
 }

@@ -36,7 +36,11 @@ pub(crate) fn parse(s: &[u8]) -> Option<Pri> {
     if value > 191 {
         return None;
     }
-    Some(Pri { facility: (value >> 3) as u8, severity: (value & 7) as u8, len: i + 1 })
+    Some(Pri {
+        facility: (value >> 3) as u8,
+        severity: (value & 7) as u8,
+        len: i + 1,
+    })
 }
 
 #[cfg(test)]
@@ -45,9 +49,30 @@ mod tests {
 
     #[test]
     fn valid_pris() {
-        assert_eq!(parse(b"<0>x"), Some(Pri { facility: 0, severity: 0, len: 3 }));
-        assert_eq!(parse(b"<13>"), Some(Pri { facility: 1, severity: 5, len: 4 }));
-        assert_eq!(parse(b"<191>a"), Some(Pri { facility: 23, severity: 7, len: 5 }));
+        assert_eq!(
+            parse(b"<0>x"),
+            Some(Pri {
+                facility: 0,
+                severity: 0,
+                len: 3
+            })
+        );
+        assert_eq!(
+            parse(b"<13>"),
+            Some(Pri {
+                facility: 1,
+                severity: 5,
+                len: 4
+            })
+        );
+        assert_eq!(
+            parse(b"<191>a"),
+            Some(Pri {
+                facility: 23,
+                severity: 7,
+                len: 5
+            })
+        );
     }
 
     #[test]

@@ -57,13 +57,27 @@ fn value(s: &[u8], i: usize) -> Option<(RawValue<'_>, usize)> {
                 _ => j += 1,
             }
         }
-        Some((RawValue { text: &s[i + 1..j], quoted: true }, j + 1))
+        Some((
+            RawValue {
+                text: &s[i + 1..j],
+                quoted: true,
+            },
+            j + 1,
+        ))
     } else {
         let mut j = i;
         while j < s.len() && !matches!(s[j], b' ' | b']' | b'"') {
             j += 1;
         }
-        (j > i).then(|| (RawValue { text: &s[i..j], quoted: false }, j))
+        (j > i).then(|| {
+            (
+                RawValue {
+                    text: &s[i..j],
+                    quoted: false,
+                },
+                j,
+            )
+        })
     }
 }
 
@@ -167,7 +181,10 @@ fn decode(raw: RawValue<'_>) -> Cow<'_, [u8]> {
 pub fn elements(raw: &[u8]) -> Vec<SdElement<'_>> {
     let mut out: Vec<SdElement<'_>> = Vec::new();
     let _ = walk(raw, |event| match event {
-        Event::Element(id) => out.push(SdElement { id, params: Vec::new() }),
+        Event::Element(id) => out.push(SdElement {
+            id,
+            params: Vec::new(),
+        }),
         Event::Param(name, value) => {
             if let Some(element) = out.last_mut() {
                 element.params.push((name, decode(value)));

@@ -23,7 +23,10 @@ fn b(s: &str) -> Option<&[u8]> {
 
 fn ts(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, kind: TimestampKind) -> Timestamp {
     Timestamp {
-        local: NaiveDate::from_ymd_opt(y, mo, d).unwrap().and_hms_opt(h, mi, s).unwrap(),
+        local: NaiveDate::from_ymd_opt(y, mo, d)
+            .unwrap()
+            .and_hms_opt(h, mi, s)
+            .unwrap(),
         offset: None,
         kind,
         frac_digits: 0,
@@ -33,39 +36,72 @@ fn ts(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, kind: TimestampKind) -> 
 #[test]
 fn local_socket_forms_have_no_hostname() {
     let m = p(b"<13>Nov 21 09:41:03 myapp[42]: hi");
-    assert_eq!((m.hostname, m.appname, m.procid, m.msg), (None, b("myapp"), b("42"), b"hi".as_slice()));
-    assert_eq!(m.timestamp, Some(ts(2025, 11, 21, 9, 41, 3, TimestampKind::Yearless)));
-    assert_eq!((m.facility.code(), m.severity.code(), m.flags), (1, 5, Flags::empty()));
+    assert_eq!(
+        (m.hostname, m.appname, m.procid, m.msg),
+        (None, b("myapp"), b("42"), b"hi".as_slice())
+    );
+    assert_eq!(
+        m.timestamp,
+        Some(ts(2025, 11, 21, 9, 41, 3, TimestampKind::Yearless))
+    );
+    assert_eq!(
+        (m.facility.code(), m.severity.code(), m.flags),
+        (1, 5, Flags::empty())
+    );
 
     let m = p(b"<13>Nov 21 09:41:03 myapp: hi");
-    assert_eq!((m.hostname, m.appname, m.procid, m.msg), (None, b("myapp"), None, b"hi".as_slice()));
+    assert_eq!(
+        (m.hostname, m.appname, m.procid, m.msg),
+        (None, b("myapp"), None, b"hi".as_slice())
+    );
 
     // journald forwarding, pid 1.
     let m = p(b"<30>Nov 21 09:40:47 systemd[1]: Started thing.");
-    assert_eq!((m.hostname, m.appname, m.procid), (None, b("systemd"), b("1")));
+    assert_eq!(
+        (m.hostname, m.appname, m.procid),
+        (None, b("systemd"), b("1"))
+    );
 }
 
 #[test]
 fn network_forms_have_a_hostname() {
     let m = p(b"<13>Nov 21 09:41:03 host tag[42]: text");
-    assert_eq!((m.hostname, m.appname, m.procid, m.msg), (b("host"), b("tag"), b("42"), b"text".as_slice()));
+    assert_eq!(
+        (m.hostname, m.appname, m.procid, m.msg),
+        (b("host"), b("tag"), b("42"), b"text".as_slice())
+    );
     // A tag without colon, as rsyslog reads it.
     let m = p(b"<13>Nov 21 09:41:03 host tag text here");
-    assert_eq!((m.hostname, m.appname, m.msg), (b("host"), b("tag"), b"text here".as_slice()));
+    assert_eq!(
+        (m.hostname, m.appname, m.msg),
+        (b("host"), b("tag"), b"text here".as_slice())
+    );
     // IPv6 host ending in colons is a host, not a tag.
     let m = p(b"<13>Nov 21 09:41:03 fd00:: prog: x");
-    assert_eq!((m.hostname, m.appname, m.msg), (b("fd00::"), b("prog"), b"x".as_slice()));
+    assert_eq!(
+        (m.hostname, m.appname, m.msg),
+        (b("fd00::"), b("prog"), b"x".as_slice())
+    );
     // Only a timestamp.
     let m = p(b"<13>Nov 21 09:41:03");
-    assert_eq!((m.hostname, m.appname, m.msg, m.flags), (None, None, b"".as_slice(), Flags::empty()));
+    assert_eq!(
+        (m.hostname, m.appname, m.msg, m.flags),
+        (None, None, b"".as_slice(), Flags::empty())
+    );
     // Year written after the time.
     let m = p(b"<13>Nov 21 09:41:03 2019 host app: x");
-    assert_eq!(m.timestamp, Some(ts(2019, 11, 21, 9, 41, 3, TimestampKind::Local)));
+    assert_eq!(
+        m.timestamp,
+        Some(ts(2019, 11, 21, 9, 41, 3, TimestampKind::Local))
+    );
     assert_eq!(m.hostname, b("host"));
     // RFC 3339 in a BSD message.
     let m = p(b"<13>2025-11-21T09:41:03.5+01:00 host app: x");
     let t = m.timestamp.unwrap();
-    assert_eq!((t.kind, t.frac_digits, t.offset), (TimestampKind::Rfc3339, 1, FixedOffset::east_opt(3600)));
+    assert_eq!(
+        (t.kind, t.frac_digits, t.offset),
+        (TimestampKind::Rfc3339, 1, FixedOffset::east_opt(3600))
+    );
     assert_eq!(m.hostname, b("host"));
 }
 
@@ -102,21 +138,40 @@ fn bad_pri_keeps_the_whole_packet() {
 #[test]
 fn valid_pri_without_header_keeps_the_rest() {
     let m = p(b"<34>Jan 32 00:00:00 h m: x");
-    assert_eq!((m.msg, m.flags, m.facility.code(), m.severity.code()), (b"Jan 32 00:00:00 h m: x".as_slice(), Flags::MALFORMED, 4, 2));
+    assert_eq!(
+        (m.msg, m.flags, m.facility.code(), m.severity.code()),
+        (b"Jan 32 00:00:00 h m: x".as_slice(), Flags::MALFORMED, 4, 2)
+    );
     let m = p(b"<34>just text");
-    assert_eq!((m.msg, m.flags), (b"just text".as_slice(), Flags::MALFORMED));
+    assert_eq!(
+        (m.msg, m.flags),
+        (b"just text".as_slice(), Flags::MALFORMED)
+    );
     // A broken RFC 5424 header: RFC 3164 §4.3.2 again.
     let m = p(b"<34>1 2025-13-01T00:00:00Z h a - - - x");
-    assert_eq!((m.msg, m.flags, m.version), (b"1 2025-13-01T00:00:00Z h a - - - x".as_slice(), Flags::MALFORMED, None));
+    assert_eq!(
+        (m.msg, m.flags, m.version),
+        (
+            b"1 2025-13-01T00:00:00Z h a - - - x".as_slice(),
+            Flags::MALFORMED,
+            None
+        )
+    );
     // A bare `tag[pid]: text` is still read as a tag.
     let m = p(b"<34>prog[7]: text");
-    assert_eq!((m.appname, m.procid, m.msg, m.flags), (b("prog"), b("7"), b"text".as_slice(), Flags::empty()));
+    assert_eq!(
+        (m.appname, m.procid, m.msg, m.flags),
+        (b("prog"), b("7"), b"text".as_slice(), Flags::empty())
+    );
 }
 
 #[test]
 fn invalid_utf8_is_kept() {
     let m = p(b"<13>Nov 21 09:41:03 h\xffst t\xfeg: bad \xc3( bytes \xff");
-    assert_eq!((m.hostname, m.appname), (Some(&b"h\xffst"[..]), Some(&b"t\xfeg"[..])));
+    assert_eq!(
+        (m.hostname, m.appname),
+        (Some(&b"h\xffst"[..]), Some(&b"t\xfeg"[..]))
+    );
     assert_eq!(m.msg, b"bad \xc3( bytes \xff");
     let m = p(b"<13>1 - h a - - - \xEF\xBB\xBF\xc0\xaf");
     assert_eq!(m.msg, b"\xc0\xaf");
@@ -126,12 +181,16 @@ fn invalid_utf8_is_kept() {
 
 #[test]
 fn rfc5424_fields() {
-    let m = p(br#"<165>1 2025-11-21T09:41:03.123456789+01:00 host app 42 ID7 [a@1 k="v\]"][b] text "#);
+    let m =
+        p(br#"<165>1 2025-11-21T09:41:03.123456789+01:00 host app 42 ID7 [a@1 k="v\]"][b] text "#);
     assert_eq!(m.version, Some(1));
     let t = m.timestamp.unwrap();
     assert_eq!((t.kind, t.frac_digits), (TimestampKind::Rfc3339, 6));
     assert_eq!(t.local.and_utc().timestamp_subsec_micros(), 123456);
-    assert_eq!((m.hostname, m.appname, m.procid, m.msgid), (b("host"), b("app"), b("42"), b("ID7")));
+    assert_eq!(
+        (m.hostname, m.appname, m.procid, m.msgid),
+        (b("host"), b("app"), b("42"), b("ID7"))
+    );
     assert_eq!(m.structured_data, Some(&br#"[a@1 k="v\]"][b]"#[..]));
     // Trailing spaces are the sender's: kept.
     assert_eq!(m.msg, b"text ");
@@ -141,13 +200,19 @@ fn rfc5424_fields() {
     assert_eq!(m.msg, b"x");
     // Nil everything.
     let m = p(b"<13>1 - - - - - -");
-    assert_eq!((m.timestamp, m.hostname, m.structured_data, m.msg), (None, None, None, b"".as_slice()));
+    assert_eq!(
+        (m.timestamp, m.hostname, m.structured_data, m.msg),
+        (None, None, None, b"".as_slice())
+    );
     // Spaces after the SD's separator belong to MSG.
     let m = p(b"<13>1 - - - - - -  x");
     assert_eq!(m.msg, b" x");
     // Invalid SD keeps the header and the text.
     let m = p(b"<13>1 - h a - - [bad x] y");
-    assert_eq!((m.hostname, m.structured_data, m.msg), (b("h"), None, b"[bad x] y".as_slice()));
+    assert_eq!(
+        (m.hostname, m.structured_data, m.msg),
+        (b("h"), None, b"[bad x] y".as_slice())
+    );
 }
 
 #[test]

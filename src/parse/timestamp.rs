@@ -94,10 +94,21 @@ pub(crate) fn parse_rfc3339(s: &[u8], space_sep: bool) -> Option<(Timestamp, usi
     let local = NaiveDate::from_ymd_opt(year as i32, month, day)?
         .and_hms_micro_opt(hour, minute, second, micro)?;
     let (offset, kind) = match offset {
-        Some(secs) => (Some(chrono::FixedOffset::east_opt(secs)?), TimestampKind::Rfc3339),
+        Some(secs) => (
+            Some(chrono::FixedOffset::east_opt(secs)?),
+            TimestampKind::Rfc3339,
+        ),
         None => (None, TimestampKind::Local),
     };
-    Some((Timestamp { local, offset, kind, frac_digits }, i))
+    Some((
+        Timestamp {
+            local,
+            offset,
+            kind,
+            frac_digits,
+        },
+        i,
+    ))
 }
 
 /// The month for a three-letter English abbreviation, any case.
@@ -216,7 +227,15 @@ pub(crate) fn parse_bsd(s: &[u8], recv_local: NaiveDateTime) -> Option<(Timestam
             TimestampKind::Yearless,
         ),
     };
-    Some((Timestamp { local, offset: None, kind, frac_digits }, i))
+    Some((
+        Timestamp {
+            local,
+            offset: None,
+            kind,
+            frac_digits,
+        },
+        i,
+    ))
 }
 
 /// Gives a year-less date the year that puts it nearest to the reception time (as rsyslog
@@ -270,16 +289,34 @@ mod tests {
     fn bsd_forms() {
         let recv = "2025-03-01 00:00:00";
         let (t, n) = bsd("Nov 21 09:41:03 host", recv).unwrap();
-        assert_eq!((t.local, n, t.kind), (at("2024-11-21 09:41:03"), 15, TimestampKind::Yearless));
-        assert_eq!(bsd("Mar  7 19:06:53", recv).unwrap().0.local, at("2025-03-07 19:06:53"));
-        assert_eq!(bsd("MAR 07 19:06:53", recv).unwrap().0.local, at("2025-03-07 19:06:53"));
+        assert_eq!(
+            (t.local, n, t.kind),
+            (at("2024-11-21 09:41:03"), 15, TimestampKind::Yearless)
+        );
+        assert_eq!(
+            bsd("Mar  7 19:06:53", recv).unwrap().0.local,
+            at("2025-03-07 19:06:53")
+        );
+        assert_eq!(
+            bsd("MAR 07 19:06:53", recv).unwrap().0.local,
+            at("2025-03-07 19:06:53")
+        );
         assert_eq!(bsd("Mar 7 19:06:53: x", recv).unwrap().1, 15);
         let (t, _) = bsd("Mar 7 2008 19:06:53 x", recv).unwrap();
-        assert_eq!((t.local, t.kind), (at("2008-03-07 19:06:53"), TimestampKind::Local));
+        assert_eq!(
+            (t.local, t.kind),
+            (at("2008-03-07 19:06:53"), TimestampKind::Local)
+        );
         let (t, n) = bsd("Mar 7 19:06:53 2008 x", recv).unwrap();
-        assert_eq!((t.local, t.kind, n), (at("2008-03-07 19:06:53"), TimestampKind::Local, 19));
+        assert_eq!(
+            (t.local, t.kind, n),
+            (at("2008-03-07 19:06:53"), TimestampKind::Local, 19)
+        );
         let (t, _) = bsd("Mar 7 19:06:53.1234567 x", recv).unwrap();
-        assert_eq!((t.frac_digits, t.local.and_utc().timestamp_subsec_micros()), (6, 123456));
+        assert_eq!(
+            (t.frac_digits, t.local.and_utc().timestamp_subsec_micros()),
+            (6, 123456)
+        );
         let (t, _) = bsd("Mar 7 19:06:53. x", recv).unwrap();
         assert_eq!(t.frac_digits, 0);
     }
@@ -307,17 +344,26 @@ mod tests {
     fn year_at_new_year() {
         // Sent on Dec 31, received on Jan 1: last year.
         assert_eq!(
-            bsd("Dec 31 23:59:59", "2026-01-01 00:00:05").unwrap().0.local,
+            bsd("Dec 31 23:59:59", "2026-01-01 00:00:05")
+                .unwrap()
+                .0
+                .local,
             at("2025-12-31 23:59:59")
         );
         // Sent "Jan 1" by a clock running ahead, received on Dec 31: next year.
         assert_eq!(
-            bsd("Jan  1 00:00:01", "2025-12-31 23:59:50").unwrap().0.local,
+            bsd("Jan  1 00:00:01", "2025-12-31 23:59:50")
+                .unwrap()
+                .0
+                .local,
             at("2026-01-01 00:00:01")
         );
         // Ordinary case: same year.
         assert_eq!(
-            bsd("Jul  4 12:00:00", "2025-07-04 12:00:01").unwrap().0.local,
+            bsd("Jul  4 12:00:00", "2025-07-04 12:00:01")
+                .unwrap()
+                .0
+                .local,
             at("2025-07-04 12:00:00")
         );
     }
@@ -326,22 +372,34 @@ mod tests {
     fn year_feb_29() {
         // Received in a leap year: that year.
         assert_eq!(
-            bsd("Feb 29 10:00:00", "2024-02-29 10:00:01").unwrap().0.local,
+            bsd("Feb 29 10:00:00", "2024-02-29 10:00:01")
+                .unwrap()
+                .0
+                .local,
             at("2024-02-29 10:00:00")
         );
         // Received early in the year after a leap year: the leap year before.
         assert_eq!(
-            bsd("Feb 29 10:00:00", "2025-01-10 00:00:00").unwrap().0.local,
+            bsd("Feb 29 10:00:00", "2025-01-10 00:00:00")
+                .unwrap()
+                .0
+                .local,
             at("2024-02-29 10:00:00")
         );
         // Received late in the year before a leap year: the coming leap year is nearest.
         assert_eq!(
-            bsd("Feb 29 10:00:00", "2027-12-30 00:00:00").unwrap().0.local,
+            bsd("Feb 29 10:00:00", "2027-12-30 00:00:00")
+                .unwrap()
+                .0
+                .local,
             at("2028-02-29 10:00:00")
         );
         // No leap year among 2099..=2101: the latest before.
         assert_eq!(
-            bsd("Feb 29 10:00:00", "2100-06-01 00:00:00").unwrap().0.local,
+            bsd("Feb 29 10:00:00", "2100-06-01 00:00:00")
+                .unwrap()
+                .0
+                .local,
             at("2096-02-29 10:00:00")
         );
     }
@@ -355,7 +413,10 @@ mod tests {
         let (t, _) = parse_rfc3339(b"2009-10-16T11:51:56", false).unwrap();
         assert_eq!((t.kind, t.offset), (TimestampKind::Local, None));
         let (t, _) = parse_rfc3339(b"2006-11-10T10:43:21.15600000000000+01:00", false).unwrap();
-        assert_eq!((t.frac_digits, t.local.and_utc().timestamp_subsec_micros()), (6, 156000));
+        assert_eq!(
+            (t.frac_digits, t.local.and_utc().timestamp_subsec_micros()),
+            (6, 156000)
+        );
         assert!(parse_rfc3339(b"2006-10-29 02:00:00Z", true).is_some());
         assert!(parse_rfc3339(b"2006-10-29 02:00:00Z", false).is_none());
         for bad in [
@@ -367,7 +428,11 @@ mod tests {
             b"201-11-22T00:00:00Z",
             b"2003-10-11",
         ] {
-            assert!(parse_rfc3339(bad, false).is_none(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_rfc3339(bad, false).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }
