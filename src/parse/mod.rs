@@ -17,6 +17,13 @@
 //! formats are small, so they are read here byte by byte instead: no allocation, no regex,
 //! invalid UTF-8 kept as it is, and no panic on any input.
 //!
+//! # Cost
+//! Measured on this 2-core machine (optimised build of these files in a scratch crate, 2M
+//! iterations, Nov 2025): `<13>Nov 21 09:41:03 host tag[42]: text…` 90 ns; a typical RFC 5424
+//! message 52 ns, 86 ns with structured data; framing 25 ns per frame. `syslog_loose` 0.23 took
+//! 175–400 ns for the same messages, before any fix-up. `parse_cost` in the tests prints the
+//! figure for the build at hand (`cargo test --lib parse_cost -- --ignored --nocapture`).
+//!
 //! # Outcomes
 //! [`parse`] never fails. A missing or unusable PRI gives user.notice with the whole packet
 //! as MSG and flags `MALFORMED | BAD_PRI` (RFC 3164 §4.3.3); a valid PRI with no usable header

@@ -1,6 +1,6 @@
 //! BSD-style messages (RFC 3164 and what real senders send under that name):
 //! `<PRI>TIMESTAMP SP [HOSTNAME SP] TAG[PID]: MSG`, read byte by byte into a borrowed
-//! [`Message`](crate::message::Message) with no allocation.
+//! [`Message`] with no allocation.
 //!
 //! The rules, in the order they apply (they follow rsyslog, checked against the conformance
 //! corpus):

@@ -1,6 +1,6 @@
 //! RFC 5424 messages (§6): `<PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP
 //! MSGID SP STRUCTURED-DATA [SP MSG]`, read byte by byte into a borrowed
-//! [`Message`](crate::message::Message) with no allocation.
+//! [`Message`] with no allocation.
 //!
 //! Strict where a loose reading would guess wrong (one SP between fields, printable US-ASCII
 //! header fields within their RFC lengths, a valid date), lenient where senders commonly

@@ -258,3 +258,22 @@ fn no_panic_on_any_prefix_or_byte_soup() {
         let _ = m.structured_data.map(sd::elements);
     }
 }
+
+#[test]
+#[ignore = "timing, meaningful only in an optimised build"]
+fn parse_cost() {
+    let msgs: [&[u8]; 2] = [
+        b"<13>Nov 21 09:41:03 host tag[42]: text of a typical message from some daemon",
+        br#"<165>1 2025-11-21T09:41:03.123456+01:00 host app 4242 ID47 [ex@1 a="3"] text"#,
+    ];
+    let ctx = ctx();
+    for m in msgs {
+        let n = 1_000_000;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(parse(std::hint::black_box(m), &ctx));
+        }
+        let ns = start.elapsed().as_nanos() as f64 / f64::from(n);
+        println!("{ns:.1} ns/message: {}", String::from_utf8_lossy(&m[..30]));
+    }
+}
