@@ -4,6 +4,7 @@
 mod util;
 
 mod config;
+mod conformance;
 mod inputs;
 mod load;
 mod logger;
