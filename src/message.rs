@@ -51,9 +51,30 @@ pub struct Facility(u8);
 
 /// Names of the 24 facilities, indexed by code, as rsyslog spells them.
 pub const FACILITY_NAMES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-    "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
-    "local4", "local5", "local6", "local7",
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
 ];
 
 impl Facility {
@@ -106,8 +127,9 @@ impl fmt::Display for Facility {
 pub struct Severity(u8);
 
 /// Names of the 8 severities, indexed by code, as rsyslog spells them.
-pub const SEVERITY_NAMES: [&str; 8] =
-    ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+pub const SEVERITY_NAMES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
 
 impl Severity {
     /// `emerg`, 0.
@@ -147,7 +169,10 @@ impl Severity {
         if let Ok(n) = alias.parse::<u8>() {
             return Severity::from_code(n);
         }
-        SEVERITY_NAMES.iter().position(|n| *n == alias).map(|i| Severity(i as u8))
+        SEVERITY_NAMES
+            .iter()
+            .position(|n| *n == alias)
+            .map(|i| Severity(i as u8))
     }
 }
 
@@ -275,7 +300,8 @@ pub struct Event<'a> {
 impl Event<'_> {
     /// The host name to write: the message's own, or the source's default.
     pub fn host(&self) -> &[u8] {
-        self.msg.hostname.unwrap_or(self.source.default_host.as_bytes())
+        self.msg
+            .hostname
+            .unwrap_or(self.source.default_host.as_bytes())
     }
 }
-

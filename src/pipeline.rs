@@ -85,14 +85,18 @@ impl Pipeline {
             debug_assert!(self.chunks.iter().all(|c| c.data.is_empty()));
             self.routing = self.routing_rx.borrow_and_update().clone();
             self.chunks.clear();
-            self.chunks.resize_with(self.routing.outputs.len(), Chunk::default);
+            self.chunks
+                .resize_with(self.routing.outputs.len(), Chunk::default);
         }
     }
 
     /// Parses one frame and formats it for every output that wants it. `truncated` says the
     /// framing or the socket cut it at the size limit.
     pub fn push(&mut self, frame: &[u8], truncated: bool, source: &Source, creds: Option<Creds>) {
-        let ctx = ParseContext { recv_time: self.recv_time, local_offset: self.time.local_offset(self.recv_time) };
+        let ctx = ParseContext {
+            recv_time: self.recv_time,
+            local_offset: self.time.local_offset(self.recv_time),
+        };
         let mut msg = parse::parse(frame, &ctx);
         if truncated {
             msg.flags.insert(Flags::TRUNCATED);
@@ -103,19 +107,35 @@ impl Pipeline {
         }
         self.counts.received += 1;
         self.counts.bytes += frame.len() as u64;
-        let ev = Event { msg, recv_time: self.recv_time, source, creds };
+        let ev = Event {
+            msg,
+            recv_time: self.recv_time,
+            source,
+            creds,
+        };
         self.routing.router.route(&ev, &mut self.matched);
         for &o in &self.matched {
             let chunk = &mut self.chunks[o];
             if chunk.data.capacity() == 0 {
                 chunk.data.reserve(CHUNK_BYTES + 1024);
             }
-            format_line(self.routing.outputs[o].format, &ev, &mut self.time, &mut chunk.data);
+            format_line(
+                self.routing.outputs[o].format,
+                &ev,
+                &mut self.time,
+                &mut chunk.data,
+            );
             chunk.messages += 1;
             if chunk.data.len() >= CHUNK_BYTES {
                 self.full = true;
             }
         }
+    }
+
+    /// Counts bytes the framing had to skip (a bad octet count, a desynchronised stream) as a
+    /// malformed message.
+    pub fn frame_error(&mut self) {
+        self.counts.malformed += 1;
     }
 
     /// Whether a chunk is full and `flush` should be called before the next `push`.

@@ -196,11 +196,20 @@ impl Rule {
     fn matches(&self, ev: &Event<'_>) -> bool {
         self.selector.matches(ev.msg.facility, ev.msg.severity)
             && (self.programs.is_empty()
-                || ev.msg.appname.is_some_and(|a| self.programs.iter().any(|p| p.as_bytes() == a)))
+                || ev
+                    .msg
+                    .appname
+                    .is_some_and(|a| self.programs.iter().any(|p| p.as_bytes() == a)))
             && (self.hostnames.is_empty()
-                || self.hostnames.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(ev.host())))
+                || self
+                    .hostnames
+                    .iter()
+                    .any(|h| h.as_bytes().eq_ignore_ascii_case(ev.host())))
             && (self.inputs.is_empty() || self.inputs.iter().any(|i| **i == *ev.source.input))
-            && self.pattern.as_ref().is_none_or(|re| re.is_match(ev.msg.msg))
+            && self
+                .pattern
+                .as_ref()
+                .is_none_or(|re| re.is_match(ev.msg.msg))
     }
 }
 
@@ -293,7 +302,10 @@ mod tests {
         assert!(!x.matches(f("daemon"), s("debug")));
         assert!(x.matches(f("daemon"), s("info")));
         let x = sel("*.!debug");
-        assert!(!x.matches(f("daemon"), s("emerg")), "!debug removes debug and above: all");
+        assert!(
+            !x.matches(f("daemon"), s("emerg")),
+            "!debug removes debug and above: all"
+        );
         let x = sel("mail.!err");
         assert!(x.matches(f("mail"), s("warning")));
         assert!(!x.matches(f("mail"), s("crit")));
@@ -310,9 +322,21 @@ mod tests {
 
     #[test]
     fn errors_say_what_to_write() {
-        assert!(Selector::parse("kern").unwrap_err().to_string().contains("FACILITY.SEVERITY"));
-        assert!(Selector::parse("kernel.*").unwrap_err().to_string().contains("unknown facility"));
-        assert!(Selector::parse("kern.loud").unwrap_err().to_string().contains("unknown severity"));
-        assert!(Selector::parse("kern.*;").unwrap_err().to_string().contains("extra `;`"));
+        assert!(Selector::parse("kern")
+            .unwrap_err()
+            .to_string()
+            .contains("FACILITY.SEVERITY"));
+        assert!(Selector::parse("kernel.*")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown facility"));
+        assert!(Selector::parse("kern.loud")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown severity"));
+        assert!(Selector::parse("kern.*;")
+            .unwrap_err()
+            .to_string()
+            .contains("extra `;`"));
     }
 }

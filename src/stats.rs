@@ -90,7 +90,10 @@ pub struct OutputSnapshot {
 impl Stats {
     /// A fresh registry whose uptime starts now.
     pub fn new() -> Stats {
-        Stats { inner: Arc::default(), started: Some(std::time::Instant::now()) }
+        Stats {
+            inner: Arc::default(),
+            started: Some(std::time::Instant::now()),
+        }
     }
 
     /// The counters of input `name`, created on first use.
@@ -169,14 +172,28 @@ impl Snapshot {
             let _ = writeln!(
                 s,
                 "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8}",
-                "input", name, i.received, i.bytes, i.malformed, i.truncated, i.dropped, i.active_connections
+                "input",
+                name,
+                i.received,
+                i.bytes,
+                i.malformed,
+                i.truncated,
+                i.dropped,
+                i.active_connections
             );
         }
         for (name, o) in &self.outputs {
             let _ = writeln!(
                 s,
                 "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8}",
-                "output", name, o.written, o.bytes, "-", format!("errors={}", o.errors), o.dropped, "-"
+                "output",
+                name,
+                o.written,
+                o.bytes,
+                "-",
+                format!("errors={}", o.errors),
+                o.dropped,
+                "-"
             );
         }
         s

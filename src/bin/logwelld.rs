@@ -11,7 +11,12 @@ use logwell::config::{self, ConfigPaths};
 #[command(name = "logwelld", version, about = "The logwell syslog daemon")]
 struct Args {
     /// Main configuration file.
-    #[arg(short, long, value_name = "FILE", default_value = "/etc/logwell/logwell.toml")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "/etc/logwell/logwell.toml"
+    )]
     config: PathBuf,
     /// Drop-in directory read after the main file (`*.toml`, in name order). Default: `conf.d`
     /// beside the main file.

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 
 /// Command-line arguments of `logwell`.
 #[derive(Debug, Parser)]
-#[command(name = "logwell", version, about = "Client for logwelld: statistics (follow and send come later)")]
+#[command(
+    name = "logwell",
+    version,
+    about = "Client for logwelld: statistics (follow and send come later)"
+)]
 pub struct Args {
     /// What to do.
     #[command(subcommand)]
@@ -30,7 +34,12 @@ pub struct DaemonAddr {
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Read the control socket's path from this config file.
-    #[arg(short, long, value_name = "FILE", default_value = "/etc/logwell/logwell.toml")]
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "/etc/logwell/logwell.toml"
+    )]
     pub config: PathBuf,
 }
 

@@ -18,12 +18,18 @@ pub struct StatsArgs {
 pub fn run(args: &StatsArgs) -> Result<(), String> {
     let socket = args.daemon.socket()?;
     let reply = crate::daemon::control::request(&socket, "stats").map_err(|e| {
-        format!("cannot reach logwelld at {}: {e} (is it running? pass --socket or --config)", socket.display())
+        format!(
+            "cannot reach logwelld at {}: {e} (is it running? pass --socket or --config)",
+            socket.display()
+        )
     })?;
     let snapshot: Snapshot = serde_json::from_str(reply.trim())
         .map_err(|e| format!("unexpected answer from logwelld: {e}: {}", reply.trim()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&snapshot).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&snapshot).unwrap_or_default()
+        );
     } else {
         print!("{}", snapshot.to_text());
     }

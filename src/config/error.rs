@@ -24,7 +24,14 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )?;
         } else {
             write!(f, "{}: {}", self.file.display(), self.message)?;
         }
@@ -72,7 +79,13 @@ impl SourceFile<'_> {
             Some(span) => line_col(self.text, span.start),
             None => (0, 0),
         };
-        ConfigError { file: self.path.to_path_buf(), line, column, message: message.into(), hint }
+        ConfigError {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            hint,
+        }
     }
 }
 

@@ -53,7 +53,9 @@ pub fn load(paths: &ConfigPaths) -> Result<Settings, ConfigErrors> {
 
 /// The `*.toml` files of a drop-in directory, in name order.
 fn drop_ins(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -87,7 +89,11 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Settings, ConfigErrors> {
             }
         };
         match toml::from_str::<raw::RawConfig>(&text) {
-            Ok(raw) => parsed.push(ParsedFile { path: path.clone(), text, raw }),
+            Ok(raw) => parsed.push(ParsedFile {
+                path: path.clone(),
+                text,
+                raw,
+            }),
             Err(e) => {
                 let src = SourceFile { path, text: &text };
                 let message = e.message().trim_end().to_string();
@@ -144,7 +150,9 @@ output = "syslog"
     fn a_small_config_validates() {
         let s = load_str(OK).unwrap();
         assert_eq!(s.inputs.len(), 1);
-        let InputKind::Udp(u) = &s.inputs[0].kind else { panic!() };
+        let InputKind::Udp(u) = &s.inputs[0].kind else {
+            panic!()
+        };
         assert_eq!(u.listen.len(), 2);
         assert_eq!(u.max_message_size_bytes, 64 * 1024);
         assert_eq!(s.rules.len(), 1);
@@ -153,7 +161,9 @@ output = "syslog"
 
     #[test]
     fn unknown_key_is_refused_with_its_place() {
-        let e = load_str(&OK.replace("listen =", "listne =")).unwrap_err().to_string();
+        let e = load_str(&OK.replace("listen =", "listne ="))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("logwell.toml:4:1"), "{e}");
         assert!(e.contains("unknown field `listne`"), "{e}");
         assert!(e.contains("hint:"), "{e}");
@@ -168,7 +178,10 @@ output = "syslog"
         let e = load_str(&bad).unwrap_err();
         assert_eq!(e.0.len(), 3, "{e}");
         let text = e.to_string();
-        assert!(text.contains(":4:10: `127.0.0.1` is not an address with a port"), "{text}");
+        assert!(
+            text.contains(":4:10: `127.0.0.1` is not an address with a port"),
+            "{text}"
+        );
         assert!(text.contains("unknown facility `oops`"), "{text}");
         assert!(text.contains("no output is named `sylog`"), "{text}");
         assert!(text.contains("3 errors"), "{text}");
@@ -179,7 +192,10 @@ output = "syslog"
         let e = load_str(&OK.replace("type = \"udp\"", "type = \"udp\"\nmax_connections = 5"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("`max_connections` does not apply to udp inputs"), "{e}");
+        assert!(
+            e.contains("`max_connections` does not apply to udp inputs"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -216,13 +232,18 @@ output = "syslog"
         )
         .unwrap();
         let e = load(&ConfigPaths::beside(&main)).unwrap_err().to_string();
-        assert!(e.contains("a.toml:1:8: input `udp` is declared twice"), "{e}");
+        assert!(
+            e.contains("a.toml:1:8: input `udp` is declared twice"),
+            "{e}"
+        );
         assert!(e.contains("logwell.toml:2"), "{e}");
     }
 
     #[test]
     fn missing_file_says_how_to_fix() {
-        let e = load_files(&[PathBuf::from("/nonexistent/logwell.toml")]).unwrap_err().to_string();
+        let e = load_files(&[PathBuf::from("/nonexistent/logwell.toml")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/logwell.toml: cannot read"), "{e}");
         assert!(e.contains("--config"), "{e}");
     }

@@ -196,7 +196,11 @@ impl Check<'_> {
             None => default,
             Some(v) if *v.get_ref() > 0 => *v.get_ref() as usize,
             Some(v) => {
-                self.err(v.span(), format!("`{key}` must be a positive number"), "remove the key to use the default");
+                self.err(
+                    v.span(),
+                    format!("`{key}` must be a positive number"),
+                    "remove the key to use the default",
+                );
                 default
             }
         }
@@ -207,7 +211,11 @@ impl Check<'_> {
         match u32::from_str_radix(v.get_ref().trim_start_matches("0o"), 8) {
             Ok(m) if m <= 0o7777 => m,
             _ => {
-                self.err(v.span(), format!("`mode = \"{}\"` is not an octal mode", v.get_ref()), "write it as a string of octal digits, such as \"0640\"");
+                self.err(
+                    v.span(),
+                    format!("`mode = \"{}\"` is not an octal mode", v.get_ref()),
+                    "write it as a string of octal digits, such as \"0640\"",
+                );
                 default
             }
         }
@@ -215,7 +223,11 @@ impl Check<'_> {
 
     fn not_for(&mut self, present: Option<Range<usize>>, key: &str, kind: &str, hint: &str) {
         if let Some(span) = present {
-            self.err(span, format!("`{key}` does not apply to {kind} inputs"), hint.to_string());
+            self.err(
+                span,
+                format!("`{key}` does not apply to {kind} inputs"),
+                hint.to_string(),
+            );
         }
     }
 }
@@ -246,30 +258,76 @@ impl Settings {
         let mut outputs: BTreeMap<String, OutputSettings> = BTreeMap::new();
         let mut declared: BTreeMap<(bool, String), Declared> = BTreeMap::new();
         for file in &files {
-            let mut check = Check { src: SourceFile { path: &file.path, text: &file.text }, errors: Vec::new() };
+            let mut check = Check {
+                src: SourceFile {
+                    path: &file.path,
+                    text: &file.text,
+                },
+                errors: Vec::new(),
+            };
             if let Some(d) = &file.raw.daemon {
                 apply_daemon(&mut check, d, &mut daemon);
             }
             for (name, raw) in &file.raw.input {
                 let line = check.src.error(Some(name.span()), "", None).line;
                 if let Some(first) = declared.get(&(true, name.get_ref().clone())) {
-                    check.err(name.span(), format!("input `{}` is declared twice", name.get_ref()), format!("the first is at {}:{}; rename one of them", first.file.display(), first.line));
+                    check.err(
+                        name.span(),
+                        format!("input `{}` is declared twice", name.get_ref()),
+                        format!(
+                            "the first is at {}:{}; rename one of them",
+                            first.file.display(),
+                            first.line
+                        ),
+                    );
                     continue;
                 }
-                declared.insert((true, name.get_ref().clone()), Declared { file: file.path.clone(), line });
+                declared.insert(
+                    (true, name.get_ref().clone()),
+                    Declared {
+                        file: file.path.clone(),
+                        line,
+                    },
+                );
                 if let Some(kind) = input_kind(&mut check, raw.get_ref()) {
-                    inputs.insert(name.get_ref().clone(), InputSettings { name: name.get_ref().clone(), kind });
+                    inputs.insert(
+                        name.get_ref().clone(),
+                        InputSettings {
+                            name: name.get_ref().clone(),
+                            kind,
+                        },
+                    );
                 }
             }
             for (name, raw) in &file.raw.output {
                 let line = check.src.error(Some(name.span()), "", None).line;
                 if let Some(first) = declared.get(&(false, name.get_ref().clone())) {
-                    check.err(name.span(), format!("output `{}` is declared twice", name.get_ref()), format!("the first is at {}:{}; rename one of them", first.file.display(), first.line));
+                    check.err(
+                        name.span(),
+                        format!("output `{}` is declared twice", name.get_ref()),
+                        format!(
+                            "the first is at {}:{}; rename one of them",
+                            first.file.display(),
+                            first.line
+                        ),
+                    );
                     continue;
                 }
-                declared.insert((false, name.get_ref().clone()), Declared { file: file.path.clone(), line });
+                declared.insert(
+                    (false, name.get_ref().clone()),
+                    Declared {
+                        file: file.path.clone(),
+                        line,
+                    },
+                );
                 if let Some(kind) = output_kind(&mut check, raw.get_ref()) {
-                    outputs.insert(name.get_ref().clone(), OutputSettings { name: name.get_ref().clone(), kind });
+                    outputs.insert(
+                        name.get_ref().clone(),
+                        OutputSettings {
+                            name: name.get_ref().clone(),
+                            kind,
+                        },
+                    );
                 }
             }
             errors.append(&mut check.errors);
@@ -280,7 +338,13 @@ impl Settings {
         // Rules refer to outputs by name, so they are built once every file is read.
         let mut rules = Vec::new();
         for file in &files {
-            let mut check = Check { src: SourceFile { path: &file.path, text: &file.text }, errors: Vec::new() };
+            let mut check = Check {
+                src: SourceFile {
+                    path: &file.path,
+                    text: &file.text,
+                },
+                errors: Vec::new(),
+            };
             for rule in &file.raw.rule {
                 if let Some(rule) = build_rule(&mut check, rule, &outputs, &inputs) {
                     rules.push(rule);
@@ -296,14 +360,23 @@ impl Settings {
             errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             return Err(errors);
         }
-        Ok(Settings { daemon, inputs: inputs.into_values().collect(), outputs, rules })
+        Ok(Settings {
+            daemon,
+            inputs: inputs.into_values().collect(),
+            outputs,
+            rules,
+        })
     }
 }
 
 fn apply_daemon(check: &mut Check<'_>, d: &RawDaemon, daemon: &mut DaemonSettings) {
     if let Some(h) = &d.hostname {
         if h.get_ref().is_empty() || h.get_ref().contains(char::is_whitespace) {
-            check.err(h.span(), "`hostname` must be one word", "remove it to use the system host name");
+            check.err(
+                h.span(),
+                "`hostname` must be one word",
+                "remove it to use the system host name",
+            );
         } else {
             daemon.hostname = h.get_ref().clone();
         }
@@ -313,7 +386,11 @@ fn apply_daemon(check: &mut Check<'_>, d: &RawDaemon, daemon: &mut DaemonSetting
     }
     if let Some(l) = &d.log_level {
         if tracing_subscriber::EnvFilter::try_new(l.get_ref()).is_err() {
-            check.err(l.span(), format!("`log_level = \"{}\"` is not a log filter", l.get_ref()), "use error, warn, info, debug or trace");
+            check.err(
+                l.span(),
+                format!("`log_level = \"{}\"` is not a log filter", l.get_ref()),
+                "use error, warn, info, debug or trace",
+            );
         } else {
             daemon.log_level = l.get_ref().clone();
         }
@@ -331,7 +408,11 @@ fn default_hostname() -> String {
 
 fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<SocketAddr> {
     let Some(listen) = &raw.listen else {
-        check.err(raw.kind.span(), format!("a {kind} input needs `listen`"), format!("add listen = \"127.0.0.1:5514\" (or a list of addresses) to this input"));
+        check.err(
+            raw.kind.span(),
+            format!("a {kind} input needs `listen`"),
+            format!("add listen = \"127.0.0.1:5514\" (or a list of addresses) to this input"),
+        );
         return Vec::new();
     };
     let span = listen.span();
@@ -339,7 +420,11 @@ fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<Socket
     for a in listen.get_ref().clone_vec() {
         match a.parse::<SocketAddr>() {
             Ok(addr) => out.push(addr),
-            Err(_) => check.err(span.clone(), format!("`{a}` is not an address with a port"), "write it as \"0.0.0.0:514\" or \"[::]:514\""),
+            Err(_) => check.err(
+                span.clone(),
+                format!("`{a}` is not an address with a port"),
+                "write it as \"0.0.0.0:514\" or \"[::]:514\"",
+            ),
         }
     }
     out
@@ -348,41 +433,85 @@ fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<Socket
 fn unix_path(check: &mut Check<'_>, raw: &RawInput) -> Option<UnixPath> {
     let mode = check.mode(&raw.mode, 0o666);
     match &raw.path {
-        Some(p) if !p.get_ref().is_empty() => Some(UnixPath { path: PathBuf::from(p.get_ref()), mode }),
+        Some(p) if !p.get_ref().is_empty() => Some(UnixPath {
+            path: PathBuf::from(p.get_ref()),
+            mode,
+        }),
         _ => {
-            check.err(raw.kind.span(), "a unix input needs `path`", "add path = \"/run/logwell/log.sock\" (or \"/dev/log\" on a host without journald)");
+            check.err(
+                raw.kind.span(),
+                "a unix input needs `path`",
+                "add path = \"/run/logwell/log.sock\" (or \"/dev/log\" on a host without journald)",
+            );
             None
         }
     }
 }
 
 fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
-    let max = check.positive(&raw.max_message_size_bytes, "max_message_size_bytes", DEFAULT_MAX_MESSAGE_SIZE_BYTES);
-    let rcvbuf = raw.receive_buffer_bytes.as_ref().map(|_| check.positive(&raw.receive_buffer_bytes, "receive_buffer_bytes", 0));
+    let max = check.positive(
+        &raw.max_message_size_bytes,
+        "max_message_size_bytes",
+        DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    );
+    let rcvbuf = raw
+        .receive_buffer_bytes
+        .as_ref()
+        .map(|_| check.positive(&raw.receive_buffer_bytes, "receive_buffer_bytes", 0));
     let max_connections = check.positive(&raw.max_connections, "max_connections", 1024);
-    let idle = raw.idle_timeout_secs.as_ref().map(|_| Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64));
+    let idle = raw.idle_timeout_secs.as_ref().map(|_| {
+        Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64)
+    });
     let kind = raw.kind.get_ref().as_str();
     if !matches!(kind, "udp" | "tcp" | "unix_datagram" | "unix_stream") {
-        check.err(raw.kind.span(), format!("unknown input type `{kind}`"), "use \"udp\", \"tcp\", \"unix_datagram\" or \"unix_stream\"");
+        check.err(
+            raw.kind.span(),
+            format!("unknown input type `{kind}`"),
+            "use \"udp\", \"tcp\", \"unix_datagram\" or \"unix_stream\"",
+        );
         return None;
     }
     match kind {
         "udp" | "unix_datagram" => {
-            check.not_for(span_of(&raw.max_connections), "max_connections", kind, "datagram inputs have no connections; remove it");
-            check.not_for(span_of(&raw.idle_timeout_secs), "idle_timeout_secs", kind, "datagram inputs have no connections; remove it");
+            check.not_for(
+                span_of(&raw.max_connections),
+                "max_connections",
+                kind,
+                "datagram inputs have no connections; remove it",
+            );
+            check.not_for(
+                span_of(&raw.idle_timeout_secs),
+                "idle_timeout_secs",
+                kind,
+                "datagram inputs have no connections; remove it",
+            );
         }
         _ => {
-            check.not_for(span_of(&raw.receive_buffer_bytes), "receive_buffer_bytes", kind, "it applies to udp and unix_datagram inputs; remove it");
+            check.not_for(
+                span_of(&raw.receive_buffer_bytes),
+                "receive_buffer_bytes",
+                kind,
+                "it applies to udp and unix_datagram inputs; remove it",
+            );
         }
     }
     match kind {
         "udp" | "tcp" => {
             check.not_for(span_of(&raw.path), "path", kind, "network inputs take `listen`; use a unix_datagram or unix_stream input for a socket path");
-            check.not_for(span_of(&raw.mode), "mode", kind, "only unix inputs have a file mode");
+            check.not_for(
+                span_of(&raw.mode),
+                "mode",
+                kind,
+                "only unix inputs have a file mode",
+            );
         }
         _ => {
             if let Some(l) = &raw.listen {
-                check.err(l.span(), format!("`listen` does not apply to {kind} inputs"), "unix inputs take `path`");
+                check.err(
+                    l.span(),
+                    format!("`listen` does not apply to {kind} inputs"),
+                    "unix inputs take `path`",
+                );
             }
         }
     }
@@ -422,7 +551,11 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
 
 fn output_kind(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
     if raw.kind.get_ref() != "file" {
-        check.err(raw.kind.span(), format!("unknown output type `{}`", raw.kind.get_ref()), "use \"file\"");
+        check.err(
+            raw.kind.span(),
+            format!("unknown output type `{}`", raw.kind.get_ref()),
+            "use \"file\"",
+        );
         return None;
     }
     let format = match &raw.format {
@@ -430,7 +563,11 @@ fn output_kind(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
         Some(f) => match Format::from_name(f.get_ref()) {
             Some(f) => f,
             None => {
-                check.err(f.span(), format!("unknown format `{}`", f.get_ref()), "use \"traditional\", \"rfc3339\", \"rfc5424\" or \"json\"");
+                check.err(
+                    f.span(),
+                    format!("unknown format `{}`", f.get_ref()),
+                    "use \"traditional\", \"rfc3339\", \"rfc5424\" or \"json\"",
+                );
                 Format::Rfc3339
             }
         },
@@ -440,7 +577,11 @@ fn output_kind(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
         Some(o) => match nix::unistd::User::from_name(o.get_ref()) {
             Ok(Some(u)) => Some(u.uid.as_raw()),
             _ => {
-                check.err(o.span(), format!("no user `{}` on this system", o.get_ref()), "create the user or name an existing one");
+                check.err(
+                    o.span(),
+                    format!("no user `{}` on this system", o.get_ref()),
+                    "create the user or name an existing one",
+                );
                 None
             }
         },
@@ -450,24 +591,41 @@ fn output_kind(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
         Some(g) => match nix::unistd::Group::from_name(g.get_ref()) {
             Ok(Some(g)) => Some(g.gid.as_raw()),
             _ => {
-                check.err(g.span(), format!("no group `{}` on this system", g.get_ref()), "create the group or name an existing one");
+                check.err(
+                    g.span(),
+                    format!("no group `{}` on this system", g.get_ref()),
+                    "create the group or name an existing one",
+                );
                 None
             }
         },
-        None if root => Some(nix::unistd::Group::from_name("adm").ok().flatten().map_or(0, |g| g.gid.as_raw())),
+        None if root => Some(
+            nix::unistd::Group::from_name("adm")
+                .ok()
+                .flatten()
+                .map_or(0, |g| g.gid.as_raw()),
+        ),
         None => None,
     };
     if !root {
         if let Some(o) = &raw.owner {
             if owner.is_some_and(|u| u != nix::unistd::geteuid().as_raw()) {
-                check.err(o.span(), "`owner` can only be set when logwelld runs as root", "remove it, or run logwelld as root");
+                check.err(
+                    o.span(),
+                    "`owner` can only be set when logwelld runs as root",
+                    "remove it, or run logwelld as root",
+                );
             }
         }
     }
     let path = match &raw.path {
         Some(p) if !p.get_ref().is_empty() => PathBuf::from(p.get_ref()),
         _ => {
-            check.err(raw.kind.span(), "a file output needs `path`", "add path = \"/var/log/syslog\"");
+            check.err(
+                raw.kind.span(),
+                "a file output needs `path`",
+                "add path = \"/var/log/syslog\"",
+            );
             return None;
         }
     };
@@ -478,31 +636,64 @@ fn output_kind(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
         owner,
         group,
         mode: check.mode(&raw.mode, 0o640),
-        flush_interval: Duration::from_millis(check.positive(&raw.flush_interval_ms, "flush_interval_ms", 1000) as u64),
+        flush_interval: Duration::from_millis(check.positive(
+            &raw.flush_interval_ms,
+            "flush_interval_ms",
+            1000,
+        ) as u64),
         buffer_bytes: check.positive(&raw.buffer_bytes, "buffer_bytes", 64 * 1024),
     }))
 }
 
 /// Two outputs writing one file would interleave and fight over rotation.
-fn check_unique_paths(files: &[ParsedFile], outputs: &[OutputSettings], errors: &mut Vec<ConfigError>) {
+fn check_unique_paths(
+    files: &[ParsedFile],
+    outputs: &[OutputSettings],
+    errors: &mut Vec<ConfigError>,
+) {
     let mut seen: BTreeMap<&PathBuf, &str> = BTreeMap::new();
     for o in outputs {
         let OutputKind::File(f) = &o.kind;
         if let Some(first) = seen.insert(&f.path, &o.name) {
             let (file, line, column) = files
                 .iter()
-                .find_map(|pf| pf.raw.output.keys().find(|k| k.get_ref() == &o.name).map(|k| (pf, k.span())))
+                .find_map(|pf| {
+                    pf.raw
+                        .output
+                        .keys()
+                        .find(|k| k.get_ref() == &o.name)
+                        .map(|k| (pf, k.span()))
+                })
                 .map(|(pf, span)| {
-                    let e = SourceFile { path: &pf.path, text: &pf.text }.error(Some(span), "", None);
+                    let e = SourceFile {
+                        path: &pf.path,
+                        text: &pf.text,
+                    }
+                    .error(Some(span), "", None);
                     (e.file, e.line, e.column)
                 })
                 .unwrap_or_default();
-            errors.push(ConfigError { file, line, column, message: format!("outputs `{first}` and `{}` both write {}", o.name, f.path.display()), hint: Some("send both rules to one output instead".into()) });
+            errors.push(ConfigError {
+                file,
+                line,
+                column,
+                message: format!(
+                    "outputs `{first}` and `{}` both write {}",
+                    o.name,
+                    f.path.display()
+                ),
+                hint: Some("send both rules to one output instead".into()),
+            });
         }
     }
 }
 
-fn build_rule(check: &mut Check<'_>, rule: &Spanned<RawRule>, outputs: &[OutputSettings], inputs: &BTreeMap<String, InputSettings>) -> Option<Rule> {
+fn build_rule(
+    check: &mut Check<'_>,
+    rule: &Spanned<RawRule>,
+    outputs: &[OutputSettings],
+    inputs: &BTreeMap<String, InputSettings>,
+) -> Option<Rule> {
     let raw = rule.get_ref();
     let errors_before = check.errors.len();
     let selector = match &raw.selector {
@@ -512,15 +703,26 @@ fn build_rule(check: &mut Check<'_>, rule: &Spanned<RawRule>, outputs: &[OutputS
             Selector::ALL
         }),
     };
-    let pattern = raw.pattern.as_ref().and_then(|p| match Regex::new(p.get_ref()) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            check.err(p.span(), format!("`match` is not a valid regex: {e}"), "see https://docs.rs/regex for the syntax; escape special characters with \\\\");
-            None
-        }
-    });
+    let pattern = raw
+        .pattern
+        .as_ref()
+        .and_then(|p| match Regex::new(p.get_ref()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                check.err(
+                    p.span(),
+                    format!("`match` is not a valid regex: {e}"),
+                    "see https://docs.rs/regex for the syntax; escape special characters with \\\\",
+                );
+                None
+            }
+        });
     let Some(out) = &raw.output else {
-        check.err(rule.span(), "this rule has no `output`", "add output = \"NAME\" naming an [output.NAME] section");
+        check.err(
+            rule.span(),
+            "this rule has no `output`",
+            "add output = \"NAME\" naming an [output.NAME] section",
+        );
         return None;
     };
     let mut indexes = Vec::new();
@@ -532,17 +734,28 @@ fn build_rule(check: &mut Check<'_>, rule: &Spanned<RawRule>, outputs: &[OutputS
                 let hint = if known.is_empty() {
                     format!("declare it: [output.{name}] with type = \"file\" and a path")
                 } else {
-                    format!("declare [output.{name}], or use one of: {}", known.join(", "))
+                    format!(
+                        "declare [output.{name}], or use one of: {}",
+                        known.join(", ")
+                    )
                 };
                 check.err(out.span(), format!("no output is named `{name}`"), hint);
             }
         }
     }
-    let input_names = raw.input.as_ref().map(|i| i.get_ref().clone_vec()).unwrap_or_default();
+    let input_names = raw
+        .input
+        .as_ref()
+        .map(|i| i.get_ref().clone_vec())
+        .unwrap_or_default();
     for name in &input_names {
         if !inputs.contains_key(name) {
             let span = raw.input.as_ref().map(|i| i.span()).unwrap_or_default();
-            check.err(span, format!("no input is named `{name}`"), "name an [input.NAME] section");
+            check.err(
+                span,
+                format!("no input is named `{name}`"),
+                "name an [input.NAME] section",
+            );
         }
     }
     if check.errors.len() > errors_before {
@@ -550,15 +763,22 @@ fn build_rule(check: &mut Check<'_>, rule: &Spanned<RawRule>, outputs: &[OutputS
     }
     Some(Rule {
         selector,
-        programs: raw.program.as_ref().map(|p| p.get_ref().clone_vec()).unwrap_or_default(),
-        hostnames: raw.hostname.as_ref().map(|p| p.get_ref().clone_vec()).unwrap_or_default(),
+        programs: raw
+            .program
+            .as_ref()
+            .map(|p| p.get_ref().clone_vec())
+            .unwrap_or_default(),
+        hostnames: raw
+            .hostname
+            .as_ref()
+            .map(|p| p.get_ref().clone_vec())
+            .unwrap_or_default(),
         inputs: input_names,
         pattern,
         outputs: indexes,
         is_final: raw.is_final.as_ref().is_some_and(|f| *f.get_ref()),
     })
 }
-
 
 fn span_of<T>(o: &Option<Spanned<T>>) -> Option<Range<usize>> {
     o.as_ref().map(Spanned::span)

@@ -17,7 +17,11 @@ use tokio::task::JoinHandle;
 use crate::stats::Stats;
 
 /// Binds the control socket and serves it until `stop` becomes true; then removes it.
-pub fn spawn(path: &Path, stats: Stats, mut stop: watch::Receiver<bool>) -> std::io::Result<JoinHandle<()>> {
+pub fn spawn(
+    path: &Path,
+    stats: Stats,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<JoinHandle<()>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -57,7 +61,10 @@ async fn answer(sock: UnixStream, stats: Stats) {
     .await;
     let reply = match (read, line.trim()) {
         (Ok(Ok(_)), "stats") => serde_json::to_string(&stats.snapshot()).unwrap_or_default(),
-        (Ok(Ok(_)), other) => serde_json::json!({ "error": format!("unknown command `{other}`; try `stats`") }).to_string(),
+        (Ok(Ok(_)), other) => {
+            serde_json::json!({ "error": format!("unknown command `{other}`; try `stats`") })
+                .to_string()
+        }
         _ => return,
     };
     let _ = w.write_all(reply.as_bytes()).await;

@@ -49,7 +49,10 @@ pub enum DaemonError {
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
-    move |source| DaemonError::Io { what: what.into(), source }
+    move |source| DaemonError::Io {
+        what: what.into(),
+        source,
+    }
 }
 
 /// Loads the config, binds, and runs until SIGTERM or SIGINT.
@@ -118,7 +121,11 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(paths: ConfigPaths, settings: Settings, bound: Vec<Bound>) -> Result<Daemon, DaemonError> {
+    fn start(
+        paths: ConfigPaths,
+        settings: Settings,
+        bound: Vec<Bound>,
+    ) -> Result<Daemon, DaemonError> {
         let (reopen_tx, _) = watch::channel(0u64);
         let (routing_tx, _) = watch::channel(Arc::new(Routing::default()));
         let mut daemon = Daemon {
@@ -133,9 +140,13 @@ impl Daemon {
             reopen_tx,
             all: Some(Tracker::new()),
         };
-        daemon.apply_outputs(&settings).map_err(io_err("cannot start an output writer"))?;
+        daemon
+            .apply_outputs(&settings)
+            .map_err(io_err("cannot start an output writer"))?;
         for (i, b) in settings.inputs.iter().zip(bound) {
-            daemon.start_input(i, b).map_err(io_err(format!("cannot start input `{}`", i.name)))?;
+            daemon
+                .start_input(i, b)
+                .map_err(io_err(format!("cannot start input `{}`", i.name)))?;
         }
         tracing::info!(
             inputs = settings.inputs.len(),
@@ -170,7 +181,10 @@ impl Daemon {
             table.push(output);
         }
         let router = Router::new(settings.rules.clone(), table.len());
-        self.routing_tx.send_replace(Arc::new(Routing { router, outputs: table }));
+        self.routing_tx.send_replace(Arc::new(Routing {
+            router,
+            outputs: table,
+        }));
         self.outputs = outputs;
         Ok(())
     }
@@ -188,7 +202,15 @@ impl Daemon {
             trackers: (tracker.clone(), all),
         };
         input::spawn(bound, settings, ctx)?;
-        self.inputs.insert(settings.name.clone(), RunningInput { settings: settings.clone(), stop, tracker, wait });
+        self.inputs.insert(
+            settings.name.clone(),
+            RunningInput {
+                settings: settings.clone(),
+                stop,
+                tracker,
+                wait,
+            },
+        );
         Ok(())
     }
 
@@ -205,8 +227,15 @@ impl Daemon {
         let mut term = signal(SignalKind::terminate()).map_err(io_err("cannot handle SIGTERM"))?;
         let mut int = signal(SignalKind::interrupt()).map_err(io_err("cannot handle SIGINT"))?;
         let (control_stop, control_stop_rx) = watch::channel(false);
-        let control = control::spawn(&self.settings.daemon.control_socket, self.stats.clone(), control_stop_rx)
-            .map_err(io_err(format!("cannot open the control socket {}", self.settings.daemon.control_socket.display())))?;
+        let control = control::spawn(
+            &self.settings.daemon.control_socket,
+            self.stats.clone(),
+            control_stop_rx,
+        )
+        .map_err(io_err(format!(
+            "cannot open the control socket {}",
+            self.settings.daemon.control_socket.display()
+        )))?;
         loop {
             tokio::select! {
                 _ = hup.recv() => self.reload().await,
@@ -238,7 +267,11 @@ impl Daemon {
         // Stop what changed or went away, before binding its replacement on the same address.
         let names: Vec<String> = self.inputs.keys().cloned().collect();
         for name in names {
-            let keep = !hostname_changed && new.inputs.iter().any(|i| i.name == name && self.inputs[&name].settings == *i);
+            let keep = !hostname_changed
+                && new
+                    .inputs
+                    .iter()
+                    .any(|i| i.name == name && self.inputs[&name].settings == *i);
             if !keep {
                 let running = self.inputs.remove(&name).expect("listed");
                 Daemon::stop_input(running).await;
@@ -249,7 +282,9 @@ impl Daemon {
             if self.inputs.contains_key(&i.name) {
                 continue;
             }
-            let started = input::bind(i).map_err(|e| e.to_string()).and_then(|b| self.start_input(i, b).map_err(|e| e.to_string()));
+            let started = input::bind(i)
+                .map_err(|e| e.to_string())
+                .and_then(|b| self.start_input(i, b).map_err(|e| e.to_string()));
             match started {
                 Ok(()) => tracing::info!(input = %i.name, "input started"),
                 Err(e) => tracing::error!("SIGHUP: {e}"),
@@ -259,7 +294,11 @@ impl Daemon {
         let outputs: Vec<&str> = new.outputs.iter().map(|o| o.name.as_str()).collect();
         self.stats.retain(&inputs, &outputs);
         self.settings = new;
-        tracing::info!(inputs = self.inputs.len(), outputs = self.outputs.len(), "SIGHUP: configuration reloaded, files reopened");
+        tracing::info!(
+            inputs = self.inputs.len(),
+            outputs = self.outputs.len(),
+            "SIGHUP: configuration reloaded, files reopened"
+        );
     }
 
     async fn shutdown(&mut self) {

@@ -85,7 +85,13 @@ impl DatagramBatch {
         }
         // SAFETY: every header points into buffers owned by `self` with the lengths given.
         let n = unsafe {
-            libc::recvmmsg(fd, self.hdrs.as_mut_ptr(), BATCH as u32, libc::MSG_DONTWAIT, std::ptr::null_mut())
+            libc::recvmmsg(
+                fd,
+                self.hdrs.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
         };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -111,14 +117,24 @@ impl DatagramBatch {
                 let kind = (*c).cmsg_type;
                 if level == libc::SOL_SOCKET && kind == libc::SCM_CREDENTIALS {
                     let u: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                    creds = Some(Creds { pid: u.pid, uid: u.uid, gid: u.gid });
+                    creds = Some(Creds {
+                        pid: u.pid,
+                        uid: u.uid,
+                        gid: u.gid,
+                    });
                 } else if level == libc::SOL_SOCKET && kind == libc::SO_RXQ_OVFL {
                     drops = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
                 }
                 c = libc::CMSG_NXTHDR(&hdr.msg_hdr, c);
             }
         }
-        Datagram { data, truncated, peer, creds, drops }
+        Datagram {
+            data,
+            truncated,
+            peer,
+            creds,
+            drops,
+        }
     }
 }
 
@@ -181,7 +197,12 @@ impl DatagramSocket for tokio::net::UnixDatagram {
 /// Reads datagrams until the input is stopped, then reads what is still queued and returns.
 /// `base` is the source every datagram shares; for IP sockets each sender's address and host
 /// are filled in per datagram.
-pub async fn serve<S: DatagramSocket>(sock: S, base: Source, max_message_size: usize, ctx: InputContext) {
+pub async fn serve<S: DatagramSocket>(
+    sock: S,
+    base: Source,
+    max_message_size: usize,
+    ctx: InputContext,
+) {
     let _trackers = ctx.trackers.clone();
     let mut stop = ctx.stop.clone();
     let mut pipeline = ctx.pipeline();

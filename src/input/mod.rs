@@ -95,7 +95,9 @@ pub fn bind(settings: &InputSettings) -> Result<Bound, InputError> {
     match &settings.kind {
         InputKind::Udp(u) => udp::bind(&settings.name, u).map(Bound::Udp),
         InputKind::Tcp(t) => tcp::bind(&settings.name, t).map(Bound::Tcp),
-        InputKind::UnixDatagram(u) => unix::bind_datagram(&settings.name, u).map(Bound::UnixDatagram),
+        InputKind::UnixDatagram(u) => {
+            unix::bind_datagram(&settings.name, u).map(Bound::UnixDatagram)
+        }
         InputKind::UnixStream(s) => unix::bind_stream(&settings.name, s).map(Bound::UnixStream),
     }
 }

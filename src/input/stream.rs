@@ -67,7 +67,12 @@ pub enum Ended {
 }
 
 /// Serves one connection until the peer closes it, it idles out, or the input stops.
-pub async fn serve<S: StreamSocket>(sock: S, source: Source, limits: StreamLimits, ctx: &InputContext) -> Ended {
+pub async fn serve<S: StreamSocket>(
+    sock: S,
+    source: Source,
+    limits: StreamLimits,
+    ctx: &InputContext,
+) -> Ended {
     let mut stop = ctx.stop.clone();
     let mut pipeline = ctx.pipeline();
     let mut framer = Framer::new(limits.max_message_size);
@@ -109,9 +114,15 @@ pub async fn serve<S: StreamSocket>(sock: S, source: Source, limits: StreamLimit
             let (used, decoded) = framer.decode(&buf[start..end]);
             start += used;
             match decoded {
-                Decoded::Frame { payload, truncated } => pipeline.push(payload, truncated, &source, None),
+                Decoded::Frame { payload, truncated } => {
+                    pipeline.push(payload, truncated, &source, None)
+                }
                 Decoded::Skipped => {}
                 Decoded::NeedMore => break,
+                Decoded::Error(e) => {
+                    pipeline.frame_error();
+                    tracing::debug!(input = %ctx.name, peer = ?source.peer, error = %e, "bad frame skipped");
+                }
             }
             if pipeline.needs_flush() {
                 pipeline.flush().await;
@@ -129,8 +140,15 @@ pub async fn serve<S: StreamSocket>(sock: S, source: Source, limits: StreamLimit
     // A last frame without its trailer still counts: the peer sent it.
     if start < end {
         pipeline.begin();
-        if let Some(Decoded::Frame { payload, truncated }) = framer.finish(&buf[start..end]) {
-            pipeline.push(payload, truncated, &source, None);
+        match framer.finish(&buf[start..end]) {
+            Some(Decoded::Frame { payload, truncated }) => {
+                pipeline.push(payload, truncated, &source, None)
+            }
+            Some(Decoded::Error(e)) => {
+                pipeline.frame_error();
+                tracing::debug!(input = %ctx.name, peer = ?source.peer, error = %e, "incomplete last frame");
+            }
+            _ => {}
         }
     }
     pipeline.flush().await;

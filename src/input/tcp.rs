@@ -23,7 +23,11 @@ pub fn bind(name: &str, s: &StreamSettings) -> Result<Vec<std::net::TcpListener>
     s.listen
         .iter()
         .map(|addr| {
-            bind_one(addr).map_err(|source| InputError::Bind { input: name.to_string(), addr: *addr, source })
+            bind_one(addr).map_err(|source| InputError::Bind {
+                input: name.to_string(),
+                addr: *addr,
+                source,
+            })
         })
         .collect()
 }
@@ -36,18 +40,37 @@ fn bind_one(addr: &SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// Spawns one accept loop per listener.
-pub fn spawn(listeners: Vec<std::net::TcpListener>, s: &StreamSettings, ctx: InputContext) -> std::io::Result<()> {
-    let limits = StreamLimits { max_message_size: s.max_message_size_bytes, idle_timeout: s.idle_timeout };
+pub fn spawn(
+    listeners: Vec<std::net::TcpListener>,
+    s: &StreamSettings,
+    ctx: InputContext,
+) -> std::io::Result<()> {
+    let limits = StreamLimits {
+        max_message_size: s.max_message_size_bytes,
+        idle_timeout: s.idle_timeout,
+    };
     let slots = Arc::new(Semaphore::new(s.max_connections));
     for l in listeners {
         l.set_nonblocking(true)?;
         let listener = TcpListener::from_std(l)?;
-        tokio::spawn(accept_loop(listener, slots.clone(), limits, s.use_sender_timestamp, ctx.clone()));
+        tokio::spawn(accept_loop(
+            listener,
+            slots.clone(),
+            limits,
+            s.use_sender_timestamp,
+            ctx.clone(),
+        ));
     }
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, slots: Arc<Semaphore>, limits: StreamLimits, sender_ts: bool, ctx: InputContext) {
+async fn accept_loop(
+    listener: TcpListener,
+    slots: Arc<Semaphore>,
+    limits: StreamLimits,
+    sender_ts: bool,
+    ctx: InputContext,
+) {
     let _trackers = ctx.trackers.clone();
     let mut stop = ctx.stop.clone();
     let mut backoff = Duration::from_millis(10);

@@ -31,15 +31,27 @@ fn bind_one(addr: &SocketAddr, rcvbuf: Option<usize>) -> std::io::Result<std::ne
         set_receive_buffer(&fd, bytes);
     }
     socket::setsockopt(&fd, sockopt::RxqOvfl, &1)?;
-    socket::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrStorage::from(*addr))?;
+    socket::bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(*addr),
+    )?;
     Ok(std::net::UdpSocket::from(fd))
 }
 
 /// A non-blocking, close-on-exec IP socket with `SO_REUSEADDR`, IPv6-only for IPv6 addresses
 /// so that `0.0.0.0:514` and `[::]:514` can both be bound.
 pub(crate) fn new_socket(addr: &SocketAddr, kind: SockType) -> std::io::Result<OwnedFd> {
-    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-    let fd = socket::socket(family, kind, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)?;
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket::socket(
+        family,
+        kind,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
     socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
     if addr.is_ipv6() {
         socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
@@ -57,7 +69,11 @@ pub(crate) fn set_receive_buffer<F: AsFd>(fd: &F, bytes: usize) {
 }
 
 /// Spawns one task per socket.
-pub fn spawn(sockets: Vec<std::net::UdpSocket>, s: &UdpSettings, ctx: InputContext) -> std::io::Result<()> {
+pub fn spawn(
+    sockets: Vec<std::net::UdpSocket>,
+    s: &UdpSettings,
+    ctx: InputContext,
+) -> std::io::Result<()> {
     for sock in sockets {
         sock.set_nonblocking(true)?;
         let sock = tokio::net::UdpSocket::from_std(sock)?;
@@ -68,7 +84,12 @@ pub fn spawn(sockets: Vec<std::net::UdpSocket>, s: &UdpSettings, ctx: InputConte
             default_host: ctx.hostname.clone(),
             use_sender_timestamp: s.use_sender_timestamp,
         };
-        tokio::spawn(dgram::serve(sock, base, s.max_message_size_bytes, ctx.clone()));
+        tokio::spawn(dgram::serve(
+            sock,
+            base,
+            s.max_message_size_bytes,
+            ctx.clone(),
+        ));
     }
     Ok(())
 }

@@ -33,8 +33,15 @@ fn set_mode(u: &UnixPath) -> std::io::Result<()> {
     std::fs::set_permissions(&u.path, std::fs::Permissions::from_mode(u.mode))
 }
 
-fn path_error<'a>(name: &'a str, u: &'a UnixPath) -> impl FnOnce(std::io::Error) -> InputError + 'a {
-    move |source| InputError::BindPath { input: name.to_string(), path: u.path.clone(), source }
+fn path_error<'a>(
+    name: &'a str,
+    u: &'a UnixPath,
+) -> impl FnOnce(std::io::Error) -> InputError + 'a {
+    move |source| InputError::BindPath {
+        input: name.to_string(),
+        path: u.path.clone(),
+        source,
+    }
 }
 
 /// Binds the datagram socket, with `SO_PASSCRED` and the receive buffer size.
@@ -66,7 +73,11 @@ pub fn bind_stream(name: &str, s: &StreamSettings) -> Result<UnixListener, Input
 }
 
 /// Spawns the datagram reader.
-pub fn spawn_datagram(sock: UnixDatagram, s: &UnixDatagramSettings, ctx: InputContext) -> std::io::Result<()> {
+pub fn spawn_datagram(
+    sock: UnixDatagram,
+    s: &UnixDatagramSettings,
+    ctx: InputContext,
+) -> std::io::Result<()> {
     sock.set_nonblocking(true)?;
     let sock = tokio::net::UnixDatagram::from_std(sock)?;
     let base = Source {
@@ -84,7 +95,10 @@ pub fn spawn_datagram(sock: UnixDatagram, s: &UnixDatagramSettings, ctx: InputCo
 pub fn spawn_stream(l: UnixListener, s: &StreamSettings, ctx: InputContext) -> std::io::Result<()> {
     l.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(l)?;
-    let limits = StreamLimits { max_message_size: s.max_message_size_bytes, idle_timeout: s.idle_timeout };
+    let limits = StreamLimits {
+        max_message_size: s.max_message_size_bytes,
+        idle_timeout: s.idle_timeout,
+    };
     let slots = Arc::new(Semaphore::new(s.max_connections));
     let sender_ts = s.use_sender_timestamp;
     tokio::spawn(async move {
@@ -107,7 +121,9 @@ pub fn spawn_stream(l: UnixListener, s: &StreamSettings, ctx: InputContext) -> s
                 }
             }
         }
-        while let Ok(Ok((sock, _))) = tokio::time::timeout(std::time::Duration::ZERO, listener.accept()).await {
+        while let Ok(Ok((sock, _))) =
+            tokio::time::timeout(std::time::Duration::ZERO, listener.accept()).await
+        {
             start_connection(sock, None, limits, sender_ts, &ctx);
         }
     });

@@ -81,7 +81,10 @@ impl FileWriter {
         }
         // Every sender is gone: write the rest (retrying a little), then make it durable.
         for _ in 0..3 {
-            if self.write_pending(&mut file, &mut pending, &mut pending_bytes).is_none() {
+            if self
+                .write_pending(&mut file, &mut pending, &mut pending_bytes)
+                .is_none()
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -106,7 +109,11 @@ impl FileWriter {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        let result = OpenOptions::new().append(true).create_new(true).mode(s.mode).open(&s.path);
+        let result = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(s.mode)
+            .open(&s.path);
         let file = match result {
             Ok(f) => {
                 // New file: the umask may have narrowed the mode; set it exactly, and the owner.
@@ -182,7 +189,11 @@ impl FileWriter {
 /// Writes every chunk with as few `writev` calls as possible. On error, returns how many
 /// chunks were written entirely, and trims the partly written one so a retry continues where
 /// the kernel stopped (a line is never written twice, nor split by a retry).
-fn write_all_chunks(mut f: &File, chunks: &mut [Chunk], sync: bool) -> Result<(), (io::Error, usize)> {
+fn write_all_chunks(
+    mut f: &File,
+    chunks: &mut [Chunk],
+    sync: bool,
+) -> Result<(), (io::Error, usize)> {
     let mut first = 0;
     let mut offset = 0; // bytes of chunks[first] already written
     while first < chunks.len() {
@@ -227,7 +238,10 @@ mod tests {
     use super::*;
 
     fn chunk(s: &str, messages: u64) -> Chunk {
-        Chunk { data: s.as_bytes().to_vec(), messages }
+        Chunk {
+            data: s.as_bytes().to_vec(),
+            messages,
+        }
     }
 
     #[test]
@@ -235,7 +249,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         let f = File::create(&p).unwrap();
-        let mut chunks = vec![chunk("a\n", 1), chunk("b\nc\n", 2), chunk("", 0), chunk("d\n", 1)];
+        let mut chunks = vec![
+            chunk("a\n", 1),
+            chunk("b\nc\n", 2),
+            chunk("", 0),
+            chunk("d\n", 1),
+        ];
         write_all_chunks(&f, &mut chunks, true).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "a\nb\nc\nd\n");
     }

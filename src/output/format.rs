@@ -73,7 +73,10 @@ impl TimeCache {
 
     /// The local zone's offset for a wall-clock time, cached per hour.
     fn zone_offset(&mut self, local: &NaiveDateTime) -> FixedOffset {
-        let hour = local.date().and_hms_opt(local.hour(), 0, 0).unwrap_or(*local);
+        let hour = local
+            .date()
+            .and_hms_opt(local.hour(), 0, 0)
+            .unwrap_or(*local);
         if let Some((h, off)) = self.zone_hour {
             if h == hour {
                 return off;
@@ -94,7 +97,11 @@ enum Shown<'c> {
     /// The reception time, rendered by the cache, with microseconds.
     Recv { cache: &'c TimeCache, micros: u32 },
     /// The sender's timestamp.
-    Sender { local: NaiveDateTime, offset: FixedOffset, frac_digits: u8 },
+    Sender {
+        local: NaiveDateTime,
+        offset: FixedOffset,
+        frac_digits: u8,
+    },
 }
 
 fn shown<'c>(ev: &Event<'_>, cache: &'c mut TimeCache) -> Shown<'c> {
@@ -105,10 +112,17 @@ fn shown<'c>(ev: &Event<'_>, cache: &'c mut TimeCache) -> Shown<'c> {
                 (TimestampKind::Rfc3339, Some(o)) => o,
                 _ => cache.zone_offset(&ts.local),
             };
-            return Shown::Sender { local: ts.local, offset, frac_digits: ts.frac_digits };
+            return Shown::Sender {
+                local: ts.local,
+                offset,
+                frac_digits: ts.frac_digits,
+            };
         }
     }
-    Shown::Recv { cache, micros: ev.recv_time.timestamp_subsec_micros() }
+    Shown::Recv {
+        cache,
+        micros: ev.recv_time.timestamp_subsec_micros(),
+    }
 }
 
 impl Shown<'_> {
@@ -120,7 +134,11 @@ impl Shown<'_> {
                 push_digits(out, *micros, 6);
                 out.extend_from_slice(&cache.recv_offset_text);
             }
-            Shown::Sender { local, offset, frac_digits } => {
+            Shown::Sender {
+                local,
+                offset,
+                frac_digits,
+            } => {
                 push_date_time(out, local);
                 if *frac_digits > 0 {
                     out.push(b'.');
@@ -170,7 +188,10 @@ pub fn format_line(format: Format, ev: &Event<'_>, cache: &mut TimeCache, out: &
         }
         Format::Rfc5424 => {
             out.push(b'<');
-            push_number(out, (ev.msg.facility.code() as u32) * 8 + ev.msg.severity.code() as u32);
+            push_number(
+                out,
+                (ev.msg.facility.code() as u32) * 8 + ev.msg.severity.code() as u32,
+            );
             out.extend_from_slice(b">1 ");
             time.push_rfc3339(out);
             for field in [Some(ev.host()), ev.msg.appname, ev.msg.procid, ev.msg.msgid] {
@@ -214,7 +235,11 @@ fn push_json(out: &mut Vec<u8>, ev: &Event<'_>, time: &Shown<'_>) {
     out.extend_from_slice(b"\",\"severity\":\"");
     out.extend_from_slice(m.severity.name().as_bytes());
     out.push(b'"');
-    for (key, value) in [("appname", m.appname), ("procid", m.procid), ("msgid", m.msgid)] {
+    for (key, value) in [
+        ("appname", m.appname),
+        ("procid", m.procid),
+        ("msgid", m.msgid),
+    ] {
         if let Some(v) = value {
             out.extend_from_slice(b",\"");
             out.extend_from_slice(key.as_bytes());
@@ -252,7 +277,11 @@ fn push_json(out: &mut Vec<u8>, ev: &Event<'_>, time: &Shown<'_>) {
     }
     if let Some(c) = ev.creds.or(ev.source.creds) {
         use std::io::Write;
-        let _ = write!(out, ",\"pid\":{},\"uid\":{},\"gid\":{}", c.pid, c.uid, c.gid);
+        let _ = write!(
+            out,
+            ",\"pid\":{},\"uid\":{},\"gid\":{}",
+            c.pid, c.uid, c.gid
+        );
     }
     for (flag, key) in [
         (Flags::MALFORMED, ",\"malformed\":true"),
@@ -302,7 +331,10 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &[u8]) {
     for chunk in s.utf8_chunks() {
         let valid = chunk.valid().as_bytes();
         let mut rest = valid;
-        while let Some(i) = rest.iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f) {
+        while let Some(i) = rest
+            .iter()
+            .position(|&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+        {
             out.extend_from_slice(&rest[..i]);
             match rest[i] {
                 b'"' => out.extend_from_slice(b"\\\""),
@@ -312,7 +344,14 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &[u8]) {
                 b'\t' => out.extend_from_slice(b"\\t"),
                 c => {
                     const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+                    out.extend_from_slice(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[(c >> 4) as usize],
+                        HEX[(c & 15) as usize],
+                    ]);
                 }
             }
             rest = &rest[i + 1..];
@@ -335,7 +374,13 @@ fn push_digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
 }
 
 fn push_number(out: &mut Vec<u8>, n: u32) {
-    let width = if n >= 100 { 3 } else if n >= 10 { 2 } else { 1 };
+    let width = if n >= 100 {
+        3
+    } else if n >= 10 {
+        2
+    } else {
+        1
+    };
     push_digits(out, n, width);
 }
 
@@ -356,8 +401,10 @@ fn push_date_time(out: &mut Vec<u8>, t: &NaiveDateTime) {
 
 /// `Mmm dd HH:MM:SS`, the day padded with a space (RFC 3164 §4.1.2).
 fn push_traditional(out: &mut Vec<u8>, t: &NaiveDateTime) {
-    const MONTHS: [&[u8; 3]; 12] =
-        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
     out.extend_from_slice(MONTHS[t.month0() as usize]);
     out.push(b' ');
     if t.day() < 10 {
@@ -405,7 +452,10 @@ mod tests {
             severity: Severity::NOTICE,
             version: None,
             timestamp: Some(Timestamp {
-                local: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_micro_opt(9, 41, 3, 120_000).unwrap(),
+                local: NaiveDate::from_ymd_opt(2026, 11, 1)
+                    .unwrap()
+                    .and_hms_micro_opt(9, 41, 3, 120_000)
+                    .unwrap(),
                 offset: Some(FixedOffset::east_opt(3600).unwrap()),
                 kind: TimestampKind::Rfc3339,
                 frac_digits: 3,
@@ -421,7 +471,12 @@ mod tests {
     }
 
     fn line(format: Format, m: Message<'_>, src: &Source) -> String {
-        let ev = Event { msg: m, recv_time: Utc::now(), source: src, creds: None };
+        let ev = Event {
+            msg: m,
+            recv_time: Utc::now(),
+            source: src,
+            creds: None,
+        };
         let mut out = Vec::new();
         format_line(format, &ev, &mut TimeCache::default(), &mut out);
         String::from_utf8_lossy(&out).into_owned()
@@ -430,8 +485,14 @@ mod tests {
     #[test]
     fn traditional_and_rfc3339_lines() {
         let src = source(true);
-        assert_eq!(line(Format::Traditional, msg(b"hi"), &src), "Nov  1 09:41:03 web01 myapp[42]: hi\n");
-        assert_eq!(line(Format::Rfc3339, msg(b"hi"), &src), "2026-11-01T09:41:03.120+01:00 web01 myapp[42]: hi\n");
+        assert_eq!(
+            line(Format::Traditional, msg(b"hi"), &src),
+            "Nov  1 09:41:03 web01 myapp[42]: hi\n"
+        );
+        assert_eq!(
+            line(Format::Rfc3339, msg(b"hi"), &src),
+            "2026-11-01T09:41:03.120+01:00 web01 myapp[42]: hi\n"
+        );
         assert_eq!(
             line(Format::Rfc5424, msg(b"hi"), &src),
             "<13>1 2026-11-01T09:41:03.120+01:00 web01 myapp 42 - - hi\n"

@@ -4,7 +4,10 @@
 use std::process::Command;
 
 fn logwelld(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_logwelld")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_logwelld"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 const BAD: &str = r#"
@@ -28,11 +31,17 @@ fn a_bad_config_is_refused_at_start_and_by_check_config_with_place_and_hint() {
     let p = dir.path().join("logwell.toml");
     std::fs::write(&p, BAD).unwrap();
     let path = p.to_str().unwrap();
-    for args in [vec!["--check-config", "--config", path], vec!["--config", path]] {
+    for args in [
+        vec!["--check-config", "--config", path],
+        vec!["--config", path],
+    ] {
         let out = logwelld(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
-        assert!(err.contains(&format!("{path}:9:1: unknown field `fromat`")), "{err}");
+        assert!(
+            err.contains(&format!("{path}:9:1: unknown field `fromat`")),
+            "{err}"
+        );
         assert!(err.contains("hint:"), "{err}");
     }
     // With the typo fixed, the next problems are all reported at once.
@@ -40,8 +49,16 @@ fn a_bad_config_is_refused_at_start_and_by_check_config_with_place_and_hint() {
     let out = logwelld(&["--check-config", "--config", path]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(err.contains(&format!("{path}:4:10: `127.0.0.1` is not an address with a port")), "{err}");
-    assert!(err.contains(&format!("{path}:12:12: bad selector")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{path}:4:10: `127.0.0.1` is not an address with a port"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{path}:12:12: bad selector")),
+        "{err}"
+    );
     assert!(err.contains("unknown severity `nonne`"), "{err}");
     assert!(err.contains("2 errors"), "{err}");
 }
@@ -51,7 +68,11 @@ fn the_shipped_configs_pass_check_config() {
     for f in ["etc/logwell.toml", "etc/dev.toml"] {
         let p = format!("{}/{f}", env!("CARGO_MANIFEST_DIR"));
         let out = logwelld(&["--check-config", "--config", &p]);
-        assert!(out.status.success(), "{f}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
     }
 }
@@ -72,6 +93,9 @@ fn a_port_in_use_is_reported_with_a_hint() {
     let out = logwelld(&["--config", p.to_str().unwrap()]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("input `udp`: cannot listen on 127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.contains(&format!("input `udp`: cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
     assert!(err.contains("hint:"), "{err}");
 }

@@ -58,14 +58,24 @@ fn write_messages(w: &mut impl Write, conn: usize, from: usize, to: usize, frami
 fn check_all_once_in_order(text: &str, conns: usize, per_conn: usize) {
     let mut next: BTreeMap<usize, usize> = BTreeMap::new();
     for line in text.lines() {
-        let c_at = line.find(" c=").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        let c_at = line
+            .find(" c=")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"));
         let c: usize = line[c_at + 3..c_at + 6].parse().unwrap();
         let n: usize = line[c_at + 9..c_at + 16].parse().unwrap();
         let expected = next.entry(c).or_insert(0);
-        assert_eq!(n, *expected, "connection {c}: got message {n}, expected {expected} (lost, duplicated or reordered)");
+        assert_eq!(
+            n, *expected,
+            "connection {c}: got message {n}, expected {expected} (lost, duplicated or reordered)"
+        );
         *expected += 1;
     }
-    assert_eq!(next.len(), conns, "messages from {} of {conns} connections", next.len());
+    assert_eq!(
+        next.len(),
+        conns,
+        "messages from {} of {conns} connections",
+        next.len()
+    );
     for (c, n) in next {
         assert_eq!(n, per_conn, "connection {c} has {n} of {per_conn} messages");
     }
@@ -79,8 +89,21 @@ fn hundred_thousand_messages_over_ten_tcp_connections_each_written_once() {
         .map(|c| {
             let port = d.port;
             std::thread::spawn(move || {
-                let mut w = BufWriter::with_capacity(64 * 1024, TcpStream::connect(("127.0.0.1", port)).unwrap());
-                write_messages(&mut w, c, 0, per_conn, if c % 2 == 0 { Framing::Newline } else { Framing::OctetCounted });
+                let mut w = BufWriter::with_capacity(
+                    64 * 1024,
+                    TcpStream::connect(("127.0.0.1", port)).unwrap(),
+                );
+                write_messages(
+                    &mut w,
+                    c,
+                    0,
+                    per_conn,
+                    if c % 2 == 0 {
+                        Framing::Newline
+                    } else {
+                        Framing::OctetCounted
+                    },
+                );
                 w.flush().unwrap();
             })
         })
@@ -89,7 +112,10 @@ fn hundred_thousand_messages_over_ten_tcp_connections_each_written_once() {
     let text = d.wait_lines(&d.path("all.log"), conns * per_conn);
     check_all_once_in_order(&text, conns, per_conn);
     d.wait_stat("outputs", "all", "written", (conns * per_conn) as u64);
-    assert_eq!(d.stat("inputs", "tcp", "received"), (conns * per_conn) as u64);
+    assert_eq!(
+        d.stat("inputs", "tcp", "received"),
+        (conns * per_conn) as u64
+    );
     assert_eq!(d.stat("inputs", "tcp", "malformed"), 0);
     assert_eq!(d.stat("inputs", "tcp", "connections"), conns as u64);
 }
@@ -124,7 +150,10 @@ fn sigterm_right_after_the_senders_finish_writes_everything() {
     assert!(status.success(), "exit status {status}:\n{}", d.log());
     let text = std::fs::read_to_string(d.path("all.log")).unwrap();
     check_all_once_in_order(&text, conns, per_conn);
-    assert!(!d.path("stream.sock").exists(), "the socket file is removed at exit");
+    assert!(
+        !d.path("stream.sock").exists(),
+        "the socket file is removed at exit"
+    );
 }
 
 #[test]
@@ -163,7 +192,11 @@ fn sighup_with_rotation_and_config_change_during_load_loses_nothing() {
     d.signal(libc::SIGHUP);
     let deadline = std::time::Instant::now() + crate::util::DEADLINE;
     while !d.log().contains("configuration reloaded") {
-        assert!(std::time::Instant::now() < deadline, "no reload:\n{}", d.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload:\n{}",
+            d.log()
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     resume.wait();
@@ -181,13 +214,27 @@ fn sighup_with_rotation_and_config_change_during_load_loses_nothing() {
         if old.lines().count() + new.lines().count() >= total {
             break old + &new;
         }
-        assert!(std::time::Instant::now() < deadline, "only {} of {total} lines:\n{}", old.lines().count() + new.lines().count(), d.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {total} lines:\n{}",
+            old.lines().count() + new.lines().count(),
+            d.log()
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     check_all_once_in_order(&text, conns, per_conn);
-    assert!(!std::fs::read_to_string(d.path("all.log")).unwrap().is_empty(), "the file was reopened after the rename");
+    assert!(
+        !std::fs::read_to_string(d.path("all.log"))
+            .unwrap()
+            .is_empty(),
+        "the file was reopened after the rename"
+    );
     // The new output got the messages sent after the reload.
     let extra = wait_lines(&d.path("extra.log"), 1, || d.log());
-    assert!(extra.lines().count() >= conns * per_conn / 2, "extra.log has {} lines", extra.lines().count());
+    assert!(
+        extra.lines().count() >= conns * per_conn / 2,
+        "extra.log has {} lines",
+        extra.lines().count()
+    );
     assert!(d.log().contains("configuration reloaded"), "{}", d.log());
 }

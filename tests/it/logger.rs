@@ -56,7 +56,13 @@ struct Lines {
 }
 
 fn lines(d: &Daemon, n: usize) -> Lines {
-    let nth = |f: &str| d.wait_lines(&d.path(f), n).lines().nth(n - 1).unwrap().to_string();
+    let nth = |f: &str| {
+        d.wait_lines(&d.path(f), n)
+            .lines()
+            .nth(n - 1)
+            .unwrap()
+            .to_string()
+    };
     Lines {
         rfc3339: nth("rfc3339.log"),
         traditional: nth("traditional.log"),
@@ -73,14 +79,33 @@ fn logger_in_every_mode_lands_in_every_format() {
     let d = Daemon::start(CONFIG);
     let port = d.port.to_string();
     let host = hostname();
-    let net = ["-n", "127.0.0.1", "-P", port.as_str(), "-t", "mytag", "--id=4242", "-p", "local3.warning"];
+    let net = [
+        "-n",
+        "127.0.0.1",
+        "-P",
+        port.as_str(),
+        "-t",
+        "mytag",
+        "--id=4242",
+        "-p",
+        "local3.warning",
+    ];
 
     // UDP, RFC 5424 (logger's default for the network).
     logger(&[&net[..], &["--udp", "hello udp"]].concat());
     let l = lines(&d, 1);
-    assert_line(&l.rfc3339, &format!("{RFC3339_MICROS} {host} mytag\\[4242\\]: hello udp"));
-    assert_line(&l.traditional, &format!("{TRAD_TIME} {host} mytag\\[4242\\]: hello udp"));
-    assert_line(&l.rfc5424, &format!("<156>1 {RFC3339_MICROS} {host} mytag 4242 - {TQ} hello udp"));
+    assert_line(
+        &l.rfc3339,
+        &format!("{RFC3339_MICROS} {host} mytag\\[4242\\]: hello udp"),
+    );
+    assert_line(
+        &l.traditional,
+        &format!("{TRAD_TIME} {host} mytag\\[4242\\]: hello udp"),
+    );
+    assert_line(
+        &l.rfc5424,
+        &format!("<156>1 {RFC3339_MICROS} {host} mytag 4242 - {TQ} hello udp"),
+    );
     assert_eq!(l.json["facility"], "local3");
     assert_eq!(l.json["severity"], "warning");
     assert_eq!(l.json["appname"], "mytag");
@@ -92,31 +117,64 @@ fn logger_in_every_mode_lands_in_every_format() {
     // TCP, newline framing.
     logger(&[&net[..], &["--tcp", "hello tcp"]].concat());
     let l = lines(&d, 2);
-    assert_line(&l.rfc3339, &format!("{RFC3339_MICROS} {host} mytag\\[4242\\]: hello tcp"));
+    assert_line(
+        &l.rfc3339,
+        &format!("{RFC3339_MICROS} {host} mytag\\[4242\\]: hello tcp"),
+    );
     assert_eq!(l.json["input"], "tcp");
 
     // TCP, octet counting.
     logger(&[&net[..], &["--tcp", "--octet-count", "hello octet"]].concat());
     let l = lines(&d, 3);
-    assert_line(&l.rfc3339, &format!("{RFC3339_MICROS} {host} mytag\\[4242\\]: hello octet"));
+    assert_line(
+        &l.rfc3339,
+        &format!("{RFC3339_MICROS} {host} mytag\\[4242\\]: hello octet"),
+    );
 
     // RFC 3164 over UDP: the sender's time has no year and no zone.
     logger(&[&net[..], &["--udp", "--rfc3164", "hello bsd"]].concat());
     let l = lines(&d, 4);
-    assert_line(&l.traditional, &format!("{TRAD_TIME} {host} mytag\\[4242\\]: hello bsd"));
-    assert_line(&l.rfc3339, &format!(r"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d {host} mytag\[4242\]: hello bsd"));
-    assert_line(&l.rfc5424, &format!(r"<156>1 \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d {host} mytag 4242 - - hello bsd"));
+    assert_line(
+        &l.traditional,
+        &format!("{TRAD_TIME} {host} mytag\\[4242\\]: hello bsd"),
+    );
+    assert_line(
+        &l.rfc3339,
+        &format!(r"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d {host} mytag\[4242\]: hello bsd"),
+    );
+    assert_line(
+        &l.rfc5424,
+        &format!(
+            r"<156>1 \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d {host} mytag 4242 - - hello bsd"
+        ),
+    );
 
     // RFC 5424 with structured data and a MSGID: kept exactly, escapes and all.
-    logger(&[
-        &net[..],
-        &["--tcp", "--rfc5424", "--msgid", "MID", "--sd-id", "zoo@123", "--sd-param", r#"tiger="hungry""#, "--sd-param", r#"zebra="run\"ning""#, "hello sd"],
-    ]
-    .concat());
+    logger(
+        &[
+            &net[..],
+            &[
+                "--tcp",
+                "--rfc5424",
+                "--msgid",
+                "MID",
+                "--sd-id",
+                "zoo@123",
+                "--sd-param",
+                r#"tiger="hungry""#,
+                "--sd-param",
+                r#"zebra="run\"ning""#,
+                "hello sd",
+            ],
+        ]
+        .concat(),
+    );
     let l = lines(&d, 5);
     assert_line(
         &l.rfc5424,
-        &format!(r#"<156>1 {RFC3339_MICROS} {host} mytag 4242 MID {TQ}\[zoo@123 tiger="hungry" zebra="run\\"ning"\] hello sd"#),
+        &format!(
+            r#"<156>1 {RFC3339_MICROS} {host} mytag 4242 MID {TQ}\[zoo@123 tiger="hungry" zebra="run\\"ning"\] hello sd"#
+        ),
     );
     assert_eq!(l.json["msgid"], "MID");
     assert_eq!(l.json["structured_data"]["zoo@123"]["tiger"], "hungry");
@@ -125,9 +183,21 @@ fn logger_in_every_mode_lands_in_every_format() {
     // Unix datagram socket, as glibc syslog() and `logger` to /dev/log send: no hostname in
     // the message, so the line shows this host; the first word is the tag.
     let dgram = d.path("log.sock");
-    logger(&["-u", dgram.to_str().unwrap(), "-t", "mytag", "--id=4242", "-p", "auth.info", "hello dgram"]);
+    logger(&[
+        "-u",
+        dgram.to_str().unwrap(),
+        "-t",
+        "mytag",
+        "--id=4242",
+        "-p",
+        "auth.info",
+        "hello dgram",
+    ]);
     let l = lines(&d, 6);
-    assert_line(&l.rfc3339, &format!("{RFC3339_MICROS} {host} mytag\\[4242\\]: hello dgram"));
+    assert_line(
+        &l.rfc3339,
+        &format!("{RFC3339_MICROS} {host} mytag\\[4242\\]: hello dgram"),
+    );
     assert_eq!(l.json["facility"], "auth");
     assert_eq!(l.json["host"], host.as_str());
     assert_eq!(l.json["input"], "dgram");
@@ -137,15 +207,30 @@ fn logger_in_every_mode_lands_in_every_format() {
 
     // Unix stream socket.
     let stream = d.path("stream.sock");
-    logger(&["-u", stream.to_str().unwrap(), "--socket-errors=on", "-T", "-t", "mytag", "hello stream"]);
+    logger(&[
+        "-u",
+        stream.to_str().unwrap(),
+        "--socket-errors=on",
+        "-T",
+        "-t",
+        "mytag",
+        "hello stream",
+    ]);
     let l = lines(&d, 7);
-    assert_line(&l.rfc3339, &format!("{RFC3339_MICROS} {host} mytag: hello stream"));
+    assert_line(
+        &l.rfc3339,
+        &format!("{RFC3339_MICROS} {host} mytag: hello stream"),
+    );
     assert_eq!(l.json["input"], "stream");
     assert_eq!(l.json["uid"], unsafe { libc::getuid() });
 
     // Every line of every file is one line: nothing else was written.
     for f in ["rfc3339.log", "traditional.log", "rfc5424.log", "json.log"] {
-        assert_eq!(std::fs::read_to_string(d.path(f)).unwrap().lines().count(), 7, "{f}");
+        assert_eq!(
+            std::fs::read_to_string(d.path(f)).unwrap().lines().count(),
+            7,
+            "{f}"
+        );
     }
 }
 

@@ -35,14 +35,22 @@ pub struct Daemon {
 
 /// Replaces `{dir}` and `{port}` in a config template.
 pub fn render(template: &str, dir: &Path, port: u16) -> String {
-    template.replace("{dir}", dir.to_str().unwrap()).replace("{port}", &port.to_string())
+    template
+        .replace("{dir}", dir.to_str().unwrap())
+        .replace("{port}", &port.to_string())
 }
 
 impl Daemon {
     /// Starts `logwelld` on `template` (with `{dir}` and `{port}` filled in; the control
     /// socket is added) and waits until it answers on its control socket.
     pub fn start(template: &str) -> Daemon {
+        Daemon::start_with(template, |_| {})
+    }
+
+    /// Like [`Daemon::start`], running `setup` in the test's directory first.
+    pub fn start_with(template: &str, setup: impl FnOnce(&Path)) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        setup(dir.path());
         let port = free_port();
         let config = dir.path().join("logwell.toml");
         let text = format!(
@@ -51,7 +59,13 @@ impl Daemon {
             render(template, dir.path(), port)
         );
         std::fs::write(&config, text).unwrap();
-        let mut d = Daemon { stderr: dir.path().join("stderr.log"), dir, config, port, child: None };
+        let mut d = Daemon {
+            stderr: dir.path().join("stderr.log"),
+            dir,
+            config,
+            port,
+            child: None,
+        };
         d.spawn();
         d
     }
@@ -72,7 +86,11 @@ impl Daemon {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("logwelld exited with {status}:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "logwelld did not become ready:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "logwelld did not become ready:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -111,7 +129,11 @@ impl Daemon {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "logwelld did not exit:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "logwelld did not exit:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -132,7 +154,9 @@ impl Daemon {
     /// One counter: `stat("inputs", "udp", "received")`.
     pub fn stat(&self, kind: &str, name: &str, counter: &str) -> u64 {
         let s = self.stats_json().expect("daemon answers");
-        s[kind][name][counter].as_u64().unwrap_or_else(|| panic!("no {kind}.{name}.{counter} in {s}"))
+        s[kind][name][counter]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {kind}.{name}.{counter} in {s}"))
     }
 
     /// Waits until `path` holds at least `n` lines; returns its content.
@@ -148,7 +172,11 @@ impl Daemon {
             if v >= n {
                 return;
             }
-            assert!(Instant::now() < deadline, "{kind}.{name}.{counter} stayed at {v} < {n}:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "{kind}.{name}.{counter} stayed at {v} < {n}:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -188,8 +216,15 @@ pub fn wait_lines(path: &Path, n: usize, log: impl Fn() -> String) -> String {
 
 /// Runs the real util-linux `logger` and asserts it succeeded.
 pub fn logger(args: &[&str]) -> Output {
-    let out = Command::new("logger").args(args).output().expect("logger (util-linux) is installed");
-    assert!(out.status.success(), "logger {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("logger")
+        .args(args)
+        .output()
+        .expect("logger (util-linux) is installed");
+    assert!(
+        out.status.success(),
+        "logger {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -226,5 +261,8 @@ pub const RFC3339_MICROS: &str = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d
 /// Asserts that `line` matches the regex `pattern` entirely.
 pub fn assert_line(line: &str, pattern: &str) {
     let re = regex::Regex::new(&format!("^{pattern}$")).unwrap();
-    assert!(re.is_match(line), "line\n  {line:?}\ndoes not match\n  {pattern:?}");
+    assert!(
+        re.is_match(line),
+        "line\n  {line:?}\ndoes not match\n  {pattern:?}"
+    );
 }
