@@ -277,3 +277,67 @@ fn parse_cost() {
         println!("{ns:.1} ns/message: {}", String::from_utf8_lossy(&m[..30]));
     }
 }
+
+fn st(o: Option<&str>) -> Option<&[u8]> {
+    o.filter(|v| *v != "-").map(str::as_bytes)
+}
+
+/// `syslog_loose` is the reference for well-formed messages, where it is right: on these, our
+/// parser must agree with it field for field. (Where it is wrong, see the module docs.)
+#[test]
+fn agrees_with_syslog_loose_on_well_formed_messages() {
+    use syslog_loose::{parse_message_with_year, Variant};
+    let mut samples = Vec::new();
+    for (pri, host, app, pid, msgid, sd, text) in [
+        (34, "mymachine.example.com", "su", "-", "ID47", "-", "'su root' failed"),
+        (165, "192.0.2.1", "myproc", "8710", "-", "-", "%% It's time to make the do-nuts."),
+        (13, "web01", "nginx", "123", "access", r#"[meta seq="1" x="a\"b"]"#, "GET / 200"),
+        (191, "h", "a", "p", "m", r#"[a@1 k="v"][b@2]"#, "multi sd"),
+        (0, "kernelhost", "kernel", "-", "-", "-", "panic"),
+    ] {
+        samples.push(format!("<{pri}>1 2026-11-21T09:41:03.123456+01:00 {host} {app} {pid} {msgid} {sd} {text}"));
+        samples.push(format!("<{pri}>1 2026-11-21T09:41:03Z {host} {app} {pid} {msgid} {sd} {text}"));
+    }
+    for (pri, host, tag, text) in [
+        (13, "web01", "cron[42]:", "job done"),
+        (86, "gateway", "sshd[1234]:", "Accepted publickey for admin"),
+        (30, "db-7.example.org", "postgres:", "checkpoint complete"),
+    ] {
+        samples.push(format!("<{pri}>Nov 21 09:41:03 {host} {tag} {text}"));
+    }
+    for s in &samples {
+        let ours = p(s.as_bytes());
+        let theirs = parse_message_with_year(s, |_| 2025, Variant::Either);
+        assert_eq!(ours.facility.code() as i32, theirs.facility.unwrap() as i32, "{s}");
+        assert_eq!(ours.severity.code() as i32, theirs.severity.unwrap() as i32, "{s}");
+        assert_eq!(ours.hostname, st(theirs.hostname), "{s}");
+        assert_eq!(ours.appname, st(theirs.appname), "{s}");
+        assert_eq!(ours.procid.map(|p| String::from_utf8_lossy(p).into_owned()), theirs.procid.map(|p| p.to_string()), "{s}");
+        assert_eq!(ours.msgid, st(theirs.msgid), "{s}");
+        assert_eq!(ours.msg, theirs.msg.as_bytes(), "{s}");
+        let ts = ours.timestamp.unwrap();
+        let offset = ts.offset.unwrap_or(ctx().local_offset);
+        let instant = ts.local.and_local_timezone(offset).unwrap();
+        if ts.kind == TimestampKind::Rfc3339 {
+            assert_eq!(Some(instant), theirs.timestamp, "{s}");
+        }
+        let our_sd: Vec<(String, Vec<(String, String)>)> = ours
+            .structured_data
+            .map(|raw| {
+                super::sd::elements(raw)
+                    .into_iter()
+                    .map(|e| {
+                        let params = e.params.iter().map(|(k, v)| (String::from_utf8_lossy(k).into(), String::from_utf8_lossy(v).into())).collect();
+                        (String::from_utf8_lossy(e.id).into_owned(), params)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let their_sd: Vec<(String, Vec<(String, String)>)> = theirs
+            .structured_data
+            .iter()
+            .map(|e| (e.id.to_string(), e.params().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+            .collect();
+        assert_eq!(our_sd, their_sd, "{s}");
+    }
+}

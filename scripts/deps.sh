@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what building and testing logwell needs on Debian 12, or says exactly what to run.
+# Usage: scripts/deps.sh [dev|test|bench]
+set -euo pipefail
+
+purpose=${1:-dev}
+
+# Debian packages each purpose needs. `bsdutils` provides util-linux's `logger`, which the
+# tests use as the real sender; `pkg-config` is needed by -sys crates.
+packages=(bsdutils pkg-config)
+case "$purpose" in
+  dev|test) ;;
+  bench) ;;
+  *) echo "usage: $0 [dev|test|bench]" >&2; exit 2 ;;
+esac
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "logwell: cargo is missing. Install Rust first: https://rustup.rs (then open a new shell)." >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "logwell: installing Debian packages: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "logwell: these Debian packages are missing: ${missing[*]}" >&2
+    echo "logwell: install them with:  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
