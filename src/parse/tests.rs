@@ -289,14 +289,42 @@ fn agrees_with_syslog_loose_on_well_formed_messages() {
     use syslog_loose::{parse_message_with_year, Variant};
     let mut samples = Vec::new();
     for (pri, host, app, pid, msgid, sd, text) in [
-        (34, "mymachine.example.com", "su", "-", "ID47", "-", "'su root' failed"),
-        (165, "192.0.2.1", "myproc", "8710", "-", "-", "%% It's time to make the do-nuts."),
-        (13, "web01", "nginx", "123", "access", r#"[meta seq="1" x="a\"b"]"#, "GET / 200"),
+        (
+            34,
+            "mymachine.example.com",
+            "su",
+            "-",
+            "ID47",
+            "-",
+            "'su root' failed",
+        ),
+        (
+            165,
+            "192.0.2.1",
+            "myproc",
+            "8710",
+            "-",
+            "-",
+            "%% It's time to make the do-nuts.",
+        ),
+        (
+            13,
+            "web01",
+            "nginx",
+            "123",
+            "access",
+            r#"[meta seq="1" x="a\"b"]"#,
+            "GET / 200",
+        ),
         (191, "h", "a", "p", "m", r#"[a@1 k="v"][b@2]"#, "multi sd"),
         (0, "kernelhost", "kernel", "-", "-", "-", "panic"),
     ] {
-        samples.push(format!("<{pri}>1 2026-11-21T09:41:03.123456+01:00 {host} {app} {pid} {msgid} {sd} {text}"));
-        samples.push(format!("<{pri}>1 2026-11-21T09:41:03Z {host} {app} {pid} {msgid} {sd} {text}"));
+        samples.push(format!(
+            "<{pri}>1 2026-11-21T09:41:03.123456+01:00 {host} {app} {pid} {msgid} {sd} {text}"
+        ));
+        samples.push(format!(
+            "<{pri}>1 2026-11-21T09:41:03Z {host} {app} {pid} {msgid} {sd} {text}"
+        ));
     }
     for (pri, host, tag, text) in [
         (13, "web01", "cron[42]:", "job done"),
@@ -308,11 +336,23 @@ fn agrees_with_syslog_loose_on_well_formed_messages() {
     for s in &samples {
         let ours = p(s.as_bytes());
         let theirs = parse_message_with_year(s, |_| 2025, Variant::Either);
-        assert_eq!(ours.facility.code() as i32, theirs.facility.unwrap() as i32, "{s}");
-        assert_eq!(ours.severity.code() as i32, theirs.severity.unwrap() as i32, "{s}");
+        assert_eq!(
+            ours.facility.code() as i32,
+            theirs.facility.unwrap() as i32,
+            "{s}"
+        );
+        assert_eq!(
+            ours.severity.code() as i32,
+            theirs.severity.unwrap() as i32,
+            "{s}"
+        );
         assert_eq!(ours.hostname, st(theirs.hostname), "{s}");
         assert_eq!(ours.appname, st(theirs.appname), "{s}");
-        assert_eq!(ours.procid.map(|p| String::from_utf8_lossy(p).into_owned()), theirs.procid.map(|p| p.to_string()), "{s}");
+        assert_eq!(
+            ours.procid.map(|p| String::from_utf8_lossy(p).into_owned()),
+            theirs.procid.map(|p| p.to_string()),
+            "{s}"
+        );
         assert_eq!(ours.msgid, st(theirs.msgid), "{s}");
         assert_eq!(ours.msg, theirs.msg.as_bytes(), "{s}");
         let ts = ours.timestamp.unwrap();
@@ -327,7 +367,16 @@ fn agrees_with_syslog_loose_on_well_formed_messages() {
                 super::sd::elements(raw)
                     .into_iter()
                     .map(|e| {
-                        let params = e.params.iter().map(|(k, v)| (String::from_utf8_lossy(k).into(), String::from_utf8_lossy(v).into())).collect();
+                        let params = e
+                            .params
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    String::from_utf8_lossy(k).into(),
+                                    String::from_utf8_lossy(v).into(),
+                                )
+                            })
+                            .collect();
                         (String::from_utf8_lossy(e.id).into_owned(), params)
                     })
                     .collect()
@@ -336,7 +385,14 @@ fn agrees_with_syslog_loose_on_well_formed_messages() {
         let their_sd: Vec<(String, Vec<(String, String)>)> = theirs
             .structured_data
             .iter()
-            .map(|e| (e.id.to_string(), e.params().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+            .map(|e| {
+                (
+                    e.id.to_string(),
+                    e.params()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                )
+            })
             .collect();
         assert_eq!(our_sd, their_sd, "{s}");
     }
