@@ -1,1 +1,989 @@
-fn main() {}
+//! End-to-end load benchmark: the real `logwelld` (release build), fed by a load generator
+//! in this process, measured from the first message sent until the last one is in the file.
+//!
+//! Run it with `cargo bench --bench e2e` (every case), or name cases:
+//! `cargo bench --bench e2e -- tcp1 udp`. `--quick` sends a tenth of the messages, `--list`
+//! shows the cases. Environment:
+//! - `LOGWELL_BENCH_MESSAGES=N`: messages per case (default 1,000,000 for TCP, 500,000 for
+//!   datagrams);
+//! - `LOGWELL_BENCH_UDP_RATE=N`: messages per second of the `udp_paced` case (default 100,000);
+//! - `LOGWELL_BENCH_PERF=DIR`: record each case's daemon with `perf record -g` into
+//!   `DIR/perf-CASE.data` (the figures of such a run include perf's own cost).
+//!
+//! Each case starts a fresh daemon (so its peak RSS is the case's own) on a temporary config:
+//! a TCP and a UDP input on one free 127.0.0.1 port, a Unix datagram socket and one rfc3339
+//! file output in a temporary directory, default flush settings. Messages are 200 bytes
+//! (`<13>Nov 21 09:41:03 benchhost bench[1234]: seq=NNNNNNNNNN ...`), newline-framed on
+//! TCP. Per case it prints:
+//! - msg/s end to end: messages in the file ÷ time from the first send until the daemon's
+//!   `outputs.out.written` counter (lines handed to `write(2)`) reached them all; "99%" is the
+//!   same rate up to 99% of them, which leaves out the last partial buffer's wait for the
+//!   flush interval (1 s by default);
+//! - loss: sent − written, and the daemon's own `dropped` counter (kernel drops it saw through
+//!   `SO_RXQ_OVFL`); after the daemon stopped, the file is read back and every sequence
+//!   number checked, so loss and duplicates are counted from the file itself;
+//! - CPU seconds per million messages: the daemon's utime + stime (`/proc/PID/stat`) over the
+//!   case; also the generator's own CPU, since both share the machine;
+//! - peak RSS: `VmHWM` from `/proc/PID/status`.
+//!
+//! Every wait is bounded: a case gives up after [`CASE_DEADLINE`]. The daemons are children of
+//! this process and are stopped by their PID (SIGTERM, then SIGKILL after [`STOP_DEADLINE`]).
+
+mod loadgen;
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use loadgen::{Sent, Share};
+
+/// The daemon under test, built by Cargo with the bench (release-based) profile.
+const LOGWELLD: &str = env!("CARGO_BIN_EXE_logwelld");
+/// Longest a case may run, from the first message sent.
+const CASE_DEADLINE: Duration = Duration::from_secs(120);
+/// Longest the daemon may take to answer on its control socket after starting.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+/// Longest the daemon may take to exit after SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(30);
+/// How often the counters are read while a case runs.
+const POLL: Duration = Duration::from_millis(10);
+/// After the senders finish, a case ends once the counters stayed still this long (longer
+/// than the default flush interval of 1 s).
+const QUIET: Duration = Duration::from_millis(2500);
+
+/// The first targets (ROADMAP): one TCP connection, no loss.
+const TARGET_MSGS_PER_SEC: f64 = 500_000.0;
+const TARGET_CPU_SECS_PER_MILLION: f64 = 2.0;
+const TARGET_RSS_MIB: f64 = 32.0;
+
+/// How a case sends.
+#[derive(Clone, Copy, Debug)]
+enum Load {
+    /// Newline-framed over this many TCP connections, one thread each.
+    Tcp { connections: usize },
+    /// UDP datagrams, paced to the rate when given.
+    Udp { paced: bool },
+    /// Datagrams on the Unix datagram socket.
+    UnixDgram,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    name: &'static str,
+    load: Load,
+    default_messages: u64,
+    about: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "tcp1",
+        load: Load::Tcp { connections: 1 },
+        default_messages: 1_000_000,
+        about: "one TCP connection, 1.6 MiB writes",
+    },
+    Case {
+        name: "tcp10",
+        load: Load::Tcp { connections: 10 },
+        default_messages: 1_000_000,
+        about: "ten TCP connections, one sender thread each",
+    },
+    Case {
+        name: "udp",
+        load: Load::Udp { paced: false },
+        default_messages: 500_000,
+        about: "UDP, sendmmsg ×64 unpaced, receive_buffer_bytes = 8 MiB",
+    },
+    Case {
+        name: "udp_paced",
+        load: Load::Udp { paced: true },
+        default_messages: 500_000,
+        about: "UDP paced at LOGWELL_BENCH_UDP_RATE (default 100,000/s)",
+    },
+    Case {
+        name: "unix",
+        load: Load::UnixDgram,
+        default_messages: 500_000,
+        about: "Unix datagram socket, sendmmsg ×64 (blocking: no loss expected)",
+    },
+];
+
+/// What the command line and environment asked for.
+struct Options {
+    cases: Vec<Case>,
+    messages: Option<u64>,
+    quick: bool,
+    udp_rate: u64,
+    perf_dir: Option<PathBuf>,
+}
+
+fn main() {
+    let opts = match options() {
+        Ok(Some(o)) => o,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("e2e: {e}");
+            std::process::exit(2);
+        }
+    };
+    loadgen::self_check();
+    print!("{}", machine());
+    if cfg!(debug_assertions) {
+        println!("WARNING: this is a debug build; run `cargo bench --bench e2e` for real figures");
+    }
+    let mut outcomes = Vec::new();
+    for case in &opts.cases {
+        let n = opts.messages.unwrap_or(if opts.quick {
+            case.default_messages / 10
+        } else {
+            case.default_messages
+        });
+        println!("\n== {} ({}): {} messages", case.name, case.about, group(n));
+        let o = run_case(case, n, &opts);
+        print!("{}", o.describe());
+        outcomes.push(o);
+    }
+    println!("\n{}", table(&outcomes));
+    print!("{}", verdict(&outcomes));
+    if outcomes.iter().any(|o| !o.errors.is_empty()) {
+        std::process::exit(1);
+    }
+}
+
+fn options() -> Result<Option<Options>, String> {
+    let mut cases = Vec::new();
+    let mut quick = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            // `cargo bench` passes `--bench`; other libtest flags mean nothing here.
+            "--bench" => {}
+            "--quick" => quick = true,
+            "--list" => {
+                for c in CASES {
+                    println!(
+                        "{:<10} {:>9}  {}",
+                        c.name,
+                        group(c.default_messages),
+                        c.about
+                    );
+                }
+                return Ok(None);
+            }
+            "-h" | "--help" => {
+                println!(
+                    "usage: cargo bench --bench e2e -- [--quick] [--list] [all | CASE...]\n\
+                     env: LOGWELL_BENCH_MESSAGES, LOGWELL_BENCH_UDP_RATE, LOGWELL_BENCH_PERF=DIR"
+                );
+                return Ok(None);
+            }
+            "all" => cases.extend_from_slice(CASES),
+            a if a.starts_with('-') => eprintln!("e2e: ignoring option {a}"),
+            name => match CASES.iter().find(|c| c.name == name) {
+                Some(c) => cases.push(*c),
+                None => {
+                    let names: Vec<_> = CASES.iter().map(|c| c.name).collect();
+                    return Err(format!(
+                        "no case `{name}`; the cases are {}",
+                        names.join(", ")
+                    ));
+                }
+            },
+        }
+    }
+    if cases.is_empty() {
+        cases.extend_from_slice(CASES);
+    }
+    let number = |var: &str| -> Result<Option<u64>, String> {
+        match std::env::var(var) {
+            Err(_) => Ok(None),
+            Ok(v) => v
+                .replace(['_', ','], "")
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| format!("{var}={v} is not a positive number")),
+        }
+    };
+    Ok(Some(Options {
+        cases,
+        messages: number("LOGWELL_BENCH_MESSAGES")?,
+        quick,
+        udp_rate: number("LOGWELL_BENCH_UDP_RATE")?.unwrap_or(100_000),
+        perf_dir: std::env::var_os("LOGWELL_BENCH_PERF").map(PathBuf::from),
+    }))
+}
+
+/// The result of one case.
+#[derive(Default)]
+struct Outcome {
+    case: String,
+    messages: u64,
+    sent: u64,
+    /// `outputs.out.written` when the case ended.
+    written: u64,
+    received: u64,
+    /// The input's `dropped` counter.
+    dropped: u64,
+    /// From reading the file back after the daemon stopped.
+    file: Option<FileCheck>,
+    send_secs: f64,
+    e2e_secs: f64,
+    p99_secs: f64,
+    cpu_secs: f64,
+    generator_cpu_secs: f64,
+    peak_rss_kib: u64,
+    timed_out: bool,
+    errors: Vec<String>,
+}
+
+impl Outcome {
+    fn lost(&self) -> i64 {
+        self.sent as i64 - self.written as i64
+    }
+    fn rate(&self) -> f64 {
+        per_sec(self.written, self.e2e_secs)
+    }
+    fn rate_99(&self) -> f64 {
+        per_sec((self.written as f64 * 0.99).ceil() as u64, self.p99_secs)
+    }
+    fn cpu_per_million(&self) -> f64 {
+        if self.written == 0 {
+            return f64::NAN;
+        }
+        self.cpu_secs * 1e6 / self.written as f64
+    }
+    fn rss_mib(&self) -> f64 {
+        self.peak_rss_kib as f64 / 1024.0
+    }
+    fn cpu_rss_ok(&self) -> bool {
+        self.cpu_per_million() < TARGET_CPU_SECS_PER_MILLION && self.rss_mib() < TARGET_RSS_MIB
+    }
+
+    fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "   sent {} in {:.3} s; {} written after {:.3} s: {} msg/s end to end ({} msg/s to 99%)",
+            group(self.sent),
+            self.send_secs,
+            group(self.written),
+            self.e2e_secs,
+            group(self.rate() as u64),
+            group(self.rate_99() as u64),
+        );
+        let _ = writeln!(
+            s,
+            "   received {}, lost {} (daemon dropped {}); daemon CPU {:.2} s ({:.2} s per million), \
+             generator CPU {:.2} s; peak RSS {:.1} MiB",
+            group(self.received),
+            self.lost(),
+            group(self.dropped),
+            self.cpu_secs,
+            self.cpu_per_million(),
+            self.generator_cpu_secs,
+            self.rss_mib(),
+        );
+        if let Some(f) = &self.file {
+            let _ = writeln!(
+                s,
+                "   file: {} lines, {} distinct sequence numbers, {} missing, {} duplicated, {} unreadable",
+                group(f.lines),
+                group(f.distinct),
+                group(self.sent.saturating_sub(f.distinct)),
+                group(f.duplicates),
+                group(f.unreadable),
+            );
+        }
+        if self.timed_out {
+            let _ = writeln!(s, "   TIMED OUT after {} s", CASE_DEADLINE.as_secs());
+        }
+        for e in &self.errors {
+            let _ = writeln!(s, "   ERROR: {e}");
+        }
+        s
+    }
+}
+
+fn per_sec(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+/// Runs one case on a fresh daemon; never panics on the daemon's failures, records them.
+fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
+    let mut out = Outcome {
+        case: case.name.to_string(),
+        messages: n,
+        ..Outcome::default()
+    };
+    let input = match case.load {
+        Load::Tcp { .. } => "tcp",
+        Load::Udp { .. } => "udp",
+        Load::UnixDgram => "unix",
+    };
+    let mut daemon = match Daemon::start() {
+        Ok(d) => d,
+        Err(e) => {
+            out.errors.push(e);
+            return out;
+        }
+    };
+    let perf = opts
+        .perf_dir
+        .as_ref()
+        .and_then(|dir| start_perf(dir, case.name, daemon.pid(), &mut out.errors));
+
+    // The senders connect, then wait on `start` with this thread, which starts the clock.
+    let shares = split(
+        n,
+        match case.load {
+            Load::Tcp { connections } => connections,
+            _ => 1,
+        },
+    );
+    let start = Arc::new(Barrier::new(shares.len() + 1));
+    let deadline = Instant::now() + CASE_DEADLINE;
+    let senders: Vec<JoinHandle<Sent>> = shares
+        .into_iter()
+        .map(|(first_seq, count)| {
+            let share = Share {
+                first_seq,
+                count,
+                deadline,
+            };
+            let start = Arc::clone(&start);
+            let port = daemon.port;
+            let path = daemon.unix_socket.clone();
+            let load = case.load;
+            let rate = opts.udp_rate;
+            std::thread::spawn(move || match load {
+                Load::Tcp { .. } => loadgen::tcp(port, share, &start),
+                Load::Udp { paced } => loadgen::udp(port, share, paced.then_some(rate), &start),
+                Load::UnixDgram => loadgen::unix_dgram(&path, share, &start),
+            })
+        })
+        .collect();
+    let cpu_before = daemon.cpu_secs();
+    let gen_before = own_cpu_secs();
+    start.wait();
+    let t0 = Instant::now();
+
+    // Poll the counters until everything is written, or nothing moves after the senders are
+    // done, or the deadline.
+    let mut last = Counters::default();
+    let mut last_change = t0;
+    let mut written_at = t0;
+    let mut samples: Vec<(Instant, u64)> = Vec::new();
+    let end = loop {
+        std::thread::sleep(POLL);
+        let now = Instant::now();
+        let c = match daemon.counters(input) {
+            Ok(c) => c,
+            Err(e) => {
+                out.errors.push(e);
+                break written_at;
+            }
+        };
+        if c.written != last.written {
+            written_at = now;
+            samples.push((now, c.written));
+        }
+        if c != last {
+            last_change = now;
+        }
+        last = c;
+        if c.written >= n {
+            break now;
+        }
+        let senders_done = senders.iter().all(|s| s.is_finished());
+        if senders_done && now - last_change > QUIET {
+            break written_at;
+        }
+        if now - t0 > CASE_DEADLINE {
+            out.timed_out = true;
+            break now;
+        }
+    };
+    out.cpu_secs = daemon.cpu_secs() - cpu_before;
+    out.generator_cpu_secs = own_cpu_secs() - gen_before;
+    out.peak_rss_kib = daemon.peak_rss_kib();
+    out.written = last.written;
+    out.received = last.received;
+    out.dropped = last.dropped;
+    out.e2e_secs = (end - t0).as_secs_f64();
+    let p99 = (last.written as f64 * 0.99).ceil() as u64;
+    out.p99_secs = samples
+        .iter()
+        .find(|(_, w)| *w >= p99)
+        .map_or(out.e2e_secs, |(t, _)| (*t - t0).as_secs_f64());
+
+    let mut finished = t0;
+    for s in senders {
+        match s.join() {
+            Ok(sent) => {
+                out.sent += sent.messages;
+                finished = finished.max(sent.finished.unwrap_or(t0));
+                if let Some(e) = sent.error {
+                    out.errors.push(format!("sender: {e}"));
+                }
+            }
+            Err(_) => out.errors.push("a sender thread panicked".into()),
+        }
+    }
+    out.send_secs = (finished - t0).as_secs_f64();
+    if let Some(p) = perf {
+        stop_perf(p, &mut out.errors);
+    }
+    match daemon.stop() {
+        Ok(status) if status.success() => {}
+        Ok(status) => out
+            .errors
+            .push(format!("logwelld exited with {status}: {}", daemon.log())),
+        Err(e) => out.errors.push(e),
+    }
+    match check_file(&daemon.output, out.sent) {
+        Ok(f) => {
+            if f.lines != out.written {
+                out.errors.push(format!(
+                    "the file has {} lines after shutdown but `written` said {} when the case ended",
+                    f.lines, out.written
+                ));
+            }
+            out.file = Some(f);
+        }
+        Err(e) => out
+            .errors
+            .push(format!("reading {}: {e}", daemon.output.display())),
+    }
+    out
+}
+
+/// Splits `n` messages into `parts` contiguous `(first_seq, count)` shares.
+fn split(n: u64, parts: usize) -> Vec<(u64, u64)> {
+    let parts = parts as u64;
+    let mut first = 0;
+    (0..parts)
+        .map(|i| {
+            let count = n / parts + u64::from(i < n % parts);
+            let share = (first, count);
+            first += count;
+            share
+        })
+        .collect()
+}
+
+/// The counters the benchmark watches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counters {
+    received: u64,
+    dropped: u64,
+    written: u64,
+}
+
+/// A `logwelld` this benchmark started, in its own temporary directory.
+struct Daemon {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    port: u16,
+    control: PathBuf,
+    unix_socket: PathBuf,
+    output: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Daemon {
+    /// Writes the config, starts `logwelld` and waits until its control socket answers.
+    fn start() -> Result<Daemon, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("logwell-e2e-")
+            .tempdir()
+            .map_err(|e| format!("temporary directory: {e}"))?;
+        let port = free_port()?;
+        let d = dir.path();
+        let control = d.join("control.sock");
+        let unix_socket = d.join("log.sock");
+        let output = d.join("out").join("messages.log");
+        let config = d.join("logwell.toml");
+        let text = format!(
+            r#"[daemon]
+control_socket = "{control}"
+log_level = "warn"
+
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+
+[input.udp]
+type = "udp"
+listen = "127.0.0.1:{port}"
+receive_buffer_bytes = 8388608
+
+[input.unix]
+type = "unix_datagram"
+path = "{unix}"
+
+[output.out]
+type = "file"
+path = "{output}"
+format = "rfc3339"
+
+[[rule]]
+output = "out"
+"#,
+            control = control.display(),
+            unix = unix_socket.display(),
+            output = output.display(),
+        );
+        std::fs::write(&config, text).map_err(|e| format!("writing the config: {e}"))?;
+        let stderr = d.join("stderr.log");
+        let log = std::fs::File::create(&stderr).map_err(|e| format!("stderr log: {e}"))?;
+        let child = Command::new(LOGWELLD)
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting {LOGWELLD}: {e}"))?;
+        let mut daemon = Daemon {
+            child: Some(child),
+            dir,
+            port,
+            control,
+            unix_socket,
+            output,
+            stderr,
+        };
+        let deadline = Instant::now() + START_DEADLINE;
+        while daemon.counters("tcp").is_err() {
+            if let Ok(Some(status)) = daemon.child_mut().try_wait() {
+                return Err(format!("logwelld exited with {status}:\n{}", daemon.log()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "logwelld did not answer within {START_DEADLINE:?}:\n{}",
+                    daemon.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(daemon)
+    }
+
+    fn child_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("daemon is running")
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().expect("daemon is running").id() as i32
+    }
+
+    /// The daemon's diagnostics (its stderr).
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The counters of input `input` and of the output, over the control socket (the same
+    /// request `logwell stats --json` makes: one line `stats`, one JSON line back).
+    fn counters(&self, input: &str) -> Result<Counters, String> {
+        let ask = || -> std::io::Result<String> {
+            let mut sock = UnixStream::connect(&self.control)?;
+            sock.set_read_timeout(Some(Duration::from_secs(5)))?;
+            sock.set_write_timeout(Some(Duration::from_secs(5)))?;
+            sock.write_all(b"stats\n")?;
+            let mut reply = String::new();
+            sock.read_to_string(&mut reply)?;
+            Ok(reply)
+        };
+        let reply = ask().map_err(|e| format!("control socket: {e}"))?;
+        let v: serde_json::Value = serde_json::from_str(reply.trim())
+            .map_err(|e| format!("stats reply is not JSON ({e}): {reply}"))?;
+        let get = |kind: &str, name: &str, counter: &str| {
+            v[kind][name][counter]
+                .as_u64()
+                .ok_or_else(|| format!("no {kind}.{name}.{counter} in {reply}"))
+        };
+        Ok(Counters {
+            received: get("inputs", input, "received")?,
+            dropped: get("inputs", input, "dropped")?,
+            written: get("outputs", "out", "written")?,
+        })
+    }
+
+    /// utime + stime of every thread so far, in seconds.
+    fn cpu_secs(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the parenthesised command name start at field 3 (state); utime and
+        // stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        f.iter().sum::<u64>() as f64 / hz
+    }
+
+    /// `VmHWM`: the peak resident set size, in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// SIGTERM to our child, then waits for it; SIGKILL after [`STOP_DEADLINE`].
+    fn stop(&mut self) -> Result<ExitStatus, String> {
+        let pid = self.pid();
+        // SAFETY: kill(2) on the PID of a child we started and have not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_DEADLINE;
+        let child = self.child_mut();
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.child = None;
+                    return Ok(status);
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    self.child = None;
+                    return Err(format!(
+                        "logwelld (pid {pid}) ignored SIGTERM for {STOP_DEADLINE:?}; killed"
+                    ));
+                }
+                Err(e) => return Err(format!("waiting for logwelld: {e}")),
+            }
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = &self.dir;
+    }
+}
+
+/// A port free for both TCP and UDP on 127.0.0.1 (bound once to find it, then released).
+fn free_port() -> Result<u16, String> {
+    for _ in 0..100 {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+        let port = tcp.local_addr().map_err(|e| e.to_string())?.port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free port on 127.0.0.1".into())
+}
+
+/// This process's user + system CPU so far (the generator and the polling), in seconds.
+fn own_cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
+/// What the output file holds.
+struct FileCheck {
+    lines: u64,
+    distinct: u64,
+    duplicates: u64,
+    unreadable: u64,
+}
+
+/// Reads the file back and checks every sequence number in `0..sent` arrived once.
+fn check_file(path: &Path, sent: u64) -> std::io::Result<FileCheck> {
+    let mut seen = vec![0u64; sent.div_ceil(64) as usize];
+    let mut check = FileCheck {
+        lines: 0,
+        distinct: 0,
+        duplicates: 0,
+        unreadable: 0,
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut line = Vec::with_capacity(512);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        check.lines += 1;
+        match loadgen::parse_seq(&line).filter(|s| *s < sent) {
+            Some(s) => {
+                let (word, bit) = ((s / 64) as usize, 1u64 << (s % 64));
+                if seen[word] & bit != 0 {
+                    check.duplicates += 1;
+                } else {
+                    seen[word] |= bit;
+                    check.distinct += 1;
+                }
+            }
+            None => check.unreadable += 1,
+        }
+    }
+    Ok(check)
+}
+
+/// A `perf record` attached to the daemon.
+struct Perf {
+    child: Child,
+    data: PathBuf,
+}
+
+fn start_perf(dir: &Path, case: &str, pid: i32, errors: &mut Vec<String>) -> Option<Perf> {
+    let _ = std::fs::create_dir_all(dir);
+    let data = dir.join(format!("perf-{case}.data"));
+    let child = Command::new("perf")
+        .args(["record", "-F", "1999", "-g", "-o"])
+        .arg(&data)
+        .args(["-p", &pid.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match child {
+        Ok(child) => {
+            // Give perf time to attach before the clock starts.
+            std::thread::sleep(Duration::from_millis(500));
+            Some(Perf { child, data })
+        }
+        Err(e) => {
+            errors.push(format!("perf: {e}"));
+            None
+        }
+    }
+}
+
+fn stop_perf(mut p: Perf, errors: &mut Vec<String>) {
+    // SAFETY: kill(2) on the PID of the perf we started; SIGINT makes it write its data.
+    unsafe { libc::kill(p.child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + STOP_DEADLINE;
+    loop {
+        match p.child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+                errors.push("perf did not stop; killed".into());
+                break;
+            }
+        }
+    }
+    println!(
+        "   perf data: {} (perf report -i {} --no-children)",
+        p.data.display(),
+        p.data.display()
+    );
+}
+
+/// CPU, cores, kernel, and what was measured.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown".to_string(), |(_, m)| m.trim().to_string());
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let git = Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".into(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "logwell end-to-end benchmark, {}",
+        chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z")
+    );
+    let _ = writeln!(
+        s,
+        "machine: {nproc} CPUs ({model}), {:.1} GiB RAM, Linux {}",
+        mem_kib as f64 / 1048576.0,
+        kernel.trim()
+    );
+    let _ = writeln!(s, "daemon:  {LOGWELLD} (git {git})");
+    let _ = writeln!(
+        s,
+        "load:    {}-byte messages, generator in this process on the same CPUs; temp dir {}",
+        loadgen::MESSAGE_BYTES,
+        std::env::temp_dir().display()
+    );
+    s
+}
+
+/// The summary table.
+fn table(outcomes: &[Outcome]) -> String {
+    let header = [
+        "case",
+        "messages",
+        "sent",
+        "written",
+        "lost",
+        "dropped",
+        "send s",
+        "e2e s",
+        "msg/s e2e",
+        "msg/s 99%",
+        "CPU s/M",
+        "gen CPU s",
+        "RSS MiB",
+        "CPU,RSS",
+    ];
+    let rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .map(|o| {
+            vec![
+                o.case.clone(),
+                group(o.messages),
+                group(o.sent),
+                group(o.written),
+                o.lost().to_string(),
+                group(o.dropped),
+                format!("{:.3}", o.send_secs),
+                format!("{:.3}", o.e2e_secs),
+                group(o.rate() as u64),
+                group(o.rate_99() as u64),
+                format!("{:.2}", o.cpu_per_million()),
+                format!("{:.2}", o.generator_cpu_secs),
+                format!("{:.1}", o.rss_mib()),
+                if !o.errors.is_empty() || o.timed_out {
+                    "ERROR".into()
+                } else if o.cpu_rss_ok() {
+                    "ok".into()
+                } else {
+                    "MISS".into()
+                },
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut s = String::new();
+    let line = |s: &mut String, cells: &[&str]| {
+        for (i, c) in cells.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(s, "{c:<w$}", w = widths[i]);
+            } else {
+                let _ = write!(s, "  {c:>w$}", w = widths[i]);
+            }
+        }
+        s.push('\n');
+    };
+    line(&mut s, &header);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(&mut s, &rule.iter().map(String::as_str).collect::<Vec<_>>());
+    for r in &rows {
+        line(&mut s, &r.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    s.push_str(
+        "lost = sent - written; dropped = the daemon's count of kernel drops; CPU s/M = daemon CPU \
+         seconds per million messages written;\n99% = rate until 99% were written (leaves out the \
+         last buffer's wait for flush_interval_ms = 1000); gen = this process.\n",
+    );
+    s
+}
+
+/// The first targets next to the results.
+fn verdict(outcomes: &[Outcome]) -> String {
+    let mut s = format!(
+        "\nFirst targets: tcp1 >= {} msg/s end to end with no loss; < {:.1} CPU s per million \
+         messages; < {} MiB peak RSS\n",
+        group(TARGET_MSGS_PER_SEC as u64),
+        TARGET_CPU_SECS_PER_MILLION,
+        TARGET_RSS_MIB
+    );
+    let mark = |ok: bool| if ok { "ok" } else { "MISS" };
+    match outcomes.iter().find(|o| o.case == "tcp1") {
+        Some(o) => {
+            let _ = writeln!(
+                s,
+                "  tcp1 rate   {:>10} msg/s   target >= {:>9}   {}",
+                group(o.rate() as u64),
+                group(TARGET_MSGS_PER_SEC as u64),
+                mark(o.rate() >= TARGET_MSGS_PER_SEC)
+            );
+            let _ = writeln!(
+                s,
+                "  tcp1 loss   {:>10}         target    {:>9}   {}",
+                o.lost(),
+                0,
+                mark(o.lost() == 0 && o.sent == o.messages && o.errors.is_empty())
+            );
+            let _ = writeln!(
+                s,
+                "  tcp1 CPU    {:>10.2} s/M     target  < {:>9.2}   {}",
+                o.cpu_per_million(),
+                TARGET_CPU_SECS_PER_MILLION,
+                mark(o.cpu_per_million() < TARGET_CPU_SECS_PER_MILLION)
+            );
+            let _ = writeln!(
+                s,
+                "  tcp1 RSS    {:>10.1} MiB     target  < {:>9.1}   {}",
+                o.rss_mib(),
+                TARGET_RSS_MIB,
+                mark(o.rss_mib() < TARGET_RSS_MIB)
+            );
+        }
+        None => s.push_str("  (tcp1 was not run)\n"),
+    }
+    s
+}
+
+/// `1234567` → `1,234,567`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

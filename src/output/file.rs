@@ -50,6 +50,7 @@ impl FileWriter {
         let mut pending: Vec<Chunk> = Vec::new();
         let mut pending_bytes = 0usize;
         let mut deadline: Option<Instant> = None;
+        let mut reopen_open = true;
         loop {
             tokio::select! {
                 biased;
@@ -66,7 +67,8 @@ impl FileWriter {
                     }
                     None => break,
                 },
-                changed = self.reopen.changed() => {
+                changed = self.reopen.changed(), if reopen_open => {
+                    reopen_open = changed.is_ok();
                     if changed.is_ok() {
                         self.write_pending(&mut file, &mut pending, &mut pending_bytes);
                         drop(file.take());
