@@ -9,10 +9,15 @@
 //! accepted are written, then it returns.
 
 use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::InputContext;
-use crate::message::Source;
+use crate::message::{Creds, Source};
 use crate::parse::framing::{Decoded, Framer};
 
 /// Smallest read buffer per connection.
@@ -42,6 +47,121 @@ impl StreamSocket for tokio::net::UnixStream {
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         tokio::net::UnixStream::try_read(self, buf)
     }
+}
+
+/// A listening stream socket: tokio's `TcpListener` and `UnixListener`.
+pub trait StreamListener: Send + Sync + 'static {
+    /// The connection type.
+    type Conn: StreamSocket + 'static;
+    /// Accepts one connection, with the peer's address or credentials.
+    fn accept_peer(
+        &self,
+    ) -> impl std::future::Future<Output = io::Result<(Self::Conn, Peer)>> + Send;
+}
+
+/// Who is on the other end of a connection.
+#[derive(Clone, Copy, Debug)]
+pub enum Peer {
+    /// A network peer.
+    Inet(SocketAddr),
+    /// A local peer, with its credentials when the kernel gave them.
+    Local(Option<Creds>),
+}
+
+impl StreamListener for tokio::net::TcpListener {
+    type Conn = tokio::net::TcpStream;
+    async fn accept_peer(&self) -> io::Result<(Self::Conn, Peer)> {
+        let (sock, addr) = self.accept().await?;
+        let _ = sock.set_nodelay(true);
+        Ok((sock, Peer::Inet(addr)))
+    }
+}
+
+impl StreamListener for tokio::net::UnixListener {
+    type Conn = tokio::net::UnixStream;
+    async fn accept_peer(&self) -> io::Result<(Self::Conn, Peer)> {
+        let (sock, _) = self.accept().await?;
+        let creds = sock.peer_cred().ok().map(|c| Creds {
+            pid: c.pid().unwrap_or(0),
+            uid: c.uid(),
+            gid: c.gid(),
+        });
+        Ok((sock, Peer::Local(creds)))
+    }
+}
+
+/// Accepts connections until the input stops, one task each, at most as many at once as
+/// `slots` has permits (the rest wait in the kernel's backlog, as in mini-redis). A failed
+/// accept (EMFILE, …) is logged and retried with back-off; it never stops the listener. On
+/// stop, connections the kernel completed but were not yet accepted are accepted and drained
+/// too, whatever the limit: their senders consider that data delivered.
+pub async fn accept_loop<L: StreamListener>(
+    listener: L,
+    slots: Arc<Semaphore>,
+    limits: StreamLimits,
+    sender_ts: bool,
+    ctx: InputContext,
+) {
+    let _trackers = ctx.trackers.clone();
+    let mut stop = ctx.stop.clone();
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = super::stopped(&mut stop) => break,
+        };
+        let accepted = tokio::select! {
+            r = listener.accept_peer() => r,
+            _ = super::stopped(&mut stop) => break,
+        };
+        match accepted {
+            Ok((sock, peer)) => {
+                backoff = Duration::from_millis(10);
+                start_connection(sock, peer, Some(permit), limits, sender_ts, &ctx);
+            }
+            Err(e) => {
+                tracing::warn!(input = %ctx.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    while let Ok(Ok((sock, peer))) =
+        tokio::time::timeout(Duration::ZERO, listener.accept_peer()).await
+    {
+        start_connection(sock, peer, None, limits, sender_ts, &ctx);
+    }
+}
+
+fn start_connection<S: StreamSocket + 'static>(
+    sock: S,
+    peer: Peer,
+    permit: Option<OwnedSemaphorePermit>,
+    limits: StreamLimits,
+    sender_ts: bool,
+    ctx: &InputContext,
+) {
+    let (peer_addr, creds, default_host) = match peer {
+        Peer::Inet(addr) => (Some(addr), None, super::dgram::peer_host(&addr).into()),
+        Peer::Local(creds) => (None, creds, ctx.hostname.clone()),
+    };
+    let source = Source {
+        input: ctx.name.clone(),
+        peer: peer_addr,
+        creds,
+        default_host,
+        use_sender_timestamp: sender_ts,
+    };
+    let ctx = ctx.clone();
+    ctx.stats.connections.fetch_add(1, Relaxed);
+    ctx.stats.active_connections.fetch_add(1, Relaxed);
+    tokio::spawn(async move {
+        let _trackers = ctx.trackers.clone();
+        let ended = serve(sock, source, limits, &ctx).await;
+        tracing::debug!(input = %ctx.name, peer = ?peer, ?ended, "connection closed");
+        ctx.stats.active_connections.fetch_sub(1, Relaxed);
+        drop(permit);
+    });
 }
 
 /// Limits of one stream input.

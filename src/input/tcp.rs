@@ -5,18 +5,15 @@
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 
 use nix::sys::socket::{self, Backlog, SockType, SockaddrStorage};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::stream::{self, StreamLimits};
-use super::{dgram::peer_host, InputContext, InputError};
+use super::{InputContext, InputError};
 use crate::config::StreamSettings;
-use crate::message::Source;
 
 /// Binds one listener per address.
 pub fn bind(name: &str, s: &StreamSettings) -> Result<Vec<std::net::TcpListener>, InputError> {
@@ -53,7 +50,7 @@ pub fn spawn(
     for l in listeners {
         l.set_nonblocking(true)?;
         let listener = TcpListener::from_std(l)?;
-        tokio::spawn(accept_loop(
+        tokio::spawn(stream::accept_loop(
             listener,
             slots.clone(),
             limits,
@@ -62,71 +59,4 @@ pub fn spawn(
         ));
     }
     Ok(())
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    slots: Arc<Semaphore>,
-    limits: StreamLimits,
-    sender_ts: bool,
-    ctx: InputContext,
-) {
-    let _trackers = ctx.trackers.clone();
-    let mut stop = ctx.stop.clone();
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = super::stopped(&mut stop) => break,
-        };
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = super::stopped(&mut stop) => break,
-        };
-        match accepted {
-            Ok((sock, peer)) => {
-                backoff = Duration::from_millis(10);
-                start_connection(sock, peer, Some(permit), limits, sender_ts, &ctx);
-            }
-            Err(e) => {
-                // EMFILE and friends: wait and retry, as mini-redis does.
-                tracing::warn!(input = %ctx.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-        }
-    }
-    // Stopping: connections the kernel completed but we had not accepted yet still carry data
-    // their senders consider delivered. Accept and drain them, regardless of the limit.
-    while let Ok(Ok((sock, peer))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
-        start_connection(sock, peer, None, limits, sender_ts, &ctx);
-    }
-}
-
-fn start_connection(
-    sock: tokio::net::TcpStream,
-    peer: SocketAddr,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    limits: StreamLimits,
-    sender_ts: bool,
-    ctx: &InputContext,
-) {
-    let _ = sock.set_nodelay(true);
-    let source = Source {
-        input: ctx.name.clone(),
-        peer: Some(peer),
-        creds: None,
-        default_host: peer_host(&peer).into(),
-        use_sender_timestamp: sender_ts,
-    };
-    let ctx = ctx.clone();
-    ctx.stats.connections.fetch_add(1, Relaxed);
-    ctx.stats.active_connections.fetch_add(1, Relaxed);
-    tokio::spawn(async move {
-        let _trackers = ctx.trackers.clone();
-        let ended = stream::serve(sock, source, limits, &ctx).await;
-        tracing::debug!(input = %ctx.name, %peer, ?ended, "connection closed");
-        ctx.stats.active_connections.fetch_sub(1, Relaxed);
-        drop(permit);
-    });
 }

@@ -7,7 +7,6 @@
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::Path;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use nix::sys::socket::{self, sockopt};
@@ -16,7 +15,7 @@ use tokio::sync::Semaphore;
 use super::stream::{self, StreamLimits};
 use super::{dgram, InputContext, InputError};
 use crate::config::{StreamSettings, UnixDatagramSettings, UnixPath};
-use crate::message::{Creds, Source};
+use crate::message::Source;
 
 fn prepare_path(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
@@ -100,63 +99,12 @@ pub fn spawn_stream(l: UnixListener, s: &StreamSettings, ctx: InputContext) -> s
         idle_timeout: s.idle_timeout,
     };
     let slots = Arc::new(Semaphore::new(s.max_connections));
-    let sender_ts = s.use_sender_timestamp;
-    tokio::spawn(async move {
-        let _trackers = ctx.trackers.clone();
-        let mut stop = ctx.stop.clone();
-        loop {
-            let permit = tokio::select! {
-                p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-                _ = super::stopped(&mut stop) => break,
-            };
-            let accepted = tokio::select! {
-                r = listener.accept() => r,
-                _ = super::stopped(&mut stop) => break,
-            };
-            match accepted {
-                Ok((sock, _)) => start_connection(sock, Some(permit), limits, sender_ts, &ctx),
-                Err(e) => {
-                    tracing::warn!(input = %ctx.name, error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            }
-        }
-        while let Ok(Ok((sock, _))) =
-            tokio::time::timeout(std::time::Duration::ZERO, listener.accept()).await
-        {
-            start_connection(sock, None, limits, sender_ts, &ctx);
-        }
-    });
+    tokio::spawn(stream::accept_loop(
+        listener,
+        slots,
+        limits,
+        s.use_sender_timestamp,
+        ctx,
+    ));
     Ok(())
-}
-
-fn start_connection(
-    sock: tokio::net::UnixStream,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    limits: StreamLimits,
-    sender_ts: bool,
-    ctx: &InputContext,
-) {
-    let creds = sock.peer_cred().ok().map(|c| Creds {
-        pid: c.pid().unwrap_or(0),
-        uid: c.uid(),
-        gid: c.gid(),
-    });
-    let source = Source {
-        input: ctx.name.clone(),
-        peer: None,
-        creds,
-        default_host: ctx.hostname.clone(),
-        use_sender_timestamp: sender_ts,
-    };
-    let ctx = ctx.clone();
-    ctx.stats.connections.fetch_add(1, Relaxed);
-    ctx.stats.active_connections.fetch_add(1, Relaxed);
-    tokio::spawn(async move {
-        let _trackers = ctx.trackers.clone();
-        let ended = stream::serve(sock, source, limits, &ctx).await;
-        tracing::debug!(input = %ctx.name, ?ended, "connection closed");
-        ctx.stats.active_connections.fetch_sub(1, Relaxed);
-        drop(permit);
-    });
 }
