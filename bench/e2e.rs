@@ -684,7 +684,6 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = &self.dir;
     }
 }
 

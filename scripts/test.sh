@@ -9,4 +9,8 @@ if [ -z "${LOGWELL_CONFORMANCE_DIR:-}" ] && [ -d ../shared/conformance ]; then
   LOGWELL_CONFORMANCE_DIR=$(cd ../shared/conformance && pwd)
   export LOGWELL_CONFORMANCE_DIR
 fi
+if [ $# -eq 0 ] && [ -n "${LOGWELL_CONFORMANCE_DIR:-}" ]; then
+  # The conformance corpus first, uncaptured, so its pass rates per disposition are shown.
+  cargo test --locked --test it conformance -- --nocapture 2>&1 | grep -E '^conformance|^test result|panicked|FAILED' || true
+fi
 exec cargo test --locked "$@"
