@@ -8,3 +8,4 @@ mod conformance;
 mod inputs;
 mod load;
 mod logger;
+mod routing;
