@@ -221,6 +221,40 @@ impl Check<'_> {
         }
     }
 
+    /// Records the first declaration of `kind` `name`; reports a second one with the place of
+    /// the first. Returns whether this is the first.
+    fn declare(
+        &mut self,
+        declared: &mut BTreeMap<(&'static str, String), Declared>,
+        kind: &'static str,
+        name: &Spanned<String>,
+        file: &std::path::Path,
+    ) -> bool {
+        let key = (kind, name.get_ref().clone());
+        if let Some(first) = declared.get(&key) {
+            let hint = format!(
+                "the first is at {}:{}; rename one of them",
+                first.file.display(),
+                first.line
+            );
+            self.err(
+                name.span(),
+                format!("{kind} `{}` is declared twice", name.get_ref()),
+                hint,
+            );
+            return false;
+        }
+        let line = self.src.error(Some(name.span()), "", None).line;
+        declared.insert(
+            key,
+            Declared {
+                file: file.to_path_buf(),
+                line,
+            },
+        );
+        true
+    }
+
     fn not_for(&mut self, present: Option<Range<usize>>, key: &str, kind: &str, hint: &str) {
         if let Some(span) = present {
             self.err(
@@ -256,7 +290,7 @@ impl Settings {
         };
         let mut inputs: BTreeMap<String, InputSettings> = BTreeMap::new();
         let mut outputs: BTreeMap<String, OutputSettings> = BTreeMap::new();
-        let mut declared: BTreeMap<(bool, String), Declared> = BTreeMap::new();
+        let mut declared: BTreeMap<(&'static str, String), Declared> = BTreeMap::new();
         for file in &files {
             let mut check = Check {
                 src: SourceFile {
@@ -269,65 +303,19 @@ impl Settings {
                 apply_daemon(&mut check, d, &mut daemon);
             }
             for (name, raw) in &file.raw.input {
-                let line = check.src.error(Some(name.span()), "", None).line;
-                if let Some(first) = declared.get(&(true, name.get_ref().clone())) {
-                    check.err(
-                        name.span(),
-                        format!("input `{}` is declared twice", name.get_ref()),
-                        format!(
-                            "the first is at {}:{}; rename one of them",
-                            first.file.display(),
-                            first.line
-                        ),
-                    );
-                    continue;
-                }
-                declared.insert(
-                    (true, name.get_ref().clone()),
-                    Declared {
-                        file: file.path.clone(),
-                        line,
-                    },
-                );
-                if let Some(kind) = input_kind(&mut check, raw.get_ref()) {
-                    inputs.insert(
-                        name.get_ref().clone(),
-                        InputSettings {
-                            name: name.get_ref().clone(),
-                            kind,
-                        },
-                    );
+                if check.declare(&mut declared, "input", name, &file.path) {
+                    if let Some(kind) = input_kind(&mut check, raw.get_ref()) {
+                        let name = name.get_ref().clone();
+                        inputs.insert(name.clone(), InputSettings { name, kind });
+                    }
                 }
             }
             for (name, raw) in &file.raw.output {
-                let line = check.src.error(Some(name.span()), "", None).line;
-                if let Some(first) = declared.get(&(false, name.get_ref().clone())) {
-                    check.err(
-                        name.span(),
-                        format!("output `{}` is declared twice", name.get_ref()),
-                        format!(
-                            "the first is at {}:{}; rename one of them",
-                            first.file.display(),
-                            first.line
-                        ),
-                    );
-                    continue;
-                }
-                declared.insert(
-                    (false, name.get_ref().clone()),
-                    Declared {
-                        file: file.path.clone(),
-                        line,
-                    },
-                );
-                if let Some(kind) = output_kind(&mut check, raw.get_ref()) {
-                    outputs.insert(
-                        name.get_ref().clone(),
-                        OutputSettings {
-                            name: name.get_ref().clone(),
-                            kind,
-                        },
-                    );
+                if check.declare(&mut declared, "output", name, &file.path) {
+                    if let Some(kind) = output_kind(&mut check, raw.get_ref()) {
+                        let name = name.get_ref().clone();
+                        outputs.insert(name.clone(), OutputSettings { name, kind });
+                    }
                 }
             }
             errors.append(&mut check.errors);

@@ -143,6 +143,18 @@ pub struct InputContext {
 }
 
 impl InputContext {
+    /// The source of messages from a local peer (or of a socket whose datagrams fill in
+    /// their own peer): no address, this host's name.
+    pub fn local_source(&self, use_sender_timestamp: bool) -> crate::message::Source {
+        crate::message::Source {
+            input: self.name.clone(),
+            peer: None,
+            creds: None,
+            default_host: self.hostname.clone(),
+            use_sender_timestamp,
+        }
+    }
+
     /// A fresh pipeline for a new task.
     pub fn pipeline(&self) -> Pipeline {
         Pipeline::new(self.routing.clone(), self.stats.clone())

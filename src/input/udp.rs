@@ -9,7 +9,6 @@ use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, Sockadd
 
 use super::{dgram, InputContext, InputError};
 use crate::config::UdpSettings;
-use crate::message::Source;
 
 /// Binds one socket per address.
 pub fn bind(name: &str, s: &UdpSettings) -> Result<Vec<std::net::UdpSocket>, InputError> {
@@ -77,13 +76,7 @@ pub fn spawn(
     for sock in sockets {
         sock.set_nonblocking(true)?;
         let sock = tokio::net::UdpSocket::from_std(sock)?;
-        let base = Source {
-            input: ctx.name.clone(),
-            peer: None,
-            creds: None,
-            default_host: ctx.hostname.clone(),
-            use_sender_timestamp: s.use_sender_timestamp,
-        };
+        let base = ctx.local_source(s.use_sender_timestamp);
         tokio::spawn(dgram::serve(
             sock,
             base,

@@ -15,7 +15,6 @@ use tokio::sync::Semaphore;
 use super::stream::{self, StreamLimits};
 use super::{dgram, InputContext, InputError};
 use crate::config::{StreamSettings, UnixDatagramSettings, UnixPath};
-use crate::message::Source;
 
 fn prepare_path(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
@@ -79,13 +78,7 @@ pub fn spawn_datagram(
 ) -> std::io::Result<()> {
     sock.set_nonblocking(true)?;
     let sock = tokio::net::UnixDatagram::from_std(sock)?;
-    let base = Source {
-        input: ctx.name.clone(),
-        peer: None,
-        creds: None,
-        default_host: ctx.hostname.clone(),
-        use_sender_timestamp: s.use_sender_timestamp,
-    };
+    let base = ctx.local_source(s.use_sender_timestamp);
     tokio::spawn(dgram::serve(sock, base, s.max_message_size_bytes, ctx));
     Ok(())
 }
