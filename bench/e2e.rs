@@ -31,6 +31,7 @@
 
 mod loadgen;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -237,6 +238,8 @@ struct Outcome {
     p99_secs: f64,
     cpu_secs: f64,
     generator_cpu_secs: f64,
+    /// The daemon's CPU seconds by thread name.
+    threads: Vec<(String, f64)>,
     peak_rss_kib: u64,
     timed_out: bool,
     errors: Vec<String>,
@@ -289,6 +292,14 @@ impl Outcome {
             self.generator_cpu_secs,
             self.rss_mib(),
         );
+        if !self.threads.is_empty() {
+            let split: Vec<String> = self
+                .threads
+                .iter()
+                .map(|(name, secs)| format!("{name} {secs:.2} s"))
+                .collect();
+            let _ = writeln!(s, "   daemon CPU by thread: {}", split.join(", "));
+        }
         if let Some(f) = &self.file {
             let _ = writeln!(
                 s,
@@ -373,6 +384,7 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         })
         .collect();
     let cpu_before = daemon.cpu_secs();
+    let threads_before = daemon.thread_cpu();
     let gen_before = own_cpu_secs();
     start.wait();
     let t0 = Instant::now();
@@ -414,6 +426,15 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         }
     };
     out.cpu_secs = daemon.cpu_secs() - cpu_before;
+    out.threads = daemon
+        .thread_cpu()
+        .into_iter()
+        .map(|(name, secs)| {
+            let before = threads_before.get(&name).copied().unwrap_or(0.0);
+            (name, secs - before)
+        })
+        .filter(|(_, secs)| *secs > 0.0)
+        .collect();
     out.generator_cpu_secs = own_cpu_secs() - gen_before;
     out.peak_rss_kib = daemon.peak_rss_kib();
     out.written = last.written;
@@ -492,7 +513,8 @@ struct Counters {
 /// A `logwelld` this benchmark started, in its own temporary directory.
 struct Daemon {
     child: Option<Child>,
-    dir: tempfile::TempDir,
+    /// Holds the config, sockets and output; removed when the daemon is dropped.
+    _dir: tempfile::TempDir,
     port: u16,
     control: PathBuf,
     unix_socket: PathBuf,
@@ -556,7 +578,7 @@ output = "out"
             .map_err(|e| format!("starting {LOGWELLD}: {e}"))?;
         let mut daemon = Daemon {
             child: Some(child),
-            dir,
+            _dir: dir,
             port,
             control,
             unix_socket,
@@ -621,20 +643,19 @@ output = "out"
 
     /// utime + stime of every thread so far, in seconds.
     fn cpu_secs(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the parenthesised command name start at field 3 (state); utime and
-        // stime are fields 14 and 15.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        f.iter().sum::<u64>() as f64 / hz
+        proc_cpu(&format!("/proc/{}/stat", self.pid())).map_or(0.0, |(_, secs)| secs)
+    }
+
+    /// CPU seconds so far of each live thread, summed by thread name.
+    fn thread_cpu(&self) -> BTreeMap<String, f64> {
+        let mut by_name = BTreeMap::new();
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid()));
+        for task in tasks.into_iter().flatten().flatten() {
+            if let Some((name, secs)) = proc_cpu(&format!("{}/stat", task.path().display())) {
+                *by_name.entry(name).or_insert(0.0) += secs;
+            }
+        }
+        by_name
     }
 
     /// `VmHWM`: the peak resident set size, in KiB.
@@ -685,6 +706,24 @@ impl Drop for Daemon {
             let _ = child.wait();
         }
     }
+}
+
+/// The command name and utime + stime (seconds) from a `/proc/.../stat` file.
+fn proc_cpu(path: &str) -> Option<(String, f64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_string();
+    // Fields after the command name start at field 3 (state); utime and stime are fields 14
+    // and 15, in clock ticks.
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some((name, ticks as f64 / hz))
 }
 
 /// A port free for both TCP and UDP on 127.0.0.1 (bound once to find it, then released).
@@ -827,6 +866,8 @@ fn machine() -> String {
         .map_or("unknown".into(), |o| {
             String::from_utf8_lossy(&o.stdout).trim().to_string()
         });
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -840,6 +881,11 @@ fn machine() -> String {
         kernel.trim()
     );
     let _ = writeln!(s, "daemon:  {LOGWELLD} (git {git})");
+    let _ = writeln!(
+        s,
+        "load average before the run: {} (other work on these CPUs skews the rates)",
+        load.join(" ")
+    );
     let _ = writeln!(
         s,
         "load:    {}-byte messages, generator in this process on the same CPUs; temp dir {}",
