@@ -4,19 +4,23 @@
 //! Each input task (a UDP socket, a TCP connection, …) owns one [`Pipeline`]. For every
 //! frame it parses a borrowed [`Message`](crate::message::Message), asks the router which
 //! outputs want it, and formats one line into each of those outputs' chunk buffers. At the
-//! end of a read batch (or when a chunk is full) [`Pipeline::flush`] sends the chunks to the
-//! writers; that `await` is where back-pressure reaches a stream input.
+//! writers when a chunk is full or when the oldest line in it has waited [`LINGER`]
+//! ([`Pipeline::deadline`]); that `await` is where back-pressure reaches a stream input.
+//! Lingering lets a task that wakes for a few datagrams at a time (a Unix socket's short
+//! queue) send one chunk of hundreds of lines instead of one per wake-up; input loops wait on
+//! the deadline beside their socket, so nothing is held longer than `LINGER`.
 //!
 //! The routing table (router plus outputs) is shared through a `watch` channel. A reload
-//! publishes a new table; each task switches at the start of its next batch, after it has
-//! flushed everything it formatted under the old one, so a reload neither loses nor reorders
-//! a message.
+//! publishes a new table; a task switches only when it holds nothing formatted under the old
+//! one (right after a flush), so a reload neither loses nor reorders a message.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::message::{Creds, Event, Flags, Source};
 use crate::output::format::{format_line, TimeCache};
@@ -27,6 +31,9 @@ use crate::stats::InputStats;
 
 /// A chunk is sent to its writer once it holds this many bytes.
 pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Longest a formatted line waits in an input task before its chunk is sent.
+pub const LINGER: Duration = Duration::from_millis(5);
 
 /// The routing table every input task shares: rules, and the outputs they name by index.
 #[derive(Debug, Default)]
@@ -57,6 +64,8 @@ pub struct Pipeline {
     counts: BatchCounts,
     full: bool,
     recv_time: DateTime<Utc>,
+    /// When the oldest line (or count) not yet sent was made.
+    pending_since: Option<Instant>,
 }
 
 impl Pipeline {
@@ -74,13 +83,20 @@ impl Pipeline {
             counts: BatchCounts::default(),
             full: false,
             recv_time: Utc::now(),
+            pending_since: None,
         }
     }
 
     /// Starts a read batch: takes the reception time for its messages, and switches to a
-    /// newer routing table if one was published. Call with nothing pending (after `flush`).
+    /// newer routing table if one was published and nothing is pending.
     pub fn begin(&mut self) {
         self.recv_time = Utc::now();
+        if self.pending_since.is_none() {
+            self.switch_routing();
+        }
+    }
+
+    fn switch_routing(&mut self) {
         if self.routing_rx.has_changed().unwrap_or(false) {
             debug_assert!(self.chunks.iter().all(|c| c.data.is_empty()));
             self.routing = self.routing_rx.borrow_and_update().clone();
@@ -88,6 +104,16 @@ impl Pipeline {
             self.chunks
                 .resize_with(self.routing.outputs.len(), Chunk::default);
         }
+    }
+
+    /// When the pending lines must be sent: `None` when nothing is pending.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.pending_since.map(|t| t + LINGER)
+    }
+
+    /// Whether `flush` should be called now: a chunk is full or the linger time is over.
+    pub fn due(&self) -> bool {
+        self.full || self.deadline().is_some_and(|d| d <= Instant::now())
     }
 
     /// Parses one frame and formats it for every output that wants it. `truncated` says the
@@ -114,6 +140,8 @@ impl Pipeline {
             creds,
         };
         self.routing.router.route(&ev, &mut self.matched);
+        // Counts are pending too: a message no rule wants is still counted within LINGER.
+        self.pending_since.get_or_insert_with(Instant::now);
         for &o in &self.matched {
             let chunk = &mut self.chunks[o];
             if chunk.data.capacity() == 0 {
@@ -136,6 +164,7 @@ impl Pipeline {
     /// malformed message.
     pub fn frame_error(&mut self) {
         self.counts.malformed += 1;
+        self.pending_since.get_or_insert_with(Instant::now);
     }
 
     /// Whether a chunk is full and `flush` should be called before the next `push`.
@@ -144,9 +173,11 @@ impl Pipeline {
     }
 
     /// Sends every non-empty chunk to its writer, waiting while a writer's channel is full,
-    /// and adds this batch's counts to the input's stats.
+    /// adds the counts to the input's stats, and switches to a newer routing table if one was
+    /// published.
     pub async fn flush(&mut self) {
         self.full = false;
+        self.pending_since = None;
         for (o, chunk) in self.chunks.iter_mut().enumerate() {
             if chunk.messages == 0 {
                 continue;
@@ -165,5 +196,6 @@ impl Pipeline {
             self.stats.malformed.fetch_add(c.malformed, Relaxed);
             self.stats.truncated.fetch_add(c.truncated, Relaxed);
         }
+        self.switch_routing();
     }
 }

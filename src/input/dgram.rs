@@ -212,12 +212,17 @@ pub async fn serve<S: DatagramSocket>(
     let mut stopping = false;
     loop {
         if !stopping {
+            let deadline = pipeline.deadline();
             tokio::select! {
                 r = sock.readable() => if let Err(e) = r {
                     tracing::error!(input = %ctx.name, error = %e, "socket failed; input stops");
                     break;
                 },
                 _ = super::stopped(&mut stop) => stopping = true,
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    pipeline.flush().await;
+                    continue;
+                }
             }
         }
         let n = match sock.try_io(|| batch.recv(sock.as_raw_fd())) {
@@ -250,14 +255,15 @@ pub async fn serve<S: DatagramSocket>(
             pipeline.push(d.data, d.truncated, &source, d.creds);
             if pipeline.needs_flush() {
                 pipeline.flush().await;
-                pipeline.begin();
             }
         }
         if dropped > 0 {
             ctx.stats.dropped.fetch_add(dropped, Relaxed);
             tracing::warn!(input = %ctx.name, dropped, "the kernel dropped datagrams: the receive buffer was full (raise receive_buffer_bytes)");
         }
-        pipeline.flush().await;
+        if pipeline.due() {
+            pipeline.flush().await;
+        }
     }
     pipeline.flush().await;
 }

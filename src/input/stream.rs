@@ -207,10 +207,15 @@ pub async fn serve<S: StreamSocket>(
                     None => std::future::pending().await,
                 }
             };
+            let deadline = pipeline.deadline();
             tokio::select! {
                 r = sock.readable() => if r.is_err() { break Ended::Error },
                 _ = super::stopped(&mut stop) => stopping = true,
                 _ = idle => break Ended::Idle,
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    pipeline.flush().await;
+                    continue;
+                }
             }
         }
         let n = match sock.try_read(&mut buf[end..]) {
@@ -246,7 +251,6 @@ pub async fn serve<S: StreamSocket>(
             }
             if pipeline.needs_flush() {
                 pipeline.flush().await;
-                pipeline.begin();
             }
         }
         if start == end {
@@ -255,7 +259,9 @@ pub async fn serve<S: StreamSocket>(
             buf.copy_within(start..end, 0);
             (start, end) = (0, end - start);
         }
-        pipeline.flush().await;
+        if pipeline.due() {
+            pipeline.flush().await;
+        }
     };
     // A last frame without its trailer still counts: the peer sent it.
     if start < end {

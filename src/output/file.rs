@@ -1,9 +1,11 @@
 //! The file writer: one dedicated thread per file output, fed whole-line chunks by the input
 //! tasks over a bounded channel.
 //!
-//! - Chunks wait in memory until `buffer_bytes` are pending or `flush_interval` has passed
-//!   since the oldest, then go to the kernel in one `writev`. With `sync`, an `fdatasync`
-//!   follows each write. None of this runs on an input task, so a slow disk never stalls
+//! - Chunks wait in memory until `buffer_bytes` are pending, the burst they came in has ended
+//!   ([`BURST_END`] without a new chunk), or `flush_interval` has passed since the oldest,
+//!   then go to the kernel in one `writev`. So a busy file is written in large batches, a
+//!   quiet one promptly, and no line waits longer than `flush_interval`. With `sync`, an
+//!   `fdatasync` follows each write. None of this runs on an input task, so a slow disk never stalls
 //!   parsing; a full channel does push back on stream inputs, which is what keeps TCP
 //!   lossless.
 //! - Missing directories are created; a file logwell creates gets the configured owner,
@@ -33,6 +35,10 @@ pub const MAX_BACKLOG_BYTES: usize = 16 * 1024 * 1024;
 
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A burst of lines has ended when no chunk came for this long; its lines are written then,
+/// without waiting for `flush_interval`.
+const BURST_END: Duration = Duration::from_millis(10);
+
 /// The state of one file writer thread.
 pub(crate) struct FileWriter {
     pub(crate) name: String,
@@ -49,20 +55,32 @@ impl FileWriter {
         let mut file = self.open().ok();
         let mut pending: Vec<Chunk> = Vec::new();
         let mut pending_bytes = 0usize;
-        let mut deadline: Option<Instant> = None;
+        // When the oldest pending chunk and the latest one arrived, and when to retry a write
+        // that failed.
+        let mut first_at = Instant::now();
+        let mut last_at = Instant::now();
+        let mut retry_at: Option<Instant> = None;
         let mut reopen_open = true;
         loop {
+            let deadline = match (pending.is_empty(), retry_at) {
+                (true, _) => None,
+                (false, Some(retry)) => Some(retry),
+                (false, None) => {
+                    Some((first_at + self.settings.flush_interval).min(last_at + BURST_END))
+                }
+            };
             tokio::select! {
                 biased;
                 chunk = self.rx.recv() => match chunk {
                     Some(chunk) => {
+                        last_at = Instant::now();
                         if pending.is_empty() {
-                            deadline = Some(Instant::now() + self.settings.flush_interval);
+                            first_at = last_at;
                         }
                         pending_bytes += chunk.data.len();
                         pending.push(chunk);
-                        if pending_bytes >= self.settings.buffer_bytes {
-                            deadline = self.write_pending(&mut file, &mut pending, &mut pending_bytes);
+                        if pending_bytes >= self.settings.buffer_bytes && retry_at.is_none() {
+                            retry_at = self.write_pending(&mut file, &mut pending, &mut pending_bytes);
                         }
                     }
                     None => break,
@@ -77,7 +95,7 @@ impl FileWriter {
                     }
                 }
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    deadline = self.write_pending(&mut file, &mut pending, &mut pending_bytes);
+                    retry_at = self.write_pending(&mut file, &mut pending, &mut pending_bytes);
                 }
             }
         }

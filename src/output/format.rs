@@ -300,9 +300,28 @@ fn is_control(b: u8) -> bool {
     b < 0x20 || b == 0x7f
 }
 
+/// The index of the first control character in `s`. Scans 32-byte blocks without branches
+/// (the compiler vectorises that), since almost every message has none.
+#[inline]
+fn first_control(s: &[u8]) -> Option<usize> {
+    let mut blocks = s.chunks_exact(32);
+    let mut at = 0;
+    for block in &mut blocks {
+        if block.iter().fold(false, |any, &b| any | is_control(b)) {
+            return block.iter().position(|&b| is_control(b)).map(|k| at + k);
+        }
+        at += 32;
+    }
+    blocks
+        .remainder()
+        .iter()
+        .position(|&b| is_control(b))
+        .map(|k| at + k)
+}
+
 /// Appends `s` with control characters as `#ooo` (rsyslog's escaping).
 pub fn push_escaped(out: &mut Vec<u8>, mut s: &[u8]) {
-    while let Some(i) = s.iter().position(|&b| is_control(b)) {
+    while let Some(i) = first_control(s) {
         out.extend_from_slice(&s[..i]);
         push_octal(out, s[i]);
         s = &s[i + 1..];
@@ -533,6 +552,25 @@ mod tests {
         let (ts, rest) = l.split_once(' ').unwrap();
         assert_eq!(ts.len(), "2026-11-21T09:41:03.123456+00:00".len(), "{l}");
         assert_eq!(rest, "here myapp[42]: hi\n");
+    }
+
+    #[test]
+    fn control_characters_are_found_in_every_position() {
+        for len in [0, 1, 31, 32, 33, 64, 100] {
+            for at in 0..len {
+                let mut s = vec![b'a'; len];
+                s[at] = b'\n';
+                assert_eq!(first_control(&s), Some(at), "len {len} at {at}");
+                s[at] = 0x7f;
+                assert_eq!(first_control(&s), Some(at));
+            }
+            assert_eq!(first_control(&vec![b' '; len]), None);
+            assert_eq!(
+                first_control(&vec![0x80; len]),
+                None,
+                "UTF-8 bytes are not control characters"
+            );
+        }
     }
 
     #[test]

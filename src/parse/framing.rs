@@ -93,7 +93,7 @@ enum Delimiter {
 fn find_delimiter(buf: &[u8], limit: usize) -> Delimiter {
     let window = &buf[..buf.len().min(limit)];
     let mut from = 0;
-    while let Some(k) = window[from..].iter().position(|&b| b == b'\n' || b == 0) {
+    while let Some(k) = memchr::memchr2(b'\n', 0, &window[from..]) {
         let i = from + k;
         if window[i] == b'\n' {
             return Delimiter::At(i);

@@ -257,6 +257,12 @@ pub(crate) fn infer_year(
             .and_then(|d| d.and_hms_micro_opt(hour, minute, second, micro))
     };
     let y = recv_local.year();
+    // Within five months of reception in the same year, that year is always the nearest.
+    if (month as i32 - recv_local.month() as i32).abs() <= 5 {
+        if let Some(t) = at(y) {
+            return Some(t);
+        }
+    }
     let mut best: Option<(Duration, NaiveDateTime)> = None;
     for candidate in [y, y - 1, y + 1] {
         if let Some(t) = at(candidate) {
