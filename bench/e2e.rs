@@ -969,7 +969,7 @@ fn table(outcomes: &[Outcome]) -> String {
     s.push_str(
         "lost = sent - written; dropped = the daemon's count of kernel drops; CPU s/M = daemon CPU \
          seconds per million messages written;\n99% = rate until 99% were written (leaves out the \
-         last buffer's wait for flush_interval_ms = 1000); gen = this process.\n",
+         tail of the run); gen = this process.\n",
     );
     s
 }
