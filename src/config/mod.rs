@@ -240,6 +240,27 @@ output = "syslog"
     }
 
     #[test]
+    fn inputs_may_not_share_an_address_or_path_and_sizes_are_bounded() {
+        let text = format!(
+            "{OK}\n[input.again]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\nmax_message_size_bytes = 999999999999\n\n[input.a]\ntype = \"unix_datagram\"\npath = \"/run/logwell/control.sock\"\n"
+        );
+        let e = load_str(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("input `udp` and input `again` both use udp 127.0.0.1:5514")
+                || e.contains("input `again` and input `udp` both use udp 127.0.0.1:5514"),
+            "{e}"
+        );
+        assert!(
+            e.contains("input `a` and the control socket both use unix /run/logwell/control.sock"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`max_message_size_bytes` must be a number from 1 to 16777216"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn missing_file_says_how_to_fix() {
         let e = load_files(&[PathBuf::from("/nonexistent/logwell.toml")])
             .unwrap_err()

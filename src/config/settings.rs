@@ -19,6 +19,10 @@ use crate::route::{Rule, Selector};
 /// Default largest message accepted before truncation, in bytes.
 pub const DEFAULT_MAX_MESSAGE_SIZE_BYTES: usize = 64 * 1024;
 
+/// The largest `max_message_size_bytes` accepted: each stream connection holds a buffer of
+/// this size.
+pub const MAX_MESSAGE_SIZE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Everything the daemon needs, validated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -192,13 +196,26 @@ impl Check<'_> {
     }
 
     fn positive(&mut self, v: &Option<Spanned<i64>>, key: &str, default: usize) -> usize {
+        self.bounded(v, key, default, i64::MAX as usize)
+    }
+
+    /// A positive number no larger than `max`.
+    fn bounded(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        key: &str,
+        default: usize,
+        max: usize,
+    ) -> usize {
         match v {
             None => default,
-            Some(v) if *v.get_ref() > 0 => *v.get_ref() as usize,
+            Some(v) if *v.get_ref() > 0 && *v.get_ref() as u64 <= max as u64 => {
+                *v.get_ref() as usize
+            }
             Some(v) => {
                 self.err(
                     v.span(),
-                    format!("`{key}` must be a positive number"),
+                    format!("`{key}` must be a number from 1 to {max}"),
                     "remove the key to use the default",
                 );
                 default
@@ -323,6 +340,7 @@ impl Settings {
 
         let outputs: Vec<OutputSettings> = outputs.into_values().collect();
         check_unique_paths(&files, &outputs, &mut errors);
+        check_unique_endpoints(&files, &inputs, &daemon, &mut errors);
         // Rules refer to outputs by name, so they are built once every file is read.
         let mut rules = Vec::new();
         for file in &files {
@@ -437,16 +455,21 @@ fn unix_path(check: &mut Check<'_>, raw: &RawInput) -> Option<UnixPath> {
 }
 
 fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
-    let max = check.positive(
+    let max = check.bounded(
         &raw.max_message_size_bytes,
         "max_message_size_bytes",
         DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+        MAX_MESSAGE_SIZE_BYTES,
     );
-    let rcvbuf = raw
-        .receive_buffer_bytes
-        .as_ref()
-        .map(|_| check.positive(&raw.receive_buffer_bytes, "receive_buffer_bytes", 0));
-    let max_connections = check.positive(&raw.max_connections, "max_connections", 1024);
+    let rcvbuf = raw.receive_buffer_bytes.as_ref().map(|_| {
+        check.bounded(
+            &raw.receive_buffer_bytes,
+            "receive_buffer_bytes",
+            0,
+            1 << 30,
+        )
+    });
+    let max_connections = check.bounded(&raw.max_connections, "max_connections", 1024, 1_000_000);
     let idle = raw.idle_timeout_secs.as_ref().map(|_| {
         Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64)
     });
@@ -770,4 +793,61 @@ fn build_rule(
 
 fn span_of<T>(o: &Option<Spanned<T>>) -> Option<Range<usize>> {
     o.as_ref().map(Spanned::span)
+}
+
+/// Two inputs on one address or socket path would silently split or steal each other's
+/// messages (UDP with `SO_REUSEADDR`, a Unix path unlinked by the second bind).
+fn check_unique_endpoints(
+    files: &[ParsedFile],
+    inputs: &BTreeMap<String, InputSettings>,
+    daemon: &DaemonSettings,
+    errors: &mut Vec<ConfigError>,
+) {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    seen.insert(
+        format!("unix {}", daemon.control_socket.display()),
+        "the control socket",
+    );
+    for (name, input) in inputs {
+        let endpoints: Vec<String> = match &input.kind {
+            InputKind::Udp(u) => u.listen.iter().map(|a| format!("udp {a}")).collect(),
+            InputKind::Tcp(t) => t.listen.iter().map(|a| format!("tcp {a}")).collect(),
+            InputKind::UnixDatagram(u) => vec![format!("unix {}", u.unix.path.display())],
+            InputKind::UnixStream(s) => s
+                .unix
+                .iter()
+                .map(|u| format!("unix {}", u.path.display()))
+                .collect(),
+        };
+        for endpoint in endpoints {
+            if let Some(first) = seen.insert(endpoint.clone(), name) {
+                let place = files.iter().find_map(|pf| {
+                    pf.raw.input.keys().find(|k| k.get_ref() == name).map(|k| {
+                        SourceFile {
+                            path: &pf.path,
+                            text: &pf.text,
+                        }
+                        .error(Some(k.span()), "", None)
+                    })
+                });
+                let (file, line, column) = place
+                    .map(|e| (e.file, e.line, e.column))
+                    .unwrap_or_default();
+                errors.push(ConfigError {
+                    file,
+                    line,
+                    column,
+                    message: format!(
+                        "input `{name}` and {} both use {endpoint}",
+                        if first == "the control socket" {
+                            first.to_string()
+                        } else {
+                            format!("input `{first}`")
+                        }
+                    ),
+                    hint: Some("give each input its own address or path".into()),
+                });
+            }
+        }
+    }
 }

@@ -22,7 +22,9 @@ use std::thread::JoinHandle;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-use crate::config::{self, ConfigErrors, ConfigPaths, InputKind, InputSettings, Settings};
+use crate::config::{
+    self, ConfigErrors, ConfigPaths, InputKind, InputSettings, OutputKind, Settings,
+};
 use crate::input::{self, Bound, InputContext, InputError, Tracker, TrackerWait};
 use crate::output::{self, Output};
 use crate::pipeline::Routing;
@@ -161,11 +163,16 @@ impl Daemon {
     /// Spawns outputs that are new or changed, reuses the others, and publishes the new
     /// routing table.
     fn apply_outputs(&mut self, settings: &Settings) -> std::io::Result<()> {
+        self.writers.retain(|w| !w.is_finished());
         let mut outputs = BTreeMap::new();
         let mut table = Vec::new();
         for o in &settings.outputs {
-            let output = match self.outputs.get(&o.name) {
-                Some(existing) if existing.settings == *o => existing.clone(),
+            let OutputKind::File(file) = &o.kind;
+            let same_path = self.outputs.values().find(|e| e.file().path == file.path);
+            let output = match (self.outputs.get(&o.name), same_path) {
+                (Some(existing), _) if existing.settings == *o => existing.clone(),
+                // Same file, new settings: keep its writer, so lines stay in order.
+                (_, Some(existing)) => existing.reconfigure(o, &self.stats),
                 _ => {
                     let (output, thread) = output::spawn(
                         o,

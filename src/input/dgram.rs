@@ -37,6 +37,14 @@ pub struct Datagram<'a> {
     pub drops: Option<u32>,
 }
 
+/// A control message we act on.
+enum Control {
+    Creds(Creds),
+    Drops(u32),
+    /// A descriptor a sender attached; closed on receipt.
+    Fd(RawFd),
+}
+
 /// Buffers for one `recvmmsg` call. Pointers between them are set up at each call, so the
 /// struct may move freely between calls.
 pub struct DatagramBatch {
@@ -67,36 +75,98 @@ impl DatagramBatch {
     }
 
     /// Reads up to [`BATCH`] datagrams without blocking. `Err(WouldBlock)` when none waits.
+    /// File descriptors a sender attached (`SCM_RIGHTS`) are closed at once: a log socket
+    /// takes none, and keeping them would let any local user exhaust ours.
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        let data = self.data.as_mut_ptr();
+        let addrs = self.addrs.as_mut_ptr();
+        let cmsgs = self.cmsgs.as_mut_ptr();
+        let iovs = self.iovs.as_mut_ptr();
+        let hdrs = self.hdrs.as_mut_ptr();
         for i in 0..BATCH {
-            self.iovs[i] = libc::iovec {
-                iov_base: self.data[i * self.slot..].as_mut_ptr().cast(),
-                iov_len: self.slot,
-            };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            h.msg_control = self.cmsgs[i * CMSG_BYTES / 8..].as_mut_ptr().cast();
-            h.msg_controllen = CMSG_BYTES;
-            h.msg_flags = 0;
-            self.hdrs[i].msg_len = 0;
+            // SAFETY: every offset stays inside its Vec, which has BATCH (or BATCH × size)
+            // elements; one base pointer per Vec, so no reference invalidates another.
+            unsafe {
+                *iovs.add(i) = libc::iovec {
+                    iov_base: data.add(i * self.slot).cast(),
+                    iov_len: self.slot,
+                };
+                let m = &mut *hdrs.add(i);
+                m.msg_hdr.msg_name = addrs.add(i).cast();
+                m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
+                m.msg_hdr.msg_iov = iovs.add(i);
+                m.msg_hdr.msg_iovlen = 1;
+                m.msg_hdr.msg_control = cmsgs.add(i * CMSG_BYTES / 8).cast();
+                m.msg_hdr.msg_controllen = CMSG_BYTES;
+                m.msg_hdr.msg_flags = 0;
+                m.msg_len = 0;
+            }
         }
         // SAFETY: every header points into buffers owned by `self` with the lengths given.
         let n = unsafe {
             libc::recvmmsg(
                 fd,
-                self.hdrs.as_mut_ptr(),
+                hdrs,
                 BATCH as u32,
-                libc::MSG_DONTWAIT,
+                libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
                 std::ptr::null_mut(),
             )
         };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
+        for i in 0..n as usize {
+            self.each_control(i, |c| {
+                if let Control::Fd(fd) = c {
+                    // SAFETY: the kernel just installed this descriptor in our table for us;
+                    // nothing else refers to it.
+                    unsafe { libc::close(fd) };
+                }
+            });
+        }
         Ok(n as usize)
+    }
+
+    /// Calls `f` with each control message of datagram `i`, each checked against its length.
+    fn each_control(&self, i: usize, mut f: impl FnMut(Control)) {
+        let hdr = &self.hdrs[i].msg_hdr;
+        if hdr.msg_controllen == 0 {
+            return;
+        }
+        // SAFETY: the kernel filled msg_control/msg_controllen for this header; the CMSG
+        // macros walk only within it, and each payload is read only if cmsg_len covers it.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(hdr);
+            while !c.is_null() {
+                let len = (*c).cmsg_len as usize;
+                let payload = len.saturating_sub(libc::CMSG_LEN(0) as usize);
+                let data = libc::CMSG_DATA(c);
+                match ((*c).cmsg_level, (*c).cmsg_type) {
+                    (libc::SOL_SOCKET, libc::SCM_CREDENTIALS)
+                        if payload >= size_of::<libc::ucred>() =>
+                    {
+                        let u: libc::ucred = std::ptr::read_unaligned(data.cast());
+                        f(Control::Creds(Creds {
+                            pid: u.pid,
+                            uid: u.uid,
+                            gid: u.gid,
+                        }));
+                    }
+                    (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) if payload >= size_of::<u32>() => {
+                        f(Control::Drops(std::ptr::read_unaligned(data.cast::<u32>())));
+                    }
+                    (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
+                        for k in 0..payload / size_of::<RawFd>() {
+                            f(Control::Fd(std::ptr::read_unaligned(
+                                data.cast::<RawFd>().add(k),
+                            )));
+                        }
+                    }
+                    _ => {}
+                }
+                c = libc::CMSG_NXTHDR(hdr, c);
+            }
+        }
     }
 
     /// Datagram `i` of the last `recv` (`i` below what it returned).
@@ -108,26 +178,11 @@ impl DatagramBatch {
         let peer = sockaddr_to_std(&self.addrs[i], hdr.msg_hdr.msg_namelen);
         let mut creds = None;
         let mut drops = None;
-        // SAFETY: the kernel filled msg_control/msg_controllen for this header; the CMSG
-        // macros walk only within it.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&hdr.msg_hdr);
-            while !c.is_null() {
-                let level = (*c).cmsg_level;
-                let kind = (*c).cmsg_type;
-                if level == libc::SOL_SOCKET && kind == libc::SCM_CREDENTIALS {
-                    let u: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                    creds = Some(Creds {
-                        pid: u.pid,
-                        uid: u.uid,
-                        gid: u.gid,
-                    });
-                } else if level == libc::SOL_SOCKET && kind == libc::SO_RXQ_OVFL {
-                    drops = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
-                }
-                c = libc::CMSG_NXTHDR(&hdr.msg_hdr, c);
-            }
-        }
+        self.each_control(i, |c| match c {
+            Control::Creds(c) => creds = Some(c),
+            Control::Drops(d) => drops = Some(d),
+            Control::Fd(_) => {}
+        });
         Datagram {
             data,
             truncated,
@@ -205,47 +260,67 @@ pub async fn serve<S: DatagramSocket>(
 ) {
     let _trackers = ctx.trackers.clone();
     let mut stop = ctx.stop.clone();
+    let mut routing_wake = ctx.routing.clone();
+    let mut routing_open = true;
     let mut pipeline = ctx.pipeline();
-    let mut batch = DatagramBatch::new(max_message_size);
+    let mut batch = DatagramBatch::new(max_message_size.min(MAX_DATAGRAM));
     let mut source = base.clone();
-    let mut last_drops: Option<u32> = None;
-    let mut stopping = false;
+    let mut last_drops: u32 = 0;
+    // Once stopping: read what is queued, but not past this deadline (a flood never ends).
+    let mut drain_until: Option<tokio::time::Instant> = None;
     loop {
-        if !stopping {
+        if let Some(until) = drain_until {
+            if tokio::time::Instant::now() >= until {
+                tracing::warn!(input = %ctx.name, "stopped before the queue was empty: a sender kept sending");
+                break;
+            }
+            tokio::task::yield_now().await;
+        } else {
             let deadline = pipeline.deadline();
             tokio::select! {
                 r = sock.readable() => if let Err(e) = r {
                     tracing::error!(input = %ctx.name, error = %e, "socket failed; input stops");
                     break;
                 },
-                _ = super::stopped(&mut stop) => stopping = true,
+                _ = super::stopped(&mut stop) => drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT),
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                     pipeline.flush().await;
                     continue;
                 }
+                changed = routing_wake.changed(), if routing_open && deadline.is_none() => {
+                    // A reload: let go of the old outputs now, not at the next datagram.
+                    routing_open = changed.is_ok();
+                    pipeline.begin();
+                    continue;
+                }
             }
         }
-        let n = match sock.try_io(|| batch.recv(sock.as_raw_fd())) {
+        // While draining, read directly: tokio's readiness may not have caught up yet with
+        // datagrams that arrived just before the stop.
+        let received = match drain_until {
+            Some(_) => batch.recv(sock.as_raw_fd()),
+            None => sock.try_io(|| batch.recv(sock.as_raw_fd())),
+        };
+        let n = match received {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if stopping {
+                if drain_until.is_some() {
                     break;
                 }
                 continue;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                tracing::warn!(input = %ctx.name, error = %e, "receive failed");
+                tracing::warn!(input = %ctx.name, error = %e, "receive failed; retrying in 100 ms");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };
         pipeline.begin();
-        let mut dropped = 0u64;
         for i in 0..n {
             let d = batch.get(i);
             if let Some(count) = d.drops {
-                dropped += u64::from(count.wrapping_sub(last_drops.unwrap_or(0)));
-                last_drops = Some(count);
+                count_drops(&ctx, &mut last_drops, count);
             }
             if d.peer.is_some() && d.peer != source.peer {
                 let peer = d.peer.expect("checked");
@@ -257,13 +332,47 @@ pub async fn serve<S: DatagramSocket>(
                 pipeline.flush().await;
             }
         }
-        if dropped > 0 {
-            ctx.stats.dropped.fetch_add(dropped, Relaxed);
-            tracing::warn!(input = %ctx.name, dropped, "the kernel dropped datagrams: the receive buffer was full (raise receive_buffer_bytes)");
-        }
         if pipeline.due() {
             pipeline.flush().await;
         }
     }
+    // Drops after the last datagram read are reported by no datagram: ask the socket.
+    if let Some(count) = socket_drops(sock.as_raw_fd()) {
+        count_drops(&ctx, &mut last_drops, count);
+    }
     pipeline.flush().await;
+}
+
+/// How long a stopping datagram input keeps reading what is queued.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The largest datagram: a slot never needs to be bigger.
+const MAX_DATAGRAM: usize = 65536;
+
+fn count_drops(ctx: &InputContext, last: &mut u32, count: u32) {
+    let new = count.wrapping_sub(*last);
+    *last = count;
+    if new > 0 {
+        ctx.stats.dropped.fetch_add(u64::from(new), Relaxed);
+        tracing::warn!(input = %ctx.name, dropped = new, "the kernel dropped datagrams: the receive buffer was full (raise receive_buffer_bytes)");
+    }
+}
+
+/// The socket's cumulative drop count (`SO_MEMINFO`'s `SK_MEMINFO_DROPS`).
+fn socket_drops(fd: RawFd) -> Option<u32> {
+    const SK_MEMINFO_VARS: usize = 9;
+    const SK_MEMINFO_DROPS: usize = 8;
+    let mut info = [0u32; SK_MEMINFO_VARS];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && len as usize > SK_MEMINFO_DROPS * 4).then_some(info[SK_MEMINFO_DROPS])
 }

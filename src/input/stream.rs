@@ -24,12 +24,46 @@ use crate::parse::framing::{Decoded, Framer};
 pub const READ_BUFFER_BYTES: usize = 256 * 1024;
 
 /// A connected stream socket: tokio's `TcpStream` and `UnixStream`.
-pub trait StreamSocket: Send + Sync {
+pub trait StreamSocket: Send + Sync + std::os::fd::AsRawFd {
     /// Waits until the socket may be readable.
     fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
     /// Reads without blocking.
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Reads without blocking and without consulting tokio's readiness, which may lag behind
+    /// bytes that arrived just before a stop.
+    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: recv writes at most buf.len() bytes into buf.
+        let n = unsafe {
+            libc::recv(
+                self.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Bytes the kernel holds for us now (`FIONREAD`).
+    fn queued_bytes(&self) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        let r = unsafe { libc::ioctl(self.as_raw_fd(), libc::FIONREAD, &mut n) };
+        if r == 0 {
+            n.max(0) as usize
+        } else {
+            0
+        }
+    }
 }
+
+/// How long a stopping connection keeps reading what was queued when it was told to stop.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 impl StreamSocket for tokio::net::TcpStream {
     fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
@@ -194,13 +228,31 @@ pub async fn serve<S: StreamSocket>(
     ctx: &InputContext,
 ) -> Ended {
     let mut stop = ctx.stop.clone();
+    let mut routing_wake = ctx.routing.clone();
+    let mut routing_open = true;
     let mut pipeline = ctx.pipeline();
     let mut framer = Framer::new(limits.max_message_size);
     let mut buf = vec![0u8; (limits.max_message_size + 64).max(READ_BUFFER_BYTES)];
     let (mut start, mut end) = (0usize, 0usize);
-    let mut stopping = *stop.borrow();
+    // Once stopping: the bytes the kernel held at the stop are read (a sender that keeps
+    // sending cannot hold the shutdown), within DRAIN_LIMIT.
+    let mut drain: Option<(usize, tokio::time::Instant)> = None;
+    if *stop.borrow() {
+        drain = Some((
+            sock.queued_bytes(),
+            tokio::time::Instant::now() + DRAIN_LIMIT,
+        ));
+    }
     let ended = loop {
-        if !stopping {
+        if let Some((left, until)) = drain {
+            if left == 0 {
+                break Ended::Stopped;
+            }
+            if tokio::time::Instant::now() >= until {
+                tracing::warn!(input = %ctx.name, peer = ?source.peer, "stopped before the queue was read");
+                break Ended::Stopped;
+            }
+        } else {
             let idle = async {
                 match limits.idle_timeout {
                     Some(d) => tokio::time::sleep(d).await,
@@ -210,19 +262,35 @@ pub async fn serve<S: StreamSocket>(
             let deadline = pipeline.deadline();
             tokio::select! {
                 r = sock.readable() => if r.is_err() { break Ended::Error },
-                _ = super::stopped(&mut stop) => stopping = true,
+                _ = super::stopped(&mut stop) => {
+                    drain = Some((sock.queued_bytes(), tokio::time::Instant::now() + DRAIN_LIMIT));
+                    continue;
+                }
                 _ = idle => break Ended::Idle,
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                     pipeline.flush().await;
                     continue;
                 }
+                changed = routing_wake.changed(), if routing_open && deadline.is_none() => {
+                    // A reload: let go of the old outputs now, not at the next message.
+                    routing_open = changed.is_ok();
+                    pipeline.begin();
+                    continue;
+                }
             }
         }
-        let n = match sock.try_read(&mut buf[end..]) {
+        let read = match drain {
+            Some((left, _)) => {
+                let room = (buf.len() - end).min(left);
+                sock.read_now(&mut buf[end..end + room])
+            }
+            None => sock.try_read(&mut buf[end..]),
+        };
+        let n = match read {
             Ok(0) => break Ended::Eof,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if stopping {
+                if drain.is_some() {
                     break Ended::Stopped;
                 }
                 continue;
@@ -233,6 +301,9 @@ pub async fn serve<S: StreamSocket>(
                 break Ended::Error;
             }
         };
+        if let Some((left, _)) = &mut drain {
+            *left -= n;
+        }
         end += n;
         pipeline.begin();
         loop {
@@ -263,12 +334,15 @@ pub async fn serve<S: StreamSocket>(
             pipeline.flush().await;
         }
     };
-    // A last frame without its trailer still counts: the peer sent it.
+    // A last frame without its trailer still counts: the peer sent it. When we stopped
+    // reading mid-stream, it is the start of a message whose rest we will never read: it is
+    // written, marked as truncated, rather than lost.
     if start < end {
         pipeline.begin();
+        let cut = ended == Ended::Stopped;
         match framer.finish(&buf[start..end]) {
             Some(Decoded::Frame { payload, truncated }) => {
-                pipeline.push(payload, truncated, &source, None)
+                pipeline.push(payload, truncated || cut, &source, None)
             }
             Some(Decoded::Error(e)) => {
                 pipeline.frame_error();

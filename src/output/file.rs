@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
-use super::Chunk;
+use super::{Chunk, WriterCommand};
 use crate::config::FileSettings;
 use crate::stats::OutputStats;
 
@@ -45,6 +45,7 @@ pub(crate) struct FileWriter {
     pub(crate) settings: FileSettings,
     pub(crate) stats: Arc<OutputStats>,
     pub(crate) rx: mpsc::Receiver<Chunk>,
+    pub(crate) ctl: mpsc::UnboundedReceiver<WriterCommand>,
     pub(crate) reopen: watch::Receiver<u64>,
 }
 
@@ -70,21 +71,9 @@ impl FileWriter {
                 }
             };
             tokio::select! {
+                // Reopen and the timer come first: a channel that is never empty under load
+                // must not starve them.
                 biased;
-                chunk = self.rx.recv() => match chunk {
-                    Some(chunk) => {
-                        last_at = Instant::now();
-                        if pending.is_empty() {
-                            first_at = last_at;
-                        }
-                        pending_bytes += chunk.data.len();
-                        pending.push(chunk);
-                        if pending_bytes >= self.settings.buffer_bytes && retry_at.is_none() {
-                            retry_at = self.write_pending(&mut file, &mut pending, &mut pending_bytes);
-                        }
-                    }
-                    None => break,
-                },
                 changed = self.reopen.changed(), if reopen_open => {
                     reopen_open = changed.is_ok();
                     if changed.is_ok() {
@@ -97,6 +86,31 @@ impl FileWriter {
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     retry_at = self.write_pending(&mut file, &mut pending, &mut pending_bytes);
                 }
+                Some(command) = self.ctl.recv() => match command {
+                    WriterCommand::Reconfigure { name, settings, stats } => {
+                        self.write_pending(&mut file, &mut pending, &mut pending_bytes);
+                        tracing::debug!(output = %name, "reconfigured");
+                        self.name = name;
+                        self.settings = settings;
+                        self.stats = stats;
+                    }
+                },
+                chunk = self.rx.recv() => match chunk {
+                    Some(chunk) => {
+                        last_at = Instant::now();
+                        if pending.is_empty() {
+                            first_at = last_at;
+                        }
+                        pending_bytes += chunk.data.len();
+                        pending.push(chunk);
+                        if retry_at.is_some() {
+                            self.enforce_backlog(&mut pending, &mut pending_bytes);
+                        } else if pending_bytes >= self.settings.buffer_bytes {
+                            retry_at = self.write_pending(&mut file, &mut pending, &mut pending_bytes);
+                        }
+                    }
+                    None => break,
+                },
             }
         }
         // Every sender is gone: write the rest (retrying a little), then make it durable.
@@ -170,7 +184,11 @@ impl FileWriter {
                     *file = Some(f);
                     r
                 }
-                Err(e) => Err((e, 0)),
+                Err(error) => Err(WriteFailure {
+                    error,
+                    whole_chunks: 0,
+                    partial_bytes: 0,
+                }),
             },
         };
         match result {
@@ -182,38 +200,60 @@ impl FileWriter {
                 *pending_bytes = 0;
                 None
             }
-            Err((e, written_chunks)) => {
-                // Whole chunks that made it are done; a partly written one is rewritten whole
-                // on retry only if nothing of it made it, which `write_all_chunks` ensures by
-                // reporting only fully written chunks and keeping the rest's offset.
-                let done: Vec<Chunk> = pending.drain(..written_chunks).collect();
+            Err(WriteFailure {
+                error,
+                whole_chunks,
+                partial_bytes,
+            }) => {
+                let done: Vec<Chunk> = pending.drain(..whole_chunks).collect();
                 let messages: u64 = done.iter().map(|c| c.messages).sum();
-                let bytes: usize = done.iter().map(|c| c.data.len()).sum();
+                let bytes = done.iter().map(|c| c.data.len()).sum::<usize>() + partial_bytes;
                 self.stats.written.fetch_add(messages, Relaxed);
                 self.stats.bytes.fetch_add(bytes as u64, Relaxed);
                 *pending_bytes -= bytes;
                 self.stats.errors.fetch_add(1, Relaxed);
-                tracing::warn!(output = %self.name, path = %self.settings.path.display(), error = %e, pending_bytes = *pending_bytes, "cannot write; retrying every second");
+                tracing::warn!(output = %self.name, path = %self.settings.path.display(), error = %error, pending_bytes = *pending_bytes, "cannot write; retrying every second");
                 *file = None;
-                while *pending_bytes > MAX_BACKLOG_BYTES && !pending.is_empty() {
-                    let c = pending.remove(0);
-                    *pending_bytes -= c.data.len();
-                    self.stats.dropped.fetch_add(c.messages, Relaxed);
-                }
+                self.enforce_backlog(pending, pending_bytes);
                 Some(Instant::now() + RETRY_INTERVAL)
             }
         }
     }
+
+    /// Drops the oldest chunks (never a partly written one) while more than
+    /// [`MAX_BACKLOG_BYTES`] wait for a file that cannot be written.
+    fn enforce_backlog(&self, pending: &mut Vec<Chunk>, pending_bytes: &mut usize) {
+        let mut dropped = 0;
+        while *pending_bytes > MAX_BACKLOG_BYTES {
+            let victim = usize::from(pending.first().is_some_and(|c| c.partly_written));
+            if victim >= pending.len() {
+                break;
+            }
+            let c = pending.remove(victim);
+            *pending_bytes -= c.data.len();
+            dropped += c.messages;
+        }
+        if dropped > 0 {
+            self.stats.dropped.fetch_add(dropped, Relaxed);
+            tracing::error!(output = %self.name, path = %self.settings.path.display(), dropped, "file still unwritable with 16 MiB waiting: oldest messages dropped");
+        }
+    }
 }
 
-/// Writes every chunk with as few `writev` calls as possible. On error, returns how many
-/// chunks were written entirely, and trims the partly written one so a retry continues where
-/// the kernel stopped (a line is never written twice, nor split by a retry).
-fn write_all_chunks(
-    mut f: &File,
-    chunks: &mut [Chunk],
-    sync: bool,
-) -> Result<(), (io::Error, usize)> {
+/// How far a failed `write_all_chunks` got.
+#[derive(Debug)]
+struct WriteFailure {
+    error: io::Error,
+    /// Chunks written entirely, from the front.
+    whole_chunks: usize,
+    /// Bytes written of the next chunk, which was cut to its unwritten rest.
+    partial_bytes: usize,
+}
+
+/// Writes every chunk with as few `writev` calls as possible. On error, reports how far it
+/// got and cuts the partly written chunk to its unwritten rest, marking it, so a retry
+/// continues where the kernel stopped: a line is never written twice.
+fn write_all_chunks(mut f: &File, chunks: &mut [Chunk], sync: bool) -> Result<(), WriteFailure> {
     let mut first = 0;
     let mut offset = 0; // bytes of chunks[first] already written
     while first < chunks.len() {
@@ -222,8 +262,8 @@ fn write_all_chunks(
         for c in chunks[first + 1..].iter().take(1023) {
             slices.push(IoSlice::new(&c.data));
         }
-        match f.write_vectored(&slices) {
-            Ok(0) => return Err((io::Error::from(io::ErrorKind::WriteZero), first)),
+        let error = match f.write_vectored(&slices) {
+            Ok(0) => io::Error::from(io::ErrorKind::WriteZero),
             Ok(mut n) => {
                 while n > 0 && first < chunks.len() {
                     let left = chunks[first].data.len() - offset;
@@ -236,20 +276,27 @@ fn write_all_chunks(
                         n = 0;
                     }
                 }
+                continue;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                if offset > 0 {
-                    chunks[first].data.drain(..offset);
-                }
-                return Err((e, first));
-            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => e,
+        };
+        if offset > 0 {
+            chunks[first].data.drain(..offset);
+            chunks[first].partly_written = true;
         }
+        return Err(WriteFailure {
+            error,
+            whole_chunks: first,
+            partial_bytes: offset,
+        });
     }
     if sync {
-        f.sync_data().map_err(|e| (e, chunks.len()))?;
+        // The data is in the page cache; a failed sync is reported, not rewritten.
+        if let Err(e) = f.sync_data() {
+            tracing::warn!(error = %e, "fdatasync failed");
+        }
     }
-    let _ = f.flush();
     Ok(())
 }
 
@@ -261,6 +308,7 @@ mod tests {
         Chunk {
             data: s.as_bytes().to_vec(),
             messages,
+            partly_written: false,
         }
     }
 
@@ -283,8 +331,8 @@ mod tests {
     fn a_failed_write_reports_whole_chunks_only() {
         let f = File::open("/dev/null").unwrap(); // opened read-only: every write fails
         let mut chunks = vec![chunk("a\n", 1)];
-        let (_, done) = write_all_chunks(&f, &mut chunks, false).unwrap_err();
-        assert_eq!(done, 0);
+        let failure = write_all_chunks(&f, &mut chunks, false).unwrap_err();
+        assert_eq!((failure.whole_chunks, failure.partial_bytes), (0, 0));
         assert_eq!(chunks[0].data, b"a\n");
     }
 }

@@ -297,7 +297,19 @@ fn push_json(out: &mut Vec<u8>, ev: &Event<'_>, time: &Shown<'_>) {
 
 #[inline]
 fn is_control(b: u8) -> bool {
-    b < 0x20 || b == 0x7f
+    b < 0x20 || b == 0x7f || b == 0xc2
+}
+
+/// How many bytes at the start of `s` form a control character: C0 and DEL (one byte), or a
+/// C1 control (U+0080..U+009F, `C2 80`..`C2 9F` in UTF-8: CSI, NEL and friends act on
+/// terminals too). 0 when `s` does not start with one.
+#[inline]
+fn control_len(s: &[u8]) -> usize {
+    match s {
+        [b, ..] if *b < 0x20 || *b == 0x7f => 1,
+        [0xc2, 0x80..=0x9f, ..] => 2,
+        _ => 0,
+    }
 }
 
 /// The index of the first control character in `s`. Scans 32-byte blocks without branches
@@ -323,20 +335,32 @@ fn first_control(s: &[u8]) -> Option<usize> {
 pub fn push_escaped(out: &mut Vec<u8>, mut s: &[u8]) {
     while let Some(i) = first_control(s) {
         out.extend_from_slice(&s[..i]);
-        push_octal(out, s[i]);
-        s = &s[i + 1..];
+        let n = control_len(&s[i..]);
+        for &b in &s[i..i + n.max(1)] {
+            if n == 0 {
+                out.push(b); // a 0xC2 that starts a printable character
+            } else {
+                push_octal(out, b);
+            }
+        }
+        s = &s[i + n.max(1)..];
     }
     out.extend_from_slice(s);
 }
 
 /// Like [`push_escaped`], and also escapes spaces, for RFC 5424 header fields.
 fn push_escaped_no_space(out: &mut Vec<u8>, s: &[u8]) {
-    for &b in s {
-        if is_control(b) || b == b' ' {
-            push_octal(out, b);
+    let mut i = 0;
+    while i < s.len() {
+        let n = control_len(&s[i..]);
+        if n > 0 || s[i] == b' ' {
+            for &b in &s[i..i + n.max(1)] {
+                push_octal(out, b);
+            }
         } else {
-            out.push(b);
+            out.push(s[i]);
         }
+        i += n.max(1);
     }
 }
 
@@ -346,34 +370,49 @@ fn push_octal(out: &mut Vec<u8>, b: u8) {
 
 /// Appends `s` as a JSON string: quoted, escaped, invalid UTF-8 replaced by U+FFFD.
 pub fn push_json_str(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     for chunk in s.utf8_chunks() {
-        let valid = chunk.valid().as_bytes();
-        let mut rest = valid;
+        let mut rest = chunk.valid().as_bytes();
         while let Some(i) = rest
             .iter()
-            .position(|&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+            .position(|&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == 0xc2)
         {
             out.extend_from_slice(&rest[..i]);
-            match rest[i] {
+            let c = rest[i];
+            let mut used = 1;
+            match c {
                 b'"' => out.extend_from_slice(b"\\\""),
                 b'\\' => out.extend_from_slice(b"\\\\"),
                 b'\n' => out.extend_from_slice(b"\\n"),
                 b'\r' => out.extend_from_slice(b"\\r"),
                 b'\t' => out.extend_from_slice(b"\\t"),
-                c => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(&[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[(c >> 4) as usize],
-                        HEX[(c & 15) as usize],
-                    ]);
-                }
+                // U+0080..U+009F (C1 controls) as \u escapes; other characters starting with
+                // C2 (U+00A0..U+00BF) as they are.
+                0xc2 => match rest.get(i + 1) {
+                    Some(&c1 @ 0x80..=0x9f) => {
+                        out.extend_from_slice(&[
+                            b'\\',
+                            b'u',
+                            b'0',
+                            b'0',
+                            HEX[(c1 >> 4) as usize],
+                            HEX[(c1 & 15) as usize],
+                        ]);
+                        used = 2;
+                    }
+                    _ => out.push(c),
+                },
+                c => out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                ]),
             }
-            rest = &rest[i + 1..];
+            rest = &rest[i + used..];
         }
         out.extend_from_slice(rest);
         if !chunk.invalid().is_empty() {
@@ -571,6 +610,23 @@ mod tests {
                 "UTF-8 bytes are not control characters"
             );
         }
+    }
+
+    #[test]
+    fn c1_controls_are_escaped_and_other_characters_kept() {
+        let src = source(true);
+        // CSI (U+009B) and NEL (U+0085) act on terminals; é (C3 A9) and ¢ (C2 A2) are text.
+        let l = line(
+            Format::Traditional,
+            msg("a\u{9b}31m b\u{85}c é ¢".as_bytes()),
+            &src,
+        );
+        assert_eq!(
+            l,
+            "Nov  1 09:41:03 web01 myapp[42]: a#302#23331m b#302#205c é ¢\n"
+        );
+        let l = line(Format::Json, msg("a\u{9b}b ¢".as_bytes()), &src);
+        assert!(l.contains(r#""msg":"a\u009bb ¢""#), "{l}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{Format, OutputKind, OutputSettings};
+use crate::config::{FileSettings, Format, OutputKind, OutputSettings};
 use crate::stats::{OutputStats, Stats};
 
 /// Whole lines for one output, and how many messages they hold.
@@ -24,6 +24,9 @@ pub struct Chunk {
     pub data: Vec<u8>,
     /// Lines in `data`.
     pub messages: u64,
+    /// The writer wrote the start of `data` (now cut off) before an error: the rest must be
+    /// written, never dropped, or the file would end mid-line.
+    pub partly_written: bool,
 }
 
 /// Chunks an output's channel holds before senders wait: with 64 KiB chunks, 4 MiB.
@@ -40,8 +43,53 @@ pub struct Output {
     pub format: Format,
     /// Where chunks go.
     pub tx: mpsc::Sender<Chunk>,
+    /// Commands for the writer.
+    pub ctl: mpsc::UnboundedSender<WriterCommand>,
     /// Its counters.
     pub stats: Arc<OutputStats>,
+}
+
+/// What the daemon can ask of a running writer.
+#[derive(Debug)]
+pub enum WriterCommand {
+    /// A reload changed this output's settings but not its path: the same writer goes on
+    /// with new settings, so lines written before and after the reload stay in order.
+    Reconfigure {
+        /// The output's (possibly new) name.
+        name: String,
+        /// The new settings.
+        settings: FileSettings,
+        /// The counters under that name.
+        stats: Arc<OutputStats>,
+    },
+}
+
+impl Output {
+    /// This output's file settings.
+    pub fn file(&self) -> &FileSettings {
+        let OutputKind::File(f) = &self.settings.kind;
+        f
+    }
+
+    /// The same writer under new settings (same path): tells the writer, and returns the
+    /// output the next routing table refers to.
+    pub fn reconfigure(&self, settings: &OutputSettings, stats: &Stats) -> Arc<Output> {
+        let OutputKind::File(file) = &settings.kind;
+        let out_stats = stats.output(&settings.name);
+        let _ = self.ctl.send(WriterCommand::Reconfigure {
+            name: settings.name.clone(),
+            settings: file.clone(),
+            stats: out_stats.clone(),
+        });
+        Arc::new(Output {
+            name: settings.name.clone(),
+            settings: settings.clone(),
+            format: file.format,
+            tx: self.tx.clone(),
+            ctl: self.ctl.clone(),
+            stats: out_stats,
+        })
+    }
 }
 
 /// Starts the writer for `settings` on its own thread. The thread ends once every clone of
@@ -53,6 +101,7 @@ pub fn spawn(
     runtime: Handle,
 ) -> std::io::Result<(Arc<Output>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let (ctl, ctl_rx) = mpsc::unbounded_channel();
     let out_stats = stats.output(&settings.name);
     let OutputKind::File(file_settings) = &settings.kind;
     let writer = file::FileWriter {
@@ -60,6 +109,7 @@ pub fn spawn(
         settings: file_settings.clone(),
         stats: out_stats.clone(),
         rx,
+        ctl: ctl_rx,
         reopen,
     };
     let thread = std::thread::Builder::new()
@@ -70,6 +120,7 @@ pub fn spawn(
         settings: settings.clone(),
         format: file_settings.format,
         tx,
+        ctl,
         stats: out_stats,
     };
     Ok((Arc::new(output), thread))

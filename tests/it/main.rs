@@ -6,6 +6,7 @@ mod util;
 mod config;
 mod conformance;
 mod inputs;
+mod lifecycle;
 mod load;
 mod logger;
 mod routing;

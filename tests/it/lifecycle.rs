@@ -1,0 +1,181 @@
+//! The daemon's own resources stay bounded: reloads do not leave writers or files behind,
+//! a flooding sender cannot hold a shutdown, and descriptors a local sender attaches to a
+//! datagram are closed.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::util::{Daemon, DEADLINE};
+
+const CONFIG: &str = r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+
+[input.local]
+type = "unix_datagram"
+path = "{dir}/log.sock"
+
+[output.all]
+type = "file"
+path = "{dir}/all.log"
+flush_interval_ms = 20
+
+[output.extra]
+type = "file"
+path = "{dir}/extra.log"
+
+[[rule]]
+output = ["all", "extra"]
+"#;
+
+/// Names of the daemon's writer threads (`out-NAME`).
+fn writer_threads(pid: i32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .filter(|c| c.starts_with("out-"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn reloads_keep_one_writer_per_file_even_with_idle_connections() {
+    let d = Daemon::start(CONFIG);
+    // An idle connection: it sent one line and then nothing.
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    idle.write_all(b"<13>Nov 21 09:41:03 host tag: before\n")
+        .unwrap();
+    d.wait_lines(&d.path("all.log"), 1);
+    assert_eq!(writer_threads(d.pid()), ["out-all", "out-extra"]);
+    // Change all's settings (same path) and remove extra.
+    let config = std::fs::read_to_string(&d.config).unwrap();
+    let config = config
+        .replace(
+            "flush_interval_ms = 20\n",
+            "flush_interval_ms = 30\nbuffer_bytes = 4096\n",
+        )
+        .replace("output = [\"all\", \"extra\"]", "output = \"all\"");
+    let config = config.replace(
+        &format!(
+            "[output.extra]\ntype = \"file\"\npath = \"{}/extra.log\"\n",
+            d.dir.path().display()
+        ),
+        "",
+    );
+    std::fs::write(&d.config, config).unwrap();
+    d.signal(libc::SIGHUP);
+    wait_until("the removed output's writer has ended", || {
+        writer_threads(d.pid()) == ["out-all"]
+    });
+    // The same connection goes on, through the one writer, in order.
+    idle.write_all(b"<13>Nov 21 09:41:03 host tag: after\n")
+        .unwrap();
+    let text = d.wait_lines(&d.path("all.log"), 2);
+    assert!(
+        text.ends_with("tag: before\nhost tag: after\n")
+            || text.contains("tag: before\n") && text.ends_with("tag: after\n"),
+        "{text}"
+    );
+    let all_fds = std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
+        .unwrap()
+        .filter(|f| {
+            std::fs::read_link(f.as_ref().unwrap().path()).is_ok_and(|t| t.ends_with("all.log"))
+        })
+        .count();
+    assert_eq!(all_fds, 1, "one open descriptor on all.log");
+}
+
+#[test]
+fn a_flooding_sender_cannot_hold_the_shutdown() {
+    let mut d = Daemon::start(CONFIG);
+    let port = d.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let line = b"<13>Nov 21 09:41:03 host tag: flood\n".repeat(1000);
+            let started = Instant::now();
+            // Bounded: until the daemon closes the connection, or 60 s.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && started.elapsed() < DEADLINE {
+                if s.write_all(&line).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    d.wait_lines(&d.path("all.log"), 1000);
+    let asked = Instant::now();
+    let status = d.stop();
+    let took = asked.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().unwrap();
+    assert!(status.success(), "{status}\n{}", d.log());
+    // Not a timing goal: only that the stop did not wait for the sender (which runs 60 s).
+    assert!(
+        took < DEADLINE / 2,
+        "shutdown took {took:?} while a sender kept sending"
+    );
+    // Every line is whole, but the last may be the start of a message the daemon stopped
+    // reading in the middle: it is marked.
+    let text = std::fs::read_to_string(d.path("all.log")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (last, rest) = lines.split_last().unwrap();
+    let broken: Vec<&&str> = rest
+        .iter()
+        .filter(|l| !l.ends_with("host tag: flood"))
+        .collect();
+    assert!(broken.is_empty(), "every line whole: {broken:?}");
+    assert!(
+        last.ends_with("host tag: flood") || last.ends_with(" [truncated]"),
+        "{last}"
+    );
+}
+
+#[test]
+fn descriptors_attached_to_datagrams_are_closed() {
+    use std::os::fd::AsRawFd;
+    let d = Daemon::start(CONFIG);
+    let before = open_fds(d.pid());
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    let passed = std::fs::File::open("/dev/null").unwrap();
+    let path = d.path("log.sock");
+    let addr = nix::sys::socket::UnixAddr::new(&path).unwrap();
+    for n in 0..100 {
+        let fds = [passed.as_raw_fd(); 8];
+        let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+        let text = format!("<13>Nov 21 09:41:03 host tag: with fds {n}");
+        let iov = [std::io::IoSlice::new(text.as_bytes())];
+        nix::sys::socket::sendmsg(
+            sock.as_raw_fd(),
+            &iov,
+            &cmsg,
+            nix::sys::socket::MsgFlags::empty(),
+            Some(&addr),
+        )
+        .unwrap();
+    }
+    d.wait_lines(&d.path("all.log"), 100);
+    let after = open_fds(d.pid());
+    assert!(
+        after <= before + 2,
+        "descriptors leaked: {before} before, {after} after 800 passed"
+    );
+}
