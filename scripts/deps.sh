@@ -6,8 +6,9 @@ set -euo pipefail
 purpose=${1:-dev}
 
 # Debian packages each purpose needs. `bsdutils` provides util-linux's `logger`, which the
-# tests use as the real sender; `pkg-config` is needed by -sys crates.
-packages=(bsdutils pkg-config)
+# tests use as the real sender; `pkg-config` and `libzstd-dev` let the zstd crate link the
+# system library instead of compiling its own.
+packages=(bsdutils pkg-config libzstd-dev)
 case "$purpose" in
   dev|test) ;;
   bench) ;;

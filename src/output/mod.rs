@@ -6,6 +6,7 @@
 //! A chunk always holds whole lines, so nothing downstream ever sees half a message.
 
 pub mod file;
+pub mod fileset;
 pub mod format;
 
 use std::sync::Arc;
