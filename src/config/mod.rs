@@ -9,11 +9,13 @@
 
 mod error;
 mod raw;
+mod rotation;
 mod settings;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
+pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
     DaemonSettings, FileSettings, Format, InputKind, InputSettings, OutputKind, OutputSettings,
     Settings, StreamSettings, UdpSettings, UnixDatagramSettings, UnixPath,

@@ -18,6 +18,42 @@ pub(crate) struct RawConfig {
     pub(crate) output: BTreeMap<Spanned<String>, Spanned<RawOutput>>,
     #[serde(default)]
     pub(crate) rule: Vec<Spanned<RawRule>>,
+    /// The default rotation policy of every file output.
+    pub(crate) rotation: Option<RawRotation>,
+    /// Limits over all file outputs together.
+    pub(crate) retention: Option<RawRetention>,
+}
+
+/// `[rotation]` and `[output.NAME.rotation]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRotation {
+    pub(crate) max_size: Option<Spanned<Size>>,
+    pub(crate) every: Option<Spanned<String>>,
+    pub(crate) at_hour: Option<Spanned<i64>>,
+    pub(crate) compress: Option<Spanned<String>>,
+    pub(crate) compress_level: Option<Spanned<i64>>,
+    pub(crate) delay_compress: Option<Spanned<bool>>,
+    pub(crate) naming: Option<Spanned<String>>,
+    pub(crate) keep: Option<Spanned<i64>>,
+    pub(crate) max_age_days: Option<Spanned<i64>>,
+    pub(crate) max_total_size: Option<Spanned<Size>>,
+}
+
+/// `[retention]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    pub(crate) max_disk_usage: Option<Spanned<Size>>,
+    pub(crate) min_free_space: Option<Spanned<Size>>,
+}
+
+/// A size: a number of bytes, or a string with a unit (`"100M"`, `"1.5G"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Size {
+    Bytes(i64),
+    Text(String),
 }
 
 /// `[daemon]`.
@@ -60,6 +96,7 @@ pub(crate) struct RawOutput {
     pub(crate) mode: Option<Spanned<String>>,
     pub(crate) flush_interval_ms: Option<Spanned<i64>>,
     pub(crate) buffer_bytes: Option<Spanned<i64>>,
+    pub(crate) rotation: Option<Spanned<RawRotation>>,
 }
 
 /// `[[rule]]`.

@@ -14,6 +14,7 @@ use toml::Spanned;
 
 use super::error::{ConfigError, SourceFile};
 use super::raw::{RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
+use super::rotation::{PartialRotation, RetentionSettings, RotationSettings};
 use crate::route::{Rule, Selector};
 
 /// Default largest message accepted before truncation, in bytes.
@@ -34,6 +35,8 @@ pub struct Settings {
     pub outputs: Vec<OutputSettings>,
     /// `[[rule]]`, in file order (main file, then drop-ins in name order).
     pub rules: Vec<Rule>,
+    /// `[retention]`.
+    pub retention: RetentionSettings,
 }
 
 /// `[daemon]`.
@@ -181,16 +184,19 @@ pub struct FileSettings {
     pub flush_interval: Duration,
     /// Write as soon as this many bytes wait.
     pub buffer_bytes: usize,
+    /// Rotation, compression and retention; `None` leaves the file alone (for an external
+    /// logrotate).
+    pub rotation: Option<RotationSettings>,
 }
 
 /// Collects errors for one file while building settings.
-struct Check<'a> {
+pub(crate) struct Check<'a> {
     src: SourceFile<'a>,
     errors: Vec<ConfigError>,
 }
 
 impl Check<'_> {
-    fn err(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+    pub(crate) fn err(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
         let e = self.src.error(Some(span), message, Some(hint.into()));
         self.errors.push(e);
     }
@@ -308,6 +314,21 @@ impl Settings {
         let mut inputs: BTreeMap<String, InputSettings> = BTreeMap::new();
         let mut outputs: BTreeMap<String, OutputSettings> = BTreeMap::new();
         let mut declared: BTreeMap<(&'static str, String), Declared> = BTreeMap::new();
+        // [rotation] and [retention] first: outputs in any file lay their own over them.
+        let mut default_rotation = PartialRotation::default();
+        let mut retention = RetentionSettings::default();
+        for file in &files {
+            let mut check = Check { src: SourceFile { path: &file.path, text: &file.text }, errors: Vec::new() };
+            if let Some(r) = &file.raw.rotation {
+                default_rotation = default_rotation.overlay(&check.rotation(r));
+            }
+            if let Some(r) = &file.raw.retention {
+                let r = check.retention(r);
+                retention.max_disk_usage = r.max_disk_usage.or(retention.max_disk_usage);
+                retention.min_free_space = r.min_free_space.or(retention.min_free_space);
+            }
+            errors.append(&mut check.errors);
+        }
         for file in &files {
             let mut check = Check {
                 src: SourceFile {
@@ -329,7 +350,7 @@ impl Settings {
             }
             for (name, raw) in &file.raw.output {
                 if check.declare(&mut declared, "output", name, &file.path) {
-                    if let Some(kind) = output_kind(&mut check, raw.get_ref()) {
+                    if let Some(kind) = output_kind(&mut check, raw.get_ref(), &default_rotation) {
                         let name = name.get_ref().clone();
                         outputs.insert(name.clone(), OutputSettings { name, kind });
                     }
@@ -371,6 +392,7 @@ impl Settings {
             inputs: inputs.into_values().collect(),
             outputs,
             rules,
+            retention,
         })
     }
 }
@@ -560,7 +582,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     }
 }
 
-fn output_kind(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
+fn output_kind(check: &mut Check<'_>, raw: &RawOutput, default_rotation: &PartialRotation) -> Option<OutputKind> {
     if raw.kind.get_ref() != "file" {
         check.err(
             raw.kind.span(),
@@ -653,6 +675,10 @@ fn output_kind(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
             1000,
         ) as u64),
         buffer_bytes: check.positive(&raw.buffer_bytes, "buffer_bytes", 64 * 1024),
+        rotation: {
+            let own = raw.rotation.as_ref().map(|r| check.rotation(r.get_ref())).unwrap_or_default();
+            default_rotation.overlay(&own).settle()
+        },
     }))
 }
 

@@ -1,7 +1,10 @@
 //! The control socket: a Unix stream socket where `logwell stats` asks for the counters.
 //!
-//! Protocol: the client sends one line, the command; the daemon answers and closes.
-//! - `stats`: one JSON [`Snapshot`](crate::stats::Snapshot) and a newline.
+//! Protocol: the client sends one line, the command; the daemon answers one JSON line and
+//! closes.
+//! - `stats`: a [`Snapshot`](crate::stats::Snapshot).
+//! - `rotate [TARGET…]` (TARGET is an output name or its file's path, every file output when
+//!   none): `{"rotated": [{"output", "file", "to"}], "errors": ["…"]}`.
 //!
 //! Anything else gets `{"error": "..."}`. The socket is mode 0660 (root:adm when run as root,
 //! like the log files), so whoever may read the logs may read the counters.
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::stats::Stats;
@@ -20,6 +23,7 @@ use crate::stats::Stats;
 pub fn spawn(
     path: &Path,
     stats: Stats,
+    requests: mpsc::Sender<Request>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<JoinHandle<()>> {
     if let Some(dir) = path.parent() {
@@ -38,7 +42,7 @@ pub fn spawn(
         loop {
             tokio::select! {
                 r = listener.accept() => match r {
-                    Ok((sock, _)) => { tokio::spawn(answer(sock, stats.clone())); }
+                    Ok((sock, _)) => { tokio::spawn(answer(sock, stats.clone(), requests.clone())); }
                     Err(e) => {
                         tracing::warn!(error = %e, "control socket accept failed");
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -51,7 +55,19 @@ pub fn spawn(
     }))
 }
 
-async fn answer(sock: UnixStream, stats: Stats) {
+/// What the control socket asks of the daemon's main loop.
+#[derive(Debug)]
+pub enum Request {
+    /// Rotate these outputs (names or paths; all when empty) and answer with the result.
+    Rotate {
+        /// Output names or file paths.
+        targets: Vec<String>,
+        /// The JSON answer.
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+}
+
+async fn answer(sock: UnixStream, stats: Stats, requests: mpsc::Sender<Request>) {
     let (r, mut w) = sock.into_split();
     let mut line = String::new();
     let read = tokio::time::timeout(
@@ -61,8 +77,19 @@ async fn answer(sock: UnixStream, stats: Stats) {
     .await;
     let reply = match (read, line.trim()) {
         (Ok(Ok(_)), "stats") => serde_json::to_string(&stats.snapshot()).unwrap_or_default(),
+        (Ok(Ok(_)), command) if command == "rotate" || command.starts_with("rotate ") => {
+            let targets = command.split_whitespace().skip(1).map(str::to_string).collect();
+            let (reply, answer) = oneshot::channel();
+            if requests.send(Request::Rotate { targets, reply }).await.is_err() {
+                return;
+            }
+            match answer.await {
+                Ok(json) => json.to_string(),
+                Err(_) => return,
+            }
+        }
         (Ok(Ok(_)), other) => {
-            serde_json::json!({ "error": format!("unknown command `{other}`; try `stats`") })
+            serde_json::json!({ "error": format!("unknown command `{other}`; try `stats` or `rotate`") })
                 .to_string()
         }
         _ => return,

@@ -26,6 +26,7 @@ use crate::config::{
     self, ConfigErrors, ConfigPaths, InputKind, InputSettings, OutputKind, Settings,
 };
 use crate::input::{self, Bound, InputContext, InputError, Tracker, TrackerWait};
+use crate::output::rotate::Retention;
 use crate::output::{self, Output};
 use crate::pipeline::Routing;
 use crate::route::Router;
@@ -120,6 +121,7 @@ struct Daemon {
     reopen_tx: watch::Sender<u64>,
     all: Option<(Tracker, TrackerWait)>,
     hostname: Arc<str>,
+    retention: Arc<Retention>,
 }
 
 impl Daemon {
@@ -141,6 +143,7 @@ impl Daemon {
             inputs: BTreeMap::new(),
             reopen_tx,
             all: Some(Tracker::new()),
+            retention: Retention::new(settings.retention.clone()),
         };
         daemon
             .apply_outputs(&settings)
@@ -164,6 +167,7 @@ impl Daemon {
     /// routing table.
     fn apply_outputs(&mut self, settings: &Settings) -> std::io::Result<()> {
         self.writers.retain(|w| !w.is_finished());
+        self.retention.set_limits(settings.retention.clone());
         let mut outputs = BTreeMap::new();
         let mut table = Vec::new();
         for o in &settings.outputs {
@@ -178,6 +182,7 @@ impl Daemon {
                         o,
                         &self.stats,
                         self.reopen_tx.subscribe(),
+                        self.retention.clone(),
                         tokio::runtime::Handle::current(),
                     )?;
                     self.writers.push(thread);
@@ -234,9 +239,11 @@ impl Daemon {
         let mut term = signal(SignalKind::terminate()).map_err(io_err("cannot handle SIGTERM"))?;
         let mut int = signal(SignalKind::interrupt()).map_err(io_err("cannot handle SIGINT"))?;
         let (control_stop, control_stop_rx) = watch::channel(false);
+        let (requests_tx, mut requests) = tokio::sync::mpsc::channel(16);
         let control = control::spawn(
             &self.settings.daemon.control_socket,
             self.stats.clone(),
+            requests_tx,
             control_stop_rx,
         )
         .map_err(io_err(format!(
@@ -246,6 +253,7 @@ impl Daemon {
         loop {
             tokio::select! {
                 _ = hup.recv() => self.reload().await,
+                Some(request) = requests.recv() => self.handle(request).await,
                 _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break }
                 _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break }
             }
@@ -254,6 +262,46 @@ impl Daemon {
         let _ = control_stop.send(true);
         let _ = control.await;
         Ok(())
+    }
+
+    async fn handle(&mut self, request: control::Request) {
+        match request {
+            control::Request::Rotate { targets, reply } => {
+                let _ = reply.send(self.rotate(&targets).await);
+            }
+        }
+    }
+
+    /// Rotates the named outputs (by name or file path; every one when `targets` is empty).
+    async fn rotate(&self, targets: &[String]) -> serde_json::Value {
+        let mut rotated = Vec::new();
+        let mut errors = Vec::new();
+        let chosen: Vec<&Arc<Output>> = if targets.is_empty() {
+            self.outputs.values().collect()
+        } else {
+            let mut chosen = Vec::new();
+            for t in targets {
+                let found = self.outputs.values().find(|o| o.name == *t || o.file().path == std::path::Path::new(t) || std::fs::canonicalize(t).ok().is_some_and(|c| std::fs::canonicalize(&o.file().path).ok() == Some(c.clone())));
+                match found {
+                    Some(o) => chosen.push(o),
+                    None => errors.push(format!("no file output is named or writes `{t}`")),
+                }
+            }
+            chosen
+        };
+        for o in chosen {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if o.ctl.send(output::WriterCommand::Rotate(tx)).is_err() {
+                errors.push(format!("{}: the writer is gone", o.name));
+                continue;
+            }
+            match tokio::time::timeout(std::time::Duration::from_secs(60), rx).await {
+                Ok(Ok(Ok(to))) => rotated.push(serde_json::json!({ "output": o.name, "file": o.file().path, "to": to })),
+                Ok(Ok(Err(e))) => errors.push(e),
+                _ => errors.push(format!("{}: no answer from the writer", o.name)),
+            }
+        }
+        serde_json::json!({ "rotated": rotated, "errors": errors })
     }
 
     async fn reload(&mut self) {

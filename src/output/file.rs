@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
+use super::rotate::{self, Retention};
 use super::{Chunk, WriterCommand};
 use crate::config::FileSettings;
 use crate::stats::OutputStats;
@@ -47,66 +48,94 @@ pub(crate) struct FileWriter {
     pub(crate) rx: mpsc::Receiver<Chunk>,
     pub(crate) ctl: mpsc::UnboundedReceiver<WriterCommand>,
     pub(crate) reopen: watch::Receiver<u64>,
+    pub(crate) retention: Arc<Retention>,
+    pub(crate) file: Option<File>,
+    pub(crate) pending: Vec<Chunk>,
+    pub(crate) pending_bytes: usize,
+    /// Bytes in the live file, as far as this writer knows.
+    pub(crate) size: u64,
 }
+
+/// How often the live path is checked for an external rename, delete or truncation.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl FileWriter {
     /// Runs until every sender is dropped. Call on a dedicated thread inside
     /// `Handle::block_on`: the writes block, the waiting does not.
     pub(crate) async fn run(mut self) {
-        let mut file = self.open().ok();
-        let mut pending: Vec<Chunk> = Vec::new();
-        let mut pending_bytes = 0usize;
+        self.start_rotation();
+        self.reopen_file();
+        let mut next_rotation = self.next_rotation();
         // When the oldest pending chunk and the latest one arrived, and when to retry a write
         // that failed.
         let mut first_at = Instant::now();
         let mut last_at = Instant::now();
         let mut retry_at: Option<Instant> = None;
+        let mut next_check = Instant::now() + CHECK_INTERVAL;
         let mut reopen_open = true;
         loop {
-            let deadline = match (pending.is_empty(), retry_at) {
+            let deadline = match (self.pending.is_empty(), retry_at) {
                 (true, _) => None,
                 (false, Some(retry)) => Some(retry),
-                (false, None) => {
-                    Some((first_at + self.settings.flush_interval).min(last_at + BURST_END))
-                }
+                (false, None) => Some((first_at + self.settings.flush_interval).min(last_at + BURST_END)),
             };
             tokio::select! {
-                // Reopen and the timer come first: a channel that is never empty under load
+                // Reopen and the timers come first: a channel that is never empty under load
                 // must not starve them.
                 biased;
                 changed = self.reopen.changed(), if reopen_open => {
                     reopen_open = changed.is_ok();
                     if changed.is_ok() {
-                        self.write_pending(&mut file, &mut pending, &mut pending_bytes);
-                        drop(file.take());
-                        file = self.open().ok();
+                        self.write_pending();
+                        self.reopen_file();
                         tracing::debug!(output = %self.name, path = %self.settings.path.display(), "reopened");
                     }
                 }
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    retry_at = self.write_pending(&mut file, &mut pending, &mut pending_bytes);
+                    retry_at = self.write_pending();
+                }
+                _ = sleep_until(next_rotation.unwrap_or_else(Instant::now)), if next_rotation.is_some() => {
+                    retry_at = self.write_pending();
+                    if retry_at.is_none() && self.size > 0 {
+                        let _ = self.rotate(rotate::Reason::Time);
+                    }
+                    next_rotation = self.next_rotation();
+                }
+                _ = sleep_until(next_check) => {
+                    self.check_path();
+                    next_check = Instant::now() + CHECK_INTERVAL;
                 }
                 Some(command) = self.ctl.recv() => match command {
                     WriterCommand::Reconfigure { name, settings, stats } => {
-                        self.write_pending(&mut file, &mut pending, &mut pending_bytes);
+                        self.write_pending();
                         tracing::debug!(output = %name, "reconfigured");
                         self.name = name;
                         self.settings = settings;
                         self.stats = stats;
+                        self.start_rotation();
+                        next_rotation = self.next_rotation();
+                    }
+                    WriterCommand::Rotate(reply) => {
+                        retry_at = self.write_pending();
+                        let result = match retry_at {
+                            Some(_) => Err(format!("{}: cannot write the pending lines first", self.settings.path.display())),
+                            None => self.rotate(rotate::Reason::Size).map_err(|e| format!("{}: {e}", self.settings.path.display())),
+                        };
+                        let _ = reply.send(result);
                     }
                 },
                 chunk = self.rx.recv() => match chunk {
                     Some(chunk) => {
                         last_at = Instant::now();
-                        if pending.is_empty() {
+                        if self.pending.is_empty() {
                             first_at = last_at;
                         }
-                        pending_bytes += chunk.data.len();
-                        pending.push(chunk);
+                        self.pending_bytes += chunk.data.len();
+                        self.pending.push(chunk);
                         if retry_at.is_some() {
-                            self.enforce_backlog(&mut pending, &mut pending_bytes);
-                        } else if pending_bytes >= self.settings.buffer_bytes {
-                            retry_at = self.write_pending(&mut file, &mut pending, &mut pending_bytes);
+                            self.enforce_backlog();
+                        } else if self.pending_bytes >= self.settings.buffer_bytes {
+                            retry_at = self.write_pending();
                         }
                     }
                     None => break,
@@ -115,22 +144,88 @@ impl FileWriter {
         }
         // Every sender is gone: write the rest (retrying a little), then make it durable.
         for _ in 0..3 {
-            if self
-                .write_pending(&mut file, &mut pending, &mut pending_bytes)
-                .is_none()
-            {
+            if self.write_pending().is_none() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        if !pending.is_empty() {
-            let lost: u64 = pending.iter().map(|c| c.messages).sum();
+        if !self.pending.is_empty() {
+            let lost: u64 = self.pending.iter().map(|c| c.messages).sum();
             self.stats.dropped.fetch_add(lost, Relaxed);
             tracing::error!(output = %self.name, path = %self.settings.path.display(), lost, "could not write messages before exiting");
         }
-        if let Some(f) = &file {
+        if let Some(f) = &self.file {
             if let Err(e) = f.sync_all() {
                 tracing::warn!(output = %self.name, error = %e, "fsync at exit failed");
+            }
+        }
+    }
+
+    /// Recovers the set and, for time rotation, rotates a live file last written before the
+    /// latest boundary (the daemon was down when it passed).
+    fn start_rotation(&mut self) {
+        let Some(r) = self.settings.rotation.clone() else { return };
+        if let Err(e) = rotate::recover(&self.settings.path, &r, &self.retention) {
+            tracing::warn!(output = %self.name, error = %e, "cannot recover the rotated files");
+        }
+        if let (Some(every), Ok(meta)) = (r.every, std::fs::metadata(&self.settings.path)) {
+            let boundary = rotate::last_boundary(chrono::Local::now(), every, r.at_hour);
+            let written: chrono::DateTime<chrono::Local> = meta.modified().map(Into::into).unwrap_or_else(|_| chrono::Local::now());
+            if meta.len() > 0 && written < boundary && self.file.is_none() {
+                if let Err(e) = rotate::rotate(&self.settings.path, &r, &self.retention, rotate::Reason::Time) {
+                    tracing::warn!(output = %self.name, error = %e, "cannot rotate at start");
+                }
+            }
+        }
+    }
+
+    fn next_rotation(&self) -> Option<Instant> {
+        let r = self.settings.rotation.as_ref()?;
+        let next = rotate::next_boundary(chrono::Local::now(), r.every?, r.at_hour);
+        Some(Instant::now() + rotate::until(next))
+    }
+
+    /// Rotates now: everything pending has been written.
+    fn rotate(&mut self, reason: rotate::Reason) -> io::Result<std::path::PathBuf> {
+        let policy = self.settings.rotation.clone().unwrap_or_else(rotate::on_request_only);
+        let rotated = rotate::rotate(&self.settings.path, &policy, &self.retention, reason);
+        // Whether or not the rename worked, write to whatever is at the path now.
+        self.reopen_file();
+        rotated
+    }
+
+    /// Closes the file and opens the path again (creating it).
+    fn reopen_file(&mut self) {
+        drop(self.file.take());
+        match self.open() {
+            Ok(f) => {
+                self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                self.file = Some(f);
+            }
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Relaxed);
+                tracing::warn!(output = %self.name, path = %self.settings.path.display(), error = %e, "cannot open; retrying at the next write");
+            }
+        }
+    }
+
+    /// Notices a rename or delete (reopens the path) and a truncation (`copytruncate`: goes on
+    /// at the new end) done behind our back.
+    fn check_path(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        let Some(f) = &self.file else { return };
+        let Ok(ours) = f.metadata() else { return };
+        match std::fs::metadata(&self.settings.path) {
+            Ok(m) if m.ino() == ours.ino() && m.dev() == ours.dev() => {
+                if ours.len() < self.size {
+                    tracing::info!(output = %self.name, path = %self.settings.path.display(), "the file was truncated (copytruncate?); writing on at its new end");
+                }
+                self.size = ours.len();
+            }
+            _ => {
+                tracing::info!(output = %self.name, path = %self.settings.path.display(), "the file was renamed or deleted; reopening it");
+                self.write_pending();
+                self.reopen_file();
             }
         }
     }
@@ -143,11 +238,7 @@ impl FileWriter {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        let result = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .mode(s.mode)
-            .open(&s.path);
+        let result = OpenOptions::new().append(true).create_new(true).mode(s.mode).open(&s.path);
         let file = match result {
             Ok(f) => {
                 // New file: the umask may have narrowed the mode; set it exactly, and the owner.
@@ -157,80 +248,74 @@ impl FileWriter {
                 }
                 f
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                OpenOptions::new().append(true).open(&s.path)?
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new().append(true).open(&s.path)?,
             Err(e) => return Err(e),
         };
         Ok(file)
     }
 
-    /// Writes every pending chunk. Returns the next deadline: `None` when all was written, a
-    /// retry time when not.
-    fn write_pending(
-        &self,
-        file: &mut Option<File>,
-        pending: &mut Vec<Chunk>,
-        pending_bytes: &mut usize,
-    ) -> Option<Instant> {
-        if pending.is_empty() {
+    /// Writes every pending chunk, then rotates if the file reached `max_size`. Returns the
+    /// retry time when the write failed, `None` when all was written.
+    fn write_pending(&mut self) -> Option<Instant> {
+        if self.pending.is_empty() {
             return None;
         }
-        let result = match file {
-            Some(f) => write_all_chunks(f, pending, self.settings.sync),
-            None => match self.open() {
+        if self.file.is_none() {
+            match self.open() {
                 Ok(f) => {
-                    let r = write_all_chunks(&f, pending, self.settings.sync);
-                    *file = Some(f);
-                    r
+                    self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    self.file = Some(f);
                 }
-                Err(error) => Err(WriteFailure {
-                    error,
-                    whole_chunks: 0,
-                    partial_bytes: 0,
-                }),
-            },
-        };
-        match result {
-            Ok(()) => {
-                let messages: u64 = pending.iter().map(|c| c.messages).sum();
-                self.stats.written.fetch_add(messages, Relaxed);
-                self.stats.bytes.fetch_add(*pending_bytes as u64, Relaxed);
-                pending.clear();
-                *pending_bytes = 0;
-                None
-            }
-            Err(WriteFailure {
-                error,
-                whole_chunks,
-                partial_bytes,
-            }) => {
-                let done: Vec<Chunk> = pending.drain(..whole_chunks).collect();
-                let messages: u64 = done.iter().map(|c| c.messages).sum();
-                let bytes = done.iter().map(|c| c.data.len()).sum::<usize>() + partial_bytes;
-                self.stats.written.fetch_add(messages, Relaxed);
-                self.stats.bytes.fetch_add(bytes as u64, Relaxed);
-                *pending_bytes -= bytes;
-                self.stats.errors.fetch_add(1, Relaxed);
-                tracing::warn!(output = %self.name, path = %self.settings.path.display(), error = %error, pending_bytes = *pending_bytes, "cannot write; retrying every second");
-                *file = None;
-                self.enforce_backlog(pending, pending_bytes);
-                Some(Instant::now() + RETRY_INTERVAL)
+                Err(error) => return self.write_failed(WriteFailure { error, whole_chunks: 0, partial_bytes: 0 }),
             }
         }
+        let f = self.file.as_ref().expect("opened above");
+        match write_all_chunks(f, &mut self.pending, self.settings.sync) {
+            Ok(()) => {
+                let messages: u64 = self.pending.iter().map(|c| c.messages).sum();
+                self.stats.written.fetch_add(messages, Relaxed);
+                self.stats.bytes.fetch_add(self.pending_bytes as u64, Relaxed);
+                self.size += self.pending_bytes as u64;
+                self.pending.clear();
+                self.pending_bytes = 0;
+                let full = self.settings.rotation.as_ref().and_then(|r| r.max_size).is_some_and(|max| self.size >= max);
+                if full {
+                    if let Err(e) = self.rotate(rotate::Reason::Size) {
+                        tracing::warn!(output = %self.name, error = %e, "cannot rotate");
+                    }
+                }
+                None
+            }
+            Err(failure) => self.write_failed(failure),
+        }
+    }
+
+    fn write_failed(&mut self, WriteFailure { error, whole_chunks, partial_bytes }: WriteFailure) -> Option<Instant> {
+        let done: Vec<Chunk> = self.pending.drain(..whole_chunks).collect();
+        let messages: u64 = done.iter().map(|c| c.messages).sum();
+        let bytes = done.iter().map(|c| c.data.len()).sum::<usize>() + partial_bytes;
+        self.stats.written.fetch_add(messages, Relaxed);
+        self.stats.bytes.fetch_add(bytes as u64, Relaxed);
+        self.pending_bytes -= bytes;
+        self.size += bytes as u64;
+        self.stats.errors.fetch_add(1, Relaxed);
+        tracing::warn!(output = %self.name, path = %self.settings.path.display(), error = %error, pending_bytes = self.pending_bytes, "cannot write; retrying every second");
+        self.file = None;
+        self.enforce_backlog();
+        Some(Instant::now() + RETRY_INTERVAL)
     }
 
     /// Drops the oldest chunks (never a partly written one) while more than
     /// [`MAX_BACKLOG_BYTES`] wait for a file that cannot be written.
-    fn enforce_backlog(&self, pending: &mut Vec<Chunk>, pending_bytes: &mut usize) {
+    fn enforce_backlog(&mut self) {
         let mut dropped = 0;
-        while *pending_bytes > MAX_BACKLOG_BYTES {
-            let victim = usize::from(pending.first().is_some_and(|c| c.partly_written));
-            if victim >= pending.len() {
+        while self.pending_bytes > MAX_BACKLOG_BYTES {
+            let victim = usize::from(self.pending.first().is_some_and(|c| c.partly_written));
+            if victim >= self.pending.len() {
                 break;
             }
-            let c = pending.remove(victim);
-            *pending_bytes -= c.data.len();
+            let c = self.pending.remove(victim);
+            self.pending_bytes -= c.data.len();
             dropped += c.messages;
         }
         if dropped > 0 {

@@ -5,8 +5,10 @@
 //! per message) and send whole chunks to the output's writer thread over a bounded channel.
 //! A chunk always holds whole lines, so nothing downstream ever sees half a message.
 
+pub mod compress;
 pub mod file;
 pub mod fileset;
+pub mod rotate;
 pub mod format;
 
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub enum WriterCommand {
         /// The counters under that name.
         stats: Arc<OutputStats>,
     },
+    /// Rotate now (`logwell rotate`); replies with the rotated generation's path.
+    Rotate(tokio::sync::oneshot::Sender<Result<std::path::PathBuf, String>>),
 }
 
 impl Output {
@@ -99,6 +103,7 @@ pub fn spawn(
     settings: &OutputSettings,
     stats: &Stats,
     reopen: watch::Receiver<u64>,
+    retention: Arc<rotate::Retention>,
     runtime: Handle,
 ) -> std::io::Result<(Arc<Output>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
@@ -112,6 +117,11 @@ pub fn spawn(
         rx,
         ctl: ctl_rx,
         reopen,
+        retention,
+        file: None,
+        pending: Vec::new(),
+        pending_bytes: 0,
+        size: 0,
     };
     let thread = std::thread::Builder::new()
         .name(format!("out-{}", settings.name))
