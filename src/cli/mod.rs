@@ -1,6 +1,7 @@
 //! The `logwell` client's subcommands, one file each. `src/bin/logwell.rs` only parses the
 //! arguments and calls [`run`].
 
+pub mod rotate;
 pub mod stats;
 
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub struct Args {
 pub enum Command {
     /// Show the counters of each input and output.
     Stats(stats::StatsArgs),
+    /// Rotate files now (every file output when none is named).
+    Rotate(rotate::RotateArgs),
 }
 
 /// Where to find the daemon: an explicit socket, or the one named by a config file.
@@ -61,6 +64,7 @@ impl DaemonAddr {
 pub fn run(args: Args) -> i32 {
     let result = match args.command {
         Command::Stats(a) => stats::run(&a),
+        Command::Rotate(a) => rotate::run(&a),
     };
     match result {
         Ok(()) => 0,

@@ -78,7 +78,10 @@ pub(crate) struct PartialRotation {
 /// 1024; a trailing `B` or `iB` is allowed).
 pub(crate) fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
-    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
     let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => (&t[..i], &t[i..]),
         None => (t, ""),
@@ -92,7 +95,9 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     let value: f64 = number.trim().parse().ok()?;
-    (value.is_finite() && value > 0.0).then(|| (value * factor as f64) as u64).filter(|v| *v > 0)
+    (value.is_finite() && value > 0.0)
+        .then(|| (value * factor as f64) as u64)
+        .filter(|v| *v > 0)
 }
 
 impl Check<'_> {
@@ -104,17 +109,33 @@ impl Check<'_> {
             Size::Text(t) => parse_size(t),
         };
         if parsed.is_none() {
-            self.err(v.span(), format!("`{key}` is not a size"), "write a number of bytes or a string with a unit: \"100M\", \"1.5G\", \"512K\"");
+            self.err(
+                v.span(),
+                format!("`{key}` is not a size"),
+                "write a number of bytes or a string with a unit: \"100M\", \"1.5G\", \"512K\"",
+            );
         }
         parsed
     }
 
-    fn choice<T: Copy>(&mut self, v: &Option<Spanned<String>>, key: &str, choices: &[(&str, T)]) -> Option<T> {
+    fn choice<T: Copy>(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        key: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
         let v = v.as_ref()?;
-        let found = choices.iter().find(|(name, _)| *name == v.get_ref()).map(|(_, t)| *t);
+        let found = choices
+            .iter()
+            .find(|(name, _)| *name == v.get_ref())
+            .map(|(_, t)| *t);
         if found.is_none() {
             let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-            self.err(v.span(), format!("`{key} = \"{}\"` is not one of the choices", v.get_ref()), format!("use {}", names.join(", ")));
+            self.err(
+                v.span(),
+                format!("`{key} = \"{}\"` is not one of the choices", v.get_ref()),
+                format!("use {}", names.join(", ")),
+            );
         }
         found
     }
@@ -123,7 +144,11 @@ impl Check<'_> {
         let v = v.as_ref()?;
         let n = *v.get_ref();
         if n < min || n > max {
-            self.err(v.span(), format!("`{key}` must be from {min} to {max}"), "remove the key to use the default");
+            self.err(
+                v.span(),
+                format!("`{key}` must be from {min} to {max}"),
+                "remove the key to use the default",
+            );
             return None;
         }
         Some(n)
@@ -134,13 +159,35 @@ impl Check<'_> {
         let every = self.choice(
             &raw.every,
             "every",
-            &[("hourly", Some(Every::Hourly)), ("daily", Some(Every::Daily)), ("weekly", Some(Every::Weekly)), ("monthly", Some(Every::Monthly)), ("never", None)],
+            &[
+                ("hourly", Some(Every::Hourly)),
+                ("daily", Some(Every::Daily)),
+                ("weekly", Some(Every::Weekly)),
+                ("monthly", Some(Every::Monthly)),
+                ("never", None),
+            ],
         );
-        let compression = self.choice(&raw.compress, "compress", &[("zstd", Compression::Zstd), ("gzip", Compression::Gzip), ("none", Compression::None)]);
-        let level = self.range(&raw.compress_level, "compress_level", 1, 19).map(|l| l as i32);
-        if let (Some(Compression::Gzip), Some(l), Some(v)) = (compression, level, &raw.compress_level) {
+        let compression = self.choice(
+            &raw.compress,
+            "compress",
+            &[
+                ("zstd", Compression::Zstd),
+                ("gzip", Compression::Gzip),
+                ("none", Compression::None),
+            ],
+        );
+        let level = self
+            .range(&raw.compress_level, "compress_level", 1, 19)
+            .map(|l| l as i32);
+        if let (Some(Compression::Gzip), Some(l), Some(v)) =
+            (compression, level, &raw.compress_level)
+        {
             if l > 9 {
-                self.err(v.span(), "gzip levels go from 1 to 9", "use a level from 1 to 9, or compress = \"zstd\"");
+                self.err(
+                    v.span(),
+                    "gzip levels go from 1 to 9",
+                    "use a level from 1 to 9, or compress = \"zstd\"",
+                );
             }
         }
         PartialRotation {
@@ -150,9 +197,15 @@ impl Check<'_> {
             compression,
             level,
             delay_compress: raw.delay_compress.as_ref().map(|b| *b.get_ref()),
-            naming: self.choice(&raw.naming, "naming", &[("numbered", Naming::Numbered), ("dated", Naming::Dated)]),
+            naming: self.choice(
+                &raw.naming,
+                "naming",
+                &[("numbered", Naming::Numbered), ("dated", Naming::Dated)],
+            ),
             keep: self.range(&raw.keep, "keep", 0, 100_000).map(|k| k as u32),
-            max_age: self.range(&raw.max_age_days, "max_age_days", 1, 100_000).map(|d| Duration::from_secs(d as u64 * 86_400)),
+            max_age: self
+                .range(&raw.max_age_days, "max_age_days", 1, 100_000)
+                .map(|d| Duration::from_secs(d as u64 * 86_400)),
             max_total_size: self.size(&raw.max_total_size, "max_total_size"),
         }
     }
@@ -186,7 +239,8 @@ impl PartialRotation {
     /// The policy, or `None` when nothing asks for rotation or retention.
     pub(crate) fn settle(&self) -> Option<RotationSettings> {
         let every = self.every.flatten();
-        let retention = self.keep.is_some() || self.max_age.is_some() || self.max_total_size.is_some();
+        let retention =
+            self.keep.is_some() || self.max_age.is_some() || self.max_total_size.is_some();
         if self.max_size.is_none() && every.is_none() && !retention {
             return None;
         }
@@ -196,7 +250,18 @@ impl PartialRotation {
             every,
             at_hour: self.at_hour.unwrap_or(0),
             compression,
-            level: self.level.unwrap_or(if compression == Compression::Gzip { 6 } else { 3 }).min(if compression == Compression::Gzip { 9 } else { 19 }),
+            level: self
+                .level
+                .unwrap_or(if compression == Compression::Gzip {
+                    6
+                } else {
+                    3
+                })
+                .min(if compression == Compression::Gzip {
+                    9
+                } else {
+                    19
+                }),
             delay_compress: self.delay_compress.unwrap_or(false),
             naming: self.naming.unwrap_or(Naming::Numbered),
             keep: self.keep,

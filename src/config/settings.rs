@@ -196,7 +196,12 @@ pub(crate) struct Check<'a> {
 }
 
 impl Check<'_> {
-    pub(crate) fn err(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+    pub(crate) fn err(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let e = self.src.error(Some(span), message, Some(hint.into()));
         self.errors.push(e);
     }
@@ -318,7 +323,13 @@ impl Settings {
         let mut default_rotation = PartialRotation::default();
         let mut retention = RetentionSettings::default();
         for file in &files {
-            let mut check = Check { src: SourceFile { path: &file.path, text: &file.text }, errors: Vec::new() };
+            let mut check = Check {
+                src: SourceFile {
+                    path: &file.path,
+                    text: &file.text,
+                },
+                errors: Vec::new(),
+            };
             if let Some(r) = &file.raw.rotation {
                 default_rotation = default_rotation.overlay(&check.rotation(r));
             }
@@ -582,7 +593,11 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     }
 }
 
-fn output_kind(check: &mut Check<'_>, raw: &RawOutput, default_rotation: &PartialRotation) -> Option<OutputKind> {
+fn output_kind(
+    check: &mut Check<'_>,
+    raw: &RawOutput,
+    default_rotation: &PartialRotation,
+) -> Option<OutputKind> {
     if raw.kind.get_ref() != "file" {
         check.err(
             raw.kind.span(),
@@ -676,7 +691,11 @@ fn output_kind(check: &mut Check<'_>, raw: &RawOutput, default_rotation: &Partia
         ) as u64),
         buffer_bytes: check.positive(&raw.buffer_bytes, "buffer_bytes", 64 * 1024),
         rotation: {
-            let own = raw.rotation.as_ref().map(|r| check.rotation(r.get_ref())).unwrap_or_default();
+            let own = raw
+                .rotation
+                .as_ref()
+                .map(|r| check.rotation(r.get_ref()))
+                .unwrap_or_default();
             default_rotation.overlay(&own).settle()
         },
     }))

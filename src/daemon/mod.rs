@@ -281,7 +281,13 @@ impl Daemon {
         } else {
             let mut chosen = Vec::new();
             for t in targets {
-                let found = self.outputs.values().find(|o| o.name == *t || o.file().path == std::path::Path::new(t) || std::fs::canonicalize(t).ok().is_some_and(|c| std::fs::canonicalize(&o.file().path).ok() == Some(c.clone())));
+                let found = self.outputs.values().find(|o| {
+                    o.name == *t
+                        || o.file().path == std::path::Path::new(t)
+                        || std::fs::canonicalize(t).ok().is_some_and(|c| {
+                            std::fs::canonicalize(&o.file().path).ok() == Some(c.clone())
+                        })
+                });
                 match found {
                     Some(o) => chosen.push(o),
                     None => errors.push(format!("no file output is named or writes `{t}`")),
@@ -296,7 +302,8 @@ impl Daemon {
                 continue;
             }
             match tokio::time::timeout(std::time::Duration::from_secs(60), rx).await {
-                Ok(Ok(Ok(to))) => rotated.push(serde_json::json!({ "output": o.name, "file": o.file().path, "to": to })),
+                Ok(Ok(Ok(to))) => rotated
+                    .push(serde_json::json!({ "output": o.name, "file": o.file().path, "to": to })),
                 Ok(Ok(Err(e))) => errors.push(e),
                 _ => errors.push(format!("{}: no answer from the writer", o.name)),
             }

@@ -70,19 +70,30 @@ fn worker() -> &'static Worker {
 pub(crate) fn enqueue(job: Job) {
     let w = worker();
     let key = (job.live.clone(), job.inode);
-    if w.queued.lock().unwrap_or_else(|e| e.into_inner()).insert(key) {
+    if w.queued
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key)
+    {
         let _ = w.tx.send(job);
     }
 }
 
 /// Whether a compression job is queued or running (for tests and shutdown).
 pub fn busy() -> bool {
-    WORKER.get().is_some_and(|w| !w.queued.lock().unwrap_or_else(|e| e.into_inner()).is_empty())
+    WORKER.get().is_some_and(|w| {
+        !w.queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    })
 }
 
 /// The uncompressed generation with this inode, under its current name.
 fn find(live: &Path, inode: u64) -> io::Result<Option<Generation>> {
-    Ok(fileset::list(live)?.into_iter().find(|g| g.inode == inode && g.compression == Compression::None))
+    Ok(fileset::list(live)?
+        .into_iter()
+        .find(|g| g.inode == inode && g.compression == Compression::None))
 }
 
 fn compress(job: &Job) -> io::Result<()> {
@@ -91,18 +102,29 @@ fn compress(job: &Job) -> io::Result<()> {
     let compression = job.settings.compression;
     let (source, modified) = {
         let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(g) = find(&job.live, job.inode)? else { return Ok(()) };
+        let Some(g) = find(&job.live, job.inode)? else {
+            return Ok(());
+        };
         (File::open(&g.path)?, g.modified)
     };
-    let temp = dir.join(fileset::temp_name(&format!("{base}.{}{}", job.inode, compression.extension())));
+    let temp = dir.join(fileset::temp_name(&format!(
+        "{base}.{}{}",
+        job.inode,
+        compression.extension()
+    )));
     let written = (|| -> io::Result<File> {
         let out = File::options().write(true).create_new(true).open(&temp)?;
         let mut input = BufReader::with_capacity(256 * 1024, source);
         let mut output = BufWriter::with_capacity(256 * 1024, out);
         match compression {
-            Compression::Zstd => zstd::stream::copy_encode(&mut input, &mut output, job.settings.level)?,
+            Compression::Zstd => {
+                zstd::stream::copy_encode(&mut input, &mut output, job.settings.level)?
+            }
             Compression::Gzip => {
-                let mut enc = flate2::write::GzEncoder::new(&mut output, flate2::Compression::new(job.settings.level as u32));
+                let mut enc = flate2::write::GzEncoder::new(
+                    &mut output,
+                    flate2::Compression::new(job.settings.level as u32),
+                );
                 io::copy(&mut input, &mut enc)?;
                 enc.finish()?;
             }

@@ -77,7 +77,9 @@ impl FileWriter {
             let deadline = match (self.pending.is_empty(), retry_at) {
                 (true, _) => None,
                 (false, Some(retry)) => Some(retry),
-                (false, None) => Some((first_at + self.settings.flush_interval).min(last_at + BURST_END)),
+                (false, None) => {
+                    Some((first_at + self.settings.flush_interval).min(last_at + BURST_END))
+                }
             };
             tokio::select! {
                 // Reopen and the timers come first: a channel that is never empty under load
@@ -97,7 +99,8 @@ impl FileWriter {
                 _ = sleep_until(next_rotation.unwrap_or_else(Instant::now)), if next_rotation.is_some() => {
                     retry_at = self.write_pending();
                     if retry_at.is_none() && self.size > 0 {
-                        let _ = self.rotate(rotate::Reason::Time);
+                        let period = chrono::Local::now() - chrono::Duration::seconds(1);
+                        let _ = self.rotate(rotate::Reason::Time(period));
                     }
                     next_rotation = self.next_rotation();
                 }
@@ -164,15 +167,25 @@ impl FileWriter {
     /// Recovers the set and, for time rotation, rotates a live file last written before the
     /// latest boundary (the daemon was down when it passed).
     fn start_rotation(&mut self) {
-        let Some(r) = self.settings.rotation.clone() else { return };
+        let Some(r) = self.settings.rotation.clone() else {
+            return;
+        };
         if let Err(e) = rotate::recover(&self.settings.path, &r, &self.retention) {
             tracing::warn!(output = %self.name, error = %e, "cannot recover the rotated files");
         }
         if let (Some(every), Ok(meta)) = (r.every, std::fs::metadata(&self.settings.path)) {
             let boundary = rotate::last_boundary(chrono::Local::now(), every, r.at_hour);
-            let written: chrono::DateTime<chrono::Local> = meta.modified().map(Into::into).unwrap_or_else(|_| chrono::Local::now());
+            let written: chrono::DateTime<chrono::Local> = meta
+                .modified()
+                .map(Into::into)
+                .unwrap_or_else(|_| chrono::Local::now());
             if meta.len() > 0 && written < boundary && self.file.is_none() {
-                if let Err(e) = rotate::rotate(&self.settings.path, &r, &self.retention, rotate::Reason::Time) {
+                if let Err(e) = rotate::rotate(
+                    &self.settings.path,
+                    &r,
+                    &self.retention,
+                    rotate::Reason::Time(written),
+                ) {
                     tracing::warn!(output = %self.name, error = %e, "cannot rotate at start");
                 }
             }
@@ -187,7 +200,11 @@ impl FileWriter {
 
     /// Rotates now: everything pending has been written.
     fn rotate(&mut self, reason: rotate::Reason) -> io::Result<std::path::PathBuf> {
-        let policy = self.settings.rotation.clone().unwrap_or_else(rotate::on_request_only);
+        let policy = self
+            .settings
+            .rotation
+            .clone()
+            .unwrap_or_else(rotate::on_request_only);
         let rotated = rotate::rotate(&self.settings.path, &policy, &self.retention, reason);
         // Whether or not the rename worked, write to whatever is at the path now.
         self.reopen_file();
@@ -238,7 +255,11 @@ impl FileWriter {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        let result = OpenOptions::new().append(true).create_new(true).mode(s.mode).open(&s.path);
+        let result = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(s.mode)
+            .open(&s.path);
         let file = match result {
             Ok(f) => {
                 // New file: the umask may have narrowed the mode; set it exactly, and the owner.
@@ -248,7 +269,9 @@ impl FileWriter {
                 }
                 f
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new().append(true).open(&s.path)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                OpenOptions::new().append(true).open(&s.path)?
+            }
             Err(e) => return Err(e),
         };
         Ok(file)
@@ -266,7 +289,13 @@ impl FileWriter {
                     self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
                     self.file = Some(f);
                 }
-                Err(error) => return self.write_failed(WriteFailure { error, whole_chunks: 0, partial_bytes: 0 }),
+                Err(error) => {
+                    return self.write_failed(WriteFailure {
+                        error,
+                        whole_chunks: 0,
+                        partial_bytes: 0,
+                    })
+                }
             }
         }
         let f = self.file.as_ref().expect("opened above");
@@ -274,11 +303,18 @@ impl FileWriter {
             Ok(()) => {
                 let messages: u64 = self.pending.iter().map(|c| c.messages).sum();
                 self.stats.written.fetch_add(messages, Relaxed);
-                self.stats.bytes.fetch_add(self.pending_bytes as u64, Relaxed);
+                self.stats
+                    .bytes
+                    .fetch_add(self.pending_bytes as u64, Relaxed);
                 self.size += self.pending_bytes as u64;
                 self.pending.clear();
                 self.pending_bytes = 0;
-                let full = self.settings.rotation.as_ref().and_then(|r| r.max_size).is_some_and(|max| self.size >= max);
+                let full = self
+                    .settings
+                    .rotation
+                    .as_ref()
+                    .and_then(|r| r.max_size)
+                    .is_some_and(|max| self.size >= max);
                 if full {
                     if let Err(e) = self.rotate(rotate::Reason::Size) {
                         tracing::warn!(output = %self.name, error = %e, "cannot rotate");
@@ -290,7 +326,14 @@ impl FileWriter {
         }
     }
 
-    fn write_failed(&mut self, WriteFailure { error, whole_chunks, partial_bytes }: WriteFailure) -> Option<Instant> {
+    fn write_failed(
+        &mut self,
+        WriteFailure {
+            error,
+            whole_chunks,
+            partial_bytes,
+        }: WriteFailure,
+    ) -> Option<Instant> {
         let done: Vec<Chunk> = self.pending.drain(..whole_chunks).collect();
         let messages: u64 = done.iter().map(|c| c.messages).sum();
         let bytes = done.iter().map(|c| c.data.len()).sum::<usize>() + partial_bytes;

@@ -89,7 +89,11 @@ pub fn split(live: &Path) -> (PathBuf, String) {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = live.file_name().and_then(OsStr::to_str).unwrap_or_default().to_string();
+    let name = live
+        .file_name()
+        .and_then(OsStr::to_str)
+        .unwrap_or_default()
+        .to_string();
     (dir, name)
 }
 
@@ -137,8 +141,12 @@ pub fn list(live: &Path) -> io::Result<Vec<Generation>> {
     };
     for entry in entries {
         let entry = entry?;
-        let Some(file_name) = entry.file_name().to_str().map(str::to_string) else { continue };
-        let Some((slot, compression)) = parse_name(&base, &file_name) else { continue };
+        let Some(file_name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let Some((slot, compression)) = parse_name(&base, &file_name) else {
+            continue;
+        };
         let Ok(meta) = entry.metadata() else { continue };
         if !meta.is_file() {
             continue;
@@ -188,8 +196,16 @@ mod tests {
         for (slot, c, expect) in [
             (Slot::Numbered(1), Compression::None, "syslog.1"),
             (Slot::Numbered(12), Compression::Zstd, "syslog.12.zst"),
-            (Slot::Dated("20261121".into(), 1), Compression::Gzip, "syslog-20261121.gz"),
-            (Slot::Dated("2026112109".into(), 3), Compression::None, "syslog-2026112109-3"),
+            (
+                Slot::Dated("20261121".into(), 1),
+                Compression::Gzip,
+                "syslog-20261121.gz",
+            ),
+            (
+                Slot::Dated("2026112109".into(), 3),
+                Compression::None,
+                "syslog-2026112109-3",
+            ),
         ] {
             assert_eq!(name("syslog", &slot, c), expect);
             assert_eq!(parse_name("syslog", expect), Some((slot, c)));
@@ -198,28 +214,58 @@ mod tests {
 
     #[test]
     fn other_files_are_not_generations() {
-        for other in ["syslog", "syslog.0", "syslog.01", "syslog.x", "syslog.log", "syslog-2026", "syslog-20261121-1", "syslog-20261121-x", "auth.log.1", "syslog.1.bz2", ".syslog.1.zst.tmp"] {
+        for other in [
+            "syslog",
+            "syslog.0",
+            "syslog.01",
+            "syslog.x",
+            "syslog.log",
+            "syslog-2026",
+            "syslog-20261121-1",
+            "syslog-20261121-x",
+            "auth.log.1",
+            "syslog.1.bz2",
+            ".syslog.1.zst.tmp",
+        ] {
             assert_eq!(parse_name("syslog", other), None, "{other}");
         }
         // A name that merely starts like another set's is not ours.
-        assert_eq!(parse_name("auth.log", "auth.log.1"), Some((Slot::Numbered(1), Compression::None)));
+        assert_eq!(
+            parse_name("auth.log", "auth.log.1"),
+            Some((Slot::Numbered(1), Compression::None))
+        );
     }
 
     #[test]
     fn listing_is_oldest_first_and_skips_temporaries() {
         let dir = tempfile::tempdir().unwrap();
-        for f in ["syslog", "syslog.1", "syslog.2.zst", "syslog.10.gz", ".syslog.3.zst.tmp", "other.1"] {
+        for f in [
+            "syslog",
+            "syslog.1",
+            "syslog.2.zst",
+            "syslog.10.gz",
+            ".syslog.3.zst.tmp",
+            "other.1",
+        ] {
             std::fs::write(dir.path().join(f), f).unwrap();
         }
         let live = dir.path().join("syslog");
-        let names: Vec<String> = list(&live).unwrap().iter().map(|g| g.path.file_name().unwrap().to_str().unwrap().to_string()).collect();
+        let names: Vec<String> = list(&live)
+            .unwrap()
+            .iter()
+            .map(|g| g.path.file_name().unwrap().to_str().unwrap().to_string())
+            .collect();
         assert_eq!(names, ["syslog.10.gz", "syslog.2.zst", "syslog.1"]);
         assert_eq!(temporaries(&live), [dir.path().join(".syslog.3.zst.tmp")]);
         let dated = dir.path().join("d");
         for f in ["d-20261121-2.zst", "d-20261120", "d-20261121"] {
             std::fs::write(dir.path().join(f), f).unwrap();
         }
-        let names: Vec<String> = list(&dated).unwrap().iter().map(|g| g.path.file_name().unwrap().to_str().unwrap().to_string()).collect();
+        let names: Vec<String> = list(&dated)
+            .unwrap()
+            .iter()
+            .map(|g| g.path.file_name().unwrap().to_str().unwrap().to_string())
+            .collect();
         assert_eq!(names, ["d-20261120", "d-20261121", "d-20261121-2.zst"]);
     }
 }

@@ -8,8 +8,8 @@
 pub mod compress;
 pub mod file;
 pub mod fileset;
-pub mod rotate;
 pub mod format;
+pub mod rotate;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;

@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, Datelike, Duration as ChronoDuration, Local, NaiveDate, TimeZone, Timelike};
+use chrono::{
+    DateTime, Datelike, Duration as ChronoDuration, Local, NaiveDate, TimeZone, Timelike,
+};
 
 use super::compress::{self, sync_dir};
 use super::fileset::{self, Compression, Generation, Naming, Slot};
@@ -32,7 +34,10 @@ use crate::config::{Every, RetentionSettings, RotationSettings};
 /// every writer and the compressor, per path, for the daemon's lifetime.
 pub(crate) fn lock(live: &Path) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
-    let mut locks = LOCKS.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut locks = LOCKS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     locks.entry(live.to_path_buf()).or_default().clone()
 }
 
@@ -46,7 +51,10 @@ pub struct Retention {
 impl Retention {
     /// Limits from the configuration.
     pub fn new(limits: RetentionSettings) -> Arc<Retention> {
-        Arc::new(Retention { limits: Mutex::new(limits), sets: Mutex::default() })
+        Arc::new(Retention {
+            limits: Mutex::new(limits),
+            sets: Mutex::default(),
+        })
     }
 
     /// New limits after a reload.
@@ -56,7 +64,10 @@ impl Retention {
 
     /// Counts a file set under the global limits.
     pub(crate) fn register(&self, live: &Path) {
-        self.sets.lock().unwrap_or_else(|e| e.into_inner()).insert(live.to_path_buf());
+        self.sets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(live.to_path_buf());
     }
 }
 
@@ -82,13 +93,19 @@ pub(crate) fn on_request_only() -> RotationSettings {
 pub(crate) enum Reason {
     /// `max_size` reached, or a request: the lines are from now.
     Size,
-    /// A time boundary passed: the lines are from the period before it.
-    Time,
+    /// A time boundary passed: the lines are from the period that ended; the time given is
+    /// in it (the boundary's last second, or the file's last write at start).
+    Time(DateTime<Local>),
 }
 
 /// Renames the live file to a new generation and queues compression. The caller has written
 /// everything pending and opens the new live file afterwards.
-pub(crate) fn rotate(live: &Path, settings: &RotationSettings, retention: &Arc<Retention>, reason: Reason) -> io::Result<PathBuf> {
+pub(crate) fn rotate(
+    live: &Path,
+    settings: &RotationSettings,
+    retention: &Arc<Retention>,
+    reason: Reason,
+) -> io::Result<PathBuf> {
     let (dir, base) = fileset::split(live);
     let set_lock = lock(live);
     let rotated = {
@@ -99,7 +116,10 @@ pub(crate) fn rotate(live: &Path, settings: &RotationSettings, retention: &Arc<R
                 // `list` is oldest (highest number) first, so no rename overwrites another.
                 for g in &generations {
                     if let Slot::Numbered(n) = g.slot {
-                        std::fs::rename(&g.path, dir.join(fileset::name(&base, &Slot::Numbered(n + 1), g.compression)))?;
+                        std::fs::rename(
+                            &g.path,
+                            dir.join(fileset::name(&base, &Slot::Numbered(n + 1), g.compression)),
+                        )?;
                     }
                 }
                 dir.join(fileset::name(&base, &Slot::Numbered(1), Compression::None))
@@ -107,7 +127,7 @@ pub(crate) fn rotate(live: &Path, settings: &RotationSettings, retention: &Arc<R
             Naming::Dated => {
                 let when = match reason {
                     Reason::Size => Local::now(),
-                    Reason::Time => Local::now() - ChronoDuration::seconds(1),
+                    Reason::Time(t) => t,
                 };
                 let date = match settings.every {
                     Some(Every::Hourly) => when.format("%Y%m%d%H").to_string(),
@@ -118,7 +138,11 @@ pub(crate) fn rotate(live: &Path, settings: &RotationSettings, retention: &Arc<R
                     generations.iter().any(|g| g.slot == slot)
                 };
                 let seq = (1..).find(|s| !taken(*s)).expect("a free sequence number");
-                dir.join(fileset::name(&base, &Slot::Dated(date, seq), Compression::None))
+                dir.join(fileset::name(
+                    &base,
+                    &Slot::Dated(date, seq),
+                    Compression::None,
+                ))
             }
         };
         std::fs::rename(live, &target)?;
@@ -132,23 +156,40 @@ pub(crate) fn rotate(live: &Path, settings: &RotationSettings, retention: &Arc<R
 }
 
 /// Queues every uncompressed generation that the policy wants compressed.
-fn queue_compression(live: &Path, settings: &RotationSettings, retention: &Arc<Retention>) -> io::Result<()> {
+fn queue_compression(
+    live: &Path,
+    settings: &RotationSettings,
+    retention: &Arc<Retention>,
+) -> io::Result<()> {
     if settings.compression == Compression::None {
         return Ok(());
     }
     let generations = fileset::list(live)?;
     // The newest generation stays uncompressed with delay_compress.
-    let newest = if settings.delay_compress { generations.last().map(|g| g.inode) } else { None };
+    let newest = if settings.delay_compress {
+        generations.last().map(|g| g.inode)
+    } else {
+        None
+    };
     for g in generations {
         if g.compression == Compression::None && Some(g.inode) != newest {
-            compress::enqueue(compress::Job { live: live.to_path_buf(), inode: g.inode, settings: settings.clone(), retention: retention.clone() });
+            compress::enqueue(compress::Job {
+                live: live.to_path_buf(),
+                inode: g.inode,
+                settings: settings.clone(),
+                retention: retention.clone(),
+            });
         }
     }
     Ok(())
 }
 
 /// Finishes what a crash interrupted, then queues compression and applies retention.
-pub(crate) fn recover(live: &Path, settings: &RotationSettings, retention: &Arc<Retention>) -> io::Result<()> {
+pub(crate) fn recover(
+    live: &Path,
+    settings: &RotationSettings,
+    retention: &Arc<Retention>,
+) -> io::Result<()> {
     retention.register(live);
     {
         let set_lock = lock(live);
@@ -160,7 +201,9 @@ pub(crate) fn recover(live: &Path, settings: &RotationSettings, retention: &Arc<
         let generations = fileset::list(live)?;
         for g in &generations {
             let done = g.compression == Compression::None
-                && generations.iter().any(|c| c.slot == g.slot && c.compression != Compression::None);
+                && generations
+                    .iter()
+                    .any(|c| c.slot == g.slot && c.compression != Compression::None);
             if done {
                 tracing::info!(file = %g.path.display(), "compressed copy is complete; removing the uncompressed one");
                 std::fs::remove_file(&g.path)?;
@@ -185,7 +228,9 @@ pub(crate) fn enforce(live: &Path, settings: &RotationSettings, retention: &Rete
     {
         let set_lock = lock(live);
         let _held = set_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let Ok(mut generations) = fileset::list(live) else { return };
+        let Ok(mut generations) = fileset::list(live) else {
+            return;
+        };
         if let Some(keep) = settings.keep {
             while generations.len() > keep as usize {
                 delete(&generations.remove(0), "keep");
@@ -215,11 +260,21 @@ pub(crate) fn enforce(live: &Path, settings: &RotationSettings, retention: &Rete
 
 /// `[retention]`: oldest rotated generations first, across every set, while over the limits.
 fn enforce_global(retention: &Retention) {
-    let limits = retention.limits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let limits = retention
+        .limits
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     if limits.max_disk_usage.is_none() && limits.min_free_space.is_none() {
         return;
     }
-    let sets: Vec<PathBuf> = retention.sets.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+    let sets: Vec<PathBuf> = retention
+        .sets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
     let mut all: Vec<(PathBuf, Generation)> = Vec::new();
     let mut usage = 0u64;
     for live in &sets {
@@ -231,18 +286,32 @@ fn enforce_global(retention: &Retention) {
     }
     all.sort_by_key(|(_, g)| g.modified);
     let free = |path: &Path| -> Option<u64> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        nix::sys::statvfs::statvfs(dir).ok().map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        nix::sys::statvfs::statvfs(dir)
+            .ok()
+            .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
     };
     for (live, g) in all {
         let over_usage = limits.max_disk_usage.is_some_and(|max| usage > max);
-        let short_of_space = limits.min_free_space.is_some_and(|min| free(&live).is_some_and(|f| f < min));
+        let short_of_space = limits
+            .min_free_space
+            .is_some_and(|min| free(&live).is_some_and(|f| f < min));
         if !over_usage && !short_of_space {
             break;
         }
         let set_lock = lock(&live);
         let _held = set_lock.lock().unwrap_or_else(|e| e.into_inner());
-        delete(&g, if over_usage { "max_disk_usage" } else { "min_free_space" });
+        delete(
+            &g,
+            if over_usage {
+                "max_disk_usage"
+            } else {
+                "min_free_space"
+            },
+        );
         usage = usage.saturating_sub(g.size);
     }
 }
@@ -251,16 +320,26 @@ fn enforce_global(retention: &Retention) {
 pub(crate) fn next_boundary(now: DateTime<Local>, every: Every, at_hour: u32) -> DateTime<Local> {
     let at = |date: NaiveDate, hour: u32| -> DateTime<Local> {
         let naive = date.and_hms_opt(hour, 0, 0).expect("a valid hour");
-        Local.from_local_datetime(&naive).earliest().unwrap_or_else(|| Local.from_utc_datetime(&naive))
+        Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .unwrap_or_else(|| Local.from_utc_datetime(&naive))
     };
     let today = now.date_naive();
     let candidate = match every {
         Every::Hourly => {
             let this_hour = at(today, now.hour());
-            return if this_hour > now { this_hour } else { this_hour + ChronoDuration::hours(1) };
+            return if this_hour > now {
+                this_hour
+            } else {
+                this_hour + ChronoDuration::hours(1)
+            };
         }
         Every::Daily => at(today, at_hour),
-        Every::Weekly => at(today - ChronoDuration::days(i64::from(today.weekday().num_days_from_monday())), at_hour),
+        Every::Weekly => at(
+            today - ChronoDuration::days(i64::from(today.weekday().num_days_from_monday())),
+            at_hour,
+        ),
         Every::Monthly => at(today.with_day(1).expect("day 1"), at_hour),
     };
     if candidate > now {
@@ -310,24 +389,63 @@ mod tests {
     use super::*;
 
     fn local(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Local> {
-        Local.with_ymd_and_hms(y, mo, d, h, mi, 0).earliest().unwrap()
+        Local
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .earliest()
+            .unwrap()
     }
 
     #[test]
     fn boundaries() {
         let now = local(2026, 11, 21, 9, 41); // a Saturday
-        assert_eq!(next_boundary(now, Every::Hourly, 0), local(2026, 11, 21, 10, 0));
-        assert_eq!(next_boundary(now, Every::Daily, 0), local(2026, 11, 22, 0, 0));
-        assert_eq!(next_boundary(now, Every::Daily, 12), local(2026, 11, 21, 12, 0));
-        assert_eq!(next_boundary(now, Every::Weekly, 0), local(2026, 11, 23, 0, 0));
-        assert_eq!(next_boundary(now, Every::Monthly, 0), local(2026, 12, 1, 0, 0));
-        assert_eq!(next_boundary(local(2026, 12, 15, 0, 0), Every::Monthly, 3), local(2027, 1, 1, 3, 0));
-        assert_eq!(last_boundary(now, Every::Hourly, 0), local(2026, 11, 21, 9, 0));
-        assert_eq!(last_boundary(now, Every::Daily, 0), local(2026, 11, 21, 0, 0));
-        assert_eq!(last_boundary(now, Every::Daily, 12), local(2026, 11, 20, 12, 0));
-        assert_eq!(last_boundary(now, Every::Weekly, 0), local(2026, 11, 16, 0, 0));
-        assert_eq!(last_boundary(now, Every::Monthly, 0), local(2026, 11, 1, 0, 0));
-        assert_eq!(last_boundary(local(2026, 3, 1, 0, 30), Every::Monthly, 0), local(2026, 3, 1, 0, 0));
+        assert_eq!(
+            next_boundary(now, Every::Hourly, 0),
+            local(2026, 11, 21, 10, 0)
+        );
+        assert_eq!(
+            next_boundary(now, Every::Daily, 0),
+            local(2026, 11, 22, 0, 0)
+        );
+        assert_eq!(
+            next_boundary(now, Every::Daily, 12),
+            local(2026, 11, 21, 12, 0)
+        );
+        assert_eq!(
+            next_boundary(now, Every::Weekly, 0),
+            local(2026, 11, 23, 0, 0)
+        );
+        assert_eq!(
+            next_boundary(now, Every::Monthly, 0),
+            local(2026, 12, 1, 0, 0)
+        );
+        assert_eq!(
+            next_boundary(local(2026, 12, 15, 0, 0), Every::Monthly, 3),
+            local(2027, 1, 1, 3, 0)
+        );
+        assert_eq!(
+            last_boundary(now, Every::Hourly, 0),
+            local(2026, 11, 21, 9, 0)
+        );
+        assert_eq!(
+            last_boundary(now, Every::Daily, 0),
+            local(2026, 11, 21, 0, 0)
+        );
+        assert_eq!(
+            last_boundary(now, Every::Daily, 12),
+            local(2026, 11, 20, 12, 0)
+        );
+        assert_eq!(
+            last_boundary(now, Every::Weekly, 0),
+            local(2026, 11, 16, 0, 0)
+        );
+        assert_eq!(
+            last_boundary(now, Every::Monthly, 0),
+            local(2026, 11, 1, 0, 0)
+        );
+        assert_eq!(
+            last_boundary(local(2026, 3, 1, 0, 30), Every::Monthly, 0),
+            local(2026, 3, 1, 0, 0)
+        );
     }
 
     fn settings() -> RotationSettings {
@@ -346,7 +464,11 @@ mod tests {
     }
 
     fn names(live: &Path) -> Vec<String> {
-        fileset::list(live).unwrap().iter().map(|g| g.path.file_name().unwrap().to_str().unwrap().to_string()).collect()
+        fileset::list(live)
+            .unwrap()
+            .iter()
+            .map(|g| g.path.file_name().unwrap().to_str().unwrap().to_string())
+            .collect()
     }
 
     #[test]
@@ -361,8 +483,14 @@ mod tests {
             rotate(&live, &s, &retention, Reason::Size).unwrap();
         }
         assert_eq!(names(&live), ["syslog.3", "syslog.2", "syslog.1"]);
-        assert_eq!(std::fs::read_to_string(dir.path().join("syslog.1")).unwrap(), "generation 4\n");
-        assert_eq!(std::fs::read_to_string(dir.path().join("syslog.3")).unwrap(), "generation 2\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("syslog.1")).unwrap(),
+            "generation 4\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("syslog.3")).unwrap(),
+            "generation 2\n"
+        );
     }
 
     #[test]
@@ -370,7 +498,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("syslog");
         std::fs::write(dir.path().join("syslog.2"), "two\n").unwrap();
-        compress::write_compressed(&dir.path().join("syslog.2.zst"), b"two\n", Compression::Zstd).unwrap();
+        compress::write_compressed(
+            &dir.path().join("syslog.2.zst"),
+            b"two\n",
+            Compression::Zstd,
+        )
+        .unwrap();
         std::fs::write(dir.path().join(".syslog.77.zst.tmp"), "half").unwrap();
         let mut s = settings();
         s.compression = Compression::None;

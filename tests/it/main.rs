@@ -9,4 +9,5 @@ mod inputs;
 mod lifecycle;
 mod load;
 mod logger;
+mod rotation;
 mod routing;

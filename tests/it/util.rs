@@ -95,6 +95,11 @@ impl Daemon {
         }
     }
 
+    /// Starts the daemon again on the same directory and config (after it exited).
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
     /// A path inside the test's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
