@@ -3,7 +3,8 @@
 //!
 //! Run it with `cargo bench --bench e2e` (every case), or name cases:
 //! `cargo bench --bench e2e -- tcp1 udp`. `--quick` sends a tenth of the messages, `--list`
-//! shows the cases. Environment:
+//! shows the cases, `--rounds N` runs the named cases N times interleaved (a, b, a, b, …) and
+//! adds a table of medians. Environment:
 //! - `LOGWELL_BENCH_MESSAGES=N`: messages per case (default 1,000,000 for TCP, 500,000 for
 //!   datagrams);
 //! - `LOGWELL_BENCH_UDP_RATE=N`: messages per second of the `udp_paced` case (default 100,000);
@@ -25,6 +26,25 @@
 //! - CPU seconds per million messages: the daemon's utime + stime (`/proc/PID/stat`) over the
 //!   case; also the generator's own CPU, since both share the machine;
 //! - peak RSS: `VmHWM` from `/proc/PID/status`.
+//!
+//! Rotation cases (`tcp1_rot`: zstd, `tcp1_rot_gzip`: gzip, `tcp1_rot_none`: no compression)
+//! are `tcp1` with `[output.out.rotation] max_size = "10M"`: same messages, same measure (end
+//! to end = the last message written, as counted by `written`; compression may still run then).
+//! They also report:
+//! - when every rotated generation was compressed (no `FILE.N` left uncompressed, no
+//!   `.FILE.INODE.zst.tmp` temporary, and the live file below `max_size`), polled after the
+//!   last message was written; the daemon is stopped only then;
+//! - the CPU seconds of the daemon's `compress` thread until then (`/proc/PID/task/*/stat` for
+//!   the name, `schedstat` for nanoseconds);
+//! - per compression: input bytes (the generations decompressed), output bytes (on disk),
+//!   ratio, CPU seconds per GB; the ratios are optimistic: the messages differ only in their
+//!   sequence number;
+//! - the rate against `tcp1` of the same run (medians with `--rounds`); the target is less
+//!   than [`TARGET_ROTATION_COST`] lower.
+//!
+//! The read-back reads every generation, oldest first (`FILE.N.zst` with `zstd`, `FILE.N.gz`
+//! with `flate2`'s `MultiGzDecoder`, `FILE.N` as is), then the live file, checks each sequence
+//! number once, and for rotation cases that they come in order across the generations.
 //!
 //! Every wait is bounded: a case gives up after [`CASE_DEADLINE`]. The daemons are children of
 //! this process and are stopped by their PID (SIGTERM, then SIGKILL after [`STOP_DEADLINE`]).
@@ -73,12 +93,64 @@ enum Load {
     UnixDgram,
 }
 
+/// Size rotation of the output file: `[output.out.rotation]` with `max_size =`
+/// [`ROTATE_MAX_SIZE`], `compress =` this, `compress_level =` the level when given (else the
+/// daemon's default: zstd 3, gzip 6).
+#[derive(Clone, Copy, Debug)]
+struct Rotation {
+    compress: Packing,
+    level: Option<i32>,
+    delay_compress: bool,
+}
+
+/// How a rotated generation is compressed (by its file name: `.zst`, `.gz`, or neither).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Packing {
+    None,
+    Zstd,
+    Gzip,
+}
+
+impl Packing {
+    /// The value of `compress =` in the config.
+    fn name(self) -> &'static str {
+        match self {
+            Packing::None => "none",
+            Packing::Zstd => "zstd",
+            Packing::Gzip => "gzip",
+        }
+    }
+}
+
+impl Rotation {
+    /// The level the daemon uses.
+    fn level(&self) -> Option<i32> {
+        match self.compress {
+            Packing::None => None,
+            Packing::Zstd => Some(self.level.unwrap_or(3)),
+            Packing::Gzip => Some(self.level.unwrap_or(6)),
+        }
+    }
+}
+
+/// The `max_size` of the rotation cases, as written in the config, and in bytes.
+const ROTATE_MAX_SIZE: &str = "10M";
+const ROTATE_MAX_BYTES: u64 = 10 << 20;
+/// The rotation cost the issue allows: rotating every 10 MiB under TCP load may lower the
+/// end-to-end rate by less than this, compared with `tcp1` in the same run.
+const TARGET_ROTATION_COST: f64 = 0.05;
+/// Longest to wait, after the last message was written, for every rotated generation to be
+/// compressed.
+const COMPRESS_DEADLINE: Duration = Duration::from_secs(120);
+
 #[derive(Clone, Copy, Debug)]
 struct Case {
     name: &'static str,
     load: Load,
     default_messages: u64,
     about: &'static str,
+    /// Size rotation of the output, if any.
+    rotation: Option<Rotation>,
 }
 
 const CASES: &[Case] = &[
@@ -87,30 +159,68 @@ const CASES: &[Case] = &[
         load: Load::Tcp { connections: 1 },
         default_messages: 1_000_000,
         about: "one TCP connection, 1.6 MiB writes",
+        rotation: None,
+    },
+    Case {
+        name: "tcp1_rot",
+        load: Load::Tcp { connections: 1 },
+        default_messages: 1_000_000,
+        about: "tcp1, rotating every 10 MiB, compress = \"zstd\" (level 3)",
+        rotation: Some(Rotation {
+            compress: Packing::Zstd,
+            level: None,
+            delay_compress: false,
+        }),
+    },
+    Case {
+        name: "tcp1_rot_none",
+        load: Load::Tcp { connections: 1 },
+        default_messages: 1_000_000,
+        about: "tcp1, rotating every 10 MiB, compress = \"none\"",
+        rotation: Some(Rotation {
+            compress: Packing::None,
+            level: None,
+            delay_compress: false,
+        }),
+    },
+    Case {
+        name: "tcp1_rot_gzip",
+        load: Load::Tcp { connections: 1 },
+        default_messages: 1_000_000,
+        about: "tcp1, rotating every 10 MiB, compress = \"gzip\" (level 6)",
+        rotation: Some(Rotation {
+            compress: Packing::Gzip,
+            level: None,
+            delay_compress: false,
+        }),
     },
     Case {
         name: "tcp10",
         load: Load::Tcp { connections: 10 },
         default_messages: 1_000_000,
         about: "ten TCP connections, one sender thread each",
+        rotation: None,
     },
     Case {
         name: "udp",
         load: Load::Udp { paced: false },
         default_messages: 500_000,
         about: "UDP, sendmmsg ×64 unpaced, receive_buffer_bytes = 8 MiB",
+        rotation: None,
     },
     Case {
         name: "udp_paced",
         load: Load::Udp { paced: true },
         default_messages: 500_000,
         about: "UDP paced at LOGWELL_BENCH_UDP_RATE (default 100,000/s)",
+        rotation: None,
     },
     Case {
         name: "unix",
         load: Load::UnixDgram,
         default_messages: 500_000,
         about: "Unix datagram socket, sendmmsg ×64 (blocking: no loss expected)",
+        rotation: None,
     },
 ];
 
@@ -121,6 +231,8 @@ struct Options {
     quick: bool,
     udp_rate: u64,
     perf_dir: Option<PathBuf>,
+    /// How many times the list of cases runs, interleaved (`--rounds N`).
+    rounds: usize,
 }
 
 fn main() {
@@ -138,18 +250,39 @@ fn main() {
         println!("WARNING: this is a debug build; run `cargo bench --bench e2e` for real figures");
     }
     let mut outcomes = Vec::new();
-    for case in &opts.cases {
-        let n = opts.messages.unwrap_or(if opts.quick {
-            case.default_messages / 10
-        } else {
-            case.default_messages
-        });
-        println!("\n== {} ({}): {} messages", case.name, case.about, group(n));
-        let o = run_case(case, n, &opts);
-        print!("{}", o.describe());
-        outcomes.push(o);
+    // Rounds interleave the cases (a, b, a, b, …) so that a slow spell of the machine does not
+    // fall on one case only.
+    for round in 1..=opts.rounds {
+        for case in &opts.cases {
+            let n = opts.messages.unwrap_or(if opts.quick {
+                case.default_messages / 10
+            } else {
+                case.default_messages
+            });
+            let of = if opts.rounds > 1 {
+                format!(", round {round} of {}", opts.rounds)
+            } else {
+                String::new()
+            };
+            println!(
+                "\n== {} ({}): {} messages{of}",
+                case.name,
+                case.about,
+                group(n)
+            );
+            let mut o = run_case(case, n, &opts);
+            o.round = round;
+            print!("{}", o.describe());
+            outcomes.push(o);
+        }
     }
-    println!("\n{}", table(&outcomes));
+    println!("\n{}", table(&outcomes, opts.rounds > 1));
+    if opts.rounds > 1 {
+        println!("{}", median_table(&outcomes, opts.rounds));
+    }
+    if let Some(t) = compression_table(&outcomes, opts.rounds > 1) {
+        println!("{t}");
+    }
     print!("{}", verdict(&outcomes));
     if outcomes.iter().any(|o| !o.errors.is_empty()) {
         std::process::exit(1);
@@ -159,7 +292,22 @@ fn main() {
 fn options() -> Result<Option<Options>, String> {
     let mut cases = Vec::new();
     let mut quick = false;
-    for arg in std::env::args().skip(1) {
+    let mut rounds = 1usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let rounds_arg = if arg == "--rounds" {
+            Some(args.next().unwrap_or_default())
+        } else {
+            arg.strip_prefix("--rounds=").map(str::to_string)
+        };
+        if let Some(r) = rounds_arg {
+            rounds = r
+                .parse()
+                .ok()
+                .filter(|r| (1..=100).contains(r))
+                .ok_or_else(|| format!("--rounds {r}: give a number from 1 to 100"))?;
+            continue;
+        }
         match arg.as_str() {
             // `cargo bench` passes `--bench`; other libtest flags mean nothing here.
             "--bench" => {}
@@ -177,7 +325,7 @@ fn options() -> Result<Option<Options>, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: cargo bench --bench e2e -- [--quick] [--list] [all | CASE...]\n\
+                    "usage: cargo bench --bench e2e -- [--quick] [--list] [--rounds N] [all | CASE...]\n\
                      env: LOGWELL_BENCH_MESSAGES, LOGWELL_BENCH_UDP_RATE, LOGWELL_BENCH_PERF=DIR"
                 );
                 return Ok(None);
@@ -217,6 +365,7 @@ fn options() -> Result<Option<Options>, String> {
         quick,
         udp_rate: number("LOGWELL_BENCH_UDP_RATE")?.unwrap_or(100_000),
         perf_dir: std::env::var_os("LOGWELL_BENCH_PERF").map(PathBuf::from),
+        rounds,
     }))
 }
 
@@ -243,6 +392,30 @@ struct Outcome {
     peak_rss_kib: u64,
     timed_out: bool,
     errors: Vec<String>,
+    /// 1-based, with `--rounds`.
+    round: usize,
+    /// What rotation and compression did, for the rotation cases.
+    rotation: Option<RotationOutcome>,
+}
+
+/// The rotation side of a case.
+struct RotationOutcome {
+    settings: Rotation,
+    /// Seconds from the first send until no rotated generation was left uncompressed (none
+    /// for `compress = "none"`, or when the wait gave up).
+    compressed_secs: Option<f64>,
+    /// The `compress` thread's CPU seconds, from the start of the case until every generation
+    /// was compressed (it keeps working after the last message is written).
+    compress_cpu_secs: f64,
+    /// The daemon's CPU seconds over the same span (all threads).
+    cpu_until_compressed_secs: f64,
+}
+
+impl RotationOutcome {
+    /// Seconds from the last message written until every generation was compressed.
+    fn after_e2e(&self, e2e_secs: f64) -> Option<f64> {
+        self.compressed_secs.map(|c| (c - e2e_secs).max(0.0))
+    }
 }
 
 impl Outcome {
@@ -300,6 +473,29 @@ impl Outcome {
                 .collect();
             let _ = writeln!(s, "   daemon CPU by thread: {}", split.join(", "));
         }
+        if let Some(r) = &self.rotation {
+            match (r.settings.compress, r.compressed_secs) {
+                (Packing::None, _) => {}
+                (_, Some(c)) => {
+                    let _ = writeln!(
+                        s,
+                        "   compression: every rotated generation compressed after {c:.3} s \
+                         ({:.3} s after the last message was written); compress thread CPU \
+                         {:.2} s; daemon CPU until then {:.2} s",
+                        r.after_e2e(self.e2e_secs).unwrap_or(0.0),
+                        r.compress_cpu_secs,
+                        r.cpu_until_compressed_secs,
+                    );
+                }
+                (_, None) => {
+                    let _ = writeln!(
+                        s,
+                        "   compression: NOT finished {} s after the last message was written",
+                        COMPRESS_DEADLINE.as_secs()
+                    );
+                }
+            }
+        }
         if let Some(f) = &self.file {
             let _ = writeln!(
                 s,
@@ -310,6 +506,39 @@ impl Outcome {
                 group(f.duplicates),
                 group(f.unreadable),
             );
+            if self.rotation.is_some() {
+                let kinds: Vec<String> = f
+                    .rotated
+                    .iter()
+                    .map(|(p, g)| {
+                        format!(
+                            "{} {} ({:.1} MB read back from {:.1} MB on disk)",
+                            g.files,
+                            match p {
+                                Packing::None => "uncompressed",
+                                Packing::Zstd => ".zst",
+                                Packing::Gzip => ".gz",
+                            },
+                            g.raw_bytes as f64 / 1e6,
+                            g.disk_bytes as f64 / 1e6,
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "   read back: the live file ({:.1} MB) and {} rotated generations: {}; \
+                     {} lines out of order (oldest generation first); {} compression temporaries left",
+                    f.live_bytes as f64 / 1e6,
+                    f.rotated.values().map(|g| g.files).sum::<usize>(),
+                    if kinds.is_empty() {
+                        "none".to_string()
+                    } else {
+                        kinds.join(", ")
+                    },
+                    group(f.out_of_order),
+                    f.temporaries,
+                );
+            }
         }
         if self.timed_out {
             let _ = writeln!(s, "   TIMED OUT after {} s", CASE_DEADLINE.as_secs());
@@ -341,7 +570,7 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         Load::Udp { .. } => "udp",
         Load::UnixDgram => "unix",
     };
-    let mut daemon = match Daemon::start() {
+    let mut daemon = match Daemon::start(case.rotation.as_ref()) {
         Ok(d) => d,
         Err(e) => {
             out.errors.push(e);
@@ -447,6 +676,17 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         .find(|(_, w)| *w >= p99)
         .map_or(out.e2e_secs, |(t, _)| (*t - t0).as_secs_f64());
 
+    if let Some(settings) = case.rotation {
+        out.rotation = Some(wait_for_compression(
+            &daemon,
+            &settings,
+            t0,
+            end,
+            cpu_before,
+            &mut out.errors,
+        ));
+    }
+
     let mut finished = t0;
     for s in senders {
         match s.join() {
@@ -471,8 +711,21 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
             .push(format!("logwelld exited with {status}: {}", daemon.log())),
         Err(e) => out.errors.push(e),
     }
-    match check_file(&daemon.output, out.sent) {
+    match check_files(&daemon.output, out.sent) {
         Ok(f) => {
+            if f.temporaries > 0 {
+                out.errors.push(format!(
+                    "{} compression temporaries left in {}",
+                    f.temporaries,
+                    daemon.output.parent().unwrap_or(Path::new(".")).display()
+                ));
+            }
+            if case.rotation.is_some() && f.out_of_order > 0 {
+                out.errors.push(format!(
+                    "{} lines out of order across the generations (one connection sends in order)",
+                    f.out_of_order
+                ));
+            }
             if f.lines != out.written {
                 out.errors.push(format!(
                     "the file has {} lines after shutdown but `written` said {} when the case ended",
@@ -486,6 +739,72 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
             .push(format!("reading {}: {e}", daemon.output.display())),
     }
     out
+}
+
+/// Waits until rotation is done with what the case wrote: the live file is below `max_size`
+/// (no rotation pending) and, when compressing, no rotated generation is left uncompressed
+/// (except the newest with `delay_compress`) and no compression temporary exists. Bounded by
+/// [`COMPRESS_DEADLINE`] after `end` (the last message written).
+fn wait_for_compression(
+    daemon: &Daemon,
+    settings: &Rotation,
+    t0: Instant,
+    end: Instant,
+    cpu_before: f64,
+    errors: &mut Vec<String>,
+) -> RotationOutcome {
+    let deadline = end.max(Instant::now()) + COMPRESS_DEADLINE;
+    let done = loop {
+        let now = Instant::now();
+        match rotation_pending(&daemon.output, settings) {
+            Ok(false) => break Some(now),
+            Ok(true) => {}
+            Err(e) => {
+                errors.push(format!("listing the rotated files: {e}"));
+                break None;
+            }
+        }
+        if now > deadline {
+            errors.push(format!(
+                "rotated generations still uncompressed {} s after the last message was written",
+                COMPRESS_DEADLINE.as_secs()
+            ));
+            break None;
+        }
+        std::thread::sleep(POLL);
+    };
+    // The thread starts at the first rotation that compresses: it has no CPU from before.
+    let compress_cpu_secs = daemon.thread_cpu_precise("compress");
+    RotationOutcome {
+        settings: *settings,
+        compressed_secs: match settings.compress {
+            Packing::None => None,
+            _ => done.map(|t| (t - t0).as_secs_f64()),
+        },
+        compress_cpu_secs,
+        cpu_until_compressed_secs: daemon.cpu_secs() - cpu_before,
+    }
+}
+
+/// Whether a rotation or a compression is still to come for the file set of `live`.
+fn rotation_pending(live: &Path, settings: &Rotation) -> std::io::Result<bool> {
+    let live_size = match std::fs::metadata(live) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e),
+    };
+    if live_size >= ROTATE_MAX_BYTES {
+        return Ok(true);
+    }
+    if settings.compress == Packing::None {
+        return Ok(false);
+    }
+    let set = file_set(live)?;
+    let uncompressed = set
+        .generations
+        .iter()
+        .any(|g| g.packing == Packing::None && !(settings.delay_compress && g.number == 1));
+    Ok(uncompressed || set.temporaries > 0)
 }
 
 /// Splits `n` messages into `parts` contiguous `(first_seq, count)` shares.
@@ -524,7 +843,7 @@ struct Daemon {
 
 impl Daemon {
     /// Writes the config, starts `logwelld` and waits until its control socket answers.
-    fn start() -> Result<Daemon, String> {
+    fn start(rotation: Option<&Rotation>) -> Result<Daemon, String> {
         let dir = tempfile::Builder::new()
             .prefix("logwell-e2e-")
             .tempdir()
@@ -535,6 +854,20 @@ impl Daemon {
         let unix_socket = d.join("log.sock");
         let output = d.join("out").join("messages.log");
         let config = d.join("logwell.toml");
+        let mut rotation_table = String::new();
+        if let Some(r) = rotation {
+            let _ = write!(
+                rotation_table,
+                "\n[output.out.rotation]\nmax_size = \"{ROTATE_MAX_SIZE}\"\ncompress = \"{}\"\n",
+                r.compress.name()
+            );
+            if let Some(level) = r.level {
+                let _ = writeln!(rotation_table, "compress_level = {level}");
+            }
+            if r.delay_compress {
+                rotation_table.push_str("delay_compress = true\n");
+            }
+        }
         let text = format!(
             r#"[daemon]
 control_socket = "{control}"
@@ -557,7 +890,7 @@ path = "{unix}"
 type = "file"
 path = "{output}"
 format = "rfc3339"
-
+{rotation_table}
 [[rule]]
 output = "out"
 "#,
@@ -658,6 +991,27 @@ output = "out"
         by_name
     }
 
+    /// CPU seconds so far of the live threads named `name`, from `schedstat` (nanoseconds)
+    /// where the kernel has it, else from `stat` (clock ticks, 10 ms).
+    fn thread_cpu_precise(&self, name: &str) -> f64 {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid()));
+        let mut total = 0.0;
+        for task in tasks.into_iter().flatten().flatten() {
+            let dir = task.path();
+            let Some((comm, ticks_secs)) = proc_cpu(&format!("{}/stat", dir.display())) else {
+                continue;
+            };
+            if comm != name {
+                continue;
+            }
+            let ns = std::fs::read_to_string(dir.join("schedstat"))
+                .ok()
+                .and_then(|t| t.split_whitespace().next()?.parse::<u64>().ok());
+            total += ns.map_or(ticks_secs, |ns| ns as f64 / 1e9);
+        }
+        total
+    }
+
     /// `VmHWM`: the peak resident set size, in KiB.
     fn peak_rss_kib(&self) -> u64 {
         let status =
@@ -747,33 +1101,164 @@ fn own_cpu_secs() -> f64 {
     secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
-/// What the output file holds.
+/// What the output files hold: the live file and every rotated generation, read back.
+#[derive(Default)]
 struct FileCheck {
     lines: u64,
     distinct: u64,
     duplicates: u64,
     unreadable: u64,
+    /// Lines whose sequence number is below the one before, reading the oldest generation
+    /// first and the live file last (one TCP connection sends in order, so 0 is expected).
+    out_of_order: u64,
+    /// Bytes of the live file.
+    live_bytes: u64,
+    /// The rotated generations by compression.
+    rotated: BTreeMap<Packing, Packed>,
+    /// Hidden compression temporaries (`.FILE.INODE.zst.tmp`) found.
+    temporaries: usize,
 }
 
-/// Reads the file back and checks every sequence number in `0..sent` arrived once.
-fn check_file(path: &Path, sent: u64) -> std::io::Result<FileCheck> {
-    let mut seen = vec![0u64; sent.div_ceil(64) as usize];
-    let mut check = FileCheck {
-        lines: 0,
-        distinct: 0,
-        duplicates: 0,
-        unreadable: 0,
+/// Rotated generations of one kind.
+#[derive(Default)]
+struct Packed {
+    files: usize,
+    /// Bytes after decompression.
+    raw_bytes: u64,
+    /// Bytes on disk.
+    disk_bytes: u64,
+}
+
+/// One rotated generation: `FILE.N`, `FILE.N.zst` or `FILE.N.gz`.
+struct Generation {
+    path: PathBuf,
+    number: u32,
+    packing: Packing,
+    disk_bytes: u64,
+}
+
+/// The rotated generations of a live file, oldest (highest number) first, and the number of
+/// compression temporaries beside them. Parsed here, not with the daemon's code, so that the
+/// check does not share its bugs.
+struct FileSet {
+    generations: Vec<Generation>,
+    temporaries: usize,
+}
+
+fn file_set(live: &Path) -> std::io::Result<FileSet> {
+    let dir = live.parent().unwrap_or(Path::new("."));
+    let base = live
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let mut set = FileSet {
+        generations: Vec::new(),
+        temporaries: 0,
     };
-    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.starts_with(&format!(".{base}.")) && name.ends_with(".tmp") {
+            set.temporaries += 1;
+            continue;
+        }
+        let Some(rest) = name.strip_prefix(base).and_then(|r| r.strip_prefix('.')) else {
+            continue;
+        };
+        let (number, packing) = if let Some(n) = rest.strip_suffix(".zst") {
+            (n, Packing::Zstd)
+        } else if let Some(n) = rest.strip_suffix(".gz") {
+            (n, Packing::Gzip)
+        } else {
+            (rest, Packing::None)
+        };
+        if number.is_empty() || number.starts_with('0') {
+            continue;
+        }
+        let Ok(number) = number.parse::<u32>() else {
+            continue;
+        };
+        // A generation may be renamed or replaced by its compressed copy while listing.
+        let Ok(meta) = entry.metadata() else { continue };
+        set.generations.push(Generation {
+            path: entry.path(),
+            number,
+            packing,
+            disk_bytes: meta.len(),
+        });
+    }
+    set.generations.sort_by_key(|g| std::cmp::Reverse(g.number));
+    Ok(set)
+}
+
+/// Reads back the live file `live` and every rotated generation beside it (decompressing
+/// `.zst` and `.gz`), oldest first, and checks every sequence number in `0..sent` arrived
+/// exactly once.
+fn check_files(live: &Path, sent: u64) -> std::io::Result<FileCheck> {
+    let mut seen = vec![0u64; sent.div_ceil(64) as usize];
+    let mut check = FileCheck::default();
+    let mut previous: Option<u64> = None;
+    let set = file_set(live)?;
+    check.temporaries = set.temporaries;
+    let named = |p: &Path, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+    };
+    for g in &set.generations {
+        let file = std::fs::File::open(&g.path).map_err(|e| named(&g.path, e))?;
+        let reader: Box<dyn Read> = match g.packing {
+            Packing::None => Box::new(file),
+            Packing::Zstd => {
+                Box::new(zstd::stream::read::Decoder::new(file).map_err(|e| named(&g.path, e))?)
+            }
+            Packing::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file))),
+        };
+        let raw = read_lines(reader, sent, &mut seen, &mut check, &mut previous)
+            .map_err(|e| named(&g.path, e))?;
+        let packed = check.rotated.entry(g.packing).or_default();
+        packed.files += 1;
+        packed.raw_bytes += raw;
+        packed.disk_bytes += g.disk_bytes;
+    }
+    // With rotation, the live file is created at the first write after a rotation: it may
+    // not exist. Without rotation, a missing file is an error.
+    match std::fs::File::open(live) {
+        Ok(f) => {
+            check.live_bytes = read_lines(f, sent, &mut seen, &mut check, &mut previous)
+                .map_err(|e| named(live, e))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !set.generations.is_empty() => {}
+        Err(e) => return Err(e),
+    }
+    Ok(check)
+}
+
+/// Reads newline-terminated lines from `reader` into `check`; returns the bytes read.
+fn read_lines(
+    reader: impl Read,
+    sent: u64,
+    seen: &mut [u64],
+    check: &mut FileCheck,
+    previous: &mut Option<u64>,
+) -> std::io::Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut line = Vec::with_capacity(512);
+    let mut bytes = 0u64;
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
             break;
         }
+        bytes += n as u64;
         check.lines += 1;
         match loadgen::parse_seq(&line).filter(|s| *s < sent) {
             Some(s) => {
+                if previous.is_some_and(|p| s < p) {
+                    check.out_of_order += 1;
+                }
+                *previous = Some(s);
                 let (word, bit) = ((s / 64) as usize, 1u64 << (s % 64));
                 if seen[word] & bit != 0 {
                     check.duplicates += 1;
@@ -785,7 +1270,7 @@ fn check_file(path: &Path, sent: u64) -> std::io::Result<FileCheck> {
             None => check.unreadable += 1,
         }
     }
-    Ok(check)
+    Ok(bytes)
 }
 
 /// A `perf record` attached to the daemon.
@@ -895,8 +1380,8 @@ fn machine() -> String {
     s
 }
 
-/// The summary table.
-fn table(outcomes: &[Outcome]) -> String {
+/// The summary table, one row per run (`case #round` with `rounds`).
+fn table(outcomes: &[Outcome], rounds: bool) -> String {
     let header = [
         "case",
         "messages",
@@ -917,7 +1402,7 @@ fn table(outcomes: &[Outcome]) -> String {
         .iter()
         .map(|o| {
             vec![
-                o.case.clone(),
+                run_name(o, rounds),
                 group(o.messages),
                 group(o.sent),
                 group(o.written),
@@ -940,15 +1425,25 @@ fn table(outcomes: &[Outcome]) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let mut s = columns(&header, &rows);
+    s.push_str(
+        "lost = sent - written; dropped = the daemon's count of kernel drops; CPU s/M = daemon CPU \
+         seconds per million messages written;\n99% = rate until 99% were written (leaves out the \
+         tail of the run); gen = this process.\n",
+    );
+    s
+}
+
+/// `header` and `rows` laid out in columns: the first left-aligned, the others right-aligned.
+fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    let width = |i: usize| -> usize {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..header.len()).map(width).collect();
     let mut s = String::new();
     let line = |s: &mut String, cells: &[&str]| {
         for (i, c) in cells.iter().enumerate() {
@@ -960,18 +1455,197 @@ fn table(outcomes: &[Outcome]) -> String {
         }
         s.push('\n');
     };
-    line(&mut s, &header);
+    line(&mut s, header);
     let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     line(&mut s, &rule.iter().map(String::as_str).collect::<Vec<_>>());
-    for r in &rows {
+    for r in rows {
         line(&mut s, &r.iter().map(String::as_str).collect::<Vec<_>>());
     }
+    s
+}
+
+/// A run's name in the tables: the case, and its round when there are several.
+fn run_name(o: &Outcome, rounds: bool) -> String {
+    if rounds {
+        format!("{} #{}", o.case, o.round)
+    } else {
+        o.case.clone()
+    }
+}
+
+/// The median of `values` (the mean of the two middle ones for an even count); NaN if empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| !v.is_nan());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// The case names of `outcomes`, in the order they first ran.
+fn case_names(outcomes: &[Outcome]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for o in outcomes {
+        if !names.contains(&o.case.as_str()) {
+            names.push(&o.case);
+        }
+    }
+    names
+}
+
+/// The runs of one case.
+fn runs_of<'a>(outcomes: &'a [Outcome], case: &str) -> Vec<&'a Outcome> {
+    outcomes.iter().filter(|o| o.case == case).collect()
+}
+
+/// The median end-to-end rate of a case over its runs.
+fn median_rate(outcomes: &[Outcome], case: &str) -> Option<f64> {
+    let runs = runs_of(outcomes, case);
+    (!runs.is_empty()).then(|| median(runs.iter().map(|o| o.rate()).collect()))
+}
+
+/// With several rounds: per case, the median of each figure over its runs.
+fn median_table(outcomes: &[Outcome], rounds: usize) -> String {
+    let header = [
+        "case",
+        "runs",
+        "msg/s e2e",
+        "min",
+        "max",
+        "msg/s 99%",
+        "CPU s/M",
+        "compressed +s",
+        "compress CPU s",
+        "errors",
+    ];
+    let opt = |v: f64, digits: usize| {
+        if v.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{v:.digits$}")
+        }
+    };
+    let rows: Vec<Vec<String>> = case_names(outcomes)
+        .into_iter()
+        .map(|case| {
+            let runs = runs_of(outcomes, case);
+            let rates: Vec<f64> = runs.iter().map(|o| o.rate()).collect();
+            let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = rates.iter().copied().fold(0.0, f64::max);
+            let compressing: Vec<&RotationOutcome> = runs
+                .iter()
+                .filter_map(|o| o.rotation.as_ref())
+                .filter(|r| r.settings.compress != Packing::None)
+                .collect();
+            vec![
+                case.to_string(),
+                runs.len().to_string(),
+                group(median(rates.clone()) as u64),
+                group(min as u64),
+                group(max as u64),
+                group(median(runs.iter().map(|o| o.rate_99()).collect()) as u64),
+                format!(
+                    "{:.2}",
+                    median(runs.iter().map(|o| o.cpu_per_million()).collect())
+                ),
+                opt(
+                    median(
+                        runs.iter()
+                            .filter_map(|o| {
+                                o.rotation.as_ref().and_then(|r| r.after_e2e(o.e2e_secs))
+                            })
+                            .collect(),
+                    ),
+                    3,
+                ),
+                opt(
+                    median(compressing.iter().map(|r| r.compress_cpu_secs).collect()),
+                    2,
+                ),
+                runs.iter()
+                    .filter(|o| !o.errors.is_empty() || o.timed_out)
+                    .count()
+                    .to_string(),
+            ]
+        })
+        .collect();
+    let mut s = format!("Medians over {rounds} interleaved rounds:\n");
+    s.push_str(&columns(&header, &rows));
     s.push_str(
-        "lost = sent - written; dropped = the daemon's count of kernel drops; CPU s/M = daemon CPU \
-         seconds per million messages written;\n99% = rate until 99% were written (leaves out the \
-         tail of the run); gen = this process.\n",
+        "compressed +s = from the last message written until every rotated generation was \
+         compressed; compress CPU s = the daemon's `compress` thread until then.\n",
     );
     s
+}
+
+/// CPU time and ratio of the compression of rotated generations, one row per run that
+/// compressed. `None` when no run did.
+fn compression_table(outcomes: &[Outcome], rounds: bool) -> Option<String> {
+    let header = [
+        "case",
+        "compress",
+        "level",
+        "files",
+        "input MB",
+        "output MB",
+        "ratio",
+        "CPU s",
+        "CPU s/GB",
+        "MB/s per CPU s",
+        "done +s",
+    ];
+    let rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .filter_map(|o| {
+            let r = o.rotation.as_ref()?;
+            let packed = o.file.as_ref()?.rotated.get(&r.settings.compress)?;
+            if r.settings.compress == Packing::None {
+                return None;
+            }
+            let input_mb = packed.raw_bytes as f64 / 1e6;
+            let cpu = r.compress_cpu_secs;
+            Some(vec![
+                run_name(o, rounds),
+                r.settings.compress.name().to_string(),
+                r.settings.level().map_or("-".into(), |l| l.to_string()),
+                packed.files.to_string(),
+                format!("{input_mb:.1}"),
+                format!("{:.2}", packed.disk_bytes as f64 / 1e6),
+                format!(
+                    "{:.1}",
+                    packed.raw_bytes as f64 / packed.disk_bytes.max(1) as f64
+                ),
+                format!("{cpu:.2}"),
+                format!("{:.2}", cpu / (input_mb / 1e3)),
+                if cpu > 0.0 {
+                    format!("{:.0}", input_mb / cpu)
+                } else {
+                    "-".into()
+                },
+                r.after_e2e(o.e2e_secs)
+                    .map_or("NOT DONE".into(), |t| format!("{t:.3}")),
+            ])
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut s = String::from("Compression of the rotated generations:\n");
+    s.push_str(&columns(&header, &rows));
+    s.push_str(
+        "input = bytes of the compressed generations after decompression (read back); CPU s = the \
+         daemon's `compress` thread; ratio = input / output;\ndone +s = from the last message \
+         written until no generation was left uncompressed.\nThe ratios are optimistic: the \
+         benchmark's messages repeat one text and differ only in a sequence number; real logs \
+         compress far less.\n",
+    );
+    Some(s)
 }
 
 /// The first targets next to the results.
@@ -984,7 +1658,18 @@ fn verdict(outcomes: &[Outcome]) -> String {
         TARGET_RSS_MIB
     );
     let mark = |ok: bool| if ok { "ok" } else { "MISS" };
-    match outcomes.iter().find(|o| o.case == "tcp1") {
+    // With several rounds, the run of median rate stands for the case.
+    let mut tcp1 = runs_of(outcomes, "tcp1");
+    tcp1.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    if tcp1.len() > 1 {
+        let _ = writeln!(
+            s,
+            "  (tcp1 below: of its {} runs, the one of median rate, round {})",
+            tcp1.len(),
+            tcp1[(tcp1.len() - 1) / 2].round
+        );
+    }
+    match tcp1.get(tcp1.len().saturating_sub(1) / 2).copied() {
         Some(o) => {
             let _ = writeln!(
                 s,
@@ -1016,6 +1701,57 @@ fn verdict(outcomes: &[Outcome]) -> String {
             );
         }
         None => s.push_str("  (tcp1 was not run)\n"),
+    }
+    s.push_str(&rotation_verdict(outcomes));
+    s
+}
+
+/// The rotation cases against `tcp1` of the same run (medians with several rounds).
+fn rotation_verdict(outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let rotating: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| c.rotation.is_some() && outcomes.iter().any(|o| o.case == c.name))
+        .collect();
+    if rotating.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\nRotation (issue: rotation): every {} under TCP load, end-to-end rate \
+         under {:.0}% lower than tcp1 in the same run",
+        ROTATE_MAX_SIZE.replace('M', " MiB"),
+        TARGET_ROTATION_COST * 100.0
+    );
+    let Some(without) = median_rate(outcomes, "tcp1") else {
+        s.push_str("  (tcp1 was not run: nothing to compare with)\n");
+        return s;
+    };
+    for case in rotating {
+        let r = case.rotation.expect("filtered");
+        let with = median_rate(outcomes, case.name).unwrap_or(f64::NAN);
+        let runs = runs_of(outcomes, case.name).len();
+        let change = with / without - 1.0;
+        let sign = if change < 0.0 { '−' } else { '+' };
+        let compress = match r.level() {
+            Some(level) => format!("{} {level}", r.compress.name()),
+            None => "no compression".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  rotation every 10 MiB: {} msg/s vs {} msg/s without ({sign}{:.1}%)  target < {:.0}%  {}   [{}: {compress}; {}]",
+            group(with as u64),
+            group(without as u64),
+            change.abs() * 100.0,
+            TARGET_ROTATION_COST * 100.0,
+            if -change < TARGET_ROTATION_COST { "ok" } else { "MISS" },
+            case.name,
+            if runs > 1 {
+                format!("medians of {runs} runs")
+            } else {
+                "single runs: noisy".into()
+            },
+        );
     }
     s
 }

@@ -1,2 +1,1484 @@
 //! Reading history: iterate over a file set in order, oldest to newest (every rotated
 //! generation, compressed or not, then the live file), from a position.
+//!
+//! Owns the reading side of a file set: which generation comes after which, where a line
+//! starts, and where to start (the beginning, a saved [`Position`], the last N lines, or a
+//! time). It never writes, renames or deletes a file; naming and listing belong to
+//! [`crate::output::fileset`], rotation and compression to the daemon.
+//!
+//! # Identity and positions
+//!
+//! Rotation renames generations (`syslog.1` becomes `syslog.2`) and compression replaces them
+//! with a new file (a new inode), so neither the name nor the inode says which generation a
+//! reader was in. A generation's *identity* is the 64-bit FNV-1a hash of its first line
+//! (without the `\n`): every logwell line starts with a timestamp, usually with microseconds,
+//! so first lines are unique in practice, and a generation keeps its first line through every
+//! rename and compression. An empty generation, or a live file whose first line is not
+//! complete yet, has no identity and is skipped until it has one.
+//!
+//! A [`Position`] is an identity plus a byte offset in the generation's *uncompressed*
+//! content, so it stays valid across later rotations and compressions: a reader resumes
+//! exactly where it stopped. It prints as `HEX:OFFSET` (`00c0ffee12345678:1024`), the form
+//! used as an event id, and serialises as that string too (a JSON number cannot hold 64 bits
+//! exactly in a browser).
+//!
+//! # Reading
+//!
+//! A [`Reader`] yields [`Line`]s, split on `\n` (not included). A last line without `\n` in the
+//! live file is being written: it is not returned until it is complete. In a rotated
+//! generation it is returned as it is. At the end of the live file the iterator returns
+//! `None`; calling `next` again later returns the lines written since (the live-follow code
+//! builds on that), including across a rotation that happened meanwhile.
+//!
+//! Failures never stop a reader: a generation that vanishes while being opened (compressed
+//! and renamed meanwhile) is found again by its identity; one deleted by retention before the
+//! reader got to it is skipped, and [`Reader::lost`] says lines may be missing; a damaged
+//! compressed generation yields one error item naming it, then reading goes on with the next
+//! generation.
+//!
+//! Start points ([`Start`]): the beginning; just after a line previously returned
+//! ([`Start::After`]); the last N lines ([`Start::LastLines`]: plain generations are scanned
+//! backwards from their end in blocks, compressed ones decompressed once keeping the offsets
+//! of the last N lines; only as many generations as needed are opened); or the first line
+//! whose timestamp is at or after a time ([`Start::Since`]). `Since` is a start point, like
+//! journalctl's: every line after that one is returned, even one with an older timestamp (a
+//! sender's clock). Generations whose modification time is before the time are skipped
+//! without opening them: a line is written after the time it carries, so a file's mtime is an
+//! upper bound of its lines' times. Timestamps are read in every line format logwell writes:
+//! RFC 3339, traditional (`Nov 21 09:41:03`, its year taken from the file's mtime: the latest
+//! year that does not put the line after the file was last written), RFC 5424 and JSON.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+use crate::output::fileset::{self, Compression};
+
+/// Read buffer size, and the block size of the backwards scan.
+const BLOCK: usize = 64 * 1024;
+
+/// A first line longer than this is identified by its first `FIRST_LINE_MAX` bytes.
+const FIRST_LINE_MAX: u64 = 1024 * 1024;
+
+/// How often a reader re-lists and retries when a generation vanishes between listing and
+/// opening (renamed by a rotation or a compression at that moment).
+const OPEN_ATTEMPTS: usize = 5;
+
+/// Why reading a file set failed. No variant stops a [`Reader`]: it reports the generation
+/// and goes on with the next one.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The directory of the file set could not be listed.
+    #[error("cannot list the files of {}: {source} (check that the directory exists and that you may read it)", dir.display())]
+    List {
+        /// The directory.
+        dir: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A generation could not be opened or read.
+    #[error("cannot read {}: {source}{}", path.display(), read_hint(source))]
+    Read {
+        /// The generation.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A compressed generation could not be decompressed; it was skipped from that point.
+    #[error("{} is damaged and was skipped from there: {source} (check it with `{}`; the other generations were read)", path.display(), check_command(*compression, path))]
+    Damaged {
+        /// The generation.
+        path: PathBuf,
+        /// Its compression.
+        compression: Compression,
+        /// What the decompressor said.
+        source: io::Error,
+    },
+}
+
+fn read_hint(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => {
+            " (log files are usually readable by root and the group adm: run as root or join adm)"
+        }
+        _ => "",
+    }
+}
+
+fn check_command(compression: Compression, path: &Path) -> String {
+    let tool = match compression {
+        Compression::Zstd => "zstd -t",
+        _ => "gzip -t",
+    };
+    format!("{tool} {}", path.display())
+}
+
+impl HistoryError {
+    fn reading(path: &Path, compression: Compression, source: io::Error) -> HistoryError {
+        let path = path.to_path_buf();
+        match (compression, source.kind()) {
+            (Compression::None, _)
+            | (_, io::ErrorKind::PermissionDenied | io::ErrorKind::NotFound) => {
+                HistoryError::Read { path, source }
+            }
+            _ => HistoryError::Damaged {
+                path,
+                compression,
+                source,
+            },
+        }
+    }
+}
+
+/// A place in a file set that survives rotation and compression: the identity of a
+/// generation (the FNV-1a hash of its first line) and a byte offset in its uncompressed
+/// content. Printed and serialised as `HEX:OFFSET`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Position {
+    /// The generation's identity: the hash of its first line.
+    pub generation: u64,
+    /// Byte offset in the generation's uncompressed content.
+    pub offset: u64,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}:{}", self.generation, self.offset)
+    }
+}
+
+/// A position that is not `HEX:OFFSET`.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("bad position `{0}`: expected HEX:OFFSET as printed by a previous read, such as `00c0ffee12345678:1024`")]
+pub struct ParsePositionError(String);
+
+impl FromStr for Position {
+    type Err = ParsePositionError;
+
+    fn from_str(s: &str) -> Result<Position, ParsePositionError> {
+        let bad = || ParsePositionError(s.to_string());
+        let (hex, offset) = s.split_once(':').ok_or_else(bad)?;
+        if hex.is_empty() || hex.len() > 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        if offset.is_empty() || !offset.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        Ok(Position {
+            generation: u64::from_str_radix(hex, 16).map_err(|_| bad())?,
+            offset: offset.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl From<Position> for String {
+    fn from(p: Position) -> String {
+        p.to_string()
+    }
+}
+
+impl TryFrom<String> for Position {
+    type Error = ParsePositionError;
+
+    fn try_from(s: String) -> Result<Position, ParsePositionError> {
+        s.parse()
+    }
+}
+
+/// One line of history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// The line's bytes, without the `\n`.
+    pub bytes: Vec<u8>,
+    /// Where the line starts.
+    pub position: Position,
+    /// Just after the line: resume here ([`Start::After`]) to read the lines that follow it.
+    pub next: Position,
+}
+
+/// Where a [`Reader`] starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The first line of the oldest generation.
+    Beginning,
+    /// At a position, normally the [`Line::next`] of a line returned earlier. If its
+    /// generation no longer exists (retention deleted it), reading starts at the oldest
+    /// generation left and [`Reader::lost`] is true.
+    After(Position),
+    /// The last N complete lines across the whole set.
+    LastLines(u64),
+    /// The first line whose timestamp is at or after the time; every line after it follows.
+    /// With no such line, the end (only lines written later are returned).
+    Since(DateTime<Utc>),
+}
+
+/// A file set to read: a live file and its rotated generations beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSet {
+    live: PathBuf,
+}
+
+/// One generation of a [`FileSet`], as listed by [`FileSet::generations`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenerationInfo {
+    /// Its path now.
+    pub path: PathBuf,
+    /// Whether and how it is compressed.
+    pub compression: Compression,
+    /// Whether it is the live file (the newest, being written).
+    pub live: bool,
+    /// Size on disk, in bytes.
+    pub size: u64,
+    /// Last modification time.
+    pub modified: SystemTime,
+    /// Its identity (the hash of its first line); `None` when its first line cannot be read
+    /// (a damaged compressed file).
+    pub identity: Option<u64>,
+}
+
+impl FileSet {
+    /// The set whose live file is `live` (`/var/log/syslog`).
+    pub fn new(live: impl Into<PathBuf>) -> FileSet {
+        FileSet { live: live.into() }
+    }
+
+    /// The live file's path.
+    pub fn live(&self) -> &Path {
+        &self.live
+    }
+
+    /// Every generation with content, oldest first: the rotated ones, then the live file.
+    /// Empty generations, and a live file whose first line is not complete, are left out.
+    pub fn generations(&self) -> Result<Vec<GenerationInfo>, HistoryError> {
+        let mut ids = Identities::default();
+        let mut out = Vec::new();
+        for e in entries(&self.live)? {
+            let identity = match ids.get(&e) {
+                Ok(None) => continue,
+                Ok(Some(id)) => Some(id),
+                Err(_) => None,
+            };
+            out.push(GenerationInfo {
+                path: e.path,
+                compression: e.compression,
+                live: e.live,
+                size: e.size,
+                modified: e.modified,
+                identity,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A reader of this set from `start`.
+    pub fn reader(&self, start: Start) -> Result<Reader, HistoryError> {
+        Reader::new(self.clone(), start)
+    }
+}
+
+/// A generation as listed, before its identity is known.
+#[derive(Clone, Debug)]
+struct Entry {
+    path: PathBuf,
+    compression: Compression,
+    live: bool,
+    size: u64,
+    modified: SystemTime,
+    inode: u64,
+}
+
+/// The rotated generations (oldest first), then the live file if it exists.
+fn entries(live: &Path) -> Result<Vec<Entry>, HistoryError> {
+    use std::os::unix::fs::MetadataExt;
+    let list_error = |source| HistoryError::List {
+        dir: fileset::split(live).0,
+        source,
+    };
+    let mut out: Vec<Entry> = fileset::list(live)
+        .map_err(list_error)?
+        .into_iter()
+        .map(|g| Entry {
+            path: g.path,
+            compression: g.compression,
+            live: false,
+            size: g.size,
+            modified: g.modified,
+            inode: g.inode,
+        })
+        .collect();
+    match std::fs::metadata(live) {
+        Ok(m) if m.is_file() => out.push(Entry {
+            path: live.to_path_buf(),
+            compression: Compression::None,
+            live: true,
+            size: m.len(),
+            modified: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            inode: m.ino(),
+        }),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(HistoryError::Read {
+                path: live.to_path_buf(),
+                source: e,
+            })
+        }
+    }
+    Ok(out)
+}
+
+/// FNV-1a, 64 bits: stable across Rust versions and machines, unlike `DefaultHasher`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Opens a generation's uncompressed content at `offset`.
+fn open_at(
+    path: &Path,
+    compression: Compression,
+    offset: u64,
+) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut file = File::open(path)?;
+    let mut reader: Box<dyn BufRead + Send> = match compression {
+        Compression::None => {
+            file.seek(SeekFrom::Start(offset))?;
+            return Ok(Box::new(BufReader::with_capacity(BLOCK, file)));
+        }
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            BLOCK,
+            flate2::read::MultiGzDecoder::new(file),
+        )),
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            BLOCK,
+            zstd::stream::read::Decoder::new(file)?,
+        )),
+    };
+    io::copy(&mut reader.by_ref().take(offset), &mut io::sink())?;
+    Ok(reader)
+}
+
+/// Identities of listed generations, cached by inode, size and mtime: a rotated generation
+/// keeps all three through renames, and a compressed copy is a new inode.
+#[derive(Default)]
+struct Identities(HashMap<(u64, u64, SystemTime), CachedIdentity>);
+
+/// An identity, or why the first line could not be read (kept as text: `io::Error` is not
+/// `Clone`).
+type CachedIdentity = Result<Option<u64>, (io::ErrorKind, String)>;
+
+impl Identities {
+    /// `Ok(None)` for a generation without a complete first line (the live file) or without
+    /// content.
+    fn get(&mut self, e: &Entry) -> io::Result<Option<u64>> {
+        let key = (e.inode, e.size, e.modified);
+        if let Some(r) = self.0.get(&key) {
+            return r.clone().map_err(|(k, m)| io::Error::new(k, m));
+        }
+        let r = first_line_hash(e);
+        if matches!(&r, Err(err) if err.kind() == io::ErrorKind::NotFound) {
+            return r; // renamed meanwhile: not a property of the file, do not cache
+        }
+        self.0.insert(
+            key,
+            r.as_ref()
+                .map(|v| *v)
+                .map_err(|err| (err.kind(), err.to_string())),
+        );
+        r
+    }
+}
+
+fn first_line_hash(e: &Entry) -> io::Result<Option<u64>> {
+    if e.size == 0 {
+        return Ok(None);
+    }
+    let reader = open_at(&e.path, e.compression, 0)?;
+    let mut line = Vec::new();
+    reader.take(FIRST_LINE_MAX).read_until(b'\n', &mut line)?;
+    let complete = line.last() == Some(&b'\n');
+    if complete {
+        line.pop();
+    } else if line.is_empty() || (e.live && line.len() < FIRST_LINE_MAX as usize) {
+        return Ok(None);
+    }
+    Ok(Some(fnv1a(&line)))
+}
+
+/// An open generation.
+struct Open {
+    identity: u64,
+    path: PathBuf,
+    compression: Compression,
+    reader: Box<dyn BufRead + Send>,
+}
+
+/// Iterates over the lines of a [`FileSet`], oldest first, from a [`Start`]. Yields
+/// `Err` for a generation it could not read, then goes on. Returns `None` at the end of the
+/// live file; a later `next` returns what was written since.
+pub struct Reader {
+    set: FileSet,
+    ids: Identities,
+    /// Where the next line starts; `None`: at the oldest generation's start.
+    position: Option<Position>,
+    open: Option<Open>,
+    /// A last line without `\n` read from the live file, beyond `position`.
+    pending: Vec<u8>,
+    errors: VecDeque<HistoryError>,
+    /// Identities of the generations opened so far.
+    seen: HashSet<u64>,
+    /// Identities of the generations read to their end (or given up).
+    done: HashSet<u64>,
+    /// Generations without an identity (damaged) already reported, by inode.
+    reported: HashSet<u64>,
+    lost: bool,
+}
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader")
+            .field("set", &self.set)
+            .field("position", &self.position)
+            .field("lost", &self.lost)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many complete lines a generation contributes to a tail, and where.
+#[derive(Debug, PartialEq, Eq)]
+struct Tail {
+    /// Lines found, at most the number asked for.
+    lines: u64,
+    /// Where the first of them starts.
+    start: u64,
+    /// Just after the last of them.
+    end: u64,
+}
+
+impl Reader {
+    /// A reader of `set` from `start`. Fails only when the set's directory cannot be listed;
+    /// generations it could not read while finding the start are reported by the first
+    /// items.
+    pub fn new(set: FileSet, start: Start) -> Result<Reader, HistoryError> {
+        let mut r = Reader {
+            set,
+            ids: Identities::default(),
+            position: None,
+            open: None,
+            pending: Vec::new(),
+            errors: VecDeque::new(),
+            seen: HashSet::new(),
+            done: HashSet::new(),
+            reported: HashSet::new(),
+            lost: false,
+        };
+        let list = r.list()?;
+        r.position = match start {
+            Start::Beginning => None,
+            Start::After(p) => match r.find(&list, p.generation) {
+                Some(_) => Some(p),
+                None => {
+                    r.lost = true;
+                    None
+                }
+            },
+            Start::LastLines(n) => r.last_lines(&list, n),
+            Start::Since(t) => r.since(&list, t),
+        };
+        Ok(r)
+    }
+
+    /// True once the reader's position pointed into a generation that no longer existed
+    /// (deleted by retention, usually): the lines between it and where reading went on, at
+    /// the oldest generation left, were skipped. Known right after [`Start::After`].
+    pub fn lost(&self) -> bool {
+        self.lost
+    }
+
+    /// Where the next line will start: the position to resume from with [`Start::After`].
+    /// `None` before anything was read from a set that had no line to start at.
+    pub fn position(&self) -> Option<Position> {
+        self.position
+    }
+
+    /// Lists the set, and forgets the cached identities of files no longer in it (the live
+    /// file's key changes as it grows).
+    fn list(&mut self) -> Result<Vec<Entry>, HistoryError> {
+        let list = entries(&self.set.live)?;
+        self.ids
+            .0
+            .retain(|key, _| list.iter().any(|e| (e.inode, e.size, e.modified) == *key));
+        Ok(list)
+    }
+
+    /// The index of the generation with identity `id`, searching from the newest (positions
+    /// are usually recent).
+    fn find(&mut self, list: &[Entry], id: u64) -> Option<usize> {
+        (0..list.len())
+            .rev()
+            .find(|&i| matches!(self.ids.get(&list[i]), Ok(Some(x)) if x == id))
+    }
+
+    /// The first generation with an identity at or after index `from`; damaged ones on the
+    /// way are reported (once).
+    fn first_from(&mut self, list: &[Entry], from: usize) -> Option<(usize, u64)> {
+        for (i, e) in list.iter().enumerate().skip(from) {
+            match self.ids.get(e) {
+                Ok(Some(id)) => return Some((i, id)),
+                Ok(None) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    if self.reported.insert(e.inode) {
+                        self.errors
+                            .push_back(HistoryError::reading(&e.path, e.compression, err));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The generation after everything this reader has seen, when the one it was in is gone.
+    /// Retention deletes the oldest first, so what is left after it is newer.
+    fn successor(&mut self, list: &[Entry]) -> Option<(usize, u64)> {
+        let mut after = 0;
+        for (i, e) in list.iter().enumerate() {
+            if matches!(self.ids.get(e), Ok(Some(id)) if self.seen.contains(&id)) {
+                after = i + 1;
+            }
+        }
+        self.first_from(list, after)
+    }
+
+    /// The generation to read next and where in it.
+    fn locate(&mut self, list: &[Entry]) -> Option<(usize, Position)> {
+        let start = |(i, id)| {
+            (
+                i,
+                Position {
+                    generation: id,
+                    offset: 0,
+                },
+            )
+        };
+        let Some(p) = self.position else {
+            // Normally the oldest; after the generations already given up on, if any.
+            return self.successor(list).map(start);
+        };
+        match self.find(list, p.generation) {
+            Some(i) if !self.done.contains(&p.generation) => Some((i, p)),
+            Some(i) => self.first_from(list, i + 1).map(start),
+            None => {
+                if !self.done.contains(&p.generation) {
+                    self.lost = true;
+                }
+                self.successor(list).map(start)
+            }
+        }
+    }
+
+    /// Opens the generation to read next. `Ok(false)`: nothing to read yet.
+    fn open_next(&mut self) -> Result<bool, HistoryError> {
+        for _ in 0..OPEN_ATTEMPTS {
+            let list = self.list()?;
+            let Some((i, pos)) = self.locate(&list) else {
+                return Ok(false);
+            };
+            let e = &list[i];
+            self.position = Some(pos);
+            match open_at(&e.path, e.compression, pos.offset) {
+                Ok(reader) => {
+                    self.seen.insert(pos.generation);
+                    self.pending.clear();
+                    self.open = Some(Open {
+                        identity: pos.generation,
+                        path: e.path.clone(),
+                        compression: e.compression,
+                        reader,
+                    });
+                    return Ok(true);
+                }
+                // Renamed or compressed between listing and opening: list again.
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => {
+                    self.seen.insert(pos.generation);
+                    self.done.insert(pos.generation);
+                    return Err(HistoryError::reading(&e.path, e.compression, err));
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Emits the pending bytes as a line and advances the position past them.
+    fn emit(&mut self, newline: bool) -> Line {
+        let bytes = std::mem::take(&mut self.pending);
+        let position = self.position.expect("a line is read only with a position");
+        let len = bytes.len() as u64 + u64::from(newline);
+        let next = Position {
+            offset: position.offset + len,
+            ..position
+        };
+        self.position = Some(next);
+        Line {
+            bytes,
+            position,
+            next,
+        }
+    }
+
+    /// Where a reader positioned after `n` lines ago starts: `None` when the set has fewer
+    /// (from its beginning).
+    fn last_lines(&mut self, list: &[Entry], n: u64) -> Option<Position> {
+        let mut need = n;
+        let mut newer = None;
+        for (index, e) in list.iter().enumerate().rev() {
+            let tail = match tail(e, need) {
+                Ok(t) => t,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => {
+                    // Its lines cannot be counted: start just after it, and make sure that
+                    // it and everything older count as read.
+                    self.reported.insert(e.inode);
+                    self.errors
+                        .push_back(HistoryError::reading(&e.path, e.compression, err));
+                    for older in &list[..=index] {
+                        if let Ok(Some(id)) = self.ids.get(older) {
+                            self.seen.insert(id);
+                            self.done.insert(id);
+                        }
+                    }
+                    return newer;
+                }
+            };
+            if tail.end == 0 {
+                continue; // no complete line
+            }
+            let id = match self.ids.get(e) {
+                Ok(Some(id)) => id,
+                _ => continue,
+            };
+            if tail.lines == need {
+                return Some(Position {
+                    generation: id,
+                    offset: tail.start,
+                });
+            }
+            need -= tail.lines;
+            newer = Some(Position {
+                generation: id,
+                offset: 0,
+            });
+        }
+        None
+    }
+
+    /// The first line at or after `since`, or the end of the newest generation.
+    fn since(&mut self, list: &[Entry], since: DateTime<Utc>) -> Option<Position> {
+        let bound = SystemTime::from(since);
+        for e in list {
+            if e.modified < bound {
+                continue; // every line in it was written before `since`
+            }
+            match scan_since(e, since) {
+                Ok(Some(offset)) => {
+                    if let Ok(Some(id)) = self.ids.get(e) {
+                        return Some(Position {
+                            generation: id,
+                            offset,
+                        });
+                    }
+                }
+                Ok(None) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    self.reported.insert(e.inode);
+                    self.errors
+                        .push_back(HistoryError::reading(&e.path, e.compression, err));
+                }
+            }
+        }
+        self.last_lines(list, 0)
+    }
+}
+
+impl Iterator for Reader {
+    type Item = Result<Line, HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(e) = self.errors.pop_front() {
+                return Some(Err(e));
+            }
+            let Some(open) = self.open.as_mut() else {
+                match self.open_next() {
+                    Ok(true) => continue,
+                    Ok(false) => return self.errors.pop_front().map(Err),
+                    Err(e) => return Some(Err(e)),
+                }
+            };
+            match open.reader.read_until(b'\n', &mut self.pending) {
+                Ok(_) if self.pending.last() == Some(&b'\n') => {
+                    self.pending.pop();
+                    return Some(Ok(self.emit(true)));
+                }
+                Ok(_) => {
+                    // The end of what is written. Still the live file: wait for more.
+                    let id = open.identity;
+                    let list = match self.list() {
+                        Ok(l) => l,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    if self.find(&list, id).is_some_and(|i| list[i].live) {
+                        return None;
+                    }
+                    // Closed: rotated meanwhile, or a rotated generation all along.
+                    if !self.pending.is_empty() {
+                        return Some(Ok(self.emit(false)));
+                    }
+                    self.done.insert(id);
+                    self.open = None;
+                }
+                Err(err) => {
+                    let (path, compression, id) =
+                        (open.path.clone(), open.compression, open.identity);
+                    self.done.insert(id);
+                    self.open = None;
+                    self.pending.clear();
+                    return Some(Err(HistoryError::reading(&path, compression, err)));
+                }
+            }
+        }
+    }
+}
+
+/// The last `n` complete lines of a generation (fewer if it has fewer). With `n == 0`,
+/// `start == end`, the end of its complete lines.
+fn tail(e: &Entry, n: u64) -> io::Result<Tail> {
+    match e.compression {
+        Compression::None => tail_plain(&File::open(&e.path)?, e.live, n),
+        _ => tail_stream(open_at(&e.path, e.compression, 0)?, n),
+    }
+}
+
+/// Finds `\n`s from the end of a file towards its start, reading it in blocks.
+struct Backwards<'f> {
+    file: &'f File,
+    block_start: u64,
+    buf: Vec<u8>,
+    /// The search goes on in `buf[..upto]`.
+    upto: usize,
+}
+
+impl Backwards<'_> {
+    fn next_newline(&mut self) -> io::Result<Option<u64>> {
+        use std::os::unix::fs::FileExt;
+        loop {
+            if let Some(i) = memchr::memrchr(b'\n', &self.buf[..self.upto]) {
+                self.upto = i;
+                return Ok(Some(self.block_start + i as u64));
+            }
+            if self.block_start == 0 {
+                return Ok(None);
+            }
+            let size = (BLOCK as u64).min(self.block_start);
+            self.block_start -= size;
+            self.buf.resize(size as usize, 0);
+            self.file.read_exact_at(&mut self.buf, self.block_start)?;
+            self.upto = self.buf.len();
+        }
+    }
+}
+
+fn tail_plain(file: &File, live: bool, n: u64) -> io::Result<Tail> {
+    let len = file.metadata()?.len();
+    let mut nl = Backwards {
+        file,
+        block_start: len,
+        buf: Vec::new(),
+        upto: 0,
+    };
+    let empty = Tail {
+        lines: 0,
+        start: 0,
+        end: 0,
+    };
+    if len == 0 {
+        return Ok(empty);
+    }
+    // `end` is just after the last line; `sep` the `\n` before it, if any.
+    let (end, mut sep) = match nl.next_newline()? {
+        Some(p) if p + 1 == len || live => (p + 1, nl.next_newline()?),
+        None if live => return Ok(empty), // only a line being written
+        other => (len, other),            // a rotated generation's last line without `\n`
+    };
+    if n == 0 {
+        return Ok(Tail {
+            lines: 0,
+            start: end,
+            end,
+        });
+    }
+    let mut lines = 1;
+    loop {
+        match sep {
+            Some(p) if lines == n => {
+                return Ok(Tail {
+                    lines,
+                    start: p + 1,
+                    end,
+                })
+            }
+            Some(_) => {
+                lines += 1;
+                sep = nl.next_newline()?;
+            }
+            None => {
+                return Ok(Tail {
+                    lines,
+                    start: 0,
+                    end,
+                })
+            }
+        }
+    }
+}
+
+/// The tail of a compressed (hence closed) generation: one pass, keeping the start offsets
+/// of the last `n` lines.
+fn tail_stream(mut reader: Box<dyn BufRead + Send>, n: u64) -> io::Result<Tail> {
+    let mut starts: VecDeque<u64> = VecDeque::new();
+    let mut offset = 0u64;
+    let mut at_line_start = true;
+    let push = |starts: &mut VecDeque<u64>, at: u64| {
+        if n == 0 {
+            return;
+        }
+        if starts.len() as u64 == n {
+            starts.pop_front();
+        }
+        starts.push_back(at);
+    };
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        if at_line_start {
+            push(&mut starts, offset);
+        }
+        for i in memchr::memchr_iter(b'\n', chunk) {
+            if i + 1 < chunk.len() {
+                push(&mut starts, offset + i as u64 + 1);
+            }
+        }
+        at_line_start = chunk.last() == Some(&b'\n');
+        let len = chunk.len();
+        offset += len as u64;
+        reader.consume(len);
+    }
+    Ok(Tail {
+        lines: starts.len() as u64,
+        start: starts.front().copied().unwrap_or(offset),
+        end: offset,
+    })
+}
+
+/// The offset of the first complete line of `e` whose timestamp is at or after `since`.
+fn scan_since(e: &Entry, since: DateTime<Utc>) -> io::Result<Option<u64>> {
+    let mut reader = open_at(&e.path, e.compression, 0)?;
+    let written = DateTime::<Local>::from(e.modified).naive_local();
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        line.clear();
+        let len = reader.read_until(b'\n', &mut line)?;
+        if len == 0 || (e.live && line.last() != Some(&b'\n')) {
+            return Ok(None);
+        }
+        if line_time(&line, written).is_some_and(|t| t >= since) {
+            return Ok(Some(offset));
+        }
+        offset += len as u64;
+    }
+}
+
+/// The timestamp a line starts with, in any format logwell writes: RFC 3339
+/// (`2026-11-21T09:41:03.123456+01:00 host …`), RFC 5424 (`<13>1 2026-11-21T…`), JSON
+/// (`{"time":"2026-11-21T…"`) or traditional (`Nov 21 09:41:03 host …`, local time, in the
+/// latest year that does not put it after `written`, the file's last write, by more than a
+/// day).
+pub(crate) fn line_time(line: &[u8], written: NaiveDateTime) -> Option<DateTime<Utc>> {
+    let rfc3339 = |s: &[u8]| {
+        let end = memchr::memchr2(b' ', b'"', s).unwrap_or(s.len());
+        let text = std::str::from_utf8(&s[..end]).ok()?;
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    match line.first()? {
+        b'0'..=b'9' => rfc3339(line),
+        b'{' => rfc3339(line.strip_prefix(b"{\"time\":\"")?),
+        b'<' => {
+            let close = memchr::memchr(b'>', line.get(..5)?)?;
+            rfc3339(line[close + 1..].strip_prefix(b"1 ")?)
+        }
+        _ => traditional(line, written),
+    }
+}
+
+/// `Mmm dd HH:MM:SS` (day padded with a space or a zero) in the local zone.
+fn traditional(s: &[u8], written: NaiveDateTime) -> Option<DateTime<Utc>> {
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let s = s.get(..15)?;
+    let month = MONTHS.iter().position(|m| *m == &s[..3])? as u32 + 1;
+    let digits = |a: usize, b: usize| -> Option<u32> {
+        std::str::from_utf8(&s[a..b])
+            .ok()?
+            .trim_start()
+            .parse()
+            .ok()
+    };
+    if s[3] != b' ' || s[6] != b' ' || s[9] != b':' || s[12] != b':' {
+        return None;
+    }
+    let (day, hour, minute, second) = (
+        digits(4, 6)?,
+        digits(7, 9)?,
+        digits(10, 12)?,
+        digits(13, 15)?,
+    );
+    let latest = written + chrono::Duration::days(1);
+    let local = (0..=8).find_map(|back| {
+        let t = NaiveDate::from_ymd_opt(written.year() - back, month, day)?
+            .and_hms_opt(hour, minute, second)?;
+        (t <= latest).then_some(t)
+    })?;
+    Local
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::Duration;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn zst(data: &[u8]) -> Vec<u8> {
+        zstd::stream::encode_all(data, 3).unwrap()
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// Line `i`, stamped `i` minutes after `t0` in `format`.
+    fn line(format: &str, i: usize) -> String {
+        let t = (t0() + chrono::Duration::minutes(i as i64)).with_timezone(&Local);
+        let rfc3339 = t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+        match format {
+            "rfc3339" => format!("{rfc3339} host app[1]: line {i}"),
+            "traditional" => format!("{} host app[1]: line {i}", t.format("%b %e %H:%M:%S")),
+            "rfc5424" => format!("<13>1 {rfc3339} host app 1 - - line {i}"),
+            "json" => format!("{{\"time\":\"{rfc3339}\",\"host\":\"host\",\"msg\":\"line {i}\"}}"),
+            _ => unreachable!(),
+        }
+    }
+
+    fn text(format: &str, lines: std::ops::Range<usize>) -> Vec<u8> {
+        lines
+            .map(|i| line(format, i) + "\n")
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    /// Writes `name` with `data`, last modified `minute` minutes after `t0` (plus a second).
+    fn put(dir: &Path, name: &str, data: &[u8], minute: usize) {
+        let path = dir.join(name);
+        std::fs::write(&path, data).unwrap();
+        let at = SystemTime::from(t0()) + Duration::from_secs(minute as u64 * 60 + 1);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+    }
+
+    /// `syslog.3.zst` (lines 0–2), `syslog.2.gz` (3–5), `syslog.1` (6–8), `syslog` (9–11).
+    fn standard(format: &str) -> (tempfile::TempDir, FileSet) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        put(d, "syslog.3.zst", &zst(&text(format, 0..3)), 2);
+        put(d, "syslog.2.gz", &gz(&text(format, 3..6)), 5);
+        put(d, "syslog.1", &text(format, 6..9), 8);
+        put(d, "syslog", &text(format, 9..12), 11);
+        let set = FileSet::new(d.join("syslog"));
+        (dir, set)
+    }
+
+    /// The numbers of the lines read (`line N` at their end), and the errors as text.
+    fn read(reader: &mut Reader) -> (Vec<usize>, Vec<String>) {
+        let (mut lines, mut errors) = (Vec::new(), Vec::new());
+        for item in reader {
+            match item {
+                Ok(l) => {
+                    let s = String::from_utf8(l.bytes).unwrap();
+                    let s = s.trim_end_matches("\"}");
+                    lines.push(s.rsplit(' ').next().unwrap().parse().unwrap());
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        (lines, errors)
+    }
+
+    fn numbers(set: &FileSet, start: Start) -> Vec<usize> {
+        let (lines, errors) = read(&mut set.reader(start).unwrap());
+        assert_eq!(errors, Vec::<String>::new());
+        lines
+    }
+
+    /// Numbered rotation as logwelld does it: every generation up by one, the live file to
+    /// `.1`, a new live file with `new`.
+    fn rotate(dir: &Path, new: &[u8]) {
+        let live = dir.join("syslog");
+        for g in fileset::list(&live).unwrap().into_iter().rev() {
+            let fileset::Slot::Numbered(n) = g.slot else {
+                unreachable!()
+            };
+            let to = fileset::name("syslog", &fileset::Slot::Numbered(n + 1), g.compression);
+            std::fs::rename(&g.path, dir.join(to)).unwrap();
+        }
+        std::fs::rename(&live, dir.join("syslog.1")).unwrap();
+        std::fs::write(&live, new).unwrap();
+    }
+
+    /// Compresses `name` with zstd beside it and removes it, as the compressor does.
+    fn compress(dir: &Path, name: &str) {
+        let data = std::fs::read(dir.join(name)).unwrap();
+        std::fs::write(dir.join(format!("{name}.zst")), zst(&data)).unwrap();
+        std::fs::remove_file(dir.join(name)).unwrap();
+    }
+
+    #[test]
+    fn positions_print_parse_and_serialise() {
+        let p = Position {
+            generation: 0x00c0_ffee_1234_5678,
+            offset: 1024,
+        };
+        assert_eq!(p.to_string(), "00c0ffee12345678:1024");
+        assert_eq!("00c0ffee12345678:1024".parse(), Ok(p));
+        assert_eq!("C0FFEE:7".parse::<Position>().unwrap().generation, 0xc0ffee);
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            "\"00c0ffee12345678:1024\""
+        );
+        assert_eq!(
+            serde_json::from_str::<Position>("\"00c0ffee12345678:1024\"").unwrap(),
+            p
+        );
+        for bad in [
+            "",
+            ":",
+            "abc",
+            "xyz:1",
+            "1:",
+            ":1",
+            "1:-1",
+            "1:+1",
+            "12345678901234567:1",
+            "1:1:1",
+            " 1:1",
+        ] {
+            let e = bad.parse::<Position>().unwrap_err();
+            assert!(e.to_string().contains("HEX:OFFSET"), "{bad}");
+        }
+        assert!(serde_json::from_str::<Position>("\"nope\"").is_err());
+        // FNV-1a's published test vectors: stable across Rust versions.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn reads_every_generation_oldest_first() {
+        let (_dir, set) = standard("rfc3339");
+        let gens = set.generations().unwrap();
+        let names: Vec<_> = gens
+            .iter()
+            .map(|g| g.path.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["syslog.3.zst", "syslog.2.gz", "syslog.1", "syslog"]);
+        assert_eq!(
+            gens.iter().map(|g| g.compression).collect::<Vec<_>>(),
+            [
+                Compression::Zstd,
+                Compression::Gzip,
+                Compression::None,
+                Compression::None
+            ]
+        );
+        assert_eq!(
+            gens.iter().map(|g| g.live).collect::<Vec<_>>(),
+            [false, false, false, true]
+        );
+        assert_eq!(gens[0].identity, Some(fnv1a(line("rfc3339", 0).as_bytes())));
+        let lines: Vec<Line> = set
+            .reader(Start::Beginning)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(lines.len(), 12);
+        for (i, l) in lines.iter().enumerate() {
+            assert_eq!(l.bytes, line("rfc3339", i).as_bytes());
+            assert_eq!(l.position.generation, gens[i / 3].identity.unwrap());
+            assert_eq!(l.next.offset, l.position.offset + l.bytes.len() as u64 + 1);
+            if i % 3 != 0 {
+                assert_eq!(l.position, lines[i - 1].next);
+            } else {
+                assert_eq!(l.position.offset, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn last_lines_across_generations() {
+        let (_dir, set) = standard("rfc3339");
+        assert_eq!(numbers(&set, Start::LastLines(0)), Vec::<usize>::new());
+        for n in [1, 2, 3, 4, 6, 7, 9, 10, 11, 12, 13, 1000] {
+            let expect: Vec<usize> = (12usize.saturating_sub(n as usize)..12).collect();
+            assert_eq!(numbers(&set, Start::LastLines(n)), expect, "last {n}");
+        }
+    }
+
+    #[test]
+    fn last_lines_in_compressed_and_block_crossing_generations() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Lines long enough that the backwards scan crosses several blocks.
+        let long = |r: std::ops::Range<usize>| -> Vec<u8> {
+            r.map(|i| {
+                format!(
+                    "2026-11-21T09:00:00.{i:06}+00:00 {} line {i}\n",
+                    "x".repeat(20_000)
+                )
+            })
+            .collect::<String>()
+            .into_bytes()
+        };
+        put(d, "syslog.3.gz", &gz(&long(0..10)), 1);
+        put(d, "syslog.2.zst", &zst(&long(10..20)), 2);
+        put(d, "syslog.1", &long(20..30), 3);
+        let set = FileSet::new(d.join("syslog")); // no live file at all
+        let all: Vec<usize> = numbers(&set, Start::Beginning);
+        assert_eq!(all, (0..30).collect::<Vec<_>>());
+        assert_eq!(numbers(&set, Start::LastLines(5)), all[25..]);
+        assert_eq!(numbers(&set, Start::LastLines(15)), all[15..]);
+        assert_eq!(numbers(&set, Start::LastLines(25)), all[5..]);
+        assert_eq!(numbers(&set, Start::LastLines(0)), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn since_in_every_format() {
+        for format in ["rfc3339", "traditional", "rfc5424", "json"] {
+            let (_dir, set) = standard(format);
+            let at = |m: i64| Start::Since(t0() + chrono::Duration::minutes(m));
+            assert_eq!(
+                numbers(&set, at(-60)),
+                (0..12).collect::<Vec<_>>(),
+                "{format}"
+            );
+            assert_eq!(
+                numbers(&set, at(0)),
+                (0..12).collect::<Vec<_>>(),
+                "{format}"
+            );
+            assert_eq!(
+                numbers(&set, at(4)),
+                (4..12).collect::<Vec<_>>(),
+                "{format}"
+            );
+            assert_eq!(
+                numbers(&set, at(7)),
+                (7..12).collect::<Vec<_>>(),
+                "{format}"
+            );
+            let half = Start::Since(t0() + chrono::Duration::seconds(6 * 60 + 30));
+            assert_eq!(numbers(&set, half), (7..12).collect::<Vec<_>>(), "{format}");
+            assert_eq!(numbers(&set, at(11)), [11], "{format}");
+            assert_eq!(numbers(&set, at(12)), Vec::<usize>::new(), "{format}");
+        }
+    }
+
+    #[test]
+    fn since_skips_generations_written_before_it_without_opening_them() {
+        let (dir, set) = standard("rfc3339");
+        // Damaged, but last written at minute 2: never opened for a later time.
+        put(dir.path(), "syslog.3.zst", b"not zstd at all", 2);
+        let start = Start::Since(t0() + chrono::Duration::minutes(4));
+        assert_eq!(numbers(&set, start), (4..12).collect::<Vec<_>>());
+        let (lines, errors) = read(&mut set.reader(Start::Since(t0())).unwrap());
+        assert_eq!(lines, (3..12).collect::<Vec<_>>());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("syslog.3.zst is damaged") && errors[0].contains("zstd -t"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn line_times() {
+        let written =
+            NaiveDateTime::parse_from_str("2027-01-02 10:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let local = |s: &str| {
+            Local
+                .from_local_datetime(
+                    &NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap(),
+                )
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        for (l, expect) in [
+            (
+                "2026-11-21T09:41:03.123456+01:00 h a: m",
+                Some(utc("2026-11-21T08:41:03.123456Z")),
+            ),
+            (
+                "2026-11-21T09:41:03Z h a: m",
+                Some(utc("2026-11-21T09:41:03Z")),
+            ),
+            (
+                "<13>1 2026-11-21T09:41:03.5+00:00 h a - - - m",
+                Some(utc("2026-11-21T09:41:03.5Z")),
+            ),
+            (
+                "<191>1 2026-11-21T09:41:03+00:00 h",
+                Some(utc("2026-11-21T09:41:03Z")),
+            ),
+            (
+                "{\"time\":\"2026-11-21T09:41:03.000001-02:00\",\"msg\":\"m\"}",
+                Some(utc("2026-11-21T11:41:03.000001Z")),
+            ),
+            // Traditional: the latest year that is not after the file was written.
+            ("Jan  2 09:00:00 h a: m", Some(local("2027-01-02 09:00:00"))),
+            ("Dec 31 23:59:59 h a: m", Some(local("2026-12-31 23:59:59"))),
+            ("Nov 21 09:41:03 h a: m", Some(local("2026-11-21 09:41:03"))),
+            ("Jan 03 09:00:00 h a: m", Some(local("2027-01-03 09:00:00"))), // within a day: clock skew
+            ("Feb 29 12:00:00 h a: m", Some(local("2024-02-29 12:00:00"))),
+            ("<13>1 - h a - - - m", None),
+            ("hello", None),
+            ("", None),
+            ("Foo 21 09:41:03 h", None),
+            ("2026-11-21 09:41:03 h", None),
+        ] {
+            assert_eq!(line_time(l.as_bytes(), written), expect, "{l}");
+        }
+    }
+
+    #[test]
+    fn resumes_after_rotation_shifted_and_compressed_its_generation() {
+        let (dir, set) = standard("rfc3339");
+        let d = dir.path();
+        let lines: Vec<Line> = set
+            .reader(Start::Beginning)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let in_plain = lines[7].next; // in syslog.1, before line 8
+        let in_live = lines[10].next; // in syslog, before line 11
+        let at_end = lines[11].next;
+        rotate(d, &text("rfc3339", 12..14));
+        compress(d, "syslog.2"); // the former syslog.1, now syslog.2.zst
+        let names: Vec<_> = set
+            .generations()
+            .unwrap()
+            .iter()
+            .map(|g| g.path.file_name().unwrap().to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "syslog.4.zst",
+                "syslog.3.gz",
+                "syslog.2.zst",
+                "syslog.1",
+                "syslog"
+            ]
+        );
+        for (from, expect) in [(in_plain, 8..14), (in_live, 11..14), (at_end, 12..14)] {
+            let mut r = set.reader(Start::After(from)).unwrap();
+            assert_eq!(read(&mut r), (expect.collect(), vec![]), "from {from}");
+            assert!(!r.lost());
+        }
+    }
+
+    #[test]
+    fn follows_a_rotation_that_happens_while_reading() {
+        let (dir, set) = standard("rfc3339");
+        let mut r = set.reader(Start::LastLines(2)).unwrap();
+        assert_eq!(
+            r.next().unwrap().unwrap().bytes,
+            line("rfc3339", 10).as_bytes()
+        );
+        rotate(dir.path(), &text("rfc3339", 12..13));
+        compress(dir.path(), "syslog.2");
+        assert_eq!(read(&mut r).0, [11, 12]);
+        // At the end of the live file: `None`, then what is written later.
+        assert!(r.next().is_none());
+        let mut f = File::options()
+            .append(true)
+            .open(dir.path().join("syslog"))
+            .unwrap();
+        f.write_all(&text("rfc3339", 13..14)).unwrap();
+        assert_eq!(read(&mut r).0, [13]);
+        let resume = r.position().unwrap();
+        f.write_all(&text("rfc3339", 14..15)).unwrap();
+        assert_eq!(numbers(&set, Start::After(resume)), [14]);
+    }
+
+    #[test]
+    fn a_generation_compressed_between_start_and_read_is_found_again() {
+        let (dir, set) = standard("rfc3339");
+        let lines: Vec<Line> = set
+            .reader(Start::Beginning)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut r = set.reader(Start::After(lines[6].next)).unwrap();
+        compress(dir.path(), "syslog.1");
+        assert_eq!(read(&mut r), ((7..12).collect(), vec![]));
+    }
+
+    #[test]
+    fn a_deleted_generation_is_reported_as_lost() {
+        let (dir, set) = standard("rfc3339");
+        let lines: Vec<Line> = set
+            .reader(Start::Beginning)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        std::fs::remove_file(dir.path().join("syslog.3.zst")).unwrap();
+        let mut r = set.reader(Start::After(lines[1].next)).unwrap();
+        assert!(r.lost());
+        assert_eq!(read(&mut r), ((3..12).collect(), vec![]));
+        // Deleted by retention while the reader is still in an older one.
+        let mut r = set.reader(Start::Beginning).unwrap();
+        assert_eq!(
+            r.next().unwrap().unwrap().bytes,
+            line("rfc3339", 3).as_bytes()
+        );
+        std::fs::remove_file(dir.path().join("syslog.2.gz")).unwrap();
+        assert_eq!(read(&mut r), ((4..12).collect(), vec![])); // it was open: read to its end
+        let mut r = set.reader(Start::After(lines[4].next)).unwrap();
+        assert!(r.lost());
+        assert_eq!(read(&mut r).0, (6..12).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn empty_generations_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        put(d, "syslog.4.gz", &gz(b""), 0);
+        put(d, "syslog.3", b"", 0);
+        put(d, "syslog.2.zst", &zst(&text("rfc3339", 0..2)), 1);
+        put(d, "syslog.1", b"", 1);
+        put(d, "syslog", b"", 1);
+        let set = FileSet::new(d.join("syslog"));
+        assert_eq!(set.generations().unwrap().len(), 1);
+        assert_eq!(numbers(&set, Start::Beginning), [0, 1]);
+        assert_eq!(numbers(&set, Start::LastLines(1)), [1]);
+        assert_eq!(numbers(&set, Start::LastLines(5)), [0, 1]);
+        assert_eq!(numbers(&set, Start::Since(t0())), [0, 1]);
+        // Nothing at all yet, then a first line.
+        let empty = tempfile::tempdir().unwrap();
+        let set = FileSet::new(empty.path().join("syslog"));
+        let mut r = set.reader(Start::LastLines(10)).unwrap();
+        assert!(r.next().is_none());
+        std::fs::write(empty.path().join("syslog"), text("rfc3339", 0..1)).unwrap();
+        assert_eq!(read(&mut r).0, [0]);
+    }
+
+    #[test]
+    fn a_partial_last_line_is_returned_only_once_complete_or_rotated() {
+        let (dir, set) = standard("rfc3339");
+        let live = dir.path().join("syslog");
+        let mut f = File::options().append(true).open(&live).unwrap();
+        f.write_all(b"2026-11-21T09:12:00+00:00 host app: line 1")
+            .unwrap();
+        let mut r = set.reader(Start::LastLines(2)).unwrap();
+        assert_eq!(read(&mut r).0, [10, 11]);
+        assert_eq!(numbers(&set, Start::LastLines(1)), [11]);
+        f.write_all(b"2\n").unwrap();
+        assert_eq!(read(&mut r).0, [12]);
+        // A rotated generation's last line without `\n` is complete as it is.
+        f.write_all(b"2026-11-21T09:13:00+00:00 host app: line 13")
+            .unwrap();
+        assert_eq!(read(&mut r).0, Vec::<usize>::new());
+        rotate(dir.path(), b"");
+        assert_eq!(read(&mut r).0, [13]);
+        assert_eq!(numbers(&set, Start::LastLines(2)), [12, 13]);
+        // A live file with only a partial first line has no identity yet.
+        std::fs::write(&live, b"2026-11-21T09:14:00+00:00 partial").unwrap();
+        assert_eq!(
+            set.generations().unwrap().last().unwrap().path,
+            dir.path().join("syslog.1")
+        );
+        assert_eq!(read(&mut r).0, Vec::<usize>::new());
+    }
+
+    #[test]
+    fn damaged_compressed_generations_are_reported_and_skipped() {
+        let (dir, set) = standard("rfc3339");
+        let d = dir.path();
+        // Unreadable from the start.
+        put(d, "syslog.2.gz", b"\x1f\x8b garbage", 5);
+        // Readable first line, then cut short.
+        let whole = zst(&text("rfc3339", 0..3).repeat(2000));
+        put(d, "syslog.3.zst", &whole[..whole.len() / 2], 2);
+        let (lines, errors) = read(&mut set.reader(Start::Beginning).unwrap());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("syslog.3.zst is damaged"), "{errors:?}");
+        assert!(
+            errors[1].contains("syslog.2.gz is damaged") && errors[1].contains("gzip -t"),
+            "{errors:?}"
+        );
+        assert_eq!(lines[lines.len() - 6..], [6, 7, 8, 9, 10, 11]);
+        assert!(lines.len() > 6);
+        // The last lines do not need them.
+        assert_eq!(
+            numbers(&set, Start::LastLines(6)),
+            (6..12).collect::<Vec<_>>()
+        );
+        let (lines, errors) = read(&mut set.reader(Start::LastLines(8)).unwrap());
+        assert_eq!(lines, (6..12).collect::<Vec<_>>());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("syslog.2.gz"), "{errors:?}");
+        let gens = set.generations().unwrap();
+        assert_eq!(gens[1].identity, None);
+    }
+}

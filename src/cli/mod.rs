@@ -1,6 +1,7 @@
 //! The `logwell` client's subcommands, one file each. `src/bin/logwell.rs` only parses the
 //! arguments and calls [`run`].
 
+pub mod cat;
 pub mod rotate;
 pub mod stats;
 
@@ -26,6 +27,8 @@ pub struct Args {
 pub enum Command {
     /// Show the counters of each input and output.
     Stats(stats::StatsArgs),
+    /// Read a file's history, rotated and compressed generations included, as one stream.
+    Cat(cat::CatArgs),
     /// Rotate files now (every file output when none is named).
     Rotate(rotate::RotateArgs),
 }
@@ -64,6 +67,7 @@ impl DaemonAddr {
 pub fn run(args: Args) -> i32 {
     let result = match args.command {
         Command::Stats(a) => stats::run(&a),
+        Command::Cat(a) => cat::run(&a),
         Command::Rotate(a) => rotate::run(&a),
     };
     match result {

@@ -96,6 +96,7 @@ pub(crate) struct RawOutput {
     pub(crate) mode: Option<Spanned<String>>,
     pub(crate) flush_interval_ms: Option<Spanned<i64>>,
     pub(crate) buffer_bytes: Option<Spanned<i64>>,
+    pub(crate) backlog_bytes: Option<Spanned<i64>>,
     pub(crate) rotation: Option<Spanned<RawRotation>>,
 }
 

@@ -184,6 +184,9 @@ pub struct FileSettings {
     pub flush_interval: Duration,
     /// Write as soon as this many bytes wait.
     pub buffer_bytes: usize,
+    /// While the file cannot be written, at most this many bytes wait in memory; then the
+    /// writer takes no more, and stream inputs slow their senders down.
+    pub backlog_bytes: usize,
     /// Rotation, compression and retention; `None` leaves the file alone (for an external
     /// logrotate).
     pub rotation: Option<RotationSettings>,
@@ -690,6 +693,7 @@ fn output_kind(
             1000,
         ) as u64),
         buffer_bytes: check.positive(&raw.buffer_bytes, "buffer_bytes", 64 * 1024),
+        backlog_bytes: check.positive(&raw.backlog_bytes, "backlog_bytes", 16 * 1024 * 1024),
         rotation: {
             let own = raw
                 .rotation

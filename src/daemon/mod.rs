@@ -367,6 +367,10 @@ impl Daemon {
         for running in self.inputs.values() {
             let _ = running.stop.send(true);
         }
+        // A writer holding senders back on an unwritable file lets go, so inputs can finish.
+        for o in self.outputs.values() {
+            let _ = o.ctl.send(output::WriterCommand::Closing);
+        }
         let inputs = std::mem::take(&mut self.inputs);
         let (all, all_wait) = self.all.take().expect("shut down once");
         drop(all);

@@ -11,8 +11,12 @@
 //! - Missing directories are created; a file logwell creates gets the configured owner,
 //!   group and mode.
 //! - A write or open that fails (permissions, disk full, a vanished directory) is counted
-//!   and retried every second. Meanwhile up to [`MAX_BACKLOG_BYTES`] wait; past that the
-//!   oldest chunks are dropped and counted, so one broken file never blocks the others.
+//!   and retried every second. Meanwhile up to `backlog_bytes` (16 MiB) wait; past that the
+//!   writer takes no more chunks: the channel fills and the inputs that feed this file wait,
+//!   which slows TCP and Unix stream senders (nothing they sent is lost) and lets the kernel
+//!   drop, and count, UDP datagrams. When the space comes back, writing resumes by itself.
+//!   Only when the daemon stops while the file is still unwritable are the waiting lines
+//!   dropped, counted and logged.
 //! - A reopen request (SIGHUP, as logrotate sends) writes what is pending, then reopens the
 //!   path. When every sender is gone, the writer writes the rest, `fsync`s and exits.
 
@@ -30,9 +34,6 @@ use super::rotate::{self, Retention};
 use super::{Chunk, WriterCommand};
 use crate::config::FileSettings;
 use crate::stats::OutputStats;
-
-/// Most bytes kept in memory for a file that cannot be written.
-pub const MAX_BACKLOG_BYTES: usize = 16 * 1024 * 1024;
 
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -54,6 +55,8 @@ pub(crate) struct FileWriter {
     pub(crate) pending_bytes: usize,
     /// Bytes in the live file, as far as this writer knows.
     pub(crate) size: u64,
+    /// The daemon is stopping (see [`WriterCommand::Closing`]).
+    pub(crate) closing: bool,
 }
 
 /// How often the live path is checked for an external rename, delete or truncation.
@@ -118,6 +121,12 @@ impl FileWriter {
                         self.start_rotation();
                         next_rotation = self.next_rotation();
                     }
+                    WriterCommand::Closing => {
+                        self.closing = true;
+                        if retry_at.is_some() {
+                            self.enforce_backlog();
+                        }
+                    }
                     WriterCommand::Rotate(reply) => {
                         retry_at = self.write_pending();
                         let result = match retry_at {
@@ -127,7 +136,9 @@ impl FileWriter {
                         let _ = reply.send(result);
                     }
                 },
-                chunk = self.rx.recv() => match chunk {
+                // While the file cannot be written and the backlog is full, take no more:
+                // the senders wait instead of losing lines.
+                chunk = self.rx.recv(), if retry_at.is_none() || self.closing || self.pending_bytes < self.settings.backlog_bytes => match chunk {
                     Some(chunk) => {
                         last_at = Instant::now();
                         if self.pending.is_empty() {
@@ -136,7 +147,9 @@ impl FileWriter {
                         self.pending_bytes += chunk.data.len();
                         self.pending.push(chunk);
                         if retry_at.is_some() {
-                            self.enforce_backlog();
+                            if self.closing {
+                                self.enforce_backlog();
+                            }
                         } else if self.pending_bytes >= self.settings.buffer_bytes {
                             retry_at = self.write_pending();
                         }
@@ -344,15 +357,17 @@ impl FileWriter {
         self.stats.errors.fetch_add(1, Relaxed);
         tracing::warn!(output = %self.name, path = %self.settings.path.display(), error = %error, pending_bytes = self.pending_bytes, "cannot write; retrying every second");
         self.file = None;
-        self.enforce_backlog();
+        if self.closing {
+            self.enforce_backlog();
+        }
         Some(Instant::now() + RETRY_INTERVAL)
     }
 
-    /// Drops the oldest chunks (never a partly written one) while more than
-    /// [`MAX_BACKLOG_BYTES`] wait for a file that cannot be written.
+    /// Drops the oldest chunks (never a partly written one) while more than `backlog_bytes`
+    /// wait for a file that cannot be written; only when the daemon is stopping.
     fn enforce_backlog(&mut self) {
         let mut dropped = 0;
-        while self.pending_bytes > MAX_BACKLOG_BYTES {
+        while self.pending_bytes > self.settings.backlog_bytes {
             let victim = usize::from(self.pending.first().is_some_and(|c| c.partly_written));
             if victim >= self.pending.len() {
                 break;
@@ -363,7 +378,7 @@ impl FileWriter {
         }
         if dropped > 0 {
             self.stats.dropped.fetch_add(dropped, Relaxed);
-            tracing::error!(output = %self.name, path = %self.settings.path.display(), dropped, "file still unwritable with 16 MiB waiting: oldest messages dropped");
+            tracing::error!(output = %self.name, path = %self.settings.path.display(), dropped, "stopping while the file is still unwritable: oldest waiting messages dropped");
         }
     }
 }

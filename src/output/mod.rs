@@ -65,6 +65,9 @@ pub enum WriterCommand {
         /// The counters under that name.
         stats: Arc<OutputStats>,
     },
+    /// The daemon is stopping: if the file still cannot be written, stop holding senders
+    /// back and drop the oldest waiting lines (counted) instead, so the inputs can finish.
+    Closing,
     /// Rotate now (`logwell rotate`); replies with the rotated generation's path.
     Rotate(tokio::sync::oneshot::Sender<Result<std::path::PathBuf, String>>),
 }
@@ -122,6 +125,7 @@ pub fn spawn(
         pending: Vec::new(),
         pending_bytes: 0,
         size: 0,
+        closing: false,
     };
     let thread = std::thread::Builder::new()
         .name(format!("out-{}", settings.name))

@@ -5,6 +5,7 @@ mod util;
 
 mod config;
 mod conformance;
+mod history;
 mod inputs;
 mod lifecycle;
 mod load;

@@ -370,3 +370,123 @@ fn dated_names_time_rotation_at_start_and_age_retention() {
     send(&d, "new");
     assert!(d.wait_lines(&d.path("app.log"), 1).ends_with("app: new\n"));
 }
+
+/// A tmpfs mounted by the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `dir`, or `None` (with the reason) when this test cannot
+    /// mount (not root, no CAP_SYS_ADMIN).
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "disk-full test skipped: cannot mount a tmpfs here ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_full_disk_slows_tcp_senders_loses_nothing_and_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    // Room for every message, but filled up but for 64 KiB at first.
+    let Some(fs) = Tmpfs::mount(&dir.path().join("small"), "64m") else {
+        return;
+    };
+    let filler = fs.0.join("filler");
+    let free = nix::sys::statvfs::statvfs(&fs.0).unwrap();
+    let free = free.blocks_available() as u64 * free.fragment_size() as u64;
+    std::fs::write(&filler, vec![0u8; (free - 64 * 1024) as usize]).unwrap();
+    let template = format!(
+        r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{{port}}"
+
+[output.app]
+type = "file"
+path = "{}/app.log"
+flush_interval_ms = 20
+backlog_bytes = 131072
+
+[[rule]]
+output = "app"
+"#,
+        fs.0.display()
+    );
+    let d = Daemon::start(&template);
+    // About 28 MB: far more than the disk, the backlog, the writer's channel (4 MiB) and the
+    // socket buffers together.
+    let total = 400_000usize;
+    let port = d.port;
+    let sender = std::thread::spawn(move || {
+        let mut w = BufWriter::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
+        for n in 0..total {
+            writeln!(
+                w,
+                "<13>Nov 21 09:41:03 host app: message {n:06} of a disk-full test"
+            )
+            .unwrap();
+        }
+        w.flush().unwrap();
+    });
+    d.wait_stat("outputs", "app", "errors", 1);
+    // Stalled, not spinning: the sender is held back and the daemon is idle.
+    let before = cpu_ticks(d.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(d.pid()) - before;
+    assert!(
+        !sender.is_finished(),
+        "the TCP sender is held back while the disk is full"
+    );
+    assert!(
+        used < 100,
+        "the daemon used {used} ticks in 2 s while stalled: it spins"
+    );
+    assert!(
+        d.log().contains("cannot write"),
+        "the failure is in the daemon's log"
+    );
+    // Space comes back: everything is written, in order, nothing dropped.
+    std::fs::remove_file(&filler).unwrap();
+    wait_until("the sender has sent everything", || sender.is_finished());
+    sender.join().unwrap();
+    d.wait_stat("outputs", "app", "written", total as u64);
+    let text = std::fs::read_to_string(fs.0.join("app.log")).unwrap();
+    let numbers: Vec<usize> = text
+        .lines()
+        .map(|l| l.split("message ").nth(1).unwrap()[..6].parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..total).collect::<Vec<_>>());
+    assert_eq!(d.stat("outputs", "app", "dropped"), 0);
+    drop(d);
+}
