@@ -12,12 +12,14 @@
 //! - [`pipeline`]: parse → route → format for one input task, with no per-message
 //!   allocation; sends whole-line chunks to the outputs.
 //! - [`route`]: rsyslog-style selectors and matches decide which outputs get a message.
-//! - [`output`]: line formats ([`output::format`]) and the file writer thread
-//!   ([`output::file`]).
+//! - [`output`]: line formats ([`output::format`]), the file writer thread
+//!   ([`output::file`]), rotation and retention ([`output::rotate`]) of file sets
+//!   ([`output::fileset`]), background compression ([`output::compress`]).
+//! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
 //! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint.
 //! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket.
 //! - [`stats`]: counters per input and output.
-//! - [`cli`]: the `logwell` client's subcommands.
+//! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`).
 #![deny(missing_docs)]
 
 pub mod cli;

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "logwell",
     version,
-    about = "Client for logwelld: statistics (follow and send come later)"
+    about = "Client for logwelld: statistics, rotation, and reading history"
 )]
 pub struct Args {
     /// What to do.

@@ -66,6 +66,8 @@ impl FileWriter {
     /// Runs until every sender is dropped. Call on a dedicated thread inside
     /// `Handle::block_on`: the writes block, the waiting does not.
     pub(crate) async fn run(mut self) {
+        // Every file counts under the global [retention] limits, rotated by us or not.
+        self.retention.register(&self.settings.path);
         self.start_rotation();
         self.reopen_file();
         let mut next_rotation = self.next_rotation();

@@ -490,3 +490,120 @@ output = "app"
     assert_eq!(d.stat("outputs", "app", "dropped"), 0);
     drop(d);
 }
+
+#[test]
+fn size_retention_per_set_and_across_sets_deletes_the_oldest_never_the_live_file() {
+    let d = Daemon::start(
+        r#"
+[retention]
+max_disk_usage = "20K"
+
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+
+[output.a]
+type = "file"
+path = "{dir}/a.log"
+flush_interval_ms = 20
+
+[output.a.rotation]
+compress = "none"
+max_total_size = "12K"
+
+[output.b]
+type = "file"
+path = "{dir}/b.log"
+flush_interval_ms = 20
+
+[output.b.rotation]
+compress = "none"
+
+[[rule]]
+program = "a"
+output = "a"
+
+[[rule]]
+program = "b"
+output = "b"
+"#,
+    );
+    let rotate = |target: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwell"))
+            .args(["rotate", "--socket"])
+            .arg(d.path("control.sock"))
+            .arg(target)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let kib = "x".repeat(1000);
+    // Five generations of about 4 KiB in set a: its own cap (12K) keeps the newest ones.
+    for g in 0..5 {
+        tcp_send(
+            d.port,
+            format!("<13>Nov 21 09:41:03 host a: gen {g} {kib}\n")
+                .repeat(4)
+                .as_bytes(),
+        );
+        d.wait_stat("outputs", "a", "written", 4 * (g + 1));
+        rotate("a");
+        std::thread::sleep(Duration::from_millis(20)); // distinct modification times
+    }
+    let a = generations(&d.path("a.log"));
+    let rotated_a: u64 = a[..a.len() - 1]
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(
+        rotated_a <= 12 * 1024,
+        "set a keeps {rotated_a} bytes of rotated files"
+    );
+    assert!(
+        content(&a[a.len() - 2]).contains("gen 4"),
+        "the newest generation stays"
+    );
+    // Set b grows the whole past 20K: the oldest rotated files go, across both sets.
+    for g in 0..3 {
+        tcp_send(
+            d.port,
+            format!("<13>Nov 21 09:41:03 host b: gen {g} {kib}\n")
+                .repeat(4)
+                .as_bytes(),
+        );
+        d.wait_stat("outputs", "b", "written", 4 * (g + 1));
+        rotate("b");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let total = |live: &str| -> u64 {
+        generations(&d.path(live))
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum()
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while total("a.log") + total("b.log") > 20 * 1024 {
+        assert!(
+            Instant::now() < deadline,
+            "over the global limit: a {:?} b {:?}\n{}",
+            generations(&d.path("a.log")),
+            generations(&d.path("b.log")),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        d.path("a.log").exists() && d.path("b.log").exists(),
+        "live files are never deleted"
+    );
+    let b = generations(&d.path("b.log"));
+    assert!(
+        content(&b[b.len() - 2]).contains("gen 2"),
+        "b's newest generation stays"
+    );
+    assert!(d.log().contains("max_disk_usage"), "{}", d.log());
+}
