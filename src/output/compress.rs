@@ -113,7 +113,19 @@ fn compress(job: &Job) -> io::Result<()> {
         compression.extension()
     )));
     let written = (|| -> io::Result<File> {
-        let out = File::options().write(true).create_new(true).open(&temp)?;
+        // Same owner and mode as the original from the start: a log readable only by `adm`
+        // must not become readable by all when compressed.
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+        let meta = source.metadata()?;
+        let out = File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::fchown(&out, Some(meta.uid()), Some(meta.gid()))?;
+        }
+        out.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
         let mut input = BufReader::with_capacity(256 * 1024, source);
         let mut output = BufWriter::with_capacity(256 * 1024, out);
         match compression {

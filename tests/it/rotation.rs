@@ -313,6 +313,16 @@ fn logwell_rotate_rotates_now_and_numbers_like_logrotate() {
     assert!(content(&d.path("app.log.1")).ends_with("app: generation 4\n"));
     assert!(content(&d.path("app.log.2.gz")).ends_with("app: generation 3\n"));
     assert_eq!(std::fs::metadata(&live).unwrap().len(), 0);
+    // Compressed generations keep the live file's mode (0640 by default), never wider.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(d.path("app.log.2.gz"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o640
+    );
     // An unknown target is an error.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwell"))
         .args(["rotate", "--socket"])
