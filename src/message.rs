@@ -252,6 +252,20 @@ pub struct Message<'a> {
     pub msg: &'a [u8],
     /// What happened on the way in.
     pub flags: Flags,
+    /// Further fields of a structured source (the journal's `_SYSTEMD_UNIT`, `_COMM`, …) as
+    /// `(NAME, value)` pairs; empty for syslog messages. Shown by `json`; `unit` rules match
+    /// `_SYSTEMD_UNIT`.
+    pub fields: &'a [(&'a [u8], &'a [u8])],
+}
+
+impl<'a> Message<'a> {
+    /// The value of a structured field, such as `_SYSTEMD_UNIT`.
+    pub fn field(&self, name: &[u8]) -> Option<&'a [u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
 }
 
 /// Credentials of a local sender, from `SCM_CREDENTIALS`.

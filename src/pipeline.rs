@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::message::{Creds, Event, Flags, Source};
+use crate::message::{Creds, Event, Flags, Message, Source};
 use crate::output::format::{format_line, TimeCache};
 use crate::output::{Chunk, Output};
 use crate::parse::{self, ParseContext};
@@ -126,13 +126,27 @@ impl Pipeline {
         let mut msg = parse::parse(frame, &ctx);
         if truncated {
             msg.flags.insert(Flags::TRUNCATED);
+        }
+        self.push_message(msg, frame.len(), source, creds);
+    }
+
+    /// Routes and formats a message that did not come as a syslog frame (the journal, the
+    /// kernel log). `bytes` is what it counts as received.
+    pub fn push_message(
+        &mut self,
+        msg: Message<'_>,
+        bytes: usize,
+        source: &Source,
+        creds: Option<Creds>,
+    ) {
+        if msg.flags.contains(Flags::TRUNCATED) {
             self.counts.truncated += 1;
         }
         if msg.flags.contains(Flags::MALFORMED) {
             self.counts.malformed += 1;
         }
         self.counts.received += 1;
-        self.counts.bytes += frame.len() as u64;
+        self.counts.bytes += bytes as u64;
         let ev = Event {
             msg,
             recv_time: self.recv_time,

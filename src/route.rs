@@ -172,6 +172,8 @@ pub struct Rule {
     pub hostnames: Vec<String>,
     /// Input names; empty means any.
     pub inputs: Vec<String>,
+    /// systemd units (`_SYSTEMD_UNIT`, journal entries only); empty means any.
+    pub units: Vec<String>,
     /// A regex the message text must match.
     pub pattern: Option<Regex>,
     /// Indexes into the routing table's outputs.
@@ -186,6 +188,7 @@ impl PartialEq for Rule {
             && self.programs == other.programs
             && self.hostnames == other.hostnames
             && self.inputs == other.inputs
+            && self.units == other.units
             && self.pattern.as_ref().map(Regex::as_str) == other.pattern.as_ref().map(Regex::as_str)
             && self.outputs == other.outputs
             && self.is_final == other.is_final
@@ -206,6 +209,11 @@ impl Rule {
                     .iter()
                     .any(|h| h.as_bytes().eq_ignore_ascii_case(ev.host())))
             && (self.inputs.is_empty() || self.inputs.iter().any(|i| **i == *ev.source.input))
+            && (self.units.is_empty()
+                || ev
+                    .msg
+                    .field(b"_SYSTEMD_UNIT")
+                    .is_some_and(|u| self.units.iter().any(|w| w.as_bytes() == u)))
             && self
                 .pattern
                 .as_ref()

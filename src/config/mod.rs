@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, ConfigErrors};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
-    DaemonSettings, FileSettings, Format, InputKind, InputSettings, OutputKind, OutputSettings,
-    Settings, StreamSettings, UdpSettings, UnixDatagramSettings, UnixPath,
-    DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    DaemonSettings, FileSettings, Format, InputKind, InputSettings, JournalSettings, KmsgSettings,
+    OutputKind, OutputSettings, Settings, StreamSettings, UdpSettings, UnixDatagramSettings,
+    UnixPath, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
 };
 
 use error::SourceFile;

@@ -63,6 +63,7 @@ pub(crate) struct RawDaemon {
     pub(crate) hostname: Option<Spanned<String>>,
     pub(crate) control_socket: Option<Spanned<String>>,
     pub(crate) log_level: Option<Spanned<String>>,
+    pub(crate) state_dir: Option<Spanned<String>>,
 }
 
 /// `[input.NAME]`: one flat struct for every kind, so that a key that does not apply to the
@@ -80,6 +81,18 @@ pub(crate) struct RawInput {
     pub(crate) max_connections: Option<Spanned<i64>>,
     pub(crate) idle_timeout_secs: Option<Spanned<i64>>,
     pub(crate) use_sender_timestamp: Option<Spanned<bool>>,
+    /// journal: where to start without a saved cursor (`"tail"` or `"head"`).
+    pub(crate) from: Option<Spanned<String>>,
+    /// journal: only these systemd units.
+    pub(crate) units: Option<Spanned<OneOrMany>>,
+    /// journal: only these syslog identifiers.
+    pub(crate) identifiers: Option<Spanned<OneOrMany>>,
+    /// journal: only entries at least this severe.
+    pub(crate) min_priority: Option<Spanned<String>>,
+    /// journal: read this journal directory instead of the system journal.
+    pub(crate) directory: Option<Spanned<String>>,
+    /// journal: read this journal namespace (`systemd-journald NAMESPACE`).
+    pub(crate) namespace: Option<Spanned<String>>,
 }
 
 /// `[output.NAME]`.
@@ -108,6 +121,7 @@ pub(crate) struct RawRule {
     pub(crate) program: Option<Spanned<OneOrMany>>,
     pub(crate) hostname: Option<Spanned<OneOrMany>>,
     pub(crate) input: Option<Spanned<OneOrMany>>,
+    pub(crate) unit: Option<Spanned<OneOrMany>>,
     #[serde(rename = "match")]
     pub(crate) pattern: Option<Spanned<String>>,
     pub(crate) output: Option<Spanned<OneOrMany>>,

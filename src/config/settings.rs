@@ -48,6 +48,8 @@ pub struct DaemonSettings {
     pub control_socket: PathBuf,
     /// `tracing` filter for the daemon's own diagnostics (`info`, `debug`, `logwell=trace`).
     pub log_level: String,
+    /// Where the daemon keeps state across restarts (journal cursor, kmsg sequence).
+    pub state_dir: PathBuf,
 }
 
 /// One input.
@@ -70,6 +72,34 @@ pub enum InputKind {
     UnixDatagram(UnixDatagramSettings),
     /// `type = "unix_stream"`.
     UnixStream(StreamSettings),
+    /// `type = "kmsg"`: the kernel log.
+    Kmsg(KmsgSettings),
+    /// `type = "journal"`: the systemd journal, read directly.
+    Journal(JournalSettings),
+}
+
+/// The kernel log input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KmsgSettings {
+    /// The device, `/dev/kmsg` by default.
+    pub path: PathBuf,
+}
+
+/// The journal input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JournalSettings {
+    /// Without a saved cursor, start at the oldest entry (else at the end).
+    pub from_head: bool,
+    /// Only these units (empty: all).
+    pub units: Vec<String>,
+    /// Only these syslog identifiers (empty: all).
+    pub identifiers: Vec<String>,
+    /// Only entries at least this severe.
+    pub min_priority: Option<crate::message::Severity>,
+    /// A journal directory to read instead of the system journal.
+    pub directory: Option<PathBuf>,
+    /// A journal namespace to read.
+    pub namespace: Option<String>,
 }
 
 /// A UDP input.
@@ -317,6 +347,7 @@ impl Settings {
         let mut daemon = DaemonSettings {
             hostname: default_hostname(),
             control_socket: PathBuf::from("/run/logwell/control.sock"),
+            state_dir: PathBuf::from("/var/lib/logwell"),
             log_level: "info".to_string(),
         };
         let mut inputs: BTreeMap<String, InputSettings> = BTreeMap::new();
@@ -423,6 +454,9 @@ fn apply_daemon(check: &mut Check<'_>, d: &RawDaemon, daemon: &mut DaemonSetting
             daemon.hostname = h.get_ref().clone();
         }
     }
+    if let Some(p) = &d.state_dir {
+        daemon.state_dir = PathBuf::from(p.get_ref());
+    }
     if let Some(p) = &d.control_socket {
         daemon.control_socket = PathBuf::from(p.get_ref());
     }
@@ -510,6 +544,19 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
         Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64)
     });
     let kind = raw.kind.get_ref().as_str();
+    if matches!(kind, "kmsg" | "journal") {
+        return structured_input_kind(check, raw, kind);
+    }
+    for (key, span) in [
+        ("from", span_of(&raw.from)),
+        ("units", span_of(&raw.units)),
+        ("identifiers", span_of(&raw.identifiers)),
+        ("min_priority", span_of(&raw.min_priority)),
+        ("directory", span_of(&raw.directory)),
+        ("namespace", span_of(&raw.namespace)),
+    ] {
+        check.not_for(span, key, kind, "it applies to journal inputs; remove it");
+    }
     if !matches!(kind, "udp" | "tcp" | "unix_datagram" | "unix_stream") {
         check.err(
             raw.kind.span(),
@@ -834,6 +881,11 @@ fn build_rule(
             .map(|p| p.get_ref().clone_vec())
             .unwrap_or_default(),
         inputs: input_names,
+        units: raw
+            .unit
+            .as_ref()
+            .map(|u| u.get_ref().clone_vec())
+            .unwrap_or_default(),
         pattern,
         outputs: indexes,
         is_final: raw.is_final.as_ref().is_some_and(|f| *f.get_ref()),
@@ -867,6 +919,8 @@ fn check_unique_endpoints(
                 .iter()
                 .map(|u| format!("unix {}", u.path.display()))
                 .collect(),
+            InputKind::Kmsg(k) => vec![format!("kmsg {}", k.path.display())],
+            InputKind::Journal(_) => Vec::new(),
         };
         for endpoint in endpoints {
             if let Some(first) = seen.insert(endpoint.clone(), name) {
@@ -899,4 +953,93 @@ fn check_unique_endpoints(
             }
         }
     }
+}
+
+/// `kmsg` and `journal` inputs: no sockets, so none of the socket keys apply.
+fn structured_input_kind(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Option<InputKind> {
+    for (key, span) in [
+        ("listen", span_of(&raw.listen)),
+        ("mode", span_of(&raw.mode)),
+        ("receive_buffer_bytes", span_of(&raw.receive_buffer_bytes)),
+        (
+            "max_message_size_bytes",
+            span_of(&raw.max_message_size_bytes),
+        ),
+        ("max_connections", span_of(&raw.max_connections)),
+        ("idle_timeout_secs", span_of(&raw.idle_timeout_secs)),
+        ("use_sender_timestamp", span_of(&raw.use_sender_timestamp)),
+    ] {
+        check.not_for(span, key, kind, "it applies to socket inputs; remove it");
+    }
+    if kind == "kmsg" {
+        for (key, span) in [
+            ("from", span_of(&raw.from)),
+            ("units", span_of(&raw.units)),
+            ("identifiers", span_of(&raw.identifiers)),
+            ("min_priority", span_of(&raw.min_priority)),
+            ("directory", span_of(&raw.directory)),
+            ("namespace", span_of(&raw.namespace)),
+        ] {
+            check.not_for(span, key, kind, "it applies to journal inputs; remove it");
+        }
+        let path = raw.path.as_ref().map_or_else(
+            || PathBuf::from("/dev/kmsg"),
+            |p| PathBuf::from(p.get_ref()),
+        );
+        return Some(InputKind::Kmsg(KmsgSettings { path }));
+    }
+    check.not_for(
+        span_of(&raw.path),
+        "path",
+        kind,
+        "a journal input takes `directory` or `namespace`",
+    );
+    let from_head = match raw.from.as_ref().map(|f| f.get_ref().as_str()) {
+        None | Some("tail") => false,
+        Some("head") => true,
+        Some(other) => {
+            let span = raw.from.as_ref().map(Spanned::span).unwrap_or_default();
+            check.err(span, format!("`from = \"{other}\"` is neither \"tail\" nor \"head\""), "use \"tail\" (new entries only, the default) or \"head\" (everything the journal holds)");
+            false
+        }
+    };
+    let min_priority = raw.min_priority.as_ref().and_then(|p| {
+        let s = crate::message::Severity::from_name(p.get_ref());
+        if s.is_none() {
+            check.err(
+                p.span(),
+                format!("unknown priority `{}`", p.get_ref()),
+                "use emerg, alert, crit, err, warning, notice, info or debug",
+            );
+        }
+        s
+    });
+    if raw.directory.is_some() && raw.namespace.is_some() {
+        let span = raw
+            .namespace
+            .as_ref()
+            .map(Spanned::span)
+            .unwrap_or_default();
+        check.err(
+            span,
+            "`directory` and `namespace` both name a journal",
+            "keep one of them",
+        );
+    }
+    Some(InputKind::Journal(JournalSettings {
+        from_head,
+        units: raw
+            .units
+            .as_ref()
+            .map(|u| u.get_ref().clone_vec())
+            .unwrap_or_default(),
+        identifiers: raw
+            .identifiers
+            .as_ref()
+            .map(|u| u.get_ref().clone_vec())
+            .unwrap_or_default(),
+        min_priority,
+        directory: raw.directory.as_ref().map(|d| PathBuf::from(d.get_ref())),
+        namespace: raw.namespace.as_ref().map(|n| n.get_ref().clone()),
+    }))
 }

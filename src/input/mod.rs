@@ -10,6 +10,8 @@
 //! reload loses nothing that reached the host.
 
 pub mod dgram;
+pub mod journal;
+pub mod kmsg;
 pub mod stream;
 pub mod tcp;
 pub mod udp;
@@ -35,6 +37,16 @@ pub enum InputError {
         input: String,
         /// The address.
         addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Opening a device or journal failed.
+    #[error("input `{input}`: cannot open {what}: {source}{}", path_hint(source))]
+    Open {
+        /// Input name.
+        input: String,
+        /// What was being opened.
+        what: String,
         /// The OS error.
         source: std::io::Error,
     },
@@ -88,6 +100,10 @@ pub enum Bound {
     UnixDatagram(std::os::unix::net::UnixDatagram),
     /// A Unix stream listener.
     UnixStream(std::os::unix::net::UnixListener),
+    /// `/dev/kmsg`, opened (as root) for reading.
+    Kmsg(std::fs::File),
+    /// The journal is opened on the input's own thread when it is spawned.
+    Journal,
 }
 
 /// Binds the sockets of one input.
@@ -99,6 +115,8 @@ pub fn bind(settings: &InputSettings) -> Result<Bound, InputError> {
             unix::bind_datagram(&settings.name, u).map(Bound::UnixDatagram)
         }
         InputKind::UnixStream(s) => unix::bind_stream(&settings.name, s).map(Bound::UnixStream),
+        InputKind::Kmsg(k) => kmsg::open(&settings.name, k).map(Bound::Kmsg),
+        InputKind::Journal(_) => Ok(Bound::Journal),
     }
 }
 
@@ -173,6 +191,8 @@ pub fn spawn(bound: Bound, settings: &InputSettings, ctx: InputContext) -> std::
         (Bound::Tcp(listeners), InputKind::Tcp(t)) => tcp::spawn(listeners, t, ctx),
         (Bound::UnixDatagram(s), InputKind::UnixDatagram(u)) => unix::spawn_datagram(s, u, ctx),
         (Bound::UnixStream(l), InputKind::UnixStream(s)) => unix::spawn_stream(l, s, ctx),
+        (Bound::Kmsg(f), InputKind::Kmsg(k)) => kmsg::spawn(f, k, ctx),
+        (Bound::Journal, InputKind::Journal(j)) => journal::spawn(j, ctx),
         _ => unreachable!("bound with the settings it is spawned with"),
     }
 }

@@ -269,6 +269,18 @@ fn push_json(out: &mut Vec<u8>, ev: &Event<'_>, time: &Shown<'_>) {
     }
     out.extend_from_slice(b",\"msg\":");
     push_json_str(out, m.msg);
+    if !m.fields.is_empty() {
+        out.extend_from_slice(b",\"fields\":{");
+        for (i, (k, v)) in m.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_str(out, k);
+            out.push(b':');
+            push_json_str(out, v);
+        }
+        out.push(b'}');
+    }
     out.extend_from_slice(b",\"input\":");
     push_json_str(out, ev.source.input.as_bytes());
     if let Some(peer) = ev.source.peer {
@@ -525,6 +537,7 @@ mod tests {
             structured_data: None,
             msg: text,
             flags: Flags::empty(),
+            fields: &[],
         }
     }
 

@@ -134,6 +134,7 @@ pub(crate) fn bare(pri: Option<pri::Pri>, msg: &[u8], flags: Flags) -> Message<'
         structured_data: None,
         msg,
         flags,
+        fields: &[],
     }
 }
 
