@@ -14,6 +14,7 @@
 //!   pending, `fsync`s, and exits. Exit code 0.
 
 pub mod control;
+pub mod notify;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use tokio::sync::watch;
 use crate::config::{
     self, ConfigErrors, ConfigPaths, InputKind, InputSettings, OutputKind, Settings,
 };
+use crate::input::activation::Activated;
 use crate::input::{self, Bound, InputContext, InputError, Tracker, TrackerWait};
 use crate::output::rotate::Retention;
 use crate::output::{self, Output};
@@ -88,14 +90,16 @@ fn init_logging(level: &str) {
 
 /// Binds every input; all failures are collected.
 fn bind_all(inputs: &[InputSettings]) -> Result<Vec<Bound>, DaemonError> {
+    let mut activated = Activated::from_env();
     let mut bound = Vec::new();
     let mut errors = Vec::new();
     for i in inputs {
-        match input::bind(i) {
+        match input::bind(i, &mut activated) {
             Ok(b) => bound.push(b),
             Err(e) => errors.push(e),
         }
     }
+    activated.close_unused();
     if errors.is_empty() {
         Ok(bound)
     } else {
@@ -105,6 +109,8 @@ fn bind_all(inputs: &[InputSettings]) -> Result<Vec<Bound>, DaemonError> {
 
 struct RunningInput {
     settings: InputSettings,
+    /// A Unix socket file we created (not one systemd passed), removed when the input stops.
+    owns_path: bool,
     stop: watch::Sender<bool>,
     tracker: Tracker,
     wait: TrackerWait,
@@ -213,11 +219,13 @@ impl Daemon {
             stop: stop_rx,
             trackers: (tracker.clone(), all),
         };
+        let owns_path = bound.owns_path();
         input::spawn(bound, settings, ctx)?;
         self.inputs.insert(
             settings.name.clone(),
             RunningInput {
                 settings: settings.clone(),
+                owns_path,
                 stop,
                 tracker,
                 wait,
@@ -231,7 +239,9 @@ impl Daemon {
         let _ = running.stop.send(true);
         drop(running.tracker);
         running.wait.wait().await;
-        remove_socket_file(&running.settings);
+        if running.owns_path {
+            remove_socket_file(&running.settings);
+        }
     }
 
     async fn serve(&mut self) -> Result<(), DaemonError> {
@@ -250,18 +260,77 @@ impl Daemon {
             "cannot open the control socket {}",
             self.settings.daemon.control_socket.display()
         )))?;
+        let notifier = notify::Notifier::from_env();
+        notifier.send(&format!("READY=1\nSTATUS={}", self.status()));
+        let mut status_tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        let mut watchdog_tick = tokio::time::interval(
+            notifier
+                .watchdog_interval()
+                .unwrap_or(std::time::Duration::from_secs(3600)),
+        );
         loop {
             tokio::select! {
-                _ = hup.recv() => self.reload().await,
+                _ = status_tick.tick() => notifier.send(&format!("STATUS={}", self.status())),
+                _ = watchdog_tick.tick(), if notifier.watchdog_interval().is_some() => {
+                    // Only while every writer answers: a wedged pipeline is restarted.
+                    if self.healthy(notifier.watchdog_interval().unwrap_or_default()).await {
+                        notifier.send("WATCHDOG=1");
+                    } else {
+                        tracing::error!("a writer does not answer; withholding the watchdog ping");
+                    }
+                }
+                _ = hup.recv() => {
+                    notifier.reloading();
+                    self.reload().await;
+                    notifier.send(&format!("READY=1\nSTATUS={}", self.status()));
+                }
                 Some(request) = requests.recv() => self.handle(request).await,
                 _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break }
                 _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break }
             }
         }
+        notifier.send("STOPPING=1\nSTATUS=Writing what was received and stopping");
         self.shutdown().await;
         let _ = control_stop.send(true);
         let _ = control.await;
         Ok(())
+    }
+
+    /// One line for systemd's `STATUS=`.
+    fn status(&self) -> String {
+        let s = self.stats.snapshot();
+        let received: u64 = s.inputs.values().map(|i| i.received).sum();
+        let dropped: u64 = s.inputs.values().map(|i| i.dropped).sum::<u64>()
+            + s.outputs.values().map(|o| o.dropped).sum::<u64>();
+        let written: u64 = s.outputs.values().map(|o| o.written).sum();
+        let errors: u64 = s.outputs.values().map(|o| o.errors).sum();
+        format!(
+            "{} inputs, {} outputs; received {received}, written {written}, dropped {dropped}, write errors {errors}",
+            s.inputs.len(),
+            s.outputs.len()
+        )
+    }
+
+    /// Whether every writer answers within `within`.
+    async fn healthy(&self, within: std::time::Duration) -> bool {
+        let mut answers = Vec::new();
+        for o in self.outputs.values() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if o.ctl.send(output::WriterCommand::Ping(tx)).is_err() {
+                return false;
+            }
+            answers.push(rx);
+        }
+        tokio::time::timeout(within, async {
+            for a in answers {
+                if a.await.is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false)
     }
 
     async fn handle(&mut self, request: control::Request) {
@@ -344,7 +413,7 @@ impl Daemon {
             if self.inputs.contains_key(&i.name) {
                 continue;
             }
-            let started = input::bind(i)
+            let started = input::bind(i, &mut Activated::default())
                 .map_err(|e| e.to_string())
                 .and_then(|b| self.start_input(i, b).map_err(|e| e.to_string()));
             match started {
@@ -376,7 +445,9 @@ impl Daemon {
         drop(all);
         for (_, running) in inputs {
             drop(running.tracker);
-            remove_socket_file(&running.settings);
+            if running.owns_path {
+                remove_socket_file(&running.settings);
+            }
         }
         all_wait.wait().await;
         // Every input task is gone: closing the routing table closes the writers' channels.

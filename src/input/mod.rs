@@ -9,6 +9,7 @@
 //! datagrams, unaccepted connections, unread bytes) before it ends, so a clean shutdown or a
 //! reload loses nothing that reached the host.
 
+pub mod activation;
 pub mod dgram;
 pub mod journal;
 pub mod kmsg;
@@ -96,25 +97,40 @@ pub enum Bound {
     Udp(Vec<std::net::UdpSocket>),
     /// TCP listeners, one per address.
     Tcp(Vec<std::net::TcpListener>),
-    /// A Unix datagram socket.
-    UnixDatagram(std::os::unix::net::UnixDatagram),
-    /// A Unix stream listener.
-    UnixStream(std::os::unix::net::UnixListener),
+    /// A Unix datagram socket, and whether systemd passed it (then its path is systemd's).
+    UnixDatagram(std::os::unix::net::UnixDatagram, bool),
+    /// A Unix stream listener, and whether systemd passed it.
+    UnixStream(std::os::unix::net::UnixListener, bool),
     /// `/dev/kmsg`, opened (as root) for reading.
     Kmsg(std::fs::File),
     /// The journal is opened on the input's own thread when it is spawned.
     Journal,
 }
 
-/// Binds the sockets of one input.
-pub fn bind(settings: &InputSettings) -> Result<Bound, InputError> {
+impl Bound {
+    /// Whether the socket file is ours to remove when the input stops (a Unix socket we
+    /// bound, not one systemd passed).
+    pub fn owns_path(&self) -> bool {
+        matches!(
+            self,
+            Bound::UnixDatagram(_, false) | Bound::UnixStream(_, false)
+        )
+    }
+}
+
+/// Binds the sockets of one input, taking a socket systemd passed when one matches.
+pub fn bind(
+    settings: &InputSettings,
+    activated: &mut activation::Activated,
+) -> Result<Bound, InputError> {
     match &settings.kind {
-        InputKind::Udp(u) => udp::bind(&settings.name, u).map(Bound::Udp),
-        InputKind::Tcp(t) => tcp::bind(&settings.name, t).map(Bound::Tcp),
-        InputKind::UnixDatagram(u) => {
-            unix::bind_datagram(&settings.name, u).map(Bound::UnixDatagram)
+        InputKind::Udp(u) => udp::bind(&settings.name, u, activated).map(Bound::Udp),
+        InputKind::Tcp(t) => tcp::bind(&settings.name, t, activated).map(Bound::Tcp),
+        InputKind::UnixDatagram(u) => unix::bind_datagram(&settings.name, u, activated)
+            .map(|(s, a)| Bound::UnixDatagram(s, a)),
+        InputKind::UnixStream(s) => {
+            unix::bind_stream(&settings.name, s, activated).map(|(l, a)| Bound::UnixStream(l, a))
         }
-        InputKind::UnixStream(s) => unix::bind_stream(&settings.name, s).map(Bound::UnixStream),
         InputKind::Kmsg(k) => kmsg::open(&settings.name, k).map(Bound::Kmsg),
         InputKind::Journal(_) => Ok(Bound::Journal),
     }
@@ -189,8 +205,8 @@ pub fn spawn(bound: Bound, settings: &InputSettings, ctx: InputContext) -> std::
     match (bound, &settings.kind) {
         (Bound::Udp(sockets), InputKind::Udp(u)) => udp::spawn(sockets, u, ctx),
         (Bound::Tcp(listeners), InputKind::Tcp(t)) => tcp::spawn(listeners, t, ctx),
-        (Bound::UnixDatagram(s), InputKind::UnixDatagram(u)) => unix::spawn_datagram(s, u, ctx),
-        (Bound::UnixStream(l), InputKind::UnixStream(s)) => unix::spawn_stream(l, s, ctx),
+        (Bound::UnixDatagram(s, _), InputKind::UnixDatagram(u)) => unix::spawn_datagram(s, u, ctx),
+        (Bound::UnixStream(l, _), InputKind::UnixStream(s)) => unix::spawn_stream(l, s, ctx),
         (Bound::Kmsg(f), InputKind::Kmsg(k)) => kmsg::spawn(f, k, ctx),
         (Bound::Journal, InputKind::Journal(j)) => journal::spawn(j, ctx),
         _ => unreachable!("bound with the settings it is spawned with"),

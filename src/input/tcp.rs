@@ -12,14 +12,21 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::stream::{self, StreamLimits};
-use super::{InputContext, InputError};
+use super::{activation::Activated, InputContext, InputError};
 use crate::config::StreamSettings;
 
 /// Binds one listener per address.
-pub fn bind(name: &str, s: &StreamSettings) -> Result<Vec<std::net::TcpListener>, InputError> {
+pub fn bind(
+    name: &str,
+    s: &StreamSettings,
+    activated: &mut Activated,
+) -> Result<Vec<std::net::TcpListener>, InputError> {
     s.listen
         .iter()
         .map(|addr| {
+            if let Some(fd) = activated.take_inet(name, *addr, true) {
+                return Ok(std::net::TcpListener::from(fd));
+            }
             bind_one(addr).map_err(|source| InputError::Bind {
                 input: name.to_string(),
                 addr: *addr,

@@ -7,14 +7,22 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
 
-use super::{dgram, InputContext, InputError};
+use super::{activation::Activated, dgram, InputContext, InputError};
 use crate::config::UdpSettings;
 
 /// Binds one socket per address.
-pub fn bind(name: &str, s: &UdpSettings) -> Result<Vec<std::net::UdpSocket>, InputError> {
+pub fn bind(
+    name: &str,
+    s: &UdpSettings,
+    activated: &mut Activated,
+) -> Result<Vec<std::net::UdpSocket>, InputError> {
     s.listen
         .iter()
         .map(|addr| {
+            if let Some(fd) = activated.take_inet(name, *addr, false) {
+                let _ = socket::setsockopt(&fd, sockopt::RxqOvfl, &1);
+                return Ok(std::net::UdpSocket::from(fd));
+            }
             bind_one(addr, s.receive_buffer_bytes).map_err(|source| InputError::Bind {
                 input: name.to_string(),
                 addr: *addr,

@@ -13,7 +13,7 @@ use nix::sys::socket::{self, sockopt};
 use tokio::sync::Semaphore;
 
 use super::stream::{self, StreamLimits};
-use super::{dgram, InputContext, InputError};
+use super::{activation::Activated, dgram, InputContext, InputError};
 use crate::config::{StreamSettings, UnixDatagramSettings, UnixPath};
 
 fn prepare_path(path: &Path) -> std::io::Result<()> {
@@ -43,7 +43,20 @@ fn path_error<'a>(
 }
 
 /// Binds the datagram socket, with `SO_PASSCRED` and the receive buffer size.
-pub fn bind_datagram(name: &str, s: &UnixDatagramSettings) -> Result<UnixDatagram, InputError> {
+/// Binds the datagram socket, with `SO_PASSCRED` and the receive buffer size; or takes the
+/// one systemd passed for this path (`syslog.socket`), leaving its mode and buffer as systemd
+/// set them. Returns whether the socket was passed.
+pub fn bind_datagram(
+    name: &str,
+    s: &UnixDatagramSettings,
+    activated: &mut Activated,
+) -> Result<(UnixDatagram, bool), InputError> {
+    if let Some(fd) = activated.take_unix(name, &s.unix.path, false) {
+        let sock = UnixDatagram::from(fd);
+        let _ = socket::setsockopt(&sock, sockopt::PassCred, &true);
+        let _ = socket::setsockopt(&sock, sockopt::RxqOvfl, &1);
+        return Ok((sock, true));
+    }
     let bind = || -> std::io::Result<UnixDatagram> {
         prepare_path(&s.unix.path)?;
         let sock = UnixDatagram::bind(&s.unix.path)?;
@@ -55,19 +68,28 @@ pub fn bind_datagram(name: &str, s: &UnixDatagramSettings) -> Result<UnixDatagra
         socket::setsockopt(&sock, sockopt::RxqOvfl, &1)?;
         Ok(sock)
     };
-    bind().map_err(path_error(name, &s.unix))
+    bind()
+        .map(|s| (s, false))
+        .map_err(path_error(name, &s.unix))
 }
 
 /// Binds the stream listener.
-pub fn bind_stream(name: &str, s: &StreamSettings) -> Result<UnixListener, InputError> {
+pub fn bind_stream(
+    name: &str,
+    s: &StreamSettings,
+    activated: &mut Activated,
+) -> Result<(UnixListener, bool), InputError> {
     let u = s.unix.as_ref().expect("a unix_stream input has a path");
+    if let Some(fd) = activated.take_unix(name, &u.path, true) {
+        return Ok((UnixListener::from(fd), true));
+    }
     let bind = || -> std::io::Result<UnixListener> {
         prepare_path(&u.path)?;
         let l = UnixListener::bind(&u.path)?;
         set_mode(u)?;
         Ok(l)
     };
-    bind().map_err(path_error(name, u))
+    bind().map(|l| (l, false)).map_err(path_error(name, u))
 }
 
 /// Spawns the datagram reader.

@@ -123,6 +123,9 @@ impl FileWriter {
                         self.start_rotation();
                         next_rotation = self.next_rotation();
                     }
+                    WriterCommand::Ping(reply) => {
+                        let _ = reply.send(());
+                    }
                     WriterCommand::Closing => {
                         self.closing = true;
                         if retry_at.is_some() {

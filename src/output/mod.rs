@@ -68,6 +68,8 @@ pub enum WriterCommand {
     /// The daemon is stopping: if the file still cannot be written, stop holding senders
     /// back and drop the oldest waiting lines (counted) instead, so the inputs can finish.
     Closing,
+    /// Answer to show the writer is not wedged (for the systemd watchdog).
+    Ping(tokio::sync::oneshot::Sender<()>),
     /// Rotate now (`logwell rotate`); replies with the rotated generation's path.
     Rotate(tokio::sync::oneshot::Sender<Result<std::path::PathBuf, String>>),
 }

@@ -12,3 +12,4 @@ mod load;
 mod logger;
 mod rotation;
 mod routing;
+mod systemd;

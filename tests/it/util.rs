@@ -31,6 +31,20 @@ pub struct Daemon {
     pub port: u16,
     child: Option<Child>,
     stderr: PathBuf,
+    launcher: Launcher,
+}
+
+/// Builds the command that starts logwelld on a config (to add environment variables or
+/// pass sockets, as systemd would).
+pub type Launcher = Box<dyn Fn(&Path) -> Command>;
+
+/// Starts `logwelld --config CONFIG` as it is.
+pub fn plain_launcher() -> Launcher {
+    Box::new(|config| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_logwelld"));
+        c.arg("--config").arg(config);
+        c
+    })
 }
 
 /// Replaces `{dir}` and `{port}` in a config template.
@@ -49,6 +63,11 @@ impl Daemon {
 
     /// Like [`Daemon::start`], running `setup` in the test's directory first.
     pub fn start_with(template: &str, setup: impl FnOnce(&Path)) -> Daemon {
+        Daemon::start_launched(template, setup, plain_launcher())
+    }
+
+    /// Like [`Daemon::start_with`], starting logwelld with `launcher`.
+    pub fn start_launched(template: &str, setup: impl FnOnce(&Path), launcher: Launcher) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         setup(dir.path());
         let port = free_port();
@@ -60,6 +79,7 @@ impl Daemon {
         );
         std::fs::write(&config, text).unwrap();
         let mut d = Daemon {
+            launcher,
             stderr: dir.path().join("stderr.log"),
             dir,
             config,
@@ -72,9 +92,7 @@ impl Daemon {
 
     fn spawn(&mut self) {
         let stderr = std::fs::File::create(&self.stderr).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_logwelld"))
-            .arg("--config")
-            .arg(&self.config)
+        let child = (self.launcher)(&self.config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
