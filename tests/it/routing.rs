@@ -14,7 +14,7 @@ fn the_shipped_config_routes_like_debian_12() {
             "",
         )
         .replace("/var/log/", "{dir}/")
-        .replace("/run/systemd/journal/", "{dir}/")
+        .replace("/run/systemd/journal/syslog", "{dir}/journald.sock")
         .replace("/run/logwell/", "{dir}/");
     let d = Daemon::start(&template.replace(
         "type = \"file\"\n",
