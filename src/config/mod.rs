@@ -263,6 +263,17 @@ output = "syslog"
     }
 
     #[test]
+    fn a_socket_may_not_sit_where_a_log_file_is() {
+        let text =
+            format!("{OK}\n[input.local]\ntype = \"unix_datagram\"\npath = \"/tmp/x/syslog\"\n");
+        let e = load_str(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("input `local` and output `syslog` both use unix /tmp/x/syslog"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn missing_file_says_how_to_fix() {
         let e = load_files(&[PathBuf::from("/nonexistent/logwell.toml")])
             .unwrap_err()

@@ -406,7 +406,7 @@ impl Settings {
 
         let outputs: Vec<OutputSettings> = outputs.into_values().collect();
         check_unique_paths(&files, &outputs, &mut errors);
-        check_unique_endpoints(&files, &inputs, &daemon, &mut errors);
+        check_unique_endpoints(&files, &inputs, &daemon, &outputs, &mut errors);
         // Rules refer to outputs by name, so they are built once every file is read.
         let mut rules = Vec::new();
         for file in &files {
@@ -902,6 +902,7 @@ fn check_unique_endpoints(
     files: &[ParsedFile],
     inputs: &BTreeMap<String, InputSettings>,
     daemon: &DaemonSettings,
+    outputs: &[OutputSettings],
     errors: &mut Vec<ConfigError>,
 ) {
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
@@ -909,6 +910,15 @@ fn check_unique_endpoints(
         format!("unix {}", daemon.control_socket.display()),
         "the control socket",
     );
+    // A socket where a log file is (or the reverse) would be replaced by the other.
+    let file_names: Vec<String> = outputs
+        .iter()
+        .map(|o| format!("output `{}`", o.name))
+        .collect();
+    for (o, label) in outputs.iter().zip(&file_names) {
+        let OutputKind::File(f) = &o.kind;
+        seen.insert(format!("unix {}", f.path.display()), label);
+    }
     for (name, input) in inputs {
         let endpoints: Vec<String> = match &input.kind {
             InputKind::Udp(u) => u.listen.iter().map(|a| format!("udp {a}")).collect(),
@@ -942,7 +952,7 @@ fn check_unique_endpoints(
                     column,
                     message: format!(
                         "input `{name}` and {} both use {endpoint}",
-                        if first == "the control socket" {
+                        if first == "the control socket" || first.starts_with("output `") {
                             first.to_string()
                         } else {
                             format!("input `{first}`")
