@@ -153,7 +153,7 @@ impl<'a> KmsgRecord<'a> {
             (Some(KERNEL_APPNAME), None, self.text)
         } else {
             match user_tag(self.text) {
-                Some((name, pid, rest)) => (Some(name), pid, rest),
+                Some(t) => (Some(t.name), t.pid, t.rest),
                 None => (None, None, self.text),
             }
         };
@@ -207,9 +207,17 @@ pub fn malformed_message(record: &[u8]) -> Message<'_> {
     }
 }
 
+/// A userspace writer's tag and the text after it.
+struct UserTag<'a> {
+    name: &'a [u8],
+    pid: Option<&'a [u8]>,
+    /// The text after `: `.
+    rest: &'a [u8],
+}
+
 /// A userspace writer's tag at the start of `text`: `name[pid]: rest` or `name: rest`, the
-/// name without spaces. Returns name, pid and the rest after `: `.
-fn user_tag(text: &[u8]) -> Option<(&[u8], Option<&[u8]>, &[u8])> {
+/// name without spaces.
+fn user_tag(text: &[u8]) -> Option<UserTag<'_>> {
     let end = text.iter().position(|&b| matches!(b, b' ' | b':' | b'['))?;
     if end == 0 {
         return None;
@@ -226,7 +234,11 @@ fn user_tag(text: &[u8]) -> Option<(&[u8], Option<&[u8]>, &[u8])> {
         (None, end)
     };
     let rest = text[after..].strip_prefix(b":")?;
-    Some((name, pid, rest.strip_prefix(b" ").unwrap_or(rest)))
+    Some(UserTag {
+        name,
+        pid,
+        rest: rest.strip_prefix(b" ").unwrap_or(rest),
+    })
 }
 
 #[cfg(test)]
