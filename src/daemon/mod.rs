@@ -218,6 +218,7 @@ impl Daemon {
             routing: self.routing_tx.subscribe(),
             stop: stop_rx,
             trackers: (tracker.clone(), all),
+            state_dir: Arc::from(self.settings.daemon.state_dir.as_path()),
         };
         let owns_path = bound.owns_path();
         input::spawn(bound, settings, ctx)?;

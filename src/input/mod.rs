@@ -19,7 +19,7 @@ pub mod udp;
 pub mod unix;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -174,6 +174,8 @@ pub struct InputContext {
     pub stop: watch::Receiver<bool>,
     /// Held by every task of the input (per-input and daemon-wide).
     pub trackers: (Tracker, Tracker),
+    /// Where inputs keep state across restarts (`[daemon] state_dir`): the kmsg sequence.
+    pub state_dir: Arc<Path>,
 }
 
 impl InputContext {

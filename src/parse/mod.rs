@@ -30,6 +30,7 @@
 //! gives everything after the PRI as MSG and flag `MALFORMED` (§4.3.2). Nothing is dropped.
 
 pub mod framing;
+pub mod kmsg;
 mod pri;
 mod rfc3164;
 mod rfc5424;

@@ -73,7 +73,8 @@ impl Daemon {
         let port = free_port();
         let config = dir.path().join("logwell.toml");
         let text = format!(
-            "[daemon]\ncontrol_socket = \"{}/control.sock\"\nlog_level = \"info\"\n{}",
+            "[daemon]\ncontrol_socket = \"{}/control.sock\"\nstate_dir = \"{}/state\"\nlog_level = \"info\"\n{}",
+            dir.path().display(),
             dir.path().display(),
             render(template, dir.path(), port)
         );
