@@ -116,7 +116,14 @@ fn a_socket_passed_by_systemd_is_used_and_left_in_place() {
         // SAFETY: dup2 is async-signal-safe; fd stays open in the parent until after spawn.
         unsafe {
             c.pre_exec(move || {
-                if libc::dup2(fd, 3) < 0 {
+                // dup2 clears close-on-exec on the copy; when the socket is fd 3 already
+                // there is no copy, so clear it by hand.
+                let r = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if r < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
