@@ -53,9 +53,22 @@ struct BatchCounts {
     truncated: u64,
 }
 
+/// Work the pipeline has of its own, between reads (see [`Pipeline::chore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chore {
+    /// Pending lines have waited [`LINGER`]: send them.
+    Flush,
+    /// A reload published a new routing table while nothing was pending: take it now, so
+    /// the old outputs are let go of even by a quiet input.
+    Reroute,
+}
+
 /// One input task's pipeline.
 pub struct Pipeline {
     routing_rx: watch::Receiver<Arc<Routing>>,
+    /// A second receiver, only to wait for a new table (`changed` marks it seen).
+    routing_wake: watch::Receiver<Arc<Routing>>,
+    routing_open: bool,
     routing: Arc<Routing>,
     chunks: Vec<Chunk>,
     matched: Vec<usize>,
@@ -72,9 +85,13 @@ impl Pipeline {
     /// A pipeline on the current routing table, counting into `stats`.
     pub fn new(mut routing_rx: watch::Receiver<Arc<Routing>>, stats: Arc<InputStats>) -> Pipeline {
         let routing = routing_rx.borrow_and_update().clone();
+        let mut routing_wake = routing_rx.clone();
+        routing_wake.mark_unchanged();
         let chunks = routing.outputs.iter().map(|_| Chunk::default()).collect();
         Pipeline {
             routing_rx,
+            routing_wake,
+            routing_open: true,
             routing,
             chunks,
             matched: Vec::new(),
@@ -109,6 +126,31 @@ impl Pipeline {
     /// When the pending lines must be sent: `None` when nothing is pending.
     pub fn deadline(&self) -> Option<Instant> {
         self.pending_since.map(|t| t + LINGER)
+    }
+
+    /// Waits until the pipeline has a chore: pending lines due, or a new routing table while
+    /// nothing is pending. Only waits, so it is safe to drop in a `select!` beside a socket;
+    /// do the chore with [`Pipeline::run_chore`] in the branch's handler.
+    pub async fn chore(&mut self) -> Chore {
+        match self.deadline() {
+            Some(due) => {
+                tokio::time::sleep_until(due).await;
+                Chore::Flush
+            }
+            None if self.routing_open => {
+                self.routing_open = self.routing_wake.changed().await.is_ok();
+                Chore::Reroute
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Does a chore [`Pipeline::chore`] found.
+    pub async fn run_chore(&mut self, chore: Chore) {
+        match chore {
+            Chore::Flush => self.flush().await,
+            Chore::Reroute => self.begin(),
+        }
     }
 
     /// Whether `flush` should be called now: a chunk is full or the linger time is over.

@@ -260,8 +260,6 @@ pub async fn serve<S: DatagramSocket>(
 ) {
     let _trackers = ctx.trackers.clone();
     let mut stop = ctx.stop.clone();
-    let mut routing_wake = ctx.routing.clone();
-    let mut routing_open = true;
     let mut pipeline = ctx.pipeline();
     let mut batch = DatagramBatch::new(max_message_size.min(MAX_DATAGRAM));
     let mut source = base.clone();
@@ -276,21 +274,14 @@ pub async fn serve<S: DatagramSocket>(
             }
             tokio::task::yield_now().await;
         } else {
-            let deadline = pipeline.deadline();
             tokio::select! {
                 r = sock.readable() => if let Err(e) = r {
                     tracing::error!(input = %ctx.name, error = %e, "socket failed; input stops");
                     break;
                 },
                 _ = super::stopped(&mut stop) => drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT),
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                    pipeline.flush().await;
-                    continue;
-                }
-                changed = routing_wake.changed(), if routing_open && deadline.is_none() => {
-                    // A reload: let go of the old outputs now, not at the next datagram.
-                    routing_open = changed.is_ok();
-                    pipeline.begin();
+                chore = pipeline.chore() => {
+                    pipeline.run_chore(chore).await;
                     continue;
                 }
             }

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use super::{InputContext, InputError};
 use crate::config::KmsgSettings;
 use crate::parse::kmsg::{malformed_message, parse_record};
+use crate::pipeline::Chore;
 
 /// Read buffer size: the kernel's records are at most 8 KiB (`CONSOLE_EXT_LOG_MAX`); a read
 /// with a smaller buffer fails with `EINVAL`.
@@ -311,8 +312,6 @@ fn read_record(device: &File, buf: &mut [u8]) -> io::Result<usize> {
 async fn serve(device: AsyncFd<File>, file: SeqFile, position: Position, ctx: InputContext) {
     let _trackers = ctx.trackers.clone();
     let mut stop = ctx.stop.clone();
-    let mut routing_wake = ctx.routing.clone();
-    let mut routing_open = true;
     let source = ctx.local_source(true);
     let mut r = Reader {
         pipeline: ctx.pipeline(),
@@ -333,7 +332,6 @@ async fn serve(device: AsyncFd<File>, file: SeqFile, position: Position, ctx: In
             }
             tokio::task::yield_now().await;
         } else {
-            let deadline = r.pipeline.deadline();
             tokio::select! {
                 ready = device.readable() => match ready {
                     // Readiness is cleared by `try_io` below when a read would block.
@@ -344,14 +342,12 @@ async fn serve(device: AsyncFd<File>, file: SeqFile, position: Position, ctx: In
                     }
                 },
                 _ = super::stopped(&mut stop) => drain_until = Some(Instant::now() + DRAIN_LIMIT),
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    r.flush(false).await;
-                    continue;
-                }
-                changed = routing_wake.changed(), if routing_open && deadline.is_none() => {
-                    // A reload: let go of the old outputs now, not at the next record.
-                    routing_open = changed.is_ok();
-                    r.pipeline.begin();
+                chore = r.pipeline.chore() => {
+                    // A flush also saves the sequence number.
+                    match chore {
+                        Chore::Flush => r.flush(false).await,
+                        other => r.pipeline.run_chore(other).await,
+                    }
                     continue;
                 }
             }

@@ -228,8 +228,6 @@ pub async fn serve<S: StreamSocket>(
     ctx: &InputContext,
 ) -> Ended {
     let mut stop = ctx.stop.clone();
-    let mut routing_wake = ctx.routing.clone();
-    let mut routing_open = true;
     let mut pipeline = ctx.pipeline();
     let mut framer = Framer::new(limits.max_message_size);
     let mut buf = vec![0u8; (limits.max_message_size + 64).max(READ_BUFFER_BYTES)];
@@ -259,7 +257,6 @@ pub async fn serve<S: StreamSocket>(
                     None => std::future::pending().await,
                 }
             };
-            let deadline = pipeline.deadline();
             tokio::select! {
                 r = sock.readable() => if r.is_err() { break Ended::Error },
                 _ = super::stopped(&mut stop) => {
@@ -267,14 +264,8 @@ pub async fn serve<S: StreamSocket>(
                     continue;
                 }
                 _ = idle => break Ended::Idle,
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                    pipeline.flush().await;
-                    continue;
-                }
-                changed = routing_wake.changed(), if routing_open && deadline.is_none() => {
-                    // A reload: let go of the old outputs now, not at the next message.
-                    routing_open = changed.is_ok();
-                    pipeline.begin();
+                chore = pipeline.chore() => {
+                    pipeline.run_chore(chore).await;
                     continue;
                 }
             }
