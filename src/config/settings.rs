@@ -228,6 +228,18 @@ pub(crate) struct Check<'a> {
     errors: Vec<ConfigError>,
 }
 
+impl<'a> Check<'a> {
+    fn new(file: &'a ParsedFile) -> Check<'a> {
+        Check {
+            src: SourceFile {
+                path: &file.path,
+                text: &file.text,
+            },
+            errors: Vec::new(),
+        }
+    }
+}
+
 impl Check<'_> {
     pub(crate) fn err(
         &mut self,
@@ -357,13 +369,7 @@ impl Settings {
         let mut default_rotation = PartialRotation::default();
         let mut retention = RetentionSettings::default();
         for file in &files {
-            let mut check = Check {
-                src: SourceFile {
-                    path: &file.path,
-                    text: &file.text,
-                },
-                errors: Vec::new(),
-            };
+            let mut check = Check::new(file);
             if let Some(r) = &file.raw.rotation {
                 default_rotation = default_rotation.overlay(&check.rotation(r));
             }
@@ -375,13 +381,7 @@ impl Settings {
             errors.append(&mut check.errors);
         }
         for file in &files {
-            let mut check = Check {
-                src: SourceFile {
-                    path: &file.path,
-                    text: &file.text,
-                },
-                errors: Vec::new(),
-            };
+            let mut check = Check::new(file);
             if let Some(d) = &file.raw.daemon {
                 apply_daemon(&mut check, d, &mut daemon);
             }
@@ -410,13 +410,7 @@ impl Settings {
         // Rules refer to outputs by name, so they are built once every file is read.
         let mut rules = Vec::new();
         for file in &files {
-            let mut check = Check {
-                src: SourceFile {
-                    path: &file.path,
-                    text: &file.text,
-                },
-                errors: Vec::new(),
-            };
+            let mut check = Check::new(file);
             for rule in &file.raw.rule {
                 if let Some(rule) = build_rule(&mut check, rule, &outputs, &inputs) {
                     rules.push(rule);
