@@ -212,6 +212,7 @@ impl Daemon {
             routing: self.routing_tx.subscribe(),
             stop: stop_rx,
             trackers: (tracker.clone(), all),
+            state_dir: Arc::from(self.settings.daemon.state_dir.as_path()),
         };
         input::spawn(bound, settings, ctx)?;
         self.inputs.insert(

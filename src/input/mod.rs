@@ -18,7 +18,7 @@ pub mod udp;
 pub mod unix;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -158,6 +158,8 @@ pub struct InputContext {
     pub stop: watch::Receiver<bool>,
     /// Held by every task of the input (per-input and daemon-wide).
     pub trackers: (Tracker, Tracker),
+    /// Where state that outlives the process is kept (`[daemon] state_dir`).
+    pub state_dir: Arc<Path>,
 }
 
 impl InputContext {
