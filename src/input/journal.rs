@@ -623,10 +623,60 @@ impl Spec {
             _ => OpenOptions::default().local_only(true).open().map_err(err)?,
         };
         j.set_data_threshold(MESSAGE_MAX_BYTES).map_err(err)?;
-        for (field, value) in &self.matches {
-            j.match_add(field, value.as_bytes()).map_err(err)?;
+        self.add_matches(&mut j).map_err(err)?;
+        // The first `wait` after opening sets up the file watches and returns at once, saying
+        // `Invalidate` (files were added: by the open itself). Take that answer now, so that
+        // the reader's `wait`s report only changes made after the open.
+        if let Err(e) = j.wait(Some(Duration::ZERO)) {
+            tracing::debug!(input = %self.input, error = %e, "cannot watch the journal files yet");
         }
         Ok(j)
+    }
+
+    fn add_matches(&self, j: &mut Journal) -> systemd::Result<()> {
+        for (field, value) in &self.matches {
+            j.match_add(field, value.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Puts the read pointer right after `cursor`, or at the start when there is none: the
+    /// oldest entry with `from_head`, else the newest. Returns where it stands and, for a
+    /// start at the tail, the cursor of the newest entry.
+    fn seek(
+        &self,
+        j: &mut Journal,
+        cursor: Option<&str>,
+    ) -> systemd::Result<(Seeked, Option<String>)> {
+        match cursor {
+            Some(c) => Ok((seek_after(j, c)?, None)),
+            None if self.from_head => {
+                j.seek_head()?;
+                Ok((Seeked::Before, None))
+            }
+            None => {
+                // Start after the newest entry of the whole journal, matching or not. With
+                // the matches on, `previous()` after `seek_tail` finds the newest *matching*
+                // entry, however old, or none, and then the first `next()` jumps to the last
+                // of the entries that arrived meanwhile, skipping the others.
+                j.match_flush()?;
+                j.seek_tail()?;
+                let newest = if j.previous()? > 0 {
+                    Some(j.cursor()?)
+                } else {
+                    None
+                };
+                self.add_matches(j)?;
+                match newest {
+                    Some(c) => Ok((seek_after(j, &c)?, Some(c))),
+                    None => {
+                        // An empty journal: everything in it will be new.
+                        j.seek_head()?;
+                        Ok((Seeked::Before, None))
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -648,41 +698,19 @@ enum Seeked {
     OnUnread,
 }
 
-/// Puts the read pointer right after `cursor`, or at the start when there is none (the
-/// oldest entry with `from_head`, else the newest). Returns where it stands and, for a start
-/// at the tail, the newest entry's cursor.
-fn seek(
-    j: &mut Journal,
-    cursor: Option<&str>,
-    from_head: bool,
-) -> systemd::Result<(Seeked, Option<String>)> {
-    match cursor {
-        Some(c) => {
-            j.seek_cursor(c)?;
-            if j.next()? == 0 {
-                // Nothing at or after the cursor yet: the next `next()` finds what comes.
-                return Ok((Seeked::Before, None));
-            }
-            if j.test_cursor(c)? {
-                Ok((Seeked::Before, None))
-            } else {
-                // The cursor's entry is gone (vacuumed): this is the first one after it.
-                Ok((Seeked::OnUnread, None))
-            }
-        }
-        None if from_head => {
-            j.seek_head()?;
-            Ok((Seeked::Before, None))
-        }
-        None => {
-            j.seek_tail()?;
-            // Stand on the newest entry, so that `next()` returns only what is logged later.
-            if j.previous()? > 0 {
-                Ok((Seeked::Before, Some(j.cursor()?)))
-            } else {
-                Ok((Seeked::Before, None))
-            }
-        }
+/// Puts the read pointer right after the entry at `cursor`, whether or not that entry
+/// matches the filters.
+fn seek_after(j: &mut Journal, cursor: &str) -> systemd::Result<Seeked> {
+    j.seek_cursor(cursor)?;
+    if j.next()? == 0 {
+        // Nothing at or after the cursor yet: the next `next()` finds what comes.
+        return Ok(Seeked::Before);
+    }
+    if j.test_cursor(cursor)? {
+        Ok(Seeked::Before)
+    } else {
+        // The cursor's entry is gone (vacuumed) or filtered out: this is the first one after it.
+        Ok(Seeked::OnUnread)
     }
 }
 
@@ -709,11 +737,11 @@ impl Reader {
         if spec.directory.is_none() && !may_read_system_journal() {
             tracing::warn!(input = %spec.input, "{GROUP_HINT}");
         }
-        let (seeked, tail) = match seek(&mut journal, saved.as_deref(), spec.from_head) {
+        let (seeked, tail) = match spec.seek(&mut journal, saved.as_deref()) {
             Ok(s) => s,
             Err(e) if saved.is_some() => {
                 tracing::warn!(input = %spec.input, error = %e, "cannot resume at the saved cursor; starting afresh");
-                seek(&mut journal, None, spec.from_head).map_err(|e| JournalError::Open {
+                spec.seek(&mut journal, None).map_err(|e| JournalError::Open {
                     input: spec.input.to_string(),
                     what: spec.what(),
                     source: e.into(),
@@ -854,7 +882,8 @@ impl Reader {
                 delay = delay.saturating_sub(step);
             }
             let reopened = self.spec.open().and_then(|mut j| {
-                seek(&mut j, self.last.as_deref(), self.spec.from_head)
+                self.spec
+                    .seek(&mut j, self.last.as_deref())
                     .map(|(s, tail)| (j, s, tail))
                     .map_err(|e| JournalError::Open {
                         input: self.spec.input.to_string(),

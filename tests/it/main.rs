@@ -7,6 +7,7 @@ mod config;
 mod conformance;
 mod history;
 mod inputs;
+mod journal;
 mod lifecycle;
 mod load;
 mod logger;
