@@ -330,7 +330,7 @@ output = "warn"
 }
 
 #[test]
-fn journal_restart_mid_stream_writes_every_entry_exactly_once() {
+fn journal_restart_and_rotation_mid_stream_write_every_entry_exactly_once() {
     const N: usize = 10_000;
     let Some(j) = journald_or_skip() else { return };
     let config = format!(
@@ -377,6 +377,14 @@ output = "out"
         let at_stop = std::fs::read_to_string(&out).unwrap().lines().count();
         std::thread::sleep(Duration::from_millis(300));
         d.restart();
+        // Rotate the journal files under the reader while the stream goes on: its `wait`
+        // says Invalidate, and it reopens and seeks back to its last entry.
+        d.wait_lines(&out, at_stop + 500);
+        let rotated = Command::new("journalctl")
+            .args(["--namespace", &j.ns, "--rotate"])
+            .output()
+            .expect("journalctl");
+        assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
         writer.join().unwrap();
         at_stop
     });
