@@ -817,8 +817,8 @@ impl Reader {
             }
             match self.journal.wait(Some(WAIT)) {
                 Ok(JournalWaitResult::Invalidate) => {
-                    tracing::debug!(input = %self.spec.input, "journal files changed; reopening");
                     on_unread = self.reopen_after(Duration::ZERO);
+                    tracing::info!(input = %self.spec.input, "journal files changed (rotation or vacuum): reopened at the last entry read");
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -422,4 +422,5 @@ output = "out"
     );
     assert_eq!(text.lines().count(), N + 1);
     assert!(d.log().contains("resumed=true"), "{}", d.log());
+    assert!(d.log().contains("reopened at the last entry read"), "{}", d.log());
 }
