@@ -7,8 +7,10 @@ purpose=${1:-dev}
 
 # Debian packages each purpose needs. `bsdutils` provides util-linux's `logger`, which the
 # tests use as the real sender; `pkg-config` and `libzstd-dev` let the zstd crate link the
-# system library instead of compiling its own.
-packages=(bsdutils pkg-config libzstd-dev)
+# system library instead of compiling its own; `libsystemd-dev` is what the `systemd` crate
+# links for the journal input. The journal tests start their own `systemd-journald` (package
+# `systemd`) in a namespace of its own.
+packages=(bsdutils pkg-config libzstd-dev libsystemd-dev)
 case "$purpose" in
   dev|test) ;;
   bench) ;;

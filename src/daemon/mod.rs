@@ -395,6 +395,8 @@ impl Daemon {
             return;
         }
         let hostname_changed = new.daemon.hostname != self.settings.daemon.hostname;
+        // Inputs started below read it.
+        self.settings.daemon.state_dir = new.daemon.state_dir.clone();
         self.hostname = Arc::from(new.daemon.hostname.as_str());
         // Stop what changed or went away, before binding its replacement on the same address.
         let names: Vec<String> = self.inputs.keys().cloned().collect();

@@ -174,7 +174,8 @@ pub struct InputContext {
     pub stop: watch::Receiver<bool>,
     /// Held by every task of the input (per-input and daemon-wide).
     pub trackers: (Tracker, Tracker),
-    /// Where inputs keep state across restarts (`[daemon] state_dir`): the kmsg sequence.
+    /// Where state that outlives the process is kept (`[daemon] state_dir`): the journal
+    /// cursor, the kmsg sequence number.
     pub state_dir: Arc<Path>,
 }
 

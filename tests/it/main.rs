@@ -7,6 +7,7 @@ mod config;
 mod conformance;
 mod history;
 mod inputs;
+mod journal;
 mod kmsg;
 mod lifecycle;
 mod load;
