@@ -159,6 +159,7 @@ impl Daemon {
                 .start_input(i, b)
                 .map_err(io_err(format!("cannot start input `{}`", i.name)))?;
         }
+        warn_duplicates(&settings.inputs);
         tracing::info!(
             inputs = settings.inputs.len(),
             outputs = settings.outputs.len(),
@@ -464,6 +465,19 @@ impl Daemon {
         })
         .await;
         tracing::info!("all messages written; exiting");
+    }
+}
+
+/// Reading the journal directly and taking journald's forwarded copies writes every
+/// message twice; say so at start (it may be intended, so it is not an error).
+fn warn_duplicates(inputs: &[InputSettings]) {
+    let journal = inputs.iter().find(|i| matches!(i.kind, InputKind::Journal(_)));
+    let forwarded = inputs.iter().find(|i| match &i.kind {
+        InputKind::UnixDatagram(u) => u.unix.path == std::path::Path::new("/run/systemd/journal/syslog"),
+        _ => false,
+    });
+    if let (Some(j), Some(f)) = (journal, forwarded) {
+        tracing::warn!(journal = %j.name, forwarded = %f.name, "both the journal and journald's forwarding socket are read: every message will be written twice; drop one of the two inputs");
     }
 }
 
