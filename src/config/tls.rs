@@ -288,7 +288,7 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsFileError>
         }
         _ => builder.with_no_client_auth(),
     };
-    let config = builder
+    let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|source| match source {
             rustls::Error::InconsistentKeys(_) => TlsFileError::KeyMismatch {
@@ -301,6 +301,10 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsFileError>
                 source,
             },
         })?;
+    // Syslog senders hold one long connection; tickets would only be written into sockets
+    // whose clients may already have closed after their last message (then a reset can
+    // discard the messages still unread in our receive queue).
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 
