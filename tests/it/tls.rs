@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::{Daemon, DEADLINE};
@@ -170,35 +170,49 @@ fn make_pki(dir: &Path) {
     make_cert(dir, "stranger", "client.example.com", "clientAuth", "other");
 }
 
-/// Sends `bytes` with `openssl s_client`, presenting `client` (a name in the test directory)
-/// when given; returns once s_client has exited.
-fn send(d: &Daemon, client: Option<&str>, bytes: &[u8]) {
+/// Starts `openssl s_client` trusting `ca`, presenting `client` (names in the test
+/// directory) when given; write to its stdin to send.
+fn connect(d: &Daemon, client: Option<&str>, ca: &str) -> Child {
     let dir = d.dir.path();
     let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-quiet", "-no_ign_eof", "-connect"])
-        .arg(format!("127.0.0.1:{}", d.port))
-        .args(["-servername", "localhost", "-CAfile"])
-        .arg(dir.join("ca.pem"));
+    cmd.args([
+        "s_client",
+        "-quiet",
+        "-no_ign_eof",
+        "-verify_return_error",
+        "-connect",
+    ])
+    .arg(format!("127.0.0.1:{}", d.port))
+    .args(["-servername", "localhost", "-CAfile"])
+    .arg(dir.join(format!("{ca}.pem")));
     if let Some(c) = client {
         cmd.arg("-cert")
             .arg(dir.join(format!("{c}.pem")))
             .arg("-key")
             .arg(dir.join(format!("{c}.key")));
     }
-    let mut child = cmd
-        .stdin(Stdio::piped())
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("run openssl s_client");
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(bytes);
-    drop(stdin);
+        .expect("run openssl s_client")
+}
+
+/// Closes the client's stdin and waits for it to exit.
+fn finish(mut child: Child) {
+    drop(child.stdin.take());
     let deadline = Instant::now() + DEADLINE;
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "openssl s_client did not exit");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Sends `bytes` with `openssl s_client` (see [`connect`]); returns once it has exited.
+fn send(d: &Daemon, client: Option<&str>, bytes: &[u8]) {
+    let mut child = connect(d, client, "ca");
+    let _ = child.stdin.as_mut().unwrap().write_all(bytes);
+    finish(child);
 }
 
 /// Waits until the daemon's log says `what`.
@@ -324,4 +338,38 @@ fn check_config_refuses_an_expired_server_certificate() {
     assert!(err.contains("expired.pem"), "{err}");
     assert!(err.contains("expired on 2020-01-01"), "{err}");
     assert!(err.contains("renew it"), "{err}");
+}
+
+#[test]
+fn a_renewed_certificate_is_used_for_new_connections_and_old_ones_stay() {
+    let d = Daemon::start_with(&config(""), make_pki);
+    let dir = d.dir.path();
+    let mut old = connect(&d, None, "ca");
+    let stdin = old.stdin.as_mut().unwrap();
+    stdin
+        .write_all(b"<13>1 - h app - - - before the renewal\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    d.wait_lines(&d.path("all.json"), 1);
+    // The new certificate comes from the other CA: only a client trusting that one accepts it.
+    make_cert(dir, "renewed", "localhost", "serverAuth", "other");
+    std::fs::rename(dir.join("renewed.key"), dir.join("server.key")).unwrap();
+    std::fs::rename(dir.join("renewed.pem"), dir.join("server.pem")).unwrap();
+    let mut new = connect(&d, None, "other");
+    let _ = new
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"<13>1 - h app - - - with the renewed certificate\n");
+    finish(new);
+    d.wait_lines(&d.path("all.json"), 2);
+    wait_log(&d, "TLS certificate and key reloaded");
+    let stdin = old.stdin.as_mut().unwrap();
+    stdin
+        .write_all(b"<13>1 - h app - - - still connected\n")
+        .unwrap();
+    finish(old);
+    let text = d.wait_lines(&d.path("all.json"), 3);
+    assert!(text.contains("with the renewed certificate"), "{text}");
+    assert!(text.contains("still connected"), "{text}");
 }
