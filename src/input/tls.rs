@@ -4,7 +4,8 @@
 //! A TLS stream is not a raw socket (its bytes must go through rustls), so [`serve_tls`] is a
 //! small copy of [`stream::serve`] that reads with `AsyncReadExt::read` instead of `recv`.
 //!
-//! Each connection: a handshake bounded by [`HANDSHAKE_TIMEOUT`]; then, when `permitted_peers`
+//! Each connection: a handshake bounded by [`HANDSHAKE_TIMEOUT`] (5 s more once the input
+//! stops); then, when `permitted_peers`
 //! is set, the client certificate's DNS names, common name and SHA-256 digest are checked, and
 //! a refused client is logged with its identity and closed. The identity (first DNS name, else
 //! common name) goes into [`Source::tls_peer`].
@@ -172,7 +173,18 @@ fn start_connection(
     tokio::spawn(async move {
         let _trackers = ctx.trackers.clone();
         let accept = TlsAcceptor::from(config).accept(sock);
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+        // A stop gives a handshake in progress at most DRAIN_LIMIT more: its sender has
+        // nothing delivered yet, and it must not hold the shutdown for HANDSHAKE_TIMEOUT.
+        let mut stop = ctx.stop.clone();
+        let stop_limit = async {
+            super::stopped(&mut stop).await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        };
+        let handshake = tokio::select! {
+            r = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept) => r,
+            _ = stop_limit => Ok(Err(io::Error::new(io::ErrorKind::TimedOut, "the input stopped"))),
+        };
+        match handshake {
             Err(_) => {
                 tracing::warn!(input = %ctx.name, peer = %addr, "TLS handshake timed out; connection closed")
             }
