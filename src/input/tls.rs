@@ -1,14 +1,15 @@
 //! TLS input (RFC 5425): TCP listeners bound as for [`tcp`](super::tcp), a rustls handshake per
 //! connection, then the same RFC 6587 framing and pipeline as [`stream`](super::stream).
 //!
-//! A TLS stream is not a raw socket (its bytes must go through rustls), so [`serve_tls`] is a
-//! small copy of [`stream::serve`] that reads with `AsyncReadExt::read` instead of `recv`.
+//! A TLS stream is not a raw socket (its bytes must go through rustls), so `serve_tls` is a
+//! small copy of [`stream::serve`](super::stream::serve) that reads with
+//! `AsyncReadExt::read` instead of `recv`.
 //!
-//! Each connection: a handshake bounded by [`HANDSHAKE_TIMEOUT`] (5 s more once the input
-//! stops); then, when `permitted_peers`
-//! is set, the client certificate's DNS names, common name and SHA-256 digest are checked, and
-//! a refused client is logged with its identity and closed. The identity (first DNS name, else
-//! common name) goes into [`Source::tls_peer`].
+//! Each connection: a handshake bounded by [`HANDSHAKE_TIMEOUT`] (and by 5 s more once the
+//! input stops); then, when `permitted_peers` is set, the client certificate's DNS names,
+//! common name and SHA-256 digest are checked, and a refused client is logged with its
+//! identity and closed. The identity (first DNS name, else common name) goes into
+//! [`Source::tls_peer`].
 //!
 //! Certificates are renewed in place: before each accept, the modification times of `cert`,
 //! `key` and `ca` are compared with those last loaded; when one changed, the configuration is
