@@ -5,7 +5,7 @@
 //! Follow a datagram from the socket to the file (ARCHITECTURE.md has the diagram):
 //!
 //! - [`input`]: where messages enter. One file per kind ([`input::udp`], [`input::tcp`],
-//!   [`input::unix`]); [`input::dgram`] reads datagrams in `recvmmsg` batches and
+//!   [`input::tls`], [`input::unix`]); [`input::dgram`] reads datagrams in `recvmmsg` batches and
 //!   [`input::stream`] runs one task per connection.
 //! - [`parse`]: pure parsers. [`parse::framing`] splits streams (RFC 6587);
 //!   [`parse::parse`] reads RFC 5424 and RFC 3164 into a [`message::Message`].

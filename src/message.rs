@@ -295,6 +295,9 @@ pub struct Source {
     /// (local sockets, as rsyslog's imuxsock does: local senders' clocks are ours, and their
     /// year-less, second-precision stamps add nothing).
     pub use_sender_timestamp: bool,
+    /// The verified identity of a TLS peer (its first DNS name, else its common name), when
+    /// the input is TLS and the client sent a certificate.
+    pub tls_peer: Option<Arc<str>>,
 }
 
 /// A message, where it came from and when it arrived: what routing and formatting see.

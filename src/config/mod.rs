@@ -11,6 +11,7 @@ mod error;
 mod raw;
 mod rotation;
 mod settings;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ pub use settings::{
     OutputKind, OutputSettings, Settings, StreamSettings, UdpSettings, UnixDatagramSettings,
     UnixPath, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
 };
+pub use tls::{server_config, ClientAuth, PermittedPeer, TlsFileError, TlsKey, TlsSettings};
 
 use error::SourceFile;
 use settings::ParsedFile;

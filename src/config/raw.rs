@@ -93,6 +93,16 @@ pub(crate) struct RawInput {
     pub(crate) directory: Option<Spanned<String>>,
     /// journal: read this journal namespace (`systemd-journald NAMESPACE`).
     pub(crate) namespace: Option<Spanned<String>>,
+    /// tls: the server's certificate chain (PEM).
+    pub(crate) cert: Option<Spanned<String>>,
+    /// tls: the server's private key (PEM).
+    pub(crate) key: Option<Spanned<String>>,
+    /// tls: `"none"`, `"optional"` or `"required"`.
+    pub(crate) client_auth: Option<Spanned<String>>,
+    /// tls: the CA bundle client certificates must chain to (PEM).
+    pub(crate) ca: Option<Spanned<String>>,
+    /// tls: the client names (`*.example.com`) or `sha256:` fingerprints allowed in.
+    pub(crate) permitted_peers: Option<Spanned<OneOrMany>>,
 }
 
 /// `[output.NAME]`.

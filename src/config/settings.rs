@@ -76,6 +76,8 @@ pub enum InputKind {
     Kmsg(KmsgSettings),
     /// `type = "journal"`: the systemd journal, read directly.
     Journal(JournalSettings),
+    /// `type = "tls"`: syslog over TLS (RFC 5425).
+    Tls(super::tls::TlsSettings),
 }
 
 /// The kernel log input.
@@ -538,6 +540,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
         Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64)
     });
     let kind = raw.kind.get_ref().as_str();
+    super::tls::refuse_tls_keys(check, raw, kind);
     if matches!(kind, "kmsg" | "journal") {
         return structured_input_kind(check, raw, kind);
     }
@@ -551,11 +554,11 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     ] {
         check.not_for(span, key, kind, "it applies to journal inputs; remove it");
     }
-    if !matches!(kind, "udp" | "tcp" | "unix_datagram" | "unix_stream") {
+    if !matches!(kind, "udp" | "tcp" | "tls" | "unix_datagram" | "unix_stream") {
         check.err(
             raw.kind.span(),
             format!("unknown input type `{kind}`"),
-            "use \"udp\", \"tcp\", \"unix_datagram\" or \"unix_stream\"",
+            "use \"udp\", \"tcp\", \"tls\", \"unix_datagram\" or \"unix_stream\"",
         );
         return None;
     }
@@ -584,7 +587,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
         }
     }
     match kind {
-        "udp" | "tcp" => {
+        "udp" | "tcp" | "tls" => {
             check.not_for(span_of(&raw.path), "path", kind, "network inputs take `listen`; use a unix_datagram or unix_stream input for a socket path");
             check.not_for(
                 span_of(&raw.mode),
@@ -619,6 +622,18 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
             max_message_size_bytes: max,
             use_sender_timestamp: sender_ts.unwrap_or(true),
         })),
+        "tls" => {
+            let listen = listen_addrs(check, raw, kind);
+            let stream = StreamSettings {
+                listen,
+                unix: None,
+                max_connections,
+                idle_timeout: idle,
+                max_message_size_bytes: max,
+                use_sender_timestamp: sender_ts.unwrap_or(true),
+            };
+            super::tls::tls_settings(check, raw, stream).map(InputKind::Tls)
+        }
         "unix_datagram" => Some(InputKind::UnixDatagram(UnixDatagramSettings {
             unix: unix_path(check, raw)?,
             receive_buffer_bytes: rcvbuf,
@@ -917,6 +932,7 @@ fn check_unique_endpoints(
         let endpoints: Vec<String> = match &input.kind {
             InputKind::Udp(u) => u.listen.iter().map(|a| format!("udp {a}")).collect(),
             InputKind::Tcp(t) => t.listen.iter().map(|a| format!("tcp {a}")).collect(),
+            InputKind::Tls(t) => t.stream.listen.iter().map(|a| format!("tcp {a}")).collect(),
             InputKind::UnixDatagram(u) => vec![format!("unix {}", u.unix.path.display())],
             InputKind::UnixStream(s) => s
                 .unix

@@ -1,4 +1,4 @@
-//! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`unix`]) plus the
+//! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`unix`]) plus the
 //! shared machinery: batched datagram reading ([`dgram`]) and the stream connection loop with
 //! RFC 6587 framing ([`stream`]).
 //!
@@ -15,6 +15,7 @@ pub mod journal;
 pub mod kmsg;
 pub mod stream;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 pub mod unix;
 
@@ -126,6 +127,7 @@ pub fn bind(
     match &settings.kind {
         InputKind::Udp(u) => udp::bind(&settings.name, u, activated).map(Bound::Udp),
         InputKind::Tcp(t) => tcp::bind(&settings.name, t, activated).map(Bound::Tcp),
+        InputKind::Tls(t) => tcp::bind(&settings.name, &t.stream, activated).map(Bound::Tcp),
         InputKind::UnixDatagram(u) => unix::bind_datagram(&settings.name, u, activated)
             .map(|(s, a)| Bound::UnixDatagram(s, a)),
         InputKind::UnixStream(s) => {
@@ -189,6 +191,7 @@ impl InputContext {
             creds: None,
             default_host: self.hostname.clone(),
             use_sender_timestamp,
+            tls_peer: None,
         }
     }
 
@@ -208,6 +211,7 @@ pub fn spawn(bound: Bound, settings: &InputSettings, ctx: InputContext) -> std::
     match (bound, &settings.kind) {
         (Bound::Udp(sockets), InputKind::Udp(u)) => udp::spawn(sockets, u, ctx),
         (Bound::Tcp(listeners), InputKind::Tcp(t)) => tcp::spawn(listeners, t, ctx),
+        (Bound::Tcp(listeners), InputKind::Tls(t)) => tls::spawn(listeners, t, ctx),
         (Bound::UnixDatagram(s, _), InputKind::UnixDatagram(u)) => unix::spawn_datagram(s, u, ctx),
         (Bound::UnixStream(l, _), InputKind::UnixStream(s)) => unix::spawn_stream(l, s, ctx),
         (Bound::Kmsg(f), InputKind::Kmsg(k)) => kmsg::spawn(f, k, ctx),

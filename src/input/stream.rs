@@ -185,6 +185,7 @@ fn start_connection<S: StreamSocket + 'static>(
         creds,
         default_host,
         use_sender_timestamp: sender_ts,
+        tls_peer: None,
     };
     let ctx = ctx.clone();
     ctx.stats.connections.fetch_add(1, Relaxed);

@@ -287,6 +287,10 @@ fn push_json(out: &mut Vec<u8>, ev: &Event<'_>, time: &Shown<'_>) {
         use std::io::Write;
         let _ = write!(out, ",\"peer\":\"{peer}\"");
     }
+    if let Some(name) = &ev.source.tls_peer {
+        out.extend_from_slice(b",\"tls_peer\":");
+        push_json_str(out, name.as_bytes());
+    }
     if let Some(c) = ev.creds.or(ev.source.creds) {
         use std::io::Write;
         let _ = write!(
@@ -513,6 +517,7 @@ mod tests {
             creds: None,
             default_host: Arc::from("here"),
             use_sender_timestamp: sender_ts,
+            tls_peer: None,
         }
     }
 

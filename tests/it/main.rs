@@ -15,3 +15,4 @@ mod logger;
 mod rotation;
 mod routing;
 mod systemd;
+mod tls;
