@@ -219,6 +219,7 @@ impl Daemon {
             stop: stop_rx,
             trackers: (tracker.clone(), all),
             state_dir: Arc::from(self.settings.daemon.state_dir.as_path()),
+            limiter: None,
         };
         let owns_path = bound.owns_path();
         input::spawn(bound, settings, ctx)?;

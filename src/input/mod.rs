@@ -13,6 +13,7 @@ pub mod activation;
 pub mod dgram;
 pub mod journal;
 pub mod kmsg;
+pub mod limits;
 pub mod stream;
 pub mod tcp;
 pub mod udp;
@@ -177,6 +178,9 @@ pub struct InputContext {
     /// Where state that outlives the process is kept (`[daemon] state_dir`): the journal
     /// cursor, the kmsg sequence number.
     pub state_dir: Arc<Path>,
+    /// The input's limits (`permit`, per-peer connections and rate, frame timeout); `None`
+    /// when it has none, so its loops pay nothing. Set by the network inputs' `spawn`.
+    pub limiter: Option<Arc<limits::Limiter>>,
 }
 
 impl InputContext {
