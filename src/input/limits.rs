@@ -175,7 +175,11 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawInput) -> Limits {
         ("rate_limit_per_sec", span_of(&raw.rate_limit_per_sec), true),
         ("rate_limit_burst", span_of(&raw.rate_limit_burst), true),
         ("rate_limit_peers", span_of(&raw.rate_limit_peers), true),
-        ("frame_timeout_secs", span_of(&raw.frame_timeout_secs), false),
+        (
+            "frame_timeout_secs",
+            span_of(&raw.frame_timeout_secs),
+            false,
+        ),
     ];
     match kind {
         "tcp" => {}
@@ -228,7 +232,12 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawInput) -> Limits {
         "rate_limit_per_sec",
         1_000_000_000,
     );
-    let burst = number(check, &raw.rate_limit_burst, "rate_limit_burst", 1_000_000_000);
+    let burst = number(
+        check,
+        &raw.rate_limit_burst,
+        "rate_limit_burst",
+        1_000_000_000,
+    );
     let peers = number(check, &raw.rate_limit_peers, "rate_limit_peers", 10_000_000);
     if per_sec.is_none() {
         for (key, span) in [
@@ -597,7 +606,14 @@ mod tests {
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("1.2.3.4")));
         assert!(Cidr::parse("::/0").unwrap().contains(ip("::2")));
         assert_eq!(Cidr::parse("10.1.2.3/8"), Cidr::parse("10.0.0.0/8"));
-        for bad in ["10.0.0.0/33", "::/129", "example.com", "10.0.0/8", "1.2.3.4/", ""] {
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "example.com",
+            "10.0.0/8",
+            "1.2.3.4/",
+            "",
+        ] {
             assert_eq!(Cidr::parse(bad), None, "{bad}");
         }
     }
@@ -673,8 +689,14 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(g.hit(t0, Duration::from_secs(1)), Some(1));
         for k in 1..1000 {
-            assert_eq!(g.hit(t0 + Duration::from_micros(k), Duration::from_secs(1)), None);
+            assert_eq!(
+                g.hit(t0 + Duration::from_micros(k), Duration::from_secs(1)),
+                None
+            );
         }
-        assert_eq!(g.hit(t0 + Duration::from_secs(1), Duration::from_secs(1)), Some(1000));
+        assert_eq!(
+            g.hit(t0 + Duration::from_secs(1), Duration::from_secs(1)),
+            Some(1000)
+        );
     }
 }
