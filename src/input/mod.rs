@@ -1,6 +1,6 @@
 //! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`unix`]) plus the
 //! shared machinery: batched datagram reading ([`dgram`]) and the stream connection loop with
-//! RFC 6587 framing ([`stream`]).
+//! RFC 6587 framing ([`stream`]), and the limits of network inputs ([`limits`]).
 //!
 //! Each input is bound first ([`bind`], synchronous, so the daemon can do it as root before it
 //! drops privileges, and report every failure with a hint), then spawned ([`spawn`]) as tokio
