@@ -25,6 +25,13 @@ pub struct InputStats {
     pub connections: AtomicU64,
     /// Connections open now (stream inputs).
     pub active_connections: AtomicU64,
+    /// Messages dropped by the per-peer rate limit (`rate_limit_per_sec`).
+    pub suppressed: AtomicU64,
+    /// Connections closed at once and datagrams dropped: the peer is not in `permit`, or
+    /// holds `max_connections_per_peer` connections.
+    pub refused: AtomicU64,
+    /// Connections closed because a frame stayed incomplete past `frame_timeout_secs`.
+    pub frame_timeouts: AtomicU64,
 }
 
 /// Counters of one output.
@@ -75,6 +82,12 @@ pub struct InputSnapshot {
     pub dropped: u64,
     pub connections: u64,
     pub active_connections: u64,
+    #[serde(default)]
+    pub suppressed: u64,
+    #[serde(default)]
+    pub refused: u64,
+    #[serde(default)]
+    pub frame_timeouts: u64,
 }
 
 /// One output's counters at one moment.
@@ -134,6 +147,9 @@ impl Stats {
                             dropped: s.dropped.load(Relaxed),
                             connections: s.connections.load(Relaxed),
                             active_connections: s.active_connections.load(Relaxed),
+                            suppressed: s.suppressed.load(Relaxed),
+                            refused: s.refused.load(Relaxed),
+                            frame_timeouts: s.frame_timeouts.load(Relaxed),
                         },
                     )
                 })
@@ -165,13 +181,22 @@ impl Snapshot {
         let _ = writeln!(s, "uptime {}s", self.uptime_secs);
         let _ = writeln!(
             s,
-            "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8}",
-            "", "NAME", "MESSAGES", "BYTES", "MALFORMED", "TRUNCATED", "DROPPED", "CONNS"
+            "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}",
+            "",
+            "NAME",
+            "MESSAGES",
+            "BYTES",
+            "MALFORMED",
+            "TRUNCATED",
+            "DROPPED",
+            "CONNS",
+            "SUPPRESSED",
+            "REFUSED"
         );
         for (name, i) in &self.inputs {
             let _ = writeln!(
                 s,
-                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8}",
+                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}",
                 "input",
                 name,
                 i.received,
@@ -179,13 +204,15 @@ impl Snapshot {
                 i.malformed,
                 i.truncated,
                 i.dropped,
-                i.active_connections
+                i.active_connections,
+                i.suppressed,
+                i.refused
             );
         }
         for (name, o) in &self.outputs {
             let _ = writeln!(
                 s,
-                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8}",
+                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}",
                 "output",
                 name,
                 o.written,
@@ -193,6 +220,8 @@ impl Snapshot {
                 "-",
                 format!("errors={}", o.errors),
                 o.dropped,
+                "-",
+                "-",
                 "-"
             );
         }

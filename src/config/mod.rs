@@ -8,9 +8,9 @@
 //! daemon at start, on SIGHUP, and `logwelld --check-config` all call [`load`].
 
 mod error;
-mod raw;
+pub(crate) mod raw;
 mod rotation;
-mod settings;
+pub(crate) mod settings;
 mod tls;
 
 use std::path::{Path, PathBuf};

@@ -81,6 +81,18 @@ pub(crate) struct RawInput {
     pub(crate) max_connections: Option<Spanned<i64>>,
     pub(crate) idle_timeout_secs: Option<Spanned<i64>>,
     pub(crate) use_sender_timestamp: Option<Spanned<bool>>,
+    /// udp, tcp: peers allowed to send (addresses or CIDR blocks).
+    pub(crate) permit: Option<Spanned<OneOrMany>>,
+    /// tcp: connections one peer IP may hold at once.
+    pub(crate) max_connections_per_peer: Option<Spanned<i64>>,
+    /// udp, tcp: messages per second per peer IP.
+    pub(crate) rate_limit_per_sec: Option<Spanned<i64>>,
+    /// udp, tcp: token bucket size per peer IP.
+    pub(crate) rate_limit_burst: Option<Spanned<i64>>,
+    /// udp, tcp: most peers whose buckets are remembered.
+    pub(crate) rate_limit_peers: Option<Spanned<i64>>,
+    /// tcp: seconds a connection may hold an incomplete frame.
+    pub(crate) frame_timeout_secs: Option<Spanned<i64>>,
     /// journal: where to start without a saved cursor (`"tail"` or `"head"`).
     pub(crate) from: Option<Spanned<String>>,
     /// journal: only these systemd units.

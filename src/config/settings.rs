@@ -15,6 +15,7 @@ use toml::Spanned;
 use super::error::{ConfigError, SourceFile};
 use super::raw::{RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
 use super::rotation::{PartialRotation, RetentionSettings, RotationSettings};
+use crate::input::limits::Limits;
 use crate::route::{Rule, Selector};
 
 /// Default largest message accepted before truncation, in bytes.
@@ -115,6 +116,8 @@ pub struct UdpSettings {
     pub max_message_size_bytes: usize,
     /// Whether to write the sender's timestamp (true) or the reception time.
     pub use_sender_timestamp: bool,
+    /// Allow-list and per-peer rate limit.
+    pub limits: Limits,
 }
 
 /// A stream input: TCP addresses or one Unix stream socket path.
@@ -132,6 +135,8 @@ pub struct StreamSettings {
     pub max_message_size_bytes: usize,
     /// Whether to write the sender's timestamp (true) or the reception time.
     pub use_sender_timestamp: bool,
+    /// Allow-list, per-peer connections and rate, frame timeout (tcp only).
+    pub limits: Limits,
 }
 
 /// A Unix socket path and its permission bits.
@@ -330,7 +335,13 @@ impl Check<'_> {
         true
     }
 
-    fn not_for(&mut self, present: Option<Range<usize>>, key: &str, kind: &str, hint: &str) {
+    pub(crate) fn not_for(
+        &mut self,
+        present: Option<Range<usize>>,
+        key: &str,
+        kind: &str,
+        hint: &str,
+    ) {
         if let Some(span) = present {
             self.err(
                 span,
@@ -539,6 +550,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     let idle = raw.idle_timeout_secs.as_ref().map(|_| {
         Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64)
     });
+    let limits = crate::input::limits::from_raw(check, raw);
     let kind = raw.kind.get_ref().as_str();
     super::tls::refuse_tls_keys(check, raw, kind);
     if matches!(kind, "kmsg" | "journal") {
@@ -554,7 +566,10 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     ] {
         check.not_for(span, key, kind, "it applies to journal inputs; remove it");
     }
-    if !matches!(kind, "udp" | "tcp" | "tls" | "unix_datagram" | "unix_stream") {
+    if !matches!(
+        kind,
+        "udp" | "tcp" | "tls" | "unix_datagram" | "unix_stream"
+    ) {
         check.err(
             raw.kind.span(),
             format!("unknown input type `{kind}`"),
@@ -613,6 +628,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
             receive_buffer_bytes: rcvbuf,
             max_message_size_bytes: max,
             use_sender_timestamp: sender_ts.unwrap_or(true),
+            limits: limits.clone(),
         })),
         "tcp" => Some(InputKind::Tcp(StreamSettings {
             listen: listen_addrs(check, raw, kind),
@@ -621,6 +637,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
             idle_timeout: idle,
             max_message_size_bytes: max,
             use_sender_timestamp: sender_ts.unwrap_or(true),
+            limits: limits.clone(),
         })),
         "tls" => {
             let listen = listen_addrs(check, raw, kind);
@@ -631,6 +648,8 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
                 idle_timeout: idle,
                 max_message_size_bytes: max,
                 use_sender_timestamp: sender_ts.unwrap_or(true),
+                // Refused above for now: the TLS accept loop does not apply them yet.
+                limits: Limits::default(),
             };
             super::tls::tls_settings(check, raw, stream).map(InputKind::Tls)
         }
@@ -647,6 +666,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
             idle_timeout: idle,
             max_message_size_bytes: max,
             use_sender_timestamp: sender_ts.unwrap_or(false),
+            limits: Limits::default(),
         })),
         _ => unreachable!("checked above"),
     }

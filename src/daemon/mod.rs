@@ -220,6 +220,7 @@ impl Daemon {
             stop: stop_rx,
             trackers: (tracker.clone(), all),
             state_dir: Arc::from(self.settings.daemon.state_dir.as_path()),
+            limiter: None,
         };
         let owns_path = bound.owns_path();
         input::spawn(bound, settings, ctx)?;
@@ -471,9 +472,13 @@ impl Daemon {
 /// Reading the journal directly and taking journald's forwarded copies writes every
 /// message twice; say so at start (it may be intended, so it is not an error).
 fn warn_duplicates(inputs: &[InputSettings]) {
-    let journal = inputs.iter().find(|i| matches!(i.kind, InputKind::Journal(_)));
+    let journal = inputs
+        .iter()
+        .find(|i| matches!(i.kind, InputKind::Journal(_)));
     let forwarded = inputs.iter().find(|i| match &i.kind {
-        InputKind::UnixDatagram(u) => u.unix.path == std::path::Path::new("/run/systemd/journal/syslog"),
+        InputKind::UnixDatagram(u) => {
+            u.unix.path == std::path::Path::new("/run/systemd/journal/syslog")
+        }
         _ => false,
     });
     if let (Some(j), Some(f)) = (journal, forwarded) {

@@ -313,6 +313,11 @@ pub async fn serve<S: DatagramSocket>(
             if let Some(count) = d.drops {
                 count_drops(&ctx, &mut last_drops, count);
             }
+            if let (Some(l), Some(peer)) = (&ctx.limiter, d.peer) {
+                if !l.datagram_permitted(peer.ip()) || !l.allow_message(peer.ip()) {
+                    continue;
+                }
+            }
             if d.peer.is_some() && d.peer != source.peer {
                 let peer = d.peer.expect("checked");
                 source.peer = Some(peer);

@@ -1,6 +1,6 @@
 //! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`unix`]) plus the
 //! shared machinery: batched datagram reading ([`dgram`]) and the stream connection loop with
-//! RFC 6587 framing ([`stream`]).
+//! RFC 6587 framing ([`stream`]), and the limits of network inputs ([`limits`]).
 //!
 //! Each input is bound first ([`bind`], synchronous, so the daemon can do it as root before it
 //! drops privileges, and report every failure with a hint), then spawned ([`spawn`]) as tokio
@@ -13,6 +13,7 @@ pub mod activation;
 pub mod dgram;
 pub mod journal;
 pub mod kmsg;
+pub mod limits;
 pub mod stream;
 pub mod tcp;
 pub mod tls;
@@ -179,6 +180,9 @@ pub struct InputContext {
     /// Where state that outlives the process is kept (`[daemon] state_dir`): the journal
     /// cursor, the kmsg sequence number.
     pub state_dir: Arc<Path>,
+    /// The input's limits (`permit`, per-peer connections and rate, frame timeout); `None`
+    /// when it has none, so its loops pay nothing. Set by the network inputs' `spawn`.
+    pub limiter: Option<Arc<limits::Limiter>>,
 }
 
 impl InputContext {

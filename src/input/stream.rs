@@ -175,6 +175,14 @@ fn start_connection<S: StreamSocket + 'static>(
     sender_ts: bool,
     ctx: &InputContext,
 ) {
+    // Limits: a peer not permitted, or over its connection count, is closed at once.
+    let admitted = match (&ctx.limiter, peer) {
+        (Some(l), Peer::Inet(addr)) => match l.admit(addr.ip()) {
+            Ok(a) => Some(a),
+            Err(_) => return,
+        },
+        _ => None,
+    };
     let (peer_addr, creds, default_host) = match peer {
         Peer::Inet(addr) => (Some(addr), None, super::dgram::peer_host(&addr).into()),
         Peer::Local(creds) => (None, creds, ctx.hostname.clone()),
@@ -192,6 +200,7 @@ fn start_connection<S: StreamSocket + 'static>(
     ctx.stats.active_connections.fetch_add(1, Relaxed);
     tokio::spawn(async move {
         let _trackers = ctx.trackers.clone();
+        let _admitted = admitted;
         let ended = serve(sock, source, limits, &ctx).await;
         tracing::debug!(input = %ctx.name, peer = ?peer, ?ended, "connection closed");
         ctx.stats.active_connections.fetch_sub(1, Relaxed);
@@ -217,6 +226,8 @@ pub enum Ended {
     Stopped,
     /// No data for `idle_timeout`.
     Idle,
+    /// A frame stayed incomplete longer than `frame_timeout_secs`.
+    FrameTimeout,
     /// A socket error.
     Error,
 }
@@ -233,6 +244,11 @@ pub async fn serve<S: StreamSocket>(
     let mut framer = Framer::new(limits.max_message_size);
     let mut buf = vec![0u8; (limits.max_message_size + 64).max(READ_BUFFER_BYTES)];
     let (mut start, mut end) = (0usize, 0usize);
+    // Limits: the peer's rate bucket, and since when a frame has been incomplete.
+    let limiter = ctx.limiter.clone();
+    let rate_ip = limiter.as_ref().and(source.peer).map(|p| p.ip());
+    let frame_timeout = limiter.as_ref().and_then(|l| l.frame_timeout);
+    let mut partial_since: Option<tokio::time::Instant> = None;
     // Once stopping: the bytes the kernel held at the stop are read (a sender that keeps
     // sending cannot hold the shutdown), within DRAIN_LIMIT.
     let mut drain: Option<(usize, tokio::time::Instant)> = None;
@@ -265,6 +281,11 @@ pub async fn serve<S: StreamSocket>(
                     continue;
                 }
                 _ = idle => break Ended::Idle,
+                _ = super::limits::frame_deadline(frame_timeout, partial_since) => {
+                    ctx.stats.frame_timeouts.fetch_add(1, Relaxed);
+                    tracing::debug!(input = %ctx.name, peer = ?source.peer, "a frame stayed incomplete past frame_timeout_secs; closing");
+                    break Ended::FrameTimeout;
+                }
                 chore = pipeline.chore() => {
                     pipeline.run_chore(chore).await;
                     continue;
@@ -298,10 +319,13 @@ pub async fn serve<S: StreamSocket>(
         }
         end += n;
         pipeline.begin();
+        let mut completed = false;
         loop {
             let (used, decoded) = framer.decode(&buf[start..end]);
             start += used;
+            completed |= matches!(decoded, Decoded::Frame { .. } | Decoded::Error(_));
             match decoded {
+                Decoded::Frame { .. } if !super::limits::message_allowed(&limiter, rate_ip) => {}
                 Decoded::Frame { payload, truncated } => {
                     pipeline.push(payload, truncated, &source, None)
                 }
@@ -315,6 +339,9 @@ pub async fn serve<S: StreamSocket>(
             if pipeline.needs_flush() {
                 pipeline.flush().await;
             }
+        }
+        if frame_timeout.is_some() {
+            partial_since = super::limits::partial_since(partial_since, completed, start < end);
         }
         if start == end {
             (start, end) = (0, 0);
@@ -331,7 +358,7 @@ pub async fn serve<S: StreamSocket>(
     // written, marked as truncated, rather than lost.
     if start < end {
         pipeline.begin();
-        let cut = ended == Ended::Stopped;
+        let cut = matches!(ended, Ended::Stopped | Ended::FrameTimeout);
         match framer.finish(&buf[start..end]) {
             Some(Decoded::Frame { payload, truncated }) => {
                 pipeline.push(payload, truncated || cut, &source, None)

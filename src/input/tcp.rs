@@ -54,6 +54,8 @@ pub fn spawn(
         idle_timeout: s.idle_timeout,
     };
     let slots = Arc::new(Semaphore::new(s.max_connections));
+    let mut ctx = ctx;
+    ctx.limiter = super::limits::Limiter::new(&s.limits, ctx.name.clone(), ctx.stats.clone());
     for l in listeners {
         l.set_nonblocking(true)?;
         let listener = TcpListener::from_std(l)?;

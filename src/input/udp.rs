@@ -81,6 +81,8 @@ pub fn spawn(
     s: &UdpSettings,
     ctx: InputContext,
 ) -> std::io::Result<()> {
+    let mut ctx = ctx;
+    ctx.limiter = super::limits::Limiter::new(&s.limits, ctx.name.clone(), ctx.stats.clone());
     for sock in sockets {
         sock.set_nonblocking(true)?;
         let sock = tokio::net::UdpSocket::from_std(sock)?;

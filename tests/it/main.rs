@@ -10,6 +10,7 @@ mod inputs;
 mod journal;
 mod kmsg;
 mod lifecycle;
+mod limits;
 mod load;
 mod logger;
 mod rotation;
