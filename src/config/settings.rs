@@ -556,16 +556,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     if matches!(kind, "kmsg" | "journal") {
         return structured_input_kind(check, raw, kind);
     }
-    for (key, span) in [
-        ("from", span_of(&raw.from)),
-        ("units", span_of(&raw.units)),
-        ("identifiers", span_of(&raw.identifiers)),
-        ("min_priority", span_of(&raw.min_priority)),
-        ("directory", span_of(&raw.directory)),
-        ("namespace", span_of(&raw.namespace)),
-    ] {
-        check.not_for(span, key, kind, "it applies to journal inputs; remove it");
-    }
+    refuse_journal_keys(check, raw, kind);
     if !matches!(
         kind,
         "udp" | "tcp" | "tls" | "unix_datagram" | "unix_stream"
@@ -1012,16 +1003,7 @@ fn structured_input_kind(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> O
         check.not_for(span, key, kind, "it applies to socket inputs; remove it");
     }
     if kind == "kmsg" {
-        for (key, span) in [
-            ("from", span_of(&raw.from)),
-            ("units", span_of(&raw.units)),
-            ("identifiers", span_of(&raw.identifiers)),
-            ("min_priority", span_of(&raw.min_priority)),
-            ("directory", span_of(&raw.directory)),
-            ("namespace", span_of(&raw.namespace)),
-        ] {
-            check.not_for(span, key, kind, "it applies to journal inputs; remove it");
-        }
+        refuse_journal_keys(check, raw, kind);
         let path = raw.path.as_ref().map_or_else(
             || PathBuf::from("/dev/kmsg"),
             |p| PathBuf::from(p.get_ref()),
@@ -1082,4 +1064,18 @@ fn structured_input_kind(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> O
         directory: raw.directory.as_ref().map(|d| PathBuf::from(d.get_ref())),
         namespace: raw.namespace.as_ref().map(|n| n.get_ref().clone()),
     }))
+}
+
+/// The journal input's own keys, refused on every other kind.
+fn refuse_journal_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str) {
+    for (key, span) in [
+        ("from", span_of(&raw.from)),
+        ("units", span_of(&raw.units)),
+        ("identifiers", span_of(&raw.identifiers)),
+        ("min_priority", span_of(&raw.min_priority)),
+        ("directory", span_of(&raw.directory)),
+        ("namespace", span_of(&raw.namespace)),
+    ] {
+        check.not_for(span, key, kind, "it applies to journal inputs; remove it");
+    }
 }
