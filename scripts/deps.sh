@@ -11,6 +11,8 @@ purpose=${1:-dev}
 # links for the journal input. The journal tests start their own `systemd-journald` (package
 # `systemd`) in a namespace of its own.
 packages=(bsdutils pkg-config libzstd-dev libsystemd-dev)
+# The tests also use the openssl command line (TLS certificates and s_client).
+[ "$purpose" = dev ] || packages+=(openssl)
 case "$purpose" in
   dev|test) ;;
   bench) ;;
