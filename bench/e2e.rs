@@ -46,10 +46,31 @@
 //! with `flate2`'s `MultiGzDecoder`, `FILE.N` as is), then the live file, checks each sequence
 //! number once, and for rotation cases that they come in order across the generations.
 //!
+//! Cases of other inputs (same output, same measure and read-back):
+//! - `forwarded`: `unix` with messages as journald forwards them to
+//!   `/run/systemd/journal/syslog`: `<30>Nov 21 09:41:03 bench[1234]: …`, no host name;
+//! - `journal` (root only; prints `journal case skipped: …` otherwise): a `systemd-journald
+//!   NAMESPACE` of its own (as `tests/it/journal.rs`), pre-filled with the messages as native
+//!   datagrams (`MESSAGE=seq=NNNNNNNNNN …`, `SYSLOG_IDENTIFIER=bench`, `PRIORITY=6`); once
+//!   `journalctl` shows them all, `logwelld` starts with `[input.journal]` (`namespace`,
+//!   `from = "head"`, `identifiers = ["bench"]`, `state_dir` in the temporary directory), and
+//!   the clock runs from the daemon's start until `written` reaches the count (entries/s).
+//!   journald is stopped by its PID and its files removed afterwards;
+//! - `tls1`, `tls10`: a TLS input (`client_auth` none) with a CA and server certificate made by
+//!   `openssl` in the temporary directory; a rustls client (ring, no resumption) per
+//!   connection in this process, handshake done before the clock starts, the `tcp1` buffers
+//!   newline-framed;
+//! - `tls_handshakes`: N connections (default 2,000) from [`TLS_HANDSHAKE_THREADS`] threads,
+//!   each a full handshake, one message, `close_notify` and the wait for the daemon's close:
+//!   handshakes per second (at the clients, and until the daemon wrote the last message) and
+//!   the daemon's CPU seconds per 1,000 handshakes.
+//!
 //! Every wait is bounded: a case gives up after [`CASE_DEADLINE`]. The daemons are children of
 //! this process and are stopped by their PID (SIGTERM, then SIGKILL after [`STOP_DEADLINE`]).
 
+mod journald;
 mod loadgen;
+mod pki;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -91,6 +112,29 @@ enum Load {
     Udp { paced: bool },
     /// Datagrams on the Unix datagram socket.
     UnixDgram,
+    /// Datagrams on the Unix datagram socket as journald forwards them: no host name.
+    Forwarded,
+    /// A journal input reading a namespace's journal from the head, pre-filled with the
+    /// messages before the daemon starts (timed from the daemon's start).
+    Journal,
+    /// Newline-framed over this many TLS connections (rustls), one thread each.
+    Tls { connections: usize },
+    /// One connection per message (full handshake, one message, close), from this many
+    /// threads: handshakes per second.
+    TlsHandshakes { threads: usize },
+}
+
+impl Load {
+    /// The input the case sends to.
+    fn input(self) -> &'static str {
+        match self {
+            Load::Tcp { .. } => "tcp",
+            Load::Udp { .. } => "udp",
+            Load::UnixDgram | Load::Forwarded => "unix",
+            Load::Journal => "journal",
+            Load::Tls { .. } | Load::TlsHandshakes { .. } => "tls",
+        }
+    }
 }
 
 /// Size rotation of the output file: `[output.out.rotation]` with `max_size =`
@@ -222,7 +266,52 @@ const CASES: &[Case] = &[
         about: "Unix datagram socket, sendmmsg ×64 (blocking: no loss expected)",
         rotation: None,
     },
+    Case {
+        name: "forwarded",
+        load: Load::Forwarded,
+        default_messages: 500_000,
+        about: "unix, as journald forwards: `<30>Nov 21 09:41:03 bench[1234]: …`, no host name",
+        rotation: None,
+    },
+    Case {
+        name: "journal",
+        load: Load::Journal,
+        default_messages: 200_000,
+        about: "journal input, namespace pre-filled by native datagrams, from = \"head\" (root)",
+        rotation: None,
+    },
+    Case {
+        name: "tls1",
+        load: Load::Tls { connections: 1 },
+        default_messages: 1_000_000,
+        about: "one TLS connection (rustls client, TLS 1.3), 1.6 MiB writes",
+        rotation: None,
+    },
+    Case {
+        name: "tls10",
+        load: Load::Tls { connections: 10 },
+        default_messages: 1_000_000,
+        about: "ten TLS connections, one sender thread each",
+        rotation: None,
+    },
+    Case {
+        name: "tls_handshakes",
+        load: Load::TlsHandshakes {
+            threads: TLS_HANDSHAKE_THREADS,
+        },
+        default_messages: 2_000,
+        about: "connections of one message each: full TLS 1.3 handshake, 4 threads, no resumption",
+        rotation: None,
+    },
 ];
+
+/// Client threads of the `tls_handshakes` case.
+const TLS_HANDSHAKE_THREADS: usize = 4;
+/// In the `journal` case: longest journald may take to store the pre-filled entries.
+const JOURNAL_FILL_DEADLINE: Duration = Duration::from_secs(180);
+/// In the `journal` case, nothing is sent while the clock runs: the case ends when `written`
+/// reached the count, or nothing moved for this long.
+const JOURNAL_QUIET: Duration = Duration::from_secs(10);
 
 /// What the command line and environment asked for.
 struct Options {
@@ -271,6 +360,10 @@ fn main() {
                 group(n)
             );
             let mut o = run_case(case, n, &opts);
+            if let Some(why) = &o.skipped {
+                println!("{} case skipped: {why}", case.name);
+                continue;
+            }
             o.round = round;
             print!("{}", o.describe());
             outcomes.push(o);
@@ -315,7 +408,7 @@ fn options() -> Result<Option<Options>, String> {
             "--list" => {
                 for c in CASES {
                     println!(
-                        "{:<10} {:>9}  {}",
+                        "{:<14} {:>9}  {}",
                         c.name,
                         group(c.default_messages),
                         c.about
@@ -396,6 +489,13 @@ struct Outcome {
     round: usize,
     /// What rotation and compression did, for the rotation cases.
     rotation: Option<RotationOutcome>,
+    /// Why the case did not run (the journal case without root).
+    skipped: Option<String>,
+    /// Lines of the case's own (printed under the figures).
+    notes: Vec<String>,
+    /// One connection per message (`tls_handshakes`): the per-message CPU target means
+    /// nothing there.
+    per_connection: bool,
 }
 
 /// The rotation side of a case.
@@ -540,6 +640,9 @@ impl Outcome {
                 );
             }
         }
+        for n in &self.notes {
+            let _ = writeln!(s, "   {n}");
+        }
         if self.timed_out {
             let _ = writeln!(s, "   TIMED OUT after {} s", CASE_DEADLINE.as_secs());
         }
@@ -565,17 +668,50 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         messages: n,
         ..Outcome::default()
     };
-    let input = match case.load {
-        Load::Tcp { .. } => "tcp",
-        Load::Udp { .. } => "udp",
-        Load::UnixDgram => "unix",
+    let input = case.load.input();
+    let tls = matches!(case.load, Load::Tls { .. } | Load::TlsHandshakes { .. });
+    // The journal case: a journald of its own, filled before the daemon starts; the clock
+    // starts with the daemon.
+    let journald = if matches!(case.load, Load::Journal) {
+        let j = match journald::Journald::start() {
+            Ok(j) => j,
+            Err(why) => {
+                out.skipped = Some(why);
+                return out;
+            }
+        };
+        if let Err(e) = fill_journal(&j, n, &mut out) {
+            out.errors.push(e);
+            out.errors.push(format!("journald said: {}", j.output()));
+            return out;
+        }
+        Some(j)
+    } else {
+        None
     };
-    let mut daemon = match Daemon::start(case.rotation.as_ref()) {
+    let daemon_started = Instant::now();
+    let gen_at_daemon_start = own_cpu_secs();
+    let mut daemon = match Daemon::start(
+        case.rotation.as_ref(),
+        journald.as_ref().map(|j| j.ns.as_str()),
+        tls,
+    ) {
         Ok(d) => d,
         Err(e) => {
             out.errors.push(e);
             return out;
         }
+    };
+    let tls_config = if tls {
+        match loadgen::tls_client_config(&daemon._dir.path().join("ca.pem")) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                out.errors.push(e);
+                return out;
+            }
+        }
+    } else {
+        None
     };
     let perf = opts
         .perf_dir
@@ -586,7 +722,10 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
     let shares = split(
         n,
         match case.load {
-            Load::Tcp { connections } => connections,
+            Load::Tcp { connections } | Load::Tls { connections } => connections,
+            Load::TlsHandshakes { threads } => threads,
+            // Nothing is sent while the clock runs.
+            Load::Journal => 0,
             _ => 1,
         },
     );
@@ -602,21 +741,46 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
             };
             let start = Arc::clone(&start);
             let port = daemon.port;
+            let tls_port = daemon.tls_port;
+            let tls_config = tls_config.clone();
             let path = daemon.unix_socket.clone();
             let load = case.load;
             let rate = opts.udp_rate;
             std::thread::spawn(move || match load {
                 Load::Tcp { .. } => loadgen::tcp(port, share, &start),
                 Load::Udp { paced } => loadgen::udp(port, share, paced.then_some(rate), &start),
-                Load::UnixDgram => loadgen::unix_dgram(&path, share, &start),
+                Load::UnixDgram => loadgen::unix_dgram(&path, loadgen::HEADER, share, &start),
+                Load::Forwarded => {
+                    loadgen::unix_dgram(&path, loadgen::FORWARDED_HEADER, share, &start)
+                }
+                Load::Tls { .. } => {
+                    loadgen::tls(tls_port, tls_config.as_ref().expect("TLS"), share, &start)
+                }
+                Load::TlsHandshakes { .. } => loadgen::tls_handshakes(
+                    tls_port,
+                    tls_config.as_ref().expect("TLS"),
+                    share,
+                    &start,
+                ),
+                Load::Journal => unreachable!("the journal case has no senders"),
             })
         })
         .collect();
-    let cpu_before = daemon.cpu_secs();
-    let threads_before = daemon.thread_cpu();
-    let gen_before = own_cpu_secs();
-    start.wait();
-    let t0 = Instant::now();
+    let (cpu_before, threads_before, gen_before, t0) = if journald.is_some() {
+        // Timed from the daemon's start: all its CPU is the case's.
+        (0.0, BTreeMap::new(), gen_at_daemon_start, daemon_started)
+    } else {
+        let cpu_before = daemon.cpu_secs();
+        let threads_before = daemon.thread_cpu();
+        let gen_before = own_cpu_secs();
+        start.wait();
+        (cpu_before, threads_before, gen_before, Instant::now())
+    };
+    let quiet = if journald.is_some() {
+        JOURNAL_QUIET
+    } else {
+        QUIET
+    };
 
     // Poll the counters until everything is written, or nothing moves after the senders are
     // done, or the deadline.
@@ -646,7 +810,7 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
             break now;
         }
         let senders_done = senders.iter().all(|s| s.is_finished());
-        if senders_done && now - last_change > QUIET {
+        if senders_done && now - last_change > quiet {
             break written_at;
         }
         if now - t0 > CASE_DEADLINE {
@@ -666,6 +830,24 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         .collect();
     out.generator_cpu_secs = own_cpu_secs() - gen_before;
     out.peak_rss_kib = daemon.peak_rss_kib();
+    if journald.is_some() {
+        // sd_journal maps the journal files: much of the RSS is file pages.
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", daemon.pid())).unwrap_or_default();
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        out.notes.push(format!(
+            "journal: RSS when `written` reached the count: {:.1} MiB anonymous, {:.1} MiB file \
+             pages (the mapped journal files)",
+            kib("RssAnon:") as f64 / 1024.0,
+            kib("RssFile:") as f64 / 1024.0,
+        ));
+    }
     out.written = last.written;
     out.received = last.received;
     out.dropped = last.dropped;
@@ -701,6 +883,33 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         }
     }
     out.send_secs = (finished - t0).as_secs_f64();
+    if tls {
+        if let Some(n) = loadgen::tls_negotiated() {
+            out.notes.push(format!("TLS: {n}"));
+        }
+    }
+    match case.load {
+        Load::TlsHandshakes { threads } => {
+            out.per_connection = true;
+            out.notes.push(format!(
+                "handshakes: {} connections from {threads} threads in {:.3} s: {} handshakes/s at \
+             the clients, {} handshakes/s until the daemon wrote the last message; daemon CPU \
+             {:.3} s per 1,000 handshakes",
+                group(out.sent),
+                out.send_secs,
+                group(per_sec(out.sent, out.send_secs) as u64),
+                group(out.rate() as u64),
+                out.cpu_secs * 1000.0 / out.written.max(1) as f64,
+            ))
+        }
+        Load::Journal => out.notes.push(format!(
+            "journal: {} entries/s from the daemon's start (incl. its startup) until `written` \
+             reached {}",
+            group(out.rate() as u64),
+            group(out.written),
+        )),
+        _ => {}
+    }
     if let Some(p) = perf {
         stop_perf(p, &mut out.errors);
     }
@@ -739,6 +948,62 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
             .push(format!("reading {}: {e}", daemon.output.display())),
     }
     out
+}
+
+/// Pre-fills the journal of `j` with `n` entries (sequence numbers `0..n`), waits until
+/// journald has stored the last one and checks `journalctl` counts them all.
+fn fill_journal(j: &journald::Journald, n: u64, out: &mut Outcome) -> Result<(), String> {
+    let t = Instant::now();
+    let deadline = t + JOURNAL_FILL_DEADLINE;
+    let share = Share {
+        first_seq: 0,
+        count: n,
+        deadline,
+    };
+    let sent = loadgen::journal_native(&j.native_socket(), share);
+    if let Some(e) = sent.error {
+        return Err(format!(
+            "pre-filling the journal: {e} after {} entries",
+            sent.messages
+        ));
+    }
+    let sent_secs = t.elapsed().as_secs_f64();
+    // journald takes one socket's datagrams in order: once the last is readable, all are.
+    let last = n.saturating_sub(1);
+    loop {
+        let tail = j.messages("bench", &["-n", "1"])?;
+        if loadgen::parse_seq(&tail) == Some(last) {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "journald did not store entry {last} within {} s",
+                JOURNAL_FILL_DEADLINE.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stored_secs = t.elapsed().as_secs_f64();
+    let all = j.messages("bench", &[])?;
+    let count = all.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+    out.notes.push(format!(
+        "journal: namespace {} (journald pid {}): {} entries sent in {:.2} s, stored after {:.2} s \
+         ({} entries/s into journald); journalctl counts {}",
+        j.ns,
+        j.pid(),
+        group(n),
+        sent_secs,
+        stored_secs,
+        group(per_sec(n, stored_secs) as u64),
+        group(count),
+    ));
+    if count != n {
+        return Err(format!(
+            "journalctl counts {count} entries of `bench`, {n} were sent"
+        ));
+    }
+    out.sent = n;
+    Ok(())
 }
 
 /// Waits until rotation is done with what the case wrote: the live file is below `max_size`
@@ -835,6 +1100,8 @@ struct Daemon {
     /// Holds the config, sockets and output; removed when the daemon is dropped.
     _dir: tempfile::TempDir,
     port: u16,
+    /// The TLS input's port (0 without one).
+    tls_port: u16,
     control: PathBuf,
     unix_socket: PathBuf,
     output: PathBuf,
@@ -843,7 +1110,14 @@ struct Daemon {
 
 impl Daemon {
     /// Writes the config, starts `logwelld` and waits until its control socket answers.
-    fn start(rotation: Option<&Rotation>) -> Result<Daemon, String> {
+    /// With `journal_ns`, a journal input `journal` reads that namespace from the head
+    /// (entries of `SYSLOG_IDENTIFIER=bench` only); with `tls`, a TLS input `tls` on another
+    /// port, with certificates made by `openssl` in the daemon's directory.
+    fn start(
+        rotation: Option<&Rotation>,
+        journal_ns: Option<&str>,
+        tls: bool,
+    ) -> Result<Daemon, String> {
         let dir = tempfile::Builder::new()
             .prefix("logwell-e2e-")
             .tempdir()
@@ -854,6 +1128,33 @@ impl Daemon {
         let unix_socket = d.join("log.sock");
         let output = d.join("out").join("messages.log");
         let config = d.join("logwell.toml");
+        let state_dir = d.join("state");
+        std::fs::create_dir_all(&state_dir).map_err(|e| format!("state directory: {e}"))?;
+        let mut extra_inputs = String::new();
+        let mut tls_port = 0;
+        if tls {
+            pki::make(d, loadgen::TLS_SERVER_NAME)?;
+            tls_port = loop {
+                let p = free_port()?;
+                if p != port {
+                    break p;
+                }
+            };
+            let _ = write!(
+                extra_inputs,
+                "\n[input.tls]\ntype = \"tls\"\nlisten = \"127.0.0.1:{tls_port}\"\n\
+                 cert = \"{}\"\nkey = \"{}\"\n",
+                d.join("server.pem").display(),
+                d.join("server.key").display()
+            );
+        }
+        if let Some(ns) = journal_ns {
+            let _ = write!(
+                extra_inputs,
+                "\n[input.journal]\ntype = \"journal\"\nnamespace = \"{ns}\"\n\
+                 from = \"head\"\nidentifiers = [\"bench\"]\n"
+            );
+        }
         let mut rotation_table = String::new();
         if let Some(r) = rotation {
             let _ = write!(
@@ -872,6 +1173,7 @@ impl Daemon {
             r#"[daemon]
 control_socket = "{control}"
 log_level = "warn"
+state_dir = "{state_dir}"
 
 [input.tcp]
 type = "tcp"
@@ -885,7 +1187,7 @@ receive_buffer_bytes = 8388608
 [input.unix]
 type = "unix_datagram"
 path = "{unix}"
-
+{extra_inputs}
 [output.out]
 type = "file"
 path = "{output}"
@@ -897,6 +1199,7 @@ output = "out"
             control = control.display(),
             unix = unix_socket.display(),
             output = output.display(),
+            state_dir = state_dir.display(),
         );
         std::fs::write(&config, text).map_err(|e| format!("writing the config: {e}"))?;
         let stderr = d.join("stderr.log");
@@ -913,6 +1216,7 @@ output = "out"
             child: Some(child),
             _dir: dir,
             port,
+            tls_port,
             control,
             unix_socket,
             output,
@@ -1417,6 +1721,8 @@ fn table(outcomes: &[Outcome], rounds: bool) -> String {
                 format!("{:.1}", o.rss_mib()),
                 if !o.errors.is_empty() || o.timed_out {
                     "ERROR".into()
+                } else if o.per_connection {
+                    "-".into()
                 } else if o.cpu_rss_ok() {
                     "ok".into()
                 } else {

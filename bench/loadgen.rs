@@ -8,24 +8,25 @@
 //! can check the output file for loss and duplicates afterwards. It never retries a message:
 //! the count sent is exact, and every loop ends by count or by the deadline.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 /// The syslog header of every message (RFC 3164, PRI 13 = user.notice).
 pub const HEADER: &[u8] = b"<13>Nov 21 09:41:03 benchhost bench[1234]: ";
+/// The header of the `forwarded` case: as journald forwards to `/run/systemd/journal/syslog`
+/// (PRI 30 = daemon.info, no host name).
+pub const FORWARDED_HEADER: &[u8] = b"<30>Nov 21 09:41:03 bench[1234]: ";
 /// Every message is exactly this long, without its framing newline.
 pub const MESSAGE_BYTES: usize = 200;
 /// Marks the sequence number inside the message text.
 pub const SEQ_TAG: &[u8] = b"seq=";
 /// Digits of the sequence number.
 pub const SEQ_DIGITS: usize = 10;
-/// Offset of the first sequence digit inside a message.
-const SEQ_AT: usize = HEADER.len() + SEQ_TAG.len();
 /// Messages per TCP buffer: 8192 × 201 bytes ≈ 1.6 MiB per `write`.
 const STREAM_BUFFER_MESSAGES: u64 = 8192;
 /// Datagrams per `sendmmsg` call.
@@ -55,22 +56,34 @@ pub struct Share {
     pub deadline: Instant,
 }
 
-/// Writes one message with sequence number `seq` into `out` (exactly [`MESSAGE_BYTES`]).
+/// Writes one message with sequence number `seq` into `out` (exactly [`MESSAGE_BYTES`]),
+/// after [`HEADER`].
 fn render(out: &mut [u8], seq: u64) {
+    render_with(out, HEADER, seq)
+}
+
+/// [`render`] with another syslog header.
+fn render_with(out: &mut [u8], header: &[u8], seq: u64) {
     debug_assert_eq!(out.len(), MESSAGE_BYTES);
-    out[..HEADER.len()].copy_from_slice(HEADER);
-    out[HEADER.len()..SEQ_AT].copy_from_slice(SEQ_TAG);
-    set_seq(out, seq);
-    out[SEQ_AT + SEQ_DIGITS] = b' ';
+    let at = header.len() + SEQ_TAG.len();
+    out[..header.len()].copy_from_slice(header);
+    out[header.len()..at].copy_from_slice(SEQ_TAG);
+    set_seq_at(out, at, seq);
+    out[at + SEQ_DIGITS] = b' ';
     const FILL: &[u8] = b"the quick brown fox jumps over the lazy dog 0123456789 ";
-    for (i, b) in out[SEQ_AT + SEQ_DIGITS + 1..].iter_mut().enumerate() {
+    for (i, b) in out[at + SEQ_DIGITS + 1..].iter_mut().enumerate() {
         *b = FILL[i % FILL.len()];
     }
 }
 
-/// Rewrites the sequence number of an already rendered message.
-fn set_seq(msg: &mut [u8], mut seq: u64) {
-    for b in msg[SEQ_AT..SEQ_AT + SEQ_DIGITS].iter_mut().rev() {
+/// Rewrites the sequence number of an already rendered message (after [`HEADER`]).
+fn set_seq(msg: &mut [u8], seq: u64) {
+    set_seq_at(msg, HEADER.len() + SEQ_TAG.len(), seq)
+}
+
+/// Rewrites the sequence number whose first digit is at offset `at`.
+fn set_seq_at(msg: &mut [u8], at: usize, mut seq: u64) {
+    for b in msg[at..at + SEQ_DIGITS].iter_mut().rev() {
         *b = b'0' + (seq % 10) as u8;
         seq /= 10;
     }
@@ -146,37 +159,39 @@ pub fn udp(port: u16, share: Share, rate: Option<u64>, start: &Barrier) -> Sent 
         .and_then(|s| s.set_write_timeout(Some(WRITE_TIMEOUT)).map(|()| s));
     start.wait();
     match sock {
-        Ok(s) => sendmmsg_loop(s.as_raw_fd(), share, rate),
+        Ok(s) => sendmmsg_loop(s.as_raw_fd(), HEADER, share, rate),
         Err(e) => failed(0, format!("udp socket: {e}")),
     }
 }
 
 /// Sends `share` as datagrams to the Unix datagram socket at `path` (blocking: the kernel
-/// makes the sender wait while the daemon's queue is full, so nothing is lost).
-pub fn unix_dgram(path: &Path, share: Share, start: &Barrier) -> Sent {
+/// makes the sender wait while the daemon's queue is full, so nothing is lost), each message
+/// after `header` ([`HEADER`], or [`FORWARDED_HEADER`] as journald forwards).
+pub fn unix_dgram(path: &Path, header: &'static [u8], share: Share, start: &Barrier) -> Sent {
     let sock = UnixDatagram::unbound()
         .and_then(|s| s.connect(path).map(|()| s))
         .and_then(|s| s.set_write_timeout(Some(WRITE_TIMEOUT)).map(|()| s));
     start.wait();
     match sock {
-        Ok(s) => sendmmsg_loop(s.as_raw_fd(), share, None),
+        Ok(s) => sendmmsg_loop(s.as_raw_fd(), header, share, None),
         Err(e) => failed(0, format!("unix socket {}: {e}", path.display())),
     }
 }
 
 /// Sends on a connected datagram socket in `sendmmsg` batches of [`BATCH`].
-fn sendmmsg_loop(fd: i32, share: Share, rate: Option<u64>) -> Sent {
+fn sendmmsg_loop(fd: i32, header: &[u8], share: Share, rate: Option<u64>) -> Sent {
     let mut buf = vec![0u8; BATCH * MESSAGE_BYTES];
     for (i, m) in buf.chunks_exact_mut(MESSAGE_BYTES).enumerate() {
-        render(m, share.first_seq + i as u64);
+        render_with(m, header, share.first_seq + i as u64);
     }
+    let at = header.len() + SEQ_TAG.len();
     let begun = Instant::now();
     let mut sent = 0u64;
     while sent < share.count {
         let n = (share.count - sent).min(BATCH as u64) as usize;
         if sent > 0 {
             for (i, m) in buf.chunks_exact_mut(MESSAGE_BYTES).take(n).enumerate() {
-                set_seq(m, share.first_seq + sent + i as u64);
+                set_seq_at(m, at, share.first_seq + sent + i as u64);
             }
         }
         // The headers point into `buf`, which does not move while they live.
@@ -239,6 +254,227 @@ fn sendmmsg_loop(fd: i32, share: Share, rate: Option<u64>) -> Sent {
     }
 }
 
+/// Sends `share` to journald's native socket `socket` (`/run/systemd/journal.NS/socket`), one
+/// datagram per entry: `MESSAGE` is the text of a benchmark message (from `seq=` on),
+/// `SYSLOG_IDENTIFIER=bench`, `PRIORITY=6`. Blocking: journald makes the sender wait while
+/// its queue is full, so nothing is lost on the way.
+pub fn journal_native(socket: &Path, share: Share) -> Sent {
+    let sock = match UnixDatagram::unbound()
+        .and_then(|s| s.set_write_timeout(Some(WRITE_TIMEOUT)).map(|()| s))
+    {
+        Ok(s) => s,
+        Err(e) => return failed(0, format!("unix socket: {e}")),
+    };
+    let mut msg = [0u8; MESSAGE_BYTES];
+    render(&mut msg, share.first_seq);
+    let text = HEADER.len();
+    let mut d = Vec::with_capacity(256);
+    d.extend_from_slice(b"PRIORITY=6\nSYSLOG_IDENTIFIER=bench\nMESSAGE=");
+    let at = d.len();
+    d.extend_from_slice(&msg[text..]);
+    d.push(b'\n');
+    let mut sent = 0u64;
+    while sent < share.count {
+        set_seq_at(&mut d, at + SEQ_TAG.len(), share.first_seq + sent);
+        match sock.send_to(&d, socket) {
+            Ok(_) => sent += 1,
+            Err(e) if retryable(&e) || e.raw_os_error() == Some(libc::ENOBUFS) => {
+                if Instant::now() > share.deadline {
+                    return failed(sent, "deadline passed".into());
+                }
+            }
+            Err(e) => return failed(sent, format!("send to {}: {e}", socket.display())),
+        }
+    }
+    Sent {
+        messages: sent,
+        finished: Some(Instant::now()),
+        error: None,
+    }
+}
+
+/// A rustls client configuration that trusts the CA in `ca_pem` only, without session
+/// resumption (every handshake is a full one).
+pub fn tls_client_config(ca_pem: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca_pem)
+        .map_err(|e| format!("{}: {e}", ca_pem.display()))?
+    {
+        let cert = cert.map_err(|e| format!("{}: {e}", ca_pem.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", ca_pem.display()))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("rustls: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+/// The name the server certificate of the TLS cases is for.
+pub const TLS_SERVER_NAME: &str = "localhost";
+
+/// A TLS connection to 127.0.0.1:`port`, handshake done.
+fn tls_connect(
+    port: u16,
+    config: &Arc<rustls::ClientConfig>,
+) -> io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let name = rustls_pki_types::ServerName::try_from(TLS_SERVER_NAME)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut conn =
+        rustls::ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
+    let mut sock = TcpStream::connect(("127.0.0.1", port))?;
+    sock.set_nodelay(true)?;
+    sock.set_read_timeout(Some(TLS_CLOSE_TIMEOUT))?;
+    sock.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let started = Instant::now();
+    while conn.is_handshaking() {
+        match conn.complete_io(&mut sock) {
+            Ok(_) => {}
+            Err(e) if retryable(&e) && started.elapsed() < TLS_CLOSE_TIMEOUT => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let (Some(version), Some(suite)) = (conn.protocol_version(), conn.negotiated_cipher_suite())
+    {
+        let _ = NEGOTIATED.set(format!("{version:?}, {:?}", suite.suite()));
+    }
+    Ok(rustls::StreamOwned::new(conn, sock))
+}
+
+/// The protocol version and cipher suite of the first TLS handshake.
+static NEGOTIATED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// What the TLS connections negotiated (the first one's), once one has.
+pub fn tls_negotiated() -> Option<&'static str> {
+    NEGOTIATED.get().map(String::as_str)
+}
+
+/// Longest a TLS handshake, or the wait for the daemon's close, may take.
+const TLS_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Ends a TLS connection cleanly: `close_notify`, our write side shut, then everything the
+/// daemon still sends (session tickets) read until it closes. Closing with unread data would
+/// reset the connection and could discard what the daemon has not read yet.
+fn tls_close(mut tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>) -> io::Result<()> {
+    tls.conn.send_close_notify();
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut tls.sock)?;
+    }
+    tls.sock.shutdown(std::net::Shutdown::Write)?;
+    let mut sink = [0u8; 4096];
+    loop {
+        match tls.sock.read(&mut sink) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sends `share` over one TLS connection to 127.0.0.1:`port`, newline-framed, in the same
+/// 1.6 MiB buffers as [`tcp`]. Connects and completes the handshake first, then waits on
+/// `start`.
+pub fn tls(port: u16, config: &Arc<rustls::ClientConfig>, share: Share, start: &Barrier) -> Sent {
+    let frame = MESSAGE_BYTES + 1;
+    let per_buffer = share.count.clamp(1, STREAM_BUFFER_MESSAGES) as usize;
+    let mut buf = vec![b'\n'; per_buffer * frame];
+    for (i, m) in buf.chunks_exact_mut(frame).enumerate() {
+        render(&mut m[..MESSAGE_BYTES], share.first_seq + i as u64);
+    }
+    let conn = tls_connect(port, config);
+    start.wait();
+    let mut tls = match conn {
+        Ok(s) => s,
+        Err(e) => return failed(0, format!("TLS connect: {e}")),
+    };
+    let mut sent = 0u64;
+    while sent < share.count {
+        let n = (share.count - sent).min(per_buffer as u64) as usize;
+        if sent > 0 {
+            for (i, m) in buf.chunks_exact_mut(frame).take(n).enumerate() {
+                set_seq(m, share.first_seq + sent + i as u64);
+            }
+        }
+        // `StreamOwned::write` fails only before it takes any of `rest` (finishing earlier
+        // records), so a timed-out write is retried as is.
+        let mut rest = &buf[..n * frame];
+        while !rest.is_empty() {
+            match tls.write(rest) {
+                Ok(0) => return failed(sent, "connection closed by logwelld".into()),
+                Ok(k) => rest = &rest[k..],
+                Err(e) if retryable(&e) => {
+                    if Instant::now() > share.deadline {
+                        let done = (n * frame - rest.len()) / frame;
+                        return failed(sent + done as u64, "deadline passed".into());
+                    }
+                }
+                Err(e) => {
+                    let done = (n * frame - rest.len()) / frame;
+                    return failed(sent + done as u64, format!("TLS write: {e}"));
+                }
+            }
+        }
+        sent += n as u64;
+    }
+    // Flush what rustls still holds before the clock stops for this sender.
+    while tls.conn.wants_write() {
+        match tls.conn.write_tls(&mut tls.sock) {
+            Ok(_) => {}
+            Err(e) if retryable(&e) && Instant::now() < share.deadline => {}
+            Err(e) => return failed(sent, format!("TLS write: {e}")),
+        }
+    }
+    let finished = Instant::now();
+    let error = tls_close(tls).err().map(|e| format!("TLS close: {e}"));
+    Sent {
+        messages: sent,
+        finished: Some(finished),
+        error,
+    }
+}
+
+/// `share.count` TLS connections to 127.0.0.1:`port`, one after another: connect, full
+/// handshake, one newline-framed message (so that the daemon's `written` counts completed
+/// connections and the file shows each one), `close_notify`, and the wait for the daemon to
+/// close.
+pub fn tls_handshakes(
+    port: u16,
+    config: &Arc<rustls::ClientConfig>,
+    share: Share,
+    start: &Barrier,
+) -> Sent {
+    let mut msg = vec![b'\n'; MESSAGE_BYTES + 1];
+    render(&mut msg[..MESSAGE_BYTES], share.first_seq);
+    start.wait();
+    let mut done = 0u64;
+    while done < share.count {
+        if Instant::now() > share.deadline {
+            return failed(done, "deadline passed".into());
+        }
+        set_seq(&mut msg, share.first_seq + done);
+        let one = tls_connect(port, config).and_then(|mut tls| {
+            tls.write_all(&msg)?;
+            tls_close(tls)
+        });
+        if let Err(e) = one {
+            return failed(done, format!("connection {}: {e}", done + 1));
+        }
+        done += 1;
+    }
+    Sent {
+        messages: done,
+        finished: Some(Instant::now()),
+        error: None,
+    }
+}
+
 /// Waits until `sent` messages are due at `rate` per second since `begun`.
 fn pace(begun: Instant, sent: u64, rate: u64) {
     let due = begun + Duration::from_secs_f64(sent as f64 / rate as f64);
@@ -280,4 +516,8 @@ pub fn self_check() {
     set_seq(&mut m, 9_876_543_210);
     assert_eq!(parse_seq(&m), Some(9_876_543_210));
     assert!(!m.contains(&b'\n'));
+    render_with(&mut m, FORWARDED_HEADER, 7);
+    assert!(m.starts_with(FORWARDED_HEADER));
+    set_seq_at(&mut m, FORWARDED_HEADER.len() + SEQ_TAG.len(), 1_234);
+    assert_eq!(parse_seq(&m), Some(1_234));
 }

@@ -71,11 +71,11 @@ fn drop_ins(dir: &Path) -> Vec<PathBuf> {
 
 /// Reads and validates the given files, in order.
 pub fn load_files(paths: &[PathBuf]) -> Result<Settings, ConfigErrors> {
+    let mut texts = Vec::new();
     let mut errors = Vec::new();
-    let mut parsed = Vec::new();
     for path in paths {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        match std::fs::read_to_string(path) {
+            Ok(t) => texts.push((path.clone(), t)),
             Err(e) => {
                 errors.push(ConfigError {
                     file: path.clone(),
@@ -89,9 +89,22 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Settings, ConfigErrors> {
                         _ => "check the file's permissions".to_string(),
                     }),
                 });
-                continue;
             }
-        };
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    load_texts(texts)
+}
+
+/// Validates configuration texts (path, content), in order, as if read from those files.
+/// What `load_files` does after reading; also the config fuzzer's entry point.
+pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Result<Settings, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut parsed = Vec::new();
+    for (path, text) in texts {
+        let path = &path;
         match toml::from_str::<raw::RawConfig>(&text) {
             Ok(raw) => parsed.push(ParsedFile {
                 path: path.clone(),
