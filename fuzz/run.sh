@@ -41,4 +41,4 @@ PY
     fi ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
-exec cargo +nightly fuzz run "$target" "$corpus" -- -runs="$runs" -max_total_time="$secs" -print_final_stats=1
+exec cargo +nightly fuzz run "$target" "$corpus" -- -runs="$runs" -max_total_time="$secs" -max_len="${FUZZ_MAX_LEN:-4096}" -print_final_stats=1
