@@ -68,7 +68,7 @@ use tokio::time::Instant;
 use super::InputContext;
 use crate::config::JournalSettings;
 use crate::message::{Facility, Flags, Message, Severity, Source, Timestamp, TimestampKind};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Chore, Pipeline};
 
 /// Entries per batch, at most.
 const BATCH_ENTRIES: usize = 512;
@@ -443,8 +443,6 @@ struct Progress {
 
 async fn serve(mut rx: mpsc::Receiver<Batch>, mut cursor_file: CursorFile, ctx: InputContext) {
     let _trackers = ctx.trackers.clone();
-    let mut routing_wake = ctx.routing.clone();
-    let mut routing_open = true;
     let mut pipeline = ctx.pipeline();
     let source = ctx.local_source(true);
     let mut zone = ZoneCache::default();
@@ -453,7 +451,6 @@ async fn serve(mut rx: mpsc::Receiver<Batch>, mut cursor_file: CursorFile, ctx: 
     // The reader thread watches the stop signal itself and closes the channel when it ends;
     // this loop drains what it sent until then.
     loop {
-        let deadline = pipeline.deadline();
         let save_at = (progress.handed.is_some() && progress.handed != cursor_file.saved)
             .then_some(last_save + SAVE_EVERY);
         tokio::select! {
@@ -474,18 +471,15 @@ async fn serve(mut rx: mpsc::Receiver<Batch>, mut cursor_file: CursorFile, ctx: 
                     progress.handed.clone_from(&progress.pushed);
                 }
             }
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                pipeline.flush().await;
-                progress.handed.clone_from(&progress.pushed);
+            chore = pipeline.chore() => {
+                pipeline.run_chore(chore).await;
+                if chore == Chore::Flush {
+                    progress.handed.clone_from(&progress.pushed);
+                }
             }
             _ = tokio::time::sleep_until(save_at.unwrap_or_else(Instant::now)), if save_at.is_some() => {
                 cursor_file.save_logged(progress.handed.as_deref(), &ctx.name);
                 last_save = Instant::now();
-            }
-            changed = routing_wake.changed(), if routing_open && deadline.is_none() => {
-                // A reload: let go of the old outputs now, not at the next entry.
-                routing_open = changed.is_ok();
-                pipeline.begin();
             }
         }
     }
