@@ -103,6 +103,8 @@ pub(crate) struct RawInput {
     pub(crate) min_priority: Option<Spanned<String>>,
     /// journal: read this journal directory instead of the system journal.
     pub(crate) directory: Option<Spanned<String>>,
+    /// kmsg: read the kernel log even where journald runs (and reads it too).
+    pub(crate) even_with_journald: Option<Spanned<bool>>,
     /// journal: read this journal namespace (`systemd-journald NAMESPACE`).
     pub(crate) namespace: Option<Spanned<String>>,
     /// tls: the server's certificate chain (PEM).

@@ -86,6 +86,9 @@ pub enum InputKind {
 pub struct KmsgSettings {
     /// The device, `/dev/kmsg` by default.
     pub path: PathBuf,
+    /// Read it even where journald runs (which reads it too: every kernel line twice).
+    /// Off by default: the input then stays idle on a journald host.
+    pub even_with_journald: bool,
 }
 
 /// The journal input.
@@ -553,6 +556,14 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     let limits = crate::input::limits::from_raw(check, raw);
     let kind = raw.kind.get_ref().as_str();
     super::tls::refuse_tls_keys(check, raw, kind);
+    if kind != "kmsg" {
+        check.not_for(
+            span_of(&raw.even_with_journald),
+            "even_with_journald",
+            kind,
+            "it applies to kmsg inputs; remove it",
+        );
+    }
     if matches!(kind, "kmsg" | "journal") {
         return structured_input_kind(check, raw, kind);
     }
@@ -1008,7 +1019,14 @@ fn structured_input_kind(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> O
             || PathBuf::from("/dev/kmsg"),
             |p| PathBuf::from(p.get_ref()),
         );
-        return Some(InputKind::Kmsg(KmsgSettings { path }));
+        let even_with_journald = raw
+            .even_with_journald
+            .as_ref()
+            .is_some_and(|b| *b.get_ref());
+        return Some(InputKind::Kmsg(KmsgSettings {
+            path,
+            even_with_journald,
+        }));
     }
     check.not_for(
         span_of(&raw.path),

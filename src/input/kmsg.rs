@@ -74,6 +74,12 @@ pub fn open(name: &str, s: &KmsgSettings) -> Result<File, InputError> {
 /// Spawns the reader on the device [`open`] returned. Must run inside the tokio runtime.
 pub fn spawn(device: File, s: &KmsgSettings, ctx: InputContext) -> io::Result<()> {
     if Path::new(JOURNAL_SOCKET).exists() {
+        if !s.even_with_journald {
+            // On by default only where no journal runs: journald reads /dev/kmsg already and
+            // forwards the kernel lines like any other.
+            tracing::info!(input = %ctx.name, "journald reads the kernel log on this host: this kmsg input stays idle (even_with_journald = true reads it anyway, and logs every kernel line twice)");
+            return Ok(());
+        }
         tracing::warn!(input = %ctx.name, "journald runs on this host and reads the kernel log already: every kernel message will be logged twice (by this input and through the journal); remove this input or stop forwarding kern from the journal");
     }
     let saved = SeqFile::new(&ctx.state_dir, &ctx.name);

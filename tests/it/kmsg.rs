@@ -13,6 +13,7 @@ use crate::util::{Daemon, DEADLINE};
 const CONFIG: &str = r#"
 [input.kern]
 type = "kmsg"
+even_with_journald = true
 
 [output.json]
 type = "file"
