@@ -1,6 +1,7 @@
 //! The journal input against a real `systemd-journald`: each test starts its own instance in a
 //! namespace of its own (`systemd-journald NAMESPACE`, as root), writes to it with the real
-//! `systemd-cat` and with journald's native protocol, and reads what logwelld wrote. The
+//! `systemd-cat`, util-linux `logger --journald` and journald's native protocol, and reads
+//! what logwelld wrote. The
 //! namespace's journald is stopped (by its PID) and its files removed at the end.
 //!
 //! Without root or without `/lib/systemd/systemd-journald`, a test prints
@@ -132,10 +133,21 @@ impl Journald {
     /// where the namespace's socket directory is mounted on `/run/systemd/journal` (this
     /// systemd's `systemd-cat` has no `--namespace`).
     fn systemd_cat(&self, scratch: &Path, args: &[&str], input: &str) -> Result<(), String> {
+        self.run_with_journal(scratch, "systemd-cat", args, input)
+    }
+
+    /// Runs `program` with this namespace's sockets where the system journal's would be.
+    fn run_with_journal(
+        &self,
+        scratch: &Path,
+        program: &str,
+        args: &[&str],
+        input: &str,
+    ) -> Result<(), String> {
         let script = format!(
             "set -e; mount --bind {src} {scratch}; mount -t tmpfs tmpfs /run/systemd; \
              mkdir /run/systemd/journal; mount --move {scratch} /run/systemd/journal; \
-             exec systemd-cat \"$@\"",
+             exec {program} \"$@\"",
             src = self.socket_dir().display(),
             scratch = scratch.display(),
         );
@@ -167,7 +179,7 @@ impl Journald {
             Ok(())
         } else {
             Err(format!(
-                "unshare + systemd-cat failed ({}): {}",
+                "unshare + {program} failed ({}): {}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
             ))
@@ -240,6 +252,14 @@ fn journal_entries_arrive_with_their_fields_and_filters_apply() {
             ("BLOB", b"bin\0ary"),
         ],
     );
+    // util-linux `logger --journald`: fields read from standard input.
+    j.run_with_journal(
+        &scratch.path().join("mnt2"),
+        "logger",
+        &["--journald"],
+        "MESSAGE=from logger\nSYSLOG_IDENTIFIER=lw-logger\nPRIORITY=3\n",
+    )
+    .expect("logger --journald");
     let config = format!(
         r#"
 
@@ -247,7 +267,7 @@ fn journal_entries_arrive_with_their_fields_and_filters_apply() {
 type = "journal"
 namespace = "{ns}"
 from = "head"
-identifiers = ["lw-cat", "lw-native", "lw-late"]
+identifiers = ["lw-cat", "lw-native", "lw-logger", "lw-late"]
 
 [input.warn]
 type = "journal"
@@ -283,8 +303,11 @@ output = "warn"
         ns = j.ns
     );
     let d = Daemon::start(&config);
-    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 3));
-    assert_eq!(lines.len(), 3, "{lines:?}");
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 4));
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[3]["msg"], "from logger", "{}", lines[3]);
+    assert_eq!(lines[3]["appname"], "lw-logger", "{}", lines[3]);
+    assert_eq!(lines[3]["severity"], "err", "{}", lines[3]);
     for (line, msg) in lines[..2].iter().zip(["first line", "second line"]) {
         assert_eq!(line["msg"], msg, "{line}");
         assert_eq!(line["facility"], "user", "{line}");
@@ -351,8 +374,8 @@ output = "warn"
     let warn = json_lines(&d.wait_lines(&d.path("warn.json"), 2));
     let msgs: Vec<_> = warn.iter().map(|l| l["msg"].as_str().unwrap()).collect();
     assert_eq!(msgs, ["late err", "late crit"]);
-    let all = json_lines(&d.wait_lines(&d.path("all.json"), 7));
-    assert_eq!(all.len(), 7);
+    let all = json_lines(&d.wait_lines(&d.path("all.json"), 8));
+    assert_eq!(all.len(), 8);
     assert!(d.path("state/journal-all.cursor").exists());
     assert!(d.path("state/journal-warn.cursor").exists());
 }
