@@ -329,6 +329,75 @@ mod tests {
     }
 
     #[test]
+    fn unit_rules_match_the_journal_field() {
+        use crate::message::{Flags, Message, Source};
+        let rule = Rule {
+            selector: Selector::ALL,
+            programs: vec![],
+            hostnames: vec![],
+            inputs: vec![],
+            units: vec!["ssh.service".into()],
+            pattern: None,
+            outputs: vec![0],
+            is_final: false,
+        };
+        let router = Router::new(vec![rule], 1);
+        let source = Source {
+            input: "journal".into(),
+            peer: None,
+            creds: None,
+            default_host: "h".into(),
+            use_sender_timestamp: true,
+            tls_peer: None,
+        };
+        let fields: &[(&[u8], &[u8])] = &[(b"_COMM", b"sshd"), (b"_SYSTEMD_UNIT", b"ssh.service")];
+        let mut msg = Message {
+            facility: Facility::AUTH,
+            severity: Severity::INFO,
+            version: None,
+            timestamp: None,
+            hostname: None,
+            appname: Some(b"sshd"),
+            procid: None,
+            msgid: None,
+            structured_data: None,
+            msg: b"Accepted publickey",
+            flags: Flags::empty(),
+            fields,
+        };
+        let mut matched = Vec::new();
+        let ev = Event {
+            msg: msg.clone(),
+            recv_time: chrono::Utc::now(),
+            source: &source,
+            creds: None,
+        };
+        router.route(&ev, &mut matched);
+        assert_eq!(matched, [0]);
+        msg.fields = &[(b"_SYSTEMD_UNIT", b"cron.service")];
+        let ev = Event {
+            msg: msg.clone(),
+            recv_time: chrono::Utc::now(),
+            source: &source,
+            creds: None,
+        };
+        router.route(&ev, &mut matched);
+        assert!(matched.is_empty());
+        msg.fields = &[];
+        let ev = Event {
+            msg,
+            recv_time: chrono::Utc::now(),
+            source: &source,
+            creds: None,
+        };
+        router.route(&ev, &mut matched);
+        assert!(
+            matched.is_empty(),
+            "a message without a unit does not match a unit rule"
+        );
+    }
+
+    #[test]
     fn errors_say_what_to_write() {
         assert!(Selector::parse("kern")
             .unwrap_err()
