@@ -168,7 +168,7 @@ output = "big"
     let setup = |dir: &Path| {
         let mut f = BufWriter::new(std::fs::File::create(dir.join("big.log.1")).unwrap());
         let mut x: u64 = 12345;
-        for n in 0..400_000u64 {
+        for n in 0..200_000u64 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
