@@ -23,6 +23,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::fileset::{self, Compression, Generation};
+use super::fsops;
 use super::rotate::{self, Retention};
 use crate::config::RotationSettings;
 
@@ -115,17 +116,17 @@ fn compress(job: &Job) -> io::Result<()> {
     let written = (|| -> io::Result<File> {
         // Same owner and mode as the original from the start: a log readable only by `adm`
         // must not become readable by all when compressed.
-        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::MetadataExt;
         let meta = source.metadata()?;
-        let out = File::options()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        if nix::unistd::geteuid().is_root() {
-            std::os::unix::fs::fchown(&out, Some(meta.uid()), Some(meta.gid()))?;
-        }
-        out.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        let root = nix::unistd::geteuid().is_root();
+        let out = fsops::create_new(
+            &temp,
+            &fsops::Create {
+                mode: meta.mode() & 0o7777,
+                owner: root.then(|| meta.uid()),
+                group: root.then(|| meta.gid()),
+            },
+        )?;
         let mut input = BufReader::with_capacity(256 * 1024, source);
         let mut output = BufWriter::with_capacity(256 * 1024, out);
         match compression {
@@ -148,19 +149,19 @@ fn compress(job: &Job) -> io::Result<()> {
         Ok(out)
     })();
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
+        let _ = fsops::remove_file(&temp);
         return Err(e);
     }
     let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
     let Some(g) = find(&job.live, job.inode)? else {
         // Deleted meanwhile (retention): nothing to keep.
-        let _ = std::fs::remove_file(&temp);
+        let _ = fsops::remove_file(&temp);
         return Ok(());
     };
     let final_path = dir.join(fileset::name(&base, &g.slot, compression));
-    std::fs::rename(&temp, &final_path)?;
+    fsops::rename(&temp, &final_path)?;
     sync_dir(&dir)?;
-    std::fs::remove_file(&g.path)?;
+    fsops::remove_file(&g.path)?;
     sync_dir(&dir)?;
     tracing::debug!(file = %final_path.display(), "compressed");
     Ok(())

@@ -20,9 +20,8 @@
 //! - A reopen request (SIGHUP, as logrotate sends) writes what is pending, then reopens the
 //!   path. When every sender is gone, the writer writes the rest, `fsync`s and exits.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, IoSlice, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 use super::rotate::{self, Retention};
-use super::{Chunk, WriterCommand};
+use super::{fsops, Chunk, WriterCommand};
 use crate::config::FileSettings;
 use crate::stats::OutputStats;
 
@@ -268,31 +267,14 @@ impl FileWriter {
     /// Opens the file for appending, creating it and its directories as configured.
     fn open(&self) -> io::Result<File> {
         let s = &self.settings;
-        if let Some(dir) = s.path.parent() {
-            if !dir.as_os_str().is_empty() && !dir.exists() {
-                std::fs::create_dir_all(dir)?;
-            }
-        }
-        let result = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .mode(s.mode)
-            .open(&s.path);
-        let file = match result {
-            Ok(f) => {
-                // New file: the umask may have narrowed the mode; set it exactly, and the owner.
-                f.set_permissions(std::fs::Permissions::from_mode(s.mode))?;
-                if s.owner.is_some() || s.group.is_some() {
-                    std::os::unix::fs::fchown(&f, s.owner, s.group)?;
-                }
-                f
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                OpenOptions::new().append(true).open(&s.path)?
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(file)
+        fsops::open_append(
+            &s.path,
+            &fsops::Create {
+                mode: s.mode,
+                owner: s.owner,
+                group: s.group,
+            },
+        )
     }
 
     /// Writes every pending chunk, then rotates if the file reached `max_size`. Returns the

@@ -9,6 +9,7 @@ pub mod compress;
 pub mod file;
 pub mod fileset;
 pub mod format;
+pub mod fsops;
 pub mod rotate;
 
 use std::sync::Arc;

@@ -28,6 +28,7 @@ use chrono::{
 
 use super::compress::{self, sync_dir};
 use super::fileset::{self, Compression, Generation, Naming, Slot};
+use super::fsops;
 use crate::config::{Every, RetentionSettings, RotationSettings};
 
 /// The lock that orders renames, compression and deletion within one file set. Shared by
@@ -116,7 +117,7 @@ pub(crate) fn rotate(
                 // `list` is oldest (highest number) first, so no rename overwrites another.
                 for g in &generations {
                     if let Slot::Numbered(n) = g.slot {
-                        std::fs::rename(
+                        fsops::rename(
                             &g.path,
                             dir.join(fileset::name(&base, &Slot::Numbered(n + 1), g.compression)),
                         )?;
@@ -145,7 +146,7 @@ pub(crate) fn rotate(
                 ))
             }
         };
-        std::fs::rename(live, &target)?;
+        fsops::rename(live, &target)?;
         sync_dir(&dir)?;
         target
     };
@@ -196,7 +197,7 @@ pub(crate) fn recover(
         let _held = set_lock.lock().unwrap_or_else(|e| e.into_inner());
         for t in fileset::temporaries(live) {
             tracing::info!(file = %t.display(), "removing a compression left unfinished");
-            std::fs::remove_file(&t)?;
+            fsops::remove_file(&t)?;
         }
         let generations = fileset::list(live)?;
         for g in &generations {
@@ -206,7 +207,7 @@ pub(crate) fn recover(
                     .any(|c| c.slot == g.slot && c.compression != Compression::None);
             if done {
                 tracing::info!(file = %g.path.display(), "compressed copy is complete; removing the uncompressed one");
-                std::fs::remove_file(&g.path)?;
+                fsops::remove_file(&g.path)?;
             }
         }
     }
@@ -216,7 +217,7 @@ pub(crate) fn recover(
 }
 
 fn delete(g: &Generation, why: &str) {
-    match std::fs::remove_file(&g.path) {
+    match fsops::remove_file(&g.path) {
         Ok(()) => tracing::info!(file = %g.path.display(), why, "deleted"),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!(file = %g.path.display(), error = %e, "cannot delete"),
