@@ -5,6 +5,7 @@ mod util;
 
 mod config;
 mod conformance;
+mod follow;
 mod history;
 mod inputs;
 mod journal;
