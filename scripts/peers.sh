@@ -43,7 +43,16 @@ for peer in "${!peers[@]}"; do
     # apt-get download writes into the current directory; as root, let it write where _apt can.
     chmod 0777 "$dest.debs" 2>/dev/null || true
     # shellcheck disable=SC2086
-    (cd "$dest.debs" && apt-get download -q ${peers[$peer]} >&2)
+    if ! (cd "$dest.debs" && apt-get download -q ${peers[$peer]} >&2); then
+      # A fresh machine (CI) may have no package lists yet.
+      if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq >&2
+        (cd "$dest.debs" && apt-get download -q ${peers[$peer]} >&2)
+      else
+        echo "logwell: apt-get download failed; run  sudo apt-get update  and retry" >&2
+        exit 1
+      fi
+    fi
     mkdir -p "$dest"
     for deb in "$dest.debs"/*.deb; do
       dpkg -x "$deb" "$dest"
