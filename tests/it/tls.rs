@@ -577,16 +577,17 @@ fn a_tls_peer_that_stops_mid_frame_is_closed_after_the_frame_timeout() {
     let mut good = connect(&d, None, "ca");
     let mut slow = connect(&d, None, "ca");
     let stdin = slow.stdin.as_mut().unwrap();
+    // The daemon reads the half message after this instant: it cannot close the connection
+    // sooner than a second after it.
+    let started = Instant::now();
     stdin
         .write_all(b"<13>1 - h app - - - whole\n<13>1 - h app - - - half a mess")
         .unwrap();
     stdin.flush().unwrap();
-    d.wait_lines(&d.path("all.json"), 1);
-    let started = Instant::now();
     wait_gone(&mut slow, &d);
     d.wait_stat("inputs", "tls", "frame_timeouts", 1);
     assert!(
-        started.elapsed() >= Duration::from_millis(500),
+        started.elapsed() >= Duration::from_millis(900),
         "{:?}",
         started.elapsed()
     );
@@ -611,15 +612,17 @@ fn an_idle_tls_connection_is_closed_after_the_idle_timeout() {
     let d = Daemon::start_with(&config("idle_timeout_secs = 1"), make_pki);
     let mut client = connect(&d, None, "ca");
     let stdin = client.stdin.as_mut().unwrap();
+    // The daemon reads the line after this instant: it cannot idle out sooner than a second
+    // after it.
+    let started = Instant::now();
     stdin
         .write_all(b"<13>1 - h app - - - then quiet\n")
         .unwrap();
     stdin.flush().unwrap();
     d.wait_lines(&d.path("all.json"), 1);
-    let started = Instant::now();
     wait_gone(&mut client, &d);
     assert!(
-        started.elapsed() >= Duration::from_millis(500),
+        started.elapsed() >= Duration::from_millis(900),
         "{:?}",
         started.elapsed()
     );
