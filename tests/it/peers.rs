@@ -264,12 +264,15 @@ fn syslog_ng_sends_over_tls_with_a_client_certificate() {
     let dir = d.dir.path();
     let socket = dir.join("syslog-ng.sock");
     let conf = dir.join("syslog-ng.conf");
+    let moddir = peers.get("SYSLOG_NG_MODDIR");
+    // The module directory is named after the version (`3.38`), which the config must state.
+    let version = moddir.file_name().unwrap().to_str().unwrap().to_string();
     // The `syslog()` destination speaks RFC 5424 with octet counting (RFC 5425); the server's
     // certificate is checked against the CA and the address (127.0.0.1 is in its names).
     std::fs::write(
         &conf,
         format!(
-            r#"@version: 3.38
+            r#"@version: {version}
 options {{ chain-hostnames(no); stats-freq(0); }};
 source s_test {{ unix-dgram("{socket}"); }};
 destination d_logwell {{
@@ -292,7 +295,7 @@ log {{ source(s_test); destination(d_logwell); }};
         .arg("-f")
         .arg(&conf)
         .arg("--module-path")
-        .arg(peers.get("SYSLOG_NG_MODDIR"))
+        .arg(&moddir)
         .arg("-p")
         .arg(dir.join("syslog-ng.pid"))
         .arg("-c")
