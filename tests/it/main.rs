@@ -14,6 +14,7 @@ mod lifecycle;
 mod limits;
 mod load;
 mod logger;
+mod peers;
 mod rotation;
 mod routing;
 mod systemd;
