@@ -47,7 +47,7 @@ fi
 if [ "$purpose" = test ] && [ "$(id -u)" -eq 0 ] && ! getent passwd _logwell >/dev/null; then
   echo "logwell: creating the system user _logwell (group adm) for privilege separation" >&2
   if command -v adduser >/dev/null 2>&1; then
-    adduser --system --no-create-home --ingroup adm --home /nonexistent _logwell >/dev/null
+    adduser --quiet --system --no-create-home --ingroup adm --home /nonexistent _logwell >/dev/null
   else
     useradd --system --no-create-home --gid adm --home-dir /nonexistent --shell /usr/sbin/nologin _logwell
   fi

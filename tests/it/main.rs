@@ -12,6 +12,7 @@ mod kmsg;
 mod lifecycle;
 mod limits;
 mod load;
+mod privsep;
 mod logger;
 mod rotation;
 mod routing;
