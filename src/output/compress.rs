@@ -145,7 +145,7 @@ fn compress(job: &Job) -> io::Result<()> {
         }
         let out = output.into_inner().map_err(|e| e.into_error())?;
         out.sync_all()?;
-        out.set_modified(modified)?;
+        fsops::set_modified(&out, &temp, modified)?;
         Ok(out)
     })();
     if let Err(e) = written {

@@ -1,6 +1,6 @@
 //! Every change the outputs make to the file system: open a log for appending (creating it
-//! with its mode and owner), create a new file, open one for reading, rename, unlink, and
-//! make directories.
+//! with its mode and owner), create a new file, open one for reading, set a file's
+//! modification time, rename, unlink, and make directories.
 //!
 //! They live in one place so that privilege separation can carry them to the privileged
 //! parent: the worker that parses network input may not write to `/var/log` itself. Each
@@ -143,6 +143,24 @@ pub fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
         return worker::call(&request).map(drop);
     }
     std::fs::remove_file(path)
+}
+
+/// Sets the modification time of `file`, open at `path`, as the file's owner may (a file
+/// the root parent created is not the worker's, so the parent sets it).
+pub fn set_modified(file: &File, path: &Path, time: std::time::SystemTime) -> io::Result<()> {
+    if privileged_parent() {
+        // Before 1970 (never for a log) is clamped to the epoch.
+        let since = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let request = Request::SetModified {
+            path: wire(path)?,
+            secs: since.as_secs() as i64,
+            nanos: since.subsec_nanos(),
+        };
+        return worker::call(&request).map(drop);
+    }
+    file.set_modified(time)
 }
 
 /// Creates `path` and its missing parents.

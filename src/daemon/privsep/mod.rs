@@ -73,7 +73,9 @@ fn setup(what: &'static str) -> impl FnOnce(std::io::Error) -> PrivsepError {
 pub(crate) fn plan(settings: &Settings) -> Option<Identity> {
     let d = &settings.daemon;
     if !d.privsep {
-        tracing::info!("privilege separation is off (`privsep = false`): everything runs as this user");
+        tracing::info!(
+            "privilege separation is off (`privsep = false`): everything runs as this user"
+        );
         return None;
     }
     if !nix::unistd::geteuid().is_root() {
@@ -182,9 +184,10 @@ pub(crate) fn fork(split: Split<'_>) -> Result<Role, PrivsepError> {
         .map_err(setup("cannot prepare the state directory"))?;
     let cwd = std::env::current_dir().map_err(setup("cannot read the working directory"))?;
     let policy = policy::Policy::from_settings(split.settings, &cwd);
-    let (parent_sock, worker_sock) = proto::pair().map_err(setup("cannot create the socketpair"))?;
-    let (lifeline_parent, lifeline_worker) = std::os::unix::net::UnixStream::pair()
-        .map_err(setup("cannot create the socketpair"))?;
+    let (parent_sock, worker_sock) =
+        proto::pair().map_err(setup("cannot create the socketpair"))?;
+    let (lifeline_parent, lifeline_worker) =
+        std::os::unix::net::UnixStream::pair().map_err(setup("cannot create the socketpair"))?;
     // Blocked before the fork so no signal is lost in between; the worker unblocks them.
     let signals = parent_signals();
     let mut old = SigSet::empty();
@@ -206,8 +209,9 @@ pub(crate) fn fork(split: Split<'_>) -> Result<Role, PrivsepError> {
         ForkResult::Parent { child } => {
             drop(worker_sock);
             drop(lifeline_worker);
-            let signals = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-                .map_err(|e| setup("cannot create the signalfd")(e.into()))?;
+            let signals =
+                SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+                    .map_err(|e| setup("cannot create the signalfd")(e.into()))?;
             Ok(Role::Parent(Box::new(parent::Parent {
                 worker: child,
                 sock: parent_sock,

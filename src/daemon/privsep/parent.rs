@@ -201,8 +201,7 @@ impl Parent {
     }
 
     fn wait_worker(&self) -> Ended {
-        self.reap(WaitPidFlag::empty())
-            .unwrap_or(Ended::Exited(1))
+        self.reap(WaitPidFlag::empty()).unwrap_or(Ended::Exited(1))
     }
 }
 

@@ -94,6 +94,9 @@ impl Policy {
             Request::Rename { from, to } => self.rename(&from.to_path(), &to.to_path()),
             Request::Unlink { path } => self.unlink(&path.to_path()),
             Request::Mkdir { path } => self.mkdir(&path.to_path()),
+            Request::SetModified { path, secs, nanos } => {
+                self.set_modified(&path.to_path(), *secs, *nanos)
+            }
             Request::Notify { .. } => Err(Outcome::Refused("not a file request".into())),
         };
         match r {
@@ -106,7 +109,10 @@ impl Policy {
     fn place(&self, path: &Path) -> Result<(OwnedFd, PathBuf), Outcome> {
         let path = normalize(path).map_err(Outcome::Refused)?;
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return Err(Outcome::Refused(format!("{} names no file", path.display())));
+            return Err(Outcome::Refused(format!(
+                "{} names no file",
+                path.display()
+            )));
         };
         let allowed = self.dirs.iter().any(|d| d == dir);
         if !allowed {
@@ -156,7 +162,12 @@ impl Policy {
         regular_or_missing(&to_dir, &to_name)?;
         match kind_at(&from_dir, &from_name) {
             Ok(Some(SFlag::S_IFREG)) => {}
-            Ok(_) => return Err(Outcome::Refused(format!("{} is not a file", from.display()))),
+            Ok(_) => {
+                return Err(Outcome::Refused(format!(
+                    "{} is not a file",
+                    from.display()
+                )))
+            }
             Err(e) => return Err(Outcome::Failed(e)),
         }
         renameat(&from_dir, &from_name, &to_dir, &to_name)
@@ -170,6 +181,25 @@ impl Policy {
         unlinkat(&dir, &name, UnlinkatFlags::NoRemoveDir)
             .map(|()| None)
             .map_err(|e| Outcome::Failed(e.into()))
+    }
+
+    fn set_modified(&self, path: &Path, secs: i64, nanos: u32) -> Result<Option<OwnedFd>, Outcome> {
+        let (dir, name) = self.place(path)?;
+        regular_or_missing(&dir, &name)?;
+        let mtime = nix::sys::time::TimeSpec::new(
+            secs as libc::time_t,
+            nanos.min(999_999_999) as libc::c_long,
+        );
+        let atime = nix::sys::time::TimeSpec::UTIME_OMIT;
+        nix::sys::stat::utimensat(
+            &dir,
+            &name,
+            &atime,
+            &mtime,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .map(|()| None)
+        .map_err(|e| Outcome::Failed(e.into()))
     }
 
     fn mkdir(&self, path: &Path) -> Result<Option<OwnedFd>, Outcome> {
@@ -216,7 +246,9 @@ fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 /// The file type at `dir/name` without following a symlink; `None` when nothing is there.
 fn kind_at(dir: &OwnedFd, name: &Path) -> io::Result<Option<SFlag>> {
     match fstatat(dir.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()))),
+        Ok(st) => Ok(Some(SFlag::from_bits_truncate(
+            st.st_mode & SFlag::S_IFMT.bits(),
+        ))),
         Err(nix::errno::Errno::ENOENT) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -275,7 +307,8 @@ fn clear_nonblock(f: &File) -> io::Result<()> {
 /// sticky and execute bits, and its owner.
 fn create_at(dir: &OwnedFd, name: &Path, create: &WireCreate, append: bool) -> io::Result<OwnedFd> {
     let mode = create.mode & 0o666;
-    let mut flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     if append {
         flags |= OFlag::O_APPEND;
     }
@@ -298,6 +331,7 @@ pub(crate) fn describe(request: &Request) -> String {
         Request::Rename { from, to } => format!("rename {} to {}", p(from), p(to)),
         Request::Unlink { path } => format!("remove {}", p(path)),
         Request::Mkdir { path } => format!("create directory {}", p(path)),
+        Request::SetModified { path, .. } => format!("set the time of {}", p(path)),
         Request::Notify { .. } => "notify".to_string(),
     }
 }
@@ -348,13 +382,21 @@ mod tests {
         };
         File::from(fd).write_all(b"line\n").unwrap();
         let meta = std::fs::metadata(&live).unwrap();
-        assert_eq!(meta.mode() & 0o7777, 0o644, "set-id and execute bits dropped");
+        assert_eq!(
+            meta.mode() & 0o7777,
+            0o644,
+            "set-id and execute bits dropped"
+        );
         let rotated = t.path().join("log/syslog.1");
         assert!(matches!(
-            policy.execute(&Request::Rename { from: wp(&live), to: wp(&rotated) }),
+            policy.execute(&Request::Rename {
+                from: wp(&live),
+                to: wp(&rotated)
+            }),
             Outcome::Done(None)
         ));
-        let Outcome::Done(Some(fd)) = policy.execute(&Request::OpenRead { path: wp(&rotated) }) else {
+        let Outcome::Done(Some(fd)) = policy.execute(&Request::OpenRead { path: wp(&rotated) })
+        else {
             panic!("open_read refused")
         };
         let mut text = String::new();
@@ -362,14 +404,29 @@ mod tests {
         assert_eq!(text, "line\n");
         let tmp = t.path().join("log/.syslog.1.zst.tmp");
         assert!(matches!(
-            policy.execute(&Request::CreateNew { path: wp(&tmp), create: CREATE }),
+            policy.execute(&Request::CreateNew {
+                path: wp(&tmp),
+                create: CREATE
+            }),
             Outcome::Done(Some(_))
         ));
         assert!(matches!(
             policy.execute(&Request::CreateNew { path: wp(&tmp), create: CREATE }),
             Outcome::Failed(e) if e.kind() == io::ErrorKind::AlreadyExists
         ));
-        assert!(matches!(policy.execute(&Request::Unlink { path: wp(&tmp) }), Outcome::Done(None)));
+        assert!(matches!(
+            policy.execute(&Request::SetModified {
+                path: wp(&tmp),
+                secs: 1000,
+                nanos: 500
+            }),
+            Outcome::Done(None)
+        ));
+        assert_eq!(std::fs::metadata(&tmp).unwrap().mtime(), 1000);
+        assert!(matches!(
+            policy.execute(&Request::Unlink { path: wp(&tmp) }),
+            Outcome::Done(None)
+        ));
         assert!(!tmp.exists());
     }
 
@@ -385,7 +442,10 @@ mod tests {
             PathBuf::from("log/syslog"),
         ];
         for p in &outside {
-            refused(policy.execute(&Request::OpenAppend { path: wp(p), create: CREATE }));
+            refused(policy.execute(&Request::OpenAppend {
+                path: wp(p),
+                create: CREATE,
+            }));
             refused(policy.execute(&Request::OpenRead { path: wp(p) }));
             refused(policy.execute(&Request::Unlink { path: wp(p) }));
             if *p != t.path().join("log") {
@@ -394,8 +454,14 @@ mod tests {
         }
         let inside = t.path().join("log/syslog");
         std::fs::write(&inside, "x").unwrap();
-        refused(policy.execute(&Request::Rename { from: wp(&inside), to: wp(&t.path().join("x")) }));
-        refused(policy.execute(&Request::Rename { from: wp(&PathBuf::from("/etc/passwd")), to: wp(&inside) }));
+        refused(policy.execute(&Request::Rename {
+            from: wp(&inside),
+            to: wp(&t.path().join("x")),
+        }));
+        refused(policy.execute(&Request::Rename {
+            from: wp(&PathBuf::from("/etc/passwd")),
+            to: wp(&inside),
+        }));
         assert!(std::fs::metadata(&inside).is_ok());
         assert!(!t.path().join("escape").exists());
     }
@@ -407,9 +473,15 @@ mod tests {
         std::fs::write(&target, "secret").unwrap();
         let link = t.path().join("log/syslog");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        refused(policy.execute(&Request::OpenAppend { path: wp(&link), create: CREATE }));
+        refused(policy.execute(&Request::OpenAppend {
+            path: wp(&link),
+            create: CREATE,
+        }));
         refused(policy.execute(&Request::OpenRead { path: wp(&link) }));
-        refused(policy.execute(&Request::Rename { from: wp(&link), to: wp(&t.path().join("log/s.1")) }));
+        refused(policy.execute(&Request::Rename {
+            from: wp(&link),
+            to: wp(&t.path().join("log/s.1")),
+        }));
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "secret");
     }
 
@@ -419,10 +491,16 @@ mod tests {
         let dir = t.path().join("a/b");
         let policy = Policy::new(vec![dir.clone()]);
         assert!(matches!(
-            policy.execute(&Request::OpenAppend { path: wp(&dir.join("f")), create: CREATE }),
+            policy.execute(&Request::OpenAppend {
+                path: wp(&dir.join("f")),
+                create: CREATE
+            }),
             Outcome::Done(Some(_))
         ));
-        assert!(matches!(policy.execute(&Request::Mkdir { path: wp(&dir) }), Outcome::Done(None)));
+        assert!(matches!(
+            policy.execute(&Request::Mkdir { path: wp(&dir) }),
+            Outcome::Done(None)
+        ));
     }
 
     #[test]
@@ -433,6 +511,9 @@ mod tests {
         )])
         .unwrap();
         let p = Policy::from_settings(&s, Path::new("/srv"));
-        assert_eq!(p.dirs(), [PathBuf::from("/srv/rel"), PathBuf::from("/var/log")]);
+        assert_eq!(
+            p.dirs(),
+            [PathBuf::from("/srv/rel"), PathBuf::from("/var/log")]
+        );
     }
 }

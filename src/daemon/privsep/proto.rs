@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -56,6 +56,13 @@ pub(crate) enum Request {
     Unlink { path: WirePath },
     /// Create an output directory (and its missing parents).
     Mkdir { path: WirePath },
+    /// Set a file's modification time (a compressed generation keeps its original's):
+    /// seconds since the epoch and nanoseconds.
+    SetModified {
+        path: WirePath,
+        secs: i64,
+        nanos: u32,
+    },
     /// Relay an sd_notify message to systemd (no reply: the parent is systemd's main PID).
     Notify { state: String },
 }
@@ -114,21 +121,22 @@ pub(crate) fn recv<T: for<'de> Deserialize<'de>>(
     let mut cmsg = nix::cmsg_space!([RawFd; 4]);
     let (n, fds, truncated) = loop {
         let mut iov = [IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            sock,
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
+        match recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
             Ok(m) => {
                 let mut fds = Vec::new();
                 for c in m.cmsgs().map_err(io::Error::from)? {
                     if let ControlMessageOwned::ScmRights(received) = c {
                         // SAFETY: the kernel just installed these descriptors for us.
-                        fds.extend(received.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
+                        fds.extend(
+                            received
+                                .into_iter()
+                                .map(|f| unsafe { OwnedFd::from_raw_fd(f) }),
+                        );
                     }
                 }
-                let truncated = m.flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+                let truncated = m
+                    .flags
+                    .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
                 break (m.bytes, fds, truncated);
             }
             Err(nix::errno::Errno::EINTR) => continue,
@@ -161,6 +169,7 @@ pub(crate) fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     fn raw(fd: &OwnedFd) -> RawFd {
         fd.as_raw_fd()
@@ -178,7 +187,10 @@ mod tests {
         assert_eq!(got, req);
         assert_eq!(fds.len(), 1);
         drop(a);
-        assert!(recv::<Request>(raw(&b)).unwrap().is_none(), "EOF once the peer is gone");
+        assert!(
+            recv::<Request>(raw(&b)).unwrap().is_none(),
+            "EOF once the peer is gone"
+        );
     }
 
     #[test]

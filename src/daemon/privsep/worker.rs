@@ -43,10 +43,13 @@ pub(crate) fn drop_privileges(id: &Identity, parent_pid: i32) -> Result<(), Drop
         let user = id.user.clone();
         move |source: io::Error| DropError { user, step, source }
     };
-    prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong).map_err(fail("PR_SET_PDEATHSIG"))?;
+    prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong)
+        .map_err(fail("PR_SET_PDEATHSIG"))?;
     // SAFETY: getppid cannot fail.
     if unsafe { libc::getppid() } != parent_pid {
-        return Err(fail("parent check")(io::Error::other("the parent exited during start")));
+        return Err(fail("parent check")(io::Error::other(
+            "the parent exited during start",
+        )));
     }
     // The bounding set: needs CAP_SETPCAP, so before setuid. Capabilities beyond the
     // kernel's last one are EINVAL and end the loop.
@@ -82,15 +85,20 @@ pub(crate) fn drop_privileges(id: &Identity, parent_pid: i32) -> Result<(), Drop
     clear_capabilities().map_err(fail("capset"))?;
     prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(fail("PR_SET_NO_NEW_PRIVS"))?;
     // Changing the effective uid or gid clears the death signal (prctl(2)): set it again.
-    prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong).map_err(fail("PR_SET_PDEATHSIG"))?;
+    prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong)
+        .map_err(fail("PR_SET_PDEATHSIG"))?;
     // SAFETY: getppid cannot fail.
     if unsafe { libc::getppid() } != parent_pid {
-        return Err(fail("parent check")(io::Error::other("the parent exited during start")));
+        return Err(fail("parent check")(io::Error::other(
+            "the parent exited during start",
+        )));
     }
     // Prove it: root must be out of reach.
     // SAFETY: setuid with a constant; it must fail.
     if unsafe { libc::setuid(0) } == 0 {
-        return Err(fail("verify")(io::Error::other("setuid(0) succeeded after the drop")));
+        return Err(fail("verify")(io::Error::other(
+            "setuid(0) succeeded after the drop",
+        )));
     }
     Ok(())
 }
