@@ -7,7 +7,7 @@
 //! It never reads network data, never runs a thread, and never trusts the worker for what is
 //! allowed: the directory list comes from a configuration file it read itself.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use nix::sys::signal::{kill, Signal};
@@ -141,50 +141,7 @@ impl Parent {
 
     /// Answers one request; `false` at end of file.
     fn on_request(&mut self, notifier: &Notifier) -> bool {
-        let raw = self.sock.as_raw_fd();
-        let request = match proto::recv::<Request>(raw) {
-            Ok(None) => return false,
-            Ok(Some((request, fds))) => {
-                drop(fds); // the worker has no business sending descriptors
-                request
-            }
-            Err(e) => {
-                if e.kind() == std::io::ErrorKind::ConnectionReset {
-                    return false;
-                }
-                tracing::warn!(error = %e, "privileged parent: refused a request it cannot decode");
-                let reply = Reply::Err {
-                    errno: libc::EACCES,
-                    message: format!("refused by logwelld's privileged parent: {e}"),
-                };
-                let _ = proto::send(raw, &reply, None);
-                return true;
-            }
-        };
-        if let Request::Notify { state } = &request {
-            let relayed = relay_filter(state);
-            if !relayed.is_empty() {
-                notifier.send(&relayed);
-            }
-            return true;
-        }
-        let outcome = self.policy.execute(&request);
-        match &outcome {
-            Outcome::Refused(why) => {
-                tracing::warn!(request = %policy::describe(&request), "privileged parent: refused: {why}")
-            }
-            Outcome::Failed(e) => {
-                tracing::debug!(request = %policy::describe(&request), error = %e, "privileged parent: failed")
-            }
-            Outcome::Done(_) => {
-                tracing::debug!(request = %policy::describe(&request), "privileged parent: done")
-            }
-        }
-        let (reply, fd) = outcome.reply();
-        if let Err(e) = proto::send(raw, &reply, fd.as_ref().map(|f| f.as_raw_fd())) {
-            tracing::warn!(error = %e, "privileged parent: cannot answer the worker");
-        }
-        true
+        answer(self.sock.as_raw_fd(), &self.policy, notifier)
     }
 
     fn reap(&self, flags: WaitPidFlag) -> Option<Ended> {
@@ -203,6 +160,54 @@ impl Parent {
     fn wait_worker(&self) -> Ended {
         self.reap(WaitPidFlag::empty()).unwrap_or(Ended::Exited(1))
     }
+}
+
+/// Reads one request from `sock` and answers it within `policy` (relaying a notification
+/// instead); `false` at end of file, when the worker has closed its side.
+pub(crate) fn answer(sock: RawFd, policy: &Policy, notifier: &Notifier) -> bool {
+    let request = match proto::recv::<Request>(sock) {
+        Ok(None) => return false,
+        Ok(Some((request, fds))) => {
+            drop(fds); // the worker has no business sending descriptors
+            request
+        }
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::ConnectionReset {
+                return false;
+            }
+            tracing::warn!(error = %e, "privileged parent: refused a request it cannot decode");
+            let reply = Reply::Err {
+                errno: libc::EACCES,
+                message: format!("refused by logwelld's privileged parent: {e}"),
+            };
+            let _ = proto::send(sock, &reply, None);
+            return true;
+        }
+    };
+    if let Request::Notify { state } = &request {
+        let relayed = relay_filter(state);
+        if !relayed.is_empty() {
+            notifier.send(&relayed);
+        }
+        return true;
+    }
+    let outcome = policy.execute(&request);
+    match &outcome {
+        Outcome::Refused(why) => {
+            tracing::warn!(request = %policy::describe(&request), "privileged parent: refused: {why}")
+        }
+        Outcome::Failed(e) => {
+            tracing::debug!(request = %policy::describe(&request), error = %e, "privileged parent: failed")
+        }
+        Outcome::Done(_) => {
+            tracing::debug!(request = %policy::describe(&request), "privileged parent: done")
+        }
+    }
+    let (reply, fd) = outcome.reply();
+    if let Err(e) = proto::send(sock, &reply, fd.as_ref().map(|f| f.as_raw_fd())) {
+        tracing::warn!(error = %e, "privileged parent: cannot answer the worker");
+    }
+    true
 }
 
 /// The lines of an sd_notify message the parent passes on: state changes, status and
@@ -226,7 +231,84 @@ pub(crate) fn relay_filter(state: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::relay_filter;
+    use super::*;
+    use crate::daemon::privsep::proto::{WireCreate, WirePath};
+    use std::io::Write;
+
+    /// The parent's side of the protocol, driven over a real socketpair as the worker would.
+    #[test]
+    fn the_parent_answers_over_the_socketpair_and_refuses_outside_paths() {
+        let t = tempfile::tempdir().unwrap();
+        let live = t.path().join("syslog");
+        let policy = Policy::new(vec![live.clone()]);
+        let (worker, parent) = proto::pair().unwrap();
+        let server = std::thread::spawn(move || {
+            let notifier = Notifier::from_env();
+            let mut answered = 0;
+            while answer(parent.as_raw_fd(), &policy, &notifier) {
+                answered += 1;
+            }
+            answered
+        });
+        let ask = |r: &Request| -> (Reply, Vec<OwnedFd>) {
+            proto::send(worker.as_raw_fd(), r, None).unwrap();
+            proto::recv(worker.as_raw_fd()).unwrap().expect("an answer")
+        };
+        let create = WireCreate {
+            mode: 0o640,
+            owner: None,
+            group: None,
+        };
+        let (reply, fds) = ask(&Request::OpenAppend {
+            path: WirePath::from_path(&live),
+            create,
+        });
+        assert_eq!(reply, Reply::Ok);
+        std::fs::File::from(fds.into_iter().next().expect("a descriptor"))
+            .write_all(b"through the parent\n")
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&live).unwrap(),
+            "through the parent\n"
+        );
+        for outside in ["/etc/passwd", "/etc/cron.d/evil"] {
+            let (reply, fds) = ask(&Request::OpenAppend {
+                path: WirePath(outside.into()),
+                create,
+            });
+            let Reply::Err { errno, message } = reply else {
+                panic!("{outside} allowed")
+            };
+            assert_eq!(errno, libc::EACCES);
+            assert!(message.contains("not in an output directory"), "{message}");
+            assert!(fds.is_empty());
+        }
+        // Something that is no request at all is refused, and the channel keeps working.
+        nix::sys::socket::send(
+            worker.as_raw_fd(),
+            b"{\"op\":\"chmod\",\"path\":[47]}",
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let (reply, _): (Reply, _) = proto::recv(worker.as_raw_fd()).unwrap().unwrap();
+        assert!(
+            matches!(
+                reply,
+                Reply::Err {
+                    errno: libc::EACCES,
+                    ..
+                }
+            ),
+            "{reply:?}"
+        );
+        let (reply, _) = ask(&Request::Unlink {
+            path: WirePath::from_path(&live),
+        });
+        assert_eq!(reply, Reply::Ok);
+        assert!(!live.exists());
+        drop(worker);
+        assert_eq!(server.join().unwrap(), 5, "the parent stops at end of file");
+    }
 
     #[test]
     fn only_state_status_and_watchdog_are_relayed() {

@@ -12,6 +12,7 @@
 //!
 //! Everything else is refused with `EACCES` and logged by the caller.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -25,10 +26,12 @@ use nix::unistd::{unlinkat, UnlinkatFlags};
 use super::proto::{Reply, Request, WireCreate};
 use crate::config::{OutputKind, Settings};
 
-/// The directories the worker may have files opened, created, renamed and removed in.
+/// The files the worker may have opened, created, renamed and removed: those of each file
+/// output's set, in its directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Policy {
-    dirs: Vec<PathBuf>,
+    /// Output directory → the base names of the outputs in it (`syslog`, `auth.log`).
+    dirs: BTreeMap<PathBuf, BTreeSet<String>>,
 }
 
 /// Why a request was not carried out: refused by the policy, or failed.
@@ -60,29 +63,36 @@ impl Outcome {
 }
 
 impl Policy {
-    /// The output directories of `settings` (relative paths are taken from `cwd`).
+    /// The file outputs of `settings` (relative paths are taken from `cwd`).
     pub(crate) fn from_settings(settings: &Settings, cwd: &Path) -> Policy {
-        let dirs = settings
+        let files = settings
             .outputs
             .iter()
-            .filter_map(|o| {
+            .map(|o| {
                 let OutputKind::File(f) = &o.kind;
-                let abs = cwd.join(&f.path);
-                normalize(&abs).ok()?.parent().map(Path::to_path_buf)
+                cwd.join(&f.path)
             })
             .collect();
-        Policy::new(dirs)
+        Policy::new(files)
     }
 
-    pub(crate) fn new(mut dirs: Vec<PathBuf>) -> Policy {
-        dirs.sort();
-        dirs.dedup();
+    /// The policy of these live files (absolute paths).
+    pub(crate) fn new(files: Vec<PathBuf>) -> Policy {
+        let mut dirs: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
+        for f in files {
+            let Ok(f) = normalize(&f) else { continue };
+            if let (Some(dir), Some(base)) = (f.parent(), f.file_name().and_then(|n| n.to_str())) {
+                dirs.entry(dir.to_path_buf())
+                    .or_default()
+                    .insert(base.to_string());
+            }
+        }
         Policy { dirs }
     }
 
-    /// The directories, for the log.
-    pub(crate) fn dirs(&self) -> &[PathBuf] {
-        &self.dirs
+    /// The output directories, for the log.
+    pub(crate) fn dirs(&self) -> Vec<&Path> {
+        self.dirs.keys().map(PathBuf::as_path).collect()
     }
 
     /// Checks and carries out one request. `Notify` is not handled here.
@@ -114,10 +124,16 @@ impl Policy {
                 path.display()
             )));
         };
-        let allowed = self.dirs.iter().any(|d| d == dir);
-        if !allowed {
+        let Some(bases) = self.dirs.get(dir) else {
             return Err(Outcome::Refused(format!(
                 "{} is not in an output directory",
+                path.display()
+            )));
+        };
+        let name_str = name.to_str().unwrap_or_default();
+        if !bases.iter().any(|b| of_set(b, name_str)) {
+            return Err(Outcome::Refused(format!(
+                "{} is not a file of an output's set (the live file, its generations or a compression's temporary file)",
                 path.display()
             )));
         }
@@ -130,7 +146,7 @@ impl Policy {
 
     fn open_append(&self, path: &Path, create: &WireCreate) -> Result<Option<OwnedFd>, Outcome> {
         if let Some(dir) = normalize(path).ok().as_deref().and_then(Path::parent) {
-            if self.dirs.iter().any(|d| d == dir) && !dir.exists() {
+            if self.dirs.contains_key(dir) && !dir.exists() {
                 std::fs::create_dir_all(dir).map_err(Outcome::Failed)?;
             }
         }
@@ -204,7 +220,7 @@ impl Policy {
 
     fn mkdir(&self, path: &Path) -> Result<Option<OwnedFd>, Outcome> {
         let path = normalize(path).map_err(Outcome::Refused)?;
-        if !self.dirs.iter().any(|d| *d == path) {
+        if !self.dirs.contains_key(&path) {
             return Err(Outcome::Refused(format!(
                 "{} is not an output directory",
                 path.display()
@@ -214,6 +230,20 @@ impl Policy {
             .map(|()| None)
             .map_err(Outcome::Failed)
     }
+}
+
+/// Whether `name` belongs to the file set of the live file `base`: `base`, its generations
+/// (`base.1`, `base.2.zst`, `base-20261121`) and compression's temporaries
+/// (`.base.2.zst.tmp`), as [`crate::output::fileset`] names them.
+fn of_set(base: &str, name: &str) -> bool {
+    let generation = |rest: &str| rest.starts_with('.') || rest.starts_with('-');
+    if let Some(rest) = name.strip_prefix(base) {
+        return rest.is_empty() || generation(rest);
+    }
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_prefix(base))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(generation)
 }
 
 /// `path`, absolute, with `.` removed; `..` and relative paths are refused.
@@ -357,7 +387,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let log = t.path().join("log");
         std::fs::create_dir(&log).unwrap();
-        (t, Policy::new(vec![log]))
+        (t, Policy::new(vec![log.join("syslog")]))
     }
 
     fn refused(o: Outcome) -> String {
@@ -439,6 +469,9 @@ mod tests {
             t.path().join("log/sub/file"),
             t.path().join("log/../escape"),
             t.path().join("log"),
+            t.path().join("log/dpkg.log"),
+            t.path().join("log/syslogx"),
+            t.path().join("log/.syslog"),
             PathBuf::from("log/syslog"),
         ];
         for p in &outside {
@@ -448,7 +481,7 @@ mod tests {
             }));
             refused(policy.execute(&Request::OpenRead { path: wp(p) }));
             refused(policy.execute(&Request::Unlink { path: wp(p) }));
-            if *p != t.path().join("log") {
+            if p.parent() != Some(t.path()) || p.file_name() != Some("log".as_ref()) {
                 refused(policy.execute(&Request::Mkdir { path: wp(p) }));
             }
         }
@@ -486,10 +519,34 @@ mod tests {
     }
 
     #[test]
+    fn only_the_names_of_an_output_set_are_allowed() {
+        for name in [
+            "syslog",
+            "syslog.1",
+            "syslog.2.zst",
+            "syslog-20261121",
+            "syslog-20261121-2.gz",
+            ".syslog.2.zst.tmp",
+        ] {
+            assert!(of_set("syslog", name), "{name}");
+        }
+        for name in [
+            "syslogd",
+            "dpkg.log",
+            ".syslog",
+            ".syslog.2.zst",
+            "wtmp",
+            "xsyslog",
+        ] {
+            assert!(!of_set("syslog", name), "{name}");
+        }
+    }
+
+    #[test]
     fn a_missing_output_directory_is_created_on_open() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("a/b");
-        let policy = Policy::new(vec![dir.clone()]);
+        let policy = Policy::new(vec![dir.join("f")]);
         assert!(matches!(
             policy.execute(&Request::OpenAppend {
                 path: wp(&dir.join("f")),

@@ -51,16 +51,22 @@ pub(crate) fn drop_privileges(id: &Identity, parent_pid: i32) -> Result<(), Drop
             "the parent exited during start",
         )));
     }
-    // The bounding set: needs CAP_SETPCAP, so before setuid. Capabilities beyond the
-    // kernel's last one are EINVAL and end the loop.
+    // The bounding set: dropping needs CAP_SETPCAP, so before setuid. A capability the
+    // bounding set already lacks (systemd's `CapabilityBoundingSet=`) is skipped; the first
+    // number the kernel does not know (EINVAL) ends the loop.
     for cap in 0..=63 {
         // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINVAL) {
-                break;
-            }
-            return Err(fail("PR_CAPBSET_DROP")(e));
+        let present = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) };
+        if present < 0 {
+            break;
+        }
+        // SAFETY: prctl with integer arguments.
+        if present == 1
+            && unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0
+        {
+            return Err(fail("PR_CAPBSET_DROP (needs CAP_SETPCAP)")(
+                io::Error::last_os_error(),
+            ));
         }
     }
     // SAFETY: prctl with integer arguments.
