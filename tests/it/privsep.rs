@@ -431,3 +431,60 @@ fn privsep_off_runs_everything_as_root_in_one_process() {
     );
     assert!(d.stop().success());
 }
+
+#[test]
+fn privsep_kmsg_opened_before_the_drop_and_its_state_written_by_the_worker() {
+    if !can_run("privsep_kmsg") {
+        return;
+    }
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kmsg")
+    {
+        eprintln!("privsep_kmsg: skipped: /dev/kmsg is not readable and writable here ({e})");
+        return;
+    }
+    let config = r#"
+[input.kern]
+type = "kmsg"
+even_with_journald = true
+
+[output.kern]
+type = "file"
+path = "{dir}/log/kern.log"
+flush_interval_ms = 20
+
+[[rule]]
+output = "kern"
+"#;
+    let mut d = Daemon::start_privsep(config, root_log_dir);
+    let marker = format!("privsep marker {}", std::process::id());
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/kmsg")
+        .unwrap()
+        .write_all(format!("<5>logwell-test: {marker}\n").as_bytes())
+        .unwrap();
+    let live = d.path("log/kern.log");
+    wait_until(
+        "the kernel record arrives",
+        || d.log(),
+        || {
+            std::fs::read_to_string(&live)
+                .unwrap_or_default()
+                .contains(&marker)
+        },
+    );
+    assert!(d.stop().success(), "{}", d.log());
+    // The parent gave the state directory to the worker, which saved its position there.
+    let uid = nix::unistd::User::from_name("_logwell")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    assert_eq!(std::fs::metadata(d.path("state")).unwrap().uid(), uid);
+    let seq = d.path("state/kmsg-kern.seq");
+    assert_eq!(std::fs::metadata(&seq).unwrap().uid(), uid, "{}", d.log());
+}
