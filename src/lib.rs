@@ -18,7 +18,9 @@
 //!   ([`output::fileset`]), background compression ([`output::compress`]).
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
 //! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint.
-//! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket.
+//! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket, and
+//!   privilege separation ([`daemon::privsep`]): a root parent that only opens, renames and
+//!   removes the output files (reached through [`output::fsops`]) for an unprivileged worker.
 //! - [`stats`]: counters per input and output.
 //! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`).
 #![deny(missing_docs)]
