@@ -15,9 +15,9 @@
 //!            lifeline) when the parent dies
 //! ```
 //!
-//! This module owns the decision ([`plan`]), the fork ([`fork`]) and the pieces: the wire
-//! format ([`proto`]), what the parent agrees to do ([`policy`]), the parent's loop
-//! ([`parent`]) and the worker's drop and client ([`worker`]). The outputs reach the parent
+//! This module owns the decision (`plan`), the fork (`fork`) and the pieces: the wire
+//! format (`proto`), what the parent agrees to do (`policy`), the parent's loop
+//! (`parent`) and the worker's drop and client (`worker`). The outputs reach the parent
 //! only through [`crate::output::fsops`].
 //!
 //! What the worker cannot do after the drop: bind a port below 1024 or a socket in a
