@@ -488,3 +488,73 @@ output = "kern"
     let seq = d.path("state/kmsg-kern.seq");
     assert_eq!(std::fs::metadata(&seq).unwrap().uid(), uid, "{}", d.log());
 }
+
+/// One notification and the PID of the process that sent it (`SCM_CREDENTIALS`).
+fn recv_with_pid(sock: &std::os::unix::net::UnixDatagram) -> Option<(String, i32)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 4096];
+    let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .ok()?;
+    let pid = msg.cmsgs().ok()?.find_map(|c| match c {
+        ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+        _ => None,
+    })?;
+    let n = msg.bytes;
+    Some((String::from_utf8_lossy(&buf[..n]).into_owned(), pid))
+}
+
+#[test]
+fn privsep_sd_notify_is_relayed_by_the_parent_as_the_main_pid() {
+    if !can_run("privsep_sd_notify") {
+        return;
+    }
+    let notify_dir = tempfile::tempdir().unwrap();
+    let path = notify_dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::PassCred, &true).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let notify = path.to_str().unwrap().to_string();
+    let launcher: crate::util::Launcher = Box::new(move |config| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_logwelld"));
+        c.arg("--config").arg(config);
+        c.env("NOTIFY_SOCKET", &notify)
+            .env("WATCHDOG_USEC", "400000");
+        c
+    });
+    let mut d = Daemon::start_privsep_launched(CONFIG, root_log_dir, launcher);
+    let parent = d.pid();
+    let mut seen: Vec<(String, i32)> = Vec::new();
+    let mut wait_for = |wanted: &str, seen: &mut Vec<(String, i32)>| {
+        let deadline = Instant::now() + DEADLINE;
+        while !seen.iter().any(|(m, _)| m.contains(wanted)) {
+            assert!(Instant::now() < deadline, "no {wanted:?} among {seen:?}");
+            if let Some(m) = recv_with_pid(&sock) {
+                seen.push(m);
+            }
+        }
+    };
+    wait_for("READY=1", &mut seen);
+    wait_for("WATCHDOG=1", &mut seen);
+    d.signal(libc::SIGHUP);
+    wait_for("RELOADING=1", &mut seen);
+    assert!(d.stop().success(), "{}", d.log());
+    wait_for("STOPPING=1", &mut seen);
+    // systemd accepts only its main PID's messages (NotifyAccess=main): the parent's.
+    assert!(
+        seen.iter().all(|(_, pid)| *pid == parent),
+        "{seen:?} not all from {parent}"
+    );
+    assert!(
+        seen.iter().any(|(m, _)| m.contains("STATUS=3 inputs")),
+        "{seen:?}"
+    );
+}

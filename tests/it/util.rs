@@ -79,6 +79,15 @@ impl Daemon {
     /// "debug"`, so the parent's answers are logged). The test's directory is made
     /// enterable (0755) so the worker can reach the sockets and the state directory in it.
     pub fn start_privsep(template: &str, setup: impl FnOnce(&Path)) -> Daemon {
+        Daemon::start_privsep_launched(template, setup, plain_launcher())
+    }
+
+    /// Like [`Daemon::start_privsep`], starting logwelld with `launcher`.
+    pub fn start_privsep_launched(
+        template: &str,
+        setup: impl FnOnce(&Path),
+        launcher: Launcher,
+    ) -> Daemon {
         Daemon::start_full(
             template,
             |dir| {
@@ -86,7 +95,7 @@ impl Daemon {
                 std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
                 setup(dir)
             },
-            plain_launcher(),
+            launcher,
             "privsep = true\nuser = \"_logwell\"\nlog_level = \"info,logwell::daemon::privsep=debug\"\n",
         )
     }
