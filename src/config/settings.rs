@@ -55,10 +55,10 @@ pub struct DaemonSettings {
     /// output directories, and a worker that does everything else as [`user`](Self::user)
     /// without capabilities. Only takes effect when logwelld starts as root.
     pub privsep: bool,
-    /// The worker's user (`_logwell`), with its uid and primary gid once resolved (`None`
-    /// when privilege separation is off or logwelld does not run as root).
+    /// The worker's user (`_logwell` by default).
     pub user: String,
-    /// `user`'s uid and primary gid, looked up when privilege separation will happen.
+    /// `user`'s uid and primary gid, looked up when privilege separation will happen (on,
+    /// and running as root); `None` otherwise.
     pub user_ids: Option<(u32, u32)>,
 }
 
