@@ -533,7 +533,7 @@ fn privsep_sd_notify_is_relayed_by_the_parent_as_the_main_pid() {
     let mut d = Daemon::start_privsep_launched(CONFIG, root_log_dir, launcher);
     let parent = d.pid();
     let mut seen: Vec<(String, i32)> = Vec::new();
-    let mut wait_for = |wanted: &str, seen: &mut Vec<(String, i32)>| {
+    let wait_for = |wanted: &str, seen: &mut Vec<(String, i32)>| {
         let deadline = Instant::now() + DEADLINE;
         while !seen.iter().any(|(m, _)| m.contains(wanted)) {
             assert!(Instant::now() < deadline, "no {wanted:?} among {seen:?}");
