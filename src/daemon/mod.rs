@@ -78,7 +78,7 @@ pub fn run(paths: ConfigPaths) -> Result<(), DaemonError> {
         control_path.display()
     )))?;
     let mut lifeline = None;
-    if let Some(identity) = privsep::plan(&settings) {
+    if let Some(identity) = privsep::plan(&settings)? {
         let mut cleanup = owned_socket_files(&settings.inputs, &bound);
         cleanup.push(control_path);
         let split = privsep::Split {

@@ -100,12 +100,12 @@ pub(crate) fn plan(settings: &Settings) -> Option<Identity> {
     groups.push(gid);
     groups.sort_unstable();
     groups.dedup();
-    Some(Identity {
+    Ok(Some(Identity {
         user: d.user.clone(),
         uid,
         gid,
         groups,
-    })
+    }))
 }
 
 /// Directories never handed over to the worker, even when configured as the state
