@@ -70,19 +70,24 @@ fn setup(what: &'static str) -> impl FnOnce(std::io::Error) -> PrivsepError {
 
 /// Who the worker will be, when privilege separation happens: on in the config, and
 /// started as root. Logs why when it does not.
-pub(crate) fn plan(settings: &Settings) -> Option<Identity> {
+pub(crate) fn plan(settings: &Settings) -> Result<Option<Identity>, PrivsepError> {
     let d = &settings.daemon;
     if !d.privsep {
         tracing::info!(
             "privilege separation is off (`privsep = false`): everything runs as this user"
         );
-        return None;
+        return Ok(None);
     }
     if !nix::unistd::geteuid().is_root() {
         tracing::info!("not started as root: privilege separation is off, and files are written with this user's rights");
-        return None;
+        return Ok(None);
     }
-    let (uid, gid) = d.user_ids?;
+    // Validation looked the user up (as root, with privsep on); never fall back to root.
+    let Some((uid, gid)) = d.user_ids else {
+        return Err(setup("the worker's user was not looked up")(
+            std::io::Error::other(format!("user `{}`", d.user)),
+        ));
+    };
     let group = |name: &str| {
         nix::unistd::Group::from_name(name)
             .ok()
