@@ -13,6 +13,7 @@ mod lifecycle;
 mod limits;
 mod load;
 mod logger;
+mod manpages;
 mod rotation;
 mod routing;
 mod systemd;
