@@ -14,6 +14,7 @@ mod limits;
 mod load;
 mod logger;
 mod manpages;
+mod packaging;
 mod rotation;
 mod routing;
 mod systemd;
