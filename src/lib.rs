@@ -20,7 +20,8 @@
 //! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint.
 //! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket.
 //! - [`stats`]: counters per input and output.
-//! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`).
+//! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`), `logwelld`'s
+//!   arguments ([`cli::logwelld`]) and the completion scripts ([`cli::generate`]).
 #![deny(missing_docs)]
 
 pub mod cli;
