@@ -22,7 +22,9 @@ for bin in logwell logwelld; do
 done
 
 echo "logwell: packaging with cargo deb" >&2
-deb=$(cargo deb --locked --no-build | tail -n 1)
+# --strip: the release profile keeps line tables for profiling (debug = 1); the package
+# does not (lintian: unstripped-binary-or-object).
+deb=$(cargo deb --locked --no-build --strip | tail -n 1)
 [ -f "$deb" ] || { echo "logwell: cargo deb did not report a .deb (got: $deb)" >&2; exit 1; }
 
 # No errors; warnings and the overrides are explained in packaging/debian/README.md.
