@@ -25,7 +25,12 @@ fn systemd_analyze() -> Command {
 fn temp_root(unit_text: &str, with_daemon: bool) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    for d in ["usr/sbin", "usr/bin", "usr/lib/systemd", "etc/systemd/system"] {
+    for d in [
+        "usr/sbin",
+        "usr/bin",
+        "usr/lib/systemd",
+        "etc/systemd/system",
+    ] {
         std::fs::create_dir_all(r.join(d)).unwrap();
     }
     for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib")] {
@@ -137,9 +142,14 @@ fn the_readme_states_the_units_security_score() {
         .lines()
         .find_map(|l| l.strip_prefix("→ Overall exposure level for logwell.service: "))
         .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no score in:\n{text}{}", String::from_utf8_lossy(&out.stderr)));
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .unwrap();
+        .unwrap_or_else(|| {
+            panic!(
+                "no score in:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let stated = format!("exposure level **{score}**");
     assert!(
         readme.contains(&stated),
