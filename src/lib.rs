@@ -27,7 +27,8 @@
 //!   privilege separation ([`daemon::privsep`]): a root parent that only opens, renames and
 //!   removes the output files (reached through [`output::fsops`]) for an unprivileged worker.
 //! - [`stats`]: counters per input and output.
-//! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`).
+//! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`), `logwelld`'s
+//!   arguments ([`cli::logwelld`]) and the completion scripts ([`cli::generate`]).
 #![deny(missing_docs)]
 
 pub mod cli;

@@ -16,6 +16,8 @@ mod load;
 mod logger;
 mod peers;
 mod privsep;
+mod manpages;
+mod packaging;
 mod rotation;
 mod routing;
 mod systemd;
