@@ -32,6 +32,8 @@ pub fn tables() -> Vec<Table> {
         table::<raw::RawRotation>("rotation", "RawRotation"),
         table::<raw::RawRetention>("retention", "RawRetention"),
         table::<raw::RawRule>("[rule]", "RawRule"),
+        table::<raw::RawFollow>("follow", "RawFollow"),
+        table::<raw::RawFollowFile>("[follow.files]", "RawFollowFile"),
     ]
 }
 

@@ -140,10 +140,8 @@ fn undocumented_keys(page: &str) -> Vec<String> {
             }
             continue;
         }
-        let title = match t.table {
-            "[rule]" => "[[rule]]".to_string(),
-            other => format!("[{other}]"),
-        };
+        // `[rule]` and `[follow.files]` are arrays of tables: `[[rule]]`.
+        let title = format!("[{}]", t.table);
         let Some(text) = section(page, &title) else {
             missing.push(format!("{} (no section `.SH {title}`)", t.table));
             continue;
