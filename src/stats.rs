@@ -43,8 +43,16 @@ pub struct OutputStats {
     pub bytes: AtomicU64,
     /// Failed writes or opens (each retried).
     pub errors: AtomicU64,
-    /// Messages given up after the file stayed unwritable and the backlog was full.
+    /// Messages given up after the file stayed unwritable and the backlog was full; for a
+    /// `users` output, messages dropped because its queue was full.
     pub dropped: AtomicU64,
+    /// Templated path: messages whose rendered path would have left the base directory,
+    /// written to the fallback file instead.
+    pub fallback: AtomicU64,
+    /// Templated path: files open now.
+    pub open_files: AtomicU64,
+    /// `reduce_repeats`: identical consecutive messages counted instead of written.
+    pub repeats: AtomicU64,
 }
 
 /// Every counter, by name. Cheap to clone: it is shared.
@@ -98,6 +106,12 @@ pub struct OutputSnapshot {
     pub bytes: u64,
     pub errors: u64,
     pub dropped: u64,
+    #[serde(default)]
+    pub fallback: u64,
+    #[serde(default)]
+    pub open_files: u64,
+    #[serde(default)]
+    pub repeats: u64,
 }
 
 impl Stats {
@@ -165,6 +179,9 @@ impl Stats {
                             bytes: s.bytes.load(Relaxed),
                             errors: s.errors.load(Relaxed),
                             dropped: s.dropped.load(Relaxed),
+                            fallback: s.fallback.load(Relaxed),
+                            open_files: s.open_files.load(Relaxed),
+                            repeats: s.repeats.load(Relaxed),
                         },
                     )
                 })

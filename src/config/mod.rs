@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, ConfigErrors};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
-    DaemonSettings, FileSettings, Format, InputKind, InputSettings, JournalSettings, KmsgSettings,
-    OutputKind, OutputSettings, Settings, StreamSettings, UdpSettings, UnixDatagramSettings,
-    UnixPath, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    DaemonSettings, DynamicSettings, FileSettings, Format, InputKind, InputSettings,
+    JournalSettings, KmsgSettings, OutputKind, OutputSettings, Settings, StreamSettings,
+    UdpSettings, UnixDatagramSettings, UnixPath, UsersSettings, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
 };
 pub use tls::{server_config, ClientAuth, PermittedPeer, TlsFileError, TlsKey, TlsSettings};
 
