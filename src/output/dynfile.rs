@@ -547,21 +547,16 @@ impl DynWriter {
                 }
             }
         }
-        let file = match fsops::open_append(&path, &create) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if let (Some(d), Some(dir)) = (&s.dynamic, path.parent()) {
-                    fsops::create_dirs(
-                        dir,
-                        &fsops::Create {
-                            mode: d.dir_mode,
-                            ..create
-                        },
-                    )?;
-                }
-                fsops::open_append(&path, &create)?
+        if let (Some(d), Some(dir)) = (&s.dynamic, path.parent()) {
+            if !dir.exists() {
+                let dirs = fsops::Create {
+                    mode: d.dir_mode,
+                    ..create
+                };
+                fsops::create_dirs(dir, &dirs)?;
             }
-            other => other?,
-        };
+        }
+        let file = fsops::open_append(&path, &create)?;
         let e = &mut self.entries[idx];
         e.size = file.metadata().map(|m| m.len()).unwrap_or(0);
         e.file = Some(file);

@@ -16,4 +16,5 @@ mod logger;
 mod rotation;
 mod routing;
 mod systemd;
+mod templated;
 mod tls;
