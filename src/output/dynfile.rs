@@ -63,6 +63,12 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// Chunks drained from the channel before the gathered lines are written.
 const BURST_CHUNKS: usize = 64;
 
+/// Files whose lines can be gathered at once, whatever `max_open_files` is.
+const GATHER_ENTRIES: usize = 4096;
+
+/// Buffer capacity kept by a file between writes; more is given back.
+const KEEP_CAPACITY: usize = 16 * 1024;
+
 /// Starts a length-prefixed field in `data`; returns where its length goes.
 #[inline]
 pub(crate) fn begin_field(data: &mut Vec<u8>) -> usize {
@@ -139,6 +145,8 @@ pub(crate) struct DynWriter {
     index: HashMap<Box<[u8]>, usize>,
     dirty: Vec<usize>,
     seq: u64,
+    /// Files open now (at most `max_open_files`).
+    open: usize,
     time: TimeCache,
     source: Source,
     hostname: Vec<u8>,
@@ -172,6 +180,7 @@ impl DynWriter {
             index: HashMap::new(),
             dirty: Vec::new(),
             seq: 0,
+            open: 0,
             time: TimeCache::default(),
             source: Source {
                 input: "logwelld".into(),
@@ -190,6 +199,35 @@ impl DynWriter {
             .dynamic
             .as_ref()
             .map_or(1, |d| d.max_open_files)
+    }
+
+    /// Most files known at once (buffers and repeat state; their descriptors are bounded by
+    /// `max_open_files`), so that a burst to more hosts than files open gathers each host's
+    /// lines before opening its file once.
+    fn max_entries(&self) -> usize {
+        self.max_open().max(GATHER_ENTRIES)
+    }
+
+    fn opened_one(&mut self) {
+        self.open += 1;
+        self.stats.open_files.store(self.open as u64, Relaxed);
+    }
+
+    /// Makes room for one more open file: writes and closes the least recently used one.
+    fn close_lru_file(&mut self, except: usize) {
+        let victim = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| *i != except && e.file.is_some())
+            .min_by_key(|(_, e)| e.used_seq)
+            .map(|(i, _)| i);
+        if let Some(v) = victim {
+            self.write_entry(v);
+            if self.entries[v].file.take().is_some() {
+                closed_one(&mut self.open, &self.stats);
+            }
+        }
     }
 
     /// Runs until every sender is dropped. Call on a dedicated thread inside
@@ -281,6 +319,7 @@ impl DynWriter {
                 }
             }
         }
+        self.open = 0;
         self.stats.open_files.store(0, Relaxed);
     }
 
@@ -355,7 +394,7 @@ impl DynWriter {
             repeats: 0,
             repeats_since: now,
         };
-        let idx = if self.entries.len() < self.max_open() {
+        let idx = if self.entries.len() < self.max_entries() {
             self.entries.push(entry);
             self.entries.len() - 1
         } else {
@@ -386,7 +425,7 @@ impl DynWriter {
             tracing::error!(output = %self.name, path = %String::from_utf8_lossy(&e.path), lost = e.msgs, "closing a file that cannot be written: its waiting messages are dropped");
         }
         if e.file.take().is_some() {
-            self.stats.open_files.fetch_sub(1, Relaxed);
+            closed_one(&mut self.open, &self.stats);
         }
         self.index.remove(&e.path);
         self.dirty.retain(|&d| d != idx);
@@ -482,6 +521,7 @@ impl DynWriter {
                 }
                 self.stats.written.fetch_add(e.msgs, Relaxed);
                 e.buf.clear();
+                e.buf.shrink_to(KEEP_CAPACITY);
                 e.msgs = 0;
                 e.failing = false;
                 let full = self
@@ -510,7 +550,7 @@ impl DynWriter {
         }
         e.failing = true;
         if e.file.take().is_some() {
-            self.stats.open_files.fetch_sub(1, Relaxed);
+            closed_one(&mut self.open, &self.stats);
         }
         if e.buf.len() > FAILING_BUFFER {
             self.stats.dropped.fetch_add(e.msgs, Relaxed);
@@ -523,6 +563,13 @@ impl DynWriter {
     /// Opens entry `idx`'s file for appending, creating its directories as configured;
     /// rotates it first if it was last written before the latest time boundary.
     fn open(&mut self, idx: usize) -> io::Result<()> {
+        while self.open >= self.max_open() {
+            let before = self.open;
+            self.close_lru_file(idx);
+            if self.open == before {
+                break;
+            }
+        }
         let path = PathBuf::from(OsStr::from_bytes(&self.entries[idx].path));
         let s = &self.settings;
         let create = fsops::Create {
@@ -560,7 +607,7 @@ impl DynWriter {
         let e = &mut self.entries[idx];
         e.size = file.metadata().map(|m| m.len()).unwrap_or(0);
         e.file = Some(file);
-        self.stats.open_files.fetch_add(1, Relaxed);
+        self.opened_one();
         Ok(())
     }
 
@@ -573,7 +620,7 @@ impl DynWriter {
         let e = &mut self.entries[idx];
         let path = PathBuf::from(OsStr::from_bytes(&e.path));
         if e.file.take().is_some() {
-            self.stats.open_files.fetch_sub(1, Relaxed);
+            closed_one(&mut self.open, &self.stats);
         }
         e.size = 0;
         match rotate::rotate(&path, &policy, &self.retention, reason) {
@@ -621,7 +668,7 @@ impl DynWriter {
                 if now.duration_since(e.used_at) >= idle {
                     let e = &mut self.entries[idx];
                     e.file = None;
-                    self.stats.open_files.fetch_sub(1, Relaxed);
+                    closed_one(&mut self.open, &self.stats);
                 }
             }
         }
@@ -634,7 +681,7 @@ impl DynWriter {
         self.write_dirty();
         for e in &mut self.entries {
             if e.file.take().is_some() {
-                self.stats.open_files.fetch_sub(1, Relaxed);
+                closed_one(&mut self.open, &self.stats);
             }
         }
     }
@@ -663,6 +710,12 @@ impl DynWriter {
             tracing::info!(output = %self.name, base = %base.display(), files, dirs, "deleted files past max_age_days and empty directories");
         }
     }
+}
+
+/// Counts a file closed.
+fn closed_one(open: &mut usize, stats: &OutputStats) {
+    *open -= 1;
+    stats.open_files.store(*open as u64, Relaxed);
 }
 
 /// Deletes regular files older than `cutoff` (except `open` ones) below `dir`, down to
