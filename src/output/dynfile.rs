@@ -46,6 +46,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::format::{format_line, TimeCache};
 use super::rotate::{self, Retention};
+use super::template::PathTemplate;
 use super::{fsops, Chunk, WriterCommand};
 use crate::config::FileSettings;
 use crate::message::{Event, Facility, Flags, Message, Severity, Source};
@@ -695,7 +696,7 @@ impl DynWriter {
             return;
         };
         let base = d.template.base().to_path_buf();
-        let depth = d.template.depth();
+        let template = d.template.clone();
         let Some(cutoff) = SystemTime::now().checked_sub(max_age) else {
             return;
         };
@@ -705,7 +706,7 @@ impl DynWriter {
             .filter(|e| e.file.is_some() || !e.buf.is_empty())
             .map(|e| &*e.path)
             .collect();
-        let (files, dirs) = sweep_dir(&base, depth, cutoff, &open);
+        let (files, dirs) = sweep_dir(&base, &template, 0, cutoff, &open);
         if files + dirs > 0 {
             tracing::info!(output = %self.name, base = %base.display(), files, dirs, "deleted files past max_age_days and empty directories");
         }
@@ -718,11 +719,13 @@ fn closed_one(open: &mut usize, stats: &OutputStats) {
     stats.open_files.store(*open as u64, Relaxed);
 }
 
-/// Deletes regular files older than `cutoff` (except `open` ones) below `dir`, down to
-/// `depth` levels, then the directories left empty. Returns (files, directories) deleted.
+/// Deletes the files below `dir` (at `level` of `template`) that a rendered path could have
+/// made and that were last written before `cutoff` (except `open` ones), then the
+/// directories of rendered paths left empty. Returns (files, directories) deleted.
 pub(crate) fn sweep_dir(
     dir: &Path,
-    depth: usize,
+    template: &PathTemplate,
+    level: usize,
     cutoff: SystemTime,
     open: &std::collections::HashSet<&[u8]>,
 ) -> (usize, usize) {
@@ -731,18 +734,25 @@ pub(crate) fn sweep_dir(
     let Ok(read) = std::fs::read_dir(dir) else {
         return (0, 0);
     };
+    let last = level + 1 == template.depth();
     for entry in read.flatten() {
         let path = entry.path();
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !template.could_be(level, name) {
+            continue;
+        }
         let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_dir() && depth > 1 {
-            let (f, d) = sweep_dir(&path, depth - 1, cutoff, open);
+        if meta.is_dir() && !last {
+            let (f, d) = sweep_dir(&path, template, level + 1, cutoff, open);
             files += f;
             dirs += d;
             let empty = std::fs::read_dir(&path).is_ok_and(|mut r| r.next().is_none());
             if empty && fsops::remove_dir(&path).is_ok() {
                 dirs += 1;
             }
-        } else if meta.is_file()
+        } else if last
+            && meta.is_file()
             && meta.modified().is_ok_and(|m| m < cutoff)
             && !open.contains(path.as_os_str().as_bytes())
         {
@@ -814,18 +824,32 @@ mod tests {
     fn sweep_deletes_old_files_and_empty_directories() {
         let dir = tempfile::tempdir().unwrap();
         let old = SystemTime::now() - Duration::from_secs(3 * 86400);
-        for p in ["h1/2020-01-01.log", "h2/2020-01-01.log", "h2/today.log"] {
+        for p in [
+            "h1/2020-01-01.log",
+            "h2/2020-01-01.log",
+            "h2/today.log",
+            "h2/notes",
+            ".hidden/2020-01-01.log",
+        ] {
             let path = dir.path().join(p);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             let f = File::create(&path).unwrap();
-            if p.contains("2020") {
+            if p.contains("2020") || p.contains("notes") {
                 f.set_modified(old).unwrap();
             }
         }
         let cutoff = SystemTime::now() - Duration::from_secs(86400);
-        let (files, dirs) = sweep_dir(dir.path(), 2, cutoff, &Default::default());
+        let t = PathTemplate::parse(&format!("{}/{{host}}/{{day}}.log", dir.path().display()))
+            .unwrap()
+            .unwrap();
+        let (files, dirs) = sweep_dir(dir.path(), &t, 0, cutoff, &Default::default());
         assert_eq!((files, dirs), (2, 1));
         assert!(!dir.path().join("h1").exists());
         assert!(dir.path().join("h2/today.log").exists());
+        assert!(
+            dir.path().join("h2/notes").exists(),
+            "not a name the template makes"
+        );
+        assert!(dir.path().join(".hidden/2020-01-01.log").exists());
     }
 }

@@ -97,6 +97,8 @@ pub struct PathTemplate {
     parts: Vec<Part>,
     /// The directory before the first field; every rendered path stays below it.
     base: PathBuf,
+    /// The path below the base, one pattern per component (for the age sweep).
+    levels: Vec<Vec<Part>>,
 }
 
 /// Why a template was refused; the message says what to write instead.
@@ -177,7 +179,35 @@ impl PathTemplate {
         if !literal.is_empty() {
             parts.push(Part::Literal(literal.into_bytes()));
         }
-        Ok(Some(PathTemplate { parts, base }))
+        let levels = levels(&parts, base.as_os_str().len() + 1);
+        Ok(Some(PathTemplate {
+            parts,
+            base,
+            levels,
+        }))
+    }
+
+    /// Whether `name`, found `level` components below the base (0: directly in it), could
+    /// be part of a rendered path: a directory of that level, or, at the last level, a
+    /// rendered file or one of its rotated generations (`NAME.1`, `NAME.2.zst`,
+    /// `NAME-20261121.gz`). Fields match any non-empty text, never a leading `.` where the
+    /// field starts the name (sanitised values never start with one).
+    pub fn could_be(&self, level: usize, name: &str) -> bool {
+        let Some(pattern) = self.levels.get(level) else {
+            return false;
+        };
+        let name = name.as_bytes();
+        if glob(pattern, name, true) {
+            return true;
+        }
+        level + 1 == self.levels.len()
+            && (1..name.len()).any(|k| {
+                glob(pattern, &name[..k], true)
+                    && std::str::from_utf8(&name[..k]).is_ok_and(|live| {
+                        super::fileset::parse_name(live, std::str::from_utf8(name).unwrap_or(""))
+                            .is_some()
+                    })
+            })
     }
 
     /// The directory every rendered path stays in.
@@ -247,6 +277,54 @@ impl PathTemplate {
             && rest
                 .split(|&b| b == b'/')
                 .all(|c| !c.is_empty() && c != b"." && c != b".." && c.len() <= NAME_MAX)
+    }
+}
+
+/// Splits `parts`, less its first `skip` bytes (the base directory and its `/`), into one
+/// pattern per path component.
+fn levels(parts: &[Part], skip: usize) -> Vec<Vec<Part>> {
+    let mut levels = vec![Vec::new()];
+    let mut skip = skip;
+    for p in parts {
+        match p {
+            Part::Field(f) => levels.last_mut().expect("one").push(Part::Field(*f)),
+            Part::Literal(l) => {
+                let cut = skip.min(l.len());
+                skip -= cut;
+                let mut first = true;
+                for piece in l[cut..].split(|&b| b == b'/') {
+                    if !first {
+                        levels.push(Vec::new());
+                    }
+                    first = false;
+                    if !piece.is_empty() {
+                        levels
+                            .last_mut()
+                            .expect("one")
+                            .push(Part::Literal(piece.to_vec()));
+                    }
+                }
+            }
+        }
+    }
+    levels.retain(|l| !l.is_empty());
+    levels
+}
+
+/// Whether `name` matches `pattern` (fields: any non-empty text, not starting with `.` at
+/// the start of the name).
+fn glob(pattern: &[Part], name: &[u8], at_start: bool) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((Part::Literal(l), rest)) => {
+            name.starts_with(l) && glob(rest, &name[l.len()..], false)
+        }
+        Some((Part::Field(_), rest)) => {
+            if name.is_empty() || (at_start && name[0] == b'.') {
+                return false;
+            }
+            (1..=name.len()).any(|k| glob(rest, &name[k..], false))
+        }
     }
 }
 
@@ -479,6 +557,34 @@ mod tests {
                 b"t"
             ),
             b"/l/2026-11-22T00/2026112200"
+        );
+    }
+
+    #[test]
+    fn could_be_knows_rendered_names_and_their_generations() {
+        let t = PathTemplate::parse("/l/host-{host}/{year}-{month}.log")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.depth(), 2);
+        assert!(t.could_be(0, "host-web01"));
+        assert!(!t.could_be(0, "web01"), "the literal prefix is required");
+        assert!(!t.could_be(0, "host-"), "a field is never empty");
+        assert!(t.could_be(1, "2026-11.log"));
+        assert!(t.could_be(1, "2026-11.log.1"));
+        assert!(t.could_be(1, "2026-11.log.2.zst"));
+        assert!(t.could_be(1, "2026-11.log-20261121.gz"));
+        assert!(!t.could_be(1, "2026-11.txt"));
+        assert!(!t.could_be(1, "notes"));
+        assert!(!t.could_be(2, "2026-11.log"), "deeper than the template");
+        let t = PathTemplate::parse("/var/log/{host}.log").unwrap().unwrap();
+        assert!(
+            !t.could_be(0, ".fallback.log"),
+            "no field value starts with a dot"
+        );
+        assert!(!t.could_be(0, "syslog"));
+        assert!(
+            t.could_be(0, "dpkg.log"),
+            "a shared base directory is at risk: documented"
         );
     }
 
