@@ -16,6 +16,10 @@
 //!   rendered bytes, with no allocation on a hit; a miss closes the least recently written
 //!   file (after writing what it holds) to open the new one. A file unwritten for
 //!   `idle_close_secs` is closed. Every message is written: closing only ever follows a write.
+//!   Lines of up to [`GATHER_ENTRIES`] files are gathered per burst (their descriptors are
+//!   still bounded by `max_open_files`), so a burst spread over more senders than open files
+//!   still opens each file once; memory stays bounded by the burst (64 chunks of 64 KiB) plus
+//!   [`KEEP_CAPACITY`] per known file.
 //! - **Writes.** Lines are gathered per file while a burst of chunks is drained, then each
 //!   file gets one `write`. A failed open or write is counted and retried every second; a
 //!   file holding more than [`FAILING_BUFFER`] unwritten bytes, or closed to make room while
@@ -67,8 +71,9 @@ const BURST_CHUNKS: usize = 64;
 /// Files whose lines can be gathered at once, whatever `max_open_files` is.
 const GATHER_ENTRIES: usize = 4096;
 
-/// Buffer capacity kept by a file between writes; more is given back.
-const KEEP_CAPACITY: usize = 16 * 1024;
+/// Buffer capacity kept by a file between writes; more is given back. With
+/// [`GATHER_ENTRIES`], what idle buffers may hold is bounded by 16 MiB.
+const KEEP_CAPACITY: usize = 4 * 1024;
 
 /// Starts a length-prefixed field in `data`; returns where its length goes.
 #[inline]
