@@ -44,7 +44,7 @@ fn frame(host: &[u8], tag: &str, text: &str) -> Vec<u8> {
 #[test]
 fn three_hosts_over_tcp_land_in_three_directories() {
     let d = Daemon::start(&format!(
-        "{TCP}\n[output.remote]\ntype = \"file\"\npath = \"{{dir}}/remote/{{host}}/{{tag}}.log\"\n\n[[rule]]\noutput = \"remote\"\n"
+        "{TCP}\n[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:{{port}}\"\n\n[output.remote]\ntype = \"file\"\npath = \"{{dir}}/remote/{{host}}/{{tag}}.log\"\n\n[[rule]]\noutput = \"remote\"\n"
     ));
     let mut batch = Vec::new();
     for host in ["web01", "web02", "db01"] {
@@ -63,7 +63,17 @@ fn three_hosts_over_tcp_land_in_three_directories() {
         "viatcp",
         "logger over tcp",
     ]);
-    d.wait_stat("outputs", "remote", "written", 4);
+    logger(&[
+        "--udp",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-t",
+        "viaudp",
+        "logger over udp",
+    ]);
+    d.wait_stat("outputs", "remote", "written", 5);
     for host in ["web01", "web02", "db01"] {
         let text = d.wait_lines(&d.path(&format!("remote/{host}/app.log")), 1);
         assert!(
@@ -73,6 +83,8 @@ fn three_hosts_over_tcp_land_in_three_directories() {
     }
     let text = d.wait_lines(&d.path(&format!("remote/{}/viatcp.log", hostname())), 1);
     assert!(text.ends_with("viatcp: logger over tcp\n"), "{text}");
+    let text = d.wait_lines(&d.path(&format!("remote/{}/viaudp.log", hostname())), 1);
+    assert!(text.ends_with("viaudp: logger over udp\n"), "{text}");
     let dirs: Vec<_> = std::fs::read_dir(d.path("remote"))
         .unwrap()
         .flatten()
@@ -585,4 +597,129 @@ fn a_stuck_terminal_never_stalls_the_files() {
         "dropped {dropped}, broadcast {broadcast}"
     );
     drop(stuck);
+}
+
+#[test]
+fn a_file_last_written_before_the_time_boundary_is_rotated_when_opened_again() {
+    let old = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
+    let d = Daemon::start_with(
+        &format!(
+            "{TCP}\n[output.remote]\ntype = \"file\"\npath = \"{{dir}}/remote/{{host}}.log\"\n\n[output.remote.rotation]\nevery = \"daily\"\ncompress = \"none\"\n\n[[rule]]\noutput = \"remote\"\n"
+        ),
+        |dir| {
+            std::fs::create_dir_all(dir.join("remote")).unwrap();
+            let path = dir.join("remote/web01.log");
+            std::fs::write(&path, "from the day before yesterday\n").unwrap();
+            std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        },
+    );
+    tcp_send(d.port, &frame(b"web01", "t", "today"));
+    d.wait_stat("outputs", "remote", "written", 1);
+    let text = std::fs::read_to_string(d.path("remote/web01.log")).unwrap();
+    assert!(
+        text.ends_with("t: today\n") && text.lines().count() == 1,
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.path("remote/web01.log.1")).unwrap(),
+        "from the day before yesterday\n"
+    );
+}
+
+#[test]
+fn emerg_messages_reach_only_the_named_users() {
+    let mut mine = open_pty();
+    let mut other = open_pty();
+    let (line, other_line) = (mine.line.clone(), other.line.clone());
+    let d = Daemon::start_with(
+        &format!(
+            "{TCP}\n[output.console]\ntype = \"users\"\nusers = [\"tester\"]\nutmp = \"{{dir}}/utmp\"\n\n[[rule]]\nselector = \"*.emerg\"\noutput = \"console\"\n"
+        ),
+        // The other user comes first: the broadcast goes in utmp order, so once the tester's
+        // terminal has the message, the other's would have it too if it were sent there.
+        |dir| write_utmp(&dir.join("utmp"), &[("someone", &other_line), ("tester", &line)]),
+    );
+    let port = d.port.to_string();
+    logger(&[
+        "--tcp",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-p",
+        "daemon.emerg",
+        "-t",
+        "t",
+        "for the tester",
+    ]);
+    read_until(&mut mine, "for the tester");
+    use std::io::Read;
+    let mut buf = [0u8; 256];
+    match other.master.read(&mut buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        got => panic!("the other user's terminal got {got:?}"),
+    }
+}
+
+#[test]
+fn a_reload_changes_max_open_files_and_keeps_writing_in_order() {
+    let template = |max: usize| {
+        format!(
+            "{TCP}\n[output.remote]\ntype = \"file\"\npath = \"{{dir}}/remote/{{host}}.log\"\nmax_open_files = {max}\n\n[[rule]]\noutput = \"remote\"\n"
+        )
+    };
+    let d = Daemon::start(&template(8));
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    for h in 0..6 {
+        conn.write_all(&frame(format!("h{h}").as_bytes(), "t", "before"))
+            .unwrap();
+    }
+    d.wait_stat("outputs", "remote", "written", 6);
+    assert_eq!(d.stat("outputs", "remote", "open_files"), 6);
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(
+        &d.config,
+        text.replace("max_open_files = 8", "max_open_files = 2"),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    // SIGHUP closes every file; then at most 2 are open while 6 hosts keep sending.
+    let deadline = Instant::now() + DEADLINE;
+    while d.stat("outputs", "remote", "open_files") != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "files stayed open after SIGHUP:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The reload is applied after the reopen: wait until the daemon says it is done.
+    let deadline = Instant::now() + DEADLINE;
+    while !d.log().contains("configuration reloaded") {
+        assert!(
+            Instant::now() < deadline,
+            "no reload in the log:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for h in 0..6 {
+        conn.write_all(&frame(format!("h{h}").as_bytes(), "t", "after"))
+            .unwrap();
+    }
+    d.wait_stat("outputs", "remote", "written", 12);
+    assert!(d.stat("outputs", "remote", "open_files") <= 2);
+    for h in 0..6 {
+        let text = std::fs::read_to_string(d.path(&format!("remote/h{h}.log"))).unwrap();
+        let tails: Vec<&str> = text
+            .lines()
+            .map(|l| l.rsplit(' ').next().unwrap())
+            .collect();
+        assert_eq!(tails, ["before", "after"], "{text}");
+    }
 }
