@@ -174,6 +174,8 @@ pub struct OutputSettings {
 }
 
 /// The kinds of output. Later kinds (forwarding, Kafka) join this enum.
+// Built once per (re)load and compared, never moved in a hot loop: size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputKind {
     /// `type = "file"`.

@@ -669,13 +669,14 @@ impl DynWriter {
         };
         let idle = d.idle_close;
         for idx in 0..self.entries.len() {
-            let e = &self.entries[idx];
-            if e.file.is_some() && e.buf.is_empty() && e.repeats == 0 {
-                if now.duration_since(e.used_at) >= idle {
-                    let e = &mut self.entries[idx];
-                    e.file = None;
-                    closed_one(&mut self.open, &self.stats);
-                }
+            let e = &mut self.entries[idx];
+            if e.file.is_some()
+                && e.buf.is_empty()
+                && e.repeats == 0
+                && now.duration_since(e.used_at) >= idle
+            {
+                e.file = None;
+                closed_one(&mut self.open, &self.stats);
             }
         }
     }

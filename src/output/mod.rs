@@ -95,6 +95,8 @@ impl Layout {
 }
 
 /// What the daemon can ask of a running writer.
+// Sent a few times per reload or `logwell rotate`, never per message: size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum WriterCommand {
     /// A reload changed this output's settings but not its path: the same writer goes on
