@@ -47,8 +47,16 @@ pub struct OutputStats {
     pub bytes: AtomicU64,
     /// Failed writes or opens (each retried).
     pub errors: AtomicU64,
-    /// Messages given up after the file stayed unwritable and the backlog was full.
+    /// Messages given up after the file stayed unwritable and the backlog was full; for a
+    /// `users` output, messages dropped because its queue was full.
     pub dropped: AtomicU64,
+    /// Templated path: messages whose rendered path would have left the base directory,
+    /// written to the fallback file instead.
+    pub fallback: AtomicU64,
+    /// Templated path: files open now.
+    pub open_files: AtomicU64,
+    /// `reduce_repeats`: identical consecutive messages counted instead of written.
+    pub repeats: AtomicU64,
     /// Bumped by the writer after each write: live followers wait on it instead of polling.
     pub wake: tokio::sync::watch::Sender<u64>,
 }
@@ -60,6 +68,9 @@ impl Default for OutputStats {
             bytes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            fallback: AtomicU64::new(0),
+            open_files: AtomicU64::new(0),
+            repeats: AtomicU64::new(0),
             wake: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -118,6 +129,12 @@ pub struct OutputSnapshot {
     pub bytes: u64,
     pub errors: u64,
     pub dropped: u64,
+    #[serde(default)]
+    pub fallback: u64,
+    #[serde(default)]
+    pub open_files: u64,
+    #[serde(default)]
+    pub repeats: u64,
 }
 
 impl Stats {
@@ -186,6 +203,9 @@ impl Stats {
                             bytes: s.bytes.load(Relaxed),
                             errors: s.errors.load(Relaxed),
                             dropped: s.dropped.load(Relaxed),
+                            fallback: s.fallback.load(Relaxed),
+                            open_files: s.open_files.load(Relaxed),
+                            repeats: s.repeats.load(Relaxed),
                         },
                     )
                 })

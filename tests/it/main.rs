@@ -21,4 +21,5 @@ mod privsep;
 mod rotation;
 mod routing;
 mod systemd;
+mod templated;
 mod tls;

@@ -68,9 +68,9 @@ impl Policy {
         let files = settings
             .outputs
             .iter()
-            .map(|o| {
-                let OutputKind::File(f) = &o.kind;
-                cwd.join(&f.path)
+            .filter_map(|o| match &o.kind {
+                OutputKind::File(f) if f.dynamic.is_none() => Some(cwd.join(&f.path)),
+                _ => None,
             })
             .collect();
         Policy::new(files)
