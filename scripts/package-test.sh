@@ -127,9 +127,22 @@ ok "$(grep -F "$text" /var/log/auth.log | head -n 1)"
 [ "$(stat -c %U:%G:%a /var/log/auth.log)" = root:adm:640 ] || fail "/var/log/auth.log is $(stat -c %U:%G:%a /var/log/auth.log)"
 ok "/var/log/auth.log is root:adm 0640"
 
-step "logwell shows it"
-# TODO(follow): switch to `logwell follow -n 1` once it is merged.
-/usr/bin/logwell cat -n 2 /var/log/auth.log | grep -F "$text" || fail "logwell cat does not show the message"
+step "logwell follow -n 1 shows it"
+# The real follow, through the daemon's follow service found in /etc/logwell/logwell.toml:
+# run it in the background, wait (bounded) for the line, then end it by its PID.
+follow_out=$(mktemp)
+/usr/bin/logwell follow -n 1 auth >"$follow_out" 2>&1 &
+follow_pid=$!
+for _ in $(seq 1 100); do
+  grep -qF "$text" "$follow_out" && break
+  sleep 0.1
+done
+kill "$follow_pid" 2>/dev/null || true
+wait "$follow_pid" 2>/dev/null || true
+grep -F "$text" "$follow_out" || fail "logwell follow -n 1 auth did not show the message: $(cat "$follow_out")"
+rm -f "$follow_out"
+ok "logwell follow -n 1 auth"
+/usr/bin/logwell cat -n 2 /var/log/auth.log | grep -qF "$text" || fail "logwell cat does not show the message"
 ok "logwell cat -n 2 /var/log/auth.log"
 
 step "stop logwelld by its PID"

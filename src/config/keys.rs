@@ -96,7 +96,15 @@ mod tests {
         let top = t.iter().find(|t| t.table.is_empty()).unwrap();
         assert_eq!(
             top.keys,
-            ["daemon", "input", "output", "rule", "rotation", "retention"]
+            [
+                "daemon",
+                "input",
+                "output",
+                "rule",
+                "rotation",
+                "retention",
+                "follow"
+            ]
         );
     }
 
