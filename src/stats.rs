@@ -226,7 +226,7 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 10] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 11] = [
             ("received_total", "counter", "Messages received.", |i| {
                 i.received
             }),
@@ -274,6 +274,12 @@ impl Snapshot {
                 |i| i.refused,
             ),
             (
+                "tls_refused_total",
+                "counter",
+                "TLS clients refused: failed or timed-out handshake, bad certificate, not permitted.",
+                |i| i.tls_refused,
+            ),
+            (
                 "frame_timeouts_total",
                 "counter",
                 "Connections closed with a frame incomplete too long.",
@@ -292,23 +298,45 @@ impl Snapshot {
                 );
             }
         }
-        let outputs: [(&str, &str, Get<OutputSnapshot>); 4] = [
-            ("written_total", "Messages written.", |o| o.written),
-            ("bytes_total", "Bytes written.", |o| o.bytes),
+        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 7] = [
+            ("written_total", "counter", "Messages written.", |o| {
+                o.written
+            }),
+            ("bytes_total", "counter", "Bytes written.", |o| o.bytes),
             (
                 "errors_total",
+                "counter",
                 "Failed writes or opens (each retried).",
                 |o| o.errors,
             ),
             (
                 "dropped_total",
+                "counter",
                 "Messages given up after the file stayed unwritable.",
                 |o| o.dropped,
             ),
+            (
+                "fallback_total",
+                "counter",
+                "Templated path: messages written to the fallback file.",
+                |o| o.fallback,
+            ),
+            (
+                "open_files",
+                "gauge",
+                "Templated path: files open now.",
+                |o| o.open_files,
+            ),
+            (
+                "repeats_total",
+                "counter",
+                "reduce_repeats: repeated messages counted, not written.",
+                |o| o.repeats,
+            ),
         ];
-        for (name, help, get) in outputs {
+        for (name, kind, help, get) in outputs {
             let _ = writeln!(s, "# HELP logwell_output_{name} {help}");
-            let _ = writeln!(s, "# TYPE logwell_output_{name} counter");
+            let _ = writeln!(s, "# TYPE logwell_output_{name} {kind}");
             for (output, v) in &self.outputs {
                 let _ = writeln!(
                     s,
