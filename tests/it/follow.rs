@@ -460,7 +460,7 @@ fn stalled_subscribers_do_not_hold_back_ingestion_and_memory_stays_bounded() {
     f.d.wait_stat("outputs", "all", "written", n as u64);
     f.d.wait_stat("outputs", "syslog", "written", n as u64);
     // Memory: the stalled subscribers hold at most their batches in flight.
-    let rss_kib = vm_rss_kib(f.d.pid());
+    let rss_kib = crate::util::rss_kib(f.d.pid());
     assert!(
         rss_kib < 256 * 1024,
         "RSS {rss_kib} KiB with 200 stalled subscribers"
@@ -503,15 +503,6 @@ fn socket2_small_buffer(port: u16) -> TcpStream {
     w.write_all(b"GET /v1/follow?file=all&n=all HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     s
-}
-
-fn vm_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[test]
