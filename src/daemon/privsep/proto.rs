@@ -56,6 +56,12 @@ pub(crate) enum Request {
     Unlink { path: WirePath },
     /// Create an output directory (and its missing parents).
     Mkdir { path: WirePath },
+    /// Create a directory of a templated output's tree and its missing parents below the
+    /// base directory (the base too, when missing), each new one with `create`'s mode and
+    /// owner; existing ones are left as they are.
+    MakeDirs { path: WirePath, create: WireCreate },
+    /// Remove an empty directory of a templated output's tree (never its base directory).
+    RemoveDir { path: WirePath },
     /// Set a file's modification time (a compressed generation keeps its original's):
     /// seconds since the epoch and nanoseconds.
     SetModified {
