@@ -626,15 +626,26 @@ fn privsep_templated_paths_land_per_host_as_root_adm_and_hostile_names_stay_insi
     if !can_run("privsep_templated_paths_land_per_host") {
         return;
     }
-    let mut d = Daemon::start_privsep(TEMPLATED, root_log_dir);
+    // A second output whose names can be too long for a file name: the fallback file (in
+    // its base directory, by default), created through the parent's plain-file rule.
+    let config = TEMPLATED.replace(
+        "[[rule]]\noutput = \"remote\"",
+        "[output.pairs]\ntype = \"file\"\npath = \"{dir}/log/pairs/{host}-{host}.log\"\n\n[[rule]]\noutput = [\"remote\", \"pairs\"]",
+    );
+    let mut d = Daemon::start_privsep(&config, root_log_dir);
     let mut batch = Vec::new();
     for host in ["web01", "web02", "db01"] {
         batch.extend(frame(host.as_bytes(), "app", &format!("hello from {host}")));
     }
     batch.extend(frame(b"../../etc", "passwd", "hostile"));
     batch.extend(frame(b"..", "app", "dots"));
+    // Longer than RFC 5424 allows: as BSD syslog, whose host names have no limit.
+    batch.extend_from_slice(
+        format!("<14>Nov 21 10:00:00 {} app: long\n", "x".repeat(300)).as_bytes(),
+    );
     tcp_send(d.port, &batch);
-    d.wait_stat("outputs", "remote", "written", 5);
+    d.wait_stat("outputs", "remote", "written", 6);
+    d.wait_stat("outputs", "pairs", "written", 6);
     let base = d.path("log/remote");
     let adm = gid_of("adm");
     for host in ["web01", "web02", "db01"] {
@@ -647,22 +658,29 @@ fn privsep_templated_paths_land_per_host_as_root_adm_and_hostile_names_stay_insi
         assert_eq!(owned(&live), (0, adm, 0o640), "{}", live.display());
         assert_eq!(owned(live.parent().unwrap()), (0, adm, 0o750));
     }
-    // The base directory too was made by the parent, as the directories below it.
+    // The base directories too were made by the parent, as the directories below them.
     assert_eq!(owned(&base), (0, adm, 0o750));
+    assert_eq!(owned(&d.path("log/pairs")), (0, adm, 0o750));
     assert_eq!(owned(&d.path("log")), (0, 0, 0o755), "log stays as it was");
     // Hostile names became plain components inside the base directory.
-    assert_eq!(
-        names_in(&base),
-        ["_.", "_._.._etc", "db01", "web01", "web02"],
-        "{}",
-        d.log()
-    );
+    let capped = "x".repeat(128);
+    let mut expected = vec!["_.", "_._.._etc", "db01", "web01", "web02", &capped];
+    expected.sort();
+    assert_eq!(names_in(&base), expected, "{}", d.log());
     let hostile = d.wait_lines(&base.join("_._.._etc/passwd.log"), 1);
     assert!(hostile.ends_with("passwd: hostile\n"), "{hostile}");
-    assert_eq!(names_in(&d.path("log")), ["remote"]);
+    assert_eq!(names_in(&d.path("log")), ["pairs", "remote"]);
     assert!(!d.path("etc").exists());
+    // 128 + 1 + 128 + 4 bytes is too long a file name: the fallback file, root:adm 0640.
+    let fallback = d.path("log/pairs/.fallback.log");
+    let text = d.wait_lines(&fallback, 1);
+    assert!(text.ends_with("app: long\n"), "{text}");
+    assert_eq!(owned(&fallback), (0, adm, 0o640));
+    assert_eq!(d.stat("outputs", "pairs", "fallback"), 1);
     // The worker reads these trees itself (rotation lists a file's generations).
-    assert!(worker_can_list(&base) && worker_can_list(&base.join("web01")));
+    for dir in [&base, &base.join("web01"), &d.path("log/pairs")] {
+        assert!(worker_can_list(dir), "{}", dir.display());
+    }
     assert!(!d.log().contains("refused"), "{}", d.log());
     assert!(d.stop().success(), "{}", d.log());
 }

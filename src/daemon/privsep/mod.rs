@@ -88,6 +88,21 @@ pub(crate) fn plan(settings: &Settings) -> Result<Option<Identity>, PrivsepError
             std::io::Error::other(format!("user `{}`", d.user)),
         ));
     };
+    let journal = settings
+        .inputs
+        .iter()
+        .any(|i| matches!(i.kind, InputKind::Journal(_)));
+    Ok(Some(Identity {
+        user: d.user.clone(),
+        uid,
+        gid,
+        groups: worker_groups(gid, journal),
+    }))
+}
+
+/// The worker's groups: its user's own (`gid`), `adm`, and `systemd-journal` when the
+/// journal is read (`journal`); those that exist, sorted.
+pub(crate) fn worker_groups(gid: u32, journal: bool) -> Vec<u32> {
     let group = |name: &str| {
         nix::unistd::Group::from_name(name)
             .ok()
@@ -95,22 +110,13 @@ pub(crate) fn plan(settings: &Settings) -> Result<Option<Identity>, PrivsepError
             .map(|g| g.gid.as_raw())
     };
     let mut groups: Vec<u32> = group("adm").into_iter().collect();
-    if settings
-        .inputs
-        .iter()
-        .any(|i| matches!(i.kind, InputKind::Journal(_)))
-    {
+    if journal {
         groups.extend(group("systemd-journal"));
     }
     groups.push(gid);
     groups.sort_unstable();
     groups.dedup();
-    Ok(Some(Identity {
-        user: d.user.clone(),
-        uid,
-        gid,
-        groups,
-    }))
+    groups
 }
 
 /// Directories never handed over to the worker, even when configured as the state
