@@ -7,7 +7,8 @@
 //! parent: the worker that parses network input may not write to `/var/log` itself. Each
 //! function dispatches the same way: in a privilege-separated worker
 //! ([`privileged_parent`]), it sends a request to the parent
-//! ([`crate::daemon::privsep`]), which checks it against the output directories and does it
+//! ([`crate::daemon::privsep`]), which checks it against the output directories and the
+//! templated outputs' base directories and does it
 //! (passing back the descriptor of an opened file); otherwise it does the system call here.
 //! To add an operation: a variant of `privsep::proto::Request`, its check and execution in
 //! `privsep::policy`, and a function here in the same two-armed shape.

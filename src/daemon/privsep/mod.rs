@@ -7,6 +7,7 @@
 //!        ├── parent (root, single thread)          worker (_logwell, groups adm
 //!        │   poll: socketpair + signalfd            [+ systemd-journal], no capabilities,
 //!        │   · file requests in output dirs ◀────── no_new_privs, PDEATHSIG)
+//!        │     and templated outputs' trees
 //!        │     → SCM_RIGHTS descriptor ───────────▶ runtime, inputs, parsing, routing,
 //!        │   · sd_notify relay          ◀────────── writers, rotation, compression
 //!        │   · SIGHUP: re-read config → new dirs,

@@ -200,6 +200,30 @@ mod tests {
     }
 
     #[test]
+    fn directory_requests_cross_the_pair() {
+        let (a, b) = pair().unwrap();
+        for req in [
+            Request::MakeDirs {
+                path: WirePath(b"/var/log/remote/web01".to_vec()),
+                create: WireCreate {
+                    mode: 0o750,
+                    owner: Some(0),
+                    group: Some(4),
+                },
+            },
+            Request::RemoveDir {
+                path: WirePath(b"/var/log/remote/\xffodd".to_vec()),
+            },
+        ] {
+            send(raw(&a), &req, None).unwrap();
+            let (got, fds): (Request, _) = recv(raw(&b)).unwrap().unwrap();
+            assert_eq!(got, req);
+            assert!(fds.is_empty());
+            assert!(req.expects_reply());
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_request() {
         let (a, b) = pair().unwrap();
         nix::sys::socket::send(raw(&a), b"{\"op\":\"chmod\"}", MsgFlags::empty()).unwrap();
