@@ -272,8 +272,7 @@ impl Policy {
         }
     }
 
-    /// The allowed directory `path` sits directly in (opened), and its file name; for a
-    /// file of a templated output, also the path of that directory.
+    /// The allowed directory `path` sits directly in (opened), and its file name.
     fn place(&self, path: &Path) -> Result<(OwnedFd, PathBuf), Outcome> {
         self.locate(path).map(|p| (p.dir, p.name))
     }
