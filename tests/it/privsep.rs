@@ -776,3 +776,33 @@ output = "daily"
     );
     assert!(d.stop().success(), "{}", d.log());
 }
+
+#[test]
+fn privsep_a_symlink_planted_in_a_templated_tree_is_refused_not_followed() {
+    if !can_run("privsep_a_symlink_planted_in_a_templated_tree") {
+        return;
+    }
+    let mut d = Daemon::start_privsep(TEMPLATED, |dir| {
+        root_log_dir(dir);
+        let outside = dir.join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::create_dir(dir.join("log/remote")).unwrap();
+        // As if someone able to write in the tree planted it: host `evil` leads outside.
+        std::os::unix::fs::symlink(&outside, dir.join("log/remote/evil")).unwrap();
+    });
+    let mut batch = frame(b"evil", "app", "redirected?");
+    batch.extend(frame(b"web01", "app", "fine"));
+    tcp_send(d.port, &batch);
+    d.wait_lines(&d.path("log/remote/web01/app.log"), 1);
+    wait_until(
+        "the parent refuses the path through the link",
+        || d.log(),
+        || d.log().contains("privileged parent: refused") && d.log().contains("symbolic link"),
+    );
+    assert!(
+        names_in(&d.path("outside")).is_empty(),
+        "nothing was written through the link"
+    );
+    assert!(d.path("log/remote/evil").is_symlink());
+    assert!(d.stop().success(), "{}", d.log());
+}
