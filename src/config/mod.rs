@@ -208,6 +208,41 @@ output = "syslog"
     }
 
     #[test]
+    fn templated_directories_the_worker_cannot_list_are_refused_under_privsep() {
+        use settings::dir_listable;
+        // Owner bits for the owner, group bits for a member, others' bits for the rest.
+        assert!(dir_listable(0o750, Some(0), Some(4), 103, &[4]));
+        assert!(!dir_listable(0o750, Some(0), Some(33), 103, &[4]));
+        assert!(dir_listable(0o755, Some(0), Some(33), 103, &[4]));
+        assert!(
+            !dir_listable(0o075, Some(103), Some(4), 103, &[4]),
+            "owner bits apply"
+        );
+        assert!(
+            !dir_listable(0o740, Some(0), Some(4), 103, &[4]),
+            "no search"
+        );
+        let output = |extra: &str| {
+            format!("[daemon]\nuser = \"nobody\"\n{OK}\n[output.remote]\ntype = \"file\"\npath = \"/tmp/x/remote/{{host}}.log\"\n{extra}")
+        };
+        assert!(load_str(&output("")).is_ok(), "group adm by default");
+        assert!(load_str(&output("dir_mode = \"755\"\ngroup = \"root\"\n")).is_ok());
+        let root_only = load_str(&output("group = \"root\"\n"));
+        if nix::unistd::geteuid().is_root() {
+            // Privilege separation will happen: `nobody` (groups adm, nogroup) cannot list
+            // root:root 0750 directories.
+            let e = root_only.unwrap_err().to_string();
+            assert!(
+                e.contains("could not be listed by the worker `nobody`")
+                    && e.contains("dir_mode = \"0755\""),
+                "{e}"
+            );
+        } else {
+            assert!(root_only.is_ok(), "no privilege separation without root");
+        }
+    }
+
+    #[test]
     fn a_small_config_validates() {
         let s = load_str(OK).unwrap();
         assert_eq!(s.inputs.len(), 1);

@@ -484,6 +484,7 @@ impl Settings {
         }
         let outputs: Vec<OutputSettings> = outputs.into_values().collect();
         check_unique_paths(&files, &outputs, &mut errors);
+        check_worker_can_list(&files, &daemon, &inputs, &outputs, &mut errors);
         check_unique_endpoints(&files, &inputs, &daemon, &outputs, &mut errors);
         // Rules refer to outputs by name, so they are built once every file is read.
         let mut rules = Vec::new();
@@ -1089,24 +1090,7 @@ fn check_unique_paths(
             continue;
         };
         if let Some(first) = seen.insert(&f.path, &o.name) {
-            let (file, line, column) = files
-                .iter()
-                .find_map(|pf| {
-                    pf.raw
-                        .output
-                        .keys()
-                        .find(|k| k.get_ref() == &o.name)
-                        .map(|k| (pf, k.span()))
-                })
-                .map(|(pf, span)| {
-                    let e = SourceFile {
-                        path: &pf.path,
-                        text: &pf.text,
-                    }
-                    .error(Some(span), "", None);
-                    (e.file, e.line, e.column)
-                })
-                .unwrap_or_default();
+            let (file, line, column) = output_place(files, &o.name);
             errors.push(ConfigError {
                 file,
                 line,
@@ -1120,6 +1104,95 @@ fn check_unique_paths(
             });
         }
     }
+}
+
+/// The file, line and column of `[output.NAME]`'s key (for errors about a whole output).
+fn output_place(files: &[ParsedFile], name: &str) -> (PathBuf, usize, usize) {
+    files
+        .iter()
+        .find_map(|pf| {
+            pf.raw
+                .output
+                .keys()
+                .find(|k| k.get_ref() == name)
+                .map(|k| (pf, k.span()))
+        })
+        .map(|(pf, span)| {
+            let e = SourceFile {
+                path: &pf.path,
+                text: &pf.text,
+            }
+            .error(Some(span), "", None);
+            (e.file, e.line, e.column)
+        })
+        .unwrap_or_default()
+}
+
+/// Under privilege separation the worker lists a templated output's directories itself
+/// (rotation finds a file's generations, history and follow read them) while the parent
+/// creates them with `dir_mode`, the files' owner and their group (`adm` by default as
+/// root). A combination the worker cannot list would leave files that never rotate: refuse
+/// it with what to change.
+fn check_worker_can_list(
+    files: &[ParsedFile],
+    daemon: &DaemonSettings,
+    inputs: &BTreeMap<String, InputSettings>,
+    outputs: &[OutputSettings],
+    errors: &mut Vec<ConfigError>,
+) {
+    let Some((uid, gid)) = daemon.user_ids else {
+        return; // no privilege separation: this process lists what it creates
+    };
+    let journal = inputs
+        .values()
+        .any(|i| matches!(i.kind, InputKind::Journal(_)));
+    let groups = crate::daemon::privsep::worker_groups(gid, journal);
+    for o in outputs {
+        let OutputKind::File(f) = &o.kind else {
+            continue;
+        };
+        let Some(d) = &f.dynamic else { continue };
+        if dir_listable(d.dir_mode, f.owner, f.group, uid, &groups) {
+            continue;
+        }
+        let (file, line, column) = output_place(files, &o.name);
+        let group = f
+            .group
+            .and_then(|g| nix::unistd::Group::from_gid(g.into()).ok().flatten())
+            .map_or_else(|| format!("{:?}", f.group), |g| g.name);
+        errors.push(ConfigError {
+            file,
+            line,
+            column,
+            message: format!(
+                "output `{}`: its directories (dir_mode = \"0{:o}\", group `{group}`) could not be listed by the worker `{}`, so its files could not rotate",
+                o.name, d.dir_mode, daemon.user
+            ),
+            hint: Some(format!(
+                "use a group the worker has (group = \"adm\", the default), or give others read and search (dir_mode = \"0{:o}\")",
+                d.dir_mode | 0o055
+            )),
+        });
+    }
+}
+
+/// Whether a directory of `mode`, `owner` and `group` can be listed (read and searched) by
+/// `uid` with `groups`, by the permission bits that apply to it.
+pub(crate) fn dir_listable(
+    mode: u32,
+    owner: Option<u32>,
+    group: Option<u32>,
+    uid: u32,
+    groups: &[u32],
+) -> bool {
+    let bits = if owner == Some(uid) {
+        mode >> 6
+    } else if group.is_some_and(|g| groups.contains(&g)) {
+        mode >> 3
+    } else {
+        mode
+    };
+    bits & 0o5 == 0o5
 }
 
 fn build_rule(

@@ -600,8 +600,12 @@ impl DynWriter {
                 }
             }
         }
+        // Directories of rendered paths (and the base) are made with `dir_mode`; a fallback
+        // file's elsewhere, like a plain output's, by `open_append` (the privileged parent
+        // allows each only so).
         if let (Some(d), Some(dir)) = (&s.dynamic, path.parent()) {
-            if !dir.exists() {
+            let with_dir_mode = path != d.fallback || dir == d.template.base();
+            if with_dir_mode && !dir.exists() {
                 let dirs = fsops::Create {
                     mode: d.dir_mode,
                     ..create

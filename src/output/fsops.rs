@@ -1,12 +1,14 @@
 //! Every change the outputs make to the file system: open a log for appending (creating it
 //! with its mode and owner), create a new file, open one for reading, set a file's
-//! modification time, rename, unlink, and make directories.
+//! modification time, rename, unlink, make directories (with their mode and owner, for a
+//! templated output's tree) and remove empty ones.
 //!
 //! They live in one place so that privilege separation can carry them to the privileged
 //! parent: the worker that parses network input may not write to `/var/log` itself. Each
 //! function dispatches the same way: in a privilege-separated worker
 //! ([`privileged_parent`]), it sends a request to the parent
-//! ([`crate::daemon::privsep`]), which checks it against the output directories and does it
+//! ([`crate::daemon::privsep`]), which checks it against the output directories and the
+//! templated outputs' base directories and does it
 //! (passing back the descriptor of an opened file); otherwise it does the system call here.
 //! To add an operation: a variant of `privsep::proto::Request`, its check and execution in
 //! `privsep::policy`, and a function here in the same two-armed shape.
@@ -175,9 +177,17 @@ pub fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 }
 
 /// Creates `path` and its missing parents, each new directory with `create`'s mode (set
-/// exactly) and owner; directories that exist are left as they are.
+/// exactly) and owner; directories that exist are left as they are. For the directories of
+/// a templated output (the parent allows only those below its base directory).
 pub fn create_dirs(path: &Path, create: &Create) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
+    if privileged_parent() {
+        let request = Request::MakeDirs {
+            path: wire(path)?,
+            create: create.wire(),
+        };
+        return worker::call(&request).map(drop);
+    }
     let mut missing = Vec::new();
     let mut dir = path;
     while !dir.as_os_str().is_empty() && !dir.exists() {
@@ -206,7 +216,13 @@ pub fn create_dirs(path: &Path, create: &Create) -> io::Result<()> {
     Ok(())
 }
 
-/// Removes the directory at `path`, which must be empty.
+/// Removes the directory at `path`, which must be empty (a templated output's age sweep).
 pub fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    if privileged_parent() {
+        let request = Request::RemoveDir {
+            path: wire(path.as_ref())?,
+        };
+        return worker::call(&request).map(drop);
+    }
     std::fs::remove_dir(path)
 }

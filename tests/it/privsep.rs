@@ -558,3 +558,251 @@ fn privsep_sd_notify_is_relayed_by_the_parent_as_the_main_pid() {
         "{seen:?}"
     );
 }
+
+/// A templated output below the root-owned `log` directory; its base directory
+/// (`log/remote`) is created by the parent at the first message.
+const TEMPLATED: &str = r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+
+[output.remote]
+type = "file"
+path = "{dir}/log/remote/{host}/{tag}.log"
+flush_interval_ms = 20
+
+[output.remote.rotation]
+max_size = 4096
+compress = "zstd"
+keep = 3
+
+[[rule]]
+output = "remote"
+"#;
+
+/// An RFC 5424 frame (LF-terminated) from `host`, raw bytes so a host name can be anything.
+fn frame(host: &[u8], tag: &str, text: &str) -> Vec<u8> {
+    let mut f = b"<14>1 2026-11-21T10:00:00.000000Z ".to_vec();
+    f.extend_from_slice(host);
+    f.extend_from_slice(format!(" {tag} - - - {text}\n").as_bytes());
+    f
+}
+
+/// Owner, group and permission bits.
+fn owned(p: &Path) -> (u32, u32, u32) {
+    let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+/// The names in a directory, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Whether the `_logwell` user with the worker's groups (its own and `adm`) can list
+/// `dir`: `ls` run as that user, as the worker's rotation and history read it.
+fn worker_can_list(dir: &Path) -> bool {
+    let user = nix::unistd::User::from_name("_logwell").unwrap().unwrap();
+    Command::new("setpriv")
+        .arg(format!("--reuid={}", user.uid))
+        .arg(format!("--regid={}", user.gid))
+        .arg(format!("--groups={},{}", user.gid, gid_of("adm")))
+        .args(["--inh-caps=-all", "ls"])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("setpriv (util-linux) is installed")
+        .success()
+}
+
+#[test]
+fn privsep_templated_paths_land_per_host_as_root_adm_and_hostile_names_stay_inside() {
+    if !can_run("privsep_templated_paths_land_per_host") {
+        return;
+    }
+    // A second output whose names can be too long for a file name: the fallback file (in
+    // its base directory, by default), created through the parent's plain-file rule.
+    let config = TEMPLATED.replace(
+        "[[rule]]\noutput = \"remote\"",
+        "[output.pairs]\ntype = \"file\"\npath = \"{dir}/log/pairs/{host}-{host}.log\"\n\n[[rule]]\noutput = [\"remote\", \"pairs\"]",
+    );
+    let mut d = Daemon::start_privsep(&config, root_log_dir);
+    let mut batch = Vec::new();
+    for host in ["web01", "web02", "db01"] {
+        batch.extend(frame(host.as_bytes(), "app", &format!("hello from {host}")));
+    }
+    batch.extend(frame(b"../../etc", "passwd", "hostile"));
+    batch.extend(frame(b"..", "app", "dots"));
+    // Longer than RFC 5424 allows: as BSD syslog, whose host names have no limit.
+    batch.extend_from_slice(
+        format!("<14>Nov 21 10:00:00 {} app: long\n", "x".repeat(300)).as_bytes(),
+    );
+    tcp_send(d.port, &batch);
+    d.wait_stat("outputs", "remote", "written", 6);
+    d.wait_stat("outputs", "pairs", "written", 6);
+    let base = d.path("log/remote");
+    let adm = gid_of("adm");
+    for host in ["web01", "web02", "db01"] {
+        let live = base.join(format!("{host}/app.log"));
+        let text = d.wait_lines(&live, 1);
+        assert!(
+            text.ends_with(&format!(" {host} app: hello from {host}\n")),
+            "{text}"
+        );
+        assert_eq!(owned(&live), (0, adm, 0o640), "{}", live.display());
+        assert_eq!(owned(live.parent().unwrap()), (0, adm, 0o750));
+    }
+    // The base directories too were made by the parent, as the directories below them.
+    assert_eq!(owned(&base), (0, adm, 0o750));
+    assert_eq!(owned(&d.path("log/pairs")), (0, adm, 0o750));
+    assert_eq!(owned(&d.path("log")), (0, 0, 0o755), "log stays as it was");
+    // Hostile names became plain components inside the base directory.
+    let capped = "x".repeat(128);
+    let mut expected = vec!["_.", "_._.._etc", "db01", "web01", "web02", &capped];
+    expected.sort();
+    assert_eq!(names_in(&base), expected, "{}", d.log());
+    let hostile = d.wait_lines(&base.join("_._.._etc/passwd.log"), 1);
+    assert!(hostile.ends_with("passwd: hostile\n"), "{hostile}");
+    assert_eq!(names_in(&d.path("log")), ["pairs", "remote"]);
+    assert!(!d.path("etc").exists());
+    // 128 + 1 + 128 + 4 bytes is too long a file name: the fallback file, root:adm 0640.
+    let fallback = d.path("log/pairs/.fallback.log");
+    let text = d.wait_lines(&fallback, 1);
+    assert!(text.ends_with("app: long\n"), "{text}");
+    assert_eq!(owned(&fallback), (0, adm, 0o640));
+    assert_eq!(d.stat("outputs", "pairs", "fallback"), 1);
+    // The worker reads these trees itself (rotation lists a file's generations).
+    for dir in [&base, &base.join("web01"), &d.path("log/pairs")] {
+        assert!(worker_can_list(dir), "{}", dir.display());
+    }
+    assert!(!d.log().contains("refused"), "{}", d.log());
+    assert!(d.stop().success(), "{}", d.log());
+}
+
+#[test]
+fn privsep_a_generated_file_rotates_by_size_and_is_compressed_through_the_parent() {
+    if !can_run("privsep_a_generated_file_rotates") {
+        return;
+    }
+    let mut d = Daemon::start_privsep(TEMPLATED, root_log_dir);
+    // About 6 KiB to one host in one connection: over max_size (4 KiB) after one write.
+    let mut bytes = Vec::new();
+    for i in 0..60 {
+        bytes.extend(frame(b"big", "t", &format!("line {i} {}", "y".repeat(60))));
+    }
+    tcp_send(d.port, &bytes);
+    d.wait_stat("outputs", "remote", "written", 60);
+    let dir = d.path("log/remote/big");
+    wait_until(
+        "t.log.1 is compressed",
+        || d.log(),
+        || dir.join("t.log.1.zst").exists() && !dir.join("t.log.1").exists(),
+    );
+    let adm = gid_of("adm");
+    assert_eq!(owned(&dir.join("t.log.1.zst")), (0, adm, 0o640));
+    let old = String::from_utf8(
+        zstd::decode_all(&std::fs::read(dir.join("t.log.1.zst")).unwrap()[..]).unwrap(),
+    )
+    .unwrap();
+    let lines: Vec<&str> = old.lines().collect();
+    assert_eq!(lines.len(), 60, "{old}");
+    assert!(lines[0].contains("t: line 0 ") && lines[59].contains("t: line 59 "));
+    // The writer opens a new live file through the parent.
+    tcp_send(d.port, &frame(b"big", "t", "after rotation"));
+    let text = d.wait_lines(&dir.join("t.log"), 1);
+    assert!(text.ends_with("t: after rotation\n"), "{text}");
+    assert_eq!(owned(&dir.join("t.log")), (0, adm, 0o640));
+    assert_eq!(names_in(&dir), ["t.log", "t.log.1.zst"]);
+    assert!(!d.log().contains("refused"), "{}", d.log());
+    assert!(d.stop().success(), "{}", d.log());
+}
+
+#[test]
+fn privsep_old_per_day_files_and_their_empty_directories_are_removed_through_the_parent() {
+    if !can_run("privsep_old_per_day_files") {
+        return;
+    }
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
+    let config = r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+
+[output.daily]
+type = "file"
+path = "{dir}/log/remote/{host}/{year}-{month}-{day}.log"
+
+[output.daily.rotation]
+max_age_days = 1
+
+[[rule]]
+output = "daily"
+"#;
+    let mut d = Daemon::start_privsep(config, |dir| {
+        root_log_dir(dir);
+        for p in [
+            "log/remote/gone/2026-11-01.log",
+            "log/remote/web01/2026-11-01.log",
+            "log/remote/web01/2026-11-20.log",
+        ] {
+            let path = dir.join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let f = std::fs::File::create(&path).unwrap();
+            if p.contains("11-01") {
+                f.set_modified(old).unwrap();
+            }
+        }
+    });
+    wait_until(
+        "the old files and the empty directory are gone",
+        || d.log(),
+        || {
+            !d.path("log/remote/gone").exists()
+                && !d.path("log/remote/web01/2026-11-01.log").exists()
+        },
+    );
+    assert!(d.path("log/remote/web01/2026-11-20.log").exists());
+    assert!(d.path("log/remote").exists(), "the base directory is kept");
+    assert!(
+        d.log().contains("remove directory") && !d.log().contains("refused"),
+        "{}",
+        d.log()
+    );
+    assert!(d.stop().success(), "{}", d.log());
+}
+
+#[test]
+fn privsep_a_symlink_planted_in_a_templated_tree_is_refused_not_followed() {
+    if !can_run("privsep_a_symlink_planted_in_a_templated_tree") {
+        return;
+    }
+    let mut d = Daemon::start_privsep(TEMPLATED, |dir| {
+        root_log_dir(dir);
+        let outside = dir.join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::create_dir(dir.join("log/remote")).unwrap();
+        // As if someone able to write in the tree planted it: host `evil` leads outside.
+        std::os::unix::fs::symlink(&outside, dir.join("log/remote/evil")).unwrap();
+    });
+    let mut batch = frame(b"evil", "app", "redirected?");
+    batch.extend(frame(b"web01", "app", "fine"));
+    tcp_send(d.port, &batch);
+    d.wait_lines(&d.path("log/remote/web01/app.log"), 1);
+    wait_until(
+        "the parent refuses the path through the link",
+        || d.log(),
+        || d.log().contains("privileged parent: refused") && d.log().contains("symbolic link"),
+    );
+    assert!(
+        names_in(&d.path("outside")).is_empty(),
+        "nothing was written through the link"
+    );
+    assert!(d.path("log/remote/evil").is_symlink());
+    assert!(d.stop().success(), "{}", d.log());
+}

@@ -7,6 +7,7 @@
 //!        ├── parent (root, single thread)          worker (_logwell, groups adm
 //!        │   poll: socketpair + signalfd            [+ systemd-journal], no capabilities,
 //!        │   · file requests in output dirs ◀────── no_new_privs, PDEATHSIG)
+//!        │     and templated outputs' trees
 //!        │     → SCM_RIGHTS descriptor ───────────▶ runtime, inputs, parsing, routing,
 //!        │   · sd_notify relay          ◀────────── writers, rotation, compression
 //!        │   · SIGHUP: re-read config → new dirs,
@@ -88,6 +89,21 @@ pub(crate) fn plan(settings: &Settings) -> Result<Option<Identity>, PrivsepError
             std::io::Error::other(format!("user `{}`", d.user)),
         ));
     };
+    let journal = settings
+        .inputs
+        .iter()
+        .any(|i| matches!(i.kind, InputKind::Journal(_)));
+    Ok(Some(Identity {
+        user: d.user.clone(),
+        uid,
+        gid,
+        groups: worker_groups(gid, journal),
+    }))
+}
+
+/// The worker's groups: its user's own (`gid`), `adm`, and `systemd-journal` when the
+/// journal is read (`journal`); those that exist, sorted.
+pub(crate) fn worker_groups(gid: u32, journal: bool) -> Vec<u32> {
     let group = |name: &str| {
         nix::unistd::Group::from_name(name)
             .ok()
@@ -95,22 +111,13 @@ pub(crate) fn plan(settings: &Settings) -> Result<Option<Identity>, PrivsepError
             .map(|g| g.gid.as_raw())
     };
     let mut groups: Vec<u32> = group("adm").into_iter().collect();
-    if settings
-        .inputs
-        .iter()
-        .any(|i| matches!(i.kind, InputKind::Journal(_)))
-    {
+    if journal {
         groups.extend(group("systemd-journal"));
     }
     groups.push(gid);
     groups.sort_unstable();
     groups.dedup();
-    Ok(Some(Identity {
-        user: d.user.clone(),
-        uid,
-        gid,
-        groups,
-    }))
+    groups
 }
 
 /// Directories never handed over to the worker, even when configured as the state

@@ -48,7 +48,7 @@ pub(crate) enum Ended {
 impl Parent {
     /// Serves until the worker exits; returns how it ended.
     pub(crate) fn run(mut self) -> Ended {
-        tracing::info!(worker = self.worker.as_raw(), user = %self.identity.user, dirs = ?self.policy.dirs(), "privileged parent: serving the worker's file requests in these output directories");
+        tracing::info!(worker = self.worker.as_raw(), user = %self.identity.user, dirs = ?self.policy.dirs(), trees = ?self.policy.trees(), "privileged parent: serving the worker's file requests in these output directories and below these base directories of templated outputs");
         let notifier = Notifier::from_env();
         let ended = loop {
             let mut fds = [
@@ -123,7 +123,7 @@ impl Parent {
             Ok(s) => {
                 let policy = Policy::from_settings(&s, &self.cwd);
                 if policy != self.policy {
-                    tracing::info!(dirs = ?policy.dirs(), "privileged parent: SIGHUP: output directories updated");
+                    tracing::info!(dirs = ?policy.dirs(), trees = ?policy.trees(), "privileged parent: SIGHUP: output directories updated");
                 }
                 self.policy = policy;
                 if let Err(e) = super::prepare_state_dir(&s.daemon.state_dir, &self.identity) {

@@ -1,14 +1,31 @@
 //! What the privileged parent agrees to do, and doing it: the only code that changes the file
 //! system as root on the worker's behalf.
 //!
-//! A [`Policy`] is the set of output directories (the parent directory of every file
-//! output's `path`), built by the parent from a configuration it read and validated itself —
-//! never from a list the worker sends. A request is carried out only when every path it names
-//! is absolute, has no `..` component, names a file (not a directory) and sits directly in
-//! one of those directories once the directory's symlinks are resolved. The file itself is
-//! reached with `*at` calls on the directory's descriptor and `O_NOFOLLOW`, so a symlink
-//! planted in place of a log file is not followed, and only regular files are opened.
-//! Created files never get set-id, sticky or execute bits.
+//! A [`Policy`] is built by the parent from a configuration it read and validated itself —
+//! never from a list the worker sends. Every path a request names must be absolute and have
+//! no `..` component. It has two kinds of rules:
+//!
+//! - **Plain file outputs**: the output directories (the parent directory of each plain
+//!   output's `path`, and of each templated output's `fallback` file). A request may name a
+//!   file (not a directory) of an output's set (the live file, its generations, a
+//!   compression's temporary) sitting directly in one of those directories once the
+//!   directory's symlinks are resolved.
+//! - **Templated outputs** ([`Tree`]): paths strictly inside the output's base directory,
+//!   shaped as its template makes them: each component must be a name the template could
+//!   render at that depth ([`PathTemplate::could_be`]), files (and their generations and
+//!   compression temporaries) only at the last level, directories only above it. The walk
+//!   from the base directory opens every component with `openat(O_NOFOLLOW | O_DIRECTORY)`:
+//!   no symlink below the base is ever followed, so one planted inside the tree cannot send
+//!   a write outside. Allowed there: open for append or reading, create a new file, set a
+//!   file's time, unlink, rename within one directory, create directories with the
+//!   requested mode (set-id and sticky bits dropped) and the output's own owner and group,
+//!   and remove an empty directory (never the base). The base directory itself, like a
+//!   plain output's directory, is the administrator's choice: its own symlinks are
+//!   followed.
+//!
+//! Files are always reached with `*at` calls on a directory's descriptor and `O_NOFOLLOW`,
+//! so a symlink planted in place of a log file is not followed, and only regular files are
+//! opened. Created files never get set-id, sticky or execute bits.
 //!
 //! Everything else is refused with `EACCES` and logged by the caller.
 
@@ -25,13 +42,95 @@ use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use super::proto::{Reply, Request, WireCreate};
 use crate::config::{OutputKind, Settings};
+use crate::output::template::PathTemplate;
 
-/// The files the worker may have opened, created, renamed and removed: those of each file
-/// output's set, in its directory.
+/// The files the worker may have opened, created, renamed and removed: those of each plain
+/// file output's set, in its directory, and those of each templated output's tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Policy {
     /// Output directory → the base names of the outputs in it (`syslog`, `auth.log`).
     dirs: BTreeMap<PathBuf, BTreeSet<String>>,
+    /// The templated outputs.
+    trees: Vec<Tree>,
+}
+
+/// What a templated output may create and change: the tree below its base directory, as
+/// its template shapes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tree {
+    /// The base directory (normalised).
+    base: PathBuf,
+    template: PathTemplate,
+    /// The owner and group the configuration gives the output's files and directories: a
+    /// directory the worker asks for gets these or is refused.
+    owner: Option<u32>,
+    group: Option<u32>,
+}
+
+impl Tree {
+    /// The tree of `template`, whose files and directories belong to `owner` and `group`.
+    pub(crate) fn new(template: PathTemplate, owner: Option<u32>, group: Option<u32>) -> Tree {
+        let base = normalize(template.base()).unwrap_or_else(|_| template.base().to_path_buf());
+        Tree {
+            base,
+            template,
+            owner,
+            group,
+        }
+    }
+
+    /// The components of `path` (normalised) below the base, empty for the base itself;
+    /// `None` when `path` is neither the base nor inside it.
+    fn relative<'p>(&self, path: &'p Path) -> Option<Vec<&'p std::ffi::OsStr>> {
+        let rest = path.strip_prefix(&self.base).ok()?;
+        Some(rest.iter().collect())
+    }
+
+    /// Checks that `rel` (below the base) is shaped as the template makes a `level` path:
+    /// a file at the last level (its generations and compression temporaries included), a
+    /// directory above it (the base itself, empty `rel`, for `Dir`).
+    fn shaped(&self, rel: &[&std::ffi::OsStr], level: Level) -> Result<(), String> {
+        let depth = self.template.depth();
+        let fits = match level {
+            Level::File => rel.len() == depth,
+            Level::Dir => rel.len() < depth,
+        };
+        if !fits {
+            let what = match level {
+                Level::File => "a file",
+                Level::Dir => "a directory",
+            };
+            return Err(format!(
+                "is not where the template of {} puts {what}",
+                self.base.display()
+            ));
+        }
+        for (i, c) in rel.iter().enumerate() {
+            let Some(name) = c.to_str() else {
+                return Err("has a component the template never renders (not UTF-8)".into());
+            };
+            let last = i + 1 == depth;
+            let temporary = last
+                && name
+                    .strip_prefix('.')
+                    .and_then(|n| n.strip_suffix(".tmp"))
+                    .is_some_and(|inner| self.template.could_be(i, inner));
+            if !temporary && !self.template.could_be(i, name) {
+                return Err(format!(
+                    "has a component the template of {} never renders: `{name}`",
+                    self.base.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a path is in a tree: a file at the template's last level, or a directory above it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    File,
+    Dir,
 }
 
 /// Why a request was not carried out: refused by the policy, or failed.
@@ -65,15 +164,28 @@ impl Outcome {
 impl Policy {
     /// The file outputs of `settings` (relative paths are taken from `cwd`).
     pub(crate) fn from_settings(settings: &Settings, cwd: &Path) -> Policy {
-        let files = settings
-            .outputs
-            .iter()
-            .filter_map(|o| match &o.kind {
-                OutputKind::File(f) if f.dynamic.is_none() => Some(cwd.join(&f.path)),
-                _ => None,
-            })
-            .collect();
-        Policy::new(files)
+        let mut files = Vec::new();
+        let mut trees = Vec::new();
+        for o in &settings.outputs {
+            let OutputKind::File(f) = &o.kind else {
+                continue;
+            };
+            match &f.dynamic {
+                None => files.push(cwd.join(&f.path)),
+                Some(d) => {
+                    // The fallback file is a plain file of its directory.
+                    files.push(cwd.join(&d.fallback));
+                    trees.push(Tree::new(d.template.clone(), f.owner, f.group));
+                }
+            }
+        }
+        Policy::new(files).with_trees(trees)
+    }
+
+    /// This policy, also allowing the trees of these templated outputs.
+    pub(crate) fn with_trees(mut self, trees: Vec<Tree>) -> Policy {
+        self.trees.extend(trees);
+        self
     }
 
     /// The policy of these live files (absolute paths).
@@ -87,12 +199,20 @@ impl Policy {
                     .insert(base.to_string());
             }
         }
-        Policy { dirs }
+        Policy {
+            dirs,
+            trees: Vec::new(),
+        }
     }
 
     /// The output directories, for the log.
     pub(crate) fn dirs(&self) -> Vec<&Path> {
         self.dirs.keys().map(PathBuf::as_path).collect()
+    }
+
+    /// The base directories of the templated outputs, for the log.
+    pub(crate) fn trees(&self) -> Vec<&Path> {
+        self.trees.iter().map(|t| t.base.as_path()).collect()
     }
 
     /// Checks and carries out one request. `Notify` is not handled here.
@@ -104,6 +224,8 @@ impl Policy {
             Request::Rename { from, to } => self.rename(&from.to_path(), &to.to_path()),
             Request::Unlink { path } => self.unlink(&path.to_path()),
             Request::Mkdir { path } => self.mkdir(&path.to_path()),
+            Request::MakeDirs { path, create } => self.make_dirs(&path.to_path(), create),
+            Request::RemoveDir { path } => self.remove_dir(&path.to_path()),
             Request::SetModified { path, secs, nanos } => {
                 self.set_modified(&path.to_path(), *secs, *nanos)
             }
@@ -115,9 +237,71 @@ impl Policy {
         }
     }
 
+    /// Whether `path` (normalised) is a file of a plain output's set, in its directory.
+    fn is_plain(&self, path: &Path) -> bool {
+        match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+            (Some(dir), Some(name)) => self
+                .dirs
+                .get(dir)
+                .is_some_and(|bases| bases.iter().any(|b| of_set(b, name))),
+            _ => false,
+        }
+    }
+
+    /// The templated output whose tree holds `path` (normalised) as a `level` path, and the
+    /// components below its base. `Ok(None)` when no base directory holds `path`; a
+    /// refusal when one does but the path is not shaped as its template makes them.
+    fn in_tree<'p>(
+        &self,
+        path: &'p Path,
+        level: Level,
+    ) -> Result<Option<(&Tree, Vec<&'p std::ffi::OsStr>)>, Outcome> {
+        let mut refusal = None;
+        for tree in &self.trees {
+            let Some(rel) = tree.relative(path) else {
+                continue;
+            };
+            match tree.shaped(&rel, level) {
+                Ok(()) => return Ok(Some((tree, rel))),
+                Err(why) => refusal = Some(format!("{} {why}", path.display())),
+            }
+        }
+        match refusal {
+            Some(why) => Err(Outcome::Refused(why)),
+            None => Ok(None),
+        }
+    }
+
     /// The allowed directory `path` sits directly in (opened), and its file name.
     fn place(&self, path: &Path) -> Result<(OwnedFd, PathBuf), Outcome> {
+        self.locate(path).map(|p| (p.dir, p.name))
+    }
+
+    /// Where a file request's `path` is: in a plain output's directory, or in a tree
+    /// (reached without following any symlink below the base).
+    fn locate(&self, path: &Path) -> Result<Placed, Outcome> {
         let path = normalize(path).map_err(Outcome::Refused)?;
+        if !self.is_plain(&path) {
+            if let Some((tree, rel)) = self.in_tree(&path, Level::File)? {
+                let (last, dirs) = rel.split_last().expect("a file is below the base");
+                let dir = walk(tree, dirs)?;
+                return Ok(Placed {
+                    dir,
+                    name: PathBuf::from(last),
+                    tree_dir: Some(path.parent().expect("below the base").to_path_buf()),
+                });
+            }
+        }
+        let (dir, name) = self.place_plain(&path)?;
+        Ok(Placed {
+            dir,
+            name,
+            tree_dir: None,
+        })
+    }
+
+    /// The output directory `path` (normalised) sits directly in (opened), and its file name.
+    fn place_plain(&self, path: &Path) -> Result<(OwnedFd, PathBuf), Outcome> {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(Outcome::Refused(format!(
                 "{} names no file",
@@ -173,8 +357,20 @@ impl Policy {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<Option<OwnedFd>, Outcome> {
-        let (from_dir, from_name) = self.place(from)?;
-        let (to_dir, to_name) = self.place(to)?;
+        let from_place = self.locate(from)?;
+        let to_place = self.locate(to)?;
+        if from_place.tree_dir.is_some() || to_place.tree_dir.is_some() {
+            // Rotation and compression rename within one directory: so must the worker.
+            if from_place.tree_dir != to_place.tree_dir {
+                return Err(Outcome::Refused(format!(
+                    "{} and {} are not in the same directory of a templated output",
+                    from.display(),
+                    to.display()
+                )));
+            }
+        }
+        let (from_dir, from_name) = (from_place.dir, from_place.name);
+        let (to_dir, to_name) = (to_place.dir, to_place.name);
         regular_or_missing(&to_dir, &to_name)?;
         match kind_at(&from_dir, &from_name) {
             Ok(Some(SFlag::S_IFREG)) => {}
@@ -230,6 +426,165 @@ impl Policy {
             .map(|()| None)
             .map_err(Outcome::Failed)
     }
+}
+
+impl Policy {
+    /// Creates the directories of a tree down to `path`, each missing one with `create`'s
+    /// mode (less set-id and sticky bits) and the output's owner and group. A missing base
+    /// directory is created first, as a plain output's directory is.
+    fn make_dirs(&self, path: &Path, create: &WireCreate) -> Result<Option<OwnedFd>, Outcome> {
+        let path = normalize(path).map_err(Outcome::Refused)?;
+        let Some((tree, rel)) = self.in_tree(&path, Level::Dir)? else {
+            return Err(Outcome::Refused(format!(
+                "{} is not in the base directory of a templated output",
+                path.display()
+            )));
+        };
+        if (create.owner, create.group) != (tree.owner, tree.group) {
+            return Err(Outcome::Refused(format!(
+                "{}: owner {:?} and group {:?} are not the output's ({:?}, {:?})",
+                path.display(),
+                create.owner,
+                create.group,
+                tree.owner,
+                tree.group
+            )));
+        }
+        let mode = create.mode & 0o777;
+        if !tree.base.exists() {
+            create_base(&tree.base, mode, tree.owner, tree.group).map_err(Outcome::Failed)?;
+        }
+        let mut dir = open_dir(&std::fs::canonicalize(&tree.base).map_err(Outcome::Failed)?)
+            .map_err(Outcome::Failed)?;
+        for name in rel {
+            dir = match open_subdir(&dir, name) {
+                Ok(d) => d,
+                Err(Outcome::Failed(e)) if e.kind() == io::ErrorKind::NotFound => {
+                    match nix::sys::stat::mkdirat(&dir, name, Mode::from_bits_truncate(mode)) {
+                        Ok(()) => {
+                            let d = open_subdir(&dir, name)?;
+                            set_owner_mode(&d, mode, tree.owner, tree.group)
+                                .map_err(Outcome::Failed)?;
+                            d
+                        }
+                        // Made meanwhile: use it as it is.
+                        Err(nix::errno::Errno::EEXIST) => open_subdir(&dir, name)?,
+                        Err(e) => return Err(Outcome::Failed(e.into())),
+                    }
+                }
+                Err(o) => return Err(o),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Removes an empty directory of a tree (never its base directory).
+    fn remove_dir(&self, path: &Path) -> Result<Option<OwnedFd>, Outcome> {
+        let path = normalize(path).map_err(Outcome::Refused)?;
+        let Some((tree, rel)) = self.in_tree(&path, Level::Dir)? else {
+            return Err(Outcome::Refused(format!(
+                "{} is not in the base directory of a templated output",
+                path.display()
+            )));
+        };
+        let Some((last, dirs)) = rel.split_last() else {
+            return Err(Outcome::Refused(format!(
+                "{} is the base directory of a templated output: it is never removed",
+                path.display()
+            )));
+        };
+        let dir = walk(tree, dirs)?;
+        match kind_at(&dir, Path::new(last)) {
+            Ok(Some(SFlag::S_IFDIR)) => {}
+            Ok(None) => return Err(Outcome::Failed(io::ErrorKind::NotFound.into())),
+            Ok(Some(_)) => {
+                return Err(Outcome::Refused(format!(
+                    "{} is not a directory",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(Outcome::Failed(e)),
+        }
+        // Fails with ENOTEMPTY unless it is empty.
+        unlinkat(&dir, *last, UnlinkatFlags::RemoveDir)
+            .map(|()| None)
+            .map_err(|e| Outcome::Failed(e.into()))
+    }
+}
+
+/// A file request's place: the directory (open) and the file's name in it.
+struct Placed {
+    dir: OwnedFd,
+    name: PathBuf,
+    /// For a file of a templated output, the directory's path.
+    tree_dir: Option<PathBuf>,
+}
+
+/// Opens the base directory of `tree` (its own symlinks are the administrator's choice),
+/// then each of `dirs` below it without following a symlink.
+fn walk(tree: &Tree, dirs: &[&std::ffi::OsStr]) -> Result<OwnedFd, Outcome> {
+    let real = std::fs::canonicalize(&tree.base).map_err(Outcome::Failed)?;
+    let mut dir = open_dir(&real).map_err(Outcome::Failed)?;
+    for name in dirs {
+        dir = open_subdir(&dir, name)?;
+    }
+    Ok(dir)
+}
+
+/// Opens the directory `name` in `dir`: never through a symlink.
+fn open_subdir(dir: &OwnedFd, name: &std::ffi::OsStr) -> Result<OwnedFd, Outcome> {
+    openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR => Outcome::Refused(format!(
+            "`{}` is a symbolic link or not a directory; it is never followed",
+            name.to_string_lossy()
+        )),
+        e => Outcome::Failed(e.into()),
+    })
+}
+
+/// Sets a new directory's mode exactly (the umask narrowed it) and its owner.
+fn set_owner_mode(
+    dir: &OwnedFd,
+    mode: u32,
+    owner: Option<u32>,
+    group: Option<u32>,
+) -> io::Result<()> {
+    nix::sys::stat::fchmod(dir, Mode::from_bits_truncate(mode))?;
+    if owner.is_some() || group.is_some() {
+        std::os::unix::fs::fchown(dir, owner, group)?;
+    }
+    Ok(())
+}
+
+/// Creates a templated output's missing base directory and its missing parents (the path
+/// is the configuration's), each with `mode` and the owner.
+fn create_base(base: &Path, mode: u32, owner: Option<u32>, group: Option<u32>) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut dir = base;
+    while !dir.exists() {
+        missing.push(dir);
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new().create(d) {
+            Ok(()) => {
+                let fd = open_dir(d)?;
+                set_owner_mode(&fd, mode, owner, group)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Whether `name` belongs to the file set of the live file `base`: `base`, its generations
@@ -361,6 +716,14 @@ pub(crate) fn describe(request: &Request) -> String {
         Request::Rename { from, to } => format!("rename {} to {}", p(from), p(to)),
         Request::Unlink { path } => format!("remove {}", p(path)),
         Request::Mkdir { path } => format!("create directory {}", p(path)),
+        Request::MakeDirs { path, create } => format!(
+            "create directories down to {} (mode {:o}, owner {:?}, group {:?})",
+            p(path),
+            create.mode,
+            create.owner,
+            create.group
+        ),
+        Request::RemoveDir { path } => format!("remove directory {}", p(path)),
         Request::SetModified { path, .. } => format!("set the time of {}", p(path)),
         Request::Notify { .. } => "notify".to_string(),
     }
@@ -558,6 +921,256 @@ mod tests {
             policy.execute(&Request::Mkdir { path: wp(&dir) }),
             Outcome::Done(None)
         ));
+    }
+
+    /// A policy with one templated output, `T/remote/{host}/{tag}.log` (the base is not
+    /// created), its fallback file in the base.
+    fn tree_setup() -> (tempfile::TempDir, Policy, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path().join("remote");
+        let template = PathTemplate::parse(&format!("{}/{{host}}/{{tag}}.log", base.display()))
+            .unwrap()
+            .unwrap();
+        let policy = Policy::new(vec![base.join(".fallback.log")])
+            .with_trees(vec![Tree::new(template, None, None)]);
+        (t, policy, base)
+    }
+
+    const DIRS: WireCreate = WireCreate {
+        mode: 0o2750,
+        owner: None,
+        group: None,
+    };
+
+    fn done(o: Outcome) -> Option<OwnedFd> {
+        match o {
+            Outcome::Done(fd) => fd,
+            other => panic!("expected success, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_templated_output_creates_rotates_and_removes_inside_its_base() {
+        let (_t, policy, base) = tree_setup();
+        let host = base.join("web01");
+        done(policy.execute(&Request::MakeDirs {
+            path: wp(&host),
+            create: DIRS,
+        }));
+        for d in [&base, &host] {
+            let m = std::fs::metadata(d).unwrap();
+            assert!(m.is_dir());
+            assert_eq!(
+                m.mode() & 0o7777,
+                0o750,
+                "{}: set-id bits dropped",
+                d.display()
+            );
+        }
+        // Again: it exists, nothing changes.
+        done(policy.execute(&Request::MakeDirs {
+            path: wp(&host),
+            create: DIRS,
+        }));
+        let live = host.join("sshd.log");
+        let fd = done(policy.execute(&Request::OpenAppend {
+            path: wp(&live),
+            create: CREATE,
+        }))
+        .expect("a descriptor");
+        File::from(fd).write_all(b"line\n").unwrap();
+        let rotated = host.join("sshd.log.1");
+        done(policy.execute(&Request::Rename {
+            from: wp(&live),
+            to: wp(&rotated),
+        }));
+        done(policy.execute(&Request::OpenRead { path: wp(&rotated) })).expect("a descriptor");
+        let tmp = host.join(".sshd.log.1.zst.tmp");
+        done(policy.execute(&Request::CreateNew {
+            path: wp(&tmp),
+            create: CREATE,
+        }));
+        done(policy.execute(&Request::SetModified {
+            path: wp(&tmp),
+            secs: 1000,
+            nanos: 0,
+        }));
+        done(policy.execute(&Request::Rename {
+            from: wp(&tmp),
+            to: wp(&host.join("sshd.log.1.zst")),
+        }));
+        assert_eq!(
+            std::fs::metadata(host.join("sshd.log.1.zst"))
+                .unwrap()
+                .mtime(),
+            1000
+        );
+        // The fallback file, a plain file of the base directory.
+        done(policy.execute(&Request::OpenAppend {
+            path: wp(&base.join(".fallback.log")),
+            create: CREATE,
+        }));
+        // A directory is removed only when empty.
+        assert!(matches!(
+            policy.execute(&Request::RemoveDir { path: wp(&host) }),
+            Outcome::Failed(_)
+        ));
+        for f in ["sshd.log.1", "sshd.log.1.zst"] {
+            done(policy.execute(&Request::Unlink {
+                path: wp(&host.join(f)),
+            }));
+        }
+        done(policy.execute(&Request::RemoveDir { path: wp(&host) }));
+        assert!(!host.exists());
+        assert!(base.exists());
+    }
+
+    #[test]
+    fn requests_outside_a_templated_outputs_tree_or_shape_are_refused() {
+        let (t, policy, base) = tree_setup();
+        done(policy.execute(&Request::MakeDirs {
+            path: wp(&base.join("web01")),
+            create: DIRS,
+        }));
+        done(policy.execute(&Request::MakeDirs {
+            path: wp(&base.join("web02")),
+            create: DIRS,
+        }));
+        let files = [
+            PathBuf::from("/etc/passwd"),
+            t.path().join("elsewhere.log"),
+            base.clone(),
+            base.join("web01/../../escape.log"),
+            base.join("web01"),
+            base.join("top.log"),
+            base.join("web01/sub/deep.log"),
+            base.join("web01/sshd.txt"),
+            base.join(".hidden/sshd.log"),
+            base.join("web01/.sshd.log"),
+            PathBuf::from("remote/web01/sshd.log"),
+        ];
+        for p in &files {
+            refused(policy.execute(&Request::OpenAppend {
+                path: wp(p),
+                create: CREATE,
+            }));
+            refused(policy.execute(&Request::CreateNew {
+                path: wp(p),
+                create: CREATE,
+            }));
+            refused(policy.execute(&Request::OpenRead { path: wp(p) }));
+            refused(policy.execute(&Request::Unlink { path: wp(p) }));
+            refused(policy.execute(&Request::SetModified {
+                path: wp(p),
+                secs: 0,
+                nanos: 0,
+            }));
+        }
+        for p in [
+            PathBuf::from("/etc/cron.d"),
+            t.path().join("other"),
+            base.join("web01/sshd.log"),
+            base.join(".hidden"),
+            base.join("web01/../.."),
+        ] {
+            refused(policy.execute(&Request::MakeDirs {
+                path: wp(&p),
+                create: DIRS,
+            }));
+            refused(policy.execute(&Request::RemoveDir { path: wp(&p) }));
+        }
+        let why = refused(policy.execute(&Request::RemoveDir { path: wp(&base) }));
+        assert!(why.contains("never removed"), "{why}");
+        assert!(base.exists());
+        // Only the output's own owner and group for a directory.
+        let why = refused(policy.execute(&Request::MakeDirs {
+            path: wp(&base.join("web03")),
+            create: WireCreate {
+                owner: Some(4242),
+                ..DIRS
+            },
+        }));
+        assert!(why.contains("not the output's"), "{why}");
+        // Renames stay in one directory.
+        let live = base.join("web01/sshd.log");
+        done(policy.execute(&Request::OpenAppend {
+            path: wp(&live),
+            create: CREATE,
+        }));
+        for to in [base.join("web02/sshd.log"), t.path().join("x.log")] {
+            refused(policy.execute(&Request::Rename {
+                from: wp(&live),
+                to: wp(&to),
+            }));
+        }
+        assert!(live.exists());
+        assert!(!t.path().join("escape.log").exists() && !t.path().join("other").exists());
+    }
+
+    #[test]
+    fn a_symlink_planted_inside_a_tree_is_never_followed() {
+        let (t, policy, base) = tree_setup();
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("secret.log"), "secret").unwrap();
+        done(policy.execute(&Request::MakeDirs {
+            path: wp(&base.join("web01")),
+            create: DIRS,
+        }));
+        // A directory link and a file link, as anyone able to write in the tree could plant.
+        std::os::unix::fs::symlink(&outside, base.join("evil")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.log"), base.join("web01/sshd.log"))
+            .unwrap();
+        for p in [base.join("evil/secret.log"), base.join("evil/new.log")] {
+            let why = refused(policy.execute(&Request::OpenAppend {
+                path: wp(&p),
+                create: CREATE,
+            }));
+            assert!(why.contains("symbolic link"), "{why}");
+            refused(policy.execute(&Request::OpenRead { path: wp(&p) }));
+            refused(policy.execute(&Request::Unlink { path: wp(&p) }));
+            refused(policy.execute(&Request::CreateNew {
+                path: wp(&p),
+                create: CREATE,
+            }));
+        }
+        refused(policy.execute(&Request::MakeDirs {
+            path: wp(&base.join("evil")),
+            create: DIRS,
+        }));
+        refused(policy.execute(&Request::RemoveDir {
+            path: wp(&base.join("evil")),
+        }));
+        let link = base.join("web01/sshd.log");
+        refused(policy.execute(&Request::OpenAppend {
+            path: wp(&link),
+            create: CREATE,
+        }));
+        refused(policy.execute(&Request::OpenRead { path: wp(&link) }));
+        refused(policy.execute(&Request::Rename {
+            from: wp(&link),
+            to: wp(&base.join("web01/sshd.log.1")),
+        }));
+        assert_eq!(
+            std::fs::read_to_string(outside.join("secret.log")).unwrap(),
+            "secret"
+        );
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+        assert!(base.join("evil").is_symlink());
+    }
+
+    #[test]
+    fn a_templated_output_is_a_tree_and_its_fallback_a_plain_file() {
+        let s = crate::config::load_texts(vec![(
+            PathBuf::from("t.toml"),
+            "[daemon]\nprivsep = false\n[input.u]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n[output.r]\ntype = \"file\"\npath = \"/var/log/remote/{host}/{tag}.log\"\nfallback = \"/var/log/remote-fallback.log\"\n".into(),
+        )])
+        .unwrap();
+        let p = Policy::from_settings(&s, Path::new("/srv"));
+        assert_eq!(p.dirs(), [PathBuf::from("/var/log")]);
+        assert_eq!(p.trees(), [PathBuf::from("/var/log/remote")]);
+        assert!(p.is_plain(Path::new("/var/log/remote-fallback.log")));
+        assert!(!p.is_plain(Path::new("/var/log/syslog")));
     }
 
     #[test]

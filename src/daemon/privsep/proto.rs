@@ -56,6 +56,12 @@ pub(crate) enum Request {
     Unlink { path: WirePath },
     /// Create an output directory (and its missing parents).
     Mkdir { path: WirePath },
+    /// Create a directory of a templated output's tree and its missing parents below the
+    /// base directory (the base too, when missing), each new one with `create`'s mode and
+    /// owner; existing ones are left as they are.
+    MakeDirs { path: WirePath, create: WireCreate },
+    /// Remove an empty directory of a templated output's tree (never its base directory).
+    RemoveDir { path: WirePath },
     /// Set a file's modification time (a compressed generation keeps its original's):
     /// seconds since the epoch and nanoseconds.
     SetModified {
@@ -191,6 +197,30 @@ mod tests {
             recv::<Request>(raw(&b)).unwrap().is_none(),
             "EOF once the peer is gone"
         );
+    }
+
+    #[test]
+    fn directory_requests_cross_the_pair() {
+        let (a, b) = pair().unwrap();
+        for req in [
+            Request::MakeDirs {
+                path: WirePath(b"/var/log/remote/web01".to_vec()),
+                create: WireCreate {
+                    mode: 0o750,
+                    owner: Some(0),
+                    group: Some(4),
+                },
+            },
+            Request::RemoveDir {
+                path: WirePath(b"/var/log/remote/\xffodd".to_vec()),
+            },
+        ] {
+            send(raw(&a), &req, None).unwrap();
+            let (got, fds): (Request, _) = recv(raw(&b)).unwrap().unwrap();
+            assert_eq!(got, req);
+            assert!(fds.is_empty());
+            assert!(req.expects_reply());
+        }
     }
 
     #[test]
