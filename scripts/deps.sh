@@ -13,6 +13,8 @@ purpose=${1:-dev}
 packages=(bsdutils pkg-config libzstd-dev libsystemd-dev)
 # The tests also use the openssl command line (TLS certificates and s_client).
 [ "$purpose" = dev ] || packages+=(openssl)
+# The web page's test drives headless Chromium through chromedriver (W3C WebDriver).
+if [ "$purpose" = test ]; then packages+=(chromium chromium-driver); fi
 case "$purpose" in
   dev|test) ;;
   bench) ;;

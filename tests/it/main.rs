@@ -17,3 +17,5 @@ mod rotation;
 mod routing;
 mod systemd;
 mod tls;
+mod web;
+mod webdriver;
