@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::util::{free_port, DEADLINE};
 
 /// The WebDriver reference of an element.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52f-4f735466cecc";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// The Enter key, for [`Browser::send_keys`].
 pub const ENTER: &str = "\u{E007}";
