@@ -136,15 +136,46 @@ impl Browser {
         );
         s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
         s.write_all(body.as_bytes()).map_err(|e| e.to_string())?;
+        // chromedriver keeps the connection open whatever the request says: read the header,
+        // then exactly the body it announces.
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or("no HTTP header in chromedriver's answer")?;
-        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-        let mut payload = raw[split + 4..].to_vec();
-        if head.contains("transfer-encoding: chunked") {
+        let mut buf = [0u8; 64 * 1024];
+        let (head, body_start) = loop {
+            if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break (String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase(), split + 4);
+            }
+            let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("chromedriver closed the connection before answering".into());
+            }
+            raw.extend_from_slice(&buf[..n]);
+        };
+        let length = head.lines().find_map(|l| {
+            l.strip_prefix("content-length:")
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        });
+        let chunked = head.contains("transfer-encoding: chunked")
+            || head.contains("transfer-encoding:chunked");
+        loop {
+            let body = &raw[body_start..];
+            let complete = match length {
+                Some(n) => body.len() >= n,
+                None if chunked => body.ends_with(b"0\r\n\r\n"),
+                None => false,
+            };
+            if complete {
+                break;
+            }
+            let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        let mut payload = raw[body_start..].to_vec();
+        if let Some(n) = length {
+            payload.truncate(n);
+        } else if chunked {
             payload = dechunk(&payload);
         }
         let v: Value = serde_json::from_slice(&payload)
