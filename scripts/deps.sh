@@ -11,8 +11,9 @@ purpose=${1:-dev}
 # links for the journal input. The journal tests start their own `systemd-journald` (package
 # `systemd`) in a namespace of its own.
 packages=(bsdutils pkg-config libzstd-dev libsystemd-dev)
+# The follow tests use curl and nc (netcat-openbsd) as real clients.
 # The tests also use the openssl command line (TLS certificates and s_client).
-[ "$purpose" = dev ] || packages+=(openssl)
+[ "$purpose" = dev ] || packages+=(openssl curl netcat-openbsd)
 # The web page's test drives headless Chromium through chromedriver (W3C WebDriver).
 if [ "$purpose" = test ]; then packages+=(chromium chromium-driver); fi
 case "$purpose" in

@@ -17,6 +17,9 @@
 //!   ([`output::file`]), rotation and retention ([`output::rotate`]) of file sets
 //!   ([`output::fileset`]), background compression ([`output::compress`]).
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
+//! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]) and raw TCP ([`follow::tcp`]):
+//!   history then live lines, filtered ([`follow::line`]), read from the files by each
+//!   subscriber ([`follow::subscription`]), never from the receive path.
 //! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint.
 //! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket.
 //! - [`stats`]: counters per input and output.
@@ -26,6 +29,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod follow;
 pub mod history;
 pub mod input;
 pub mod message;

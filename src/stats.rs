@@ -35,7 +35,7 @@ pub struct InputStats {
 }
 
 /// Counters of one output.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OutputStats {
     /// Messages written to the file.
     pub written: AtomicU64,
@@ -45,6 +45,20 @@ pub struct OutputStats {
     pub errors: AtomicU64,
     /// Messages given up after the file stayed unwritable and the backlog was full.
     pub dropped: AtomicU64,
+    /// Bumped by the writer after each write: live followers wait on it instead of polling.
+    pub wake: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for OutputStats {
+    fn default() -> OutputStats {
+        OutputStats {
+            written: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            wake: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 /// Every counter, by name. Cheap to clone: it is shared.
@@ -174,6 +188,112 @@ impl Stats {
 }
 
 impl Snapshot {
+    /// Every counter in the Prometheus text exposition format (`/metrics`).
+    pub fn to_prometheus(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# HELP logwell_uptime_seconds Seconds since logwelld started."
+        );
+        let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
+        let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
+        type Get<T> = fn(&T) -> u64;
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 10] = [
+            ("received_total", "counter", "Messages received.", |i| {
+                i.received
+            }),
+            ("bytes_total", "counter", "Bytes received.", |i| i.bytes),
+            (
+                "malformed_total",
+                "counter",
+                "Messages stored raw, without a syslog header.",
+                |i| i.malformed,
+            ),
+            (
+                "truncated_total",
+                "counter",
+                "Messages cut at max_message_size_bytes.",
+                |i| i.truncated,
+            ),
+            (
+                "dropped_total",
+                "counter",
+                "Datagrams the kernel dropped (receive buffer full).",
+                |i| i.dropped,
+            ),
+            (
+                "connections_total",
+                "counter",
+                "Connections accepted.",
+                |i| i.connections,
+            ),
+            (
+                "active_connections",
+                "gauge",
+                "Connections open now.",
+                |i| i.active_connections,
+            ),
+            (
+                "suppressed_total",
+                "counter",
+                "Messages dropped by the per-peer rate limit.",
+                |i| i.suppressed,
+            ),
+            (
+                "refused_total",
+                "counter",
+                "Connections and datagrams refused by permit or per-peer limits.",
+                |i| i.refused,
+            ),
+            (
+                "frame_timeouts_total",
+                "counter",
+                "Connections closed with a frame incomplete too long.",
+                |i| i.frame_timeouts,
+            ),
+        ];
+        for (name, kind, help, get) in inputs {
+            let _ = writeln!(s, "# HELP logwell_input_{name} {help}");
+            let _ = writeln!(s, "# TYPE logwell_input_{name} {kind}");
+            for (input, v) in &self.inputs {
+                let _ = writeln!(
+                    s,
+                    "logwell_input_{name}{{input=\"{}\"}} {}",
+                    label(input),
+                    get(v)
+                );
+            }
+        }
+        let outputs: [(&str, &str, Get<OutputSnapshot>); 4] = [
+            ("written_total", "Messages written.", |o| o.written),
+            ("bytes_total", "Bytes written.", |o| o.bytes),
+            (
+                "errors_total",
+                "Failed writes or opens (each retried).",
+                |o| o.errors,
+            ),
+            (
+                "dropped_total",
+                "Messages given up after the file stayed unwritable.",
+                |o| o.dropped,
+            ),
+        ];
+        for (name, help, get) in outputs {
+            let _ = writeln!(s, "# HELP logwell_output_{name} {help}");
+            let _ = writeln!(s, "# TYPE logwell_output_{name} counter");
+            for (output, v) in &self.outputs {
+                let _ = writeln!(
+                    s,
+                    "logwell_output_{name}{{output=\"{}\"}} {}",
+                    label(output),
+                    get(v)
+                );
+            }
+        }
+        s
+    }
+
     /// The text `logwell stats` prints: one line per input and output.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
@@ -227,4 +347,11 @@ impl Snapshot {
         }
         s
     }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

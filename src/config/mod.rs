@@ -8,6 +8,7 @@
 //! daemon at start, on SIGHUP, and `logwelld --check-config` all call [`load`].
 
 mod error;
+mod follow;
 pub(crate) mod raw;
 mod rotation;
 pub(crate) mod settings;
@@ -16,6 +17,7 @@ mod tls;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
+pub use follow::{ExternalFile, FollowSettings, FollowTls, DEFAULT_FOLLOW_LISTEN};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
     DaemonSettings, FileSettings, Format, InputKind, InputSettings, JournalSettings, KmsgSettings,

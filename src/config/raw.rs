@@ -22,6 +22,52 @@ pub(crate) struct RawConfig {
     pub(crate) rotation: Option<RawRotation>,
     /// Limits over all file outputs together.
     pub(crate) retention: Option<RawRetention>,
+    /// The live-follow service.
+    pub(crate) follow: Option<Spanned<RawFollow>>,
+}
+
+/// `[follow]`: the live-follow service (HTTP with SSE, and raw TCP).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFollow {
+    /// HTTP addresses (SSE, status, metrics, the web page).
+    pub(crate) listen: Option<Spanned<OneOrMany>>,
+    /// Raw TCP addresses (`nc host port`).
+    pub(crate) tcp_listen: Option<Spanned<OneOrMany>>,
+    /// The file followed when a request names none (an output name).
+    pub(crate) default_file: Option<Spanned<String>>,
+    /// Bearer token required from clients.
+    pub(crate) token: Option<Spanned<String>>,
+    /// A file holding the bearer token.
+    pub(crate) token_file: Option<Spanned<String>>,
+    /// TLS certificate chain (PEM) for both listeners.
+    pub(crate) cert: Option<Spanned<String>>,
+    /// TLS private key (PEM).
+    pub(crate) key: Option<Spanned<String>>,
+    /// CA bundle (PEM) client certificates must chain to; makes them required.
+    pub(crate) client_ca: Option<Spanned<String>>,
+    /// Origins allowed by CORS (`"*"` for any).
+    pub(crate) cors_origins: Option<Spanned<OneOrMany>>,
+    /// Seconds between heartbeats on an idle stream.
+    pub(crate) heartbeat_secs: Option<Spanned<i64>>,
+    /// Subscribers at once, over all listeners.
+    pub(crate) max_subscribers: Option<Spanned<i64>>,
+    /// Subscribers at once from one IP address.
+    pub(crate) max_subscribers_per_peer: Option<Spanned<i64>>,
+    /// Files other programs write, followable too.
+    #[serde(default)]
+    pub(crate) files: Vec<Spanned<RawFollowFile>>,
+}
+
+/// `[[follow.files]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFollowFile {
+    pub(crate) name: Spanned<String>,
+    /// A file, a directory, or a glob pattern.
+    pub(crate) path: Spanned<String>,
+    /// How its lines are written, for filtering: traditional, rfc3339, rfc5424, json, raw.
+    pub(crate) format: Option<Spanned<String>>,
 }
 
 /// `[rotation]` and `[output.NAME.rotation]`.

@@ -38,6 +38,8 @@ pub struct Settings {
     pub rules: Vec<Rule>,
     /// `[retention]`.
     pub retention: RetentionSettings,
+    /// `[follow]`; `None` when the section is absent (no follow service).
+    pub follow: Option<super::follow::FollowSettings>,
 }
 
 /// `[daemon]`.
@@ -194,7 +196,7 @@ pub enum Format {
 }
 
 impl Format {
-    fn from_name(name: &str) -> Option<Format> {
+    pub(crate) fn from_name(name: &str) -> Option<Format> {
         Some(match name {
             "traditional" => Format::Traditional,
             "rfc3339" => Format::Rfc3339,
@@ -434,6 +436,22 @@ impl Settings {
             }
             errors.append(&mut check.errors);
         }
+        let mut follow = None;
+        for file in &files {
+            let mut check = Check::new(file);
+            if let Some(f) = &file.raw.follow {
+                if follow.is_some() {
+                    check.err(
+                        f.span(),
+                        "`[follow]` is declared in more than one file",
+                        "keep one [follow] section",
+                    );
+                } else {
+                    follow = Some(check.follow(f, &outputs));
+                }
+            }
+            errors.append(&mut check.errors);
+        }
         if inputs.is_empty() && errors.is_empty() {
             let path = files.first().map(|f| f.path.clone()).unwrap_or_default();
             errors.push(ConfigError { file: path, line: 0, column: 0, message: "no input is declared, so nothing would be received".into(), hint: Some("add one, such as [input.udp] with type = \"udp\" and listen = \"127.0.0.1:5514\"".into()) });
@@ -448,6 +466,7 @@ impl Settings {
             outputs,
             rules,
             retention,
+            follow,
         })
     }
 }

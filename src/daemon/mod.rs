@@ -128,6 +128,8 @@ struct Daemon {
     all: Option<(Tracker, TrackerWait)>,
     hostname: Arc<str>,
     retention: Arc<Retention>,
+    /// The live-follow service, when `[follow]` is configured.
+    follow: Option<crate::follow::Handle>,
 }
 
 impl Daemon {
@@ -150,6 +152,7 @@ impl Daemon {
             reopen_tx,
             all: Some(Tracker::new()),
             retention: Retention::new(settings.retention.clone()),
+            follow: None,
         };
         daemon
             .apply_outputs(&settings)
@@ -263,6 +266,9 @@ impl Daemon {
             "cannot open the control socket {}",
             self.settings.daemon.control_socket.display()
         )))?;
+        self.follow = crate::follow::start(&self.settings, self.stats.clone())
+            .await
+            .map_err(io_err("cannot start the follow service"))?;
         let notifier = notify::Notifier::from_env();
         notifier.send(&format!("READY=1\nSTATUS={}", self.status()));
         let mut status_tick = tokio::time::interval(std::time::Duration::from_secs(10));
@@ -429,6 +435,7 @@ impl Daemon {
         let inputs: Vec<&str> = new.inputs.iter().map(|i| i.name.as_str()).collect();
         let outputs: Vec<&str> = new.outputs.iter().map(|o| o.name.as_str()).collect();
         self.stats.retain(&inputs, &outputs);
+        self.reload_follow(&new).await;
         self.settings = new;
         tracing::info!(
             inputs = self.inputs.len(),
@@ -437,7 +444,30 @@ impl Daemon {
         );
     }
 
+    /// Gives the follow service the new files; restarts it when its own settings changed
+    /// (its subscribers reconnect and resume by cursor).
+    async fn reload_follow(&mut self, new: &Settings) {
+        let same = self.follow.as_ref().map(|f| f.settings()) == new.follow.as_ref();
+        if same {
+            if let Some(f) = &self.follow {
+                f.service.update(new);
+            }
+            return;
+        }
+        if let Some(old) = self.follow.take() {
+            old.stop().await;
+        }
+        match crate::follow::start(new, self.stats.clone()).await {
+            Ok(f) => self.follow = f,
+            Err(e) => tracing::error!("SIGHUP: the follow service cannot start: {e}"),
+        }
+    }
+
     async fn shutdown(&mut self) {
+        // Subscribers first: they only read files, and end at once.
+        if let Some(f) = self.follow.take() {
+            f.stop().await;
+        }
         for running in self.inputs.values() {
             let _ = running.stop.send(true);
         }

@@ -320,6 +320,8 @@ impl FileWriter {
                         tracing::warn!(output = %self.name, error = %e, "cannot rotate");
                     }
                 }
+                // Live followers read the file now, not at their next poll.
+                self.stats.wake.send_modify(|n| *n += 1);
                 None
             }
             Err(failure) => self.write_failed(failure),

@@ -1,0 +1,387 @@
+//! The live-follow service's settings: the `[follow]` section and its `[[follow.files]]`.
+//!
+//! Validation enforces the security rule: a listener on anything but loopback needs a bearer
+//! token or TLS with client certificates, otherwise the configuration is refused. It also
+//! reads the TLS files (so `--check-config` catches a bad certificate) and the token file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivateKeyDer;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use toml::Spanned;
+
+use super::raw::{OneOrMany, RawFollow};
+use super::settings::{Check, Format, OutputSettings};
+use super::tls::{load_certs, TlsKey};
+
+/// Default HTTP address of the follow service.
+pub const DEFAULT_FOLLOW_LISTEN: &str = "127.0.0.1:8514";
+
+/// `[follow]`, validated.
+#[derive(Clone, Debug)]
+pub struct FollowSettings {
+    /// HTTP addresses (SSE, `/v1/*`, `/metrics`, the web page).
+    pub listen: Vec<SocketAddr>,
+    /// Raw TCP addresses.
+    pub tcp_listen: Vec<SocketAddr>,
+    /// The file a request without `file=` follows.
+    pub default_file: Option<String>,
+    /// Required bearer token, if any.
+    pub token: Option<String>,
+    /// TLS for both listeners, if any.
+    pub tls: Option<FollowTls>,
+    /// Origins CORS allows; `*` for any. Empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Time between heartbeats on a stream with nothing to send.
+    pub heartbeat: Duration,
+    /// Subscribers at once.
+    pub max_subscribers: usize,
+    /// Subscribers at once from one IP address.
+    pub max_subscribers_per_peer: usize,
+    /// Files other programs write.
+    pub files: Vec<ExternalFile>,
+}
+
+impl PartialEq for FollowSettings {
+    fn eq(&self, other: &Self) -> bool {
+        self.listen == other.listen
+            && self.tcp_listen == other.tcp_listen
+            && self.default_file == other.default_file
+            && self.token == other.token
+            && self.tls.as_ref().map(|t| &t.files) == other.tls.as_ref().map(|t| &t.files)
+            && self.cors_origins == other.cors_origins
+            && self.heartbeat == other.heartbeat
+            && self.max_subscribers == other.max_subscribers
+            && self.max_subscribers_per_peer == other.max_subscribers_per_peer
+            && self.files == other.files
+    }
+}
+
+/// TLS of the follow listeners.
+#[derive(Clone, Debug)]
+pub struct FollowTls {
+    /// `cert`, `key` and `client_ca`, to tell whether a reload changed them.
+    pub files: (PathBuf, PathBuf, Option<PathBuf>),
+    /// The server configuration built from them.
+    pub config: Arc<ServerConfig>,
+}
+
+/// `[[follow.files]]`: files other programs write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalFile {
+    /// Name; a pattern's matches are named `NAME/FILE`.
+    pub name: String,
+    /// A file, a directory (every file in it), or a glob pattern.
+    pub path: String,
+    /// How lines are written; `None` for `raw` (no field filters).
+    pub format: Option<Format>,
+}
+
+impl Check<'_> {
+    /// Validates `[follow]` against the declared outputs.
+    pub(crate) fn follow(
+        &mut self,
+        raw: &Spanned<RawFollow>,
+        outputs: &[OutputSettings],
+    ) -> FollowSettings {
+        let span = raw.span();
+        let raw = raw.get_ref();
+        let listen = match &raw.listen {
+            Some(l) => self.addresses(l),
+            None if raw.tcp_listen.is_some() => Vec::new(),
+            None => vec![DEFAULT_FOLLOW_LISTEN.parse().expect("a valid address")],
+        };
+        let tcp_listen = raw
+            .tcp_listen
+            .as_ref()
+            .map(|l| self.addresses(l))
+            .unwrap_or_default();
+        let default_file = match &raw.default_file {
+            Some(name) => {
+                if !outputs.iter().any(|o| o.name == *name.get_ref())
+                    && !raw
+                        .files
+                        .iter()
+                        .any(|f| f.get_ref().name.get_ref() == name.get_ref())
+                {
+                    self.err(
+                        name.span(),
+                        format!("`default_file = \"{}\"` names no output", name.get_ref()),
+                        "name a file output ([output.NAME]) or a [[follow.files]] entry",
+                    );
+                }
+                Some(name.get_ref().clone())
+            }
+            None => outputs
+                .iter()
+                .find(|o| o.name == "syslog")
+                .or(outputs.first())
+                .map(|o| o.name.clone()),
+        };
+        let token = self.token(raw);
+        let tls = self.follow_tls(raw);
+        let exposed: Vec<&SocketAddr> = listen
+            .iter()
+            .chain(&tcp_listen)
+            .filter(|a| !a.ip().is_loopback())
+            .collect();
+        let client_certs = tls.as_ref().is_some_and(|t| t.files.2.is_some());
+        if let Some(addr) = exposed.first() {
+            if token.is_none() && !client_certs {
+                self.err(
+                    span.clone(),
+                    format!("the follow service would listen on {addr}, beyond loopback, with no authentication"),
+                    "set `token_file` (clients send `Authorization: Bearer TOKEN`), or `cert`, `key` and `client_ca` (clients need a certificate), or listen on 127.0.0.1",
+                );
+            }
+        }
+        let cors_origins = raw
+            .cors_origins
+            .as_ref()
+            .map(|c| c.get_ref().clone_vec())
+            .unwrap_or_default();
+        let heartbeat =
+            Duration::from_secs(
+                self.bounded_key(&raw.heartbeat_secs, "heartbeat_secs", 15, 3600) as u64,
+            );
+        let max_subscribers =
+            self.bounded_key(&raw.max_subscribers, "max_subscribers", 1024, 100_000);
+        let max_subscribers_per_peer = self.bounded_key(
+            &raw.max_subscribers_per_peer,
+            "max_subscribers_per_peer",
+            256,
+            100_000,
+        );
+        let mut files = Vec::new();
+        for f in &raw.files {
+            let f = f.get_ref();
+            let name = f.name.get_ref();
+            if name.is_empty() || name.contains(['/', '&', '=', ' ']) {
+                self.err(
+                    f.name.span(),
+                    format!("`name = \"{name}\"` cannot name a followable file"),
+                    "use letters, digits, `-`, `_` and `.`",
+                );
+                continue;
+            }
+            if outputs.iter().any(|o| o.name == *name)
+                || files.iter().any(|e: &ExternalFile| e.name == *name)
+            {
+                self.err(
+                    f.name.span(),
+                    format!("the followable file `{name}` is declared twice (outputs are followable under their own name)"),
+                    "give this entry another name",
+                );
+                continue;
+            }
+            if !f.path.get_ref().starts_with('/') {
+                self.err(
+                    f.path.span(),
+                    "`path` must be absolute",
+                    "write the full path, such as \"/var/log/nginx/*.log\"",
+                );
+                continue;
+            }
+            if let Err(e) = glob::Pattern::new(f.path.get_ref()) {
+                self.err(
+                    f.path.span(),
+                    format!("`path` is not a valid pattern: {e}"),
+                    "escape `[` and `]` as `[[]` and `[]]`",
+                );
+                continue;
+            }
+            let format = match &f.format {
+                None => Some(Format::Traditional),
+                Some(v) if v.get_ref() == "raw" => None,
+                Some(v) => match Format::from_name(v.get_ref()) {
+                    Some(fmt) => Some(fmt),
+                    None => {
+                        self.err(
+                            v.span(),
+                            format!("unknown format `{}`", v.get_ref()),
+                            "use traditional, rfc3339, rfc5424, json or raw",
+                        );
+                        None
+                    }
+                },
+            };
+            files.push(ExternalFile {
+                name: name.clone(),
+                path: f.path.get_ref().clone(),
+                format,
+            });
+        }
+        FollowSettings {
+            listen,
+            tcp_listen,
+            default_file,
+            token,
+            tls,
+            cors_origins,
+            heartbeat,
+            max_subscribers,
+            max_subscribers_per_peer,
+            files,
+        }
+    }
+
+    fn addresses(&mut self, l: &Spanned<OneOrMany>) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for a in l.get_ref().clone_vec() {
+            match a.parse::<SocketAddr>() {
+                Ok(addr) => out.push(addr),
+                Err(_) => self.err(
+                    l.span(),
+                    format!("`{a}` is not an address with a port"),
+                    format!("write it as \"{DEFAULT_FOLLOW_LISTEN}\" or \"[::1]:8514\""),
+                ),
+            }
+        }
+        out
+    }
+
+    fn bounded_key(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        key: &str,
+        default: usize,
+        max: usize,
+    ) -> usize {
+        match v {
+            None => default,
+            Some(v) if *v.get_ref() > 0 && *v.get_ref() as u64 <= max as u64 => {
+                *v.get_ref() as usize
+            }
+            Some(v) => {
+                self.err(
+                    v.span(),
+                    format!("`{key}` must be a number from 1 to {max}"),
+                    "remove the key to use the default",
+                );
+                default
+            }
+        }
+    }
+
+    fn token(&mut self, raw: &RawFollow) -> Option<String> {
+        match (&raw.token, &raw.token_file) {
+            (Some(t), Some(_)) => {
+                self.err(
+                    t.span(),
+                    "`token` and `token_file` are both set",
+                    "keep one of them",
+                );
+                None
+            }
+            (Some(t), None) => {
+                if t.get_ref().trim().len() < 16 {
+                    self.err(
+                        t.span(),
+                        "the token is shorter than 16 characters",
+                        "use a long random one: `openssl rand -hex 32`",
+                    );
+                    return None;
+                }
+                Some(t.get_ref().trim().to_string())
+            }
+            (None, Some(p)) => match std::fs::read_to_string(p.get_ref()) {
+                Ok(t) if t.trim().len() >= 16 => Some(t.trim().to_string()),
+                Ok(_) => {
+                    self.err(
+                        p.span(),
+                        format!("the token in {} is shorter than 16 characters", p.get_ref()),
+                        "use a long random one: `openssl rand -hex 32 > FILE`",
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.err(
+                        p.span(),
+                        format!("cannot read {}: {e}", p.get_ref()),
+                        "create it (`openssl rand -hex 32 > FILE`, mode 0600) or fix the path",
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+    }
+
+    fn follow_tls(&mut self, raw: &RawFollow) -> Option<FollowTls> {
+        let (cert, key) = match (&raw.cert, &raw.key) {
+            (Some(c), Some(k)) => (c, k),
+            (None, None) => {
+                if let Some(ca) = &raw.client_ca {
+                    self.err(
+                        ca.span(),
+                        "`client_ca` needs `cert` and `key`",
+                        "add the server's certificate and key",
+                    );
+                }
+                return None;
+            }
+            (Some(c), None) | (None, Some(c)) => {
+                self.err(
+                    c.span(),
+                    "TLS needs both `cert` and `key`",
+                    "add the missing one",
+                );
+                return None;
+            }
+        };
+        let files = (
+            PathBuf::from(cert.get_ref()),
+            PathBuf::from(key.get_ref()),
+            raw.client_ca.as_ref().map(|c| PathBuf::from(c.get_ref())),
+        );
+        match follow_server_config(&files) {
+            Ok(config) => Some(FollowTls { files, config }),
+            Err(message) => {
+                self.err(
+                    cert.span(),
+                    message,
+                    "check the PEM files: `openssl x509 -in CERT -noout -text`",
+                );
+                None
+            }
+        }
+    }
+}
+
+/// The follow service's rustls configuration: TLS 1.2 and 1.3 on `ring`, HTTP/1.1, client
+/// certificates required when a CA is given.
+fn follow_server_config(
+    (cert, key, ca): &(PathBuf, PathBuf, Option<PathBuf>),
+) -> Result<Arc<ServerConfig>, String> {
+    let certs = load_certs(TlsKey::Cert, cert).map_err(|e| e.to_string())?;
+    let key_pem = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|_| format!("{} holds no private key", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?;
+    let builder = match ca {
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for c in load_certs(TlsKey::Ca, ca).map_err(|e| e.to_string())? {
+                roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| format!("{}: {e}", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key_der)
+        .map_err(|e| format!("{} and {}: {e}", cert.display(), key.display()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,340 @@
+//! What can be followed: every file output of the running configuration (woken by its
+//! writer), and the files other programs write that `[[follow.files]]` names (a file, a
+//! directory, or a glob pattern), woken by an inotify watcher with a poll as a fallback.
+//!
+//! Other programs' files are matched when a subscriber asks (so files created later are
+//! found); rotated generations beside them (`app.log.1`, `app.log.2.gz`) are not listed as
+//! files of their own: the history reader reads them as part of their live file's set.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::{ExternalFile, Format, OutputKind, Settings};
+use crate::stats::Stats;
+
+/// One followable file.
+#[derive(Clone, Debug)]
+pub struct Followable {
+    /// Its name in requests: the output's name, or `ENTRY/FILE` for other programs' files.
+    pub name: String,
+    /// The live file.
+    pub path: PathBuf,
+    /// How its lines are written; `None` for raw text.
+    pub format: Option<Format>,
+    /// Whether logwell writes it.
+    pub own: bool,
+}
+
+/// How `/v1/files` lists a file.
+#[derive(Debug, Serialize)]
+pub struct FileInfo {
+    /// Name to ask for.
+    pub name: String,
+    /// Path of the live file.
+    pub path: PathBuf,
+    /// Line format (`raw` for other programs' text).
+    pub format: &'static str,
+    /// Whether it is the default file.
+    pub default: bool,
+    /// Whether logwell writes it.
+    pub own: bool,
+    /// Size of the live file, bytes.
+    pub size: Option<u64>,
+}
+
+/// The followable files of the running configuration; replaced on reload.
+pub struct Registry {
+    inner: RwLock<Inner>,
+    stats: Stats,
+    /// Wake-up channels of other programs' files, by directory.
+    dir_wakes: Mutex<HashMap<PathBuf, watch::Sender<u64>>>,
+    watcher: Mutex<Option<inotify::Watches>>,
+}
+
+struct Inner {
+    own: Vec<Followable>,
+    external: Vec<ExternalFile>,
+    default: Option<String>,
+}
+
+fn format_name(f: Option<Format>) -> &'static str {
+    match f {
+        None => "raw",
+        Some(Format::Traditional) => "traditional",
+        Some(Format::Rfc3339) => "rfc3339",
+        Some(Format::Rfc5424) => "rfc5424",
+        Some(Format::Json) => "json",
+    }
+}
+
+impl Registry {
+    /// The registry for `settings`.
+    pub fn new(settings: &Settings, stats: Stats) -> Arc<Registry> {
+        let r = Arc::new(Registry {
+            inner: RwLock::new(Inner {
+                own: Vec::new(),
+                external: Vec::new(),
+                default: None,
+            }),
+            stats,
+            dir_wakes: Mutex::new(HashMap::new()),
+            watcher: Mutex::new(None),
+        });
+        r.update(settings);
+        r
+    }
+
+    /// Takes the outputs and `[[follow.files]]` of a (reloaded) configuration.
+    pub fn update(&self, settings: &Settings) {
+        let own = settings
+            .outputs
+            .iter()
+            .map(|o| {
+                let OutputKind::File(f) = &o.kind;
+                Followable {
+                    name: o.name.clone(),
+                    path: f.path.clone(),
+                    format: Some(f.format),
+                    own: true,
+                }
+            })
+            .collect();
+        let follow = settings.follow.as_ref();
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.own = own;
+        inner.external = follow.map(|f| f.files.clone()).unwrap_or_default();
+        inner.default = follow.and_then(|f| f.default_file.clone());
+    }
+
+    /// Every followable file now.
+    pub fn list(&self) -> Vec<Followable> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = inner.own.clone();
+        for e in &inner.external {
+            out.extend(expand(e));
+        }
+        out
+    }
+
+    /// `/v1/files`.
+    pub fn infos(&self) -> Vec<FileInfo> {
+        let default = self.default_name();
+        self.list()
+            .into_iter()
+            .map(|f| FileInfo {
+                default: Some(&f.name) == default.as_ref(),
+                size: std::fs::metadata(&f.path).ok().map(|m| m.len()),
+                format: format_name(f.format),
+                own: f.own,
+                path: f.path,
+                name: f.name,
+            })
+            .collect()
+    }
+
+    /// The name of the file a request without `file=` gets.
+    pub fn default_name(&self) -> Option<String> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner
+            .default
+            .clone()
+            .or_else(|| inner.own.first().map(|f| f.name.clone()))
+    }
+
+    /// The file called `name` (the default file for `None`).
+    pub fn find(&self, name: Option<&str>) -> Option<Followable> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => self.default_name()?,
+        };
+        let list = self.list();
+        // A `[[follow.files]]` entry that is one file is also found by its own name.
+        list.iter()
+            .find(|f| f.name == name)
+            .or_else(|| {
+                let mut matches = list
+                    .iter()
+                    .filter(|f| !f.own && f.name.split('/').next() == Some(&name));
+                match (matches.next(), matches.next()) {
+                    (Some(one), None) => Some(one),
+                    _ => None,
+                }
+            })
+            .cloned()
+    }
+
+    /// Wake-ups for `file`: its writer's, or the watcher's for its directory.
+    pub fn wake(&self, file: &Followable) -> watch::Receiver<u64> {
+        if file.own {
+            return self.stats.output(&file.name).wake.subscribe();
+        }
+        let dir = file.path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let mut wakes = self.dir_wakes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = wakes.get(&dir) {
+            return tx.subscribe();
+        }
+        let tx = watch::Sender::new(0);
+        let rx = tx.subscribe();
+        if let Some(w) = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            let mask = inotify::WatchMask::MODIFY
+                | inotify::WatchMask::CREATE
+                | inotify::WatchMask::MOVED_TO
+                | inotify::WatchMask::CLOSE_WRITE;
+            if let Err(e) = w.add(&dir, mask) {
+                tracing::info!(dir = %dir.display(), error = %e, "cannot watch with inotify; polling every second");
+            }
+        }
+        wakes.insert(dir, tx);
+        rx
+    }
+
+    /// Starts the inotify watcher thread for other programs' files. Without inotify (or
+    /// when watches run out), followers poll once a second.
+    pub fn start_watcher(self: &Arc<Self>) {
+        let mut inotify = match inotify::Inotify::init() {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::info!(error = %e, "no inotify; other programs' files are polled every second");
+                return;
+            }
+        };
+        *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(inotify.watches());
+        let weak = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("follow-inotify".into())
+            .spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    if inotify.read_events_blocking(&mut buf).is_err() {
+                        return;
+                    }
+                    let Some(reg) = weak.upgrade() else { return };
+                    // Wake every watched directory's followers: cheap, and exact enough
+                    // (a wake-up only makes a follower read).
+                    let wakes = reg.dir_wakes.lock().unwrap_or_else(|e| e.into_inner());
+                    for tx in wakes.values() {
+                        tx.send_modify(|n| *n += 1);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the inotify thread; polling");
+        }
+    }
+}
+
+/// The files an entry names now: a file, every file in a directory, or a pattern's matches,
+/// leaving out rotated generations and compressed files.
+fn expand(e: &ExternalFile) -> Vec<Followable> {
+    let path = Path::new(&e.path);
+    let single = |p: &Path| Followable {
+        name: e.name.clone(),
+        path: p.to_path_buf(),
+        format: e.format,
+        own: false,
+    };
+    let has_glob = e.path.contains(['*', '?', '[']);
+    if !has_glob && !path.is_dir() {
+        return vec![single(path)];
+    }
+    let pattern = if has_glob {
+        e.path.clone()
+    } else {
+        format!("{}/*", e.path.trim_end_matches('/'))
+    };
+    let Ok(paths) = glob::glob(&pattern) else {
+        return Vec::new();
+    };
+    paths
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file() && !is_rotated(p))
+        .map(|p| Followable {
+            name: format!(
+                "{}/{}",
+                e.name,
+                p.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ),
+            path: p,
+            format: e.format,
+            own: false,
+        })
+        .collect()
+}
+
+/// `app.log.1`, `app.log.2.gz`, `app.log-20261121`, `x.zst`: rotated generations.
+fn is_rotated(p: &Path) -> bool {
+    if p.extension()
+        .is_some_and(|x| ["gz", "zst", "xz", "bz2"].iter().any(|c| x == *c))
+    {
+        return true;
+    }
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let numbered = |sep: char| {
+        name.rsplit_once(sep).is_some_and(|(head, t)| {
+            !head.is_empty() && !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    numbered('.') || numbered('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_generations_are_not_files_of_their_own() {
+        for (name, rotated) in [
+            ("app.log", false),
+            ("app.log.1", true),
+            ("app.log.2.gz", true),
+            ("syslog.3.zst", true),
+            ("app.log-20261121", true),
+            ("my-app.log", false),
+            ("v1.2.log", false),
+        ] {
+            assert_eq!(is_rotated(Path::new(name)), rotated, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_directory_or_pattern_expands_to_its_live_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a.log", "a.log.1", "b.log", "b.log.2.gz", "notes.txt"] {
+            std::fs::write(dir.path().join(f), "x\n").unwrap();
+        }
+        let entry = |path: String| ExternalFile {
+            name: "app".into(),
+            path,
+            format: None,
+        };
+        let names = |e: &ExternalFile| {
+            let mut v: Vec<String> = expand(e).into_iter().map(|f| f.name).collect();
+            v.sort();
+            v
+        };
+        let d = dir.path().display();
+        assert_eq!(
+            names(&entry(format!("{d}/*.log"))),
+            ["app/a.log", "app/b.log"]
+        );
+        assert_eq!(
+            names(&entry(format!("{d}"))),
+            ["app/a.log", "app/b.log", "app/notes.txt"]
+        );
+        assert_eq!(names(&entry(format!("{d}/a.log"))), ["app"]);
+    }
+}

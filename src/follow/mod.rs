@@ -1,0 +1,296 @@
+//! Live follow: logwell's files served to any number of subscribers, history first and then
+//! live, over HTTP with Server-Sent Events (`curl -N`, browsers, `logwell follow`) and over
+//! raw TCP (`nc`).
+//!
+//! - [`request`]: what a subscriber asks for (file, start, filters, format), from a query
+//!   string or a TCP request line.
+//! - [`files`]: what can be followed (every file output, and other programs' files) and the
+//!   wake-ups that tell followers a file grew.
+//! - [`line`]: a stored line parsed back into fields, filtered, and rendered.
+//! - [`subscription`]: one subscriber's stream, read from the files in bounded batches.
+//! - [`http`] and [`tcp`]: the two listeners, one task per connection.
+//!
+//! Subscribers read the files, never the receive path, so a slow or stalled subscriber
+//! cannot slow ingestion: it only stops reading. Limits on subscribers (in all and per IP),
+//! the bearer token, TLS with client certificates, and CORS are enforced here.
+
+pub mod files;
+pub mod http;
+pub mod line;
+pub mod request;
+pub mod subscription;
+pub mod tcp;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{FollowSettings, Settings};
+use crate::stats::Stats;
+use files::{Followable, Registry};
+use request::Request;
+use subscription::{Driver, Encoding, Subscription};
+
+/// Why a subscription was refused; each maps to an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The request is malformed or asks for what the file cannot give.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or a wrong token.
+    #[error("a bearer token is required: send `Authorization: Bearer TOKEN` (or `token=TOKEN`)")]
+    Unauthorized,
+    /// No such file.
+    #[error("no followable file `{0}`; GET /v1/files lists them")]
+    NotFound(String),
+    /// Too many subscribers.
+    #[error("{0}")]
+    TooMany(String),
+}
+
+/// The follow service's shared state.
+pub struct Service {
+    settings: FollowSettings,
+    registry: Arc<Registry>,
+    stats: Stats,
+    started: Instant,
+    subscribers: AtomicUsize,
+    per_peer: Mutex<HashMap<IpAddr, usize>>,
+    /// Lines sent to subscribers, in all.
+    sent: AtomicU64,
+    stop: watch::Receiver<bool>,
+}
+
+/// A running follow service.
+pub struct Handle {
+    /// The service, for reload.
+    pub service: Arc<Service>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Handle {
+    /// Stops the listeners and every subscription.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// The settings it runs on.
+    pub fn settings(&self) -> &FollowSettings {
+        &self.service.settings
+    }
+}
+
+/// Binds the listeners of `settings.follow` and starts serving.
+pub async fn start(settings: &Settings, stats: Stats) -> std::io::Result<Option<Handle>> {
+    let Some(follow) = &settings.follow else {
+        return Ok(None);
+    };
+    let (stop_tx, stop) = watch::channel(false);
+    let registry = Registry::new(settings, stats.clone());
+    registry.start_watcher();
+    let service = Arc::new(Service {
+        settings: follow.clone(),
+        registry,
+        stats,
+        started: Instant::now(),
+        subscribers: AtomicUsize::new(0),
+        per_peer: Mutex::new(HashMap::new()),
+        sent: AtomicU64::new(0),
+        stop,
+    });
+    let mut tasks = Vec::new();
+    for addr in &follow.listen {
+        let listener = bind(*addr).await?;
+        tracing::info!(%addr, "follow service (HTTP) listening");
+        tasks.push(tokio::spawn(http::serve(listener, service.clone())));
+    }
+    for addr in &follow.tcp_listen {
+        let listener = bind(*addr).await?;
+        tracing::info!(%addr, "follow service (TCP) listening");
+        tasks.push(tokio::spawn(tcp::serve(listener, service.clone())));
+    }
+    Ok(Some(Handle {
+        service,
+        stop: stop_tx,
+        tasks,
+    }))
+}
+
+async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {addr} for the follow service: {e} (pick a free port in [follow] listen / tcp_listen)"),
+        )
+    })
+}
+
+/// Resolves once `stop` says stop (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Holds one subscriber slot; frees it when dropped.
+pub struct Slot {
+    service: Arc<Service>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.service.subscribers.fetch_sub(1, Relaxed);
+        let mut per = self
+            .service
+            .per_peer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Service {
+    /// The registry of followable files.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Takes the files of a reloaded configuration.
+    pub fn update(&self, settings: &Settings) {
+        self.registry.update(settings);
+    }
+
+    /// Whether `given` is the configured token (always true without one). Compared in
+    /// constant time.
+    pub fn authorized(&self, given: Option<&str>) -> bool {
+        let Some(want) = &self.settings.token else {
+            return true;
+        };
+        let Some(given) = given else { return false };
+        given.len() == want.len()
+            && given
+                .bytes()
+                .zip(want.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
+    /// Takes a subscriber slot for `ip`, or says which limit is reached.
+    fn slot(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+        let mut per = self.per_peer.lock().unwrap_or_else(|e| e.into_inner());
+        let total = self.subscribers.load(Relaxed);
+        if total >= self.settings.max_subscribers {
+            return Err(Refusal::TooMany(format!(
+                "the follow service has {total} subscribers, its limit (`max_subscribers`)"
+            )));
+        }
+        let mine = per.entry(ip).or_insert(0);
+        if *mine >= self.settings.max_subscribers_per_peer {
+            return Err(Refusal::TooMany(format!(
+                "{ip} has {mine} subscriptions open, the limit per address (`max_subscribers_per_peer`)"
+            )));
+        }
+        *mine += 1;
+        self.subscribers.fetch_add(1, Relaxed);
+        Ok(Slot {
+            service: self.clone(),
+            ip,
+        })
+    }
+
+    /// Checks a request and starts its subscription: the returned receiver yields encoded
+    /// batches until the stream ends.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        request: Request,
+        peer: IpAddr,
+        encoding: Encoding,
+    ) -> Result<(mpsc::Receiver<Vec<u8>>, Followable), Refusal> {
+        let file = self.registry.find(request.file.as_deref()).ok_or_else(|| {
+            Refusal::NotFound(request.file.clone().unwrap_or_else(|| "(default)".into()))
+        })?;
+        let sub =
+            Subscription::new(file.clone(), request, encoding).map_err(Refusal::BadRequest)?;
+        let slot = self.slot(peer)?;
+        let (service, counter) = (self.clone(), self.clone());
+        let driver = Driver {
+            wake: self.registry.wake(&file),
+            heartbeat: self.settings.heartbeat,
+            heartbeat_json: Box::new(move || service.heartbeat()),
+            stop: self.stop.clone(),
+            on_sent: Box::new(move |n| {
+                counter.sent.fetch_add(n, Relaxed);
+            }),
+        };
+        // Two batches in flight at most: a stalled subscriber holds 128 KiB, no more.
+        let (tx, rx) = mpsc::channel(2);
+        tokio::spawn(async move {
+            let _slot = slot;
+            subscription::drive(sub, driver, tx).await;
+        });
+        Ok((rx, file))
+    }
+
+    /// The JSON of a heartbeat: time and counters.
+    fn heartbeat(&self) -> serde_json::Value {
+        serde_json::json!({
+            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "subscribers": self.subscribers.load(Relaxed),
+            "stats": self.stats.snapshot(),
+        })
+    }
+
+    /// `/v1/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let snapshot = self.stats.snapshot();
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": snapshot.uptime_secs,
+            "follow_uptime_secs": self.started.elapsed().as_secs(),
+            "subscribers": self.subscribers.load(Relaxed),
+            "lines_sent": self.sent.load(Relaxed),
+            "inputs": snapshot.inputs,
+            "outputs": snapshot.outputs,
+            "files": self.registry.infos(),
+        })
+    }
+
+    /// `/metrics`, Prometheus text format.
+    pub fn metrics(&self) -> String {
+        let mut out = self.stats.snapshot().to_prometheus();
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP logwell_follow_subscribers Live-follow subscribers connected now."
+        );
+        let _ = writeln!(out, "# TYPE logwell_follow_subscribers gauge");
+        let _ = writeln!(
+            out,
+            "logwell_follow_subscribers {}",
+            self.subscribers.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP logwell_follow_lines_sent_total Lines sent to live-follow subscribers."
+        );
+        let _ = writeln!(out, "# TYPE logwell_follow_lines_sent_total counter");
+        let _ = writeln!(
+            out,
+            "logwell_follow_lines_sent_total {}",
+            self.sent.load(Relaxed)
+        );
+        out
+    }
+}

@@ -1,0 +1,118 @@
+//! The follow service over raw TCP, for `nc host port`: a client may send one request line
+//! (`file=auth n=50 p=err o=json`, the keys of `/v1/follow`), then receives lines.
+//!
+//! A client that sends nothing within [`REQUEST_WAIT`] gets the default: the last 10 lines
+//! of the default file, then every new line, in `short` format. When a token is configured
+//! the request line is required and must carry `token=…`. A refused request gets one
+//! `-- error: … --` line, then the connection is closed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use super::request::Request;
+use super::subscription::{now, Encoding};
+use super::{Refusal, Service};
+
+/// How long the server waits for an optional request line.
+pub const REQUEST_WAIT: Duration = Duration::from_millis(300);
+
+/// Time a client has to complete the TLS handshake and send a required request line.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest request line.
+const MAX_REQUEST: u64 = 4096;
+
+/// Accepts connections until the service stops; one task per connection.
+pub async fn serve(listener: TcpListener, service: Arc<Service>) {
+    let mut stop = service.stop.clone();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "follow service: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = super::stopped(&mut stop) => return,
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            match service.settings.tls.as_ref().map(|t| t.config.clone()) {
+                None => connection(stream, peer, service).await,
+                Some(config) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                    match tokio::time::timeout(REQUEST_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => connection(tls, peer, service).await,
+                        _ => {
+                            tracing::info!(%peer, "follow service: TLS handshake failed or timed out")
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn connection<S>(stream: S, peer: SocketAddr, service: Arc<Service>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (read, mut write) = tokio::io::split(stream);
+    let mut reader = BufReader::new(read).take(MAX_REQUEST);
+    let mut line = String::new();
+    let wait = if service.settings.token.is_some() {
+        REQUEST_TIMEOUT
+    } else {
+        REQUEST_WAIT
+    };
+    // Nothing within the wait: no request line, take the defaults.
+    let _ = tokio::time::timeout(wait, reader.read_line(&mut line)).await;
+    let request = Request::parse(&line, now()).map_err(|e| Refusal::BadRequest(e.0));
+    let subscribed = request.and_then(|request| {
+        if !service.authorized(request.token.as_deref()) {
+            return Err(Refusal::Unauthorized);
+        }
+        service.subscribe(request, peer.ip(), Encoding::Lines)
+    });
+    let mut rx = match subscribed {
+        Ok((rx, _)) => rx,
+        Err(e) => {
+            let _ = write
+                .write_all(format!("-- error: {e} --\n").as_bytes())
+                .await;
+            let _ = write.shutdown().await;
+            return;
+        }
+    };
+    // Anything more the client sends is ignored. Its half-close (`nc -N`, stdin at its end)
+    // only means it sends no more; a reset or a failed write ends the subscription.
+    let mut reader = reader.into_inner();
+    let mut sink = [0u8; 512];
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(b) => {
+                    if write.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+                None => {
+                    let _ = write.shutdown().await;
+                    return;
+                }
+            },
+            n = reader.read(&mut sink), if reading => match n {
+                Ok(0) => reading = false,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
