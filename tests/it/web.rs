@@ -146,14 +146,48 @@ impl Session {
             .wait_lines(&self.daemon.path("messages.json"), self.sent.len());
     }
 
+    /// Sends `count` lines in one `logger -f` run, numbered after `prefix`.
+    fn send_many(&mut self, tag: &'static str, prefix: &str, count: usize) {
+        let file = self.daemon.path("many.txt");
+        let text: String = (0..count).map(|i| format!("{prefix} {i}\n")).collect();
+        std::fs::write(&file, text).unwrap();
+        let sock = self.daemon.path("log.sock");
+        logger(&[
+            "-u",
+            sock.to_str().unwrap(),
+            "-p",
+            "user.info",
+            "-t",
+            tag,
+            "-f",
+            file.to_str().unwrap(),
+        ]);
+        self.sent.extend((0..count).map(|i| Sent {
+            severity: "info",
+            tag,
+            msg: format!("{prefix} {i}"),
+        }));
+        self.daemon
+            .wait_lines(&self.daemon.path("messages.json"), self.sent.len());
+    }
+
     /// Waits until the page shows exactly the rows `view` selects, live, with no gap; checks
     /// every row has a cursor and no cursor repeats. Returns the page's state.
     fn shows(&self, what: &str, view: &View) -> Value {
-        let want = expected(&self.sent, view);
+        self.shows_last(what, view, usize::MAX)
+    }
+
+    /// Like [`Session::shows`], for a page that keeps only the newest `cap` rows.
+    fn shows_last(&self, what: &str, view: &View, cap: usize) -> Value {
+        let mut want = expected(&self.sent, view);
+        want.drain(..want.len().saturating_sub(cap));
         let state = self.browser.wait_for(
             &format!("{what}: the page to show {want:#?}"),
             STATE,
-            |s| s["status"] == "live" && rows_of(s) == want,
+            |s| {
+                assert_ne!(s["status"], "error", "{what}: the page stopped: {s:#}");
+                s["status"] == "live" && rows_of(s) == want
+            },
             || format!("--- daemon log:\n{}", self.daemon.log()),
         );
         assert_eq!(state["notices"], serde_json::json!([]), "{what}: a gap or warning was shown: {state:#}");
@@ -328,17 +362,44 @@ fn web_page_follows_filters_pauses_and_reconnects_in_chromium() {
     s.send("warning", "web-r", "after the restart");
     s.shows("reconnected after a restart", &all);
 
-    // A phone-sized window: nothing wider than the screen.
+    // The view keeps the newest 5,000 lines.
+    s.send_many("web-many", "many", 5_050);
+    let state = s.shows_last("the newest 5,000 lines", &all, 5_000);
+    assert_eq!(state["rows"].as_array().unwrap().len(), 5_000);
+
+    // A phone-sized window: nothing wider than the screen, the newest line in view.
     s.browser.resize(360, 740);
+    let geometry = r#"
+const log = document.getElementById('log');
+return {width: window.innerWidth, scroll: document.documentElement.scrollWidth,
+  top: log.scrollTop, bottom: log.scrollHeight - log.scrollTop - log.clientHeight,
+  follow: log.dataset.follow, jump: !document.getElementById('jump').hidden};"#;
     let fits = s.browser.wait_for(
-        "the page to fit 360 px",
-        "return {width: window.innerWidth, scroll: document.documentElement.scrollWidth};",
-        |v| v["width"].as_u64().is_some_and(|w| w <= 400),
+        "the page to fit 360 px, at the newest line",
+        geometry,
+        |v| v["width"].as_u64().is_some_and(|w| w <= 400) && v["bottom"].as_f64().is_some_and(|b| b < 4.0),
         String::new,
     );
     assert!(
         fits["scroll"].as_u64().unwrap() <= fits["width"].as_u64().unwrap(),
         "the page is wider than a 360 px window: {fits}"
+    );
+
+    // Scrolling up stops the autoscroll: a new line leaves the view where the user put it,
+    // and offers a way back.
+    s.browser.execute("document.getElementById('log').scrollTop = 0;", serde_json::json!([]));
+    s.browser.wait_for("the view to stop following", geometry, |v| v["follow"] == "false", String::new);
+    s.send("notice", "web-r", "while scrolled up");
+    s.shows_last("a line while scrolled up", &all, 5_000);
+    let up = s.browser.execute(geometry, serde_json::json!([]));
+    assert!(up["top"].as_f64().unwrap() < 1.0, "the view moved: {up}");
+    assert_eq!(up["jump"], true, "no way back to the newest line: {up}");
+    s.browser.click("#jump");
+    s.browser.wait_for(
+        "the view to follow again",
+        geometry,
+        |v| v["follow"] == "true" && v["bottom"].as_f64().is_some_and(|b| b < 4.0) && v["jump"] == false,
+        String::new,
     );
     let narrow = artifact("web-follow-360.png");
     s.browser.screenshot(&narrow);

@@ -228,7 +228,9 @@ impl Browser {
             }
             assert!(
                 Instant::now() < deadline,
-                "waited {DEADLINE:?} for {what}; last seen: {v:#}\n{}",
+                "waited {DEADLINE:?} for {}; last seen: {}\n{}",
+                shorten(what),
+                shorten(&format!("{v:#}")),
                 context()
             );
             std::thread::sleep(Duration::from_millis(25));
@@ -301,6 +303,18 @@ impl Drop for Browser {
             let _ = self.driver.wait();
         }
     }
+}
+
+/// `text`, or its start and end when it is long (thousands of rows).
+fn shorten(text: &str) -> String {
+    const KEEP: usize = 3000;
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 2 * KEEP {
+        return text.to_string();
+    }
+    let head: String = chars[..KEEP].iter().collect();
+    let tail: String = chars[chars.len() - KEEP..].iter().collect();
+    format!("{head}\n… {} characters left out …\n{tail}", chars.len() - 2 * KEEP)
 }
 
 /// Decodes an HTTP/1.1 chunked body.
