@@ -405,3 +405,35 @@ return {width: window.innerWidth, scroll: document.documentElement.scrollWidth,
     s.browser.screenshot(&narrow);
     println!("screenshot: {}", narrow.display());
 }
+
+/// A follow service that requires a token: the page, opened without it, says so; opened as
+/// `/?token=…`, it passes the token on to `/v1/files` and `/v1/follow` and shows the lines.
+#[test]
+fn web_page_passes_the_token_from_its_address() {
+    let Some(browser) = Browser::start(1024, 700) else {
+        return;
+    };
+    const TOKEN: &str = "0123456789abcdef-web-token";
+    let daemon = Daemon::start(&CONFIG.replace(
+        "default_file = \"messages\"",
+        &format!("default_file = \"messages\"\ntoken = \"{TOKEN}\""),
+    ));
+    let base = format!("http://127.0.0.1:{}/", daemon.port);
+    let mut s = Session {
+        browser,
+        daemon,
+        sent: Vec::new(),
+    };
+    s.send("warning", "web-t", "behind a token");
+
+    s.browser.goto(&base);
+    let refused = s.status("the page without the token", "error");
+    let error = refused["error"].as_str().unwrap();
+    assert!(error.starts_with("401"), "the refusal is shown: {refused:#}");
+    assert!(error.contains("?token="), "with what to do: {refused:#}");
+
+    s.browser.goto(&format!("{base}?token={TOKEN}"));
+    s.shows("the page with the token", &View::default());
+    s.send("info", "web-t", "live behind a token");
+    s.shows("the page with the token, live", &View::default());
+}
