@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::util::{logger, Daemon};
-use crate::webdriver::{Browser, ENTER};
+use crate::webdriver::{shorten, Browser, ENTER};
 
 const CONFIG: &str = r#"
 [input.dgram]
@@ -185,12 +185,22 @@ impl Session {
             &format!("{what}: the page to show {want:#?}"),
             STATE,
             |s| {
-                assert_ne!(s["status"], "error", "{what}: the page stopped: {s:#}");
+                assert_ne!(
+                    s["status"],
+                    "error",
+                    "{what}: the page stopped: {}",
+                    shorten(&s.to_string())
+                );
                 s["status"] == "live" && rows_of(s) == want
             },
             || format!("--- daemon log:\n{}", self.daemon.log()),
         );
-        assert_eq!(state["notices"], serde_json::json!([]), "{what}: a gap or warning was shown: {state:#}");
+        assert_eq!(
+            state["notices"],
+            serde_json::json!([]),
+            "{what}: a gap or warning was shown: {}",
+            shorten(&state.to_string())
+        );
         let cursors: Vec<&str> = state["rows"]
             .as_array()
             .unwrap()
@@ -199,19 +209,35 @@ impl Session {
             .collect();
         assert!(
             cursors.iter().all(|c| !c.is_empty()),
-            "{what}: a row without data-cursor: {state:#}"
+            "{what}: a row without data-cursor: {}",
+            shorten(&state.to_string())
         );
         let mut unique = cursors.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(unique.len(), cursors.len(), "{what}: a cursor repeats: {state:#}");
+        assert_eq!(
+            unique.len(),
+            cursors.len(),
+            "{what}: a cursor repeats: {}",
+            shorten(&state.to_string())
+        );
         self.not_injected(&state);
         state
     }
 
     fn not_injected(&self, state: &Value) {
-        assert_eq!(state["injected"], 0, "log text became markup: {state:#}");
-        assert_eq!(state["pwned"], Value::Null, "log text ran as script: {state:#}");
+        assert_eq!(
+            state["injected"],
+            0,
+            "log text became markup: {}",
+            shorten(&state.to_string())
+        );
+        assert_eq!(
+            state["pwned"],
+            Value::Null,
+            "log text ran as script: {}",
+            shorten(&state.to_string())
+        );
     }
 
     fn status(&self, what: &str, status: &str) -> Value {
@@ -296,7 +322,8 @@ fn web_page_follows_filters_pauses_and_reconnects_in_chromium() {
 
     // Text: a regex, with the tag cleared.
     s.browser.send_keys("#tag", ENTER, true);
-    s.browser.send_keys("#grep", &format!("fire|panic|needle{ENTER}"), true);
+    s.browser
+        .send_keys("#grep", &format!("fire|panic|needle{ENTER}"), true);
     let text = View {
         grep: Some(regex::Regex::new("fire|panic|needle").unwrap()),
         ..View::default()
@@ -322,8 +349,14 @@ fn web_page_follows_filters_pauses_and_reconnects_in_chromium() {
     s.browser.click("#file option[value='syslog']");
     let refused = s.status("the refused priority filter on a traditional file", "error");
     let error = refused["error"].as_str().unwrap();
-    assert!(error.starts_with("400"), "the server's refusal is shown: {refused:#}");
-    assert!(error.len() > "400 Bad Request: ".len(), "with its reason: {refused:#}");
+    assert!(
+        error.starts_with("400"),
+        "the server's refusal is shown: {refused:#}"
+    );
+    assert!(
+        error.len() > "400 Bad Request: ".len(),
+        "with its reason: {refused:#}"
+    );
     assert_eq!(rows_of(&refused), Vec::<Row>::new());
     // Without it, the traditional file shows its lines, with tags and without severity.
     s.browser.click("#prio option[value='']");
@@ -333,7 +366,10 @@ fn web_page_follows_filters_pauses_and_reconnects_in_chromium() {
         ..View::default()
     };
     let state = s.shows("traditional file, tag web-a", &traditional);
-    assert_eq!(state["error"], "", "the error is gone once the stream is open");
+    assert_eq!(
+        state["error"], "",
+        "the error is gone once the stream is open"
+    );
 
     // Pause and resume: nothing is shown while paused; on resume the page asks for what
     // came after the last line it showed, and gets exactly that.
@@ -377,7 +413,10 @@ return {width: window.innerWidth, scroll: document.documentElement.scrollWidth,
     let fits = s.browser.wait_for(
         "the page to fit 360 px, at the newest line",
         geometry,
-        |v| v["width"].as_u64().is_some_and(|w| w <= 400) && v["bottom"].as_f64().is_some_and(|b| b < 4.0),
+        |v| {
+            v["width"].as_u64().is_some_and(|w| w <= 400)
+                && v["bottom"].as_f64().is_some_and(|b| b < 4.0)
+        },
         String::new,
     );
     assert!(
@@ -387,8 +426,16 @@ return {width: window.innerWidth, scroll: document.documentElement.scrollWidth,
 
     // Scrolling up stops the autoscroll: a new line leaves the view where the user put it,
     // and offers a way back.
-    s.browser.execute("document.getElementById('log').scrollTop = 0;", serde_json::json!([]));
-    s.browser.wait_for("the view to stop following", geometry, |v| v["follow"] == "false", String::new);
+    s.browser.execute(
+        "document.getElementById('log').scrollTop = 0;",
+        serde_json::json!([]),
+    );
+    s.browser.wait_for(
+        "the view to stop following",
+        geometry,
+        |v| v["follow"] == "false",
+        String::new,
+    );
     s.send("notice", "web-r", "while scrolled up");
     s.shows_last("a line while scrolled up", &all, 5_000);
     let up = s.browser.execute(geometry, serde_json::json!([]));
@@ -398,7 +445,11 @@ return {width: window.innerWidth, scroll: document.documentElement.scrollWidth,
     s.browser.wait_for(
         "the view to follow again",
         geometry,
-        |v| v["follow"] == "true" && v["bottom"].as_f64().is_some_and(|b| b < 4.0) && v["jump"] == false,
+        |v| {
+            v["follow"] == "true"
+                && v["bottom"].as_f64().is_some_and(|b| b < 4.0)
+                && v["jump"] == false
+        },
         String::new,
     );
     let narrow = artifact("web-follow-360.png");
@@ -429,7 +480,10 @@ fn web_page_passes_the_token_from_its_address() {
     s.browser.goto(&base);
     let refused = s.status("the page without the token", "error");
     let error = refused["error"].as_str().unwrap();
-    assert!(error.starts_with("401"), "the refusal is shown: {refused:#}");
+    assert!(
+        error.starts_with("401"),
+        "the refusal is shown: {refused:#}"
+    );
     assert!(error.contains("?token="), "with what to do: {refused:#}");
 
     s.browser.goto(&format!("{base}?token={TOKEN}"));

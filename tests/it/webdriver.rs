@@ -66,7 +66,10 @@ impl Browser {
         let port = free_port();
         let child = Command::new(&driver)
             .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", dir.path().join("chromedriver.log").display()))
+            .arg(format!(
+                "--log-path={}",
+                dir.path().join("chromedriver.log").display()
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -86,9 +89,15 @@ impl Browser {
                 }
             }
             if let Some(status) = browser.driver.try_wait().unwrap() {
-                panic!("chromedriver exited with {status}:\n{}", browser.driver_log());
+                panic!(
+                    "chromedriver exited with {status}:\n{}",
+                    browser.driver_log()
+                );
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let profile = browser.dir.path().join("profile");
@@ -118,7 +127,8 @@ impl Browser {
     }
 
     fn driver_log(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("chromedriver.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(self.dir.path().join("chromedriver.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
@@ -142,7 +152,10 @@ impl Browser {
         let mut buf = [0u8; 64 * 1024];
         let (head, body_start) = loop {
             if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break (String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase(), split + 4);
+                break (
+                    String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase(),
+                    split + 4,
+                );
             }
             let n = s.read(&mut buf).map_err(|e| e.to_string())?;
             if n == 0 {
@@ -207,7 +220,11 @@ impl Browser {
 
     /// Runs `script` (a function body; `arguments` holds `args`) in the page.
     pub fn execute(&self, script: &str, args: Value) -> Value {
-        self.session_cmd("POST", "/execute/sync", json!({ "script": script, "args": args }))
+        self.session_cmd(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": args }),
+        )
     }
 
     /// Evaluates `script` until `done` accepts its value, at most [`DEADLINE`]; returns it.
@@ -262,7 +279,11 @@ impl Browser {
         if clear {
             self.session_cmd("POST", &format!("/element/{el}/clear"), json!({}));
         }
-        self.session_cmd("POST", &format!("/element/{el}/value"), json!({ "text": text }));
+        self.session_cmd(
+            "POST",
+            &format!("/element/{el}/value"),
+            json!({ "text": text }),
+        );
     }
 
     /// Presses and releases `key` on whatever element has the focus.
@@ -278,7 +299,11 @@ impl Browser {
 
     /// Resizes the window.
     pub fn resize(&self, width: u32, height: u32) {
-        self.session_cmd("POST", "/window/rect", json!({ "width": width, "height": height }));
+        self.session_cmd(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        );
     }
 
     /// Saves a PNG of the viewport to `path`.
@@ -306,7 +331,7 @@ impl Drop for Browser {
 }
 
 /// `text`, or its start and end when it is long (thousands of rows).
-fn shorten(text: &str) -> String {
+pub fn shorten(text: &str) -> String {
     const KEEP: usize = 3000;
     let chars: Vec<char> = text.chars().collect();
     if chars.len() <= 2 * KEEP {
@@ -314,7 +339,10 @@ fn shorten(text: &str) -> String {
     }
     let head: String = chars[..KEEP].iter().collect();
     let tail: String = chars[chars.len() - KEEP..].iter().collect();
-    format!("{head}\n… {} characters left out …\n{tail}", chars.len() - 2 * KEEP)
+    format!(
+        "{head}\n… {} characters left out …\n{tail}",
+        chars.len() - 2 * KEEP
+    )
 }
 
 /// Decodes an HTTP/1.1 chunked body.
