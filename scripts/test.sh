@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the integration tests against the real logwelld with the real
 # `logger`, and the conformance corpus when it is present (../shared/conformance, or
-# LOGWELL_CONFORMANCE_DIR). Extra arguments go to `cargo test`.
+# LOGWELL_CONFORMANCE_DIR). Extra arguments go to `cargo test`. The real rsyslog and syslog-ng
+# the peer tests send with are fetched (not installed) by scripts/peers.sh into target/peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
+eval "$(scripts/peers.sh "${CARGO_TARGET_DIR:-target}/peers")"
 if [ -z "${LOGWELL_CONFORMANCE_DIR:-}" ] && [ -d ../shared/conformance ]; then
   LOGWELL_CONFORMANCE_DIR=$(cd ../shared/conformance && pwd)
   export LOGWELL_CONFORMANCE_DIR

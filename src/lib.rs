@@ -6,8 +6,10 @@
 //!
 //! - [`input`]: where messages enter. One file per kind ([`input::udp`], [`input::tcp`],
 //!   [`input::tls`], [`input::unix`]); [`input::dgram`] reads datagrams in `recvmmsg` batches and
-//!   [`input::stream`] runs one task per connection; [`input::limits`] enforces `permit`,
-//!   per-peer connection caps and rate limits, and the frame timeout.
+//!   [`input::stream`] is the one accept loop and connection loop of TCP, Unix stream and TLS
+//!   (one task per connection; TLS plugs in its handshake as an upgrade step);
+//!   [`input::limits`] enforces `permit`, per-peer connection caps and rate limits, and the
+//!   frame timeout.
 //! - [`parse`]: pure parsers. [`parse::framing`] splits streams (RFC 6587);
 //!   [`parse::parse`] reads RFC 5424 and RFC 3164 into a [`message::Message`].
 //! - [`pipeline`]: parse → route → format for one input task, with no per-message

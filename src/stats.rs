@@ -32,6 +32,10 @@ pub struct InputStats {
     pub refused: AtomicU64,
     /// Connections closed because a frame stayed incomplete past `frame_timeout_secs`.
     pub frame_timeouts: AtomicU64,
+    /// TLS clients turned away after the connection was accepted: the handshake failed or
+    /// timed out (no client certificate when one is required, a certificate from another CA,
+    /// …), or the client is not in `permitted_peers`.
+    pub tls_refused: AtomicU64,
 }
 
 /// Counters of one output.
@@ -102,6 +106,8 @@ pub struct InputSnapshot {
     pub refused: u64,
     #[serde(default)]
     pub frame_timeouts: u64,
+    #[serde(default)]
+    pub tls_refused: u64,
 }
 
 /// One output's counters at one moment.
@@ -164,6 +170,7 @@ impl Stats {
                             suppressed: s.suppressed.load(Relaxed),
                             refused: s.refused.load(Relaxed),
                             frame_timeouts: s.frame_timeouts.load(Relaxed),
+                            tls_refused: s.tls_refused.load(Relaxed),
                         },
                     )
                 })
@@ -301,7 +308,7 @@ impl Snapshot {
         let _ = writeln!(s, "uptime {}s", self.uptime_secs);
         let _ = writeln!(
             s,
-            "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}",
+            "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8} {:>12}",
             "",
             "NAME",
             "MESSAGES",
@@ -311,12 +318,13 @@ impl Snapshot {
             "DROPPED",
             "CONNS",
             "SUPPRESSED",
-            "REFUSED"
+            "REFUSED",
+            "TLS_REFUSED"
         );
         for (name, i) in &self.inputs {
             let _ = writeln!(
                 s,
-                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}",
+                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8} {:>12}",
                 "input",
                 name,
                 i.received,
@@ -326,13 +334,14 @@ impl Snapshot {
                 i.dropped,
                 i.active_connections,
                 i.suppressed,
-                i.refused
+                i.refused,
+                i.tls_refused
             );
         }
         for (name, o) in &self.outputs {
             let _ = writeln!(
                 s,
-                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8}",
+                "{:<8} {:<20} {:>12} {:>14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8} {:>12}",
                 "output",
                 name,
                 o.written,
@@ -340,6 +349,7 @@ impl Snapshot {
                 "-",
                 format!("errors={}", o.errors),
                 o.dropped,
+                "-",
                 "-",
                 "-",
                 "-"

@@ -2,6 +2,7 @@
 //! arguments and calls [`run`].
 
 pub mod cat;
+pub mod follow;
 pub mod rotate;
 pub mod stats;
 
@@ -14,7 +15,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "logwell",
     version,
-    about = "Client for logwelld: statistics, rotation, and reading history"
+    about = "Client for logwelld: live follow, history, statistics and rotation"
 )]
 pub struct Args {
     /// What to do.
@@ -31,6 +32,10 @@ pub enum Command {
     Cat(cat::CatArgs),
     /// Rotate files now (every file output when none is named).
     Rotate(rotate::RotateArgs),
+    /// Print the last lines of a file, then every new one, like `journalctl -f`.
+    Follow(follow::FollowArgs),
+    /// Print a file's history through the daemon, like `journalctl` (`-f` to follow).
+    Show(follow::FollowArgs),
 }
 
 /// Where to find the daemon: an explicit socket, or the one named by a config file.
@@ -69,6 +74,8 @@ pub fn run(args: Args) -> i32 {
         Command::Stats(a) => stats::run(&a),
         Command::Cat(a) => cat::run(&a),
         Command::Rotate(a) => rotate::run(&a),
+        Command::Follow(a) => follow::run(&a, true),
+        Command::Show(a) => follow::run(&a, false),
     };
     match result {
         Ok(()) => 0,

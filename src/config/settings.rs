@@ -140,7 +140,7 @@ pub struct StreamSettings {
     pub max_message_size_bytes: usize,
     /// Whether to write the sender's timestamp (true) or the reception time.
     pub use_sender_timestamp: bool,
-    /// Allow-list, per-peer connections and rate, frame timeout (tcp only).
+    /// Allow-list, per-peer connections and rate, frame timeout (tcp and tls).
     pub limits: Limits,
 }
 
@@ -669,8 +669,7 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
                 idle_timeout: idle,
                 max_message_size_bytes: max,
                 use_sender_timestamp: sender_ts.unwrap_or(true),
-                // Refused above for now: the TLS accept loop does not apply them yet.
-                limits: Limits::default(),
+                limits: limits.clone(),
             };
             super::tls::tls_settings(check, raw, stream).map(InputKind::Tls)
         }

@@ -254,6 +254,9 @@ impl Daemon {
         let mut hup = signal(SignalKind::hangup()).map_err(io_err("cannot handle SIGHUP"))?;
         let mut term = signal(SignalKind::terminate()).map_err(io_err("cannot handle SIGTERM"))?;
         let mut int = signal(SignalKind::interrupt()).map_err(io_err("cannot handle SIGINT"))?;
+        self.follow = crate::follow::start(&self.settings, self.stats.clone())
+            .await
+            .map_err(io_err("cannot start the follow service"))?;
         let (control_stop, control_stop_rx) = watch::channel(false);
         let (requests_tx, mut requests) = tokio::sync::mpsc::channel(16);
         let control = control::spawn(
@@ -266,9 +269,6 @@ impl Daemon {
             "cannot open the control socket {}",
             self.settings.daemon.control_socket.display()
         )))?;
-        self.follow = crate::follow::start(&self.settings, self.stats.clone())
-            .await
-            .map_err(io_err("cannot start the follow service"))?;
         let notifier = notify::Notifier::from_env();
         notifier.send(&format!("READY=1\nSTATUS={}", self.status()));
         let mut status_tick = tokio::time::interval(std::time::Duration::from_secs(10));

@@ -241,7 +241,7 @@ async fn follow(
             request.start = super::request::StartAt::After(p);
         }
     }
-    let (rx, _file) = service.subscribe(request, peer, Encoding::Sse)?;
+    let (rx, _file) = service.subscribe(request, peer, Encoding::Sse).await?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

@@ -382,7 +382,7 @@ mod tests {
             ("t=cron&t=sshd", true),
             ("host=web1", true),
             ("host=web2", false),
-            ("g=password\\s+for", true),
+            ("g=password\\s%2Bfor", true),
             ("g=^root", false),
         ] {
             assert_eq!(f.passes(&filter(q)), pass, "{q}");

@@ -211,8 +211,8 @@ impl Service {
     }
 
     /// Checks a request and starts its subscription: the returned receiver yields encoded
-    /// batches until the stream ends.
-    pub fn subscribe(
+    /// batches until the stream ends. The start point is fixed when this returns.
+    pub async fn subscribe(
         self: &Arc<Self>,
         request: Request,
         peer: IpAddr,
@@ -221,9 +221,16 @@ impl Service {
         let file = self.registry.find(request.file.as_deref()).ok_or_else(|| {
             Refusal::NotFound(request.file.clone().unwrap_or_else(|| "(default)".into()))
         })?;
-        let sub =
+        let mut sub =
             Subscription::new(file.clone(), request, encoding).map_err(Refusal::BadRequest)?;
         let slot = self.slot(peer)?;
+        let (sub, first) = tokio::task::spawn_blocking(move || {
+            let mut first = subscription::Batch::default();
+            sub.open(&mut first);
+            (sub, first)
+        })
+        .await
+        .map_err(|e| Refusal::BadRequest(format!("cannot open the file: {e}")))?;
         let (service, counter) = (self.clone(), self.clone());
         let driver = Driver {
             wake: self.registry.wake(&file),
@@ -236,6 +243,9 @@ impl Service {
         };
         // Two batches in flight at most: a stalled subscriber holds 128 KiB, no more.
         let (tx, rx) = mpsc::channel(2);
+        if !first.bytes.is_empty() {
+            let _ = tx.try_send(first.bytes);
+        }
         tokio::spawn(async move {
             let _slot = slot;
             subscription::drive(sub, driver, tx).await;

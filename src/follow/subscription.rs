@@ -86,9 +86,9 @@ impl Subscription {
         &self.request
     }
 
-    /// Reads up to one batch.
-    pub fn read_batch(&mut self) -> Batch {
-        let mut batch = Batch::default();
+    /// Opens the file set at the start point (blocking). Lines written after this are
+    /// part of the stream even with `n=0`.
+    pub fn open(&mut self, batch: &mut Batch) {
         if self.reader.is_none() {
             let start = match self.request.start {
                 StartAt::Last(n) => Start::LastLines(n),
@@ -101,8 +101,18 @@ impl Subscription {
                 Err(e) => {
                     self.notice(&mut batch.bytes, "warning", &e.to_string());
                     batch.at_end = true;
-                    return batch;
                 }
+            }
+        }
+    }
+
+    /// Reads up to one batch.
+    pub fn read_batch(&mut self) -> Batch {
+        let mut batch = Batch::default();
+        if self.reader.is_none() {
+            self.open(&mut batch);
+            if self.reader.is_none() {
+                return batch;
             }
         }
         let written = modified(&self.file.path);

@@ -74,12 +74,11 @@ where
     // Nothing within the wait: no request line, take the defaults.
     let _ = tokio::time::timeout(wait, reader.read_line(&mut line)).await;
     let request = Request::parse(&line, now()).map_err(|e| Refusal::BadRequest(e.0));
-    let subscribed = request.and_then(|request| {
-        if !service.authorized(request.token.as_deref()) {
-            return Err(Refusal::Unauthorized);
-        }
-        service.subscribe(request, peer.ip(), Encoding::Lines)
-    });
+    let subscribed = match request {
+        Ok(request) if !service.authorized(request.token.as_deref()) => Err(Refusal::Unauthorized),
+        Ok(request) => service.subscribe(request, peer.ip(), Encoding::Lines).await,
+        Err(e) => Err(e),
+    };
     let mut rx = match subscribed {
         Ok((rx, _)) => rx,
         Err(e) => {

@@ -1,4 +1,4 @@
-//! Limits on network inputs (udp, tcp): who may send (`permit`), how many connections one
+//! Limits on network inputs (udp, tcp, tls): who may send (`permit`), how many connections one
 //! peer may hold (`max_connections_per_peer`), how fast one peer may send
 //! (`rate_limit_per_sec`, `rate_limit_burst`, `rate_limit_peers`) and how long a peer may take
 //! to finish a frame (`frame_timeout_secs`).
@@ -58,11 +58,11 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Limits {
     /// Peers allowed to send; everyone when empty.
     pub permit: Vec<Cidr>,
-    /// Connections one peer IP may hold at once (tcp).
+    /// Connections one peer IP may hold at once (tcp, tls).
     pub max_connections_per_peer: Option<usize>,
     /// Messages per second per peer IP.
     pub rate: Option<RateLimit>,
-    /// Close a connection whose incomplete frame waits longer than this (tcp).
+    /// Close a connection whose incomplete frame waits longer than this (tcp, tls).
     pub frame_timeout: Option<Duration>,
 }
 
@@ -182,7 +182,7 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawInput) -> Limits {
         ),
     ];
     match kind {
-        "tcp" => {}
+        "tcp" | "tls" => {}
         "udp" => {
             for (key, span, datagram_too) in &keys {
                 if !datagram_too {
@@ -201,7 +201,7 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawInput) -> Limits {
                     span,
                     key,
                     kind,
-                    if kind == "tls" { "limits apply to udp and tcp inputs (tls inputs do not apply them yet); remove it" } else { "limits apply to udp and tcp inputs (local peers are trusted); remove it" },
+                    "limits apply to udp, tcp and tls inputs (local peers are trusted); remove it",
                 );
             }
             return Limits::default();

@@ -1,12 +1,17 @@
-//! The connection loop shared by every stream input (TCP, Unix stream, and later TLS): read
-//! into one fixed buffer, split frames with the RFC 6587 [`Framer`], push them through the
-//! pipeline, flush once per read.
+//! The accept loop and the connection loop shared by every stream input (TCP, Unix stream
+//! and TLS): accept, apply the input's limits, run the input's [`Upgrade`] step (nothing for
+//! TCP and Unix; the handshake and peer check for TLS), then read into one fixed buffer, split
+//! frames with the RFC 6587 [`Framer`], push them through the pipeline, flush once per read.
 //!
 //! One task runs per connection; a bad or slow peer affects only its own task. The buffer is
 //! allocated once per connection and sized so the framer never stalls
 //! (`max_message_size + 64`, at least [`READ_BUFFER_BYTES`]). On stop the loop keeps reading
 //! until the socket has nothing more (or the peer closed), so bytes the kernel already
 //! accepted are written, then it returns.
+//!
+//! The loop reads through [`Connection`]: a raw socket ([`StreamSocket`]) waits for readiness
+//! and reads with `recv`, exactly as before TLS shared the loop; a TLS stream reads through
+//! rustls. This module owns no TLS code.
 
 use std::io;
 use std::net::SocketAddr;
@@ -83,6 +88,105 @@ impl StreamSocket for tokio::net::UnixStream {
     }
 }
 
+/// What a stopping connection may still read: the bytes the kernel held at the stop, until
+/// a deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct Drain {
+    /// Bytes the kernel held at the stop and not read since.
+    pub left: usize,
+    /// When to give up.
+    pub until: tokio::time::Instant,
+}
+
+/// A connection the serve loop reads: a raw socket, or a TLS stream over one.
+pub trait Connection: Send {
+    /// Waits until bytes are there and reads them (`Ok(0)`: the peer closed). Cancel-safe:
+    /// dropped before it returns, it has read nothing.
+    fn read_some(
+        &mut self,
+        buf: &mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<usize>> + Send;
+    /// Reads, while stopping, what had arrived by the stop and no more (`WouldBlock`: done).
+    fn read_queued(
+        &mut self,
+        buf: &mut [u8],
+        drain: &mut Drain,
+    ) -> impl std::future::Future<Output = io::Result<usize>> + Send;
+    /// Bytes the kernel holds for this connection now.
+    fn kernel_queued(&self) -> usize;
+}
+
+impl<S: StreamSocket> Connection for S {
+    async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            self.readable().await?;
+            match self.try_read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return r,
+            }
+        }
+    }
+
+    async fn read_queued(&mut self, buf: &mut [u8], drain: &mut Drain) -> io::Result<usize> {
+        if drain.left == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let room = buf.len().min(drain.left);
+        let n = self.read_now(&mut buf[..room])?;
+        drain.left -= n;
+        Ok(n)
+    }
+
+    fn kernel_queued(&self) -> usize {
+        self.queued_bytes()
+    }
+}
+
+/// What is known of a connection's peer once its [`Upgrade`] succeeded.
+#[derive(Debug, Default)]
+pub struct Identity {
+    /// The verified name of a TLS client ([`Source::tls_peer`]).
+    pub tls_peer: Option<Arc<str>>,
+}
+
+/// The step between accepting a socket and serving it: nothing for TCP and Unix ([`Plain`]),
+/// the handshake and the peer check for TLS. It runs on the connection's own task.
+pub trait Upgrade<S>: Send + Sync + 'static {
+    /// What the serve loop reads.
+    type Conn: Connection + 'static;
+    /// Makes the connection, or refuses the peer (logged and counted by the implementation).
+    fn upgrade(
+        &self,
+        sock: S,
+        peer: &Peer,
+        ctx: &InputContext,
+    ) -> impl std::future::Future<Output = Option<(Self::Conn, Identity)>> + Send;
+}
+
+/// No upgrade: the socket is served as it was accepted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Plain;
+
+impl<S: StreamSocket + 'static> Upgrade<S> for Plain {
+    type Conn = S;
+    async fn upgrade(&self, sock: S, _: &Peer, _: &InputContext) -> Option<(S, Identity)> {
+        Some((sock, Identity::default()))
+    }
+}
+
+/// How a stream input serves its connections, shared by its accept loops.
+#[derive(Debug)]
+pub struct Serving<U> {
+    /// At most this many connections at once (`max_connections`).
+    pub slots: Arc<Semaphore>,
+    /// Per-connection limits.
+    pub limits: StreamLimits,
+    /// Whether to write the sender's timestamp.
+    pub use_sender_timestamp: bool,
+    /// The step before serving.
+    pub upgrade: U,
+}
+
 /// A listening stream socket: tokio's `TcpListener` and `UnixListener`.
 pub trait StreamListener: Send + Sync + 'static {
     /// The connection type.
@@ -129,19 +233,17 @@ impl StreamListener for tokio::net::UnixListener {
 /// accept (EMFILE, …) is logged and retried with back-off; it never stops the listener. On
 /// stop, connections the kernel completed but were not yet accepted are accepted and drained
 /// too, whatever the limit: their senders consider that data delivered.
-pub async fn accept_loop<L: StreamListener>(
-    listener: L,
-    slots: Arc<Semaphore>,
-    limits: StreamLimits,
-    sender_ts: bool,
-    ctx: InputContext,
-) {
+pub async fn accept_loop<L, U>(listener: L, serving: Arc<Serving<U>>, ctx: InputContext)
+where
+    L: StreamListener,
+    U: Upgrade<L::Conn>,
+{
     let _trackers = ctx.trackers.clone();
     let mut stop = ctx.stop.clone();
     let mut backoff = Duration::from_millis(10);
     loop {
         let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            p = serving.slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             _ = super::stopped(&mut stop) => break,
         };
         let accepted = tokio::select! {
@@ -151,7 +253,7 @@ pub async fn accept_loop<L: StreamListener>(
         match accepted {
             Ok((sock, peer)) => {
                 backoff = Duration::from_millis(10);
-                start_connection(sock, peer, Some(permit), limits, sender_ts, &ctx);
+                start_connection(sock, peer, Some(permit), &serving, &ctx);
             }
             Err(e) => {
                 tracing::warn!(input = %ctx.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
@@ -163,18 +265,20 @@ pub async fn accept_loop<L: StreamListener>(
     while let Ok(Ok((sock, peer))) =
         tokio::time::timeout(Duration::ZERO, listener.accept_peer()).await
     {
-        start_connection(sock, peer, None, limits, sender_ts, &ctx);
+        start_connection(sock, peer, None, &serving, &ctx);
     }
 }
 
-fn start_connection<S: StreamSocket + 'static>(
+fn start_connection<S, U>(
     sock: S,
     peer: Peer,
     permit: Option<OwnedSemaphorePermit>,
-    limits: StreamLimits,
-    sender_ts: bool,
+    serving: &Arc<Serving<U>>,
     ctx: &InputContext,
-) {
+) where
+    S: Send + 'static,
+    U: Upgrade<S>,
+{
     // Limits: a peer not permitted, or over its connection count, is closed at once.
     let admitted = match (&ctx.limiter, peer) {
         (Some(l), Peer::Inet(addr)) => match l.admit(addr.ip()) {
@@ -187,22 +291,26 @@ fn start_connection<S: StreamSocket + 'static>(
         Peer::Inet(addr) => (Some(addr), None, super::dgram::peer_host(&addr).into()),
         Peer::Local(creds) => (None, creds, ctx.hostname.clone()),
     };
-    let source = Source {
+    let mut source = Source {
         input: ctx.name.clone(),
         peer: peer_addr,
         creds,
         default_host,
-        use_sender_timestamp: sender_ts,
+        use_sender_timestamp: serving.use_sender_timestamp,
         tls_peer: None,
     };
     let ctx = ctx.clone();
+    let serving = serving.clone();
     ctx.stats.connections.fetch_add(1, Relaxed);
     ctx.stats.active_connections.fetch_add(1, Relaxed);
     tokio::spawn(async move {
         let _trackers = ctx.trackers.clone();
         let _admitted = admitted;
-        let ended = serve(sock, source, limits, &ctx).await;
-        tracing::debug!(input = %ctx.name, peer = ?peer, ?ended, "connection closed");
+        if let Some((conn, identity)) = serving.upgrade.upgrade(sock, &peer, &ctx).await {
+            source.tls_peer = identity.tls_peer;
+            let ended = serve(conn, source, serving.limits, &ctx).await;
+            tracing::debug!(input = %ctx.name, peer = ?peer, ?ended, "connection closed");
+        }
         ctx.stats.active_connections.fetch_sub(1, Relaxed);
         drop(permit);
     });
@@ -215,6 +323,16 @@ pub struct StreamLimits {
     pub max_message_size: usize,
     /// Close after this long without data.
     pub idle_timeout: Option<Duration>,
+}
+
+impl StreamLimits {
+    /// The limits of a stream input's settings.
+    pub fn of(s: &crate::config::StreamSettings) -> StreamLimits {
+        StreamLimits {
+            max_message_size: s.max_message_size_bytes,
+            idle_timeout: s.idle_timeout,
+        }
+    }
 }
 
 /// Why a connection ended.
@@ -233,8 +351,8 @@ pub enum Ended {
 }
 
 /// Serves one connection until the peer closes it, it idles out, or the input stops.
-pub async fn serve<S: StreamSocket>(
-    sock: S,
+pub async fn serve<C: Connection>(
+    mut sock: C,
     source: Source,
     limits: StreamLimits,
     ctx: &InputContext,
@@ -251,22 +369,21 @@ pub async fn serve<S: StreamSocket>(
     let mut partial_since: Option<tokio::time::Instant> = None;
     // Once stopping: the bytes the kernel held at the stop are read (a sender that keeps
     // sending cannot hold the shutdown), within DRAIN_LIMIT.
-    let mut drain: Option<(usize, tokio::time::Instant)> = None;
+    let drain_from = |sock: &C| Drain {
+        left: sock.kernel_queued(),
+        until: tokio::time::Instant::now() + DRAIN_LIMIT,
+    };
+    let mut drain: Option<Drain> = None;
     if *stop.borrow() {
-        drain = Some((
-            sock.queued_bytes(),
-            tokio::time::Instant::now() + DRAIN_LIMIT,
-        ));
+        drain = Some(drain_from(&sock));
     }
     let ended = loop {
-        if let Some((left, until)) = drain {
-            if left == 0 {
-                break Ended::Stopped;
-            }
-            if tokio::time::Instant::now() >= until {
+        let read = if let Some(d) = &mut drain {
+            if tokio::time::Instant::now() >= d.until {
                 tracing::warn!(input = %ctx.name, peer = ?source.peer, "stopped before the queue was read");
                 break Ended::Stopped;
             }
+            sock.read_queued(&mut buf[end..], d).await
         } else {
             let idle = async {
                 match limits.idle_timeout {
@@ -275,9 +392,9 @@ pub async fn serve<S: StreamSocket>(
                 }
             };
             tokio::select! {
-                r = sock.readable() => if r.is_err() { break Ended::Error },
+                r = sock.read_some(&mut buf[end..]) => r,
                 _ = super::stopped(&mut stop) => {
-                    drain = Some((sock.queued_bytes(), tokio::time::Instant::now() + DRAIN_LIMIT));
+                    drain = Some(drain_from(&sock));
                     continue;
                 }
                 _ = idle => break Ended::Idle,
@@ -291,13 +408,6 @@ pub async fn serve<S: StreamSocket>(
                     continue;
                 }
             }
-        }
-        let read = match drain {
-            Some((left, _)) => {
-                let room = (buf.len() - end).min(left);
-                sock.read_now(&mut buf[end..end + room])
-            }
-            None => sock.try_read(&mut buf[end..]),
         };
         let n = match read {
             Ok(0) => break Ended::Eof,
@@ -308,15 +418,14 @@ pub async fn serve<S: StreamSocket>(
                 }
                 continue;
             }
+            // A TLS peer that closes without close_notify: what it sent was read.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break Ended::Eof,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 tracing::debug!(input = %ctx.name, peer = ?source.peer, error = %e, "read failed");
                 break Ended::Error;
             }
         };
-        if let Some((left, _)) = &mut drain {
-            *left -= n;
-        }
         end += n;
         pipeline.begin();
         let mut completed = false;

@@ -1,17 +1,18 @@
 //! TCP input (RFC 6587): one listener per address, one task per connection, at most
 //! `max_connections` at once (the rest wait in the kernel's backlog until a slot frees, as in
 //! mini-redis). A failed accept is logged and retried with back-off; it never stops the
-//! listener. Framing and reading live in [`stream`](super::stream).
+//! listener. Accepting, limits, framing and reading live in [`stream`](super::stream);
+//! [`spawn_upgraded`] is what the [`tls`](super::tls) input reuses with its handshake.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use nix::sys::socket::{self, Backlog, SockType, SockaddrStorage};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use super::stream::{self, StreamLimits};
+use super::stream::{self, Serving, StreamLimits, Upgrade};
 use super::{activation::Activated, InputContext, InputError};
 use crate::config::StreamSettings;
 
@@ -49,23 +50,29 @@ pub fn spawn(
     s: &StreamSettings,
     ctx: InputContext,
 ) -> std::io::Result<()> {
-    let limits = StreamLimits {
-        max_message_size: s.max_message_size_bytes,
-        idle_timeout: s.idle_timeout,
-    };
-    let slots = Arc::new(Semaphore::new(s.max_connections));
+    spawn_upgraded(listeners, s, stream::Plain, ctx)
+}
+
+/// Spawns one accept loop per listener, each connection going through `upgrade` before it is
+/// served (the TLS input's handshake), with the input's limits applied first.
+pub fn spawn_upgraded<U: Upgrade<TcpStream>>(
+    listeners: Vec<std::net::TcpListener>,
+    s: &StreamSettings,
+    upgrade: U,
+    ctx: InputContext,
+) -> std::io::Result<()> {
+    let serving = Arc::new(Serving {
+        slots: Arc::new(Semaphore::new(s.max_connections)),
+        limits: StreamLimits::of(s),
+        use_sender_timestamp: s.use_sender_timestamp,
+        upgrade,
+    });
     let mut ctx = ctx;
     ctx.limiter = super::limits::Limiter::new(&s.limits, ctx.name.clone(), ctx.stats.clone());
     for l in listeners {
         l.set_nonblocking(true)?;
         let listener = TcpListener::from_std(l)?;
-        tokio::spawn(stream::accept_loop(
-            listener,
-            slots.clone(),
-            limits,
-            s.use_sender_timestamp,
-            ctx.clone(),
-        ));
+        tokio::spawn(stream::accept_loop(listener, serving.clone(), ctx.clone()));
     }
     Ok(())
 }

@@ -1,17 +1,18 @@
-//! TLS input (RFC 5425): TCP listeners bound as for [`tcp`](super::tcp), a rustls handshake per
-//! connection, then the same RFC 6587 framing and pipeline as [`stream`](super::stream).
+//! TLS input (RFC 5425): TCP listeners bound and served as for [`tcp`](super::tcp) (the same
+//! accept loop, limits and connection loop of [`stream`](super::stream)), with a rustls
+//! handshake per connection as the [`Upgrade`] step.
 //!
-//! A TLS stream is not a raw socket (its bytes must go through rustls), so `serve_tls` is a
-//! small copy of [`stream::serve`](super::stream::serve) that reads with
-//! `AsyncReadExt::read` instead of `recv`.
-//!
-//! Each connection: a handshake bounded by [`HANDSHAKE_TIMEOUT`] (and by 5 s more once the
+//! Each connection: first the input's limits (`permit`, `max_connections_per_peer`), before
+//! any TLS work; then a handshake bounded by [`HANDSHAKE_TIMEOUT`] (and by 5 s more once the
 //! input stops); then, when `permitted_peers` is set, the client certificate's DNS names,
-//! common name and SHA-256 digest are checked, and a refused client is logged with its
-//! identity and closed. The identity (first DNS name, else common name) goes into
-//! [`Source::tls_peer`].
+//! common name and SHA-256 digest are checked. A refused client (failed or timed-out
+//! handshake, missing or untrusted certificate, not permitted) is logged with its identity,
+//! counted in `tls_refused` and closed. The identity (first DNS name, else common name) goes
+//! into [`Source::tls_peer`](crate::message::Source::tls_peer). The serve loop then reads
+//! through rustls ([`Connection`] for [`TlsStream`]), with the same rate limit, frame timeout,
+//! idle timeout and bounded buffer as TCP.
 //!
-//! Certificates are renewed in place: before each accept, the modification times of `cert`,
+//! Certificates are renewed in place: before each handshake, the modification times of `cert`,
 //! `key` and `ca` are compared with those last loaded; when one changed, the configuration is
 //! rebuilt for the connections that follow (established ones keep theirs). A file that fails
 //! to load is logged and the previous configuration kept.
@@ -24,16 +25,13 @@ use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::stream::{Ended, StreamLimits, StreamSocket, READ_BUFFER_BYTES};
+use super::stream::{Connection, Drain, Identity, Peer, StreamSocket, Upgrade};
 use super::InputContext;
 use crate::config::{server_config, PermittedPeer, TlsSettings};
-use crate::message::Source;
-use crate::parse::framing::{Decoded, Framer};
 
 /// How long a client has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,82 +96,25 @@ pub fn spawn(
             stamps: stamps(s),
         }),
     });
-    let limits = StreamLimits {
-        max_message_size: s.stream.max_message_size_bytes,
-        idle_timeout: s.stream.idle_timeout,
-    };
-    let slots = Arc::new(Semaphore::new(s.stream.max_connections));
-    for l in listeners {
-        l.set_nonblocking(true)?;
-        let listener = TcpListener::from_std(l)?;
-        tokio::spawn(accept_loop(
-            listener,
-            slots.clone(),
-            limits,
-            shared.clone(),
-            ctx.clone(),
-        ));
-    }
-    Ok(())
+    super::tcp::spawn_upgraded(listeners, &s.stream, Handshake(shared), ctx)
 }
 
-/// Accepts connections until the input stops, as [`stream::accept_loop`](super::stream::accept_loop)
-/// does; connections already queued at the stop are served too.
-async fn accept_loop(
-    listener: TcpListener,
-    slots: Arc<Semaphore>,
-    limits: StreamLimits,
-    shared: Arc<Shared>,
-    ctx: InputContext,
-) {
-    let _trackers = ctx.trackers.clone();
-    let mut stop = ctx.stop.clone();
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = super::stopped(&mut stop) => break,
-        };
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = super::stopped(&mut stop) => break,
-        };
-        match accepted {
-            Ok((sock, addr)) => {
-                backoff = Duration::from_millis(10);
-                let config = shared.config(&ctx);
-                start_connection(sock, addr, config, Some(permit), limits, &shared, &ctx);
-            }
-            Err(e) => {
-                tracing::warn!(input = %ctx.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-        }
-    }
-    while let Ok(Ok((sock, addr))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
-        let config = shared.config(&ctx);
-        start_connection(sock, addr, config, None, limits, &shared, &ctx);
-    }
-}
+/// The TLS [`Upgrade`]: handshake, then the `permitted_peers` check.
+struct Handshake(Arc<Shared>);
 
-fn start_connection(
-    sock: TcpStream,
-    addr: SocketAddr,
-    config: Arc<ServerConfig>,
-    permit: Option<OwnedSemaphorePermit>,
-    limits: StreamLimits,
-    shared: &Arc<Shared>,
-    ctx: &InputContext,
-) {
-    let _ = sock.set_nodelay(true);
-    let ctx = ctx.clone();
-    let shared = shared.clone();
-    ctx.stats.connections.fetch_add(1, Relaxed);
-    ctx.stats.active_connections.fetch_add(1, Relaxed);
-    tokio::spawn(async move {
-        let _trackers = ctx.trackers.clone();
-        let accept = TlsAcceptor::from(config).accept(sock);
+impl Upgrade<TcpStream> for Handshake {
+    type Conn = TlsStream<TcpStream>;
+
+    async fn upgrade(
+        &self,
+        sock: TcpStream,
+        peer: &Peer,
+        ctx: &InputContext,
+    ) -> Option<(TlsStream<TcpStream>, Identity)> {
+        let Peer::Inet(addr) = *peer else {
+            unreachable!("TLS inputs listen on TCP")
+        };
+        let accept = TlsAcceptor::from(self.0.config(ctx)).accept(sock);
         // A stop gives a handshake in progress at most DRAIN_LIMIT more: its sender has
         // nothing delivered yet, and it must not hold the shutdown for HANDSHAKE_TIMEOUT.
         let mut stop = ctx.stop.clone();
@@ -185,31 +126,53 @@ fn start_connection(
             r = tokio::time::timeout(HANDSHAKE_TIMEOUT, accept) => r,
             _ = stop_limit => Ok(Err(io::Error::new(io::ErrorKind::TimedOut, "the input stopped"))),
         };
-        match handshake {
+        let tls = match handshake {
+            Ok(Ok(tls)) => tls,
             Err(_) => {
-                tracing::warn!(input = %ctx.name, peer = %addr, "TLS handshake timed out; connection closed")
+                ctx.stats.tls_refused.fetch_add(1, Relaxed);
+                tracing::warn!(input = %ctx.name, peer = %addr, "TLS handshake timed out; connection closed");
+                return None;
             }
             Ok(Err(e)) => {
-                tracing::warn!(input = %ctx.name, peer = %addr, error = %e, "TLS handshake failed; connection closed")
+                ctx.stats.tls_refused.fetch_add(1, Relaxed);
+                tracing::warn!(input = %ctx.name, peer = %addr, error = %e, "TLS handshake failed; connection closed");
+                return None;
             }
-            Ok(Ok(tls)) => {
-                if let Some(tls_peer) = admit(&tls, addr, &shared.settings.permitted_peers, &ctx) {
-                    let source = Source {
-                        input: ctx.name.clone(),
-                        peer: Some(addr),
-                        creds: None,
-                        default_host: super::dgram::peer_host(&addr).into(),
-                        use_sender_timestamp: shared.settings.stream.use_sender_timestamp,
-                        tls_peer,
-                    };
-                    let ended = serve_tls(tls, source, limits, &ctx).await;
-                    tracing::debug!(input = %ctx.name, peer = %addr, ?ended, "connection closed");
-                }
+        };
+        match admit(&tls, addr, &self.0.settings.permitted_peers, ctx) {
+            Some(tls_peer) => Some((tls, Identity { tls_peer })),
+            None => {
+                ctx.stats.tls_refused.fetch_add(1, Relaxed);
+                None
             }
         }
-        ctx.stats.active_connections.fetch_sub(1, Relaxed);
-        drop(permit);
-    });
+    }
+}
+
+impl Connection for TlsStream<TcpStream> {
+    async fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf).await
+    }
+
+    /// Bytes in the kernel: wait for them until the deadline (tokio's readiness may lag).
+    /// None: take only what rustls holds decrypted already.
+    async fn read_queued(&mut self, buf: &mut [u8], drain: &mut Drain) -> io::Result<usize> {
+        let wait = if self.get_ref().0.queued_bytes() > 0 {
+            drain
+                .until
+                .saturating_duration_since(tokio::time::Instant::now())
+        } else {
+            Duration::ZERO
+        };
+        match tokio::time::timeout(wait, self.read(buf)).await {
+            Ok(r) => r,
+            Err(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn kernel_queued(&self) -> usize {
+        self.get_ref().0.queued_bytes()
+    }
 }
 
 /// The names a certificate claims: DNS SANs, then the subject's common names.
@@ -266,117 +229,4 @@ fn admit(
         "TLS peer is not in permitted_peers; connection closed"
     );
     None
-}
-
-/// Serves one TLS connection until the peer closes it, it idles out, or the input stops: the
-/// loop of [`stream::serve`](super::stream::serve), reading through rustls.
-async fn serve_tls(
-    mut tls: TlsStream<TcpStream>,
-    source: Source,
-    limits: StreamLimits,
-    ctx: &InputContext,
-) -> Ended {
-    let mut stop = ctx.stop.clone();
-    let mut pipeline = ctx.pipeline();
-    let mut framer = Framer::new(limits.max_message_size);
-    let mut buf = vec![0u8; (limits.max_message_size + 64).max(READ_BUFFER_BYTES)];
-    let (mut start, mut end) = (0usize, 0usize);
-    // Once stopping: read what the kernel and rustls already hold, within DRAIN_LIMIT.
-    let mut drain: Option<tokio::time::Instant> =
-        (*stop.borrow()).then(|| tokio::time::Instant::now() + DRAIN_LIMIT);
-    let ended = loop {
-        let read = if let Some(until) = drain {
-            if tokio::time::Instant::now() >= until {
-                tracing::warn!(input = %ctx.name, peer = ?source.peer, "stopped before the queue was read");
-                break Ended::Stopped;
-            }
-            // Bytes in the kernel: wait for them (tokio's readiness may lag). None: take
-            // only what rustls holds decrypted already.
-            let wait = if tls.get_ref().0.queued_bytes() > 0 {
-                until - tokio::time::Instant::now()
-            } else {
-                Duration::ZERO
-            };
-            match tokio::time::timeout(wait, tls.read(&mut buf[end..])).await {
-                Ok(r) => r,
-                Err(_) => break Ended::Stopped,
-            }
-        } else {
-            let idle = async {
-                match limits.idle_timeout {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                r = tls.read(&mut buf[end..]) => r,
-                _ = super::stopped(&mut stop) => {
-                    drain = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
-                    continue;
-                }
-                _ = idle => break Ended::Idle,
-                chore = pipeline.chore() => {
-                    pipeline.run_chore(chore).await;
-                    continue;
-                }
-            }
-        };
-        let n = match read {
-            Ok(0) => break Ended::Eof,
-            Ok(n) => n,
-            // A peer that closes without close_notify: what it sent was read.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break Ended::Eof,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                tracing::debug!(input = %ctx.name, peer = ?source.peer, error = %e, "read failed");
-                break Ended::Error;
-            }
-        };
-        end += n;
-        pipeline.begin();
-        loop {
-            let (used, decoded) = framer.decode(&buf[start..end]);
-            start += used;
-            match decoded {
-                Decoded::Frame { payload, truncated } => {
-                    pipeline.push(payload, truncated, &source, None)
-                }
-                Decoded::Skipped => {}
-                Decoded::NeedMore => break,
-                Decoded::Error(e) => {
-                    pipeline.frame_error();
-                    tracing::debug!(input = %ctx.name, peer = ?source.peer, error = %e, "bad frame skipped");
-                }
-            }
-            if pipeline.needs_flush() {
-                pipeline.flush().await;
-            }
-        }
-        if start == end {
-            (start, end) = (0, 0);
-        } else if start > 0 {
-            buf.copy_within(start..end, 0);
-            (start, end) = (0, end - start);
-        }
-        if pipeline.due() {
-            pipeline.flush().await;
-        }
-    };
-    // As in `stream::serve`: a last frame without its trailer still counts.
-    if start < end {
-        pipeline.begin();
-        let cut = ended == Ended::Stopped;
-        match framer.finish(&buf[start..end]) {
-            Some(Decoded::Frame { payload, truncated }) => {
-                pipeline.push(payload, truncated || cut, &source, None)
-            }
-            Some(Decoded::Error(e)) => {
-                pipeline.frame_error();
-                tracing::debug!(input = %ctx.name, peer = ?source.peer, error = %e, "incomplete last frame");
-            }
-            _ => {}
-        }
-    }
-    pipeline.flush().await;
-    ended
 }

@@ -109,17 +109,12 @@ pub fn spawn_datagram(
 pub fn spawn_stream(l: UnixListener, s: &StreamSettings, ctx: InputContext) -> std::io::Result<()> {
     l.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(l)?;
-    let limits = StreamLimits {
-        max_message_size: s.max_message_size_bytes,
-        idle_timeout: s.idle_timeout,
-    };
-    let slots = Arc::new(Semaphore::new(s.max_connections));
-    tokio::spawn(stream::accept_loop(
-        listener,
-        slots,
-        limits,
-        s.use_sender_timestamp,
-        ctx,
-    ));
+    let serving = Arc::new(stream::Serving {
+        slots: Arc::new(Semaphore::new(s.max_connections)),
+        limits: StreamLimits::of(s),
+        use_sender_timestamp: s.use_sender_timestamp,
+        upgrade: stream::Plain,
+    });
+    tokio::spawn(stream::accept_loop(listener, serving, ctx));
     Ok(())
 }

@@ -5,6 +5,7 @@ mod util;
 
 mod config;
 mod conformance;
+mod follow;
 mod history;
 mod inputs;
 mod journal;
@@ -13,6 +14,7 @@ mod lifecycle;
 mod limits;
 mod load;
 mod logger;
+mod peers;
 mod rotation;
 mod routing;
 mod systemd;

@@ -1,8 +1,11 @@
 //! The TLS input (RFC 5425) with the real `openssl s_client`: messages from a client with a
 //! certificate from the configured CA land with the client's name; a client without a
-//! certificate, with one from another CA, or not in `permitted_peers` is refused and logged;
-//! an expired server certificate is refused by `logwelld --check-config`. The certificates are
-//! made by the `openssl` command line in the test's directory.
+//! certificate, with one from another CA, not in `permitted_peers`, or that never completes
+//! its handshake is refused, logged and counted (`tls_refused`); an expired server
+//! certificate is refused by `logwelld --check-config`. Every limit of network inputs
+//! (`permit`, per-peer connections, per-peer rate, frame timeout, idle timeout, bounded
+//! buffer) holds over TLS as over TCP. The certificates are made by the `openssl` command
+//! line in the test's directory; the real rsyslog and syslog-ng senders are in `peers.rs`.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{Daemon, DEADLINE};
 
-fn openssl(dir: &Path, args: &[&str]) {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -25,7 +28,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA `NAME.pem` / `NAME.key`.
-fn make_ca(dir: &Path, name: &str) {
+pub(crate) fn make_ca(dir: &Path, name: &str) {
     let (pem, key, subj) = (
         format!("{name}.pem"),
         format!("{name}.key"),
@@ -54,8 +57,9 @@ fn make_ca(dir: &Path, name: &str) {
 }
 
 /// A key and signing request `NAME.key` / `NAME.csr` for `cn`, and the extensions file
-/// `NAME.ext` (DNS name `cn`, for a server or a client).
-fn make_request(dir: &Path, name: &str, cn: &str, usage: &str) {
+/// `NAME.ext` (DNS name `cn`, for a server or a client; a server's also names 127.0.0.1,
+/// which syslog-ng checks against the address it connects to).
+pub(crate) fn make_request(dir: &Path, name: &str, cn: &str, usage: &str) {
     let (key, csr, subj) = (
         format!("{name}.key"),
         format!("{name}.csr"),
@@ -79,17 +83,22 @@ fn make_request(dir: &Path, name: &str, cn: &str, usage: &str) {
             &subj,
         ],
     );
+    let ip = if usage == "serverAuth" {
+        ",IP:127.0.0.1"
+    } else {
+        ""
+    };
     std::fs::write(
         dir.join(format!("{name}.ext")),
         format!(
-            "subjectAltName = DNS:{cn}\nbasicConstraints = CA:FALSE\nextendedKeyUsage = {usage}\n"
+            "subjectAltName = DNS:{cn}{ip}\nbasicConstraints = CA:FALSE\nextendedKeyUsage = {usage}\n"
         ),
     )
     .unwrap();
 }
 
 /// `NAME.pem`, signed by `ca`, valid for a day.
-fn make_cert(dir: &Path, name: &str, cn: &str, usage: &str, ca: &str) {
+pub(crate) fn make_cert(dir: &Path, name: &str, cn: &str, usage: &str, ca: &str) {
     make_request(dir, name, cn, usage);
     let (csr, pem, ext, ca_pem, ca_key) = (
         format!("{name}.csr"),
@@ -162,7 +171,7 @@ fn make_expired(dir: &Path, ca: &str) {
 
 /// The test PKI: `ca` signs `server` (localhost) and `client` (client.example.com);
 /// `other` signs `stranger` (client.example.com too).
-fn make_pki(dir: &Path) {
+pub(crate) fn make_pki(dir: &Path) {
     make_ca(dir, "ca");
     make_ca(dir, "other");
     make_cert(dir, "server", "localhost", "serverAuth", "ca");
@@ -172,7 +181,7 @@ fn make_pki(dir: &Path) {
 
 /// Starts `openssl s_client` trusting `ca`, presenting `client` (names in the test
 /// directory) when given; write to its stdin to send.
-fn connect(d: &Daemon, client: Option<&str>, ca: &str) -> Child {
+pub(crate) fn connect(d: &Daemon, client: Option<&str>, ca: &str) -> Child {
     let dir = d.dir.path();
     let mut cmd = Command::new("openssl");
     cmd.args([
@@ -199,7 +208,7 @@ fn connect(d: &Daemon, client: Option<&str>, ca: &str) -> Child {
 }
 
 /// Closes the client's stdin and waits for it to exit.
-fn finish(mut child: Child) {
+pub(crate) fn finish(mut child: Child) {
     drop(child.stdin.take());
     let deadline = Instant::now() + DEADLINE;
     while child.try_wait().unwrap().is_none() {
@@ -209,14 +218,14 @@ fn finish(mut child: Child) {
 }
 
 /// Sends `bytes` with `openssl s_client` (see [`connect`]); returns once it has exited.
-fn send(d: &Daemon, client: Option<&str>, bytes: &[u8]) {
+pub(crate) fn send(d: &Daemon, client: Option<&str>, bytes: &[u8]) {
     let mut child = connect(d, client, "ca");
     let _ = child.stdin.as_mut().unwrap().write_all(bytes);
     finish(child);
 }
 
 /// Waits until the daemon's log says `what`.
-fn wait_log(d: &Daemon, what: &str) -> String {
+pub(crate) fn wait_log(d: &Daemon, what: &str) -> String {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let log = d.log();
@@ -228,7 +237,7 @@ fn wait_log(d: &Daemon, what: &str) -> String {
     }
 }
 
-fn config(extra: &str) -> String {
+pub(crate) fn config(extra: &str) -> String {
     format!(
         r#"
 [input.tls]
@@ -298,6 +307,12 @@ fn clients_without_a_certificate_from_the_ca_are_refused() {
         log.matches("TLS handshake failed").count() >= 2,
         "both refusals are logged:\n{log}"
     );
+    // Both are counted as refused TLS clients, the served one is not; `permit` and the
+    // connection caps refused nobody.
+    d.wait_stat("inputs", "tls", "tls_refused", 2);
+    assert_eq!(d.stat("inputs", "tls", "tls_refused"), 2);
+    assert_eq!(d.stat("inputs", "tls", "refused"), 0);
+    assert_eq!(d.stat("inputs", "tls", "connections"), 3);
 }
 
 #[test]
@@ -311,6 +326,8 @@ fn a_client_not_in_permitted_peers_is_refused_and_named() {
     send(&d, Some("client"), b"<13>1 - h app - - - not permitted\n");
     let log = wait_log(&d, "not in permitted_peers");
     assert!(log.contains("client.example.com"), "{log}");
+    d.wait_stat("inputs", "tls", "tls_refused", 1);
+    assert_eq!(d.stat("inputs", "tls", "received"), 0);
     let text = std::fs::read_to_string(d.path("all.json")).unwrap_or_default();
     assert!(!text.contains("not permitted"), "{text}");
 }
@@ -372,4 +389,285 @@ fn a_renewed_certificate_is_used_for_new_connections_and_old_ones_stay() {
     let text = d.wait_lines(&d.path("all.json"), 3);
     assert!(text.contains("with the renewed certificate"), "{text}");
     assert!(text.contains("still connected"), "{text}");
+}
+
+/// Waits until `child` exits by itself (the daemon closed its connection), its stdin still
+/// open.
+fn wait_gone(child: &mut Child, d: &Daemon) {
+    let deadline = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon kept the connection open:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The lines of the JSON output, parsed.
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn clients_that_fail_or_never_finish_the_handshake_are_refused_and_counted() {
+    let d = Daemon::start_with(&config(""), make_pki);
+    // Not TLS at all: the handshake fails at once.
+    let mut garbage = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    garbage
+        .write_all(b"<13>1 - h app - - - plain text to a TLS port\n")
+        .unwrap();
+    d.wait_stat("inputs", "tls", "tls_refused", 1);
+    wait_log(&d, "TLS handshake failed");
+    // Silent: refused when the handshake timeout (10 s) passes.
+    let silent = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    let started = Instant::now();
+    d.wait_stat("inputs", "tls", "tls_refused", 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "refused after {:?}",
+        started.elapsed()
+    );
+    wait_log(&d, "TLS handshake timed out");
+    assert_eq!(d.stat("inputs", "tls", "received"), 0);
+    assert_eq!(d.stat("inputs", "tls", "active_connections"), 0);
+    // `logwell stats` shows the count in its table too.
+    let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args(["stats", "--socket"])
+        .arg(d.path("control.sock"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let header: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with("input") && l.contains(" tls "))
+        .unwrap_or_else(|| panic!("{table}"))
+        .split_whitespace()
+        .collect();
+    // The header has no word for the first column ("input").
+    let column = header.iter().position(|h| *h == "TLS_REFUSED").unwrap() + 1;
+    assert_eq!(row[column], "2", "{table}");
+    drop((garbage, silent));
+}
+
+#[test]
+fn a_tls_peer_not_in_permit_is_refused_before_the_handshake() {
+    let d = Daemon::start_with(&config("permit = [\"10.0.0.0/8\", \"::1\"]"), make_pki);
+    send(&d, None, b"<13>1 - h app - - - from outside permit\n");
+    d.wait_stat("inputs", "tls", "refused", 1);
+    wait_log(&d, "the peer is not in `permit`");
+    // Closed before any TLS work: not a refused TLS client, not a connection.
+    assert_eq!(d.stat("inputs", "tls", "tls_refused"), 0);
+    assert_eq!(d.stat("inputs", "tls", "connections"), 0);
+    assert_eq!(d.stat("inputs", "tls", "received"), 0);
+    let text = std::fs::read_to_string(d.path("all.json")).unwrap_or_default();
+    assert!(!text.contains("outside permit"), "{text}");
+}
+
+#[test]
+fn a_tls_peer_in_permit_is_served() {
+    let d = Daemon::start_with(&config("permit = [\"127.0.0.0/8\"]"), make_pki);
+    send(&d, None, b"<13>1 - h app - - - from inside permit\n");
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 1));
+    assert_eq!(lines[0]["msg"], "from inside permit");
+    assert_eq!(d.stat("inputs", "tls", "refused"), 0);
+}
+
+#[test]
+fn tls_connections_over_the_per_peer_cap_are_closed_at_once() {
+    let d = Daemon::start_with(&config("max_connections_per_peer = 1"), make_pki);
+    let mut first = connect(&d, None, "ca");
+    let stdin = first.stdin.as_mut().unwrap();
+    stdin.write_all(b"<13>1 - h app - - - first\n").unwrap();
+    stdin.flush().unwrap();
+    d.wait_lines(&d.path("all.json"), 1);
+    // A second connection from the same address is closed before its handshake.
+    send(&d, None, b"<13>1 - h app - - - second, over the cap\n");
+    d.wait_stat("inputs", "tls", "refused", 1);
+    wait_log(&d, "max_connections_per_peer");
+    assert_eq!(d.stat("inputs", "tls", "connections"), 1);
+    // The first one is still served; once it is gone, the peer may connect again.
+    let stdin = first.stdin.as_mut().unwrap();
+    stdin
+        .write_all(b"<13>1 - h app - - - first again\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    d.wait_lines(&d.path("all.json"), 2);
+    finish(first);
+    let deadline = Instant::now() + DEADLINE;
+    while d.stat("inputs", "tls", "active_connections") != 0 {
+        assert!(Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(
+        &d,
+        None,
+        b"<13>1 - h app - - - third, after the first closed\n",
+    );
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 3));
+    let msgs: Vec<&str> = lines.iter().map(|l| l["msg"].as_str().unwrap()).collect();
+    assert_eq!(
+        msgs,
+        ["first", "first again", "third, after the first closed"]
+    );
+    assert_eq!(d.stat("inputs", "tls", "refused"), 1);
+}
+
+#[test]
+fn tls_messages_over_the_rate_are_suppressed_counted_and_summed_up() {
+    let d = Daemon::start_with(
+        &config("rate_limit_per_sec = 1\nrate_limit_burst = 5"),
+        make_pki,
+    );
+    let mut client = connect(&d, None, "ca");
+    let stdin = client.stdin.as_mut().unwrap();
+    let flood: String = (0..50)
+        .map(|n| format!("<13>1 - h app - - - flood {n}\n"))
+        .collect();
+    let start = Instant::now();
+    stdin.write_all(flood.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Every message is either written or suppressed.
+    let deadline = Instant::now() + DEADLINE;
+    let (received, suppressed) = loop {
+        let s = d.stats_json().unwrap();
+        let i = &s["inputs"]["tls"];
+        let counts = (
+            i["received"].as_u64().unwrap(),
+            i["suppressed"].as_u64().unwrap(),
+        );
+        if counts.0 + counts.1 == 50 {
+            break counts;
+        }
+        assert!(Instant::now() < deadline, "{s}\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = start.elapsed().as_secs_f64();
+    // The burst passes, then at most the rate.
+    assert!(received >= 5, "{received}");
+    assert!(
+        received as f64 <= 5.0 + elapsed + 1.0,
+        "{received} passed in {elapsed:.2}s"
+    );
+    assert!(suppressed >= 50 - received, "{suppressed}");
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), received as usize));
+    assert_eq!(lines.len() as u64, received);
+    for (n, l) in lines.iter().take(5).enumerate() {
+        assert_eq!(l["msg"], format!("flood {n}"), "the burst, in order");
+    }
+    // The peer resumes under the rate: the log sums up what was suppressed.
+    let deadline = Instant::now() + DEADLINE;
+    while !d.log().contains("messages from 127.0.0.1 suppressed") {
+        assert!(Instant::now() < deadline, "{}", d.log());
+        stdin.write_all(b"<13>1 - h app - - - later\n").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    finish(client);
+}
+
+#[test]
+fn a_tls_peer_that_stops_mid_frame_is_closed_after_the_frame_timeout() {
+    let d = Daemon::start_with(&config("frame_timeout_secs = 1"), make_pki);
+    let mut good = connect(&d, None, "ca");
+    let mut slow = connect(&d, None, "ca");
+    let stdin = slow.stdin.as_mut().unwrap();
+    // The daemon reads the half message after this instant: it cannot close the connection
+    // sooner than a second after it.
+    let started = Instant::now();
+    stdin
+        .write_all(b"<13>1 - h app - - - whole\n<13>1 - h app - - - half a mess")
+        .unwrap();
+    stdin.flush().unwrap();
+    wait_gone(&mut slow, &d);
+    d.wait_stat("inputs", "tls", "frame_timeouts", 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 2));
+    assert_eq!(lines[0]["msg"], "whole");
+    assert_eq!(lines[1]["msg"], "half a mess");
+    assert_eq!(lines[1]["truncated"], true, "{}", lines[1]);
+    // A quiet connection between whole frames is not affected.
+    let stdin = good.stdin.as_mut().unwrap();
+    stdin
+        .write_all(b"<13>1 - h app - - - still here\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 3));
+    assert_eq!(lines[2]["msg"], "still here");
+    assert_eq!(d.stat("inputs", "tls", "frame_timeouts"), 1);
+    finish(good);
+}
+
+#[test]
+fn an_idle_tls_connection_is_closed_after_the_idle_timeout() {
+    let d = Daemon::start_with(&config("idle_timeout_secs = 1"), make_pki);
+    let mut client = connect(&d, None, "ca");
+    let stdin = client.stdin.as_mut().unwrap();
+    // The daemon reads the line after this instant: it cannot idle out sooner than a second
+    // after it.
+    let started = Instant::now();
+    stdin
+        .write_all(b"<13>1 - h app - - - then quiet\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    d.wait_lines(&d.path("all.json"), 1);
+    wait_gone(&mut client, &d);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    let deadline = Instant::now() + DEADLINE;
+    while d.stat("inputs", "tls", "active_connections") != 0 {
+        assert!(Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(d.stat("inputs", "tls", "frame_timeouts"), 0);
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn an_endless_line_over_tls_costs_one_bounded_buffer() {
+    let d = Daemon::start_with(&config("max_message_size_bytes = 1000"), make_pki);
+    send(&d, None, b"<13>1 - h app - - - warm up\n");
+    d.wait_lines(&d.path("all.json"), 1);
+    let before = rss_kib(d.pid());
+    // 32 MiB without a newline: the first 1000 bytes are kept, the rest is skipped.
+    let mut client = connect(&d, None, "ca");
+    let stdin = client.stdin.as_mut().unwrap();
+    stdin.write_all(b"<13>1 - h app - - - ").unwrap();
+    let chunk = vec![b'z'; 1 << 20];
+    for _ in 0..32 {
+        stdin.write_all(&chunk).unwrap();
+    }
+    stdin.write_all(b"\n<13>1 - h app - - - after\n").unwrap();
+    finish(client);
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 3));
+    let after = rss_kib(d.pid());
+    let cut = lines[1]["msg"].as_str().unwrap();
+    assert!(cut.starts_with("zzzz") && cut.len() < 1000, "{}", cut.len());
+    assert_eq!(lines[1]["truncated"], true);
+    assert_eq!(lines[2]["msg"], "after");
+    assert_eq!(d.stat("inputs", "tls", "truncated"), 1);
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
 }

@@ -290,3 +290,91 @@ pub fn assert_line(line: &str, pattern: &str) {
         "line\n  {line:?}\ndoes not match\n  {pattern:?}"
     );
 }
+
+/// A client process started by a test (`curl -N`, `nc`, `logwell follow`) whose standard
+/// output is collected line by line on a thread; killed (by its PID) when dropped.
+pub struct Streamed {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Streamed {
+    /// Starts `cmd` with its output collected.
+    pub fn spawn(mut cmd: Command) -> Streamed {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the client");
+        let out = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(out).lines() {
+                let Ok(l) = l else { return };
+                sink.lock().unwrap().push(l);
+            }
+        });
+        Streamed { child, lines }
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits until the lines so far satisfy `done`; returns them.
+    pub fn wait_until(&self, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let lines = self.lines();
+            if done(&lines) {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: never came; got {lines:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until a line contains `text`; returns every line so far.
+    pub fn wait_for(&self, text: &str) -> Vec<String> {
+        self.wait_until(&format!("a line with `{text}`"), |l| {
+            l.iter().any(|l| l.contains(text))
+        })
+    }
+
+    /// Writes to the client's standard input.
+    pub fn send(&mut self, bytes: &[u8]) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for the client to exit by itself; returns its status.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the client did not exit; got {:#?}",
+                self.lines()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

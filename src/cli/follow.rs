@@ -1,0 +1,694 @@
+//! `logwell follow` and `logwell show`: read a file through the daemon's follow service, as
+//! `journalctl -f` and `journalctl` do. Owns the flags, finding the daemon (flags, then
+//! `LOGWELL_URL`, then the config file, then `http://127.0.0.1:8514`), the SSE client with
+//! resumption, and the printing (severity colours on a terminal, none when piped).
+//!
+//! The server filters; the client always asks for JSON events and renders them itself, so
+//! colours and `-o` work on every file. Cursors point between lines: `--cursor C` and
+//! `--after-cursor C` both start just after the line whose event carried C.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+
+use crate::follow::line::Fields;
+use crate::follow::request::OutputFormat;
+use crate::history::Position;
+use crate::message::{Facility, Severity};
+
+/// Arguments shared by `follow` and `show`.
+#[derive(Debug, clap::Args)]
+pub struct FollowArgs {
+    /// The file to read, by name (`logwell show --list` lists them); the daemon's default
+    /// file when omitted.
+    #[arg(value_name = "FILE")]
+    pub file: Option<String>,
+    /// List the followable files and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Keep printing new lines (the default of `follow`).
+    #[arg(short = 'f', long = "follow")]
+    pub follow: bool,
+    /// Do not follow: print the history and exit (the default of `show`).
+    #[arg(long = "no-follow", conflicts_with = "follow")]
+    pub no_follow: bool,
+    /// Show the last N lines first (`all` for every line); follow: 10, show: all.
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<String>,
+    /// Only this priority or range: `err`, `warning..emerg`, `0..3`.
+    #[arg(short = 'p', long = "priority", value_name = "PRIORITY")]
+    pub priority: Option<String>,
+    /// Only these facilities: `auth,authpriv`.
+    #[arg(long = "facility", value_name = "FACILITY")]
+    pub facility: Option<String>,
+    /// Only this program (repeatable).
+    #[arg(short = 't', long = "identifier", value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Only messages from this host name (repeatable).
+    #[arg(long = "hostname", value_name = "NAME")]
+    pub hostname: Vec<String>,
+    /// Only messages whose text matches this regular expression.
+    #[arg(short = 'g', long = "grep", value_name = "PATTERN")]
+    pub grep: Option<String>,
+    /// Start at the first line at or after TIME (`2026-11-21 09:00`, `today`, `-1h`).
+    #[arg(short = 'S', long, value_name = "TIME", allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Stop at the first line at or after TIME.
+    #[arg(short = 'U', long, value_name = "TIME", allow_hyphen_values = true)]
+    pub until: Option<String>,
+    /// Output: short, short-iso, json, cat, raw.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FORMAT",
+        default_value = "short"
+    )]
+    pub output: String,
+    /// Newest first (history only).
+    #[arg(short = 'r', long)]
+    pub reverse: bool,
+    /// Start just after this cursor.
+    #[arg(long, value_name = "CURSOR", conflicts_with = "after_cursor")]
+    pub cursor: Option<String>,
+    /// Start just after this cursor (the same as --cursor: cursors point between lines).
+    #[arg(long, value_name = "CURSOR")]
+    pub after_cursor: Option<String>,
+    /// Print the cursor after the last line (`-- cursor: …`).
+    #[arg(long)]
+    pub show_cursor: bool,
+    /// Start after the cursor saved in FILE (if it exists); save the last cursor to it.
+    #[arg(long, value_name = "FILE")]
+    pub cursor_file: Option<PathBuf>,
+    /// The follow service's URL (`http://host:8514`, `https://…`).
+    #[arg(long, value_name = "URL", conflicts_with = "host")]
+    pub url: Option<String>,
+    /// A remote daemon: `HOST` or `HOST:PORT` (http, port 8514).
+    #[arg(short = 'H', long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// The bearer token.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// Read the bearer token from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// CA bundle (PEM) to verify an https server with (default: the system's).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for a server that requires one.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Colour by severity: auto (on a terminal), always, never.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub color: String,
+    /// Find the follow service (and its token) in this config file.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "/etc/logwell/logwell.toml"
+    )]
+    pub config: PathBuf,
+}
+
+/// Where the follow service is, and how to authenticate.
+struct Endpoint {
+    base: hyper::Uri,
+    token: Option<String>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// Runs `follow` (`follow = true`) or `show`.
+pub fn run(args: &FollowArgs, follow_by_default: bool) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    runtime.block_on(run_async(args, follow_by_default))
+}
+
+async fn run_async(args: &FollowArgs, follow_by_default: bool) -> Result<(), String> {
+    let format = OutputFormat::from_name(&args.output).ok_or_else(|| {
+        format!(
+            "unknown output `{}`: use short, short-iso, json, cat or raw",
+            args.output
+        )
+    })?;
+    let endpoint = endpoint(args)?;
+    if args.list {
+        return list(&endpoint).await;
+    }
+    let follow = (follow_by_default || args.follow) && !args.no_follow;
+    if args.reverse && follow {
+        return Err(
+            "-r/--reverse shows history newest first, so it cannot follow; use `logwell show -r`"
+                .into(),
+        );
+    }
+    let mut cursor = args.cursor.clone().or(args.after_cursor.clone());
+    if let Some(f) = &args.cursor_file {
+        if cursor.is_none() {
+            cursor = std::fs::read_to_string(f)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty());
+        }
+    }
+    if let Some(c) = &cursor {
+        c.parse::<Position>().map_err(|e| e.to_string())?;
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("format", "json");
+    query.append_pair("follow", if follow { "true" } else { "false" });
+    if let Some(f) = &args.file {
+        query.append_pair("file", f);
+    }
+    let lines = args
+        .lines
+        .clone()
+        .unwrap_or_else(|| if follow { "10".into() } else { "all".into() });
+    query.append_pair("n", &lines);
+    for (key, value) in [
+        ("p", &args.priority),
+        ("facility", &args.facility),
+        ("g", &args.grep),
+        ("since", &args.since),
+        ("until", &args.until),
+    ] {
+        if let Some(v) = value {
+            query.append_pair(key, v);
+        }
+    }
+    for t in &args.tag {
+        query.append_pair("t", t);
+    }
+    for h in &args.hostname {
+        query.append_pair("host", h);
+    }
+    let query = query.finish();
+    let colour = match args.color.as_str() {
+        "always" => true,
+        "never" => false,
+        "auto" => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        other => return Err(format!("--color {other}: use auto, always or never")),
+    };
+    let mut printer = Printer {
+        format,
+        colour,
+        reverse: args.reverse.then(Vec::new),
+        last: cursor.clone(),
+        out: std::io::BufWriter::new(std::io::stdout().lock()),
+    };
+    let result = stream(&endpoint, &query, &mut cursor, follow, &mut printer).await;
+    printer.finish()?;
+    if args.show_cursor {
+        if let Some(c) = &printer.last {
+            println!("-- cursor: {c}");
+        }
+    }
+    if let (Some(f), Some(c)) = (&args.cursor_file, &printer.last) {
+        std::fs::write(f, format!("{c}\n"))
+            .map_err(|e| format!("cannot save the cursor to {}: {e}", f.display()))?;
+    }
+    result
+}
+
+/// Reads events; when following, reconnects after a lost connection and resumes after the
+/// last line printed, as a browser's EventSource does.
+async fn stream(
+    endpoint: &Endpoint,
+    query: &str,
+    cursor: &mut Option<String>,
+    follow: bool,
+    printer: &mut Printer<'_>,
+) -> Result<(), String> {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let mut q = query.to_string();
+        if let Some(c) = cursor.as_deref() {
+            q.push_str("&after=");
+            q.push_str(c);
+        }
+        let outcome = one_stream(endpoint, &q, cursor, printer).await;
+        match outcome {
+            Ok(Ended::End) => return Ok(()),
+            Ok(Ended::Closed) if !follow => return Ok(()),
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Retry(e)) if !follow => return Err(e),
+            Ok(Ended::Closed) | Err(Failure::Retry(_)) => {
+                printer.flush();
+                if let Err(Failure::Retry(e)) = &outcome {
+                    eprintln!("logwell: {e}; reconnecting");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+enum Ended {
+    /// The server said the history is over.
+    End,
+    /// The connection closed.
+    Closed,
+}
+
+enum Failure {
+    /// Worth retrying (the daemon restarting).
+    Retry(String),
+    /// Not (a bad request, no permission).
+    Fatal(String),
+}
+
+async fn one_stream(
+    endpoint: &Endpoint,
+    query: &str,
+    cursor: &mut Option<String>,
+    printer: &mut Printer<'_>,
+) -> Result<Ended, Failure> {
+    let mut body = get(
+        endpoint,
+        &format!("/v1/follow?{query}"),
+        "text/event-stream",
+    )
+    .await?;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut event = SseEvent::default();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Failure::Retry(format!("connection lost: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(nl) = memchr::memchr(b'\n', &buf) {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            let line = String::from_utf8_lossy(&line[..line.len() - 1]);
+            let line = line.strip_suffix('\r').unwrap_or(&line);
+            if !line.is_empty() {
+                event.push(line);
+                continue;
+            }
+            let done = std::mem::take(&mut event);
+            match done.kind.as_deref() {
+                None | Some("message") if done.data.is_some() => {
+                    if let Some(id) = &done.id {
+                        *cursor = Some(id.clone());
+                    }
+                    printer.line(done.data.as_deref().unwrap_or_default(), done.id.as_deref());
+                }
+                Some("end") => return Ok(Ended::End),
+                Some("gap") | Some("warning") => {
+                    printer.flush();
+                    let reason = serde_json::from_str::<serde_json::Value>(
+                        done.data.as_deref().unwrap_or("{}"),
+                    )
+                    .ok()
+                    .and_then(|v| v["reason"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                    eprintln!(
+                        "-- {}: {reason} --",
+                        done.kind.as_deref().unwrap_or_default()
+                    );
+                }
+                _ => {}
+            }
+        }
+        printer.flush();
+    }
+    Ok(Ended::Closed)
+}
+
+/// One SSE event being assembled.
+#[derive(Default)]
+struct SseEvent {
+    id: Option<String>,
+    kind: Option<String>,
+    data: Option<String>,
+}
+
+impl SseEvent {
+    fn push(&mut self, line: &str) {
+        if line.starts_with(':') {
+            return;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => self.id = Some(value.to_string()),
+            "event" => self.kind = Some(value.to_string()),
+            "data" => match &mut self.data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => self.data = Some(value.to_string()),
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Prints lines in the chosen format, coloured by severity on a terminal.
+struct Printer<'a> {
+    format: OutputFormat,
+    colour: bool,
+    /// With `-r`: lines kept to print newest first at the end.
+    reverse: Option<Vec<Vec<u8>>>,
+    last: Option<String>,
+    out: std::io::BufWriter<std::io::StdoutLock<'a>>,
+}
+
+impl Printer<'_> {
+    fn line(&mut self, data: &str, id: Option<&str>) {
+        if id.is_some() {
+            self.last = id.map(str::to_string);
+        }
+        let mut out = Vec::with_capacity(data.len());
+        let severity = match serde_json::from_str::<serde_json::Value>(data) {
+            Ok(v) => {
+                if self.format == OutputFormat::Json {
+                    out.extend_from_slice(data.as_bytes());
+                } else {
+                    let fields = Fields {
+                        time: v["time"]
+                            .as_str()
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| t.with_timezone(&chrono::Utc)),
+                        host: v["host"].as_str().map(|s| s.to_string().into()),
+                        tag: v["tag"].as_str().map(|s| s.to_string().into()),
+                        pid: v["pid"].as_str().map(|s| s.to_string().into()),
+                        facility: v["facility"].as_str().and_then(Facility::from_name),
+                        severity: v["severity"].as_str().and_then(Severity::from_name),
+                        msg: v["msg"].as_str().unwrap_or_default().to_string().into(),
+                    };
+                    let stored = v["line"].as_str().unwrap_or_default();
+                    let cursor = id.and_then(|c| c.parse().ok()).unwrap_or(Position {
+                        generation: 0,
+                        offset: 0,
+                    });
+                    let file = v["file"].as_str().unwrap_or_default();
+                    fields.render(self.format, stored.as_bytes(), cursor, file, &mut out);
+                }
+                v["priority"].as_u64()
+            }
+            Err(_) => {
+                out.extend_from_slice(data.as_bytes());
+                None
+            }
+        };
+        let colour = match severity {
+            _ if !self.colour => None,
+            Some(0..=3) => Some("\x1b[1;31m"),
+            Some(4) => Some("\x1b[1;33m"),
+            Some(5) => Some("\x1b[1m"),
+            Some(7) => Some("\x1b[2m"),
+            _ => None,
+        };
+        let mut line = Vec::with_capacity(out.len() + 12);
+        if let Some(c) = colour {
+            line.extend_from_slice(c.as_bytes());
+            line.extend_from_slice(&out);
+            line.extend_from_slice(b"\x1b[0m");
+        } else {
+            line.extend_from_slice(&out);
+        }
+        line.push(b'\n');
+        match &mut self.reverse {
+            Some(kept) => kept.push(line),
+            None => {
+                let _ = self.out.write_all(&line);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        if let Some(kept) = self.reverse.take() {
+            for l in kept.iter().rev() {
+                let _ = self.out.write_all(l);
+            }
+        }
+        match self.out.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(format!("cannot write to standard output: {e}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+async fn list(endpoint: &Endpoint) -> Result<(), String> {
+    let mut body = get(endpoint, "/v1/files", "application/json")
+        .await
+        .map_err(|f| match f {
+            Failure::Retry(e) | Failure::Fatal(e) => e,
+        })?;
+    let mut all = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(d) = frame.map_err(|e| e.to_string())?.into_data() {
+            all.extend_from_slice(&d);
+        }
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&all).map_err(|e| format!("bad answer from the daemon: {e}"))?;
+    println!("{:<24} {:<12} {:>12}  PATH", "NAME", "FORMAT", "SIZE");
+    for f in v["files"].as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:<12} {:>12}  {}{}",
+            f["name"].as_str().unwrap_or_default(),
+            f["format"].as_str().unwrap_or_default(),
+            f["size"]
+                .as_u64()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            f["path"].as_str().unwrap_or_default(),
+            if f["default"].as_bool() == Some(true) {
+                "  (default)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Sends a GET and returns the body of a 200 answer; any other status is an error with the
+/// server's message.
+async fn get(
+    endpoint: &Endpoint,
+    path_and_query: &str,
+    accept: &str,
+) -> Result<hyper::body::Incoming, Failure> {
+    let authority = endpoint
+        .base
+        .authority()
+        .ok_or_else(|| Failure::Fatal(format!("{}: no host in the URL", endpoint.base)))?
+        .clone();
+    let https = endpoint.base.scheme_str() == Some("https");
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| {
+            Failure::Retry(format!(
+                "cannot connect to {authority}: {e} (is logwelld running with a [follow] section?)"
+            ))
+        })?;
+    let _ = tcp.set_nodelay(true);
+    let mut req = hyper::Request::get(path_and_query)
+        .header(hyper::header::HOST, authority.as_str())
+        .header(hyper::header::ACCEPT, accept)
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("logwell/", env!("CARGO_PKG_VERSION")),
+        );
+    if let Some(t) = &endpoint.token {
+        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(|e| Failure::Fatal(e.to_string()))?;
+    let response = if https {
+        let config = endpoint
+            .tls
+            .clone()
+            .ok_or_else(|| Failure::Fatal("https needs TLS settings".into()))?;
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| Failure::Fatal(format!("{host}: {e}")))?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| Failure::Fatal(format!("TLS with {authority} failed: {e}")))?;
+        send(TokioIo::new(tls), req).await?
+    } else {
+        send(TokioIo::new(tcp), req).await?
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response.into_body());
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    let e = format!("{status}: {message}");
+    Err(if status.is_server_error() {
+        Failure::Retry(e)
+    } else {
+        Failure::Fatal(e)
+    })
+}
+
+async fn send<I>(
+    io: I,
+    req: hyper::Request<http_body_util::Empty<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, Failure>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| Failure::Retry(format!("HTTP handshake failed: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| Failure::Retry(format!("request failed: {e}")))
+}
+
+/// The follow service to use: `--url`/`--host`, `LOGWELL_URL`, the config file's `[follow]`,
+/// or the default address.
+fn endpoint(args: &FollowArgs) -> Result<Endpoint, String> {
+    let mut token = match (&args.token, &args.token_file) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read the token from {}: {e}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let mut tls_in_config = false;
+    let url = if let Some(u) = &args.url {
+        u.clone()
+    } else if let Some(h) = &args.host {
+        if h.contains(':') && !h.starts_with('[') && h.matches(':').count() == 1 {
+            format!("http://{h}")
+        } else if h.starts_with('[') && h.contains("]:") {
+            format!("http://{h}")
+        } else {
+            format!("http://{h}:8514")
+        }
+    } else if let Ok(u) = std::env::var("LOGWELL_URL") {
+        u
+    } else {
+        match from_config(&args.config) {
+            Some((url, config_token, tls)) => {
+                token = token.or(config_token);
+                tls_in_config = tls;
+                url
+            }
+            None => format!("http://{}", crate::config::DEFAULT_FOLLOW_LISTEN),
+        }
+    };
+    let base: hyper::Uri = url.parse().map_err(|e| format!("bad URL `{url}`: {e}"))?;
+    let https = base.scheme_str() == Some("https");
+    let tls = if https || tls_in_config {
+        Some(client_tls(args)?)
+    } else {
+        None
+    };
+    Ok(Endpoint { base, token, tls })
+}
+
+/// The first `[follow] listen` address of a readable config, its token if readable, and
+/// whether it uses TLS.
+fn from_config(path: &Path) -> Option<(String, Option<String>, bool)> {
+    if !path.exists() {
+        return None;
+    }
+    let settings = crate::config::load(&crate::config::ConfigPaths::beside(path)).ok()?;
+    let follow = settings.follow?;
+    let mut addr = *follow.listen.first()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let scheme = if follow.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    Some((
+        format!("{scheme}://{addr}"),
+        follow.token,
+        follow.tls.is_some(),
+    ))
+}
+
+fn client_tls(args: &FollowArgs) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bundle = args
+        .cacert
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    let pem = std::fs::read(&bundle).map_err(|e| {
+        format!(
+            "cannot read the CA bundle {}: {e} (give one with --cacert)",
+            bundle.display()
+        )
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok) {
+        let _ = roots.add(c);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let mut config = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            let certs: Vec<_> = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| format!("cannot read {}: {e}", cert.display()))?
+                .filter_map(Result::ok)
+                .collect();
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("cannot read the key {}: {e}", key.display()))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("the client certificate and key do not fit: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,639 @@
+//! Live follow, tried as users try it: the real `logwelld` with a `[follow]` section, lines
+//! sent with the real `logger`, received with real `curl -N`, real `nc` (netcat-openbsd) and
+//! the real `logwell follow`/`logwell show`. Resumption by `Last-Event-ID` across a forced
+//! rotation, exact filter results, the gap event, other programs' files, stalled
+//! subscribers, and the token rule.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::util::{free_port, logger, Daemon, Streamed, DEADLINE};
+
+const CONFIG: &str = r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+
+[output.syslog]
+type = "file"
+path = "{dir}/log/syslog"
+
+[output.all]
+type = "file"
+path = "{dir}/log/all.json"
+format = "json"
+
+[[rule]]
+selector = "*.*"
+output = ["syslog", "all"]
+"#;
+
+/// A daemon with the follow service on two free ports: HTTP and raw TCP.
+struct Follow {
+    d: Daemon,
+    http: u16,
+    tcp: u16,
+}
+
+impl Follow {
+    fn start(extra: &str) -> Follow {
+        Follow::start_with(CONFIG, extra, |_| {})
+    }
+
+    fn start_with(base: &str, extra: &str, setup: impl FnOnce(&std::path::Path)) -> Follow {
+        let (http, tcp) = (free_port(), free_port());
+        let text = format!(
+            "{base}\n[follow]\nlisten = \"127.0.0.1:{http}\"\ntcp_listen = \"127.0.0.1:{tcp}\"\ndefault_file = \"syslog\"\n{extra}"
+        );
+        let d = Daemon::start_with(&text, setup);
+        Follow { d, http, tcp }
+    }
+
+    fn url(&self, query: &str) -> String {
+        format!("http://127.0.0.1:{}/v1/follow?{query}", self.http)
+    }
+
+    /// `logger --tcp` to the daemon, with a tag; returns once the line is in the file.
+    /// Each logger run is a connection of its own, so waiting keeps the lines in order.
+    fn log(&self, tag: &str, priority: &str, text: &str) {
+        let port = self.d.port.to_string();
+        let out = logger(&[
+            "--tcp",
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &port,
+            "-t",
+            tag,
+            "-p",
+            priority,
+            text,
+        ]);
+        assert!(out.status.success(), "logger failed: {out:?}");
+        let file = self.d.path("log/all.json");
+        let needle = format!("\"msg\":\"{text}\"");
+        let deadline = Instant::now() + DEADLINE;
+        while !std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .contains(&needle)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "`{text}` was not written:\n{}",
+                self.d.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until the syslog file holds `n` lines.
+    fn wait_written(&self, n: usize) {
+        self.d.wait_lines(&self.d.path("log/syslog"), n);
+        self.d.wait_lines(&self.d.path("log/all.json"), n);
+    }
+
+    /// `curl -sN URL` with its output collected.
+    fn curl(&self, query: &str, headers: &[&str]) -> Streamed {
+        let mut c = Command::new("curl");
+        c.args(["-sN", "--no-buffer"]);
+        for h in headers {
+            c.args(["-H", h]);
+        }
+        c.arg(self.url(query));
+        Streamed::spawn(c)
+    }
+
+    /// A whole (non-following) answer from `curl -s`.
+    fn fetch(&self, query: &str, headers: &[&str]) -> String {
+        let mut c = Command::new("curl");
+        c.args(["-s", "--max-time", "30"]);
+        for h in headers {
+            c.args(["-H", h]);
+        }
+        let out = c.arg(self.url(query)).output().expect("run curl");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn logwell(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_logwell"))
+            .args(args)
+            .args(["--url", &format!("http://127.0.0.1:{}", self.http)])
+            .output()
+            .expect("run logwell")
+    }
+}
+
+/// The `data:` lines of an SSE answer.
+fn data(sse: &[String]) -> Vec<String> {
+    sse.iter()
+        .filter_map(|l| l.strip_prefix("data: ").map(str::to_string))
+        .collect()
+}
+
+/// `(id, data)` of each line event of an SSE answer.
+fn events(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter_map(|e| {
+            let id = e.lines().find_map(|l| l.strip_prefix("id: "))?;
+            let data = e.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((id.to_string(), data.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn curl_receives_history_then_lines_live() {
+    let f = Follow::start("");
+    f.log("app", "user.info", "before one");
+    f.log("app", "user.info", "before two");
+    f.wait_written(2);
+    let curl = f.curl("n=1", &[]);
+    // History first: the last line only.
+    let got = curl.wait_for("before two");
+    assert!(!got.iter().any(|l| l.contains("before one")), "{got:?}");
+    f.log("app", "user.info", "live three");
+    let got = curl.wait_for("live three");
+    let lines = data(&got);
+    assert_eq!(lines.len(), 2, "{got:?}");
+    assert!(lines[1].ends_with(" app: live three"), "{lines:?}");
+    // Every line event carries a cursor id.
+    assert_eq!(got.iter().filter(|l| l.starts_with("id: ")).count(), 2);
+}
+
+#[test]
+fn nc_receives_lines_live_with_and_without_a_request() {
+    let f = Follow::start("");
+    f.log("app", "user.info", "history line");
+    f.wait_written(1);
+    let port = f.tcp.to_string();
+    // No request: the default file, last lines, then live (short format).
+    let mut plain = Command::new("nc");
+    plain.args(["127.0.0.1", &port]);
+    let plain = Streamed::spawn(plain);
+    plain.wait_for("history line");
+    // A request line: the JSON file, JSON output, only new lines.
+    let mut asked = Command::new("nc");
+    asked.args(["127.0.0.1", &port]);
+    let mut asked = Streamed::spawn(asked);
+    asked.send(b"file=all n=1 o=cat\n");
+    asked.wait_for("history line");
+    f.log("app", "user.info", "live over nc");
+    let got = plain.wait_for("live over nc");
+    assert!(
+        got.last().unwrap().ends_with("app: live over nc"),
+        "{got:?}"
+    );
+    let got = asked.wait_for("live over nc");
+    assert_eq!(got, ["history line", "live over nc"]);
+}
+
+#[test]
+fn last_event_id_resumes_exactly_across_a_forced_rotation() {
+    let f = Follow::start("");
+    for i in 1..=5 {
+        f.log("app", "user.info", &format!("line {i}"));
+    }
+    f.wait_written(5);
+    let first = events(&f.fetch("n=all&follow=false&o=cat", &[]));
+    assert_eq!(first.len(), 5, "{first:?}");
+    let (after_three, text) = &first[2];
+    assert_eq!(text, "line 3");
+    for i in 6..=8 {
+        f.log("app", "user.info", &format!("line {i}"));
+    }
+    f.wait_written(8);
+    let rotated = Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args(["rotate", "--socket"])
+        .arg(f.d.path("control.sock"))
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert!(f.d.path("log/syslog.1").exists());
+    for i in 9..=10 {
+        f.log("app", "user.info", &format!("line {i}"));
+    }
+    f.d.wait_lines(&f.d.path("log/syslog"), 2);
+    // What a reconnecting EventSource sends.
+    let header = format!("Last-Event-ID: {after_three}");
+    let resumed = events(&f.fetch("follow=false&o=cat", &[&header]));
+    let texts: Vec<&str> = resumed.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["line 4", "line 5", "line 6", "line 7", "line 8", "line 9", "line 10"]
+    );
+    // The same through the client's cursor file: a second run prints only what is new.
+    let cursor = f.d.path("cursor");
+    let cursor_arg = cursor.to_str().unwrap();
+    let out = f.logwell(&["show", "-o", "cat", "--cursor-file", cursor_arg]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 10);
+    f.log("app", "user.info", "line 11");
+    f.d.wait_lines(&f.d.path("log/syslog"), 3);
+    let out = f.logwell(&["show", "-o", "cat", "--cursor-file", cursor_arg]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "line 11\n");
+}
+
+#[test]
+fn filters_select_exactly_the_right_lines() {
+    let f = Follow::start("");
+    // Crafted RFC 5424 messages: facility, severity, host and tag vary.
+    let messages = [
+        (
+            "<11>1 2026-11-21T09:00:01Z web1 sshd 1 - - Failed password for root",
+            "a",
+        ),
+        (
+            "<14>1 2026-11-21T09:00:02Z web1 cron 2 - - session opened",
+            "b",
+        ),
+        (
+            "<36>1 2026-11-21T09:00:03Z db1 sshd 3 - - Accepted publickey",
+            "c",
+        ),
+        (
+            "<35>1 2026-11-21T09:00:04Z db1 sshd 4 - - Failed password for admin",
+            "d",
+        ),
+        (
+            "<164>1 2026-11-21T09:00:05Z web2 nginx 5 - - upstream timed out",
+            "e",
+        ),
+        ("<15>1 2026-11-21T09:00:06Z web2 app 6 - - debug noise", "f"),
+    ];
+    let mut payload = Vec::new();
+    for (m, _) in &messages {
+        payload.extend_from_slice(format!("{} {m}", m.len()).as_bytes());
+    }
+    crate::util::tcp_send(f.d.port, &payload);
+    f.wait_written(messages.len());
+    let which = |query: &str| -> String {
+        let got = events(&f.fetch(&format!("file=all&n=all&follow=false&o=cat&{query}"), &[]));
+        got.iter()
+            .map(|(_, text)| {
+                messages
+                    .iter()
+                    .find(|(m, _)| m.ends_with(text.as_str()))
+                    .unwrap_or_else(|| panic!("unknown line {text}"))
+                    .1
+            })
+            .collect()
+    };
+    assert_eq!(which(""), "abcdef");
+    assert_eq!(which("p=err"), "ad");
+    assert_eq!(which("p=warning..emerg"), "acde");
+    assert_eq!(which("p=debug"), "abcdef");
+    assert_eq!(which("p=debug..debug"), "f");
+    assert_eq!(which("facility=auth"), "cd");
+    assert_eq!(which("facility=auth,local4"), "cde");
+    assert_eq!(which("t=sshd"), "acd");
+    assert_eq!(which("t=sshd&t=nginx"), "acde");
+    assert_eq!(which("host=web1"), "ab");
+    assert_eq!(which("g=Failed%20password"), "ad");
+    assert_eq!(which("g=%5E(session|debug)"), "bf");
+    assert_eq!(which("t=sshd&p=err&host=db1"), "d");
+    assert_eq!(which("since=2026-11-21T09:00:03Z"), "cdef");
+    assert_eq!(which("until=2026-11-21T09:00:03Z"), "ab");
+    // The same through the client.
+    let out = f.logwell(&["show", "all", "-p", "err", "-t", "sshd", "-o", "cat"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Failed password for root\nFailed password for admin\n"
+    );
+    // A file that stores no priority refuses a priority filter, with the reason.
+    let refused = f.fetch("file=syslog&p=err", &[]);
+    assert!(refused.contains("stores no priority"), "{refused}");
+    let out = f.logwell(&["show", "syslog", "-p", "err"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("400 Bad Request"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn logwell_follow_prints_history_then_live_in_every_format() {
+    let f = Follow::start("");
+    f.log("first", "user.warning", "one");
+    f.log("second", "user.err", "two");
+    f.wait_written(2);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_logwell"));
+    c.args(["follow", "all", "-n", "1", "-o", "json", "--url"])
+        .arg(format!("http://127.0.0.1:{}", f.http));
+    let follow = Streamed::spawn(c);
+    follow.wait_for("\"msg\":\"two\"");
+    f.log("third", "user.info", "three");
+    let got = follow.wait_for("\"msg\":\"three\"");
+    assert_eq!(got.len(), 2, "{got:?}");
+    let v: serde_json::Value = serde_json::from_str(&got[1]).unwrap();
+    assert_eq!(v["tag"], "third");
+    assert_eq!(v["severity"], "info");
+    assert!(v["cursor"].as_str().unwrap().contains(':'));
+    // short is journalctl's: no colour when piped.
+    let out = f.logwell(&["show", "all", "-n", "2"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\x1b'), "{text:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].ends_with(" second: two") && lines[1].ends_with(" third: three"),
+        "{lines:?}"
+    );
+    // --color always: err in bold red.
+    let out = f.logwell(&["show", "all", "-t", "second", "--color", "always"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("\x1b[1;31m"));
+    // -r: newest first; --show-cursor.
+    let out = f.logwell(&["show", "all", "-r", "-o", "cat", "--show-cursor"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(&lines[..3], ["three", "two", "one"]);
+    assert!(lines[3].starts_with("-- cursor: "), "{lines:?}");
+}
+
+#[test]
+fn a_subscriber_behind_retention_gets_a_gap_event() {
+    let f = Follow::start_with(
+        &CONFIG.replace(
+            "format = \"json\"",
+            "format = \"json\"\n[output.all.rotation]\nkeep = 1",
+        ),
+        "",
+        |_| {},
+    );
+    f.log("app", "user.info", "old line");
+    f.wait_written(1);
+    let old = events(&f.fetch("file=all&n=all&follow=false&o=cat", &[]));
+    let cursor = old[0].0.clone();
+    let rotate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+            .args(["rotate", "all", "--socket"])
+            .arg(f.d.path("control.sock"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    rotate();
+    f.log("app", "user.info", "middle line");
+    f.d.wait_lines(&f.d.path("log/all.json"), 1);
+    rotate();
+    f.log("app", "user.info", "new line");
+    f.d.wait_lines(&f.d.path("log/all.json"), 1);
+    // keep = 1: the generation holding "old line" is gone.
+    let header = format!("Last-Event-ID: {cursor}");
+    let text = f.fetch("file=all&follow=false&o=cat", &[&header]);
+    assert!(text.contains("event: gap\n"), "{text}");
+    let got: Vec<String> = events(&text).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(got, ["middle line", "new line"]);
+}
+
+#[test]
+fn other_programs_files_are_followed_across_their_rotation() {
+    let f = Follow::start_with(
+        CONFIG,
+        "[[follow.files]]\nname = \"app\"\npath = \"{dir}/ext/*.log\"\nformat = \"raw\"\n",
+        |dir| {
+            std::fs::create_dir(dir.join("ext")).unwrap();
+            std::fs::write(dir.join("ext/app.log"), "written before\n").unwrap();
+        },
+    );
+    let listed = Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{}/v1/files", f.http)])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("\"name\":\"app/app.log\""));
+    let curl = f.curl("file=app/app.log&n=1&o=raw", &[]);
+    curl.wait_for("written before");
+    let live = f.d.path("ext/app.log");
+    let append = |text: &str| {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&live)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    };
+    append("appended live\n");
+    curl.wait_for("appended live");
+    // logrotate's default: rename, then a new file.
+    append("last before rotation\n");
+    std::fs::rename(&live, f.d.path("ext/app.log.1")).unwrap();
+    append("first after rotation\n");
+    let got = curl.wait_for("first after rotation");
+    assert_eq!(
+        data(&got),
+        [
+            "written before",
+            "appended live",
+            "last before rotation",
+            "first after rotation"
+        ]
+    );
+}
+
+#[test]
+fn stalled_subscribers_do_not_hold_back_ingestion_and_memory_stays_bounded() {
+    let f = Follow::start("");
+    // 200 subscribers that ask for everything and never read, with small receive buffers.
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let s = socket2_small_buffer(f.http);
+        stalled.push(s);
+    }
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let status = f.fetch_status();
+        if status["subscribers"].as_u64() == Some(200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "subscribers: {status}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // 50,000 lines of 200 bytes over one TCP connection: every one is written.
+    let n = 50_000;
+    let body = "x".repeat(150);
+    let mut payload = Vec::with_capacity(n * 220);
+    for i in 0..n {
+        let m = format!("<14>1 2026-11-21T09:00:00Z host app - - - {i:06} {body}");
+        payload.extend_from_slice(format!("{} {m}", m.len()).as_bytes());
+    }
+    crate::util::tcp_send(f.d.port, &payload);
+    f.d.wait_stat("outputs", "all", "written", n as u64);
+    f.d.wait_stat("outputs", "syslog", "written", n as u64);
+    // Memory: the stalled subscribers hold at most their batches in flight.
+    let rss_kib = vm_rss_kib(f.d.pid());
+    assert!(
+        rss_kib < 256 * 1024,
+        "RSS {rss_kib} KiB with 200 stalled subscribers"
+    );
+    // A live subscriber still gets new lines at once.
+    let curl = f.curl("n=0&o=cat", &[]);
+    // The stream opens once its start point is fixed.
+    curl.wait_for(": logwell");
+    f.log("app", "user.info", "still live");
+    curl.wait_for("still live");
+    drop(stalled);
+}
+
+impl Follow {
+    fn fetch_status(&self) -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-s", &format!("http://127.0.0.1:{}/v1/status", self.http)])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    }
+}
+
+/// A TCP connection that sends a follow request for everything and never reads.
+fn socket2_small_buffer(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+    let size: libc::c_int = 4096;
+    // SAFETY: setsockopt on a socket we own, with a valid pointer and length.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    let mut w = &s;
+    w.write_all(b"GET /v1/follow?file=all&n=all HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    s
+}
+
+fn vm_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn beyond_loopback_a_token_is_required() {
+    // Refused at config check without one.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("logwell.toml");
+    let port = free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[follow]\nlisten = \"0.0.0.0:{port}\"\n",
+            crate::util::render(CONFIG, dir.path(), free_port())
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_logwelld"))
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("beyond loopback, with no authentication") && err.contains("token_file"),
+        "{err}"
+    );
+
+    // With a token: 401 without it, the stream with it (header or parameter), and the raw
+    // TCP listener wants it in the request line.
+    let token = "0123456789abcdef0123456789abcdef";
+    let f = Follow::start_with(
+        CONFIG,
+        &format!("token_file = \"{{dir}}/token\"\n"),
+        |dir| {
+            std::fs::write(dir.join("token"), format!("{token}\n")).unwrap();
+        },
+    );
+    f.log("app", "user.info", "secret line");
+    f.wait_written(1);
+    let code = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let url = f.url("follow=false");
+    assert_eq!(code(&[&url]), "401");
+    assert_eq!(
+        code(&["-H", "Authorization: Bearer wrong-token-wrong-token", &url]),
+        "401"
+    );
+    assert_eq!(
+        code(&["-H", &format!("Authorization: Bearer {token}"), &url]),
+        "200"
+    );
+    assert_eq!(code(&[&format!("{url}&token={token}")]), "200");
+    assert_eq!(
+        code(&[&format!("http://127.0.0.1:{}/metrics", f.http)]),
+        "401"
+    );
+    // The page holds no data: served without a token.
+    assert_eq!(code(&[&format!("http://127.0.0.1:{}/", f.http)]), "200");
+    let mut nc = Command::new("nc");
+    nc.args(["127.0.0.1", &f.tcp.to_string()]);
+    let mut nc = Streamed::spawn(nc);
+    nc.send(b"n=1\n");
+    nc.wait_for("-- error: a bearer token is required");
+    let mut nc2 = Command::new("nc");
+    nc2.args(["127.0.0.1", &f.tcp.to_string()]);
+    let mut nc2 = Streamed::spawn(nc2);
+    nc2.send(format!("n=1 token={token}\n").as_bytes());
+    nc2.wait_for("secret line");
+}
+
+#[test]
+fn status_and_metrics_show_the_counters() {
+    let f = Follow::start("");
+    f.log("app", "user.info", "counted");
+    f.wait_written(1);
+    let status = f.fetch_status();
+    assert_eq!(status["inputs"]["tcp"]["received"], 1);
+    assert_eq!(status["outputs"]["all"]["written"], 1);
+    assert!(status["uptime_secs"].is_u64());
+    assert_eq!(status["subscribers"], 0);
+    let mut metrics = String::new();
+    let mut s = TcpStream::connect(("127.0.0.1", f.http)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    s.read_to_string(&mut metrics).unwrap();
+    assert!(metrics.contains("text/plain; version=0.0.4"), "{metrics}");
+    assert!(
+        metrics.contains("logwell_input_received_total{input=\"tcp\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("logwell_output_written_total{output=\"all\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE logwell_follow_subscribers gauge"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn heartbeats_keep_an_idle_stream_alive() {
+    let f = Follow::start("heartbeat_secs = 1\n");
+    let curl = f.curl("n=0&heartbeat=json", &[]);
+    let got = curl.wait_for("event: heartbeat");
+    let beat = got
+        .iter()
+        .skip_while(|l| *l != "event: heartbeat")
+        .nth(1)
+        .and_then(|l| l.strip_prefix("data: "))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(beat).unwrap();
+    assert_eq!(v["subscribers"], 1);
+    assert!(v["stats"]["inputs"]["tcp"].is_object(), "{v}");
+    let comment = f.curl("n=0", &[]);
+    comment.wait_for(": heartbeat");
+}
