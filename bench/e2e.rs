@@ -1174,6 +1174,8 @@ impl Daemon {
 control_socket = "{control}"
 log_level = "warn"
 state_dir = "{state_dir}"
+# One process, so its CPU and RSS are the daemon's (privilege separation costs only opens).
+privsep = false
 
 [input.tcp]
 type = "tcp"

@@ -44,3 +44,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# The privilege-separated worker runs as `_logwell` (in group `adm`), created as the
+# package's postinst does. The tests of privilege separation need it when run as root.
+if [ "$purpose" = test ] && [ "$(id -u)" -eq 0 ] && ! getent passwd _logwell >/dev/null; then
+  echo "logwell: creating the system user _logwell (group adm) for privilege separation" >&2
+  if command -v adduser >/dev/null 2>&1; then
+    adduser --quiet --system --no-create-home --ingroup adm --home /nonexistent _logwell >/dev/null
+  else
+    useradd --system --no-create-home --gid adm --home-dir /nonexistent --shell /usr/sbin/nologin _logwell
+  fi
+fi

@@ -422,6 +422,9 @@ struct Open {
     path: PathBuf,
     compression: Compression,
     reader: Box<dyn BufRead + Send>,
+    /// The inode, when it was the live file as it was opened: at its end, one `stat` of the
+    /// live path tells whether it still is (no directory listing).
+    live_inode: Option<u64>,
 }
 
 /// Iterates over the lines of a [`FileSet`], oldest first, from a [`Start`]. Yields
@@ -606,6 +609,7 @@ impl Reader {
                         path: e.path.clone(),
                         compression: e.compression,
                         reader,
+                        live_inode: e.live.then_some(e.inode),
                     });
                     return Ok(true);
                 }
@@ -735,6 +739,10 @@ impl Iterator for Reader {
                 }
                 Ok(_) => {
                     // The end of what is written. Still the live file: wait for more.
+                    let read_to = self.position.map_or(0, |p| p.offset) + self.pending.len() as u64;
+                    if still_live(&self.set.live, open.live_inode, read_to) {
+                        return None;
+                    }
                     let id = open.identity;
                     let list = match self.list() {
                         Ok(l) => l,
@@ -761,6 +769,15 @@ impl Iterator for Reader {
             }
         }
     }
+}
+
+/// Whether the live path still names the file with this inode (not rotated away) and it
+/// was not truncated below what was read; `false` for `None` (a rotated generation) or
+/// when unsure, so the caller lists the set and finds out.
+fn still_live(live: &Path, inode: Option<u64>, read_to: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(inode) = inode else { return false };
+    std::fs::metadata(live).is_ok_and(|m| m.ino() == inode && m.len() >= read_to)
 }
 
 /// The last `n` complete lines of a generation (fewer if it has fewer). With `n == 0`,

@@ -23,7 +23,9 @@
 //!   history then live lines, filtered ([`follow::line`]), read from the files by each
 //!   subscriber ([`follow::subscription`]), never from the receive path.
 //! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint.
-//! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket.
+//! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket, and
+//!   privilege separation ([`daemon::privsep`]): a root parent that only opens, renames and
+//!   removes the output files (reached through [`output::fsops`]) for an unprivileged worker.
 //! - [`stats`]: counters per input and output.
 //! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`).
 #![deny(missing_docs)]

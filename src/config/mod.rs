@@ -166,6 +166,46 @@ output = "syslog"
 "#;
 
     #[test]
+    fn privsep_keys_are_validated_and_an_unknown_user_says_how_to_create_it() {
+        let s = load_str(OK).unwrap();
+        assert!(s.daemon.privsep, "on by default");
+        assert_eq!(s.daemon.user, "_logwell");
+        let off = load_str(&format!(
+            "[daemon]\nprivsep = false\nuser = \"nobody\"\n{OK}"
+        ))
+        .unwrap();
+        assert!(!off.daemon.privsep);
+        assert_eq!(off.daemon.user_ids, None, "not looked up when off");
+        let e = load_str(&format!("[daemon]\nuser = \"root\"\n{OK}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot run the worker") && e.contains("privsep = false"),
+            "{e}"
+        );
+        let missing = load_str(&format!("[daemon]\nuser = \"no_such_user_lw\"\n{OK}"));
+        if nix::unistd::geteuid().is_root() {
+            // Privilege separation will happen: the user must exist.
+            let e = missing.unwrap_err().to_string();
+            assert!(
+                e.contains(":2:") && e.contains("no user `no_such_user_lw`"),
+                "{e}"
+            );
+            assert!(
+                e.contains("adduser --system --no-create-home --ingroup adm"),
+                "{e}"
+            );
+        } else {
+            // Not root: privilege separation is off, so the user is not needed.
+            assert!(missing.is_ok());
+        }
+        let nobody = load_str(&format!("[daemon]\nuser = \"nobody\"\n{OK}")).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            assert!(nobody.daemon.user_ids.is_some_and(|(uid, _)| uid != 0));
+        }
+    }
+
+    #[test]
     fn a_small_config_validates() {
         let s = load_str(OK).unwrap();
         assert_eq!(s.inputs.len(), 1);

@@ -110,6 +110,10 @@ pub(crate) struct RawDaemon {
     pub(crate) control_socket: Option<Spanned<String>>,
     pub(crate) log_level: Option<Spanned<String>>,
     pub(crate) state_dir: Option<Spanned<String>>,
+    /// Privilege separation (on by default when started as root).
+    pub(crate) privsep: Option<Spanned<bool>>,
+    /// The user the unprivileged worker runs as.
+    pub(crate) user: Option<Spanned<String>>,
 }
 
 /// `[input.NAME]`: one flat struct for every kind, so that a key that does not apply to the

@@ -53,7 +53,19 @@ pub struct DaemonSettings {
     pub log_level: String,
     /// Where the daemon keeps state across restarts (journal cursor, kmsg sequence).
     pub state_dir: PathBuf,
+    /// Privilege separation: a root parent that only opens, renames and removes files in the
+    /// output directories, and a worker that does everything else as [`user`](Self::user)
+    /// without capabilities. Only takes effect when logwelld starts as root.
+    pub privsep: bool,
+    /// The worker's user (`_logwell` by default).
+    pub user: String,
+    /// `user`'s uid and primary gid, looked up when privilege separation will happen (on,
+    /// and running as root); `None` otherwise.
+    pub user_ids: Option<(u32, u32)>,
 }
+
+/// The worker's user when `[daemon] user` is not set.
+pub const DEFAULT_USER: &str = "_logwell";
 
 /// One input.
 #[derive(Clone, Debug, PartialEq)]
@@ -379,6 +391,9 @@ impl Settings {
             control_socket: PathBuf::from("/run/logwell/control.sock"),
             state_dir: PathBuf::from("/var/lib/logwell"),
             log_level: "info".to_string(),
+            privsep: true,
+            user: DEFAULT_USER.to_string(),
+            user_ids: None,
         };
         let mut inputs: BTreeMap<String, InputSettings> = BTreeMap::new();
         let mut outputs: BTreeMap<String, OutputSettings> = BTreeMap::new();
@@ -422,6 +437,9 @@ impl Settings {
             errors.append(&mut check.errors);
         }
 
+        if let Some(e) = resolve_user(&mut daemon, &files) {
+            errors.push(e);
+        }
         let outputs: Vec<OutputSettings> = outputs.into_values().collect();
         check_unique_paths(&files, &outputs, &mut errors);
         check_unique_endpoints(&files, &inputs, &daemon, &outputs, &mut errors);
@@ -489,6 +507,20 @@ fn apply_daemon(check: &mut Check<'_>, d: &RawDaemon, daemon: &mut DaemonSetting
     if let Some(p) = &d.control_socket {
         daemon.control_socket = PathBuf::from(p.get_ref());
     }
+    if let Some(p) = &d.privsep {
+        daemon.privsep = *p.get_ref();
+    }
+    if let Some(u) = &d.user {
+        if u.get_ref().is_empty() || u.get_ref() == "root" {
+            check.err(
+                u.span(),
+                format!("`user = \"{}\"` cannot run the worker", u.get_ref()),
+                "name an unprivileged system user such as _logwell, or set `privsep = false`",
+            );
+        } else {
+            daemon.user = u.get_ref().clone();
+        }
+    }
     if let Some(l) = &d.log_level {
         if tracing_subscriber::EnvFilter::try_new(l.get_ref()).is_err() {
             check.err(
@@ -500,6 +532,53 @@ fn apply_daemon(check: &mut Check<'_>, d: &RawDaemon, daemon: &mut DaemonSetting
             daemon.log_level = l.get_ref().clone();
         }
     }
+}
+
+/// Looks the worker's user up when privilege separation will happen (on, and running as
+/// root). A missing user is an error that says how to create it.
+fn resolve_user(daemon: &mut DaemonSettings, files: &[ParsedFile]) -> Option<ConfigError> {
+    if !daemon.privsep || !crate::output::fsops::privileged() {
+        return None;
+    }
+    // Point at the `user` (or `privsep`) key when one was written, else at the main file.
+    let place = files.iter().rev().find_map(|f| {
+        let d = f.raw.daemon.as_ref()?;
+        let span = d
+            .user
+            .as_ref()
+            .map(|u| u.span())
+            .or(d.privsep.as_ref().map(|p| p.span()))?;
+        Some((f, span))
+    });
+    let problem = match nix::unistd::User::from_name(&daemon.user) {
+        Ok(Some(u)) if u.uid.is_root() => format!("user `{}` is root", daemon.user),
+        Ok(Some(u)) => {
+            daemon.user_ids = Some((u.uid.as_raw(), u.gid.as_raw()));
+            return None;
+        }
+        _ => format!(
+            "no user `{}` for the privilege-separated worker",
+            daemon.user
+        ),
+    };
+    let hint = format!(
+        "create it with `adduser --system --no-create-home --ingroup adm --home /nonexistent {}` (the package does), name another with `user = \"…\"` in [daemon], or set `privsep = false`",
+        daemon.user
+    );
+    Some(match place {
+        Some((f, span)) => SourceFile {
+            path: &f.path,
+            text: &f.text,
+        }
+        .error(Some(span), problem, Some(hint)),
+        None => ConfigError {
+            file: files.first().map(|f| f.path.clone()).unwrap_or_default(),
+            line: 0,
+            column: 0,
+            message: problem,
+            hint: Some(hint),
+        },
+    })
 }
 
 fn default_hostname() -> String {
@@ -719,7 +798,8 @@ fn output_kind(
             }
         },
     };
-    let root = nix::unistd::geteuid().is_root();
+    // Root, or the privilege-separated worker whose files the root parent creates.
+    let root = crate::output::fsops::privileged();
     let owner = match &raw.owner {
         Some(o) => match nix::unistd::User::from_name(o.get_ref()) {
             Ok(Some(u)) => Some(u.uid.as_raw()),

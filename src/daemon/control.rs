@@ -19,24 +19,34 @@ use tokio::task::JoinHandle;
 
 use crate::stats::Stats;
 
-/// Binds the control socket and serves it until `stop` becomes true; then removes it.
-pub fn spawn(
-    path: &Path,
-    stats: Stats,
-    requests: mpsc::Sender<Request>,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<JoinHandle<()>> {
+/// Binds the control socket (synchronously, before the fork, so the root parent can create
+/// it where the worker could not).
+pub fn bind(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     if nix::unistd::geteuid().is_root() {
         if let Ok(Some(adm)) = nix::unistd::Group::from_name("adm") {
             let _ = std::os::unix::fs::chown(path, None, Some(adm.gid.as_raw()));
         }
     }
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves the bound control socket until `stop` becomes true; then removes it (the
+/// privileged parent does when the worker may not). Must run inside the tokio runtime.
+pub fn spawn(
+    listener: std::os::unix::net::UnixListener,
+    path: &Path,
+    stats: Stats,
+    requests: mpsc::Sender<Request>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<JoinHandle<()>> {
+    let listener = UnixListener::from_std(listener)?;
     let path: PathBuf = path.to_path_buf();
     Ok(tokio::spawn(async move {
         loop {

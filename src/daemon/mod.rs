@@ -2,8 +2,9 @@
 //! the routing table they share; everything else is done by the modules it wires together.
 //!
 //! - **Start**: load the config, bind every input (all failures reported at once, with
-//!   hints), start the runtime, spawn the output writers and the inputs, open the control
-//!   socket.
+//!   hints) and the control socket; as root, fork into a privileged parent and an
+//!   unprivileged worker ([`privsep`]); then, in the worker, start the runtime, spawn the
+//!   output writers and the inputs, serve the control socket.
 //! - **SIGHUP**: every file is reopened (what logrotate expects), and the config is reloaded.
 //!   A config that does not validate is refused and the running one stays. Outputs and inputs
 //!   whose settings did not change keep running untouched: their sockets, connections and
@@ -15,6 +16,7 @@
 
 pub mod control;
 pub mod notify;
+pub mod privsep;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -43,6 +45,9 @@ pub enum DaemonError {
     /// One or more inputs could not be bound.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Inputs(Vec<InputError>),
+    /// Privilege separation failed, or the worker ended with a failure.
+    #[error(transparent)]
+    Privsep(#[from] privsep::PrivsepError),
     /// Another start-up step failed.
     #[error("{what}: {source}")]
     Io {
@@ -60,11 +65,38 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError
     }
 }
 
-/// Loads the config, binds, and runs until SIGTERM or SIGINT.
+/// Loads the config, binds, splits into the privileged parent and the worker (as root,
+/// unless `privsep = false`), and runs until SIGTERM or SIGINT.
 pub fn run(paths: ConfigPaths) -> Result<(), DaemonError> {
     let settings = config::load(&paths)?;
     init_logging(&settings.daemon.log_level);
+    // Everything that needs root happens here, on one thread, before the fork.
     let bound = bind_all(&settings.inputs)?;
+    let control_path = settings.daemon.control_socket.clone();
+    let control = control::bind(&control_path).map_err(io_err(format!(
+        "cannot open the control socket {}",
+        control_path.display()
+    )))?;
+    let mut lifeline = None;
+    if let Some(identity) = privsep::plan(&settings)? {
+        let mut cleanup = owned_socket_files(&settings.inputs, &bound);
+        cleanup.push(control_path);
+        let split = privsep::Split {
+            paths: &paths,
+            settings: &settings,
+            identity,
+            cleanup,
+        };
+        match privsep::fork(split)? {
+            privsep::Role::Parent(parent) => {
+                // The parent keeps no socket of the worker's: it never touches network data.
+                drop(bound);
+                drop(control);
+                return Ok(parent.finish()?);
+            }
+            privsep::Role::Worker(l) => lifeline = Some(l),
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("logwell-rt")
@@ -73,8 +105,18 @@ pub fn run(paths: ConfigPaths) -> Result<(), DaemonError> {
         .map_err(io_err("cannot start the runtime"))?;
     runtime.block_on(async move {
         let mut daemon = Daemon::start(paths, settings, bound)?;
-        daemon.serve().await
+        daemon.serve(control, lifeline).await
     })
+}
+
+/// The socket files this process created for `inputs` (not those systemd passed).
+fn owned_socket_files(inputs: &[InputSettings], bound: &[Bound]) -> Vec<std::path::PathBuf> {
+    inputs
+        .iter()
+        .zip(bound)
+        .filter(|(_, b)| b.owns_path())
+        .filter_map(|(i, _)| socket_file(i).cloned())
+        .collect()
 }
 
 /// Diagnostics go to stderr (the journal, under systemd). `RUST_LOG` overrides the config.
@@ -250,7 +292,11 @@ impl Daemon {
         }
     }
 
-    async fn serve(&mut self) -> Result<(), DaemonError> {
+    async fn serve(
+        &mut self,
+        control: std::os::unix::net::UnixListener,
+        lifeline: Option<std::os::fd::OwnedFd>,
+    ) -> Result<(), DaemonError> {
         let mut hup = signal(SignalKind::hangup()).map_err(io_err("cannot handle SIGHUP"))?;
         let mut term = signal(SignalKind::terminate()).map_err(io_err("cannot handle SIGTERM"))?;
         let mut int = signal(SignalKind::interrupt()).map_err(io_err("cannot handle SIGINT"))?;
@@ -260,6 +306,7 @@ impl Daemon {
         let (control_stop, control_stop_rx) = watch::channel(false);
         let (requests_tx, mut requests) = tokio::sync::mpsc::channel(16);
         let control = control::spawn(
+            control,
             &self.settings.daemon.control_socket,
             self.stats.clone(),
             requests_tx,
@@ -272,6 +319,9 @@ impl Daemon {
         let notifier = notify::Notifier::from_env();
         notifier.send(&format!("READY=1\nSTATUS={}", self.status()));
         let mut status_tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        // The privileged parent's death ends the worker too (it also gets SIGTERM).
+        let parent_gone = privsep::parent_gone(lifeline);
+        tokio::pin!(parent_gone);
         let mut watchdog_tick = tokio::time::interval(
             notifier
                 .watchdog_interval()
@@ -296,6 +346,7 @@ impl Daemon {
                 Some(request) = requests.recv() => self.handle(request).await,
                 _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break }
                 _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break }
+                _ = &mut parent_gone => { tracing::warn!("the privileged parent is gone: shutting down"); break }
             }
         }
         notifier.send("STOPPING=1\nSTATUS=Writing what was received and stopping");
@@ -516,13 +567,16 @@ fn warn_duplicates(inputs: &[InputSettings]) {
     }
 }
 
-fn remove_socket_file(settings: &InputSettings) {
-    let path = match &settings.kind {
+fn socket_file(settings: &InputSettings) -> Option<&std::path::PathBuf> {
+    match &settings.kind {
         InputKind::UnixDatagram(u) => Some(&u.unix.path),
         InputKind::UnixStream(s) => s.unix.as_ref().map(|u| &u.path),
         _ => None,
-    };
-    if let Some(p) = path {
+    }
+}
+
+fn remove_socket_file(settings: &InputSettings) {
+    if let Some(p) = socket_file(settings) {
         let _ = std::fs::remove_file(p);
     }
 }

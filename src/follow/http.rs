@@ -85,6 +85,7 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>) {
             _ = super::stopped(&mut stop) => return,
         };
         let _ = stream.set_nodelay(true);
+        super::bound_send_buffer(&stream);
         let app = app.clone();
         let tls = service.settings.tls.as_ref().map(|t| t.config.clone());
         let stop = service.stop.clone();

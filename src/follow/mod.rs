@@ -71,13 +71,23 @@ pub struct Handle {
     pub service: Arc<Service>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Handle {
     /// Stops the listeners and every subscription.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
         }
     }
@@ -88,11 +98,20 @@ impl Handle {
     }
 }
 
-/// Binds the listeners of `settings.follow` and starts serving.
+/// Binds the listeners of `settings.follow` and starts serving, on a runtime of its own
+/// whose threads run at a lower priority (nice 15) than the receive path: under CPU
+/// contention, ingestion wins and followers wait.
 pub async fn start(settings: &Settings, stats: Stats) -> std::io::Result<Option<Handle>> {
     let Some(follow) = &settings.follow else {
         return Ok(None);
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .max_blocking_threads(MAX_READERS)
+        .thread_name("logwell-follow")
+        .on_thread_start(lower_priority)
+        .enable_all()
+        .build()?;
     let (stop_tx, stop) = watch::channel(false);
     let registry = Registry::new(settings, stats.clone());
     registry.start_watcher();
@@ -108,24 +127,57 @@ pub async fn start(settings: &Settings, stats: Stats) -> std::io::Result<Option<
     });
     let mut tasks = Vec::new();
     for addr in &follow.listen {
-        let listener = bind(*addr).await?;
+        let listener = bind(&runtime, *addr)?;
         tracing::info!(%addr, "follow service (HTTP) listening");
-        tasks.push(tokio::spawn(http::serve(listener, service.clone())));
+        tasks.push(runtime.spawn(http::serve(listener, service.clone())));
     }
     for addr in &follow.tcp_listen {
-        let listener = bind(*addr).await?;
+        let listener = bind(&runtime, *addr)?;
         tracing::info!(%addr, "follow service (TCP) listening");
-        tasks.push(tokio::spawn(tcp::serve(listener, service.clone())));
+        tasks.push(runtime.spawn(tcp::serve(listener, service.clone())));
     }
     Ok(Some(Handle {
         service,
         stop: stop_tx,
         tasks,
+        runtime: Some(runtime),
     }))
 }
 
-async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+/// The kernel send buffer of a follow connection. Set explicitly (which turns off its
+/// autotuning to megabytes), it bounds what a subscriber that stopped reading costs: this,
+/// its two batches in flight, and no more reading.
+const SEND_BUFFER: usize = 64 * 1024;
+
+/// Bounds the kernel send buffer of a subscriber's connection (see [`SEND_BUFFER`]).
+fn bound_send_buffer(stream: &tokio::net::TcpStream) {
+    let _ = nix::sys::socket::setsockopt(stream, nix::sys::socket::sockopt::SndBuf, &SEND_BUFFER);
+}
+
+/// Threads reading files for subscribers at once; more subscribers queue for them.
+const MAX_READERS: usize = 8;
+
+/// Runs on each thread of the follow runtime: nice 15 for this thread only (Linux threads
+/// have their own nice value), so the receive path at nice 0 gets about 28 times its CPU
+/// share when both want the CPU.
+fn lower_priority() {
+    // SAFETY: setpriority(2) on the calling thread (who = 0); no memory is passed.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 15);
+    }
+}
+
+fn bind(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+) -> std::io::Result<tokio::net::TcpListener> {
+    let listen = || -> std::io::Result<tokio::net::TcpListener> {
+        let l = std::net::TcpListener::bind(addr)?;
+        l.set_nonblocking(true)?;
+        let _in = runtime.enter();
+        tokio::net::TcpListener::from_std(l)
+    };
+    listen().map_err(|e| {
         std::io::Error::new(
             e.kind(),
             format!("cannot listen on {addr} for the follow service: {e} (pick a free port in [follow] listen / tcp_listen)"),
@@ -241,7 +293,7 @@ impl Service {
                 counter.sent.fetch_add(n, Relaxed);
             }),
         };
-        // Two batches in flight at most: a stalled subscriber holds 128 KiB, no more.
+        // Two batches in flight at most: a stalled subscriber holds 32 KiB of them, no more.
         let (tx, rx) = mpsc::channel(2);
         if !first.bytes.is_empty() {
             let _ = tx.try_send(first.bytes);

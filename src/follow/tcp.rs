@@ -41,6 +41,7 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>) {
             },
             _ = super::stopped(&mut stop) => return,
         };
+        super::bound_send_buffer(&stream);
         let service = service.clone();
         tokio::spawn(async move {
             match service.settings.tls.as_ref().map(|t| t.config.clone()) {

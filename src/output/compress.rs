@@ -106,7 +106,7 @@ fn compress(job: &Job) -> io::Result<()> {
         let Some(g) = find(&job.live, job.inode)? else {
             return Ok(());
         };
-        (File::open(&g.path)?, g.modified)
+        (fsops::open_read(&g.path)?, g.modified)
     };
     let temp = dir.join(fileset::temp_name(&format!(
         "{base}.{}{}",
@@ -118,7 +118,7 @@ fn compress(job: &Job) -> io::Result<()> {
         // must not become readable by all when compressed.
         use std::os::unix::fs::MetadataExt;
         let meta = source.metadata()?;
-        let root = nix::unistd::geteuid().is_root();
+        let root = fsops::privileged();
         let out = fsops::create_new(
             &temp,
             &fsops::Create {
@@ -145,7 +145,7 @@ fn compress(job: &Job) -> io::Result<()> {
         }
         let out = output.into_inner().map_err(|e| e.into_error())?;
         out.sync_all()?;
-        out.set_modified(modified)?;
+        fsops::set_modified(&out, &temp, modified)?;
         Ok(out)
     })();
     if let Err(e) = written {

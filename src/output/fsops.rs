@@ -1,15 +1,26 @@
 //! Every change the outputs make to the file system: open a log for appending (creating it
-//! with its mode and owner), create a new file, rename, unlink, and make directories.
+//! with its mode and owner), create a new file, open one for reading, set a file's
+//! modification time, rename, unlink, and make directories.
 //!
 //! They live in one place so that privilege separation can carry them to the privileged
-//! parent: the worker that parses network input may not write to `/var/log` itself. Reading
-//! (history, the compressor's source, `stat`, directory listings) needs no privilege beyond
-//! group `adm` and stays with the callers.
+//! parent: the worker that parses network input may not write to `/var/log` itself. Each
+//! function dispatches the same way: in a privilege-separated worker
+//! ([`privileged_parent`]), it sends a request to the parent
+//! ([`crate::daemon::privsep`]), which checks it against the output directories and does it
+//! (passing back the descriptor of an opened file); otherwise it does the system call here.
+//! To add an operation: a variant of `privsep::proto::Request`, its check and execution in
+//! `privsep::policy`, and a function here in the same two-armed shape.
+//!
+//! Reading that needs no privilege beyond group `adm` (history, `stat`, directory listings)
+//! stays with the callers.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+use crate::daemon::privsep::proto::{Request, WireCreate, WirePath};
+use crate::daemon::privsep::worker;
 
 /// How a file is created when it does not exist yet.
 #[derive(Debug, Clone, Copy)]
@@ -22,8 +33,47 @@ pub struct Create {
     pub group: Option<u32>,
 }
 
+impl Create {
+    fn wire(&self) -> WireCreate {
+        WireCreate {
+            mode: self.mode,
+            owner: self.owner,
+            group: self.group,
+        }
+    }
+}
+
+/// Whether file-system changes go through the privileged parent (this process is a
+/// privilege-separated worker).
+pub fn privileged_parent() -> bool {
+    worker::active()
+}
+
+/// Whether files are created with root's rights (run as root, or by the root parent), so
+/// that owners and groups can be set.
+pub fn privileged() -> bool {
+    privileged_parent() || nix::unistd::geteuid().is_root()
+}
+
+/// A path for a request: absolute (the parent shares the working directory).
+fn wire(path: &Path) -> io::Result<WirePath> {
+    Ok(WirePath::from_path(&worker::absolute(path)?))
+}
+
+/// The parent's answer to a request that opens a file.
+fn opened(request: Request) -> io::Result<File> {
+    worker::call(&request)?
+        .ok_or_else(|| io::Error::other("the privileged parent sent no descriptor"))
+}
+
 /// Opens `path` for appending, creating it (and its missing directories) as `create` says.
 pub fn open_append(path: &Path, create: &Create) -> io::Result<File> {
+    if privileged_parent() {
+        return opened(Request::OpenAppend {
+            path: wire(path)?,
+            create: create.wire(),
+        });
+    }
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.exists() {
             create_dir_all(dir)?;
@@ -40,7 +90,21 @@ pub fn open_append(path: &Path, create: &Create) -> io::Result<File> {
 
 /// Creates `path`, which must not exist, for writing, with exactly `create`'s mode and owner.
 pub fn create_new(path: &Path, create: &Create) -> io::Result<File> {
+    if privileged_parent() {
+        return opened(Request::CreateNew {
+            path: wire(path)?,
+            create: create.wire(),
+        });
+    }
     create_with(path, create, false)
+}
+
+/// Opens an existing log for reading (the compressor's source), even one only root may read.
+pub fn open_read(path: &Path) -> io::Result<File> {
+    if privileged_parent() {
+        return opened(Request::OpenRead { path: wire(path)? });
+    }
+    File::open(path)
 }
 
 fn create_with(path: &Path, create: &Create, append: bool) -> io::Result<File> {
@@ -60,15 +124,52 @@ fn create_with(path: &Path, create: &Create, append: bool) -> io::Result<File> {
 
 /// Renames `from` to `to`, replacing `to`.
 pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+    if privileged_parent() {
+        let request = Request::Rename {
+            from: wire(from.as_ref())?,
+            to: wire(to.as_ref())?,
+        };
+        return worker::call(&request).map(drop);
+    }
     std::fs::rename(from, to)
 }
 
 /// Removes the file at `path`.
 pub fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
+    if privileged_parent() {
+        let request = Request::Unlink {
+            path: wire(path.as_ref())?,
+        };
+        return worker::call(&request).map(drop);
+    }
     std::fs::remove_file(path)
+}
+
+/// Sets the modification time of `file`, open at `path`, as the file's owner may (a file
+/// the root parent created is not the worker's, so the parent sets it).
+pub fn set_modified(file: &File, path: &Path, time: std::time::SystemTime) -> io::Result<()> {
+    if privileged_parent() {
+        // Before 1970 (never for a log) is clamped to the epoch.
+        let since = time
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let request = Request::SetModified {
+            path: wire(path)?,
+            secs: since.as_secs() as i64,
+            nanos: since.subsec_nanos(),
+        };
+        return worker::call(&request).map(drop);
+    }
+    file.set_modified(time)
 }
 
 /// Creates `path` and its missing parents.
 pub fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+    if privileged_parent() {
+        let request = Request::Mkdir {
+            path: wire(path.as_ref())?,
+        };
+        return worker::call(&request).map(drop);
+    }
     std::fs::create_dir_all(path)
 }

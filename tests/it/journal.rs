@@ -490,3 +490,67 @@ output = "out"
         d.log()
     );
 }
+
+/// Under privilege separation the worker opens the journal itself (an `sd_journal` cannot
+/// be used in a process other than the one that opened it, so it cannot be opened before
+/// the fork); group `systemd-journal` is what lets it read the files.
+#[test]
+fn journal_is_read_by_the_privsep_worker_through_group_systemd_journal() {
+    if nix::unistd::User::from_name("_logwell")
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "needs the _logwell user (scripts/deps.sh test), and CI=true"
+        );
+        eprintln!("journal test skipped: no _logwell user");
+        return;
+    }
+    let Some(j) = journald_or_skip() else { return };
+    let config = format!(
+        r#"
+[input.j]
+type = "journal"
+namespace = "{ns}"
+from = "head"
+identifiers = ["lw-privsep"]
+
+[output.out]
+type = "file"
+path = "{{dir}}/log/out.log"
+flush_interval_ms = 20
+
+[[rule]]
+output = "out"
+"#,
+        ns = j.ns
+    );
+    let sock = UnixDatagram::unbound().unwrap();
+    j.send(
+        &sock,
+        &[
+            ("MESSAGE", b"read without root"),
+            ("SYSLOG_IDENTIFIER", b"lw-privsep"),
+        ],
+    );
+    let mut d = Daemon::start_privsep(&config, |dir| std::fs::create_dir(dir.join("log")).unwrap());
+    let text = d.wait_lines(&d.path("log/out.log"), 1);
+    assert!(text.contains("]: read without root"), "{text}");
+    let journal_gid = nix::unistd::Group::from_name("systemd-journal")
+        .unwrap()
+        .expect("group systemd-journal")
+        .gid;
+    let log = d.log();
+    let dropped = log
+        .lines()
+        .find(|l| l.contains("privileges dropped"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        dropped.contains(&format!(" {journal_gid}]"))
+            || dropped.contains(&format!("{journal_gid},")),
+        "{dropped}"
+    );
+    assert!(d.stop().success(), "{}", d.log());
+}

@@ -15,6 +15,7 @@ mod limits;
 mod load;
 mod logger;
 mod peers;
+mod privsep;
 mod rotation;
 mod routing;
 mod systemd;

@@ -67,13 +67,56 @@ impl Daemon {
     }
 
     /// Like [`Daemon::start_with`], starting logwelld with `launcher`.
+    ///
+    /// Privilege separation is off (`privsep = false`): the tests of everything else run
+    /// in one process whose threads they can inspect, in a temporary directory only root
+    /// may enter. `tests/it/privsep.rs` starts it with [`Daemon::start_privsep`].
     pub fn start_launched(template: &str, setup: impl FnOnce(&Path), launcher: Launcher) -> Daemon {
+        Daemon::start_full(template, setup, launcher, "privsep = false\n")
+    }
+
+    /// Starts `logwelld` with privilege separation on (`user = "_logwell"`, `log_level =
+    /// "debug"`, so the parent's answers are logged). The test's directory is made
+    /// enterable (0755) so the worker can reach the sockets and the state directory in it.
+    pub fn start_privsep(template: &str, setup: impl FnOnce(&Path)) -> Daemon {
+        Daemon::start_privsep_launched(template, setup, plain_launcher())
+    }
+
+    /// Like [`Daemon::start_privsep`], starting logwelld with `launcher`.
+    pub fn start_privsep_launched(
+        template: &str,
+        setup: impl FnOnce(&Path),
+        launcher: Launcher,
+    ) -> Daemon {
+        Daemon::start_full(
+            template,
+            |dir| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+                setup(dir)
+            },
+            launcher,
+            "privsep = true\nuser = \"_logwell\"\nlog_level = \"info,logwell::daemon::privsep=debug\"\n",
+        )
+    }
+
+    fn start_full(
+        template: &str,
+        setup: impl FnOnce(&Path),
+        launcher: Launcher,
+        daemon_keys: &str,
+    ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         setup(dir.path());
         let port = free_port();
         let config = dir.path().join("logwell.toml");
+        let log_level = if daemon_keys.contains("log_level") {
+            ""
+        } else {
+            "log_level = \"info\"\n"
+        };
         let text = format!(
-            "[daemon]\ncontrol_socket = \"{}/control.sock\"\nstate_dir = \"{}/state\"\nlog_level = \"info\"\n{}",
+            "[daemon]\ncontrol_socket = \"{}/control.sock\"\nstate_dir = \"{}/state\"\n{log_level}{daemon_keys}{}",
             dir.path().display(),
             dir.path().display(),
             render(template, dir.path(), port)

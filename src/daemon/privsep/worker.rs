@@ -1,0 +1,192 @@
+//! The worker's side: dropping to the unprivileged user right after the fork, and the client
+//! through which [`crate::output::fsops`] asks the parent for file-system changes.
+//!
+//! The drop happens in the single-threaded child, before the tokio runtime or any writer
+//! thread exists, because capabilities and ids are per thread. Afterwards the worker has
+//! no capability in any set, cannot regain one (`PR_SET_NO_NEW_PRIVS`, empty bounding set),
+//! and is sent SIGTERM when the parent dies (`PR_SET_PDEATHSIG`).
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use nix::unistd::{Gid, Uid};
+
+use super::proto::{self, Reply, Request};
+
+/// Who the worker becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// The user's name, for messages.
+    pub(crate) user: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    /// Supplementary groups: `adm`, and `systemd-journal` when the journal is read.
+    pub(crate) groups: Vec<u32>,
+}
+
+/// Why the drop failed (the worker then exits: it never runs with more than it should).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot drop privileges to user `{user}` ({step}): {source}; logwelld refuses to run the worker as root — check the user exists and logwelld starts as root, or set `privsep = false` in [daemon]")]
+pub struct DropError {
+    user: String,
+    step: &'static str,
+    source: io::Error,
+}
+
+/// Becomes `id`: groups, gid, uid; clears every capability set; sets no-new-privs; asks for
+/// SIGTERM when the parent (`parent_pid`) dies.
+pub(crate) fn drop_privileges(id: &Identity, parent_pid: i32) -> Result<(), DropError> {
+    let fail = |step: &'static str| {
+        let user = id.user.clone();
+        move |source: io::Error| DropError { user, step, source }
+    };
+    prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong)
+        .map_err(fail("PR_SET_PDEATHSIG"))?;
+    // SAFETY: getppid cannot fail.
+    if unsafe { libc::getppid() } != parent_pid {
+        return Err(fail("parent check")(io::Error::other(
+            "the parent exited during start",
+        )));
+    }
+    // The bounding set: dropping needs CAP_SETPCAP, so before setuid. A capability the
+    // bounding set already lacks (systemd's `CapabilityBoundingSet=`) is skipped; the first
+    // number the kernel does not know (EINVAL) ends the loop.
+    for cap in 0..=63 {
+        // SAFETY: prctl with integer arguments.
+        let present = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) };
+        if present < 0 {
+            break;
+        }
+        // SAFETY: prctl with integer arguments.
+        if present == 1
+            && unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0
+        {
+            return Err(fail("PR_CAPBSET_DROP (needs CAP_SETPCAP)")(
+                io::Error::last_os_error(),
+            ));
+        }
+    }
+    // SAFETY: prctl with integer arguments.
+    if unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    } != 0
+    {
+        return Err(fail("PR_CAP_AMBIENT_CLEAR_ALL")(io::Error::last_os_error()));
+    }
+    let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    nix::unistd::setgroups(&groups).map_err(|e| fail("setgroups")(e.into()))?;
+    let gid = Gid::from_raw(id.gid);
+    nix::unistd::setresgid(gid, gid, gid).map_err(|e| fail("setresgid")(e.into()))?;
+    let uid = Uid::from_raw(id.uid);
+    nix::unistd::setresuid(uid, uid, uid).map_err(|e| fail("setresuid")(e.into()))?;
+    clear_capabilities().map_err(fail("capset"))?;
+    prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(fail("PR_SET_NO_NEW_PRIVS"))?;
+    // Changing the effective uid or gid clears the death signal (prctl(2)): set it again.
+    prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong)
+        .map_err(fail("PR_SET_PDEATHSIG"))?;
+    // SAFETY: getppid cannot fail.
+    if unsafe { libc::getppid() } != parent_pid {
+        return Err(fail("parent check")(io::Error::other(
+            "the parent exited during start",
+        )));
+    }
+    // Prove it: root must be out of reach.
+    // SAFETY: setuid with a constant; it must fail.
+    if unsafe { libc::setuid(0) } == 0 {
+        return Err(fail("verify")(io::Error::other(
+            "setuid(0) succeeded after the drop",
+        )));
+    }
+    Ok(())
+}
+
+fn prctl(option: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(option, arg, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Empties the permitted, effective and inheritable sets (capset, version 3).
+fn clear_capabilities() -> io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capset(2) reads one header and two data structs (version 3).
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The channel to the parent; one request at a time (requests are rare: opens, rotations).
+static CLIENT: OnceLock<Mutex<OwnedFd>> = OnceLock::new();
+
+/// Routes every [`crate::output::fsops`] call of this process to the parent from now on.
+pub(crate) fn install(sock: OwnedFd) {
+    let _ = CLIENT.set(Mutex::new(sock));
+}
+
+/// Whether this process is a privilege-separated worker.
+pub(crate) fn active() -> bool {
+    CLIENT.get().is_some()
+}
+
+/// Sends `request` to the parent and returns its answer: the descriptor of an open request,
+/// or the error (refusals are `PermissionDenied`, with the parent's reason).
+pub(crate) fn call(request: &Request) -> io::Result<Option<File>> {
+    let Some(client) = CLIENT.get() else {
+        return Err(io::Error::other("privilege separation is not active"));
+    };
+    let sock = client.lock().unwrap_or_else(|e| e.into_inner());
+    proto::send(sock.as_raw_fd(), request, None)?;
+    if !request.expects_reply() {
+        return Ok(None);
+    }
+    match proto::recv::<Reply>(sock.as_raw_fd())? {
+        None => Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "logwelld's privileged parent is gone; files cannot be opened or rotated",
+        )),
+        Some((Reply::Ok, mut fds)) => Ok(fds.pop().map(File::from)),
+        Some((Reply::Err { errno, message }, _)) => Err(io::Error::new(
+            io::Error::from_raw_os_error(errno).kind(),
+            message,
+        )),
+    }
+}
+
+/// `path` made absolute against the current directory (which the parent shares).
+pub(crate) fn absolute(path: &Path) -> io::Result<std::path::PathBuf> {
+    std::path::absolute(path)
+}

@@ -1,0 +1,560 @@
+//! Privilege separation, as root: the worker runs as `_logwell` with no capabilities, the
+//! root parent opens, rotates and removes files only in the output directories, and each
+//! process ends when the other does. Without root these tests print why they are skipped,
+//! except under `CI=true`, where the CI machine is root and skipping would hide a failure.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::util::{logger, tcp_send, udp_send, Daemon, DEADLINE};
+
+const CONFIG: &str = r#"
+[input.udp]
+type = "udp"
+listen = "127.0.0.1:{port}"
+
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+
+[input.local]
+type = "unix_datagram"
+path = "{dir}/log.sock"
+
+[output.all]
+type = "file"
+path = "{dir}/log/all.log"
+flush_interval_ms = 20
+
+[output.all.rotation]
+compress = "zstd"
+keep = 3
+
+[[rule]]
+output = "all"
+"#;
+
+/// Whether the test can run: root, and the `_logwell` user exists (`scripts/deps.sh test`
+/// creates it). Under `CI=true` a missing precondition fails the test instead.
+fn can_run(test: &str) -> bool {
+    let why = if !nix::unistd::geteuid().is_root() {
+        "needs root"
+    } else if nix::unistd::User::from_name("_logwell")
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        "needs the _logwell user (scripts/deps.sh test creates it)"
+    } else {
+        return true;
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: {why}, and CI=true"
+    );
+    eprintln!("{test}: skipped: {why}");
+    false
+}
+
+/// A root-owned 0755 output directory, as `/var/log` is.
+fn root_log_dir(dir: &Path) {
+    let log = dir.join("log");
+    std::fs::create_dir(&log).unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The one child of `parent` (the worker), waiting for it to appear.
+fn worker_of(parent: i32) -> i32 {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let children: Vec<i32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| status_field(*pid, "PPid").as_deref() == Some(&parent.to_string()))
+            .collect();
+        if let [one] = children[..] {
+            return one;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single worker under {parent}: {children:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One line of `/proc/PID/status`, its value trimmed; `None` when the process is gone.
+fn status_field(pid: i32, key: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// Whether `pid` has ended (gone, or a zombie nobody reaped yet).
+fn ended(pid: i32) -> bool {
+    match status_field(pid, "State") {
+        None => true,
+        Some(s) => s.starts_with('Z') || s.starts_with('X'),
+    }
+}
+
+fn wait_until(what: &str, log: impl Fn() -> String, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn gid_of(group: &str) -> u32 {
+    nix::unistd::Group::from_name(group)
+        .unwrap()
+        .unwrap()
+        .gid
+        .as_raw()
+}
+
+fn logwell(d: &Daemon, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .arg(args[0])
+        .arg("--socket")
+        .arg(d.path("control.sock"))
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "logwell {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn privsep_worker_runs_unprivileged_and_the_parent_stays_root_and_single_threaded() {
+    if !can_run("privsep_worker_runs_unprivileged") {
+        return;
+    }
+    let mut d = Daemon::start_privsep(CONFIG, root_log_dir);
+    let parent = d.pid();
+    let worker = worker_of(parent);
+    let field = |key: &str| status_field(worker, key).unwrap_or_else(|| panic!("no {key}"));
+    let logwell_uid = nix::unistd::User::from_name("_logwell")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    for key in ["Uid", "Gid"] {
+        let ids: Vec<u32> = field(key)
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 4, "{key}: {ids:?}");
+        assert!(ids.iter().all(|id| *id != 0), "worker {key}: {ids:?}");
+    }
+    assert!(field("Uid")
+        .split_whitespace()
+        .all(|u| u == logwell_uid.to_string()));
+    for key in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(field(key), "0000000000000000", "worker {key}");
+    }
+    assert_eq!(field("NoNewPrivs"), "1");
+    let groups: Vec<u32> = field("Groups")
+        .split_whitespace()
+        .map(|g| g.parse().unwrap())
+        .collect();
+    assert!(groups.contains(&gid_of("adm")), "groups {groups:?}");
+    assert!(!groups.contains(&0), "groups {groups:?}");
+    // The parent: root, one thread, no network socket.
+    assert_eq!(
+        status_field(parent, "Uid")
+            .unwrap()
+            .split_whitespace()
+            .next(),
+        Some("0")
+    );
+    assert_eq!(status_field(parent, "Threads").as_deref(), Some("1"));
+    let inodes = socket_inodes(parent);
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap()
+        + &std::fs::read_to_string("/proc/net/udp").unwrap();
+    assert!(
+        !tcp.lines().skip(1).any(|l| l
+            .split_whitespace()
+            .nth(9)
+            .is_some_and(|i| inodes.contains(&i.to_string()))),
+        "the parent holds no TCP or UDP socket"
+    );
+    assert!(d.stop().success(), "{}", d.log());
+    assert!(ended(worker));
+}
+
+/// The inode numbers of `pid`'s sockets.
+fn socket_inodes(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_str()?.to_string();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn privsep_messages_land_and_files_rotate_compress_and_reopen_as_root_adm_0640() {
+    if !can_run("privsep_messages_land") {
+        return;
+    }
+    let mut d = Daemon::start_privsep(CONFIG, root_log_dir);
+    let live = d.path("log/all.log");
+    let sock = d.path("log.sock");
+    let port = d.port.to_string();
+    logger(&[
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "--udp",
+        "-t",
+        "t",
+        "over udp",
+    ]);
+    logger(&[
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "--tcp",
+        "-t",
+        "t",
+        "over tcp",
+    ]);
+    logger(&["-u", sock.to_str().unwrap(), "-t", "t", "over unix"]);
+    let text = d.wait_lines(&live, 3);
+    for m in ["over udp", "over tcp", "over unix"] {
+        assert!(text.contains(m), "{m} missing from {text}");
+    }
+    let owned = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.uid(), m.gid(), m.mode() & 0o7777)
+    };
+    let dir = std::fs::metadata(d.path("log")).unwrap();
+    assert_eq!(
+        (dir.uid(), dir.mode() & 0o7777),
+        (0, 0o755),
+        "the output directory stays root's"
+    );
+    assert_eq!(owned(&live), (0, gid_of("adm"), 0o640));
+    // Rotation on request: the parent renames, the worker reopens a new file through it,
+    // and the compressor reads the old one and writes the .zst through it.
+    let said = logwell(&d, &["rotate", live.to_str().unwrap()]);
+    assert!(said.contains("all.log.1"), "{said}");
+    wait_until(
+        "all.log.1 is compressed",
+        || d.log(),
+        || d.path("log/all.log.1.zst").exists() && !d.path("log/all.log.1").exists(),
+    );
+    assert_eq!(
+        owned(&d.path("log/all.log.1.zst")),
+        (0, gid_of("adm"), 0o640)
+    );
+    let old = String::from_utf8(
+        zstd::decode_all(&std::fs::read(d.path("log/all.log.1.zst")).unwrap()[..]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(old, text);
+    tcp_send(d.port, b"<13>Nov 21 09:41:03 host t: after rotation\n");
+    udp_send(d.port, b"<13>Nov 21 09:41:04 host t: after rotation too\n");
+    let text = d.wait_lines(&live, 2);
+    assert!(
+        text.contains("after rotation\n") && text.contains("after rotation too"),
+        "{text}"
+    );
+    assert_eq!(owned(&live), (0, gid_of("adm"), 0o640));
+    // SIGHUP through the parent: files reopened, nothing refused.
+    d.signal(libc::SIGHUP);
+    wait_until(
+        "the reload is done",
+        || d.log(),
+        || d.log().contains("configuration reloaded"),
+    );
+    logger(&["-u", sock.to_str().unwrap(), "-t", "t", "after reload"]);
+    d.wait_lines(&live, 3);
+    assert!(!d.log().contains("refused"), "{}", d.log());
+    assert!(d.stop().success(), "{}", d.log());
+    assert!(
+        !d.path("log.sock").exists() && !d.path("control.sock").exists(),
+        "the parent removed the socket files"
+    );
+}
+
+#[test]
+fn privsep_a_path_outside_the_output_directories_is_refused() {
+    if !can_run("privsep_a_path_outside") {
+        return;
+    }
+    let mut d = Daemon::start_privsep(CONFIG, |dir| {
+        root_log_dir(dir);
+        std::fs::create_dir(dir.join("other")).unwrap();
+    });
+    let parent = d.pid();
+    let worker = worker_of(parent);
+    // A new output in another directory, read by the worker alone: a SIGHUP sent straight
+    // to the worker bypasses the parent, which therefore never learned of the directory.
+    let config = std::fs::read_to_string(&d.config).unwrap();
+    let other = d.path("other/x.log");
+    std::fs::write(
+        &d.config,
+        config.replace(
+            "[[rule]]\noutput = \"all\"",
+            &format!(
+                "[output.x]\ntype = \"file\"\npath = \"{}\"\n\n[[rule]]\noutput = [\"all\", \"x\"]",
+                other.display()
+            ),
+        ),
+    )
+    .unwrap();
+    // SAFETY: kill(2) on the worker of the daemon this test started.
+    assert_eq!(unsafe { libc::kill(worker, libc::SIGHUP) }, 0);
+    wait_until(
+        "the parent refuses the worker's request",
+        || d.log(),
+        || {
+            d.log().contains("privileged parent: refused")
+                && d.log().contains("x.log is not in an output directory")
+        },
+    );
+    tcp_send(d.port, b"<13>Nov 21 09:41:03 host t: one\n");
+    d.wait_lines(&d.path("log/all.log"), 1);
+    assert!(
+        !other.exists(),
+        "the worker could not create a file the parent did not allow"
+    );
+    // Through the parent, the same reload is allowed: it reads the config itself.
+    d.signal(libc::SIGHUP);
+    wait_until("x.log exists", || d.log(), || other.exists());
+    tcp_send(d.port, b"<13>Nov 21 09:41:03 host t: two\n");
+    // The line the refused writer held back comes first: nothing was lost meanwhile.
+    let text = d.wait_lines(&other, 2);
+    assert!(
+        text.contains("t: one\n") && text.ends_with("t: two\n"),
+        "{text}"
+    );
+    assert!(d.stop().success(), "{}", d.log());
+}
+
+#[test]
+fn privsep_killing_the_parent_stops_the_worker_cleanly() {
+    if !can_run("privsep_killing_the_parent") {
+        return;
+    }
+    let mut d = Daemon::start_privsep(CONFIG, root_log_dir);
+    let worker = worker_of(d.pid());
+    tcp_send(d.port, b"<13>Nov 21 09:41:03 host t: before\n");
+    d.wait_lines(&d.path("log/all.log"), 1);
+    d.signal(libc::SIGKILL);
+    let status = d.wait_exit();
+    assert_eq!(status.code(), None, "killed");
+    wait_until("the worker ends", || d.log(), || ended(worker));
+    wait_until(
+        "the worker says it finished",
+        || d.log(),
+        || d.log().contains("all messages written; exiting"),
+    );
+}
+
+#[test]
+fn privsep_killing_the_worker_stops_the_parent() {
+    if !can_run("privsep_killing_the_worker") {
+        return;
+    }
+    let mut d = Daemon::start_privsep(CONFIG, root_log_dir);
+    let worker = worker_of(d.pid());
+    // SAFETY: kill(2) on the worker of the daemon this test started.
+    assert_eq!(unsafe { libc::kill(worker, libc::SIGKILL) }, 0);
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(1), "{}", d.log());
+    assert!(
+        d.log().contains("the worker was killed by SIGKILL"),
+        "{}",
+        d.log()
+    );
+    assert!(
+        !d.path("control.sock").exists(),
+        "the parent removed the control socket"
+    );
+}
+
+#[test]
+fn privsep_off_runs_everything_as_root_in_one_process() {
+    if !can_run("privsep_off") {
+        return;
+    }
+    let mut d = Daemon::start_with(CONFIG, root_log_dir);
+    assert_eq!(
+        status_field(d.pid(), "Uid")
+            .unwrap()
+            .split_whitespace()
+            .next(),
+        Some("0")
+    );
+    let children = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| status_field(*pid, "PPid").as_deref() == Some(&d.pid().to_string()))
+        .count();
+    assert_eq!(children, 0, "no worker without privilege separation");
+    logger(&[
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &d.port.to_string(),
+        "--tcp",
+        "-t",
+        "t",
+        "as root",
+    ]);
+    let text = d.wait_lines(&d.path("log/all.log"), 1);
+    assert!(text.contains("as root"));
+    assert!(
+        d.log().contains("privilege separation is off"),
+        "{}",
+        d.log()
+    );
+    assert!(d.stop().success());
+}
+
+#[test]
+fn privsep_kmsg_opened_before_the_drop_and_its_state_written_by_the_worker() {
+    if !can_run("privsep_kmsg") {
+        return;
+    }
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kmsg")
+    {
+        eprintln!("privsep_kmsg: skipped: /dev/kmsg is not readable and writable here ({e})");
+        return;
+    }
+    let config = r#"
+[input.kern]
+type = "kmsg"
+even_with_journald = true
+
+[output.kern]
+type = "file"
+path = "{dir}/log/kern.log"
+flush_interval_ms = 20
+
+[[rule]]
+output = "kern"
+"#;
+    let mut d = Daemon::start_privsep(config, root_log_dir);
+    let marker = format!("privsep marker {}", std::process::id());
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/kmsg")
+        .unwrap()
+        .write_all(format!("<5>logwell-test: {marker}\n").as_bytes())
+        .unwrap();
+    let live = d.path("log/kern.log");
+    wait_until(
+        "the kernel record arrives",
+        || d.log(),
+        || {
+            std::fs::read_to_string(&live)
+                .unwrap_or_default()
+                .contains(&marker)
+        },
+    );
+    assert!(d.stop().success(), "{}", d.log());
+    // The parent gave the state directory to the worker, which saved its position there.
+    let uid = nix::unistd::User::from_name("_logwell")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    assert_eq!(std::fs::metadata(d.path("state")).unwrap().uid(), uid);
+    let seq = d.path("state/kmsg-kern.seq");
+    assert_eq!(std::fs::metadata(&seq).unwrap().uid(), uid, "{}", d.log());
+}
+
+/// One notification and the PID of the process that sent it (`SCM_CREDENTIALS`).
+fn recv_with_pid(sock: &std::os::unix::net::UnixDatagram) -> Option<(String, i32)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 4096];
+    let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .ok()?;
+    let pid = msg.cmsgs().ok()?.find_map(|c| match c {
+        ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+        _ => None,
+    })?;
+    let n = msg.bytes;
+    Some((String::from_utf8_lossy(&buf[..n]).into_owned(), pid))
+}
+
+#[test]
+fn privsep_sd_notify_is_relayed_by_the_parent_as_the_main_pid() {
+    if !can_run("privsep_sd_notify") {
+        return;
+    }
+    let notify_dir = tempfile::tempdir().unwrap();
+    let path = notify_dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::PassCred, &true).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let notify = path.to_str().unwrap().to_string();
+    let launcher: crate::util::Launcher = Box::new(move |config| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_logwelld"));
+        c.arg("--config").arg(config);
+        c.env("NOTIFY_SOCKET", &notify)
+            .env("WATCHDOG_USEC", "400000");
+        c
+    });
+    let mut d = Daemon::start_privsep_launched(CONFIG, root_log_dir, launcher);
+    let parent = d.pid();
+    let mut seen: Vec<(String, i32)> = Vec::new();
+    let wait_for = |wanted: &str, seen: &mut Vec<(String, i32)>| {
+        let deadline = Instant::now() + DEADLINE;
+        while !seen.iter().any(|(m, _)| m.contains(wanted)) {
+            assert!(Instant::now() < deadline, "no {wanted:?} among {seen:?}");
+            if let Some(m) = recv_with_pid(&sock) {
+                seen.push(m);
+            }
+        }
+    };
+    wait_for("READY=1", &mut seen);
+    wait_for("WATCHDOG=1", &mut seen);
+    d.signal(libc::SIGHUP);
+    wait_for("RELOADING=1", &mut seen);
+    assert!(d.stop().success(), "{}", d.log());
+    wait_for("STOPPING=1", &mut seen);
+    // systemd accepts only its main PID's messages (NotifyAccess=main): the parent's.
+    assert!(
+        seen.iter().all(|(_, pid)| *pid == parent),
+        "{seen:?} not all from {parent}"
+    );
+    assert!(
+        seen.iter().any(|(m, _)| m.contains("STATUS=3 inputs")),
+        "{seen:?}"
+    );
+}
