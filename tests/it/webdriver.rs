@@ -326,9 +326,16 @@ impl Drop for Browser {
         if !self.session.is_empty() {
             let _ = self.request("DELETE", &format!("/session/{}", self.session), None);
         }
-        if self.driver.try_wait().ok().flatten().is_none() {
-            let _ = self.driver.kill();
-            let _ = self.driver.wait();
+        // chromedriver's own way out, then, if it is still there after a while, its PID.
+        let _ = self.request("GET", "/shutdown", None);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.driver.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.driver.kill();
+                let _ = self.driver.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
