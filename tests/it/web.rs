@@ -292,6 +292,52 @@ fn web_page_follows_filters_pauses_and_reconnects_in_chromium() {
         .find(|r| r["tag"] == "web-evil")
         .expect("the hostile row");
     assert_eq!(hostile["msg"], HOSTILE, "shown as the very text sent");
+    // Severity colours, as journalctl: err and worse red and bold, warning yellow, notice
+    // bold, debug grey, info plain.
+    let styles = s.browser.execute(
+        r#"const out = {};
+for (const r of document.querySelectorAll('#log .row')) {
+  const st = getComputedStyle(r.querySelector('.m'));
+  out[r.dataset.severity] = {color: st.color, weight: st.fontWeight};
+}
+return out;"#,
+        serde_json::json!([]),
+    );
+    let style = |sev: &str| {
+        (
+            styles[sev]["color"].as_str().unwrap().to_string(),
+            styles[sev]["weight"].as_str().unwrap().to_string(),
+        )
+    };
+    let (info, plain) = style("info");
+    assert_eq!(plain, "400", "info is plain: {styles}");
+    for sev in ["emerg", "alert", "crit", "err"] {
+        assert_eq!(style(sev), style("err"), "{sev} looks like err: {styles}");
+    }
+    let (err, err_weight) = style("err");
+    assert_eq!(err_weight, "700", "err is bold: {styles}");
+    let (warning, _) = style("warning");
+    let (notice, notice_weight) = style("notice");
+    let (debug, _) = style("debug");
+    assert_eq!(notice_weight, "700", "notice is bold: {styles}");
+    assert_eq!(notice, info, "notice has the plain colour: {styles}");
+    for (name, colour) in [("err", &err), ("warning", &warning), ("debug", &debug)] {
+        assert_ne!(colour, &info, "{name} has its own colour: {styles}");
+    }
+    assert_ne!(err, warning, "{styles}");
+    assert_ne!(warning, debug, "{styles}");
+    // Red: more red than green or blue.
+    let rgb: Vec<u32> = err
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .map(|c| c.trim().parse().unwrap())
+        .collect();
+    assert!(
+        rgb[0] > 2 * rgb[1] && rgb[0] > 2 * rgb[2],
+        "err is red: {err}"
+    );
+
     let wide = artifact("web-follow.png");
     s.browser.screenshot(&wide);
     println!("screenshot: {}", wide.display());
