@@ -537,3 +537,89 @@ fn web_page_passes_the_token_from_its_address() {
     s.send("info", "web-t", "live behind a token");
     s.shows("the page with the token, live", &View::default());
 }
+
+/// A page paused while retention deletes the lines after its last one: on resume it marks the
+/// loss, then shows what is left, in order.
+#[test]
+fn web_page_marks_lines_lost_to_retention() {
+    let Some(browser) = Browser::start(1024, 700) else {
+        return;
+    };
+    let config = CONFIG.replace(
+        "[output.syslog]",
+        "[output.messages.rotation]\nkeep = 1\n\n[output.syslog]",
+    );
+    let daemon = Daemon::start(&config);
+    let json = daemon.path("messages.json");
+    // Sends a line and waits until it is in the live file, so each rotation falls after it.
+    let send = |msg: &str| {
+        let sock = daemon.path("log.sock");
+        logger(&["-u", sock.to_str().unwrap(), "-t", "web-g", "--", msg]);
+        let deadline = std::time::Instant::now() + crate::util::DEADLINE;
+        while !std::fs::read_to_string(&json)
+            .unwrap_or_default()
+            .contains(msg)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{msg:?} never reached {}:\n{}",
+                json.display(),
+                daemon.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let rotate = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwell"))
+            .args(["rotate", "messages", "--socket"])
+            .arg(daemon.path("control.sock"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    send("old line");
+    browser.goto(&format!("http://127.0.0.1:{}/", daemon.port));
+    let msgs = |s: &Value| -> Vec<String> { rows_of(s).into_iter().map(|r| r.2).collect() };
+    browser.wait_for(
+        "the old line",
+        STATE,
+        |s| s["status"] == "live" && msgs(s) == ["old line"],
+        || daemon.log(),
+    );
+    browser.click("#pause");
+    browser.wait_for(
+        "paused",
+        STATE,
+        |s| s["status"] == "paused",
+        || daemon.log(),
+    );
+    // "old line" and "lost line" are in the generation that keep = 1 deletes at the second
+    // rotation.
+    send("lost line");
+    rotate();
+    send("middle line");
+    rotate();
+    send("new line");
+    browser.click("#pause");
+    let state = browser.wait_for(
+        "the gap, then the lines that are left",
+        STATE,
+        |s| s["status"] == "live" && msgs(s) == ["old line", "middle line", "new line"],
+        || daemon.log(),
+    );
+    let notices = state["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 1, "one gap note: {state:#}");
+    assert!(
+        notices[0].as_str().unwrap().contains("lost"),
+        "the note says lines were lost: {state:#}"
+    );
+    let order = browser.execute(
+        "return [...document.getElementById('log').children].map(e => e.dataset.notice ? 'gap' : e.querySelector('.m').textContent);",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        order,
+        serde_json::json!(["old line", "gap", "middle line", "new line"]),
+        "the note sits where the lines were lost"
+    );
+}
