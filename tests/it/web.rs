@@ -1,9 +1,11 @@
 //! The web page (`GET /` of the follow service) in real headless Chromium, against the real
-//! `logwelld`, with lines sent by the real `logger`: history on open, live lines, the
-//! priority, tag and text filters (exactly the right lines), a hostile line shown as text, a
-//! refused filter shown to the user, pause and resume without gap or duplicate, reconnection
-//! with `Last-Event-ID` across a daemon restart, and a 360 px wide window. Screenshots go to
-//! `target/test-artifacts/`.
+//! `logwelld`, with lines sent by the real `logger`: history on open, live lines, severity
+//! colours, the priority, tag and text filters (exactly the right lines), a hostile line
+//! shown as text, a refused filter shown to the user, pause and resume without gap or
+//! duplicate, reconnection with `Last-Event-ID` across a daemon restart, the 5,000-row cap,
+//! autoscroll that stops when the user scrolls up, a 360 px wide window, the token passed on
+//! from the page's address, and the gap note for lines lost to retention. Screenshots go to
+//! `target/test-artifacts/` (the path is printed).
 //!
 //! Skipped, with a line saying so, when chromium or chromedriver is missing and `CI` is not
 //! `true` (see `webdriver.rs`).
