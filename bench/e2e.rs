@@ -65,6 +65,15 @@
 //!   handshakes per second (at the clients, and until the daemon wrote the last message) and
 //!   the daemon's CPU seconds per 1,000 handshakes.
 //!
+//! Templated paths (issue: per-host files):
+//! - `tcp1_hosts`: `tcp1`, but the messages rotate over 1,000 host names (`h00000000` …, in
+//!   turn, so consecutive messages go to different files: the worst case for gathering) and
+//!   the output's path is `out/{host}.log` with `max_open_files = 1024`, so every file stays
+//!   open; `tcp1_hosts_lru`: the same with the default `max_open_files = 256`, so nearly
+//!   every message closes one file and opens another. The read-back reads every file of
+//!   `out/`; order is checked per file. The summary compares their rates with `tcp1` of the
+//!   same run.
+//!
 //! Every wait is bounded: a case gives up after [`CASE_DEADLINE`]. The daemons are children of
 //! this process and are stopped by their PID (SIGTERM, then SIGKILL after [`STOP_DEADLINE`]).
 
@@ -108,6 +117,9 @@ const TARGET_RSS_MIB: f64 = 32.0;
 enum Load {
     /// Newline-framed over this many TCP connections, one thread each.
     Tcp { connections: usize },
+    /// Newline-framed over one TCP connection, host names taken in turn from `hosts`, into
+    /// a templated path `out/{host}.log` with this `max_open_files`.
+    TcpHosts { hosts: u64, max_open_files: usize },
     /// UDP datagrams, paced to the rate when given.
     Udp { paced: bool },
     /// Datagrams on the Unix datagram socket.
@@ -128,7 +140,7 @@ impl Load {
     /// The input the case sends to.
     fn input(self) -> &'static str {
         match self {
-            Load::Tcp { .. } => "tcp",
+            Load::Tcp { .. } | Load::TcpHosts { .. } => "tcp",
             Load::Udp { .. } => "udp",
             Load::UnixDgram | Load::Forwarded => "unix",
             Load::Journal => "journal",
@@ -237,6 +249,26 @@ const CASES: &[Case] = &[
             level: None,
             delay_compress: false,
         }),
+    },
+    Case {
+        name: "tcp1_hosts",
+        load: Load::TcpHosts {
+            hosts: 1000,
+            max_open_files: 1024,
+        },
+        default_messages: 1_000_000,
+        about: "tcp1, 1,000 host names in turn into out/{host}.log, max_open_files = 1024",
+        rotation: None,
+    },
+    Case {
+        name: "tcp1_hosts_lru",
+        load: Load::TcpHosts {
+            hosts: 1000,
+            max_open_files: 256,
+        },
+        default_messages: 1_000_000,
+        about: "tcp1_hosts with max_open_files = 256: a file closed and opened per message",
+        rotation: None,
     },
     Case {
         name: "tcp10",
@@ -377,6 +409,7 @@ fn main() {
         println!("{t}");
     }
     print!("{}", verdict(&outcomes));
+    print!("{}", hosts_verdict(&outcomes));
     if outcomes.iter().any(|o| !o.errors.is_empty()) {
         std::process::exit(1);
     }
@@ -691,10 +724,15 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
     };
     let daemon_started = Instant::now();
     let gen_at_daemon_start = own_cpu_secs();
+    let templated = match case.load {
+        Load::TcpHosts { max_open_files, .. } => Some(max_open_files),
+        _ => None,
+    };
     let mut daemon = match Daemon::start(
         case.rotation.as_ref(),
         journald.as_ref().map(|j| j.ns.as_str()),
         tls,
+        templated,
     ) {
         Ok(d) => d,
         Err(e) => {
@@ -723,6 +761,7 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         n,
         match case.load {
             Load::Tcp { connections } | Load::Tls { connections } => connections,
+            Load::TcpHosts { .. } => 1,
             Load::TlsHandshakes { threads } => threads,
             // Nothing is sent while the clock runs.
             Load::Journal => 0,
@@ -747,7 +786,8 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
             let load = case.load;
             let rate = opts.udp_rate;
             std::thread::spawn(move || match load {
-                Load::Tcp { .. } => loadgen::tcp(port, share, &start),
+                Load::Tcp { .. } => loadgen::tcp(port, share, 0, &start),
+                Load::TcpHosts { hosts, .. } => loadgen::tcp(port, share, hosts, &start),
                 Load::Udp { paced } => loadgen::udp(port, share, paced.then_some(rate), &start),
                 Load::UnixDgram => loadgen::unix_dgram(&path, loadgen::HEADER, share, &start),
                 Load::Forwarded => {
@@ -920,7 +960,12 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
             .push(format!("logwelld exited with {status}: {}", daemon.log())),
         Err(e) => out.errors.push(e),
     }
-    match check_files(&daemon.output, out.sent) {
+    let checked = if templated.is_some() {
+        check_dir(daemon.output.parent().unwrap_or(Path::new(".")), out.sent)
+    } else {
+        check_files(&daemon.output, out.sent)
+    };
+    match checked {
         Ok(f) => {
             if f.temporaries > 0 {
                 out.errors.push(format!(
@@ -929,7 +974,7 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
                     daemon.output.parent().unwrap_or(Path::new(".")).display()
                 ));
             }
-            if case.rotation.is_some() && f.out_of_order > 0 {
+            if (case.rotation.is_some() || templated.is_some()) && f.out_of_order > 0 {
                 out.errors.push(format!(
                     "{} lines out of order across the generations (one connection sends in order)",
                     f.out_of_order
@@ -1117,6 +1162,7 @@ impl Daemon {
         rotation: Option<&Rotation>,
         journal_ns: Option<&str>,
         tls: bool,
+        templated: Option<usize>,
     ) -> Result<Daemon, String> {
         let dir = tempfile::Builder::new()
             .prefix("logwell-e2e-")
@@ -1126,7 +1172,11 @@ impl Daemon {
         let d = dir.path();
         let control = d.join("control.sock");
         let unix_socket = d.join("log.sock");
-        let output = d.join("out").join("messages.log");
+        let output = d.join("out").join(if templated.is_some() {
+            "{host}.log"
+        } else {
+            "messages.log"
+        });
         let config = d.join("logwell.toml");
         let state_dir = d.join("state");
         std::fs::create_dir_all(&state_dir).map_err(|e| format!("state directory: {e}"))?;
@@ -1156,6 +1206,9 @@ impl Daemon {
             );
         }
         let mut rotation_table = String::new();
+        if let Some(max) = templated {
+            let _ = writeln!(rotation_table, "max_open_files = {max}");
+        }
         if let Some(r) = rotation {
             let _ = write!(
                 rotation_table,
@@ -1536,6 +1589,20 @@ fn check_files(live: &Path, sent: u64) -> std::io::Result<FileCheck> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !set.generations.is_empty() => {}
         Err(e) => return Err(e),
+    }
+    Ok(check)
+}
+
+/// Reads back every file in `dir` (a templated path's files), checking every sequence
+/// number in `0..sent` arrived exactly once, and in order within each file.
+fn check_dir(dir: &Path, sent: u64) -> std::io::Result<FileCheck> {
+    let mut seen = vec![0u64; sent.div_ceil(64) as usize];
+    let mut check = FileCheck::default();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let mut previous = None;
+        let f = std::fs::File::open(&path)?;
+        check.live_bytes += read_lines(f, sent, &mut seen, &mut check, &mut previous)?;
     }
     Ok(check)
 }
@@ -2059,6 +2126,44 @@ fn rotation_verdict(outcomes: &[Outcome]) -> String {
             } else {
                 "single runs: noisy".into()
             },
+        );
+    }
+    s
+}
+
+/// Templated paths against one file (`tcp1`) in the same run.
+fn hosts_verdict(outcomes: &[Outcome]) -> String {
+    let mut s = String::new();
+    let cases: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| {
+            matches!(c.load, Load::TcpHosts { .. }) && outcomes.iter().any(|o| o.case == c.name)
+        })
+        .collect();
+    if cases.is_empty() {
+        return s;
+    }
+    s.push_str(
+        "
+Templated paths (issue: per-host files), against one file in the same run
+",
+    );
+    let Some(single) = median_rate(outcomes, "tcp1") else {
+        s.push_str(
+            "  (tcp1 was not run: nothing to compare with)
+",
+        );
+        return s;
+    };
+    for case in cases {
+        let rate = median_rate(outcomes, case.name).unwrap_or(f64::NAN);
+        let _ = writeln!(
+            s,
+            "  {}: {} msg/s vs {} msg/s into one file ({:.0}%)",
+            case.name,
+            group(rate as u64),
+            group(single as u64),
+            rate / single * 100.0
         );
     }
     s

@@ -98,14 +98,36 @@ pub fn parse_seq(line: &[u8]) -> Option<u64> {
     })
 }
 
+/// Where the host name `benchhost` is in [`HEADER`], and its length.
+const HOST_AT: usize = 20;
+const HOST_LEN: usize = 9;
+
+/// Replaces the host name of a rendered message by `h` and 8 digits of `seq % hosts`.
+fn set_host(msg: &mut [u8], seq: u64, hosts: u64) {
+    debug_assert_eq!(&HEADER[HOST_AT..HOST_AT + HOST_LEN], b"benchhost");
+    msg[HOST_AT] = b'h';
+    set_seq_at_width(msg, HOST_AT + 1, HOST_LEN - 1, seq % hosts);
+}
+
+fn set_seq_at_width(msg: &mut [u8], at: usize, width: usize, mut n: u64) {
+    for b in msg[at..at + width].iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
 /// Sends `share` over one TCP connection to 127.0.0.1:`port`, newline-framed. Connects first,
-/// then waits on `start` so that connection setup is not timed.
-pub fn tcp(port: u16, share: Share, start: &Barrier) -> Sent {
+/// then waits on `start` so that connection setup is not timed. With `hosts` > 0, message
+/// `seq` carries host name `h` + 8 digits of `seq % hosts` instead of `benchhost`.
+pub fn tcp(port: u16, share: Share, hosts: u64, start: &Barrier) -> Sent {
     let frame = MESSAGE_BYTES + 1;
     let per_buffer = share.count.clamp(1, STREAM_BUFFER_MESSAGES) as usize;
     let mut buf = vec![b'\n'; per_buffer * frame];
     for (i, m) in buf.chunks_exact_mut(frame).enumerate() {
         render(&mut m[..MESSAGE_BYTES], share.first_seq + i as u64);
+        if hosts > 0 {
+            set_host(m, share.first_seq + i as u64, hosts);
+        }
     }
     let conn = TcpStream::connect(("127.0.0.1", port))
         .and_then(|s| s.set_write_timeout(Some(WRITE_TIMEOUT)).map(|()| s));
@@ -120,6 +142,9 @@ pub fn tcp(port: u16, share: Share, start: &Barrier) -> Sent {
         if sent > 0 {
             for (i, m) in buf.chunks_exact_mut(frame).take(n).enumerate() {
                 set_seq(m, share.first_seq + sent + i as u64);
+                if hosts > 0 {
+                    set_host(m, share.first_seq + sent + i as u64, hosts);
+                }
             }
         }
         // `write_all` gives up on a timeout; keep the partial progress and retry the rest.

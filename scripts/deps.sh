@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing logwell needs on Debian 12, or says exactly what to run.
-# Usage: scripts/deps.sh [dev|test|bench]
+# Usage: scripts/deps.sh [dev|test|bench|package]
 set -euo pipefail
 
 purpose=${1:-dev}
@@ -17,9 +17,15 @@ packages=(bsdutils pkg-config libzstd-dev libsystemd-dev)
 # The web page's test drives headless Chromium through chromedriver (W3C WebDriver).
 if [ "$purpose" = test ]; then packages+=(chromium chromium-driver); fi
 case "$purpose" in
-  dev|test) ;;
+  dev) ;;
+  # The tests lint the man pages (`mandoc -T lint`, `groff -ww`) and verify the systemd unit
+  # (`systemd-analyze`, package `systemd`, which works without systemd as PID 1).
+  test) packages+=(mandoc groff-base systemd) ;;
   bench) ;;
-  *) echo "usage: $0 [dev|test|bench]" >&2; exit 2 ;;
+  # Building and checking the .deb: dpkg-deb (dpkg-dev for dpkg-shlibdeps, which `cargo deb`
+  # uses to derive Depends), lintian, and adduser for the postinst; cargo-deb itself below.
+  package) packages+=(mandoc groff-base systemd dpkg-dev lintian adduser) ;;
+  *) echo "usage: $0 [dev|test|bench|package]" >&2; exit 2 ;;
 esac
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -53,5 +59,15 @@ if [ "$purpose" = test ] && [ "$(id -u)" -eq 0 ] && ! getent passwd _logwell >/d
     adduser --quiet --system --no-create-home --ingroup adm --home /nonexistent _logwell >/dev/null
   else
     useradd --system --no-create-home --gid adm --home-dir /nonexistent --shell /usr/sbin/nologin _logwell
+  fi
+fi
+
+# cargo-deb builds the .deb from `[package.metadata.deb]` in Cargo.toml. Pinned, so every
+# machine builds the same package; `--locked` uses its own tested dependency versions.
+CARGO_DEB_VERSION=3.8.0
+if [ "$purpose" = package ]; then
+  if ! cargo deb --version 2>/dev/null | grep -qF "$CARGO_DEB_VERSION"; then
+    echo "logwell: installing cargo-deb $CARGO_DEB_VERSION (cargo install, about 2 minutes)" >&2
+    cargo install --locked --quiet cargo-deb --version "=$CARGO_DEB_VERSION"
   fi
 fi

@@ -17,7 +17,10 @@
 //! - [`route`]: rsyslog-style selectors and matches decide which outputs get a message.
 //! - [`output`]: line formats ([`output::format`]), the file writer thread
 //!   ([`output::file`]), rotation and retention ([`output::rotate`]) of file sets
-//!   ([`output::fileset`]), background compression ([`output::compress`]).
+//!   ([`output::fileset`]), background compression ([`output::compress`]); templated paths
+//!   ([`output::template`], pure) and their writer with its bounded set of open files and
+//!   repeat reduction ([`output::dynfile`]); the terminals of logged-in users
+//!   ([`output::users`]); every file-system change in [`output::fsops`].
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
 //! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]) and raw TCP ([`follow::tcp`]):
 //!   history then live lines, filtered ([`follow::line`]), read from the files by each
@@ -27,7 +30,8 @@
 //!   privilege separation ([`daemon::privsep`]): a root parent that only opens, renames and
 //!   removes the output files (reached through [`output::fsops`]) for an unprivileged worker.
 //! - [`stats`]: counters per input and output.
-//! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`).
+//! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`), `logwelld`'s
+//!   arguments ([`cli::logwelld`]) and the completion scripts ([`cli::generate`]).
 #![deny(missing_docs)]
 
 pub mod cli;

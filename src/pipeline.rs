@@ -23,8 +23,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::message::{Creds, Event, Flags, Message, Source};
+use crate::output::dynfile::{begin_field, end_field, repeat_key};
 use crate::output::format::{format_line, TimeCache};
-use crate::output::{Chunk, Output};
+use crate::output::{Chunk, Layout, Output};
 use crate::parse::{self, ParseContext};
 use crate::route::Router;
 use crate::stats::InputStats;
@@ -203,12 +204,29 @@ impl Pipeline {
             if chunk.data.capacity() == 0 {
                 chunk.data.reserve(CHUNK_BYTES + 1024);
             }
-            format_line(
-                self.routing.outputs[o].format,
-                &ev,
-                &mut self.time,
-                &mut chunk.data,
-            );
+            let output = &self.routing.outputs[o];
+            match &output.layout {
+                Layout::Lines | Layout::Lossy => {
+                    format_line(output.format, &ev, &mut self.time, &mut chunk.data)
+                }
+                Layout::Records {
+                    template,
+                    repeat_keys,
+                } => {
+                    // [key][path][line], the path rendered in place: no allocation.
+                    let key = if *repeat_keys { repeat_key(&ev) } else { 0 };
+                    chunk.data.extend_from_slice(&key.to_le_bytes());
+                    let at = begin_field(&mut chunk.data);
+                    if let Some(t) = template {
+                        let offset = self.time.local_offset(self.recv_time);
+                        t.render(&ev, offset, &mut chunk.data);
+                    }
+                    end_field(&mut chunk.data, at);
+                    let at = begin_field(&mut chunk.data);
+                    format_line(output.format, &ev, &mut self.time, &mut chunk.data);
+                    end_field(&mut chunk.data, at);
+                }
+            }
             chunk.messages += 1;
             if chunk.data.len() >= CHUNK_BYTES {
                 self.full = true;
@@ -240,7 +258,18 @@ impl Pipeline {
             }
             let chunk = std::mem::take(chunk);
             let output = &self.routing.outputs[o];
-            if output.tx.send(chunk).await.is_err() {
+            if let Layout::Lossy = output.layout {
+                // Never wait for this one (a stuck terminal): drop and count instead.
+                match output.tx.try_send(chunk) {
+                    Ok(()) => {}
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(c)) => {
+                        output.stats.dropped.fetch_add(c.messages, Relaxed);
+                    }
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                        output.stats.errors.fetch_add(1, Relaxed);
+                    }
+                }
+            } else if output.tx.send(chunk).await.is_err() {
                 // Only when the writer thread died; its own error was logged there.
                 output.stats.errors.fetch_add(1, Relaxed);
             }

@@ -47,8 +47,16 @@ pub struct OutputStats {
     pub bytes: AtomicU64,
     /// Failed writes or opens (each retried).
     pub errors: AtomicU64,
-    /// Messages given up after the file stayed unwritable and the backlog was full.
+    /// Messages given up after the file stayed unwritable and the backlog was full; for a
+    /// `users` output, messages dropped because its queue was full.
     pub dropped: AtomicU64,
+    /// Templated path: messages whose rendered path would have left the base directory,
+    /// written to the fallback file instead.
+    pub fallback: AtomicU64,
+    /// Templated path: files open now.
+    pub open_files: AtomicU64,
+    /// `reduce_repeats`: identical consecutive messages counted instead of written.
+    pub repeats: AtomicU64,
     /// Bumped by the writer after each write: live followers wait on it instead of polling.
     pub wake: tokio::sync::watch::Sender<u64>,
 }
@@ -60,6 +68,9 @@ impl Default for OutputStats {
             bytes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            fallback: AtomicU64::new(0),
+            open_files: AtomicU64::new(0),
+            repeats: AtomicU64::new(0),
             wake: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -118,6 +129,12 @@ pub struct OutputSnapshot {
     pub bytes: u64,
     pub errors: u64,
     pub dropped: u64,
+    #[serde(default)]
+    pub fallback: u64,
+    #[serde(default)]
+    pub open_files: u64,
+    #[serde(default)]
+    pub repeats: u64,
 }
 
 impl Stats {
@@ -186,6 +203,9 @@ impl Stats {
                             bytes: s.bytes.load(Relaxed),
                             errors: s.errors.load(Relaxed),
                             dropped: s.dropped.load(Relaxed),
+                            fallback: s.fallback.load(Relaxed),
+                            open_files: s.open_files.load(Relaxed),
+                            repeats: s.repeats.load(Relaxed),
                         },
                     )
                 })
@@ -206,7 +226,7 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 10] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 11] = [
             ("received_total", "counter", "Messages received.", |i| {
                 i.received
             }),
@@ -254,6 +274,12 @@ impl Snapshot {
                 |i| i.refused,
             ),
             (
+                "tls_refused_total",
+                "counter",
+                "TLS clients refused: failed or timed-out handshake, bad certificate, not permitted.",
+                |i| i.tls_refused,
+            ),
+            (
                 "frame_timeouts_total",
                 "counter",
                 "Connections closed with a frame incomplete too long.",
@@ -272,23 +298,45 @@ impl Snapshot {
                 );
             }
         }
-        let outputs: [(&str, &str, Get<OutputSnapshot>); 4] = [
-            ("written_total", "Messages written.", |o| o.written),
-            ("bytes_total", "Bytes written.", |o| o.bytes),
+        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 7] = [
+            ("written_total", "counter", "Messages written.", |o| {
+                o.written
+            }),
+            ("bytes_total", "counter", "Bytes written.", |o| o.bytes),
             (
                 "errors_total",
+                "counter",
                 "Failed writes or opens (each retried).",
                 |o| o.errors,
             ),
             (
                 "dropped_total",
+                "counter",
                 "Messages given up after the file stayed unwritable.",
                 |o| o.dropped,
             ),
+            (
+                "fallback_total",
+                "counter",
+                "Templated path: messages written to the fallback file.",
+                |o| o.fallback,
+            ),
+            (
+                "open_files",
+                "gauge",
+                "Templated path: files open now.",
+                |o| o.open_files,
+            ),
+            (
+                "repeats_total",
+                "counter",
+                "reduce_repeats: repeated messages counted, not written.",
+                |o| o.repeats,
+            ),
         ];
-        for (name, help, get) in outputs {
+        for (name, kind, help, get) in outputs {
             let _ = writeln!(s, "# HELP logwell_output_{name} {help}");
-            let _ = writeln!(s, "# TYPE logwell_output_{name} counter");
+            let _ = writeln!(s, "# TYPE logwell_output_{name} {kind}");
             for (output, v) in &self.outputs {
                 let _ = writeln!(
                     s,

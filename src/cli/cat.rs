@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use chrono::{DateTime, Duration, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Local, Utc};
 
 use crate::history::{FileSet, Start};
 use crate::output::fileset;
@@ -106,64 +106,17 @@ pub fn run(args: &CatArgs) -> Result<(), String> {
 /// time, `now`, `today`, `yesterday`, or `-N` followed by `s`, `m`, `h`, `d` or `w` (before
 /// `now`).
 pub fn parse_since(text: &str, now: DateTime<Local>) -> Result<DateTime<Utc>, String> {
-    let t = text.trim();
-    let bad = || {
+    crate::follow::request::parse_time(text, now.with_timezone(&Utc)).map_err(|_| {
         format!(
             "bad --since `{text}`: use a time such as `2026-11-21T09:00:00+01:00`, `2026-11-21 09:00:00` (local), `today`, `yesterday`, or `-1h`, `-30m`, `-2d`"
         )
-    };
-    let local = |naive: NaiveDateTime| {
-        Local
-            .from_local_datetime(&naive)
-            .earliest()
-            .map(|l| l.with_timezone(&Utc))
-            .ok_or_else(bad)
-    };
-    let midnight = |days_back: i64| {
-        local((now.date_naive() - Duration::days(days_back)).and_time(Default::default()))
-    };
-    match t {
-        "now" => return Ok(now.with_timezone(&Utc)),
-        "today" => return midnight(0),
-        "yesterday" => return midnight(1),
-        _ => {}
-    }
-    if let Some(rel) = t.strip_prefix('-') {
-        let unit = rel.chars().last().ok_or_else(bad)?;
-        let n: i64 = rel[..rel.len() - unit.len_utf8()]
-            .parse()
-            .map_err(|_| bad())?;
-        let seconds = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return Err(bad()),
-        };
-        let back = n
-            .checked_mul(seconds)
-            .and_then(Duration::try_seconds)
-            .ok_or_else(bad)?;
-        return Ok((now - back).with_timezone(&Utc));
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(t) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(t, format) {
-            return local(naive);
-        }
-    }
-    if let Ok(day) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return local(day.and_time(Default::default()));
-    }
-    Err(bad())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{NaiveDateTime, TimeZone};
 
     fn now() -> DateTime<Local> {
         Local
@@ -210,7 +163,6 @@ mod tests {
             "-h",
             "-1y",
             "-1.5h",
-            "tomorrow",
             "2026-13-01",
             "21/11/2026",
             "-99999999999999999d",

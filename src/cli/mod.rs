@@ -1,26 +1,35 @@
 //! The `logwell` client's subcommands, one file each. `src/bin/logwell.rs` only parses the
-//! arguments and calls [`run`].
+//! arguments and calls [`run`]. [`logwelld`] holds the daemon's arguments, so that both
+//! binaries' definitions can be read by the man-page test and [`generate`]d as completions.
 
 pub mod cat;
 pub mod follow;
+pub mod generate;
+pub mod logwelld;
 pub mod rotate;
 pub mod stats;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use generate::Generate;
 
 /// Command-line arguments of `logwell`.
 #[derive(Debug, Parser)]
 #[command(
     name = "logwell",
     version,
-    about = "Client for logwelld: live follow, history, statistics and rotation"
+    about = "Client for logwelld: live follow, history, statistics and rotation",
+    arg_required_else_help = true
 )]
 pub struct Args {
-    /// What to do.
+    /// What to do (required unless `--generate` is given).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Print a shell completion script and exit (for packaging).
+    #[arg(long, value_name = "KIND", hide = true, exclusive = true)]
+    pub generate: Option<Generate>,
 }
 
 /// The subcommands.
@@ -70,7 +79,21 @@ impl DaemonAddr {
 
 /// Runs the client; returns the exit code.
 pub fn run(args: Args) -> i32 {
-    let result = match args.command {
+    let command = match (args.command, args.generate) {
+        (Some(c), _) => c,
+        (None, Some(kind)) => {
+            generate::write(kind, Args::command(), &mut std::io::stdout());
+            return 0;
+        }
+        // What clap says for a missing subcommand (usage and the list), exit code 2.
+        (None, None) => Args::command()
+            .error(
+                clap::error::ErrorKind::MissingSubcommand,
+                "a subcommand is required",
+            )
+            .exit(),
+    };
+    let result = match command {
         Command::Stats(a) => stats::run(&a),
         Command::Cat(a) => cat::run(&a),
         Command::Rotate(a) => rotate::run(&a),

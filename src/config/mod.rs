@@ -6,9 +6,11 @@
 //! [`settings`] validation that checks meaning, then the `Settings` the daemon runs on. Every
 //! error carries file, line, column and a hint, and all of them are reported at once. The
 //! daemon at start, on SIGHUP, and `logwelld --check-config` all call [`load`].
+//! [`keys`] lists every key, from the serde definitions, for the man-page test.
 
 mod error;
 mod follow;
+pub mod keys;
 pub(crate) mod raw;
 mod rotation;
 pub(crate) mod settings;
@@ -20,9 +22,9 @@ pub use error::{ConfigError, ConfigErrors};
 pub use follow::{ExternalFile, FollowSettings, FollowTls, DEFAULT_FOLLOW_LISTEN};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
-    DaemonSettings, FileSettings, Format, InputKind, InputSettings, JournalSettings, KmsgSettings,
-    OutputKind, OutputSettings, Settings, StreamSettings, UdpSettings, UnixDatagramSettings,
-    UnixPath, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    DaemonSettings, DynamicSettings, FileSettings, Format, InputKind, InputSettings,
+    JournalSettings, KmsgSettings, OutputKind, OutputSettings, Settings, StreamSettings,
+    UdpSettings, UnixDatagramSettings, UnixPath, UsersSettings, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
 };
 pub use tls::{server_config, ClientAuth, PermittedPeer, TlsFileError, TlsKey, TlsSettings};
 
@@ -244,6 +246,56 @@ output = "syslog"
         assert!(text.contains("unknown facility `oops`"), "{text}");
         assert!(text.contains("no output is named `sylog`"), "{text}");
         assert!(text.contains("3 errors"), "{text}");
+    }
+
+    #[test]
+    fn a_templated_path_gets_its_base_fallback_and_defaults() {
+        let s = load_str(&OK.replace("/tmp/x/syslog", "/tmp/x/{host}/{tag}.log")).unwrap();
+        let OutputKind::File(f) = &s.outputs[0].kind else {
+            panic!()
+        };
+        let d = f.dynamic.as_ref().expect("templated");
+        assert_eq!(d.template.base(), std::path::Path::new("/tmp/x"));
+        assert_eq!(d.fallback, std::path::Path::new("/tmp/x/.fallback.log"));
+        assert_eq!((d.max_open_files, d.dir_mode), (256, 0o750));
+        assert!(f.records() && !f.reduce_repeats);
+        // On a plain path, the template keys are refused.
+        let e = load_str(&OK.replace(
+            "path = \"/tmp/x/syslog\"",
+            "path = \"/tmp/x/syslog\"\nmax_open_files = 8",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`max_open_files` applies only to a path with fields"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn users_outputs_and_discard_rules_validate() {
+        let text = format!(
+            "{OK}\n[output.everyone]\ntype = \"users\"\n\n[[rule]]\nselector = \"*.emerg\"\noutput = \"everyone\"\n\n[[rule]]\nprogram = \"noisy\"\ndiscard = true\n"
+        );
+        let s = load_str(&text).unwrap();
+        let users = s
+            .outputs
+            .iter()
+            .find_map(|o| match &o.kind {
+                OutputKind::Users(u) => Some(u),
+                _ => None,
+            })
+            .expect("a users output");
+        assert!(users.users.is_empty(), "\"*\" is everyone");
+        assert_eq!(users.utmp, std::path::Path::new("/var/run/utmp"));
+        let discard = s.rules.last().unwrap();
+        assert!(discard.outputs.is_empty() && discard.is_final);
+        let bad = text
+            .replace("type = \"users\"", "type = \"users\"\npath = \"/x\"")
+            .replace("discard = true", "discard = true\noutput = \"syslog\"");
+        let e = load_str(&bad).unwrap_err().to_string();
+        assert!(e.contains("`path` does not apply to users outputs"), "{e}");
+        assert!(e.contains("`discard = true` writes nowhere"), "{e}");
     }
 
     #[test]

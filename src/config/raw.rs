@@ -185,6 +185,22 @@ pub(crate) struct RawOutput {
     pub(crate) buffer_bytes: Option<Spanned<i64>>,
     pub(crate) backlog_bytes: Option<Spanned<i64>>,
     pub(crate) rotation: Option<Spanned<RawRotation>>,
+    /// file, templated path: most files open at once.
+    pub(crate) max_open_files: Option<Spanned<i64>>,
+    /// file, templated path: close a file unwritten this long.
+    pub(crate) idle_close_secs: Option<Spanned<i64>>,
+    /// file, templated path: where a message goes whose path would leave the base directory.
+    pub(crate) fallback: Option<Spanned<String>>,
+    /// file, templated path: permission bits of directories logwell creates.
+    pub(crate) dir_mode: Option<Spanned<String>>,
+    /// file: "last message repeated N times" instead of identical consecutive lines.
+    pub(crate) reduce_repeats: Option<Spanned<bool>>,
+    /// users: the users whose terminals get the messages (`"*"`: everyone logged in).
+    pub(crate) users: Option<Spanned<OneOrMany>>,
+    /// users: the utmp file listing who is logged in where.
+    pub(crate) utmp: Option<Spanned<String>>,
+    /// users: longest wait for one terminal.
+    pub(crate) write_timeout_ms: Option<Spanned<i64>>,
 }
 
 /// `[[rule]]`.
@@ -201,6 +217,8 @@ pub(crate) struct RawRule {
     pub(crate) output: Option<Spanned<OneOrMany>>,
     #[serde(rename = "final")]
     pub(crate) is_final: Option<Spanned<bool>>,
+    /// Drop matching messages: no later rule sees them (rsyslog's `stop`).
+    pub(crate) discard: Option<Spanned<bool>>,
 }
 
 /// A string or a list of strings.

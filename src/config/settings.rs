@@ -188,10 +188,40 @@ pub struct OutputSettings {
 }
 
 /// The kinds of output. Later kinds (forwarding, Kafka) join this enum.
+// Built once per (re)load and compared, never moved in a hot loop: size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutputKind {
     /// `type = "file"`.
     File(FileSettings),
+    /// `type = "users"`: the terminals of logged-in users (rsyslog's `:omusrmsg:`).
+    Users(UsersSettings),
+}
+
+/// A `users` output: each message is written to the terminals of logged-in users.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsersSettings {
+    /// Only these users' terminals; empty means every logged-in user (`"*"`).
+    pub users: Vec<String>,
+    /// The utmp file that says who is logged in on which terminal.
+    pub utmp: PathBuf,
+    /// Longest wait for one terminal to take a message; a stuck one is skipped.
+    pub write_timeout: Duration,
+}
+
+/// How the files of a templated path (`/var/log/remote/{host}.log`) are kept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DynamicSettings {
+    /// The parsed path.
+    pub template: crate::output::template::PathTemplate,
+    /// Most files open at once; the least recently written is closed to open another.
+    pub max_open_files: usize,
+    /// A file unwritten this long is closed.
+    pub idle_close: Duration,
+    /// Where a message goes whose rendered path would leave the base directory.
+    pub fallback: PathBuf,
+    /// Permission bits of the directories logwell creates (owner and group are the files').
+    pub dir_mode: u32,
 }
 
 /// Line formats for files.
@@ -244,6 +274,18 @@ pub struct FileSettings {
     /// Rotation, compression and retention; `None` leaves the file alone (for an external
     /// logrotate).
     pub rotation: Option<RotationSettings>,
+    /// Set when `path` has fields: one file per rendered path.
+    pub dynamic: Option<DynamicSettings>,
+    /// Write "last message repeated N times" instead of identical consecutive messages.
+    pub reduce_repeats: bool,
+}
+
+impl FileSettings {
+    /// Whether lines reach the writer as records (with a path and a repeat key) instead of
+    /// plain lines: see `output::dynfile`.
+    pub fn records(&self) -> bool {
+        self.dynamic.is_some() || self.reduce_repeats
+    }
 }
 
 /// Collects errors for one file while building settings.
@@ -776,13 +818,88 @@ fn output_kind(
     raw: &RawOutput,
     default_rotation: &PartialRotation,
 ) -> Option<OutputKind> {
-    if raw.kind.get_ref() != "file" {
-        check.err(
-            raw.kind.span(),
-            format!("unknown output type `{}`", raw.kind.get_ref()),
-            "use \"file\"",
-        );
-        return None;
+    match raw.kind.get_ref().as_str() {
+        "file" => file_output(check, raw, default_rotation),
+        "users" => users_output(check, raw),
+        other => {
+            check.err(
+                raw.kind.span(),
+                format!("unknown output type `{other}`"),
+                "use \"file\" or \"users\"",
+            );
+            None
+        }
+    }
+}
+
+fn users_output(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
+    for (key, span) in [
+        ("path", span_of(&raw.path)),
+        ("format", span_of(&raw.format)),
+        ("sync", span_of(&raw.sync)),
+        ("owner", span_of(&raw.owner)),
+        ("group", span_of(&raw.group)),
+        ("mode", span_of(&raw.mode)),
+        ("flush_interval_ms", span_of(&raw.flush_interval_ms)),
+        ("buffer_bytes", span_of(&raw.buffer_bytes)),
+        ("backlog_bytes", span_of(&raw.backlog_bytes)),
+        ("rotation", span_of(&raw.rotation)),
+        ("max_open_files", span_of(&raw.max_open_files)),
+        ("idle_close_secs", span_of(&raw.idle_close_secs)),
+        ("fallback", span_of(&raw.fallback)),
+        ("dir_mode", span_of(&raw.dir_mode)),
+        ("reduce_repeats", span_of(&raw.reduce_repeats)),
+    ] {
+        if let Some(span) = span {
+            check.err(
+                span,
+                format!("`{key}` does not apply to users outputs"),
+                "it applies to file outputs; remove it",
+            );
+        }
+    }
+    let users = raw
+        .users
+        .as_ref()
+        .map(|u| u.get_ref().clone_vec())
+        .unwrap_or_else(|| vec!["*".to_string()]);
+    let users = if users.iter().any(|u| u == "*") {
+        Vec::new()
+    } else {
+        users
+    };
+    Some(OutputKind::Users(UsersSettings {
+        users,
+        utmp: raw.utmp.as_ref().map_or_else(
+            || PathBuf::from("/var/run/utmp"),
+            |p| PathBuf::from(p.get_ref()),
+        ),
+        write_timeout: Duration::from_millis(check.bounded(
+            &raw.write_timeout_ms,
+            "write_timeout_ms",
+            1000,
+            60_000,
+        ) as u64),
+    }))
+}
+
+fn file_output(
+    check: &mut Check<'_>,
+    raw: &RawOutput,
+    default_rotation: &PartialRotation,
+) -> Option<OutputKind> {
+    for (key, span) in [
+        ("users", span_of(&raw.users)),
+        ("utmp", span_of(&raw.utmp)),
+        ("write_timeout_ms", span_of(&raw.write_timeout_ms)),
+    ] {
+        if let Some(span) = span {
+            check.err(
+                span,
+                format!("`{key}` does not apply to file outputs"),
+                "it applies to users outputs (type = \"users\"); remove it",
+            );
+        }
     }
     let format = match &raw.format {
         None => Format::Rfc3339,
@@ -856,6 +973,7 @@ fn output_kind(
             return None;
         }
     };
+    let dynamic = dynamic_settings(check, raw);
     Some(OutputKind::File(FileSettings {
         path,
         format,
@@ -878,7 +996,75 @@ fn output_kind(
                 .unwrap_or_default();
             default_rotation.overlay(&own).settle()
         },
+        dynamic,
+        reduce_repeats: raw.reduce_repeats.as_ref().is_some_and(|r| *r.get_ref()),
     }))
+}
+
+/// The template and its keys when the path has fields; the keys refused when it has none.
+fn dynamic_settings(check: &mut Check<'_>, raw: &RawOutput) -> Option<DynamicSettings> {
+    let path = raw.path.as_ref()?;
+    let template = match crate::output::template::PathTemplate::parse(path.get_ref()) {
+        Ok(t) => t,
+        Err(e) => {
+            check.err(
+                path.span(),
+                e.to_string(),
+                format!(
+                    "fields are {}",
+                    crate::output::template::FIELD_NAMES
+                        .iter()
+                        .map(|(n, _)| format!("{{{n}}}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            );
+            return None;
+        }
+    };
+    let Some(template) = template else {
+        for (key, span) in [
+            ("max_open_files", span_of(&raw.max_open_files)),
+            ("idle_close_secs", span_of(&raw.idle_close_secs)),
+            ("fallback", span_of(&raw.fallback)),
+            ("dir_mode", span_of(&raw.dir_mode)),
+        ] {
+            if let Some(span) = span {
+                check.err(
+                    span,
+                    format!("`{key}` applies only to a path with fields"),
+                    "remove it, or put fields such as {host} in `path`",
+                );
+            }
+        }
+        return None;
+    };
+    let fallback = match &raw.fallback {
+        Some(f) if f.get_ref().starts_with('/') && !f.get_ref().contains('{') => {
+            PathBuf::from(f.get_ref())
+        }
+        Some(f) => {
+            check.err(
+                f.span(),
+                "`fallback` must be an absolute path without fields",
+                "such as fallback = \"/var/log/remote/fallback.log\"",
+            );
+            template.base().join(".fallback.log")
+        }
+        None => template.base().join(".fallback.log"),
+    };
+    Some(DynamicSettings {
+        max_open_files: check.bounded(&raw.max_open_files, "max_open_files", 256, 65_536),
+        idle_close: Duration::from_secs(check.bounded(
+            &raw.idle_close_secs,
+            "idle_close_secs",
+            60,
+            86_400 * 7,
+        ) as u64),
+        fallback,
+        dir_mode: check.mode(&raw.dir_mode, 0o750),
+        template,
+    })
 }
 
 /// Two outputs writing one file would interleave and fight over rotation.
@@ -889,7 +1075,9 @@ fn check_unique_paths(
 ) {
     let mut seen: BTreeMap<&PathBuf, &str> = BTreeMap::new();
     for o in outputs {
-        let OutputKind::File(f) = &o.kind;
+        let OutputKind::File(f) = &o.kind else {
+            continue;
+        };
         if let Some(first) = seen.insert(&f.path, &o.name) {
             let (file, line, column) = files
                 .iter()
@@ -953,16 +1141,30 @@ fn build_rule(
                 None
             }
         });
-    let Some(out) = &raw.output else {
-        check.err(
-            rule.span(),
-            "this rule has no `output`",
-            "add output = \"NAME\" naming an [output.NAME] section",
-        );
-        return None;
+    let discard = raw.discard.as_ref().is_some_and(|d| *d.get_ref());
+    let names = match (&raw.output, discard) {
+        (Some(out), true) => {
+            check.err(
+                out.span(),
+                "a rule with `discard = true` writes nowhere, so `output` has no meaning",
+                "remove `output`, or put the outputs in a rule before this one",
+            );
+            return None;
+        }
+        (None, true) => Vec::new(),
+        (Some(out), false) => out.get_ref().clone_vec(),
+        (None, false) => {
+            check.err(
+                rule.span(),
+                "this rule has no `output`",
+                "add output = \"NAME\" naming an [output.NAME] section, or discard = true to drop what it matches",
+            );
+            return None;
+        }
     };
+    let out_span = raw.output.as_ref().map(|o| o.span()).unwrap_or_default();
     let mut indexes = Vec::new();
-    for name in out.get_ref().clone_vec() {
+    for name in names {
         match outputs.iter().position(|o| o.name == name) {
             Some(i) => indexes.push(i),
             None => {
@@ -975,7 +1177,11 @@ fn build_rule(
                         known.join(", ")
                     )
                 };
-                check.err(out.span(), format!("no output is named `{name}`"), hint);
+                check.err(
+                    out_span.clone(),
+                    format!("no output is named `{name}`"),
+                    hint,
+                );
             }
         }
     }
@@ -1017,7 +1223,8 @@ fn build_rule(
             .unwrap_or_default(),
         pattern,
         outputs: indexes,
-        is_final: raw.is_final.as_ref().is_some_and(|f| *f.get_ref()),
+        // A discard rule is a final rule with no outputs: nothing after it sees the message.
+        is_final: discard || raw.is_final.as_ref().is_some_and(|f| *f.get_ref()),
     })
 }
 
@@ -1045,7 +1252,9 @@ fn check_unique_endpoints(
         .map(|o| format!("output `{}`", o.name))
         .collect();
     for (o, label) in outputs.iter().zip(&file_names) {
-        let OutputKind::File(f) = &o.kind;
+        let OutputKind::File(f) = &o.kind else {
+            continue;
+        };
         seen.insert(format!("unix {}", f.path.display()), label);
     }
     for (name, input) in inputs {

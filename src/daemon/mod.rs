@@ -25,9 +25,7 @@ use std::thread::JoinHandle;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-use crate::config::{
-    self, ConfigErrors, ConfigPaths, InputKind, InputSettings, OutputKind, Settings,
-};
+use crate::config::{self, ConfigErrors, ConfigPaths, InputKind, InputSettings, Settings};
 use crate::input::activation::Activated;
 use crate::input::{self, Bound, InputContext, InputError, Tracker, TrackerWait};
 use crate::output::rotate::Retention;
@@ -223,8 +221,7 @@ impl Daemon {
         let mut outputs = BTreeMap::new();
         let mut table = Vec::new();
         for o in &settings.outputs {
-            let OutputKind::File(file) = &o.kind;
-            let same_path = self.outputs.values().find(|e| e.file().path == file.path);
+            let same_path = self.outputs.values().find(|e| e.can_reconfigure(o));
             let output = match (self.outputs.get(&o.name), same_path) {
                 (Some(existing), _) if existing.settings == *o => existing.clone(),
                 // Same file, new settings: keep its writer, so lines stay in order.
@@ -406,15 +403,20 @@ impl Daemon {
         let mut rotated = Vec::new();
         let mut errors = Vec::new();
         let chosen: Vec<&Arc<Output>> = if targets.is_empty() {
-            self.outputs.values().collect()
+            self.outputs
+                .values()
+                .filter(|o| o.file().is_some())
+                .collect()
         } else {
             let mut chosen = Vec::new();
             for t in targets {
                 let found = self.outputs.values().find(|o| {
                     o.name == *t
-                        || o.file().path == std::path::Path::new(t)
-                        || std::fs::canonicalize(t).ok().is_some_and(|c| {
-                            std::fs::canonicalize(&o.file().path).ok() == Some(c.clone())
+                        || o.file().is_some_and(|f| {
+                            f.path == std::path::Path::new(t)
+                                || std::fs::canonicalize(t).ok().is_some_and(|c| {
+                                    std::fs::canonicalize(&f.path).ok() == Some(c.clone())
+                                })
                         })
                 });
                 match found {
@@ -432,7 +434,7 @@ impl Daemon {
             }
             match tokio::time::timeout(std::time::Duration::from_secs(60), rx).await {
                 Ok(Ok(Ok(to))) => rotated
-                    .push(serde_json::json!({ "output": o.name, "file": o.file().path, "to": to })),
+                    .push(serde_json::json!({ "output": o.name, "file": o.file().map(|f| &f.path), "to": to })),
                 Ok(Ok(Err(e))) => errors.push(e),
                 _ => errors.push(format!("{}: no answer from the writer", o.name)),
             }

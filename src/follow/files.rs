@@ -93,14 +93,16 @@ impl Registry {
         let own = settings
             .outputs
             .iter()
-            .map(|o| {
-                let OutputKind::File(f) = &o.kind;
-                Followable {
+            .filter_map(|o| match &o.kind {
+                // A templated path is many files: follow them as other programs' files
+                // (`[[follow.files]]` with a pattern).
+                OutputKind::File(f) if f.dynamic.is_none() => Some(Followable {
                     name: o.name.clone(),
                     path: f.path.clone(),
                     format: Some(f.format),
                     own: true,
-                }
+                }),
+                _ => None,
             })
             .collect();
         let follow = settings.follow.as_ref();

@@ -173,3 +173,40 @@ pub fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     }
     std::fs::create_dir_all(path)
 }
+
+/// Creates `path` and its missing parents, each new directory with `create`'s mode (set
+/// exactly) and owner; directories that exist are left as they are.
+pub fn create_dirs(path: &Path, create: &Create) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut missing = Vec::new();
+    let mut dir = path;
+    while !dir.as_os_str().is_empty() && !dir.exists() {
+        missing.push(dir);
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new()
+            .mode(create.mode & 0o7777)
+            .create(d)
+        {
+            Ok(()) => {
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(create.mode & 0o7777))?;
+                if create.owner.is_some() || create.group.is_some() {
+                    std::os::unix::fs::chown(d, create.owner, create.group)?;
+                }
+            }
+            // Another writer made it meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the directory at `path`, which must be empty.
+pub fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    std::fs::remove_dir(path)
+}

@@ -1,16 +1,23 @@
-//! Outputs: where routed messages go. Owns the line formats ([`format`]) and the file
-//! writer ([`file`]); later issues add rotation, forwarding and Kafka beside them.
+//! Outputs: where routed messages go. Owns the line formats ([`format`]), the file writer
+//! ([`file`]) with rotation ([`rotate`], [`fileset`], [`compress`]), templated paths
+//! ([`template`]) and their writer ([`dynfile`], which also reduces repeated messages), and
+//! the terminals of logged-in users ([`users`]). Every file-system change goes through
+//! [`fsops`].
 //!
 //! Input tasks format lines into per-output [`Chunk`]s themselves (no copy, no allocation
 //! per message) and send whole chunks to the output's writer thread over a bounded channel.
-//! A chunk always holds whole lines, so nothing downstream ever sees half a message.
+//! A chunk always holds whole lines (or whole records, see [`Layout`]), so nothing
+//! downstream ever sees half a message.
 
 pub mod compress;
+pub mod dynfile;
 pub mod file;
 pub mod fileset;
 pub mod format;
 pub mod fsops;
 pub mod rotate;
+pub mod template;
+pub mod users;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,6 +27,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{FileSettings, Format, OutputKind, OutputSettings};
 use crate::stats::{OutputStats, Stats};
+use template::PathTemplate;
 
 /// Whole lines for one output, and how many messages they hold.
 #[derive(Debug, Default)]
@@ -45,6 +53,8 @@ pub struct Output {
     pub settings: OutputSettings,
     /// Line format.
     pub format: Format,
+    /// How input tasks lay out lines for it and hand them over.
+    pub layout: Layout,
     /// Where chunks go.
     pub tx: mpsc::Sender<Chunk>,
     /// Commands for the writer.
@@ -53,7 +63,40 @@ pub struct Output {
     pub stats: Arc<OutputStats>,
 }
 
+/// How an input task lays out and hands over an output's lines.
+#[derive(Debug, Clone)]
+pub enum Layout {
+    /// Plain lines; the task waits while the writer's channel is full (back-pressure).
+    Lines,
+    /// Records (`dynfile`): the rendered path (none for a plain path) and, with
+    /// `repeat_keys`, a key for repeat reduction, before each line.
+    Records {
+        /// The templated path, rendered per message.
+        template: Option<Arc<PathTemplate>>,
+        /// Compute [`dynfile::repeat_key`] for each message.
+        repeat_keys: bool,
+    },
+    /// Plain lines handed over without waiting: dropped and counted when the queue is full
+    /// (the `users` output, which must never stall the pipeline).
+    Lossy,
+}
+
+impl Layout {
+    fn of(settings: &OutputSettings) -> Layout {
+        match &settings.kind {
+            OutputKind::File(f) if f.records() => Layout::Records {
+                template: f.dynamic.as_ref().map(|d| Arc::new(d.template.clone())),
+                repeat_keys: f.reduce_repeats,
+            },
+            OutputKind::File(_) => Layout::Lines,
+            OutputKind::Users(_) => Layout::Lossy,
+        }
+    }
+}
+
 /// What the daemon can ask of a running writer.
+// Sent a few times per reload or `logwell rotate`, never per message: size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum WriterCommand {
     /// A reload changed this output's settings but not its path: the same writer goes on
@@ -76,16 +119,31 @@ pub enum WriterCommand {
 }
 
 impl Output {
-    /// This output's file settings.
-    pub fn file(&self) -> &FileSettings {
-        let OutputKind::File(f) = &self.settings.kind;
-        f
+    /// This output's file settings; `None` for an output that writes no file.
+    pub fn file(&self) -> Option<&FileSettings> {
+        match &self.settings.kind {
+            OutputKind::File(f) => Some(f),
+            OutputKind::Users(_) => None,
+        }
     }
 
-    /// The same writer under new settings (same path): tells the writer, and returns the
-    /// output the next routing table refers to.
+    /// Whether [`Output::reconfigure`] can carry this output to `settings`: a file output
+    /// on the same path whose lines keep their layout.
+    pub fn can_reconfigure(&self, settings: &OutputSettings) -> bool {
+        match (self.file(), &settings.kind) {
+            (Some(old), OutputKind::File(new)) => {
+                old.path == new.path && old.records() == new.records()
+            }
+            _ => false,
+        }
+    }
+
+    /// The same writer under new settings (same path, see [`Output::can_reconfigure`]):
+    /// tells the writer, and returns the output the next routing table refers to.
     pub fn reconfigure(&self, settings: &OutputSettings, stats: &Stats) -> Arc<Output> {
-        let OutputKind::File(file) = &settings.kind;
+        let OutputKind::File(file) = &settings.kind else {
+            unreachable!("can_reconfigure checked that it is a file output");
+        };
         let out_stats = stats.output(&settings.name);
         let _ = self.ctl.send(WriterCommand::Reconfigure {
             name: settings.name.clone(),
@@ -96,6 +154,7 @@ impl Output {
             name: settings.name.clone(),
             settings: settings.clone(),
             format: file.format,
+            layout: Layout::of(settings),
             tx: self.tx.clone(),
             ctl: self.ctl.clone(),
             stats: out_stats,
@@ -112,31 +171,67 @@ pub fn spawn(
     retention: Arc<rotate::Retention>,
     runtime: Handle,
 ) -> std::io::Result<(Arc<Output>, JoinHandle<()>)> {
-    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
     let (ctl, ctl_rx) = mpsc::unbounded_channel();
     let out_stats = stats.output(&settings.name);
-    let OutputKind::File(file_settings) = &settings.kind;
-    let writer = file::FileWriter {
-        name: settings.name.clone(),
-        settings: file_settings.clone(),
-        stats: out_stats.clone(),
-        rx,
-        ctl: ctl_rx,
-        reopen,
-        retention,
-        file: None,
-        pending: Vec::new(),
-        pending_bytes: 0,
-        size: 0,
-        closing: false,
+    let name = settings.name.clone();
+    let (tx, format, thread) = match &settings.kind {
+        OutputKind::File(file_settings) if file_settings.records() => {
+            let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+            let writer = dynfile::DynWriter::new(
+                name.clone(),
+                file_settings.clone(),
+                out_stats.clone(),
+                rx,
+                ctl_rx,
+                reopen,
+                retention,
+            );
+            let thread = std::thread::Builder::new()
+                .name(format!("out-{name}"))
+                .spawn(move || runtime.block_on(writer.run()))?;
+            (tx, file_settings.format, thread)
+        }
+        OutputKind::File(file_settings) => {
+            let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+            let writer = file::FileWriter {
+                name: name.clone(),
+                settings: file_settings.clone(),
+                stats: out_stats.clone(),
+                rx,
+                ctl: ctl_rx,
+                reopen,
+                retention,
+                file: None,
+                pending: Vec::new(),
+                pending_bytes: 0,
+                size: 0,
+                closing: false,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("out-{name}"))
+                .spawn(move || runtime.block_on(writer.run()))?;
+            (tx, file_settings.format, thread)
+        }
+        OutputKind::Users(users_settings) => {
+            let (tx, rx) = mpsc::channel(users::QUEUE_CHUNKS);
+            let writer = users::UsersWriter {
+                name: name.clone(),
+                settings: users_settings.clone(),
+                stats: out_stats.clone(),
+                rx,
+                ctl: ctl_rx,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("out-{name}"))
+                .spawn(move || runtime.block_on(writer.run()))?;
+            (tx, Format::Traditional, thread)
+        }
     };
-    let thread = std::thread::Builder::new()
-        .name(format!("out-{}", settings.name))
-        .spawn(move || runtime.block_on(writer.run()))?;
     let output = Output {
-        name: settings.name.clone(),
+        name,
         settings: settings.clone(),
-        format: file_settings.format,
+        format,
+        layout: Layout::of(settings),
         tx,
         ctl,
         stats: out_stats,

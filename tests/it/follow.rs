@@ -637,3 +637,107 @@ fn heartbeats_keep_an_idle_stream_alive() {
     let comment = f.curl("n=0", &[]);
     comment.wait_for(": heartbeat");
 }
+
+#[test]
+fn beyond_loopback_client_certificates_are_enough_and_required() {
+    // Listening on every address with TLS and client certificates: no token needed.
+    let http = free_port();
+    let extra = format!(
+        "[follow]\nlisten = \"0.0.0.0:{http}\"\ncert = \"{{dir}}/server.pem\"\nkey = \"{{dir}}/server.key\"\nclient_ca = \"{{dir}}/ca.pem\"\n"
+    );
+    let d = Daemon::start_with(&format!("{CONFIG}\n{extra}"), crate::tls::make_pki);
+    let port = d.port.to_string();
+    let out = logger(&[
+        "--tcp",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-t",
+        "app",
+        "over https",
+    ]);
+    assert!(out.status.success());
+    d.wait_lines(&d.path("log/all.json"), 1);
+    let dir = d.dir.path().to_str().unwrap().to_string();
+    let url = format!("https://localhost:{http}/v1/follow?file=all&follow=false&o=cat");
+    let curl = |client: Option<&str>| {
+        let mut c = Command::new("curl");
+        c.args([
+            "-s",
+            "--max-time",
+            "20",
+            "--cacert",
+            &format!("{dir}/ca.pem"),
+        ]);
+        c.args(["--resolve", &format!("localhost:{http}:127.0.0.1")]);
+        if let Some(name) = client {
+            c.args([
+                "--cert",
+                &format!("{dir}/{name}.pem"),
+                "--key",
+                &format!("{dir}/{name}.key"),
+            ]);
+        }
+        c.arg(&url).output().unwrap()
+    };
+    // With a client certificate from the CA: the history.
+    let ok = curl(Some("client"));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("data: over https"),
+        "{ok:?}"
+    );
+    // Without one, or with one from another CA: refused in the handshake.
+    for client in [None, Some("stranger")] {
+        let refused = curl(client);
+        assert!(!refused.status.success(), "{client:?}: {refused:?}");
+        assert!(!String::from_utf8_lossy(&refused.stdout).contains("over https"));
+    }
+    // The client with its certificate.
+    let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args([
+            "show",
+            "all",
+            "-o",
+            "cat",
+            "--url",
+            &format!("https://localhost:{http}"),
+        ])
+        .args(["--cacert", &format!("{dir}/ca.pem")])
+        .args([
+            "--cert",
+            &format!("{dir}/client.pem"),
+            "--key",
+            &format!("{dir}/client.key"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "over https\n");
+    // Without the client certificate, the client says the handshake failed.
+    let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args(["show", "all", "--url", &format!("https://localhost:{http}")])
+        .args(["--cacert", &format!("{dir}/ca.pem")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn the_privilege_separated_worker_serves_root_owned_logs() {
+    let (http, tcp) = (free_port(), free_port());
+    let text = format!(
+        "{CONFIG}\n[follow]\nlisten = \"127.0.0.1:{http}\"\ntcp_listen = \"127.0.0.1:{tcp}\"\n"
+    );
+    if !crate::privsep::can_run("follow::the_privilege_separated_worker_serves_root_owned_logs") {
+        return;
+    }
+    let d = Daemon::start_privsep(&text, |_| {});
+    let f = Follow { d, http, tcp };
+    f.log("app", "user.err", "from root-owned files");
+    let got = events(&f.fetch("file=all&follow=false&o=json", &[]));
+    assert_eq!(got.len(), 1, "{got:?}");
+    let v: serde_json::Value = serde_json::from_str(&got[0].1).unwrap();
+    assert_eq!(v["msg"], "from root-owned files");
+    assert_eq!(v["severity"], "err");
+}

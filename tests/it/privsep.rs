@@ -38,7 +38,7 @@ output = "all"
 
 /// Whether the test can run: root, and the `_logwell` user exists (`scripts/deps.sh test`
 /// creates it). Under `CI=true` a missing precondition fails the test instead.
-fn can_run(test: &str) -> bool {
+pub(crate) fn can_run(test: &str) -> bool {
     let why = if !nix::unistd::geteuid().is_root() {
         "needs root"
     } else if nix::unistd::User::from_name("_logwell")

@@ -17,7 +17,12 @@ fn the_shipped_config_routes_like_debian_12() {
         .replace("/run/systemd/journal/syslog", "{dir}/journald.sock")
         .replace("/run/logwell/", "{dir}/")
         // The kernel's own lines would mix with the test's in kern.log.
-        .replace("[input.kernel]\ntype = \"kmsg\"\n", "");
+        .replace("[input.kernel]\ntype = \"kmsg\"\n", "")
+        // Broadcast to nobody: an empty utmp, never the machine's.
+        .replace(
+            "type = \"users\"\n",
+            "type = \"users\"\nutmp = \"{dir}/utmp\"\n",
+        );
     let d = Daemon::start(&template.replace(
         "type = \"file\"\n",
         "type = \"file\"\nflush_interval_ms = 20\n",

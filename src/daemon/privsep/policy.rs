@@ -68,9 +68,9 @@ impl Policy {
         let files = settings
             .outputs
             .iter()
-            .map(|o| {
-                let OutputKind::File(f) = &o.kind;
-                cwd.join(&f.path)
+            .filter_map(|o| match &o.kind {
+                OutputKind::File(f) if f.dynamic.is_none() => Some(cwd.join(&f.path)),
+                _ => None,
             })
             .collect();
         Policy::new(files)
@@ -564,7 +564,7 @@ mod tests {
     fn the_policy_is_the_parent_directories_of_the_file_outputs() {
         let s = crate::config::load_texts(vec![(
             PathBuf::from("t.toml"),
-            "[daemon]\nprivsep = false\n[input.u]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n[output.a]\ntype = \"file\"\npath = \"/var/log/syslog\"\n[output.b]\ntype = \"file\"\npath = \"/var/log/./auth.log\"\n[output.c]\ntype = \"file\"\npath = \"rel/c.log\"\n".into(),
+            "[daemon]\nprivsep = false\n[input.u]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n[output.a]\ntype = \"file\"\npath = \"/var/log/syslog\"\n[output.b]\ntype = \"file\"\npath = \"/var/log/auth.log\"\n[output.c]\ntype = \"file\"\npath = \"rel/c.log\"\n".into(),
         )])
         .unwrap();
         let p = Policy::from_settings(&s, Path::new("/srv"));
