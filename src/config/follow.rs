@@ -15,12 +15,15 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use toml::Spanned;
 
-use super::raw::{OneOrMany, RawFollow};
+use super::raw::RawFollow;
 use super::settings::{Check, Format, OutputSettings};
 use super::tls::{load_certs, TlsKey};
 
 /// Default HTTP address of the follow service.
 pub const DEFAULT_FOLLOW_LISTEN: &str = "127.0.0.1:8514";
+
+/// How to write a follow address, for error hints.
+const EXAMPLE: &str = "\"127.0.0.1:8514\" or \"[::1]:8514\"";
 
 /// `[follow]`, validated.
 #[derive(Clone, Debug)]
@@ -92,14 +95,14 @@ impl Check<'_> {
         let span = raw.span();
         let raw = raw.get_ref();
         let listen = match &raw.listen {
-            Some(l) => self.addresses(l),
+            Some(l) => self.addresses(l, EXAMPLE),
             None if raw.tcp_listen.is_some() => Vec::new(),
             None => vec![DEFAULT_FOLLOW_LISTEN.parse().expect("a valid address")],
         };
         let tcp_listen = raw
             .tcp_listen
             .as_ref()
-            .map(|l| self.addresses(l))
+            .map(|l| self.addresses(l, EXAMPLE))
             .unwrap_or_default();
         let default_file = match &raw.default_file {
             Some(name) => {
@@ -147,11 +150,10 @@ impl Check<'_> {
             .unwrap_or_default();
         let heartbeat =
             Duration::from_secs(
-                self.bounded_key(&raw.heartbeat_secs, "heartbeat_secs", 15, 3600) as u64,
+                self.bounded(&raw.heartbeat_secs, "heartbeat_secs", 15, 3600) as u64,
             );
-        let max_subscribers =
-            self.bounded_key(&raw.max_subscribers, "max_subscribers", 1024, 100_000);
-        let max_subscribers_per_peer = self.bounded_key(
+        let max_subscribers = self.bounded(&raw.max_subscribers, "max_subscribers", 1024, 100_000);
+        let max_subscribers_per_peer = self.bounded(
             &raw.max_subscribers_per_peer,
             "max_subscribers_per_peer",
             256,
@@ -227,44 +229,6 @@ impl Check<'_> {
             max_subscribers,
             max_subscribers_per_peer,
             files,
-        }
-    }
-
-    fn addresses(&mut self, l: &Spanned<OneOrMany>) -> Vec<SocketAddr> {
-        let mut out = Vec::new();
-        for a in l.get_ref().clone_vec() {
-            match a.parse::<SocketAddr>() {
-                Ok(addr) => out.push(addr),
-                Err(_) => self.err(
-                    l.span(),
-                    format!("`{a}` is not an address with a port"),
-                    format!("write it as \"{DEFAULT_FOLLOW_LISTEN}\" or \"[::1]:8514\""),
-                ),
-            }
-        }
-        out
-    }
-
-    fn bounded_key(
-        &mut self,
-        v: &Option<Spanned<i64>>,
-        key: &str,
-        default: usize,
-        max: usize,
-    ) -> usize {
-        match v {
-            None => default,
-            Some(v) if *v.get_ref() > 0 && *v.get_ref() as u64 <= max as u64 => {
-                *v.get_ref() as usize
-            }
-            Some(v) => {
-                self.err(
-                    v.span(),
-                    format!("`{key}` must be a number from 1 to {max}"),
-                    "remove the key to use the default",
-                );
-                default
-            }
         }
     }
 

@@ -13,7 +13,7 @@ use regex::bytes::Regex;
 use toml::Spanned;
 
 use super::error::{ConfigError, SourceFile};
-use super::raw::{RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
+use super::raw::{OneOrMany, RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
 use super::rotation::{PartialRotation, RetentionSettings, RotationSettings};
 use crate::input::limits::Limits;
 use crate::route::{Rule, Selector};
@@ -322,7 +322,7 @@ impl Check<'_> {
     }
 
     /// A positive number no larger than `max`.
-    fn bounded(
+    pub(crate) fn bounded(
         &mut self,
         v: &Option<Spanned<i64>>,
         key: &str,
@@ -641,19 +641,29 @@ fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<Socket
         );
         return Vec::new();
     };
-    let span = listen.span();
-    let mut out = Vec::new();
-    for a in listen.get_ref().clone_vec() {
-        match a.parse::<SocketAddr>() {
-            Ok(addr) => out.push(addr),
-            Err(_) => check.err(
-                span.clone(),
-                format!("`{a}` is not an address with a port"),
-                "write it as \"0.0.0.0:514\" or \"[::]:514\"",
-            ),
+    check.addresses(listen, "\"0.0.0.0:514\" or \"[::]:514\"")
+}
+
+impl Check<'_> {
+    /// Socket addresses with ports; `example` shows how to write one.
+    pub(crate) fn addresses(
+        &mut self,
+        list: &Spanned<OneOrMany>,
+        example: &str,
+    ) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for a in list.get_ref().clone_vec() {
+            match a.parse::<SocketAddr>() {
+                Ok(addr) => out.push(addr),
+                Err(_) => self.err(
+                    list.span(),
+                    format!("`{a}` is not an address with a port"),
+                    format!("write it as {example}"),
+                ),
+            }
         }
+        out
     }
-    out
 }
 
 fn unix_path(check: &mut Check<'_>, raw: &RawInput) -> Option<UnixPath> {

@@ -28,9 +28,6 @@ use super::{Refusal, Service};
 /// The live web page: one file, no build step, no CDN.
 const PAGE: &str = include_str!("web/index.html");
 
-/// Time a client has to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The peer of a connection, put into each request's extensions.
 #[derive(Clone, Copy, Debug)]
 struct Peer(SocketAddr);
@@ -68,42 +65,28 @@ fn router(service: Arc<Service>) -> Router {
         .with_state(service)
 }
 
-/// Accepts connections until the service stops; one task per connection.
+/// Serves HTTP until the service stops; one task per connection.
 pub async fn serve(listener: TcpListener, service: Arc<Service>) {
-    let app = router(service.clone());
-    let mut stop = service.stop.clone();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "follow service: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = super::stopped(&mut stop) => return,
-        };
-        let _ = stream.set_nodelay(true);
-        super::bound_send_buffer(&stream);
-        let app = app.clone();
-        let tls = service.settings.tls.as_ref().map(|t| t.config.clone());
-        let stop = service.stop.clone();
-        tokio::spawn(async move {
-            match tls {
-                None => connection(stream, peer, app, stop).await,
-                Some(config) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => connection(tls, peer, app, stop).await,
-                        Ok(Err(e)) => {
-                            tracing::info!(%peer, error = %e, "follow service: TLS handshake failed")
-                        }
-                        Err(_) => tracing::info!(%peer, "follow service: TLS handshake timed out"),
-                    }
-                }
-            }
-        });
+    let handler = Http {
+        app: router(service.clone()),
+        stop: service.stop.clone(),
+    };
+    super::accept_loop(listener, service, handler).await;
+}
+
+/// HTTP/1.1 on one connection, with the router.
+#[derive(Clone)]
+struct Http {
+    app: Router,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl super::Serve for Http {
+    async fn serve<S>(self, stream: S, peer: SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        connection(stream, peer, self.app, self.stop).await
     }
 }
 

@@ -185,6 +185,57 @@ fn bind(
     })
 }
 
+/// What serves one accepted connection (after TLS, when configured): HTTP or raw TCP.
+pub(crate) trait Serve: Clone + Send + Sync + 'static {
+    /// Serves the connection until it ends or the service stops.
+    fn serve<S>(self, stream: S, peer: SocketAddr) -> impl std::future::Future<Output = ()> + Send
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+}
+
+/// Time a client has to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepts connections until the service stops; each gets a task of its own, which does the
+/// TLS handshake (with a timeout) when the service has TLS, then runs `handler`.
+pub(crate) async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    service: Arc<Service>,
+    handler: impl Serve,
+) {
+    let mut stop = service.stop.clone();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "follow service: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => return,
+        };
+        let _ = stream.set_nodelay(true);
+        bound_send_buffer(&stream);
+        let handler = handler.clone();
+        let tls = service.settings.tls.as_ref().map(|t| t.config.clone());
+        tokio::spawn(async move {
+            let Some(config) = tls else {
+                return handler.serve(stream, peer).await;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => handler.serve(tls, peer).await,
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, error = %e, "follow service: TLS handshake failed")
+                }
+                Err(_) => tracing::info!(%peer, "follow service: TLS handshake timed out"),
+            }
+        });
+    }
+}
+
 /// Resolves once `stop` says stop (or its sender is gone).
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;

@@ -20,43 +20,27 @@ use super::{Refusal, Service};
 /// How long the server waits for an optional request line.
 pub const REQUEST_WAIT: Duration = Duration::from_millis(300);
 
-/// Time a client has to complete the TLS handshake and send a required request line.
+/// Time a client with a token to send has to send its request line.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest request line.
 const MAX_REQUEST: u64 = 4096;
 
-/// Accepts connections until the service stops; one task per connection.
+/// Serves raw TCP until the service stops; one task per connection.
 pub async fn serve(listener: TcpListener, service: Arc<Service>) {
-    let mut stop = service.stop.clone();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "follow service: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = super::stopped(&mut stop) => return,
-        };
-        super::bound_send_buffer(&stream);
-        let service = service.clone();
-        tokio::spawn(async move {
-            match service.settings.tls.as_ref().map(|t| t.config.clone()) {
-                None => connection(stream, peer, service).await,
-                Some(config) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                    match tokio::time::timeout(REQUEST_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => connection(tls, peer, service).await,
-                        _ => {
-                            tracing::info!(%peer, "follow service: TLS handshake failed or timed out")
-                        }
-                    }
-                }
-            }
-        });
+    super::accept_loop(listener, service.clone(), Raw(service)).await;
+}
+
+/// One raw TCP subscriber.
+#[derive(Clone)]
+struct Raw(Arc<Service>);
+
+impl super::Serve for Raw {
+    async fn serve<S>(self, stream: S, peer: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        connection(stream, peer, self.0).await
     }
 }
 

@@ -428,6 +428,56 @@ fn other_programs_files_are_followed_across_their_rotation() {
             "first after rotation"
         ]
     );
+    // copytruncate: the same file emptied, then written again.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&live)
+        .unwrap();
+    append("after truncation\n");
+    let got = curl.wait_for("after truncation");
+    assert_eq!(data(&got).last().unwrap(), "after truncation");
+}
+
+#[test]
+fn subscriber_limits_and_cors_are_enforced() {
+    let f = Follow::start(
+        "max_subscribers_per_peer = 1\ncors_origins = [\"https://ops.example.com\"]\n",
+    );
+    let first = f.curl("n=0", &[]);
+    first.wait_for(": logwell");
+    let head = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-D", "-", "-o", "/dev/null", "--max-time", "10"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let second = head(&[&f.url("n=0")]);
+    assert!(second.starts_with("HTTP/1.1 429"), "{second}");
+    // Once the first goes away, its slot is free again.
+    drop(first);
+    let deadline = Instant::now() + DEADLINE;
+    while f.fetch_status()["subscribers"] != 0 {
+        assert!(Instant::now() < deadline, "the slot was never freed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let files = format!("http://127.0.0.1:{}/v1/files", f.http);
+    let allowed = head(&["-H", "Origin: https://ops.example.com", &files]);
+    assert!(
+        allowed
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin: https://ops.example.com"),
+        "{allowed}"
+    );
+    let other = head(&["-H", "Origin: https://evil.example.net", &files]);
+    assert!(
+        !other
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin"),
+        "{other}"
+    );
 }
 
 #[test]
@@ -460,7 +510,7 @@ fn stalled_subscribers_do_not_hold_back_ingestion_and_memory_stays_bounded() {
     f.d.wait_stat("outputs", "all", "written", n as u64);
     f.d.wait_stat("outputs", "syslog", "written", n as u64);
     // Memory: the stalled subscribers hold at most their batches in flight.
-    let rss_kib = vm_rss_kib(f.d.pid());
+    let rss_kib = crate::util::rss_kib(f.d.pid());
     assert!(
         rss_kib < 256 * 1024,
         "RSS {rss_kib} KiB with 200 stalled subscribers"
@@ -503,15 +553,6 @@ fn socket2_small_buffer(port: u16) -> TcpStream {
     w.write_all(b"GET /v1/follow?file=all&n=all HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     s
-}
-
-fn vm_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[test]

@@ -294,15 +294,6 @@ frame_timeout_secs = 1
     assert_eq!(d.stat("inputs", "tcp", "frame_timeouts"), 1);
 }
 
-fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn an_endless_line_costs_one_bounded_buffer() {
     let d = Daemon::start(&config(
@@ -315,7 +306,7 @@ max_message_size_bytes = 1000
     ));
     crate::util::tcp_send(d.port, b"<13>Nov 21 09:41:03 host tag: warm up\n");
     d.wait_lines(&d.path("all.log"), 1);
-    let before = rss_kib(d.pid());
+    let before = crate::util::rss_kib(d.pid());
     // 64 MiB without a newline: the first 1000 bytes are kept, the rest is skipped.
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     s.write_all(b"<13>Nov 21 09:41:03 host tag: ").unwrap();
@@ -326,7 +317,7 @@ max_message_size_bytes = 1000
     s.write_all(b"\n<13>Nov 21 09:41:03 host tag: after\n")
         .unwrap();
     let text = d.wait_lines(&d.path("all.log"), 3);
-    let after = rss_kib(d.pid());
+    let after = crate::util::rss_kib(d.pid());
     assert!(
         text.lines()
             .any(|l| l.contains("zzzz") && l.ends_with("[truncated]") && l.len() < 1200),

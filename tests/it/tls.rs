@@ -634,21 +634,12 @@ fn an_idle_tls_connection_is_closed_after_the_idle_timeout() {
     assert_eq!(d.stat("inputs", "tls", "frame_timeouts"), 0);
 }
 
-fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn an_endless_line_over_tls_costs_one_bounded_buffer() {
     let d = Daemon::start_with(&config("max_message_size_bytes = 1000"), make_pki);
     send(&d, None, b"<13>1 - h app - - - warm up\n");
     d.wait_lines(&d.path("all.json"), 1);
-    let before = rss_kib(d.pid());
+    let before = crate::util::rss_kib(d.pid());
     // 32 MiB without a newline: the first 1000 bytes are kept, the rest is skipped.
     let mut client = connect(&d, None, "ca");
     let stdin = client.stdin.as_mut().unwrap();
@@ -660,7 +651,7 @@ fn an_endless_line_over_tls_costs_one_bounded_buffer() {
     stdin.write_all(b"\n<13>1 - h app - - - after\n").unwrap();
     finish(client);
     let lines = json_lines(&d.wait_lines(&d.path("all.json"), 3));
-    let after = rss_kib(d.pid());
+    let after = crate::util::rss_kib(d.pid());
     let cut = lines[1]["msg"].as_str().unwrap();
     assert!(cut.starts_with("zzzz") && cut.len() < 1000, "{}", cut.len());
     assert_eq!(lines[1]["truncated"], true);

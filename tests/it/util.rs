@@ -421,3 +421,13 @@ impl Drop for Streamed {
         let _ = self.child.wait();
     }
 }
+
+/// The resident set size of process `pid` (one this test started), in KiB.
+pub fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
