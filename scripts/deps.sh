@@ -14,6 +14,8 @@ packages=(bsdutils pkg-config libzstd-dev libsystemd-dev)
 # The follow tests use curl and nc (netcat-openbsd) as real clients.
 # The tests also use the openssl command line (TLS certificates and s_client).
 [ "$purpose" = dev ] || packages+=(openssl curl netcat-openbsd)
+# The web page's test drives headless Chromium through chromedriver (W3C WebDriver).
+if [ "$purpose" = test ]; then packages+=(chromium chromium-driver); fi
 case "$purpose" in
   dev) ;;
   # The tests lint the man pages (`mandoc -T lint`, `groff -ww`) and verify the systemd unit

@@ -23,3 +23,5 @@ mod routing;
 mod systemd;
 mod templated;
 mod tls;
+mod web;
+mod webdriver;
