@@ -28,6 +28,9 @@ use super::{Refusal, Service};
 /// The live web page: one file, no build step, no CDN.
 const PAGE: &str = include_str!("web/index.html");
 
+/// hyper's read and write buffer per connection (request heads are far smaller).
+const MAX_BUFFER: usize = 32 * 1024;
+
 /// The peer of a connection, put into each request's extensions.
 #[derive(Clone, Copy, Debug)]
 struct Peer(SocketAddr);
@@ -107,6 +110,9 @@ async fn connection<S>(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
+        // hyper would take up to ~400 KiB of a stream into its write buffer while the
+        // socket is full: a stalled subscriber would cost that much memory and reading.
+        .max_buf_size(MAX_BUFFER)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
