@@ -486,7 +486,7 @@ fn stalled_subscribers_do_not_hold_back_ingestion_and_memory_stays_bounded() {
     // 200 subscribers that ask for everything and never read, with small receive buffers.
     let mut stalled = Vec::new();
     for _ in 0..200 {
-        let s = socket2_small_buffer(f.http);
+        let s = stalled_subscriber(f.http);
         stalled.push(s);
     }
     let deadline = Instant::now() + DEADLINE;
@@ -535,7 +535,7 @@ impl Follow {
 }
 
 /// A TCP connection that sends a follow request for everything and never reads.
-fn socket2_small_buffer(port: u16) -> TcpStream {
+fn stalled_subscriber(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
     let size: libc::c_int = 4096;
