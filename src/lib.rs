@@ -29,6 +29,9 @@
 //! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket, and
 //!   privilege separation ([`daemon::privsep`]): a root parent that only opens, renames and
 //!   removes the output files (reached through [`output::fsops`]) for an unprivileged worker.
+//! - [`queue`]: the per-action disk-assisted queue (memory, then checksummed segment files in
+//!   the state directory) that forwarding delivers from, at least once; [`queue::record`] is
+//!   its pure record codec.
 //! - [`stats`]: counters per input and output.
 //! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`), `logwelld`'s
 //!   arguments ([`cli::logwelld`]) and the completion scripts ([`cli::generate`]).
@@ -44,5 +47,6 @@ pub mod message;
 pub mod output;
 pub mod parse;
 pub mod pipeline;
+pub mod queue;
 pub mod route;
 pub mod stats;
