@@ -367,6 +367,9 @@ impl Check<'_> {
             ),
             _ => {}
         }
+        if tls.ca.is_none() && tls.fingerprints.is_empty() {
+            return Some(tls);
+        }
         if let Err(e) = crate::output::forward::tls::client_config(&tls) {
             let span = match e.which() {
                 TlsKey::Cert => span_of(&raw.cert),

@@ -677,7 +677,7 @@ impl Queue {
         }
         self.in_flight += added as u64;
         batch.end = Pos {
-            part: self.parts.get(self.read_index).map_or(u64::MAX, |p| p.id),
+            part: self.parts.get(self.read_index).map_or(self.next_id, |p| p.id),
             offset: self.read_offset,
         };
         Ok(added)
@@ -690,24 +690,23 @@ impl Queue {
         self.in_flight -= n.min(self.in_flight);
         self.records -= n.min(self.records);
         self.disk_records -= batch.disk_records.min(self.disk_records);
-        // Parts before the batch's end part are wholly acknowledged.
+        // Parts before the batch's end part are wholly acknowledged (part ids grow along
+        // the queue), and the end part too if the batch ends at its end.
         while let Some(front) = self.parts.front() {
-            let done = if front.id == batch.end.part {
-                batch.end.offset >= front.len
-            } else {
-                true
-            };
+            let done = front.id < batch.end.part
+                || (front.id == batch.end.part && batch.end.offset >= front.len);
             if !done {
                 break;
             }
             let part = self.parts.pop_front().expect("front");
-            self.read_index = self.read_index.saturating_sub(1);
             self.drop_part(part);
             self.ack_offset = self.parts.front().map_or(0, Part::start);
-            if self.parts.is_empty() {
-                self.read_offset = 0;
-            } else if self.read_index == 0 && self.read_offset < self.ack_offset {
+            if self.read_index == 0 {
+                // The read position was at the end of the removed part: the next part's
+                // first record.
                 self.read_offset = self.ack_offset;
+            } else {
+                self.read_index -= 1;
             }
         }
         if let Some(front) = self.parts.front_mut() {

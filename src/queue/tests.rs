@@ -226,3 +226,66 @@ fn a_second_opener_is_refused_while_the_first_holds_the_lock() {
     q.close().unwrap();
     let (_q, _) = Queue::open(settings(dir.path(), 0)).unwrap();
 }
+
+/// Pushes, reads, acknowledgements and rewinds interleaved over memory parts and small
+/// segments: the acknowledged records, in order, are every record once.
+#[test]
+fn interleaved_pushes_reads_acks_and_rewinds_deliver_everything_once_in_order() {
+    for (memory, seed) in [(0usize, 1u64), (3000, 2), (1 << 20, 3), (700, 4)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut q, _) = Queue::open(settings(dir.path(), memory)).unwrap();
+        let mut rng = seed;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut pushed = 0u32;
+        let mut acked = Vec::new();
+        let mut in_flight: std::collections::VecDeque<Batch> = Default::default();
+        for _ in 0..3000 {
+            match next() % 6 {
+                0 | 1 => {
+                    let n = (next() % 40) as u32 + 1;
+                    if push_range(&mut q, pushed..pushed + n) != Pushed::Full {
+                        pushed += n;
+                    }
+                }
+                2 | 3 => {
+                    let mut b = Batch::default();
+                    if q.read(&mut b, (next() % 30) as usize + 1, 1 << 20).unwrap() > 0 {
+                        in_flight.push_back(b);
+                    }
+                }
+                4 => {
+                    if let Some(b) = in_flight.pop_front() {
+                        q.ack(&b).unwrap();
+                        acked.extend(b.records().map(|r| String::from_utf8(r.to_vec()).unwrap()));
+                    }
+                }
+                _ => {
+                    if next() % 8 == 0 {
+                        q.rewind();
+                        in_flight.clear();
+                    }
+                }
+            }
+        }
+        for b in in_flight.drain(..) {
+            q.ack(&b).unwrap();
+            acked.extend(b.records().map(|r| String::from_utf8(r.to_vec()).unwrap()));
+        }
+        acked.extend(drain(&mut q, 17));
+        let want = expected(0..pushed);
+        let first_diff = acked.iter().zip(&want).position(|(a, b)| a != b);
+        assert!(
+            first_diff.is_none() && acked.len() == want.len(),
+            "memory {memory}: {} acknowledged of {}, first difference at {first_diff:?}: {:?}",
+            acked.len(),
+            want.len(),
+            first_diff.map(|i| (&acked[i.saturating_sub(2)..i + 2], &want[i])),
+        );
+        assert_eq!(q.len(), 0);
+    }
+}
