@@ -447,3 +447,88 @@ max_disk_bytes = "lots"
     }
     assert!(err.matches("hint:").count() >= 10, "{err}");
 }
+
+/// A central logwelld with a TLS input that requires a client certificate from the test CA.
+fn tls_central() -> Daemon {
+    Daemon::start_with(
+        r#"
+[input.tls]
+type = "tls"
+listen = "127.0.0.1:{port}"
+cert = "{dir}/server.pem"
+key = "{dir}/server.key"
+client_auth = "required"
+ca = "{dir}/ca.pem"
+
+[output.all]
+type = "file"
+path = "{dir}/all.log"
+format = "rfc5424"
+flush_interval_ms = 20
+
+[[rule]]
+output = "all"
+"#,
+        crate::tls::make_pki,
+    )
+}
+
+fn sha256_fingerprint(pem: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.trim().rsplit('=').next().unwrap())
+}
+
+/// TLS with a client certificate: the server verified by the CA and its name, or pinned by
+/// its fingerprint; a wrong pin or a wrong name delivers nothing and counts failures.
+#[test]
+fn tls_forwarding_verifies_the_server_by_ca_name_or_fingerprint() {
+    let central = tls_central();
+    let pki = central.dir.path();
+    let client = format!(
+        "protocol = \"tls\"\ncert = \"{d}/client.pem\"\nkey = \"{d}/client.key\"\n",
+        d = pki.display()
+    );
+    let good_pin = sha256_fingerprint(&pki.join("server.pem"));
+    let bad_pin = format!("sha256:{}", "00".repeat(32));
+    let cases = [
+        (format!("ca = \"{}/ca.pem\"\nserver_name = \"localhost\"", pki.display()), true),
+        (format!("fingerprints = [\"{good_pin}\"]"), true),
+        (format!("fingerprints = [\"{bad_pin}\"]"), false),
+        (format!("ca = \"{}/ca.pem\"\nserver_name = \"central.example.com\"", pki.display()), false),
+        (format!("ca = \"{}/other.pem\"\nserver_name = \"localhost\"", pki.display()), false),
+    ];
+    let mut from = 0;
+    for (verify, accepted) in cases {
+        let host = host(&[central.port], &format!("{client}{verify}"), "");
+        send(host.port, from, from + 100, 0);
+        if accepted {
+            wait_until_count_range(&central.path("all.log"), from..from + 100, &host);
+            host.wait_stat("outputs", "fwd", "delivered", 100);
+        } else {
+            host.wait_stat("outputs", "fwd", "failed", 2);
+            assert_eq!(host.stat("outputs", "fwd", "delivered"), 0, "{verify}");
+            assert_eq!(host.stat("outputs", "fwd", "queued"), 100, "{verify}");
+            assert!(host.log().contains("TLS handshake with 127.0.0.1:"), "{}", host.log());
+        }
+        from += 100;
+    }
+    let text = std::fs::read_to_string(central.path("all.log")).unwrap();
+    assert!(text.lines().all(|l| l.contains(" web01 shop 4242 - - order seq=")), "{text}");
+}
+
+fn wait_until_count_range(path: &Path, range: std::ops::Range<usize>, host: &Daemon) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let m = seqs(path);
+        if range.clone().all(|s| m.contains_key(&s)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{} lacks {range:?}\n{}", path.display(), host.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
