@@ -242,7 +242,11 @@ impl Check<'_> {
         let reconnect_min = ms(self, &raw.reconnect_min_ms, "reconnect_min_ms", 500);
         let reconnect_max = ms(self, &raw.reconnect_max_ms, "reconnect_max_ms", 60_000);
         if reconnect_max < reconnect_min {
-            if let Some(v) = raw.reconnect_max_ms.as_ref().or(raw.reconnect_min_ms.as_ref()) {
+            if let Some(v) = raw
+                .reconnect_max_ms
+                .as_ref()
+                .or(raw.reconnect_min_ms.as_ref())
+            {
                 self.err(
                     v.span(),
                     "`reconnect_max_ms` is smaller than `reconnect_min_ms`",
@@ -376,7 +380,11 @@ impl Check<'_> {
                 TlsKey::Key => span_of(&raw.key),
                 TlsKey::Ca => span_of(&raw.ca),
             };
-            self.err(span.unwrap_or_else(|| raw.kind.span()), e.to_string(), e.hint());
+            self.err(
+                span.unwrap_or_else(|| raw.kind.span()),
+                e.to_string(),
+                e.hint(),
+            );
         }
         Some(tls)
     }
@@ -430,16 +438,17 @@ impl Check<'_> {
     }
 }
 
-/// Reads the TLS files of a forward action: its CA roots and client certificate and key.
+/// Certificates read from a PEM file.
+pub(crate) type Certs = Vec<rustls::pki_types::CertificateDer<'static>>;
+
+/// A client certificate chain and its key.
+pub(crate) type Identity = (Certs, PrivateKeyDer<'static>);
+
+/// Reads the TLS files of a forward action: its CA roots, and its client certificate chain
+/// and key.
 pub(crate) fn read_client_identity(
     tls: &ForwardTls,
-) -> Result<
-    (
-        Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
-        Option<(Vec<rustls::pki_types::CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-    ),
-    super::TlsFileError,
-> {
+) -> Result<(Option<Certs>, Option<Identity>), super::TlsFileError> {
     let roots = tls
         .ca
         .as_ref()

@@ -20,12 +20,12 @@ mod tls;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
+pub use follow::{ExternalFile, FollowSettings, FollowTls, DEFAULT_FOLLOW_LISTEN};
+pub(crate) use forward::read_client_identity;
 pub use forward::{
     Balance, ForwardSettings, ForwardTls, Framing, Protocol, Target, DEFAULT_QUEUE_MAX_DISK_BYTES,
     DEFAULT_QUEUE_MEMORY_BYTES, DEFAULT_QUEUE_SEGMENT_BYTES,
 };
-pub(crate) use forward::read_client_identity;
-pub use follow::{ExternalFile, FollowSettings, FollowTls, DEFAULT_FOLLOW_LISTEN};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
     DaemonSettings, DynamicSettings, FileSettings, Format, InputKind, InputSettings,

@@ -333,7 +333,12 @@ impl Queue {
         // daemon after a while.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) };
+            let r = unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&lock),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            };
             if r == 0 {
                 break;
             }
@@ -349,7 +354,10 @@ impl Queue {
             let entry = entry.map_err(io(&dir, "cannot list"))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(n) = name.strip_suffix(".seg").and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(n) = name
+                .strip_suffix(".seg")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 nums.push(n);
             }
         }
@@ -552,7 +560,12 @@ impl Queue {
 
     fn push_disk(&mut self, encoded: &[u8], records: u64) -> Result<(), QueueError> {
         let roll = match self.parts.back() {
-            Some(p @ Part { store: Store::Disk { .. }, .. }) => {
+            Some(
+                p @ Part {
+                    store: Store::Disk { .. },
+                    ..
+                },
+            ) => {
                 p.len > SEGMENT_MAGIC.len() as u64
                     && p.len + encoded.len() as u64 > self.settings.segment_bytes
             }
@@ -560,7 +573,9 @@ impl Queue {
         };
         if roll {
             if let Some(Part {
-                store: Store::Disk { file, dirty, path, .. },
+                store: Store::Disk {
+                    file, dirty, path, ..
+                },
                 ..
             }) = self.parts.back_mut()
             {
@@ -648,7 +663,10 @@ impl Queue {
             };
             let mut at = 0;
             let mut corrupt = None;
-            while at < bytes.len() && added < max_records && (added == 0 || batch.data.len() < max_bytes) {
+            while at < bytes.len()
+                && added < max_records
+                && (added == 0 || batch.data.len() < max_bytes)
+            {
                 match record::decode(&bytes[at..]) {
                     Decoded::Record { payload, len } => {
                         batch.push(payload, is_disk);
@@ -667,7 +685,11 @@ impl Queue {
                 // Checked when opened: only a disk changing under us gets here. The rest of
                 // the part cannot be trusted: skip it.
                 let part = &mut self.parts[self.read_index];
-                tracing::error!(part = part.id, offset = self.read_offset, "queue: {c}; skipping the rest of the segment");
+                tracing::error!(
+                    part = part.id,
+                    offset = self.read_offset,
+                    "queue: {c}; skipping the rest of the segment"
+                );
                 self.read_offset = part.len;
             } else if at == 0 {
                 // Nothing whole at the read position: only a record still being appended
@@ -677,7 +699,10 @@ impl Queue {
         }
         self.in_flight += added as u64;
         batch.end = Pos {
-            part: self.parts.get(self.read_index).map_or(self.next_id, |p| p.id),
+            part: self
+                .parts
+                .get(self.read_index)
+                .map_or(self.next_id, |p| p.id),
             offset: self.read_offset,
         };
         Ok(added)
@@ -779,7 +804,8 @@ impl Queue {
         let crc = crc32fast::hash(&buf[..16]);
         buf[16..].copy_from_slice(&crc.to_le_bytes());
         let path = self.settings.dir.as_ref().expect("disk queue").join("ack");
-        file.write_all_at(&buf, 0).map_err(io(&path, "cannot write"))
+        file.write_all_at(&buf, 0)
+            .map_err(io(&path, "cannot write"))
     }
 
     /// Syncs what is due under [`Fsync::Interval`]; call it at least every interval.
@@ -989,7 +1015,8 @@ fn recover_segment(path: &Path, skip_to: u64) -> Result<Recovered, QueueError> {
         kind,
     });
     if damage.is_some() {
-        file.set_len(at).map_err(io(path, "cannot cut the damaged tail"))?;
+        file.set_len(at)
+            .map_err(io(path, "cannot cut the damaged tail"))?;
         file.sync_all().map_err(io(path, "cannot sync"))?;
     }
     let (start, records) = if skip_ok && skip_to >= SEGMENT_MAGIC.len() as u64 && skip_to <= at {

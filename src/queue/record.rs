@@ -168,10 +168,7 @@ mod tests {
             assert_eq!(scan(&buf[..cut]), (1, 13, Tail::Torn), "cut at {cut}");
         }
         assert_eq!(decode(&buf[13..16]), Decoded::Incomplete { need: 8 });
-        assert_eq!(
-            decode(&buf[13..25]),
-            Decoded::Incomplete { need: 8 + 13 }
-        );
+        assert_eq!(decode(&buf[13..25]), Decoded::Incomplete { need: 8 + 13 });
     }
 
     #[test]

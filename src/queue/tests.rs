@@ -68,7 +68,11 @@ fn memory_then_disk_in_order() {
     assert_eq!(drain(&mut q, 7), expected(0..601));
     assert_eq!(q.len(), 0);
     assert_eq!(q.disk_records(), 0);
-    assert_eq!(segments(dir.path()), Vec::<PathBuf>::new(), "delivered segments are removed");
+    assert_eq!(
+        segments(dir.path()),
+        Vec::<PathBuf>::new(),
+        "delivered segments are removed"
+    );
     // Empty again: back to memory.
     assert_eq!(push_range(&mut q, 601..602), Pushed::Memory);
 }

@@ -38,7 +38,10 @@ fn central(format: &str) -> Daemon {
 /// A host: TCP in, forwarded to `targets` with the extra forward keys `extra` (and
 /// `[output.fwd.queue]` keys `queue`), and a local file in `format`.
 fn host_config(targets: &[u16], extra: &str, queue: &str) -> String {
-    let list: Vec<String> = targets.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+    let list: Vec<String> = targets
+        .iter()
+        .map(|p| format!("\"127.0.0.1:{p}\""))
+        .collect();
     format!(
         r#"
 [input.tcp]
@@ -127,7 +130,11 @@ fn wait_all(path: &Path, n: usize, log: impl Fn() -> String) -> BTreeMap<usize, 
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool, log: impl Fn() -> String) {
     let deadline = Instant::now() + DEADLINE;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}\n{}", log());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}\n{}",
+            log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -158,7 +165,10 @@ fn segment_records(path: &Path) -> Vec<(u64, String)> {
             break;
         }
         let end = (at + 8 + len) as u64;
-        out.push((end, String::from_utf8_lossy(&b[at + 8..at + 8 + len]).into_owned()));
+        out.push((
+            end,
+            String::from_utf8_lossy(&b[at + 8..at + 8 + len]).into_owned(),
+        ));
         at += 8 + len;
     }
     out
@@ -174,10 +184,16 @@ fn seq_of(line: &str) -> usize {
 /// and in RFC 3164.
 #[test]
 fn a_central_logwelld_writes_exactly_what_the_host_writes() {
-    for (wire, local_format) in [("rfc5424", "rfc5424"), ("rfc5424", "rfc3339"), ("rfc3164", "traditional")] {
+    for (wire, local_format) in [
+        ("rfc5424", "rfc5424"),
+        ("rfc5424", "rfc3339"),
+        ("rfc3164", "traditional"),
+    ] {
         let central = central(local_format);
-        let config = host_config(&[central.port], &format!("format = \"{wire}\""), "")
-            .replace("format = \"rfc3339\"", &format!("format = \"{local_format}\""));
+        let config = host_config(&[central.port], &format!("format = \"{wire}\""), "").replace(
+            "format = \"rfc3339\"",
+            &format!("format = \"{local_format}\""),
+        );
         let host = Daemon::start(&config);
         let msgs = [
             "<34>1 2026-11-21T09:41:03.123456+01:00 db01 postgres 977 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App\"] BOMless text with \"quotes\" and a tab\there".to_string(),
@@ -203,12 +219,22 @@ fn a_central_logwelld_writes_exactly_what_the_host_writes() {
             // RFC 3164 carries no structured data, msgid or sub-second time: compare what it
             // carries.
             for (l, r) in local.lines().zip(remote.lines()) {
-                assert_eq!(l.split(' ').take(5).collect::<Vec<_>>(), r.split(' ').take(5).collect::<Vec<_>>(), "{wire}/{local_format}");
+                assert_eq!(
+                    l.split(' ').take(5).collect::<Vec<_>>(),
+                    r.split(' ').take(5).collect::<Vec<_>>(),
+                    "{wire}/{local_format}"
+                );
             }
             assert!(remote.contains(" db01 postgres[977]: "), "{remote}");
-            assert!(remote.contains(" web01 nginx[12]: GET /index.html 200"), "{remote}");
+            assert!(
+                remote.contains(" web01 nginx[12]: GET /index.html 200"),
+                "{remote}"
+            );
         } else {
-            assert_eq!(local, remote, "{wire} on the wire, {local_format} in the files");
+            assert_eq!(
+                local, remote,
+                "{wire} on the wire, {local_format} in the files"
+            );
         }
     }
 }
@@ -224,7 +250,11 @@ fn a_receiver_outage_of_10_s_loses_nothing() {
     // 100,000 messages over about 25 s: the outage falls in the middle.
     let sender = std::thread::spawn(move || send(port, 0, N, 4000));
     let all = central.path("all.log");
-    wait_until("a third has arrived", || seqs(&all).len() >= N / 3, || central.log());
+    wait_until(
+        "a third has arrived",
+        || seqs(&all).len() >= N / 3,
+        || central.log(),
+    );
     assert!(central.stop().success());
     let outage = Instant::now();
     std::thread::sleep(Duration::from_secs(10));
@@ -232,7 +262,11 @@ fn a_receiver_outage_of_10_s_loses_nothing() {
     let outage = outage.elapsed();
     sender.join().unwrap();
     let got = wait_all(&all, N, || host.log());
-    wait_until("the host's queue is empty", || host.stat("outputs", "fwd", "queued") == 0, || host.log());
+    wait_until(
+        "the host's queue is empty",
+        || host.stat("outputs", "fwd", "queued") == 0,
+        || host.log(),
+    );
     assert!(central.stop().success());
     let got_final = seqs(&all);
     assert_eq!(got_final.len(), N, "no message lost");
@@ -253,7 +287,11 @@ fn a_receiver_outage_of_10_s_loses_nothing() {
 fn kill_9_with_50000_on_disk_then_all_delivered() {
     let dead = crate::util::free_port();
     // Everything to disk (memory_bytes = 0); kill -9 keeps what the page cache holds.
-    let mut host = host(&[dead], "", "memory_bytes = 0\nfsync = \"none\"\nsegment_bytes = \"1M\"");
+    let mut host = host(
+        &[dead],
+        "",
+        "memory_bytes = 0\nfsync = \"none\"\nsegment_bytes = \"1M\"",
+    );
     const N: usize = 50_000;
     send(host.port, 0, N, 0);
     wait_until(
@@ -266,14 +304,32 @@ fn kill_9_with_50000_on_disk_then_all_delivered() {
     host.signal(libc::SIGKILL);
     host.wait_exit();
     // The receiver comes up on the port the host was forwarding to.
-    let central_cfg = CENTRAL.replace("FORMAT", "rfc3339").replace("{port}", &dead.to_string());
+    let central_cfg = CENTRAL
+        .replace("FORMAT", "rfc3339")
+        .replace("{port}", &dead.to_string());
     let central = Daemon::start(&central_cfg);
     host.restart();
     let got = wait_all(&central.path("all.log"), N, || host.log());
-    assert!(got.values().all(|c| *c == 1), "each once: {:?}", got.iter().find(|(_, c)| **c != 1));
-    assert!(host.log().contains("queue recovered from disk"), "{}", host.log());
-    wait_until("the queue is empty", || host.stat("outputs", "fwd", "queued") == 0, || host.log());
-    wait_until("delivered segments are removed", || segments(&queue_dir).len() <= 1, || host.log());
+    assert!(
+        got.values().all(|c| *c == 1),
+        "each once: {:?}",
+        got.iter().find(|(_, c)| **c != 1)
+    );
+    assert!(
+        host.log().contains("queue recovered from disk"),
+        "{}",
+        host.log()
+    );
+    wait_until(
+        "the queue is empty",
+        || host.stat("outputs", "fwd", "queued") == 0,
+        || host.log(),
+    );
+    wait_until(
+        "delivered segments are removed",
+        || segments(&queue_dir).len() <= 1,
+        || host.log(),
+    );
 }
 
 /// A segment cut mid-record and one with garbage appended are reported at start, cut at their
@@ -284,7 +340,11 @@ fn corrupted_segments_are_reported_and_the_rest_delivered() {
     let mut host = host(&[dead], "", "memory_bytes = 0\nsegment_bytes = \"64K\"");
     const N: usize = 5_000;
     send(host.port, 0, N, 0);
-    wait_until("all on disk", || host.stat("outputs", "fwd", "on_disk") == N as u64, || host.log());
+    wait_until(
+        "all on disk",
+        || host.stat("outputs", "fwd", "on_disk") == N as u64,
+        || host.log(),
+    );
     assert!(host.stop().success());
     let dir = host.path("state/queue/fwd");
     let segs = segments(&dir);
@@ -293,25 +353,49 @@ fn corrupted_segments_are_reported_and_the_rest_delivered() {
     let torn = &segs[1];
     let records = segment_records(torn);
     let cut = records[records.len() / 2].0 - 10;
-    let lost: Vec<usize> = records.iter().filter(|(end, _)| *end > cut).map(|(_, l)| seq_of(l)).collect();
-    std::fs::OpenOptions::new().write(true).open(torn).unwrap().set_len(cut).unwrap();
+    let lost: Vec<usize> = records
+        .iter()
+        .filter(|(end, _)| *end > cut)
+        .map(|(_, l)| seq_of(l))
+        .collect();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(torn)
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
     // Garbage appended.
     let garbage = &segs[2];
-    let mut f = std::fs::OpenOptions::new().append(true).open(garbage).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(garbage)
+        .unwrap();
     f.write_all(&[0x5a; 777]).unwrap();
     drop(f);
 
-    let central_cfg = CENTRAL.replace("FORMAT", "rfc3339").replace("{port}", &dead.to_string());
+    let central_cfg = CENTRAL
+        .replace("FORMAT", "rfc3339")
+        .replace("{port}", &dead.to_string());
     let central = Daemon::start(&central_cfg);
     host.restart();
     let expected = N - lost.len();
     let got = wait_all(&central.path("all.log"), expected, || host.log());
     for seq in 0..N {
-        assert_eq!(got.contains_key(&seq), !lost.contains(&seq), "message {seq}");
+        assert_eq!(
+            got.contains_key(&seq),
+            !lost.contains(&seq),
+            "message {seq}"
+        );
     }
     let log = host.log();
-    assert!(log.contains(&format!("{}: torn write at the end", torn.display())), "{log}");
-    assert!(log.contains(&format!("{}: corrupted", garbage.display())), "{log}");
+    assert!(
+        log.contains(&format!("{}: torn write at the end", torn.display())),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{}: corrupted", garbage.display())),
+        "{log}"
+    );
     assert_eq!(host.stat("outputs", "fwd", "corrupt"), 2);
 }
 
@@ -348,7 +432,13 @@ fn wait_until_count(path: &Path, n: usize, host: &Daemon) -> BTreeMap<usize, usi
         if m.len() >= n {
             return m;
         }
-        assert!(Instant::now() < deadline, "{} has {}\n{}", path.display(), m.len(), host.log());
+        assert!(
+            Instant::now() < deadline,
+            "{} has {}\n{}",
+            path.display(),
+            m.len(),
+            host.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -360,7 +450,11 @@ fn round_robin_spreads_batches_over_the_targets() {
     let b = central("rfc3339");
     let host = host(&[a.port, b.port], "balance = \"round-robin\"", "");
     // Wait until both connections are up, so the batches alternate.
-    wait_until("both targets are connected", || host.log().matches("forward: connected").count() >= 2, || host.log());
+    wait_until(
+        "both targets are connected",
+        || host.log().matches("forward: connected").count() >= 2,
+        || host.log(),
+    );
     const N: usize = 20_000;
     send(host.port, 0, N, 20_000);
     let deadline = Instant::now() + DEADLINE;
@@ -369,19 +463,37 @@ fn round_robin_spreads_batches_over_the_targets() {
         if x.len() + y.len() >= N {
             break (x, y);
         }
-        assert!(Instant::now() < deadline, "{} + {} of {N}", x.len(), y.len());
+        assert!(
+            Instant::now() < deadline,
+            "{} + {} of {N}",
+            x.len(),
+            y.len()
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(!in_a.is_empty() && !in_b.is_empty(), "{} / {}", in_a.len(), in_b.len());
+    assert!(
+        !in_a.is_empty() && !in_b.is_empty(),
+        "{} / {}",
+        in_a.len(),
+        in_b.len()
+    );
     for seq in 0..N {
-        assert_eq!(in_a.get(&seq).unwrap_or(&0) + in_b.get(&seq).unwrap_or(&0), 1, "message {seq}");
+        assert_eq!(
+            in_a.get(&seq).unwrap_or(&0) + in_b.get(&seq).unwrap_or(&0),
+            1,
+            "message {seq}"
+        );
     }
 }
 
 /// UDP forwarding: one datagram per message, RFC 5424.
 #[test]
 fn udp_forwarding_sends_one_datagram_per_message() {
-    let central = Daemon::start(&CENTRAL.replace("FORMAT", "rfc3339").replace("type = \"tcp\"", "type = \"udp\""));
+    let central = Daemon::start(
+        &CENTRAL
+            .replace("FORMAT", "rfc3339")
+            .replace("type = \"tcp\"", "type = \"udp\""),
+    );
     let host = host(&[central.port], "protocol = \"udp\"", "");
     send(host.port, 0, 200, 2000);
     wait_all(&central.path("all.log"), 200, || host.log());
@@ -443,7 +555,10 @@ max_disk_bytes = "lots"
         (24, "`fsync = \"sometimes\"` is not one of the choices"),
         (25, "`max_disk_bytes` is not a size"),
     ] {
-        assert!(err.contains(&format!(":{line}:")) && err.contains(what), "line {line}: {what}\n{err}");
+        assert!(
+            err.contains(&format!(":{line}:")) && err.contains(what),
+            "line {line}: {what}\n{err}"
+        );
     }
     assert!(err.matches("hint:").count() >= 10, "{err}");
 }
@@ -496,11 +611,29 @@ fn tls_forwarding_verifies_the_server_by_ca_name_or_fingerprint() {
     let good_pin = sha256_fingerprint(&pki.join("server.pem"));
     let bad_pin = format!("sha256:{}", "00".repeat(32));
     let cases = [
-        (format!("ca = \"{}/ca.pem\"\nserver_name = \"localhost\"", pki.display()), true),
+        (
+            format!(
+                "ca = \"{}/ca.pem\"\nserver_name = \"localhost\"",
+                pki.display()
+            ),
+            true,
+        ),
         (format!("fingerprints = [\"{good_pin}\"]"), true),
         (format!("fingerprints = [\"{bad_pin}\"]"), false),
-        (format!("ca = \"{}/ca.pem\"\nserver_name = \"central.example.com\"", pki.display()), false),
-        (format!("ca = \"{}/other.pem\"\nserver_name = \"localhost\"", pki.display()), false),
+        (
+            format!(
+                "ca = \"{}/ca.pem\"\nserver_name = \"central.example.com\"",
+                pki.display()
+            ),
+            false,
+        ),
+        (
+            format!(
+                "ca = \"{}/other.pem\"\nserver_name = \"localhost\"",
+                pki.display()
+            ),
+            false,
+        ),
     ];
     let mut from = 0;
     for (verify, accepted) in cases {
@@ -513,12 +646,20 @@ fn tls_forwarding_verifies_the_server_by_ca_name_or_fingerprint() {
             host.wait_stat("outputs", "fwd", "failed", 2);
             assert_eq!(host.stat("outputs", "fwd", "delivered"), 0, "{verify}");
             assert_eq!(host.stat("outputs", "fwd", "queued"), 100, "{verify}");
-            assert!(host.log().contains("TLS handshake with 127.0.0.1:"), "{}", host.log());
+            assert!(
+                host.log().contains("TLS handshake with 127.0.0.1:"),
+                "{}",
+                host.log()
+            );
         }
         from += 100;
     }
     let text = std::fs::read_to_string(central.path("all.log")).unwrap();
-    assert!(text.lines().all(|l| l.contains(" web01 shop 4242 - - order seq=")), "{text}");
+    assert!(
+        text.lines()
+            .all(|l| l.contains(" web01 shop 4242 - - order seq=")),
+        "{text}"
+    );
 }
 
 fn wait_until_count_range(path: &Path, range: std::ops::Range<usize>, host: &Daemon) {
@@ -528,7 +669,12 @@ fn wait_until_count_range(path: &Path, range: std::ops::Range<usize>, host: &Dae
         if range.clone().all(|s| m.contains_key(&s)) {
             return;
         }
-        assert!(Instant::now() < deadline, "{} lacks {range:?}\n{}", path.display(), host.log());
+        assert!(
+            Instant::now() < deadline,
+            "{} lacks {range:?}\n{}",
+            path.display(),
+            host.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -374,12 +374,25 @@ fn forward_and_check(host: &Daemon, receiver: &Sender, file: &Path) {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let line = |needle: &str| text.lines().find(|l| l.contains(needle)).unwrap().to_string();
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap()
+            .to_string()
+    };
     // rsyslog writes RFC 5424 tags without the colon: compare host, tag and pid.
     let web = line("order 1 paid");
-    assert!(web.starts_with("web01 shop[4242]"), "{}: {web}", receiver.name);
+    assert!(
+        web.starts_with("web01 shop[4242]"),
+        "{}: {web}",
+        receiver.name
+    );
     let db = line("checkpoint done");
-    assert!(db.starts_with("db01 postgres[977]"), "{}: {db}", receiver.name);
+    assert!(
+        db.starts_with("db01 postgres[977]"),
+        "{}: {db}",
+        receiver.name
+    );
     // Confirmed once settled.
     host.wait_stat("outputs", "fwd", "delivered", 2);
 }

@@ -157,7 +157,9 @@ fn open_queue(name: &str, settings: &QueueSettings, stats: &OutputStats) -> Queu
                 memory_bytes: memory_only.memory_bytes.max(1024 * 1024),
                 ..memory_only
             };
-            Queue::open(memory_only).expect("a memory queue needs no file").0
+            Queue::open(memory_only)
+                .expect("a memory queue needs no file")
+                .0
         }
     }
 }
@@ -197,7 +199,10 @@ impl Intake<'_> {
                 let _ = reply.send(());
             }
             WriterCommand::Rotate(reply) => {
-                let _ = reply.send(Err(format!("`{}` is a forward output: nothing to rotate", self.name)));
+                let _ = reply.send(Err(format!(
+                    "`{}` is a forward output: nothing to rotate",
+                    self.name
+                )));
             }
             WriterCommand::Reconfigure { .. } => {}
         }
@@ -311,10 +316,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -409,13 +411,16 @@ impl<'a> Delivery<'a> {
         stats: &'a OutputStats,
     ) -> Delivery<'a> {
         let (connected_tx, connected_rx) = mpsc::unbounded_channel();
-        let tls = settings.tls.as_ref().and_then(|t| match tls::client_config(t) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::error!(output = %name, "forward: {e}");
-                None
-            }
-        });
+        let tls = settings
+            .tls
+            .as_ref()
+            .and_then(|t| match tls::client_config(t) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(output = %name, "forward: {e}");
+                    None
+                }
+            });
         Delivery {
             name,
             settings,
@@ -527,7 +532,12 @@ impl<'a> Delivery<'a> {
                     connect(&settings, t, tls, id, wake_on_death),
                 )
                 .await
-                .unwrap_or_else(|_| Err(format!("no connection within {:?}", settings.connect_timeout)));
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "no connection within {:?}",
+                        settings.connect_timeout
+                    ))
+                });
                 let _ = tx.send((target, r));
             });
         }
@@ -576,9 +586,7 @@ impl<'a> Delivery<'a> {
                 Some(Link {
                     conn: Conn::Stream { acked, state, .. },
                     ..
-                }) => {
-                    !state.dead.load(Relaxed) && *acked >= front.end && now >= front.at + SETTLE
-                }
+                }) => !state.dead.load(Relaxed) && *acked >= front.end && now >= front.at + SETTLE,
                 Some(Link {
                     conn: Conn::Udp(_), ..
                 }) => true,
@@ -719,7 +727,9 @@ impl<'a> Delivery<'a> {
             let idle: Vec<usize> = self
                 .links
                 .iter()
-                .filter(|(t, l)| Some(**t) != best && !self.in_flight.iter().any(|f| f.link == l.id))
+                .filter(|(t, l)| {
+                    Some(**t) != best && !self.in_flight.iter().any(|f| f.link == l.id)
+                })
                 .map(|(t, _)| *t)
                 .collect();
             for t in idle {
@@ -887,7 +897,8 @@ async fn connect(
     };
     let (reader, writer): (Box<dyn AsyncRead + Send + Unpin>, Writer) = match settings.protocol {
         Protocol::Tls => {
-            let config = tls.ok_or("the TLS settings could not be loaded (see the error at start)")?;
+            let config =
+                tls.ok_or("the TLS settings could not be loaded (see the error at start)")?;
             let host = settings
                 .tls
                 .as_ref()
