@@ -678,3 +678,31 @@ fn wait_until_count_range(path: &Path, range: std::ops::Range<usize>, host: &Dae
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A clean stop writes what the queue holds in memory to disk; the next start delivers it.
+/// A reload that changes the action's targets hands its queue to the new instance.
+#[test]
+fn a_clean_stop_and_a_reload_keep_the_queue() {
+    let dead = crate::util::free_port();
+    let mut host = host(&[dead], "", "");
+    send(host.port, 0, 1000, 0);
+    wait_until("1000 queued", || host.stat("outputs", "fwd", "queued") == 1000, || host.log());
+    assert_eq!(host.stat("outputs", "fwd", "on_disk"), 0, "held in memory");
+    assert!(host.stop().success());
+    assert!(host.log().contains("undelivered messages kept on disk"), "{}", host.log());
+    host.restart();
+    assert_eq!(host.stat("outputs", "fwd", "queued"), 1000);
+    send(host.port, 1000, 2000, 0);
+    wait_until("2000 queued", || host.stat("outputs", "fwd", "queued") == 2000, || host.log());
+    // Point the action at a live central and reload.
+    let central = central("rfc3339");
+    let text = std::fs::read_to_string(&host.config).unwrap();
+    std::fs::write(&host.config, text.replace(&format!("127.0.0.1:{dead}"), &format!("127.0.0.1:{}", central.port))).unwrap();
+    host.signal(libc::SIGHUP);
+    let got = wait_all(&central.path("all.log"), 2000, || host.log());
+    assert!(got.values().all(|c| *c == 1), "each once");
+    // In order: the older (spilled at the stop) first.
+    let text = std::fs::read_to_string(central.path("all.log")).unwrap();
+    let order: Vec<usize> = text.lines().map(seq_of).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "in order");
+}
