@@ -191,6 +191,8 @@ pub struct Batch {
     pub ends: Vec<usize>,
     /// How many of the records came from disk.
     pub disk_records: u64,
+    /// Records read into it (kept by [`Batch::forget_payloads`]).
+    count: usize,
     /// The read position after the last record.
     end: Pos,
 }
@@ -208,18 +210,26 @@ impl Batch {
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.count
     }
 
     /// Whether it holds no record.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.count == 0
+    }
+
+    /// Frees the payloads (once sent) and keeps what [`Queue::ack`] needs: a batch waiting
+    /// for its acknowledgement then costs a few bytes, not a copy of its messages.
+    pub fn forget_payloads(&mut self) {
+        self.data = Vec::new();
+        self.ends = Vec::new();
     }
 
     fn push(&mut self, payload: &[u8], disk: bool) {
         self.data.extend_from_slice(payload);
         self.ends.push(self.data.len());
         self.disk_records += disk as u64;
+        self.count += 1;
     }
 }
 

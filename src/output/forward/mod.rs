@@ -57,6 +57,9 @@ const BATCH_RECORDS: usize = 2000;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Records written and not yet settled, at most: more waits for acknowledgements.
 const MAX_IN_FLIGHT_RECORDS: u64 = 200_000;
+/// The largest UDP payload (IPv4: 65,535 − 8 − 20); longer messages cannot be sent as one
+/// datagram and are dropped (counted).
+const MAX_DATAGRAM_BYTES: usize = 65_507;
 
 /// A running forward action.
 pub(crate) struct Forwarder {
@@ -366,9 +369,11 @@ fn bytes_acked(fd: RawFd) -> Option<u64> {
     (r == 0).then_some(info.tcpi_bytes_acked)
 }
 
-/// A batch written and not yet acknowledged.
+/// A batch written and not yet acknowledged (its payloads already freed).
 struct InFlight {
     batch: Batch,
+    /// Payload bytes it held.
+    bytes: u64,
     link: u64,
     /// The link's byte count once the batch was written.
     end: u64,
@@ -603,7 +608,7 @@ impl<'a> Delivery<'a> {
         let f = self.in_flight.pop_front().expect("front");
         let n = f.batch.len() as u64;
         self.in_flight_records -= n;
-        let bytes: u64 = f.batch.data.len() as u64;
+        let bytes = f.bytes;
         {
             let mut q = self.shared.queue();
             if let Err(e) = q.ack(&f.batch) {
@@ -788,6 +793,11 @@ impl<'a> Delivery<'a> {
             Conn::Udp(sock) => {
                 let mut r = Ok(0);
                 for rec in batch.records() {
+                    if rec.len() > MAX_DATAGRAM_BYTES {
+                        // Would fail with EMSGSIZE at every attempt: given up, counted.
+                        self.stats.dropped.fetch_add(1, Relaxed);
+                        continue;
+                    }
                     if let Err(e) = sock.send(rec).await {
                         r = Err(format!("send failed: {e}"));
                         break;
@@ -797,9 +807,12 @@ impl<'a> Delivery<'a> {
             }
         };
         let n = batch.len() as u64;
+        let bytes = batch.data.len() as u64;
+        batch.forget_payloads();
         self.in_flight_records += n;
         self.in_flight.push_back(InFlight {
             batch,
+            bytes,
             link: link_id,
             end: result.as_ref().copied().unwrap_or(u64::MAX),
             at: Instant::now(),
