@@ -20,7 +20,9 @@
 //!   ([`output::fileset`]), background compression ([`output::compress`]); templated paths
 //!   ([`output::template`], pure) and their writer with its bounded set of open files and
 //!   repeat reduction ([`output::dynfile`]); the terminals of logged-in users
-//!   ([`output::users`]); every file-system change in [`output::fsops`].
+//!   ([`output::users`]); remote syslog servers over UDP, TCP or TLS ([`output::forward`],
+//!   each action on its own thread with its own [`queue`]); every file-system change in
+//!   [`output::fsops`].
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
 //! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]) and raw TCP ([`follow::tcp`]):
 //!   history then live lines, filtered ([`follow::line`]), read from the files by each

@@ -293,3 +293,22 @@ fn interleaved_pushes_reads_acks_and_rewinds_deliver_everything_once_in_order() 
         assert_eq!(q.len(), 0);
     }
 }
+
+/// Every fsync policy keeps what was pushed across a close and an open.
+#[test]
+fn every_fsync_policy_keeps_the_records() {
+    for fsync in [Fsync::Batch, Fsync::Interval(Duration::from_millis(1)), Fsync::None] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path(), 100);
+        s.fsync = fsync;
+        let (mut q, _) = Queue::open(s.clone()).unwrap();
+        push_range(&mut q, 0..300);
+        std::thread::sleep(Duration::from_millis(2));
+        q.sync_if_due().unwrap();
+        push_range(&mut q, 300..400);
+        q.close().unwrap();
+        let (mut q, rec) = Queue::open(s).unwrap();
+        assert_eq!(rec.records, 400, "{fsync:?}");
+        assert_eq!(drain(&mut q, 99), expected(0..400), "{fsync:?}");
+    }
+}
