@@ -477,9 +477,10 @@ impl<'a> Delivery<'a> {
         if !self.in_flight.is_empty() {
             until = until.min(now + Duration::from_millis(10));
         }
+        // Back-offs still running (an expired one is either being connected or not wanted).
         for b in &self.backoff {
-            if let Some(t) = b.next_try {
-                until = until.min(t.max(now));
+            if let Some(t) = b.next_try.filter(|t| *t > now) {
+                until = until.min(t);
             }
         }
         tokio::select! {
@@ -554,6 +555,9 @@ impl<'a> Delivery<'a> {
         match result {
             Ok(link) => {
                 tracing::info!(output = %self.name, target = %t, "forward: connected");
+                // `failures` stays until a write succeeds, so a server that accepts and
+                // closes at once is retried ever more slowly.
+                self.backoff[target].next_try = None;
                 self.links.insert(target, link);
             }
             Err(e) => self.failed(target, &e),
