@@ -423,6 +423,40 @@ fn failover_uses_the_first_healthy_target() {
         },
         || host.log(),
     );
+    // Both down, then only the first back: once connected to it, the second's back-off
+    // expires while it is not wanted: the action must stay idle (it once woke every
+    // millisecond there; this catches a busy loop).
+    let mut b = b;
+    let failed = host.stat("outputs", "fwd", "failed");
+    assert!(b.stop().success());
+    assert!(a.stop().success());
+    send(host.port, 3000, 3001, 0);
+    wait_until(
+        "both failed",
+        || host.stat("outputs", "fwd", "failed") >= failed + 2,
+        || host.log(),
+    );
+    a.restart();
+    wait_all_from(&a.path("all.log"), 3000, &host);
+    // A 1 s window of the daemon's CPU time.
+    let cpu = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", host.pid())).unwrap();
+        let f: Vec<u64> = stat[stat.rfind(')').unwrap() + 2..]
+            .split(' ')
+            .skip(11)
+            .take(2)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        f[0] + f[1]
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = cpu() - before;
+    assert!(ticks < 30, "{ticks} CPU ticks in 1 s while idle");
+}
+
+fn wait_all_from(path: &Path, seq: usize, host: &Daemon) {
+    wait_until("the message arrived", || seqs(path).contains_key(&seq), || host.log());
 }
 
 fn wait_until_count(path: &Path, n: usize, host: &Daemon) -> BTreeMap<usize, usize> {
