@@ -87,7 +87,8 @@ impl Daemon {
     }
 
     fn output(&self, output: &str, counter: &str) -> u64 {
-        self.stats().map_or(0, |s| s["outputs"][output][counter].as_u64().unwrap_or(0))
+        self.stats()
+            .map_or(0, |s| s["outputs"][output][counter].as_u64().unwrap_or(0))
     }
 
     fn wait(&self, output: &str, counter: &str, n: u64, start: Instant) {
@@ -111,8 +112,7 @@ impl Daemon {
     }
 
     fn peak_rss_mib(&self) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let kb: f64 = status
             .lines()
             .find(|l| l.starts_with("VmHWM:"))
@@ -169,9 +169,23 @@ fn make_cert(dir: &Path) -> String {
     let ok = Command::new("openssl")
         .current_dir(dir)
         .args([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "server.key", "-out", "server.pem", "-days", "1", "-subj",
-            "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -181,7 +195,14 @@ fn make_cert(dir: &Path) -> String {
     assert!(ok, "openssl req failed");
     let out = Command::new("openssl")
         .current_dir(dir)
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in", "server.pem"])
+        .args([
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            "server.pem",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -251,19 +272,34 @@ fn relay(case: &'static str, tls: bool, n: u64) -> Row {
     assert_eq!(sent.messages, n, "{:?}", sent.error);
     central.wait("all", "written", n, t0);
     let secs = t0.elapsed().as_secs_f64();
-    let (host_cpu, central_cpu, host_rss) = (host.cpu() - h0, central.cpu() - c0, host.peak_rss_mib());
+    let (host_cpu, central_cpu, host_rss) =
+        (host.cpu() - h0, central.cpu() - c0, host.peak_rss_mib());
     host.wait("fwd", "delivered", n, t0);
     host.stop();
     central.stop();
     let (distinct, dups) = read_back(&d.join("central.out"), n);
-    Row { case, messages: n, secs, host_cpu, central_cpu, host_rss, lost: n - distinct, dups }
+    Row {
+        case,
+        messages: n,
+        secs,
+        host_cpu,
+        central_cpu,
+        host_rss,
+        lost: n - distinct,
+        dups,
+    }
 }
 
 fn drain(n: u64) -> Row {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (cport, hport) = (free_port(), free_port());
-    let config = host_config(hport, cport, "", "memory_bytes = 0\nmax_disk_bytes = \"4G\"\nfsync = \"interval\"");
+    let config = host_config(
+        hport,
+        cport,
+        "",
+        "memory_bytes = 0\nmax_disk_bytes = \"4G\"\nfsync = \"interval\"",
+    );
     let host = Daemon::start(d, "host", &config);
     let t = Instant::now();
     let sent = send(hport, n);
@@ -291,7 +327,16 @@ fn drain(n: u64) -> Row {
     host.stop();
     central.stop();
     let (distinct, dups) = read_back(&d.join("central.out"), n);
-    Row { case: "drain_1m", messages: n, secs, host_cpu, central_cpu, host_rss, lost: n - distinct, dups }
+    Row {
+        case: "drain_1m",
+        messages: n,
+        secs,
+        host_cpu,
+        central_cpu,
+        host_rss,
+        lost: n - distinct,
+        dups,
+    }
 }
 
 fn main() {

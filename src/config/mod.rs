@@ -405,4 +405,39 @@ output = "syslog"
             assert!(s.is_ok(), "{f}: {}", s.unwrap_err());
         }
     }
+
+    #[test]
+    fn a_forward_output_gets_its_defaults_and_a_queue_in_the_state_dir() {
+        let s = load_str(&format!(
+            "[daemon]\nprivsep = false\nstate_dir = \"/tmp/lw-state\"\n{OK}\n\
+             [output.central]\ntype = \"forward\"\ntargets = \"log.example.com:514\"\n\
+             [output.central.queue]\nmemory_bytes = 0\nfsync = \"batch\"\n"
+        ))
+        .unwrap();
+        let o = s.outputs.iter().find(|o| o.name == "central").unwrap();
+        let OutputKind::Forward(f) = &o.kind else {
+            panic!("{o:?}")
+        };
+        assert_eq!(
+            f.targets,
+            [Target {
+                host: "log.example.com".into(),
+                port: 514
+            }]
+        );
+        assert_eq!(f.protocol, Protocol::Tcp);
+        assert_eq!(f.framing, Framing::OctetCounting);
+        assert_eq!(f.format, Format::Rfc5424);
+        assert_eq!(f.balance, Balance::Failover);
+        assert_eq!(f.reconnect_min, std::time::Duration::from_millis(500));
+        assert_eq!(f.reconnect_max, std::time::Duration::from_secs(60));
+        assert!(f.tls.is_none());
+        assert_eq!(
+            f.queue.dir.as_deref(),
+            Some(std::path::Path::new("/tmp/lw-state/queue/central"))
+        );
+        assert_eq!(f.queue.memory_bytes, 0);
+        assert_eq!(f.queue.max_disk_bytes, DEFAULT_QUEUE_MAX_DISK_BYTES);
+        assert_eq!(f.queue.fsync, crate::queue::Fsync::Batch);
+    }
 }

@@ -297,7 +297,11 @@ fn interleaved_pushes_reads_acks_and_rewinds_deliver_everything_once_in_order() 
 /// Every fsync policy keeps what was pushed across a close and an open.
 #[test]
 fn every_fsync_policy_keeps_the_records() {
-    for fsync in [Fsync::Batch, Fsync::Interval(Duration::from_millis(1)), Fsync::None] {
+    for fsync in [
+        Fsync::Batch,
+        Fsync::Interval(Duration::from_millis(1)),
+        Fsync::None,
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(dir.path(), 100);
         s.fsync = fsync;

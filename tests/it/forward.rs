@@ -456,7 +456,11 @@ fn failover_uses_the_first_healthy_target() {
 }
 
 fn wait_all_from(path: &Path, seq: usize, host: &Daemon) {
-    wait_until("the message arrived", || seqs(path).contains_key(&seq), || host.log());
+    wait_until(
+        "the message arrived",
+        || seqs(path).contains_key(&seq),
+        || host.log(),
+    );
 }
 
 fn wait_until_count(path: &Path, n: usize, host: &Daemon) -> BTreeMap<usize, usize> {
@@ -720,18 +724,37 @@ fn a_clean_stop_and_a_reload_keep_the_queue() {
     let dead = crate::util::free_port();
     let mut host = host(&[dead], "", "");
     send(host.port, 0, 1000, 0);
-    wait_until("1000 queued", || host.stat("outputs", "fwd", "queued") == 1000, || host.log());
+    wait_until(
+        "1000 queued",
+        || host.stat("outputs", "fwd", "queued") == 1000,
+        || host.log(),
+    );
     assert_eq!(host.stat("outputs", "fwd", "on_disk"), 0, "held in memory");
     assert!(host.stop().success());
-    assert!(host.log().contains("undelivered messages kept on disk"), "{}", host.log());
+    assert!(
+        host.log().contains("undelivered messages kept on disk"),
+        "{}",
+        host.log()
+    );
     host.restart();
     assert_eq!(host.stat("outputs", "fwd", "queued"), 1000);
     send(host.port, 1000, 2000, 0);
-    wait_until("2000 queued", || host.stat("outputs", "fwd", "queued") == 2000, || host.log());
+    wait_until(
+        "2000 queued",
+        || host.stat("outputs", "fwd", "queued") == 2000,
+        || host.log(),
+    );
     // Point the action at a live central and reload.
     let central = central("rfc3339");
     let text = std::fs::read_to_string(&host.config).unwrap();
-    std::fs::write(&host.config, text.replace(&format!("127.0.0.1:{dead}"), &format!("127.0.0.1:{}", central.port))).unwrap();
+    std::fs::write(
+        &host.config,
+        text.replace(
+            &format!("127.0.0.1:{dead}"),
+            &format!("127.0.0.1:{}", central.port),
+        ),
+    )
+    .unwrap();
     host.signal(libc::SIGHUP);
     let got = wait_all(&central.path("all.log"), 2000, || host.log());
     assert!(got.values().all(|c| *c == 1), "each once");
@@ -747,18 +770,33 @@ fn a_clean_stop_and_a_reload_keep_the_queue() {
 #[test]
 fn a_full_disk_queue_holds_tcp_senders_back_and_loses_nothing() {
     let dead = crate::util::free_port();
-    let host = host(&[dead], "", "memory_bytes = 0\nmax_disk_bytes = \"256K\"\nsegment_bytes = \"64K\"");
+    let host = host(
+        &[dead],
+        "",
+        "memory_bytes = 0\nmax_disk_bytes = \"256K\"\nsegment_bytes = \"64K\"",
+    );
     const N: usize = 300_000;
     let port = host.port;
     let sender = std::thread::spawn(move || send(port, 0, N, 0));
     let dir = host.path("state/queue/fwd");
-    let disk = || segments(&dir).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum::<u64>();
-    wait_until("the disk queue is full", || disk() >= 200 * 1024, || host.log());
+    let disk = || {
+        segments(&dir)
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum::<u64>()
+    };
+    wait_until(
+        "the disk queue is full",
+        || disk() >= 200 * 1024,
+        || host.log(),
+    );
     assert!(!sender.is_finished(), "the sender is held back");
     // One push may pass the bound by a chunk (64 KiB of lines).
     assert!(disk() <= 256 * 1024 + 80 * 1024, "{} bytes on disk", disk());
     assert!(host.log().contains("the queue is full"), "{}", host.log());
-    let central_cfg = CENTRAL.replace("FORMAT", "rfc3339").replace("{port}", &dead.to_string());
+    let central_cfg = CENTRAL
+        .replace("FORMAT", "rfc3339")
+        .replace("{port}", &dead.to_string());
     let central = Daemon::start(&central_cfg);
     sender.join().unwrap();
     let got = wait_all(&central.path("all.log"), N, || host.log());
