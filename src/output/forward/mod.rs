@@ -567,11 +567,12 @@ impl<'a> Delivery<'a> {
     fn failed(&mut self, target: usize, why: &str) {
         let b = &mut self.backoff[target];
         b.failures = b.failures.saturating_add(1);
-        let base = self.settings.reconnect_min.as_millis() as f64
-            * 2f64.powi(b.failures.saturating_sub(1).min(30) as i32);
-        let capped = base.min(self.settings.reconnect_max.as_millis() as f64);
-        let jitter = 0.75 + 0.5 * fastrand_unit();
-        let wait = Duration::from_millis((capped * jitter).max(1.0) as u64);
+        let wait = backoff(
+            self.settings.reconnect_min,
+            self.settings.reconnect_max,
+            b.failures,
+            fastrand_unit(),
+        );
         b.next_try = Some(Instant::now() + wait);
         self.stats.failed.fetch_add(1, Relaxed);
         let t = &self.settings.targets[target];
@@ -767,8 +768,8 @@ impl<'a> Delivery<'a> {
         for r in batch.records() {
             match framing {
                 Framing::OctetCounting => {
-                    self.frame
-                        .extend_from_slice(format!("{} ", r.len()).as_bytes());
+                    push_decimal(&mut self.frame, r.len());
+                    self.frame.push(b' ');
                     self.frame.extend_from_slice(r);
                 }
                 Framing::Newline => {
@@ -840,6 +841,30 @@ impl<'a> Delivery<'a> {
         }
         true
     }
+}
+
+/// The wait before the next attempt after `failures` failures in a row: `min` doubled at
+/// each failure after the first, at most `max`, times a jitter factor in [0.75, 1.25)
+/// (`unit` in [0, 1)), at least 1 ms.
+fn backoff(min: Duration, max: Duration, failures: u32, unit: f64) -> Duration {
+    let base = min.as_millis() as f64 * 2f64.powi(failures.saturating_sub(1).min(30) as i32);
+    let capped = base.min(max.as_millis() as f64);
+    Duration::from_millis((capped * (0.75 + 0.5 * unit)).max(1.0) as u64)
+}
+
+/// Appends `n` in decimal (the octet count), without allocating.
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// A number in [0, 1) for jitter, without a random crate: the clock's nanoseconds hashed.
@@ -965,4 +990,40 @@ async fn watch_reads(mut reader: Box<dyn AsyncRead + Send + Unpin>, state: Arc<L
     }
     state.dead.store(true, Relaxed);
     state.wake.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn octet_counts_are_decimal() {
+        for n in [0, 7, 10, 99, 100, 65_535, usize::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap_with_jitter() {
+        let (min, max) = (Duration::from_millis(500), Duration::from_secs(60));
+        let ms = |f, u| backoff(min, max, f, u).as_millis();
+        assert_eq!(ms(1, 0.5), 500);
+        assert_eq!(ms(2, 0.5), 1000);
+        assert_eq!(ms(3, 0.5), 2000);
+        assert_eq!(ms(1, 0.0), 375);
+        assert_eq!(ms(1, 0.999_999), 624);
+        assert_eq!(ms(8, 0.5), 60_000);
+        assert_eq!(ms(1000, 0.5), 60_000);
+        assert_eq!(ms(1000, 0.0), 45_000);
+    }
+
+    #[test]
+    fn jitter_stays_in_its_range() {
+        for _ in 0..1000 {
+            let j = fastrand_unit();
+            assert!((0.0..1.0).contains(&j), "{j}");
+        }
+    }
 }
