@@ -221,14 +221,28 @@ fn memory_only_refuses_when_full() {
     assert_eq!(drain(&mut q, 3), expected(0..10));
 }
 
+/// A second instance (the action restarted by a reload) waits for the lock until the first
+/// closed, then finds what the first kept.
 #[test]
-fn a_second_opener_is_refused_while_the_first_holds_the_lock() {
-    // The lock waits up to 30 s for a previous instance; here we only check it is taken
-    // again once the first closes.
+fn a_second_opener_waits_until_the_first_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let (q, _) = Queue::open(settings(dir.path(), 0)).unwrap();
-    q.close().unwrap();
-    let (_q, _) = Queue::open(settings(dir.path(), 0)).unwrap();
+    let (mut first, _) = Queue::open(settings(dir.path(), 1000)).unwrap();
+    push_range(&mut first, 0..10);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = dir.path().to_path_buf();
+    let second = std::thread::spawn(move || {
+        let opened = Queue::open(settings(&path, 1000)).unwrap();
+        tx.send(()).unwrap();
+        opened
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "opened while the first holds the lock"
+    );
+    first.close().unwrap();
+    let (mut q, rec) = second.join().unwrap();
+    assert_eq!(rec.records, 10);
+    assert_eq!(drain(&mut q, 4), expected(0..10));
 }
 
 /// Pushes, reads, acknowledgements and rewinds interleaved over memory parts and small
