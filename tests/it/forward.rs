@@ -803,3 +803,41 @@ fn a_full_disk_queue_holds_tcp_senders_back_and_loses_nothing() {
     assert!(got.values().all(|c| *c == 1), "each once");
     assert_eq!(host.stat("outputs", "fwd", "dropped"), 0);
 }
+
+/// Under privilege separation the worker (`_logwell`) keeps the queue in the state directory
+/// it owns, with no request to the privileged parent, and delivers it after a restart.
+#[test]
+fn under_privilege_separation_the_worker_owns_its_queue() {
+    if !crate::privsep::can_run("under_privilege_separation_the_worker_owns_its_queue") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dead = crate::util::free_port();
+    let mut host = Daemon::start_privsep(&host_config(&[dead], "", "memory_bytes = 0"), |_| {});
+    send(host.port, 0, 500, 0);
+    wait_until(
+        "500 on disk",
+        || host.stat("outputs", "fwd", "on_disk") == 500,
+        || host.log(),
+    );
+    let uid = nix::unistd::User::from_name("_logwell")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    let dir = host.path("state/queue/fwd");
+    let segs = segments(&dir);
+    assert!(!segs.is_empty());
+    for p in segs.iter().chain([&dir.join("ack")]) {
+        assert_eq!(std::fs::metadata(p).unwrap().uid(), uid, "{}", p.display());
+    }
+    assert!(host.stop().success());
+    let central = Daemon::start(
+        &CENTRAL
+            .replace("FORMAT", "rfc3339")
+            .replace("{port}", &dead.to_string()),
+    );
+    host.restart();
+    let got = wait_all(&central.path("all.log"), 500, || host.log());
+    assert!(got.values().all(|c| *c == 1));
+}
