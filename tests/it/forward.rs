@@ -841,3 +841,41 @@ fn under_privilege_separation_the_worker_owns_its_queue() {
     let got = wait_all(&central.path("all.log"), 500, || host.log());
     assert!(got.values().all(|c| *c == 1));
 }
+
+/// A server that accepts and then reads nothing (hung, or its network cut) stops
+/// acknowledging: after `write_timeout_ms` the host gives it up and fails over to the next
+/// target. (What the hung server's kernel acknowledged before is lost with it: TCP has no
+/// application-level acknowledgement; the README says so.)
+#[test]
+fn a_server_that_stops_reading_is_given_up_after_the_write_timeout() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hole_port = hole.local_addr().unwrap().port();
+    let (keep_tx, keep_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Accept and hold every connection, never reading; end when the test does.
+        hole.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        let mut held = Vec::new();
+        while Instant::now() < deadline && keep_rx.try_recv().is_err() {
+            if let Ok((s, _)) = hole.accept() {
+                held.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let central = central("rfc3339");
+    let host = host(&[hole_port, central.port], "write_timeout_ms = 1000", "");
+    wait_until(
+        "connected to the first target",
+        || {
+            host.log()
+                .contains(&format!("target=127.0.0.1:{hole_port}"))
+        },
+        || host.log(),
+    );
+    const N: usize = 200_000;
+    send(host.port, 0, N, 0);
+    wait_all_from(&central.path("all.log"), N - 1, &host);
+    assert!(host.stat("outputs", "fwd", "failed") >= 1);
+    let _ = keep_tx.send(());
+}

@@ -596,7 +596,14 @@ impl<'a> Delivery<'a> {
                 Some(Link {
                     conn: Conn::Stream { acked, state, .. },
                     ..
-                }) => !state.dead.load(Relaxed) && *acked >= front.end && now >= front.at + SETTLE,
+                }) => {
+                    if *acked < front.end && now > front.at + self.settings.write_timeout {
+                        // Written long ago and still not acknowledged: give the connection
+                        // up (check_links resends), as TCP_USER_TIMEOUT would.
+                        state.dead.store(true, Relaxed);
+                    }
+                    !state.dead.load(Relaxed) && *acked >= front.end && now >= front.at + SETTLE
+                }
                 Some(Link {
                     conn: Conn::Udp(_), ..
                 }) => true,
@@ -932,6 +939,20 @@ async fn connect(
     let stream = stream.ok_or(last)?;
     let _ = stream.set_nodelay(true);
     let fd = stream.as_raw_fd();
+    // A server that vanishes without a reset (a cut network) leaves written data
+    // unacknowledged: the kernel gives the connection up after `write_timeout` of that, and
+    // the reader task sees the error.
+    let user_timeout = settings.write_timeout.as_millis().min(u32::MAX as u128) as libc::c_uint;
+    // SAFETY: setsockopt on the socket we own, with a c_uint of the size given.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            &user_timeout as *const libc::c_uint as *const libc::c_void,
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        );
+    }
     let written = Arc::new(AtomicU64::new(0));
     let counting = Counting {
         inner: stream,
