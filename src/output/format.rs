@@ -581,6 +581,11 @@ mod tests {
             line(Format::Rfc5424, msg(b"hi"), &src),
             "<13>1 2026-11-01T09:41:03.120+01:00 web01 myapp 42 - - hi\n"
         );
+        // What forward outputs send with format = "rfc3164".
+        assert_eq!(
+            line(Format::Rfc3164, msg(b"hi"), &src),
+            "<13>Nov  1 09:41:03 web01 myapp[42]: hi\n"
+        );
     }
 
     #[test]
