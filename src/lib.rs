@@ -20,7 +20,9 @@
 //!   ([`output::fileset`]), background compression ([`output::compress`]); templated paths
 //!   ([`output::template`], pure) and their writer with its bounded set of open files and
 //!   repeat reduction ([`output::dynfile`]); the terminals of logged-in users
-//!   ([`output::users`]); every file-system change in [`output::fsops`].
+//!   ([`output::users`]); remote syslog servers over UDP, TCP or TLS ([`output::forward`],
+//!   each action on its own thread with its own [`queue`]); every file-system change in
+//!   [`output::fsops`].
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
 //! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]) and raw TCP ([`follow::tcp`]):
 //!   history then live lines, filtered ([`follow::line`]), read from the files by each
@@ -29,6 +31,9 @@
 //! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket, and
 //!   privilege separation ([`daemon::privsep`]): a root parent that only opens, renames and
 //!   removes the output files (reached through [`output::fsops`]) for an unprivileged worker.
+//! - [`queue`]: the per-action disk-assisted queue (memory, then checksummed segment files in
+//!   the state directory) that forwarding delivers from, at least once; [`queue::record`] is
+//!   its pure record codec.
 //! - [`stats`]: counters per input and output.
 //! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`), `logwelld`'s
 //!   arguments ([`cli::logwelld`]) and the completion scripts ([`cli::generate`]).
@@ -44,5 +49,6 @@ pub mod message;
 pub mod output;
 pub mod parse;
 pub mod pipeline;
+pub mod queue;
 pub mod route;
 pub mod stats;

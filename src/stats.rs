@@ -57,6 +57,19 @@ pub struct OutputStats {
     pub open_files: AtomicU64,
     /// `reduce_repeats`: identical consecutive messages counted instead of written.
     pub repeats: AtomicU64,
+    /// Forward: messages in the action's queue now (memory and disk), delivered or not.
+    pub queued: AtomicU64,
+    /// Forward: messages of the queue in segment files now.
+    pub on_disk: AtomicU64,
+    /// Forward: messages confirmed delivered (and removed from the queue).
+    pub delivered: AtomicU64,
+    /// Forward: failed connections, handshakes and writes (each retried after a back-off).
+    pub failed: AtomicU64,
+    /// Forward: messages sent again after their connection broke before they were
+    /// confirmed (the source of duplicates).
+    pub retried: AtomicU64,
+    /// Forward: damaged queue segments found at start (torn tails, corruption).
+    pub corrupt: AtomicU64,
     /// Bumped by the writer after each write: live followers wait on it instead of polling.
     pub wake: tokio::sync::watch::Sender<u64>,
 }
@@ -71,6 +84,12 @@ impl Default for OutputStats {
             fallback: AtomicU64::new(0),
             open_files: AtomicU64::new(0),
             repeats: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            on_disk: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            corrupt: AtomicU64::new(0),
             wake: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -135,6 +154,18 @@ pub struct OutputSnapshot {
     pub open_files: u64,
     #[serde(default)]
     pub repeats: u64,
+    #[serde(default)]
+    pub queued: u64,
+    #[serde(default)]
+    pub on_disk: u64,
+    #[serde(default)]
+    pub delivered: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub retried: u64,
+    #[serde(default)]
+    pub corrupt: u64,
 }
 
 impl Stats {
@@ -206,6 +237,12 @@ impl Stats {
                             fallback: s.fallback.load(Relaxed),
                             open_files: s.open_files.load(Relaxed),
                             repeats: s.repeats.load(Relaxed),
+                            queued: s.queued.load(Relaxed),
+                            on_disk: s.on_disk.load(Relaxed),
+                            delivered: s.delivered.load(Relaxed),
+                            failed: s.failed.load(Relaxed),
+                            retried: s.retried.load(Relaxed),
+                            corrupt: s.corrupt.load(Relaxed),
                         },
                     )
                 })
@@ -298,7 +335,7 @@ impl Snapshot {
                 );
             }
         }
-        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 7] = [
+        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 13] = [
             ("written_total", "counter", "Messages written.", |o| {
                 o.written
             }),
@@ -332,6 +369,42 @@ impl Snapshot {
                 "counter",
                 "reduce_repeats: repeated messages counted, not written.",
                 |o| o.repeats,
+            ),
+            (
+                "queued",
+                "gauge",
+                "Forward: messages in the action's queue (memory and disk).",
+                |o| o.queued,
+            ),
+            (
+                "on_disk",
+                "gauge",
+                "Forward: queued messages in segment files.",
+                |o| o.on_disk,
+            ),
+            (
+                "delivered_total",
+                "counter",
+                "Forward: messages confirmed delivered.",
+                |o| o.delivered,
+            ),
+            (
+                "failed_total",
+                "counter",
+                "Forward: failed connections and writes (retried).",
+                |o| o.failed,
+            ),
+            (
+                "retried_total",
+                "counter",
+                "Forward: messages sent again after a broken connection.",
+                |o| o.retried,
+            ),
+            (
+                "corrupt_total",
+                "counter",
+                "Forward: damaged queue segments found at start.",
+                |o| o.corrupt,
             ),
         ];
         for (name, kind, help, get) in outputs {
@@ -402,6 +475,20 @@ impl Snapshot {
                 "-",
                 "-"
             );
+            if o.queued + o.delivered + o.failed + o.retried + o.corrupt > 0 {
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:<20} queued={} on_disk={} delivered={} failed={} retried={} corrupt={}",
+                    "",
+                    "",
+                    o.queued,
+                    o.on_disk,
+                    o.delivered,
+                    o.failed,
+                    o.retried,
+                    o.corrupt
+                );
+            }
         }
         s
     }

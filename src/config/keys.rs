@@ -29,6 +29,7 @@ pub fn tables() -> Vec<Table> {
         table::<raw::RawDaemon>("daemon", "RawDaemon"),
         table::<raw::RawInput>("input.NAME", "RawInput"),
         table::<raw::RawOutput>("output.NAME", "RawOutput"),
+        table::<raw::RawQueue>("output.NAME.queue", "RawQueue"),
         table::<raw::RawRotation>("rotation", "RawRotation"),
         table::<raw::RawRetention>("retention", "RawRetention"),
         table::<raw::RawRule>("[rule]", "RawRule"),

@@ -10,6 +10,7 @@
 
 mod error;
 mod follow;
+mod forward;
 pub mod keys;
 pub(crate) mod raw;
 mod rotation;
@@ -20,6 +21,11 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
 pub use follow::{ExternalFile, FollowSettings, FollowTls, DEFAULT_FOLLOW_LISTEN};
+pub(crate) use forward::read_client_identity;
+pub use forward::{
+    Balance, ForwardSettings, ForwardTls, Framing, Protocol, Target, DEFAULT_QUEUE_MAX_DISK_BYTES,
+    DEFAULT_QUEUE_MEMORY_BYTES, DEFAULT_QUEUE_SEGMENT_BYTES,
+};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
     DaemonSettings, DynamicSettings, FileSettings, Format, InputKind, InputSettings,
@@ -433,5 +439,40 @@ output = "syslog"
             let s = load_files(&[root.join(f)]);
             assert!(s.is_ok(), "{f}: {}", s.unwrap_err());
         }
+    }
+
+    #[test]
+    fn a_forward_output_gets_its_defaults_and_a_queue_in_the_state_dir() {
+        let s = load_str(&format!(
+            "[daemon]\nprivsep = false\nstate_dir = \"/tmp/lw-state\"\n{OK}\n\
+             [output.central]\ntype = \"forward\"\ntargets = \"log.example.com:514\"\n\
+             [output.central.queue]\nmemory_bytes = 0\nfsync = \"batch\"\n"
+        ))
+        .unwrap();
+        let o = s.outputs.iter().find(|o| o.name == "central").unwrap();
+        let OutputKind::Forward(f) = &o.kind else {
+            panic!("{o:?}")
+        };
+        assert_eq!(
+            f.targets,
+            [Target {
+                host: "log.example.com".into(),
+                port: 514
+            }]
+        );
+        assert_eq!(f.protocol, Protocol::Tcp);
+        assert_eq!(f.framing, Framing::OctetCounting);
+        assert_eq!(f.format, Format::Rfc5424);
+        assert_eq!(f.balance, Balance::Failover);
+        assert_eq!(f.reconnect_min, std::time::Duration::from_millis(500));
+        assert_eq!(f.reconnect_max, std::time::Duration::from_secs(60));
+        assert!(f.tls.is_none());
+        assert_eq!(
+            f.queue.dir.as_deref(),
+            Some(std::path::Path::new("/tmp/lw-state/queue/central"))
+        );
+        assert_eq!(f.queue.memory_bytes, 0);
+        assert_eq!(f.queue.max_disk_bytes, DEFAULT_QUEUE_MAX_DISK_BYTES);
+        assert_eq!(f.queue.fsync, crate::queue::Fsync::Batch);
     }
 }

@@ -199,8 +199,50 @@ pub(crate) struct RawOutput {
     pub(crate) users: Option<Spanned<OneOrMany>>,
     /// users: the utmp file listing who is logged in where.
     pub(crate) utmp: Option<Spanned<String>>,
-    /// users: longest wait for one terminal.
+    /// users: longest wait for one terminal; forward: for one write.
     pub(crate) write_timeout_ms: Option<Spanned<i64>>,
+    /// forward: `"host:port"` targets, in order.
+    pub(crate) targets: Option<Spanned<OneOrMany>>,
+    /// forward: `"udp"`, `"tcp"` or `"tls"`.
+    pub(crate) protocol: Option<Spanned<String>>,
+    /// forward: `"octet-counting"` or `"newline"`.
+    pub(crate) framing: Option<Spanned<String>>,
+    /// forward: `"failover"` or `"round-robin"`.
+    pub(crate) balance: Option<Spanned<String>>,
+    /// forward: first wait before reconnecting.
+    pub(crate) reconnect_min_ms: Option<Spanned<i64>>,
+    /// forward: longest wait before reconnecting.
+    pub(crate) reconnect_max_ms: Option<Spanned<i64>>,
+    /// forward: longest wait for a connection and handshake.
+    pub(crate) connect_timeout_ms: Option<Spanned<i64>>,
+    /// forward, tls: CA bundle the server must chain to.
+    pub(crate) ca: Option<Spanned<String>>,
+    /// forward, tls: client certificate chain.
+    pub(crate) cert: Option<Spanned<String>>,
+    /// forward, tls: client private key.
+    pub(crate) key: Option<Spanned<String>>,
+    /// forward, tls: the name the server's certificate must carry.
+    pub(crate) server_name: Option<Spanned<String>>,
+    /// forward, tls: pinned `sha256:` fingerprints of the server's certificate.
+    pub(crate) fingerprints: Option<Spanned<OneOrMany>>,
+    /// forward: the action's queue.
+    pub(crate) queue: Option<Spanned<RawQueue>>,
+}
+
+/// `[output.NAME.queue]`: a forward action's disk-assisted queue.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    /// Bytes held in memory before spilling to disk (0: everything to disk).
+    pub(crate) memory_bytes: Option<Spanned<Size>>,
+    /// Bytes on disk at most; then senders are held back.
+    pub(crate) max_disk_bytes: Option<Spanned<Size>>,
+    /// Size of one segment file.
+    pub(crate) segment_bytes: Option<Spanned<Size>>,
+    /// `"none"`, `"interval"` or `"batch"`.
+    pub(crate) fsync: Option<Spanned<String>>,
+    /// With `fsync = "interval"`: milliseconds between syncs.
+    pub(crate) fsync_interval_ms: Option<Spanned<i64>>,
 }
 
 /// `[[rule]]`.

@@ -101,7 +101,7 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
 }
 
 impl Check<'_> {
-    fn size(&mut self, v: &Option<Spanned<Size>>, key: &str) -> Option<u64> {
+    pub(crate) fn size(&mut self, v: &Option<Spanned<Size>>, key: &str) -> Option<u64> {
         let v = v.as_ref()?;
         let parsed = match v.get_ref() {
             Size::Bytes(n) if *n > 0 => Some(*n as u64),

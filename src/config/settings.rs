@@ -196,6 +196,8 @@ pub enum OutputKind {
     File(FileSettings),
     /// `type = "users"`: the terminals of logged-in users (rsyslog's `:omusrmsg:`).
     Users(UsersSettings),
+    /// `type = "forward"`: remote syslog servers, through a disk-assisted queue.
+    Forward(super::forward::ForwardSettings),
 }
 
 /// A `users` output: each message is written to the terminals of logged-in users.
@@ -235,6 +237,9 @@ pub enum Format {
     Rfc5424,
     /// One JSON object per line with every field.
     Json,
+    /// `<13>Nov 21 09:41:03 host tag[pid]: msg`: RFC 3164 as sent on the wire (forward
+    /// outputs only).
+    Rfc3164,
 }
 
 impl Format {
@@ -482,7 +487,13 @@ impl Settings {
         if let Some(e) = resolve_user(&mut daemon, &files) {
             errors.push(e);
         }
-        let outputs: Vec<OutputSettings> = outputs.into_values().collect();
+        let mut outputs: Vec<OutputSettings> = outputs.into_values().collect();
+        // A forward action's queue lives in the state directory, known once every file is read.
+        for o in &mut outputs {
+            if let OutputKind::Forward(f) = &mut o.kind {
+                f.queue.dir = Some(daemon.state_dir.join("queue").join(&o.name));
+            }
+        }
         check_unique_paths(&files, &outputs, &mut errors);
         check_worker_can_list(&files, &daemon, &inputs, &outputs, &mut errors);
         check_unique_endpoints(&files, &inputs, &daemon, &outputs, &mut errors);
@@ -832,18 +843,47 @@ fn output_kind(
     match raw.kind.get_ref().as_str() {
         "file" => file_output(check, raw, default_rotation),
         "users" => users_output(check, raw),
+        "forward" => check.forward(raw).map(OutputKind::Forward),
         other => {
             check.err(
                 raw.kind.span(),
                 format!("unknown output type `{other}`"),
-                "use \"file\" or \"users\"",
+                "use \"file\", \"users\" or \"forward\"",
             );
             None
         }
     }
 }
 
+/// Refuses the keys of forward outputs on outputs of another type.
+fn refuse_forward_keys(check: &mut Check<'_>, raw: &RawOutput, kind: &str) {
+    for (key, span) in [
+        ("targets", span_of(&raw.targets)),
+        ("protocol", span_of(&raw.protocol)),
+        ("framing", span_of(&raw.framing)),
+        ("balance", span_of(&raw.balance)),
+        ("reconnect_min_ms", span_of(&raw.reconnect_min_ms)),
+        ("reconnect_max_ms", span_of(&raw.reconnect_max_ms)),
+        ("connect_timeout_ms", span_of(&raw.connect_timeout_ms)),
+        ("ca", span_of(&raw.ca)),
+        ("cert", span_of(&raw.cert)),
+        ("key", span_of(&raw.key)),
+        ("server_name", span_of(&raw.server_name)),
+        ("fingerprints", span_of(&raw.fingerprints)),
+        ("queue", span_of(&raw.queue)),
+    ] {
+        if let Some(span) = span {
+            check.err(
+                span,
+                format!("`{key}` does not apply to {kind} outputs"),
+                "it applies to forward outputs (type = \"forward\"); remove it",
+            );
+        }
+    }
+}
+
 fn users_output(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
+    refuse_forward_keys(check, raw, "users");
     for (key, span) in [
         ("path", span_of(&raw.path)),
         ("format", span_of(&raw.format)),
@@ -899,6 +939,7 @@ fn file_output(
     raw: &RawOutput,
     default_rotation: &PartialRotation,
 ) -> Option<OutputKind> {
+    refuse_forward_keys(check, raw, "file");
     for (key, span) in [
         ("users", span_of(&raw.users)),
         ("utmp", span_of(&raw.utmp)),

@@ -333,7 +333,7 @@ pub(crate) fn refuse_tls_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str)
     }
 }
 
-fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
     let hex: String = s.chars().filter(|c| *c != ':').collect();
     if hex.len() != 64 {
         return None;

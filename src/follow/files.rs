@@ -68,6 +68,7 @@ fn format_name(f: Option<Format>) -> &'static str {
         Some(Format::Rfc3339) => "rfc3339",
         Some(Format::Rfc5424) => "rfc5424",
         Some(Format::Json) => "json",
+        Some(Format::Rfc3164) => "rfc3164",
     }
 }
 

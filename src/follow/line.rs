@@ -69,7 +69,7 @@ pub fn parse(line: &[u8], format: Option<Format>, written: NaiveDateTime) -> Fie
             ..Fields::default()
         }),
         Some(Format::Rfc5424) => parse_5424(line),
-        Some(Format::Traditional | Format::Rfc3339) => parse_text(line, written),
+        Some(Format::Traditional | Format::Rfc3339 | Format::Rfc3164) => parse_text(line, written),
     }
 }
 

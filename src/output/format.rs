@@ -163,8 +163,16 @@ impl Shown<'_> {
 pub fn format_line(format: Format, ev: &Event<'_>, cache: &mut TimeCache, out: &mut Vec<u8>) {
     let time = shown(ev, cache);
     match format {
-        Format::Traditional | Format::Rfc3339 => {
-            if format == Format::Traditional {
+        Format::Traditional | Format::Rfc3339 | Format::Rfc3164 => {
+            if format == Format::Rfc3164 {
+                out.push(b'<');
+                push_number(
+                    out,
+                    (ev.msg.facility.code() as u32) * 8 + ev.msg.severity.code() as u32,
+                );
+                out.push(b'>');
+            }
+            if format != Format::Rfc3339 {
                 time.push_traditional(out);
             } else {
                 time.push_rfc3339(out);
@@ -572,6 +580,11 @@ mod tests {
         assert_eq!(
             line(Format::Rfc5424, msg(b"hi"), &src),
             "<13>1 2026-11-01T09:41:03.120+01:00 web01 myapp 42 - - hi\n"
+        );
+        // What forward outputs send with format = "rfc3164".
+        assert_eq!(
+            line(Format::Rfc3164, msg(b"hi"), &src),
+            "<13>Nov  1 09:41:03 web01 myapp[42]: hi\n"
         );
     }
 

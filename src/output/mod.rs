@@ -1,7 +1,8 @@
 //! Outputs: where routed messages go. Owns the line formats ([`format`]), the file writer
 //! ([`file`]) with rotation ([`rotate`], [`fileset`], [`compress`]), templated paths
 //! ([`template`]) and their writer ([`dynfile`], which also reduces repeated messages), and
-//! the terminals of logged-in users ([`users`]). Every file-system change goes through
+//! the terminals of logged-in users ([`users`]), and remote syslog servers ([`forward`], through
+//! its own [`Queue`](crate::queue::Queue)). Every file-system change goes through
 //! [`fsops`].
 //!
 //! Input tasks format lines into per-output [`Chunk`]s themselves (no copy, no allocation
@@ -14,6 +15,7 @@ pub mod dynfile;
 pub mod file;
 pub mod fileset;
 pub mod format;
+pub mod forward;
 pub mod fsops;
 pub mod rotate;
 pub mod template;
@@ -90,6 +92,7 @@ impl Layout {
             },
             OutputKind::File(_) => Layout::Lines,
             OutputKind::Users(_) => Layout::Lossy,
+            OutputKind::Forward(_) => Layout::Lines,
         }
     }
 }
@@ -123,7 +126,7 @@ impl Output {
     pub fn file(&self) -> Option<&FileSettings> {
         match &self.settings.kind {
             OutputKind::File(f) => Some(f),
-            OutputKind::Users(_) => None,
+            OutputKind::Users(_) | OutputKind::Forward(_) => None,
         }
     }
 
@@ -225,6 +228,20 @@ pub fn spawn(
                 .name(format!("out-{name}"))
                 .spawn(move || runtime.block_on(writer.run()))?;
             (tx, Format::Traditional, thread)
+        }
+        OutputKind::Forward(forward_settings) => {
+            let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+            let forwarder = forward::Forwarder {
+                name: name.clone(),
+                settings: forward_settings.clone(),
+                stats: out_stats.clone(),
+                rx,
+                ctl: ctl_rx,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("out-{name}"))
+                .spawn(move || runtime.block_on(forwarder.run()))?;
+            (tx, forward_settings.format, thread)
         }
     };
     let output = Output {

@@ -6,6 +6,7 @@ mod util;
 mod config;
 mod conformance;
 mod follow;
+mod forward;
 mod history;
 mod inputs;
 mod journal;

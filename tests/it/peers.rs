@@ -1,4 +1,4 @@
-//! Real TLS senders: Debian's `rsyslogd` (with its `ossl` and its `gtls` network stream
+//! Real peers. As TLS senders: Debian's `rsyslogd` (with its `ossl` and its `gtls` network stream
 //! driver) and `syslog-ng` forward over TLS, with a client certificate, to a `logwelld` this
 //! test starts; the exact messages must land in the output file with the client's verified
 //! name (`tls_peer`).
@@ -7,6 +7,10 @@
 //! socket in the test's directory (never `/dev/log`, never the system's config), and is sent
 //! to with the real `logger -u SOCKET`: logger → sender → TLS → logwelld. Only the processes
 //! this test started are stopped, by their PIDs.
+//!
+//! As receivers of logwelld's forward action: rsyslogd (`imtcp`, plain and TLS with `ossl`)
+//! and syslog-ng (`syslog()` source, plain and TLS), each requiring the client certificate
+//! over TLS, must write the original host name and tag of forwarded messages.
 //!
 //! The senders are not installed (rsyslog and syslog-ng-core conflict as packages):
 //! `scripts/peers.sh` unpacks them and `scripts/test.sh` points `LOGWELL_PEERS_DIR` at them.
@@ -305,4 +309,219 @@ log {{ source(s_test); destination(d_logwell); }};
     let mut sender = Sender::start("syslog-ng", cmd, dir);
     sender.wait_socket(&socket);
     send_and_check(&d, &sender, &socket);
+}
+
+// --- rsyslog and syslog-ng as *receivers* of logwelld's forward action ---------------------
+
+/// A logwelld host forwarding (`protocol` tcp or tls) to `port`, with the test PKI in its
+/// directory (made by `setup`, so the receiver can share it).
+fn forwarding_host(dir_of_pki: &Path, port: u16, protocol: &str) -> Daemon {
+    let tls = if protocol == "tls" {
+        format!(
+            "ca = \"{d}/ca.pem\"\ncert = \"{d}/client.pem\"\nkey = \"{d}/client.key\"\nserver_name = \"localhost\"\n",
+            d = dir_of_pki.display()
+        )
+    } else {
+        String::new()
+    };
+    Daemon::start(&format!(
+        r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{{port}}"
+
+[output.fwd]
+type = "forward"
+targets = ["127.0.0.1:{port}"]
+protocol = "{protocol}"
+reconnect_min_ms = 50
+reconnect_max_ms = 500
+{tls}
+[[rule]]
+output = "fwd"
+"#
+    ))
+}
+
+/// Messages from two hosts and tags, none of them this machine, as a relay receives them.
+const FORWARDED: [&str; 2] = [
+    "<13>Nov 21 09:41:03 web01 shop[4242]: order 1 paid",
+    "<86>1 2026-11-21T09:41:04.250+01:00 db01 postgres 977 - [meta x=\"1\"] checkpoint done",
+];
+
+/// Sends [`FORWARDED`] into `host`, then waits until the receiver's file has both, and checks
+/// each line names the original host and tag.
+fn forward_and_check(host: &Daemon, receiver: &Sender, file: &Path) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", host.port)).unwrap();
+    for m in FORWARDED {
+        use std::io::Write;
+        writeln!(s, "{m}").unwrap();
+    }
+    drop(s);
+    let deadline = Instant::now() + DEADLINE;
+    let text = loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text.contains("order 1 paid") && text.contains("checkpoint done") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} wrote:\n{text}\n--- {}:\n{}\n--- logwelld:\n{}",
+            receiver.name,
+            receiver.name,
+            receiver.output(),
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap()
+            .to_string()
+    };
+    // rsyslog writes RFC 5424 tags without the colon: compare host, tag and pid.
+    let web = line("order 1 paid");
+    assert!(
+        web.starts_with("web01 shop[4242]"),
+        "{}: {web}",
+        receiver.name
+    );
+    let db = line("checkpoint done");
+    assert!(
+        db.starts_with("db01 postgres[977]"),
+        "{}: {db}",
+        receiver.name
+    );
+    // Confirmed once settled.
+    host.wait_stat("outputs", "fwd", "delivered", 2);
+}
+
+/// rsyslogd receiving with imtcp (plain, or TLS with the `ossl` driver requiring a client
+/// certificate from the test CA), writing `HOSTNAME syslogtag msg` (rsyslog's file format
+/// without the time).
+fn rsyslog_receives(protocol: &str) {
+    let Some(peers) = Peers::find() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_pki(d);
+    let port = crate::util::free_port();
+    std::fs::create_dir_all(d.join("rsyslog-work")).unwrap();
+    let tls = if protocol == "tls" {
+        format!(
+            r#"  defaultNetstreamDriver="ossl"
+  defaultNetstreamDriverCAFile="{d}/ca.pem"
+  defaultNetstreamDriverCertFile="{d}/server.pem"
+  defaultNetstreamDriverKeyFile="{d}/server.key""#,
+            d = d.display()
+        )
+    } else {
+        String::new()
+    };
+    let mode = if protocol == "tls" {
+        r#" StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="x509/certvalid""#
+    } else {
+        ""
+    };
+    let conf = d.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"global(
+  workDirectory="{d}/rsyslog-work"
+  net.enableDNS="off"
+{tls}
+)
+module(load="imtcp"{mode})
+input(type="imtcp" port="{port}" address="127.0.0.1")
+template(name="hosttag" type="string" string="%HOSTNAME% %syslogtag%%msg:::sp-if-no-1st-sp%%msg%\n")
+action(type="omfile" file="{d}/received.log" template="hosttag")
+"#,
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(peers.get("RSYSLOGD"));
+    cmd.arg("-n")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-M")
+        .arg(peers.get("RSYSLOG_MODDIR"))
+        .arg("-i")
+        .arg(d.join("rsyslog.pid"));
+    let receiver = Sender::start("rsyslogd", cmd, d);
+    // The host retries until rsyslogd listens (its back-off is at most 500 ms).
+    let host = forwarding_host(d, port, protocol);
+    forward_and_check(&host, &receiver, &d.join("received.log"));
+}
+
+#[test]
+fn rsyslog_receives_forwarded_messages_over_tcp_with_their_host_and_tag() {
+    rsyslog_receives("tcp");
+}
+
+#[test]
+fn rsyslog_receives_forwarded_messages_over_tls_with_their_host_and_tag() {
+    rsyslog_receives("tls");
+}
+
+/// syslog-ng receiving with `syslog()` (RFC 5424 framing; plain or TLS requiring a client
+/// certificate), writing `$HOST $PROGRAM[$PID]: $MSG`.
+fn syslog_ng_receives(protocol: &str) {
+    let Some(peers) = Peers::find() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_pki(d);
+    let port = crate::util::free_port();
+    let moddir = peers.get("SYSLOG_NG_MODDIR");
+    let version = moddir.file_name().unwrap().to_str().unwrap().to_string();
+    let transport = if protocol == "tls" {
+        format!(
+            r#"transport("tls") tls(ca-file("{d}/ca.pem") cert-file("{d}/server.pem") key-file("{d}/server.key") peer-verify(required-trusted))"#,
+            d = d.display()
+        )
+    } else {
+        r#"transport("tcp")"#.to_string()
+    };
+    let conf = d.join("syslog-ng.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"@version: {version}
+options {{ chain-hostnames(no); keep-hostname(yes); stats-freq(0); }};
+source s_net {{ syslog(ip("127.0.0.1") port({port}) {transport}); }};
+destination d_file {{ file("{d}/received.log" template("$HOST $PROGRAM[$PID]: $MSG\n")); }};
+log {{ source(s_net); destination(d_file); }};
+"#,
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(peers.get("SYSLOG_NG"));
+    cmd.env("LD_LIBRARY_PATH", peers.get("SYSLOG_NG_LIBDIR"))
+        .arg("-F")
+        .arg("--no-caps")
+        .arg("-f")
+        .arg(&conf)
+        .arg("--module-path")
+        .arg(&moddir)
+        .arg("-p")
+        .arg(d.join("syslog-ng.pid"))
+        .arg("-c")
+        .arg(d.join("syslog-ng.ctl"))
+        .arg("-R")
+        .arg(d.join("syslog-ng.persist"));
+    let receiver = Sender::start("syslog-ng", cmd, d);
+    let host = forwarding_host(d, port, protocol);
+    forward_and_check(&host, &receiver, &d.join("received.log"));
+}
+
+#[test]
+fn syslog_ng_receives_forwarded_messages_over_tcp_with_their_host_and_tag() {
+    syslog_ng_receives("tcp");
+}
+
+#[test]
+fn syslog_ng_receives_forwarded_messages_over_tls_with_their_host_and_tag() {
+    syslog_ng_receives("tls");
 }

@@ -1,0 +1,500 @@
+//! The forward action's settings (`type = "forward"` outputs): targets, transport, framing,
+//! format, balancing, reconnection, TLS client settings, and the action's queue
+//! (`[output.NAME.queue]`). Validation reads the TLS files, as the TLS input's does, so
+//! `logwelld --check-config` refuses what the action would refuse at start. Opens no socket.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivateKeyDer;
+use toml::Spanned;
+
+use super::raw::{RawOutput, RawQueue};
+use super::settings::{Check, Format};
+use super::tls::{load_certs, parse_fingerprint, TlsKey};
+use crate::queue::Fsync;
+
+/// A forward action.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForwardSettings {
+    /// Where to send, in order (`host:port`; names are resolved at each connection).
+    pub targets: Vec<Target>,
+    /// The transport.
+    pub protocol: Protocol,
+    /// How messages are delimited on a stream.
+    pub framing: Framing,
+    /// RFC 5424 (default) or RFC 3164 lines.
+    pub format: Format,
+    /// Which target gets the messages.
+    pub balance: Balance,
+    /// First wait after a failed connection; doubled at each failure (with jitter).
+    pub reconnect_min: Duration,
+    /// Longest wait between attempts.
+    pub reconnect_max: Duration,
+    /// Longest wait for a connection (and TLS handshake).
+    pub connect_timeout: Duration,
+    /// Longest wait for one write to a target that accepts nothing.
+    pub write_timeout: Duration,
+    /// TLS client settings (`protocol = "tls"`).
+    pub tls: Option<ForwardTls>,
+    /// The queue (its `dir` is set from `[daemon] state_dir` once every file is read).
+    pub queue: crate::queue::QueueSettings,
+}
+
+/// One target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The host name or address.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// One datagram per message; no delivery check (at most once).
+    Udp,
+    /// TCP (RFC 6587).
+    Tcp,
+    /// TLS over TCP (RFC 5425).
+    Tls,
+}
+
+/// `framing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `LEN SP MSG` (RFC 6587 octet counting; RFC 5425's only framing).
+    OctetCounting,
+    /// `MSG LF`.
+    Newline,
+}
+
+/// `balance`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balance {
+    /// Everything to the first target that works; the others only while it does not.
+    Failover,
+    /// Batches in turn to every target that works.
+    RoundRobin,
+}
+
+/// The TLS client side.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForwardTls {
+    /// CA bundle the server's certificate must chain to (PEM); `None` with fingerprints only.
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM), when the server asks for one.
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    pub key: Option<PathBuf>,
+    /// The name the server's certificate must carry; the target's host by default.
+    pub server_name: Option<String>,
+    /// SHA-256 digests of accepted server certificates: with these, the certificate is
+    /// pinned (matched exactly) instead of verified against a CA.
+    pub fingerprints: Vec<[u8; 32]>,
+}
+
+/// Default `[output.NAME.queue] memory_bytes`.
+pub const DEFAULT_QUEUE_MEMORY_BYTES: usize = 16 * 1024 * 1024;
+/// Default `max_disk_bytes`.
+pub const DEFAULT_QUEUE_MAX_DISK_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default `segment_bytes`.
+pub const DEFAULT_QUEUE_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+const FILE_KEYS_HINT: &str = "it applies to file outputs; remove it";
+
+fn parse_target(s: &str) -> Option<Target> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:")?;
+        (h, p)
+    } else {
+        s.rsplit_once(':')?
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return None;
+    }
+    let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+    Some(Target {
+        host: host.to_string(),
+        port,
+    })
+}
+
+impl Check<'_> {
+    /// Builds a forward action's settings.
+    pub(crate) fn forward(&mut self, raw: &RawOutput) -> Option<ForwardSettings> {
+        for (key, span) in [
+            ("path", span_of(&raw.path)),
+            ("sync", span_of(&raw.sync)),
+            ("owner", span_of(&raw.owner)),
+            ("group", span_of(&raw.group)),
+            ("mode", span_of(&raw.mode)),
+            ("flush_interval_ms", span_of(&raw.flush_interval_ms)),
+            ("buffer_bytes", span_of(&raw.buffer_bytes)),
+            ("backlog_bytes", span_of(&raw.backlog_bytes)),
+            ("rotation", span_of(&raw.rotation)),
+            ("max_open_files", span_of(&raw.max_open_files)),
+            ("idle_close_secs", span_of(&raw.idle_close_secs)),
+            ("fallback", span_of(&raw.fallback)),
+            ("dir_mode", span_of(&raw.dir_mode)),
+            ("reduce_repeats", span_of(&raw.reduce_repeats)),
+            ("users", span_of(&raw.users)),
+            ("utmp", span_of(&raw.utmp)),
+        ] {
+            if let Some(span) = span {
+                self.err(
+                    span,
+                    format!("`{key}` does not apply to forward outputs"),
+                    if matches!(key, "users" | "utmp") {
+                        "it applies to users outputs; remove it"
+                    } else {
+                        FILE_KEYS_HINT
+                    },
+                );
+            }
+        }
+        let mut targets = Vec::new();
+        match &raw.targets {
+            None => self.err(
+                raw.kind.span(),
+                "a forward output needs `targets`",
+                "add targets = [\"central.example.com:514\"]",
+            ),
+            Some(t) => {
+                let list = t.get_ref().clone_vec();
+                if list.is_empty() {
+                    self.err(
+                        t.span(),
+                        "`targets` is empty",
+                        "name at least one \"host:port\"",
+                    );
+                }
+                for s in list {
+                    match parse_target(&s) {
+                        Some(target) => targets.push(target),
+                        None => self.err(
+                            t.span(),
+                            format!("`{s}` is not a target"),
+                            "write \"host:port\", \"192.0.2.1:514\" or \"[2001:db8::1]:6514\"",
+                        ),
+                    }
+                }
+            }
+        }
+        let protocol = self.pick(
+            &raw.protocol,
+            "protocol",
+            Protocol::Tcp,
+            &[
+                ("tcp", Protocol::Tcp),
+                ("udp", Protocol::Udp),
+                ("tls", Protocol::Tls),
+            ],
+        );
+        let framing = self.pick(
+            &raw.framing,
+            "framing",
+            Framing::OctetCounting,
+            &[
+                ("octet-counting", Framing::OctetCounting),
+                ("newline", Framing::Newline),
+            ],
+        );
+        if protocol == Protocol::Udp {
+            if let Some(f) = &raw.framing {
+                self.err(
+                    f.span(),
+                    "`framing` does not apply to protocol = \"udp\"",
+                    "a datagram holds one message; remove it",
+                );
+            }
+        }
+        let format = self.pick(
+            &raw.format,
+            "format",
+            Format::Rfc5424,
+            &[("rfc5424", Format::Rfc5424), ("rfc3164", Format::Rfc3164)],
+        );
+        let balance = self.pick(
+            &raw.balance,
+            "balance",
+            Balance::Failover,
+            &[
+                ("failover", Balance::Failover),
+                ("round-robin", Balance::RoundRobin),
+            ],
+        );
+        let ms = |check: &mut Check<'_>, v: &Option<Spanned<i64>>, key: &str, d: u64| {
+            Duration::from_millis(check.bounded_ms(v, key, d))
+        };
+        let reconnect_min = ms(self, &raw.reconnect_min_ms, "reconnect_min_ms", 500);
+        let reconnect_max = ms(self, &raw.reconnect_max_ms, "reconnect_max_ms", 60_000);
+        if reconnect_max < reconnect_min {
+            if let Some(v) = raw
+                .reconnect_max_ms
+                .as_ref()
+                .or(raw.reconnect_min_ms.as_ref())
+            {
+                self.err(
+                    v.span(),
+                    "`reconnect_max_ms` is smaller than `reconnect_min_ms`",
+                    "the wait starts at reconnect_min_ms and doubles up to reconnect_max_ms",
+                );
+            }
+        }
+        let connect_timeout = ms(self, &raw.connect_timeout_ms, "connect_timeout_ms", 10_000);
+        let write_timeout = ms(self, &raw.write_timeout_ms, "write_timeout_ms", 30_000);
+        let tls = self.forward_tls(raw, protocol);
+        let queue = self.queue(raw.queue.as_ref().map(Spanned::get_ref));
+        Some(ForwardSettings {
+            targets,
+            protocol,
+            framing,
+            format,
+            balance,
+            reconnect_min,
+            reconnect_max,
+            connect_timeout,
+            write_timeout,
+            tls,
+            queue,
+        })
+    }
+
+    fn bounded_ms(&mut self, v: &Option<Spanned<i64>>, key: &str, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(v) if (1..=86_400_000).contains(v.get_ref()) => *v.get_ref() as u64,
+            Some(v) => {
+                self.err(
+                    v.span(),
+                    format!("`{key}` must be a number of milliseconds from 1 to 86400000"),
+                    "remove the key to use the default",
+                );
+                default
+            }
+        }
+    }
+
+    fn pick<T: Copy>(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        key: &str,
+        default: T,
+        choices: &[(&str, T)],
+    ) -> T {
+        let Some(v) = v else { return default };
+        match choices.iter().find(|(n, _)| *n == v.get_ref()) {
+            Some((_, t)) => *t,
+            None => {
+                let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+                self.err(
+                    v.span(),
+                    format!("`{key} = \"{}\"` is not one of the choices", v.get_ref()),
+                    format!("use {}", names.join(" or ")),
+                );
+                default
+            }
+        }
+    }
+
+    fn forward_tls(&mut self, raw: &RawOutput, protocol: Protocol) -> Option<ForwardTls> {
+        let keys = [
+            ("ca", span_of(&raw.ca)),
+            ("cert", span_of(&raw.cert)),
+            ("key", span_of(&raw.key)),
+            ("server_name", span_of(&raw.server_name)),
+            ("fingerprints", span_of(&raw.fingerprints)),
+        ];
+        if protocol != Protocol::Tls {
+            for (key, span) in keys {
+                if let Some(span) = span {
+                    self.err(
+                        span,
+                        format!("`{key}` applies only to protocol = \"tls\""),
+                        "set protocol = \"tls\", or remove it",
+                    );
+                }
+            }
+            return None;
+        }
+        let path = |v: &Option<Spanned<String>>| v.as_ref().map(|p| PathBuf::from(p.get_ref()));
+        let mut fingerprints = Vec::new();
+        if let Some(f) = &raw.fingerprints {
+            for entry in f.get_ref().clone_vec() {
+                match entry.strip_prefix("sha256:").and_then(parse_fingerprint) {
+                    Some(d) => fingerprints.push(d),
+                    None => self.err(
+                        f.span(),
+                        format!("`{entry}` is not a SHA-256 fingerprint"),
+                        "write sha256: and 32 hex bytes, such as the output of `openssl x509 -noout -fingerprint -sha256`",
+                    ),
+                }
+            }
+        }
+        let tls = ForwardTls {
+            ca: path(&raw.ca),
+            cert: path(&raw.cert),
+            key: path(&raw.key),
+            server_name: raw.server_name.as_ref().map(|s| s.get_ref().clone()),
+            fingerprints,
+        };
+        if tls.ca.is_none() && tls.fingerprints.is_empty() {
+            self.err(
+                raw.kind.span(),
+                "a tls forward output must verify the server: it needs `ca` or `fingerprints`",
+                "add ca = \"/etc/logwell/tls/ca.pem\" (or fingerprints = [\"sha256:…\"] to pin the server's certificate)",
+            );
+        }
+        match (&raw.cert, &raw.key) {
+            (Some(c), None) => self.err(
+                c.span(),
+                "`cert` needs `key`",
+                "add key = \"/etc/logwell/tls/client.key\"",
+            ),
+            (None, Some(k)) => self.err(
+                k.span(),
+                "`key` needs `cert`",
+                "add cert = \"/etc/logwell/tls/client.pem\"",
+            ),
+            _ => {}
+        }
+        if tls.ca.is_none() && tls.fingerprints.is_empty() {
+            return Some(tls);
+        }
+        if let Err(e) = crate::output::forward::tls::client_config(&tls) {
+            let span = match e.which() {
+                TlsKey::Cert => span_of(&raw.cert),
+                TlsKey::Key => span_of(&raw.key),
+                TlsKey::Ca => span_of(&raw.ca),
+            };
+            self.err(
+                span.unwrap_or_else(|| raw.kind.span()),
+                e.to_string(),
+                e.hint(),
+            );
+        }
+        Some(tls)
+    }
+
+    fn queue(&mut self, raw: Option<&RawQueue>) -> crate::queue::QueueSettings {
+        let default = RawQueue::default();
+        let raw = raw.unwrap_or(&default);
+        let memory_bytes = match &raw.memory_bytes {
+            None => DEFAULT_QUEUE_MEMORY_BYTES,
+            // 0 is allowed: every record goes to disk.
+            Some(v) if matches!(v.get_ref(), super::raw::Size::Bytes(0)) => 0,
+            Some(_) => self
+                .size(&raw.memory_bytes, "memory_bytes")
+                .map_or(DEFAULT_QUEUE_MEMORY_BYTES, |v| v as usize),
+        };
+        let max_disk_bytes = self
+            .size(&raw.max_disk_bytes, "max_disk_bytes")
+            .unwrap_or(DEFAULT_QUEUE_MAX_DISK_BYTES);
+        let segment_bytes = self
+            .size(&raw.segment_bytes, "segment_bytes")
+            .unwrap_or(DEFAULT_QUEUE_SEGMENT_BYTES);
+        let interval = Duration::from_millis(self.bounded_ms(
+            &raw.fsync_interval_ms,
+            "fsync_interval_ms",
+            1000,
+        ));
+        let fsync = self.pick(
+            &raw.fsync,
+            "fsync",
+            Fsync::Interval(interval),
+            &[
+                ("none", Fsync::None),
+                ("interval", Fsync::Interval(interval)),
+                ("batch", Fsync::Batch),
+            ],
+        );
+        if let (Some(i), Fsync::None | Fsync::Batch) = (&raw.fsync_interval_ms, fsync) {
+            self.err(
+                i.span(),
+                "`fsync_interval_ms` applies only to fsync = \"interval\"",
+                "remove it, or set fsync = \"interval\"",
+            );
+        }
+        crate::queue::QueueSettings {
+            dir: None,
+            memory_bytes,
+            max_disk_bytes,
+            segment_bytes,
+            fsync,
+        }
+    }
+}
+
+/// Certificates read from a PEM file.
+pub(crate) type Certs = Vec<rustls::pki_types::CertificateDer<'static>>;
+
+/// A client certificate chain and its key.
+pub(crate) type Identity = (Certs, PrivateKeyDer<'static>);
+
+/// Reads the TLS files of a forward action: its CA roots, and its client certificate chain
+/// and key.
+pub(crate) fn read_client_identity(
+    tls: &ForwardTls,
+) -> Result<(Option<Certs>, Option<Identity>), super::TlsFileError> {
+    let roots = tls
+        .ca
+        .as_ref()
+        .map(|ca| load_certs(TlsKey::Ca, ca))
+        .transpose()?;
+    let identity = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let certs = load_certs(TlsKey::Cert, cert)?;
+            let pem = std::fs::read(key).map_err(|source| super::TlsFileError::Read {
+                which: TlsKey::Key,
+                path: key.clone(),
+                source,
+            })?;
+            let key = PrivateKeyDer::from_pem_slice(&pem)
+                .map_err(|_| super::TlsFileError::NoKey { path: key.clone() })?;
+            Some((certs, key))
+        }
+        _ => None,
+    };
+    Ok((roots, identity))
+}
+
+fn span_of<T>(o: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
+    o.as_ref().map(Spanned::span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(
+            parse_target("central.example.com:514"),
+            Some(Target {
+                host: "central.example.com".into(),
+                port: 514
+            })
+        );
+        assert_eq!(
+            parse_target("[::1]:6514").map(|t| t.to_string()),
+            Some("[::1]:6514".into())
+        );
+        assert_eq!(parse_target("host"), None);
+        assert_eq!(parse_target("host:0"), None);
+        assert_eq!(parse_target(":514"), None);
+        assert_eq!(parse_target("host:port"), None);
+    }
+}

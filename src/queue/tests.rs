@@ -1,0 +1,332 @@
+use super::*;
+
+fn settings(dir: &Path, memory_bytes: usize) -> QueueSettings {
+    QueueSettings {
+        dir: Some(dir.to_path_buf()),
+        memory_bytes,
+        max_disk_bytes: 1 << 30,
+        segment_bytes: 4096,
+        fsync: Fsync::None,
+    }
+}
+
+fn encode_all(msgs: impl IntoIterator<Item = String>) -> (Vec<u8>, u64) {
+    let mut buf = Vec::new();
+    let mut n = 0;
+    for m in msgs {
+        record::encode(m.as_bytes(), &mut buf);
+        n += 1;
+    }
+    (buf, n)
+}
+
+fn push_range(q: &mut Queue, range: std::ops::Range<u32>) -> Pushed {
+    let (buf, n) = encode_all(range.map(|i| format!("message {i}")));
+    q.push(&buf, n).unwrap()
+}
+
+/// Reads and acknowledges everything, in batches of `per`.
+fn drain(q: &mut Queue, per: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let mut b = Batch::default();
+        if q.read(&mut b, per, 1 << 20).unwrap() == 0 {
+            break;
+        }
+        out.extend(b.records().map(|r| String::from_utf8(r.to_vec()).unwrap()));
+        q.ack(&b).unwrap();
+    }
+    out
+}
+
+fn expected(range: std::ops::Range<u32>) -> Vec<String> {
+    range.map(|i| format!("message {i}")).collect()
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn memory_then_disk_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut q, rec) = Queue::open(settings(dir.path(), 2000)).unwrap();
+    assert_eq!(rec.records, 0);
+    assert_eq!(push_range(&mut q, 0..50), Pushed::Memory);
+    assert_eq!(push_range(&mut q, 50..600), Pushed::Disk);
+    // Once something is on disk, later records go there too, even if memory had room.
+    assert_eq!(push_range(&mut q, 600..601), Pushed::Disk);
+    assert_eq!(q.len(), 601);
+    assert_eq!(q.disk_records(), 551);
+    assert!(segments(dir.path()).len() > 1, "small segments roll over");
+    assert_eq!(drain(&mut q, 7), expected(0..601));
+    assert_eq!(q.len(), 0);
+    assert_eq!(q.disk_records(), 0);
+    assert_eq!(
+        segments(dir.path()),
+        Vec::<PathBuf>::new(),
+        "delivered segments are removed"
+    );
+    // Empty again: back to memory.
+    assert_eq!(push_range(&mut q, 601..602), Pushed::Memory);
+}
+
+#[test]
+fn rewind_hands_out_unacknowledged_records_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut q, _) = Queue::open(settings(dir.path(), 1000)).unwrap();
+    push_range(&mut q, 0..100);
+    let mut first = Batch::default();
+    q.read(&mut first, 10, 1 << 20).unwrap();
+    let mut second = Batch::default();
+    q.read(&mut second, 10, 1 << 20).unwrap();
+    q.ack(&first).unwrap();
+    assert_eq!(q.in_flight(), 10);
+    assert_eq!(q.rewind(), 10);
+    assert_eq!(drain(&mut q, 13), expected(10..100));
+}
+
+#[test]
+fn a_clean_close_keeps_memory_and_disk_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut q, _) = Queue::open(settings(dir.path(), 1500)).unwrap();
+    push_range(&mut q, 0..40);
+    push_range(&mut q, 40..300);
+    let mut b = Batch::default();
+    q.read(&mut b, 5, 1 << 20).unwrap();
+    q.ack(&b).unwrap();
+    // Read but not acknowledged: kept.
+    let mut unacked = Batch::default();
+    q.read(&mut unacked, 5, 1 << 20).unwrap();
+    assert_eq!(q.close().unwrap(), 295);
+    let (mut q, rec) = Queue::open(settings(dir.path(), 1500)).unwrap();
+    assert_eq!(rec.records, 295);
+    assert!(rec.damage.is_empty(), "{:?}", rec.damage);
+    assert_eq!(drain(&mut q, 11), expected(5..300));
+}
+
+#[test]
+fn a_crash_keeps_what_was_on_disk_and_the_acknowledged_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut q, _) = Queue::open(settings(dir.path(), 0)).unwrap();
+    push_range(&mut q, 0..500);
+    let mut b = Batch::default();
+    q.read(&mut b, 123, 1 << 20).unwrap();
+    q.ack(&b).unwrap();
+    // No close: as after kill -9.
+    drop(q);
+    let (mut q, rec) = Queue::open(settings(dir.path(), 0)).unwrap();
+    assert_eq!(rec.records, 377);
+    assert_eq!(drain(&mut q, 50), expected(123..500));
+}
+
+#[test]
+fn a_torn_tail_is_cut_at_the_last_whole_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut q, _) = Queue::open(settings(dir.path(), 0)).unwrap();
+    push_range(&mut q, 0..10);
+    drop(q);
+    let seg = &segments(dir.path())[0];
+    let len = std::fs::metadata(seg).unwrap().len();
+    // Half of the last record ("message 9" is 9 bytes + 8 of header).
+    let f = OpenOptions::new().write(true).open(seg).unwrap();
+    f.set_len(len - 5).unwrap();
+    drop(f);
+    let (mut q, rec) = Queue::open(settings(dir.path(), 0)).unwrap();
+    assert_eq!(rec.records, 9);
+    assert_eq!(rec.damage.len(), 1);
+    assert_eq!(rec.damage[0].kind, DamageKind::TornTail);
+    assert_eq!(rec.damage[0].cut_bytes, 12);
+    assert_eq!(std::fs::metadata(seg).unwrap().len(), len - 17);
+    assert_eq!(drain(&mut q, 4), expected(0..9));
+    // New records after the cut are whole.
+    push_range(&mut q, 9..12);
+    drop(q);
+    let (mut q, rec) = Queue::open(settings(dir.path(), 0)).unwrap();
+    assert!(rec.damage.is_empty());
+    assert_eq!(drain(&mut q, 4), expected(9..12));
+}
+
+#[test]
+fn a_corrupt_segment_is_reported_and_the_others_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut q, _) = Queue::open(settings(dir.path(), 0)).unwrap();
+    for i in 0..20 {
+        push_range(&mut q, i * 100..(i + 1) * 100);
+    }
+    drop(q);
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 4, "{segs:?}");
+    // Garbage appended to one, a flipped byte in the middle of another, no magic in a third.
+    let mut f = OpenOptions::new().append(true).open(&segs[1]).unwrap();
+    f.write_all(&[0xab; 100]).unwrap();
+    let mut bytes = std::fs::read(&segs[2]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&segs[2], &bytes).unwrap();
+    std::fs::write(&segs[3], b"not a segment at all").unwrap();
+    let (mut q, rec) = Queue::open(settings(dir.path(), 0)).unwrap();
+    assert_eq!(rec.damage.len(), 3, "{:?}", rec.damage);
+    assert!(matches!(rec.damage[0].kind, DamageKind::Corrupt(_)));
+    assert_eq!(rec.damage[0].cut_bytes, 100);
+    assert!(matches!(rec.damage[1].kind, DamageKind::Corrupt(_)));
+    assert_eq!(rec.damage[2].kind, DamageKind::NotASegment);
+    assert!(segs[3].with_extension("seg.corrupt").exists());
+    let got = drain(&mut q, 64);
+    // Every record of the undamaged segments, in order; a prefix of the damaged one.
+    let mut sorted = got.clone();
+    sorted.sort_by_key(|m| m[8..].parse::<u32>().unwrap());
+    assert_eq!(sorted, got, "in order");
+    assert!(got.len() > 1000 && got.len() < 2000, "{}", got.len());
+    assert_eq!(got.last().unwrap(), "message 1999");
+    assert_eq!(got[0], "message 0");
+}
+
+#[test]
+fn the_disk_bound_refuses_pushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path(), 0);
+    s.max_disk_bytes = 3000;
+    let (mut q, _) = Queue::open(s).unwrap();
+    let mut n = 0;
+    while push_range(&mut q, n..n + 10) == Pushed::Disk {
+        n += 10;
+        assert!(n < 10_000);
+    }
+    assert!(q.disk_bytes() <= 3000);
+    let mut b = Batch::default();
+    q.read(&mut b, 1000, 1 << 20).unwrap();
+    q.ack(&b).unwrap();
+    assert_eq!(push_range(&mut q, n..n + 10), Pushed::Disk);
+}
+
+#[test]
+fn memory_only_refuses_when_full() {
+    let (mut q, _) = Queue::open(QueueSettings {
+        dir: None,
+        memory_bytes: 500,
+        max_disk_bytes: 0,
+        segment_bytes: 0,
+        fsync: Fsync::None,
+    })
+    .unwrap();
+    assert_eq!(push_range(&mut q, 0..10), Pushed::Memory);
+    assert_eq!(push_range(&mut q, 10..100), Pushed::Full);
+    assert_eq!(drain(&mut q, 3), expected(0..10));
+}
+
+/// A second instance (the action restarted by a reload) waits for the lock until the first
+/// closed, then finds what the first kept.
+#[test]
+fn a_second_opener_waits_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, _) = Queue::open(settings(dir.path(), 1000)).unwrap();
+    push_range(&mut first, 0..10);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = dir.path().to_path_buf();
+    let second = std::thread::spawn(move || {
+        let opened = Queue::open(settings(&path, 1000)).unwrap();
+        tx.send(()).unwrap();
+        opened
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "opened while the first holds the lock"
+    );
+    first.close().unwrap();
+    let (mut q, rec) = second.join().unwrap();
+    assert_eq!(rec.records, 10);
+    assert_eq!(drain(&mut q, 4), expected(0..10));
+}
+
+/// Pushes, reads, acknowledgements and rewinds interleaved over memory parts and small
+/// segments: the acknowledged records, in order, are every record once.
+#[test]
+fn interleaved_pushes_reads_acks_and_rewinds_deliver_everything_once_in_order() {
+    for (memory, seed) in [(0usize, 1u64), (3000, 2), (1 << 20, 3), (700, 4)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut q, _) = Queue::open(settings(dir.path(), memory)).unwrap();
+        let mut rng = seed;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut pushed = 0u32;
+        let mut acked = Vec::new();
+        let mut in_flight: std::collections::VecDeque<Batch> = Default::default();
+        for _ in 0..3000 {
+            match next() % 6 {
+                0 | 1 => {
+                    let n = (next() % 40) as u32 + 1;
+                    if push_range(&mut q, pushed..pushed + n) != Pushed::Full {
+                        pushed += n;
+                    }
+                }
+                2 | 3 => {
+                    let mut b = Batch::default();
+                    if q.read(&mut b, (next() % 30) as usize + 1, 1 << 20).unwrap() > 0 {
+                        in_flight.push_back(b);
+                    }
+                }
+                4 => {
+                    if let Some(b) = in_flight.pop_front() {
+                        q.ack(&b).unwrap();
+                        acked.extend(b.records().map(|r| String::from_utf8(r.to_vec()).unwrap()));
+                    }
+                }
+                _ => {
+                    if next() % 8 == 0 {
+                        q.rewind();
+                        in_flight.clear();
+                    }
+                }
+            }
+        }
+        for b in in_flight.drain(..) {
+            q.ack(&b).unwrap();
+            acked.extend(b.records().map(|r| String::from_utf8(r.to_vec()).unwrap()));
+        }
+        acked.extend(drain(&mut q, 17));
+        let want = expected(0..pushed);
+        let first_diff = acked.iter().zip(&want).position(|(a, b)| a != b);
+        assert!(
+            first_diff.is_none() && acked.len() == want.len(),
+            "memory {memory}: {} acknowledged of {}, first difference at {first_diff:?}: {:?}",
+            acked.len(),
+            want.len(),
+            first_diff.map(|i| (&acked[i.saturating_sub(2)..i + 2], &want[i])),
+        );
+        assert_eq!(q.len(), 0);
+    }
+}
+
+/// Every fsync policy keeps what was pushed across a close and an open.
+#[test]
+fn every_fsync_policy_keeps_the_records() {
+    for fsync in [
+        Fsync::Batch,
+        Fsync::Interval(Duration::from_millis(1)),
+        Fsync::None,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path(), 100);
+        s.fsync = fsync;
+        let (mut q, _) = Queue::open(s.clone()).unwrap();
+        push_range(&mut q, 0..300);
+        std::thread::sleep(Duration::from_millis(2));
+        q.sync_if_due().unwrap();
+        push_range(&mut q, 300..400);
+        q.close().unwrap();
+        let (mut q, rec) = Queue::open(s).unwrap();
+        assert_eq!(rec.records, 400, "{fsync:?}");
+        assert_eq!(drain(&mut q, 99), expected(0..400), "{fsync:?}");
+    }
+}
