@@ -122,6 +122,7 @@ pub enum Framing {
     /// Non-transparent framing: each message followed by LF.
     Newline,
     /// Octet counting: `200 ` before each message, nothing after.
+    #[allow(dead_code)] // only the `compare` benchmark sends it
     OctetCounted,
 }
 
