@@ -410,7 +410,7 @@ impl Peers {
         let first = |mut c: Command| {
             c.output()
                 .ok()
-                .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_string())
+                .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().trim_end_matches("compiled with:").trim().to_string())
                 .unwrap_or_default()
         };
         let mut rs = Command::new(self.get("RSYSLOGD"));
@@ -775,6 +775,9 @@ struct Outcome {
     rss_mib: f64,
     /// `udp_max`: the highest achieved rate under 0.1% loss (None: none was).
     best_rate: Option<f64>,
+    /// `udp_max`: the sender could not reach the next probe's rate (the result is the
+    /// generator's limit, not the daemon's).
+    sender_bound: bool,
     errors: Vec<String>,
 }
 
@@ -814,7 +817,11 @@ impl Outcome {
             self.rss_mib
         );
         if self.case == "udp_max" {
-            s.push_str("  (best probe)");
+            s.push_str(if self.sender_bound {
+                "  (best probe; the sender's limit)"
+            } else {
+                "  (best probe)"
+            });
         }
         for e in &self.errors {
             let _ = write!(s, "\n    error: {}", e.lines().take(6).collect::<Vec<_>>().join("\n           "));
@@ -835,6 +842,7 @@ fn failed(kind: Kind, case: &Case, n: u64, error: String) -> Outcome {
         cpu_secs: 0.0,
         rss_mib: 0.0,
         best_rate: None,
+        sender_bound: false,
         errors: vec![error],
     }
 }
@@ -950,6 +958,7 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
         cpu_secs: cpu,
         rss_mib: rss,
         best_rate: None,
+        sender_bound: false,
         errors,
     }
 }
@@ -986,6 +995,9 @@ fn udp_search(kind: Kind, case: &Case, peers: &Peers, opts: &Options) -> Outcome
             }
             // The sender could not go faster: no point probing higher.
             if achieved < 0.9 * target {
+                if let Some(b) = best.as_mut() {
+                    b.sender_bound = true;
+                }
                 break;
             }
             low = target;
@@ -1104,6 +1116,8 @@ struct Med {
     cpu: f64,
     rss: f64,
     errors: usize,
+    /// Some run's `udp_max` was bound by the sender.
+    sender_bound: bool,
 }
 
 fn medians(results: &[Outcome]) -> BTreeMap<(&'static str, Kind), Med> {
@@ -1124,6 +1138,7 @@ fn medians(results: &[Outcome]) -> BTreeMap<(&'static str, Kind), Med> {
                     cpu: m(&|o| o.cpu_per_million()),
                     rss: m(&|o| o.rss_mib),
                     errors: os.iter().filter(|o| !o.errors.is_empty()).count(),
+                    sender_bound: os.iter().any(|o| o.sender_bound),
                 },
             )
         })
@@ -1134,7 +1149,7 @@ fn table(results: &[Outcome], opts: &Options) -> String {
     let meds = medians(results);
     let mut out = format!(
         "Medians of {} interleaved round(s); msg/s = messages in the file / (first send .. file last grew);\n\
-         udp_max = highest achieved send rate with < 0.1% loss; loss = sent - distinct messages in the file.\n",
+         udp_max = highest achieved send rate with < 0.1% loss (≥: the sender's own limit); loss = sent - distinct messages in the file.\n",
         opts.rounds
     );
     let header = [
@@ -1160,7 +1175,7 @@ fn table(results: &[Outcome], opts: &Options) -> String {
                 case.name.to_string(),
                 kind.name().to_string(),
                 m.runs.to_string(),
-                group(m.rate),
+                rate_cell(m),
                 group(m.lost),
                 format!("{:.3}", m.lost * 100.0 / m.sent.max(1.0)),
                 format!("{:.2}", m.cpu),
@@ -1185,13 +1200,22 @@ fn table(results: &[Outcome], opts: &Options) -> String {
     for case in &opts.cases {
         let mut row = vec![case.name.to_string()];
         for &kind in &opts.kinds {
-            row.push(meds.get(&(case.name, kind)).map_or("-".into(), |m| group(m.rate)));
+            row.push(meds.get(&(case.name, kind)).map_or("-".into(), rate_cell));
         }
         rows2.push(row);
     }
     out.push('\n');
     out.push_str(&columns(&h2, &rows2));
     out
+}
+
+/// A median rate; `≥` when the sender, not the receiver, was the limit (`udp_max`).
+fn rate_cell(m: &Med) -> String {
+    if m.sender_bound {
+        format!("≥{}", group(m.rate))
+    } else {
+        group(m.rate)
+    }
 }
 
 fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
