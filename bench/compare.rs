@@ -731,7 +731,7 @@ fn syslog_ng_config(c: &SyslogNgConf<'_>) -> String {
         let _ = write!(
             stream_opts,
             " log-fetch-limit(1000) log-iw-size({})",
-            (c.connections * 10_000).max(10_000)
+            (c.connections * 1000).max(10_000)
         );
         dgram_opts.push_str(" log-fetch-limit(1000) log-iw-size(10000)");
         options.push_str(" log-fifo-size(1000000); flush-lines(1000);");
