@@ -236,6 +236,14 @@ fn main() {
         }
     }
     println!("\n{}", table(&results, &opts));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average {} at the end",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    if let Some(tls) = loadgen::tls_negotiated() {
+        println!("TLS: the first connection negotiated {tls}");
+    }
 }
 
 /// The floor has no TLS receiver.

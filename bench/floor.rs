@@ -117,20 +117,15 @@ fn complete(b: &[u8]) -> usize {
     if b.first().is_some_and(u8::is_ascii_digit) {
         let mut at = 0;
         loop {
-            let rest = &b[at..];
-            let Some(sp) = rest.iter().take(10).position(|&c| c == b' ') else {
-                return at;
-            };
-            let Some(len) = std::str::from_utf8(&rest[..sp])
-                .ok()
-                .and_then(|s| s.parse::<usize>().ok())
-            else {
-                return at;
-            };
-            if rest.len() < sp + 1 + len {
+            let (mut len, mut i) = (0usize, at);
+            while let Some(&d) = b.get(i).filter(|d| d.is_ascii_digit() && i - at < 9) {
+                len = len * 10 + usize::from(d - b'0');
+                i += 1;
+            }
+            if b.get(i) != Some(&b' ') || b.len() < i + 1 + len {
                 return at;
             }
-            at += sp + 1 + len;
+            at = i + 1 + len;
         }
     }
     memchr::memrchr(b'\n', b).map_or(0, |i| i + 1)
