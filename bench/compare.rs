@@ -38,6 +38,10 @@
 //! - CPU s/M: the process's utime + stime over the case, per million messages sent;
 //! - peak RSS: `VmHWM`.
 //!
+//! `idle1000` opens 1,000 TCP connections one after another, each sending one message, and
+//! holds them open until every message is in the file: its figure is the peak RSS (its msg/s
+//! is the rate of sequential connection setup, not a throughput).
+//!
 //! `udp_max` is a bounded search: [`UDP_SEARCH_LOW`]–[`UDP_SEARCH_HIGH`] msg/s, geometric
 //! bisection, each probe a fresh daemon fed [`UDP_PROBE_MESSAGES`] messages at the probe's
 //! rate; the result is the highest achieved send rate with under 0.1% loss.
@@ -120,6 +124,8 @@ enum Load {
     UdpMax,
     Unix,
     Tls { connections: usize },
+    /// This many TCP connections, one message each, held open while the RSS is read.
+    Idle { connections: usize },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -180,6 +186,11 @@ const CASES: &[Case] = &[
         load: Load::Tls { connections: 10 },
         about: "ten TLS connections (rustls client; rsyslog ossl driver, syslog-ng tls())",
     },
+    Case {
+        name: "idle1000",
+        load: Load::Idle { connections: 1000 },
+        about: "1,000 TCP connections, one message each, held open: peak RSS",
+    },
 ];
 
 struct Options {
@@ -225,6 +236,7 @@ fn main() {
                 }
                 let o = match case.load {
                     Load::UdpMax => udp_search(kind, case, &peers, &opts),
+                    Load::Idle { connections } => run_idle(kind, case, connections, &peers),
                     _ => {
                         let n = messages(case, &opts);
                         run(kind, case, n, rate(case, &opts), &peers)
@@ -256,6 +268,7 @@ fn messages(case: &Case, opts: &Options) -> u64 {
         Load::Tcp { .. } | Load::Tls { .. } => opts.stream_messages,
         Load::Udp | Load::Unix => opts.dgram_messages,
         Load::UdpMax => UDP_PROBE_MESSAGES,
+        Load::Idle { connections } => connections as u64,
     }
 }
 
@@ -459,7 +472,9 @@ impl Receiver {
             pki::make(&d, loadgen::TLS_SERVER_NAME)?;
         }
         let connections = match case.load {
-            Load::Tcp { connections, .. } | Load::Tls { connections } => connections,
+            Load::Tcp { connections, .. } | Load::Tls { connections } | Load::Idle { connections } => {
+                connections
+            }
             _ => 1,
         };
         let octet = matches!(case.load, Load::Tcp { framing: Framing::OctetCounted, .. });
@@ -474,7 +489,7 @@ impl Receiver {
             Kind::Rsyslog => {
                 let conf = d.join("rsyslog.conf");
                 std::fs::create_dir_all(d.join("work")).map_err(|e| e.to_string())?;
-                write(&conf, &rsyslog_config(&d, port, tls))?;
+                write(&conf, &rsyslog_config(&d, port, tls, connections))?;
                 let mut c = Command::new(peers.get("RSYSLOGD"));
                 c.arg("-n")
                     .arg("-f")
@@ -687,18 +702,23 @@ output = "out"
     )
 }
 
-fn rsyslog_config(d: &Path, port: u16, tls: bool) -> String {
+fn rsyslog_config(d: &Path, port: u16, tls: bool, connections: usize) -> String {
     let d = d.display();
-    let (tls_global, tls_module) = if tls {
+    let (tls_global, mut tls_module) = if tls {
         (
             format!(
                 "\n  defaultNetstreamDriverCAFile=\"{d}/ca.pem\"\n  defaultNetstreamDriverCertFile=\"{d}/server.pem\"\n  defaultNetstreamDriverKeyFile=\"{d}/server.key\""
             ),
-            " StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\"",
+            " StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\""
+                .to_string(),
         )
     } else {
-        (String::new(), "")
+        (String::new(), String::new())
     };
+    // imtcp takes 200 sessions by default.
+    if connections > 200 {
+        let _ = write!(tls_module, " MaxSessions=\"{}\"", connections + 10);
+    }
     format!(
         r#"global(workDirectory="{d}/work" net.enableDNS="off"{tls_global})
 module(load="imtcp"{tls_module})
@@ -730,7 +750,7 @@ fn syslog_ng_config(c: &SyslogNgConf<'_>) -> String {
     let port = c.port;
     let mut stream_opts = String::new();
     if c.connections > 10 {
-        let _ = write!(stream_opts, " max-connections({})", c.connections);
+        let _ = write!(stream_opts, " max-connections({})", c.connections + 10);
     }
     let mut dgram_opts = String::new();
     let mut options = String::new();
@@ -895,6 +915,7 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
             Load::Tls { .. } => loadgen::tls(port, tls.as_ref().expect("TLS config"), share, &start),
             Load::Udp | Load::UdpMax => loadgen::udp(port, share, rate, &start),
             Load::Unix => loadgen::unix_dgram(&unix, loadgen::HEADER, share, &start),
+            Load::Idle { .. } => unreachable!("run_idle"),
         }));
     }
     start.wait();
@@ -963,6 +984,86 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
         duplicates,
         secs: last_growth.duration_since(began).as_secs_f64(),
         send_secs: send_end.duration_since(began).as_secs_f64(),
+        cpu_secs: cpu,
+        rss_mib: rss,
+        best_rate: None,
+        sender_bound: false,
+        errors,
+    }
+}
+
+/// `idle1000`: opens `connections` TCP connections one after another, each sending one
+/// newline-framed message, and keeps them open until every message is in the file; then reads
+/// the peak RSS. The rate is connections (messages) per second.
+fn run_idle(kind: Kind, case: &Case, connections: usize, peers: &Peers) -> Outcome {
+    use std::io::Write;
+    let n = connections as u64;
+    let mut r = match Receiver::start(kind, case, peers) {
+        Ok(r) => r,
+        Err(e) => return failed(kind, case, n, e),
+    };
+    let mut errors = Vec::new();
+    let cpu0 = r.cpu_secs();
+    let began = Instant::now();
+    let deadline = began + RUN_DEADLINE;
+    let mut held = Vec::with_capacity(connections);
+    let mut msg = vec![b'\n'; loadgen::MESSAGE_BYTES + 1];
+    for seq in 0..n {
+        loadgen::render_one(&mut msg[..loadgen::MESSAGE_BYTES], seq);
+        let conn = TcpStream::connect(("127.0.0.1", r.port)).and_then(|mut s| {
+            s.set_write_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(&msg)?;
+            Ok(s)
+        });
+        match conn {
+            Ok(s) => held.push(s),
+            Err(e) => {
+                errors.push(format!("connection {}: {e}", seq + 1));
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            errors.push("deadline passed while connecting".into());
+            break;
+        }
+    }
+    let sent = held.len() as u64;
+    let mut line_bytes = None;
+    let (mut size, mut last_growth) = (0u64, began);
+    loop {
+        std::thread::sleep(POLL);
+        let now_size = std::fs::metadata(&r.output).map_or(0, |m| m.len());
+        if now_size > size {
+            size = now_size;
+            last_growth = Instant::now();
+        }
+        if line_bytes.is_none() && size > 0 {
+            line_bytes = first_line_bytes(&r.output);
+        }
+        if line_bytes.is_some_and(|l| size >= sent * l) || last_growth.elapsed() > QUIET {
+            break;
+        }
+        if Instant::now() > deadline {
+            errors.push(format!("not done within {RUN_DEADLINE:?}"));
+            break;
+        }
+    }
+    let cpu = r.cpu_secs() - cpu0;
+    let rss = r.peak_rss_mib();
+    drop(held);
+    r.stop();
+    let (found, duplicates) = count_seqs(&r.output, n).unwrap_or_else(|e| {
+        errors.push(format!("reading {}: {e}", r.output.display()));
+        (0, 0)
+    });
+    Outcome {
+        kind,
+        case: case.name,
+        sent,
+        found,
+        duplicates,
+        secs: last_growth.duration_since(began).as_secs_f64(),
+        send_secs: 0.0,
         cpu_secs: cpu,
         rss_mib: rss,
         best_rate: None,

@@ -62,6 +62,12 @@ fn render(out: &mut [u8], seq: u64) {
     render_with(out, HEADER, seq)
 }
 
+/// [`render`] for callers outside this module: one message with sequence number `seq`.
+#[allow(dead_code)] // only the `compare` benchmark renders single messages
+pub fn render_one(out: &mut [u8], seq: u64) {
+    render(out, seq)
+}
+
 /// [`render`] with another syslog header.
 fn render_with(out: &mut [u8], header: &[u8], seq: u64) {
     debug_assert_eq!(out.len(), MESSAGE_BYTES);
