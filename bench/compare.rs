@@ -118,14 +118,21 @@ impl Kind {
 /// What a case sends.
 #[derive(Clone, Copy, Debug)]
 enum Load {
-    Tcp { connections: usize, framing: Framing },
+    Tcp {
+        connections: usize,
+        framing: Framing,
+    },
     /// UDP at a fixed rate (`None`: the `udp_max` search sets it).
     Udp,
     UdpMax,
     Unix,
-    Tls { connections: usize },
+    Tls {
+        connections: usize,
+    },
     /// This many TCP connections, one message each, held open while the RSS is read.
-    Idle { connections: usize },
+    Idle {
+        connections: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -138,32 +145,50 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         name: "tcp1",
-        load: Load::Tcp { connections: 1, framing: Framing::Newline },
+        load: Load::Tcp {
+            connections: 1,
+            framing: Framing::Newline,
+        },
         about: "one TCP connection, newline-framed",
     },
     Case {
         name: "tcp10",
-        load: Load::Tcp { connections: 10, framing: Framing::Newline },
+        load: Load::Tcp {
+            connections: 10,
+            framing: Framing::Newline,
+        },
         about: "ten TCP connections, newline-framed",
     },
     Case {
         name: "tcp100",
-        load: Load::Tcp { connections: 100, framing: Framing::Newline },
+        load: Load::Tcp {
+            connections: 100,
+            framing: Framing::Newline,
+        },
         about: "100 TCP connections, newline-framed",
     },
     Case {
         name: "tcp1_oc",
-        load: Load::Tcp { connections: 1, framing: Framing::OctetCounted },
+        load: Load::Tcp {
+            connections: 1,
+            framing: Framing::OctetCounted,
+        },
         about: "one TCP connection, octet-counted (RFC 6587)",
     },
     Case {
         name: "tcp10_oc",
-        load: Load::Tcp { connections: 10, framing: Framing::OctetCounted },
+        load: Load::Tcp {
+            connections: 10,
+            framing: Framing::OctetCounted,
+        },
         about: "ten TCP connections, octet-counted",
     },
     Case {
         name: "tcp100_oc",
-        load: Load::Tcp { connections: 100, framing: Framing::OctetCounted },
+        load: Load::Tcp {
+            connections: 100,
+            framing: Framing::OctetCounted,
+        },
         about: "100 TCP connections, octet-counted",
     },
     Case {
@@ -251,7 +276,10 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average {} at the end",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     if let Some(tls) = loadgen::tls_negotiated() {
         println!("TLS: the first connection negotiated {tls}");
@@ -407,14 +435,22 @@ impl Peers {
                     .status()
                     .map_err(|e| format!("scripts/peers.sh: {e}"))?;
                 if !status.success() {
-                    return Err(format!("scripts/peers.sh {} failed: {status}", dir.display()));
+                    return Err(format!(
+                        "scripts/peers.sh {} failed: {status}",
+                        dir.display()
+                    ));
                 }
                 dir
             }
         };
         let env = dir.join("env");
-        let text = std::fs::read_to_string(&env)
-            .map_err(|e| format!("{}: {e}; run scripts/peers.sh {}", env.display(), dir.display()))?;
+        let text = std::fs::read_to_string(&env).map_err(|e| {
+            format!(
+                "{}: {e}; run scripts/peers.sh {}",
+                env.display(),
+                dir.display()
+            )
+        })?;
         let vars = text
             .lines()
             .filter_map(|l| l.split_once('='))
@@ -431,7 +467,16 @@ impl Peers {
         let first = |mut c: Command| {
             c.output()
                 .ok()
-                .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().trim_end_matches("compiled with:").trim().to_string())
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_end_matches("compiled with:")
+                        .trim()
+                        .to_string()
+                })
                 .unwrap_or_default()
         };
         let mut rs = Command::new(self.get("RSYSLOGD"));
@@ -472,12 +517,18 @@ impl Receiver {
             pki::make(&d, loadgen::TLS_SERVER_NAME)?;
         }
         let connections = match case.load {
-            Load::Tcp { connections, .. } | Load::Tls { connections } | Load::Idle { connections } => {
-                connections
-            }
+            Load::Tcp { connections, .. }
+            | Load::Tls { connections }
+            | Load::Idle { connections } => connections,
             _ => 1,
         };
-        let octet = matches!(case.load, Load::Tcp { framing: Framing::OctetCounted, .. });
+        let octet = matches!(
+            case.load,
+            Load::Tcp {
+                framing: Framing::OctetCounted,
+                ..
+            }
+        );
         let mut cmd = match kind {
             Kind::Logwell => {
                 let conf = d.join("logwell.toml");
@@ -607,7 +658,8 @@ impl Receiver {
     }
 
     fn cpu_secs(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         let Some((_, rest)) = stat.rsplit_once(')') else {
             return 0.0;
         };
@@ -635,7 +687,9 @@ impl Receiver {
 
     /// SIGTERM to our child, SIGKILL after [`STOP_DEADLINE`].
     fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         // SAFETY: kill(2) on the PID of a child we started and have not reaped.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + STOP_DEADLINE;
@@ -852,7 +906,11 @@ impl Outcome {
             });
         }
         for e in &self.errors {
-            let _ = write!(s, "\n    error: {}", e.lines().take(6).collect::<Vec<_>>().join("\n           "));
+            let _ = write!(
+                s,
+                "\n    error: {}",
+                e.lines().take(6).collect::<Vec<_>>().join("\n           ")
+            );
         }
         s
     }
@@ -912,7 +970,9 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
         let tls = tls_config.clone();
         handles.push(std::thread::spawn(move || match load {
             Load::Tcp { framing, .. } => loadgen::tcp_framed(port, share, 0, framing, &start),
-            Load::Tls { .. } => loadgen::tls(port, tls.as_ref().expect("TLS config"), share, &start),
+            Load::Tls { .. } => {
+                loadgen::tls(port, tls.as_ref().expect("TLS config"), share, &start)
+            }
             Load::Udp | Load::UdpMax => loadgen::udp(port, share, rate, &start),
             Load::Unix => loadgen::unix_dgram(&unix, loadgen::HEADER, share, &start),
             Load::Idle { .. } => unreachable!("run_idle"),
@@ -938,10 +998,12 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
             sent_all = Some(
                 handles
                     .drain(..)
-                    .map(|h| h.join().unwrap_or_else(|_| Sent {
-                        error: Some("sender panicked".into()),
-                        ..Sent::default()
-                    }))
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| Sent {
+                            error: Some("sender panicked".into()),
+                            ..Sent::default()
+                        })
+                    })
                     .collect(),
             );
         }
@@ -963,7 +1025,11 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
     let rss = r.peak_rss_mib();
     let sent = sent_all.unwrap_or_default();
     let sent_count: u64 = sent.iter().map(|s| s.messages).sum();
-    let send_end = sent.iter().filter_map(|s| s.finished).max().unwrap_or(began);
+    let send_end = sent
+        .iter()
+        .filter_map(|s| s.finished)
+        .max()
+        .unwrap_or(began);
     errors.extend(sent.iter().filter_map(|s| s.error.clone()));
     r.stop();
     let (found, duplicates) = match count_seqs(&r.output, n) {
@@ -1120,7 +1186,8 @@ fn udp_search(kind: Kind, case: &Case, peers: &Peers, opts: &Options) -> Outcome
         None => {
             let mut o = last.unwrap_or_else(|| failed(kind, case, n, "no probe".into()));
             o.best_rate = Some(0.0);
-            o.errors.push(format!("lost 0.1% or more even at {}/s", group(low)));
+            o.errors
+                .push(format!("lost 0.1% or more even at {}/s", group(low)));
             o
         }
     }
@@ -1148,7 +1215,9 @@ fn count_seqs(path: &Path, n: u64) -> std::io::Result<(u64, u64)> {
     let mut seen = vec![false; n as usize];
     let (mut found, mut dups) = (0u64, 0u64);
     for at in memchr::memmem::find_iter(&data, loadgen::SEQ_TAG) {
-        let Some(seq) = loadgen::parse_seq(&data[at..]) else { continue };
+        let Some(seq) = loadgen::parse_seq(&data[at..]) else {
+            continue;
+        };
         if let Some(s) = seen.get_mut(seq as usize) {
             if *s {
                 dups += 1;
@@ -1187,7 +1256,10 @@ fn machine() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
@@ -1199,7 +1271,10 @@ fn machine() -> String {
     format!(
         "machine: {cpus} CPUs ({model}), {mem} RAM, Linux {}; load average {} at the start",
         kernel.trim(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }
 
@@ -1262,13 +1337,25 @@ fn table(results: &[Outcome], opts: &Options) -> String {
         opts.rounds
     );
     let header = [
-        "case", "daemon", "runs", "msg/s", "loss", "loss %", "CPU s/M", "RSS MiB", "logwell ×", "CPU ÷ logwell", "errors",
+        "case",
+        "daemon",
+        "runs",
+        "msg/s",
+        "loss",
+        "loss %",
+        "CPU s/M",
+        "RSS MiB",
+        "logwell ×",
+        "CPU ÷ logwell",
+        "errors",
     ];
     let mut rows = Vec::new();
     for case in &opts.cases {
         let lw = meds.get(&(case.name, Kind::Logwell));
         for &kind in &opts.kinds {
-            let Some(m) = meds.get(&(case.name, kind)) else { continue };
+            let Some(m) = meds.get(&(case.name, kind)) else {
+                continue;
+            };
             let (ratio, cpu_ratio) = match (lw, kind) {
                 (Some(l), k) if k != Kind::Logwell && m.rate > 0.0 && l.cpu > 0.0 => (
                     if k == Kind::Floor {
@@ -1346,8 +1433,14 @@ fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
             out.push_str(if i + 1 < cells.len() { "  " } else { "\n" });
         }
     };
-    line(&mut out, &header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
-    line(&mut out, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
+    line(
+        &mut out,
+        &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+    );
+    line(
+        &mut out,
+        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+    );
     for r in rows {
         line(&mut out, r);
     }

@@ -178,7 +178,11 @@ fn dgram_loop<T>(fd: i32, mut file: &File, _owner: &T) {
             )
         };
         if n > 0 {
-            for (h, b) in hdrs.iter().zip(bufs.chunks_exact(DGRAM_MAX)).take(n as usize) {
+            for (h, b) in hdrs
+                .iter()
+                .zip(bufs.chunks_exact(DGRAM_MAX))
+                .take(n as usize)
+            {
                 out.extend_from_slice(&b[..h.msg_len as usize]);
                 out.push(b'\n');
             }

@@ -185,7 +185,11 @@ pub fn tcp_framed(port: u16, share: Share, hosts: u64, framing: Framing, start: 
             for (i, m) in buf.chunks_exact_mut(frame).take(n).enumerate() {
                 set_seq(&mut m[body.clone()], share.first_seq + sent + i as u64);
                 if hosts > 0 {
-                    set_host(&mut m[body.clone()], share.first_seq + sent + i as u64, hosts);
+                    set_host(
+                        &mut m[body.clone()],
+                        share.first_seq + sent + i as u64,
+                        hosts,
+                    );
                 }
             }
         }
