@@ -273,6 +273,7 @@ fn main() {
         }
     }
     println!("\n{}", table(&results, &opts));
+    println!("{}", verdict(&results, &opts));
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average {} at the end",
@@ -1403,6 +1404,92 @@ fn table(results: &[Outcome], opts: &Options) -> String {
     out.push('\n');
     out.push_str(&columns(&h2, &rows2));
     out
+}
+
+/// The issue's targets, from the medians of this run.
+fn verdict(results: &[Outcome], opts: &Options) -> String {
+    let meds = medians(results);
+    let get = |case: &str, kind: Kind| {
+        opts.cases
+            .iter()
+            .find(|c| c.name == case)
+            .and_then(|c| meds.get(&(c.name, kind)))
+    };
+    let mark = |ok: bool| if ok { "ok" } else { "MISS" }.to_string();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |case: &str, what: String, target: &str, verdict: String| {
+        rows.push(vec![case.to_string(), what, target.to_string(), verdict]);
+    };
+    for case in ["tcp1", "tcp10"] {
+        if let (Some(l), Some(r)) = (get(case, Kind::Logwell), get(case, Kind::Rsyslog)) {
+            let x = l.rate / r.rate.max(1.0);
+            row(
+                case,
+                format!("logwell {x:.2}× rsyslog"),
+                "≥ 1.5×",
+                mark(x >= 1.5),
+            );
+            row(
+                case,
+                format!("logwell lost {}", group(l.lost)),
+                "0",
+                mark(l.lost == 0.0),
+            );
+        }
+        if let (Some(l), Some(f)) = (get(case, Kind::Logwell), get(case, Kind::Floor)) {
+            let x = l.rate / f.rate.max(1.0);
+            row(
+                case,
+                format!("logwell {:.0}% of the floor", x * 100.0),
+                "≥ 75%",
+                mark(x >= 0.75),
+            );
+        }
+    }
+    for case in ["udp_max", "unix"] {
+        if let (Some(l), Some(r)) = (get(case, Kind::Logwell), get(case, Kind::Rsyslog)) {
+            let x = l.rate / r.rate.max(1.0);
+            let verdict = if l.sender_bound || r.sender_bound {
+                "undecided: the sender was the limit".to_string()
+            } else {
+                mark(x >= 2.0)
+            };
+            row(case, format!("logwell {x:.2}× rsyslog"), "≥ 2×", verdict);
+        }
+    }
+    for case in &opts.cases {
+        if matches!(case.load, Load::Idle { .. }) {
+            continue;
+        }
+        if let (Some(l), Some(r)) = (get(case.name, Kind::Logwell), get(case.name, Kind::Rsyslog)) {
+            let x = l.cpu / r.cpu.max(1e-9);
+            row(
+                case.name,
+                format!("CPU s/M {:.2}, rsyslog {:.2}: {x:.2}×", l.cpu, r.cpu),
+                "≤ 0.5×",
+                mark(x <= 0.5),
+            );
+        }
+    }
+    for case in &opts.cases {
+        if let Some(l) = get(case.name, Kind::Logwell) {
+            let (limit, target) = if matches!(case.load, Load::Idle { .. }) {
+                (64.0, "< 64 MiB")
+            } else {
+                (32.0, "< 32 MiB")
+            };
+            row(
+                case.name,
+                format!("peak RSS {:.1} MiB", l.rss),
+                target,
+                mark(l.rss < limit),
+            );
+        }
+    }
+    format!(
+        "Targets (issue 8), from the medians above:\n{}",
+        columns(&["case", "logwell", "target", "verdict"], &rows)
+    )
 }
 
 /// A median rate; `≥` when the sender, not the receiver, was the limit (`udp_max`).
