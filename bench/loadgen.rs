@@ -1,6 +1,6 @@
-//! The load generator of the end-to-end benchmark: pre-rendered 200-byte syslog messages sent
-//! over TCP (newline framing, big `write`s), UDP and Unix datagram sockets (`sendmmsg` in
-//! batches of [`BATCH`]).
+//! The load generator of the end-to-end benchmarks (`e2e`, `compare`): pre-rendered 200-byte
+//! syslog messages sent over TCP (newline or octet-counted framing, big `write`s), UDP and
+//! Unix datagram sockets (`sendmmsg` in batches of [`BATCH`]).
 //!
 //! It must stay cheap, because it shares the machine with the daemon it measures: messages are
 //! rendered once into a large buffer and only their sequence numbers are rewritten before each
@@ -62,6 +62,12 @@ fn render(out: &mut [u8], seq: u64) {
     render_with(out, HEADER, seq)
 }
 
+/// [`render`] for callers outside this module: one message with sequence number `seq`.
+#[allow(dead_code)] // only the `compare` benchmark renders single messages
+pub fn render_one(out: &mut [u8], seq: u64) {
+    render(out, seq)
+}
+
 /// [`render`] with another syslog header.
 fn render_with(out: &mut [u8], header: &[u8], seq: u64) {
     debug_assert_eq!(out.len(), MESSAGE_BYTES);
@@ -116,17 +122,53 @@ fn set_seq_at_width(msg: &mut [u8], at: usize, width: usize, mut n: u64) {
     }
 }
 
+/// How messages are framed on a stream (RFC 6587).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Non-transparent framing: each message followed by LF.
+    Newline,
+    /// Octet counting: `200 ` before each message, nothing after.
+    #[allow(dead_code)] // only the `compare` benchmark sends it
+    OctetCounted,
+}
+
+impl Framing {
+    /// The bytes before and after each message.
+    fn around(self) -> (&'static [u8], &'static [u8]) {
+        const _: () = assert!(MESSAGE_BYTES == 200, "the octet count below is 200");
+        match self {
+            Framing::Newline => (b"", b"\n"),
+            Framing::OctetCounted => (b"200 ", b""),
+        }
+    }
+
+    /// Bytes of one framed message on the wire.
+    pub fn frame_bytes(self) -> usize {
+        let (before, after) = self.around();
+        before.len() + MESSAGE_BYTES + after.len()
+    }
+}
+
 /// Sends `share` over one TCP connection to 127.0.0.1:`port`, newline-framed. Connects first,
 /// then waits on `start` so that connection setup is not timed. With `hosts` > 0, message
 /// `seq` carries host name `h` + 8 digits of `seq % hosts` instead of `benchhost`.
 pub fn tcp(port: u16, share: Share, hosts: u64, start: &Barrier) -> Sent {
-    let frame = MESSAGE_BYTES + 1;
+    tcp_framed(port, share, hosts, Framing::Newline, start)
+}
+
+/// [`tcp`] with the given framing.
+pub fn tcp_framed(port: u16, share: Share, hosts: u64, framing: Framing, start: &Barrier) -> Sent {
+    let (before, after) = framing.around();
+    let frame = framing.frame_bytes();
+    let body = before.len()..before.len() + MESSAGE_BYTES;
     let per_buffer = share.count.clamp(1, STREAM_BUFFER_MESSAGES) as usize;
-    let mut buf = vec![b'\n'; per_buffer * frame];
+    let mut buf = vec![0u8; per_buffer * frame];
     for (i, m) in buf.chunks_exact_mut(frame).enumerate() {
-        render(&mut m[..MESSAGE_BYTES], share.first_seq + i as u64);
+        m[..before.len()].copy_from_slice(before);
+        m[body.end..].copy_from_slice(after);
+        render(&mut m[body.clone()], share.first_seq + i as u64);
         if hosts > 0 {
-            set_host(m, share.first_seq + i as u64, hosts);
+            set_host(&mut m[body.clone()], share.first_seq + i as u64, hosts);
         }
     }
     let conn = TcpStream::connect(("127.0.0.1", port))
@@ -141,9 +183,13 @@ pub fn tcp(port: u16, share: Share, hosts: u64, start: &Barrier) -> Sent {
         let n = (share.count - sent).min(per_buffer as u64) as usize;
         if sent > 0 {
             for (i, m) in buf.chunks_exact_mut(frame).take(n).enumerate() {
-                set_seq(m, share.first_seq + sent + i as u64);
+                set_seq(&mut m[body.clone()], share.first_seq + sent + i as u64);
                 if hosts > 0 {
-                    set_host(m, share.first_seq + sent + i as u64, hosts);
+                    set_host(
+                        &mut m[body.clone()],
+                        share.first_seq + sent + i as u64,
+                        hosts,
+                    );
                 }
             }
         }
@@ -151,7 +197,7 @@ pub fn tcp(port: u16, share: Share, hosts: u64, start: &Barrier) -> Sent {
         let mut rest = &buf[..n * frame];
         while !rest.is_empty() {
             match sock.write(rest) {
-                Ok(0) => return failed(sent, "connection closed by logwelld".into()),
+                Ok(0) => return failed(sent, "connection closed by the daemon".into()),
                 Ok(k) => rest = &rest[k..],
                 Err(e) if retryable(&e) => {
                     if Instant::now() > share.deadline {

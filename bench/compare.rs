@@ -1,0 +1,1552 @@
+//! Side-by-side benchmark (issue 8): logwell, rsyslog, syslog-ng (stock and tuned) and a floor
+//! program, fed the same load by the same generator (`bench/loadgen.rs`) on the same machine,
+//! interleaved, the whole run repeated, medians printed in one table.
+//!
+//! Run it with `scripts/compare.sh` (or `cargo bench --bench compare`); arguments after `--`:
+//! case names to run a subset (`--list` shows them), `--rounds N` (default 3), `--quick` (a
+//! tenth of the messages, 1 round), `--daemons logwell,rsyslog,...`. Environment:
+//! - `LOGWELL_PEERS_DIR`: where `scripts/peers.sh` unpacked rsyslog and syslog-ng (its `env`
+//!   file); when unset, this benchmark runs `scripts/peers.sh target/peers` itself;
+//! - `LOGWELL_COMPARE_MESSAGES=N`: messages per stream case (default 1,000,000; datagram
+//!   cases 500,000);
+//! - `LOGWELL_COMPARE_UDP_RATE=N`: the fixed rate of `udp_fixed` (default 250,000/s);
+//! - `LOGWELL_COMPARE_UDP_STEPS=N`: probes of the `udp_max` search (default 6).
+//!
+//! The daemons are not installed: rsyslog and syslog-ng-core conflict as Debian packages, and
+//! installing either would replace the machine's own syslog. `scripts/peers.sh` downloads both
+//! with `apt-get download` and unpacks them with `dpkg -x` (only their shared libraries are
+//! installed with apt). Each runs in the foreground (`rsyslogd -n`, `syslog-ng -F`) on a
+//! private config, pid file, work directory and sockets in a temporary directory: never
+//! `/dev/log`, never the system's config. Every process is a child of this one and is stopped
+//! by its PID (SIGTERM, then SIGKILL).
+//!
+//! The configs are equivalent: the same loopback port, one output file with RFC 3339 time
+//! stamps (logwell `format = "rfc3339"`, rsyslog `RSYSLOG_FileFormat`, syslog-ng
+//! `ts-format(iso)`), buffered writes (logwell 64 KiB, rsyslog `ioBufferSize="64k"`,
+//! syslog-ng's default), no fsync, no DNS, the host name from the message, a 4 MiB
+//! `SO_RCVBUF` for UDP (`net.core.rmem_max` here; every daemon gets the same kernel buffer) and
+//! no rate limit on the Unix socket (rsyslog's imuxsock has one by default). syslog-ng's
+//! `max-connections` is raised to the case's connection count where it exceeds its default
+//! of 10 (else it refuses them). "syslog-ng tuned" adds `log-fetch-limit(1000)`, a larger
+//! `log-iw-size`, `log-fifo-size` and `flush-lines`, and `flags(flow-control)`.
+//!
+//! Measures, per daemon and case (a fresh process each time, so peak RSS is the case's own):
+//! - msg/s: messages found in the file ÷ time from the first send until the output file last
+//!   grew (polled every 10 ms: done when it holds every message, or when it did not grow for
+//!   [`QUIET`] after the senders finished);
+//! - loss: sent − distinct sequence numbers found in the file (read back after the stop);
+//! - CPU s/M: the process's utime + stime over the case, per million messages sent;
+//! - peak RSS: `VmHWM`.
+//!
+//! `idle1000` opens 1,000 TCP connections one after another, each sending one message, and
+//! holds them open until every message is in the file: its figure is the peak RSS (its msg/s
+//! is the rate of sequential connection setup, not a throughput).
+//!
+//! `udp_max` is a bounded search: [`UDP_SEARCH_LOW`]–[`UDP_SEARCH_HIGH`] msg/s, geometric
+//! bisection, each probe a fresh daemon fed [`UDP_PROBE_MESSAGES`] messages at the probe's
+//! rate; the result is the highest achieved send rate with under 0.1% loss.
+
+#[allow(dead_code)]
+mod floor;
+#[allow(dead_code)]
+mod loadgen;
+#[allow(dead_code)]
+mod pki;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use loadgen::{Framing, Sent, Share};
+
+/// logwelld, built by Cargo with the bench (release-based) profile.
+const LOGWELLD: &str = env!("CARGO_BIN_EXE_logwelld");
+/// Longest a run may take, from the first message sent.
+const RUN_DEADLINE: Duration = Duration::from_secs(90);
+/// Longest a daemon may take to listen after it was started.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+/// Longest a daemon may take to exit after SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(15);
+/// How often the output file's size is read.
+const POLL: Duration = Duration::from_millis(10);
+/// After the senders finished, a run ends once the file did not grow for this long.
+const QUIET: Duration = Duration::from_millis(2000);
+/// `SO_RCVBUF` of every UDP input.
+const UDP_RCVBUF: usize = 4 << 20;
+/// The `udp_max` search range, msg/s.
+const UDP_SEARCH_LOW: f64 = 25_000.0;
+const UDP_SEARCH_HIGH: f64 = 1_000_000.0;
+/// Messages per `udp_max` probe.
+const UDP_PROBE_MESSAGES: u64 = 200_000;
+/// Loss allowed by `udp_max`.
+const UDP_MAX_LOSS: f64 = 0.001;
+
+/// The receivers compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Kind {
+    Logwell,
+    Rsyslog,
+    SyslogNg,
+    SyslogNgTuned,
+    Floor,
+}
+
+const KINDS: [Kind; 5] = [
+    Kind::Logwell,
+    Kind::Rsyslog,
+    Kind::SyslogNg,
+    Kind::SyslogNgTuned,
+    Kind::Floor,
+];
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Logwell => "logwell",
+            Kind::Rsyslog => "rsyslog",
+            Kind::SyslogNg => "syslog-ng",
+            Kind::SyslogNgTuned => "syslog-ng-tuned",
+            Kind::Floor => "floor",
+        }
+    }
+}
+
+/// What a case sends.
+#[derive(Clone, Copy, Debug)]
+enum Load {
+    Tcp {
+        connections: usize,
+        framing: Framing,
+    },
+    /// UDP at a fixed rate (`None`: the `udp_max` search sets it).
+    Udp,
+    UdpMax,
+    Unix,
+    Tls {
+        connections: usize,
+    },
+    /// This many TCP connections, one message each, held open while the RSS is read.
+    Idle {
+        connections: usize,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    name: &'static str,
+    load: Load,
+    about: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "tcp1",
+        load: Load::Tcp {
+            connections: 1,
+            framing: Framing::Newline,
+        },
+        about: "one TCP connection, newline-framed",
+    },
+    Case {
+        name: "tcp10",
+        load: Load::Tcp {
+            connections: 10,
+            framing: Framing::Newline,
+        },
+        about: "ten TCP connections, newline-framed",
+    },
+    Case {
+        name: "tcp100",
+        load: Load::Tcp {
+            connections: 100,
+            framing: Framing::Newline,
+        },
+        about: "100 TCP connections, newline-framed",
+    },
+    Case {
+        name: "tcp1_oc",
+        load: Load::Tcp {
+            connections: 1,
+            framing: Framing::OctetCounted,
+        },
+        about: "one TCP connection, octet-counted (RFC 6587)",
+    },
+    Case {
+        name: "tcp10_oc",
+        load: Load::Tcp {
+            connections: 10,
+            framing: Framing::OctetCounted,
+        },
+        about: "ten TCP connections, octet-counted",
+    },
+    Case {
+        name: "tcp100_oc",
+        load: Load::Tcp {
+            connections: 100,
+            framing: Framing::OctetCounted,
+        },
+        about: "100 TCP connections, octet-counted",
+    },
+    Case {
+        name: "udp_fixed",
+        load: Load::Udp,
+        about: "UDP paced at LOGWELL_COMPARE_UDP_RATE (default 250,000/s)",
+    },
+    Case {
+        name: "udp_max",
+        load: Load::UdpMax,
+        about: "highest UDP rate with under 0.1% loss (bounded search)",
+    },
+    Case {
+        name: "unix",
+        load: Load::Unix,
+        about: "Unix datagram socket, sendmmsg x64 (blocking sender)",
+    },
+    Case {
+        name: "tls10",
+        load: Load::Tls { connections: 10 },
+        about: "ten TLS connections (rustls client; rsyslog ossl driver, syslog-ng tls())",
+    },
+    Case {
+        name: "idle1000",
+        load: Load::Idle { connections: 1000 },
+        about: "1,000 TCP connections, one message each, held open: peak RSS",
+    },
+];
+
+struct Options {
+    cases: Vec<Case>,
+    kinds: Vec<Kind>,
+    rounds: usize,
+    stream_messages: u64,
+    dgram_messages: u64,
+    udp_rate: u64,
+    udp_steps: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--floor") {
+        std::process::exit(floor_main(&args[1..]));
+    }
+    loadgen::self_check();
+    let opts = match options(&args) {
+        Ok(Some(o)) => o,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("compare: {e}");
+            std::process::exit(2);
+        }
+    };
+    let peers = match Peers::find() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("compare: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("{}", machine());
+    println!("{}", peers.versions());
+    let mut results: Vec<Outcome> = Vec::new();
+    for round in 1..=opts.rounds {
+        println!("\nround {round} of {}", opts.rounds);
+        for case in &opts.cases {
+            for &kind in &opts.kinds {
+                if !supported(kind, case) {
+                    continue;
+                }
+                let o = match case.load {
+                    Load::UdpMax => udp_search(kind, case, &peers, &opts),
+                    Load::Idle { connections } => run_idle(kind, case, connections, &peers),
+                    _ => {
+                        let n = messages(case, &opts);
+                        run(kind, case, n, rate(case, &opts), &peers)
+                    }
+                };
+                println!("  {}", o.line());
+                results.push(o);
+            }
+        }
+    }
+    println!("\n{}", table(&results, &opts));
+    println!("{}", verdict(&results, &opts));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average {} at the end",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if let Some(tls) = loadgen::tls_negotiated() {
+        println!("TLS: the first connection negotiated {tls}");
+    }
+}
+
+/// The floor has no TLS receiver.
+fn supported(kind: Kind, case: &Case) -> bool {
+    !(kind == Kind::Floor && matches!(case.load, Load::Tls { .. }))
+}
+
+fn messages(case: &Case, opts: &Options) -> u64 {
+    match case.load {
+        Load::Tcp { .. } | Load::Tls { .. } => opts.stream_messages,
+        Load::Udp | Load::Unix => opts.dgram_messages,
+        Load::UdpMax => UDP_PROBE_MESSAGES,
+        Load::Idle { connections } => connections as u64,
+    }
+}
+
+fn rate(case: &Case, opts: &Options) -> Option<u64> {
+    matches!(case.load, Load::Udp).then_some(opts.udp_rate)
+}
+
+fn env_u64(name: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .replace(['_', ','], "")
+            .parse()
+            .map_err(|e| format!("{name}={v}: {e}")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn options(args: &[String]) -> Result<Option<Options>, String> {
+    let mut names = Vec::new();
+    let mut rounds = 3;
+    let mut quick = false;
+    let mut kinds = KINDS.to_vec();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bench" => {}
+            "--list" => {
+                for c in CASES {
+                    println!("{:<10} {}", c.name, c.about);
+                }
+                return Ok(None);
+            }
+            "--quick" => quick = true,
+            "--rounds" => {
+                rounds = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .ok_or("--rounds needs a number above 0")?
+            }
+            "--daemons" => {
+                let v = it.next().ok_or("--daemons needs a list")?;
+                kinds = v
+                    .split(',')
+                    .map(|n| {
+                        KINDS
+                            .iter()
+                            .copied()
+                            .find(|k| k.name() == n)
+                            .ok_or_else(|| format!("unknown daemon {n}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
+            name => names.push(name.to_string()),
+        }
+    }
+    let cases = if names.is_empty() {
+        CASES.to_vec()
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                CASES
+                    .iter()
+                    .copied()
+                    .find(|c| c.name == n)
+                    .ok_or_else(|| format!("unknown case {n} (--list shows them)"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let div = if quick { 10 } else { 1 };
+    if quick && !args.iter().any(|a| a == "--rounds") {
+        rounds = 1;
+    }
+    Ok(Some(Options {
+        cases,
+        kinds,
+        rounds,
+        stream_messages: env_u64("LOGWELL_COMPARE_MESSAGES", 1_000_000)? / div,
+        dgram_messages: env_u64("LOGWELL_COMPARE_MESSAGES", 500_000)? / div,
+        udp_rate: env_u64("LOGWELL_COMPARE_UDP_RATE", 250_000)?,
+        udp_steps: env_u64("LOGWELL_COMPARE_UDP_STEPS", 6)? as usize,
+    }))
+}
+
+/// `compare --floor PORT OUT [udp RCVBUF | unix PATH]`.
+fn floor_main(args: &[String]) -> i32 {
+    let usage = "usage: --floor PORT OUT [udp RCVBUF | unix PATH]";
+    let (Some(port), Some(out)) = (args.first().and_then(|p| p.parse().ok()), args.get(1)) else {
+        eprintln!("{usage}");
+        return 2;
+    };
+    let path;
+    let extra = match (args.get(2).map(String::as_str), args.get(3)) {
+        (None, _) => floor::Extra::None,
+        (Some("udp"), Some(b)) => floor::Extra::Udp {
+            rcvbuf: b.parse().unwrap_or(UDP_RCVBUF),
+        },
+        (Some("unix"), Some(p)) => {
+            path = PathBuf::from(p);
+            floor::Extra::Unix { path: &path }
+        }
+        _ => {
+            eprintln!("{usage}");
+            return 2;
+        }
+    };
+    match floor::run(port, extra, Path::new(out)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("floor: {e}");
+            1
+        }
+    }
+}
+
+/// Where `scripts/peers.sh` unpacked rsyslog and syslog-ng.
+struct Peers {
+    vars: HashMap<String, String>,
+}
+
+impl Peers {
+    fn find() -> Result<Peers, String> {
+        let dir = match std::env::var_os("LOGWELL_PEERS_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => {
+                let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+                let target = std::env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| root.join("target"), PathBuf::from);
+                let dir = target.join("peers");
+                eprintln!("compare: fetching rsyslog and syslog-ng with scripts/peers.sh");
+                let status = Command::new(root.join("scripts/peers.sh"))
+                    .arg(&dir)
+                    .stdout(Stdio::null())
+                    .status()
+                    .map_err(|e| format!("scripts/peers.sh: {e}"))?;
+                if !status.success() {
+                    return Err(format!(
+                        "scripts/peers.sh {} failed: {status}",
+                        dir.display()
+                    ));
+                }
+                dir
+            }
+        };
+        let env = dir.join("env");
+        let text = std::fs::read_to_string(&env).map_err(|e| {
+            format!(
+                "{}: {e}; run scripts/peers.sh {}",
+                env.display(),
+                dir.display()
+            )
+        })?;
+        let vars = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Ok(Peers { vars })
+    }
+
+    fn get(&self, key: &str) -> PathBuf {
+        PathBuf::from(self.vars.get(key).map_or("", String::as_str))
+    }
+
+    fn versions(&self) -> String {
+        let first = |mut c: Command| {
+            c.output()
+                .ok()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_end_matches("compiled with:")
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        let mut rs = Command::new(self.get("RSYSLOGD"));
+        rs.arg("-v");
+        let mut ng = Command::new(self.get("SYSLOG_NG"));
+        ng.env("LD_LIBRARY_PATH", self.get("SYSLOG_NG_LIBDIR"))
+            .arg("--module-path")
+            .arg(self.get("SYSLOG_NG_MODDIR"))
+            .arg("--version");
+        let mut lw = Command::new(LOGWELLD);
+        lw.arg("--version");
+        format!("{}; {}; {}", first(lw), first(rs), first(ng))
+    }
+}
+
+/// A receiver this benchmark started, in its own temporary directory.
+struct Receiver {
+    kind: Kind,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    port: u16,
+    unix: PathBuf,
+    output: PathBuf,
+}
+
+impl Receiver {
+    fn start(kind: Kind, case: &Case, peers: &Peers) -> Result<Receiver, String> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("logwell-compare-{}-", kind.name()))
+            .tempdir()
+            .map_err(|e| format!("temporary directory: {e}"))?;
+        let d = dir.path().to_path_buf();
+        let port = free_port()?;
+        let unix = d.join("log.sock");
+        let output = d.join("messages.log");
+        let tls = matches!(case.load, Load::Tls { .. });
+        if tls {
+            pki::make(&d, loadgen::TLS_SERVER_NAME)?;
+        }
+        let connections = match case.load {
+            Load::Tcp { connections, .. }
+            | Load::Tls { connections }
+            | Load::Idle { connections } => connections,
+            _ => 1,
+        };
+        let octet = matches!(
+            case.load,
+            Load::Tcp {
+                framing: Framing::OctetCounted,
+                ..
+            }
+        );
+        let mut cmd = match kind {
+            Kind::Logwell => {
+                let conf = d.join("logwell.toml");
+                write(&conf, &logwell_config(&d, port, tls))?;
+                let mut c = Command::new(LOGWELLD);
+                c.arg("--config").arg(&conf);
+                c
+            }
+            Kind::Rsyslog => {
+                let conf = d.join("rsyslog.conf");
+                std::fs::create_dir_all(d.join("work")).map_err(|e| e.to_string())?;
+                write(&conf, &rsyslog_config(&d, port, tls, connections))?;
+                let mut c = Command::new(peers.get("RSYSLOGD"));
+                c.arg("-n")
+                    .arg("-f")
+                    .arg(&conf)
+                    .arg("-M")
+                    .arg(peers.get("RSYSLOG_MODDIR"))
+                    .arg("-i")
+                    .arg(d.join("rsyslog.pid"));
+                c
+            }
+            Kind::SyslogNg | Kind::SyslogNgTuned => {
+                let conf = d.join("syslog-ng.conf");
+                let moddir = peers.get("SYSLOG_NG_MODDIR");
+                let version = moddir
+                    .file_name()
+                    .and_then(|v| v.to_str())
+                    .unwrap_or("3.38")
+                    .to_string();
+                let text = syslog_ng_config(&SyslogNgConf {
+                    dir: &d,
+                    version: &version,
+                    port,
+                    tls,
+                    octet,
+                    connections,
+                    tuned: kind == Kind::SyslogNgTuned,
+                });
+                write(&conf, &text)?;
+                let mut c = Command::new(peers.get("SYSLOG_NG"));
+                c.env("LD_LIBRARY_PATH", peers.get("SYSLOG_NG_LIBDIR"))
+                    .arg("-F")
+                    .arg("--no-caps")
+                    .arg("-f")
+                    .arg(&conf)
+                    .arg("--module-path")
+                    .arg(&moddir)
+                    .arg("-p")
+                    .arg(d.join("syslog-ng.pid"))
+                    .arg("-c")
+                    .arg(d.join("syslog-ng.ctl"))
+                    .arg("-R")
+                    .arg(d.join("syslog-ng.persist"));
+                c
+            }
+            Kind::Floor => {
+                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+                let mut c = Command::new(exe);
+                c.arg("--floor").arg(port.to_string()).arg(&output);
+                match case.load {
+                    Load::Udp | Load::UdpMax => {
+                        c.arg("udp").arg(UDP_RCVBUF.to_string());
+                    }
+                    Load::Unix => {
+                        c.arg("unix").arg(&unix);
+                    }
+                    _ => {}
+                }
+                c
+            }
+        };
+        let log = std::fs::File::create(d.join("stderr.log")).map_err(|e| e.to_string())?;
+        let child = cmd
+            .current_dir(&d)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", kind.name()))?;
+        let mut r = Receiver {
+            kind,
+            child: Some(child),
+            dir,
+            port,
+            unix,
+            output,
+        };
+        r.wait_ready(matches!(case.load, Load::Unix))?;
+        Ok(r)
+    }
+
+    /// Waits until the TCP (or TLS) port accepts, and the Unix socket exists when asked.
+    fn wait_ready(&mut self, unix: bool) -> Result<(), String> {
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let tcp = TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            if tcp && (!unix || self.unix.exists()) {
+                // Inputs other than the probed one may start a moment later.
+                std::thread::sleep(Duration::from_millis(300));
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.as_mut().expect("running").try_wait() {
+                return Err(format!(
+                    "{} exited with {status}:\n{}",
+                    self.kind.name(),
+                    self.log()
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{} did not listen within {START_DEADLINE:?}:\n{}",
+                    self.kind.name(),
+                    self.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    fn cpu_secs(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return 0.0;
+        };
+        let ticks: u64 = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|x| x.parse::<u64>().ok())
+            .sum();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        ticks as f64 / hz
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    }
+
+    /// SIGTERM to our child, SIGKILL after [`STOP_DEADLINE`].
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SAFETY: kill(2) on the PID of a child we started and have not reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_DEADLINE;
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn logwell_config(d: &Path, port: u16, tls: bool) -> String {
+    let stream = if tls {
+        format!(
+            "[input.tls]\ntype = \"tls\"\nlisten = \"127.0.0.1:{port}\"\ncert = \"{d}/server.pem\"\nkey = \"{d}/server.key\"\n",
+            d = d.display()
+        )
+    } else {
+        format!("[input.tcp]\ntype = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\n")
+    };
+    format!(
+        r#"[daemon]
+control_socket = "{d}/control.sock"
+log_level = "warn"
+state_dir = "{d}"
+# One process, so its CPU and RSS are the daemon's.
+privsep = false
+
+{stream}
+[input.udp]
+type = "udp"
+listen = "127.0.0.1:{port}"
+receive_buffer_bytes = {UDP_RCVBUF}
+
+[input.unix]
+type = "unix_datagram"
+path = "{d}/log.sock"
+
+[output.out]
+type = "file"
+path = "{d}/messages.log"
+format = "rfc3339"
+
+[[rule]]
+output = "out"
+"#,
+        d = d.display()
+    )
+}
+
+fn rsyslog_config(d: &Path, port: u16, tls: bool, connections: usize) -> String {
+    let d = d.display();
+    let (tls_global, mut tls_module) = if tls {
+        (
+            format!(
+                "\n  defaultNetstreamDriverCAFile=\"{d}/ca.pem\"\n  defaultNetstreamDriverCertFile=\"{d}/server.pem\"\n  defaultNetstreamDriverKeyFile=\"{d}/server.key\""
+            ),
+            " StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\""
+                .to_string(),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    // imtcp takes 200 sessions by default.
+    if connections > 200 {
+        let _ = write!(tls_module, " MaxSessions=\"{}\"", connections + 10);
+    }
+    format!(
+        r#"global(workDirectory="{d}/work" net.enableDNS="off"{tls_global})
+module(load="imtcp"{tls_module})
+module(load="imudp")
+module(load="imuxsock" SysSock.Use="off")
+# The inputs' own ruleset: rsyslog's internal messages do not go to the file.
+ruleset(name="bench") {{
+  action(type="omfile" file="{d}/messages.log" template="RSYSLOG_FileFormat" ioBufferSize="64k")
+}}
+input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="bench")
+input(type="imudp" address="127.0.0.1" port="{port}" ruleset="bench" rcvbufSize="{UDP_RCVBUF}")
+input(type="imuxsock" Socket="{d}/log.sock" ruleset="bench" RateLimit.Interval="0")
+"#
+    )
+}
+
+struct SyslogNgConf<'a> {
+    dir: &'a Path,
+    version: &'a str,
+    port: u16,
+    tls: bool,
+    octet: bool,
+    connections: usize,
+    tuned: bool,
+}
+
+fn syslog_ng_config(c: &SyslogNgConf<'_>) -> String {
+    let d = c.dir.display();
+    let port = c.port;
+    let mut stream_opts = String::new();
+    if c.connections > 10 {
+        let _ = write!(stream_opts, " max-connections({})", c.connections + 10);
+    }
+    let mut dgram_opts = String::new();
+    let mut options = String::new();
+    let mut flags = "";
+    if c.tuned {
+        let _ = write!(
+            stream_opts,
+            " log-fetch-limit(1000) log-iw-size({})",
+            (c.connections * 1000).max(10_000)
+        );
+        dgram_opts.push_str(" log-fetch-limit(1000) log-iw-size(10000)");
+        options.push_str(" log-fifo-size(1000000); flush-lines(1000);");
+        flags = " flags(flow-control);";
+    }
+    let stream = if c.tls {
+        format!(
+            "network(ip(\"127.0.0.1\") port({port}) transport(\"tls\") tls(key-file(\"{d}/server.key\") cert-file(\"{d}/server.pem\") peer-verify(optional-untrusted)){stream_opts})"
+        )
+    } else if c.octet {
+        format!("syslog(ip(\"127.0.0.1\") port({port}) transport(\"tcp\"){stream_opts})")
+    } else {
+        format!("network(ip(\"127.0.0.1\") port({port}) transport(\"tcp\"){stream_opts})")
+    };
+    format!(
+        r#"@version: {version}
+options {{ chain-hostnames(no); keep-hostname(yes); use-dns(no); ts-format(iso); stats-freq(0);{options} }};
+source s_bench {{
+  {stream};
+  network(ip("127.0.0.1") port({port}) transport("udp") so-rcvbuf({UDP_RCVBUF}){dgram_opts});
+  unix-dgram("{d}/log.sock"{dgram_opts});
+}};
+destination d_file {{ file("{d}/messages.log"); }};
+log {{ source(s_bench); destination(d_file);{flags} }};
+"#,
+        version = c.version
+    )
+}
+
+/// One run of one receiver in one case.
+#[derive(Clone, Debug)]
+struct Outcome {
+    kind: Kind,
+    case: &'static str,
+    sent: u64,
+    found: u64,
+    duplicates: u64,
+    secs: f64,
+    send_secs: f64,
+    cpu_secs: f64,
+    rss_mib: f64,
+    /// `udp_max`: the highest achieved rate under 0.1% loss (None: none was).
+    best_rate: Option<f64>,
+    /// `udp_max`: the sender could not reach the next probe's rate (the result is the
+    /// generator's limit, not the daemon's).
+    sender_bound: bool,
+    errors: Vec<String>,
+}
+
+impl Outcome {
+    fn rate(&self) -> f64 {
+        if let Some(r) = self.best_rate {
+            return r;
+        }
+        if self.secs > 0.0 {
+            self.found as f64 / self.secs
+        } else {
+            0.0
+        }
+    }
+
+    fn lost(&self) -> u64 {
+        self.sent.saturating_sub(self.found)
+    }
+
+    fn cpu_per_million(&self) -> f64 {
+        if self.sent == 0 {
+            return 0.0;
+        }
+        self.cpu_secs / self.sent as f64 * 1e6
+    }
+
+    fn line(&self) -> String {
+        let mut s = format!(
+            "{:<10} {:<16} {:>10} msg/s  sent {:>9}  lost {:>7}  dup {}  {:.2} CPU s/M  {:.1} MiB",
+            self.case,
+            self.kind.name(),
+            group(self.rate()),
+            group(self.sent as f64),
+            self.lost(),
+            self.duplicates,
+            self.cpu_per_million(),
+            self.rss_mib
+        );
+        if self.case == "udp_max" {
+            s.push_str(if self.sender_bound {
+                "  (best probe; the sender's limit)"
+            } else {
+                "  (best probe)"
+            });
+        }
+        for e in &self.errors {
+            let _ = write!(
+                s,
+                "\n    error: {}",
+                e.lines().take(6).collect::<Vec<_>>().join("\n           ")
+            );
+        }
+        s
+    }
+}
+
+fn failed(kind: Kind, case: &Case, n: u64, error: String) -> Outcome {
+    Outcome {
+        kind,
+        case: case.name,
+        sent: n,
+        found: 0,
+        duplicates: 0,
+        secs: 0.0,
+        send_secs: 0.0,
+        cpu_secs: 0.0,
+        rss_mib: 0.0,
+        best_rate: None,
+        sender_bound: false,
+        errors: vec![error],
+    }
+}
+
+/// Starts `kind` for `case`, sends `n` messages (at `rate` for UDP), measures, stops it and
+/// reads the file back.
+fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Outcome {
+    let mut r = match Receiver::start(kind, case, peers) {
+        Ok(r) => r,
+        Err(e) => return failed(kind, case, n, e),
+    };
+    let mut errors = Vec::new();
+    let tls_config = if matches!(case.load, Load::Tls { .. }) {
+        match loadgen::tls_client_config(&r.dir.path().join("ca.pem")) {
+            Ok(c) => Some(c),
+            Err(e) => return failed(kind, case, n, e),
+        }
+    } else {
+        None
+    };
+    let senders = match case.load {
+        Load::Tcp { connections, .. } | Load::Tls { connections } => connections,
+        _ => 1,
+    };
+    let start = Arc::new(Barrier::new(senders + 1));
+    let cpu0 = r.cpu_secs();
+    let deadline = Instant::now() + RUN_DEADLINE;
+    let mut handles = Vec::new();
+    for (first_seq, count) in split(n, senders) {
+        let share = Share {
+            first_seq,
+            count,
+            deadline,
+        };
+        let start = Arc::clone(&start);
+        let port = r.port;
+        let unix = r.unix.clone();
+        let load = case.load;
+        let tls = tls_config.clone();
+        handles.push(std::thread::spawn(move || match load {
+            Load::Tcp { framing, .. } => loadgen::tcp_framed(port, share, 0, framing, &start),
+            Load::Tls { .. } => {
+                loadgen::tls(port, tls.as_ref().expect("TLS config"), share, &start)
+            }
+            Load::Udp | Load::UdpMax => loadgen::udp(port, share, rate, &start),
+            Load::Unix => loadgen::unix_dgram(&unix, loadgen::HEADER, share, &start),
+            Load::Idle { .. } => unreachable!("run_idle"),
+        }));
+    }
+    start.wait();
+    let began = Instant::now();
+    let mut line_bytes: Option<u64> = None;
+    let mut size = 0u64;
+    let mut last_growth = began;
+    let mut sent_all: Option<Vec<Sent>> = None;
+    loop {
+        std::thread::sleep(POLL);
+        let now_size = std::fs::metadata(&r.output).map_or(0, |m| m.len());
+        if now_size > size {
+            size = now_size;
+            last_growth = Instant::now();
+        }
+        if line_bytes.is_none() && size > 0 {
+            line_bytes = first_line_bytes(&r.output);
+        }
+        if sent_all.is_none() && handles.iter().all(|h| h.is_finished()) {
+            sent_all = Some(
+                handles
+                    .drain(..)
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| Sent {
+                            error: Some("sender panicked".into()),
+                            ..Sent::default()
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        if let Some(sent) = &sent_all {
+            let total: u64 = sent.iter().map(|s| s.messages).sum();
+            if line_bytes.is_some_and(|l| size >= total * l) {
+                break;
+            }
+            if last_growth.elapsed() > QUIET && Instant::now().duration_since(began) > QUIET {
+                break;
+            }
+        }
+        if Instant::now() > deadline + QUIET {
+            errors.push(format!("not done within {RUN_DEADLINE:?}"));
+            break;
+        }
+    }
+    let cpu = r.cpu_secs() - cpu0;
+    let rss = r.peak_rss_mib();
+    let sent = sent_all.unwrap_or_default();
+    let sent_count: u64 = sent.iter().map(|s| s.messages).sum();
+    let send_end = sent
+        .iter()
+        .filter_map(|s| s.finished)
+        .max()
+        .unwrap_or(began);
+    errors.extend(sent.iter().filter_map(|s| s.error.clone()));
+    r.stop();
+    let (found, duplicates) = match count_seqs(&r.output, n) {
+        Ok(x) => x,
+        Err(e) => {
+            errors.push(format!("reading {}: {e}", r.output.display()));
+            (0, 0)
+        }
+    };
+    if found == 0 && errors.is_empty() {
+        errors.push(format!("nothing written; {}: {}", kind.name(), r.log()));
+    }
+    Outcome {
+        kind,
+        case: case.name,
+        sent: sent_count,
+        found,
+        duplicates,
+        secs: last_growth.duration_since(began).as_secs_f64(),
+        send_secs: send_end.duration_since(began).as_secs_f64(),
+        cpu_secs: cpu,
+        rss_mib: rss,
+        best_rate: None,
+        sender_bound: false,
+        errors,
+    }
+}
+
+/// `idle1000`: opens `connections` TCP connections one after another, each sending one
+/// newline-framed message, and keeps them open until every message is in the file; then reads
+/// the peak RSS. The rate is connections (messages) per second.
+fn run_idle(kind: Kind, case: &Case, connections: usize, peers: &Peers) -> Outcome {
+    use std::io::Write;
+    let n = connections as u64;
+    let mut r = match Receiver::start(kind, case, peers) {
+        Ok(r) => r,
+        Err(e) => return failed(kind, case, n, e),
+    };
+    let mut errors = Vec::new();
+    let cpu0 = r.cpu_secs();
+    let began = Instant::now();
+    let deadline = began + RUN_DEADLINE;
+    let mut held = Vec::with_capacity(connections);
+    let mut msg = vec![b'\n'; loadgen::MESSAGE_BYTES + 1];
+    for seq in 0..n {
+        loadgen::render_one(&mut msg[..loadgen::MESSAGE_BYTES], seq);
+        let conn = TcpStream::connect(("127.0.0.1", r.port)).and_then(|mut s| {
+            s.set_write_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(&msg)?;
+            Ok(s)
+        });
+        match conn {
+            Ok(s) => held.push(s),
+            Err(e) => {
+                errors.push(format!("connection {}: {e}", seq + 1));
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            errors.push("deadline passed while connecting".into());
+            break;
+        }
+    }
+    let sent = held.len() as u64;
+    let mut line_bytes = None;
+    let (mut size, mut last_growth) = (0u64, began);
+    loop {
+        std::thread::sleep(POLL);
+        let now_size = std::fs::metadata(&r.output).map_or(0, |m| m.len());
+        if now_size > size {
+            size = now_size;
+            last_growth = Instant::now();
+        }
+        if line_bytes.is_none() && size > 0 {
+            line_bytes = first_line_bytes(&r.output);
+        }
+        if line_bytes.is_some_and(|l| size >= sent * l) || last_growth.elapsed() > QUIET {
+            break;
+        }
+        if Instant::now() > deadline {
+            errors.push(format!("not done within {RUN_DEADLINE:?}"));
+            break;
+        }
+    }
+    let cpu = r.cpu_secs() - cpu0;
+    let rss = r.peak_rss_mib();
+    drop(held);
+    r.stop();
+    let (found, duplicates) = count_seqs(&r.output, n).unwrap_or_else(|e| {
+        errors.push(format!("reading {}: {e}", r.output.display()));
+        (0, 0)
+    });
+    Outcome {
+        kind,
+        case: case.name,
+        sent,
+        found,
+        duplicates,
+        secs: last_growth.duration_since(began).as_secs_f64(),
+        send_secs: 0.0,
+        cpu_secs: cpu,
+        rss_mib: rss,
+        best_rate: None,
+        sender_bound: false,
+        errors,
+    }
+}
+
+/// `udp_max`: geometric bisection between [`UDP_SEARCH_LOW`] and [`UDP_SEARCH_HIGH`] over
+/// `opts.udp_steps` probes; the outcome is the best passing probe's, with its achieved send
+/// rate as the rate.
+fn udp_search(kind: Kind, case: &Case, peers: &Peers, opts: &Options) -> Outcome {
+    let n = messages(case, opts);
+    let (mut low, mut high) = (UDP_SEARCH_LOW, UDP_SEARCH_HIGH);
+    let mut best: Option<Outcome> = None;
+    let mut last: Option<Outcome> = None;
+    for _ in 0..opts.udp_steps {
+        let target = (low * high).sqrt();
+        let mut o = run(kind, case, n, Some(target as u64), peers);
+        let achieved = if o.send_secs > 0.0 {
+            o.sent as f64 / o.send_secs
+        } else {
+            0.0
+        };
+        let ok = o.errors.is_empty() && (o.lost() as f64) < UDP_MAX_LOSS * o.sent as f64;
+        println!(
+            "    probe {:>9}/s: sent at {:>9}/s, lost {} ({:.3}%) {}",
+            group(target),
+            group(achieved),
+            o.lost(),
+            o.lost() as f64 * 100.0 / o.sent.max(1) as f64,
+            if ok { "ok" } else { "over" }
+        );
+        if ok {
+            o.best_rate = Some(achieved);
+            if best.as_ref().map_or(true, |b| b.best_rate < o.best_rate) {
+                best = Some(o);
+            }
+            // The sender could not go faster: no point probing higher.
+            if achieved < 0.9 * target {
+                if let Some(b) = best.as_mut() {
+                    b.sender_bound = true;
+                }
+                break;
+            }
+            low = target;
+        } else {
+            high = target;
+            last = Some(o);
+        }
+    }
+    match best {
+        Some(b) => b,
+        None => {
+            let mut o = last.unwrap_or_else(|| failed(kind, case, n, "no probe".into()));
+            o.best_rate = Some(0.0);
+            o.errors
+                .push(format!("lost 0.1% or more even at {}/s", group(low)));
+            o
+        }
+    }
+}
+
+/// Bytes of the first line of `path` (with its LF), once there is one.
+fn first_line_bytes(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = f.read(&mut buf).ok()?;
+    memchr::memchr(b'\n', &buf[..n]).map(|i| i as u64 + 1)
+}
+
+/// Distinct sequence numbers below `n` in the file, and how many were there more than once.
+/// Every `seq=` in the file counts, whatever the line format around it.
+fn count_seqs(path: &Path, n: u64) -> std::io::Result<(u64, u64)> {
+    let data = std::fs::read(path).or_else(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Ok(Vec::new())
+        } else {
+            Err(e)
+        }
+    })?;
+    let mut seen = vec![false; n as usize];
+    let (mut found, mut dups) = (0u64, 0u64);
+    for at in memchr::memmem::find_iter(&data, loadgen::SEQ_TAG) {
+        let Some(seq) = loadgen::parse_seq(&data[at..]) else {
+            continue;
+        };
+        if let Some(s) = seen.get_mut(seq as usize) {
+            if *s {
+                dups += 1;
+            } else {
+                *s = true;
+                found += 1;
+            }
+        }
+    }
+    Ok((found, dups))
+}
+
+fn split(n: u64, parts: usize) -> Vec<(u64, u64)> {
+    let parts = parts as u64;
+    (0..parts)
+        .map(|i| {
+            let first = n * i / parts;
+            (first, n * (i + 1) / parts - first)
+        })
+        .collect()
+}
+
+fn free_port() -> Result<u16, String> {
+    for _ in 0..100 {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+        let port = tcp.local_addr().map_err(|e| e.to_string())?.port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free port on 127.0.0.1".into())
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_string()))
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "machine: {cpus} CPUs ({model}), {mem} RAM, Linux {}; load average {} at the start",
+        kernel.trim(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// Medians per case and receiver.
+struct Med {
+    runs: usize,
+    rate: f64,
+    lost: f64,
+    sent: f64,
+    cpu: f64,
+    rss: f64,
+    errors: usize,
+    /// Most runs' `udp_max` were bound by the sender: the median is a lower bound.
+    sender_bound: bool,
+}
+
+fn medians(results: &[Outcome]) -> BTreeMap<(&'static str, Kind), Med> {
+    let mut by: BTreeMap<(&'static str, Kind), Vec<&Outcome>> = BTreeMap::new();
+    for o in results {
+        by.entry((o.case, o.kind)).or_default().push(o);
+    }
+    by.into_iter()
+        .map(|(k, os)| {
+            let m = |f: &dyn Fn(&Outcome) -> f64| median(os.iter().map(|o| f(o)).collect());
+            (
+                k,
+                Med {
+                    runs: os.len(),
+                    rate: m(&|o| o.rate()),
+                    lost: m(&|o| o.lost() as f64),
+                    sent: m(&|o| o.sent as f64),
+                    cpu: m(&|o| o.cpu_per_million()),
+                    rss: m(&|o| o.rss_mib),
+                    errors: os.iter().filter(|o| !o.errors.is_empty()).count(),
+                    sender_bound: os.iter().filter(|o| o.sender_bound).count() * 2 > os.len(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn table(results: &[Outcome], opts: &Options) -> String {
+    let meds = medians(results);
+    let mut out = format!(
+        "Medians of {} interleaved round(s); msg/s = messages in the file / (first send .. file last grew);\n\
+         udp_max = highest achieved send rate with < 0.1% loss (≥: the sender's own limit); loss = sent - distinct messages in the file.\n",
+        opts.rounds
+    );
+    let header = [
+        "case",
+        "daemon",
+        "runs",
+        "msg/s",
+        "loss",
+        "loss %",
+        "CPU s/M",
+        "RSS MiB",
+        "logwell ×",
+        "CPU ÷ logwell",
+        "errors",
+    ];
+    let mut rows = Vec::new();
+    for case in &opts.cases {
+        let lw = meds.get(&(case.name, Kind::Logwell));
+        for &kind in &opts.kinds {
+            let Some(m) = meds.get(&(case.name, kind)) else {
+                continue;
+            };
+            let (ratio, cpu_ratio) = match (lw, kind) {
+                (Some(l), k) if k != Kind::Logwell && m.rate > 0.0 && l.cpu > 0.0 => (
+                    if k == Kind::Floor {
+                        format!("{:.0}% of", l.rate / m.rate * 100.0)
+                    } else {
+                        format!("{:.2}", l.rate / m.rate)
+                    },
+                    format!("{:.2}", m.cpu / l.cpu),
+                ),
+                _ => ("-".into(), "-".into()),
+            };
+            rows.push(vec![
+                case.name.to_string(),
+                kind.name().to_string(),
+                m.runs.to_string(),
+                rate_cell(m),
+                group(m.lost),
+                format!("{:.3}", m.lost * 100.0 / m.sent.max(1.0)),
+                format!("{:.2}", m.cpu),
+                format!("{:.1}", m.rss),
+                ratio,
+                cpu_ratio,
+                m.errors.to_string(),
+            ]);
+        }
+    }
+    out.push_str(&columns(&header, &rows));
+    out.push_str(
+        "logwell × = logwell's msg/s ÷ this daemon's (for the floor: logwell's share of it);\n\
+         CPU ÷ logwell = this daemon's CPU s per million ÷ logwell's.\n",
+    );
+    // The wide summary: one line per case.
+    let names: Vec<&str> = opts.kinds.iter().map(|k| k.name()).collect();
+    let mut header2: Vec<String> = vec!["case".into()];
+    header2.extend(names.iter().map(|n| format!("{n} msg/s")));
+    let h2: Vec<&str> = header2.iter().map(String::as_str).collect();
+    let mut rows2 = Vec::new();
+    for case in &opts.cases {
+        let mut row = vec![case.name.to_string()];
+        for &kind in &opts.kinds {
+            row.push(meds.get(&(case.name, kind)).map_or("-".into(), rate_cell));
+        }
+        rows2.push(row);
+    }
+    out.push('\n');
+    out.push_str(&columns(&h2, &rows2));
+    out
+}
+
+/// The issue's targets, from the medians of this run.
+fn verdict(results: &[Outcome], opts: &Options) -> String {
+    let meds = medians(results);
+    let get = |case: &str, kind: Kind| {
+        opts.cases
+            .iter()
+            .find(|c| c.name == case)
+            .and_then(|c| meds.get(&(c.name, kind)))
+    };
+    let mark = |ok: bool| if ok { "ok" } else { "MISS" }.to_string();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |case: &str, what: String, target: &str, verdict: String| {
+        rows.push(vec![case.to_string(), what, target.to_string(), verdict]);
+    };
+    for case in ["tcp1", "tcp10"] {
+        if let (Some(l), Some(r)) = (get(case, Kind::Logwell), get(case, Kind::Rsyslog)) {
+            let x = l.rate / r.rate.max(1.0);
+            row(
+                case,
+                format!("logwell {x:.2}× rsyslog"),
+                "≥ 1.5×",
+                mark(x >= 1.5),
+            );
+            row(
+                case,
+                format!("logwell lost {}", group(l.lost)),
+                "0",
+                mark(l.lost == 0.0),
+            );
+        }
+        if let (Some(l), Some(f)) = (get(case, Kind::Logwell), get(case, Kind::Floor)) {
+            let x = l.rate / f.rate.max(1.0);
+            row(
+                case,
+                format!("logwell {:.0}% of the floor", x * 100.0),
+                "≥ 75%",
+                mark(x >= 0.75),
+            );
+        }
+    }
+    for case in ["udp_max", "unix"] {
+        if let (Some(l), Some(r)) = (get(case, Kind::Logwell), get(case, Kind::Rsyslog)) {
+            let x = l.rate / r.rate.max(1.0);
+            // logwell's figure is a lower bound when the sender was its limit: that can
+            // only prove the target, not miss it.
+            let verdict = if x >= 2.0 {
+                mark(true)
+            } else if l.sender_bound {
+                "undecided: the sender was logwell's limit".to_string()
+            } else {
+                mark(false)
+            };
+            row(case, format!("logwell {x:.2}× rsyslog"), "≥ 2×", verdict);
+        }
+    }
+    for case in &opts.cases {
+        if matches!(case.load, Load::Idle { .. }) {
+            continue;
+        }
+        if let (Some(l), Some(r)) = (get(case.name, Kind::Logwell), get(case.name, Kind::Rsyslog)) {
+            let x = l.cpu / r.cpu.max(1e-9);
+            row(
+                case.name,
+                format!("CPU s/M {:.2}, rsyslog {:.2}: {x:.2}×", l.cpu, r.cpu),
+                "≤ 0.5×",
+                mark(x <= 0.5),
+            );
+        }
+    }
+    for case in &opts.cases {
+        if let Some(l) = get(case.name, Kind::Logwell) {
+            let (limit, target) = if matches!(case.load, Load::Idle { .. }) {
+                (64.0, "< 64 MiB")
+            } else {
+                (32.0, "< 32 MiB")
+            };
+            row(
+                case.name,
+                format!("peak RSS {:.1} MiB", l.rss),
+                target,
+                mark(l.rss < limit),
+            );
+        }
+    }
+    format!(
+        "Targets (issue 8), from the medians above:\n{}",
+        columns(&["case", "logwell", "target", "verdict"], &rows)
+    )
+}
+
+/// A median rate; `≥` when the sender, not the receiver, was the limit (`udp_max`).
+fn rate_cell(m: &Med) -> String {
+    if m.sender_bound {
+        format!("≥{}", group(m.rate))
+    } else {
+        group(m.rate)
+    }
+}
+
+fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String]| {
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            let pad = w - c.chars().count();
+            if i < 2 {
+                let _ = write!(out, "{c}{}", " ".repeat(pad));
+            } else {
+                let _ = write!(out, "{}{c}", " ".repeat(pad));
+            }
+            out.push_str(if i + 1 < cells.len() { "  " } else { "\n" });
+        }
+    };
+    line(
+        &mut out,
+        &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+    );
+    line(
+        &mut out,
+        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+    );
+    for r in rows {
+        line(&mut out, r);
+    }
+    out
+}
+
+fn group(v: f64) -> String {
+    let n = v.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! Criterion micro-benchmarks of the hot pure functions (issue 8, "where the time goes"): the
+//! RFC 6587 framing decoder, the syslog parser (RFC 3164 and RFC 5424) and the line formats,
+//! over the same 200-byte messages the end-to-end benchmarks send. They catch regressions that
+//! the end-to-end figures, ±25% on a shared machine, would hide.
+//!
+//! `cargo bench --bench micro` (criterion's options after `--`, e.g. `-- parse`); throughput is
+//! reported per message.
+
+use std::sync::Arc;
+
+use chrono::{FixedOffset, TimeZone, Utc};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+use logwell::config::Format;
+use logwell::message::{Event, Source};
+use logwell::output::format::{format_line, TimeCache};
+use logwell::parse::framing::{Decoded, Framer};
+use logwell::parse::{parse, ParseContext};
+
+/// A message as the load generator renders it (RFC 3164, 200 bytes).
+const RFC3164: &[u8] = b"<13>Nov 21 09:41:03 benchhost bench[1234]: seq=0000000042 the quick brown fox jumps over the lazy dog 0123456789 the quick brown fox jumps over the lazy dog 0123456789 the quick brown fox jumps over t";
+/// The same text as RFC 5424 with structured data.
+const RFC5424: &[u8] = b"<165>1 2026-11-21T09:41:03.123456+01:00 benchhost bench 1234 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\"] seq=0000000042 the quick brown fox jumps over the lazy dog 0123456789";
+
+fn ctx() -> ParseContext {
+    ParseContext {
+        recv_time: Utc.with_ymd_and_hms(2026, 11, 21, 9, 41, 4).unwrap(),
+        local_offset: FixedOffset::east_opt(0).unwrap(),
+    }
+}
+
+/// 1,000 frames of `msg` in one buffer, newline-framed or octet-counted.
+fn stream(msg: &[u8], octet: bool) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for _ in 0..1000 {
+        if octet {
+            buf.extend_from_slice(format!("{} ", msg.len()).as_bytes());
+            buf.extend_from_slice(msg);
+        } else {
+            buf.extend_from_slice(msg);
+            buf.push(b'\n');
+        }
+    }
+    buf
+}
+
+fn framing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("framing");
+    g.throughput(Throughput::Elements(1000));
+    for (name, octet) in [("newline", false), ("octet_counted", true)] {
+        let buf = stream(RFC3164, octet);
+        g.bench_with_input(BenchmarkId::from_parameter(name), &buf, |b, buf| {
+            b.iter(|| {
+                let mut framer = Framer::new(64 * 1024);
+                let (mut at, mut frames) = (0, 0usize);
+                loop {
+                    let (used, d) = framer.decode(&buf[at..]);
+                    at += used;
+                    match d {
+                        Decoded::Frame { payload, .. } => frames += payload.len(),
+                        Decoded::NeedMore => break,
+                        _ => {}
+                    }
+                }
+                frames
+            })
+        });
+    }
+    g.finish();
+}
+
+fn parser(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(1));
+    let ctx = ctx();
+    for (name, msg) in [("rfc3164", RFC3164), ("rfc5424", RFC5424)] {
+        g.bench_with_input(BenchmarkId::from_parameter(name), &msg, |b, msg| {
+            b.iter(|| parse(std::hint::black_box(msg), &ctx).msg.len())
+        });
+    }
+    g.finish();
+}
+
+fn formats(c: &mut Criterion) {
+    let mut g = c.benchmark_group("format");
+    g.throughput(Throughput::Elements(1));
+    let ctx = ctx();
+    let source = Source {
+        input: Arc::from("tcp"),
+        peer: None,
+        creds: None,
+        default_host: Arc::from("here"),
+        use_sender_timestamp: true,
+        tls_peer: None,
+    };
+    for (fname, format) in [
+        ("traditional", Format::Traditional),
+        ("rfc3339", Format::Rfc3339),
+        ("rfc5424", Format::Rfc5424),
+        ("json", Format::Json),
+    ] {
+        for (mname, msg) in [("rfc3164", RFC3164), ("rfc5424", RFC5424)] {
+            let ev = Event {
+                msg: parse(msg, &ctx),
+                recv_time: ctx.recv_time,
+                source: &source,
+                creds: None,
+            };
+            let mut cache = TimeCache::default();
+            let mut out = Vec::with_capacity(64 * 1024);
+            g.bench_function(BenchmarkId::new(fname, mname), |b| {
+                b.iter(|| {
+                    out.clear();
+                    format_line(format, &ev, &mut cache, &mut out);
+                    out.len()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, framing, parser, formats);
+criterion_main!(benches);
