@@ -4,8 +4,10 @@
 //! frames with the RFC 6587 [`Framer`], push them through the pipeline, flush once per read.
 //!
 //! One task runs per connection; a bad or slow peer affects only its own task. The buffer is
-//! allocated once per connection and sized so the framer never stalls
-//! (`max_message_size + 64`, at least [`READ_BUFFER_BYTES`]). On stop the loop keeps reading
+//! allocated once per connection and sized so the framer never stalls (at least
+//! `max_message_size + 64`): [`READ_BUFFER_BYTES`] while the input has few connections (fewer
+//! read calls), less when it has many, so that one input's buffers stay near
+//! [`READ_BUDGET_BYTES`] in all ([`read_buffer_size`]). On stop the loop keeps reading
 //! until the socket has nothing more (or the peer closed), so bytes the kernel already
 //! accepted are written, then it returns.
 //!
@@ -25,8 +27,26 @@ use super::InputContext;
 use crate::message::{Creds, Source};
 use crate::parse::framing::{Decoded, Framer};
 
-/// Smallest read buffer per connection.
+/// Read buffer of a connection while its input has few.
 pub const READ_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Smallest read buffer of a connection (when its input has many).
+pub const MIN_READ_BUFFER_BYTES: usize = 32 * 1024;
+
+/// What the read buffers of one input's connections aim to hold in all: 16 connections get
+/// [`READ_BUFFER_BYTES`] each; with 100, each gets 40 KiB (or `max_message_size + 64`).
+pub const READ_BUDGET_BYTES: usize = 4 * 1024 * 1024;
+
+/// The read buffer of a new connection when its input has `active` connections (itself
+/// included): the input's share of [`READ_BUDGET_BYTES`], within
+/// [`MIN_READ_BUFFER_BYTES`]..=[`READ_BUFFER_BYTES`], and never below what one whole message
+/// needs.
+pub fn read_buffer_size(active: u64, max_message_size: usize) -> usize {
+    let share = READ_BUDGET_BYTES / active.max(1) as usize;
+    share
+        .clamp(MIN_READ_BUFFER_BYTES, READ_BUFFER_BYTES)
+        .max(max_message_size + 64)
+}
 
 /// A connected stream socket: tokio's `TcpStream` and `UnixStream`.
 pub trait StreamSocket: Send + Sync + std::os::fd::AsRawFd {
@@ -360,7 +380,8 @@ pub async fn serve<C: Connection>(
     let mut stop = ctx.stop.clone();
     let mut pipeline = ctx.pipeline();
     let mut framer = Framer::new(limits.max_message_size);
-    let mut buf = vec![0u8; (limits.max_message_size + 64).max(READ_BUFFER_BYTES)];
+    let active = ctx.stats.active_connections.load(Relaxed);
+    let mut buf = vec![0u8; read_buffer_size(active, limits.max_message_size)];
     let (mut start, mut end) = (0usize, 0usize);
     // Limits: the peer's rate bucket, and since when a frame has been incomplete.
     let limiter = ctx.limiter.clone();
@@ -481,4 +502,20 @@ pub async fn serve<C: Connection>(
     }
     pipeline.flush().await;
     ended
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_buffers_share_a_budget_but_always_hold_a_whole_message() {
+        assert_eq!(read_buffer_size(1, 65_536), READ_BUFFER_BYTES);
+        assert_eq!(read_buffer_size(16, 8_192), READ_BUFFER_BYTES);
+        assert_eq!(read_buffer_size(100, 8_192), READ_BUDGET_BYTES / 100);
+        assert_eq!(read_buffer_size(1_000, 8_192), MIN_READ_BUFFER_BYTES);
+        // The framer must fit one whole message, whatever the share.
+        assert_eq!(read_buffer_size(1_000, 65_536), 65_536 + 64);
+        assert_eq!(read_buffer_size(1, 1 << 20), (1 << 20) + 64);
+    }
 }
