@@ -11,6 +11,7 @@
 mod error;
 mod follow;
 mod forward;
+mod kafka;
 pub mod keys;
 pub(crate) mod raw;
 mod rotation;
@@ -26,6 +27,7 @@ pub use forward::{
     Balance, ForwardSettings, ForwardTls, Framing, Protocol, Target, DEFAULT_QUEUE_MAX_DISK_BYTES,
     DEFAULT_QUEUE_MEMORY_BYTES, DEFAULT_QUEUE_SEGMENT_BYTES,
 };
+pub use kafka::{Compression, KafkaSettings, KafkaTls, Payload, Sasl, SaslMechanism};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
     DaemonSettings, DynamicSettings, FileSettings, Format, InputKind, InputSettings,
