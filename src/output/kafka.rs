@@ -135,7 +135,7 @@ impl KafkaAction {
             room: Notify::new(),
             stopping: AtomicBool::new(false),
         };
-        let producer: Option<FutureProducer> = match client_config(&settings).create() {
+        let mut producer: Option<FutureProducer> = match client_config(&settings).create() {
             Ok(p) => Some(p),
             Err(e) => {
                 stats.errors.fetch_add(1, Relaxed);
@@ -145,8 +145,8 @@ impl KafkaAction {
         };
         let intake = intake(&name, &shared, &stats, rx, ctl);
         let delivery = async {
-            if let Some(p) = &producer {
-                deliver(&name, &shared, &stats, p).await;
+            if let Some(p) = producer.take() {
+                deliver(&name, &shared, &stats, &settings, p).await;
             } else {
                 while !shared.stopping.load(Relaxed) {
                     shared.wake.notified().await;
@@ -314,7 +314,8 @@ async fn intake(
     shared.wake.notify_one();
 }
 
-type Reports = Pin<Box<dyn Future<Output = Vec<bool>> + Send>>;
+/// Each record's outcome: `None` when the broker acknowledged it, else why not.
+type Reports = Pin<Box<dyn Future<Output = Vec<Option<String>>> + Send>>;
 
 /// A batch handed to the producer, waiting for its delivery reports.
 struct InFlight {
@@ -323,7 +324,8 @@ struct InFlight {
     reports: Reports,
 }
 
-async fn deliver(name: &str, shared: &Shared, stats: &OutputStats, producer: &FutureProducer) {
+async fn deliver(name: &str, shared: &Shared, stats: &OutputStats, settings: &KafkaSettings, first: FutureProducer) {
+    let mut producer = first;
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     let mut in_flight_records: u64 = 0;
     let mut failed_batch = false;
@@ -348,7 +350,7 @@ async fn deliver(name: &str, shared: &Shared, stats: &OutputStats, producer: &Fu
             if n == 0 {
                 break;
             }
-            let reports = send_batch(name, stats, producer, &batch).await;
+            let reports = send_batch(name, stats, &producer, &batch).await;
             batch.forget_payloads();
             in_flight_records += batch.len() as u64;
             in_flight.push_back(InFlight {
@@ -360,6 +362,16 @@ async fn deliver(name: &str, shared: &Shared, stats: &OutputStats, producer: &Fu
         if in_flight.is_empty() {
             if failed_batch {
                 failed_batch = false;
+                // A new producer, a new session: an idempotent producer whose messages timed
+                // out in flight must bump its epoch, which brokers may refuse (Tansu answers
+                // ProducerFenced to every later batch); a fresh one starts clean.
+                match client_config(settings).create() {
+                    Ok(p) => producer = p,
+                    Err(e) => {
+                        stats.errors.fetch_add(1, Relaxed);
+                        tracing::error!(output = %name, "kafka: cannot create the producer: {e}");
+                    }
+                }
                 let n = shared.queue().rewind();
                 stats.retried.fetch_add(n, Relaxed);
                 tokio::select! {
@@ -390,7 +402,7 @@ async fn deliver(name: &str, shared: &Shared, stats: &OutputStats, producer: &Fu
         };
         let done = in_flight.pop_front().expect("not empty");
         in_flight_records -= done.batch.len() as u64;
-        let failures = results.iter().filter(|ok| !**ok).count() as u64;
+        let failures = results.iter().filter(|r| r.is_some()).count() as u64;
         if failures == 0 && !failed_batch {
             let mut q = shared.queue();
             if let Err(e) = q.ack(&done.batch) {
@@ -410,7 +422,8 @@ async fn deliver(name: &str, shared: &Shared, stats: &OutputStats, producer: &Fu
         } else if failures > 0 {
             stats.failed.fetch_add(failures, Relaxed);
             if !failed_batch {
-                tracing::warn!(output = %name, failures, "kafka: messages not acknowledged by the broker; sending them again");
+                let why = results.iter().flatten().next().cloned().unwrap_or_default();
+                tracing::warn!(output = %name, failures, "kafka: messages not acknowledged by the broker ({why}); sending them again");
             }
             failed_batch = true;
         }
@@ -465,10 +478,14 @@ async fn send_batch(
     Box::pin(async move {
         let mut out = Vec::with_capacity(futures.len());
         for f in futures {
-            match f {
-                Some(f) => out.push(matches!(f.await, Ok(Ok(_)))),
-                None => out.push(false),
-            }
+            out.push(match f {
+                Some(f) => match f.await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err((e, _))) => Some(e.to_string()),
+                    Err(_) => Some("the producer went away".to_string()),
+                },
+                None => Some("not accepted by the producer".to_string()),
+            });
         }
         out
     })
