@@ -2,7 +2,8 @@
 //! ([`file`]) with rotation ([`rotate`], [`fileset`], [`compress`]), templated paths
 //! ([`template`]) and their writer ([`dynfile`], which also reduces repeated messages), and
 //! the terminals of logged-in users ([`users`]), and remote syslog servers ([`forward`], through
-//! its own [`Queue`](crate::queue::Queue)). Every file-system change goes through
+//! its own [`Queue`](crate::queue::Queue)), and Kafka (`kafka`, feature `kafka`, with
+//! [`kafka_template`]; through its own queue too). Every file-system change goes through
 //! [`fsops`].
 //!
 //! Input tasks format lines into per-output [`Chunk`]s themselves (no copy, no allocation
