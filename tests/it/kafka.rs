@@ -327,7 +327,11 @@ fn kafka_templated_topic_routes_by_facility() {
     let mut broker = Broker::new(bin);
     broker.start();
     broker.create_topics(&["logs.mail", "logs.auth"], 1);
-    let d = Daemon::start(&config(&broker.brokers(), "logs.{facility}", ""));
+    let http = free_port();
+    let d = Daemon::start(&format!(
+        "{}\n[follow]\nlisten = \"127.0.0.1:{http}\"\ndefault_file = \"local\"\n",
+        config(&broker.brokers(), "logs.{facility}", "")
+    ));
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     for i in 0..10 {
         // mail.info = 2*8+6 = 22; auth.info = 4*8+6 = 38.
@@ -342,4 +346,18 @@ fn kafka_templated_topic_routes_by_facility() {
     assert_eq!(auth.len(), 10, "{auth:?}");
     assert!(mail.iter().all(|(k, v)| k == "mx" && v.contains("\"facility\":\"mail\"")));
     assert!(auth.iter().all(|(k, v)| k == "gw" && v.contains("\"facility\":\"auth\"")));
+    // The action's counters, in /metrics too.
+    let out = Command::new("curl")
+        .args(["-sS", &format!("http://127.0.0.1:{http}/metrics")])
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "logwell_output_delivered_total{output=\"k\"} 20",
+        "logwell_output_queued{output=\"k\"} 0",
+        "logwell_output_delivery_latency_microseconds_total{output=\"k\"}",
+    ] {
+        assert!(metrics.contains(want), "no {want} in:\n{metrics}");
+    }
+    assert!(d.stat("outputs", "k", "latency_us") > 0);
 }
