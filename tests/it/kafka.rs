@@ -361,3 +361,48 @@ fn kafka_templated_topic_routes_by_facility() {
     }
     assert!(d.stat("outputs", "k", "latency_us") > 0);
 }
+
+#[test]
+fn kafka_rfc5424_and_raw_payloads_and_a_templated_key() {
+    let Some(bin) = tansu() else { return };
+    let mut broker = Broker::new(bin);
+    broker.start();
+    broker.create_topics(&["t5424", "traw"], 1);
+    let b = broker.brokers();
+    let d = Daemon::start(&format!(
+        r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{{port}}"
+
+[output.k5424]
+type = "kafka"
+brokers = "{b}"
+topic = "t5424"
+format = "rfc5424"
+partition_key = "{{host}}/{{tag}}"
+
+[output.kraw]
+type = "kafka"
+brokers = "{b}"
+topic = "traw"
+format = "raw"
+compression = "zstd"
+
+[[rule]]
+output = ["k5424", "kraw"]
+"#
+    ));
+    let frame = "<165>1 2026-11-21T09:41:03.120Z web01 shop 4242 ID7 [ex@32473 a=\"1\"] hello kafka";
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    writeln!(s, "{frame}").unwrap();
+    drop(s);
+    d.wait_stat("outputs", "k5424", "delivered", 1);
+    d.wait_stat("outputs", "kraw", "delivered", 1);
+    let r5424 = broker.consume("t5424", 1, 1);
+    let raw = broker.consume("traw", 1, 1);
+    // The RFC 5424 line as logwell formats it (the zone written as an offset).
+    let formatted = frame.replace(".120Z", ".120+00:00");
+    assert_eq!(r5424, [("web01/shop".to_string(), formatted)]);
+    assert_eq!(raw, [("web01".to_string(), frame.to_string())]);
+}
