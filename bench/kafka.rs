@@ -65,7 +65,13 @@ fn broker(port: u16) -> Proc {
         .expect("LOGWELL_TANSU: run eval \"$(scripts/kafka-broker.sh)\" first");
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(tansu)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .args(["--storage-engine", "memory://tansu/"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -109,7 +115,8 @@ fn consume(brokers: &str, partitions: i32, n: u64) -> (u64, u64) {
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset("bench", p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset("bench", p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let mut seen = vec![0u8; n as usize];
@@ -184,7 +191,10 @@ fn stat(dir: &Path, output: &str, counter: &str) -> Option<u64> {
 
 fn wait(dir: &Path, output: &str, counter: &str, n: u64, t0: Instant) {
     while stat(dir, output, counter).unwrap_or(0) < n {
-        assert!(t0.elapsed() < CASE_DEADLINE, "{output}.{counter} stayed below {n}");
+        assert!(
+            t0.elapsed() < CASE_DEADLINE,
+            "{output}.{counter} stayed below {n}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -289,7 +299,8 @@ fn main() {
             r.messages as f64 / r.secs,
             opt(r.lost),
             opt(r.dups),
-            r.latency_ms.map_or("-".to_string(), |l| format!("{l:.1} ms")),
+            r.latency_ms
+                .map_or("-".to_string(), |l| format!("{l:.1} ms")),
         );
     }
 }

@@ -254,9 +254,7 @@ impl Pipeline {
                     end_field(&mut chunk.data, at);
                     let at = begin_field(&mut chunk.data);
                     match (payload, frame) {
-                        (crate::config::Payload::Raw, Some(f)) => {
-                            chunk.data.extend_from_slice(f)
-                        }
+                        (crate::config::Payload::Raw, Some(f)) => chunk.data.extend_from_slice(f),
                         (crate::config::Payload::Raw, None) => {
                             chunk.data.extend_from_slice(ev.msg.msg)
                         }

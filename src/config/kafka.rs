@@ -153,17 +153,53 @@ impl Check<'_> {
     /// Builds a Kafka action's settings.
     pub(crate) fn kafka(&mut self, raw: &RawOutput) -> Option<KafkaSettings> {
         for (key, span, hint) in [
-            ("path", raw.path.as_ref().map(Spanned::span), "it applies to file outputs; remove it"),
-            ("targets", raw.targets.as_ref().map(Spanned::span), "name the bootstrap servers in `brokers`"),
-            ("framing", raw.framing.as_ref().map(Spanned::span), NOT_KAFKA),
-            ("balance", raw.balance.as_ref().map(Spanned::span), NOT_KAFKA),
-            ("server_name", raw.server_name.as_ref().map(Spanned::span), NOT_KAFKA),
-            ("fingerprints", raw.fingerprints.as_ref().map(Spanned::span), NOT_KAFKA),
-            ("rotation", raw.rotation.as_ref().map(Spanned::span), "it applies to file outputs; remove it"),
-            ("users", raw.users.as_ref().map(Spanned::span), "it applies to users outputs; remove it"),
+            (
+                "path",
+                raw.path.as_ref().map(Spanned::span),
+                "it applies to file outputs; remove it",
+            ),
+            (
+                "targets",
+                raw.targets.as_ref().map(Spanned::span),
+                "name the bootstrap servers in `brokers`",
+            ),
+            (
+                "framing",
+                raw.framing.as_ref().map(Spanned::span),
+                NOT_KAFKA,
+            ),
+            (
+                "balance",
+                raw.balance.as_ref().map(Spanned::span),
+                NOT_KAFKA,
+            ),
+            (
+                "server_name",
+                raw.server_name.as_ref().map(Spanned::span),
+                NOT_KAFKA,
+            ),
+            (
+                "fingerprints",
+                raw.fingerprints.as_ref().map(Spanned::span),
+                NOT_KAFKA,
+            ),
+            (
+                "rotation",
+                raw.rotation.as_ref().map(Spanned::span),
+                "it applies to file outputs; remove it",
+            ),
+            (
+                "users",
+                raw.users.as_ref().map(Spanned::span),
+                "it applies to users outputs; remove it",
+            ),
         ] {
             if let Some(span) = span {
-                self.err(span, format!("`{key}` does not apply to kafka outputs"), hint);
+                self.err(
+                    span,
+                    format!("`{key}` does not apply to kafka outputs"),
+                    hint,
+                );
             }
         }
         let mut brokers = Vec::new();
@@ -175,9 +211,9 @@ impl Check<'_> {
             ),
             Some(b) => {
                 for s in b.get_ref().clone_vec() {
-                    let ok = s
-                        .rsplit_once(':')
-                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+                    let ok = s.rsplit_once(':').is_some_and(|(h, p)| {
+                        !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
+                    });
                     if ok {
                         brokers.push(s);
                     } else {
@@ -191,7 +227,11 @@ impl Check<'_> {
                 if brokers.is_empty() && !b.get_ref().clone_vec().is_empty() {
                     // Already reported per entry.
                 } else if brokers.is_empty() {
-                    self.err(b.span(), "`brokers` is empty", "name at least one \"host:port\"");
+                    self.err(
+                        b.span(),
+                        "`brokers` is empty",
+                        "name at least one \"host:port\"",
+                    );
                 }
             }
         }
@@ -273,8 +313,11 @@ impl Check<'_> {
             .client_id
             .as_ref()
             .map_or_else(|| "logwell".to_string(), |c| c.get_ref().clone());
-        let delivery_timeout =
-            Duration::from_millis(self.bounded_ms(&raw.delivery_timeout_ms, "delivery_timeout_ms", 60_000));
+        let delivery_timeout = Duration::from_millis(self.bounded_ms(
+            &raw.delivery_timeout_ms,
+            "delivery_timeout_ms",
+            60_000,
+        ));
         let tls_on = match raw.protocol.as_ref().map(|p| p.get_ref().as_str()) {
             None | Some("tcp") => false,
             Some("tls") => true,
@@ -307,7 +350,10 @@ impl Check<'_> {
             }
             None
         };
-        if tls.as_ref().is_some_and(|t| t.cert.is_some() != t.key.is_some()) {
+        if tls
+            .as_ref()
+            .is_some_and(|t| t.cert.is_some() != t.key.is_some())
+        {
             self.err(
                 raw.kind.span(),
                 "a client certificate needs both `cert` and `key`",
@@ -316,7 +362,10 @@ impl Check<'_> {
         }
         let sasl = match &raw.sasl_mechanism {
             None => {
-                for (key, v) in [("sasl_username", &raw.sasl_username), ("sasl_password", &raw.sasl_password)] {
+                for (key, v) in [
+                    ("sasl_username", &raw.sasl_username),
+                    ("sasl_password", &raw.sasl_password),
+                ] {
                     if let Some(v) = v {
                         self.err(
                             v.span(),

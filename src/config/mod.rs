@@ -421,7 +421,10 @@ output = "syslog"
             panic!("{o:?}")
         };
         assert_eq!(k.brokers, ["k1:9092"]);
-        assert_eq!(k.partition_key, crate::output::kafka_template::KafkaTemplate::parse("{host}").unwrap());
+        assert_eq!(
+            k.partition_key,
+            crate::output::kafka_template::KafkaTemplate::parse("{host}").unwrap()
+        );
         assert_eq!(k.payload, Payload::Json);
         assert_eq!(k.compression, Compression::None);
         assert_eq!(k.acks, -1);

@@ -85,8 +85,14 @@ pub fn client_config(s: &KafkaSettings) -> ClientConfig {
         .set("enable.idempotence", s.idempotence.to_string())
         .set("linger.ms", s.linger.as_millis().to_string())
         .set("batch.size", s.batch_bytes.to_string())
-        .set("message.timeout.ms", s.delivery_timeout.as_millis().to_string())
-        .set("queue.buffering.max.messages", (2 * MAX_IN_FLIGHT).to_string())
+        .set(
+            "message.timeout.ms",
+            s.delivery_timeout.as_millis().to_string(),
+        )
+        .set(
+            "queue.buffering.max.messages",
+            (2 * MAX_IN_FLIGHT).to_string(),
+        )
         .set("queue.buffering.max.kbytes", "1048576")
         // Reconnect quickly once the broker is back.
         .set("reconnect.backoff.ms", "100")
@@ -243,7 +249,9 @@ async fn intake(
             let _ = reply.send(());
         }
         WriterCommand::Rotate(reply) => {
-            let _ = reply.send(Err(format!("`{name}` is a kafka output: nothing to rotate")));
+            let _ = reply.send(Err(format!(
+                "`{name}` is a kafka output: nothing to rotate"
+            )));
         }
         WriterCommand::Reconfigure { .. } => {}
     };
@@ -324,7 +332,13 @@ struct InFlight {
     reports: Reports,
 }
 
-async fn deliver(name: &str, shared: &Shared, stats: &OutputStats, settings: &KafkaSettings, first: FutureProducer) {
+async fn deliver(
+    name: &str,
+    shared: &Shared,
+    stats: &OutputStats,
+    settings: &KafkaSettings,
+    first: FutureProducer,
+) {
     let mut producer = first;
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     let mut in_flight_records: u64 = 0;
@@ -391,7 +405,8 @@ async fn deliver(name: &str, shared: &Shared, stats: &OutputStats, settings: &Ka
             continue;
         }
         let front = in_flight.front_mut().expect("not empty");
-        let until = stop_deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+        let until = stop_deadline
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
         let results = tokio::select! {
             r = &mut front.reports => r,
             _ = shared.wake.notified(), if !failed_batch && in_flight_records < MAX_IN_FLIGHT => continue,
@@ -461,7 +476,9 @@ async fn send_batch(
                     futures.push(Some(f));
                     break;
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) if waits < 6000 => {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                    if waits < 6000 =>
+                {
                     // The producer's own queue is full: wait for it to drain (at most 60 s,
                     // then the record counts as failed and is sent again).
                     waits += 1;
@@ -506,7 +523,10 @@ mod tests {
         }
         let recs: Vec<&[u8]> = split_records(&data).collect();
         assert_eq!(recs.len(), 2);
-        assert_eq!(fields(recs[0]), Some((&b"logs"[..], &b"h1"[..], &b"{}"[..])));
+        assert_eq!(
+            fields(recs[0]),
+            Some((&b"logs"[..], &b"h1"[..], &b"{}"[..]))
+        );
         assert_eq!(fields(recs[1]), Some((&b"t2"[..], &b""[..], &b"x"[..])));
     }
 }

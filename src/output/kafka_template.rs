@@ -123,7 +123,10 @@ mod tests {
             KafkaTemplate::parse("logs.{nope}"),
             Err(KafkaTemplateError::UnknownField("nope".into()))
         );
-        assert_eq!(KafkaTemplate::parse("logs.{host"), Err(KafkaTemplateError::Unclosed));
+        assert_eq!(
+            KafkaTemplate::parse("logs.{host"),
+            Err(KafkaTemplateError::Unclosed)
+        );
         assert_eq!(KafkaTemplate::parse(""), Err(KafkaTemplateError::Empty));
     }
 

@@ -64,7 +64,13 @@ impl Broker {
     pub fn start(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(&self.bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -74,7 +80,11 @@ impl Broker {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -125,7 +135,8 @@ impl Broker {
             .unwrap();
         let mut tpl = TopicPartitionList::new();
         for p in 0..partitions {
-            tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
         }
         consumer.assign(&tpl).unwrap();
         let mut out = Vec::new();
@@ -249,7 +260,11 @@ fn kafka_100k_messages_all_in_the_topic_keyed_by_host_exactly_as_formatted() {
     send(d.port, 0, N, 0);
     d.wait_stat("outputs", "k", "delivered", N as u64);
     let got = broker.consume("logs", 1, N);
-    assert_eq!(assert_all(&got, N, &d.log()), 0, "no duplicates without a failure");
+    assert_eq!(
+        assert_all(&got, N, &d.log()),
+        0,
+        "no duplicates without a failure"
+    );
     // Keyed by host; the payload is the file output's JSON line, byte for byte.
     let local = d.wait_lines(&d.path("local.json"), N);
     let lines: HashMap<&str, ()> = local.lines().map(|l| (l, ())).collect();
@@ -293,7 +308,11 @@ fn kafka_broker_stopped_10s_mid_stream_loses_nothing() {
     std::thread::sleep(Duration::from_secs(10));
     // The file output was not slowed by the frozen broker.
     let local = std::fs::read_to_string(d.path("local.json")).unwrap();
-    assert!(local.lines().count() >= 20_000, "the file fell behind: {}", local.lines().count());
+    assert!(
+        local.lines().count() >= 20_000,
+        "the file fell behind: {}",
+        local.lines().count()
+    );
     broker.signal(libc::SIGCONT);
     sender.join().unwrap();
     d.wait_stat("outputs", "k", "delivered", N as u64);
@@ -344,8 +363,12 @@ fn kafka_templated_topic_routes_by_facility() {
     let auth = broker.consume("logs.auth", 1, 10);
     assert_eq!(mail.len(), 10, "{mail:?}");
     assert_eq!(auth.len(), 10, "{auth:?}");
-    assert!(mail.iter().all(|(k, v)| k == "mx" && v.contains("\"facility\":\"mail\"")));
-    assert!(auth.iter().all(|(k, v)| k == "gw" && v.contains("\"facility\":\"auth\"")));
+    assert!(mail
+        .iter()
+        .all(|(k, v)| k == "mx" && v.contains("\"facility\":\"mail\"")));
+    assert!(auth
+        .iter()
+        .all(|(k, v)| k == "gw" && v.contains("\"facility\":\"auth\"")));
     // The action's counters, in /metrics too.
     let out = Command::new("curl")
         .args(["-sS", &format!("http://127.0.0.1:{http}/metrics")])
@@ -393,7 +416,8 @@ compression = "zstd"
 output = ["k5424", "kraw"]
 "#
     ));
-    let frame = "<165>1 2026-11-21T09:41:03.120Z web01 shop 4242 ID7 [ex@32473 a=\"1\"] hello kafka";
+    let frame =
+        "<165>1 2026-11-21T09:41:03.120Z web01 shop 4242 ID7 [ex@32473 a=\"1\"] hello kafka";
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     writeln!(s, "{frame}").unwrap();
     drop(s);

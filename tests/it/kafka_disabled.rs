@@ -5,7 +5,9 @@ use std::process::Command;
 
 #[test]
 fn kafka_output_without_the_feature_fails_check_config_clearly() {
-    eprintln!("skipped: the Kafka tests need `cargo test --features kafka` (scripts/test.sh runs them)");
+    eprintln!(
+        "skipped: the Kafka tests need `cargo test --features kafka` (scripts/test.sh runs them)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("logwell.toml");
     std::fs::write(
