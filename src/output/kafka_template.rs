@@ -51,7 +51,7 @@ impl KafkaTemplate {
         let mut rest = text;
         while let Some(open) = rest.find('{') {
             if open > 0 {
-                parts.push(Part::Literal(rest[..open].as_bytes().to_vec()));
+                parts.push(Part::Literal(rest.as_bytes()[..open].to_vec()));
             }
             let after = &rest[open + 1..];
             let close = after.find('}').ok_or(KafkaTemplateError::Unclosed)?;
