@@ -22,7 +22,7 @@ case "$purpose" in
   # (make, a C compiler, OpenSSL and zlib headers); the Tansu broker is installed from PyPI
   # into a venv by scripts/kafka-broker.sh (python3-venv).
   test) packages+=(mandoc groff-base systemd make gcc g++ libssl-dev zlib1g-dev python3-venv) ;;
-  bench) packages+=(make gcc libssl-dev zlib1g-dev python3-venv) ;;
+  bench) packages+=(make gcc g++ libssl-dev zlib1g-dev python3-venv) ;;
   # Building and checking the .deb: dpkg-deb (dpkg-dev for dpkg-shlibdeps, which `cargo deb`
   # uses to derive Depends), lintian, and adduser for the postinst; cargo-deb itself below.
   # The .deb is built with `--features kafka`: librdkafka's build needs make, a C compiler,
