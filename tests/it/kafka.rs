@@ -430,3 +430,23 @@ output = ["k5424", "kraw"]
     assert_eq!(r5424, [("web01/shop".to_string(), formatted)]);
     assert_eq!(raw, [("web01".to_string(), frame.to_string())]);
 }
+
+#[test]
+fn kafka_clean_stop_with_the_broker_down_keeps_the_queue_for_the_next_start() {
+    let Some(bin) = tansu() else { return };
+    let mut broker = Broker::new(bin);
+    // The default queue: everything stays in memory until the clean stop writes it to disk.
+    let mut d = Daemon::start(&config(&broker.brokers(), "logs", ""));
+    const N: usize = 10_000;
+    send(d.port, 0, N, 0);
+    d.wait_stat("outputs", "k", "queued", N as u64);
+    let t = Instant::now();
+    assert!(d.stop().success(), "{}", d.log());
+    assert!(t.elapsed() < Duration::from_secs(15), "the stop took {:?}", t.elapsed());
+    broker.start();
+    broker.create_topics(&["logs"], 1);
+    d.restart();
+    d.wait_stat("outputs", "k", "delivered", N as u64);
+    let got = broker.consume("logs", 1, N);
+    assert_all(&got, N, &d.log());
+}
