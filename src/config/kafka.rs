@@ -5,7 +5,6 @@
 //! no socket and reads no file, so a build without the `kafka` feature checks the same
 //! keys and then refuses the output with a message saying so.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -134,16 +133,27 @@ pub struct KafkaSettings {
     pub queue: crate::queue::QueueSettings,
 }
 
-/// TLS files for librdkafka (`ssl.ca.location`, `ssl.certificate.location`,
-/// `ssl.key.location`).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// TLS for librdkafka: the files are read at validation (as root, before privileges are
+/// dropped) and passed as PEM text (`ssl.ca.pem`, `ssl.certificate.pem`, `ssl.key.pem`).
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct KafkaTls {
-    /// CA bundle; `None`: the system's.
-    pub ca: Option<PathBuf>,
-    /// Client certificate chain.
-    pub cert: Option<PathBuf>,
-    /// Client private key.
-    pub key: Option<PathBuf>,
+    /// CA bundle (PEM); `None`: the system's.
+    pub ca: Option<String>,
+    /// Client certificate chain (PEM).
+    pub cert: Option<String>,
+    /// Client private key (PEM).
+    pub key: Option<String>,
+}
+
+impl std::fmt::Debug for KafkaTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key in a log line.
+        f.debug_struct("KafkaTls")
+            .field("ca", &self.ca.is_some())
+            .field("cert", &self.cert.is_some())
+            .field("key", &self.key.is_some())
+            .finish()
+    }
 }
 
 /// Keys of forward outputs that Kafka outputs do not take.
@@ -331,12 +341,25 @@ impl Check<'_> {
                 false
             }
         };
-        let path = |v: &Option<Spanned<String>>| v.as_ref().map(|p| PathBuf::from(p.get_ref()));
         let tls = if tls_on {
+            let mut read = |v: &Option<Spanned<String>>, key: &str| -> Option<String> {
+                let v = v.as_ref()?;
+                match std::fs::read_to_string(v.get_ref()) {
+                    Ok(text) => Some(text),
+                    Err(e) => {
+                        self.err(
+                            v.span(),
+                            format!("`{key}`: cannot read {}: {e}", v.get_ref()),
+                            "give the path of a PEM file readable by root",
+                        );
+                        None
+                    }
+                }
+            };
             Some(KafkaTls {
-                ca: path(&raw.ca),
-                cert: path(&raw.cert),
-                key: path(&raw.key),
+                ca: read(&raw.ca, "ca"),
+                cert: read(&raw.cert, "cert"),
+                key: read(&raw.key, "key"),
             })
         } else {
             for (key, v) in [("ca", &raw.ca), ("cert", &raw.cert), ("key", &raw.key)] {
@@ -350,10 +373,7 @@ impl Check<'_> {
             }
             None
         };
-        if tls
-            .as_ref()
-            .is_some_and(|t| t.cert.is_some() != t.key.is_some())
-        {
+        if tls_on && raw.cert.is_some() != raw.key.is_some() {
             self.err(
                 raw.kind.span(),
                 "a client certificate needs both `cert` and `key`",

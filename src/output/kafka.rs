@@ -105,14 +105,14 @@ pub fn client_config(s: &KafkaSettings) -> ClientConfig {
     };
     c.set("security.protocol", security);
     if let Some(t) = &s.tls {
-        if let Some(p) = &t.ca {
-            c.set("ssl.ca.location", p.display().to_string());
+        if let Some(pem) = &t.ca {
+            c.set("ssl.ca.pem", pem);
         }
-        if let Some(p) = &t.cert {
-            c.set("ssl.certificate.location", p.display().to_string());
+        if let Some(pem) = &t.cert {
+            c.set("ssl.certificate.pem", pem);
         }
-        if let Some(p) = &t.key {
-            c.set("ssl.key.location", p.display().to_string());
+        if let Some(pem) = &t.key {
+            c.set("ssl.key.pem", pem);
         }
     }
     if let Some(sasl) = &s.sasl {
@@ -528,5 +528,69 @@ mod tests {
             Some((&b"logs"[..], &b"h1"[..], &b"{}"[..]))
         );
         assert_eq!(fields(recs[1]), Some((&b"t2"[..], &b""[..], &b"x"[..])));
+    }
+
+    #[test]
+    fn tls_and_sasl_are_passed_to_librdkafka() {
+        use crate::config::{Compression, KafkaTls, Payload, Sasl, SaslMechanism};
+        use crate::output::kafka_template::KafkaTemplate;
+        let settings = KafkaSettings {
+            brokers: vec!["k1:9093".into(), "k2:9093".into()],
+            topic: KafkaTemplate::parse("logs").unwrap(),
+            partition_key: KafkaTemplate::parse("{host}").unwrap(),
+            payload: Payload::Json,
+            compression: Compression::Zstd,
+            acks: -1,
+            idempotence: true,
+            linger: Duration::from_millis(20),
+            batch_bytes: 65536,
+            client_id: "edge1".into(),
+            delivery_timeout: Duration::from_secs(30),
+            tls: Some(KafkaTls {
+                ca: Some("CA PEM".into()),
+                cert: Some("CERT PEM".into()),
+                key: Some("KEY PEM".into()),
+            }),
+            sasl: Some(Sasl {
+                mechanism: SaslMechanism::ScramSha512,
+                username: "u".into(),
+                password: "p".into(),
+            }),
+            queue: QueueSettings {
+                dir: None,
+                memory_bytes: 1 << 20,
+                max_disk_bytes: 1 << 30,
+                segment_bytes: 1 << 24,
+                fsync: crate::queue::Fsync::None,
+            },
+        };
+        let c = client_config(&settings);
+        for (k, v) in [
+            ("bootstrap.servers", "k1:9093,k2:9093"),
+            ("client.id", "edge1"),
+            ("compression.type", "zstd"),
+            ("acks", "-1"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "20"),
+            ("batch.size", "65536"),
+            ("message.timeout.ms", "30000"),
+            ("security.protocol", "sasl_ssl"),
+            ("ssl.ca.pem", "CA PEM"),
+            ("ssl.certificate.pem", "CERT PEM"),
+            ("ssl.key.pem", "KEY PEM"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "u"),
+            ("sasl.password", "p"),
+        ] {
+            assert_eq!(c.get(k), Some(v), "{k}");
+        }
+        // librdkafka accepts the whole configuration (no connection is made yet); it parses
+        // the PEM text at once, so here without it (the system's CAs).
+        let settings = KafkaSettings {
+            tls: Some(KafkaTls::default()),
+            ..settings
+        };
+        let p: Result<FutureProducer, _> = client_config(&settings).create();
+        assert!(p.is_ok(), "{:?}", p.err());
     }
 }

@@ -442,7 +442,11 @@ fn kafka_clean_stop_with_the_broker_down_keeps_the_queue_for_the_next_start() {
     d.wait_stat("outputs", "k", "queued", N as u64);
     let t = Instant::now();
     assert!(d.stop().success(), "{}", d.log());
-    assert!(t.elapsed() < Duration::from_secs(15), "the stop took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "the stop took {:?}",
+        t.elapsed()
+    );
     broker.start();
     broker.create_topics(&["logs"], 1);
     d.restart();
