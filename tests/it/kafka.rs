@@ -454,3 +454,23 @@ fn kafka_clean_stop_with_the_broker_down_keeps_the_queue_for_the_next_start() {
     let got = broker.consume("logs", 1, N);
     assert_all(&got, N, &d.log());
 }
+
+#[test]
+fn kafka_a_reload_to_a_live_broker_delivers_the_queue() {
+    let Some(bin) = tansu() else { return };
+    let dead = Broker::new(bin.clone());
+    let d = Daemon::start(&config(&dead.brokers(), "logs", ""));
+    send(d.port, 0, 1000, 0);
+    d.wait_stat("outputs", "k", "queued", 1000);
+    let mut live = Broker::new(bin);
+    live.start();
+    live.create_topics(&["logs"], 1);
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, text.replace(&dead.brokers(), &live.brokers())).unwrap();
+    d.signal(libc::SIGHUP);
+    d.wait_stat("outputs", "k", "delivered", 1000);
+    send(d.port, 1000, 1500, 0);
+    d.wait_stat("outputs", "k", "delivered", 1500);
+    let got = live.consume("logs", 1, 1500);
+    assert_all(&got, 1500, &d.log());
+}
