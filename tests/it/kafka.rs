@@ -273,6 +273,15 @@ fn kafka_100k_messages_all_in_the_topic_keyed_by_host_exactly_as_formatted() {
         assert_eq!(j["host"].as_str(), Some(k.as_str()), "{v}");
         assert!(lines.contains_key(v.as_str()), "not as formatted: {v}");
     }
+    // One host's messages stay in order (one key, one partition, no failure to resend).
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (k, v) in &got {
+        let at = v.find("seq=").unwrap() + 4;
+        let seq: usize = v[at..at + 7].parse().unwrap();
+        if let Some(prev) = last.insert(k.as_str(), seq) {
+            assert!(prev < seq, "{k}: {prev} then {seq}");
+        }
+    }
     assert_eq!(d.stat("outputs", "k", "queued"), 0);
 }
 
