@@ -7,7 +7,7 @@
 # (scripts/package-test.sh), which replaces rsyslog on the machine.
 # The Kafka tests need the `kafka` cargo feature (librdkafka, ~75 s more to build once) and the
 # Tansu broker, installed pinned by scripts/kafka-broker.sh: a full run runs them as a second
-# step (`cargo test --features kafka --test it kafka`); LOGWELL_KAFKA_TESTS=0 leaves them out.
+# step (`cargo test --features kafka --lib --test it kafka`); LOGWELL_KAFKA_TESTS=0 leaves them out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -25,7 +25,8 @@ if [ $# -eq 0 ] && [ -n "${LOGWELL_CONFORMANCE_DIR:-}" ]; then
 fi
 cargo test --locked "$@"
 if [ $# -eq 0 ] && [ "${LOGWELL_KAFKA_TESTS:-1}" != 0 ]; then
-  cargo test --locked --features kafka --test it kafka
+  # The unit tests of the Kafka action and its config, then the tests against the broker.
+  cargo test --locked --features kafka --lib --test it kafka
 fi
 if [ $# -eq 0 ] && [ "$(id -u)" -eq 0 ] && { [ "${CI:-}" = true ] || [ "${LOGWELL_PACKAGE_TEST:-}" = 1 ]; }; then
   scripts/package-test.sh
