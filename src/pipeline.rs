@@ -170,7 +170,7 @@ impl Pipeline {
         if truncated {
             msg.flags.insert(Flags::TRUNCATED);
         }
-        self.push_message(msg, frame.len(), source, creds);
+        self.route(msg, frame.len(), source, creds, Some(frame));
     }
 
     /// Routes and formats a message that did not come as a syslog frame (the journal, the
@@ -181,6 +181,19 @@ impl Pipeline {
         bytes: usize,
         source: &Source,
         creds: Option<Creds>,
+    ) {
+        self.route(msg, bytes, source, creds, None);
+    }
+
+    /// Routes and formats one message; `frame` is the syslog frame it was parsed from (the
+    /// `raw` payload of Kafka outputs), if any.
+    fn route(
+        &mut self,
+        msg: Message<'_>,
+        bytes: usize,
+        source: &Source,
+        creds: Option<Creds>,
+        frame: Option<&[u8]>,
     ) {
         if msg.flags.contains(Flags::TRUNCATED) {
             self.counts.truncated += 1;
@@ -224,6 +237,34 @@ impl Pipeline {
                     end_field(&mut chunk.data, at);
                     let at = begin_field(&mut chunk.data);
                     format_line(output.format, &ev, &mut self.time, &mut chunk.data);
+                    end_field(&mut chunk.data, at);
+                }
+                Layout::Kafka {
+                    topic,
+                    key,
+                    payload,
+                } => {
+                    // [topic][key][payload], rendered in place: no allocation.
+                    let offset = self.time.local_offset(self.recv_time);
+                    let at = begin_field(&mut chunk.data);
+                    topic.render_topic(&ev, offset, &mut chunk.data);
+                    end_field(&mut chunk.data, at);
+                    let at = begin_field(&mut chunk.data);
+                    key.render(&ev, offset, &mut chunk.data);
+                    end_field(&mut chunk.data, at);
+                    let at = begin_field(&mut chunk.data);
+                    match (payload, frame) {
+                        (crate::config::Payload::Raw, Some(f)) => chunk.data.extend_from_slice(f),
+                        (crate::config::Payload::Raw, None) => {
+                            chunk.data.extend_from_slice(ev.msg.msg)
+                        }
+                        _ => {
+                            format_line(output.format, &ev, &mut self.time, &mut chunk.data);
+                            if chunk.data.last() == Some(&b'\n') {
+                                chunk.data.pop();
+                            }
+                        }
+                    }
                     end_field(&mut chunk.data, at);
                 }
             }

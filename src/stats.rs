@@ -70,6 +70,9 @@ pub struct OutputStats {
     pub retried: AtomicU64,
     /// Forward: damaged queue segments found at start (torn tails, corruption).
     pub corrupt: AtomicU64,
+    /// Kafka: delivery latency summed over delivered messages, in microseconds (from the
+    /// hand-over to the producer to the broker's acknowledgement).
+    pub latency_us: AtomicU64,
     /// Bumped by the writer after each write: live followers wait on it instead of polling.
     pub wake: tokio::sync::watch::Sender<u64>,
 }
@@ -90,6 +93,7 @@ impl Default for OutputStats {
             failed: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             corrupt: AtomicU64::new(0),
+            latency_us: AtomicU64::new(0),
             wake: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -166,6 +170,8 @@ pub struct OutputSnapshot {
     pub retried: u64,
     #[serde(default)]
     pub corrupt: u64,
+    #[serde(default)]
+    pub latency_us: u64,
 }
 
 impl Stats {
@@ -243,6 +249,7 @@ impl Stats {
                             failed: s.failed.load(Relaxed),
                             retried: s.retried.load(Relaxed),
                             corrupt: s.corrupt.load(Relaxed),
+                            latency_us: s.latency_us.load(Relaxed),
                         },
                     )
                 })
@@ -335,7 +342,7 @@ impl Snapshot {
                 );
             }
         }
-        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 13] = [
+        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 14] = [
             ("written_total", "counter", "Messages written.", |o| {
                 o.written
             }),
@@ -405,6 +412,12 @@ impl Snapshot {
                 "counter",
                 "Forward: damaged queue segments found at start.",
                 |o| o.corrupt,
+            ),
+            (
+                "delivery_latency_microseconds_total",
+                "counter",
+                "Kafka: delivery latency summed over delivered messages (divide by delivered_total).",
+                |o| o.latency_us,
             ),
         ];
         for (name, kind, help, get) in outputs {

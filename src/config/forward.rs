@@ -273,7 +273,7 @@ impl Check<'_> {
         })
     }
 
-    fn bounded_ms(&mut self, v: &Option<Spanned<i64>>, key: &str, default: u64) -> u64 {
+    pub(super) fn bounded_ms(&mut self, v: &Option<Spanned<i64>>, key: &str, default: u64) -> u64 {
         match v {
             None => default,
             Some(v) if (1..=86_400_000).contains(v.get_ref()) => *v.get_ref() as u64,
@@ -288,7 +288,7 @@ impl Check<'_> {
         }
     }
 
-    fn pick<T: Copy>(
+    pub(super) fn pick<T: Copy>(
         &mut self,
         v: &Option<Spanned<String>>,
         key: &str,
@@ -389,7 +389,7 @@ impl Check<'_> {
         Some(tls)
     }
 
-    fn queue(&mut self, raw: Option<&RawQueue>) -> crate::queue::QueueSettings {
+    pub(super) fn queue(&mut self, raw: Option<&RawQueue>) -> crate::queue::QueueSettings {
         let default = RawQueue::default();
         let raw = raw.unwrap_or(&default);
         let memory_bytes = match &raw.memory_bytes {

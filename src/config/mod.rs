@@ -11,6 +11,7 @@
 mod error;
 mod follow;
 mod forward;
+mod kafka;
 pub mod keys;
 pub(crate) mod raw;
 mod rotation;
@@ -26,6 +27,7 @@ pub use forward::{
     Balance, ForwardSettings, ForwardTls, Framing, Protocol, Target, DEFAULT_QUEUE_MAX_DISK_BYTES,
     DEFAULT_QUEUE_MEMORY_BYTES, DEFAULT_QUEUE_SEGMENT_BYTES,
 };
+pub use kafka::{Compression, KafkaSettings, KafkaTls, Payload, Sasl, SaslMechanism};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
     DaemonSettings, DynamicSettings, FileSettings, Format, InputKind, InputSettings,
@@ -438,6 +440,56 @@ output = "syslog"
         for f in ["etc/logwell.toml", "etc/dev.toml"] {
             let s = load_files(&[root.join(f)]);
             assert!(s.is_ok(), "{f}: {}", s.unwrap_err());
+        }
+    }
+
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn a_kafka_output_gets_its_defaults_and_a_queue_in_the_state_dir() {
+        let s = load_str(&format!(
+            "[daemon]\nprivsep = false\nstate_dir = \"/tmp/lw-state\"\n{OK}\n\
+             [output.k]\ntype = \"kafka\"\nbrokers = \"k1:9092\"\ntopic = \"logs.{{facility}}\"\n"
+        ))
+        .unwrap();
+        let o = s.outputs.iter().find(|o| o.name == "k").unwrap();
+        let OutputKind::Kafka(k) = &o.kind else {
+            panic!("{o:?}")
+        };
+        assert_eq!(k.brokers, ["k1:9092"]);
+        assert_eq!(
+            k.partition_key,
+            crate::output::kafka_template::KafkaTemplate::parse("{host}").unwrap()
+        );
+        assert_eq!(k.payload, Payload::Json);
+        assert_eq!(k.compression, Compression::None);
+        assert_eq!(k.acks, -1);
+        assert!(k.idempotence);
+        assert!(k.tls.is_none() && k.sasl.is_none());
+        assert_eq!(
+            k.queue.dir.as_deref(),
+            Some(std::path::Path::new("/tmp/lw-state/queue/k"))
+        );
+    }
+
+    #[test]
+    fn kafka_output_errors_are_all_reported_with_hints() {
+        let e = load_str(&format!(
+            "{OK}\n[output.k]\ntype = \"kafka\"\nbrokers = \"nope\"\ntopic = \"logs.{{nope}}\"\n\
+             acks = \"1\"\ncompression = \"brotli\"\nca = \"/ca.pem\"\nsasl_username = \"u\"\n\
+             [output.f]\ntype = \"file\"\npath = \"/tmp/x.log\"\ntopic = \"t\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "`nope` is not a broker address",
+            "unknown field `{nope}`",
+            "the idempotent producer needs `acks = \"all\"`",
+            "`compression = \"brotli\"` is not one of the choices",
+            "`ca` needs protocol = \"tls\"",
+            "`sasl_username` needs `sasl_mechanism`",
+            "`topic` does not apply to file outputs",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
         }
     }
 

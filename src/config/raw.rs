@@ -225,8 +225,34 @@ pub(crate) struct RawOutput {
     pub(crate) server_name: Option<Spanned<String>>,
     /// forward, tls: pinned `sha256:` fingerprints of the server's certificate.
     pub(crate) fingerprints: Option<Spanned<OneOrMany>>,
-    /// forward: the action's queue.
+    /// forward, kafka: the action's queue.
     pub(crate) queue: Option<Spanned<RawQueue>>,
+    /// kafka: the bootstrap brokers, `"host:port"`.
+    pub(crate) brokers: Option<Spanned<OneOrMany>>,
+    /// kafka: the topic, templated (`"logs.{facility}"`).
+    pub(crate) topic: Option<Spanned<String>>,
+    /// kafka: the partition key, templated (default `"{host}"`).
+    pub(crate) partition_key: Option<Spanned<String>>,
+    /// kafka: `"none"`, `"zstd"`, `"lz4"`, `"gzip"` or `"snappy"`.
+    pub(crate) compression: Option<Spanned<String>>,
+    /// kafka: `"all"`, `"1"` or `"0"`.
+    pub(crate) acks: Option<Spanned<String>>,
+    /// kafka: the idempotent producer (default true).
+    pub(crate) idempotence: Option<Spanned<bool>>,
+    /// kafka: milliseconds the producer waits to fill a batch.
+    pub(crate) linger_ms: Option<Spanned<i64>>,
+    /// kafka: bytes of one produced batch at most.
+    pub(crate) batch_bytes: Option<Spanned<i64>>,
+    /// kafka: `client.id`.
+    pub(crate) client_id: Option<Spanned<String>>,
+    /// kafka: milliseconds before an unacknowledged message fails (and is sent again).
+    pub(crate) delivery_timeout_ms: Option<Spanned<i64>>,
+    /// kafka: `"PLAIN"`, `"SCRAM-SHA-256"` or `"SCRAM-SHA-512"`.
+    pub(crate) sasl_mechanism: Option<Spanned<String>>,
+    /// kafka: the SASL user name.
+    pub(crate) sasl_username: Option<Spanned<String>>,
+    /// kafka: the SASL password.
+    pub(crate) sasl_password: Option<Spanned<String>>,
 }
 
 /// `[output.NAME.queue]`: a forward action's disk-assisted queue.

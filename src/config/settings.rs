@@ -198,6 +198,8 @@ pub enum OutputKind {
     Users(UsersSettings),
     /// `type = "forward"`: remote syslog servers, through a disk-assisted queue.
     Forward(super::forward::ForwardSettings),
+    /// `type = "kafka"`: Kafka topics, through a disk-assisted queue.
+    Kafka(super::kafka::KafkaSettings),
 }
 
 /// A `users` output: each message is written to the terminals of logged-in users.
@@ -492,6 +494,9 @@ impl Settings {
         for o in &mut outputs {
             if let OutputKind::Forward(f) = &mut o.kind {
                 f.queue.dir = Some(daemon.state_dir.join("queue").join(&o.name));
+            }
+            if let OutputKind::Kafka(k) = &mut o.kind {
+                k.queue.dir = Some(daemon.state_dir.join("queue").join(&o.name));
             }
         }
         check_unique_paths(&files, &outputs, &mut errors);
@@ -843,14 +848,45 @@ fn output_kind(
     match raw.kind.get_ref().as_str() {
         "file" => file_output(check, raw, default_rotation),
         "users" => users_output(check, raw),
-        "forward" => check.forward(raw).map(OutputKind::Forward),
+        "forward" => {
+            refuse_kafka_keys(check, raw, "forward");
+            check.forward(raw).map(OutputKind::Forward)
+        }
+        "kafka" => check.kafka(raw).map(OutputKind::Kafka),
         other => {
             check.err(
                 raw.kind.span(),
                 format!("unknown output type `{other}`"),
-                "use \"file\", \"users\" or \"forward\"",
+                "use \"file\", \"users\", \"forward\" or \"kafka\"",
             );
             None
+        }
+    }
+}
+
+/// Refuses the keys of Kafka outputs on outputs of another type.
+fn refuse_kafka_keys(check: &mut Check<'_>, raw: &RawOutput, kind: &str) {
+    for (key, span) in [
+        ("brokers", span_of(&raw.brokers)),
+        ("topic", span_of(&raw.topic)),
+        ("partition_key", span_of(&raw.partition_key)),
+        ("compression", span_of(&raw.compression)),
+        ("acks", span_of(&raw.acks)),
+        ("idempotence", span_of(&raw.idempotence)),
+        ("linger_ms", span_of(&raw.linger_ms)),
+        ("batch_bytes", span_of(&raw.batch_bytes)),
+        ("client_id", span_of(&raw.client_id)),
+        ("delivery_timeout_ms", span_of(&raw.delivery_timeout_ms)),
+        ("sasl_mechanism", span_of(&raw.sasl_mechanism)),
+        ("sasl_username", span_of(&raw.sasl_username)),
+        ("sasl_password", span_of(&raw.sasl_password)),
+    ] {
+        if let Some(span) = span {
+            check.err(
+                span,
+                format!("`{key}` does not apply to {kind} outputs"),
+                "it applies to kafka outputs (type = \"kafka\"); remove it",
+            );
         }
     }
 }
@@ -884,6 +920,7 @@ fn refuse_forward_keys(check: &mut Check<'_>, raw: &RawOutput, kind: &str) {
 
 fn users_output(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
     refuse_forward_keys(check, raw, "users");
+    refuse_kafka_keys(check, raw, "users");
     for (key, span) in [
         ("path", span_of(&raw.path)),
         ("format", span_of(&raw.format)),
@@ -940,6 +977,7 @@ fn file_output(
     default_rotation: &PartialRotation,
 ) -> Option<OutputKind> {
     refuse_forward_keys(check, raw, "file");
+    refuse_kafka_keys(check, raw, "file");
     for (key, span) in [
         ("users", span_of(&raw.users)),
         ("utmp", span_of(&raw.utmp)),

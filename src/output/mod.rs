@@ -2,7 +2,8 @@
 //! ([`file`]) with rotation ([`rotate`], [`fileset`], [`compress`]), templated paths
 //! ([`template`]) and their writer ([`dynfile`], which also reduces repeated messages), and
 //! the terminals of logged-in users ([`users`]), and remote syslog servers ([`forward`], through
-//! its own [`Queue`](crate::queue::Queue)). Every file-system change goes through
+//! its own [`Queue`](crate::queue::Queue)), and Kafka (`kafka`, feature `kafka`, with
+//! [`kafka_template`]; through its own queue too). Every file-system change goes through
 //! [`fsops`].
 //!
 //! Input tasks format lines into per-output [`Chunk`]s themselves (no copy, no allocation
@@ -17,6 +18,9 @@ pub mod fileset;
 pub mod format;
 pub mod forward;
 pub mod fsops;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+pub mod kafka_template;
 pub mod rotate;
 pub mod template;
 pub mod users;
@@ -78,6 +82,16 @@ pub enum Layout {
         /// Compute [`dynfile::repeat_key`] for each message.
         repeat_keys: bool,
     },
+    /// Kafka records (`kafka`): `[topic][key][payload]`, each a `u32` little-endian length
+    /// and bytes, the templates rendered in the input task.
+    Kafka {
+        /// The topic template.
+        topic: Arc<kafka_template::KafkaTemplate>,
+        /// The partition key template.
+        key: Arc<kafka_template::KafkaTemplate>,
+        /// The payload's format.
+        payload: crate::config::Payload,
+    },
     /// Plain lines handed over without waiting: dropped and counted when the queue is full
     /// (the `users` output, which must never stall the pipeline).
     Lossy,
@@ -93,6 +107,11 @@ impl Layout {
             OutputKind::File(_) => Layout::Lines,
             OutputKind::Users(_) => Layout::Lossy,
             OutputKind::Forward(_) => Layout::Lines,
+            OutputKind::Kafka(k) => Layout::Kafka {
+                topic: Arc::new(k.topic.clone()),
+                key: Arc::new(k.partition_key.clone()),
+                payload: k.payload,
+            },
         }
     }
 }
@@ -126,7 +145,7 @@ impl Output {
     pub fn file(&self) -> Option<&FileSettings> {
         match &self.settings.kind {
             OutputKind::File(f) => Some(f),
-            OutputKind::Users(_) | OutputKind::Forward(_) => None,
+            OutputKind::Users(_) | OutputKind::Forward(_) | OutputKind::Kafka(_) => None,
         }
     }
 
@@ -242,6 +261,25 @@ pub fn spawn(
                 .name(format!("out-{name}"))
                 .spawn(move || runtime.block_on(forwarder.run()))?;
             (tx, forward_settings.format, thread)
+        }
+        #[cfg(feature = "kafka")]
+        OutputKind::Kafka(kafka_settings) => {
+            let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+            let action = kafka::KafkaAction {
+                name: name.clone(),
+                settings: kafka_settings.clone(),
+                stats: out_stats.clone(),
+                rx,
+                ctl: ctl_rx,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("out-{name}"))
+                .spawn(move || runtime.block_on(action.run()))?;
+            (tx, kafka_settings.payload.format(), thread)
+        }
+        #[cfg(not(feature = "kafka"))]
+        OutputKind::Kafka(_) => {
+            unreachable!("config validation refuses kafka outputs without the kafka feature")
         }
     };
     let output = Output {

@@ -339,7 +339,7 @@ fn text_before(parts: &[Part]) -> String {
     s
 }
 
-fn render_field(f: Field, ev: &Event<'_>, offset: FixedOffset, out: &mut Vec<u8>) {
+pub(crate) fn render_field(f: Field, ev: &Event<'_>, offset: FixedOffset, out: &mut Vec<u8>) {
     let recv = || ev.recv_time.naive_utc() + offset;
     let msg_time = || -> NaiveDateTime { ev.msg.timestamp.map_or_else(recv, |t| t.local) };
     match f {

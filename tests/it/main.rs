@@ -10,6 +10,10 @@ mod forward;
 mod history;
 mod inputs;
 mod journal;
+#[cfg(feature = "kafka")]
+mod kafka;
+#[cfg(not(feature = "kafka"))]
+mod kafka_disabled;
 mod kmsg;
 mod lifecycle;
 mod limits;

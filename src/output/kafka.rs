@@ -1,0 +1,596 @@
+//! The Kafka action (`type = "kafka"`, cargo feature `kafka`): publishes the records input
+//! tasks rendered for it (`[topic][key][payload]`, see [`Layout::Kafka`](super::Layout)) to
+//! Kafka through librdkafka (`rdkafka`'s `FutureProducer`), through its own
+//! [`Queue`] (the forward action's disk-assisted queue).
+//!
+//! Each action runs on its own thread; two futures share it, as in the forward action:
+//! - **intake** takes chunks from the bounded channel and pushes each record into the queue
+//!   (memory, then disk). It stops taking chunks only when the queue's disk bound is reached:
+//!   a broker that is down or slow holds back nothing but this action.
+//! - **delivery** reads batches from the queue and hands each record to the producer, keeping
+//!   at most [`MAX_IN_FLIGHT`] records in the producer (the rest wait in the queue, on disk
+//!   past its memory bound). A batch is acknowledged to the queue (removed) only once the
+//!   broker acknowledged every record of it (the delivery report), and batches in the order
+//!   they were read. When any record of a batch fails (`delivery_timeout_ms` passed, a
+//!   fatal producer error), delivery waits for the batches in flight, rewinds the queue
+//!   ([`Queue::rewind`]) and sends everything not acknowledged again after a back-off.
+//!
+//! Where duplicates come from (at least once): the records of the batches acknowledged by
+//! the broker after an earlier batch failed are sent again by the rewind; after a crash or
+//! `kill -9`, records the broker acknowledged whose batch was not yet acknowledged to the
+//! queue (at most [`MAX_IN_FLIGHT`]). The idempotent producer (on by default) removes the
+//! duplicates of librdkafka's own retries within one producer session only.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use tokio::sync::{mpsc, Notify};
+
+use super::{Chunk, WriterCommand};
+use crate::config::KafkaSettings;
+use crate::queue::{record, Batch, Pushed, Queue, QueueSettings};
+use crate::stats::OutputStats;
+
+/// Records handed to the producer and not yet acknowledged, at most.
+pub const MAX_IN_FLIGHT: u64 = 100_000;
+/// Records per batch read from the queue.
+const BATCH_RECORDS: usize = 5_000;
+/// Payload bytes per batch (past the first record).
+const BATCH_BYTES: usize = 1024 * 1024;
+/// Wait after a failed batch before sending again.
+const RETRY_WAIT: Duration = Duration::from_secs(1);
+/// At a stop, how long delivery waits for the broker to acknowledge what is in flight.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// A running Kafka action.
+pub(crate) struct KafkaAction {
+    pub(crate) name: String,
+    pub(crate) settings: KafkaSettings,
+    pub(crate) stats: Arc<OutputStats>,
+    pub(crate) rx: mpsc::Receiver<Chunk>,
+    pub(crate) ctl: mpsc::UnboundedReceiver<WriterCommand>,
+}
+
+/// What intake and delivery share.
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Records were pushed, or intake ended.
+    wake: Notify,
+    /// Records were acknowledged: room in the queue.
+    room: Notify,
+    /// Intake ended (the daemon stops or the action was removed).
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The librdkafka configuration of an action.
+pub fn client_config(s: &KafkaSettings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", s.brokers.join(","))
+        .set("client.id", &s.client_id)
+        .set("compression.type", s.compression.name())
+        .set("acks", s.acks.to_string())
+        .set("enable.idempotence", s.idempotence.to_string())
+        .set("linger.ms", s.linger.as_millis().to_string())
+        .set("batch.size", s.batch_bytes.to_string())
+        .set(
+            "message.timeout.ms",
+            s.delivery_timeout.as_millis().to_string(),
+        )
+        .set(
+            "queue.buffering.max.messages",
+            (2 * MAX_IN_FLIGHT).to_string(),
+        )
+        .set("queue.buffering.max.kbytes", "1048576")
+        // Reconnect quickly once the broker is back.
+        .set("reconnect.backoff.ms", "100")
+        .set("reconnect.backoff.max.ms", "2000");
+    let security = match (&s.tls, &s.sasl) {
+        (None, None) => "plaintext",
+        (Some(_), None) => "ssl",
+        (None, Some(_)) => "sasl_plaintext",
+        (Some(_), Some(_)) => "sasl_ssl",
+    };
+    c.set("security.protocol", security);
+    if let Some(t) = &s.tls {
+        if let Some(pem) = &t.ca {
+            c.set("ssl.ca.pem", pem);
+        }
+        if let Some(pem) = &t.cert {
+            c.set("ssl.certificate.pem", pem);
+        }
+        if let Some(pem) = &t.key {
+            c.set("ssl.key.pem", pem);
+        }
+    }
+    if let Some(sasl) = &s.sasl {
+        c.set("sasl.mechanism", sasl.mechanism.name())
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", &sasl.password);
+    }
+    c
+}
+
+impl KafkaAction {
+    /// Runs until every input task let go of the action's channel; then what was not
+    /// delivered is kept in the queue's files for the next start.
+    pub(crate) async fn run(self) {
+        let KafkaAction {
+            name,
+            settings,
+            stats,
+            rx,
+            ctl,
+        } = self;
+        let queue = open_queue(&name, &settings.queue, &stats);
+        let shared = Shared {
+            queue: Mutex::new(queue),
+            wake: Notify::new(),
+            room: Notify::new(),
+            stopping: AtomicBool::new(false),
+        };
+        let mut producer: Option<FutureProducer> = match client_config(&settings).create() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                stats.errors.fetch_add(1, Relaxed);
+                tracing::error!(output = %name, "kafka: cannot create the producer: {e}; messages stay queued");
+                None
+            }
+        };
+        let intake = intake(&name, &shared, &stats, rx, ctl);
+        let delivery = async {
+            if let Some(p) = producer.take() {
+                deliver(&name, &shared, &stats, &settings, p).await;
+            } else {
+                while !shared.stopping.load(Relaxed) {
+                    shared.wake.notified().await;
+                }
+            }
+        };
+        tokio::join!(intake, delivery);
+        let queue = shared.queue.into_inner().unwrap_or_else(|e| e.into_inner());
+        let memory = queue.len() - queue.disk_records();
+        match queue.close() {
+            Ok(kept) => {
+                stats.on_disk.store(kept, Relaxed);
+                if kept > 0 {
+                    tracing::info!(output = %name, kept, from_memory = memory, "kafka: undelivered messages kept on disk for the next start");
+                }
+            }
+            Err(e) => {
+                stats.dropped.fetch_add(memory, Relaxed);
+                tracing::error!(output = %name, lost = memory, "kafka: cannot keep the queue: {e}");
+            }
+        }
+    }
+}
+
+fn open_queue(name: &str, settings: &QueueSettings, stats: &OutputStats) -> Queue {
+    match Queue::open(settings.clone()) {
+        Ok((q, recovery)) => {
+            for d in &recovery.damage {
+                stats.corrupt.fetch_add(1, Relaxed);
+                tracing::error!(output = %name, "kafka queue: {d}");
+            }
+            if recovery.records > 0 {
+                tracing::info!(output = %name, messages = recovery.records, "kafka: queue recovered from disk");
+            }
+            stats.queued.store(q.len(), Relaxed);
+            stats.on_disk.store(q.disk_records(), Relaxed);
+            q
+        }
+        Err(e) => {
+            stats.errors.fetch_add(1, Relaxed);
+            tracing::error!(output = %name, "kafka: {e}; queueing in memory only");
+            let memory_only = QueueSettings {
+                dir: None,
+                memory_bytes: settings.memory_bytes.max(1024 * 1024),
+                ..settings.clone()
+            };
+            Queue::open(memory_only)
+                .expect("a memory queue needs no file")
+                .0
+        }
+    }
+}
+
+/// The records of a chunk: each `[topic][key][payload]` becomes one queue record with the
+/// same bytes.
+fn split_records(mut data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let start = data;
+        let mut len = 0;
+        for _ in 0..3 {
+            let n = u32::from_le_bytes(data.get(..4)?.try_into().ok()?) as usize;
+            data = data.get(4 + n..)?;
+            len += 4 + n;
+        }
+        Some(&start[..len])
+    })
+}
+
+/// Topic, key and payload of a queue record.
+pub fn fields(rec: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let mut rest = rec;
+    let mut take = || -> Option<&[u8]> {
+        let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let f = rest.get(4..4 + n)?;
+        rest = &rest[4 + n..];
+        Some(f)
+    };
+    Some((take()?, take()?, take()?))
+}
+
+async fn intake(
+    name: &str,
+    shared: &Shared,
+    stats: &OutputStats,
+    mut rx: mpsc::Receiver<Chunk>,
+    mut ctl: mpsc::UnboundedReceiver<WriterCommand>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut encoded = Vec::new();
+    let mut closing = false;
+    let command = |cmd: WriterCommand, closing: &mut bool| match cmd {
+        WriterCommand::Closing => *closing = true,
+        WriterCommand::Ping(reply) => {
+            let _ = reply.send(());
+        }
+        WriterCommand::Rotate(reply) => {
+            let _ = reply.send(Err(format!(
+                "`{name}` is a kafka output: nothing to rotate"
+            )));
+        }
+        WriterCommand::Reconfigure { .. } => {}
+    };
+    loop {
+        let chunk = tokio::select! {
+            chunk = rx.recv() => match chunk {
+                Some(chunk) => chunk,
+                None => break,
+            },
+            Some(cmd) = ctl.recv() => { command(cmd, &mut closing); continue; }
+            _ = tick.tick() => {
+                if let Err(e) = shared.queue().sync_if_due() {
+                    stats.errors.fetch_add(1, Relaxed);
+                    tracing::error!(output = %name, "kafka: {e}");
+                }
+                continue;
+            }
+        };
+        encoded.clear();
+        let mut records = 0;
+        for rec in split_records(&chunk.data) {
+            if record::fits(rec) {
+                record::encode(rec, &mut encoded);
+                records += 1;
+            } else {
+                stats.dropped.fetch_add(1, Relaxed);
+            }
+        }
+        let mut warned = false;
+        loop {
+            let pushed = {
+                let mut q = shared.queue();
+                let r = q.push(&encoded, records);
+                stats.queued.store(q.len(), Relaxed);
+                stats.on_disk.store(q.disk_records(), Relaxed);
+                r
+            };
+            match pushed {
+                Ok(Pushed::Memory | Pushed::Disk) => break,
+                Ok(Pushed::Full) | Err(_) if closing => {
+                    stats.dropped.fetch_add(records, Relaxed);
+                    break;
+                }
+                Ok(Pushed::Full) => {
+                    if !warned {
+                        warned = true;
+                        tracing::warn!(output = %name, "kafka: the queue is full (max_disk_bytes): holding senders back");
+                    }
+                }
+                Err(e) => {
+                    stats.errors.fetch_add(1, Relaxed);
+                    if !warned {
+                        warned = true;
+                        tracing::error!(output = %name, "kafka: {e}; retrying");
+                    }
+                }
+            }
+            shared.wake.notify_one();
+            tokio::select! {
+                _ = shared.room.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                Some(cmd) = ctl.recv() => command(cmd, &mut closing),
+            }
+        }
+        shared.wake.notify_one();
+    }
+    shared.stopping.store(true, Relaxed);
+    shared.wake.notify_one();
+}
+
+/// Each record's outcome: `None` when the broker acknowledged it, else why not.
+type Reports = Pin<Box<dyn Future<Output = Vec<Option<String>>> + Send>>;
+
+/// A batch handed to the producer, waiting for its delivery reports.
+struct InFlight {
+    batch: Batch,
+    sent: Instant,
+    reports: Reports,
+}
+
+async fn deliver(
+    name: &str,
+    shared: &Shared,
+    stats: &OutputStats,
+    settings: &KafkaSettings,
+    first: FutureProducer,
+) {
+    let mut producer = first;
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut in_flight_records: u64 = 0;
+    let mut failed_batch = false;
+    let mut stop_deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let stopping = shared.stopping.load(Relaxed);
+        if stopping && stop_deadline.is_none() {
+            stop_deadline = Some(tokio::time::Instant::now() + STOP_WAIT);
+        }
+        // Hand more records to the producer while there is room (not while a failure waits
+        // for the batches in flight before its rewind).
+        while !failed_batch && in_flight_records < MAX_IN_FLIGHT {
+            let mut batch = Batch::default();
+            let n = match shared.queue().read(&mut batch, BATCH_RECORDS, BATCH_BYTES) {
+                Ok(n) => n,
+                Err(e) => {
+                    stats.errors.fetch_add(1, Relaxed);
+                    tracing::error!(output = %name, "kafka: reading the queue: {e}");
+                    0
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            let reports = send_batch(name, stats, &producer, &batch).await;
+            batch.forget_payloads();
+            in_flight_records += batch.len() as u64;
+            in_flight.push_back(InFlight {
+                batch,
+                sent: Instant::now(),
+                reports,
+            });
+        }
+        if in_flight.is_empty() {
+            if failed_batch {
+                failed_batch = false;
+                // A new producer, a new session: an idempotent producer whose messages timed
+                // out in flight must bump its epoch, which brokers may refuse (Tansu answers
+                // ProducerFenced to every later batch); a fresh one starts clean.
+                match client_config(settings).create() {
+                    Ok(p) => producer = p,
+                    Err(e) => {
+                        stats.errors.fetch_add(1, Relaxed);
+                        tracing::error!(output = %name, "kafka: cannot create the producer: {e}");
+                    }
+                }
+                let n = shared.queue().rewind();
+                stats.retried.fetch_add(n, Relaxed);
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY_WAIT) => {}
+                    _ = wait_stopping(shared) => {}
+                }
+                continue;
+            }
+            if stopping {
+                break;
+            }
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                // A fallback: records pushed between the read and the wait are seen.
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            continue;
+        }
+        let front = in_flight.front_mut().expect("not empty");
+        let until = stop_deadline
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+        let results = tokio::select! {
+            r = &mut front.reports => r,
+            _ = shared.wake.notified(), if !failed_batch && in_flight_records < MAX_IN_FLIGHT => continue,
+            _ = tokio::time::sleep_until(until) => {
+                tracing::warn!(output = %name, unacknowledged = in_flight_records, "kafka: stopping with messages the broker has not acknowledged; they stay queued");
+                break;
+            }
+        };
+        let done = in_flight.pop_front().expect("not empty");
+        in_flight_records -= done.batch.len() as u64;
+        let failures = results.iter().filter(|r| r.is_some()).count() as u64;
+        if failures == 0 && !failed_batch {
+            let mut q = shared.queue();
+            if let Err(e) = q.ack(&done.batch) {
+                stats.errors.fetch_add(1, Relaxed);
+                tracing::error!(output = %name, "kafka: acknowledging to the queue: {e}");
+            }
+            stats.queued.store(q.len(), Relaxed);
+            stats.on_disk.store(q.disk_records(), Relaxed);
+            drop(q);
+            let n = done.batch.len() as u64;
+            stats.delivered.fetch_add(n, Relaxed);
+            stats.written.fetch_add(n, Relaxed);
+            stats
+                .latency_us
+                .fetch_add(n * done.sent.elapsed().as_micros() as u64, Relaxed);
+            shared.room.notify_one();
+        } else if failures > 0 {
+            stats.failed.fetch_add(failures, Relaxed);
+            if !failed_batch {
+                let why = results.iter().flatten().next().cloned().unwrap_or_default();
+                tracing::warn!(output = %name, failures, "kafka: messages not acknowledged by the broker ({why}); sending them again");
+            }
+            failed_batch = true;
+        }
+    }
+    // What is still in flight stays in the queue (not acknowledged): sent again at the next
+    // start.
+    producer.purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+}
+
+async fn wait_stopping(shared: &Shared) {
+    while !shared.stopping.load(Relaxed) {
+        shared.wake.notified().await;
+    }
+}
+
+/// Hands a batch's records to the producer; resolves to each record's outcome.
+async fn send_batch(
+    name: &str,
+    stats: &OutputStats,
+    producer: &FutureProducer,
+    batch: &Batch,
+) -> Reports {
+    let mut futures = Vec::with_capacity(batch.len());
+    for rec in batch.records() {
+        let Some((topic, key, payload)) = fields(rec) else {
+            stats.dropped.fetch_add(1, Relaxed);
+            continue;
+        };
+        let topic = String::from_utf8_lossy(topic);
+        let mut waits = 0u32;
+        loop {
+            let r = FutureRecord::to(&topic).key(key).payload(payload);
+            match producer.send_result(r) {
+                Ok(f) => {
+                    futures.push(Some(f));
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                    if waits < 6000 =>
+                {
+                    // The producer's own queue is full: wait for it to drain (at most 60 s,
+                    // then the record counts as failed and is sent again).
+                    waits += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((e, _)) => {
+                    tracing::warn!(output = %name, topic = %topic, "kafka: cannot produce: {e}");
+                    futures.push(None);
+                    break;
+                }
+            }
+        }
+    }
+    Box::pin(async move {
+        let mut out = Vec::with_capacity(futures.len());
+        for f in futures {
+            out.push(match f {
+                Some(f) => match f.await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err((e, _))) => Some(e.to_string()),
+                    Err(_) => Some("the producer went away".to_string()),
+                },
+                None => Some("not accepted by the producer".to_string()),
+            });
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_split_and_fields_read() {
+        let mut data = Vec::new();
+        for (t, k, p) in [(&b"logs"[..], &b"h1"[..], &b"{}"[..]), (b"t2", b"", b"x")] {
+            for f in [t, k, p] {
+                data.extend_from_slice(&(f.len() as u32).to_le_bytes());
+                data.extend_from_slice(f);
+            }
+        }
+        let recs: Vec<&[u8]> = split_records(&data).collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(
+            fields(recs[0]),
+            Some((&b"logs"[..], &b"h1"[..], &b"{}"[..]))
+        );
+        assert_eq!(fields(recs[1]), Some((&b"t2"[..], &b""[..], &b"x"[..])));
+    }
+
+    #[test]
+    fn tls_and_sasl_are_passed_to_librdkafka() {
+        use crate::config::{Compression, KafkaTls, Payload, Sasl, SaslMechanism};
+        use crate::output::kafka_template::KafkaTemplate;
+        let settings = KafkaSettings {
+            brokers: vec!["k1:9093".into(), "k2:9093".into()],
+            topic: KafkaTemplate::parse("logs").unwrap(),
+            partition_key: KafkaTemplate::parse("{host}").unwrap(),
+            payload: Payload::Json,
+            compression: Compression::Zstd,
+            acks: -1,
+            idempotence: true,
+            linger: Duration::from_millis(20),
+            batch_bytes: 65536,
+            client_id: "edge1".into(),
+            delivery_timeout: Duration::from_secs(30),
+            tls: Some(KafkaTls {
+                ca: Some("CA PEM".into()),
+                cert: Some("CERT PEM".into()),
+                key: Some("KEY PEM".into()),
+            }),
+            sasl: Some(Sasl {
+                mechanism: SaslMechanism::ScramSha512,
+                username: "u".into(),
+                password: "p".into(),
+            }),
+            queue: QueueSettings {
+                dir: None,
+                memory_bytes: 1 << 20,
+                max_disk_bytes: 1 << 30,
+                segment_bytes: 1 << 24,
+                fsync: crate::queue::Fsync::None,
+            },
+        };
+        let c = client_config(&settings);
+        for (k, v) in [
+            ("bootstrap.servers", "k1:9093,k2:9093"),
+            ("client.id", "edge1"),
+            ("compression.type", "zstd"),
+            ("acks", "-1"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "20"),
+            ("batch.size", "65536"),
+            ("message.timeout.ms", "30000"),
+            ("security.protocol", "sasl_ssl"),
+            ("ssl.ca.pem", "CA PEM"),
+            ("ssl.certificate.pem", "CERT PEM"),
+            ("ssl.key.pem", "KEY PEM"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "u"),
+            ("sasl.password", "p"),
+        ] {
+            assert_eq!(c.get(k), Some(v), "{k}");
+        }
+        // librdkafka accepts the whole configuration (no connection is made yet); it parses
+        // the PEM text at once, so here without it (the system's CAs).
+        let settings = KafkaSettings {
+            tls: Some(KafkaTls::default()),
+            ..settings
+        };
+        let p: Result<FutureProducer, _> = client_config(&settings).create();
+        assert!(p.is_ok(), "{:?}", p.err());
+    }
+}
