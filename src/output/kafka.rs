@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::{Chunk, WriterCommand};
 use crate::config::KafkaSettings;
-use crate::queue::{record, Batch, Pushed, Queue, QueueSettings};
+use crate::queue::{record, Batch, Pushed, Queue};
 use crate::stats::OutputStats;
 
 /// Records handed to the producer and not yet acknowledged, at most.
@@ -134,7 +134,7 @@ impl KafkaAction {
             rx,
             ctl,
         } = self;
-        let queue = open_queue(&name, &settings.queue, &stats);
+        let queue = super::queued::open("kafka", &name, &settings.queue, &stats);
         let shared = Shared {
             queue: Mutex::new(queue),
             wake: Notify::new(),
@@ -161,48 +161,7 @@ impl KafkaAction {
         };
         tokio::join!(intake, delivery);
         let queue = shared.queue.into_inner().unwrap_or_else(|e| e.into_inner());
-        let memory = queue.len() - queue.disk_records();
-        match queue.close() {
-            Ok(kept) => {
-                stats.on_disk.store(kept, Relaxed);
-                if kept > 0 {
-                    tracing::info!(output = %name, kept, from_memory = memory, "kafka: undelivered messages kept on disk for the next start");
-                }
-            }
-            Err(e) => {
-                stats.dropped.fetch_add(memory, Relaxed);
-                tracing::error!(output = %name, lost = memory, "kafka: cannot keep the queue: {e}");
-            }
-        }
-    }
-}
-
-fn open_queue(name: &str, settings: &QueueSettings, stats: &OutputStats) -> Queue {
-    match Queue::open(settings.clone()) {
-        Ok((q, recovery)) => {
-            for d in &recovery.damage {
-                stats.corrupt.fetch_add(1, Relaxed);
-                tracing::error!(output = %name, "kafka queue: {d}");
-            }
-            if recovery.records > 0 {
-                tracing::info!(output = %name, messages = recovery.records, "kafka: queue recovered from disk");
-            }
-            stats.queued.store(q.len(), Relaxed);
-            stats.on_disk.store(q.disk_records(), Relaxed);
-            q
-        }
-        Err(e) => {
-            stats.errors.fetch_add(1, Relaxed);
-            tracing::error!(output = %name, "kafka: {e}; queueing in memory only");
-            let memory_only = QueueSettings {
-                dir: None,
-                memory_bytes: settings.memory_bytes.max(1024 * 1024),
-                ..settings.clone()
-            };
-            Queue::open(memory_only)
-                .expect("a memory queue needs no file")
-                .0
-        }
+        crate::output::queued::close("kafka", &name, queue, &stats);
     }
 }
 

@@ -21,6 +21,7 @@ pub mod fsops;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod kafka_template;
+pub(crate) mod queued;
 pub mod rotate;
 pub mod template;
 pub mod users;

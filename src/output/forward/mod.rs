@@ -43,7 +43,7 @@ use tokio::time::Instant;
 
 use super::{Chunk, WriterCommand};
 use crate::config::{Balance, ForwardSettings, Framing, Protocol, Target};
-use crate::queue::{record, Batch, Pushed, Queue, QueueSettings};
+use crate::queue::{record, Batch, Pushed, Queue};
 use crate::stats::OutputStats;
 
 /// How long a batch's bytes must have been acknowledged by the server's TCP stack, on a
@@ -98,7 +98,7 @@ impl Forwarder {
             rx,
             ctl,
         } = self;
-        let queue = open_queue(&name, &settings.queue, &stats);
+        let queue = crate::output::queued::open("forward", &name, &settings.queue, &stats);
         let shared = Arc::new(Shared {
             queue: Mutex::new(queue),
             wake: Arc::new(Notify::new()),
@@ -119,51 +119,7 @@ impl Forwarder {
             Ok(s) => s.queue.into_inner().unwrap_or_else(|e| e.into_inner()),
             Err(_) => unreachable!("both halves are done"),
         };
-        let memory = queue.len() - queue.disk_records();
-        match queue.close() {
-            Ok(kept) => {
-                stats.on_disk.store(kept, Relaxed);
-                if kept > 0 {
-                    tracing::info!(output = %name, kept, from_memory = memory, "forward: undelivered messages kept on disk for the next start");
-                }
-            }
-            Err(e) => {
-                stats.dropped.fetch_add(memory, Relaxed);
-                tracing::error!(output = %name, lost = memory, "forward: cannot keep the queue: {e}");
-            }
-        }
-    }
-}
-
-fn open_queue(name: &str, settings: &QueueSettings, stats: &OutputStats) -> Queue {
-    match Queue::open(settings.clone()) {
-        Ok((q, recovery)) => {
-            for d in &recovery.damage {
-                stats.corrupt.fetch_add(1, Relaxed);
-                tracing::error!(output = %name, "forward queue: {d}");
-            }
-            if recovery.records > 0 {
-                tracing::info!(output = %name, messages = recovery.records, segments = recovery.segments, "forward: queue recovered from disk");
-            }
-            stats.queued.store(q.len(), Relaxed);
-            stats.on_disk.store(q.disk_records(), Relaxed);
-            q
-        }
-        Err(e) => {
-            stats.errors.fetch_add(1, Relaxed);
-            tracing::error!(output = %name, "forward: {e}; queueing in memory only");
-            let memory_only = QueueSettings {
-                dir: None,
-                ..settings.clone()
-            };
-            let memory_only = QueueSettings {
-                memory_bytes: memory_only.memory_bytes.max(1024 * 1024),
-                ..memory_only
-            };
-            Queue::open(memory_only)
-                .expect("a memory queue needs no file")
-                .0
-        }
+        crate::output::queued::close("forward", &name, queue, &stats);
     }
 }
 
