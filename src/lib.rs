@@ -23,7 +23,8 @@
 //!   ([`output::users`]); remote syslog servers over UDP, TCP or TLS ([`output::forward`],
 //!   each action on its own thread with its own [`queue`]); Kafka topics (`output::kafka`,
 //!   cargo feature `kafka`, librdkafka; its topic and key templates in
-//!   [`output::kafka_template`]), through its own [`queue`] too; every file-system change in
+//!   [`output::kafka_template`]), through its own [`queue`] too (opened and closed alike,
+//!   `output::queued`); every file-system change in
 //!   [`output::fsops`].
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
 //! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]) and raw TCP ([`follow::tcp`]):
@@ -37,7 +38,7 @@
 //!   the state directory) that forwarding and Kafka deliver from, at least once; [`queue::record`] is
 //!   its pure record codec.
 //! - [`stats`]: counters per input and output.
-//! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`), `logwelld`'s
+//! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`, `follow`, `show`), `logwelld`'s
 //!   arguments ([`cli::logwelld`]) and the completion scripts ([`cli::generate`]).
 #![deny(missing_docs)]
 
