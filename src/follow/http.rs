@@ -29,7 +29,7 @@ use super::{Refusal, Service};
 const PAGE: &str = include_str!("web/index.html");
 
 /// hyper's read and write buffer per connection (request heads are far smaller).
-const MAX_BUFFER: usize = 32 * 1024;
+const MAX_BUFFER: usize = 8 * 1024;
 
 /// The peer of a connection, put into each request's extensions.
 #[derive(Clone, Copy, Debug)]

@@ -266,14 +266,10 @@ impl Fields<'_> {
                     out.extend_from_slice(stored);
                     return;
                 };
-                let local = time.with_timezone(&Local);
-                let stamp = if format == OutputFormat::Short {
-                    local.format("%b %d %H:%M:%S")
-                } else {
-                    local.format("%Y-%m-%dT%H:%M:%S%z")
-                };
+                push_stamp(time, format == OutputFormat::Short, out);
+                out.push(b' ');
+                out.extend_from_slice(self.host.as_deref().unwrap_or("-").as_bytes());
                 use std::io::Write;
-                let _ = write!(out, "{stamp} {}", self.host.as_deref().unwrap_or("-"));
                 if let Some(tag) = &self.tag {
                     out.push(b' ');
                     out.extend_from_slice(tag.as_bytes());
@@ -303,6 +299,35 @@ impl Fields<'_> {
             }
         }
     }
+}
+
+thread_local! {
+    /// The local-time stamp of the last second rendered on this thread, per style: lines
+    /// come in runs from the same second, and formatting a time is most of a line's cost.
+    static STAMPS: std::cell::RefCell<[(i64, String); 2]> =
+        const { std::cell::RefCell::new([(i64::MIN, String::new()), (i64::MIN, String::new())]) };
+}
+
+/// Appends `time` in local time: `Nov 21 09:41:03` (`short`) or `2026-11-21T09:41:03+0100`.
+fn push_stamp(time: DateTime<Utc>, short: bool, out: &mut Vec<u8>) {
+    let second = time.timestamp();
+    STAMPS.with(|cell| {
+        let mut stamps = cell.borrow_mut();
+        let (cached, text) = &mut stamps[usize::from(short)];
+        if *cached != second {
+            use std::fmt::Write;
+            let local = time.with_timezone(&Local);
+            text.clear();
+            let pattern = if short {
+                "%b %d %H:%M:%S"
+            } else {
+                "%Y-%m-%dT%H:%M:%S%z"
+            };
+            let _ = write!(text, "{}", local.format(pattern));
+            *cached = second;
+        }
+        out.extend_from_slice(text.as_bytes());
+    });
 }
 
 #[cfg(test)]

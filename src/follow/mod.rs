@@ -147,7 +147,7 @@ pub async fn start(settings: &Settings, stats: Stats) -> std::io::Result<Option<
 /// The kernel send buffer of a follow connection. Set explicitly (which turns off its
 /// autotuning to megabytes), it bounds what a subscriber that stopped reading costs: this,
 /// its two batches in flight, and no more reading.
-const SEND_BUFFER: usize = 64 * 1024;
+const SEND_BUFFER: usize = 16 * 1024;
 
 /// Bounds the kernel send buffer of a subscriber's connection (see [`SEND_BUFFER`]).
 fn bound_send_buffer(stream: &tokio::net::TcpStream) {
@@ -344,7 +344,7 @@ impl Service {
                 counter.sent.fetch_add(n, Relaxed);
             }),
         };
-        // Two batches in flight at most: a stalled subscriber holds 32 KiB of them, no more.
+        // Two batches in flight at most: a stalled subscriber holds 16 KiB of them, no more.
         let (tx, rx) = mpsc::channel(2);
         if !first.bytes.is_empty() {
             let _ = tx.try_send(first.bytes);

@@ -18,7 +18,7 @@ use super::request::{Heartbeat, Request, StartAt};
 use crate::history::{FileSet, Position, Reader, Start};
 
 /// A batch holds at most this many bytes of encoded lines.
-const BATCH_BYTES: usize = 16 * 1024;
+const BATCH_BYTES: usize = 8 * 1024;
 
 /// How often a file is read again when no wake-up came (other programs' files, and a
 /// safety net for our own).

@@ -56,7 +56,16 @@ pub(crate) struct FileWriter {
     pub(crate) size: u64,
     /// The daemon is stopping (see [`WriterCommand::Closing`]).
     pub(crate) closing: bool,
+    /// Live followers woken last (see [`WAKE_EVERY`]), and whether a write since wants them
+    /// woken again.
+    pub(crate) woke_at: Instant,
+    pub(crate) wake_due: bool,
 }
+
+/// Live followers (`OutputStats::wake`) are woken at most this often under load: each wake
+/// costs the writer a notification per waiting follower. A write right after a quiet spell
+/// wakes them at once; the last write of a burst wakes them at most this late.
+const WAKE_EVERY: Duration = Duration::from_millis(2);
 
 /// How often the live path is checked for an external rename, delete or truncation.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -112,6 +121,7 @@ impl FileWriter {
                     self.check_path();
                     next_check = Instant::now() + CHECK_INTERVAL;
                 }
+                _ = sleep_until(self.woke_at + WAKE_EVERY), if self.wake_due => self.wake_followers(),
                 Some(command) = self.ctl.recv() => match command {
                     WriterCommand::Reconfigure { name, settings, stats } => {
                         self.write_pending();
@@ -264,6 +274,19 @@ impl FileWriter {
         }
     }
 
+    /// Wakes live followers, or marks it due when they were woken less than [`WAKE_EVERY`]
+    /// ago (the run loop's timer does it then).
+    fn wake_followers(&mut self) {
+        let now = Instant::now();
+        if now >= self.woke_at + WAKE_EVERY {
+            self.stats.wake.send_modify(|n| *n += 1);
+            self.woke_at = now;
+            self.wake_due = false;
+        } else {
+            self.wake_due = true;
+        }
+    }
+
     /// Opens the file for appending, creating it and its directories as configured.
     fn open(&self) -> io::Result<File> {
         let s = &self.settings;
@@ -321,7 +344,7 @@ impl FileWriter {
                     }
                 }
                 // Live followers read the file now, not at their next poll.
-                self.stats.wake.send_modify(|n| *n += 1);
+                self.wake_followers();
                 None
             }
             Err(failure) => self.write_failed(failure),

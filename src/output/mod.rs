@@ -229,6 +229,8 @@ pub fn spawn(
                 pending_bytes: 0,
                 size: 0,
                 closing: false,
+                woke_at: tokio::time::Instant::now(),
+                wake_due: false,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("out-{name}"))
