@@ -470,6 +470,7 @@ async fn send_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::QueueSettings;
 
     #[test]
     fn records_split_and_fields_read() {
