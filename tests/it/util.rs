@@ -13,12 +13,18 @@ use std::time::{Duration, Instant};
 /// How long any wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A free TCP-and-UDP port on 127.0.0.1 (bound once to find it, then released).
+/// A free TCP-and-UDP port on 127.0.0.1 (bound once to find it, then released), never one
+/// handed out before in this process: the tests run in parallel in this one binary, and a
+/// test may keep a port unbound for a while (a receiver that is down, a daemon between a
+/// stop and its restart) that the kernel would otherwise give to another test.
 pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
             return port;
         }
     }
