@@ -8,24 +8,28 @@
 //! - **fan-out**: 1,000 SSE subscribers on one file while 20,000 lines are written: lines
 //!   delivered per second (lines × subscribers / time until the last subscriber has the
 //!   last line), and the daemon's peak RSS.
-//! - **stalled**: ingest throughput over one TCP connection (3,000,000 messages until the last
-//!   is written) with no subscribers and with 200 stalled subscribers (connected, asking for
-//!   everything, never reading), interleaved, medians of `--rounds N` (default 3). A stalled
-//!   subscriber costs a bounded amount of reading (until its socket buffers are full), so the
-//!   run is long enough that this one-time cost is a fair share of it.
+//! - **stalled**: ingest throughput over one TCP connection with no subscribers and with 200
+//!   stalled subscribers (connected, asking for everything, never reading), interleaved,
+//!   medians of `--rounds N` (default 5), in two parts: the first 3,000,000 messages, while
+//!   the stalled streams fill up (each is read for until its socket buffers are full, a
+//!   bounded one-time cost), then 3,000,000 more with the streams full. Also the follow
+//!   threads' CPU seconds and the daemon's RSS. `FOLLOW_BENCH_RUNS=1` prints every run (the
+//!   runs vary by ±15% on a 2-core machine, hence the medians).
 //!
 //! Every load is bounded in count and time; only processes this program started are ended.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const LOGWELLD: &str = env!("CARGO_BIN_EXE_logwelld");
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// Messages sent in each run of the stalled-subscribers case.
+/// Messages sent in each run of the stalled-subscribers case while the subscribers' streams
+/// fill up, and after.
+const FILL_MESSAGES: u64 = 3_000_000;
 const STALLED_MESSAGES: u64 = 3_000_000;
 
 struct Daemon {
@@ -113,6 +117,27 @@ max_subscribers_per_peer = 2000
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
+    }
+
+    /// CPU seconds by thread name (user + system), from `/proc/PID/task/*/stat`.
+    fn thread_cpu(&self) -> std::collections::BTreeMap<String, f64> {
+        let mut by = std::collections::BTreeMap::new();
+        let tick = 100.0; // USER_HZ
+        let tasks = format!("/proc/{}/task", self.child.id());
+        for t in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let name = stat[open + 1..close].to_string();
+            let f: Vec<&str> = stat[close + 2..].split(' ').collect();
+            let ticks: f64 =
+                f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0);
+            *by.entry(name).or_insert(0.0) += ticks / tick;
+        }
+        by
     }
 
     /// Opens an SSE stream; returns once its start point is fixed (the `: logwell` line).
@@ -214,27 +239,34 @@ fn send(port: u16, n: u64, tag: &str) {
     s.write_all(&buf).unwrap();
 }
 
-fn count_lines(path: &Path) -> u64 {
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(_) => return 0,
-    };
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0;
-    loop {
-        let k = f.read(&mut buf).unwrap();
-        if k == 0 {
-            return n;
-        }
-        n += memchr::memchr_iter(b'\n', &buf[..k]).count() as u64;
-    }
+/// Counts the output's lines as they are written, reading only what was added since the
+/// last look (re-counting the whole file each time would take a good part of the measured
+/// time).
+#[derive(Default)]
+struct Written {
+    file: Option<std::fs::File>,
+    lines: u64,
 }
 
-fn wait_written(d: &Daemon, n: u64) {
-    let deadline = Instant::now() + DEADLINE;
-    while count_lines(&d.output()) < n {
-        assert!(Instant::now() < deadline, "not all written");
-        std::thread::sleep(Duration::from_millis(5));
+impl Written {
+    /// Waits until the output holds `n` lines.
+    fn wait(&mut self, d: &Daemon, n: u64) {
+        let deadline = Instant::now() + DEADLINE;
+        let mut buf = vec![0u8; 1 << 20];
+        while self.lines < n {
+            assert!(Instant::now() < deadline, "not all written");
+            if self.file.is_none() {
+                self.file = std::fs::File::open(d.output()).ok();
+            }
+            let got = match self.file.as_mut() {
+                Some(f) => f.read(&mut buf).unwrap(),
+                None => 0,
+            };
+            self.lines += memchr::memchr_iter(b'\n', &buf[..got]).count() as u64;
+            if got == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 }
 
@@ -286,8 +318,21 @@ fn fan_out(subscribers: usize, lines: u64) {
     );
 }
 
-/// Ingest time of `n` messages with `stalled` subscribers holding their streams unread.
-fn ingest(n: u64, stalled: usize) -> (f64, u64) {
+/// One run of the stalled case: `stalled` subscribers connect, then `FILL_MESSAGES` go in
+/// (the subscribers' streams fill up meanwhile), then `n` more (the streams stay full).
+struct Ingest {
+    /// Messages/s of the first part, which includes the one-time fill.
+    fill: f64,
+    /// Messages/s of the second part.
+    full: f64,
+    /// CPU seconds of the follow service's threads over both.
+    follow_cpu: f64,
+    /// Daemon RSS at the end, KiB.
+    rss: u64,
+}
+
+/// Runs [`Ingest`] with `stalled` subscribers holding their streams unread.
+fn ingest(n: u64, stalled: usize) -> Ingest {
     let d = Daemon::start();
     let mut held = Vec::new();
     for _ in 0..stalled {
@@ -296,13 +341,34 @@ fn ingest(n: u64, stalled: usize) -> (f64, u64) {
         write!(w, "GET /v1/follow?n=all HTTP/1.1\r\nHost: bench\r\n\r\n").unwrap();
         held.push(s);
     }
+    let mut written = Written::default();
+    let start = Instant::now();
+    send(d.port, FILL_MESSAGES, "fill");
+    written.wait(&d, FILL_MESSAGES);
+    let fill = FILL_MESSAGES as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
     send(d.port, n, "ingest");
-    wait_written(&d, n);
-    let secs = start.elapsed().as_secs_f64();
+    written.wait(&d, FILL_MESSAGES + n);
+    let full = n as f64 / start.elapsed().as_secs_f64();
+    let follow_cpu = d
+        .thread_cpu()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("logwell-follow"))
+        .map(|(_, s)| s)
+        .sum();
     let rss = d.rss_kib();
     drop(held);
-    (n as f64 / secs, rss)
+    if std::env::var_os("FOLLOW_BENCH_RUNS").is_some() {
+        eprintln!(
+            "{stalled} stalled: {fill:.0} then {full:.0} msg/s; follow CPU {follow_cpu:.2} s"
+        );
+    }
+    Ingest {
+        fill,
+        full,
+        follow_cpu,
+        rss,
+    }
 }
 
 fn main() {
@@ -315,7 +381,7 @@ fn main() {
         .position(|a| a == "--rounds")
         .and_then(|i| args.get(i + 1))
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3usize);
+        .unwrap_or(5usize);
     let only: Vec<&str> = args
         .iter()
         .filter(|a| ["latency", "fanout", "stalled"].contains(&a.as_str()))
@@ -330,19 +396,26 @@ fn main() {
     }
     if wants("stalled") {
         let (mut none, mut with) = (Vec::new(), Vec::new());
-        let mut rss = 0;
         for _ in 0..rounds {
-            none.push(ingest(STALLED_MESSAGES, 0).0);
-            let (rate, r) = ingest(STALLED_MESSAGES, 200);
-            with.push(rate);
-            rss = rss.max(r);
+            none.push(ingest(STALLED_MESSAGES, 0));
+            with.push(ingest(STALLED_MESSAGES, 200));
         }
-        none.sort_by(f64::total_cmp);
-        with.sort_by(f64::total_cmp);
-        let (a, b) = (none[none.len() / 2], with[with.len() / 2]);
+        let median = |runs: &[Ingest], f: fn(&Ingest) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let rss = with.iter().map(|r| r.rss).max().unwrap_or(0);
+        let (fill0, fill) = (median(&none, |r| r.fill), median(&with, |r| r.fill));
+        let (full0, full) = (median(&none, |r| r.full), median(&with, |r| r.full));
         println!(
-            "ingest over one TCP connection, medians of {rounds}: {a:.0} msg/s with no subscribers, {b:.0} msg/s with 200 stalled subscribers ({:+.1}%); RSS with them {} MiB",
-            (b / a - 1.0) * 100.0,
+            "ingest over one TCP connection, medians of {rounds}, no subscribers vs 200 stalled:\n  \
+             first {FILL_MESSAGES} messages (the streams fill up): {fill0:.0} vs {fill:.0} msg/s ({:+.1}%)\n  \
+             next {STALLED_MESSAGES} (the streams full): {full0:.0} vs {full:.0} msg/s ({:+.1}%)\n  \
+             follow threads' CPU {:.2} s; RSS with the 200: {} MiB",
+            (fill / fill0 - 1.0) * 100.0,
+            (full / full0 - 1.0) * 100.0,
+            median(&with, |r| r.follow_cpu),
             rss / 1024
         );
     }

@@ -150,7 +150,33 @@ pub struct Position {
 
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}:{}", self.generation, self.offset)
+        let mut out = Vec::with_capacity(40);
+        self.push_to(&mut out);
+        f.write_str(std::str::from_utf8(&out).expect("hex digits, a colon and digits"))
+    }
+}
+
+impl Position {
+    /// Appends `HEX:OFFSET` (as `Display` prints it) without the formatting machinery: the
+    /// follow service writes one per line it sends.
+    pub fn push_to(&self, out: &mut Vec<u8>) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for shift in (0..16).rev() {
+            out.push(HEX[((self.generation >> (shift * 4)) & 0xf) as usize]);
+        }
+        out.push(b':');
+        let mut digits = [0u8; 20];
+        let mut n = self.offset;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&digits[i..]);
     }
 }
 
@@ -623,6 +649,15 @@ impl Reader {
             }
         }
         Ok(false)
+    }
+
+    /// Gives a line's buffer back to be read into again, so that a caller that is done with
+    /// each line before the next costs no allocation per line.
+    pub fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.pending.capacity() == 0 {
+            bytes.clear();
+            self.pending = bytes;
+        }
     }
 
     /// Emits the pending bytes as a line and advances the position past them.
@@ -1109,6 +1144,11 @@ mod tests {
             offset: 1024,
         };
         assert_eq!(p.to_string(), "00c0ffee12345678:1024");
+        for (generation, offset) in [(0, 0), (u64::MAX, u64::MAX), (1, 9), (0xf, 10)] {
+            let q = Position { generation, offset };
+            assert_eq!(q.to_string(), format!("{generation:016x}:{offset}"));
+            assert_eq!(q.to_string().parse(), Ok(q));
+        }
         assert_eq!("00c0ffee12345678:1024".parse(), Ok(p));
         assert_eq!("C0FFEE:7".parse::<Position>().unwrap().generation, 0xc0ffee);
         assert_eq!(

@@ -141,19 +141,22 @@ impl Subscription {
                             break;
                         }
                     }
-                    if !fields.passes(&self.request.filter) {
-                        continue;
+                    if fields.passes(&self.request.filter) {
+                        self.line.clear();
+                        fields.render(
+                            self.request.format,
+                            &l.bytes,
+                            l.next,
+                            &self.file.name,
+                            &mut self.line,
+                        );
+                        encode_line(self.encoding, l.next, &self.line, &mut batch.bytes);
+                        batch.lines += 1;
                     }
-                    self.line.clear();
-                    fields.render(
-                        self.request.format,
-                        &l.bytes,
-                        l.next,
-                        &self.file.name,
-                        &mut self.line,
-                    );
-                    encode_line(self.encoding, l.next, &self.line, &mut batch.bytes);
-                    batch.lines += 1;
+                    drop(fields);
+                    if let Some(reader) = self.reader.as_mut() {
+                        reader.recycle(l.bytes);
+                    }
                 }
             }
         }
@@ -192,15 +195,16 @@ fn modified(path: &std::path::Path) -> chrono::NaiveDateTime {
 fn encode_line(encoding: Encoding, cursor: Position, line: &[u8], out: &mut Vec<u8>) {
     match encoding {
         Encoding::Sse => {
-            use std::io::Write;
-            let _ = write!(out, "id: {cursor}\ndata: ");
-            for &b in line {
-                match b {
-                    b'\r' => out.extend_from_slice(b"#015"),
-                    b'\n' => out.extend_from_slice(b"#012"),
-                    _ => out.push(b),
-                }
+            out.extend_from_slice(b"id: ");
+            cursor.push_to(out);
+            out.extend_from_slice(b"\ndata: ");
+            let mut rest = line;
+            while let Some(i) = memchr::memchr2(b'\r', b'\n', rest) {
+                out.extend_from_slice(&rest[..i]);
+                out.extend_from_slice(if rest[i] == b'\r' { b"#015" } else { b"#012" });
+                rest = &rest[i + 1..];
             }
+            out.extend_from_slice(rest);
             out.extend_from_slice(b"\n\n");
         }
         Encoding::Lines => {
