@@ -20,8 +20,8 @@
 //!   `outputs.out.written` counter (lines handed to `write(2)`) reached them all; "99%" is the
 //!   same rate up to 99% of them, which leaves out the last partial buffer's wait for the
 //!   flush interval (1 s by default);
-//! - loss: sent − written, and the daemon's own `dropped` counter (kernel drops it saw through
-//!   `SO_RXQ_OVFL`); after the daemon stopped, the file is read back and every sequence
+//! - loss: sent − written, and the daemon's own `dropped` counter (kernel drops it read from the
+//!   socket, `SO_MEMINFO`); after the daemon stopped, the file is read back and every sequence
 //!   number checked, so loss and duplicates are counted from the file itself;
 //! - CPU seconds per million messages: the daemon's utime + stime (`/proc/PID/stat`) over the
 //!   case; also the generator's own CPU, since both share the machine;

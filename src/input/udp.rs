@@ -1,6 +1,6 @@
 //! UDP input (RFC 5426): IPv4 and IPv6 sockets read in batches with `recvmmsg`. A configurable
-//! `SO_RCVBUF` absorbs bursts; what the kernel still drops is read from `SO_RXQ_OVFL` and
-//! counted as `dropped`, never silent.
+//! `SO_RCVBUF` absorbs bursts; what the kernel still drops is read from the socket
+//! (`SO_MEMINFO`, see [`dgram`]) and counted as `dropped`, never silent.
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
@@ -20,7 +20,6 @@ pub fn bind(
         .iter()
         .map(|addr| {
             if let Some(fd) = activated.take_inet(name, *addr, false) {
-                let _ = socket::setsockopt(&fd, sockopt::RxqOvfl, &1);
                 return Ok(std::net::UdpSocket::from(fd));
             }
             bind_one(addr, s.receive_buffer_bytes).map_err(|source| InputError::Bind {
@@ -37,7 +36,6 @@ fn bind_one(addr: &SocketAddr, rcvbuf: Option<usize>) -> std::io::Result<std::ne
     if let Some(bytes) = rcvbuf {
         set_receive_buffer(&fd, bytes);
     }
-    socket::setsockopt(&fd, sockopt::RxqOvfl, &1)?;
     socket::bind(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
         &SockaddrStorage::from(*addr),

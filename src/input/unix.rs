@@ -54,7 +54,6 @@ pub fn bind_datagram(
     if let Some(fd) = activated.take_unix(name, &s.unix.path, false) {
         let sock = UnixDatagram::from(fd);
         let _ = socket::setsockopt(&sock, sockopt::PassCred, &true);
-        let _ = socket::setsockopt(&sock, sockopt::RxqOvfl, &1);
         return Ok((sock, true));
     }
     let bind = || -> std::io::Result<UnixDatagram> {
@@ -65,7 +64,6 @@ pub fn bind_datagram(
         if let Some(bytes) = s.receive_buffer_bytes {
             super::udp::set_receive_buffer(&sock, bytes);
         }
-        socket::setsockopt(&sock, sockopt::RxqOvfl, &1)?;
         Ok(sock)
     };
     bind()

@@ -209,8 +209,8 @@ rate_limit_burst = 100
         sent += 1;
     }
     // Then one message every 50 ms, under the rate: the peer "resumes", so the log sums up
-    // what was suppressed; and each datagram carries the kernel's drop count (SO_RXQ_OVFL),
-    // so drops during the flood, if any, are counted too. Until everything sent is accounted
+    // what was suppressed; and the daemon asks the socket for the kernel's drop count while
+    // datagrams come, so drops during the flood, if any, are counted too. Until everything sent is accounted
     // for as written, suppressed or dropped, and the summary is in the log.
     let deadline = Instant::now() + DEADLINE;
     let (received, suppressed, dropped) = loop {
