@@ -43,6 +43,9 @@ pub struct Subscription {
     /// The gap reported last, so it is reported once.
     lost_reported: bool,
     line: Vec<u8>,
+    /// When the file was last written (for the year of traditional timestamps), and when
+    /// that was looked up: once a second at most, not once per batch.
+    written: Option<(std::time::Instant, chrono::NaiveDateTime)>,
 }
 
 /// What one read produced.
@@ -73,6 +76,7 @@ impl Subscription {
             reader: None,
             lost_reported: false,
             line: Vec::new(),
+            written: None,
         })
     }
 
@@ -115,7 +119,14 @@ impl Subscription {
                 return batch;
             }
         }
-        let written = modified(&self.file.path);
+        let written = match self.written {
+            Some((at, t)) if at.elapsed() < std::time::Duration::from_secs(1) => t,
+            _ => {
+                let t = modified(&self.file.path);
+                self.written = Some((std::time::Instant::now(), t));
+                t
+            }
+        };
         while batch.bytes.len() < BATCH_BYTES {
             let reader = self.reader.as_mut().expect("opened above");
             let item = reader.next();
