@@ -655,7 +655,7 @@ fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<Socket
         check.err(
             raw.kind.span(),
             format!("a {kind} input needs `listen`"),
-            format!("add listen = \"127.0.0.1:5514\" (or a list of addresses) to this input"),
+            "add listen = \"127.0.0.1:5514\" (or a list of addresses) to this input",
         );
         return Vec::new();
     };
