@@ -596,9 +596,13 @@ fn endpoint(args: &FollowArgs) -> Result<Endpoint, String> {
     let url = if let Some(u) = &args.url {
         u.clone()
     } else if let Some(h) = &args.host {
-        if h.contains(':') && !h.starts_with('[') && h.matches(':').count() == 1 {
-            format!("http://{h}")
-        } else if h.starts_with('[') && h.contains("]:") {
+        // `host:port` and `[v6]:port` name a port; a bare host or IPv6 address gets 8514.
+        let has_port = if h.starts_with('[') {
+            h.contains("]:")
+        } else {
+            h.matches(':').count() == 1
+        };
+        if has_port {
             format!("http://{h}")
         } else {
             format!("http://{h}:8514")

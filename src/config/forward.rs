@@ -10,7 +10,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
 use toml::Spanned;
 
-use super::raw::{RawOutput, RawQueue};
+use super::raw::{span_of, RawOutput, RawQueue};
 use super::settings::{Check, Format};
 use super::tls::{load_certs, parse_fingerprint, TlsKey};
 use crate::queue::Fsync;
@@ -113,8 +113,6 @@ pub const DEFAULT_QUEUE_MAX_DISK_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default `segment_bytes`.
 pub const DEFAULT_QUEUE_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
-const FILE_KEYS_HINT: &str = "it applies to file outputs; remove it";
-
 fn parse_target(s: &str) -> Option<Target> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, p) = rest.split_once("]:")?;
@@ -135,36 +133,6 @@ fn parse_target(s: &str) -> Option<Target> {
 impl Check<'_> {
     /// Builds a forward action's settings.
     pub(crate) fn forward(&mut self, raw: &RawOutput) -> Option<ForwardSettings> {
-        for (key, span) in [
-            ("path", span_of(&raw.path)),
-            ("sync", span_of(&raw.sync)),
-            ("owner", span_of(&raw.owner)),
-            ("group", span_of(&raw.group)),
-            ("mode", span_of(&raw.mode)),
-            ("flush_interval_ms", span_of(&raw.flush_interval_ms)),
-            ("buffer_bytes", span_of(&raw.buffer_bytes)),
-            ("backlog_bytes", span_of(&raw.backlog_bytes)),
-            ("rotation", span_of(&raw.rotation)),
-            ("max_open_files", span_of(&raw.max_open_files)),
-            ("idle_close_secs", span_of(&raw.idle_close_secs)),
-            ("fallback", span_of(&raw.fallback)),
-            ("dir_mode", span_of(&raw.dir_mode)),
-            ("reduce_repeats", span_of(&raw.reduce_repeats)),
-            ("users", span_of(&raw.users)),
-            ("utmp", span_of(&raw.utmp)),
-        ] {
-            if let Some(span) = span {
-                self.err(
-                    span,
-                    format!("`{key}` does not apply to forward outputs"),
-                    if matches!(key, "users" | "utmp") {
-                        "it applies to users outputs; remove it"
-                    } else {
-                        FILE_KEYS_HINT
-                    },
-                );
-            }
-        }
         let mut targets = Vec::new();
         match &raw.targets {
             None => self.err(
@@ -469,10 +437,6 @@ pub(crate) fn read_client_identity(
         _ => None,
     };
     Ok((roots, identity))
-}
-
-fn span_of<T>(o: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
-    o.as_ref().map(Spanned::span)
 }
 
 #[cfg(test)]

@@ -156,62 +156,9 @@ impl std::fmt::Debug for KafkaTls {
     }
 }
 
-/// Keys of forward outputs that Kafka outputs do not take.
-const NOT_KAFKA: &str = "it applies to forward outputs (type = \"forward\"); remove it";
-
 impl Check<'_> {
     /// Builds a Kafka action's settings.
     pub(crate) fn kafka(&mut self, raw: &RawOutput) -> Option<KafkaSettings> {
-        for (key, span, hint) in [
-            (
-                "path",
-                raw.path.as_ref().map(Spanned::span),
-                "it applies to file outputs; remove it",
-            ),
-            (
-                "targets",
-                raw.targets.as_ref().map(Spanned::span),
-                "name the bootstrap servers in `brokers`",
-            ),
-            (
-                "framing",
-                raw.framing.as_ref().map(Spanned::span),
-                NOT_KAFKA,
-            ),
-            (
-                "balance",
-                raw.balance.as_ref().map(Spanned::span),
-                NOT_KAFKA,
-            ),
-            (
-                "server_name",
-                raw.server_name.as_ref().map(Spanned::span),
-                NOT_KAFKA,
-            ),
-            (
-                "fingerprints",
-                raw.fingerprints.as_ref().map(Spanned::span),
-                NOT_KAFKA,
-            ),
-            (
-                "rotation",
-                raw.rotation.as_ref().map(Spanned::span),
-                "it applies to file outputs; remove it",
-            ),
-            (
-                "users",
-                raw.users.as_ref().map(Spanned::span),
-                "it applies to users outputs; remove it",
-            ),
-        ] {
-            if let Some(span) = span {
-                self.err(
-                    span,
-                    format!("`{key}` does not apply to kafka outputs"),
-                    hint,
-                );
-            }
-        }
         let mut brokers = Vec::new();
         match &raw.brokers {
             None => self.err(

@@ -1,7 +1,8 @@
 //! Every configuration key, read from the serde definitions in `raw.rs` (the names serde
 //! matches, renames applied), so that documentation can be checked against the real set: the
-//! man-page test fails naming any key `logwell.toml(5)` does not describe. Nothing here reads
-//! a configuration.
+//! man-page test fails naming any key `logwell.toml(5)` does not describe. Also which
+//! `[output.NAME]` keys each output type takes, and the hint for one set on a type that does
+//! not (`OUTPUT_TYPES`); `settings` refuses those. Nothing here reads a configuration.
 
 use std::cell::Cell;
 
@@ -47,6 +48,147 @@ fn table<'de, T: Deserialize<'de>>(table: &'static str, type_name: &'static str)
         keys: keys
             .get()
             .unwrap_or_else(|| panic!("{type_name} is not a struct with named fields")),
+    }
+}
+
+/// An output type (`type = "…"` in `[output.NAME]`) and the keys it takes.
+#[derive(Debug)]
+pub(crate) struct OutputType {
+    /// The `type` value.
+    pub(crate) name: &'static str,
+    /// The keys it takes besides `type`; some belong to several types (`format`, `queue`).
+    pub(crate) keys: &'static [&'static str],
+    /// The hint for one of `keys` set on an output of a type that does not take it, when
+    /// this is the first type in [`OUTPUT_TYPES`] to take the key.
+    pub(crate) hint: &'static str,
+    /// Keys of other types for which this type gives its own hint.
+    pub(crate) other_hints: &'static [(&'static str, &'static str)],
+    /// When set, the only keys of other types this type refuses: the rest pass unread.
+    pub(crate) refuses_only: Option<&'static [&'static str]>,
+}
+
+/// The hint for `users` and `utmp` on forward and kafka outputs; on the others, the users
+/// type's `hint` (which also names the type) is given.
+const USERS_HINT: &str = "it applies to users outputs; remove it";
+
+/// Every output type with its keys. The order matters for a key several types take: the
+/// first one's hint is given.
+pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
+    OutputType {
+        name: "file",
+        keys: &[
+            "path",
+            "format",
+            "sync",
+            "owner",
+            "group",
+            "mode",
+            "flush_interval_ms",
+            "buffer_bytes",
+            "backlog_bytes",
+            "rotation",
+            "max_open_files",
+            "idle_close_secs",
+            "fallback",
+            "dir_mode",
+            "reduce_repeats",
+        ],
+        hint: "it applies to file outputs; remove it",
+        other_hints: &[],
+        refuses_only: None,
+    },
+    OutputType {
+        name: "users",
+        keys: &["users", "utmp", "write_timeout_ms"],
+        hint: "it applies to users outputs (type = \"users\"); remove it",
+        other_hints: &[],
+        refuses_only: None,
+    },
+    OutputType {
+        name: "forward",
+        keys: &[
+            "targets",
+            "protocol",
+            "framing",
+            "format",
+            "balance",
+            "reconnect_min_ms",
+            "reconnect_max_ms",
+            "connect_timeout_ms",
+            "write_timeout_ms",
+            "ca",
+            "cert",
+            "key",
+            "server_name",
+            "fingerprints",
+            "queue",
+        ],
+        hint: "it applies to forward outputs (type = \"forward\"); remove it",
+        other_hints: &[("users", USERS_HINT), ("utmp", USERS_HINT)],
+        refuses_only: None,
+    },
+    OutputType {
+        name: "kafka",
+        keys: &[
+            "brokers",
+            "topic",
+            "partition_key",
+            "format",
+            "compression",
+            "acks",
+            "idempotence",
+            "linger_ms",
+            "batch_bytes",
+            "client_id",
+            "delivery_timeout_ms",
+            "protocol",
+            "ca",
+            "cert",
+            "key",
+            "sasl_mechanism",
+            "sasl_username",
+            "sasl_password",
+            "queue",
+        ],
+        hint: "it applies to kafka outputs (type = \"kafka\"); remove it",
+        other_hints: &[
+            ("targets", "name the bootstrap servers in `brokers`"),
+            ("users", USERS_HINT),
+        ],
+        // The other types' keys it has refused since it came; the rest have always passed
+        // unread, and refusing them now would fail configurations that load today.
+        refuses_only: Some(&[
+            "path",
+            "rotation",
+            "users",
+            "targets",
+            "framing",
+            "balance",
+            "server_name",
+            "fingerprints",
+        ]),
+    },
+];
+
+impl OutputType {
+    /// The type named `name`, if there is one.
+    pub(crate) fn named(name: &str) -> Option<&'static OutputType> {
+        OUTPUT_TYPES.iter().find(|t| t.name == name)
+    }
+
+    /// The hint for `key` set on an output of this type, when this type refuses it: it
+    /// belongs only to other types.
+    pub(crate) fn refusal_hint(&self, key: &str) -> Option<&'static str> {
+        if self.keys.contains(&key) || self.refuses_only.is_some_and(|r| !r.contains(&key)) {
+            return None;
+        }
+        if let Some((_, hint)) = self.other_hints.iter().find(|(k, _)| *k == key) {
+            return Some(hint);
+        }
+        OUTPUT_TYPES
+            .iter()
+            .find(|t| t.keys.contains(&key))
+            .map(|t| t.hint)
     }
 }
 
@@ -107,6 +249,59 @@ mod tests {
                 "follow"
             ]
         );
+    }
+
+    fn output_keys() -> Vec<&'static str> {
+        let t = tables();
+        let output = t.iter().find(|t| t.table == "output.NAME").unwrap();
+        output
+            .keys
+            .iter()
+            .copied()
+            .filter(|k| *k != "type")
+            .collect()
+    }
+
+    /// The types' key lists, the keys `settings` looks at and serde's keys are one set.
+    #[test]
+    fn output_types_cover_every_output_key() {
+        let serde_keys = output_keys();
+        for t in &OUTPUT_TYPES {
+            for k in t.keys.iter().chain(t.refuses_only.unwrap_or_default()) {
+                assert!(serde_keys.contains(k), "{}: `{k}` is no output key", t.name);
+            }
+        }
+        for k in &serde_keys {
+            assert!(
+                OUTPUT_TYPES.iter().any(|t| t.keys.contains(k)),
+                "no output type takes `{k}`: add it to keys::OUTPUT_TYPES"
+            );
+        }
+        let raw: raw::RawOutput = toml::from_str("type = \"file\"").unwrap();
+        let spans: Vec<&str> = raw.key_spans().iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            spans, serde_keys,
+            "RawOutput::key_spans lists every key once"
+        );
+    }
+
+    #[test]
+    fn a_key_is_refused_with_its_types_hint() {
+        let hint = |ty: &str, key: &str| OutputType::named(ty).unwrap().refusal_hint(key);
+        assert_eq!(hint("file", "path"), None);
+        assert_eq!(hint("users", "format"), Some(OUTPUT_TYPES[0].hint));
+        // Taken by users and forward: the users hint.
+        assert_eq!(hint("file", "write_timeout_ms"), Some(OUTPUT_TYPES[1].hint));
+        assert_eq!(hint("forward", "utmp"), Some(USERS_HINT));
+        // Taken by forward and kafka: the forward hint.
+        assert_eq!(hint("users", "queue"), Some(OUTPUT_TYPES[2].hint));
+        assert_eq!(hint("forward", "topic"), Some(OUTPUT_TYPES[3].hint));
+        assert_eq!(
+            hint("kafka", "targets"),
+            Some("name the bootstrap servers in `brokers`")
+        );
+        assert_eq!(hint("kafka", "sync"), None);
+        assert_eq!(hint("kafka", "rotation"), Some(OUTPUT_TYPES[0].hint));
     }
 
     /// Every `struct Raw…` in raw.rs is listed in `tables()`, so a new table's keys cannot

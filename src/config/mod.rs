@@ -6,7 +6,8 @@
 //! [`settings`] validation that checks meaning, then the `Settings` the daemon runs on. Every
 //! error carries file, line, column and a hint, and all of them are reported at once. The
 //! daemon at start, on SIGHUP, and `logwelld --check-config` all call [`load`].
-//! [`keys`] lists every key, from the serde definitions, for the man-page test.
+//! [`keys`] lists every key, from the serde definitions, for the man-page test, and which
+//! output type takes which `[output.NAME]` key.
 
 mod error;
 mod follow;

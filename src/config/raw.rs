@@ -3,6 +3,7 @@
 //! here checks meaning; `settings` does.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -255,6 +256,59 @@ pub(crate) struct RawOutput {
     pub(crate) sasl_password: Option<Spanned<String>>,
 }
 
+impl RawOutput {
+    /// Every key but `type`, as written in a file, with the place of its value when it is
+    /// set: what `settings` checks against the keys of the output's type.
+    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 44] {
+        [
+            ("path", span_of(&self.path)),
+            ("format", span_of(&self.format)),
+            ("sync", span_of(&self.sync)),
+            ("owner", span_of(&self.owner)),
+            ("group", span_of(&self.group)),
+            ("mode", span_of(&self.mode)),
+            ("flush_interval_ms", span_of(&self.flush_interval_ms)),
+            ("buffer_bytes", span_of(&self.buffer_bytes)),
+            ("backlog_bytes", span_of(&self.backlog_bytes)),
+            ("rotation", span_of(&self.rotation)),
+            ("max_open_files", span_of(&self.max_open_files)),
+            ("idle_close_secs", span_of(&self.idle_close_secs)),
+            ("fallback", span_of(&self.fallback)),
+            ("dir_mode", span_of(&self.dir_mode)),
+            ("reduce_repeats", span_of(&self.reduce_repeats)),
+            ("users", span_of(&self.users)),
+            ("utmp", span_of(&self.utmp)),
+            ("write_timeout_ms", span_of(&self.write_timeout_ms)),
+            ("targets", span_of(&self.targets)),
+            ("protocol", span_of(&self.protocol)),
+            ("framing", span_of(&self.framing)),
+            ("balance", span_of(&self.balance)),
+            ("reconnect_min_ms", span_of(&self.reconnect_min_ms)),
+            ("reconnect_max_ms", span_of(&self.reconnect_max_ms)),
+            ("connect_timeout_ms", span_of(&self.connect_timeout_ms)),
+            ("ca", span_of(&self.ca)),
+            ("cert", span_of(&self.cert)),
+            ("key", span_of(&self.key)),
+            ("server_name", span_of(&self.server_name)),
+            ("fingerprints", span_of(&self.fingerprints)),
+            ("queue", span_of(&self.queue)),
+            ("brokers", span_of(&self.brokers)),
+            ("topic", span_of(&self.topic)),
+            ("partition_key", span_of(&self.partition_key)),
+            ("compression", span_of(&self.compression)),
+            ("acks", span_of(&self.acks)),
+            ("idempotence", span_of(&self.idempotence)),
+            ("linger_ms", span_of(&self.linger_ms)),
+            ("batch_bytes", span_of(&self.batch_bytes)),
+            ("client_id", span_of(&self.client_id)),
+            ("delivery_timeout_ms", span_of(&self.delivery_timeout_ms)),
+            ("sasl_mechanism", span_of(&self.sasl_mechanism)),
+            ("sasl_username", span_of(&self.sasl_username)),
+            ("sasl_password", span_of(&self.sasl_password)),
+        ]
+    }
+}
+
 /// `[output.NAME.queue]`: a forward action's disk-assisted queue.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -304,4 +358,9 @@ impl OneOrMany {
             OneOrMany::Many(v) => v.clone(),
         }
     }
+}
+
+/// Where a value is written, when it is.
+pub(crate) fn span_of<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    v.as_ref().map(Spanned::span)
 }

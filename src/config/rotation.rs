@@ -96,7 +96,7 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
     };
     let value: f64 = number.trim().parse().ok()?;
     (value.is_finite() && value > 0.0)
-        .then(|| (value * factor as f64) as u64)
+        .then_some((value * factor as f64) as u64)
         .filter(|v| *v > 0)
 }
 

@@ -13,7 +13,8 @@ use regex::bytes::Regex;
 use toml::Spanned;
 
 use super::error::{ConfigError, SourceFile};
-use super::raw::{OneOrMany, RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
+use super::keys::OutputType;
+use super::raw::{span_of, OneOrMany, RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
 use super::rotation::{PartialRotation, RetentionSettings, RotationSettings};
 use crate::input::limits::Limits;
 use crate::route::{Rule, Selector};
@@ -187,7 +188,7 @@ pub struct OutputSettings {
     pub kind: OutputKind,
 }
 
-/// The kinds of output. Later kinds (forwarding, Kafka) join this enum.
+/// The kinds of output, one per `type`.
 // Built once per (re)load and compared, never moved in a hot loop: size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
@@ -654,7 +655,7 @@ fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<Socket
         check.err(
             raw.kind.span(),
             format!("a {kind} input needs `listen`"),
-            format!("add listen = \"127.0.0.1:5514\" (or a list of addresses) to this input"),
+            "add listen = \"127.0.0.1:5514\" (or a list of addresses) to this input",
         );
         return Vec::new();
     };
@@ -845,107 +846,39 @@ fn output_kind(
     raw: &RawOutput,
     default_rotation: &PartialRotation,
 ) -> Option<OutputKind> {
-    match raw.kind.get_ref().as_str() {
+    let Some(ty) = OutputType::named(raw.kind.get_ref()) else {
+        check.err(
+            raw.kind.span(),
+            format!("unknown output type `{}`", raw.kind.get_ref()),
+            "use \"file\", \"users\", \"forward\" or \"kafka\"",
+        );
+        return None;
+    };
+    refuse_other_types_keys(check, raw, ty);
+    match ty.name {
         "file" => file_output(check, raw, default_rotation),
         "users" => users_output(check, raw),
-        "forward" => {
-            refuse_kafka_keys(check, raw, "forward");
-            check.forward(raw).map(OutputKind::Forward)
-        }
+        "forward" => check.forward(raw).map(OutputKind::Forward),
         "kafka" => check.kafka(raw).map(OutputKind::Kafka),
-        other => {
-            check.err(
-                raw.kind.span(),
-                format!("unknown output type `{other}`"),
-                "use \"file\", \"users\", \"forward\" or \"kafka\"",
-            );
-            None
-        }
+        other => unreachable!("output type `{other}` has no settings"),
     }
 }
 
-/// Refuses the keys of Kafka outputs on outputs of another type.
-fn refuse_kafka_keys(check: &mut Check<'_>, raw: &RawOutput, kind: &str) {
-    for (key, span) in [
-        ("brokers", span_of(&raw.brokers)),
-        ("topic", span_of(&raw.topic)),
-        ("partition_key", span_of(&raw.partition_key)),
-        ("compression", span_of(&raw.compression)),
-        ("acks", span_of(&raw.acks)),
-        ("idempotence", span_of(&raw.idempotence)),
-        ("linger_ms", span_of(&raw.linger_ms)),
-        ("batch_bytes", span_of(&raw.batch_bytes)),
-        ("client_id", span_of(&raw.client_id)),
-        ("delivery_timeout_ms", span_of(&raw.delivery_timeout_ms)),
-        ("sasl_mechanism", span_of(&raw.sasl_mechanism)),
-        ("sasl_username", span_of(&raw.sasl_username)),
-        ("sasl_password", span_of(&raw.sasl_password)),
-    ] {
-        if let Some(span) = span {
+/// Refuses the keys set on an output that only outputs of other types take, each with the
+/// hint [`OutputType::refusal_hint`] gives.
+fn refuse_other_types_keys(check: &mut Check<'_>, raw: &RawOutput, ty: &OutputType) {
+    for (key, span) in raw.key_spans() {
+        if let (Some(span), Some(hint)) = (span, ty.refusal_hint(key)) {
             check.err(
                 span,
-                format!("`{key}` does not apply to {kind} outputs"),
-                "it applies to kafka outputs (type = \"kafka\"); remove it",
-            );
-        }
-    }
-}
-
-/// Refuses the keys of forward outputs on outputs of another type.
-fn refuse_forward_keys(check: &mut Check<'_>, raw: &RawOutput, kind: &str) {
-    for (key, span) in [
-        ("targets", span_of(&raw.targets)),
-        ("protocol", span_of(&raw.protocol)),
-        ("framing", span_of(&raw.framing)),
-        ("balance", span_of(&raw.balance)),
-        ("reconnect_min_ms", span_of(&raw.reconnect_min_ms)),
-        ("reconnect_max_ms", span_of(&raw.reconnect_max_ms)),
-        ("connect_timeout_ms", span_of(&raw.connect_timeout_ms)),
-        ("ca", span_of(&raw.ca)),
-        ("cert", span_of(&raw.cert)),
-        ("key", span_of(&raw.key)),
-        ("server_name", span_of(&raw.server_name)),
-        ("fingerprints", span_of(&raw.fingerprints)),
-        ("queue", span_of(&raw.queue)),
-    ] {
-        if let Some(span) = span {
-            check.err(
-                span,
-                format!("`{key}` does not apply to {kind} outputs"),
-                "it applies to forward outputs (type = \"forward\"); remove it",
+                format!("`{key}` does not apply to {} outputs", ty.name),
+                hint,
             );
         }
     }
 }
 
 fn users_output(check: &mut Check<'_>, raw: &RawOutput) -> Option<OutputKind> {
-    refuse_forward_keys(check, raw, "users");
-    refuse_kafka_keys(check, raw, "users");
-    for (key, span) in [
-        ("path", span_of(&raw.path)),
-        ("format", span_of(&raw.format)),
-        ("sync", span_of(&raw.sync)),
-        ("owner", span_of(&raw.owner)),
-        ("group", span_of(&raw.group)),
-        ("mode", span_of(&raw.mode)),
-        ("flush_interval_ms", span_of(&raw.flush_interval_ms)),
-        ("buffer_bytes", span_of(&raw.buffer_bytes)),
-        ("backlog_bytes", span_of(&raw.backlog_bytes)),
-        ("rotation", span_of(&raw.rotation)),
-        ("max_open_files", span_of(&raw.max_open_files)),
-        ("idle_close_secs", span_of(&raw.idle_close_secs)),
-        ("fallback", span_of(&raw.fallback)),
-        ("dir_mode", span_of(&raw.dir_mode)),
-        ("reduce_repeats", span_of(&raw.reduce_repeats)),
-    ] {
-        if let Some(span) = span {
-            check.err(
-                span,
-                format!("`{key}` does not apply to users outputs"),
-                "it applies to file outputs; remove it",
-            );
-        }
-    }
     let users = raw
         .users
         .as_ref()
@@ -976,21 +909,6 @@ fn file_output(
     raw: &RawOutput,
     default_rotation: &PartialRotation,
 ) -> Option<OutputKind> {
-    refuse_forward_keys(check, raw, "file");
-    refuse_kafka_keys(check, raw, "file");
-    for (key, span) in [
-        ("users", span_of(&raw.users)),
-        ("utmp", span_of(&raw.utmp)),
-        ("write_timeout_ms", span_of(&raw.write_timeout_ms)),
-    ] {
-        if let Some(span) = span {
-            check.err(
-                span,
-                format!("`{key}` does not apply to file outputs"),
-                "it applies to users outputs (type = \"users\"); remove it",
-            );
-        }
-    }
     let format = match &raw.format {
         None => Format::Rfc3339,
         Some(f) => match Format::from_name(f.get_ref()) {
@@ -1388,10 +1306,6 @@ fn build_rule(
         // A discard rule is a final rule with no outputs: nothing after it sees the message.
         is_final: discard || raw.is_final.as_ref().is_some_and(|f| *f.get_ref()),
     })
-}
-
-fn span_of<T>(o: &Option<Spanned<T>>) -> Option<Range<usize>> {
-    o.as_ref().map(Spanned::span)
 }
 
 /// Two inputs on one address or socket path would silently split or steal each other's

@@ -286,6 +286,8 @@ fn enforce_global(retention: &Retention) {
         }
     }
     all.sort_by_key(|(_, g)| g.modified);
+    // fsblkcnt_t and c_ulong are u64 here but u32 on 32-bit targets: the casts are needed there.
+    #[allow(clippy::unnecessary_cast)]
     let free = |path: &Path| -> Option<u64> {
         let dir = path
             .parent()

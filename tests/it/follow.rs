@@ -585,13 +585,9 @@ fn beyond_loopback_a_token_is_required() {
     // With a token: 401 without it, the stream with it (header or parameter), and the raw
     // TCP listener wants it in the request line.
     let token = "0123456789abcdef0123456789abcdef";
-    let f = Follow::start_with(
-        CONFIG,
-        &format!("token_file = \"{{dir}}/token\"\n"),
-        |dir| {
-            std::fs::write(dir.join("token"), format!("{token}\n")).unwrap();
-        },
-    );
+    let f = Follow::start_with(CONFIG, "token_file = \"{dir}/token\"\n", |dir| {
+        std::fs::write(dir.join("token"), format!("{token}\n")).unwrap();
+    });
     f.log("app", "user.info", "secret line");
     f.wait_written(1);
     let code = |args: &[&str]| {

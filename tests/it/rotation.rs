@@ -23,7 +23,7 @@ fn generations(live: &Path) -> Vec<PathBuf> {
             Some((n, dir.join(&name)))
         })
         .collect();
-    numbered.sort_by(|a, b| b.0.cmp(&a.0));
+    numbered.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     let mut out: Vec<PathBuf> = numbered.into_iter().map(|(_, p)| p).collect();
     if live.exists() {
         out.push(live.to_path_buf());
