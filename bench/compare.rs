@@ -1166,7 +1166,7 @@ fn udp_search(kind: Kind, case: &Case, peers: &Peers, opts: &Options) -> Outcome
         );
         if ok {
             o.best_rate = Some(achieved);
-            if best.as_ref().map_or(true, |b| b.best_rate < o.best_rate) {
+            if best.as_ref().is_none_or(|b| b.best_rate < o.best_rate) {
                 best = Some(o);
             }
             // The sender could not go faster: no point probing higher.

@@ -41,6 +41,10 @@
 //! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`, `follow`, `show`), `logwelld`'s
 //!   arguments ([`cli::logwelld`]) and the completion scripts ([`cli::generate`]).
 #![deny(missing_docs)]
+// The library exists for the two binaries and the tests; its documentation is read with
+// `cargo doc --document-private-items`, where the module docs' links to private items (the
+// places a newcomer should look) resolve.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod cli;
 pub mod config;

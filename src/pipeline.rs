@@ -2,7 +2,7 @@
 //! has just read, with no allocation per message.
 //!
 //! Each input task (a UDP socket, a TCP connection, …) owns one [`Pipeline`]. For every
-//! frame it parses a borrowed [`Message`](crate::message::Message), asks the router which
+//! frame it parses a borrowed [`crate::message::Message`], asks the router which
 //! outputs want it, and formats one line into each of those outputs' chunk buffers. At the
 //! writers when a chunk is full or when the oldest line in it has waited [`LINGER`]
 //! ([`Pipeline::deadline`]); that `await` is where back-pressure reaches a stream input.

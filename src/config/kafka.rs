@@ -230,7 +230,7 @@ impl Check<'_> {
             ],
         );
         let acks = self.pick(&raw.acks, "acks", -1, &[("all", -1), ("1", 1), ("0", 0)]);
-        let idempotence = raw.idempotence.as_ref().map_or(true, |v| *v.get_ref());
+        let idempotence = raw.idempotence.as_ref().is_none_or(|v| *v.get_ref());
         if idempotence && acks != -1 {
             if let Some(a) = &raw.acks {
                 self.err(

@@ -6,7 +6,7 @@
 //!   string or a TCP request line.
 //! - [`files`]: what can be followed (every file output, and other programs' files) and the
 //!   wake-ups that tell followers a file grew.
-//! - [`line`]: a stored line parsed back into fields, filtered, and rendered.
+//! - [`line`](mod@line): a stored line parsed back into fields, filtered, and rendered.
 //! - [`subscription`]: one subscriber's stream, read from the files in bounded batches.
 //! - [`http`] and [`tcp`]: the two listeners, one task per connection.
 //!

@@ -314,8 +314,7 @@ pub async fn serve<S: DatagramSocket>(
                     continue;
                 }
             }
-            if d.peer.is_some() && d.peer != source.peer {
-                let peer = d.peer.expect("checked");
+            if let Some(peer) = d.peer.filter(|p| Some(*p) != source.peer) {
                 source.peer = Some(peer);
                 source.default_host = peer_host(&peer).into();
             }

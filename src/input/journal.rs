@@ -14,7 +14,7 @@
 //! signal promptly and never spins: an idle input costs two wake-ups a second.
 //!
 //! The tokio task builds borrowed [`Message`]s straight from a batch's arena and pushes them
-//! through its [`Pipeline`](crate::pipeline::Pipeline), mirroring the datagram loop (linger
+//! through its [`crate::pipeline::Pipeline`], mirroring the datagram loop (linger
 //! deadline, routing-change wake). It ends when the thread ends (on stop) and has closed the
 //! channel; it then flushes and saves the cursor.
 //!

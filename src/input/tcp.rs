@@ -1,7 +1,7 @@
 //! TCP input (RFC 6587): one listener per address, one task per connection, at most
 //! `max_connections` at once (the rest wait in the kernel's backlog until a slot frees, as in
 //! mini-redis). A failed accept is logged and retried with back-off; it never stops the
-//! listener. Accepting, limits, framing and reading live in [`stream`](super::stream);
+//! listener. Accepting, limits, framing and reading live in [`super::stream`];
 //! [`spawn_upgraded`] is what the [`tls`](super::tls) input reuses with its handshake.
 
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
-//! Outputs: where routed messages go. Owns the line formats ([`format`]), the file writer
-//! ([`file`]) with rotation ([`rotate`], [`fileset`], [`compress`]), templated paths
+//! Outputs: where routed messages go. Owns the line formats ([`format`](mod@format)), the file writer
+//! ([`file`](mod@file)) with rotation ([`rotate`], [`fileset`], [`compress`]), templated paths
 //! ([`template`]) and their writer ([`dynfile`], which also reduces repeated messages), and
 //! the terminals of logged-in users ([`users`]), and remote syslog servers ([`forward`], through
 //! its own [`Queue`](crate::queue::Queue)), and Kafka (`kafka`, feature `kafka`, with

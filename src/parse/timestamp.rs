@@ -267,7 +267,7 @@ pub(crate) fn infer_year(
     for candidate in [y, y - 1, y + 1] {
         if let Some(t) = at(candidate) {
             let distance = (t - recv_local).abs();
-            if best.map_or(true, |(d, _)| distance < d) {
+            if best.is_none_or(|(d, _)| distance < d) {
                 best = Some((distance, t));
             }
         }

@@ -77,9 +77,9 @@ fn expected(sent: &[Sent], view: &View) -> Vec<Row> {
     sent.iter()
         .filter(|s| {
             let prio = SEVERITIES.iter().position(|x| *x == s.severity).unwrap();
-            view.max_priority.map_or(true, |m| prio <= m)
-                && view.tag.map_or(true, |t| t == s.tag)
-                && view.grep.as_ref().map_or(true, |g| g.is_match(&s.msg))
+            view.max_priority.is_none_or(|m| prio <= m)
+                && view.tag.is_none_or(|t| t == s.tag)
+                && view.grep.as_ref().is_none_or(|g| g.is_match(&s.msg))
         })
         .map(|s| {
             let severity = if view.traditional { "" } else { s.severity };

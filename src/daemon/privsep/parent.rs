@@ -1,5 +1,5 @@
 //! The privileged parent's loop. It holds root's rights and does nothing else than:
-//! answering the worker's file requests within the [`Policy`](super::policy::Policy),
+//! answering the worker's file requests within the [`super::policy::Policy`],
 //! relaying the worker's sd_notify messages (it is systemd's main PID), forwarding signals,
 //! re-reading the configuration on SIGHUP to learn the new output directories, and exiting
 //! when the worker exits.
