@@ -165,18 +165,7 @@ impl Position {
             out.push(HEX[((self.generation >> (shift * 4)) & 0xf) as usize]);
         }
         out.push(b':');
-        let mut digits = [0u8; 20];
-        let mut n = self.offset;
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&digits[i..]);
+        crate::output::format::push_decimal(out, self.offset);
     }
 }
 

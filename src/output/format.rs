@@ -455,6 +455,21 @@ fn push_digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
     }
 }
 
+/// Appends `n` in decimal without allocating (octet counts, cursors).
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 fn push_number(out: &mut Vec<u8>, n: u32) {
     let width = if n >= 100 {
         3
@@ -514,6 +529,15 @@ fn push_offset(out: &mut Vec<u8>, o: FixedOffset) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_written_without_fmt() {
+        for n in [0, 7, 10, 99, 100, 65_535, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
     use crate::message::{Facility, Message, Severity, Source, Timestamp};
     use chrono::NaiveDate;
     use std::sync::Arc;

@@ -41,6 +41,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
+use super::format::push_decimal;
 use super::{Chunk, WriterCommand};
 use crate::config::{Balance, ForwardSettings, Framing, Protocol, Target};
 use crate::queue::{record, Batch, Pushed, Queue};
@@ -731,7 +732,7 @@ impl<'a> Delivery<'a> {
         for r in batch.records() {
             match framing {
                 Framing::OctetCounting => {
-                    push_decimal(&mut self.frame, r.len());
+                    push_decimal(&mut self.frame, r.len() as u64);
                     self.frame.push(b' ');
                     self.frame.extend_from_slice(r);
                 }
@@ -813,21 +814,6 @@ fn backoff(min: Duration, max: Duration, failures: u32, unit: f64) -> Duration {
     let base = min.as_millis() as f64 * 2f64.powi(failures.saturating_sub(1).min(30) as i32);
     let capped = base.min(max.as_millis() as f64);
     Duration::from_millis((capped * (0.75 + 0.5 * unit)).max(1.0) as u64)
-}
-
-/// Appends `n` in decimal (the octet count), without allocating.
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 /// A number in [0, 1) for jitter, without a random crate: the clock's nanoseconds hashed.
@@ -972,15 +958,6 @@ async fn watch_reads(mut reader: Box<dyn AsyncRead + Send + Unpin>, state: Arc<L
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn octet_counts_are_decimal() {
-        for n in [0, 7, 10, 99, 100, 65_535, usize::MAX] {
-            let mut out = Vec::new();
-            push_decimal(&mut out, n);
-            assert_eq!(out, n.to_string().as_bytes());
-        }
-    }
 
     #[test]
     fn the_backoff_doubles_up_to_its_cap_with_jitter() {
