@@ -2,8 +2,9 @@
 # The install test of the .deb, on a throwaway Debian 12 machine (CI), as root:
 #   build the .deb; install rsyslog from Debian; install logwell over it and check rsyslog is
 #   gone; start /usr/sbin/logwelld as the unit would (there is no systemd as PID 1 here);
-#   `logger -p auth.info` reaches /var/log/auth.log and `logwell cat` shows it; stop the
-#   daemon; `apt-get purge logwell` removes the package, its state and the _logwell user.
+#   `logger -p auth.info` reaches /var/log/auth.log and `logwell follow -n 1` shows it; stop
+#   the daemon; `apt-get purge logwell` removes the package, its state and the _logwell user;
+#   and the other way round, installing rsyslog removes logwell.
 # It changes the machine (rsyslog stays removed), so it refuses to run unless root and
 # CI=true or LOGWELL_PACKAGE_TEST=1. Rerunnable. LOGWELL_DEB=path skips the build.
 set -euo pipefail
@@ -16,7 +17,7 @@ if [ "$(id -u)" -ne 0 ] || { [ "${CI:-}" != true ] && [ "${LOGWELL_PACKAGE_TEST:
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-steps=8
+steps=9
 n=0
 step() { n=$((n + 1)); echo; echo "==> package-test [$n/$steps] $*"; }
 fail() { echo "package-test: FAILED: $*" >&2; exit 1; }
@@ -62,6 +63,8 @@ installed rsyslog || fail "rsyslog did not install"
 ok "rsyslog $(dpkg-query -W -f='${Version}' rsyslog) installed"
 
 step "install logwell over it"
+# The postinst must create _logwell itself (scripts/deps.sh made one for the privsep tests).
+if getent passwd _logwell >/dev/null; then userdel _logwell; fi
 apt_log=$(mktemp)
 apt-get install -y "$deb" 2>&1 | tee "$apt_log"
 installed logwell || fail "logwell is not installed"
@@ -89,25 +92,42 @@ elif logrotate --debug /etc/logrotate.conf 2>&1 | grep -q '/var/log/syslog'; the
 else
   ok "logrotate has no stanza for /var/log/syslog any more ($(ls /etc/logrotate.d | grep rsyslog || echo none))"
 fi
-for p in /usr/sbin/logwelld /usr/bin/logwell /usr/share/man/man8/logwelld.8.gz /usr/share/man/man5/logwell.toml.5.gz \
-         /usr/share/bash-completion/completions/logwell /usr/share/zsh/vendor-completions/_logwelld \
-         /usr/share/fish/vendor_completions.d/logwell.fish; do
+for p in /usr/sbin/logwelld /usr/bin/logwell /usr/share/man/man8/logwelld.8.gz /usr/share/man/man1/logwell.1.gz \
+         /usr/share/man/man5/logwell.toml.5.gz \
+         /usr/share/bash-completion/completions/logwell /usr/share/bash-completion/completions/logwelld \
+         /usr/share/zsh/vendor-completions/_logwell /usr/share/zsh/vendor-completions/_logwelld \
+         /usr/share/fish/vendor_completions.d/logwell.fish /usr/share/fish/vendor_completions.d/logwelld.fish; do
   [ -e "$p" ] || fail "$p is not installed"
 done
 ok "binaries, man pages, completions"
 
 step "start /usr/sbin/logwelld as the unit would"
 # The unit's RuntimeDirectory= and StateDirectory= (systemd would create them), its
-# ExecStartPre, then ExecStart in the foreground, as root, on /etc/logwell/logwell.toml.
-# Without syslog.socket, logwelld binds /run/systemd/journal/syslog itself.
+# ExecStartPre, then ExecStart in the foreground, as root, on /etc/logwell/logwell.toml,
+# confined as the unit confines it where setpriv can: its CapabilityBoundingSet= and
+# NoNewPrivileges=yes. Without syslog.socket, logwelld binds /run/systemd/journal/syslog itself.
+unit=/lib/systemd/system/logwell.service
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit")
+[ -n "$caps" ] || fail "no CapabilityBoundingSet= in $unit"
+bounding=-all$(for c in $caps; do c=${c#CAP_}; printf ',+%s' "${c,,}"; done)
+grep -qx 'NoNewPrivileges=yes' "$unit" || fail "the unit no longer sets NoNewPrivileges=yes"
 install -d -m 0755 /run/logwell
 /usr/sbin/logwelld --check-config || fail "logwelld --check-config refused the shipped configuration"
 daemon_log=$(mktemp)
-/usr/sbin/logwelld >"$daemon_log" 2>&1 &
+setpriv --no-new-privs --bounding-set "$bounding" /usr/sbin/logwelld >"$daemon_log" 2>&1 &
 daemon_pid=$!
 wait_for 30 /usr/bin/logwell stats || { cat "$daemon_log" >&2; fail "logwelld did not answer on its control socket within 30 s"; }
 [ -S /run/systemd/journal/syslog ] || fail "no socket at /run/systemd/journal/syslog"
-ok "logwelld (pid $daemon_pid) is ready"
+ok "logwelld (pid $daemon_pid) is ready under setpriv --no-new-privs --bounding-set $bounding"
+# The worker, the parent's one child: _logwell, no capability left, no new privileges.
+worker=$(cat /proc/"$daemon_pid"/task/*/children | tr ' ' '\n' | grep -m 1 .) || fail "logwelld has no worker process"
+status_of() { awk -v k="$1:" '$1 == k { print $2 }' /proc/"$worker"/status; }
+[ "$(status_of Uid)" = "$(id -u _logwell)" ] || fail "the worker runs as uid $(status_of Uid)"
+for set in CapInh CapPrm CapEff CapBnd CapAmb; do
+  [ "$(status_of $set)" = 0000000000000000 ] || fail "the worker's $set is $(status_of $set)"
+done
+[ "$(status_of NoNewPrivs)" = 1 ] || fail "the worker's NoNewPrivs is $(status_of NoNewPrivs)"
+ok "worker (pid $worker) runs as _logwell with every capability set empty and NoNewPrivs"
 
 step "logger -p auth.info lands in /var/log/auth.log"
 text="logwell-package-test-$$-$RANDOM"
@@ -162,5 +182,14 @@ getent passwd _logwell >/dev/null && fail "the _logwell user is still there"
 [ -e /etc/logwell ] && fail "/etc/logwell is still there"
 [ -e /etc/systemd/system/syslog.service ] && fail "syslog.service still points somewhere"
 ok "package, /var/lib/logwell, /etc/logwell, _logwell and the unit's links are gone"
+
+step "and the other way round: installing rsyslog removes logwell"
+apt-get install -y -qq "$deb" >/dev/null
+installed logwell || fail "logwell did not install again"
+apt-get install -y -qq rsyslog >/dev/null
+installed rsyslog || fail "rsyslog did not install"
+installed logwell && fail "logwell is still installed beside rsyslog: the Conflicts did not remove it"
+ok "rsyslog $(dpkg-query -W -f='${Version}' rsyslog) replaced logwell ($(dpkg-query -W -f='${Status}' logwell 2>/dev/null))"
+apt-get purge -y -qq logwell >/dev/null
 echo
-echo "package-test: PASSED (rsyslog stays removed)"
+echo "package-test: PASSED (rsyslog is back)"

@@ -100,7 +100,6 @@ fn the_unit_has_what_the_issue_asks() {
     let lines: Vec<&str> = unit.lines().map(str::trim).collect();
     for want in [
         "Type=notify",
-        "NotifyAccess=all",
         "ExecStartPre=/usr/sbin/logwelld --check-config",
         "ExecStart=/usr/sbin/logwelld",
         "ExecReload=/bin/kill -HUP $MAINPID",
@@ -111,9 +110,20 @@ fn the_unit_has_what_the_issue_asks() {
         "ReadWritePaths=/var/log /var/lib/logwell",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
         "SystemCallFilter=@system-service",
+        "PrivateTmp=yes",
+        "ProtectHome=yes",
+        "ProtectKernelTunables=yes",
+        "ProtectControlGroups=yes",
+        "NoNewPrivileges=yes",
     ] {
         assert!(lines.contains(&want), "the unit lacks `{want}`");
     }
+    // The privileged parent relays the worker's sd_notify lines, so systemd's default
+    // NotifyAccess=main holds: no other process of the service may notify.
+    assert!(
+        !lines.iter().any(|l| l.starts_with("NotifyAccess=")),
+        "NotifyAccess is widened, though the parent relays the worker's notifications"
+    );
     assert!(lines.iter().any(|l| l.starts_with("WatchdogSec=")));
     let caps = lines
         .iter()
