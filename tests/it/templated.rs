@@ -128,8 +128,9 @@ output = ["remote", "pairs"]
     ];
     let mut batch = Vec::new();
     for (i, host) in hosts.iter().enumerate() {
-        if host.len() > 255 {
-            // Longer than RFC 5424 allows: sent as BSD syslog, whose host names have no limit.
+        if host.len() > 255 || std::str::from_utf8(host).is_err() {
+            // Longer than RFC 5424 allows, or not its PRINTUSASCII: sent as BSD syslog, whose
+            // host names have no such limits (RFC 5424 would store it raw, under the peer).
             batch.extend_from_slice(b"<14>Nov 21 10:00:00 ");
             batch.extend_from_slice(host);
             batch.extend_from_slice(format!(" t: hostile-{i}\n").as_bytes());
@@ -192,6 +193,15 @@ output = ["remote", "pairs"]
     }
     // The sanitised names, one directory each, no traversal, no hidden names.
     for dir in ["_._.._etc", "a_b", "_.", "_", "_hidden"] {
+        assert!(
+            d.path(&format!("remote/{dir}/syslog")).is_file(),
+            "remote/{dir}: {:?}",
+            all.keys()
+        );
+    }
+    // Invalid UTF-8 bytes become `_`; an empty or absent host name is the peer's address, as
+    // rsyslog's %fromhost% (README "Per-host files").
+    for dir in ["bad__utf8", "127.0.0.1"] {
         assert!(
             d.path(&format!("remote/{dir}/syslog")).is_file(),
             "remote/{dir}: {:?}",
