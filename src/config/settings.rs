@@ -1295,6 +1295,11 @@ fn build_rule(
             .as_ref()
             .map(|p| p.get_ref().clone_vec())
             .unwrap_or_default(),
+        tls_peers: raw
+            .tls_peer
+            .as_ref()
+            .map(|p| p.get_ref().clone_vec())
+            .unwrap_or_default(),
         inputs: input_names,
         units: raw
             .unit

@@ -662,3 +662,61 @@ fn an_endless_line_over_tls_costs_one_bounded_buffer() {
         "RSS grew from {before} KiB to {after} KiB"
     );
 }
+
+#[test]
+fn a_tls_peer_rule_sends_one_client_to_its_own_file() {
+    let d = Daemon::start_with(
+        r#"
+[input.tls]
+type = "tls"
+listen = "127.0.0.1:{port}"
+cert = "{dir}/server.pem"
+key = "{dir}/server.key"
+client_auth = "required"
+ca = "{dir}/ca.pem"
+
+[output.web2]
+type = "file"
+path = "{dir}/web2.json"
+format = "json"
+flush_interval_ms = 20
+
+[output.rest]
+type = "file"
+path = "{dir}/rest.json"
+format = "json"
+flush_interval_ms = 20
+
+[[rule]]
+tls_peer = "WEB2.example.com"
+output = "web2"
+final = true
+
+[[rule]]
+output = "rest"
+"#,
+        |dir| {
+            make_pki(dir);
+            make_cert(dir, "web2", "web2.example.com", "clientAuth", "ca");
+        },
+    );
+    // Both claim the same host name in the message: only the certificate tells them apart.
+    send(
+        &d,
+        Some("client"),
+        b"<13>1 - web2.example.com app - - - from client.example.com\n",
+    );
+    send(
+        &d,
+        Some("web2"),
+        b"<13>1 - web2.example.com app - - - from web2\n",
+    );
+    let web2 = json_lines(&d.wait_lines(&d.path("web2.json"), 1));
+    let rest = json_lines(&d.wait_lines(&d.path("rest.json"), 1));
+    assert_eq!(web2.len(), 1, "{web2:?}");
+    assert_eq!(web2[0]["msg"], "from web2");
+    assert_eq!(web2[0]["tls_peer"], "web2.example.com");
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(rest[0]["msg"], "from client.example.com");
+    assert_eq!(rest[0]["tls_peer"], "client.example.com");
+}
