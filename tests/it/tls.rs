@@ -720,3 +720,109 @@ output = "rest"
     assert_eq!(rest[0]["msg"], "from client.example.com");
     assert_eq!(rest[0]["tls_peer"], "client.example.com");
 }
+
+/// The SHA-256 fingerprint `openssl x509` prints for the first certificate in `pem`.
+fn fingerprint(pem: &[u8]) -> String {
+    let mut x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    x509.stdin.take().unwrap().write_all(pem).unwrap();
+    let out = x509.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The fingerprint of the certificate the daemon presents to a new connection (not
+/// verified: the test compares it with the one it expects).
+fn presented(d: &Daemon) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect"])
+        .arg(format!("127.0.0.1:{}", d.port))
+        .args(["-servername", "localhost"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("-----BEGIN CERTIFICATE-----"),
+        "no certificate presented:\n{text}"
+    );
+    fingerprint(&out.stdout)
+}
+
+/// Sends SIGHUP and waits until the daemon has logged its `n`th reload.
+fn reload(d: &Daemon, n: usize) {
+    d.signal(libc::SIGHUP);
+    let deadline = Instant::now() + DEADLINE;
+    while d.log().matches("SIGHUP: configuration reloaded").count() < n {
+        assert!(Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sighup_reloads_the_certificate_and_keeps_established_connections() {
+    let d = Daemon::start_with(&config(""), make_pki);
+    let dir = d.dir.path();
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    assert_eq!(presented(&d), fingerprint(&read("server.pem")));
+    let mut old = connect(&d, None, "ca");
+    let mut line = |text: &str| {
+        let stdin = old.stdin.as_mut().unwrap();
+        stdin
+            .write_all(format!("<13>1 - h app - - - {text}\n").as_bytes())
+            .unwrap();
+        stdin.flush().unwrap();
+    };
+    line("before the reloads");
+    d.wait_lines(&d.path("all.json"), 1);
+
+    // Same paths, new contents, the old modification times: only SIGHUP can notice.
+    let touch = |from: &str, to: &str| {
+        let done = Command::new("touch")
+            .arg("-r")
+            .arg(dir.join(from))
+            .arg(dir.join(to))
+            .status()
+            .unwrap();
+        assert!(done.success());
+    };
+    touch("server.pem", "pem.stamp");
+    touch("server.key", "key.stamp");
+    make_cert(dir, "renewed", "localhost", "serverAuth", "other");
+    std::fs::copy(dir.join("renewed.pem"), dir.join("server.pem")).unwrap();
+    std::fs::copy(dir.join("renewed.key"), dir.join("server.key")).unwrap();
+    touch("pem.stamp", "server.pem");
+    touch("key.stamp", "server.key");
+    reload(&d, 1);
+    assert_eq!(presented(&d), fingerprint(&read("renewed.pem")));
+    line("after the first reload");
+    d.wait_lines(&d.path("all.json"), 2);
+
+    // New paths in the configuration, the rest of the input the same: swapped in place.
+    make_cert(dir, "third", "localhost", "serverAuth", "ca");
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(
+        &d.config,
+        text.replace("/server.pem", "/third.pem")
+            .replace("/server.key", "/third.key"),
+    )
+    .unwrap();
+    reload(&d, 2);
+    assert_eq!(presented(&d), fingerprint(&read("third.pem")));
+    line("after the second reload");
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 3));
+    assert_eq!(lines[2]["msg"], "after the second reload");
+    assert!(
+        old.try_wait().unwrap().is_none(),
+        "the first connection is still open"
+    );
+    let log = d.log();
+    assert!(!log.contains("input stopped"), "{log}");
+    assert_eq!(d.stat("inputs", "tls", "active_connections"), 1);
+    finish(old);
+}
