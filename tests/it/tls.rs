@@ -826,3 +826,35 @@ fn sighup_reloads_the_certificate_and_keeps_established_connections() {
     assert_eq!(d.stat("inputs", "tls", "active_connections"), 1);
     finish(old);
 }
+
+/// `logwelld --check-config` on `text` (with `{dir}` filled in) written to `logwell.toml`
+/// in `dir`: its exit code and stderr, and the config's path.
+fn check_config(dir: &Path, text: &str) -> (Option<i32>, String, std::path::PathBuf) {
+    let p = dir.join("logwell.toml");
+    std::fs::write(&p, crate::util::render(text, dir, 0)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_logwelld"))
+        .args(["--check-config", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stderr).unwrap(),
+        p,
+    )
+}
+
+#[test]
+fn a_tls_listen_address_without_a_port_takes_6514() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    // Nothing is bound by --check-config: the port shows in the clash with a tcp input.
+    let (code, err, _) = check_config(
+        dir.path(),
+        "[daemon]\nprivsep = false\n\n[input.tls]\ntype = \"tls\"\nlisten = \"127.0.0.1\"\n\
+         cert = \"{dir}/server.pem\"\nkey = \"{dir}/server.key\"\n\n\
+         [input.plain]\ntype = \"tcp\"\nlisten = \"127.0.0.1:6514\"\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("both use tcp 127.0.0.1:6514"), "{err}");
+}
