@@ -100,6 +100,12 @@ pub(crate) fn make_request(dir: &Path, name: &str, cn: &str, usage: &str) {
 /// `NAME.pem`, signed by `ca`, valid for a day.
 pub(crate) fn make_cert(dir: &Path, name: &str, cn: &str, usage: &str, ca: &str) {
     make_request(dir, name, cn, usage);
+    sign(dir, name, ca);
+}
+
+/// Signs `NAME.csr` with `ca` and the extensions of `NAME.ext` into `NAME.pem`, valid for a
+/// day.
+fn sign(dir: &Path, name: &str, ca: &str) {
     let (csr, pem, ext, ca_pem, ca_key) = (
         format!("{name}.csr"),
         format!("{name}.pem"),
@@ -182,6 +188,11 @@ pub(crate) fn make_pki(dir: &Path) {
 /// Starts `openssl s_client` trusting `ca`, presenting `client` (names in the test
 /// directory) when given; write to its stdin to send.
 pub(crate) fn connect(d: &Daemon, client: Option<&str>, ca: &str) -> Child {
+    connect_with(d, client, ca, &[])
+}
+
+/// [`connect`] with more `openssl s_client` options (`-tls1_2`).
+fn connect_with(d: &Daemon, client: Option<&str>, ca: &str, options: &[&str]) -> Child {
     let dir = d.dir.path();
     let mut cmd = Command::new("openssl");
     cmd.args([
@@ -193,7 +204,8 @@ pub(crate) fn connect(d: &Daemon, client: Option<&str>, ca: &str) -> Child {
     ])
     .arg(format!("127.0.0.1:{}", d.port))
     .args(["-servername", "localhost", "-CAfile"])
-    .arg(dir.join(format!("{ca}.pem")));
+    .arg(dir.join(format!("{ca}.pem")))
+    .args(options);
     if let Some(c) = client {
         cmd.arg("-cert")
             .arg(dir.join(format!("{c}.pem")))
@@ -857,4 +869,166 @@ fn a_tls_listen_address_without_a_port_takes_6514() {
     );
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("both use tcp 127.0.0.1:6514"), "{err}");
+}
+
+#[test]
+fn optional_client_auth_names_a_verified_client_serves_an_anonymous_one_and_refuses_another_ca()
+{
+    let d = Daemon::start_with(
+        &config("client_auth = \"optional\"\nca = \"{dir}/ca.pem\""),
+        make_pki,
+    );
+    send(&d, Some("client"), b"<13>1 - h app - - - with a certificate\n");
+    d.wait_lines(&d.path("all.json"), 1);
+    send(&d, None, b"<13>1 - h app - - - without one\n");
+    d.wait_lines(&d.path("all.json"), 2);
+    send(&d, Some("stranger"), b"<13>1 - h app - - - from another CA\n");
+    d.wait_stat("inputs", "tls", "tls_refused", 1);
+    wait_log(&d, "TLS handshake failed");
+    // One more served client after the refusal: had the stranger been served, its line
+    // would be in the file before this one.
+    send(&d, None, b"<13>1 - h app - - - last\n");
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 3));
+    let msgs: Vec<&str> = lines.iter().map(|l| l["msg"].as_str().unwrap()).collect();
+    assert_eq!(msgs, ["with a certificate", "without one", "last"]);
+    assert_eq!(lines[0]["tls_peer"], "client.example.com", "{}", lines[0]);
+    assert!(lines[1].get("tls_peer").is_none(), "{}", lines[1]);
+    assert_eq!(d.stat("inputs", "tls", "tls_refused"), 1);
+}
+
+#[test]
+fn a_sha256_fingerprint_in_permitted_peers_admits_that_certificate_only() {
+    // The certificates are made first, for the configuration to name one's digest.
+    let pki = tempfile::tempdir().unwrap();
+    make_pki(pki.path());
+    // Same CA, same name: only the fingerprint tells them apart.
+    make_cert(pki.path(), "twin", "client.example.com", "clientAuth", "ca");
+    let digest = fingerprint(&std::fs::read(pki.path().join("client.pem")).unwrap());
+    let hex = digest.split_once('=').unwrap().1;
+    let d = Daemon::start_with(
+        &config(&format!(
+            "ca = \"{{dir}}/ca.pem\"\npermitted_peers = [\"sha256:{hex}\"]"
+        )),
+        |dir| {
+            for f in std::fs::read_dir(pki.path()).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+            }
+        },
+    );
+    send(&d, Some("twin"), b"<13>1 - h app - - - the twin\n");
+    let log = wait_log(&d, "not in permitted_peers");
+    assert!(log.contains("client.example.com"), "{log}");
+    send(&d, Some("client"), b"<13>1 - h app - - - the pinned one\n");
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 1));
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["msg"], "the pinned one");
+    assert_eq!(lines[0]["tls_peer"], "client.example.com");
+    assert_eq!(d.stat("inputs", "tls", "tls_refused"), 1);
+}
+
+#[test]
+fn a_client_certificate_with_a_common_name_and_no_san_is_matched_by_name() {
+    let d = Daemon::start_with(
+        &config(
+            "client_auth = \"required\"\nca = \"{dir}/ca.pem\"\npermitted_peers = [\"legacy.example.net\"]",
+        ),
+        |dir| {
+            make_pki(dir);
+            make_request(dir, "legacy", "legacy.example.net", "clientAuth");
+            std::fs::write(
+                dir.join("legacy.ext"),
+                "basicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n",
+            )
+            .unwrap();
+            sign(dir, "legacy", "ca");
+        },
+    );
+    // The certificate really has no subjectAltName.
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(d.path("legacy.pem"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CN = legacy.example.net"), "{text}");
+    assert!(!text.contains("Subject Alternative Name"), "{text}");
+    send(&d, Some("legacy"), b"<13>1 - h app - - - common name only\n");
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 1));
+    assert_eq!(lines[0]["msg"], "common name only");
+    assert_eq!(lines[0]["tls_peer"], "legacy.example.net");
+    assert_eq!(d.stat("inputs", "tls", "tls_refused"), 0);
+}
+
+#[test]
+fn check_config_names_a_key_that_is_not_the_certificates_and_a_missing_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let input = |key: &str, ca: &str| {
+        format!(
+            "[daemon]\nprivsep = false\n\n[input.tls]\ntype = \"tls\"\nlisten = \"127.0.0.1:6514\"\n\
+             cert = \"{{dir}}/server.pem\"\nkey = \"{{dir}}/{key}\"\nclient_auth = \"required\"\n\
+             ca = \"{{dir}}/{ca}\"\n"
+        )
+    };
+    let (code, err, p) = check_config(dir.path(), &input("client.key", "ca.pem"));
+    assert_eq!(code, Some(1), "{err}");
+    let key = dir.path().join("client.key");
+    let cert = dir.path().join("server.pem");
+    assert!(err.contains(&format!("{}:8:", p.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the key {} does not match the certificate {}",
+            key.display(),
+            cert.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: point `key` at the key the certificate was issued for"),
+        "{err}"
+    );
+
+    let (code, err, p) = check_config(dir.path(), &input("server.key", "missing-ca.pem"));
+    assert_eq!(code, Some(1), "{err}");
+    let ca = dir.path().join("missing-ca.pem");
+    assert!(err.contains(&format!("{}:10:", p.display())), "{err}");
+    assert!(
+        err.contains(&format!("cannot read {}", ca.display())),
+        "{err}"
+    );
+    assert!(err.contains("hint: check the path"), "{err}");
+}
+
+#[test]
+fn a_tls_1_2_client_is_served_and_a_tls_1_1_client_is_refused() {
+    let d = Daemon::start_with(&config(""), make_pki);
+    let mut tls12 = connect_with(&d, None, "ca", &["-tls1_2"]);
+    let _ = tls12
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"<13>1 - h app - - - over TLS 1.2\n");
+    finish(tls12);
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 1));
+    assert_eq!(lines[0]["msg"], "over TLS 1.2");
+
+    // OpenSSL 3 still speaks TLS 1.1 at security level 0, unless built without it.
+    let out = Command::new("openssl")
+        .args(["s_client", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-connect"])
+        .arg(format!("127.0.0.1:{}", d.port))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("no protocols available") || stderr.contains("unknown option") {
+        println!("note: this openssl cannot offer TLS 1.1; that half is skipped:\n{stderr}");
+        return;
+    }
+    assert!(!out.status.success(), "a TLS 1.1 handshake succeeded");
+    d.wait_stat("inputs", "tls", "tls_refused", 1);
+    // rustls' reason: a TLS 1.1 hello lacks what 1.2 and 1.3 require.
+    wait_log(&d, "TLS handshake failed; connection closed input=tls peer=127.0.0.1");
+    wait_log(&d, "peer is incompatible");
+    assert_eq!(d.stat("inputs", "tls", "received"), 1);
 }
