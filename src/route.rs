@@ -232,7 +232,9 @@ impl Rule {
 /// Whether `value` is one of `names`, ignoring ASCII case: how host names (and TLS peer
 /// names, which are DNS names too) are compared.
 fn any_name_is(names: &[String], value: &[u8]) -> bool {
-    names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(value))
+    names
+        .iter()
+        .any(|n| n.as_bytes().eq_ignore_ascii_case(value))
 }
 
 /// The ordered rule list.
@@ -463,7 +465,11 @@ mod tests {
             matched
         };
         assert_eq!(routed(Some("web1.example.com")), [0]);
-        assert_eq!(routed(Some("DB.Example.COM")), [0], "case-insensitive, as hostname");
+        assert_eq!(
+            routed(Some("DB.Example.COM")),
+            [0],
+            "case-insensitive, as hostname"
+        );
         assert!(routed(Some("web2.example.com")).is_empty());
         assert!(
             routed(Some("web1.example.com.evil")).is_empty(),

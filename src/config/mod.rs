@@ -309,7 +309,9 @@ output = "syslog"
                 .unwrap_err()
                 .to_string();
             assert!(
-                e.contains(&format!("`{bad}` is not an IP address, with or without a port")),
+                e.contains(&format!(
+                    "`{bad}` is not an IP address, with or without a port"
+                )),
                 "{bad}: {e}"
             );
             assert!(e.contains("or an address alone for port 514"), "{e}");

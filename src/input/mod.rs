@@ -220,7 +220,9 @@ pub fn spawn(
     match (bound, &settings.kind) {
         (Bound::Udp(sockets), InputKind::Udp(u)) => udp::spawn(sockets, u, ctx),
         (Bound::Tcp(listeners), InputKind::Tcp(t)) => tcp::spawn(listeners, t, ctx),
-        (Bound::Tcp(listeners), InputKind::Tls(t)) => return tls::spawn(listeners, t, ctx).map(Some),
+        (Bound::Tcp(listeners), InputKind::Tls(t)) => {
+            return tls::spawn(listeners, t, ctx).map(Some)
+        }
         (Bound::UnixDatagram(s, _), InputKind::UnixDatagram(u)) => unix::spawn_datagram(s, u, ctx),
         (Bound::UnixStream(l, _), InputKind::UnixStream(s)) => unix::spawn_stream(l, s, ctx),
         (Bound::Kmsg(f), InputKind::Kmsg(k)) => kmsg::spawn(f, k, ctx),

@@ -849,11 +849,7 @@ fn check_config(dir: &Path, text: &str) -> (Option<i32>, String, std::path::Path
         .arg(&p)
         .output()
         .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8(out.stderr).unwrap(),
-        p,
-    )
+    (out.status.code(), String::from_utf8(out.stderr).unwrap(), p)
 }
 
 #[test]
@@ -872,17 +868,24 @@ fn a_tls_listen_address_without_a_port_takes_6514() {
 }
 
 #[test]
-fn optional_client_auth_names_a_verified_client_serves_an_anonymous_one_and_refuses_another_ca()
-{
+fn optional_client_auth_names_a_verified_client_serves_an_anonymous_one_and_refuses_another_ca() {
     let d = Daemon::start_with(
         &config("client_auth = \"optional\"\nca = \"{dir}/ca.pem\""),
         make_pki,
     );
-    send(&d, Some("client"), b"<13>1 - h app - - - with a certificate\n");
+    send(
+        &d,
+        Some("client"),
+        b"<13>1 - h app - - - with a certificate\n",
+    );
     d.wait_lines(&d.path("all.json"), 1);
     send(&d, None, b"<13>1 - h app - - - without one\n");
     d.wait_lines(&d.path("all.json"), 2);
-    send(&d, Some("stranger"), b"<13>1 - h app - - - from another CA\n");
+    send(
+        &d,
+        Some("stranger"),
+        b"<13>1 - h app - - - from another CA\n",
+    );
     d.wait_stat("inputs", "tls", "tls_refused", 1);
     wait_log(&d, "TLS handshake failed");
     // One more served client after the refusal: had the stranger been served, its line
@@ -953,7 +956,11 @@ fn a_client_certificate_with_a_common_name_and_no_san_is_matched_by_name() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("CN = legacy.example.net"), "{text}");
     assert!(!text.contains("Subject Alternative Name"), "{text}");
-    send(&d, Some("legacy"), b"<13>1 - h app - - - common name only\n");
+    send(
+        &d,
+        Some("legacy"),
+        b"<13>1 - h app - - - common name only\n",
+    );
     let lines = json_lines(&d.wait_lines(&d.path("all.json"), 1));
     assert_eq!(lines[0]["msg"], "common name only");
     assert_eq!(lines[0]["tls_peer"], "legacy.example.net");
@@ -1015,7 +1022,13 @@ fn a_tls_1_2_client_is_served_and_a_tls_1_1_client_is_refused() {
 
     // OpenSSL 3 still speaks TLS 1.1 at security level 0, unless built without it.
     let out = Command::new("openssl")
-        .args(["s_client", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-connect"])
+        .args([
+            "s_client",
+            "-tls1_1",
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+            "-connect",
+        ])
         .arg(format!("127.0.0.1:{}", d.port))
         .stdin(Stdio::null())
         .output()
@@ -1028,7 +1041,10 @@ fn a_tls_1_2_client_is_served_and_a_tls_1_1_client_is_refused() {
     assert!(!out.status.success(), "a TLS 1.1 handshake succeeded");
     d.wait_stat("inputs", "tls", "tls_refused", 1);
     // rustls' reason: a TLS 1.1 hello lacks what 1.2 and 1.3 require.
-    wait_log(&d, "TLS handshake failed; connection closed input=tls peer=127.0.0.1");
+    wait_log(
+        &d,
+        "TLS handshake failed; connection closed input=tls peer=127.0.0.1",
+    );
     wait_log(&d, "peer is incompatible");
     assert_eq!(d.stat("inputs", "tls", "received"), 1);
 }
