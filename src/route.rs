@@ -170,6 +170,11 @@ pub struct Rule {
     pub programs: Vec<String>,
     /// Host names; empty means any.
     pub hostnames: Vec<String>,
+    /// Verified TLS client names ([`Source::tls_peer`](crate::message::Source::tls_peer)),
+    /// matched as host names are (case-insensitive); empty means any. A message without a
+    /// TLS peer (any input but a `tls` one, or a client that sent no certificate) never
+    /// matches a rule that lists some.
+    pub tls_peers: Vec<String>,
     /// Input names; empty means any.
     pub inputs: Vec<String>,
     /// systemd units (`_SYSTEMD_UNIT`, journal entries only); empty means any.
@@ -187,6 +192,7 @@ impl PartialEq for Rule {
         self.selector == other.selector
             && self.programs == other.programs
             && self.hostnames == other.hostnames
+            && self.tls_peers == other.tls_peers
             && self.inputs == other.inputs
             && self.units == other.units
             && self.pattern.as_ref().map(Regex::as_str) == other.pattern.as_ref().map(Regex::as_str)
@@ -203,11 +209,13 @@ impl Rule {
                     .msg
                     .appname
                     .is_some_and(|a| self.programs.iter().any(|p| p.as_bytes() == a)))
-            && (self.hostnames.is_empty()
-                || self
-                    .hostnames
-                    .iter()
-                    .any(|h| h.as_bytes().eq_ignore_ascii_case(ev.host())))
+            && (self.hostnames.is_empty() || any_name_is(&self.hostnames, ev.host()))
+            && (self.tls_peers.is_empty()
+                || ev
+                    .source
+                    .tls_peer
+                    .as_deref()
+                    .is_some_and(|p| any_name_is(&self.tls_peers, p.as_bytes())))
             && (self.inputs.is_empty() || self.inputs.iter().any(|i| **i == *ev.source.input))
             && (self.units.is_empty()
                 || ev
@@ -219,6 +227,14 @@ impl Rule {
                 .as_ref()
                 .is_none_or(|re| re.is_match(ev.msg.msg))
     }
+}
+
+/// Whether `value` is one of `names`, ignoring ASCII case: how host names (and TLS peer
+/// names, which are DNS names too) are compared.
+fn any_name_is(names: &[String], value: &[u8]) -> bool {
+    names
+        .iter()
+        .any(|n| n.as_bytes().eq_ignore_ascii_case(value))
 }
 
 /// The ordered rule list.
@@ -261,6 +277,8 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn sel(s: &str) -> Selector {
@@ -335,6 +353,7 @@ mod tests {
             selector: Selector::ALL,
             programs: vec![],
             hostnames: vec![],
+            tls_peers: vec![],
             inputs: vec![],
             units: vec!["ssh.service".into()],
             pattern: None,
@@ -394,6 +413,71 @@ mod tests {
         assert!(
             matched.is_empty(),
             "a message without a unit does not match a unit rule"
+        );
+    }
+
+    #[test]
+    fn tls_peer_rules_match_the_verified_name_as_hosts_match() {
+        use crate::message::{Flags, Message, Source};
+        let rule = Rule {
+            selector: Selector::ALL,
+            programs: vec![],
+            hostnames: vec![],
+            tls_peers: vec!["web1.example.com".into(), "db.example.com".into()],
+            inputs: vec![],
+            units: vec![],
+            pattern: None,
+            outputs: vec![0],
+            is_final: false,
+        };
+        let router = Router::new(vec![rule], 1);
+        let msg = Message {
+            facility: Facility::USER,
+            severity: Severity::INFO,
+            version: None,
+            timestamp: None,
+            hostname: Some(b"web1.example.com"),
+            appname: Some(b"app"),
+            procid: None,
+            msgid: None,
+            structured_data: None,
+            msg: b"hello",
+            flags: Flags::empty(),
+            fields: &[],
+        };
+        let routed = |tls_peer: Option<&str>| {
+            let source = Source {
+                input: "tls".into(),
+                peer: None,
+                creds: None,
+                default_host: "h".into(),
+                use_sender_timestamp: true,
+                tls_peer: tls_peer.map(Arc::from),
+            };
+            let ev = Event {
+                msg: msg.clone(),
+                recv_time: chrono::Utc::now(),
+                source: &source,
+                creds: None,
+            };
+            let mut matched = Vec::new();
+            router.route(&ev, &mut matched);
+            matched
+        };
+        assert_eq!(routed(Some("web1.example.com")), [0]);
+        assert_eq!(
+            routed(Some("DB.Example.COM")),
+            [0],
+            "case-insensitive, as hostname"
+        );
+        assert!(routed(Some("web2.example.com")).is_empty());
+        assert!(
+            routed(Some("web1.example.com.evil")).is_empty(),
+            "whole names only"
+        );
+        assert!(
+            routed(None).is_empty(),
+            "no TLS peer (its host name is listed) does not match"
         );
     }
 

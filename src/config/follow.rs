@@ -95,14 +95,14 @@ impl Check<'_> {
         let span = raw.span();
         let raw = raw.get_ref();
         let listen = match &raw.listen {
-            Some(l) => self.addresses(l, EXAMPLE),
+            Some(l) => self.addresses(l, EXAMPLE, None),
             None if raw.tcp_listen.is_some() => Vec::new(),
             None => vec![DEFAULT_FOLLOW_LISTEN.parse().expect("a valid address")],
         };
         let tcp_listen = raw
             .tcp_listen
             .as_ref()
-            .map(|l| self.addresses(l, EXAMPLE))
+            .map(|l| self.addresses(l, EXAMPLE, None))
             .unwrap_or_default();
         let default_file = match &raw.default_file {
             Some(name) => {

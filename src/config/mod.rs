@@ -275,16 +275,60 @@ output = "syslog"
     }
 
     #[test]
+    fn a_listen_address_without_a_port_takes_the_default_port_of_its_type() {
+        // Without privilege separation: whether its user exists is another test's matter.
+        let no_privsep = format!("[daemon]\nprivsep = false\n{OK}");
+        let s = load_str(&no_privsep.replace(
+            r#"["127.0.0.1:5514", "[::1]:5514"]"#,
+            r#"["127.0.0.1", "[::1]", "::2", "127.0.0.3:5514"]"#,
+        ))
+        .unwrap();
+        let InputKind::Udp(u) = &s.inputs[0].kind else {
+            panic!()
+        };
+        let listen: Vec<String> = u.listen.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            listen,
+            ["127.0.0.1:514", "[::1]:514", "[::2]:514", "127.0.0.3:5514"]
+        );
+        let tcp = load_str(&no_privsep.replace(
+            "type = \"udp\"\nlisten = [\"127.0.0.1:5514\", \"[::1]:5514\"]",
+            "type = \"tcp\"\nlisten = \"0.0.0.0\"",
+        ))
+        .unwrap();
+        let InputKind::Tcp(t) = &tcp.inputs[0].kind else {
+            panic!()
+        };
+        assert_eq!(t.listen[0].to_string(), "0.0.0.0:514");
+        // tls inputs take 6514 (their files make a unit test heavy: tests/it/tls.rs
+        // checks it through --check-config).
+        assert_eq!(settings::default_port("tls"), 6514);
+        // Brackets are for IPv6; a name is not resolved.
+        for bad in ["[127.0.0.1]", "localhost", "::1:514x", ""] {
+            let e = load_str(&no_privsep.replace("\"127.0.0.1:5514\"", &format!("\"{bad}\"")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "`{bad}` is not an IP address, with or without a port"
+                )),
+                "{bad}: {e}"
+            );
+            assert!(e.contains("or an address alone for port 514"), "{e}");
+        }
+    }
+
+    #[test]
     fn every_error_is_reported_at_once() {
         let bad = OK
-            .replace("\"127.0.0.1:5514\"", "\"127.0.0.1\"")
+            .replace("\"127.0.0.1:5514\"", "\"127.0.0.1:70000\"")
             .replace("*.*;auth", "*.*;oops")
             .replace("output = \"syslog\"", "output = \"sylog\"");
         let e = load_str(&bad).unwrap_err();
         assert_eq!(e.0.len(), 3, "{e}");
         let text = e.to_string();
         assert!(
-            text.contains(":4:10: `127.0.0.1` is not an address with a port"),
+            text.contains(":4:10: `127.0.0.1:70000` is not an IP address, with or without a port"),
             "{text}"
         );
         assert!(text.contains("unknown facility `oops`"), "{text}");

@@ -332,6 +332,8 @@ pub(crate) struct RawRule {
     pub(crate) selector: Option<Spanned<String>>,
     pub(crate) program: Option<Spanned<OneOrMany>>,
     pub(crate) hostname: Option<Spanned<OneOrMany>>,
+    /// The verified TLS client name (`Source::tls_peer`) is one of these.
+    pub(crate) tls_peer: Option<Spanned<OneOrMany>>,
     pub(crate) input: Option<Spanned<OneOrMany>>,
     pub(crate) unit: Option<Spanned<OneOrMany>>,
     #[serde(rename = "match")]

@@ -650,32 +650,71 @@ fn default_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// The port a network input listens on when `listen` names only an address: 514 for udp
+/// and tcp (rsyslog's and RFC 5426's), 6514 for tls (RFC 5425).
+pub(crate) fn default_port(kind: &str) -> u16 {
+    if kind == "tls" {
+        6514
+    } else {
+        514
+    }
+}
+
 fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<SocketAddr> {
+    let port = default_port(kind);
     let Some(listen) = &raw.listen else {
         check.err(
             raw.kind.span(),
             format!("a {kind} input needs `listen`"),
-            "add listen = \"127.0.0.1:5514\" (or a list of addresses) to this input",
+            format!("add listen = \"0.0.0.0\" (port {port}), \"127.0.0.1:{port}\" or a list of addresses to this input"),
         );
         return Vec::new();
     };
-    check.addresses(listen, "\"0.0.0.0:514\" or \"[::]:514\"")
+    check.addresses(
+        listen,
+        &format!("\"0.0.0.0:{port}\", \"[::]:{port}\", or an address alone for port {port}"),
+        Some(port),
+    )
+}
+
+/// `text` as a socket address; with `default_port`, an address alone (`0.0.0.0`, `::1`,
+/// `[::1]`) takes that port.
+fn parse_address(text: &str, default_port: Option<u16>) -> Option<SocketAddr> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let port = default_port?;
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    let ip = bare.parse::<std::net::IpAddr>().ok()?;
+    // A bracket is for IPv6 only, as in an address with a port.
+    if bare.len() != text.len() && ip.is_ipv4() {
+        return None;
+    }
+    Some(SocketAddr::new(ip, port))
 }
 
 impl Check<'_> {
-    /// Socket addresses with ports; `example` shows how to write one.
+    /// Socket addresses; `example` shows how to write one. With `default_port`, an address
+    /// without a port takes it; without, the port is required.
     pub(crate) fn addresses(
         &mut self,
         list: &Spanned<OneOrMany>,
         example: &str,
+        default_port: Option<u16>,
     ) -> Vec<SocketAddr> {
         let mut out = Vec::new();
         for a in list.get_ref().clone_vec() {
-            match a.parse::<SocketAddr>() {
-                Ok(addr) => out.push(addr),
-                Err(_) => self.err(
+            match parse_address(&a, default_port) {
+                Some(addr) => out.push(addr),
+                None => self.err(
                     list.span(),
-                    format!("`{a}` is not an address with a port"),
+                    match default_port {
+                        Some(_) => format!("`{a}` is not an IP address, with or without a port"),
+                        None => format!("`{a}` is not an address with a port"),
+                    },
                     format!("write it as {example}"),
                 ),
             }
@@ -1292,6 +1331,11 @@ fn build_rule(
             .unwrap_or_default(),
         hostnames: raw
             .hostname
+            .as_ref()
+            .map(|p| p.get_ref().clone_vec())
+            .unwrap_or_default(),
+        tls_peers: raw
+            .tls_peer
             .as_ref()
             .map(|p| p.get_ref().clone_vec())
             .unwrap_or_default(),

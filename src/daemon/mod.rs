@@ -8,7 +8,8 @@
 //! - **SIGHUP**: every file is reopened (what logrotate expects), and the config is reloaded.
 //!   A config that does not validate is refused and the running one stays. Outputs and inputs
 //!   whose settings did not change keep running untouched: their sockets, connections and
-//!   files stay open. Changed or removed inputs are stopped the way shutdown stops them, so
+//!   files stay open. A TLS input re-reads its certificate, key and CA, and takes new paths
+//!   for them the same way, its listener and connections kept. Changed or removed inputs are stopped the way shutdown stops them, so
 //!   nothing they accepted is lost.
 //! - **SIGTERM / SIGINT**: stop every input (each reads what the kernel already holds for
 //!   it), wait for every input task, then close the outputs: each writer writes what is
@@ -154,6 +155,8 @@ struct RunningInput {
     stop: watch::Sender<bool>,
     tracker: Tracker,
     wait: TrackerWait,
+    /// A TLS input's handle to swap its certificates on SIGHUP.
+    tls: Option<input::tls::Reloader>,
 }
 
 struct Daemon {
@@ -265,7 +268,7 @@ impl Daemon {
             limiter: None,
         };
         let owns_path = bound.owns_path();
-        input::spawn(bound, settings, ctx)?;
+        let tls = input::spawn(bound, settings, ctx)?;
         self.inputs.insert(
             settings.name.clone(),
             RunningInput {
@@ -274,6 +277,7 @@ impl Daemon {
                 stop,
                 tracker,
                 wait,
+                tls,
             },
         );
         Ok(())
@@ -462,11 +466,13 @@ impl Daemon {
         // Stop what changed or went away, before binding its replacement on the same address.
         let names: Vec<String> = self.inputs.keys().cloned().collect();
         for name in names {
+            let running = self.inputs.get_mut(&name).expect("listed");
             let keep = !hostname_changed
                 && new
                     .inputs
                     .iter()
-                    .any(|i| i.name == name && self.inputs[&name].settings == *i);
+                    .find(|i| i.name == name)
+                    .is_some_and(|i| keep_input(&name, running, i));
             if !keep {
                 let running = self.inputs.remove(&name).expect("listed");
                 Daemon::stop_input(running).await;
@@ -554,6 +560,34 @@ impl Daemon {
 
 /// Reading the journal directly and taking journald's forwarded copies writes every
 /// message twice; say so at start (it may be intended, so it is not an error).
+/// Whether a running input can go on with `new` (its name's settings in the reloaded
+/// configuration): the same settings, or a TLS input whose certificate paths alone changed.
+/// A TLS input kept re-reads its certificate, key and CA, so SIGHUP renews them even when
+/// their times did not change; its listener and connections stay.
+fn keep_input(name: &str, running: &mut RunningInput, new: &InputSettings) -> bool {
+    let (InputKind::Tls(old_tls), InputKind::Tls(new_tls), Some(reloader)) =
+        (&running.settings.kind, &new.kind, &running.tls)
+    else {
+        return running.settings == *new;
+    };
+    if !input::tls::Reloader::can_swap(old_tls, new_tls) {
+        return false;
+    }
+    match reloader.reload(new_tls) {
+        Ok(()) => {
+            tracing::info!(input = %name, cert = %new_tls.cert.display(), "SIGHUP: TLS certificate, key and CA reloaded");
+            running.settings = new.clone();
+        }
+        // The configuration was checked, so a file changed since: the running files stay,
+        // and the next SIGHUP tries again (the settings kept differ from the new ones).
+        Err(e) => tracing::error!(
+            input = %name, error = %e, hint = %e.hint(),
+            "SIGHUP: TLS files cannot be loaded; keeping the previous ones"
+        ),
+    }
+    true
+}
+
 fn warn_duplicates(inputs: &[InputSettings]) {
     let journal = inputs
         .iter()

@@ -212,15 +212,22 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Spawns the tasks of a bound input. Must run inside the tokio runtime.
-pub fn spawn(bound: Bound, settings: &InputSettings, ctx: InputContext) -> std::io::Result<()> {
+pub fn spawn(
+    bound: Bound,
+    settings: &InputSettings,
+    ctx: InputContext,
+) -> std::io::Result<Option<tls::Reloader>> {
     match (bound, &settings.kind) {
         (Bound::Udp(sockets), InputKind::Udp(u)) => udp::spawn(sockets, u, ctx),
         (Bound::Tcp(listeners), InputKind::Tcp(t)) => tcp::spawn(listeners, t, ctx),
-        (Bound::Tcp(listeners), InputKind::Tls(t)) => tls::spawn(listeners, t, ctx),
+        (Bound::Tcp(listeners), InputKind::Tls(t)) => {
+            return tls::spawn(listeners, t, ctx).map(Some)
+        }
         (Bound::UnixDatagram(s, _), InputKind::UnixDatagram(u)) => unix::spawn_datagram(s, u, ctx),
         (Bound::UnixStream(l, _), InputKind::UnixStream(s)) => unix::spawn_stream(l, s, ctx),
         (Bound::Kmsg(f), InputKind::Kmsg(k)) => kmsg::spawn(f, k, ctx),
         (Bound::Journal, InputKind::Journal(j)) => journal::spawn(j, ctx),
         _ => unreachable!("bound with the settings it is spawned with"),
     }
+    .map(|()| None)
 }

@@ -12,10 +12,15 @@
 //! through rustls ([`Connection`] for [`TlsStream`]), with the same rate limit, frame timeout,
 //! idle timeout and bounded buffer as TCP.
 //!
-//! Certificates are renewed in place: before each handshake, the modification times of `cert`,
-//! `key` and `ca` are compared with those last loaded; when one changed, the configuration is
-//! rebuilt for the connections that follow (established ones keep theirs). A file that fails
-//! to load is logged and the previous configuration kept.
+//! Certificates are renewed in place, two ways, both for the connections that follow
+//! (established ones keep the session they have):
+//! - on SIGHUP, the daemon calls [`Reloader::reload`], which re-reads `cert`, `key` and `ca`
+//!   whatever their times, from the new paths when only those changed
+//!   ([`Reloader::can_swap`]): the listener and the connections stay;
+//! - before each handshake, the modification times of the three files are compared with
+//!   those last loaded; when one changed, the configuration is rebuilt.
+//!
+//! A file that fails to load is logged and the previous configuration kept.
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,7 +36,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::stream::{Connection, Drain, Identity, Peer, StreamSocket, Upgrade};
 use super::InputContext;
-use crate::config::{server_config, PermittedPeer, TlsSettings};
+use crate::config::{server_config, PermittedPeer, TlsFileError, TlsSettings};
 
 /// How long a client has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,15 +44,18 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stopping connection keeps reading what was queued when it was told to stop.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
-/// The configuration in use and the file times it was built from.
+/// The configuration in use, the settings and the file times it was built from.
 struct Current {
     config: Arc<ServerConfig>,
+    settings: TlsSettings,
     stamps: Vec<Option<SystemTime>>,
 }
 
 /// What the accept loops of one input share.
 struct Shared {
-    settings: TlsSettings,
+    name: Arc<str>,
+    /// Fixed for the input's life: a change restarts it ([`Reloader::can_swap`]).
+    permitted_peers: Vec<PermittedPeer>,
     current: Mutex<Current>,
 }
 
@@ -60,19 +68,23 @@ fn stamps(s: &TlsSettings) -> Vec<Option<SystemTime>> {
 }
 
 impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The configuration for the next connection, rebuilt first if a file changed.
-    fn config(&self, ctx: &InputContext) -> Arc<ServerConfig> {
-        let now = stamps(&self.settings);
-        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+    fn config(&self) -> Arc<ServerConfig> {
+        let mut cur = self.lock();
+        let now = stamps(&cur.settings);
         if now != cur.stamps {
             cur.stamps = now;
-            match server_config(&self.settings) {
+            match server_config(&cur.settings) {
                 Ok(c) => {
                     cur.config = c;
-                    tracing::info!(input = %ctx.name, "TLS certificate and key reloaded");
+                    tracing::info!(input = %self.name, "TLS certificate and key reloaded");
                 }
                 Err(e) => tracing::error!(
-                    input = %ctx.name, error = %e, hint = %e.hint(),
+                    input = %self.name, error = %e, hint = %e.hint(),
                     "TLS files changed but cannot be loaded; keeping the previous ones"
                 ),
             }
@@ -81,22 +93,59 @@ impl Shared {
     }
 }
 
-/// Spawns one accept loop per listener (bound by [`tcp::bind`](super::tcp::bind)).
+/// A running TLS input's handle for SIGHUP: swaps the certificate, key and CA in place.
+#[derive(Clone)]
+pub struct Reloader(Arc<Shared>);
+
+impl Reloader {
+    /// Whether a running input with settings `old` can take `new` without a restart: only
+    /// the paths of `cert`, `key` and `ca` may differ. A change of `client_auth` or
+    /// `permitted_peers` restarts the input, closing its connections, so that a narrower
+    /// policy holds for every client at once; a change of the listener or the limits needs
+    /// new sockets or new limits anyway.
+    pub fn can_swap(old: &TlsSettings, new: &TlsSettings) -> bool {
+        old.stream == new.stream
+            && old.client_auth == new.client_auth
+            && old.permitted_peers == new.permitted_peers
+            && (old.ca.is_some() == new.ca.is_some())
+    }
+
+    /// Re-reads the files `new` names (whether or not their times changed) and uses them
+    /// for the handshakes that follow. On an error the previous files stay in use.
+    pub fn reload(&self, new: &TlsSettings) -> Result<(), TlsFileError> {
+        debug_assert!(Reloader::can_swap(&self.0.lock().settings, new));
+        let stamps = stamps(new);
+        let config = server_config(new)?;
+        let mut cur = self.0.lock();
+        *cur = Current {
+            config,
+            settings: new.clone(),
+            stamps,
+        };
+        Ok(())
+    }
+}
+
+/// Spawns one accept loop per listener (bound by [`tcp::bind`](super::tcp::bind)); the
+/// returned [`Reloader`] swaps its certificates.
 pub fn spawn(
     listeners: Vec<std::net::TcpListener>,
     s: &TlsSettings,
     ctx: InputContext,
-) -> io::Result<()> {
+) -> io::Result<Reloader> {
     let config =
         server_config(s).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let shared = Arc::new(Shared {
-        settings: s.clone(),
+        name: ctx.name.clone(),
+        permitted_peers: s.permitted_peers.clone(),
         current: Mutex::new(Current {
             config,
+            settings: s.clone(),
             stamps: stamps(s),
         }),
     });
-    super::tcp::spawn_upgraded(listeners, &s.stream, Handshake(shared), ctx)
+    super::tcp::spawn_upgraded(listeners, &s.stream, Handshake(shared.clone()), ctx)?;
+    Ok(Reloader(shared))
 }
 
 /// The TLS [`Upgrade`]: handshake, then the `permitted_peers` check.
@@ -114,7 +163,7 @@ impl Upgrade<TcpStream> for Handshake {
         let Peer::Inet(addr) = *peer else {
             unreachable!("TLS inputs listen on TCP")
         };
-        let accept = TlsAcceptor::from(self.0.config(ctx)).accept(sock);
+        let accept = TlsAcceptor::from(self.0.config()).accept(sock);
         // A stop gives a handshake in progress at most DRAIN_LIMIT more: its sender has
         // nothing delivered yet, and it must not hold the shutdown for HANDSHAKE_TIMEOUT.
         let mut stop = ctx.stop.clone();
@@ -139,7 +188,7 @@ impl Upgrade<TcpStream> for Handshake {
                 return None;
             }
         };
-        match admit(&tls, addr, &self.0.settings.permitted_peers, ctx) {
+        match admit(&tls, addr, &self.0.permitted_peers, ctx) {
             Some(tls_peer) => Some((tls, Identity { tls_peer })),
             None => {
                 ctx.stats.tls_refused.fetch_add(1, Relaxed);
