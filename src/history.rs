@@ -37,7 +37,9 @@
 //! generation.
 //!
 //! Start points ([`Start`]): the beginning; just after a line previously returned
-//! ([`Start::After`]); the last N lines ([`Start::LastLines`]: plain generations are scanned
+//! ([`Start::After`]); at that line itself ([`Start::At`]: the line ending at the position,
+//! found by scanning back to the `\n` before it, or forwards through a compressed
+//! generation); the last N lines ([`Start::LastLines`]: plain generations are scanned
 //! backwards from their end in blocks, compressed ones decompressed once keeping the offsets
 //! of the last N lines; only as many generations as needed are opened); or the first line
 //! whose timestamp is at or after a time ([`Start::Since`]). `Since` is a start point, like
@@ -227,6 +229,10 @@ pub enum Start {
     /// generation no longer exists (retention deleted it), reading starts at the oldest
     /// generation left and [`Reader::lost`] is true.
     After(Position),
+    /// At the line that ends at a position: the line whose [`Line::next`] it is, so that
+    /// line is returned again (journalctl's `--cursor`). A position at a generation's start
+    /// starts there. A missing generation is handled as by [`Start::After`].
+    At(Position),
     /// The last N complete lines across the whole set.
     LastLines(u64),
     /// The first line whose timestamp is at or after the time; every line after it follows.
@@ -506,6 +512,26 @@ impl Reader {
             Start::Beginning => None,
             Start::After(p) => match r.find(&list, p.generation) {
                 Some(_) => Some(p),
+                None => {
+                    r.lost = true;
+                    None
+                }
+            },
+            Start::At(p) => match r.find(&list, p.generation) {
+                Some(i) => match line_start_before(&list[i], p.offset) {
+                    Ok(offset) => Some(Position { offset, ..p }),
+                    Err(err) => {
+                        // Not readable now: reading will report it; start after the line.
+                        if err.kind() != io::ErrorKind::NotFound {
+                            r.errors.push_back(HistoryError::reading(
+                                &list[i].path,
+                                list[i].compression,
+                                err,
+                            ));
+                        }
+                        Some(p)
+                    }
+                },
                 None => {
                     r.lost = true;
                     None
@@ -936,6 +962,43 @@ fn tail_stream(mut reader: Box<dyn BufRead + Send>, n: u64) -> io::Result<Tail> 
     })
 }
 
+/// Where the line that ends at `end` starts: just after the `\n` before its last byte, or
+/// the generation's start. (`end` is clamped to the generation's length.)
+fn line_start_before(e: &Entry, end: u64) -> io::Result<u64> {
+    if end == 0 {
+        return Ok(0);
+    }
+    match e.compression {
+        Compression::None => {
+            let file = File::open(&e.path)?;
+            let last = end.min(file.metadata()?.len()).saturating_sub(1);
+            let mut nl = Backwards {
+                file: &file,
+                block_start: last,
+                buf: Vec::new(),
+                upto: 0,
+            };
+            Ok(nl.next_newline()?.map_or(0, |p| p + 1))
+        }
+        _ => {
+            let mut reader = open_at(&e.path, e.compression, 0)?.take(end - 1);
+            let (mut offset, mut start) = (0u64, 0u64);
+            loop {
+                let chunk = reader.fill_buf()?;
+                if chunk.is_empty() {
+                    return Ok(start);
+                }
+                if let Some(i) = memchr::memrchr(b'\n', chunk) {
+                    start = offset + i as u64 + 1;
+                }
+                let len = chunk.len();
+                offset += len as u64;
+                reader.consume(len);
+            }
+        }
+    }
+}
+
 /// The offset of the first complete line of `e` whose timestamp is at or after `since`.
 fn scan_since(e: &Entry, since: DateTime<Utc>) -> io::Result<Option<u64>> {
     let mut reader = open_at(&e.path, e.compression, 0)?;
@@ -1344,6 +1407,36 @@ mod tests {
         ] {
             assert_eq!(line_time(l.as_bytes(), written), expect, "{l}");
         }
+    }
+
+    #[test]
+    fn at_a_cursor_starts_with_the_line_it_follows() {
+        let (dir, set) = standard("json");
+        // A line longer than a block in the plain generation and in the live file.
+        let long = format!("{{\"time\":\"x\",\"msg\":\"{} line 99\"}}\n", "y".repeat(BLOCK * 2));
+        let mut plain = text("json", 6..9);
+        plain.extend_from_slice(long.as_bytes());
+        plain.extend_from_slice(&text("json", 9..10));
+        put(dir.path(), "syslog.1", &plain, 8);
+        let lines: Vec<Line> = set
+            .reader(Start::Beginning)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let all = read(&mut set.reader(Start::Beginning).unwrap()).0;
+        assert_eq!(all.len(), 14, "{all:?}");
+        // zstd, gzip, plain (with a long line) and live generations: every line.
+        for (i, l) in lines.iter().enumerate() {
+            let (got, errors) = read(&mut set.reader(Start::At(l.next)).unwrap());
+            assert_eq!(got, all[i..], "at {}", l.next);
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+        // A generation's start is its first line.
+        let first = Position {
+            offset: 0,
+            ..lines[3].position
+        };
+        assert_eq!(read(&mut set.reader(Start::At(first)).unwrap()).0, all[3..]);
     }
 
     #[test]

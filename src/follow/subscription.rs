@@ -99,6 +99,7 @@ impl Subscription {
                 StartAt::Beginning => Start::Beginning,
                 StartAt::Since(t) => Start::Since(t),
                 StartAt::After(p) => Start::After(p),
+                StartAt::At(p) => Start::At(p),
             };
             match FileSet::new(&self.file.path).reader(start) {
                 Ok(r) => self.reader = Some(r),

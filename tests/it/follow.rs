@@ -350,6 +350,110 @@ fn logwell_follow_prints_history_then_live_in_every_format() {
     assert!(lines[3].starts_with("-- cursor: "), "{lines:?}");
 }
 
+impl Follow {
+    /// `logwell follow ARGS --url …` with its output collected.
+    fn follow(&self, args: &[&str]) -> Streamed {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_logwell"));
+        c.arg("follow")
+            .args(args)
+            .args(["--url", &format!("http://127.0.0.1:{}", self.http)]);
+        Streamed::spawn(c)
+    }
+}
+
+#[test]
+fn the_cursor_file_is_saved_when_follow_is_stopped_by_a_signal() {
+    let f = Follow::start("");
+    f.log("app", "user.info", "one");
+    f.log("app", "user.info", "two");
+    f.wait_written(2);
+    let file = f.d.path("cursor");
+    let file_arg = file.to_str().unwrap();
+    // SIGTERM: the first run has no cursor yet, so the last lines, then live ones.
+    let mut follow = f.follow(&["-o", "cat", "--cursor-file", file_arg]);
+    follow.wait_for("two");
+    f.log("app", "user.info", "three");
+    assert_eq!(follow.wait_for("three"), ["one", "two", "three"]);
+    follow.signal(libc::SIGTERM);
+    let status = follow.wait_exit();
+    assert!(status.success(), "SIGTERM: {status:?}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains(':'));
+    // Written while nobody followed: the next run prints exactly these, then live ones.
+    f.log("app", "user.info", "four");
+    f.log("app", "user.info", "five");
+    let mut follow = f.follow(&["-o", "cat", "--cursor-file", file_arg]);
+    follow.wait_for("five");
+    f.log("app", "user.info", "six");
+    assert_eq!(follow.wait_for("six"), ["four", "five", "six"]);
+    // SIGINT (Ctrl-C), then `show` from the same file.
+    follow.signal(libc::SIGINT);
+    let status = follow.wait_exit();
+    assert!(status.success(), "SIGINT: {status:?}");
+    f.log("app", "user.info", "seven");
+    let out = f.logwell(&["show", "-o", "cat", "--cursor-file", file_arg]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "seven\n");
+    // Standard output closed (`| head`): noticed at the next line, which was not printed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args(["follow", "-o", "cat", "--cursor-file", file_arg])
+        .args(["--url", &format!("http://127.0.0.1:{}", f.http)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    f.log("app", "user.info", "eight");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "eight\n");
+    drop(out);
+    f.log("app", "user.info", "nine");
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "follow did not stop on EPIPE");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    let out = f.logwell(&["show", "-o", "cat", "--cursor-file", file_arg]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "nine\n");
+}
+
+#[test]
+fn cursor_starts_at_its_line_and_after_cursor_after_it() {
+    let f = Follow::start("");
+    for text in ["one", "two", "three"] {
+        f.log("app", "user.info", text);
+    }
+    f.wait_written(3);
+    let out = f.logwell(&["show", "-o", "cat", "-n", "2", "--show-cursor"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(&lines[..2], ["two", "three"], "{text}");
+    let last = lines[2].strip_prefix("-- cursor: ").unwrap();
+    // The cursor of `one` is the first line's, from -o json.
+    let out = f.logwell(&["show", "-o", "json", "-n", "3"]);
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap())
+            .unwrap();
+    let first = first["cursor"].as_str().unwrap().to_string();
+    let show = |args: &[&str]| {
+        let out = f.logwell(&[&["show", "-o", "cat"], args].concat());
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(show(&["--cursor", &first]), "one\ntwo\nthree\n");
+    assert_eq!(show(&["--after-cursor", &first]), "two\nthree\n");
+    assert_eq!(show(&["--cursor", last]), "three\n");
+    assert_eq!(show(&["--after-cursor", last]), "");
+    // Following from --cursor: its line once, then live lines after it.
+    let follow = f.follow(&["-o", "cat", "--cursor", last]);
+    follow.wait_for("three");
+    f.log("app", "user.info", "four");
+    assert_eq!(follow.wait_for("four"), ["three", "four"]);
+}
+
 #[test]
 fn a_subscriber_behind_retention_gets_a_gap_event() {
     let f = Follow::start_with(
