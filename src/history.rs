@@ -1413,7 +1413,10 @@ mod tests {
     fn at_a_cursor_starts_with_the_line_it_follows() {
         let (dir, set) = standard("json");
         // A line longer than a block in the plain generation and in the live file.
-        let long = format!("{{\"time\":\"x\",\"msg\":\"{} line 99\"}}\n", "y".repeat(BLOCK * 2));
+        let long = format!(
+            "{{\"time\":\"x\",\"msg\":\"{} line 99\"}}\n",
+            "y".repeat(BLOCK * 2)
+        );
         let mut plain = text("json", 6..9);
         plain.extend_from_slice(long.as_bytes());
         plain.extend_from_slice(&text("json", 9..10));

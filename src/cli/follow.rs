@@ -177,9 +177,8 @@ async fn run_async(args: &FollowArgs, follow_by_default: bool) -> Result<(), Str
         c.parse::<Position>().map_err(|e| e.to_string())?;
     }
     // Installed before the first request, so that a stop at any point saves the cursor.
-    let signal = |kind| {
-        tokio::signal::unix::signal(kind).map_err(|e| format!("cannot handle signals: {e}"))
-    };
+    let signal =
+        |kind| tokio::signal::unix::signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
     let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut query = form_urlencoded::Serializer::new(String::new());

@@ -301,6 +301,57 @@ fn filters_select_exactly_the_right_lines() {
         String::from_utf8_lossy(&out.stdout),
         "Failed password for root\nFailed password for admin\n"
     );
+    // Every filter flag of the client, in history mode: exact lines.
+    let client = |args: &[&str]| -> String {
+        let out = f.logwell(&[&["show", "all", "-o", "cat"], args].concat());
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        client(&["-S", "2026-11-21T09:00:04Z"]),
+        "Failed password for admin\nupstream timed out\ndebug noise\n"
+    );
+    assert_eq!(
+        client(&["--until", "2026-11-21T09:00:02Z"]),
+        "Failed password for root\n"
+    );
+    assert_eq!(
+        client(&[
+            "--since",
+            "2026-11-21T09:00:02Z",
+            "-U",
+            "2026-11-21T09:00:04Z"
+        ]),
+        "session opened\nAccepted publickey\n"
+    );
+    assert_eq!(
+        client(&["--facility", "auth,local4"]),
+        "Accepted publickey\nFailed password for admin\nupstream timed out\n"
+    );
+    assert_eq!(
+        client(&["--hostname", "web2", "--hostname", "db1", "-p", "err"]),
+        "Failed password for admin\n"
+    );
+    // -o short-iso: the client's local time with its offset, host, tag[pid]: text.
+    let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args([
+            "show",
+            "all",
+            "-o",
+            "short-iso",
+            "--hostname",
+            "db1",
+            "-p",
+            "err",
+        ])
+        .args(["--url", &format!("http://127.0.0.1:{}", f.http)])
+        .env("TZ", "Asia/Kolkata")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2026-11-21T14:30:04+0530 db1 sshd[4]: Failed password for admin\n"
+    );
     // A file that stores no priority refuses a priority filter, with the reason.
     let refused = f.fetch("file=syslog&p=err", &[]);
     assert!(refused.contains("stores no priority"), "{refused}");
@@ -435,8 +486,7 @@ fn cursor_starts_at_its_line_and_after_cursor_after_it() {
     // The cursor of `one` is the first line's, from -o json.
     let out = f.logwell(&["show", "-o", "json", "-n", "3"]);
     let first: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap())
-            .unwrap();
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
     let first = first["cursor"].as_str().unwrap().to_string();
     let show = |args: &[&str]| {
         let out = f.logwell(&[&["show", "-o", "cat"], args].concat());
