@@ -635,6 +635,75 @@ fn subscriber_limits_and_cors_are_enforced() {
 }
 
 #[test]
+fn the_global_subscriber_limit_refuses_with_429_and_frees_slots() {
+    let f = Follow::start("max_subscribers = 2\n");
+    f.log("app", "user.info", "a line");
+    f.wait_written(1);
+    // One SSE subscriber and one raw TCP subscriber: the limit is reached.
+    let sse = f.curl("n=0", &[]);
+    sse.wait_for(": logwell");
+    let mut nc = Command::new("nc");
+    nc.args(["127.0.0.1", &f.tcp.to_string()]);
+    let mut tcp = Streamed::spawn(nc);
+    tcp.send(b"n=1 o=cat\n");
+    tcp.wait_for("a line");
+    let wait_subscribers = |n: u64| {
+        let deadline = Instant::now() + DEADLINE;
+        while f.fetch_status()["subscribers"] != n {
+            assert!(Instant::now() < deadline, "never {n} subscribers");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_subscribers(2);
+    // Over it, by HTTP: 429 with the reason, which the client prints.
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--max-time", "10"])
+        .arg(f.url("n=0"))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8(out.stdout).unwrap();
+    assert!(answer.ends_with("\n429"), "{answer}");
+    assert!(
+        answer.contains("2 subscribers, its limit (`max_subscribers`)"),
+        "{answer}"
+    );
+    let out = f.logwell(&["show", "-o", "cat"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("429 Too Many Requests") && err.contains("max_subscribers"),
+        "{err}"
+    );
+    // Over it, by raw TCP: one error line, then the connection closes.
+    let mut refused = TcpStream::connect(("127.0.0.1", f.tcp)).unwrap();
+    refused.write_all(b"n=1 o=cat\n").unwrap();
+    let mut text = String::new();
+    refused.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("-- error: ") && text.contains("(`max_subscribers`)"),
+        "{text}"
+    );
+    assert!(!text.contains("a line"), "{text}");
+    // One leaves: its slot is free again, and the next subscriber gets the stream.
+    drop(sse);
+    wait_subscribers(1);
+    let out = f.logwell(&["show", "-o", "cat"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("a line\n"));
+    // A raw TCP client's end of input may be only a half-close (`nc -N`), so one that went
+    // away is noticed when a line is sent to it (the first write draws the reset).
+    drop(tcp);
+    let deadline = Instant::now() + DEADLINE;
+    for i in 0.. {
+        if f.fetch_status()["subscribers"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the TCP slot was never freed");
+        f.log("app", "user.info", &format!("wake {i}"));
+    }
+}
+
+#[test]
 fn stalled_subscribers_do_not_hold_back_ingestion_and_memory_stays_bounded() {
     let f = Follow::start("");
     // 200 subscribers that ask for everything and never read, with small receive buffers.
