@@ -393,6 +393,30 @@ fn logwell_follow_prints_history_then_live_in_every_format() {
     // --color always: err in bold red.
     let out = f.logwell(&["show", "all", "-t", "second", "--color", "always"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("\x1b[1;31m"));
+    // On a terminal (a pty, from util-linux's `script`) colour is on by itself; NO_COLOR
+    // turns it off there too.
+    let on_tty = |no_color: bool| {
+        let command = format!(
+            "{} show all -t second --url http://127.0.0.1:{}",
+            env!("CARGO_BIN_EXE_logwell"),
+            f.http
+        );
+        let mut c = Command::new("script");
+        c.args(["-qfec", &command, "/dev/null"]).env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        let out = c.stdin(std::process::Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = on_tty(false);
+    assert!(
+        text.contains("\x1b[1;31m") && text.contains(" second: two\x1b[0m"),
+        "{text:?}"
+    );
+    let text = on_tty(true);
+    assert!(text.contains(" second: two") && !text.contains('\x1b'), "{text:?}");
     // -r: newest first; --show-cursor.
     let out = f.logwell(&["show", "all", "-r", "-o", "cat", "--show-cursor"]);
     let text = String::from_utf8(out.stdout).unwrap();
