@@ -756,11 +756,23 @@ fn stalled_subscribers_do_not_hold_back_ingestion_and_memory_stays_bounded() {
     crate::util::tcp_send(f.d.port, &payload);
     f.d.wait_stat("outputs", "all", "written", n as u64);
     f.d.wait_stat("outputs", "syslog", "written", n as u64);
-    // Memory: the stalled subscribers hold at most their batches in flight.
-    let rss_kib = crate::util::rss_kib(f.d.pid());
+    for file in ["log/all.json", "log/syslog"] {
+        let text = f.d.wait_lines(&f.d.path(file), n);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), n, "{file}");
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.contains(&format!("{i:06} xxx")), "{file} line {i}: {l}");
+        }
+    }
+    // Memory: the stalled subscribers hold at most their batches in flight. The peak since
+    // the daemon started (VmHWM), not the RSS now: the benchmark measured 45–49 MiB with the
+    // 200 (release build), so 128 MiB leaves a clear margin and still catches a subscriber
+    // that buffers what it cannot send (50,000 lines are 10 MiB per subscriber).
+    let peak_kib = crate::util::peak_rss_kib(f.d.pid());
+    eprintln!("peak RSS {peak_kib} KiB with 200 stalled subscribers");
     assert!(
-        rss_kib < 256 * 1024,
-        "RSS {rss_kib} KiB with 200 stalled subscribers"
+        peak_kib < 128 * 1024,
+        "peak RSS {peak_kib} KiB with 200 stalled subscribers"
     );
     // A live subscriber still gets new lines at once.
     let curl = f.curl("n=0&o=cat", &[]);
