@@ -402,7 +402,8 @@ fn logwell_follow_prints_history_then_live_in_every_format() {
             f.http
         );
         let mut c = Command::new("script");
-        c.args(["-qfec", &command, "/dev/null"]).env_remove("NO_COLOR");
+        c.args(["-qfec", &command, "/dev/null"])
+            .env_remove("NO_COLOR");
         if no_color {
             c.env("NO_COLOR", "1");
         }
@@ -416,7 +417,10 @@ fn logwell_follow_prints_history_then_live_in_every_format() {
         "{text:?}"
     );
     let text = on_tty(true);
-    assert!(text.contains(" second: two") && !text.contains('\x1b'), "{text:?}");
+    assert!(
+        text.contains(" second: two") && !text.contains('\x1b'),
+        "{text:?}"
+    );
     // -r: newest first; --show-cursor.
     let out = f.logwell(&["show", "all", "-r", "-o", "cat", "--show-cursor"]);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -562,6 +566,100 @@ fn a_subscriber_behind_retention_gets_a_gap_event() {
     assert!(text.contains("event: gap\n"), "{text}");
     let got: Vec<String> = events(&text).into_iter().map(|(_, t)| t).collect();
     assert_eq!(got, ["middle line", "new line"]);
+}
+
+#[test]
+fn a_slow_subscriber_lets_go_of_a_generation_retention_deleted_and_gets_a_gap() {
+    let f = Follow::start_with(
+        &CONFIG.replace(
+            "format = \"json\"",
+            "format = \"json\"\n[output.all.rotation]\nkeep = 1",
+        ),
+        "",
+        |_| {},
+    );
+    // 20,000 lines of about 220 bytes: far more than a stalled stream's buffers hold.
+    let n = 20_000;
+    let mut payload = Vec::new();
+    for i in 0..n {
+        let m = format!(
+            "<14>1 2026-11-21T09:00:00Z host app - - - {i:06} {}",
+            "x".repeat(150)
+        );
+        payload.extend_from_slice(format!("{} {m}", m.len()).as_bytes());
+    }
+    crate::util::tcp_send(f.d.port, &payload);
+    f.d.wait_stat("outputs", "all", "written", n);
+    // A raw TCP subscriber from the oldest line, with a small receive buffer, not reading.
+    let mut slow = stalled_socket(f.tcp);
+    slow.write_all(b"file=all n=all o=cat\n").unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while f.fetch_status()["subscribers"] != 1 {
+        assert!(Instant::now() < deadline, "the subscriber never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rotate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+            .args(["rotate", "all", "--socket"])
+            .arg(f.d.path("control.sock"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    rotate();
+    f.log("app", "user.info", "middle line");
+    rotate();
+    f.log("app", "user.info", "new line");
+    // The generation it is reading is deleted (keep = 1), and it holds it open meanwhile.
+    let log_dir = f.d.path("log");
+    let deleted_held = || {
+        std::fs::read_dir(format!("/proc/{}/fd", f.d.pid()))
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .any(|t| t.starts_with(&log_dir) && t.to_string_lossy().ends_with(" (deleted)"))
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while !deleted_held() {
+        assert!(Instant::now() < deadline, "no deleted generation held");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Now it reads: what was in flight, then a gap for the rest of the deleted generation,
+    // then the lines that are left.
+    slow.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    let mut buf = vec![0u8; 64 * 1024];
+    while !String::from_utf8_lossy(&got).contains("new line\n") {
+        assert!(
+            Instant::now() < deadline,
+            "never got the new line; {} bytes",
+            got.len()
+        );
+        if let Ok(k) = slow.read(&mut buf) {
+            got.extend_from_slice(&buf[..k]);
+        }
+    }
+    let text = String::from_utf8(got).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let gap = lines
+        .iter()
+        .position(|l| l.starts_with("-- gap: "))
+        .unwrap_or_else(|| panic!("no gap among {} lines", lines.len()));
+    assert!(gap < n as usize, "it read the whole deleted generation");
+    for (i, l) in lines[..gap].iter().enumerate() {
+        assert!(l.starts_with(&format!("{i:06} x")), "line {i}: {l}");
+    }
+    assert_eq!(lines[gap + 1..], ["middle line", "new line"]);
+    // And it let go of the deleted file, so its space is free.
+    let deadline = Instant::now() + DEADLINE;
+    while deleted_held() {
+        assert!(
+            Instant::now() < deadline,
+            "the deleted generation is still held"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -795,6 +893,15 @@ impl Follow {
 
 /// A TCP connection that sends a follow request for everything and never reads.
 fn stalled_subscriber(port: u16) -> TcpStream {
+    let s = stalled_socket(port);
+    let mut w = &s;
+    w.write_all(b"GET /v1/follow?file=all&n=all HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    s
+}
+
+/// A TCP connection with a small receive buffer.
+fn stalled_socket(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
     let size: libc::c_int = 4096;
@@ -808,9 +915,6 @@ fn stalled_subscriber(port: u16) -> TcpStream {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
-    let mut w = &s;
-    w.write_all(b"GET /v1/follow?file=all&n=all HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
     s
 }
 
