@@ -32,12 +32,16 @@
 //!
 //! Failures never stop a reader: a generation that vanishes while being opened (compressed
 //! and renamed meanwhile) is found again by its identity; one deleted by retention before the
-//! reader got to it is skipped, and [`Reader::lost`] says lines may be missing; a damaged
+//! reader got to it is skipped, and [`Reader::lost`] says lines may be missing; one deleted
+//! while the reader holds it open is let go of at the next [`Reader::revalidate`] (so its
+//! space is freed), and what was left of it counts as lost the same way; a damaged
 //! compressed generation yields one error item naming it, then reading goes on with the next
 //! generation.
 //!
 //! Start points ([`Start`]): the beginning; just after a line previously returned
-//! ([`Start::After`]); the last N lines ([`Start::LastLines`]: plain generations are scanned
+//! ([`Start::After`]); at that line itself ([`Start::At`]: the line ending at the position,
+//! found by scanning back to the `\n` before it, or forwards through a compressed
+//! generation); the last N lines ([`Start::LastLines`]: plain generations are scanned
 //! backwards from their end in blocks, compressed ones decompressed once keeping the offsets
 //! of the last N lines; only as many generations as needed are opened); or the first line
 //! whose timestamp is at or after a time ([`Start::Since`]). `Since` is a start point, like
@@ -227,6 +231,10 @@ pub enum Start {
     /// generation no longer exists (retention deleted it), reading starts at the oldest
     /// generation left and [`Reader::lost`] is true.
     After(Position),
+    /// At the line that ends at a position: the line whose [`Line::next`] it is, so that
+    /// line is returned again (journalctl's `--cursor`). A position at a generation's start
+    /// starts there. A missing generation is handled as by [`Start::After`].
+    At(Position),
     /// The last N complete lines across the whole set.
     LastLines(u64),
     /// The first line whose timestamp is at or after the time; every line after it follows.
@@ -365,11 +373,22 @@ fn open_at(
     compression: Compression,
     offset: u64,
 ) -> io::Result<Box<dyn BufRead + Send>> {
+    open_at_fd(path, compression, offset).map(|(reader, _)| reader)
+}
+
+/// [`open_at`], and the descriptor of the file the reader owns (valid as long as it lives).
+fn open_at_fd(
+    path: &Path,
+    compression: Compression,
+    offset: u64,
+) -> io::Result<(Box<dyn BufRead + Send>, std::os::fd::RawFd)> {
+    use std::os::fd::AsRawFd;
     let mut file = File::open(path)?;
+    let fd = file.as_raw_fd();
     let mut reader: Box<dyn BufRead + Send> = match compression {
         Compression::None => {
             file.seek(SeekFrom::Start(offset))?;
-            return Ok(Box::new(BufReader::with_capacity(BLOCK, file)));
+            return Ok((Box::new(BufReader::with_capacity(BLOCK, file)), fd));
         }
         Compression::Gzip => Box::new(BufReader::with_capacity(
             BLOCK,
@@ -381,7 +400,7 @@ fn open_at(
         )),
     };
     io::copy(&mut reader.by_ref().take(offset), &mut io::sink())?;
-    Ok(reader)
+    Ok((reader, fd))
 }
 
 /// Identities of listed generations, cached by inode, size and mtime: a rotated generation
@@ -437,6 +456,8 @@ struct Open {
     path: PathBuf,
     compression: Compression,
     reader: Box<dyn BufRead + Send>,
+    /// The descriptor `reader` reads from, for [`Reader::revalidate`]'s `fstat`.
+    fd: std::os::fd::RawFd,
     /// The inode, when it was the live file as it was opened: at its end, one `stat` of the
     /// live path tells whether it still is (no directory listing).
     live_inode: Option<u64>,
@@ -460,7 +481,8 @@ pub struct Reader {
     done: HashSet<u64>,
     /// Generations without an identity (damaged) already reported, by inode.
     reported: HashSet<u64>,
-    lost: bool,
+    /// How many times lines were skipped because their generation was deleted.
+    losses: u64,
 }
 
 impl fmt::Debug for Reader {
@@ -468,7 +490,7 @@ impl fmt::Debug for Reader {
         f.debug_struct("Reader")
             .field("set", &self.set)
             .field("position", &self.position)
-            .field("lost", &self.lost)
+            .field("losses", &self.losses)
             .finish_non_exhaustive()
     }
 }
@@ -499,7 +521,7 @@ impl Reader {
             seen: HashSet::new(),
             done: HashSet::new(),
             reported: HashSet::new(),
-            lost: false,
+            losses: 0,
         };
         let list = r.list()?;
         r.position = match start {
@@ -507,7 +529,27 @@ impl Reader {
             Start::After(p) => match r.find(&list, p.generation) {
                 Some(_) => Some(p),
                 None => {
-                    r.lost = true;
+                    r.losses += 1;
+                    None
+                }
+            },
+            Start::At(p) => match r.find(&list, p.generation) {
+                Some(i) => match line_start_before(&list[i], p.offset) {
+                    Ok(offset) => Some(Position { offset, ..p }),
+                    Err(err) => {
+                        // Not readable now: reading will report it; start after the line.
+                        if err.kind() != io::ErrorKind::NotFound {
+                            r.errors.push_back(HistoryError::reading(
+                                &list[i].path,
+                                list[i].compression,
+                                err,
+                            ));
+                        }
+                        Some(p)
+                    }
+                },
+                None => {
+                    r.losses += 1;
                     None
                 }
             },
@@ -521,7 +563,29 @@ impl Reader {
     /// (deleted by retention, usually): the lines between it and where reading went on, at
     /// the oldest generation left, were skipped. Known right after [`Start::After`].
     pub fn lost(&self) -> bool {
-        self.lost
+        self.losses > 0
+    }
+
+    /// How many times lines were skipped (see [`Reader::lost`]): once at the start, and
+    /// once more each time [`Reader::revalidate`] found the generation being read deleted.
+    pub fn losses(&self) -> u64 {
+        self.losses
+    }
+
+    /// Lets go of the open generation if it was deleted meanwhile (its link count is 0),
+    /// so that its space is freed. Reading then goes on where it was: in the compressed copy
+    /// when compression replaced it (found by its identity), or, when retention deleted it,
+    /// at the next generation left, counting a loss. A reader that is called rarely (a slow
+    /// subscriber) calls this before each read; it costs one `fstat`.
+    pub fn revalidate(&mut self) {
+        let Some(open) = &self.open else { return };
+        // SAFETY: `open.fd` is owned by `open.reader`, which is alive while `open` is; the
+        // borrow ends before `open` can be dropped.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(open.fd) };
+        if nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_nlink == 0) {
+            self.open = None;
+            self.pending.clear(); // beyond `position`: read again from the copy, if any
+        }
     }
 
     /// Where the next line will start: the position to resume from with [`Start::After`].
@@ -599,7 +663,7 @@ impl Reader {
             Some(i) => self.first_from(list, i + 1).map(start),
             None => {
                 if !self.done.contains(&p.generation) {
-                    self.lost = true;
+                    self.losses += 1;
                 }
                 self.successor(list).map(start)
             }
@@ -615,8 +679,8 @@ impl Reader {
             };
             let e = &list[i];
             self.position = Some(pos);
-            match open_at(&e.path, e.compression, pos.offset) {
-                Ok(reader) => {
+            match open_at_fd(&e.path, e.compression, pos.offset) {
+                Ok((reader, fd)) => {
                     self.seen.insert(pos.generation);
                     self.pending.clear();
                     self.open = Some(Open {
@@ -624,6 +688,7 @@ impl Reader {
                         path: e.path.clone(),
                         compression: e.compression,
                         reader,
+                        fd,
                         live_inode: e.live.then_some(e.inode),
                     });
                     return Ok(true);
@@ -934,6 +999,43 @@ fn tail_stream(mut reader: Box<dyn BufRead + Send>, n: u64) -> io::Result<Tail> 
         start: starts.front().copied().unwrap_or(offset),
         end: offset,
     })
+}
+
+/// Where the line that ends at `end` starts: just after the `\n` before its last byte, or
+/// the generation's start. (`end` is clamped to the generation's length.)
+fn line_start_before(e: &Entry, end: u64) -> io::Result<u64> {
+    if end == 0 {
+        return Ok(0);
+    }
+    match e.compression {
+        Compression::None => {
+            let file = File::open(&e.path)?;
+            let last = end.min(file.metadata()?.len()).saturating_sub(1);
+            let mut nl = Backwards {
+                file: &file,
+                block_start: last,
+                buf: Vec::new(),
+                upto: 0,
+            };
+            Ok(nl.next_newline()?.map_or(0, |p| p + 1))
+        }
+        _ => {
+            let mut reader = open_at(&e.path, e.compression, 0)?.take(end - 1);
+            let (mut offset, mut start) = (0u64, 0u64);
+            loop {
+                let chunk = reader.fill_buf()?;
+                if chunk.is_empty() {
+                    return Ok(start);
+                }
+                if let Some(i) = memchr::memrchr(b'\n', chunk) {
+                    start = offset + i as u64 + 1;
+                }
+                let len = chunk.len();
+                offset += len as u64;
+                reader.consume(len);
+            }
+        }
+    }
 }
 
 /// The offset of the first complete line of `e` whose timestamp is at or after `since`.
@@ -1347,6 +1449,39 @@ mod tests {
     }
 
     #[test]
+    fn at_a_cursor_starts_with_the_line_it_follows() {
+        let (dir, set) = standard("json");
+        // A line longer than a block in the plain generation and in the live file.
+        let long = format!(
+            "{{\"time\":\"x\",\"msg\":\"{} line 99\"}}\n",
+            "y".repeat(BLOCK * 2)
+        );
+        let mut plain = text("json", 6..9);
+        plain.extend_from_slice(long.as_bytes());
+        plain.extend_from_slice(&text("json", 9..10));
+        put(dir.path(), "syslog.1", &plain, 8);
+        let lines: Vec<Line> = set
+            .reader(Start::Beginning)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let all = read(&mut set.reader(Start::Beginning).unwrap()).0;
+        assert_eq!(all.len(), 14, "{all:?}");
+        // zstd, gzip, plain (with a long line) and live generations: every line.
+        for (i, l) in lines.iter().enumerate() {
+            let (got, errors) = read(&mut set.reader(Start::At(l.next)).unwrap());
+            assert_eq!(got, all[i..], "at {}", l.next);
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+        // A generation's start is its first line.
+        let first = Position {
+            offset: 0,
+            ..lines[3].position
+        };
+        assert_eq!(read(&mut set.reader(Start::At(first)).unwrap()).0, all[3..]);
+    }
+
+    #[test]
     fn resumes_after_rotation_shifted_and_compressed_its_generation() {
         let (dir, set) = standard("rfc3339");
         let d = dir.path();
@@ -1439,10 +1574,32 @@ mod tests {
             line("rfc3339", 3).as_bytes()
         );
         std::fs::remove_file(dir.path().join("syslog.2.gz")).unwrap();
-        assert_eq!(read(&mut r), ((4..12).collect(), vec![])); // it was open: read to its end
+        assert_eq!(r.losses(), 0);
+        let gone = dir.path().join("syslog.2.gz");
+        let held = || {
+            std::fs::read_dir("/proc/self/fd").unwrap().any(|fd| {
+                std::fs::read_link(fd.unwrap().path())
+                    .is_ok_and(|t| t.to_string_lossy() == format!("{} (deleted)", gone.display()))
+            })
+        };
+        assert!(held());
+        r.revalidate(); // it was open: let go of (its space is freed), the rest of it is lost
+        assert!(!held());
+        assert_eq!(read(&mut r), ((6..12).collect(), vec![]));
+        assert_eq!(r.losses(), 1);
         let mut r = set.reader(Start::After(lines[4].next)).unwrap();
         assert!(r.lost());
         assert_eq!(read(&mut r).0, (6..12).collect::<Vec<_>>());
+        // Replaced by a compressed copy while open (compression): read on in the copy.
+        let (dir, set) = standard("rfc3339");
+        let mut r = set.reader(Start::Beginning).unwrap();
+        for _ in 0..7 {
+            r.next().unwrap().unwrap(); // lines 0..=6: in syslog.1
+        }
+        compress(dir.path(), "syslog.1");
+        r.revalidate();
+        assert_eq!(read(&mut r), ((7..12).collect(), vec![]));
+        assert_eq!(r.losses(), 0);
     }
 
     #[test]

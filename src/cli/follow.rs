@@ -4,8 +4,16 @@
 //! resumption, and the printing (severity colours on a terminal, none when piped).
 //!
 //! The server filters; the client always asks for JSON events and renders them itself, so
-//! colours and `-o` work on every file. Cursors point between lines: `--cursor C` and
-//! `--after-cursor C` both start just after the line whose event carried C.
+//! colours and `-o` work on every file. A cursor C is the event id of one line (the position
+//! just after it): `--cursor C` starts at that line (the server's `cursor=`, inclusive, as
+//! journalctl's), `--after-cursor C` and `--cursor-file` just after it (`after=`).
+//!
+//! `--cursor-file` is saved whenever the client stops: at the end of the stream, on SIGINT
+//! or SIGTERM, and when standard output is closed (EPIPE, noticed at the next write). It
+//! holds the cursor of the last line actually written to standard output (lines are
+//! buffered, and a line counts once its buffer was written), and is replaced atomically (a
+//! temporary file in the same directory, then a rename), so an interrupted save never
+//! leaves half a cursor.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -72,16 +80,17 @@ pub struct FollowArgs {
     /// Newest first (history only).
     #[arg(short = 'r', long)]
     pub reverse: bool,
-    /// Start just after this cursor.
+    /// Start at the line whose cursor this is (it is printed again).
     #[arg(long, value_name = "CURSOR", conflicts_with = "after_cursor")]
     pub cursor: Option<String>,
-    /// Start just after this cursor (the same as --cursor: cursors point between lines).
+    /// Start just after the line whose cursor this is.
     #[arg(long, value_name = "CURSOR")]
     pub after_cursor: Option<String>,
     /// Print the cursor after the last line (`-- cursor: …`).
     #[arg(long)]
     pub show_cursor: bool,
-    /// Start after the cursor saved in FILE (if it exists); save the last cursor to it.
+    /// Start after the cursor saved in FILE (if it exists); save the cursor of the last line
+    /// printed to it when stopping (end, Ctrl-C, SIGTERM, closed output).
     #[arg(long, value_name = "FILE")]
     pub cursor_file: Option<PathBuf>,
     /// The follow service's URL (`http://host:8514`, `https://…`).
@@ -152,18 +161,26 @@ async fn run_async(args: &FollowArgs, follow_by_default: bool) -> Result<(), Str
                 .into(),
         );
     }
-    let mut cursor = args.cursor.clone().or(args.after_cursor.clone());
+    let mut resume = Resume {
+        cursor: args.cursor.clone().or(args.after_cursor.clone()),
+        inclusive: args.cursor.is_some(),
+    };
     if let Some(f) = &args.cursor_file {
-        if cursor.is_none() {
-            cursor = std::fs::read_to_string(f)
+        if resume.cursor.is_none() {
+            resume.cursor = std::fs::read_to_string(f)
                 .ok()
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty());
         }
     }
-    if let Some(c) = &cursor {
+    if let Some(c) = &resume.cursor {
         c.parse::<Position>().map_err(|e| e.to_string())?;
     }
+    // Installed before the first request, so that a stop at any point saves the cursor.
+    let signal =
+        |kind| tokio::signal::unix::signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("format", "json");
     query.append_pair("follow", if follow { "true" } else { "false" });
@@ -203,21 +220,58 @@ async fn run_async(args: &FollowArgs, follow_by_default: bool) -> Result<(), Str
         format,
         colour,
         reverse: args.reverse.then(Vec::new),
-        last: cursor.clone(),
-        out: std::io::BufWriter::new(std::io::stdout().lock()),
+        last: resume.cursor.clone(),
+        buf: Vec::new(),
+        buf_last: None,
+        out: std::io::stdout().lock(),
+        closed: false,
     };
-    let result = stream(&endpoint, &query, &mut cursor, follow, &mut printer).await;
-    printer.finish()?;
-    if args.show_cursor {
+    // A signal drops the stream between two events: what was printed is whole, and
+    // `printer.last` is the cursor of the last line written out.
+    let result = tokio::select! {
+        r = stream(&endpoint, &query, &mut resume, follow, &mut printer) => r,
+        _ = interrupt.recv() => Ok(()),
+        _ = terminate.recv() => Ok(()),
+    };
+    let finished = printer.finish();
+    if let (Some(f), Some(c)) = (&args.cursor_file, &printer.last) {
+        save_cursor(f, c)?;
+    }
+    finished?;
+    if args.show_cursor && !printer.closed {
         if let Some(c) = &printer.last {
             println!("-- cursor: {c}");
         }
     }
-    if let (Some(f), Some(c)) = (&args.cursor_file, &printer.last) {
-        std::fs::write(f, format!("{c}\n"))
-            .map_err(|e| format!("cannot save the cursor to {}: {e}", f.display()))?;
-    }
     result
+}
+
+/// Replaces `file` with `cursor` atomically: a temporary file beside it, synced, then
+/// renamed over it.
+fn save_cursor(file: &Path, cursor: &str) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("cannot save the cursor to {}: {e}", file.display());
+    let mut name = file.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    let tmp = file.with_file_name(name);
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(format!("{cursor}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(failed(e));
+    }
+    Ok(())
+}
+
+/// Where the next request starts.
+struct Resume {
+    /// The cursor of the last line received (or the one given).
+    cursor: Option<String>,
+    /// Start at the cursor's line itself (`--cursor`), until a line was received.
+    inclusive: bool,
 }
 
 /// Reads events; when following, reconnects after a lost connection and resumes after the
@@ -225,18 +279,22 @@ async fn run_async(args: &FollowArgs, follow_by_default: bool) -> Result<(), Str
 async fn stream(
     endpoint: &Endpoint,
     query: &str,
-    cursor: &mut Option<String>,
+    resume: &mut Resume,
     follow: bool,
     printer: &mut Printer<'_>,
 ) -> Result<(), String> {
     let mut backoff = Duration::from_millis(250);
     loop {
         let mut q = query.to_string();
-        if let Some(c) = cursor.as_deref() {
-            q.push_str("&after=");
+        if let Some(c) = resume.cursor.as_deref() {
+            q.push_str(if resume.inclusive {
+                "&cursor="
+            } else {
+                "&after="
+            });
             q.push_str(c);
         }
-        let outcome = one_stream(endpoint, &q, cursor, printer).await;
+        let outcome = one_stream(endpoint, &q, resume, printer).await;
         match outcome {
             Ok(Ended::End) => return Ok(()),
             Ok(Ended::Closed) if !follow => return Ok(()),
@@ -271,7 +329,7 @@ enum Failure {
 async fn one_stream(
     endpoint: &Endpoint,
     query: &str,
-    cursor: &mut Option<String>,
+    resume: &mut Resume,
     printer: &mut Printer<'_>,
 ) -> Result<Ended, Failure> {
     let mut body = get(
@@ -300,7 +358,8 @@ async fn one_stream(
             match done.kind.as_deref() {
                 None | Some("message") if done.data.is_some() => {
                     if let Some(id) = &done.id {
-                        *cursor = Some(id.clone());
+                        resume.cursor = Some(id.clone());
+                        resume.inclusive = false;
                     }
                     printer.line(done.data.as_deref().unwrap_or_default(), done.id.as_deref());
                 }
@@ -322,6 +381,9 @@ async fn one_stream(
             }
         }
         printer.flush();
+        if printer.closed {
+            return Ok(Ended::End); // standard output is gone: nothing more to do
+        }
     }
     Ok(Ended::Closed)
 }
@@ -362,14 +424,25 @@ struct Printer<'a> {
     colour: bool,
     /// With `-r`: lines kept to print newest first at the end.
     reverse: Option<Vec<Vec<u8>>>,
+    /// The cursor of the last line written out to standard output (or the one started
+    /// from): what `--cursor-file` saves.
     last: Option<String>,
-    out: std::io::BufWriter<std::io::StdoutLock<'a>>,
+    /// Lines not yet written out, and the cursor of the last of them.
+    buf: Vec<u8>,
+    buf_last: Option<String>,
+    out: std::io::StdoutLock<'a>,
+    /// Standard output was closed (EPIPE): nothing more is printed.
+    closed: bool,
 }
+
+/// Lines are written out at the end of each piece of the stream, or when this many bytes
+/// are waiting.
+const PRINT_BUFFER: usize = 64 * 1024;
 
 impl Printer<'_> {
     fn line(&mut self, data: &str, id: Option<&str>) {
         if id.is_some() {
-            self.last = id.map(str::to_string);
+            self.buf_last = id.map(str::to_string);
         }
         let mut out = Vec::with_capacity(data.len());
         let severity = match serde_json::from_str::<serde_json::Value>(data) {
@@ -424,27 +497,57 @@ impl Printer<'_> {
         match &mut self.reverse {
             Some(kept) => kept.push(line),
             None => {
-                let _ = self.out.write_all(&line);
+                self.buf.extend_from_slice(&line);
+                if self.buf.len() >= PRINT_BUFFER {
+                    self.flush();
+                }
             }
         }
     }
 
+    /// Writes the waiting lines out; once written, their last cursor counts as printed.
     fn flush(&mut self) {
-        let _ = self.out.flush();
+        let _ = self.write_out();
+    }
+
+    fn write_out(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            self.buf.clear();
+            return Ok(());
+        }
+        let written = self
+            .out
+            .write_all(&self.buf)
+            .and_then(|()| self.out.flush());
+        self.buf.clear();
+        match written {
+            Ok(()) => {
+                if let Some(c) = self.buf_last.take() {
+                    self.last = Some(c);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Closed (EPIPE) or failing: either way nothing more gets printed.
+                self.closed = true;
+                self.buf_last = None;
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
 
     fn finish(&mut self) -> Result<(), String> {
         if let Some(kept) = self.reverse.take() {
             for l in kept.iter().rev() {
-                let _ = self.out.write_all(l);
+                self.buf.extend_from_slice(l);
             }
         }
-        match self.out.flush() {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                Err(format!("cannot write to standard output: {e}"))
-            }
-            _ => Ok(()),
-        }
+        self.write_out()
+            .map_err(|e| format!("cannot write to standard output: {e}"))
     }
 }
 

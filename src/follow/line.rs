@@ -453,6 +453,30 @@ mod tests {
         let s = String::from_utf8(out.clone()).unwrap();
         assert!(s.ends_with(" web1 sshd[42]: Failed"), "{s}");
         out.clear();
+        // short-iso: the local time with its offset, as `journalctl -o short-iso`.
+        f.render(OutputFormat::ShortIso, l, cursor, "all", &mut out);
+        let local = DateTime::parse_from_rfc3339("2026-11-21T09:41:03Z")
+            .unwrap()
+            .with_timezone(&Local);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            format!(
+                "{} web1 sshd[42]: Failed",
+                local.format("%Y-%m-%dT%H:%M:%S%z")
+            )
+        );
+        out.clear();
+        // Without a time (a line that did not parse), the stored line.
+        let plain = parse(b"no time here", Some(Format::Rfc5424), written());
+        plain.render(
+            OutputFormat::ShortIso,
+            b"no time here",
+            cursor,
+            "all",
+            &mut out,
+        );
+        assert_eq!(out, b"no time here");
+        out.clear();
         f.render(OutputFormat::Json, l, cursor, "all", &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["cursor"], "0000000000000001:2");

@@ -11,6 +11,7 @@
 //! | `since`, `S` | start at the first line at or after a time |
 //! | `until`, `U` | stop after the last line before a time (history only) |
 //! | `after` | resume just after a cursor (an SSE event id); `Last-Event-ID` does the same |
+//! | `cursor` | start at the line whose cursor this is, that line included (journalctl's `--cursor`) |
 //! | `p`, `priority` | `err`, or a range `warning..emerg` |
 //! | `facility` | `auth,authpriv` |
 //! | `t`, `tag` | program name (repeatable) |
@@ -38,6 +39,8 @@ pub enum StartAt {
     Since(DateTime<Utc>),
     /// Just after a line already received.
     After(Position),
+    /// At a line already received (the one whose cursor this is), that line included.
+    At(Position),
 }
 
 /// How lines are sent.
@@ -174,6 +177,7 @@ impl Request {
         let mut n = None;
         let mut since = None;
         let mut after = None;
+        let mut at = None;
         for (key, value) in pairs {
             let value = value.as_str();
             match key.as_str() {
@@ -189,9 +193,10 @@ impl Request {
                 }
                 "since" | "S" => since = Some(parse_time(value, now)?),
                 "until" | "U" => r.filter.until = Some(parse_time(value, now)?),
-                "after" | "cursor" => {
+                "after" => {
                     after = Some(value.parse::<Position>().map_err(|e| bad(e.to_string()))?)
                 }
+                "cursor" => at = Some(value.parse::<Position>().map_err(|e| bad(e.to_string()))?),
                 "p" | "priority" => r.filter.priority = Some(parse_priority(value)?),
                 "facility" => {
                     for f in value.split(',').filter(|f| !f.is_empty()) {
@@ -226,13 +231,13 @@ impl Request {
                 "token" => r.token = Some(value.to_string()),
                 other => {
                     return Err(bad(format!(
-                        "unknown key `{other}`: use file, n, since, until, after, p, facility, t, host, g, format, follow, heartbeat or token"
+                        "unknown key `{other}`: use file, n, since, until, after, cursor, p, facility, t, host, g, format, follow, heartbeat or token"
                     )))
                 }
             }
         }
-        r.start = match (after, since, n) {
-            (Some(p), _, _) => StartAt::After(p),
+        r.start = match (after.map(StartAt::After).or(at.map(StartAt::At)), since, n) {
+            (Some(start), _, _) => start,
             (None, Some(t), _) => StartAt::Since(t),
             (None, None, Some(None)) => StartAt::Beginning,
             (None, None, Some(Some(n))) => StartAt::Last(n),
@@ -402,6 +407,12 @@ mod tests {
                 offset: 42
             })
         );
+        let p = Position {
+            generation: 255,
+            offset: 42,
+        };
+        let r = Request::parse("n=3&cursor=00000000000000ff:42", now()).unwrap();
+        assert_eq!(r.start, StartAt::At(p));
         assert_eq!(
             Request::parse("n=all", now()).unwrap().start,
             StartAt::Beginning

@@ -40,8 +40,8 @@ pub struct Subscription {
     request: Request,
     encoding: Encoding,
     reader: Option<Reader>,
-    /// The gap reported last, so it is reported once.
-    lost_reported: bool,
+    /// Losses of the reader already reported as gaps, so each is reported once.
+    losses_reported: u64,
     line: Vec<u8>,
     /// When the file was last written (for the year of traditional timestamps), and when
     /// that was looked up: once a second at most, not once per batch.
@@ -74,7 +74,7 @@ impl Subscription {
             request,
             encoding,
             reader: None,
-            lost_reported: false,
+            losses_reported: 0,
             line: Vec::new(),
             written: None,
         })
@@ -99,6 +99,7 @@ impl Subscription {
                 StartAt::Beginning => Start::Beginning,
                 StartAt::Since(t) => Start::Since(t),
                 StartAt::After(p) => Start::After(p),
+                StartAt::At(p) => Start::At(p),
             };
             match FileSet::new(&self.file.path).reader(start) {
                 Ok(r) => self.reader = Some(r),
@@ -127,11 +128,16 @@ impl Subscription {
                 t
             }
         };
+        // A slow subscriber may hold a generation that retention deleted since its last
+        // batch: let go of it (freeing its space); the lines lost are reported as a gap.
+        if let Some(reader) = self.reader.as_mut() {
+            reader.revalidate();
+        }
         while batch.bytes.len() < BATCH_BYTES {
             let reader = self.reader.as_mut().expect("opened above");
             let item = reader.next();
-            if reader.lost() && !self.lost_reported {
-                self.lost_reported = true;
+            if reader.losses() > self.losses_reported {
+                self.losses_reported = reader.losses();
                 self.notice(
                     &mut batch.bytes,
                     "gap",

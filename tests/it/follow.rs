@@ -301,6 +301,57 @@ fn filters_select_exactly_the_right_lines() {
         String::from_utf8_lossy(&out.stdout),
         "Failed password for root\nFailed password for admin\n"
     );
+    // Every filter flag of the client, in history mode: exact lines.
+    let client = |args: &[&str]| -> String {
+        let out = f.logwell(&[&["show", "all", "-o", "cat"], args].concat());
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        client(&["-S", "2026-11-21T09:00:04Z"]),
+        "Failed password for admin\nupstream timed out\ndebug noise\n"
+    );
+    assert_eq!(
+        client(&["--until", "2026-11-21T09:00:02Z"]),
+        "Failed password for root\n"
+    );
+    assert_eq!(
+        client(&[
+            "--since",
+            "2026-11-21T09:00:02Z",
+            "-U",
+            "2026-11-21T09:00:04Z"
+        ]),
+        "session opened\nAccepted publickey\n"
+    );
+    assert_eq!(
+        client(&["--facility", "auth,local4"]),
+        "Accepted publickey\nFailed password for admin\nupstream timed out\n"
+    );
+    assert_eq!(
+        client(&["--hostname", "web2", "--hostname", "db1", "-p", "err"]),
+        "Failed password for admin\n"
+    );
+    // -o short-iso: the client's local time with its offset, host, tag[pid]: text.
+    let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args([
+            "show",
+            "all",
+            "-o",
+            "short-iso",
+            "--hostname",
+            "db1",
+            "-p",
+            "err",
+        ])
+        .args(["--url", &format!("http://127.0.0.1:{}", f.http)])
+        .env("TZ", "Asia/Kolkata")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2026-11-21T14:30:04+0530 db1 sshd[4]: Failed password for admin\n"
+    );
     // A file that stores no priority refuses a priority filter, with the reason.
     let refused = f.fetch("file=syslog&p=err", &[]);
     assert!(refused.contains("stores no priority"), "{refused}");
@@ -342,12 +393,143 @@ fn logwell_follow_prints_history_then_live_in_every_format() {
     // --color always: err in bold red.
     let out = f.logwell(&["show", "all", "-t", "second", "--color", "always"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("\x1b[1;31m"));
+    // On a terminal (a pty, from util-linux's `script`) colour is on by itself; NO_COLOR
+    // turns it off there too.
+    let on_tty = |no_color: bool| {
+        let command = format!(
+            "{} show all -t second --url http://127.0.0.1:{}",
+            env!("CARGO_BIN_EXE_logwell"),
+            f.http
+        );
+        let mut c = Command::new("script");
+        c.args(["-qfec", &command, "/dev/null"])
+            .env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        let out = c.stdin(std::process::Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = on_tty(false);
+    assert!(
+        text.contains("\x1b[1;31m") && text.contains(" second: two\x1b[0m"),
+        "{text:?}"
+    );
+    let text = on_tty(true);
+    assert!(
+        text.contains(" second: two") && !text.contains('\x1b'),
+        "{text:?}"
+    );
     // -r: newest first; --show-cursor.
     let out = f.logwell(&["show", "all", "-r", "-o", "cat", "--show-cursor"]);
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(&lines[..3], ["three", "two", "one"]);
     assert!(lines[3].starts_with("-- cursor: "), "{lines:?}");
+}
+
+impl Follow {
+    /// `logwell follow ARGS --url …` with its output collected.
+    fn follow(&self, args: &[&str]) -> Streamed {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_logwell"));
+        c.arg("follow")
+            .args(args)
+            .args(["--url", &format!("http://127.0.0.1:{}", self.http)]);
+        Streamed::spawn(c)
+    }
+}
+
+#[test]
+fn the_cursor_file_is_saved_when_follow_is_stopped_by_a_signal() {
+    let f = Follow::start("");
+    f.log("app", "user.info", "one");
+    f.log("app", "user.info", "two");
+    f.wait_written(2);
+    let file = f.d.path("cursor");
+    let file_arg = file.to_str().unwrap();
+    // SIGTERM: the first run has no cursor yet, so the last lines, then live ones.
+    let mut follow = f.follow(&["-o", "cat", "--cursor-file", file_arg]);
+    follow.wait_for("two");
+    f.log("app", "user.info", "three");
+    assert_eq!(follow.wait_for("three"), ["one", "two", "three"]);
+    follow.signal(libc::SIGTERM);
+    let status = follow.wait_exit();
+    assert!(status.success(), "SIGTERM: {status:?}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains(':'));
+    // Written while nobody followed: the next run prints exactly these, then live ones.
+    f.log("app", "user.info", "four");
+    f.log("app", "user.info", "five");
+    let mut follow = f.follow(&["-o", "cat", "--cursor-file", file_arg]);
+    follow.wait_for("five");
+    f.log("app", "user.info", "six");
+    assert_eq!(follow.wait_for("six"), ["four", "five", "six"]);
+    // SIGINT (Ctrl-C), then `show` from the same file.
+    follow.signal(libc::SIGINT);
+    let status = follow.wait_exit();
+    assert!(status.success(), "SIGINT: {status:?}");
+    f.log("app", "user.info", "seven");
+    let out = f.logwell(&["show", "-o", "cat", "--cursor-file", file_arg]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "seven\n");
+    // Standard output closed (`| head`): noticed at the next line, which was not printed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args(["follow", "-o", "cat", "--cursor-file", file_arg])
+        .args(["--url", &format!("http://127.0.0.1:{}", f.http)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    f.log("app", "user.info", "eight");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "eight\n");
+    drop(out);
+    f.log("app", "user.info", "nine");
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "follow did not stop on EPIPE");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    let out = f.logwell(&["show", "-o", "cat", "--cursor-file", file_arg]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "nine\n");
+}
+
+#[test]
+fn cursor_starts_at_its_line_and_after_cursor_after_it() {
+    let f = Follow::start("");
+    for text in ["one", "two", "three"] {
+        f.log("app", "user.info", text);
+    }
+    f.wait_written(3);
+    let out = f.logwell(&["show", "-o", "cat", "-n", "2", "--show-cursor"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(&lines[..2], ["two", "three"], "{text}");
+    let last = lines[2].strip_prefix("-- cursor: ").unwrap();
+    // The cursor of `one` is the first line's, from -o json.
+    let out = f.logwell(&["show", "-o", "json", "-n", "3"]);
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    let first = first["cursor"].as_str().unwrap().to_string();
+    let show = |args: &[&str]| {
+        let out = f.logwell(&[&["show", "-o", "cat"], args].concat());
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(show(&["--cursor", &first]), "one\ntwo\nthree\n");
+    assert_eq!(show(&["--after-cursor", &first]), "two\nthree\n");
+    assert_eq!(show(&["--cursor", last]), "three\n");
+    assert_eq!(show(&["--after-cursor", last]), "");
+    // Following from --cursor: its line once, then live lines after it.
+    let follow = f.follow(&["-o", "cat", "--cursor", last]);
+    follow.wait_for("three");
+    f.log("app", "user.info", "four");
+    assert_eq!(follow.wait_for("four"), ["three", "four"]);
 }
 
 #[test]
@@ -384,6 +566,100 @@ fn a_subscriber_behind_retention_gets_a_gap_event() {
     assert!(text.contains("event: gap\n"), "{text}");
     let got: Vec<String> = events(&text).into_iter().map(|(_, t)| t).collect();
     assert_eq!(got, ["middle line", "new line"]);
+}
+
+#[test]
+fn a_slow_subscriber_lets_go_of_a_generation_retention_deleted_and_gets_a_gap() {
+    let f = Follow::start_with(
+        &CONFIG.replace(
+            "format = \"json\"",
+            "format = \"json\"\n[output.all.rotation]\nkeep = 1",
+        ),
+        "",
+        |_| {},
+    );
+    // 20,000 lines of about 220 bytes: far more than a stalled stream's buffers hold.
+    let n = 20_000;
+    let mut payload = Vec::new();
+    for i in 0..n {
+        let m = format!(
+            "<14>1 2026-11-21T09:00:00Z host app - - - {i:06} {}",
+            "x".repeat(150)
+        );
+        payload.extend_from_slice(format!("{} {m}", m.len()).as_bytes());
+    }
+    crate::util::tcp_send(f.d.port, &payload);
+    f.d.wait_stat("outputs", "all", "written", n);
+    // A raw TCP subscriber from the oldest line, with a small receive buffer, not reading.
+    let mut slow = stalled_socket(f.tcp);
+    slow.write_all(b"file=all n=all o=cat\n").unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while f.fetch_status()["subscribers"] != 1 {
+        assert!(Instant::now() < deadline, "the subscriber never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rotate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+            .args(["rotate", "all", "--socket"])
+            .arg(f.d.path("control.sock"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    rotate();
+    f.log("app", "user.info", "middle line");
+    rotate();
+    f.log("app", "user.info", "new line");
+    // The generation it is reading is deleted (keep = 1), and it holds it open meanwhile.
+    let log_dir = f.d.path("log");
+    let deleted_held = || {
+        std::fs::read_dir(format!("/proc/{}/fd", f.d.pid()))
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .any(|t| t.starts_with(&log_dir) && t.to_string_lossy().ends_with(" (deleted)"))
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while !deleted_held() {
+        assert!(Instant::now() < deadline, "no deleted generation held");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Now it reads: what was in flight, then a gap for the rest of the deleted generation,
+    // then the lines that are left.
+    slow.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    let mut buf = vec![0u8; 64 * 1024];
+    while !String::from_utf8_lossy(&got).contains("new line\n") {
+        assert!(
+            Instant::now() < deadline,
+            "never got the new line; {} bytes",
+            got.len()
+        );
+        if let Ok(k) = slow.read(&mut buf) {
+            got.extend_from_slice(&buf[..k]);
+        }
+    }
+    let text = String::from_utf8(got).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let gap = lines
+        .iter()
+        .position(|l| l.starts_with("-- gap: "))
+        .unwrap_or_else(|| panic!("no gap among {} lines", lines.len()));
+    assert!(gap < n as usize, "it read the whole deleted generation");
+    for (i, l) in lines[..gap].iter().enumerate() {
+        assert!(l.starts_with(&format!("{i:06} x")), "line {i}: {l}");
+    }
+    assert_eq!(lines[gap + 1..], ["middle line", "new line"]);
+    // And it let go of the deleted file, so its space is free.
+    let deadline = Instant::now() + DEADLINE;
+    while deleted_held() {
+        assert!(
+            Instant::now() < deadline,
+            "the deleted generation is still held"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -481,6 +757,75 @@ fn subscriber_limits_and_cors_are_enforced() {
 }
 
 #[test]
+fn the_global_subscriber_limit_refuses_with_429_and_frees_slots() {
+    let f = Follow::start("max_subscribers = 2\n");
+    f.log("app", "user.info", "a line");
+    f.wait_written(1);
+    // One SSE subscriber and one raw TCP subscriber: the limit is reached.
+    let sse = f.curl("n=0", &[]);
+    sse.wait_for(": logwell");
+    let mut nc = Command::new("nc");
+    nc.args(["127.0.0.1", &f.tcp.to_string()]);
+    let mut tcp = Streamed::spawn(nc);
+    tcp.send(b"n=1 o=cat\n");
+    tcp.wait_for("a line");
+    let wait_subscribers = |n: u64| {
+        let deadline = Instant::now() + DEADLINE;
+        while f.fetch_status()["subscribers"] != n {
+            assert!(Instant::now() < deadline, "never {n} subscribers");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_subscribers(2);
+    // Over it, by HTTP: 429 with the reason, which the client prints.
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--max-time", "10"])
+        .arg(f.url("n=0"))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8(out.stdout).unwrap();
+    assert!(answer.ends_with("\n429"), "{answer}");
+    assert!(
+        answer.contains("2 subscribers, its limit (`max_subscribers`)"),
+        "{answer}"
+    );
+    let out = f.logwell(&["show", "-o", "cat"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("429 Too Many Requests") && err.contains("max_subscribers"),
+        "{err}"
+    );
+    // Over it, by raw TCP: one error line, then the connection closes.
+    let mut refused = TcpStream::connect(("127.0.0.1", f.tcp)).unwrap();
+    refused.write_all(b"n=1 o=cat\n").unwrap();
+    let mut text = String::new();
+    refused.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("-- error: ") && text.contains("(`max_subscribers`)"),
+        "{text}"
+    );
+    assert!(!text.contains("a line"), "{text}");
+    // One leaves: its slot is free again, and the next subscriber gets the stream.
+    drop(sse);
+    wait_subscribers(1);
+    let out = f.logwell(&["show", "-o", "cat"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("a line\n"));
+    // A raw TCP client's end of input may be only a half-close (`nc -N`), so one that went
+    // away is noticed when a line is sent to it (the first write draws the reset).
+    drop(tcp);
+    let deadline = Instant::now() + DEADLINE;
+    for i in 0.. {
+        if f.fetch_status()["subscribers"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the TCP slot was never freed");
+        f.log("app", "user.info", &format!("wake {i}"));
+    }
+}
+
+#[test]
 fn stalled_subscribers_do_not_hold_back_ingestion_and_memory_stays_bounded() {
     let f = Follow::start("");
     // 200 subscribers that ask for everything and never read, with small receive buffers.
@@ -509,11 +854,23 @@ fn stalled_subscribers_do_not_hold_back_ingestion_and_memory_stays_bounded() {
     crate::util::tcp_send(f.d.port, &payload);
     f.d.wait_stat("outputs", "all", "written", n as u64);
     f.d.wait_stat("outputs", "syslog", "written", n as u64);
-    // Memory: the stalled subscribers hold at most their batches in flight.
-    let rss_kib = crate::util::rss_kib(f.d.pid());
+    for file in ["log/all.json", "log/syslog"] {
+        let text = f.d.wait_lines(&f.d.path(file), n);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), n, "{file}");
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.contains(&format!("{i:06} xxx")), "{file} line {i}: {l}");
+        }
+    }
+    // Memory: the stalled subscribers hold at most their batches in flight. The peak since
+    // the daemon started (VmHWM), not the RSS now: the benchmark measured 45–49 MiB with the
+    // 200 (release build), so 128 MiB leaves a clear margin and still catches a subscriber
+    // that buffers what it cannot send (50,000 lines are 10 MiB per subscriber).
+    let peak_kib = crate::util::peak_rss_kib(f.d.pid());
+    eprintln!("peak RSS {peak_kib} KiB with 200 stalled subscribers");
     assert!(
-        rss_kib < 256 * 1024,
-        "RSS {rss_kib} KiB with 200 stalled subscribers"
+        peak_kib < 128 * 1024,
+        "peak RSS {peak_kib} KiB with 200 stalled subscribers"
     );
     // A live subscriber still gets new lines at once.
     let curl = f.curl("n=0&o=cat", &[]);
@@ -536,6 +893,15 @@ impl Follow {
 
 /// A TCP connection that sends a follow request for everything and never reads.
 fn stalled_subscriber(port: u16) -> TcpStream {
+    let s = stalled_socket(port);
+    let mut w = &s;
+    w.write_all(b"GET /v1/follow?file=all&n=all HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    s
+}
+
+/// A TCP connection with a small receive buffer.
+fn stalled_socket(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
     let size: libc::c_int = 4096;
@@ -549,9 +915,6 @@ fn stalled_subscriber(port: u16) -> TcpStream {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
-    let mut w = &s;
-    w.write_all(b"GET /v1/follow?file=all&n=all HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
     s
 }
 
