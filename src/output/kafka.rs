@@ -202,6 +202,7 @@ async fn intake(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut encoded = Vec::new();
     let mut closing = false;
+    let mut drops = crate::output::queued::DropReport::new(stats);
     let command = |cmd: WriterCommand, closing: &mut bool| match cmd {
         WriterCommand::Closing => *closing = true,
         WriterCommand::Ping(reply) => {
@@ -226,6 +227,7 @@ async fn intake(
                     stats.errors.fetch_add(1, Relaxed);
                     tracing::error!(output = %name, "kafka: {e}");
                 }
+                drops.check("kafka", name, stats);
                 continue;
             }
         };
@@ -249,17 +251,15 @@ async fn intake(
                 r
             };
             match pushed {
-                Ok(Pushed::Memory | Pushed::Disk) => break,
+                Ok(Pushed::Memory | Pushed::Disk) => {
+                    crate::output::queued::room(stats);
+                    break;
+                }
                 Ok(Pushed::Full) | Err(_) if closing => {
                     stats.dropped.fetch_add(records, Relaxed);
                     break;
                 }
-                Ok(Pushed::Full) => {
-                    if !warned {
-                        warned = true;
-                        tracing::warn!(output = %name, "kafka: the queue is full (max_disk_bytes): holding senders back");
-                    }
-                }
+                Ok(Pushed::Full) => crate::output::queued::hold_back("kafka", name, stats),
                 Err(e) => {
                     stats.errors.fetch_add(1, Relaxed);
                     if !warned {
@@ -269,6 +269,7 @@ async fn intake(
                 }
             }
             shared.wake.notify_one();
+            drops.check("kafka", name, stats);
             tokio::select! {
                 _ = shared.room.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
