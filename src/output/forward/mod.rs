@@ -6,7 +6,9 @@
 //! target holds back nothing but this action: two futures share the thread.
 //! - **intake** takes chunks from the bounded channel the input tasks send to and pushes
 //!   their lines into the queue (memory, then disk). It stops taking chunks only when the
-//!   queue's disk bound is reached: only then does back-pressure reach the inputs.
+//!   queue's disk bound is reached: only then does back-pressure reach the inputs (stream
+//!   inputs wait; datagram inputs drop what the channel cannot hold, counted in `dropped` and
+//!   logged by intake, see [`crate::output::queued::hold_back`]).
 //! - **delivery** reads batches from the queue and writes them to the chosen target
 //!   (failover: the first target that works; round-robin: each batch to the next), and
 //!   acknowledges a batch, which removes it from the queue, only once it is *settled*: the
