@@ -325,6 +325,9 @@ impl Pipeline {
                     Ok(()) => {}
                     Err(tokio::sync::mpsc::error::TrySendError::Full(c)) => {
                         output.stats.dropped.fetch_add(c.messages, Relaxed);
+                        if !matches!(output.layout, Layout::Lossy) {
+                            output.stats.full_drops.fetch_add(c.messages, Relaxed);
+                        }
                     }
                     Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
                         output.stats.errors.fetch_add(1, Relaxed);
@@ -346,6 +349,7 @@ impl Pipeline {
                         }
                         _ = recheck.tick() => if output.stats.full.load(Relaxed) {
                             output.stats.dropped.fetch_add(chunk.messages, Relaxed);
+                            output.stats.full_drops.fetch_add(chunk.messages, Relaxed);
                             break;
                         },
                     }

@@ -81,6 +81,9 @@ pub struct OutputStats {
     /// inputs drop (and count in `dropped`) what the action's channel cannot hold instead of
     /// waiting.
     pub full: std::sync::atomic::AtomicBool,
+    /// Forward and Kafka: the part of `dropped` that datagram inputs dropped at a full queue
+    /// (for the action's log line; not shown on its own).
+    pub full_drops: AtomicU64,
     /// Kafka: delivery latency summed over delivered messages, in microseconds (from the
     /// hand-over to the producer to the broker's acknowledgement).
     pub latency_us: AtomicU64,
@@ -106,6 +109,7 @@ impl Default for OutputStats {
             corrupt: AtomicU64::new(0),
             held_back: AtomicU64::new(0),
             full: std::sync::atomic::AtomicBool::new(false),
+            full_drops: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
             wake: tokio::sync::watch::Sender::new(0),
         }

@@ -70,9 +70,9 @@ pub(crate) fn room(stats: &OutputStats) {
     stats.full.store(false, Relaxed);
 }
 
-/// Logs the messages dropped since the last report (datagrams an input could not hand to a
-/// full action, records that do not fit a queue record, the queue full at a stop), at most
-/// once per [`DROP_REPORT`]: never silent, and no line per datagram.
+/// Logs the datagrams dropped at the full queue since the last report
+/// ([`OutputStats::full_drops`]), at most once per [`DROP_REPORT`]: never silent, and no line
+/// per datagram.
 #[derive(Debug)]
 pub(crate) struct DropReport {
     reported: u64,
@@ -83,22 +83,22 @@ pub(crate) struct DropReport {
 const DROP_REPORT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl DropReport {
-    /// Starts from what `stats` counts now (drops before are not this action's to report).
+    /// Starts from what `stats` counts now (drops before were reported by an earlier
+    /// instance of the action).
     pub(crate) fn new(stats: &OutputStats) -> DropReport {
         DropReport {
-            reported: stats.dropped.load(Relaxed),
+            reported: stats.full_drops.load(Relaxed),
             at: None,
         }
     }
 
     /// Logs the drops since the last report, if the last one is [`DROP_REPORT`] old.
     pub(crate) fn check(&mut self, kind: &str, name: &str, stats: &OutputStats) {
-        let now = stats.dropped.load(Relaxed);
+        let now = stats.full_drops.load(Relaxed);
         if now == self.reported || self.at.is_some_and(|t| t.elapsed() < DROP_REPORT) {
             return;
         }
-        let full = stats.full.load(Relaxed);
-        tracing::warn!(output = %name, dropped = now - self.reported, total = now, full, "{kind}: messages dropped: the queue was full or they could not be queued");
+        tracing::warn!(output = %name, dropped = now - self.reported, total = now, "{kind}: datagrams dropped: the queue is full (max_disk_bytes); they are counted in `dropped`");
         self.reported = now;
         self.at = Some(std::time::Instant::now());
     }

@@ -901,11 +901,7 @@ fn a_full_disk_queue_holds_tcp_senders_back_and_loses_nothing() {
         .replace("FORMAT", "rfc3339")
         .replace("{port}", &dead.to_string());
     let central = Daemon::start(&central_cfg);
-    wait_until(
-        "the sender is done",
-        || sender.is_finished(),
-        || host.log(),
-    );
+    wait_until("the sender is done", || sender.is_finished(), || host.log());
     sender.join().unwrap();
     assert_eq!(sent.load(SeqCst), total);
     let got = wait_all(&central.path("all.log"), N, || host.log());
@@ -974,7 +970,11 @@ fn newline_framing_delivers_every_message_as_the_host_wrote_it() {
     for seq in 0..N {
         writeln!(w, "{}", message(seq)).unwrap();
     }
-    writeln!(w, "<165>1 2026-11-21T08:00:00Z mail01 - - - - no app, no sd seq=9999999").unwrap();
+    writeln!(
+        w,
+        "<165>1 2026-11-21T08:00:00Z mail01 - - - - no app, no sd seq=9999999"
+    )
+    .unwrap();
     drop(w);
     let local = host.wait_lines(&host.path("local.log"), N + 2);
     let got = wait_all(&central.path("all.log"), N + 2, || host.log());
@@ -983,7 +983,9 @@ fn newline_framing_delivers_every_message_as_the_host_wrote_it() {
     let remote = central.wait_lines(&central.path("all.log"), N + 2);
     assert_eq!(local, remote, "the central writes what the host wrote");
     assert!(
-        remote.contains(" db01 postgres 977 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App\"] text with"),
+        remote.contains(
+            " db01 postgres 977 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App\"] text with"
+        ),
         "{remote}"
     );
 }
@@ -1037,7 +1039,7 @@ fn udp_input_into_a_full_forward_queue_drops_and_counts() {
         "the log says how many were dropped",
         || {
             host.log()
-                .contains("forward: messages dropped: the queue was full")
+                .contains("forward: datagrams dropped: the queue is full")
         },
         || host.log(),
     );
@@ -1059,7 +1061,11 @@ fn udp_input_into_a_full_forward_queue_drops_and_counts() {
         received - dropped
     );
     let got_final = seqs(&central.path("all.log"));
-    assert_eq!(got_final.len(), received - dropped, "received − dropped arrive");
+    assert_eq!(
+        got_final.len(),
+        received - dropped,
+        "received − dropped arrive"
+    );
     assert!(got.values().chain(got_final.values()).all(|c| *c == 1));
     eprintln!("{N} sent, {received} received, {dropped} dropped for the full queue");
 }
