@@ -36,6 +36,10 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 /// Longest a formatted line waits in an input task before its chunk is sent.
 pub const LINGER: Duration = Duration::from_millis(5);
 
+/// How often a datagram input waiting for an output's channel checks whether the output's
+/// queue became full (then it drops the chunk instead of waiting on).
+const FULL_RECHECK: Duration = Duration::from_millis(20);
+
 /// The routing table every input task shares: rules, and the outputs they name by index.
 #[derive(Debug, Default)]
 pub struct Routing {
@@ -80,6 +84,9 @@ pub struct Pipeline {
     recv_time: DateTime<Utc>,
     /// When the oldest line (or count) not yet sent was made.
     pending_since: Option<Instant>,
+    /// A datagram input: never wait for a queued action whose queue is full
+    /// ([`Pipeline::drop_when_full`]).
+    drop_when_full: bool,
 }
 
 impl Pipeline {
@@ -102,7 +109,17 @@ impl Pipeline {
             full: false,
             recv_time: Utc::now(),
             pending_since: None,
+            drop_when_full: false,
         }
+    }
+
+    /// For datagram inputs: a chunk for a queued action (forward, Kafka) whose queue is full
+    /// (`max_disk_bytes` reached) is handed over only if the action's channel has room, and
+    /// otherwise dropped and counted in the output's `dropped` (the action logs it). A datagram
+    /// sender cannot be held back: waiting would only move the loss into the kernel's receive
+    /// buffer and hold back the input's other outputs (local files) too.
+    pub fn drop_when_full(&mut self) {
+        self.drop_when_full = true;
     }
 
     /// Starts a read batch: takes the reception time for its messages, and switches to a
@@ -299,15 +316,42 @@ impl Pipeline {
             }
             let chunk = std::mem::take(chunk);
             let output = &self.routing.outputs[o];
-            if let Layout::Lossy = output.layout {
-                // Never wait for this one (a stuck terminal): drop and count instead.
+            let lossy = matches!(output.layout, Layout::Lossy)
+                || (self.drop_when_full && output.stats.full.load(Relaxed));
+            if lossy {
+                // Never wait for this one (a stuck terminal, a full queue under a datagram
+                // input): drop and count instead.
                 match output.tx.try_send(chunk) {
                     Ok(()) => {}
                     Err(tokio::sync::mpsc::error::TrySendError::Full(c)) => {
                         output.stats.dropped.fetch_add(c.messages, Relaxed);
+                        if !matches!(output.layout, Layout::Lossy) {
+                            output.stats.full_drops.fetch_add(c.messages, Relaxed);
+                        }
                     }
                     Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
                         output.stats.errors.fetch_add(1, Relaxed);
+                    }
+                }
+            } else if self.drop_when_full {
+                // Wait for room, but stop waiting once the action says its queue is full.
+                let mut recheck = tokio::time::interval(FULL_RECHECK);
+                loop {
+                    tokio::select! {
+                        permit = output.tx.reserve() => {
+                            match permit {
+                                Ok(p) => p.send(chunk),
+                                Err(_) => {
+                                    output.stats.errors.fetch_add(1, Relaxed);
+                                }
+                            }
+                            break;
+                        }
+                        _ = recheck.tick() => if output.stats.full.load(Relaxed) {
+                            output.stats.dropped.fetch_add(chunk.messages, Relaxed);
+                            output.stats.full_drops.fetch_add(chunk.messages, Relaxed);
+                            break;
+                        },
                     }
                 }
             } else if output.tx.send(chunk).await.is_err() {

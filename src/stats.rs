@@ -57,19 +57,33 @@ pub struct OutputStats {
     pub open_files: AtomicU64,
     /// `reduce_repeats`: identical consecutive messages counted instead of written.
     pub repeats: AtomicU64,
-    /// Forward: messages in the action's queue now (memory and disk), delivered or not.
+    /// Forward and Kafka: messages in the action's queue now (memory and disk), delivered
+    /// or not.
     pub queued: AtomicU64,
-    /// Forward: messages of the queue in segment files now.
+    /// Forward and Kafka: messages of the queue in segment files now.
     pub on_disk: AtomicU64,
-    /// Forward: messages confirmed delivered (and removed from the queue).
+    /// Forward and Kafka: messages confirmed delivered (and removed from the queue).
     pub delivered: AtomicU64,
     /// Forward: failed connections, handshakes and writes (each retried after a back-off).
+    /// Kafka: failed deliveries of messages: transient errors are retried, permanent ones
+    /// (a message over `message.max.bytes`, …) are given up and also counted in `dropped`.
     pub failed: AtomicU64,
     /// Forward: messages sent again after their connection broke before they were
-    /// confirmed (the source of duplicates).
+    /// confirmed (the source of duplicates). Kafka: messages sent again after a transient
+    /// error.
     pub retried: AtomicU64,
-    /// Forward: damaged queue segments found at start (torn tails, corruption).
+    /// Forward and Kafka: damaged queue segments found at start (torn tails, corruption).
     pub corrupt: AtomicU64,
+    /// Forward and Kafka: how many times the queue reached `max_disk_bytes` and began
+    /// holding its senders back.
+    pub held_back: AtomicU64,
+    /// Forward and Kafka: the queue refuses pushes now (`max_disk_bytes` reached); datagram
+    /// inputs drop (and count in `dropped`) what the action's channel cannot hold instead of
+    /// waiting.
+    pub full: std::sync::atomic::AtomicBool,
+    /// Forward and Kafka: the part of `dropped` that datagram inputs dropped at a full queue
+    /// (for the action's log line; not shown on its own).
+    pub full_drops: AtomicU64,
     /// Kafka: delivery latency summed over delivered messages, in microseconds (from the
     /// hand-over to the producer to the broker's acknowledgement).
     pub latency_us: AtomicU64,
@@ -93,6 +107,9 @@ impl Default for OutputStats {
             failed: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             corrupt: AtomicU64::new(0),
+            held_back: AtomicU64::new(0),
+            full: std::sync::atomic::AtomicBool::new(false),
+            full_drops: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
             wake: tokio::sync::watch::Sender::new(0),
         }
@@ -170,6 +187,8 @@ pub struct OutputSnapshot {
     pub retried: u64,
     #[serde(default)]
     pub corrupt: u64,
+    #[serde(default)]
+    pub held_back: u64,
     #[serde(default)]
     pub latency_us: u64,
 }
@@ -249,6 +268,7 @@ impl Stats {
                             failed: s.failed.load(Relaxed),
                             retried: s.retried.load(Relaxed),
                             corrupt: s.corrupt.load(Relaxed),
+                            held_back: s.held_back.load(Relaxed),
                             latency_us: s.latency_us.load(Relaxed),
                         },
                     )
@@ -342,7 +362,7 @@ impl Snapshot {
                 );
             }
         }
-        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 14] = [
+        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 15] = [
             ("written_total", "counter", "Messages written.", |o| {
                 o.written
             }),
@@ -380,38 +400,44 @@ impl Snapshot {
             (
                 "queued",
                 "gauge",
-                "Forward: messages in the action's queue (memory and disk).",
+                "Forward and Kafka: messages in the action's queue (memory and disk).",
                 |o| o.queued,
             ),
             (
                 "on_disk",
                 "gauge",
-                "Forward: queued messages in segment files.",
+                "Forward and Kafka: queued messages in segment files.",
                 |o| o.on_disk,
             ),
             (
                 "delivered_total",
                 "counter",
-                "Forward: messages confirmed delivered.",
+                "Forward and Kafka: messages confirmed delivered (Kafka: acknowledged by the broker).",
                 |o| o.delivered,
             ),
             (
                 "failed_total",
                 "counter",
-                "Forward: failed connections and writes (retried).",
+                "Forward: failed connections and writes (retried); Kafka: failed deliveries (transient ones retried, permanent ones given up and dropped).",
                 |o| o.failed,
             ),
             (
                 "retried_total",
                 "counter",
-                "Forward: messages sent again after a broken connection.",
+                "Forward and Kafka: messages sent again (forward: after a broken connection; Kafka: after a transient error).",
                 |o| o.retried,
             ),
             (
                 "corrupt_total",
                 "counter",
-                "Forward: damaged queue segments found at start.",
+                "Forward and Kafka: damaged queue segments found at start.",
                 |o| o.corrupt,
+            ),
+            (
+                "held_back_total",
+                "counter",
+                "Forward and Kafka: times the queue reached max_disk_bytes and held its senders back.",
+                |o| o.held_back,
             ),
             (
                 "delivery_latency_microseconds_total",
@@ -488,10 +514,10 @@ impl Snapshot {
                 "-",
                 "-"
             );
-            if o.queued + o.delivered + o.failed + o.retried + o.corrupt > 0 {
+            if o.queued + o.delivered + o.failed + o.retried + o.corrupt + o.held_back > 0 {
                 let _ = writeln!(
                     s,
-                    "{:<8} {:<20} queued={} on_disk={} delivered={} failed={} retried={} corrupt={}",
+                    "{:<8} {:<20} queued={} on_disk={} delivered={} failed={} retried={} corrupt={} held_back={}",
                     "",
                     "",
                     o.queued,
@@ -499,7 +525,8 @@ impl Snapshot {
                     o.delivered,
                     o.failed,
                     o.retried,
-                    o.corrupt
+                    o.corrupt,
+                    o.held_back
                 );
             }
         }

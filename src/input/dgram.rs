@@ -252,6 +252,7 @@ pub async fn serve<S: DatagramSocket>(
     let _trackers = ctx.trackers.clone();
     let mut stop = ctx.stop.clone();
     let mut pipeline = ctx.pipeline();
+    pipeline.drop_when_full();
     let mut batch = DatagramBatch::new(max_message_size.min(MAX_DATAGRAM));
     let mut source = base.clone();
     let mut last_drops: u32 = 0;

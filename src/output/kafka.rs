@@ -14,6 +14,9 @@
 //!   they were read. When any record of a batch fails (`delivery_timeout_ms` passed, a
 //!   fatal producer error), delivery waits for the batches in flight, rewinds the queue
 //!   ([`Queue::rewind`]) and sends everything not acknowledged again after a back-off.
+//!   A record refused for something about itself ([`is_permanent`]: larger than
+//!   `message.max.bytes`, an invalid topic name) cannot succeed later: it counts as failed
+//!   and dropped, and its batch leaves the queue, so that one poison message never stalls it.
 //!
 //! Where duplicates come from (at least once): the records of the batches acknowledged by
 //! the broker after an earlier batch failed are sent again by the rewind; after a crash or
@@ -202,6 +205,7 @@ async fn intake(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut encoded = Vec::new();
     let mut closing = false;
+    let mut drops = crate::output::queued::DropReport::new(stats);
     let command = |cmd: WriterCommand, closing: &mut bool| match cmd {
         WriterCommand::Closing => *closing = true,
         WriterCommand::Ping(reply) => {
@@ -226,6 +230,7 @@ async fn intake(
                     stats.errors.fetch_add(1, Relaxed);
                     tracing::error!(output = %name, "kafka: {e}");
                 }
+                drops.check("kafka", name, stats);
                 continue;
             }
         };
@@ -249,17 +254,15 @@ async fn intake(
                 r
             };
             match pushed {
-                Ok(Pushed::Memory | Pushed::Disk) => break,
+                Ok(Pushed::Memory | Pushed::Disk) => {
+                    crate::output::queued::room(stats);
+                    break;
+                }
                 Ok(Pushed::Full) | Err(_) if closing => {
                     stats.dropped.fetch_add(records, Relaxed);
                     break;
                 }
-                Ok(Pushed::Full) => {
-                    if !warned {
-                        warned = true;
-                        tracing::warn!(output = %name, "kafka: the queue is full (max_disk_bytes): holding senders back");
-                    }
-                }
+                Ok(Pushed::Full) => crate::output::queued::hold_back("kafka", name, stats),
                 Err(e) => {
                     stats.errors.fetch_add(1, Relaxed);
                     if !warned {
@@ -269,6 +272,7 @@ async fn intake(
                 }
             }
             shared.wake.notify_one();
+            drops.check("kafka", name, stats);
             tokio::select! {
                 _ = shared.room.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -281,8 +285,85 @@ async fn intake(
     shared.wake.notify_one();
 }
 
-/// Each record's outcome: `None` when the broker acknowledged it, else why not.
-type Reports = Pin<Box<dyn Future<Output = Vec<Option<String>>> + Send>>;
+/// What became of one record handed to the producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// The broker acknowledged it.
+    Delivered,
+    /// Not delivered, for a reason that may pass (the broker down, slow, a leader change):
+    /// sent again.
+    Transient(String),
+    /// Refused for good, for something about the message itself (larger than
+    /// `message.max.bytes`, an invalid topic name): counted as failed and dropped, never
+    /// sent again, so that one poison message cannot stall the queue.
+    Permanent(String),
+}
+
+impl Outcome {
+    fn of_error(e: &KafkaError) -> Outcome {
+        if is_permanent(e) {
+            Outcome::Permanent(e.to_string())
+        } else {
+            Outcome::Transient(e.to_string())
+        }
+    }
+}
+
+/// Whether a produce or delivery error is about the message itself, so that sending it again
+/// cannot succeed. librdkafka gives delivery reports only an error code (its
+/// `rd_kafka_error_is_retriable` needs an error object the report does not carry), so this is
+/// a list: the codes that name the message's size, format or topic. Every other error
+/// (timeouts, a broker gone, authorization, a topic that does not exist yet, a fatal
+/// idempotence error) is retried: it may pass, and giving up would lose messages.
+fn is_permanent(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            MessageSizeTooLarge
+                | InvalidMessageSize
+                | MessageBatchTooLarge
+                | InvalidTopic
+                | InvalidRecord
+                | BadMessage
+                | InvalidArgument
+        )
+    )
+}
+
+/// Each record's outcome, in the batch's order.
+type Reports = Pin<Box<dyn Future<Output = Vec<Outcome>> + Send>>;
+
+/// Logs the messages given up for good at most once a second, with the reason of the first
+/// and how many since the last line.
+struct PoisonReport {
+    pending: u64,
+    why: String,
+    at: Option<Instant>,
+}
+
+impl PoisonReport {
+    fn add(&mut self, name: &str, n: u64, why: &str) {
+        if self.pending == 0 {
+            self.why = why.to_string();
+        }
+        self.pending += n;
+        self.flush(name);
+    }
+
+    fn flush(&mut self, name: &str) {
+        if self.pending == 0
+            || self
+                .at
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        tracing::error!(output = %name, dropped = self.pending, "kafka: messages refused for good ({}): counted as failed and dropped, not sent again", self.why);
+        self.pending = 0;
+        self.at = Some(Instant::now());
+    }
+}
 
 /// A batch handed to the producer, waiting for its delivery reports.
 struct InFlight {
@@ -303,7 +384,13 @@ async fn deliver(
     let mut in_flight_records: u64 = 0;
     let mut failed_batch = false;
     let mut stop_deadline: Option<tokio::time::Instant> = None;
+    let mut poison = PoisonReport {
+        pending: 0,
+        why: String::new(),
+        at: None,
+    };
     loop {
+        poison.flush(name);
         let stopping = shared.stopping.load(Relaxed);
         if stopping && stop_deadline.is_none() {
             stop_deadline = Some(tokio::time::Instant::now() + STOP_WAIT);
@@ -323,7 +410,7 @@ async fn deliver(
             if n == 0 {
                 break;
             }
-            let reports = send_batch(name, stats, &producer, &batch).await;
+            let reports = send_batch(name, &producer, &batch).await;
             batch.forget_payloads();
             in_flight_records += batch.len() as u64;
             in_flight.push_back(InFlight {
@@ -376,8 +463,16 @@ async fn deliver(
         };
         let done = in_flight.pop_front().expect("not empty");
         in_flight_records -= done.batch.len() as u64;
-        let failures = results.iter().filter(|r| r.is_some()).count() as u64;
-        if failures == 0 && !failed_batch {
+        let transient = results
+            .iter()
+            .filter(|r| matches!(r, Outcome::Transient(_)))
+            .count() as u64;
+        let permanent = results
+            .iter()
+            .filter(|r| matches!(r, Outcome::Permanent(_)))
+            .count() as u64;
+        if transient == 0 && !failed_batch {
+            // Delivered, or refused for good: either way the batch leaves the queue.
             let mut q = shared.queue();
             if let Err(e) = q.ack(&done.batch) {
                 stats.errors.fetch_add(1, Relaxed);
@@ -386,22 +481,41 @@ async fn deliver(
             stats.queued.store(q.len(), Relaxed);
             stats.on_disk.store(q.disk_records(), Relaxed);
             drop(q);
-            let n = done.batch.len() as u64;
+            let n = done.batch.len() as u64 - permanent;
             stats.delivered.fetch_add(n, Relaxed);
             stats.written.fetch_add(n, Relaxed);
             stats
                 .latency_us
                 .fetch_add(n * done.sent.elapsed().as_micros() as u64, Relaxed);
-            shared.room.notify_one();
-        } else if failures > 0 {
-            stats.failed.fetch_add(failures, Relaxed);
-            if !failed_batch {
-                let why = results.iter().flatten().next().cloned().unwrap_or_default();
-                tracing::warn!(output = %name, failures, "kafka: messages not acknowledged by the broker ({why}); sending them again");
+            if permanent > 0 {
+                stats.failed.fetch_add(permanent, Relaxed);
+                stats.dropped.fetch_add(permanent, Relaxed);
+                let why = results.iter().find_map(|r| match r {
+                    Outcome::Permanent(why) => Some(why.as_str()),
+                    _ => None,
+                });
+                poison.add(name, permanent, why.unwrap_or_default());
             }
-            failed_batch = true;
+            shared.room.notify_one();
+        } else if transient + permanent > 0 {
+            // Sent again after the rewind, those refused for good too (they are given up
+            // then, in a batch without transient failures).
+            stats.failed.fetch_add(transient + permanent, Relaxed);
+            if !failed_batch {
+                let why = results
+                    .iter()
+                    .find_map(|r| match r {
+                        Outcome::Transient(why) => Some(why.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                tracing::warn!(output = %name, failures = transient, "kafka: messages not acknowledged by the broker ({why}); sending them again");
+            }
+            failed_batch = failed_batch || transient > 0;
         }
     }
+    poison.at = None;
+    poison.flush(name);
     // What is still in flight stays in the queue (not acknowledged): sent again at the next
     // start.
     producer.purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
@@ -414,16 +528,13 @@ async fn wait_stopping(shared: &Shared) {
 }
 
 /// Hands a batch's records to the producer; resolves to each record's outcome.
-async fn send_batch(
-    name: &str,
-    stats: &OutputStats,
-    producer: &FutureProducer,
-    batch: &Batch,
-) -> Reports {
+async fn send_batch(name: &str, producer: &FutureProducer, batch: &Batch) -> Reports {
     let mut futures = Vec::with_capacity(batch.len());
     for rec in batch.records() {
         let Some((topic, key, payload)) = fields(rec) else {
-            stats.dropped.fetch_add(1, Relaxed);
+            futures.push(Err(Outcome::Permanent(
+                "not a Kafka record (topic, key, payload)".to_string(),
+            )));
             continue;
         };
         let topic = String::from_utf8_lossy(topic);
@@ -432,7 +543,7 @@ async fn send_batch(
             let r = FutureRecord::to(&topic).key(key).payload(payload);
             match producer.send_result(r) {
                 Ok(f) => {
-                    futures.push(Some(f));
+                    futures.push(Ok(f));
                     break;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
@@ -444,8 +555,11 @@ async fn send_batch(
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err((e, _)) => {
-                    tracing::warn!(output = %name, topic = %topic, "kafka: cannot produce: {e}");
-                    futures.push(None);
+                    let outcome = Outcome::of_error(&e);
+                    if let Outcome::Transient(_) = outcome {
+                        tracing::warn!(output = %name, topic = %topic, "kafka: cannot produce: {e}");
+                    }
+                    futures.push(Err(outcome));
                     break;
                 }
             }
@@ -455,12 +569,12 @@ async fn send_batch(
         let mut out = Vec::with_capacity(futures.len());
         for f in futures {
             out.push(match f {
-                Some(f) => match f.await {
-                    Ok(Ok(_)) => None,
-                    Ok(Err((e, _))) => Some(e.to_string()),
-                    Err(_) => Some("the producer went away".to_string()),
+                Ok(f) => match f.await {
+                    Ok(Ok(_)) => Outcome::Delivered,
+                    Ok(Err((e, _))) => Outcome::of_error(&e),
+                    Err(_) => Outcome::Transient("the producer went away".to_string()),
                 },
-                None => Some("not accepted by the producer".to_string()),
+                Err(outcome) => outcome,
             });
         }
         out
@@ -471,6 +585,28 @@ async fn send_batch(
 mod tests {
     use super::*;
     use crate::queue::QueueSettings;
+
+    #[test]
+    fn only_errors_about_the_message_itself_are_permanent() {
+        use RDKafkaErrorCode::*;
+        for (code, permanent) in [
+            (MessageSizeTooLarge, true),
+            (InvalidTopic, true),
+            (InvalidRecord, true),
+            (MessageTimedOut, false),
+            (QueueFull, false),
+            (UnknownTopicOrPartition, false),
+            (TopicAuthorizationFailed, false),
+            (Fatal, false),
+        ] {
+            let e = KafkaError::MessageProduction(code);
+            assert_eq!(is_permanent(&e), permanent, "{code:?}");
+            assert_eq!(
+                matches!(Outcome::of_error(&e), Outcome::Permanent(_)),
+                permanent
+            );
+        }
+    }
 
     #[test]
     fn records_split_and_fields_read() {

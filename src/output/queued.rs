@@ -55,3 +55,51 @@ pub(crate) fn close(kind: &str, name: &str, queue: Queue, stats: &OutputStats) {
         }
     }
 }
+
+/// The queue refused a push (`max_disk_bytes` reached): marks the action full, so datagram
+/// inputs drop instead of waiting, and counts and logs the start of the hold-back once.
+pub(crate) fn hold_back(kind: &str, name: &str, stats: &OutputStats) {
+    if !stats.full.swap(true, Relaxed) {
+        stats.held_back.fetch_add(1, Relaxed);
+        tracing::warn!(output = %name, "{kind}: the queue is full (max_disk_bytes): holding senders back; datagrams that do not fit are dropped (counted)");
+    }
+}
+
+/// A push was taken again: the action is no longer full.
+pub(crate) fn room(stats: &OutputStats) {
+    stats.full.store(false, Relaxed);
+}
+
+/// Logs the datagrams dropped at the full queue since the last report
+/// ([`OutputStats::full_drops`]), at most once per [`DROP_REPORT`]: never silent, and no line
+/// per datagram.
+#[derive(Debug)]
+pub(crate) struct DropReport {
+    reported: u64,
+    at: Option<std::time::Instant>,
+}
+
+/// How often at most [`DropReport`] logs.
+const DROP_REPORT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl DropReport {
+    /// Starts from what `stats` counts now (drops before were reported by an earlier
+    /// instance of the action).
+    pub(crate) fn new(stats: &OutputStats) -> DropReport {
+        DropReport {
+            reported: stats.full_drops.load(Relaxed),
+            at: None,
+        }
+    }
+
+    /// Logs the drops since the last report, if the last one is [`DROP_REPORT`] old.
+    pub(crate) fn check(&mut self, kind: &str, name: &str, stats: &OutputStats) {
+        let now = stats.full_drops.load(Relaxed);
+        if now == self.reported || self.at.is_some_and(|t| t.elapsed() < DROP_REPORT) {
+            return;
+        }
+        tracing::warn!(output = %name, dropped = now - self.reported, total = now, "{kind}: datagrams dropped: the queue is full (max_disk_bytes); they are counted in `dropped`");
+        self.reported = now;
+        self.at = Some(std::time::Instant::now());
+    }
+}

@@ -489,3 +489,57 @@ fn kafka_a_reload_to_a_live_broker_delivers_the_queue() {
     let got = live.consume("logs", 1, 1500);
     assert_all(&got, 1500, &d.log());
 }
+
+/// A poison message: one of about 1.5 MB, past librdkafka's `message.max.bytes` (1,000,000),
+/// among normal ones. It is refused for good: counted as failed and dropped, logged, and not
+/// sent again, so it does not stall the queue; every normal message is delivered.
+#[test]
+fn kafka_a_message_over_message_max_bytes_is_counted_failed_and_the_rest_delivered() {
+    let Some(bin) = tansu() else { return };
+    let mut broker = Broker::new(bin);
+    broker.start();
+    broker.create_topics(&["logs"], 1);
+    let d = Daemon::start(&config(&broker.brokers(), "logs", "").replace(
+        "type = \"tcp\"\n",
+        "type = \"tcp\"\nmax_message_size_bytes = 2000000\n",
+    ));
+    const N: usize = 2_000;
+    const BIG: usize = 1_000;
+    let s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    let mut w = BufWriter::new(s);
+    for seq in 0..N {
+        if seq == BIG {
+            writeln!(w, "{} {}", message(seq), "x".repeat(1_500_000)).unwrap();
+        } else {
+            writeln!(w, "{}", message(seq)).unwrap();
+        }
+    }
+    drop(w);
+    d.wait_stat("outputs", "k", "delivered", N as u64 - 1);
+    d.wait_stat("outputs", "k", "failed", 1);
+    let wait = Instant::now() + DEADLINE;
+    while d.stat("outputs", "k", "queued") != 0 {
+        assert!(
+            Instant::now() < wait,
+            "the queue stays non-empty\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(d.stat("outputs", "k", "delivered"), N as u64 - 1);
+    assert_eq!(d.stat("outputs", "k", "failed"), 1, "given up at once");
+    assert_eq!(d.stat("outputs", "k", "dropped"), 1);
+    assert_eq!(d.stat("outputs", "k", "retried"), 0, "not sent again");
+    let log = d.log();
+    assert!(
+        log.contains("kafka: messages refused for good") && log.contains("too large"),
+        "{log}"
+    );
+    let got = broker.consume("logs", 1, N - 1);
+    let m = seqs(&got);
+    assert_eq!(m.len(), N - 1, "every normal message once");
+    assert!(!m.contains_key(&BIG));
+    assert!(m.values().all(|c| *c == 1));
+    // The local file has all of them, the big one too.
+    d.wait_lines(&d.path("local.json"), N);
+}

@@ -6,7 +6,9 @@
 //! target holds back nothing but this action: two futures share the thread.
 //! - **intake** takes chunks from the bounded channel the input tasks send to and pushes
 //!   their lines into the queue (memory, then disk). It stops taking chunks only when the
-//!   queue's disk bound is reached: only then does back-pressure reach the inputs.
+//!   queue's disk bound is reached: only then does back-pressure reach the inputs (stream
+//!   inputs wait; datagram inputs drop what the channel cannot hold, counted in `dropped` and
+//!   logged by intake, see [`crate::output::queued::hold_back`]).
 //! - **delivery** reads batches from the queue and writes them to the chosen target
 //!   (failover: the first target that works; round-robin: each batch to the next), and
 //!   acknowledges a batch, which removes it from the queue, only once it is *settled*: the
@@ -113,6 +115,7 @@ impl Forwarder {
             rx,
             ctl,
             closing: false,
+            drops: crate::output::queued::DropReport::new(&stats),
         };
         let delivery = Delivery::new(&name, &settings, &shared, &stats);
         tokio::join!(intake.run(), delivery.run());
@@ -132,6 +135,7 @@ struct Intake<'a> {
     ctl: mpsc::UnboundedReceiver<WriterCommand>,
     /// The daemon stops: a full queue drops (counted) instead of holding inputs back.
     closing: bool,
+    drops: crate::output::queued::DropReport,
 }
 
 impl Intake<'_> {
@@ -169,11 +173,11 @@ impl Intake<'_> {
     }
 
     fn tick(&mut self) {
-        let mut q = self.shared.queue();
-        if let Err(e) = q.sync_if_due() {
+        if let Err(e) = self.shared.queue().sync_if_due() {
             self.stats.errors.fetch_add(1, Relaxed);
             tracing::error!(output = %self.name, "forward: {e}");
         }
+        self.drops.check("forward", self.name, self.stats);
     }
 
     /// Pushes a chunk's lines, waiting while the queue is full.
@@ -197,16 +201,16 @@ impl Intake<'_> {
                 r
             };
             match pushed {
-                Ok(Pushed::Memory | Pushed::Disk) => break,
+                Ok(Pushed::Memory | Pushed::Disk) => {
+                    crate::output::queued::room(self.stats);
+                    break;
+                }
                 Ok(Pushed::Full) if self.closing => {
                     self.stats.dropped.fetch_add(records, Relaxed);
                     break;
                 }
                 Ok(Pushed::Full) => {
-                    if !warned {
-                        warned = true;
-                        tracing::warn!(output = %self.name, "forward: the queue is full (max_disk_bytes): holding senders back");
-                    }
+                    crate::output::queued::hold_back("forward", self.name, self.stats)
                 }
                 Err(e) => {
                     self.stats.errors.fetch_add(1, Relaxed);
@@ -222,6 +226,7 @@ impl Intake<'_> {
                 }
             }
             self.shared.wake.notify_one();
+            self.drops.check("forward", self.name, self.stats);
             tokio::select! {
                 _ = self.shared.room.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
