@@ -117,6 +117,9 @@ pub struct FollowArgs {
     /// Colour by severity: auto (on a terminal), always, never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub color: String,
+    /// Accepted for journalctl's users and ignored: logwell never starts a pager.
+    #[arg(long)]
+    pub no_pager: bool,
     /// Find the follow service (and its token) in this config file.
     #[arg(
         short,

@@ -296,7 +296,18 @@ fn filters_select_exactly_the_right_lines() {
     assert_eq!(which("since=2026-11-21T09:00:03Z"), "cdef");
     assert_eq!(which("until=2026-11-21T09:00:03Z"), "ab");
     // The same through the client.
-    let out = f.logwell(&["show", "all", "-p", "err", "-t", "sshd", "-o", "cat"]);
+    // (`--no-pager`, a journalctl habit, is accepted and changes nothing.)
+    let out = f.logwell(&[
+        "show",
+        "all",
+        "-p",
+        "err",
+        "-t",
+        "sshd",
+        "-o",
+        "cat",
+        "--no-pager",
+    ]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "Failed password for root\nFailed password for admin\n"
