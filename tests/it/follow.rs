@@ -88,6 +88,16 @@ impl Follow {
         }
     }
 
+    /// `logwell rotate OUTPUT` through the daemon's control socket.
+    fn rotate(&self, output: &str) {
+        let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
+            .args(["rotate", output, "--socket"])
+            .arg(self.d.path("control.sock"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
     /// Waits until the syslog file holds `n` lines.
     fn wait_written(&self, n: usize) {
         self.d.wait_lines(&self.d.path("log/syslog"), n);
@@ -557,18 +567,10 @@ fn a_subscriber_behind_retention_gets_a_gap_event() {
     f.wait_written(1);
     let old = events(&f.fetch("file=all&n=all&follow=false&o=cat", &[]));
     let cursor = old[0].0.clone();
-    let rotate = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
-            .args(["rotate", "all", "--socket"])
-            .arg(f.d.path("control.sock"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    };
-    rotate();
+    f.rotate("all");
     f.log("app", "user.info", "middle line");
     f.d.wait_lines(&f.d.path("log/all.json"), 1);
-    rotate();
+    f.rotate("all");
     f.log("app", "user.info", "new line");
     f.d.wait_lines(&f.d.path("log/all.json"), 1);
     // keep = 1: the generation holding "old line" is gone.
@@ -609,17 +611,9 @@ fn a_slow_subscriber_lets_go_of_a_generation_retention_deleted_and_gets_a_gap() 
         assert!(Instant::now() < deadline, "the subscriber never came");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let rotate = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
-            .args(["rotate", "all", "--socket"])
-            .arg(f.d.path("control.sock"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    };
-    rotate();
+    f.rotate("all");
     f.log("app", "user.info", "middle line");
-    rotate();
+    f.rotate("all");
     f.log("app", "user.info", "new line");
     // The generation it is reading is deleted (keep = 1), and it holds it open meanwhile.
     let log_dir = f.d.path("log");
