@@ -13,7 +13,7 @@ fn logwelld(args: &[&str]) -> std::process::Output {
 const BAD: &str = r#"
 [input.udp]
 type = "udp"
-listen = "127.0.0.1"
+listen = "127.0.0.1:70000"
 
 [output.syslog]
 type = "file"
@@ -51,7 +51,7 @@ fn a_bad_config_is_refused_at_start_and_by_check_config_with_place_and_hint() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         err.contains(&format!(
-            "{path}:4:10: `127.0.0.1` is not an address with a port"
+            "{path}:4:10: `127.0.0.1:70000` is not"
         )),
         "{err}"
     );
