@@ -323,7 +323,7 @@ fn follow_server_config(
     (cert, key, ca): &(PathBuf, PathBuf, Option<PathBuf>),
 ) -> Result<Arc<ServerConfig>, String> {
     let certs = load_certs(TlsKey::Cert, cert).map_err(|e| e.to_string())?;
-    let key_pem = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+    let key_pem = super::tls::read(TlsKey::Key, key).map_err(|e| e.to_string())?;
     let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|_| format!("{} holds no private key", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -425,11 +425,7 @@ pub(crate) fn read_client_identity(
     let identity = match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
             let certs = load_certs(TlsKey::Cert, cert)?;
-            let pem = std::fs::read(key).map_err(|source| super::TlsFileError::Read {
-                which: TlsKey::Key,
-                path: key.clone(),
-                source,
-            })?;
+            let pem = super::tls::read(TlsKey::Key, key)?;
             let key = PrivateKeyDer::from_pem_slice(&pem)
                 .map_err(|_| super::TlsFileError::NoKey { path: key.clone() })?;
             Some((certs, key))

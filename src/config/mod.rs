@@ -17,7 +17,7 @@ pub mod keys;
 pub(crate) mod raw;
 mod rotation;
 pub(crate) mod settings;
-mod tls;
+pub(crate) mod tls;
 
 use std::path::{Path, PathBuf};
 

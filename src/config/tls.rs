@@ -177,12 +177,47 @@ impl TlsFileError {
     }
 }
 
-fn read(which: TlsKey, path: &Path) -> Result<Vec<u8>, TlsFileError> {
-    std::fs::read(path).map_err(|source| TlsFileError::Read {
+/// Reads a certificate, key or CA file. Under privilege separation the worker asks the
+/// privileged parent to open it (the parent allows exactly the TLS files the configuration
+/// names), so a key only root may read works at start and at every reload.
+pub(crate) fn read(which: TlsKey, path: &Path) -> Result<Vec<u8>, TlsFileError> {
+    use std::io::Read;
+    let err = |source| TlsFileError::Read {
         which,
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let mut pem = Vec::new();
+    crate::output::fsops::open_read(path)
+        .and_then(|mut f| f.read_to_end(&mut pem))
+        .map_err(err)?;
+    Ok(pem)
+}
+
+/// The TLS files of a configuration (certificates, keys and CA bundles of the `tls` inputs,
+/// the follow service and the forward outputs): what the privileged parent lets the worker
+/// read.
+pub(crate) fn files_of(settings: &super::Settings) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for i in &settings.inputs {
+        if let super::InputKind::Tls(t) = &i.kind {
+            files.extend([t.cert.clone(), t.key.clone()]);
+            files.extend(t.ca.clone());
+        }
+    }
+    if let Some(tls) = settings.follow.as_ref().and_then(|f| f.tls.as_ref()) {
+        let (cert, key, ca) = &tls.files;
+        files.extend([cert.clone(), key.clone()]);
+        files.extend(ca.clone());
+    }
+    for o in &settings.outputs {
+        if let super::OutputKind::Forward(f) = &o.kind {
+            if let Some(t) = &f.tls {
+                files.extend(t.ca.iter().chain(&t.cert).chain(&t.key).cloned());
+            }
+        }
+    }
+    files
 }
 
 /// Every certificate in a PEM file; at least one.

@@ -50,9 +50,7 @@ fn a_bad_config_is_refused_at_start_and_by_check_config_with_place_and_hint() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        err.contains(&format!(
-            "{path}:4:10: `127.0.0.1:70000` is not"
-        )),
+        err.contains(&format!("{path}:4:10: `127.0.0.1:70000` is not")),
         "{err}"
     );
     assert!(

@@ -129,7 +129,7 @@ impl Broker {
         }
     }
 
-    /// Consumes `topic` (partitions `0..partitions`) from the start until `n` messages were
+    /// Consumes `topic` (every partition it has, at least `0..partitions`) from the start until `n` messages were
     /// read and nothing more came for 1 s, or the deadline: `(key, payload)` of each.
     pub fn consume(&self, topic: &str, partitions: i32, n: usize) -> Vec<(String, String)> {
         let consumer: BaseConsumer = ClientConfig::new()
@@ -139,8 +139,20 @@ impl Broker {
             .set("enable.partition.eof", "false")
             .create()
             .unwrap();
+        // Every partition the topic has: when logwelld's producer asked for the topic before
+        // the test created it, the broker made it with its default number of partitions.
+        let have = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .ok()
+            .and_then(|md| {
+                md.topics()
+                    .iter()
+                    .find(|t| t.name() == topic)
+                    .map(|t| t.partitions().len() as i32)
+            })
+            .unwrap_or(0);
         let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
+        for p in 0..partitions.max(have) {
             tpl.add_partition_offset(topic, p, Offset::Beginning)
                 .unwrap();
         }

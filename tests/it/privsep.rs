@@ -804,3 +804,41 @@ fn privsep_a_symlink_planted_in_a_templated_tree_is_refused_not_followed() {
     assert!(d.path("log/remote/evil").is_symlink());
     assert!(d.stop().success(), "{}", d.log());
 }
+
+/// TLS keys are usually kept `root:root 0600`. The worker cannot open such a key, so it asks
+/// the privileged parent, which opens exactly the TLS files the configuration names: at start
+/// and at a SIGHUP that re-reads a renewed certificate and key.
+#[test]
+fn privsep_a_tls_key_only_root_may_read_is_used_at_start_and_after_a_reload() {
+    if !can_run("privsep_a_tls_key_only_root_may_read_is_used_at_start_and_after_a_reload") {
+        return;
+    }
+    use crate::tls::{fingerprint, make_cert, make_pki, presented, reload, send};
+    let root_only = |dir: &Path| {
+        for f in ["server.pem", "server.key"] {
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+            let meta = std::fs::metadata(dir.join(f)).unwrap();
+            assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o600));
+        }
+    };
+    let d = Daemon::start_privsep(&crate::tls::config(""), |dir| {
+        make_pki(dir);
+        root_only(dir);
+    });
+    let dir = d.dir.path();
+    send(&d, None, b"<13>1 - h app - - - before the reload\n");
+    d.wait_lines(&d.path("all.json"), 1);
+
+    make_cert(dir, "renewed", "localhost", "serverAuth", "ca");
+    std::fs::copy(dir.join("renewed.pem"), dir.join("server.pem")).unwrap();
+    std::fs::copy(dir.join("renewed.key"), dir.join("server.key")).unwrap();
+    root_only(dir);
+    reload(&d, 1);
+    let renewed = fingerprint(&std::fs::read(dir.join("renewed.pem")).unwrap());
+    assert_eq!(presented(&d), renewed);
+    send(&d, None, b"<13>1 - h app - - - after the reload\n");
+    let text = d.wait_lines(&d.path("all.json"), 2);
+    assert!(text.contains("after the reload"), "{text}");
+    let log = d.log();
+    assert!(!log.contains("privileged parent: refused"), "{log}");
+}

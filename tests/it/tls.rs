@@ -734,7 +734,7 @@ output = "rest"
 }
 
 /// The SHA-256 fingerprint `openssl x509` prints for the first certificate in `pem`.
-fn fingerprint(pem: &[u8]) -> String {
+pub(crate) fn fingerprint(pem: &[u8]) -> String {
     let mut x509 = Command::new("openssl")
         .args(["x509", "-noout", "-fingerprint", "-sha256"])
         .stdin(Stdio::piped())
@@ -749,7 +749,7 @@ fn fingerprint(pem: &[u8]) -> String {
 
 /// The fingerprint of the certificate the daemon presents to a new connection (not
 /// verified: the test compares it with the one it expects).
-fn presented(d: &Daemon) -> String {
+pub(crate) fn presented(d: &Daemon) -> String {
     let out = Command::new("openssl")
         .args(["s_client", "-connect"])
         .arg(format!("127.0.0.1:{}", d.port))
@@ -767,7 +767,7 @@ fn presented(d: &Daemon) -> String {
 }
 
 /// Sends SIGHUP and waits until the daemon has logged its `n`th reload.
-fn reload(d: &Daemon, n: usize) {
+pub(crate) fn reload(d: &Daemon, n: usize) {
     d.signal(libc::SIGHUP);
     let deadline = Instant::now() + DEADLINE;
     while d.log().matches("SIGHUP: configuration reloaded").count() < n {

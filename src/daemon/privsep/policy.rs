@@ -23,6 +23,11 @@
 //!   plain output's directory, is the administrator's choice: its own symlinks are
 //!   followed.
 //!
+//! - **TLS files**: the certificates, keys and CA bundles the configuration names
+//!   ([`crate::config::tls::files_of`]), exactly those paths, may be opened for reading, so
+//!   that a key only root may read serves the worker at start and at every reload. Their
+//!   symlinks are followed, as the administrator wrote them (`/etc/letsencrypt/live/…`).
+//!
 //! Files are always reached with `*at` calls on a directory's descriptor and `O_NOFOLLOW`,
 //! so a symlink planted in place of a log file is not followed, and only regular files are
 //! opened. Created files never get set-id, sticky or execute bits.
@@ -52,6 +57,8 @@ pub(crate) struct Policy {
     dirs: BTreeMap<PathBuf, BTreeSet<String>>,
     /// The templated outputs.
     trees: Vec<Tree>,
+    /// The TLS files of the configuration (normalised): readable, nothing else.
+    tls_files: BTreeSet<PathBuf>,
 }
 
 /// What a templated output may create and change: the tree below its base directory, as
@@ -179,7 +186,20 @@ impl Policy {
                 }
             }
         }
-        Policy::new(files).with_trees(trees)
+        let tls_files = crate::config::tls::files_of(settings)
+            .into_iter()
+            .map(|p| cwd.join(p))
+            .collect();
+        Policy::new(files)
+            .with_trees(trees)
+            .with_tls_files(tls_files)
+    }
+
+    /// This policy, also allowing these TLS files to be read.
+    pub(crate) fn with_tls_files(mut self, files: Vec<PathBuf>) -> Policy {
+        self.tls_files
+            .extend(files.iter().filter_map(|f| normalize(f).ok()));
+        self
     }
 
     /// This policy, also allowing the trees of these templated outputs.
@@ -202,6 +222,7 @@ impl Policy {
         Policy {
             dirs,
             trees: Vec::new(),
+            tls_files: BTreeSet::new(),
         }
     }
 
@@ -352,6 +373,11 @@ impl Policy {
     }
 
     fn open_read(&self, path: &Path) -> Result<Option<OwnedFd>, Outcome> {
+        if normalize(path).is_ok_and(|p| self.tls_files.contains(&p)) {
+            return File::open(path)
+                .map(|f| Some(OwnedFd::from(f)))
+                .map_err(Outcome::Failed);
+        }
         let (dir, name) = self.place(path)?;
         open_regular(&dir, &name, OFlag::O_RDONLY).map(Some)
     }
@@ -1157,6 +1183,42 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
         assert!(base.join("evil").is_symlink());
+    }
+
+    #[test]
+    fn the_configured_tls_files_may_be_read_and_nothing_else_beside_them() {
+        let t = tempfile::tempdir().unwrap();
+        let tls = t.path().join("tls");
+        std::fs::create_dir(&tls).unwrap();
+        std::fs::write(tls.join("server.key"), "KEY").unwrap();
+        std::fs::write(tls.join("other.key"), "OTHER").unwrap();
+        // The configured path may be a symlink (as certbot's live/ directory is).
+        std::os::unix::fs::symlink(tls.join("server.key"), tls.join("live.key")).unwrap();
+        let (_, policy) = setup();
+        let policy = policy.with_tls_files(vec![tls.join("live.key")]);
+        let fd = done(policy.execute(&Request::OpenRead {
+            path: wp(&tls.join("live.key")),
+        }))
+        .expect("a descriptor");
+        let mut text = String::new();
+        File::from(fd).read_to_string(&mut text).unwrap();
+        assert_eq!(text, "KEY");
+        // Read only, that path only.
+        for other in ["other.key", "server.key"] {
+            refused(policy.execute(&Request::OpenRead {
+                path: wp(&tls.join(other)),
+            }));
+        }
+        refused(policy.execute(&Request::OpenAppend {
+            path: wp(&tls.join("live.key")),
+            create: CREATE,
+        }));
+        refused(policy.execute(&Request::Unlink {
+            path: wp(&tls.join("live.key")),
+        }));
+        refused(policy.execute(&Request::OpenRead {
+            path: wp(&tls.join("x/../live.key")),
+        }));
     }
 
     #[test]
