@@ -5,6 +5,7 @@
 //! no socket and reads no file, so a build without the `kafka` feature checks the same
 //! keys and then refuses the output with a message saying so.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -133,8 +134,9 @@ pub struct KafkaSettings {
     pub queue: crate::queue::QueueSettings,
 }
 
-/// TLS for librdkafka: the files are read at validation (as root, before privileges are
-/// dropped) and passed as PEM text (`ssl.ca.pem`, `ssl.certificate.pem`, `ssl.key.pem`).
+/// TLS for librdkafka: the files are read at validation (as root before privileges are
+/// dropped; at a reload, through the privileged parent, which allows exactly `files`) and
+/// passed as PEM text (`ssl.ca.pem`, `ssl.certificate.pem`, `ssl.key.pem`).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct KafkaTls {
     /// CA bundle (PEM); `None`: the system's.
@@ -143,6 +145,8 @@ pub struct KafkaTls {
     pub cert: Option<String>,
     /// Client private key (PEM).
     pub key: Option<String>,
+    /// The paths they were read from.
+    pub files: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for KafkaTls {
@@ -289,24 +293,35 @@ impl Check<'_> {
             }
         };
         let tls = if tls_on {
-            let mut read = |v: &Option<Spanned<String>>, key: &str| -> Option<String> {
+            let mut files = Vec::new();
+            let mut read = |v: &Option<Spanned<String>>, which: super::TlsKey| -> Option<String> {
                 let v = v.as_ref()?;
-                match std::fs::read_to_string(v.get_ref()) {
+                let path = PathBuf::from(v.get_ref());
+                files.push(path.clone());
+                let text = super::tls::read(which, &path).and_then(|pem| {
+                    String::from_utf8(pem).map_err(|_| super::TlsFileError::NoCertificate {
+                        which,
+                        path: path.clone(),
+                    })
+                });
+                match text {
                     Ok(text) => Some(text),
                     Err(e) => {
-                        self.err(
-                            v.span(),
-                            format!("`{key}`: cannot read {}: {e}", v.get_ref()),
-                            "give the path of a PEM file readable by root",
-                        );
+                        self.err(v.span(), e.to_string(), e.hint());
                         None
                     }
                 }
             };
+            let (ca, cert, key) = (
+                read(&raw.ca, super::TlsKey::Ca),
+                read(&raw.cert, super::TlsKey::Cert),
+                read(&raw.key, super::TlsKey::Key),
+            );
             Some(KafkaTls {
-                ca: read(&raw.ca, "ca"),
-                cert: read(&raw.cert, "cert"),
-                key: read(&raw.key, "key"),
+                ca,
+                cert,
+                key,
+                files,
             })
         } else {
             for (key, v) in [("ca", &raw.ca), ("cert", &raw.cert), ("key", &raw.key)] {

@@ -211,10 +211,16 @@ pub(crate) fn files_of(settings: &super::Settings) -> Vec<PathBuf> {
         files.extend(ca.clone());
     }
     for o in &settings.outputs {
-        if let super::OutputKind::Forward(f) = &o.kind {
-            if let Some(t) = &f.tls {
-                files.extend(t.ca.iter().chain(&t.cert).chain(&t.key).cloned());
+        match &o.kind {
+            super::OutputKind::Forward(f) => {
+                if let Some(t) = &f.tls {
+                    files.extend(t.ca.iter().chain(&t.cert).chain(&t.key).cloned());
+                }
             }
+            super::OutputKind::Kafka(k) => {
+                files.extend(k.tls.iter().flat_map(|t| t.files.iter().cloned()));
+            }
+            _ => {}
         }
     }
     files

@@ -646,6 +646,7 @@ mod tests {
                 ca: Some("CA PEM".into()),
                 cert: Some("CERT PEM".into()),
                 key: Some("KEY PEM".into()),
+                files: vec![],
             }),
             sasl: Some(Sasl {
                 mechanism: SaslMechanism::ScramSha512,
