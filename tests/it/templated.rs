@@ -293,10 +293,15 @@ fn ten_thousand_hosts_with_64_open_files_write_every_message_within_the_fd_bound
         assert!(Instant::now() < deadline, "idle files stay open");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        open_fds(pid) <= fixed,
-        "descriptors left open after idle close"
-    );
+    // The daemon may still hold the control connection of the last `stat` for a moment.
+    while open_fds(pid) > fixed {
+        assert!(
+            Instant::now() < deadline,
+            "descriptors left open after idle close: {} of {fixed}",
+            open_fds(pid)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
