@@ -334,7 +334,16 @@ impl Pipeline {
                     }
                 }
             } else if self.drop_when_full {
-                // Wait for room, but stop waiting once the action says its queue is full.
+                // Room now (the usual case): no timer. Else wait for room, but stop waiting
+                // once the action says its queue is full.
+                let chunk = match output.tx.try_send(chunk) {
+                    Ok(()) => continue,
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                        output.stats.errors.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(c)) => c,
+                };
                 let mut recheck = tokio::time::interval(FULL_RECHECK);
                 loop {
                     tokio::select! {
