@@ -22,11 +22,16 @@ const RFC3164: &[u8] = b"<13>Nov 21 09:41:03 benchhost bench[1234]: seq=00000000
 /// The same text as RFC 5424 with structured data.
 const RFC5424: &[u8] = b"<165>1 2026-11-21T09:41:03.123456+01:00 benchhost bench 1234 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\"] seq=0000000042 the quick brown fox jumps over the lazy dog 0123456789";
 
+/// When the benchmark's messages were received.
+fn recv_time() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 9, 41, 4).unwrap()
+}
+
 fn ctx() -> ParseContext {
-    ParseContext {
-        recv_time: Utc.with_ymd_and_hms(2026, 11, 21, 9, 41, 4).unwrap(),
-        local_offset: FixedOffset::east_opt(0).unwrap(),
-    }
+    ParseContext::new(
+        recv_time(),
+        FixedOffset::east_opt(0).unwrap(),
+    )
 }
 
 /// 1,000 frames of `msg` in one buffer, newline-framed or octet-counted.
@@ -102,7 +107,7 @@ fn formats(c: &mut Criterion) {
         for (mname, msg) in [("rfc3164", RFC3164), ("rfc5424", RFC5424)] {
             let ev = Event {
                 msg: parse(msg, &ctx),
-                recv_time: ctx.recv_time,
+                recv_time: recv_time(),
                 source: &source,
                 creds: None,
             };

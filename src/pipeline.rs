@@ -82,6 +82,8 @@ pub struct Pipeline {
     counts: BatchCounts,
     full: bool,
     recv_time: DateTime<Utc>,
+    /// The parser's view of `recv_time`.
+    parse_ctx: ParseContext,
     /// When the oldest line (or count) not yet sent was made.
     pending_since: Option<Instant>,
     /// A datagram input: never wait for a queued action whose queue is full
@@ -96,6 +98,9 @@ impl Pipeline {
         let mut routing_wake = routing_rx.clone();
         routing_wake.mark_unchanged();
         let chunks = routing.outputs.iter().map(|_| Chunk::default()).collect();
+        let recv_time = Utc::now();
+        let mut time = TimeCache::default();
+        let parse_ctx = ParseContext::new(recv_time, time.local_offset(recv_time));
         Pipeline {
             routing_rx,
             routing_wake,
@@ -103,11 +108,12 @@ impl Pipeline {
             routing,
             chunks,
             matched: Vec::new(),
-            time: TimeCache::default(),
+            time,
             stats,
             counts: BatchCounts::default(),
             full: false,
-            recv_time: Utc::now(),
+            recv_time,
+            parse_ctx,
             pending_since: None,
             drop_when_full: false,
         }
@@ -126,6 +132,7 @@ impl Pipeline {
     /// newer routing table if one was published and nothing is pending.
     pub fn begin(&mut self) {
         self.recv_time = Utc::now();
+        self.parse_ctx = ParseContext::new(self.recv_time, self.time.local_offset(self.recv_time));
         if self.pending_since.is_none() {
             self.switch_routing();
         }
@@ -179,11 +186,7 @@ impl Pipeline {
     /// Parses one frame and formats it for every output that wants it. `truncated` says the
     /// framing or the socket cut it at the size limit.
     pub fn push(&mut self, frame: &[u8], truncated: bool, source: &Source, creds: Option<Creds>) {
-        let ctx = ParseContext {
-            recv_time: self.recv_time,
-            local_offset: self.time.local_offset(self.recv_time),
-        };
-        let mut msg = parse::parse(frame, &ctx);
+        let mut msg = parse::parse(frame, &self.parse_ctx);
         if truncated {
             msg.flags.insert(Flags::TRUNCATED);
         }

@@ -8,7 +8,9 @@
 //! Formatting appends to a caller's buffer and allocates nothing; the [`TimeCache`] renders
 //! each second's date once.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc,
+};
 
 use crate::config::Format;
 use crate::message::{Event, Flags, TimestampKind};
@@ -30,6 +32,22 @@ pub struct TimeCache {
     recv_offset_text: [u8; 6],
     /// Last local wall-clock hour looked up for a sender's zone-less timestamp.
     zone_hour: Option<(NaiveDateTime, FixedOffset)>,
+    /// The last sender timestamp's second, rendered: a burst of messages mostly shares one.
+    sender: SenderSecond,
+}
+
+/// A sender's timestamp, to the second, with its offset and its renderings.
+struct SenderSecond {
+    /// The key: the wall-clock date and second of the day, and the offset the sender gave
+    /// (`None`: the local zone's, looked up).
+    date: NaiveDate,
+    secs: u32,
+    given: Option<FixedOffset>,
+    /// The offset shown.
+    offset: FixedOffset,
+    rfc3339: [u8; 19],
+    traditional: [u8; 15],
+    offset_text: [u8; 6],
 }
 
 impl Default for TimeCache {
@@ -41,8 +59,37 @@ impl Default for TimeCache {
             recv_traditional: [0; 15],
             recv_offset_text: [0; 6],
             zone_hour: None,
+            sender: SenderSecond {
+                // No timestamp has this key: year 262143 is beyond every parser's reach.
+                date: NaiveDate::MAX,
+                secs: u32::MAX,
+                given: None,
+                offset: Utc.fix(),
+                rfc3339: [0; 19],
+                traditional: [0; 15],
+                offset_text: [0; 6],
+            },
         }
     }
+}
+
+/// Renders `local` and `offset` into fixed-size texts.
+fn render_second(
+    local: &NaiveDateTime,
+    offset: FixedOffset,
+    rfc3339: &mut [u8; 19],
+    traditional: &mut [u8; 15],
+    offset_text: &mut [u8; 6],
+) {
+    let mut v = Vec::with_capacity(19);
+    push_date_time(&mut v, local);
+    rfc3339.copy_from_slice(&v);
+    v.clear();
+    push_traditional(&mut v, local);
+    traditional.copy_from_slice(&v);
+    v.clear();
+    push_offset(&mut v, offset);
+    offset_text.copy_from_slice(&v);
 }
 
 impl TimeCache {
@@ -54,15 +101,13 @@ impl TimeCache {
         self.recv_sec = sec;
         self.recv_offset = chrono::Local.offset_from_utc_datetime(&t.naive_utc()).fix();
         let local = t.naive_utc() + self.recv_offset;
-        let mut v = Vec::with_capacity(19);
-        push_date_time(&mut v, &local);
-        self.recv_rfc3339.copy_from_slice(&v);
-        v.clear();
-        push_traditional(&mut v, &local);
-        self.recv_traditional.copy_from_slice(&v);
-        v.clear();
-        push_offset(&mut v, self.recv_offset);
-        self.recv_offset_text.copy_from_slice(&v);
+        render_second(
+            &local,
+            self.recv_offset,
+            &mut self.recv_rfc3339,
+            &mut self.recv_traditional,
+            &mut self.recv_offset_text,
+        );
     }
 
     /// The local UTC offset at reception time (for the parser's year inference).
@@ -90,16 +135,36 @@ impl TimeCache {
         self.zone_hour = Some((hour, off));
         off
     }
+
+    /// The sender's timestamp's second, rendered: looked up and rendered only when it differs
+    /// from the last one's.
+    fn sender_second(&mut self, local: &NaiveDateTime, given: Option<FixedOffset>) -> &SenderSecond {
+        let (date, secs) = (local.date(), local.num_seconds_from_midnight());
+        let s = &self.sender;
+        if s.date != date || s.secs != secs || s.given != given {
+            let offset = given.unwrap_or_else(|| self.zone_offset(local));
+            let s = &mut self.sender;
+            (s.date, s.secs, s.given, s.offset) = (date, secs, given, offset);
+            render_second(
+                local,
+                offset,
+                &mut s.rfc3339,
+                &mut s.traditional,
+                &mut s.offset_text,
+            );
+        }
+        &self.sender
+    }
 }
 
-/// The time a line shows: the sender's or the reception time, as wall clock plus offset.
+/// The time a line shows: the sender's or the reception time, rendered by the cache.
 enum Shown<'c> {
-    /// The reception time, rendered by the cache, with microseconds.
+    /// The reception time, with microseconds.
     Recv { cache: &'c TimeCache, micros: u32 },
-    /// The sender's timestamp.
+    /// The sender's timestamp, with the fraction digits it had.
     Sender {
-        local: NaiveDateTime,
-        offset: FixedOffset,
+        second: &'c SenderSecond,
+        micros: u32,
         frac_digits: u8,
     },
 }
@@ -108,13 +173,13 @@ fn shown<'c>(ev: &Event<'_>, cache: &'c mut TimeCache) -> Shown<'c> {
     cache.refresh(ev.recv_time);
     if ev.source.use_sender_timestamp {
         if let Some(ts) = ev.msg.timestamp {
-            let offset = match (ts.kind, ts.offset) {
-                (TimestampKind::Rfc3339, Some(o)) => o,
-                _ => cache.zone_offset(&ts.local),
+            let given = match (ts.kind, ts.offset) {
+                (TimestampKind::Rfc3339, Some(o)) => Some(o),
+                _ => None,
             };
             return Shown::Sender {
-                local: ts.local,
-                offset,
+                second: cache.sender_second(&ts.local, given),
+                micros: ts.local.and_utc().timestamp_subsec_micros(),
                 frac_digits: ts.frac_digits,
             };
         }
@@ -135,18 +200,17 @@ impl Shown<'_> {
                 out.extend_from_slice(&cache.recv_offset_text);
             }
             Shown::Sender {
-                local,
-                offset,
+                second,
+                micros,
                 frac_digits,
             } => {
-                push_date_time(out, local);
+                out.extend_from_slice(&second.rfc3339);
                 if *frac_digits > 0 {
                     out.push(b'.');
-                    let micros = local.and_utc().timestamp_subsec_micros();
                     let d = (*frac_digits).min(6);
                     push_digits(out, micros / 10u32.pow(6 - d as u32), d as usize);
                 }
-                push_offset(out, *offset);
+                out.extend_from_slice(&second.offset_text);
             }
         }
     }
@@ -154,7 +218,7 @@ impl Shown<'_> {
     fn push_traditional(&self, out: &mut Vec<u8>) {
         match self {
             Shown::Recv { cache, .. } => out.extend_from_slice(&cache.recv_traditional),
-            Shown::Sender { local, .. } => push_traditional(out, local),
+            Shown::Sender { second, .. } => out.extend_from_slice(&second.traditional),
         }
     }
 }
@@ -336,23 +400,47 @@ fn control_len(s: &[u8]) -> usize {
     }
 }
 
-/// The index of the first control character in `s`. Scans 32-byte blocks without branches
-/// (the compiler vectorises that), since almost every message has none.
+/// Whether the `N` bytes at the start of `s` hold a control character. Written without
+/// branches so that the compiler vectorises it; `s` must have at least `N` bytes.
+#[inline(always)]
+fn any_control<const N: usize>(s: &[u8]) -> bool {
+    s.first_chunk::<N>()
+        .is_some_and(|block| block.iter().fold(false, |any, &b| any | is_control(b)))
+}
+
+/// The index of the first control character in `s`. Almost every message has none, so the
+/// text is checked in 32-byte blocks and its tail in one more block (16 or 8 bytes for short
+/// fields) that overlaps bytes already checked; only a block that holds one is searched byte
+/// by byte.
 #[inline]
 fn first_control(s: &[u8]) -> Option<usize> {
-    let mut blocks = s.chunks_exact(32);
+    let scalar = |from: usize| {
+        s[from..]
+            .iter()
+            .position(|&b| is_control(b))
+            .map(|k| from + k)
+    };
+    let len = s.len();
     let mut at = 0;
-    for block in &mut blocks {
-        if block.iter().fold(false, |any, &b| any | is_control(b)) {
-            return block.iter().position(|&b| is_control(b)).map(|k| at + k);
+    while len - at >= 32 {
+        if any_control::<32>(&s[at..]) {
+            return scalar(at);
         }
         at += 32;
     }
-    blocks
-        .remainder()
-        .iter()
-        .position(|&b| is_control(b))
-        .map(|k| at + k)
+    // The rest, `len - at` bytes: blocks ending at `len`, overlapping clean bytes before `at`.
+    let hit = match len {
+        _ if at == len => false,
+        32.. => any_control::<32>(&s[len - 32..]),
+        16.. => any_control::<16>(s) || any_control::<16>(&s[len - 16..]),
+        8.. => any_control::<8>(s) || any_control::<8>(&s[len - 8..]),
+        _ => true,
+    };
+    if hit {
+        scalar(at)
+    } else {
+        None
+    }
 }
 
 /// Appends `s` with control characters as `#ooo` (rsyslog's escaping).
@@ -650,13 +738,16 @@ mod tests {
 
     #[test]
     fn control_characters_are_found_in_every_position() {
-        for len in [0, 1, 31, 32, 33, 64, 100] {
+        // Every length up to 100: full blocks, and each tail (32, 16, 8 bytes, shorter).
+        for len in 0..=100 {
             for at in 0..len {
                 let mut s = vec![b'a'; len];
                 s[at] = b'\n';
                 assert_eq!(first_control(&s), Some(at), "len {len} at {at}");
                 s[at] = 0x7f;
                 assert_eq!(first_control(&s), Some(at));
+                s[len - 1] = 0x1b;
+                assert_eq!(first_control(&s), Some(at), "the first of two");
             }
             assert_eq!(first_control(&vec![b' '; len]), None);
             assert_eq!(

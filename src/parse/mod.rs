@@ -42,20 +42,29 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Utc};
 use crate::message::{Facility, Flags, Message, Severity};
 
 /// What the parser needs to know about the moment and place of reception. Passing it in keeps
-/// the parser pure.
+/// the parser pure. Made once per read batch ([`ParseContext::new`]), not per message.
 #[derive(Clone, Copy, Debug)]
 pub struct ParseContext {
-    /// Reception time; year-less timestamps take their year from it.
-    pub recv_time: DateTime<Utc>,
-    /// The receiver's local UTC offset at `recv_time`, for year inference at New Year.
-    pub local_offset: FixedOffset,
+    local_offset: FixedOffset,
+    /// The reception time on the receiver's wall clock: year-less timestamps take their year
+    /// from it.
+    recv_local: NaiveDateTime,
 }
 
 impl ParseContext {
-    /// Reception time on the receiver's wall clock.
-    fn recv_local(&self) -> NaiveDateTime {
-        self.recv_time.naive_utc()
-            + Duration::seconds(i64::from(self.local_offset.local_minus_utc()))
+    /// The context of messages received at `recv_time`, on a host whose local UTC offset is
+    /// then `local_offset` (for year inference at New Year).
+    pub fn new(recv_time: DateTime<Utc>, local_offset: FixedOffset) -> ParseContext {
+        ParseContext {
+            local_offset,
+            recv_local: recv_time.naive_utc()
+                + Duration::seconds(i64::from(local_offset.local_minus_utc())),
+        }
+    }
+
+    /// The receiver's local UTC offset at the reception time.
+    pub fn local_offset(&self) -> FixedOffset {
+        self.local_offset
     }
 }
 
@@ -110,7 +119,7 @@ pub fn parse<'a>(frame: &'a [u8], ctx: &ParseContext) -> Message<'a> {
         return rfc5424::parse(rest, pri)
             .unwrap_or_else(|| bare(Some(pri), rest, Flags::MALFORMED));
     }
-    rfc3164::parse(rest, pri, ctx.recv_local())
+    rfc3164::parse(rest, pri, ctx.recv_local)
 }
 
 /// A message with no header fields: the PRI's facility and severity (user.notice without

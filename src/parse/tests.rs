@@ -7,10 +7,10 @@ use super::*;
 use crate::message::{Timestamp, TimestampKind};
 
 fn ctx() -> ParseContext {
-    ParseContext {
-        recv_time: Utc.with_ymd_and_hms(2025, 11, 21, 8, 41, 5).unwrap(),
-        local_offset: FixedOffset::east_opt(3600).unwrap(),
-    }
+    ParseContext::new(
+        Utc.with_ymd_and_hms(2025, 11, 21, 8, 41, 5).unwrap(),
+        FixedOffset::east_opt(3600).unwrap(),
+    )
 }
 
 fn p(s: &[u8]) -> Message<'_> {
@@ -356,7 +356,7 @@ fn agrees_with_syslog_loose_on_well_formed_messages() {
         assert_eq!(ours.msgid, st(theirs.msgid), "{s}");
         assert_eq!(ours.msg, theirs.msg.as_bytes(), "{s}");
         let ts = ours.timestamp.unwrap();
-        let offset = ts.offset.unwrap_or(ctx().local_offset);
+        let offset = ts.offset.unwrap_or(ctx().local_offset());
         let instant = ts.local.and_local_timezone(offset).unwrap();
         if ts.kind == TimestampKind::Rfc3339 {
             assert_eq!(Some(instant), theirs.timestamp, "{s}");

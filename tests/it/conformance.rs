@@ -52,10 +52,10 @@ fn raw_bytes(o: &Map<String, Value>) -> Vec<u8> {
 }
 
 fn ctx() -> ParseContext {
-    ParseContext {
-        recv_time: Utc.with_ymd_and_hms(2025, 6, 15, 12, 0, 0).unwrap(),
-        local_offset: FixedOffset::east_opt(0).unwrap(),
-    }
+    ParseContext::new(
+        Utc.with_ymd_and_hms(2025, 6, 15, 12, 0, 0).unwrap(),
+        FixedOffset::east_opt(0).unwrap(),
+    )
 }
 
 /// Compares an optional text field: JSON `null` means absent.
