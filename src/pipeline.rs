@@ -234,10 +234,10 @@ impl Pipeline {
         self.pending_since.get_or_insert_with(Instant::now);
         for &o in &self.matched {
             let chunk = &mut self.chunks[o];
-            if chunk.data.capacity() == 0 {
-                chunk.data.reserve(CHUNK_BYTES + 1024);
-            }
             let output = &self.routing.outputs[o];
+            if chunk.data.capacity() == 0 {
+                chunk.data = output.buffers.take(CHUNK_BYTES + 1024);
+            }
             match &output.layout {
                 Layout::Lines | Layout::Lossy => {
                     format_line(output.format, &ev, &mut self.time, &mut chunk.data)

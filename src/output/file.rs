@@ -49,6 +49,8 @@ pub(crate) struct FileWriter {
     pub(crate) ctl: mpsc::UnboundedReceiver<WriterCommand>,
     pub(crate) reopen: watch::Receiver<u64>,
     pub(crate) retention: Arc<Retention>,
+    /// Where written chunks' buffers go back to the inputs.
+    pub(crate) buffers: Arc<super::Buffers>,
     pub(crate) file: Option<File>,
     pub(crate) pending: Vec<Chunk>,
     pub(crate) pending_bytes: usize,
@@ -330,7 +332,9 @@ impl FileWriter {
                     .bytes
                     .fetch_add(self.pending_bytes as u64, Relaxed);
                 self.size += self.pending_bytes as u64;
-                self.pending.clear();
+                for chunk in self.pending.drain(..) {
+                    self.buffers.give(chunk.data);
+                }
                 self.pending_bytes = 0;
                 let full = self
                     .settings

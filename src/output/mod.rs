@@ -26,7 +26,7 @@ pub mod rotate;
 pub mod template;
 pub mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::runtime::Handle;
@@ -51,6 +51,43 @@ pub struct Chunk {
 /// Chunks an output's channel holds before senders wait: with 64 KiB chunks, 4 MiB.
 const CHANNEL_CHUNKS: usize = 64;
 
+/// Chunk buffers a writer hands back for reuse (see [`Buffers`]): at most this many wait.
+const SPARE_BUFFERS: usize = 8;
+
+/// Written chunks' buffers, handed back by a file writer to the input tasks that feed it, so
+/// that a busy input fills memory that is already mapped instead of a fresh allocation (which
+/// the allocator returns to the kernel once the writer frees it, and the kernel must zero
+/// again). Taken and given once per chunk, never per message.
+#[derive(Debug, Default)]
+pub struct Buffers(Mutex<Vec<Vec<u8>>>);
+
+impl Buffers {
+    /// An empty buffer of at least `capacity` bytes: a spare one, or a new one.
+    pub fn take(&self, capacity: usize) -> Vec<u8> {
+        let spare = self.0.lock().map(|mut v| v.pop()).unwrap_or(None);
+        match spare {
+            Some(mut b) => {
+                b.reserve(capacity);
+                b
+            }
+            None => Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Keeps `buffer` for a later [`Buffers::take`], unless enough are kept already.
+    pub fn give(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() == 0 {
+            return;
+        }
+        buffer.clear();
+        if let Ok(mut spare) = self.0.lock() {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buffer);
+            }
+        }
+    }
+}
+
 /// A running output, shared by every input task through the routing table.
 #[derive(Debug)]
 pub struct Output {
@@ -68,6 +105,8 @@ pub struct Output {
     pub ctl: mpsc::UnboundedSender<WriterCommand>,
     /// Its counters.
     pub stats: Arc<OutputStats>,
+    /// Chunk buffers its writer handed back.
+    pub buffers: Arc<Buffers>,
 }
 
 /// How an input task lays out and hands over an output's lines.
@@ -181,6 +220,7 @@ impl Output {
             tx: self.tx.clone(),
             ctl: self.ctl.clone(),
             stats: out_stats,
+            buffers: self.buffers.clone(),
         })
     }
 }
@@ -197,6 +237,7 @@ pub fn spawn(
     let (ctl, ctl_rx) = mpsc::unbounded_channel();
     let out_stats = stats.output(&settings.name);
     let name = settings.name.clone();
+    let buffers = Arc::new(Buffers::default());
     let (tx, format, thread) = match &settings.kind {
         OutputKind::File(file_settings) if file_settings.records() => {
             let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
@@ -224,6 +265,7 @@ pub fn spawn(
                 ctl: ctl_rx,
                 reopen,
                 retention,
+                buffers: buffers.clone(),
                 file: None,
                 pending: Vec::new(),
                 pending_bytes: 0,
@@ -293,6 +335,7 @@ pub fn spawn(
         tx,
         ctl,
         stats: out_stats,
+        buffers,
     };
     Ok((Arc::new(output), thread))
 }
