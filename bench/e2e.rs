@@ -8,7 +8,8 @@
 //! - `LOGWELL_BENCH_MESSAGES=N`: messages per case (default 1,000,000 for TCP, 500,000 for
 //!   datagrams);
 //! - `LOGWELL_BENCH_UDP_RATE=N`: messages per second of the `udp_paced` case (default 100,000);
-//! - `LOGWELL_BENCH_PERF=DIR`: record each case's daemon with `perf record -g` into
+//! - `LOGWELL_BENCH_PERF=DIR`: record each case's daemon with `perf record -g` (at
+//!   `LOGWELL_BENCH_PERF_FREQ` samples per second, default 1999) into
 //!   `DIR/perf-CASE.data` (the figures of such a run include perf's own cost).
 //!
 //! Each case starts a fresh daemon (so its peak RSS is the case's own) on a temporary config:
@@ -1655,8 +1656,9 @@ struct Perf {
 fn start_perf(dir: &Path, case: &str, pid: i32, errors: &mut Vec<String>) -> Option<Perf> {
     let _ = std::fs::create_dir_all(dir);
     let data = dir.join(format!("perf-{case}.data"));
+    let freq = std::env::var("LOGWELL_BENCH_PERF_FREQ").unwrap_or_else(|_| "1999".into());
     let child = Command::new("perf")
-        .args(["record", "-F", "1999", "-g", "-o"])
+        .args(["record", "-F", &freq, "-g", "-o"])
         .arg(&data)
         .args(["-p", &pid.to_string()])
         .stdin(Stdio::null())

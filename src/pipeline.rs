@@ -372,7 +372,8 @@ impl Pipeline {
             }
         }
         let c = std::mem::take(&mut self.counts);
-        if c.received > 0 {
+        // A batch may hold only a framing error: it still counts as malformed.
+        if c.received > 0 || c.malformed > 0 {
             self.stats.received.fetch_add(c.received, Relaxed);
             self.stats.bytes.fetch_add(c.bytes, Relaxed);
             self.stats.malformed.fetch_add(c.malformed, Relaxed);

@@ -378,3 +378,20 @@ fn files_and_sockets_get_their_modes_and_directories() {
         }
     }
 }
+
+#[test]
+fn a_framing_error_alone_in_a_read_is_still_counted_as_malformed() {
+    let d = Daemon::start(CONFIG);
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    // `0` is no valid octet count: the framer skips to the next LF and counts it. Nothing
+    // else comes in the same read, so no message is received with it.
+    c.write_all(b"0 not a frame\n").unwrap();
+    d.wait_stat("inputs", "tcp", "malformed", 1);
+    assert_eq!(d.stat("inputs", "tcp", "received"), 0);
+    c.write_all(b"<13>Nov 21 09:41:03 host tag: after the error\n")
+        .unwrap();
+    d.wait_stat("inputs", "tcp", "received", 1);
+    assert_eq!(d.stat("inputs", "tcp", "malformed"), 1);
+    let text = d.wait_lines(&d.path("all.log"), 1);
+    assert!(text.ends_with("host tag: after the error\n"), "{text}");
+}
