@@ -28,10 +28,7 @@ fn recv_time() -> chrono::DateTime<Utc> {
 }
 
 fn ctx() -> ParseContext {
-    ParseContext::new(
-        recv_time(),
-        FixedOffset::east_opt(0).unwrap(),
-    )
+    ParseContext::new(recv_time(), FixedOffset::east_opt(0).unwrap())
 }
 
 /// 1,000 frames of `msg` in one buffer, newline-framed or octet-counted.

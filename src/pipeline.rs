@@ -30,8 +30,12 @@ use crate::parse::{self, ParseContext};
 use crate::route::Router;
 use crate::stats::InputStats;
 
-/// A chunk is sent to its writer once it holds this many bytes.
+/// A chunk is sent to its writer once it holds this many bytes (by default; see
+/// [`Pipeline::chunk_bytes`]).
 pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The largest chunk size a busy stream connection asks for ([`Pipeline::chunk_bytes`]).
+pub const MAX_CHUNK_BYTES: usize = 256 * 1024;
 
 /// Longest a formatted line waits in an input task before its chunk is sent.
 pub const LINGER: Duration = Duration::from_millis(5);
@@ -81,6 +85,8 @@ pub struct Pipeline {
     stats: Arc<InputStats>,
     counts: BatchCounts,
     full: bool,
+    /// A chunk is sent once it holds this many bytes.
+    chunk_bytes: usize,
     recv_time: DateTime<Utc>,
     /// The parser's view of `recv_time`.
     parse_ctx: ParseContext,
@@ -112,6 +118,7 @@ impl Pipeline {
             stats,
             counts: BatchCounts::default(),
             full: false,
+            chunk_bytes: CHUNK_BYTES,
             recv_time,
             parse_ctx,
             pending_since: None,
@@ -126,6 +133,15 @@ impl Pipeline {
     /// buffer and hold back the input's other outputs (local files) too.
     pub fn drop_when_full(&mut self) {
         self.drop_when_full = true;
+    }
+
+    /// Sends plain files chunks of about `bytes` (within [`CHUNK_BYTES`]..=[`MAX_CHUNK_BYTES`])
+    /// instead of [`CHUNK_BYTES`]. A stream connection asks for its read buffer's size: one that
+    /// reads 256 KiB at a time then hands its writers a quarter as many chunks, and so wakes
+    /// them a quarter as often, while many connections (smaller read buffers) keep small
+    /// chunks and the memory they hold stays within the read buffers' budget.
+    pub fn chunk_bytes(&mut self, bytes: usize) {
+        self.chunk_bytes = bytes.clamp(CHUNK_BYTES, MAX_CHUNK_BYTES);
     }
 
     /// Starts a read batch: takes the reception time for its messages, and switches to a
@@ -235,8 +251,14 @@ impl Pipeline {
         for &o in &self.matched {
             let chunk = &mut self.chunks[o];
             let output = &self.routing.outputs[o];
+            // Large chunks for plain files only: a queued action's segments, a terminal's
+            // queue and templated files' bursts are sized in 64 KiB chunks.
+            let limit = match output.layout {
+                Layout::Lines if output.file().is_some() => self.chunk_bytes,
+                _ => CHUNK_BYTES,
+            };
             if chunk.data.capacity() == 0 {
-                chunk.data = output.buffers.take(CHUNK_BYTES + 1024);
+                chunk.data = output.buffers.take(limit + 1024);
             }
             match &output.layout {
                 Layout::Lines | Layout::Lossy => {
@@ -289,7 +311,7 @@ impl Pipeline {
                 }
             }
             chunk.messages += 1;
-            if chunk.data.len() >= CHUNK_BYTES {
+            if chunk.data.len() >= limit {
                 self.full = true;
             }
         }

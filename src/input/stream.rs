@@ -382,6 +382,7 @@ pub async fn serve<C: Connection>(
     let mut framer = Framer::new(limits.max_message_size);
     let active = ctx.stats.active_connections.load(Relaxed);
     let mut buf = vec![0u8; read_buffer_size(active, limits.max_message_size)];
+    pipeline.chunk_bytes(buf.len());
     let (mut start, mut end) = (0usize, 0usize);
     // Limits: the peer's rate bucket, and since when a frame has been incomplete.
     let limiter = ctx.limiter.clone();

@@ -138,7 +138,11 @@ impl TimeCache {
 
     /// The sender's timestamp's second, rendered: looked up and rendered only when it differs
     /// from the last one's.
-    fn sender_second(&mut self, local: &NaiveDateTime, given: Option<FixedOffset>) -> &SenderSecond {
+    fn sender_second(
+        &mut self,
+        local: &NaiveDateTime,
+        given: Option<FixedOffset>,
+    ) -> &SenderSecond {
         let (date, secs) = (local.date(), local.num_seconds_from_midnight());
         let s = &self.sender;
         if s.date != date || s.secs != secs || s.given != given {

@@ -48,11 +48,12 @@ pub struct Chunk {
     pub partly_written: bool,
 }
 
-/// Chunks an output's channel holds before senders wait: with 64 KiB chunks, 4 MiB.
+/// Chunks an output's channel holds before senders wait: 4 MiB of 64 KiB chunks, and at
+/// most 16 MiB when only busy stream connections (256 KiB chunks) feed it.
 const CHANNEL_CHUNKS: usize = 64;
 
 /// Chunk buffers a writer hands back for reuse (see [`Buffers`]): at most this many wait.
-const SPARE_BUFFERS: usize = 8;
+const SPARE_BUFFERS: usize = 4;
 
 /// Written chunks' buffers, handed back by a file writer to the input tasks that feed it, so
 /// that a busy input fills memory that is already mapped instead of a fresh allocation (which

@@ -611,6 +611,9 @@ fn a_slow_subscriber_lets_go_of_a_generation_retention_deleted_and_gets_a_gap() 
         assert!(Instant::now() < deadline, "the subscriber never came");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Only once it is stalled (its lines stopped coming) does it hold the generation without
+    // reading on; a subscriber still reading would let go of it at its next batch.
+    wait_stalled(&slow);
     f.rotate("all");
     f.log("app", "user.info", "middle line");
     f.rotate("all");
@@ -906,6 +909,32 @@ fn stalled_subscriber(port: u16) -> TcpStream {
 }
 
 /// A TCP connection with a small receive buffer.
+/// Waits until bytes wait in `s`'s receive queue and their count stopped changing: the
+/// sender filled what the connection holds and waits for the reader.
+fn wait_stalled(s: &TcpStream) {
+    let queued = || {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD on a socket we own, into a valid c_int.
+        let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(s), libc::FIONREAD, &mut n) };
+        assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+        n
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let mut last = queued();
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = queued();
+        if now > 0 && now == last {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber never stalled ({now} bytes queued)"
+        );
+        last = now;
+    }
+}
+
 fn stalled_socket(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
