@@ -37,6 +37,11 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 /// The largest chunk size a busy stream connection asks for ([`Pipeline::chunk_bytes`]).
 pub const MAX_CHUNK_BYTES: usize = 256 * 1024;
 
+/// Large chunks are started only while fewer than this many chunks wait in the output's
+/// channel: a writer that falls behind gets 64 KiB chunks, so its channel (64 chunks)
+/// holds about 6 MiB at most instead of 16.
+const LARGE_CHUNKS_QUEUED: usize = 8;
+
 /// Longest a formatted line waits in an input task before its chunk is sent.
 pub const LINGER: Duration = Duration::from_millis(5);
 
@@ -80,6 +85,8 @@ pub struct Pipeline {
     routing_open: bool,
     routing: Arc<Routing>,
     chunks: Vec<Chunk>,
+    /// The size at which each of `chunks` is sent, chosen when it was started.
+    limits: Vec<usize>,
     matched: Vec<usize>,
     time: TimeCache,
     stats: Arc<InputStats>,
@@ -103,7 +110,7 @@ impl Pipeline {
         let routing = routing_rx.borrow_and_update().clone();
         let mut routing_wake = routing_rx.clone();
         routing_wake.mark_unchanged();
-        let chunks = routing.outputs.iter().map(|_| Chunk::default()).collect();
+        let chunks: Vec<Chunk> = routing.outputs.iter().map(|_| Chunk::default()).collect();
         let recv_time = Utc::now();
         let mut time = TimeCache::default();
         let parse_ctx = ParseContext::new(recv_time, time.local_offset(recv_time));
@@ -112,6 +119,7 @@ impl Pipeline {
             routing_wake,
             routing_open: true,
             routing,
+            limits: vec![CHUNK_BYTES; chunks.len()],
             chunks,
             matched: Vec::new(),
             time,
@@ -161,6 +169,8 @@ impl Pipeline {
             self.chunks.clear();
             self.chunks
                 .resize_with(self.routing.outputs.len(), Chunk::default);
+            self.limits.clear();
+            self.limits.resize(self.routing.outputs.len(), CHUNK_BYTES);
         }
     }
 
@@ -251,14 +261,15 @@ impl Pipeline {
         for &o in &self.matched {
             let chunk = &mut self.chunks[o];
             let output = &self.routing.outputs[o];
-            // Large chunks for plain files only: a queued action's segments, a terminal's
-            // queue and templated files' bursts are sized in 64 KiB chunks.
-            let limit = match output.layout {
-                Layout::Lines if output.file().is_some() => self.chunk_bytes,
-                _ => CHUNK_BYTES,
-            };
             if chunk.data.capacity() == 0 {
-                chunk.data = output.buffers.take(limit + 1024);
+                // Large chunks for plain files only (a queued action's segments, a
+                // terminal's queue and templated files' bursts are sized in 64 KiB chunks),
+                // and only while the writer keeps up.
+                let large = matches!(output.layout, Layout::Lines)
+                    && output.file().is_some()
+                    && output.tx.max_capacity() - output.tx.capacity() < LARGE_CHUNKS_QUEUED;
+                self.limits[o] = if large { self.chunk_bytes } else { CHUNK_BYTES };
+                chunk.data = output.buffers.take(self.limits[o] + 1024);
             }
             match &output.layout {
                 Layout::Lines | Layout::Lossy => {
@@ -311,7 +322,7 @@ impl Pipeline {
                 }
             }
             chunk.messages += 1;
-            if chunk.data.len() >= limit {
+            if chunk.data.len() >= self.limits[o] {
                 self.full = true;
             }
         }

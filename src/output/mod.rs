@@ -48,8 +48,9 @@ pub struct Chunk {
     pub partly_written: bool,
 }
 
-/// Chunks an output's channel holds before senders wait: 4 MiB of 64 KiB chunks, and at
-/// most 16 MiB when only busy stream connections (256 KiB chunks) feed it.
+/// Chunks an output's channel holds before senders wait: 4 MiB of 64 KiB chunks; about 6 MiB
+/// at most with busy stream connections' 256 KiB chunks, which are started only while few
+/// chunks wait (`pipeline::LARGE_CHUNKS_QUEUED`).
 const CHANNEL_CHUNKS: usize = 64;
 
 /// Chunk buffers a writer hands back for reuse (see [`Buffers`]): at most this many wait.

@@ -53,6 +53,32 @@ fn write_messages(w: &mut impl Write, conn: usize, from: usize, to: usize, frami
     }
 }
 
+/// Waits until every byte written to `s` was acknowledged by the peer's kernel (our send
+/// queue is empty, `SIOCOUTQ`), so it sits in the daemon's receive queue or was read.
+fn wait_acknowledged(s: &TcpStream) {
+    let deadline = std::time::Instant::now() + crate::util::DEADLINE;
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ on a socket we own, into a valid c_int.
+        let r = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(s),
+                libc::TIOCOUTQ,
+                &mut queued,
+            )
+        };
+        assert_eq!(r, 0, "SIOCOUTQ: {}", std::io::Error::last_os_error());
+        if queued == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{queued} bytes never acknowledged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Checks that `text` holds messages `0..per_conn` of each of `conns` connections exactly
 /// once and in order per connection.
 fn check_all_once_in_order(text: &str, conns: usize, per_conn: usize) {
@@ -135,6 +161,9 @@ fn sigterm_right_after_the_senders_finish_writes_everything() {
                     let mut w = BufWriter::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
                     write_messages(&mut w, c, 0, per_conn, Framing::Mixed);
                     w.flush().unwrap();
+                    // What the daemon must write is what its kernel accepted (acknowledged)
+                    // before the stop; bytes still in our send queue were not.
+                    wait_acknowledged(w.get_ref());
                 } else {
                     let mut w = BufWriter::new(UnixStream::connect(stream_path).unwrap());
                     write_messages(&mut w, c, 0, per_conn, Framing::Mixed);
