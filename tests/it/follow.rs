@@ -912,13 +912,7 @@ fn stalled_subscriber(port: u16) -> TcpStream {
 /// Waits until bytes wait in `s`'s receive queue and their count stopped changing: the
 /// sender filled what the connection holds and waits for the reader.
 fn wait_stalled(s: &TcpStream) {
-    let queued = || {
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD on a socket we own, into a valid c_int.
-        let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(s), libc::FIONREAD, &mut n) };
-        assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
-        n
-    };
+    let queued = || crate::util::socket_queued(s, libc::FIONREAD);
     let deadline = Instant::now() + DEADLINE;
     let mut last = queued();
     loop {

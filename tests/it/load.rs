@@ -58,16 +58,7 @@ fn write_messages(w: &mut impl Write, conn: usize, from: usize, to: usize, frami
 fn wait_acknowledged(s: &TcpStream) {
     let deadline = std::time::Instant::now() + crate::util::DEADLINE;
     loop {
-        let mut queued: libc::c_int = 0;
-        // SAFETY: SIOCOUTQ on a socket we own, into a valid c_int.
-        let r = unsafe {
-            libc::ioctl(
-                std::os::fd::AsRawFd::as_raw_fd(s),
-                libc::TIOCOUTQ,
-                &mut queued,
-            )
-        };
-        assert_eq!(r, 0, "SIOCOUTQ: {}", std::io::Error::last_os_error());
+        let queued = crate::util::socket_queued(s, libc::TIOCOUTQ);
         if queued == 0 {
             return;
         }

@@ -17,6 +17,16 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// handed out before in this process: the tests run in parallel in this one binary, and a
 /// test may keep a port unbound for a while (a receiver that is down, a daemon between a
 /// stop and its restart) that the kernel would otherwise give to another test.
+/// Bytes waiting in one of `s`'s socket queues: `libc::FIONREAD` (received, not yet read) or
+/// `libc::TIOCOUTQ` (sent, not yet acknowledged by a TCP peer).
+pub fn socket_queued(s: &impl std::os::fd::AsRawFd, request: libc::Ioctl) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD / TIOCOUTQ on a socket the caller owns, into a valid c_int.
+    let r = unsafe { libc::ioctl(s.as_raw_fd(), request, &mut n) };
+    assert_eq!(r, 0, "ioctl: {}", std::io::Error::last_os_error());
+    n as usize
+}
+
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
