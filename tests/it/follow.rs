@@ -553,16 +553,21 @@ fn cursor_starts_at_its_line_and_after_cursor_after_it() {
     assert_eq!(follow.wait_for("four"), ["three", "four"]);
 }
 
-#[test]
-fn a_subscriber_behind_retention_gets_a_gap_event() {
-    let f = Follow::start_with(
+/// The follow service over `all`, whose rotation keeps one generation.
+fn keeping_one_generation() -> Follow {
+    Follow::start_with(
         &CONFIG.replace(
             "format = \"json\"",
             "format = \"json\"\n[output.all.rotation]\nkeep = 1",
         ),
         "",
         |_| {},
-    );
+    )
+}
+
+#[test]
+fn a_subscriber_behind_retention_gets_a_gap_event() {
+    let f = keeping_one_generation();
     f.log("app", "user.info", "old line");
     f.wait_written(1);
     let old = events(&f.fetch("file=all&n=all&follow=false&o=cat", &[]));
@@ -583,14 +588,7 @@ fn a_subscriber_behind_retention_gets_a_gap_event() {
 
 #[test]
 fn a_slow_subscriber_lets_go_of_a_generation_retention_deleted_and_gets_a_gap() {
-    let f = Follow::start_with(
-        &CONFIG.replace(
-            "format = \"json\"",
-            "format = \"json\"\n[output.all.rotation]\nkeep = 1",
-        ),
-        "",
-        |_| {},
-    );
+    let f = keeping_one_generation();
     // 20,000 lines of about 220 bytes: far more than a stalled stream's buffers hold.
     let n = 20_000;
     let mut payload = Vec::new();

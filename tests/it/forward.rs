@@ -661,15 +661,9 @@ max_disk_bytes = "lots"
 /// A central logwelld with a TLS input that requires a client certificate from the test CA.
 fn tls_central() -> Daemon {
     Daemon::start_with(
-        r#"
-[input.tls]
-type = "tls"
-listen = "127.0.0.1:{port}"
-cert = "{dir}/server.pem"
-key = "{dir}/server.key"
-client_auth = "required"
-ca = "{dir}/ca.pem"
-
+        &[
+            crate::tls::CLIENT_AUTH_INPUT,
+            r#"
 [output.all]
 type = "file"
 path = "{dir}/all.log"
@@ -679,6 +673,8 @@ flush_interval_ms = 20
 [[rule]]
 output = "all"
 "#,
+        ]
+        .concat(),
         crate::tls::make_pki,
     )
 }

@@ -675,10 +675,8 @@ fn an_endless_line_over_tls_costs_one_bounded_buffer() {
     );
 }
 
-#[test]
-fn a_tls_peer_rule_sends_one_client_to_its_own_file() {
-    let d = Daemon::start_with(
-        r#"
+/// A TLS input on `{port}` that requires a client certificate from the test CA.
+pub const CLIENT_AUTH_INPUT: &str = r#"
 [input.tls]
 type = "tls"
 listen = "127.0.0.1:{port}"
@@ -686,8 +684,15 @@ cert = "{dir}/server.pem"
 key = "{dir}/server.key"
 client_auth = "required"
 ca = "{dir}/ca.pem"
+"#;
 
-[output.web2]
+#[test]
+fn a_tls_peer_rule_sends_one_client_to_its_own_file() {
+    let d = Daemon::start_with(
+        &[
+            CLIENT_AUTH_INPUT,
+            "\n",
+            r#"[output.web2]
 type = "file"
 path = "{dir}/web2.json"
 format = "json"
@@ -707,6 +712,8 @@ final = true
 [[rule]]
 output = "rest"
 "#,
+        ]
+        .concat(),
         |dir| {
             make_pki(dir);
             make_cert(dir, "web2", "web2.example.com", "clientAuth", "ca");
