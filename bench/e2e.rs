@@ -8,6 +8,8 @@
 //! - `LOGWELL_BENCH_MESSAGES=N`: messages per case (default 1,000,000 for TCP, 500,000 for
 //!   datagrams);
 //! - `LOGWELL_BENCH_UDP_RATE=N`: messages per second of the `udp_paced` case (default 100,000);
+//! - `LOGWELL_BENCH_TRICKLE_RATE=N`: messages per second of the `unix_trickle` case (default
+//!   10,000; one `send` each, the sender sleeps between them);
 //! - `LOGWELL_BENCH_PERF=DIR`: record each case's daemon with `perf record -g` (at
 //!   `LOGWELL_BENCH_PERF_FREQ` samples per second, default 1999) into
 //!   `DIR/perf-CASE.data` (the figures of such a run include perf's own cost).
@@ -125,6 +127,8 @@ enum Load {
     Udp { paced: bool },
     /// Datagrams on the Unix datagram socket.
     UnixDgram,
+    /// Datagrams on the Unix datagram socket one at a time, paced by sleeping.
+    UnixTrickle,
     /// Datagrams on the Unix datagram socket as journald forwards them: no host name.
     Forwarded,
     /// A journal input reading a namespace's journal from the head, pre-filled with the
@@ -143,7 +147,7 @@ impl Load {
         match self {
             Load::Tcp { .. } | Load::TcpHosts { .. } => "tcp",
             Load::Udp { .. } => "udp",
-            Load::UnixDgram | Load::Forwarded => "unix",
+            Load::UnixDgram | Load::UnixTrickle | Load::Forwarded => "unix",
             Load::Journal => "journal",
             Load::Tls { .. } | Load::TlsHandshakes { .. } => "tls",
         }
@@ -300,6 +304,13 @@ const CASES: &[Case] = &[
         rotation: None,
     },
     Case {
+        name: "unix_trickle",
+        load: Load::UnixTrickle,
+        default_messages: 50_000,
+        about: "unix, one datagram per send at LOGWELL_BENCH_TRICKLE_RATE (default 10,000/s), sleeping between",
+        rotation: None,
+    },
+    Case {
         name: "forwarded",
         load: Load::Forwarded,
         default_messages: 500_000,
@@ -352,6 +363,8 @@ struct Options {
     messages: Option<u64>,
     quick: bool,
     udp_rate: u64,
+    /// Messages per second of the `unix_trickle` case.
+    trickle_rate: u64,
     perf_dir: Option<PathBuf>,
     /// How many times the list of cases runs, interleaved (`--rounds N`).
     rounds: usize,
@@ -453,7 +466,7 @@ fn options() -> Result<Option<Options>, String> {
             "-h" | "--help" => {
                 println!(
                     "usage: cargo bench --bench e2e -- [--quick] [--list] [--rounds N] [all | CASE...]\n\
-                     env: LOGWELL_BENCH_MESSAGES, LOGWELL_BENCH_UDP_RATE, LOGWELL_BENCH_PERF=DIR"
+                     env: LOGWELL_BENCH_MESSAGES, LOGWELL_BENCH_UDP_RATE, LOGWELL_BENCH_TRICKLE_RATE, LOGWELL_BENCH_PERF=DIR"
                 );
                 return Ok(None);
             }
@@ -491,6 +504,7 @@ fn options() -> Result<Option<Options>, String> {
         messages: number("LOGWELL_BENCH_MESSAGES")?,
         quick,
         udp_rate: number("LOGWELL_BENCH_UDP_RATE")?.unwrap_or(100_000),
+        trickle_rate: number("LOGWELL_BENCH_TRICKLE_RATE")?.unwrap_or(10_000),
         perf_dir: std::env::var_os("LOGWELL_BENCH_PERF").map(PathBuf::from),
         rounds,
     }))
@@ -527,9 +541,9 @@ struct Outcome {
     skipped: Option<String>,
     /// Lines of the case's own (printed under the figures).
     notes: Vec<String>,
-    /// One connection per message (`tls_handshakes`): the per-message CPU target means
-    /// nothing there.
-    per_connection: bool,
+    /// One connection per message (`tls_handshakes`) or one wake-up per message
+    /// (`unix_trickle`): the per-message CPU target means nothing there.
+    no_cpu_target: bool,
 }
 
 /// The rotation side of a case.
@@ -786,11 +800,13 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
             let path = daemon.unix_socket.clone();
             let load = case.load;
             let rate = opts.udp_rate;
+            let trickle = opts.trickle_rate;
             std::thread::spawn(move || match load {
                 Load::Tcp { .. } => loadgen::tcp(port, share, 0, &start),
                 Load::TcpHosts { hosts, .. } => loadgen::tcp(port, share, hosts, &start),
                 Load::Udp { paced } => loadgen::udp(port, share, paced.then_some(rate), &start),
                 Load::UnixDgram => loadgen::unix_dgram(&path, loadgen::HEADER, share, &start),
+                Load::UnixTrickle => loadgen::unix_dgram_trickle(&path, share, trickle, &start),
                 Load::Forwarded => {
                     loadgen::unix_dgram(&path, loadgen::FORWARDED_HEADER, share, &start)
                 }
@@ -930,8 +946,9 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         }
     }
     match case.load {
+        Load::UnixTrickle => out.no_cpu_target = true,
         Load::TlsHandshakes { threads } => {
-            out.per_connection = true;
+            out.no_cpu_target = true;
             out.notes.push(format!(
                 "handshakes: {} connections from {threads} threads in {:.3} s: {} handshakes/s at \
              the clients, {} handshakes/s until the daemon wrote the last message; daemon CPU \
@@ -1792,7 +1809,7 @@ fn table(outcomes: &[Outcome], rounds: bool) -> String {
                 format!("{:.1}", o.rss_mib()),
                 if !o.errors.is_empty() || o.timed_out {
                     "ERROR".into()
-                } else if o.per_connection {
+                } else if o.no_cpu_target {
                     "-".into()
                 } else if o.cpu_rss_ok() {
                     "ok".into()

@@ -249,6 +249,42 @@ pub fn unix_dgram(path: &Path, header: &'static [u8], share: Share, start: &Barr
     }
 }
 
+/// Sends `share` to the Unix datagram socket at `path` one `send` per message, at most `rate`
+/// a second, sleeping (never spinning) until each is due: many programs each logging now and
+/// then, the load where a receiver's cost per wake-up shows.
+#[allow(dead_code)] // only the `e2e` benchmark trickles
+pub fn unix_dgram_trickle(path: &Path, share: Share, rate: u64, start: &Barrier) -> Sent {
+    let sock = UnixDatagram::unbound()
+        .and_then(|s| s.connect(path).map(|()| s))
+        .and_then(|s| s.set_write_timeout(Some(WRITE_TIMEOUT)).map(|()| s));
+    start.wait();
+    let sock = match sock {
+        Ok(s) => s,
+        Err(e) => return failed(0, format!("unix socket {}: {e}", path.display())),
+    };
+    let mut m = [0u8; MESSAGE_BYTES];
+    render(&mut m, share.first_seq);
+    let begun = Instant::now();
+    for sent in 0..share.count {
+        set_seq(&mut m, share.first_seq + sent);
+        if let Err(e) = sock.send(&m) {
+            return failed(sent, format!("send: {e}"));
+        }
+        let due = begun + Duration::from_secs_f64((sent + 1) as f64 / rate as f64);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        } else if now > share.deadline {
+            return failed(sent + 1, "deadline passed".into());
+        }
+    }
+    Sent {
+        messages: share.count,
+        finished: Some(Instant::now()),
+        error: None,
+    }
+}
+
 /// Sends on a connected datagram socket in `sendmmsg` batches of [`BATCH`].
 fn sendmmsg_loop(fd: i32, header: &[u8], share: Share, rate: Option<u64>) -> Sent {
     let mut buf = vec![0u8; BATCH * MESSAGE_BYTES];
