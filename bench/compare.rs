@@ -44,7 +44,9 @@
 //!
 //! `udp_max` is a bounded search: [`UDP_SEARCH_LOW`]–[`UDP_SEARCH_HIGH`] msg/s, geometric
 //! bisection, each probe a fresh daemon fed [`UDP_PROBE_MESSAGES`] messages at the probe's
-//! rate; the result is the highest achieved send rate with under 0.1% loss.
+//! rate; the result is the highest achieved send rate with under 0.1% loss, marked `≥` when
+//! the receiver's limit was not found (the sender fell short of a probe's rate, or no probe
+//! failed up to the ceiling).
 
 #[allow(dead_code)]
 mod floor;
@@ -858,8 +860,9 @@ struct Outcome {
     rss_mib: f64,
     /// `udp_max`: the highest achieved rate under 0.1% loss (None: none was).
     best_rate: Option<f64>,
-    /// `udp_max`: the sender could not reach the next probe's rate (the result is the
-    /// generator's limit, not the daemon's).
+    /// `udp_max`: the receiver's limit was not found: the sender could not reach the next
+    /// probe's rate, or no probe failed up to the search's ceiling (the result is the
+    /// generator's or the search's limit, not the daemon's).
     sender_bound: bool,
     errors: Vec<String>,
 }
@@ -1183,6 +1186,11 @@ fn udp_search(kind: Kind, case: &Case, peers: &Peers, opts: &Options) -> Outcome
         }
     }
     match best {
+        // Every probe passed: the search's ceiling, not the receiver, ended it.
+        Some(mut b) if last.is_none() => {
+            b.sender_bound = true;
+            b
+        }
         Some(b) => b,
         None => {
             let mut o = last.unwrap_or_else(|| failed(kind, case, n, "no probe".into()));
@@ -1334,7 +1342,7 @@ fn table(results: &[Outcome], opts: &Options) -> String {
     let meds = medians(results);
     let mut out = format!(
         "Medians of {} interleaved round(s); msg/s = messages in the file / (first send .. file last grew);\n\
-         udp_max = highest achieved send rate with < 0.1% loss (≥: the sender's own limit); loss = sent - distinct messages in the file.\n",
+         udp_max = highest achieved send rate with < 0.1% loss (≥: no probe failed, the sender or the search's ceiling was the limit); loss = sent - distinct messages in the file.\n",
         opts.rounds
     );
     let header = [
@@ -1454,7 +1462,7 @@ fn verdict(results: &[Outcome], opts: &Options) -> String {
             let verdict = if x >= 2.0 {
                 mark(true)
             } else if l.sender_bound {
-                "undecided: the sender was logwell's limit".to_string()
+                "undecided: logwell lost nothing at any probe".to_string()
             } else {
                 mark(false)
             };
@@ -1496,7 +1504,7 @@ fn verdict(results: &[Outcome], opts: &Options) -> String {
     )
 }
 
-/// A median rate; `≥` when the sender, not the receiver, was the limit (`udp_max`).
+/// A median rate; `≥` when the receiver's limit was not found (`udp_max`).
 fn rate_cell(m: &Med) -> String {
     if m.sender_bound {
         format!("≥{}", group(m.rate))
