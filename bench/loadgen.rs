@@ -235,13 +235,19 @@ pub fn udp(port: u16, share: Share, rate: Option<u64>, start: &Barrier) -> Sent 
     }
 }
 
+/// A Unix datagram socket connected to `path`, its sends bounded by [`WRITE_TIMEOUT`].
+fn connect_unix_dgram(path: &Path) -> std::io::Result<UnixDatagram> {
+    let sock = UnixDatagram::unbound()?;
+    sock.connect(path)?;
+    sock.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    Ok(sock)
+}
+
 /// Sends `share` as datagrams to the Unix datagram socket at `path` (blocking: the kernel
 /// makes the sender wait while the daemon's queue is full, so nothing is lost), each message
 /// after `header` ([`HEADER`], or [`FORWARDED_HEADER`] as journald forwards).
 pub fn unix_dgram(path: &Path, header: &'static [u8], share: Share, start: &Barrier) -> Sent {
-    let sock = UnixDatagram::unbound()
-        .and_then(|s| s.connect(path).map(|()| s))
-        .and_then(|s| s.set_write_timeout(Some(WRITE_TIMEOUT)).map(|()| s));
+    let sock = connect_unix_dgram(path);
     start.wait();
     match sock {
         Ok(s) => sendmmsg_loop(s.as_raw_fd(), header, share, None),
@@ -254,9 +260,7 @@ pub fn unix_dgram(path: &Path, header: &'static [u8], share: Share, start: &Barr
 /// then, the load where a receiver's cost per wake-up shows.
 #[allow(dead_code)] // only the `e2e` benchmark trickles
 pub fn unix_dgram_trickle(path: &Path, share: Share, rate: u64, start: &Barrier) -> Sent {
-    let sock = UnixDatagram::unbound()
-        .and_then(|s| s.connect(path).map(|()| s))
-        .and_then(|s| s.set_write_timeout(Some(WRITE_TIMEOUT)).map(|()| s));
+    let sock = connect_unix_dgram(path);
     start.wait();
     let sock = match sock {
         Ok(s) => s,
