@@ -10,6 +10,8 @@
 //! - `LOGWELL_BENCH_UDP_RATE=N`: messages per second of the `udp_paced` case (default 100,000);
 //! - `LOGWELL_BENCH_TRICKLE_RATE=N`: messages per second of the `unix_trickle` case (default
 //!   10,000; one `send` each, the sender sleeps between them);
+//! - `LOGWELL_BENCH_LOGWELLD=PATH`: run this `logwelld` instead of the one Cargo built (an
+//!   earlier build copied aside, to measure before and after a change in turn);
 //! - `LOGWELL_BENCH_PERF=DIR`: record each case's daemon with `perf record -g` (at
 //!   `LOGWELL_BENCH_PERF_FREQ` samples per second, default 1999) into
 //!   `DIR/perf-CASE.data` (the figures of such a run include perf's own cost).
@@ -96,8 +98,12 @@ use std::time::{Duration, Instant};
 
 use loadgen::{Sent, Share};
 
-/// The daemon under test, built by Cargo with the bench (release-based) profile.
-const LOGWELLD: &str = env!("CARGO_BIN_EXE_logwelld");
+/// The daemon under test: the one Cargo built with the bench (release-based) profile, or
+/// `LOGWELL_BENCH_LOGWELLD=PATH` (an earlier build kept aside, to compare before and after).
+fn logwelld() -> String {
+    std::env::var("LOGWELL_BENCH_LOGWELLD")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_logwelld").to_string())
+}
 /// Longest a case may run, from the first message sent.
 const CASE_DEADLINE: Duration = Duration::from_secs(120);
 /// Longest the daemon may take to answer on its control socket after starting.
@@ -1277,14 +1283,14 @@ output = "out"
         std::fs::write(&config, text).map_err(|e| format!("writing the config: {e}"))?;
         let stderr = d.join("stderr.log");
         let log = std::fs::File::create(&stderr).map_err(|e| format!("stderr log: {e}"))?;
-        let child = Command::new(LOGWELLD)
+        let child = Command::new(logwelld())
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .map_err(|e| format!("starting {LOGWELLD}: {e}"))?;
+            .map_err(|e| format!("starting {}: {e}", logwelld()))?;
         let mut daemon = Daemon {
             child: Some(child),
             _dir: dir,
@@ -1757,7 +1763,7 @@ fn machine() -> String {
         mem_kib as f64 / 1048576.0,
         kernel.trim()
     );
-    let _ = writeln!(s, "daemon:  {LOGWELLD} (git {git})");
+    let _ = writeln!(s, "daemon:  {} (git {git})", logwelld());
     let _ = writeln!(
         s,
         "load average before the run: {} (other work on these CPUs skews the rates)",

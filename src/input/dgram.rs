@@ -1,7 +1,9 @@
 //! Batched datagram reading for UDP and Unix datagram sockets: one `recvmmsg` call fills up to
 //! [`BATCH`] datagrams, with each one's sender address, truncation flag and credentials
-//! (`SCM_CREDENTIALS`), and the shared loop that feeds them to a pipeline and counts what the
-//! kernel dropped (`SO_MEMINFO`, asked at most every [`DROP_CHECK`] while datagrams come).
+//! (`SCM_CREDENTIALS`); what every datagram reader shares: pushing a batch into a pipeline
+//! ([`push_datagrams`]) and counting what the kernel dropped (`SO_MEMINFO`, asked at most every
+//! [`DROP_CHECK`] while datagrams come); and the Unix datagram socket's loop ([`serve`], a tokio
+//! task). UDP sockets are read by a thread of their own, see [`super::udp`].
 //!
 //! The `libc` call is wrapped here, in one place, because `nix`'s `MultiHeaders` holds raw
 //! pointers across calls and so cannot live in a spawned task.
@@ -16,6 +18,7 @@ use tokio::io::Interest;
 
 use super::InputContext;
 use crate::message::{Creds, Source};
+use crate::pipeline::Alarm;
 
 /// Datagrams read per `recvmmsg` call.
 pub const BATCH: usize = 32;
@@ -163,6 +166,14 @@ impl DatagramBatch {
         }
     }
 
+    /// The bytes of the first `n` datagrams of the last `recv`, each cut at the slot size.
+    pub fn bytes(&self, n: usize) -> usize {
+        self.hdrs[..n]
+            .iter()
+            .map(|h| (h.msg_len as usize).min(self.slot))
+            .sum()
+    }
+
     /// Datagram `i` of the last `recv` (`i` below what it returned).
     pub fn get(&self, i: usize) -> Datagram<'_> {
         let hdr = &self.hdrs[i];
@@ -214,46 +225,11 @@ pub fn peer_host(peer: &SocketAddr) -> String {
     peer.ip().to_canonical().to_string()
 }
 
-/// A socket the datagram loop can read: tokio's `UdpSocket` and `UnixDatagram`.
-pub trait DatagramSocket: AsRawFd + Send + Sync {
-    /// Waits until the socket may be readable.
-    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
-    /// Runs a non-blocking read, clearing readiness on `WouldBlock`.
-    fn try_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
-    /// Whether a sender waits while this socket's queue is full, so that the loop polls for
-    /// [`SPIN`] after a flood before it parks ([`spin_recv`]).
-    const SENDERS_WAIT: bool;
-}
-
-impl DatagramSocket for tokio::net::UdpSocket {
-    /// A UDP sender never waits for us: polling would only burn CPU (it doubled the CPU per
-    /// message at 250,000/s).
-    const SENDERS_WAIT: bool = false;
-    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
-        tokio::net::UdpSocket::readable(self)
-    }
-    fn try_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
-        tokio::net::UdpSocket::try_io(self, Interest::READABLE, f)
-    }
-}
-
-impl DatagramSocket for tokio::net::UnixDatagram {
-    /// A local sender blocks while the queue holds `net.unix.max_dgram_qlen` datagrams (10 by
-    /// the kernel's default, 512 under systemd).
-    const SENDERS_WAIT: bool = true;
-    fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
-        tokio::net::UnixDatagram::readable(self)
-    }
-    fn try_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
-        tokio::net::UnixDatagram::try_io(self, Interest::READABLE, f)
-    }
-}
-
-/// Reads datagrams until the input is stopped, then reads what is still queued and returns.
-/// `base` is the source every datagram shares; for IP sockets each sender's address and host
-/// are filled in per datagram.
-pub async fn serve<S: DatagramSocket>(
-    sock: S,
+/// Reads a Unix datagram socket until the input is stopped, then reads what is still queued
+/// and returns. `base` is the source every datagram shares. (UDP sockets have their own
+/// reader, `udp::Reader`: a UDP sender never waits for the reader, a local one does.)
+pub async fn serve(
+    sock: tokio::net::UnixDatagram,
     base: Source,
     max_message_size: usize,
     ctx: InputContext,
@@ -268,6 +244,7 @@ pub async fn serve<S: DatagramSocket>(
     // When to ask the socket for its drop count: armed by reading, so drops are counted
     // within DROP_CHECK of the traffic that caused them, and the idle socket costs nothing.
     let mut drops_due: Option<tokio::time::Instant> = None;
+    let mut drops_alarm = Alarm::default();
     // Once stopping: read what is queued, but not past this deadline (a flood never ends).
     let mut drain_until: Option<tokio::time::Instant> = None;
     // Datagrams read since the queue was last found empty: a flood when above SPIN_AFTER.
@@ -290,7 +267,7 @@ pub async fn serve<S: DatagramSocket>(
                     pipeline.run_chore(chore).await;
                     continue;
                 }
-                _ = sleep_until_some(drops_due) => {
+                _ = drops_alarm.wait(drops_due) => {
                     drops_due = None;
                     check_drops(&sock, &ctx, &mut last_drops);
                     continue;
@@ -299,18 +276,30 @@ pub async fn serve<S: DatagramSocket>(
         }
         // While draining, read directly: tokio's readiness may not have caught up yet with
         // datagrams that arrived just before the stop.
+        // A short batch means `recvmmsg` found the queue empty: the closure then reports
+        // WouldBlock, so tokio clears the readiness without a second read that would only find
+        // it empty (one `recvmmsg` per wake-up instead of two for a trickle). Not at the end
+        // of a flood: that empty read starts the poll below.
+        let mut emptied = None;
         let received = match drain_until {
             Some(_) => batch.recv(sock.as_raw_fd()),
-            None => sock.try_io(|| batch.recv(sock.as_raw_fd())),
+            None => sock.try_io(Interest::READABLE, || match batch.recv(sock.as_raw_fd()) {
+                Ok(n) if n < BATCH && run + n < SPIN_AFTER => {
+                    emptied = Some(n);
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                r => r,
+            }),
         };
-        let n = match received {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+        let n = match (received, emptied) {
+            (Err(_), Some(n)) => n,
+            (Ok(n), _) => n,
+            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => {
                 if drain_until.is_some() {
                     break;
                 }
                 let flood = std::mem::take(&mut run) >= SPIN_AFTER;
-                let polled = match S::SENDERS_WAIT && flood {
+                let polled = match flood {
                     true => spin_recv(&mut batch, sock.as_raw_fd()),
                     false => None,
                 };
@@ -319,27 +308,21 @@ pub async fn serve<S: DatagramSocket>(
                     None => continue,
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
+            (Err(e), None) if e.kind() == io::ErrorKind::Interrupted => continue,
+            (Err(e), None) => {
                 tracing::warn!(input = %ctx.name, error = %e, "receive failed; retrying in 100 ms");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };
-        run += n;
+        run = match emptied {
+            Some(_) => 0,
+            None => run + n,
+        };
         pipeline.begin();
-        for i in 0..n {
-            let d = batch.get(i);
-            if let (Some(l), Some(peer)) = (&ctx.limiter, d.peer) {
-                if !l.datagram_permitted(peer.ip()) || !l.allow_message(peer.ip()) {
-                    continue;
-                }
-            }
-            if let Some(peer) = d.peer.filter(|p| Some(*p) != source.peer) {
-                source.peer = Some(peer);
-                source.default_host = peer_host(&peer).into();
-            }
-            pipeline.push(d.data, d.truncated, &source, d.creds);
+        let mut from = 0;
+        while from < n {
+            from = push_datagrams(&batch, from..n, &ctx, &mut source, &mut pipeline);
             if pipeline.needs_flush() {
                 pipeline.flush().await;
             }
@@ -351,6 +334,35 @@ pub async fn serve<S: DatagramSocket>(
     }
     check_drops(&sock, &ctx, &mut last_drops);
     pipeline.flush().await;
+}
+
+/// Pushes datagrams `range` of the last `recv` into `pipeline`, skipping those the input's
+/// limits refuse, until a chunk is full: returns the index to go on from (`range.end` when
+/// all are in). `source` carries the last sender's address and host name.
+pub(super) fn push_datagrams(
+    batch: &DatagramBatch,
+    range: std::ops::Range<usize>,
+    ctx: &InputContext,
+    source: &mut Source,
+    pipeline: &mut crate::pipeline::Pipeline,
+) -> usize {
+    for i in range.clone() {
+        let d = batch.get(i);
+        if let (Some(l), Some(peer)) = (&ctx.limiter, d.peer) {
+            if !l.datagram_permitted(peer.ip()) || !l.allow_message(peer.ip()) {
+                continue;
+            }
+        }
+        if let Some(peer) = d.peer.filter(|p| Some(*p) != source.peer) {
+            source.peer = Some(peer);
+            source.default_host = peer_host(&peer).into();
+        }
+        pipeline.push(d.data, d.truncated, source, d.creds);
+        if pipeline.needs_flush() {
+            return i + 1;
+        }
+    }
+    range.end
 }
 
 /// After a flood, how long the loop polls the emptied queue before it parks in epoll.
@@ -388,28 +400,20 @@ fn spin_recv(batch: &mut DatagramBatch, fd: RawFd) -> Option<usize> {
 /// How often, at most, the drop count is asked for while datagrams come.
 pub const DROP_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Sleeps until `due`; never without one.
-async fn sleep_until_some(due: Option<tokio::time::Instant>) {
-    match due {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Counts what the kernel dropped since the last look. Asked every [`DROP_CHECK`] while
 /// datagrams come and once at the stop, not per datagram: a per-datagram `SO_RXQ_OVFL`
 /// control message cost a tenth of the receive path.
-fn check_drops<S: AsRawFd>(sock: &S, ctx: &InputContext, last: &mut u32) {
+pub(super) fn check_drops<S: AsRawFd>(sock: &S, ctx: &InputContext, last: &mut u32) {
     if let Some(count) = socket_drops(sock.as_raw_fd()) {
         count_drops(ctx, last, count);
     }
 }
 
 /// How long a stopping datagram input keeps reading what is queued.
-const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+pub(super) const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The largest datagram: a slot never needs to be bigger.
-const MAX_DATAGRAM: usize = 65536;
+pub(super) const MAX_DATAGRAM: usize = 65536;
 
 fn count_drops(ctx: &InputContext, last: &mut u32, count: u32) {
     let new = count.wrapping_sub(*last);

@@ -1,14 +1,25 @@
-//! UDP input (RFC 5426): IPv4 and IPv6 sockets read in batches with `recvmmsg`. A configurable
-//! `SO_RCVBUF` absorbs bursts; what the kernel still drops is read from the socket
+//! UDP input (RFC 5426): where a UDP datagram enters. IPv4 and IPv6 sockets, each read by a
+//! thread of its own ([`Reader`], `udp-NAME`) in `recvmmsg` batches ([`dgram`]) and fed to its
+//! pipeline there. While datagrams come fast the thread sleeps a fraction of a millisecond
+//! between drains instead of waking for each one ([`Pace`]); idle, it waits in `poll`, woken
+//! by a datagram, a deadline of its pipeline, or a stop or reload ([`wake_on_change`]). A
+//! configurable `SO_RCVBUF` absorbs bursts; what the kernel still drops is read from the socket
 //! (`SO_MEMINFO`, see [`dgram`]) and counted as `dropped`, never silent.
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
 
-use super::{activation::Activated, dgram, InputContext, InputError};
+use super::dgram::{self, DatagramBatch};
+use super::{activation::Activated, InputContext, InputError};
 use crate::config::UdpSettings;
+use crate::pipeline::Pipeline;
 
 /// Binds one socket per address.
 pub fn bind(
@@ -73,7 +84,8 @@ pub(crate) fn set_receive_buffer<F: AsFd>(fd: &F, bytes: usize) {
     }
 }
 
-/// Spawns one task per socket.
+/// Starts one reader thread per socket (`udp-NAME`), and one small task that wakes them for a
+/// stop or a reload.
 pub fn spawn(
     sockets: Vec<std::net::UdpSocket>,
     s: &UdpSettings,
@@ -81,16 +93,338 @@ pub fn spawn(
 ) -> std::io::Result<()> {
     let mut ctx = ctx;
     ctx.limiter = super::limits::Limiter::new(&s.limits, ctx.name.clone(), ctx.stats.clone());
+    let handle = tokio::runtime::Handle::current();
     for sock in sockets {
         sock.set_nonblocking(true)?;
-        let sock = tokio::net::UdpSocket::from_std(sock)?;
+        let (wake_tx, wake_rx) = UnixStream::pair()?;
+        wake_tx.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
         let base = ctx.local_source(s.use_sender_timestamp);
-        tokio::spawn(dgram::serve(
+        let reader = Reader {
+            batch: DatagramBatch::new(s.max_message_size_bytes.min(dgram::MAX_DATAGRAM)),
+            pace: Pace::new(&sock),
             sock,
-            base,
-            s.max_message_size_bytes,
-            ctx.clone(),
-        ));
+            wake: wake_rx,
+            source: base,
+            pipeline: ctx.pipeline(),
+            ctx: ctx.clone(),
+            handle: handle.clone(),
+            last_drops: 0,
+            drops_due: None,
+        };
+        std::thread::Builder::new()
+            .name(format!("udp-{}", ctx.name))
+            .spawn(move || reader.run())?;
+        tokio::spawn(wake_on_change(ctx.clone(), wake_tx));
     }
     Ok(())
+}
+
+/// Wakes a reader thread (one byte on its wake socket) when the input must stop or a reload
+/// published a new routing table, so that an idle reader lets go of the old outputs at once.
+async fn wake_on_change(ctx: InputContext, wake: UnixStream) {
+    let mut stop = ctx.stop.clone();
+    let mut routing = ctx.routing.clone();
+    routing.mark_unchanged();
+    let poke = || {
+        // Full means a wake-up is already pending: nothing is lost.
+        let _ = (&wake).write(&[1]);
+    };
+    loop {
+        tokio::select! {
+            _ = super::stopped(&mut stop) => break,
+            r = routing.changed() => match r {
+                Ok(()) => poke(),
+                Err(_) => break,
+            },
+        }
+    }
+    poke();
+}
+
+/// How a reader waits for datagrams while they come fast: it sleeps [`Pace::pause`] between
+/// drains instead of waking for each one.
+///
+/// A UDP sender never waits for the reader, so at a high rate a reader that parks whenever the
+/// queue is empty is woken for nearly every datagram: a wake-up and a `recvmmsg` per datagram,
+/// most of the CPU of a paced flood. Sleeping a fraction of a millisecond lets tens of
+/// datagrams queue, read with one call. The pause starts once a drain finds two or more
+/// datagrams (they queued while the reader woke), ends once a drain after a pause finds at
+/// most one (fewer than one per pause: waking for each costs less than sleeping), and is
+/// halved whenever a drain reads more than an eighth of the receive buffer, so a pause never
+/// risks filling it; it doubles back up to [`MAX_PAUSE`] while drains stay small.
+struct Pace {
+    /// Zero: park in `poll` until a datagram comes.
+    pause: Duration,
+    /// Bytes a drain may read before the pause is halved.
+    budget: usize,
+}
+
+/// The longest pause between drains: well under a millisecond of added delay.
+pub const MAX_PAUSE: Duration = Duration::from_micros(200);
+
+/// Below this a pause is not worth its own wake-up.
+const MIN_PAUSE: Duration = Duration::from_micros(20);
+
+impl Pace {
+    fn new(sock: &std::net::UdpSocket) -> Pace {
+        // The kernel reports twice what was asked (its bookkeeping share included).
+        let rcvbuf = socket::getsockopt(sock, sockopt::RcvBuf).unwrap_or(212_992);
+        Pace {
+            pause: Duration::ZERO,
+            budget: (rcvbuf / 8).max(4096),
+        }
+    }
+
+    /// Adjusts the pause after a drain that read `got` datagrams of `bytes` in all.
+    fn after_drain(&mut self, got: usize, bytes: usize) {
+        if self.pause.is_zero() {
+            if got >= 2 {
+                self.pause = MAX_PAUSE;
+            }
+        } else if got <= 1 {
+            self.pause = Duration::ZERO;
+        } else if bytes > self.budget {
+            self.pause = (self.pause / 2).max(MIN_PAUSE);
+        } else if bytes < self.budget / 4 {
+            self.pause = (self.pause * 2).min(MAX_PAUSE);
+        }
+    }
+}
+
+/// One UDP socket's reader, on a thread of its own: the socket is never registered with
+/// tokio, so datagrams that arrive during a pause wake nobody.
+struct Reader {
+    sock: std::net::UdpSocket,
+    /// Readable when [`wake_on_change`] poked it.
+    wake: UnixStream,
+    batch: DatagramBatch,
+    pace: Pace,
+    /// The last sender's address and host name.
+    source: crate::message::Source,
+    pipeline: Pipeline,
+    ctx: InputContext,
+    /// The runtime the pipeline's channel sends run on.
+    handle: tokio::runtime::Handle,
+    last_drops: u32,
+    /// When to ask the socket for its drop count: armed by reading (see [`dgram`]).
+    drops_due: Option<Instant>,
+}
+
+/// What woke a reader from `poll`.
+struct Woken {
+    socket: bool,
+    poked: bool,
+}
+
+impl Reader {
+    fn run(mut self) {
+        // The pipeline's timers and channels belong to the daemon's runtime.
+        let _runtime = self.handle.clone();
+        let _entered = _runtime.enter();
+        let trackers = self.ctx.trackers.clone();
+        self.pipeline.drop_when_full();
+        loop {
+            if *self.ctx.stop.borrow() {
+                self.drain_on_stop();
+                break;
+            }
+            if self.pace.pause.is_zero() {
+                let woken = self.wait();
+                if woken.poked {
+                    let mut sink = [0u8; 64];
+                    while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
+                    // A new routing table is taken now if nothing is pending (else at the
+                    // next flush).
+                    self.pipeline.begin();
+                }
+                if woken.socket {
+                    let (got, bytes) = self.drain();
+                    self.pace.after_drain(got, bytes);
+                }
+            } else {
+                std::thread::sleep(self.pace.pause);
+                let (got, bytes) = self.drain();
+                self.pace.after_drain(got, bytes);
+            }
+            self.chores();
+        }
+        dgram::check_drops(&self.sock, &self.ctx, &mut self.last_drops);
+        self.flush();
+        // The socket is closed before the input counts as ended.
+        drop(self);
+        drop(trackers);
+    }
+
+    /// Waits in `poll` for a datagram, a poke, or the next chore's deadline.
+    fn wait(&self) -> Woken {
+        let now = Instant::now();
+        let due = match (self.pipeline.deadline(), self.drops_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // Rounded up to whole milliseconds, so a deadline is never polled too early in a loop.
+        let timeout = due.map_or(-1, |d| {
+            d.saturating_duration_since(now)
+                .as_micros()
+                .div_ceil(1000)
+                .min(i32::MAX as u128) as i32
+        });
+        let mut fds = [
+            libc::pollfd {
+                fd: self.sock.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: `fds` is a valid array of two pollfd for the duration of the call.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+        if r <= 0 {
+            // Timed out, or interrupted: the chores run, then the loop waits again.
+            return Woken {
+                socket: false,
+                poked: false,
+            };
+        }
+        Woken {
+            socket: fds[0].revents != 0,
+            poked: fds[1].revents != 0,
+        }
+    }
+
+    /// Reads until the queue is empty (a short batch), pushing every datagram; returns the
+    /// datagrams and bytes read.
+    fn drain(&mut self) -> (usize, usize) {
+        let (mut got, mut bytes) = (0, 0);
+        loop {
+            match self.batch.recv(self.sock.as_raw_fd()) {
+                Ok(n) => {
+                    got += n;
+                    bytes += self.batch.bytes(n);
+                    self.push(n);
+                    if n < dgram::BATCH {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!(input = %self.ctx.name, error = %e, "receive failed; retrying in 100 ms");
+                    std::thread::sleep(Duration::from_millis(100));
+                    break;
+                }
+            }
+        }
+        if got > 0 {
+            self.drops_due
+                .get_or_insert_with(|| Instant::now() + dgram::DROP_CHECK);
+        }
+        (got, bytes)
+    }
+
+    /// Pushes the `n` datagrams of the last read, flushing whenever a chunk fills.
+    fn push(&mut self, n: usize) {
+        self.pipeline.begin();
+        let mut from = 0;
+        while from < n {
+            from = dgram::push_datagrams(
+                &self.batch,
+                from..n,
+                &self.ctx,
+                &mut self.source,
+                &mut self.pipeline,
+            );
+            if self.pipeline.needs_flush() {
+                self.flush();
+            }
+        }
+    }
+
+    /// Sends the pending lines if they are due, and counts the kernel's drops if that is due.
+    fn chores(&mut self) {
+        if self.pipeline.due() {
+            self.flush();
+        }
+        if self.drops_due.is_some_and(|d| d <= Instant::now()) {
+            self.drops_due = None;
+            dgram::check_drops(&self.sock, &self.ctx, &mut self.last_drops);
+        }
+    }
+
+    /// Hands the pending chunks to their writers, waiting for room as an async input would.
+    fn flush(&mut self) {
+        self.handle.block_on(self.pipeline.flush());
+    }
+
+    /// Once stopping: reads what is queued, but not past [`dgram::DRAIN_LIMIT`] (a flood
+    /// never ends).
+    fn drain_on_stop(&mut self) {
+        let until = Instant::now() + dgram::DRAIN_LIMIT;
+        loop {
+            if Instant::now() >= until {
+                tracing::warn!(input = %self.ctx.name, "stopped before the queue was empty: a sender kept sending");
+                break;
+            }
+            let (got, _) = self.drain();
+            if got == 0 {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pace() -> Pace {
+        Pace {
+            pause: Duration::ZERO,
+            budget: 64 * 1024,
+        }
+    }
+
+    #[test]
+    fn one_datagram_per_wake_up_never_pauses() {
+        let mut p = pace();
+        for _ in 0..100 {
+            p.after_drain(1, 200);
+        }
+        assert_eq!(p.pause, Duration::ZERO);
+    }
+
+    #[test]
+    fn datagrams_that_queued_start_the_pause_and_a_sparse_drain_ends_it() {
+        let mut p = pace();
+        p.after_drain(2, 400);
+        assert_eq!(p.pause, MAX_PAUSE);
+        p.after_drain(40, 8_000);
+        assert_eq!(p.pause, MAX_PAUSE);
+        p.after_drain(1, 200);
+        assert_eq!(p.pause, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_drain_over_the_budget_halves_the_pause_down_to_the_least_then_it_grows_back() {
+        let mut p = pace();
+        p.after_drain(2, 400);
+        p.after_drain(500, 100_000);
+        assert_eq!(p.pause, MAX_PAUSE / 2);
+        for _ in 0..10 {
+            p.after_drain(500, 100_000);
+        }
+        assert_eq!(p.pause, MIN_PAUSE);
+        // Between a quarter of the budget and the budget: kept.
+        p.after_drain(100, 20_000);
+        assert_eq!(p.pause, MIN_PAUSE);
+        for _ in 0..10 {
+            p.after_drain(10, 2_000);
+        }
+        assert_eq!(p.pause, MAX_PAUSE);
+    }
 }

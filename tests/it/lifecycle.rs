@@ -179,3 +179,80 @@ fn descriptors_attached_to_datagrams_are_closed() {
         "descriptors leaked: {before} before, {after} after 800 passed"
     );
 }
+
+const UDP_CONFIG: &str = r#"
+[input.udp]
+type = "udp"
+listen = "127.0.0.1:{port}"
+receive_buffer_bytes = 1048576
+
+[output.all]
+type = "file"
+path = "{dir}/all.log"
+flush_interval_ms = 20
+
+[output.extra]
+type = "file"
+path = "{dir}/extra.log"
+
+[[rule]]
+output = ["all", "extra"]
+"#;
+
+/// A UDP socket is read on a thread of its own, outside tokio, that sleeps between drains
+/// while datagrams come fast (`input/udp.rs`). Idle, it waits in `poll`: a reload must still
+/// reach it at once (or the removed output's writer would live on), and a stop must still
+/// read what the kernel holds.
+#[test]
+fn an_idle_udp_reader_takes_a_reload_at_once_and_a_stop_reads_what_is_queued() {
+    let mut d = Daemon::start(UDP_CONFIG);
+    let port = d.port.to_string();
+    crate::util::logger(&["-d", "-n", "127.0.0.1", "-P", &port, "-t", "tag", "before"]);
+    d.wait_lines(&d.path("all.log"), 1);
+    assert_eq!(writer_threads(d.pid()), ["out-all", "out-extra"]);
+    let config = std::fs::read_to_string(&d.config)
+        .unwrap()
+        .replace("output = [\"all\", \"extra\"]", "output = \"all\"")
+        .replace(
+            &format!(
+                "[output.extra]\ntype = \"file\"\npath = \"{}/extra.log\"\n",
+                d.dir.path().display()
+            ),
+            "",
+        );
+    std::fs::write(&d.config, config).unwrap();
+    d.signal(libc::SIGHUP);
+    wait_until("the idle UDP reader let go of the removed output", || {
+        writer_threads(d.pid()) == ["out-all"]
+    });
+    // A burst (the reader starts pausing between drains), then the stop at once: the
+    // burst is in the kernel's buffer (1 MiB, room for all of it) before SIGTERM is sent.
+    let burst: String = (0..200).map(|i| format!("burst {i}\n")).collect();
+    let file = d.path("burst.txt");
+    std::fs::write(&file, burst).unwrap();
+    crate::util::logger(&[
+        "-d",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-t",
+        "tag",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    let status = d.stop();
+    assert!(status.success(), "{status}\n{}", d.log());
+    let text = std::fs::read_to_string(d.path("all.log")).unwrap();
+    let seen: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("tag: burst ").map(|(_, n)| n))
+        .collect();
+    assert_eq!(
+        seen.len(),
+        200,
+        "every queued datagram read at the stop:\n{text}"
+    );
+    assert!(text.contains("tag: before\n"), "{text}");
+    assert!(!d.log().contains("dropped"), "{}", d.log());
+}
