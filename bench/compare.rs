@@ -10,7 +10,9 @@
 //! - `LOGWELL_COMPARE_MESSAGES=N`: messages per stream case (default 1,000,000; datagram
 //!   cases 500,000);
 //! - `LOGWELL_COMPARE_UDP_RATE=N`: the fixed rate of `udp_fixed` (default 250,000/s);
-//! - `LOGWELL_COMPARE_UDP_STEPS=N`: probes of the `udp_max` search (default 6).
+//! - `LOGWELL_COMPARE_UDP_STEPS=N`: probes of the `udp_max` search (default 6);
+//! - `LOGWELL_COMPARE_UDP_SENDERS=N`: sender threads of each `udp_max` probe (default 1,
+//!   up to 16), each at its share of the probe's rate.
 //!
 //! The daemons are not installed: rsyslog and syslog-ng-core conflict as Debian packages, and
 //! installing either would replace the machine's own syslog. `scripts/peers.sh` downloads both
@@ -955,8 +957,11 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
     };
     let senders = match case.load {
         Load::Tcp { connections, .. } | Load::Tls { connections } => connections,
+        Load::UdpMax => udp_max_senders(),
         _ => 1,
     };
+    // Each sender paces its share of the rate.
+    let rate = rate.map(|r| r / senders as u64);
     let start = Arc::new(Barrier::new(senders + 1));
     let cpu0 = r.cpu_secs();
     let deadline = Instant::now() + RUN_DEADLINE;
@@ -1140,6 +1145,20 @@ fn run_idle(kind: Kind, case: &Case, connections: usize, peers: &Peers) -> Outco
         sender_bound: false,
         errors,
     }
+}
+
+/// Sender threads of a `udp_max` probe (`LOGWELL_COMPARE_UDP_SENDERS`, default 1), each on
+/// its own socket at its share of the rate. One sender alone may top out below what the
+/// faster receivers take without loss (its `sendmmsg` also runs the loopback delivery into
+/// the receiver's socket); more reach higher rates, but on 2 CPUs they then starve every
+/// receiver alike and its loss becomes a matter of scheduling (BENCHMARKS.md), so one is
+/// the default.
+fn udp_max_senders() -> usize {
+    std::env::var("LOGWELL_COMPARE_UDP_SENDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| (1..=16).contains(&n))
+        .unwrap_or(1)
 }
 
 /// `udp_max`: geometric bisection between [`UDP_SEARCH_LOW`] and [`UDP_SEARCH_HIGH`] over

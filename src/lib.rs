@@ -5,7 +5,8 @@
 //! Follow a datagram from the socket to the file (ARCHITECTURE.md has the diagram):
 //!
 //! - [`input`]: where messages enter. One file per kind ([`input::udp`], [`input::tcp`],
-//!   [`input::tls`], [`input::unix`]); [`input::dgram`] reads datagrams in `recvmmsg` batches and
+//!   [`input::tls`], [`input::unix`]); [`input::dgram`] reads datagrams in `recvmmsg` batches
+//!   (each UDP socket on a thread of its own, [`input::udp`], that paces its reads) and
 //!   [`input::stream`] is the one accept loop and connection loop of TCP, Unix stream and TLS
 //!   (one task per connection; TLS plugs in its handshake as an upgrade step);
 //!   [`input::limits`] enforces `permit`, per-peer connection caps and rate limits, and the

@@ -5,7 +5,8 @@
 //!
 //! Each input is bound first ([`bind`], synchronous, so the daemon can do it as root before it
 //! drops privileges, and report every failure with a hint), then spawned ([`spawn`]) as tokio
-//! tasks that feed their own [`crate::pipeline::Pipeline`]s. Every loop watches the
+//! tasks (a UDP socket and the journal: a thread each) that feed their own
+//! [`crate::pipeline::Pipeline`]s. Every loop watches the
 //! input's stop signal; on stop, an input reads what the kernel already holds for it (queued
 //! datagrams, unaccepted connections, unread bytes) before it ends, so a clean shutdown or a
 //! reload loses nothing that reached the host.
