@@ -166,14 +166,6 @@ impl DatagramBatch {
         }
     }
 
-    /// The bytes of the first `n` datagrams of the last `recv`, each cut at the slot size.
-    pub fn bytes(&self, n: usize) -> usize {
-        self.hdrs[..n]
-            .iter()
-            .map(|h| (h.msg_len as usize).min(self.slot))
-            .sum()
-    }
-
     /// Datagram `i` of the last `recv` (`i` below what it returned).
     pub fn get(&self, i: usize) -> Datagram<'_> {
         let hdr = &self.hdrs[i];
@@ -426,6 +418,23 @@ fn count_drops(ctx: &InputContext, last: &mut u32, count: u32) {
 
 /// The socket's cumulative drop count (`SO_MEMINFO`'s `SK_MEMINFO_DROPS`).
 fn socket_drops(fd: RawFd) -> Option<u32> {
+    socket_meminfo(fd).map(|m| m.drops)
+}
+
+/// What `SO_MEMINFO` tells of a socket's receive side.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MemInfo {
+    /// Bytes the queued datagrams take now (`SK_MEMINFO_RMEM_ALLOC`: their true size, with
+    /// the kernel's bookkeeping, several times a short datagram's payload).
+    pub queued: u32,
+    /// The receive buffer's limit in the same units (`SK_MEMINFO_RCVBUF`).
+    pub limit: u32,
+    /// Datagrams dropped so far (`SK_MEMINFO_DROPS`).
+    pub drops: u32,
+}
+
+/// One `SO_MEMINFO` call.
+pub(super) fn socket_meminfo(fd: RawFd) -> Option<MemInfo> {
     const SK_MEMINFO_VARS: usize = 9;
     const SK_MEMINFO_DROPS: usize = 8;
     let mut info = [0u32; SK_MEMINFO_VARS];
@@ -440,5 +449,9 @@ fn socket_drops(fd: RawFd) -> Option<u32> {
             &mut len,
         )
     };
-    (r == 0 && len as usize > SK_MEMINFO_DROPS * 4).then_some(info[SK_MEMINFO_DROPS])
+    (r == 0 && len as usize > SK_MEMINFO_DROPS * 4).then_some(MemInfo {
+        queued: info[0],
+        limit: info[1],
+        drops: info[SK_MEMINFO_DROPS],
+    })
 }

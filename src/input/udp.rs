@@ -102,7 +102,9 @@ pub fn spawn(
         let base = ctx.local_source(s.use_sender_timestamp);
         let reader = Reader {
             batch: DatagramBatch::new(s.max_message_size_bytes.min(dgram::MAX_DATAGRAM)),
-            pace: Pace::new(&sock),
+            pace: Pace {
+                pause: Duration::ZERO,
+            },
             sock,
             wake: wake_rx,
             source: base,
@@ -151,13 +153,14 @@ async fn wake_on_change(ctx: InputContext, wake: UnixStream) {
 /// datagrams queue, read with one call. The pause starts once a drain finds two or more
 /// datagrams (they queued while the reader woke), ends once a drain after a pause finds at
 /// most one (fewer than one per pause: waking for each costs less than sleeping), and is
-/// halved whenever a drain reads more than an eighth of the receive buffer, so a pause never
-/// risks filling it; it doubles back up to [`MAX_PAUSE`] while drains stay small.
+/// halved whenever what queued during a pause took more than a quarter of the receive
+/// buffer (`SO_MEMINFO`, in the kernel's own accounting, which charges a short datagram
+/// several times its length), so a pause never risks filling it; it doubles back up to
+/// [`MAX_PAUSE`] while less than a sixteenth queued.
+#[derive(Debug)]
 struct Pace {
     /// Zero: park in `poll` until a datagram comes.
     pause: Duration,
-    /// Bytes a drain may read before the pause is halved.
-    budget: usize,
 }
 
 /// The longest pause between drains: well under a millisecond of added delay.
@@ -167,26 +170,23 @@ pub const MAX_PAUSE: Duration = Duration::from_micros(200);
 const MIN_PAUSE: Duration = Duration::from_micros(20);
 
 impl Pace {
-    fn new(sock: &std::net::UdpSocket) -> Pace {
-        // The kernel reports twice what was asked (its bookkeeping share included).
-        let rcvbuf = socket::getsockopt(sock, sockopt::RcvBuf).unwrap_or(212_992);
-        Pace {
-            pause: Duration::ZERO,
-            budget: (rcvbuf / 8).max(4096),
-        }
-    }
-
-    /// Adjusts the pause after a drain that read `got` datagrams of `bytes` in all.
-    fn after_drain(&mut self, got: usize, bytes: usize) {
+    /// Adjusts the pause after a drain that read `got` datagrams; `fill` is the receive
+    /// buffer's use (queued, limit) seen at the end of the pause before it, if there was one.
+    fn after_drain(&mut self, got: usize, fill: Option<(u32, u32)>) {
         if self.pause.is_zero() {
             if got >= 2 {
                 self.pause = MAX_PAUSE;
             }
-        } else if got <= 1 {
+            return;
+        }
+        if got <= 1 {
             self.pause = Duration::ZERO;
-        } else if bytes > self.budget {
+            return;
+        }
+        let Some((queued, limit)) = fill else { return };
+        if queued > limit / 4 {
             self.pause = (self.pause / 2).max(MIN_PAUSE);
-        } else if bytes < self.budget / 4 {
+        } else if queued < limit / 16 {
             self.pause = (self.pause * 2).min(MAX_PAUSE);
         }
     }
@@ -239,13 +239,15 @@ impl Reader {
                     self.pipeline.begin();
                 }
                 if woken.socket {
-                    let (got, bytes) = self.drain();
-                    self.pace.after_drain(got, bytes);
+                    let got = self.drain();
+                    self.pace.after_drain(got, None);
                 }
             } else {
                 std::thread::sleep(self.pace.pause);
-                let (got, bytes) = self.drain();
-                self.pace.after_drain(got, bytes);
+                let fill =
+                    dgram::socket_meminfo(self.sock.as_raw_fd()).map(|m| (m.queued, m.limit));
+                let got = self.drain();
+                self.pace.after_drain(got, fill);
             }
             self.chores();
         }
@@ -298,14 +300,13 @@ impl Reader {
     }
 
     /// Reads until the queue is empty (a short batch), pushing every datagram; returns the
-    /// datagrams and bytes read.
-    fn drain(&mut self) -> (usize, usize) {
-        let (mut got, mut bytes) = (0, 0);
+    /// datagrams read.
+    fn drain(&mut self) -> usize {
+        let mut got = 0;
         loop {
             match self.batch.recv(self.sock.as_raw_fd()) {
                 Ok(n) => {
                     got += n;
-                    bytes += self.batch.bytes(n);
                     self.push(n);
                     if n < dgram::BATCH {
                         break;
@@ -324,7 +325,7 @@ impl Reader {
             self.drops_due
                 .get_or_insert_with(|| Instant::now() + dgram::DROP_CHECK);
         }
-        (got, bytes)
+        got
     }
 
     /// Pushes the `n` datagrams of the last read, flushing whenever a chunk fills.
@@ -370,8 +371,7 @@ impl Reader {
                 tracing::warn!(input = %self.ctx.name, "stopped before the queue was empty: a sender kept sending");
                 break;
             }
-            let (got, _) = self.drain();
-            if got == 0 {
+            if self.drain() == 0 {
                 break;
             }
         }
@@ -385,15 +385,20 @@ mod tests {
     fn pace() -> Pace {
         Pace {
             pause: Duration::ZERO,
-            budget: 64 * 1024,
         }
+    }
+
+    /// Receive buffer use after a pause: `queued` of a 425,984-byte limit (the kernel's
+    /// doubled 208 KiB default).
+    fn fill(queued: u32) -> Option<(u32, u32)> {
+        Some((queued, 425_984))
     }
 
     #[test]
     fn one_datagram_per_wake_up_never_pauses() {
         let mut p = pace();
         for _ in 0..100 {
-            p.after_drain(1, 200);
+            p.after_drain(1, None);
         }
         assert_eq!(p.pause, Duration::ZERO);
     }
@@ -401,29 +406,29 @@ mod tests {
     #[test]
     fn datagrams_that_queued_start_the_pause_and_a_sparse_drain_ends_it() {
         let mut p = pace();
-        p.after_drain(2, 400);
+        p.after_drain(2, None);
         assert_eq!(p.pause, MAX_PAUSE);
-        p.after_drain(40, 8_000);
+        p.after_drain(40, fill(40_000));
         assert_eq!(p.pause, MAX_PAUSE);
-        p.after_drain(1, 200);
+        p.after_drain(1, fill(1_000));
         assert_eq!(p.pause, Duration::ZERO);
     }
 
     #[test]
-    fn a_drain_over_the_budget_halves_the_pause_down_to_the_least_then_it_grows_back() {
+    fn a_quarter_full_buffer_halves_the_pause_down_to_the_least_then_it_grows_back() {
         let mut p = pace();
-        p.after_drain(2, 400);
-        p.after_drain(500, 100_000);
+        p.after_drain(2, None);
+        p.after_drain(200, fill(120_000));
         assert_eq!(p.pause, MAX_PAUSE / 2);
         for _ in 0..10 {
-            p.after_drain(500, 100_000);
+            p.after_drain(200, fill(120_000));
         }
         assert_eq!(p.pause, MIN_PAUSE);
-        // Between a quarter of the budget and the budget: kept.
-        p.after_drain(100, 20_000);
+        // Between a sixteenth and a quarter: kept.
+        p.after_drain(100, fill(50_000));
         assert_eq!(p.pause, MIN_PAUSE);
         for _ in 0..10 {
-            p.after_drain(10, 2_000);
+            p.after_drain(10, fill(10_000));
         }
         assert_eq!(p.pause, MAX_PAUSE);
     }
