@@ -12,6 +12,11 @@ const CONFIG: &str = r#"
 type = "tcp"
 listen = "127.0.0.1:{port}"
 
+[input.udp]
+type = "udp"
+listen = "127.0.0.1:{port}"
+receive_buffer_bytes = 1048576
+
 [input.local]
 type = "unix_datagram"
 path = "{dir}/log.sock"
@@ -39,6 +44,16 @@ fn writer_threads(pid: i32) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// `config` without the `extra` output (its rules must not name it any more).
+fn without_extra(config: &str, d: &Daemon) -> String {
+    let extra = format!(
+        "[output.extra]\ntype = \"file\"\npath = \"{}/extra.log\"\n",
+        d.dir.path().display()
+    );
+    assert!(config.contains(&extra), "{config}");
+    config.replace(&extra, "")
 }
 
 fn open_fds(pid: i32) -> usize {
@@ -72,14 +87,7 @@ fn reloads_keep_one_writer_per_file_even_with_idle_connections() {
             "flush_interval_ms = 30\nbuffer_bytes = 4096\n",
         )
         .replace("output = [\"all\", \"extra\"]", "output = \"all\"");
-    let config = config.replace(
-        &format!(
-            "[output.extra]\ntype = \"file\"\npath = \"{}/extra.log\"\n",
-            d.dir.path().display()
-        ),
-        "",
-    );
-    std::fs::write(&d.config, config).unwrap();
+    std::fs::write(&d.config, without_extra(&config, &d)).unwrap();
     d.signal(libc::SIGHUP);
     wait_until("the removed output's writer has ended", || {
         writer_threads(d.pid()) == ["out-all"]
@@ -180,47 +188,21 @@ fn descriptors_attached_to_datagrams_are_closed() {
     );
 }
 
-const UDP_CONFIG: &str = r#"
-[input.udp]
-type = "udp"
-listen = "127.0.0.1:{port}"
-receive_buffer_bytes = 1048576
-
-[output.all]
-type = "file"
-path = "{dir}/all.log"
-flush_interval_ms = 20
-
-[output.extra]
-type = "file"
-path = "{dir}/extra.log"
-
-[[rule]]
-output = ["all", "extra"]
-"#;
-
 /// A UDP socket is read on a thread of its own, outside tokio, that sleeps between drains
 /// while datagrams come fast (`input/udp.rs`). Idle, it waits in `poll`: a reload must still
 /// reach it at once (or the removed output's writer would live on), and a stop must still
 /// read what the kernel holds.
 #[test]
 fn an_idle_udp_reader_takes_a_reload_at_once_and_a_stop_reads_what_is_queued() {
-    let mut d = Daemon::start(UDP_CONFIG);
+    let mut d = Daemon::start(CONFIG);
     let port = d.port.to_string();
     crate::util::logger(&["-d", "-n", "127.0.0.1", "-P", &port, "-t", "tag", "before"]);
     d.wait_lines(&d.path("all.log"), 1);
     assert_eq!(writer_threads(d.pid()), ["out-all", "out-extra"]);
     let config = std::fs::read_to_string(&d.config)
         .unwrap()
-        .replace("output = [\"all\", \"extra\"]", "output = \"all\"")
-        .replace(
-            &format!(
-                "[output.extra]\ntype = \"file\"\npath = \"{}/extra.log\"\n",
-                d.dir.path().display()
-            ),
-            "",
-        );
-    std::fs::write(&d.config, config).unwrap();
+        .replace("output = [\"all\", \"extra\"]", "output = \"all\"");
+    std::fs::write(&d.config, without_extra(&config, &d)).unwrap();
     d.signal(libc::SIGHUP);
     wait_until("the idle UDP reader let go of the removed output", || {
         writer_threads(d.pid()) == ["out-all"]
