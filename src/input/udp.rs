@@ -272,17 +272,14 @@ impl Reader {
                 .div_ceil(1000)
                 .min(i32::MAX as u128) as i32
         });
+        let readable = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let mut fds = [
-            libc::pollfd {
-                fd: self.sock.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: self.wake.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            readable(self.sock.as_raw_fd()),
+            readable(self.wake.as_raw_fd()),
         ];
         // SAFETY: `fds` is a valid array of two pollfd for the duration of the call.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
