@@ -12,7 +12,11 @@
 //! - `LOGWELL_COMPARE_UDP_RATE=N`: the fixed rate of `udp_fixed` (default 250,000/s);
 //! - `LOGWELL_COMPARE_UDP_STEPS=N`: probes of the `udp_max` search (default 6);
 //! - `LOGWELL_COMPARE_UDP_SENDERS=N`: sender threads of each `udp_max` probe (default 1,
-//!   up to 16), each at its share of the probe's rate.
+//!   up to 16), each at its share of the probe's rate;
+//! - `LOGWELL_COMPARE_UDP_HIGH=N`: the `udp_max` search's ceiling (default 1,000,000/s);
+//! - `LOGWELL_BENCH_UDP_GSO=1`: UDP is sent with segmentation offload (`UDP_SEGMENT`, 64
+//!   messages a `send`, see `loadgen::udp`): a sender several times cheaper, whose datagrams
+//!   reach the receiver in bursts of 64.
 //!
 //! The daemons are not installed: rsyslog and syslog-ng-core conflict as Debian packages, and
 //! installing either would replace the machine's own syslog. `scripts/peers.sh` downloads both
@@ -1166,7 +1170,12 @@ fn udp_max_senders() -> usize {
 /// rate as the rate.
 fn udp_search(kind: Kind, case: &Case, peers: &Peers, opts: &Options) -> Outcome {
     let n = messages(case, opts);
-    let (mut low, mut high) = (UDP_SEARCH_LOW, UDP_SEARCH_HIGH);
+    let high = std::env::var("LOGWELL_COMPARE_UDP_HIGH")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|&h| h > UDP_SEARCH_LOW)
+        .unwrap_or(UDP_SEARCH_HIGH);
+    let (mut low, mut high) = (UDP_SEARCH_LOW, high);
     let mut best: Option<Outcome> = None;
     let mut last: Option<Outcome> = None;
     for _ in 0..opts.udp_steps {

@@ -10,6 +10,8 @@
 //! - `LOGWELL_BENCH_UDP_RATE=N`: messages per second of the `udp_paced` case (default 100,000);
 //! - `LOGWELL_BENCH_TRICKLE_RATE=N`: messages per second of the `unix_trickle` case (default
 //!   10,000; one `send` each, the sender sleeps between them);
+//! - `LOGWELL_BENCH_UDP_GSO=1`: the UDP cases send with segmentation offload (`UDP_SEGMENT`,
+//!   64 messages a `send`, arriving in bursts of 64);
 //! - `LOGWELL_BENCH_LOGWELLD=PATH`: run this `logwelld` instead of the one Cargo built (an
 //!   earlier build copied aside, to measure before and after a change in turn);
 //! - `LOGWELL_BENCH_PERF=DIR`: record each case's daemon with `perf record -g` (at
