@@ -262,55 +262,15 @@ fn gso_loop(fd: i32, share: Share, rate: Option<u64>) -> Sent {
     if r != 0 {
         return failed(0, format!("UDP_SEGMENT: {}", io::Error::last_os_error()));
     }
-    let mut buf = vec![0u8; BATCH * MESSAGE_BYTES];
-    for (i, m) in buf.chunks_exact_mut(MESSAGE_BYTES).enumerate() {
-        render_with(m, HEADER, share.first_seq + i as u64);
-    }
-    let at = HEADER.len() + SEQ_TAG.len();
-    let begun = Instant::now();
-    let mut sent = 0u64;
-    while sent < share.count {
-        let n = (share.count - sent).min(BATCH as u64) as usize;
-        if sent > 0 {
-            for (i, m) in buf.chunks_exact_mut(MESSAGE_BYTES).take(n).enumerate() {
-                set_seq_at(m, at, share.first_seq + sent + i as u64);
-            }
+    batch_loop(HEADER, share, rate, |buf, done, n| {
+        let bytes = &buf[done * MESSAGE_BYTES..n * MESSAGE_BYTES];
+        // SAFETY: sends `bytes`, which lives for the call; the socket is connected.
+        let r = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), 0) };
+        match r {
+            r if r < 0 => Err(io::Error::last_os_error()),
+            _ => Ok(n - done),
         }
-        loop {
-            // SAFETY: sends `n` messages' bytes of `buf`; the socket is connected.
-            let r = unsafe { libc::send(fd, buf.as_ptr().cast(), n * MESSAGE_BYTES, 0) };
-            if r >= 0 {
-                break;
-            }
-            let e = io::Error::last_os_error();
-            let transient = retryable(&e)
-                || matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENOBUFS) | Some(libc::ECONNREFUSED)
-                );
-            if !transient {
-                return failed(sent, format!("send (UDP_SEGMENT): {e}"));
-            }
-            if Instant::now() > share.deadline {
-                return failed(sent, "deadline passed".into());
-            }
-            if e.raw_os_error() == Some(libc::ENOBUFS) {
-                std::thread::yield_now();
-            }
-        }
-        sent += n as u64;
-        if let Some(rate) = rate {
-            pace(begun, sent, rate);
-        }
-        if sent % (BATCH as u64 * 256) == 0 && Instant::now() > share.deadline {
-            return failed(sent, "deadline passed".into());
-        }
-    }
-    Sent {
-        messages: sent,
-        finished: Some(Instant::now()),
-        error: None,
-    }
+    })
 }
 
 /// A Unix datagram socket connected to `path`, its sends bounded by [`WRITE_TIMEOUT`].
@@ -369,24 +329,12 @@ pub fn unix_dgram_trickle(path: &Path, share: Share, rate: u64, start: &Barrier)
 
 /// Sends on a connected datagram socket in `sendmmsg` batches of [`BATCH`].
 fn sendmmsg_loop(fd: i32, header: &[u8], share: Share, rate: Option<u64>) -> Sent {
-    let mut buf = vec![0u8; BATCH * MESSAGE_BYTES];
-    for (i, m) in buf.chunks_exact_mut(MESSAGE_BYTES).enumerate() {
-        render_with(m, header, share.first_seq + i as u64);
-    }
-    let at = header.len() + SEQ_TAG.len();
-    let begun = Instant::now();
-    let mut sent = 0u64;
-    while sent < share.count {
-        let n = (share.count - sent).min(BATCH as u64) as usize;
-        if sent > 0 {
-            for (i, m) in buf.chunks_exact_mut(MESSAGE_BYTES).take(n).enumerate() {
-                set_seq_at(m, at, share.first_seq + sent + i as u64);
-            }
-        }
+    batch_loop(header, share, rate, |buf, done, n| {
         // The headers point into `buf`, which does not move while they live.
         let mut iov: Vec<libc::iovec> = buf
             .chunks_exact_mut(MESSAGE_BYTES)
             .take(n)
+            .skip(done)
             .map(|m| libc::iovec {
                 iov_base: m.as_mut_ptr().cast(),
                 iov_len: m.len(),
@@ -402,24 +350,56 @@ fn sendmmsg_loop(fd: i32, header: &[u8], share: Share, rate: Option<u64>) -> Sen
                 h
             })
             .collect();
+        // SAFETY: `hdrs` are valid headers whose single iovec points into `buf`; the socket is
+        // connected, so no address is needed.
+        let r = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as u32, 0) };
+        match r {
+            r if r < 0 => Err(io::Error::last_os_error()),
+            r => Ok(r as usize),
+        }
+    })
+}
+
+/// The loop both datagram senders share: [`BATCH`] messages rendered once after `header`,
+/// their sequence numbers rewritten per batch; `send(buf, done, n)` sends messages
+/// `done..n` of `buf` and says how many went. Transient errors (a full buffer, no receiver
+/// yet) are retried until `share`'s deadline; at most `rate` messages a second when given.
+fn batch_loop(
+    header: &[u8],
+    share: Share,
+    rate: Option<u64>,
+    mut send: impl FnMut(&mut [u8], usize, usize) -> io::Result<usize>,
+) -> Sent {
+    let mut buf = vec![0u8; BATCH * MESSAGE_BYTES];
+    for (i, m) in buf.chunks_exact_mut(MESSAGE_BYTES).enumerate() {
+        render_with(m, header, share.first_seq + i as u64);
+    }
+    let at = header.len() + SEQ_TAG.len();
+    let begun = Instant::now();
+    let mut sent = 0u64;
+    while sent < share.count {
+        let n = (share.count - sent).min(BATCH as u64) as usize;
+        if sent > 0 {
+            for (i, m) in buf.chunks_exact_mut(MESSAGE_BYTES).take(n).enumerate() {
+                set_seq_at(m, at, share.first_seq + sent + i as u64);
+            }
+        }
         let mut done = 0usize;
         while done < n {
-            // SAFETY: `hdrs[done..n]` are valid headers whose single iovec points into `buf`;
-            // the socket is connected, so no address is needed.
-            let r =
-                unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr().add(done), (n - done) as u32, 0) };
-            if r >= 0 {
-                done += r as usize;
-                continue;
-            }
-            let e = io::Error::last_os_error();
+            let e = match send(&mut buf, done, n) {
+                Ok(k) => {
+                    done += k;
+                    continue;
+                }
+                Err(e) => e,
+            };
             let transient = retryable(&e)
                 || matches!(
                     e.raw_os_error(),
                     Some(libc::ENOBUFS) | Some(libc::ECONNREFUSED)
                 );
             if !transient {
-                return failed(sent + done as u64, format!("sendmmsg: {e}"));
+                return failed(sent + done as u64, format!("send: {e}"));
             }
             if Instant::now() > share.deadline {
                 return failed(sent + done as u64, "deadline passed".into());
