@@ -242,10 +242,11 @@ pub fn udp_gso() -> bool {
 }
 
 /// Sends `share` as UDP datagrams of [`MESSAGE_BYTES`] with segmentation offload
-/// (`UDP_SEGMENT`): each `send` hands the kernel [`BATCH`] messages as one buffer, and
-/// the loopback delivery cuts it into that many datagrams (128 a send were no cheaper) before they reach the receiver's
-/// socket (which sees ordinary datagrams: receivers do not enable `UDP_GRO`). The sender's
-/// cost per datagram falls several-fold, so it can outrun receivers on the same CPUs.
+/// (`UDP_SEGMENT`): each `send` hands the kernel [`BATCH`] messages as one buffer, and the
+/// loopback delivery cuts it into that many datagrams before they reach the receiver's socket
+/// (which sees ordinary datagrams: receivers do not enable `UDP_GRO`; 128 a send were no
+/// cheaper). The sender's cost per datagram falls several-fold, so it can outrun receivers on
+/// the same CPUs.
 fn gso_loop(fd: i32, share: Share, rate: Option<u64>) -> Sent {
     const UDP_SEGMENT: libc::c_int = 103;
     let size = MESSAGE_BYTES as libc::c_int;

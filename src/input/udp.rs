@@ -220,8 +220,8 @@ struct Woken {
 impl Reader {
     fn run(mut self) {
         // The pipeline's timers and channels belong to the daemon's runtime.
-        let _runtime = self.handle.clone();
-        let _entered = _runtime.enter();
+        let runtime = self.handle.clone();
+        let _entered = runtime.enter();
         let trackers = self.ctx.trackers.clone();
         self.pipeline.drop_when_full();
         loop {
