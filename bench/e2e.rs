@@ -14,6 +14,11 @@
 //!   64 messages a `send`, arriving in bursts of 64);
 //! - `LOGWELL_BENCH_LOGWELLD=PATH`: run this `logwelld` instead of the one Cargo built (an
 //!   earlier build copied aside, to measure before and after a change in turn);
+//! - `LOGWELL_BENCH_AGAINST=PATH`: also run every case with this `logwelld` (an earlier
+//!   build copied aside), right after the build under test in each round; its rows are
+//!   marked with the file's name (`tcp1 [logwelld-base]`), and with `--rounds` the medians
+//!   of the two stand side by side. This is the before-and-after measure: both builds meet
+//!   the same spells of the machine;
 //! - `LOGWELL_BENCH_PERF=DIR`: record each case's daemon with `perf record -g` (at
 //!   `LOGWELL_BENCH_PERF_FREQ` samples per second, default 1999) into
 //!   `DIR/perf-CASE.data` (the figures of such a run include perf's own cost).
@@ -105,6 +110,39 @@ use loadgen::{Sent, Share};
 fn logwelld() -> String {
     std::env::var("LOGWELL_BENCH_LOGWELLD")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_logwelld").to_string())
+}
+
+/// A `logwelld` build the cases run with: the one under test, or the one it is compared
+/// against (`LOGWELL_BENCH_AGAINST`).
+#[derive(Clone, Debug)]
+struct Build {
+    path: String,
+    /// Added to the case's name in the tables (`tcp1 [logwelld-base]`); empty for the build
+    /// under test, so that the targets read its rows.
+    label: String,
+}
+
+/// The builds to run: the one under test, then `LOGWELL_BENCH_AGAINST=PATH` if set. Every
+/// case of every round runs with each in turn, so that the two meet the same spells of the
+/// machine and their medians can be compared (a before-and-after measure: on these shared
+/// CPUs, separate runs minutes apart differ by more than most changes do).
+fn builds() -> Vec<Build> {
+    let mut builds = vec![Build {
+        path: logwelld(),
+        label: String::new(),
+    }];
+    if let Some(path) = std::env::var_os("LOGWELL_BENCH_AGAINST") {
+        let path = path.to_string_lossy().into_owned();
+        let name = Path::new(&path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.clone());
+        builds.push(Build {
+            path,
+            label: format!(" [{name}]"),
+        });
+    }
+    builds
 }
 /// Longest a case may run, from the first message sent.
 const CASE_DEADLINE: Duration = Duration::from_secs(120);
@@ -376,6 +414,8 @@ struct Options {
     perf_dir: Option<PathBuf>,
     /// How many times the list of cases runs, interleaved (`--rounds N`).
     rounds: usize,
+    /// The builds each case runs with, in turn ([`builds`]).
+    builds: Vec<Build>,
 }
 
 fn main() {
@@ -407,20 +447,23 @@ fn main() {
             } else {
                 String::new()
             };
-            println!(
-                "\n== {} ({}): {} messages{of}",
-                case.name,
-                case.about,
-                group(n)
-            );
-            let mut o = run_case(case, n, &opts);
-            if let Some(why) = &o.skipped {
-                println!("{} case skipped: {why}", case.name);
-                continue;
+            for build in &opts.builds {
+                println!(
+                    "\n== {}{} ({}): {} messages{of}",
+                    case.name,
+                    build.label,
+                    case.about,
+                    group(n)
+                );
+                let mut o = run_case(case, n, &opts, build);
+                if let Some(why) = &o.skipped {
+                    println!("{} case skipped: {why}", case.name);
+                    continue;
+                }
+                o.round = round;
+                print!("{}", o.describe());
+                outcomes.push(o);
             }
-            o.round = round;
-            print!("{}", o.describe());
-            outcomes.push(o);
         }
     }
     println!("\n{}", table(&outcomes, opts.rounds > 1));
@@ -474,7 +517,7 @@ fn options() -> Result<Option<Options>, String> {
             "-h" | "--help" => {
                 println!(
                     "usage: cargo bench --bench e2e -- [--quick] [--list] [--rounds N] [all | CASE...]\n\
-                     env: LOGWELL_BENCH_MESSAGES, LOGWELL_BENCH_UDP_RATE, LOGWELL_BENCH_TRICKLE_RATE, LOGWELL_BENCH_PERF=DIR"
+                     env: LOGWELL_BENCH_MESSAGES, LOGWELL_BENCH_UDP_RATE, LOGWELL_BENCH_TRICKLE_RATE, LOGWELL_BENCH_PERF=DIR, LOGWELL_BENCH_LOGWELLD=PATH, LOGWELL_BENCH_AGAINST=PATH"
                 );
                 return Ok(None);
             }
@@ -515,6 +558,7 @@ fn options() -> Result<Option<Options>, String> {
         trickle_rate: number("LOGWELL_BENCH_TRICKLE_RATE")?.unwrap_or(10_000),
         perf_dir: std::env::var_os("LOGWELL_BENCH_PERF").map(PathBuf::from),
         rounds,
+        builds: builds(),
     }))
 }
 
@@ -718,9 +762,9 @@ fn per_sec(n: u64, secs: f64) -> f64 {
 }
 
 /// Runs one case on a fresh daemon; never panics on the daemon's failures, records them.
-fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
+fn run_case(case: &Case, n: u64, opts: &Options, build: &Build) -> Outcome {
     let mut out = Outcome {
-        case: case.name.to_string(),
+        case: format!("{}{}", case.name, build.label),
         messages: n,
         ..Outcome::default()
     };
@@ -752,6 +796,7 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
         _ => None,
     };
     let mut daemon = match Daemon::start(
+        &build.path,
         case.rotation.as_ref(),
         journald.as_ref().map(|j| j.ns.as_str()),
         tls,
@@ -777,7 +822,11 @@ fn run_case(case: &Case, n: u64, opts: &Options) -> Outcome {
     let perf = opts
         .perf_dir
         .as_ref()
-        .and_then(|dir| start_perf(dir, case.name, daemon.pid(), &mut out.errors));
+        .and_then(|dir| {
+            // `tcp1 [logwelld-base]` records into `perf-tcp1-logwelld-base.data`.
+            let name = out.case.replace(" [", "-").replace(']', "");
+            start_perf(dir, &name, daemon.pid(), &mut out.errors)
+        });
 
     // The senders connect, then wait on `start` with this thread, which starts the clock.
     let shares = split(
@@ -1185,6 +1234,7 @@ impl Daemon {
     /// (entries of `SYSLOG_IDENTIFIER=bench` only); with `tls`, a TLS input `tls` on another
     /// port, with certificates made by `openssl` in the daemon's directory.
     fn start(
+        logwelld: &str,
         rotation: Option<&Rotation>,
         journal_ns: Option<&str>,
         tls: bool,
@@ -1285,14 +1335,14 @@ output = "out"
         std::fs::write(&config, text).map_err(|e| format!("writing the config: {e}"))?;
         let stderr = d.join("stderr.log");
         let log = std::fs::File::create(&stderr).map_err(|e| format!("stderr log: {e}"))?;
-        let child = Command::new(logwelld())
+        let child = Command::new(logwelld)
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", logwelld()))?;
+            .map_err(|e| format!("starting {logwelld}: {e}"))?;
         let mut daemon = Daemon {
             child: Some(child),
             _dir: dir,
@@ -1766,6 +1816,13 @@ fn machine() -> String {
         kernel.trim()
     );
     let _ = writeln!(s, "daemon:  {} (git {git})", logwelld());
+    if let Some(against) = std::env::var_os("LOGWELL_BENCH_AGAINST") {
+        let _ = writeln!(
+            s,
+            "against: {} (rows marked with its name; each case runs with both in turn)",
+            against.to_string_lossy()
+        );
+    }
     let _ = writeln!(
         s,
         "load average before the run: {} (other work on these CPUs skews the rates)",
