@@ -819,14 +819,11 @@ fn run_case(case: &Case, n: u64, opts: &Options, build: &Build) -> Outcome {
     } else {
         None
     };
-    let perf = opts
-        .perf_dir
-        .as_ref()
-        .and_then(|dir| {
-            // `tcp1 [logwelld-base]` records into `perf-tcp1-logwelld-base.data`.
-            let name = out.case.replace(" [", "-").replace(']', "");
-            start_perf(dir, &name, daemon.pid(), &mut out.errors)
-        });
+    let perf = opts.perf_dir.as_ref().and_then(|dir| {
+        // `tcp1 [logwelld-base]` records into `perf-tcp1-logwelld-base.data`.
+        let name = out.case.replace(" [", "-").replace(']', "");
+        start_perf(dir, &name, daemon.pid(), &mut out.errors)
+    });
 
     // The senders connect, then wait on `start` with this thread, which starts the clock.
     let shares = split(
