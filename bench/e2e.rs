@@ -117,9 +117,28 @@ fn logwelld() -> String {
 #[derive(Clone, Debug)]
 struct Build {
     path: String,
-    /// Added to the case's name in the tables (`tcp1 [logwelld-base]`); empty for the build
-    /// under test, so that the targets read its rows.
-    label: String,
+    /// The compared build's file name, which marks its rows (`tcp1 [logwelld-base]`); `None`
+    /// for the build under test, whose rows keep the case's name so that the targets read
+    /// them.
+    against: Option<String>,
+}
+
+impl Build {
+    /// The name of `case`'s rows for this build.
+    fn case_name(&self, case: &str) -> String {
+        match &self.against {
+            None => case.to_string(),
+            Some(name) => format!("{case} [{name}]"),
+        }
+    }
+
+    /// The `perf` data file of `case` for this build (`perf-tcp1-logwelld-base.data`).
+    fn perf_name(&self, case: &str) -> String {
+        match &self.against {
+            None => case.to_string(),
+            Some(name) => format!("{case}-{name}"),
+        }
+    }
 }
 
 /// The builds to run: the one under test, then `LOGWELL_BENCH_AGAINST=PATH` if set. Every
@@ -129,7 +148,7 @@ struct Build {
 fn builds() -> Vec<Build> {
     let mut builds = vec![Build {
         path: logwelld(),
-        label: String::new(),
+        against: None,
     }];
     if let Some(path) = std::env::var_os("LOGWELL_BENCH_AGAINST") {
         let path = path.to_string_lossy().into_owned();
@@ -139,11 +158,12 @@ fn builds() -> Vec<Build> {
             .unwrap_or_else(|| path.clone());
         builds.push(Build {
             path,
-            label: format!(" [{name}]"),
+            against: Some(name),
         });
     }
     builds
 }
+
 /// Longest a case may run, from the first message sent.
 const CASE_DEADLINE: Duration = Duration::from_secs(120);
 /// Longest the daemon may take to answer on its control socket after starting.
@@ -428,7 +448,7 @@ fn main() {
         }
     };
     loadgen::self_check();
-    print!("{}", machine());
+    print!("{}", machine(&opts.builds));
     if cfg!(debug_assertions) {
         println!("WARNING: this is a debug build; run `cargo bench --bench e2e` for real figures");
     }
@@ -449,9 +469,8 @@ fn main() {
             };
             for build in &opts.builds {
                 println!(
-                    "\n== {}{} ({}): {} messages{of}",
-                    case.name,
-                    build.label,
+                    "\n== {} ({}): {} messages{of}",
+                    build.case_name(case.name),
                     case.about,
                     group(n)
                 );
@@ -764,7 +783,7 @@ fn per_sec(n: u64, secs: f64) -> f64 {
 /// Runs one case on a fresh daemon; never panics on the daemon's failures, records them.
 fn run_case(case: &Case, n: u64, opts: &Options, build: &Build) -> Outcome {
     let mut out = Outcome {
-        case: format!("{}{}", case.name, build.label),
+        case: build.case_name(case.name),
         messages: n,
         ..Outcome::default()
     };
@@ -820,9 +839,12 @@ fn run_case(case: &Case, n: u64, opts: &Options, build: &Build) -> Outcome {
         None
     };
     let perf = opts.perf_dir.as_ref().and_then(|dir| {
-        // `tcp1 [logwelld-base]` records into `perf-tcp1-logwelld-base.data`.
-        let name = out.case.replace(" [", "-").replace(']', "");
-        start_perf(dir, &name, daemon.pid(), &mut out.errors)
+        start_perf(
+            dir,
+            &build.perf_name(case.name),
+            daemon.pid(),
+            &mut out.errors,
+        )
     });
 
     // The senders connect, then wait on `start` with this thread, which starts the clock.
@@ -1774,7 +1796,7 @@ fn stop_perf(mut p: Perf, errors: &mut Vec<String>) {
 }
 
 /// CPU, cores, kernel, and what was measured.
-fn machine() -> String {
+fn machine(builds: &[Build]) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -1812,13 +1834,19 @@ fn machine() -> String {
         mem_kib as f64 / 1048576.0,
         kernel.trim()
     );
-    let _ = writeln!(s, "daemon:  {} (git {git})", logwelld());
-    if let Some(against) = std::env::var_os("LOGWELL_BENCH_AGAINST") {
-        let _ = writeln!(
-            s,
-            "against: {} (rows marked with its name; each case runs with both in turn)",
-            against.to_string_lossy()
-        );
+    for b in builds {
+        match &b.against {
+            None => {
+                let _ = writeln!(s, "daemon:  {} (git {git})", b.path);
+            }
+            Some(name) => {
+                let _ = writeln!(
+                    s,
+                    "against: {} (rows marked [{name}]; each case runs with both in turn)",
+                    b.path
+                );
+            }
+        }
     }
     let _ = writeln!(
         s,
