@@ -122,8 +122,6 @@ pub struct DatagramBatch {
     slot: usize,
     /// The longest datagram kept whole; longer ones are cut here and marked.
     limit: usize,
-    /// Datagrams in the entries of the last `recv`.
-    datagrams: usize,
     data: Vec<u8>,
     addrs: Vec<libc::sockaddr_storage>,
     cmsgs: Vec<u64>, // u64 for alignment of cmsghdr
@@ -154,7 +152,6 @@ impl DatagramBatch {
         DatagramBatch {
             slot,
             limit,
-            datagrams: 0,
             data: vec![0; slot * BATCH],
             // SAFETY: all-zero is a valid sockaddr_storage, iovec and mmsghdr.
             addrs: vec![unsafe { zeroed() }; BATCH],
@@ -205,22 +202,15 @@ impl DatagramBatch {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut datagrams = 0;
         for i in 0..n as usize {
-            let len = (self.hdrs[i].msg_len as usize).min(self.slot);
-            let mut count = 1;
-            self.each_control(i, |c| match c {
-                // SAFETY: the kernel just installed this descriptor in our table for us;
-                // nothing else refers to it.
-                Control::Fd(fd) => unsafe {
-                    libc::close(fd);
-                },
-                Control::Segment(size) if size > 0 => count = len.div_ceil(size).max(1),
-                _ => {}
+            self.each_control(i, |c| {
+                if let Control::Fd(fd) = c {
+                    // SAFETY: the kernel just installed this descriptor in our table for us;
+                    // nothing else refers to it.
+                    unsafe { libc::close(fd) };
+                }
             });
-            datagrams += count;
         }
-        self.datagrams = datagrams;
         Ok(n as usize)
     }
 
@@ -265,12 +255,6 @@ impl DatagramBatch {
                 c = libc::CMSG_NXTHDR(hdr, c);
             }
         }
-    }
-
-    /// The datagrams the last `recv` read: its entries, counting each coalesced one as the
-    /// datagrams it holds.
-    pub fn datagrams(&self) -> usize {
-        self.datagrams
     }
 
     /// Entry `i` of the last `recv` (`i` below what it returned).
@@ -343,7 +327,7 @@ pub async fn serve(
     pipeline.drop_when_full();
     let mut batch = DatagramBatch::new(max_message_size.min(MAX_DATAGRAM));
     let mut source = base.clone();
-    let mut drops = Drops::default();
+    let mut last_drops: u32 = 0;
     // When to ask the socket for its drop count: armed by reading, so drops are counted
     // within DROP_CHECK of the traffic that caused them, and the idle socket costs nothing.
     let mut drops_due: Option<tokio::time::Instant> = None;
@@ -372,7 +356,7 @@ pub async fn serve(
                 }
                 _ = drops_alarm.wait(drops_due) => {
                     drops_due = None;
-                    drops.check(&sock, &ctx);
+                    check_drops(&sock, &ctx, &mut last_drops);
                     continue;
                 }
             }
@@ -435,7 +419,7 @@ pub async fn serve(
         }
         drops_due.get_or_insert_with(|| tokio::time::Instant::now() + DROP_CHECK);
     }
-    drops.check(&sock, &ctx);
+    check_drops(&sock, &ctx, &mut last_drops);
     pipeline.flush().await;
 }
 
@@ -525,62 +509,12 @@ fn spin_recv(batch: &mut DatagramBatch, fd: RawFd) -> Option<usize> {
 /// How often, at most, the drop count is asked for while datagrams come.
 pub const DROP_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// A socket's drops as counted so far. Asked every [`DROP_CHECK`] while datagrams come and
-/// once at the stop, not per datagram: a per-datagram `SO_RXQ_OVFL` control message cost a
-/// tenth of the receive path.
-///
-/// The kernel counts dropped receives: a burst of coalesced datagrams (`UDP_GRO`) dropped
-/// whole counts once. So the count is scaled by the datagrams per entry read since the last
-/// look: exact for senders of plain datagrams (one per entry), an estimate for a sender of
-/// coalesced bursts (its bursts dropped are taken to be as long as those read).
-#[derive(Debug, Default)]
-pub(super) struct Drops {
-    /// The kernel's cumulative count at the last look.
-    last: u32,
-    /// Entries and datagrams read since the last look.
-    entries: u64,
-    datagrams: u64,
-}
-
-impl Drops {
-    /// Notes a read of `entries` entries holding `datagrams` datagrams.
-    pub fn read(&mut self, entries: usize, datagrams: usize) {
-        self.entries += entries as u64;
-        self.datagrams += datagrams as u64;
-    }
-
-    /// Counts what the kernel dropped since the last look.
-    pub fn check<S: AsRawFd>(&mut self, sock: &S, ctx: &InputContext) {
-        if let Some(count) = socket_drops(sock.as_raw_fd()) {
-            self.count(ctx, count);
-        }
-    }
-
-    fn count(&mut self, ctx: &InputContext, count: u32) {
-        let receives = u64::from(count.wrapping_sub(self.last));
-        self.last = count;
-        let (entries, datagrams) = (
-            std::mem::take(&mut self.entries),
-            std::mem::take(&mut self.datagrams),
-        );
-        if receives == 0 {
-            return;
-        }
-        let dropped = scaled(receives, entries, datagrams);
-        ctx.stats.dropped.fetch_add(dropped, Relaxed);
-        if dropped == receives {
-            tracing::warn!(input = %ctx.name, dropped, "the kernel dropped datagrams: the receive buffer was full (raise receive_buffer_bytes)");
-        } else {
-            tracing::warn!(input = %ctx.name, dropped, receives, "the kernel dropped bursts of coalesced datagrams (counted as the datagrams per burst read meanwhile): the receive buffer was full (raise receive_buffer_bytes)");
-        }
-    }
-}
-
-/// `receives` dropped entries as datagrams, at the ratio of those read meanwhile.
-fn scaled(receives: u64, entries: u64, datagrams: u64) -> u64 {
-    match entries {
-        0 => receives,
-        e => (receives * datagrams.max(e)).div_ceil(e),
+/// Counts what the kernel dropped since the last look. Asked every [`DROP_CHECK`] while
+/// datagrams come and once at the stop, not per datagram: a per-datagram `SO_RXQ_OVFL`
+/// control message cost a tenth of the receive path.
+pub(super) fn check_drops<S: AsRawFd>(sock: &S, ctx: &InputContext, last: &mut u32) {
+    if let Some(count) = socket_drops(sock.as_raw_fd()) {
+        count_drops(ctx, last, count);
     }
 }
 
@@ -589,6 +523,15 @@ pub(super) const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_se
 
 /// The largest datagram: a slot never needs to be bigger.
 pub(super) const MAX_DATAGRAM: usize = 65536;
+
+fn count_drops(ctx: &InputContext, last: &mut u32, count: u32) {
+    let new = count.wrapping_sub(*last);
+    *last = count;
+    if new > 0 {
+        ctx.stats.dropped.fetch_add(u64::from(new), Relaxed);
+        tracing::warn!(input = %ctx.name, dropped = new, "the kernel dropped datagrams: the receive buffer was full (raise receive_buffer_bytes)");
+    }
+}
 
 /// The socket's cumulative drop count (`SO_MEMINFO`'s `SK_MEMINFO_DROPS`).
 fn socket_drops(fd: RawFd) -> Option<u32> {
@@ -684,7 +627,6 @@ mod tests {
         assert_eq!(recv(&mut batch, &rx), 1);
         let e = batch.entry(0);
         assert_eq!(e.count(), 21);
-        assert_eq!(batch.datagrams(), 21);
         for k in 0..20 {
             let d = e.get(k);
             assert_eq!(d.data, vec![b'a' + k as u8; 50].as_slice());
@@ -714,18 +656,6 @@ mod tests {
                 (vec![b'z'; 30], false),
             ]
         );
-    }
-
-    #[test]
-    fn dropped_receives_count_as_the_datagrams_per_entry_read_meanwhile() {
-        // Plain datagrams: exact.
-        assert_eq!(scaled(7, 100, 100), 7);
-        assert_eq!(scaled(7, 0, 0), 7);
-        // Bursts of 64 coalesced: each dropped receive was a burst.
-        assert_eq!(scaled(10, 50, 3200), 640);
-        // Never fewer than the receives, rounded up.
-        assert_eq!(scaled(3, 2, 3), 5);
-        assert_eq!(scaled(3, 5, 1), 3);
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub fn spawn(
             pipeline: ctx.pipeline(),
             ctx: ctx.clone(),
             handle: handle.clone(),
-            drops: dgram::Drops::default(),
+            last_drops: 0,
             drops_due: None,
         };
         std::thread::Builder::new()
@@ -210,7 +210,7 @@ struct Reader {
     ctx: InputContext,
     /// The runtime the pipeline's channel sends run on.
     handle: tokio::runtime::Handle,
-    drops: dgram::Drops,
+    last_drops: u32,
     /// When to ask the socket for its drop count: armed by reading (see [`dgram`]).
     drops_due: Option<Instant>,
 }
@@ -255,7 +255,7 @@ impl Reader {
             }
             self.chores();
         }
-        self.drops.check(&self.sock, &self.ctx);
+        dgram::check_drops(&self.sock, &self.ctx, &mut self.last_drops);
         self.flush();
         // The socket is closed before the input counts as ended.
         drop(self);
@@ -308,7 +308,6 @@ impl Reader {
             match self.batch.recv(self.sock.as_raw_fd()) {
                 Ok(n) => {
                     got += n;
-                    self.drops.read(n, self.batch.datagrams());
                     self.push(n);
                     if n < dgram::BATCH {
                         break;
@@ -356,7 +355,7 @@ impl Reader {
         }
         if self.drops_due.is_some_and(|d| d <= Instant::now()) {
             self.drops_due = None;
-            self.drops.check(&self.sock, &self.ctx);
+            dgram::check_drops(&self.sock, &self.ctx, &mut self.last_drops);
         }
     }
 
