@@ -81,14 +81,14 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// How many datagrams the entry holds (at least one, even an empty datagram).
-    pub fn count(&self) -> usize {
+    pub fn len(&self) -> usize {
         match self.segment {
             0 => 1,
             seg => self.bytes.len().div_ceil(seg).max(1),
         }
     }
 
-    /// Datagram `k` of the entry (`k` below [`Entry::count`]), cut at the size limit.
+    /// Datagram `k` of the entry (`k` below [`Entry::len`]), cut at the size limit.
     pub fn get(&self, k: usize) -> Datagram<'a> {
         let (data, last) = match self.segment {
             0 => (self.bytes, true),
@@ -447,7 +447,7 @@ pub(super) fn push_datagrams(
             source.peer = Some(peer);
             source.default_host = peer_host(&peer).into();
         }
-        let count = e.count();
+        let count = e.len();
         while at.datagram < count {
             let d = e.get(at.datagram);
             at.datagram += 1;
@@ -626,7 +626,7 @@ mod tests {
         // One entry: the kernel kept the burst together.
         assert_eq!(recv(&mut batch, &rx), 1);
         let e = batch.entry(0);
-        assert_eq!(e.count(), 21);
+        assert_eq!(e.len(), 21);
         for k in 0..20 {
             let d = e.get(k);
             assert_eq!(d.data, vec![b'a' + k as u8; 50].as_slice());
@@ -644,7 +644,7 @@ mod tests {
         let mut batch = DatagramBatch::coalescing(40);
         assert_eq!(recv(&mut batch, &rx), 1);
         let e = batch.entry(0);
-        let got: Vec<(Vec<u8>, bool)> = (0..e.count())
+        let got: Vec<(Vec<u8>, bool)> = (0..e.len())
             .map(|k| (e.get(k).data.to_vec(), e.get(k).truncated))
             .collect();
         assert_eq!(
@@ -666,7 +666,7 @@ mod tests {
         let mut batch = DatagramBatch::coalescing(3);
         assert_eq!(recv(&mut batch, &rx), 1);
         let e = batch.entry(0);
-        assert_eq!(e.count(), 1);
+        assert_eq!(e.len(), 1);
         assert_eq!(e.get(0).data, b"pla");
         assert!(e.get(0).truncated);
     }
