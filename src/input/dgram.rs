@@ -1,9 +1,6 @@
 //! Batched datagram reading for UDP and Unix datagram sockets: one `recvmmsg` call fills up to
-//! [`BATCH`] entries, with each one's sender address, truncation flag and credentials
-//! (`SCM_CREDENTIALS`). An entry is one datagram, or on a UDP socket that takes coalesced
-//! datagrams ([`accept_coalesced`], `UDP_GRO`) a burst of one sender's datagrams that the
-//! kernel kept together, cut back into datagrams here ([`Entry`]). What every datagram reader
-//! shares: pushing a batch into a pipeline
+//! [`BATCH`] datagrams, with each one's sender address, truncation flag and credentials
+//! (`SCM_CREDENTIALS`); what every datagram reader shares: pushing a batch into a pipeline
 //! ([`push_datagrams`]) and counting what the kernel dropped (`SO_MEMINFO`, asked at most every
 //! [`DROP_CHECK`] while datagrams come); and the Unix datagram socket's loop ([`serve`], a tokio
 //! task). UDP sockets are read by a thread of their own, see [`super::udp`].
@@ -26,40 +23,14 @@ use crate::pipeline::Alarm;
 /// Datagrams read per `recvmmsg` call.
 pub const BATCH: usize = 32;
 
-/// Room for one `SCM_CREDENTIALS` control message (and descriptors a sender attached), or
-/// one `UDP_GRO` control message.
+/// Room for one `SCM_CREDENTIALS` control message (and descriptors a sender attached).
 const CMSG_BYTES: usize = 128;
-
-/// `UDP_GRO` (linux/udp.h): as a `SOL_UDP` option, the socket takes coalesced datagrams; as
-/// a control message, the size of each datagram of a coalesced entry.
-const UDP_GRO: libc::c_int = 104;
-
-/// Lets a UDP socket take a burst of one sender's datagrams as one entry (`UDP_GRO`, Linux
-/// 5.0): a sender that hands the kernel many datagrams at once (`UDP_SEGMENT`, as QUIC stacks
-/// and fast log shippers do) then costs one receive instead of one per datagram, and a NIC's
-/// receive offload may coalesce a flow's datagrams of equal size. Every datagram is still
-/// received on its own ([`Entry`] cuts the entry back). Returns whether the kernel took the
-/// option; without it datagrams come one by one, as before.
-pub fn accept_coalesced<F: AsRawFd>(sock: &F) -> bool {
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt reads one int from a live local.
-    let r = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_UDP,
-            UDP_GRO,
-            (&on as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    r == 0
-}
 
 /// One datagram of a batch.
 pub struct Datagram<'a> {
-    /// The bytes, cut at the size limit.
+    /// The bytes, cut at the slot size.
     pub data: &'a [u8],
-    /// The datagram was longer than the size limit and was cut.
+    /// The datagram was longer than the slot and was cut.
     pub truncated: bool,
     /// Sender address, for IP sockets.
     pub peer: Option<SocketAddr>,
@@ -67,61 +38,17 @@ pub struct Datagram<'a> {
     pub creds: Option<Creds>,
 }
 
-/// One entry of a batch: a datagram, or several of one sender's that the kernel coalesced.
-pub struct Entry<'a> {
-    bytes: &'a [u8],
-    /// The kernel cut the entry at the slot size.
-    cut: bool,
-    /// The size of each coalesced datagram (the last may be shorter); 0 for a single one.
-    segment: usize,
-    limit: usize,
-    peer: Option<SocketAddr>,
-    creds: Option<Creds>,
-}
-
-impl<'a> Entry<'a> {
-    /// How many datagrams the entry holds (at least one, even an empty datagram).
-    pub fn len(&self) -> usize {
-        match self.segment {
-            0 => 1,
-            seg => self.bytes.len().div_ceil(seg).max(1),
-        }
-    }
-
-    /// Datagram `k` of the entry (`k` below [`Entry::len`]), cut at the size limit.
-    pub fn get(&self, k: usize) -> Datagram<'a> {
-        let (data, last) = match self.segment {
-            0 => (self.bytes, true),
-            seg => {
-                let rest = &self.bytes[(k * seg).min(self.bytes.len())..];
-                (&rest[..rest.len().min(seg)], rest.len() <= seg)
-            }
-        };
-        let over = data.len() > self.limit;
-        Datagram {
-            data: &data[..data.len().min(self.limit)],
-            truncated: over || (last && self.cut),
-            peer: self.peer,
-            creds: self.creds,
-        }
-    }
-}
-
 /// A control message we act on.
 enum Control {
     Creds(Creds),
     /// A descriptor a sender attached; closed on receipt.
     Fd(RawFd),
-    /// The entry holds coalesced datagrams of this size.
-    Segment(usize),
 }
 
 /// Buffers for one `recvmmsg` call. Pointers between them are set up at each call, so the
 /// struct may move freely between calls.
 pub struct DatagramBatch {
     slot: usize,
-    /// The longest datagram kept whole; longer ones are cut here and marked.
-    limit: usize,
     data: Vec<u8>,
     addrs: Vec<libc::sockaddr_storage>,
     cmsgs: Vec<u64>, // u64 for alignment of cmsghdr
@@ -134,24 +61,10 @@ pub struct DatagramBatch {
 unsafe impl Send for DatagramBatch {}
 
 impl DatagramBatch {
-    /// Buffers for [`BATCH`] datagrams of up to `limit` bytes each; the kernel cuts longer
-    /// ones.
-    pub fn new(limit: usize) -> DatagramBatch {
-        DatagramBatch::with_slot(limit.min(MAX_DATAGRAM), limit)
-    }
-
-    /// Buffers for [`BATCH`] entries of the largest size, for a socket that takes coalesced
-    /// datagrams ([`accept_coalesced`]): an entry up to 64 KiB is read whole, and each of its
-    /// datagrams is cut at `limit` here. The memory is reserved, not touched: a page of it
-    /// becomes resident only once a datagram reaches it.
-    pub fn coalescing(limit: usize) -> DatagramBatch {
-        DatagramBatch::with_slot(MAX_DATAGRAM, limit)
-    }
-
-    fn with_slot(slot: usize, limit: usize) -> DatagramBatch {
+    /// Buffers for [`BATCH`] datagrams of up to `slot` bytes.
+    pub fn new(slot: usize) -> DatagramBatch {
         DatagramBatch {
             slot,
-            limit,
             data: vec![0; slot * BATCH],
             // SAFETY: all-zero is a valid sockaddr_storage, iovec and mmsghdr.
             addrs: vec![unsafe { zeroed() }; BATCH],
@@ -239,10 +152,6 @@ impl DatagramBatch {
                             gid: u.gid,
                         }));
                     }
-                    (libc::SOL_UDP, UDP_GRO) if payload >= size_of::<libc::c_int>() => {
-                        let size: libc::c_int = std::ptr::read_unaligned(data.cast());
-                        f(Control::Segment(size.max(0) as usize));
-                    }
                     (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
                         for k in 0..payload / size_of::<RawFd>() {
                             f(Control::Fd(std::ptr::read_unaligned(
@@ -257,25 +166,21 @@ impl DatagramBatch {
         }
     }
 
-    /// Entry `i` of the last `recv` (`i` below what it returned).
-    pub fn entry(&self, i: usize) -> Entry<'_> {
+    /// Datagram `i` of the last `recv` (`i` below what it returned).
+    pub fn get(&self, i: usize) -> Datagram<'_> {
         let hdr = &self.hdrs[i];
         let len = (hdr.msg_len as usize).min(self.slot);
-        let bytes = &self.data[i * self.slot..i * self.slot + len];
-        let cut = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        let data = &self.data[i * self.slot..i * self.slot + len];
+        let truncated = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
         let peer = sockaddr_to_std(&self.addrs[i], hdr.msg_hdr.msg_namelen);
         let mut creds = None;
-        let mut segment = 0;
         self.each_control(i, |c| match c {
             Control::Creds(c) => creds = Some(c),
-            Control::Segment(s) => segment = s,
             Control::Fd(_) => {}
         });
-        Entry {
-            bytes,
-            cut,
-            segment,
-            limit: self.limit,
+        Datagram {
+            data,
+            truncated,
             peer,
             creds,
         }
@@ -407,9 +312,9 @@ pub async fn serve(
             None => run + n,
         };
         pipeline.begin();
-        let mut at = Cursor::default();
-        while at.entry < n {
-            at = push_datagrams(&batch, at, n, &ctx, &mut source, &mut pipeline);
+        let mut from = 0;
+        while from < n {
+            from = push_datagrams(&batch, from..n, &ctx, &mut source, &mut pipeline);
             if pipeline.needs_flush() {
                 pipeline.flush().await;
             }
@@ -423,55 +328,33 @@ pub async fn serve(
     pipeline.flush().await;
 }
 
-/// A position in the last `recv`'s entries: datagram `datagram` of entry `entry`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Cursor {
-    pub entry: usize,
-    pub datagram: usize,
-}
-
-/// Pushes the datagrams of the last `recv` from `at` up to entry `n` into `pipeline`,
-/// skipping those the input's limits refuse, until a chunk is full: returns where to go on
-/// from (entry `n` when all are in). `source` carries the last sender's address and host name.
+/// Pushes datagrams `range` of the last `recv` into `pipeline`, skipping those the input's
+/// limits refuse, until a chunk is full: returns the index to go on from (`range.end` when
+/// all are in). `source` carries the last sender's address and host name.
 pub(super) fn push_datagrams(
     batch: &DatagramBatch,
-    mut at: Cursor,
-    n: usize,
+    range: std::ops::Range<usize>,
     ctx: &InputContext,
     source: &mut Source,
     pipeline: &mut crate::pipeline::Pipeline,
-) -> Cursor {
-    while at.entry < n {
-        let e = batch.entry(at.entry);
-        if let Some(peer) = e.peer.filter(|p| Some(*p) != source.peer) {
+) -> usize {
+    for i in range.clone() {
+        let d = batch.get(i);
+        if let (Some(l), Some(peer)) = (&ctx.limiter, d.peer) {
+            if !l.datagram_permitted(peer.ip()) || !l.allow_message(peer.ip()) {
+                continue;
+            }
+        }
+        if let Some(peer) = d.peer.filter(|p| Some(*p) != source.peer) {
             source.peer = Some(peer);
             source.default_host = peer_host(&peer).into();
         }
-        let count = e.len();
-        while at.datagram < count {
-            let d = e.get(at.datagram);
-            at.datagram += 1;
-            if let (Some(l), Some(peer)) = (&ctx.limiter, d.peer) {
-                if !l.datagram_permitted(peer.ip()) || !l.allow_message(peer.ip()) {
-                    continue;
-                }
-            }
-            pipeline.push(d.data, d.truncated, source, d.creds);
-            if pipeline.needs_flush() {
-                break;
-            }
-        }
-        if at.datagram >= count {
-            at = Cursor {
-                entry: at.entry + 1,
-                datagram: 0,
-            };
-        }
+        pipeline.push(d.data, d.truncated, source, d.creds);
         if pipeline.needs_flush() {
-            break;
+            return i + 1;
         }
     }
-    at
+    range.end
 }
 
 /// After a flood, how long the loop polls the emptied queue before it parks in epoll.
@@ -571,103 +454,4 @@ pub(super) fn socket_meminfo(fd: RawFd) -> Option<MemInfo> {
         limit: info[1],
         drops: info[SK_MEMINFO_DROPS],
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::UdpSocket;
-
-    /// A receiver that takes coalesced datagrams, and a sender connected to it that sends
-    /// with segmentation offload in `segment`-byte datagrams.
-    fn pair(segment: usize) -> (UdpSocket, UdpSocket) {
-        const UDP_SEGMENT: libc::c_int = 103;
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        assert!(accept_coalesced(&rx), "{}", io::Error::last_os_error());
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.connect(rx.local_addr().unwrap()).unwrap();
-        let size = segment as libc::c_int;
-        // SAFETY: setsockopt reads one int from a live local.
-        let r = unsafe {
-            libc::setsockopt(
-                tx.as_raw_fd(),
-                libc::SOL_UDP,
-                UDP_SEGMENT,
-                (&size as *const libc::c_int).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(r, 0, "{}", io::Error::last_os_error());
-        (rx, tx)
-    }
-
-    /// Reads one batch, waiting up to 5 s for the first datagram.
-    fn recv(batch: &mut DatagramBatch, rx: &UdpSocket) -> usize {
-        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        rx.peek(&mut [0u8; 1]).unwrap();
-        batch.recv(rx.as_raw_fd()).unwrap()
-    }
-
-    fn burst(count: usize, segment: usize, last: usize) -> Vec<u8> {
-        let mut b = Vec::new();
-        for i in 0..count {
-            b.extend(std::iter::repeat_n(b'a' + i as u8, segment));
-        }
-        b.extend(std::iter::repeat_n(b'z', last));
-        b
-    }
-
-    #[test]
-    fn a_segmented_burst_is_one_entry_cut_back_into_its_datagrams() {
-        let (rx, tx) = pair(50);
-        tx.send(&burst(20, 50, 7)).unwrap();
-        let mut batch = DatagramBatch::coalescing(1024);
-        // One entry: the kernel kept the burst together.
-        assert_eq!(recv(&mut batch, &rx), 1);
-        let e = batch.entry(0);
-        assert_eq!(e.len(), 21);
-        for k in 0..20 {
-            let d = e.get(k);
-            assert_eq!(d.data, vec![b'a' + k as u8; 50].as_slice());
-            assert!(!d.truncated);
-            assert_eq!(d.peer, Some(tx.local_addr().unwrap()));
-        }
-        assert_eq!(e.get(20).data, b"zzzzzzz");
-        assert!(!e.get(20).truncated);
-    }
-
-    #[test]
-    fn each_coalesced_datagram_is_cut_at_the_limit_on_its_own() {
-        let (rx, tx) = pair(50);
-        tx.send(&burst(3, 50, 30)).unwrap();
-        let mut batch = DatagramBatch::coalescing(40);
-        assert_eq!(recv(&mut batch, &rx), 1);
-        let e = batch.entry(0);
-        let got: Vec<(Vec<u8>, bool)> = (0..e.len())
-            .map(|k| (e.get(k).data.to_vec(), e.get(k).truncated))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (vec![b'a'; 40], true),
-                (vec![b'b'; 40], true),
-                (vec![b'c'; 40], true),
-                (vec![b'z'; 30], false),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_plain_datagram_is_one_entry_of_one() {
-        let (rx, _) = pair(50);
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.send_to(b"plain", rx.local_addr().unwrap()).unwrap();
-        let mut batch = DatagramBatch::coalescing(3);
-        assert_eq!(recv(&mut batch, &rx), 1);
-        let e = batch.entry(0);
-        assert_eq!(e.len(), 1);
-        assert_eq!(e.get(0).data, b"pla");
-        assert!(e.get(0).truncated);
-    }
 }

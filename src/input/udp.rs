@@ -100,12 +100,8 @@ pub fn spawn(
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
         let base = ctx.local_source(s.use_sender_timestamp);
-        let batch = match dgram::accept_coalesced(&sock) {
-            true => DatagramBatch::coalescing(s.max_message_size_bytes),
-            false => DatagramBatch::new(s.max_message_size_bytes),
-        };
         let reader = Reader {
-            batch,
+            batch: DatagramBatch::new(s.max_message_size_bytes.min(dgram::MAX_DATAGRAM)),
             pace: Pace {
                 pause: Duration::ZERO,
             },
@@ -332,12 +328,11 @@ impl Reader {
     /// Pushes the `n` datagrams of the last read, flushing whenever a chunk fills.
     fn push(&mut self, n: usize) {
         self.pipeline.begin();
-        let mut at = dgram::Cursor::default();
-        while at.entry < n {
-            at = dgram::push_datagrams(
+        let mut from = 0;
+        while from < n {
+            from = dgram::push_datagrams(
                 &self.batch,
-                at,
-                n,
+                from..n,
                 &self.ctx,
                 &mut self.source,
                 &mut self.pipeline,

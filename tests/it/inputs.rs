@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use crate::util::{tcp_send, udp_send, udp_send_segmented, Daemon};
+use crate::util::{tcp_send, udp_send, Daemon};
 
 const CONFIG: &str = r#"
 [input.udp]
@@ -114,39 +114,6 @@ fn oversized_messages_are_truncated_marked_and_never_leak_into_the_next() {
     assert_eq!(d.stat("inputs", "udp", "truncated"), 1);
     let json = json_lines(&d, 5);
     assert_eq!(json.iter().filter(|j| j["truncated"] == true).count(), 3);
-}
-
-/// A sender that batches with segmentation offload hands the kernel many datagrams at once;
-/// logwelld's UDP socket takes them coalesced (`UDP_GRO`) and cuts them back: every datagram
-/// is its own message, in order, each cut at the size limit on its own.
-#[test]
-fn a_segmented_udp_burst_is_one_message_per_datagram_each_cut_at_the_limit() {
-    let d = Daemon::start(CONFIG);
-    // Five datagrams of 120 bytes (over the limit of 100) and a last one of 60.
-    let mut burst = Vec::new();
-    for i in 0..5 {
-        let head = format!("<13>Nov 21 09:41:03 host tag: gso-{i} ");
-        burst.extend_from_slice(head.as_bytes());
-        burst.resize(burst.len() + 120 - head.len(), b'x');
-    }
-    let end = burst.len() + 60;
-    burst.extend_from_slice(b"<13>Nov 21 09:41:03 host tag: gso-last ");
-    burst.resize(end, b'y');
-    udp_send_segmented(d.port, 120, &burst);
-    let text = d.wait_lines(&d.path("all.log"), 6);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 6, "{text}");
-    for (i, l) in lines[..5].iter().enumerate() {
-        let msg = l.split_once("tag: ").unwrap().1;
-        assert!(msg.starts_with(&format!("gso-{i} xxx")), "{text}");
-        assert!(l.ends_with("xx [truncated]"), "{text}");
-    }
-    assert!(
-        lines[5].ends_with("tag: gso-last yyyyyyyyyyyyyyyyyyyyy"),
-        "{text}"
-    );
-    assert_eq!(d.stat("inputs", "udp", "received"), 6);
-    assert_eq!(d.stat("inputs", "udp", "truncated"), 5);
 }
 
 #[test]

@@ -323,28 +323,6 @@ pub fn udp_send(port: u16, bytes: &[u8]) {
     s.send_to(bytes, ("127.0.0.1", port)).unwrap();
 }
 
-/// Sends `bytes` to 127.0.0.1:`port` in one `send` with segmentation offload (`UDP_SEGMENT`):
-/// the kernel makes it datagrams of `segment` bytes (the last may be shorter), as a sender
-/// that batches with GSO does.
-pub fn udp_send_segmented(port: u16, segment: usize, bytes: &[u8]) {
-    const UDP_SEGMENT: libc::c_int = 103;
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.connect(("127.0.0.1", port)).unwrap();
-    let size = segment as libc::c_int;
-    // SAFETY: setsockopt reads one int from a live local.
-    let r = unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(&s),
-            libc::SOL_UDP,
-            UDP_SEGMENT,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
-    assert_eq!(s.send(bytes).unwrap(), bytes.len());
-}
-
 /// This host's short name, as logwelld writes it for local messages.
 pub fn hostname() -> String {
     let h = nix_hostname();
