@@ -1,6 +1,8 @@
-//! Counters per input and per output, shared by the control socket (`logwell stats`) and, in
-//! later issues, `/metrics` and systemd's `STATUS=`. Hot paths add to them once per batch, not
-//! once per message.
+//! Counters per input and per output, shared by the control socket (`logwell stats`),
+//! `/metrics` and systemd's `STATUS=`. Hot paths add to them once per batch, not once per
+//! message. Each input also has a state ([`InputState`]): running, idle on purpose, or
+//! degraded by a fault in its environment (a device missing, an address in use), so that a
+//! fault that takes one input out shows wherever the counters do.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -36,6 +38,54 @@ pub struct InputStats {
     /// timed out (no client certificate when one is required, a certificate from another CA,
     /// …), or the client is not in `permitted_peers`.
     pub tls_refused: AtomicU64,
+    /// Faults of the environment met while setting the input up (at start or at a reload):
+    /// each one left the input degraded until the next reload.
+    pub faults: AtomicU64,
+    /// Whether the input runs.
+    pub state: Mutex<InputState>,
+    /// Why it is idle or degraded (the error and its hint); empty while running.
+    pub reason: Mutex<String>,
+}
+
+/// Whether an input runs. Set by the daemon when it sets the input up.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputState {
+    /// Reading.
+    #[default]
+    Running,
+    /// Configured, but idle on purpose: the reason says why (a kmsg input where journald
+    /// reads the kernel log).
+    Idle,
+    /// A fault in the environment keeps it from reading (the reason says which); the other
+    /// inputs run, and the next reload tries again.
+    Degraded,
+}
+
+impl InputState {
+    /// The word `logwell stats` shows.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InputState::Running => "running",
+            InputState::Idle => "idle",
+            InputState::Degraded => "degraded",
+        }
+    }
+}
+
+impl InputStats {
+    /// Records the input's state and why (empty for running).
+    pub fn set_state(&self, state: InputState, reason: &str) {
+        if state == InputState::Degraded {
+            self.faults.fetch_add(1, Relaxed);
+        }
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *s = state;
+        drop(s);
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        r.clear();
+        r.push_str(reason);
+    }
 }
 
 /// Counters of one output.
@@ -159,6 +209,12 @@ pub struct InputSnapshot {
     pub frame_timeouts: u64,
     #[serde(default)]
     pub tls_refused: u64,
+    #[serde(default)]
+    pub faults: u64,
+    #[serde(default)]
+    pub state: InputState,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 /// One output's counters at one moment.
@@ -214,6 +270,18 @@ impl Stats {
         reg.outputs.entry(name.to_string()).or_default().clone()
     }
 
+    /// The inputs that are degraded now, with why: for `STATUS=`.
+    pub fn degraded_inputs(&self) -> Vec<String> {
+        let reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        reg.inputs
+            .iter()
+            .filter(|(_, s)| {
+                *s.state.lock().unwrap_or_else(|e| e.into_inner()) == InputState::Degraded
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// Forgets inputs and outputs no longer configured (after a reload).
     pub fn retain(&self, inputs: &[&str], outputs: &[&str]) {
         let mut reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -244,6 +312,9 @@ impl Stats {
                             refused: s.refused.load(Relaxed),
                             frame_timeouts: s.frame_timeouts.load(Relaxed),
                             tls_refused: s.tls_refused.load(Relaxed),
+                            faults: s.faults.load(Relaxed),
+                            state: s.state.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                            reason: s.reason.lock().unwrap_or_else(|e| e.into_inner()).clone(),
                         },
                     )
                 })
@@ -290,7 +361,19 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 11] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 13] = [
+            (
+                "degraded",
+                "gauge",
+                "1 while a fault in the environment (a missing device, an address in use) keeps the input from reading.",
+                |i| u64::from(i.state == InputState::Degraded),
+            ),
+            (
+                "faults_total",
+                "counter",
+                "Faults of the environment that left the input degraded (at start or a reload).",
+                |i| i.faults,
+            ),
             ("received_total", "counter", "Messages received.", |i| {
                 i.received
             }),
@@ -497,6 +580,9 @@ impl Snapshot {
                 i.refused,
                 i.tls_refused
             );
+            if i.state != InputState::Running {
+                let _ = writeln!(s, "{:<8} {:<20} {}: {}", "", "", i.state.as_str(), i.reason);
+            }
         }
         for (name, o) in &self.outputs {
             let _ = writeln!(
@@ -539,4 +625,37 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_degraded_input_shows_in_metrics_and_text() {
+        let stats = Stats::new();
+        stats.input("local");
+        stats
+            .input("kernel")
+            .set_state(InputState::Degraded, "cannot open /dev/kmsg");
+        assert_eq!(stats.degraded_inputs(), ["kernel"]);
+        let snapshot = stats.snapshot();
+        let m = snapshot.to_prometheus();
+        assert!(
+            m.contains("logwell_input_degraded{input=\"kernel\"} 1"),
+            "{m}"
+        );
+        assert!(
+            m.contains("logwell_input_degraded{input=\"local\"} 0"),
+            "{m}"
+        );
+        assert!(
+            m.contains("logwell_input_faults_total{input=\"kernel\"} 1"),
+            "{m}"
+        );
+        let text = snapshot.to_text();
+        assert!(text.contains("degraded: cannot open /dev/kmsg"), "{text}");
+        stats.input("kernel").set_state(InputState::Running, "");
+        assert!(stats.degraded_inputs().is_empty());
+    }
 }

@@ -20,6 +20,11 @@ fn main() -> ExitCode {
     if args.check_config {
         return match config::load(&paths) {
             Ok(s) => {
+                // Faults of the environment are warnings: at start they degrade only the
+                // input they touch.
+                for fault in s.inputs.iter().flat_map(logwell::input::probe) {
+                    eprintln!("warning: {fault}\n  (at start, this input alone would be degraded; the others run)");
+                }
                 println!(
                     "{}: OK ({} inputs, {} outputs, {} rules)",
                     args.config.display(),

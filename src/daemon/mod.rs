@@ -1,10 +1,15 @@
 //! The daemon's lifecycle: start, reload, shutdown. Owns the running inputs and outputs and
 //! the routing table they share; everything else is done by the modules it wires together.
 //!
-//! - **Start**: load the config, bind every input (all failures reported at once, with
-//!   hints) and the control socket; as root, fork into a privileged parent and an
-//!   unprivileged worker ([`privsep`]); then, in the worker, start the runtime, spawn the
-//!   output writers and the inputs, serve the control socket.
+//! - **Start**: load the config (a mistake in it refuses the start, every problem reported at
+//!   once), bind every input and the control socket; as root, fork into a privileged parent
+//!   and an unprivileged worker ([`privsep`]); then, in the worker, start the runtime, spawn
+//!   the output writers and the inputs, serve the control socket.
+//! - **A fault in an input's environment** (a device missing or forbidden, an address in use,
+//!   a socket directory missing, no journal) never stops the daemon: that input alone is
+//!   *degraded*, logged once as a warning with its hint, shown by `logwell stats`, `/metrics`
+//!   and `STATUS=`, and tried again at every reload. A system logger's first duty is to keep
+//!   the local sockets working.
 //! - **SIGHUP**: every file is reopened (what logrotate expects), and the config is reloaded.
 //!   A config that does not validate is refused and the running one stays. Outputs and inputs
 //!   whose settings did not change keep running untouched: their sockets, connections and
@@ -33,6 +38,7 @@ use crate::output::rotate::Retention;
 use crate::output::{self, Output};
 use crate::pipeline::Routing;
 use crate::route::Router;
+use crate::stats::InputState;
 use crate::stats::Stats;
 
 /// Why the daemon could not start.
@@ -41,9 +47,6 @@ pub enum DaemonError {
     /// The configuration is invalid.
     #[error("{0}")]
     Config(#[from] ConfigErrors),
-    /// One or more inputs could not be bound.
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Inputs(Vec<InputError>),
     /// Privilege separation failed, or the worker ended with a failure.
     #[error(transparent)]
     Privsep(#[from] privsep::PrivsepError),
@@ -70,7 +73,7 @@ pub fn run(paths: ConfigPaths) -> Result<(), DaemonError> {
     let settings = config::load(&paths)?;
     init_logging(&settings.daemon.log_level);
     // Everything that needs root happens here, on one thread, before the fork.
-    let bound = bind_all(&settings.inputs)?;
+    let bound = bind_all(&settings.inputs);
     let control_path = settings.daemon.control_socket.clone();
     let control = control::bind(&control_path).map_err(io_err(format!(
         "cannot open the control socket {}",
@@ -109,11 +112,14 @@ pub fn run(paths: ConfigPaths) -> Result<(), DaemonError> {
 }
 
 /// The socket files this process created for `inputs` (not those systemd passed).
-fn owned_socket_files(inputs: &[InputSettings], bound: &[Bound]) -> Vec<std::path::PathBuf> {
+fn owned_socket_files(
+    inputs: &[InputSettings],
+    bound: &[Result<Bound, InputError>],
+) -> Vec<std::path::PathBuf> {
     inputs
         .iter()
         .zip(bound)
-        .filter(|(_, b)| b.owns_path())
+        .filter(|(_, b)| b.as_ref().is_ok_and(Bound::owns_path))
         .filter_map(|(i, _)| socket_file(i).cloned())
         .collect()
 }
@@ -129,23 +135,16 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
-/// Binds every input; all failures are collected.
-fn bind_all(inputs: &[InputSettings]) -> Result<Vec<Bound>, DaemonError> {
+/// Binds every input. A failure is a fault of that input's environment (the configuration
+/// was validated): it degrades that input only, when the daemon starts it.
+fn bind_all(inputs: &[InputSettings]) -> Vec<Result<Bound, InputError>> {
     let mut activated = Activated::from_env();
-    let mut bound = Vec::new();
-    let mut errors = Vec::new();
-    for i in inputs {
-        match input::bind(i, &mut activated) {
-            Ok(b) => bound.push(b),
-            Err(e) => errors.push(e),
-        }
-    }
+    let bound = inputs
+        .iter()
+        .map(|i| input::bind(i, &mut activated))
+        .collect();
     activated.close_unused();
-    if errors.is_empty() {
-        Ok(bound)
-    } else {
-        Err(DaemonError::Inputs(errors))
-    }
+    bound
 }
 
 struct RunningInput {
@@ -179,7 +178,7 @@ impl Daemon {
     fn start(
         paths: ConfigPaths,
         settings: Settings,
-        bound: Vec<Bound>,
+        bound: Vec<Result<Bound, InputError>>,
     ) -> Result<Daemon, DaemonError> {
         let (reopen_tx, _) = watch::channel(0u64);
         let (routing_tx, _) = watch::channel(Arc::new(Routing::default()));
@@ -201,9 +200,7 @@ impl Daemon {
             .apply_outputs(&settings)
             .map_err(io_err("cannot start an output writer"))?;
         for (i, b) in settings.inputs.iter().zip(bound) {
-            daemon
-                .start_input(i, b)
-                .map_err(io_err(format!("cannot start input `{}`", i.name)))?;
+            daemon.set_up_input(i, b);
         }
         warn_duplicates(&settings.inputs);
         tracing::info!(
@@ -251,6 +248,31 @@ impl Daemon {
         }));
         self.outputs = outputs;
         Ok(())
+    }
+
+    /// Starts an input that was bound, or records why it could not be: a fault of its
+    /// environment degrades this input alone (logged once, counted, shown in `STATUS=`),
+    /// and the next reload tries again.
+    fn set_up_input(&mut self, settings: &InputSettings, bound: Result<Bound, InputError>) {
+        let stats = self.stats.input(&settings.name);
+        let idle = match &bound {
+            Ok(Bound::Idle(reason)) => Some(*reason),
+            _ => None,
+        };
+        let started = bound
+            .map_err(|e| e.to_string())
+            .and_then(|b| self.start_input(settings, b).map_err(|e| e.to_string()));
+        match (started, idle) {
+            (Ok(()), None) => stats.set_state(InputState::Running, ""),
+            (Ok(()), Some(reason)) => {
+                tracing::info!(input = %settings.name, "input stays idle: {reason}");
+                stats.set_state(InputState::Idle, reason);
+            }
+            (Err(e), _) => {
+                tracing::warn!(input = %settings.name, "input degraded, the others run on (a reload tries it again): {e}");
+                stats.set_state(InputState::Degraded, &e);
+            }
+        }
     }
 
     fn start_input(&mut self, settings: &InputSettings, bound: Bound) -> std::io::Result<()> {
@@ -359,15 +381,25 @@ impl Daemon {
 
     /// One line for systemd's `STATUS=`.
     fn status(&self) -> String {
+        let degraded = self.stats.degraded_inputs();
         let s = self.stats.snapshot();
         let received: u64 = s.inputs.values().map(|i| i.received).sum();
         let dropped: u64 = s.inputs.values().map(|i| i.dropped).sum::<u64>()
             + s.outputs.values().map(|o| o.dropped).sum::<u64>();
         let written: u64 = s.outputs.values().map(|o| o.written).sum();
         let errors: u64 = s.outputs.values().map(|o| o.errors).sum();
+        let inputs = if degraded.is_empty() {
+            format!("{} inputs", s.inputs.len())
+        } else {
+            format!(
+                "{} inputs ({} degraded: {})",
+                s.inputs.len(),
+                degraded.len(),
+                degraded.join(", ")
+            )
+        };
         format!(
-            "{} inputs, {} outputs; received {received}, written {written}, dropped {dropped}, write errors {errors}",
-            s.inputs.len(),
+            "{inputs}, {} outputs; received {received}, written {written}, dropped {dropped}, write errors {errors}",
             s.outputs.len()
         )
     }
@@ -479,17 +511,13 @@ impl Daemon {
                 tracing::info!(input = %name, "input stopped");
             }
         }
+        // New and changed inputs, and those a fault left degraded: bind them again.
         for i in &new.inputs {
             if self.inputs.contains_key(&i.name) {
                 continue;
             }
-            let started = input::bind(i, &mut Activated::default())
-                .map_err(|e| e.to_string())
-                .and_then(|b| self.start_input(i, b).map_err(|e| e.to_string()));
-            match started {
-                Ok(()) => tracing::info!(input = %i.name, "input started"),
-                Err(e) => tracing::error!("SIGHUP: {e}"),
-            }
+            let bound = input::bind(i, &mut Activated::default());
+            self.set_up_input(i, bound);
         }
         let inputs: Vec<&str> = new.inputs.iter().map(|i| i.name.as_str()).collect();
         let outputs: Vec<&str> = new.outputs.iter().map(|o| o.name.as_str()).collect();

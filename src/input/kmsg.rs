@@ -62,24 +62,29 @@ const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 /// This boot's id.
 const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 
-/// Opens the device (as root, before privileges are dropped).
-pub fn open(name: &str, s: &KmsgSettings) -> Result<File, InputError> {
-    File::open(&s.path).map_err(|source| InputError::Open {
-        input: name.to_string(),
-        what: s.path.display().to_string(),
-        source,
-    })
+/// Why a kmsg input is idle where journald runs (`logwell stats` shows it).
+pub const IDLE: &str = "journald reads the kernel log on this host (even_with_journald = true reads it anyway, and logs every kernel line twice)";
+
+/// Opens the device (as root, before privileges are dropped), or nothing where journald
+/// runs and the input is not told to read it anyway: then the device is not touched at all,
+/// so a container without it (or whose device policy forbids it) is no fault.
+pub fn open(name: &str, s: &KmsgSettings) -> Result<Option<File>, InputError> {
+    if !s.even_with_journald && Path::new(JOURNAL_SOCKET).exists() {
+        return Ok(None);
+    }
+    File::open(&s.path)
+        .map(Some)
+        .map_err(|source| InputError::Open {
+            input: name.to_string(),
+            what: s.path.display().to_string(),
+            source,
+        })
 }
 
 /// Spawns the reader on the device [`open`] returned. Must run inside the tokio runtime.
 pub fn spawn(device: File, s: &KmsgSettings, ctx: InputContext) -> io::Result<()> {
+    // `open` left the device alone where journald runs, unless told to read it anyway.
     if Path::new(JOURNAL_SOCKET).exists() {
-        if !s.even_with_journald {
-            // On by default only where no journal runs: journald reads /dev/kmsg already and
-            // forwards the kernel lines like any other.
-            tracing::info!(input = %ctx.name, "journald reads the kernel log on this host: this kmsg input stays idle (even_with_journald = true reads it anyway, and logs every kernel line twice)");
-            return Ok(());
-        }
         tracing::warn!(input = %ctx.name, "journald runs on this host and reads the kernel log already: every kernel message will be logged twice (by this input and through the journal); remove this input or stop forwarding kern from the journal");
     }
     let saved = SeqFile::new(&ctx.state_dir, &ctx.name);

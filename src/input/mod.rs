@@ -46,7 +46,7 @@ pub enum InputError {
         source: std::io::Error,
     },
     /// Opening a device or journal failed.
-    #[error("input `{input}`: cannot open {what}: {source}{}", path_hint(source))]
+    #[error("input `{input}`: cannot open {what}: {source}{}", device_hint(source))]
     Open {
         /// Input name.
         input: String,
@@ -82,8 +82,23 @@ fn bind_hint(e: &std::io::Error, port: u16) -> &'static str {
     }
 }
 
+fn device_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "\n  hint: this system has no such device (a container, or an old kernel); remove the input if it is not meant to run here"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "\n  hint: the device may not be opened here: a container's device policy (LXC, Proxmox, nspawn, DevicePolicy=), or no CAP_SYSLOG while kernel.dmesg_restrict=1; remove the input if it is not meant to run here"
+        }
+        _ => "",
+    }
+}
+
 fn path_hint(e: &std::io::Error) -> &'static str {
     match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "\n  hint: the socket's directory does not exist; create it (a unit's RuntimeDirectory=) or choose another `path`"
+        }
         std::io::ErrorKind::PermissionDenied => {
             "\n  hint: the directory is not writable by logwelld; run it as root or choose another `path`"
         }
@@ -107,6 +122,8 @@ pub enum Bound {
     UnixStream(std::os::unix::net::UnixListener, bool),
     /// `/dev/kmsg`, opened (as root) for reading.
     Kmsg(std::fs::File),
+    /// Configured, but nothing to read on purpose here; the reason says why.
+    Idle(&'static str),
     /// The journal is opened on the input's own thread when it is spawned.
     Journal,
 }
@@ -136,8 +153,66 @@ pub fn bind(
         InputKind::UnixStream(s) => {
             unix::bind_stream(&settings.name, s, activated).map(|(l, a)| Bound::UnixStream(l, a))
         }
-        InputKind::Kmsg(k) => kmsg::open(&settings.name, k).map(Bound::Kmsg),
+        InputKind::Kmsg(k) => {
+            kmsg::open(&settings.name, k).map(|f| f.map_or(Bound::Idle(kmsg::IDLE), Bound::Kmsg))
+        }
         InputKind::Journal(_) => Ok(Bound::Journal),
+    }
+}
+
+/// What `logwelld --check-config` can tell of an input's environment without taking anything
+/// from a running daemon: whether a kmsg device opens, a Unix socket's directory exists, a
+/// network address can be bound (a running logwelld holds its own, so `in use` is then
+/// expected). Faults found here are warnings: at start they degrade only that input.
+pub fn probe(settings: &InputSettings) -> Vec<InputError> {
+    let name = &settings.name;
+    let mut faults = Vec::new();
+    let mut addrs = |listen: &[SocketAddr], tcp: bool| {
+        for &addr in listen {
+            let r = if tcp {
+                std::net::TcpListener::bind(addr).map(drop)
+            } else {
+                std::net::UdpSocket::bind(addr).map(drop)
+            };
+            if let Err(source) = r {
+                faults.push(InputError::Bind {
+                    input: name.clone(),
+                    addr,
+                    source,
+                });
+            }
+        }
+    };
+    match &settings.kind {
+        InputKind::Udp(u) => addrs(&u.listen, false),
+        InputKind::Tcp(t) => addrs(&t.listen, true),
+        InputKind::Tls(t) => addrs(&t.stream.listen, true),
+        InputKind::Kmsg(k) => {
+            if let Err(e) = kmsg::open(name, k) {
+                faults.push(e);
+            }
+        }
+        InputKind::UnixDatagram(_) | InputKind::UnixStream(_) => {
+            let dir = socket_path(settings).and_then(Path::parent);
+            if let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+                faults.push(InputError::BindPath {
+                    input: name.clone(),
+                    path: socket_path(settings).unwrap_or(dir).to_path_buf(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                });
+            }
+        }
+        InputKind::Journal(_) => {}
+    }
+    faults
+}
+
+/// The socket file of a Unix socket input.
+pub fn socket_path(settings: &InputSettings) -> Option<&Path> {
+    match &settings.kind {
+        InputKind::UnixDatagram(u) => Some(&u.unix.path),
+        InputKind::UnixStream(s) => s.unix.as_ref().map(|u| u.path.as_path()),
+        _ => None,
     }
 }
 
@@ -228,6 +303,7 @@ pub fn spawn(
         (Bound::UnixStream(l, _), InputKind::UnixStream(s)) => unix::spawn_stream(l, s, ctx),
         (Bound::Kmsg(f), InputKind::Kmsg(k)) => kmsg::spawn(f, k, ctx),
         (Bound::Journal, InputKind::Journal(j)) => journal::spawn(j, ctx),
+        (Bound::Idle(_), _) => Ok(()),
         _ => unreachable!("bound with the settings it is spawned with"),
     }
     .map(|()| None)

@@ -5,6 +5,7 @@ mod util;
 
 mod config;
 mod conformance;
+mod degraded;
 mod follow;
 mod forward;
 mod history;

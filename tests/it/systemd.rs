@@ -26,7 +26,7 @@ output = "all"
 "#;
 
 /// Receives notifications until one contains `wanted`; returns everything received.
-fn wait_for(sock: &UnixDatagram, seen: &mut Vec<String>, wanted: &str) {
+pub(crate) fn wait_for(sock: &UnixDatagram, seen: &mut Vec<String>, wanted: &str) {
     let deadline = Instant::now() + DEADLINE;
     let mut buf = [0u8; 4096];
     while !seen.iter().any(|m| m.contains(wanted)) {
@@ -37,7 +37,7 @@ fn wait_for(sock: &UnixDatagram, seen: &mut Vec<String>, wanted: &str) {
     }
 }
 
-fn with_env(vars: Vec<(String, String)>) -> Launcher {
+pub(crate) fn with_env(vars: Vec<(String, String)>) -> Launcher {
     Box::new(move |config| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_logwelld"));
         c.arg("--config").arg(config);
