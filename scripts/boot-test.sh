@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The .deb on a booted Debian 12, as users install it: systemd as PID 1 in a throwaway
+# container (systemd-nspawn, as on LXC, Proxmox and nspawn hosts), Debian's rsyslog running,
+# then `apt install ./logwell.deb`. scripts/boot/check.sh runs inside at boot and checks the
+# install, journald -> syslog.socket -> logwelld -> Debian's files, the worker's identity,
+# reload, restart and upgrade under load, SIGKILL and SIGSTOP of the worker, a kmsg input that
+# cannot run, purge, and rsyslog coming back. Run twice: without /dev/kmsg in the container
+# (the default there) and with it bound in (opening it is still denied by the device policy).
+#
+# Needs root; changes nothing on the host but target/boot (the Debian root, built once with
+# debootstrap, about a minute) and the empty cgroups nspawn leaves, which it removes. It runs on
+# CI (root and CI=true) from scripts/test.sh, or by hand with LOGWELL_BOOT_TEST=1.
+# LOGWELL_DEB=path skips building the .deb. Prints each check; exits non-zero if any failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ] || { [ "${CI:-}" != true ] && [ "${LOGWELL_BOOT_TEST:-}" != 1 ]; }; then
+  echo "boot-test: needs root, and CI=true or LOGWELL_BOOT_TEST=1 (it boots a container)" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+# --no-install-recommends: libnss-mymachines would come too and edit the host's nsswitch.conf.
+for p in systemd-container debootstrap; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || {
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends systemd-container debootstrap >/dev/null
+    break
+  }
+done
+
+target=${CARGO_TARGET_DIR:-target}
+boot=$(realpath -m "$target/boot")
+root=$boot/root
+mkdir -p "$boot"
+if [ ! -e "$root/.logwell-boot-root" ]; then
+  # The Debian mirror the host's apt uses (the entry ending in /debian).
+  mirror=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n 1 | tr -d ' ')
+  mirror=${mirror:-http://deb.debian.org/debian}
+  echo "boot-test: building a Debian 12 root in $root from $mirror (once, about a minute)" >&2
+  rm -rf "$root.tmp"
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,bsdutils,procps,adduser,python3 \
+    bookworm "$root.tmp" "$mirror" >"$boot/debootstrap.log" 2>&1 || { tail -n 20 "$boot/debootstrap.log" >&2; exit 1; }
+  mv "$root.tmp" "$root"
+  touch "$root/.logwell-boot-root"
+fi
+# The checks start at boot; the root keeps the unit (--volatile=overlay throws away what the
+# container writes, not what is written here).
+install -m 0644 scripts/boot/boot-check.service "$root/etc/systemd/system/boot-check.service"
+ln -sf /etc/systemd/system/boot-check.service "$root/etc/systemd/system/multi-user.target.wants/boot-check.service"
+
+harness=$boot/harness
+rm -rf "$harness"
+mkdir -p "$harness/debs"
+# Debian's rsyslog (and logrotate, whose rsyslog stanza the postinst must mention), fetched,
+# not installed on the host: the container has no network.
+debs=$boot/debs
+if [ ! -e "$debs/.complete" ]; then
+  rm -rf "$debs"; mkdir -p "$debs"
+  apt-get update -qq
+  (cd "$debs" && apt-get download -qq rsyslog libestr0 libfastjson4 liblognorm5 logrotate libpopt0 >/dev/null)
+  touch "$debs/.complete"
+fi
+cp "$debs"/*.deb "$harness/debs/"
+cp scripts/boot/check.sh scripts/boot/gap.py "$harness/"
+
+deb=${LOGWELL_DEB:-}
+[ -n "$deb" ] || deb=$(scripts/package.sh | tail -n 1)
+deb=$(realpath "$deb")
+cp "$deb" "$harness/logwell.deb"
+# The same package with a higher version, for the upgrade.
+unpacked=$(mktemp -d)
+dpkg-deb -R "$deb" "$unpacked/p"
+sed -i -E 's/^(Version: .*)$/\1+boot1/' "$unpacked/p/DEBIAN/control"
+dpkg-deb --root-owner-group -b "$unpacked/p" "$harness/logwell-upgrade.deb" >/dev/null
+rm -rf "$unpacked"
+
+clean_cgroups() {
+  for d in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+    rmdir "$d/payload/init.scope" "$d/payload" "$d/supervisor" 2>/dev/null || true
+  done
+}
+
+status=0
+for mode in plain kmsg; do
+  out=$boot/out-$mode
+  rm -rf "$out"; mkdir -p "$out"
+  echo "$mode" >"$out/mode"
+  extra=()
+  [ "$mode" = kmsg ] && [ -e /dev/kmsg ] && extra=(--bind=/dev/kmsg)
+  echo "==> boot-test: booting Debian 12 ($mode)" >&2
+  started=$SECONDS
+  timeout 600 systemd-nspawn -q -D "$root" -b --register=no --keep-unit --console=pipe \
+    --volatile=overlay --private-network --bind-ro="$harness:/harness" --bind="$out:/out" \
+    "${extra[@]}" >"$out/console.log" 2>&1 || true
+  clean_cgroups
+  if [ ! -s "$out/result.txt" ]; then
+    echo "boot-test ($mode): no result; the container's console:" >&2
+    tail -n 40 "$out/console.log" >&2
+    status=1
+    continue
+  fi
+  cat "$out/result.txt"
+  echo "    (boot, checks and power-off took $((SECONDS - started)) s)"
+  grep -qE "^boot-test \($mode\): [0-9]+ passed, 0 failed$" "$out/result.txt" || status=1
+done
+exit $status

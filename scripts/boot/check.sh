@@ -1,0 +1,163 @@
+#!/bin/bash
+# Runs inside the booted Debian 12 (systemd as PID 1), started at boot by boot-check.service;
+# scripts/boot-test.sh boots it. Writes one line per check and a closing count to stdout
+# (/out/result.txt), the restart gaps to /out/gaps.txt, and powers the container off after.
+# /harness holds the .debs; /out/mode says whether /dev/kmsg is bound in ("kmsg") or not.
+set -u
+export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mode=$(cat /out/mode 2>/dev/null || echo plain)
+passed=0
+failed=0
+ok() { echo "ok: $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
+# check WHAT CMD...: one assertion.
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# wait_for SECONDS CMD...: until CMD succeeds, bounded.
+wait_for() {
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.1
+  done
+}
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
+active() { [ "$(systemctl is-active "$1")" = active ]; }
+main_pid() { systemctl show -p MainPID --value logwell; }
+# logged FACILITY.SEVERITY FILE: logger through /dev/log (journald), found in FILE.
+logged() {
+  local text="boot-$1-$RANDOM$RANDOM"
+  logger -p "$1" -t bootcheck "$text"
+  wait_for 20 grep -qF "$text" "$2"
+}
+# gap FILE CMD...: 1000 messages through journald while CMD runs; prints gap.py's JSON.
+gap() { local f=$1; shift; python3 /harness/gap.py --file "$f" --count 1000 --every-ms 2 --at-ms 500 -- "$@"; }
+json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
+no_failed_units() {
+  local f; f=$(systemctl --failed --no-legend --plain)
+  [ -z "$f" ] || { echo "  failed units: $f"; return 1; }
+}
+worker_pid() { cat /proc/"$(main_pid)"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -m 1 .; }
+
+# The boot is over once the state leaves "starting" (this unit is ordered after
+# multi-user.target, as Type=exec).
+wait_for 90 sh -c '[ "$(systemctl is-system-running)" != starting ] && [ "$(systemctl is-system-running)" != initializing ]'
+echo "booted: $(systemctl is-system-running), mode $mode, kernel log device: $(ls -l /dev/kmsg 2>&1)"
+
+# --- rsyslog, as Debian ships it, then its restart gap for comparison --------------------
+apt-get install -y -qq /harness/debs/*.deb >/dev/null 2>&1
+check "rsyslog installed" installed rsyslog
+check "rsyslog active" wait_for 20 active rsyslog
+check "rsyslog logs user.info to /var/log/syslog" logged user.info /var/log/syslog
+r=$(gap /var/log/syslog systemctl restart rsyslog)
+echo "rsyslog restart: $r"
+echo "rsyslog $r" >>/out/gaps.txt
+
+# --- apt install ./logwell.deb replaces it ------------------------------------------------
+apt-get install -y /harness/logwell.deb >/tmp/apt.log 2>&1 || { echo "  $(tail -5 /tmp/apt.log)"; }
+check "logwell installed" installed logwell
+check "rsyslog removed by the Conflicts" sh -c '! dpkg-query -W -f="\${Status}" rsyslog 2>/dev/null | grep -q " installed$"'
+check "logwell.service active" wait_for 20 active logwell
+check "syslog.service is logwell" sh -c 'readlink /etc/systemd/system/syslog.service | grep -q "/logwell.service$"'
+check "triggered by syslog.socket" sh -c 'systemctl show -p TriggeredBy --value logwell | grep -qw syslog.socket'
+status=$(systemctl show -p StatusText --value logwell)
+echo "  STATUS=$status"
+check "a STATUS= line" sh -c "echo '$status' | grep -q 'inputs'"
+check "user _logwell in adm, no home, no shell" sh -c '[ "$(id -gn _logwell)" = adm ] && [ "$(getent passwd _logwell | cut -d: -f6,7)" = /nonexistent:/usr/sbin/nologin ]'
+check "conffile, state and drop-in directories" sh -c 'dpkg-query -W -f="\${Conffiles}" logwell | grep -q /etc/logwell/logwell.toml && [ -d /var/lib/logwell ] && [ -d /etc/logwell/conf.d ]'
+check "binaries, man pages, completions" sh -c 'for p in /usr/sbin/logwelld /usr/bin/logwell /usr/share/man/man8/logwelld.8.gz /usr/share/man/man5/logwell.toml.5.gz /usr/share/bash-completion/completions/logwell /usr/share/zsh/vendor-completions/_logwell /usr/share/fish/vendor_completions.d/logwell.fish; do [ -e $p ] || exit 1; done'
+if grep -q '/var/log/syslog' /etc/logrotate.d/* 2>/dev/null; then
+  check "rsyslog's logrotate stanza is still there and the postinst said to purge rsyslog" grep -q 'apt-get purge rsyslog' /tmp/apt.log
+else
+  ok "no logrotate stanza for /var/log/syslog is left"
+fi
+for p in auth.info:auth.log mail.info:mail.log cron.info:cron.log user.err:user.log user.info:syslog; do
+  check "logger -p ${p%%:*} reaches /var/log/${p#*:} through journald" logged "${p%%:*}" /var/log/"${p#*:}"
+done
+check "auth.log is root:adm 0640" sh -c '[ "$(stat -c %U:%G:%a /var/log/auth.log)" = root:adm:640 ]'
+check "no auth message in /var/log/syslog" sh -c '! grep -q "bootcheck.*boot-auth" /var/log/syslog'
+check "no failed units" no_failed_units
+worker=$(worker_pid)
+st() { awk -v k="$1:" '$1 == k { print $2 }' /proc/"$worker"/status; }
+check "the worker runs as _logwell" sh -c "[ '$(st Uid)' = '$(id -u _logwell)' ]"
+check "the worker has no capability (CapEff, CapPrm, CapBnd all 0)" sh -c "[ '$(st CapEff)$(st CapPrm)$(st CapBnd)' = 000000000000000000000000000000000000000000000000 ]"
+check "the worker has NoNewPrivs" sh -c "[ '$(st NoNewPrivs)' = 1 ]"
+follow_out=$(mktemp)
+text="boot-follow-$RANDOM"
+logger -p auth.info "$text"
+wait_for 20 grep -qF "$text" /var/log/auth.log
+timeout 10 logwell follow -n 5 auth >"$follow_out" 2>&1 &
+fpid=$!
+check "logwell follow -n 5 auth shows the line" wait_for 10 grep -qF "$text" "$follow_out"
+kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
+check "logwell cat shows it" sh -c "logwell cat -n 5 /var/log/auth.log | grep -qF '$text'"
+
+# --- reload, restart under load ----------------------------------------------------------
+systemctl reload logwell
+check "systemctl reload keeps logging" logged user.info /var/log/syslog
+journalctl --rotate >/dev/null 2>&1
+since=$(date '+%Y-%m-%d %H:%M:%S')
+r=$(gap /var/log/syslog systemctl restart logwell)
+echo "logwell restart: $r"
+echo "logwell $r" >>/out/gaps.txt
+check "systemctl restart while 1000 messages flow through journald loses none" sh -c "[ '$(echo "$r" | json_field "['missing']")' = 0 ]"
+check "journald says nothing of missed messages" sh -c "! journalctl --since '$since' | grep -i 'missed'"
+check "logwell active after the restart" active logwell
+
+# --- faults: SIGKILL and SIGSTOP of the worker --------------------------------------------
+before=$(main_pid)
+kill -KILL "$(worker_pid)"
+check "a killed worker is restarted by systemd" wait_for 30 sh -c "[ \"\$(systemctl show -p MainPID --value logwell)\" != '$before' ] && [ \"\$(systemctl is-active logwell)\" = active ]"
+check "and logs" logged user.info /var/log/syslog
+# A watchdog of 3 s instead of the unit's 30 s, so the check takes seconds.
+mkdir -p /run/systemd/system/logwell.service.d
+printf '[Service]\nWatchdogSec=3s\n' >/run/systemd/system/logwell.service.d/watchdog.conf
+systemctl daemon-reload
+systemctl restart logwell
+wait_for 20 active logwell
+before=$(main_pid)
+kill -STOP "$(worker_pid)"
+check "a stopped worker is restarted by the watchdog" wait_for 60 sh -c "[ \"\$(systemctl show -p MainPID --value logwell)\" != '$before' ] && [ \"\$(systemctl is-active logwell)\" = active ]"
+check "and logs" logged user.info /var/log/syslog
+rm -r /run/systemd/system/logwell.service.d
+systemctl daemon-reload
+systemctl reset-failed logwell 2>/dev/null
+
+# --- an input whose environment fails: the kernel log ---------------------------------------
+check "the shipped kmsg input is idle where journald runs" sh -c 'logwell stats --json | python3 -c "import json,sys; i=json.load(sys.stdin)[\"inputs\"][\"kernel\"]; sys.exit(i[\"state\"] != \"idle\")"'
+printf '[input.kernel2]\ntype = "kmsg"\neven_with_journald = true\n' >/etc/logwell/conf.d/kmsg.toml
+systemctl restart logwell
+check "a kmsg input that cannot open /dev/kmsg does not stop the start" wait_for 20 active logwell
+reason=$(logwell stats --json | python3 -c 'import json,sys; i=json.load(sys.stdin)["inputs"]["kernel2"]; print(i["state"], i.get("reason",""))')
+echo "  kernel2: $reason"
+if [ "$mode" = kmsg ]; then want="Operation not permitted"; else want="No such file"; fi
+check "it is degraded: $want, with a hint about devices" sh -c "echo '$reason' | grep -q '^degraded.*$want.*hint: .*device'"
+check "STATUS= names it" sh -c 'systemctl show -p StatusText --value logwell | grep -q "1 degraded: kernel2"'
+check "logwelld --check-config warns and succeeds" sh -c 'logwelld --check-config 2>&1 | grep -q "warning: input .kernel2."'
+check "and the other inputs log" logged user.info /var/log/syslog
+check "no failed units" no_failed_units
+rm /etc/logwell/conf.d/kmsg.toml
+systemctl restart logwell
+wait_for 20 active logwell
+
+# --- upgrade while messages flow -----------------------------------------------------------
+starts=$(journalctl -u logwell -o cat | grep -c 'ready')
+r=$(gap /var/log/syslog apt-get install -y /harness/logwell-upgrade.deb)
+echo "upgrade: $r"
+check "the upgrade installed the new version" sh -c "dpkg-query -W -f='\${Version}' logwell | grep -q '+boot'"
+check "an upgrade while messages flow loses none" sh -c "[ '$(echo "$r" | json_field "['missing']")' = 0 ]"
+check "and restarts the daemon once" sh -c "[ \$(journalctl -u logwell -o cat | grep -c 'ready') = $((starts + 1)) ]"
+check "logwell active after the upgrade" active logwell
+
+# --- purge, and rsyslog back ---------------------------------------------------------------
+apt-get purge -y logwell >/dev/null 2>&1
+check "apt purge removes logwell, its state, its config and _logwell" sh -c '! dpkg-query -W logwell >/dev/null 2>&1 && [ ! -e /var/lib/logwell ] && [ ! -e /etc/logwell ] && ! getent passwd _logwell >/dev/null && [ ! -e /etc/systemd/system/syslog.service ]'
+apt-get install -y -qq /harness/debs/*.deb >/dev/null 2>&1
+check "rsyslog installs again and is active" wait_for 20 active rsyslog
+check "rsyslog logs again" logged user.info /var/log/syslog
+apt-get install -y -qq /harness/logwell.deb >/dev/null 2>&1
+apt-get install -y -qq /harness/debs/rsyslog_*.deb >/dev/null 2>&1
+check "and installing rsyslog over logwell removes logwell" sh -c '! dpkg-query -W -f="\${Status}" logwell 2>/dev/null | grep -q " installed$"'
+check "rsyslog active and logging after that" logged user.info /var/log/syslog
+check "no failed units at the end" no_failed_units
+
+echo "boot-test ($mode): $passed passed, $failed failed"
