@@ -20,6 +20,9 @@ fn main() -> ExitCode {
     if args.check_config {
         return match config::load(&paths) {
             Ok(s) => {
+                for w in s.follow.iter().flat_map(|f| &f.warnings) {
+                    eprintln!("warning: {w}");
+                }
                 println!(
                     "{}: OK ({} inputs, {} outputs, {} rules)",
                     args.config.display(),

@@ -321,8 +321,18 @@ impl Check<'_> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let e = self.src.error(Some(span), message, Some(hint.into()));
+        let e = self.diagnostic(span, message, hint);
         self.errors.push(e);
+    }
+
+    /// A located message with a hint that is not an error (a warning).
+    pub(crate) fn diagnostic(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> ConfigError {
+        self.src.error(Some(span), message, Some(hint.into()))
     }
 
     fn positive(&mut self, v: &Option<Spanned<i64>>, key: &str, default: usize) -> usize {
