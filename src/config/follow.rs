@@ -113,11 +113,13 @@ pub struct ExternalFile {
 }
 
 impl Check<'_> {
-    /// Validates `[follow]` against the declared outputs.
+    /// Validates `[follow]` against the declared outputs and the other sockets (`taken`:
+    /// each path and whose it is).
     pub(crate) fn follow(
         &mut self,
         raw: &Spanned<RawFollow>,
         outputs: &[OutputSettings],
+        taken: &[(PathBuf, String)],
     ) -> FollowSettings {
         let span = raw.span();
         let raw = raw.get_ref();
@@ -145,7 +147,17 @@ impl Check<'_> {
                 );
                 None
             }
-            Some(p) => Some(PathBuf::from(p.get_ref())),
+            Some(p) => {
+                let path = PathBuf::from(p.get_ref());
+                if let Some((_, whose)) = taken.iter().find(|(t, _)| *t == path) {
+                    self.err(
+                        p.span(),
+                        format!("the follow socket {} is also {whose}'s: one would replace the other", path.display()),
+                        format!("give the follow service a path of its own, such as \"{DEFAULT_FOLLOW_SOCKET}\""),
+                    );
+                }
+                Some(path)
+            }
             None if raw.listen.is_none() && raw.tcp_listen.is_none() => {
                 Some(PathBuf::from(DEFAULT_FOLLOW_SOCKET))
             }
@@ -458,6 +470,8 @@ mod tests {
         assert_eq!(f.socket, None);
         let e = load(&format!("socket = \"/{}\"\n", "x".repeat(120))).unwrap_err();
         assert!(e.contains("not a usable Unix socket path"), "{e}");
+        let e = load("socket = \"/run/logwell/control.sock\"\n").unwrap_err();
+        assert!(e.contains("is also the control socket's"), "{e}");
     }
 
     #[test]
