@@ -78,6 +78,7 @@ output = "out"
 
 [follow]
 listen = "127.0.0.1:{http}"
+allow_unauthenticated = true
 max_subscribers = 2000
 max_subscribers_per_peer = 2000
 "#
@@ -143,7 +144,12 @@ max_subscribers_per_peer = 2000
     /// Opens an SSE stream; returns once its start point is fixed (the `: logwell` line).
     fn subscribe(&self, query: &str) -> BufReader<TcpStream> {
         let mut s = TcpStream::connect(("127.0.0.1", self.http)).unwrap();
-        write!(s, "GET /v1/follow?{query} HTTP/1.1\r\nHost: bench\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET /v1/follow?{query} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            self.http
+        )
+        .unwrap();
         let mut r = BufReader::new(s);
         let mut line = String::new();
         loop {
@@ -338,7 +344,12 @@ fn ingest(n: u64, stalled: usize) -> Ingest {
     for _ in 0..stalled {
         let s = TcpStream::connect(("127.0.0.1", d.http)).unwrap();
         let mut w = &s;
-        write!(w, "GET /v1/follow?n=all HTTP/1.1\r\nHost: bench\r\n\r\n").unwrap();
+        write!(
+            w,
+            "GET /v1/follow?n=all HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            d.http
+        )
+        .unwrap();
         held.push(s);
     }
     let mut written = Written::default();

@@ -25,6 +25,9 @@ fn main() -> ExitCode {
                 for fault in s.inputs.iter().flat_map(logwell::input::probe) {
                     eprintln!("warning: {fault}\n  (at start, this input alone would be degraded; the others run)");
                 }
+                for w in s.follow.iter().flat_map(|f| &f.warnings) {
+                    eprintln!("warning: {w}");
+                }
                 println!(
                     "{}: OK ({} inputs, {} outputs, {} rules)",
                     args.config.display(),

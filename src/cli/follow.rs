@@ -1,7 +1,10 @@
 //! `logwell follow` and `logwell show`: read a file through the daemon's follow service, as
-//! `journalctl -f` and `journalctl` do. Owns the flags, finding the daemon (flags, then
-//! `LOGWELL_URL`, then the config file, then `http://127.0.0.1:8514`), the SSE client with
-//! resumption, and the printing (severity colours on a terminal, none when piped).
+//! `journalctl -f` and `journalctl` do. Owns the flags, finding the daemon (`--url`,
+//! `--host` or `--socket`, then `LOGWELL_URL`, then the config file's `[follow]`: its
+//! `socket`, else its first `listen` with its token; then the local socket
+//! `/run/logwell/follow.sock`), the SSE client with resumption, and the printing (severity
+//! colours on a terminal, none when piped; control characters in the text escaped as the
+//! files escape them, `#033`, on a terminal, unless `--all`).
 //!
 //! The server filters; the client always asks for JSON events and renders them itself, so
 //! colours and `-o` work on every file. A cursor C is the event id of one line (the position
@@ -94,8 +97,12 @@ pub struct FollowArgs {
     #[arg(long, value_name = "FILE")]
     pub cursor_file: Option<PathBuf>,
     /// The follow service's URL (`http://host:8514`, `https://…`).
-    #[arg(long, value_name = "URL", conflicts_with = "host")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["host", "socket"])]
     pub url: Option<String>,
+    /// The follow service's local socket (default: the config's `[follow] socket`, else
+    /// `/run/logwell/follow.sock`); it serves root and group adm.
+    #[arg(long, value_name = "PATH", conflicts_with = "host")]
+    pub socket: Option<PathBuf>,
     /// A remote daemon: `HOST` or `HOST:PORT` (http, port 8514).
     #[arg(short = 'H', long, value_name = "HOST")]
     pub host: Option<String>,
@@ -117,6 +124,10 @@ pub struct FollowArgs {
     /// Colour by severity: auto (on a terminal), always, never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub color: String,
+    /// Print control characters in messages as they are, even on a terminal (where they are
+    /// shown as `#033`, as in the files, so a message cannot drive the terminal).
+    #[arg(short = 'a', long)]
+    pub all: bool,
     /// Accepted for journalctl's users and ignored: logwell never starts a pager.
     #[arg(long)]
     pub no_pager: bool,
@@ -132,6 +143,8 @@ pub struct FollowArgs {
 
 /// Where the follow service is, and how to authenticate.
 struct Endpoint {
+    /// The local socket; `base` is then `http://localhost`.
+    socket: Option<PathBuf>,
     base: hyper::Uri,
     token: Option<String>,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -222,6 +235,7 @@ async fn run_async(args: &FollowArgs, follow_by_default: bool) -> Result<(), Str
     let mut printer = Printer {
         format,
         colour,
+        escape: escape_controls(std::io::stdout().is_terminal(), args.all),
         reverse: args.reverse.then(Vec::new),
         last: resume.cursor.clone(),
         buf: Vec::new(),
@@ -421,10 +435,34 @@ impl SseEvent {
     }
 }
 
+/// Whether control characters in the text are escaped: on a terminal, unless `--all`. A
+/// message holding `ESC ]…` (or CSI, or a bare CR) would otherwise set the terminal's title,
+/// rewrite what is shown, or worse; piped, the bytes go through as they are.
+fn escape_controls(terminal: bool, all: bool) -> bool {
+    terminal && !all
+}
+
+/// `line` with its control characters (C0, DEL, C1) as `#ooo`, as the file outputs write
+/// them, when `escape`; as it is otherwise (or when it holds none).
+fn terminal_safe(line: &[u8], escape: bool) -> std::borrow::Cow<'_, [u8]> {
+    if !escape {
+        return line.into();
+    }
+    let mut out = Vec::with_capacity(line.len());
+    crate::output::format::push_escaped(&mut out, line);
+    if out == line {
+        line.into()
+    } else {
+        out.into()
+    }
+}
+
 /// Prints lines in the chosen format, coloured by severity on a terminal.
 struct Printer<'a> {
     format: OutputFormat,
     colour: bool,
+    /// Escape control characters in the text (on a terminal, unless `--all`).
+    escape: bool,
     /// With `-r`: lines kept to print newest first at the end.
     reverse: Option<Vec<Vec<u8>>>,
     /// The cursor of the last line written out to standard output (or the one started
@@ -488,6 +526,7 @@ impl Printer<'_> {
             Some(7) => Some("\x1b[2m"),
             _ => None,
         };
+        let out = terminal_safe(&out, self.escape);
         let mut line = Vec::with_capacity(out.len() + 12);
         if let Some(c) = colour {
             line.extend_from_slice(c.as_bytes());
@@ -596,6 +635,38 @@ async fn get(
     path_and_query: &str,
     accept: &str,
 ) -> Result<hyper::body::Incoming, Failure> {
+    let mut req = hyper::Request::get(path_and_query)
+        .header(hyper::header::ACCEPT, accept)
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("logwell/", env!("CARGO_PKG_VERSION")),
+        );
+    if let Some(t) = &endpoint.token {
+        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    if let Some(path) = &endpoint.socket {
+        let unix = tokio::net::UnixStream::connect(path).await.map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    "is logwelld running, with `socket` in [follow]?"
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "the follow socket serves root and the members of group adm"
+                }
+                _ => "is logwelld running?",
+            };
+            Failure::Retry(format!(
+                "cannot connect to {}: {e} ({hint})",
+                path.display()
+            ))
+        })?;
+        let req = req
+            .header(hyper::header::HOST, "localhost")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| Failure::Fatal(e.to_string()))?;
+        let response = send(TokioIo::new(unix), req).await?;
+        return answered(response).await;
+    }
     let authority = endpoint
         .base
         .authority()
@@ -616,17 +687,8 @@ async fn get(
             ))
         })?;
     let _ = tcp.set_nodelay(true);
-    let mut req = hyper::Request::get(path_and_query)
-        .header(hyper::header::HOST, authority.as_str())
-        .header(hyper::header::ACCEPT, accept)
-        .header(
-            hyper::header::USER_AGENT,
-            concat!("logwell/", env!("CARGO_PKG_VERSION")),
-        );
-    if let Some(t) = &endpoint.token {
-        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
-    }
     let req = req
+        .header(hyper::header::HOST, authority.as_str())
         .body(http_body_util::Empty::<Bytes>::new())
         .map_err(|e| Failure::Fatal(e.to_string()))?;
     let response = if https {
@@ -644,6 +706,13 @@ async fn get(
     } else {
         send(TokioIo::new(tcp), req).await?
     };
+    answered(response).await
+}
+
+/// The body of a 200 answer; any other status is an error with the server's message.
+async fn answered(
+    response: hyper::Response<hyper::body::Incoming>,
+) -> Result<hyper::body::Incoming, Failure> {
     let status = response.status();
     if status.is_success() {
         return Ok(response.into_body());
@@ -699,6 +768,7 @@ fn endpoint(args: &FollowArgs) -> Result<Endpoint, String> {
         (None, None) => None,
     };
     let mut tls_in_config = false;
+    let mut socket = None;
     let url = if let Some(u) = &args.url {
         u.clone()
     } else if let Some(h) = &args.host {
@@ -713,16 +783,34 @@ fn endpoint(args: &FollowArgs) -> Result<Endpoint, String> {
         } else {
             format!("http://{h}:8514")
         }
+    } else if let Some(p) = &args.socket {
+        socket = Some(p.clone());
+        LOCAL_URL.to_string()
     } else if let Ok(u) = std::env::var("LOGWELL_URL") {
-        u
+        match u.strip_prefix("unix:") {
+            Some(p) => {
+                socket = Some(PathBuf::from(p));
+                LOCAL_URL.to_string()
+            }
+            None => u,
+        }
     } else {
         match from_config(&args.config) {
-            Some((url, config_token, tls)) => {
+            Some(Found::Socket(p)) => {
+                socket = Some(p);
+                LOCAL_URL.to_string()
+            }
+            Some(Found::Tcp(url, config_token, tls)) => {
                 token = token.or(config_token);
                 tls_in_config = tls;
                 url
             }
-            None => format!("http://{}", crate::config::DEFAULT_FOLLOW_LISTEN),
+            // No readable config (a user not allowed to read it, or its token file), or no
+            // [follow] in it: the shipped local socket.
+            None => {
+                socket = Some(PathBuf::from(crate::config::DEFAULT_FOLLOW_SOCKET));
+                LOCAL_URL.to_string()
+            }
         }
     };
     let base: hyper::Uri = url.parse().map_err(|e| format!("bad URL `{url}`: {e}"))?;
@@ -732,17 +820,36 @@ fn endpoint(args: &FollowArgs) -> Result<Endpoint, String> {
     } else {
         None
     };
-    Ok(Endpoint { base, token, tls })
+    Ok(Endpoint {
+        socket,
+        base,
+        token,
+        tls,
+    })
 }
 
-/// The first `[follow] listen` address of a readable config, its token if readable, and
-/// whether it uses TLS.
-fn from_config(path: &Path) -> Option<(String, Option<String>, bool)> {
+/// The URL requests on the local socket are made to.
+const LOCAL_URL: &str = "http://localhost";
+
+/// What a config file says about reaching its follow service.
+enum Found {
+    /// Its local socket.
+    Socket(PathBuf),
+    /// A TCP listener's URL, its token if readable, and whether it uses TLS.
+    Tcp(String, Option<String>, bool),
+}
+
+/// The follow service of a readable config: its local socket, or else its first `listen`
+/// address (with its token, and whether it uses TLS).
+fn from_config(path: &Path) -> Option<Found> {
     if !path.exists() {
         return None;
     }
     let settings = crate::config::load(&crate::config::ConfigPaths::beside(path)).ok()?;
     let follow = settings.follow?;
+    if let Some(socket) = follow.socket {
+        return Some(Found::Socket(socket));
+    }
     let mut addr = *follow.listen.first()?;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
@@ -756,7 +863,7 @@ fn from_config(path: &Path) -> Option<(String, Option<String>, bool)> {
     } else {
         "http"
     };
-    Some((
+    Some(Found::Tcp(
         format!("{scheme}://{addr}"),
         follow.token,
         follow.tls.is_some(),
@@ -801,4 +908,35 @@ fn client_tls(args: &FollowArgs) -> Result<Arc<rustls::ClientConfig>, String> {
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_on_a_terminal_unless_all() {
+        assert!(escape_controls(true, false));
+        assert!(!escape_controls(true, true), "--all");
+        assert!(!escape_controls(false, false), "piped: as it is");
+        assert!(!escape_controls(false, true));
+    }
+
+    #[test]
+    fn escaped_text_cannot_drive_the_terminal() {
+        // OSC (set the title), CSI (clear the screen), a bare CR, BEL, and C1 CSI.
+        let hostile = "a\x1b]0;owned\x07b\x1b[2Jc\rd\u{9b}31m é".as_bytes();
+        let safe = terminal_safe(hostile, true);
+        assert_eq!(
+            std::str::from_utf8(&safe).unwrap(),
+            "a#033]0;owned#007b#033[2Jc#015d#302#23331m é"
+        );
+        assert!(!safe.iter().any(|&b| b < 0x20 || b == 0x7f));
+        assert_eq!(&*terminal_safe(hostile, false), hostile, "--all: raw");
+        let plain = b"nothing to escape, caf\xc3\xa9";
+        assert!(matches!(
+            terminal_safe(plain, true),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

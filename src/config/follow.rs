@@ -1,8 +1,12 @@
 //! The live-follow service's settings: the `[follow]` section and its `[[follow.files]]`.
 //!
-//! Validation enforces the security rule: a listener on anything but loopback needs a bearer
-//! token or TLS with client certificates, otherwise the configuration is refused. It also
-//! reads the TLS files (so `--check-config` catches a bad certificate) and the token file.
+//! Validation enforces the security rule: the follow service never gives a user more than
+//! the file system would. Locally it is served on a Unix socket, whose clients the service
+//! authorises by their credentials (root and group `adm`). A TCP listener, loopback
+//! included (every local user can connect there), needs a bearer token or TLS with client
+//! certificates, otherwise the configuration is refused; on loopback only,
+//! `allow_unauthenticated = true` lifts that, with a warning. It also reads the TLS files
+//! (so `--check-config` catches a bad certificate) and the token file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,12 +19,16 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use toml::Spanned;
 
+use super::error::ConfigError;
 use super::raw::RawFollow;
 use super::settings::{Check, Format, OutputSettings};
 use super::tls::{load_certs, TlsKey};
 
-/// Default HTTP address of the follow service.
+/// The HTTP port a follow address is usually given (`logwell follow -H HOST`).
 pub const DEFAULT_FOLLOW_LISTEN: &str = "127.0.0.1:8514";
+
+/// The local Unix socket of the follow service, when `[follow]` names no listener at all.
+pub const DEFAULT_FOLLOW_SOCKET: &str = "/run/logwell/follow.sock";
 
 /// How to write a follow address, for error hints.
 const EXAMPLE: &str = "\"127.0.0.1:8514\" or \"[::1]:8514\"";
@@ -32,6 +40,12 @@ pub struct FollowSettings {
     pub listen: Vec<SocketAddr>,
     /// Raw TCP addresses.
     pub tcp_listen: Vec<SocketAddr>,
+    /// The local Unix socket (HTTP), whose clients are authorised by their credentials.
+    pub socket: Option<PathBuf>,
+    /// Loopback TCP listeners serve without a token or client certificate.
+    pub allow_unauthenticated: bool,
+    /// Host names the HTTP listeners answer to (`Host:` header), besides their address.
+    pub host_names: Vec<String>,
     /// The file a request without `file=` follows.
     pub default_file: Option<String>,
     /// Required bearer token, if any.
@@ -48,12 +62,25 @@ pub struct FollowSettings {
     pub max_subscribers_per_peer: usize,
     /// Files other programs write.
     pub files: Vec<ExternalFile>,
+    /// What `--check-config` and the daemon warn about (file, line and hint), such as
+    /// `allow_unauthenticated`.
+    pub warnings: Vec<ConfigError>,
+}
+
+impl FollowSettings {
+    /// Whether TCP clients must present a token or a client certificate.
+    pub fn tcp_needs_auth(&self) -> bool {
+        self.token.is_some() || self.tls.as_ref().is_some_and(|t| t.files.2.is_some())
+    }
 }
 
 impl PartialEq for FollowSettings {
     fn eq(&self, other: &Self) -> bool {
         self.listen == other.listen
             && self.tcp_listen == other.tcp_listen
+            && self.socket == other.socket
+            && self.allow_unauthenticated == other.allow_unauthenticated
+            && self.host_names == other.host_names
             && self.default_file == other.default_file
             && self.token == other.token
             && self.tls.as_ref().map(|t| &t.files) == other.tls.as_ref().map(|t| &t.files)
@@ -86,23 +113,72 @@ pub struct ExternalFile {
 }
 
 impl Check<'_> {
-    /// Validates `[follow]` against the declared outputs.
+    /// Validates `[follow]` against the declared outputs and the other sockets (`taken`:
+    /// each path and whose it is).
     pub(crate) fn follow(
         &mut self,
         raw: &Spanned<RawFollow>,
         outputs: &[OutputSettings],
+        taken: &[(PathBuf, String)],
     ) -> FollowSettings {
         let span = raw.span();
         let raw = raw.get_ref();
-        let listen = match &raw.listen {
-            Some(l) => self.addresses(l, EXAMPLE, None),
-            None if raw.tcp_listen.is_some() => Vec::new(),
-            None => vec![DEFAULT_FOLLOW_LISTEN.parse().expect("a valid address")],
-        };
+        let listen = raw
+            .listen
+            .as_ref()
+            .map(|l| self.addresses(l, EXAMPLE, None))
+            .unwrap_or_default();
         let tcp_listen = raw
             .tcp_listen
             .as_ref()
             .map(|l| self.addresses(l, EXAMPLE, None))
+            .unwrap_or_default();
+        let socket = match &raw.socket {
+            // sun_path holds 107 bytes and a NUL.
+            Some(p)
+                if p.get_ref().is_empty()
+                    || p.get_ref().contains('\0')
+                    || p.get_ref().len() > 107 =>
+            {
+                self.err(
+                    p.span(),
+                    "`socket` is not a usable Unix socket path (empty, or longer than 107 bytes)",
+                    format!("write a short path such as \"{DEFAULT_FOLLOW_SOCKET}\""),
+                );
+                None
+            }
+            Some(p) => {
+                let path = PathBuf::from(p.get_ref());
+                if let Some((_, whose)) = taken.iter().find(|(t, _)| *t == path) {
+                    self.err(
+                        p.span(),
+                        format!("the follow socket {} is also {whose}'s: one would replace the other", path.display()),
+                        format!("give the follow service a path of its own, such as \"{DEFAULT_FOLLOW_SOCKET}\""),
+                    );
+                }
+                Some(path)
+            }
+            None if raw.listen.is_none() && raw.tcp_listen.is_none() => {
+                Some(PathBuf::from(DEFAULT_FOLLOW_SOCKET))
+            }
+            None => None,
+        };
+        let host_names = raw
+            .host_names
+            .as_ref()
+            .map(|h| {
+                let names = h.get_ref().clone_vec();
+                for n in &names {
+                    if n.is_empty() || n.contains(['/', ' ', '@']) {
+                        self.err(
+                            h.span(),
+                            format!("`{n}` is not a host name"),
+                            "write names as clients type them, such as \"logs.example.com\"",
+                        );
+                    }
+                }
+                names.into_iter().map(|n| n.to_ascii_lowercase()).collect()
+            })
             .unwrap_or_default();
         let default_file = match &raw.default_file {
             Some(name) => {
@@ -128,19 +204,33 @@ impl Check<'_> {
         };
         let token = self.token(raw);
         let tls = self.follow_tls(raw);
-        let exposed: Vec<&SocketAddr> = listen
-            .iter()
-            .chain(&tcp_listen)
-            .filter(|a| !a.ip().is_loopback())
-            .collect();
         let client_certs = tls.as_ref().is_some_and(|t| t.files.2.is_some());
-        if let Some(addr) = exposed.first() {
-            if token.is_none() && !client_certs {
+        let allow_unauthenticated = raw
+            .allow_unauthenticated
+            .as_ref()
+            .is_some_and(|a| *a.get_ref());
+        let mut warnings = Vec::new();
+        let tcp: Vec<&SocketAddr> = listen.iter().chain(&tcp_listen).collect();
+        if token.is_none() && !client_certs {
+            if let Some(addr) = tcp.iter().find(|a| !a.ip().is_loopback()) {
                 self.err(
                     span.clone(),
                     format!("the follow service would listen on {addr}, beyond loopback, with no authentication"),
                     "set `token_file` (clients send `Authorization: Bearer TOKEN`), or `cert`, `key` and `client_ca` (clients need a certificate), or listen on 127.0.0.1",
                 );
+            } else if let Some(addr) = tcp.first() {
+                match &raw.allow_unauthenticated {
+                    Some(a) if *a.get_ref() => warnings.push(self.diagnostic(
+                        a.span(),
+                        format!("`allow_unauthenticated = true`: every local user can read every followable file through {addr}"),
+                        "set `token_file` instead, and use `socket` for local access (root and group adm)",
+                    )),
+                    _ => self.err(
+                        span.clone(),
+                        format!("the follow service would listen on {addr} with no authentication: every local user could read every log through it"),
+                        "use `socket` for local access (root and group adm are served), or set `token_file` (clients send `Authorization: Bearer TOKEN`), or `cert`, `key` and `client_ca`; `allow_unauthenticated = true` serves loopback to anyone",
+                    ),
+                }
             }
         }
         let cors_origins = raw
@@ -221,6 +311,10 @@ impl Check<'_> {
         FollowSettings {
             listen,
             tcp_listen,
+            socket,
+            allow_unauthenticated,
+            host_names,
+            warnings,
             default_file,
             token,
             tls,
@@ -348,4 +442,78 @@ fn follow_server_config(
         .map_err(|e| format!("{} and {}: {e}", cert.display(), key.display()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n\n[output.syslog]\ntype = \"file\"\npath = \"/tmp/x/syslog\"\n\n[[rule]]\noutput = \"syslog\"\n\n";
+
+    fn load(follow: &str) -> Result<FollowSettings, String> {
+        let text = format!("{BASE}[follow]\n{follow}");
+        crate::config::load_texts(vec![(PathBuf::from("/etc/logwell/logwell.toml"), text)])
+            .map(|s| s.follow.expect("a [follow] section"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_bare_follow_section_serves_the_local_socket_only() {
+        let f = load("").unwrap();
+        assert_eq!(f.socket, Some(PathBuf::from(DEFAULT_FOLLOW_SOCKET)));
+        assert!(f.listen.is_empty() && f.tcp_listen.is_empty());
+        assert!(f.warnings.is_empty());
+        let f = load("socket = \"/run/x/f.sock\"\n").unwrap();
+        assert_eq!(f.socket, Some(PathBuf::from("/run/x/f.sock")));
+        // A TCP listener alone has no socket unless it is asked for.
+        let f = load("listen = \"127.0.0.1:8514\"\ntoken = \"0123456789abcdef0123\"\n").unwrap();
+        assert_eq!(f.socket, None);
+        let e = load(&format!("socket = \"/{}\"\n", "x".repeat(120))).unwrap_err();
+        assert!(e.contains("not a usable Unix socket path"), "{e}");
+        let e = load("socket = \"/run/logwell/control.sock\"\n").unwrap_err();
+        assert!(e.contains("is also the control socket's"), "{e}");
+    }
+
+    #[test]
+    fn a_loopback_listener_without_authentication_is_refused_with_where_and_what_to_do() {
+        for listener in ["listen", "tcp_listen"] {
+            let e = load(&format!("{listener} = \"127.0.0.1:8514\"\n")).unwrap_err();
+            assert!(
+                e.starts_with("/etc/logwell/logwell.toml:12:1: the follow service would listen on 127.0.0.1:8514 with no authentication"),
+                "{e}"
+            );
+            assert!(
+                e.contains("hint: use `socket`") && e.contains("token_file"),
+                "{e}"
+            );
+        }
+        // A token or client certificates (tested with the real files in tests/it) are enough.
+        let f = load("listen = \"[::1]:8514\"\ntoken = \"0123456789abcdef0123\"\n").unwrap();
+        assert!(f.tcp_needs_auth() && f.warnings.is_empty());
+    }
+
+    #[test]
+    fn allow_unauthenticated_opens_loopback_only_and_is_warned_about() {
+        let f = load("listen = \"127.0.0.1:8514\"\nallow_unauthenticated = true\n").unwrap();
+        assert!(f.allow_unauthenticated && !f.tcp_needs_auth());
+        assert_eq!(f.warnings.len(), 1);
+        let w = f.warnings[0].to_string();
+        assert!(
+            w.starts_with("/etc/logwell/logwell.toml:14:25: `allow_unauthenticated = true`"),
+            "{w}"
+        );
+        let e = load("listen = \"0.0.0.0:8514\"\nallow_unauthenticated = true\n").unwrap_err();
+        assert!(e.contains("beyond loopback, with no authentication"), "{e}");
+        // Set but without effect (a token is required anyway): nothing to warn about.
+        let f = load("listen = \"127.0.0.1:8514\"\nallow_unauthenticated = true\ntoken = \"0123456789abcdef0123\"\n").unwrap();
+        assert!(f.warnings.is_empty());
+    }
+
+    #[test]
+    fn host_names_are_kept_in_lower_case_and_checked() {
+        let f = load("host_names = [\"Logs.Example.com\"]\n").unwrap();
+        assert_eq!(f.host_names, ["logs.example.com"]);
+        let e = load("host_names = [\"http://logs\"]\n").unwrap_err();
+        assert!(e.contains("is not a host name"), "{e}");
+    }
 }

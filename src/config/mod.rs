@@ -22,7 +22,9 @@ pub(crate) mod tls;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
-pub use follow::{ExternalFile, FollowSettings, FollowTls, DEFAULT_FOLLOW_LISTEN};
+pub use follow::{
+    ExternalFile, FollowSettings, FollowTls, DEFAULT_FOLLOW_LISTEN, DEFAULT_FOLLOW_SOCKET,
+};
 pub(crate) use forward::read_client_identity;
 pub use forward::{
     Balance, ForwardSettings, ForwardTls, Framing, Protocol, Target, DEFAULT_QUEUE_MAX_DISK_BYTES,

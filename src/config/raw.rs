@@ -35,6 +35,12 @@ pub(crate) struct RawFollow {
     pub(crate) listen: Option<Spanned<OneOrMany>>,
     /// Raw TCP addresses (`nc host port`).
     pub(crate) tcp_listen: Option<Spanned<OneOrMany>>,
+    /// The local Unix socket (HTTP), authorised by the peer's credentials.
+    pub(crate) socket: Option<Spanned<String>>,
+    /// Serve TCP listeners on loopback without a token or client certificates.
+    pub(crate) allow_unauthenticated: Option<Spanned<bool>>,
+    /// Names the HTTP listeners answer to in the `Host` header, besides their address.
+    pub(crate) host_names: Option<Spanned<OneOrMany>>,
     /// The file followed when a request names none (an output name).
     pub(crate) default_file: Option<Spanned<String>>,
     /// Bearer token required from clients.

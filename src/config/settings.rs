@@ -321,8 +321,18 @@ impl Check<'_> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let e = self.src.error(Some(span), message, Some(hint.into()));
+        let e = self.diagnostic(span, message, hint);
         self.errors.push(e);
+    }
+
+    /// A located message with a hint that is not an error (a warning).
+    pub(crate) fn diagnostic(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> ConfigError {
+        self.src.error(Some(span), message, Some(hint.into()))
     }
 
     fn positive(&mut self, v: &Option<Spanned<i64>>, key: &str, default: usize) -> usize {
@@ -525,7 +535,7 @@ impl Settings {
                         "keep one [follow] section",
                     );
                 } else {
-                    follow = Some(check.follow(f, &outputs));
+                    follow = Some(check.follow(f, &outputs, &socket_paths(&daemon, &inputs)));
                 }
             }
             errors.append(&mut check.errors);
@@ -1350,6 +1360,31 @@ fn build_rule(
         // A discard rule is a final rule with no outputs: nothing after it sees the message.
         is_final: discard || raw.is_final.as_ref().is_some_and(|f| *f.get_ref()),
     })
+}
+
+/// The socket paths the daemon binds besides the follow socket, and whose they are.
+fn socket_paths(
+    daemon: &DaemonSettings,
+    inputs: &BTreeMap<String, InputSettings>,
+) -> Vec<(PathBuf, String)> {
+    let mut taken = vec![(
+        daemon.control_socket.clone(),
+        "the control socket".to_string(),
+    )];
+    for (name, input) in inputs {
+        match &input.kind {
+            InputKind::UnixDatagram(u) => {
+                taken.push((u.unix.path.clone(), format!("input `{name}`")))
+            }
+            InputKind::UnixStream(s) => taken.extend(
+                s.unix
+                    .iter()
+                    .map(|u| (u.path.clone(), format!("input `{name}`"))),
+            ),
+            _ => {}
+        }
+    }
+    taken
 }
 
 /// Two inputs on one address or socket path would silently split or steal each other's

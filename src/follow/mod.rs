@@ -8,15 +8,18 @@
 //!   wake-ups that tell followers a file grew.
 //! - [`line`](mod@line): a stored line parsed back into fields, filtered, and rendered.
 //! - [`subscription`]: one subscriber's stream, read from the files in bounded batches.
-//! - [`http`] and [`tcp`]: the two listeners, one task per connection.
+//! - [`http`] and [`tcp`]: the listeners, one task per connection; HTTP also on the local
+//!   Unix socket, whose clients [`local`] authorises by their credentials.
 //!
 //! Subscribers read the files, never the receive path, so a slow or stalled subscriber
-//! cannot slow ingestion: it only stops reading. Limits on subscribers (in all and per IP),
-//! the bearer token, TLS with client certificates, and CORS are enforced here.
+//! cannot slow ingestion: it only stops reading. Limits on subscribers (in all and per IP or
+//! local user), the bearer token, the `Host` check, TLS with client certificates, and CORS
+//! are enforced here.
 
 pub mod files;
 pub mod http;
 pub mod line;
+pub mod local;
 pub mod request;
 pub mod subscription;
 pub mod tcp;
@@ -44,12 +47,36 @@ pub enum Refusal {
     /// No or a wrong token.
     #[error("a bearer token is required: send `Authorization: Bearer TOKEN` (or `token=TOKEN`)")]
     Unauthorized,
+    /// A local client that may not read the logs (the reason, for it).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The `Host` header names neither this listener nor a configured name (DNS rebinding).
+    #[error("{0}")]
+    MisdirectedHost(String),
     /// No such file.
     #[error("no followable file `{0}`; GET /v1/files lists them")]
     NotFound(String),
     /// Too many subscribers.
     #[error("{0}")]
     TooMany(String),
+}
+
+/// Who a subscriber is, for the limit per peer: an IP address, or a local user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Client {
+    /// A TCP client.
+    Ip(IpAddr),
+    /// A client of the local socket, by user id.
+    Local(u32),
+}
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Client::Ip(ip) => write!(f, "{ip}"),
+            Client::Local(uid) => write!(f, "local uid {uid}"),
+        }
+    }
 }
 
 /// The follow service's shared state.
@@ -59,7 +86,9 @@ pub struct Service {
     stats: Stats,
     started: Instant,
     subscribers: AtomicUsize,
-    per_peer: Mutex<HashMap<IpAddr, usize>>,
+    per_peer: Mutex<HashMap<Client, usize>>,
+    /// Who the local socket serves.
+    readers: local::Readers,
     /// Lines sent to subscribers, in all.
     sent: AtomicU64,
     stop: watch::Receiver<bool>,
@@ -84,11 +113,18 @@ impl Drop for Handle {
 }
 
 impl Handle {
-    /// Stops the listeners and every subscription.
+    /// Stops the listeners and every subscription, and removes the local socket (where
+    /// this process may: under privilege separation the parent does when it exits).
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
+        }
+        if let Some(path) = &self.service.settings.socket {
+            use std::os::unix::fs::FileTypeExt;
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 
@@ -122,9 +158,13 @@ pub async fn start(settings: &Settings, stats: Stats) -> std::io::Result<Option<
         started: Instant::now(),
         subscribers: AtomicUsize::new(0),
         per_peer: Mutex::new(HashMap::new()),
+        readers: local::Readers::system(),
         sent: AtomicU64::new(0),
         stop,
     });
+    for w in &follow.warnings {
+        tracing::warn!("{w}");
+    }
     let mut tasks = Vec::new();
     for addr in &follow.listen {
         let listener = bind(&runtime, *addr)?;
@@ -135,6 +175,21 @@ pub async fn start(settings: &Settings, stats: Stats) -> std::io::Result<Option<
         let listener = bind(&runtime, *addr)?;
         tracing::info!(%addr, "follow service (TCP) listening");
         tasks.push(runtime.spawn(tcp::serve(listener, service.clone())));
+    }
+    if let Some(path) = &follow.socket {
+        let listener = local::bind(path)
+            .and_then(|l| {
+                let _in = runtime.enter();
+                tokio::net::UnixListener::from_std(l)
+            })
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {} for the follow service: {e} (check its directory, or change [follow] socket)", path.display()),
+                )
+            })?;
+        tracing::info!(path = %path.display(), "follow service (HTTP, local socket) listening");
+        tasks.push(runtime.spawn(http::serve_local(listener, service.clone())));
     }
     Ok(Some(Handle {
         service,
@@ -187,8 +242,14 @@ fn bind(
 
 /// What serves one accepted connection (after TLS, when configured): HTTP or raw TCP.
 pub(crate) trait Serve: Clone + Send + Sync + 'static {
-    /// Serves the connection until it ends or the service stops.
-    fn serve<S>(self, stream: S, peer: SocketAddr) -> impl std::future::Future<Output = ()> + Send
+    /// Serves the connection from `peer`, accepted on `local`, until it ends or the service
+    /// stops.
+    fn serve<S>(
+        self,
+        stream: S,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> impl std::future::Future<Output = ()> + Send
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
 }
@@ -218,15 +279,18 @@ pub(crate) async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         bound_send_buffer(&stream);
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
         let handler = handler.clone();
         let tls = service.settings.tls.as_ref().map(|t| t.config.clone());
         tokio::spawn(async move {
             let Some(config) = tls else {
-                return handler.serve(stream, peer).await;
+                return handler.serve(stream, peer, local).await;
             };
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => handler.serve(tls, peer).await,
+                Ok(Ok(tls)) => handler.serve(tls, peer, local).await,
                 Ok(Err(e)) => {
                     tracing::info!(%peer, error = %e, "follow service: TLS handshake failed")
                 }
@@ -244,7 +308,7 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// Holds one subscriber slot; frees it when dropped.
 pub struct Slot {
     service: Arc<Service>,
-    ip: IpAddr,
+    client: Client,
 }
 
 impl Drop for Slot {
@@ -255,10 +319,10 @@ impl Drop for Slot {
             .per_peer
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = per.get_mut(&self.ip) {
+        if let Some(n) = per.get_mut(&self.client) {
             *n -= 1;
             if *n == 0 {
-                per.remove(&self.ip);
+                per.remove(&self.client);
             }
         }
     }
@@ -273,6 +337,11 @@ impl Service {
     /// Takes the files of a reloaded configuration.
     pub fn update(&self, settings: &Settings) {
         self.registry.update(settings);
+    }
+
+    /// Who the local socket serves.
+    pub fn readers(&self) -> &local::Readers {
+        &self.readers
     }
 
     /// Whether `given` is the configured token (always true without one). Compared in
@@ -290,8 +359,8 @@ impl Service {
                 == 0
     }
 
-    /// Takes a subscriber slot for `ip`, or says which limit is reached.
-    fn slot(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+    /// Takes a subscriber slot for `client`, or says which limit is reached.
+    fn slot(self: &Arc<Self>, client: Client) -> Result<Slot, Refusal> {
         let mut per = self.per_peer.lock().unwrap_or_else(|e| e.into_inner());
         let total = self.subscribers.load(Relaxed);
         if total >= self.settings.max_subscribers {
@@ -299,17 +368,17 @@ impl Service {
                 "the follow service has {total} subscribers, its limit (`max_subscribers`)"
             )));
         }
-        let mine = per.entry(ip).or_insert(0);
+        let mine = per.entry(client).or_insert(0);
         if *mine >= self.settings.max_subscribers_per_peer {
             return Err(Refusal::TooMany(format!(
-                "{ip} has {mine} subscriptions open, the limit per address (`max_subscribers_per_peer`)"
+                "{client} has {mine} subscriptions open, the limit per address (`max_subscribers_per_peer`)"
             )));
         }
         *mine += 1;
         self.subscribers.fetch_add(1, Relaxed);
         Ok(Slot {
             service: self.clone(),
-            ip,
+            client,
         })
     }
 
@@ -318,7 +387,7 @@ impl Service {
     pub async fn subscribe(
         self: &Arc<Self>,
         request: Request,
-        peer: IpAddr,
+        peer: Client,
         encoding: Encoding,
     ) -> Result<(mpsc::Receiver<Vec<u8>>, Followable), Refusal> {
         let file = self.registry.find(request.file.as_deref()).ok_or_else(|| {

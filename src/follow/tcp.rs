@@ -36,7 +36,7 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>) {
 struct Raw(Arc<Service>);
 
 impl super::Serve for Raw {
-    async fn serve<S>(self, stream: S, peer: SocketAddr)
+    async fn serve<S>(self, stream: S, peer: SocketAddr, _local: SocketAddr)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -61,7 +61,11 @@ where
     let request = Request::parse(&line, now()).map_err(|e| Refusal::BadRequest(e.0));
     let subscribed = match request {
         Ok(request) if !service.authorized(request.token.as_deref()) => Err(Refusal::Unauthorized),
-        Ok(request) => service.subscribe(request, peer.ip(), Encoding::Lines).await,
+        Ok(request) => {
+            service
+                .subscribe(request, super::Client::Ip(peer.ip()), Encoding::Lines)
+                .await
+        }
         Err(e) => Err(e),
     };
     let mut rx = match subscribed {

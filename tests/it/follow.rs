@@ -44,8 +44,14 @@ impl Follow {
 
     fn start_with(base: &str, extra: &str, setup: impl FnOnce(&std::path::Path)) -> Follow {
         let (http, tcp) = (free_port(), free_port());
+        // Loopback listeners need a token, or to be opened to every local user explicitly.
+        let auth = if extra.contains("token") {
+            ""
+        } else {
+            "allow_unauthenticated = true\n"
+        };
         let text = format!(
-            "{base}\n[follow]\nlisten = \"127.0.0.1:{http}\"\ntcp_listen = \"127.0.0.1:{tcp}\"\ndefault_file = \"syslog\"\n{extra}"
+            "{base}\n[follow]\nlisten = \"127.0.0.1:{http}\"\ntcp_listen = \"127.0.0.1:{tcp}\"\ndefault_file = \"syslog\"\n{auth}{extra}"
         );
         let d = Daemon::start_with(&text, setup);
         Follow { d, http, tcp }
@@ -901,8 +907,11 @@ impl Follow {
 fn stalled_subscriber(port: u16) -> TcpStream {
     let s = stalled_socket(port);
     let mut w = &s;
-    w.write_all(b"GET /v1/follow?file=all&n=all HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    w.write_all(
+        format!("GET /v1/follow?file=all&n=all HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
     s
 }
 
@@ -1028,8 +1037,14 @@ fn status_and_metrics_show_the_counters() {
     assert_eq!(status["subscribers"], 0);
     let mut metrics = String::new();
     let mut s = TcpStream::connect(("127.0.0.1", f.http)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    s.write_all(
+        format!(
+            "GET /metrics HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+            f.http
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     s.read_to_string(&mut metrics).unwrap();
     assert!(metrics.contains("text/plain; version=0.0.4"), "{metrics}");
     assert!(
@@ -1153,7 +1168,7 @@ fn beyond_loopback_client_certificates_are_enough_and_required() {
 fn the_privilege_separated_worker_serves_root_owned_logs() {
     let (http, tcp) = (free_port(), free_port());
     let text = format!(
-        "{CONFIG}\n[follow]\nlisten = \"127.0.0.1:{http}\"\ntcp_listen = \"127.0.0.1:{tcp}\"\n"
+        "{CONFIG}\n[follow]\nlisten = \"127.0.0.1:{http}\"\ntcp_listen = \"127.0.0.1:{tcp}\"\nallow_unauthenticated = true\n"
     );
     if !crate::privsep::can_run("follow::the_privilege_separated_worker_serves_root_owned_logs") {
         return;
@@ -1166,4 +1181,302 @@ fn the_privilege_separated_worker_serves_root_owned_logs() {
     let v: serde_json::Value = serde_json::from_str(&got[0].1).unwrap();
     assert_eq!(v["msg"], "from root-owned files");
     assert_eq!(v["severity"], "err");
+}
+
+// The local trust boundary (issue 24, item 1): the follow service never gives a user more
+// than the file system would.
+
+/// Waits until the daemon's diagnostics hold `needle`.
+fn wait_log(d: &Daemon, needle: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    while !d.log().contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no `{needle}` in the log:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `curl -s --unix-socket SOCK http://localhost/v1/follow?follow=false&o=cat` run as `user`
+/// (`setpriv` arguments; none for root): the status and the body.
+fn curl_unix(sock: &std::path::Path, user: &[&str]) -> (String, String) {
+    let mut c = if user.is_empty() {
+        Command::new("curl")
+    } else {
+        let mut c = Command::new("setpriv");
+        c.args(user).arg("curl");
+        c
+    };
+    let out = c
+        .args([
+            "-s",
+            "--max-time",
+            "30",
+            "-w",
+            "\n%{http_code}",
+            "--unix-socket",
+        ])
+        .arg(sock)
+        .arg("http://localhost/v1/follow?file=syslog&follow=false&o=cat")
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or((&text, ""));
+    (code.to_string(), body.to_string())
+}
+
+const NOBODY: &[&str] = &["--reuid=nobody", "--regid=nogroup", "--clear-groups"];
+const NOBODY_IN_ADM: &[&str] = &["--reuid=nobody", "--regid=nogroup", "--groups=adm"];
+
+/// Checks who the socket serves: root and adm read the line, `nobody` is refused with a
+/// reason, over curl and `logwell show`.
+fn check_socket_serves_root_and_adm_only(sock: &std::path::Path, line: &str) {
+    let (code, body) = curl_unix(sock, &[]);
+    assert_eq!(code, "200", "root: {body}");
+    assert!(body.contains(line), "root reads the line: {body}");
+    let (code, body) = curl_unix(sock, NOBODY);
+    assert_eq!(code, "403", "nobody: {body}");
+    assert!(
+        body.contains("may not read the logs") && body.contains("usermod -aG adm"),
+        "the refusal says why and what to do: {body}"
+    );
+    assert!(!body.contains(line), "{body}");
+    let (code, body) = curl_unix(sock, NOBODY_IN_ADM);
+    assert_eq!(code, "200", "nobody in adm: {body}");
+    assert!(body.contains(line), "{body}");
+
+    let show = |user: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args(user)
+            .arg(env!("CARGO_BIN_EXE_logwell"))
+            .args(["show", "syslog", "-o", "cat", "--socket"])
+            .arg(sock);
+        c.output().expect("run logwell show")
+    };
+    let refused = show(NOBODY);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("403") && err.contains("group `adm`") && err.contains("usermod -aG adm"),
+        "logwell show says why: {err}"
+    );
+    let served = show(NOBODY_IN_ADM);
+    assert!(served.status.success(), "{served:?}");
+    assert!(String::from_utf8_lossy(&served.stdout).contains(line));
+}
+
+#[test]
+fn the_local_socket_serves_root_and_adm_and_refuses_other_users() {
+    let template = format!("{CONFIG}\n[follow]\nsocket = \"{{dir}}/follow.sock\"\n");
+    // `nobody` must reach the socket inside the test's directory.
+    let d = Daemon::start_with(&template, |dir| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    });
+    let f = Follow { d, http: 0, tcp: 0 };
+    f.log("app", "user.info", "for adm only");
+    f.wait_written(1);
+    let sock = f.d.path("follow.sock");
+    check_socket_serves_root_and_adm_only(&sock, "for adm only");
+
+    // A reload that restarts the follow service (its settings changed) keeps the socket.
+    let config = std::fs::read_to_string(&f.d.config).unwrap();
+    std::fs::write(&f.d.config, format!("{config}heartbeat_secs = 20\n")).unwrap();
+    f.d.signal(libc::SIGHUP);
+    wait_log(&f.d, "configuration reloaded");
+    let (code, body) = curl_unix(&sock, NOBODY_IN_ADM);
+    assert_eq!(code, "200", "after the reload: {body}");
+    assert!(body.contains("for adm only"));
+}
+
+#[test]
+fn the_privilege_separated_worker_serves_the_local_socket_bound_by_the_parent() {
+    if !crate::privsep::can_run(
+        "follow::the_privilege_separated_worker_serves_the_local_socket_bound_by_the_parent",
+    ) {
+        return;
+    }
+    let template = format!("{CONFIG}\n[follow]\nsocket = \"{{dir}}/run/follow.sock\"\n");
+    // The socket's directory is root's, as /run/logwell is: the worker cannot create in it.
+    let d = Daemon::start_privsep(&template, |dir| {
+        std::fs::create_dir(dir.join("run")).unwrap();
+    });
+    let f = Follow { d, http: 0, tcp: 0 };
+    f.log("app", "user.info", "through the parent's socket");
+    f.wait_written(1);
+    let sock = f.d.path("run/follow.sock");
+    wait_log(&f.d, "bind the follow socket");
+    check_socket_serves_root_and_adm_only(&sock, "through the parent's socket");
+    let config = std::fs::read_to_string(&f.d.config).unwrap();
+    std::fs::write(&f.d.config, format!("{config}heartbeat_secs = 20\n")).unwrap();
+    f.d.signal(libc::SIGHUP);
+    wait_log(&f.d, "configuration reloaded");
+    let (code, body) = curl_unix(&sock, &[]);
+    assert_eq!(code, "200", "after the reload: {body}\n{}", f.d.log());
+    // The parent removes the socket when the daemon stops.
+    let mut d = f.d;
+    assert!(d.stop().success());
+    assert!(!sock.exists(), "the socket is removed at exit");
+}
+
+#[test]
+fn a_tcp_listener_needs_a_token_even_on_loopback_unless_allow_unauthenticated() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("logwell.toml");
+    let check = |follow: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "{}\n[follow]\n{follow}",
+                crate::util::render(CONFIG, dir.path(), free_port())
+            ),
+        )
+        .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_logwelld"))
+            .arg("--check-config")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    // Refused, with where and what to do.
+    let line = CONFIG.lines().count() + 2;
+    for listener in [
+        "listen = \"127.0.0.1:8514\"\n",
+        "tcp_listen = \"[::1]:8515\"\n",
+    ] {
+        let out = check(listener);
+        assert!(!out.status.success(), "{listener}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "{}:{line}:1: the follow service would listen on",
+                config.display()
+            )) && err.contains("with no authentication")
+                && err.contains("hint: use `socket`"),
+            "{err}"
+        );
+    }
+    // Allowed on purpose: accepted, with a warning.
+    let out = check("listen = \"127.0.0.1:8514\"\nallow_unauthenticated = true\n");
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("warning: ") && err.contains("every local user can read"),
+        "{err}"
+    );
+
+    // With a token, on loopback: 401 without it, on both listeners.
+    let token = "0123456789abcdef0123456789abcdef";
+    let f = Follow::start(&format!("token = \"{token}\"\n"));
+    f.log("app", "user.info", "loopback secret");
+    let code = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let url = f.url("follow=false");
+    assert_eq!(code(&[&url]), "401");
+    assert_eq!(
+        code(&["-H", &format!("Authorization: Bearer {token}"), &url]),
+        "200"
+    );
+    let mut nc = Streamed::spawn({
+        let mut c = Command::new("nc");
+        c.args(["-N", "127.0.0.1", &f.tcp.to_string()]);
+        c
+    });
+    nc.send(b"n=1\n");
+    nc.wait_for("-- error: a bearer token is required");
+}
+
+#[test]
+fn a_host_header_that_is_not_the_listener_gets_421() {
+    let f = Follow::start("host_names = [\"logs.example.com\"]\n");
+    f.log("app", "user.info", "not for rebinding");
+    let code = |host: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+            .arg(format!("Host: {host}"))
+            .arg(f.url("follow=false"))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let port = f.http;
+    // DNS rebinding: a page at the attacker's name, resolved to 127.0.0.1.
+    assert_eq!(code(&format!("evil.example:{port}")), "421");
+    assert_eq!(code("evil.example"), "421");
+    assert_eq!(code(&format!("127.0.0.2:{port}")), "421");
+    // The listener's address, localhost on loopback, and a configured name.
+    assert_eq!(code(&format!("127.0.0.1:{port}")), "200");
+    assert_eq!(code(&format!("localhost:{port}")), "200");
+    assert_eq!(code("logs.example.com"), "200");
+    // The answer says what to do; the page is refused too.
+    let out = Command::new("curl")
+        .args(["-s", "-H", "Host: evil.example"])
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("host_names"), "{body}");
+    assert!(!body.contains("<html"), "{body}");
+}
+
+#[test]
+fn logwell_show_escapes_control_characters_on_a_terminal_unless_all() {
+    let f = Follow::start("");
+    // OSC 0 (set the window title), then CSI 2J (clear the screen).
+    let hostile = "title\x1b]0;owned\x07 clear\x1b[2J end";
+    let port = f.d.port.to_string();
+    let out = logger(&[
+        "--tcp",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-t",
+        "app",
+        "-p",
+        "user.info",
+        hostile,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    f.wait_written(1);
+    let url = format!("http://127.0.0.1:{}", f.http);
+    // Piped: the bytes as they are (the json file keeps them as \u001b, and gives them back).
+    let piped = f.logwell(&["show", "all", "-o", "cat"]);
+    assert!(piped.status.success(), "{piped:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&piped.stdout).trim_end(),
+        hostile,
+        "piped output is not altered"
+    );
+    // On a terminal (script(1) gives it a pty): escaped as the files escape them.
+    let on_terminal = |extra: &str| {
+        let cmd = format!(
+            "{} show all -o cat --color never --url {url} {extra}",
+            env!("CARGO_BIN_EXE_logwell")
+        );
+        let out = Command::new("script")
+            .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run script");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_terminal("");
+    assert!(
+        shown.contains("title#033]0;owned#007 clear#033[2J end"),
+        "{shown:?}"
+    );
+    assert!(!shown.contains('\x1b'), "{shown:?}");
+    let raw = on_terminal("--all");
+    assert!(raw.contains(hostile), "--all: {raw:?}");
 }

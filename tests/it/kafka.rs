@@ -375,7 +375,7 @@ fn kafka_templated_topic_routes_by_facility() {
     broker.create_topics(&["logs.mail", "logs.auth"], 1);
     let http = free_port();
     let d = Daemon::start(&format!(
-        "{}\n[follow]\nlisten = \"127.0.0.1:{http}\"\ndefault_file = \"local\"\n",
+        "{}\n[follow]\nlisten = \"127.0.0.1:{http}\"\nallow_unauthenticated = true\ndefault_file = \"local\"\n",
         config(&broker.brokers(), "logs.{facility}", "")
     ));
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();

@@ -39,6 +39,7 @@ output = ["messages", "syslog"]
 
 [follow]
 listen = "127.0.0.1:{port}"
+allow_unauthenticated = true
 default_file = "messages"
 "#;
 

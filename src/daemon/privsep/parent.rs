@@ -87,6 +87,12 @@ impl Parent {
         for p in &self.cleanup {
             let _ = std::fs::remove_file(p);
         }
+        if let Some(p) = self.policy.follow_socket() {
+            use std::os::unix::fs::FileTypeExt;
+            if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket()) {
+                let _ = std::fs::remove_file(p);
+            }
+        }
         ended
     }
 

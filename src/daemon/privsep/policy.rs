@@ -59,6 +59,8 @@ pub(crate) struct Policy {
     trees: Vec<Tree>,
     /// The TLS files of the configuration (normalised): readable, nothing else.
     tls_files: BTreeSet<PathBuf>,
+    /// The follow service's Unix socket (normalised), which the parent binds.
+    follow_socket: Option<PathBuf>,
 }
 
 /// What a templated output may create and change: the tree below its base directory, as
@@ -190,9 +192,20 @@ impl Policy {
             .into_iter()
             .map(|p| cwd.join(p))
             .collect();
-        Policy::new(files)
+        let mut policy = Policy::new(files)
             .with_trees(trees)
-            .with_tls_files(tls_files)
+            .with_tls_files(tls_files);
+        policy.follow_socket = settings
+            .follow
+            .as_ref()
+            .and_then(|f| f.socket.as_ref())
+            .and_then(|s| normalize(&cwd.join(s)).ok());
+        policy
+    }
+
+    /// The follow socket the parent may bind (and removes when it exits).
+    pub(crate) fn follow_socket(&self) -> Option<&Path> {
+        self.follow_socket.as_deref()
     }
 
     /// This policy, also allowing these TLS files to be read.
@@ -223,6 +236,7 @@ impl Policy {
             dirs,
             trees: Vec::new(),
             tls_files: BTreeSet::new(),
+            follow_socket: None,
         }
     }
 
@@ -250,6 +264,7 @@ impl Policy {
             Request::SetModified { path, secs, nanos } => {
                 self.set_modified(&path.to_path(), *secs, *nanos)
             }
+            Request::BindFollowSocket { path } => self.bind_follow_socket(&path.to_path()),
             Request::Notify { .. } => Err(Outcome::Refused("not a file request".into())),
         };
         match r {
@@ -451,6 +466,21 @@ impl Policy {
         std::fs::create_dir_all(&path)
             .map(|()| None)
             .map_err(Outcome::Failed)
+    }
+}
+
+impl Policy {
+    /// Binds the configured follow socket (`[follow] socket`), and nothing else.
+    fn bind_follow_socket(&self, path: &Path) -> Result<Option<OwnedFd>, Outcome> {
+        let path = normalize(path).map_err(Outcome::Refused)?;
+        if self.follow_socket.as_deref() != Some(path.as_path()) {
+            return Err(Outcome::Refused(format!(
+                "{} is not the configured follow socket",
+                path.display()
+            )));
+        }
+        let listener = crate::follow::local::bind_here(&path).map_err(Outcome::Failed)?;
+        Ok(Some(OwnedFd::from(listener)))
     }
 }
 
@@ -751,6 +781,7 @@ pub(crate) fn describe(request: &Request) -> String {
         ),
         Request::RemoveDir { path } => format!("remove directory {}", p(path)),
         Request::SetModified { path, .. } => format!("set the time of {}", p(path)),
+        Request::BindFollowSocket { path } => format!("bind the follow socket {}", p(path)),
         Request::Notify { .. } => "notify".to_string(),
     }
 }

@@ -69,6 +69,9 @@ pub(crate) enum Request {
         secs: i64,
         nanos: u32,
     },
+    /// Bind the follow service's Unix socket (`[follow] socket`) and send back the
+    /// listening socket.
+    BindFollowSocket { path: WirePath },
     /// Relay an sd_notify message to systemd (no reply: the parent is systemd's main PID).
     Notify { state: String },
 }
