@@ -1167,3 +1167,54 @@ fn the_privilege_separated_worker_serves_root_owned_logs() {
     assert_eq!(v["msg"], "from root-owned files");
     assert_eq!(v["severity"], "err");
 }
+
+/// Issue 24 item 3: one follow request could take the daemon's memory (and logging with it):
+/// a line was read whole however long (a 300 MB sparse file took 300 MB), and `n=` on a
+/// compressed generation kept one offset per line. Both requests now cost a bounded amount:
+/// the peak RSS grows by far less than either would have taken.
+#[test]
+fn a_huge_line_or_a_huge_n_does_not_take_the_daemons_memory() {
+    const GIANT: u64 = 64 * 1024 * 1024;
+    const LINES: usize = 8_000_000;
+    let f = Follow::start_with(
+        CONFIG,
+        "[[follow.files]]\nname = \"ext\"\npath = \"{dir}/ext\"\nformat = \"raw\"\n",
+        |dir| {
+            let ext = dir.join("ext");
+            std::fs::create_dir(&ext).unwrap();
+            // One 64 MiB line of zeros, sparse: it costs no disk.
+            let big = ext.join("big.log");
+            std::fs::write(&big, "before\n").unwrap();
+            let file = std::fs::OpenOptions::new().append(true).open(&big).unwrap();
+            file.set_len(7 + GIANT).unwrap();
+            (&file).write_all(b"\nafter\n").unwrap();
+            // A compressed generation of 8 million short lines (16 MB, a few KB packed).
+            let mut data = b"old first\n".to_vec();
+            data.extend("x\n".repeat(LINES).as_bytes());
+            let packed = zstd::stream::encode_all(&data[..], 3).unwrap();
+            std::fs::write(ext.join("app.log.1.zst"), packed).unwrap();
+            std::fs::write(ext.join("app.log"), "live line\n").unwrap();
+        },
+    );
+    let pid = f.d.pid();
+    let before = crate::util::peak_rss_kib(pid);
+    let giant = f.curl("file=ext/big.log&n=all&o=raw&follow=false", &[]);
+    let got = giant.wait_for("after");
+    let cut = got
+        .iter()
+        .find(|l| l.ends_with(" [truncated]"))
+        .unwrap_or_else(|| panic!("no truncated line in {} lines", got.len()));
+    assert!(cut.len() < 2 * 1024 * 1024, "a line of {} bytes", cut.len());
+    drop(giant);
+    // The whole set from its start: the stream begins once the tail is found.
+    let many = f.curl("file=ext/app.log&n=999999999999&o=raw", &[]);
+    many.wait_for("old first");
+    drop(many);
+    let grown_kib = crate::util::peak_rss_kib(pid).saturating_sub(before);
+    eprintln!("peak RSS grew by {grown_kib} KiB");
+    // Before the fix: 64 MiB and more for the line, 64 MiB of offsets for the tail.
+    assert!(
+        grown_kib < 40 * 1024,
+        "peak RSS grew by {grown_kib} KiB under the two requests"
+    );
+}
