@@ -32,6 +32,9 @@
 //! `None`; calling `next` again later returns the lines written since (the live-follow code
 //! builds on that), including across a rotation that happened meanwhile.
 //!
+//! Generations are opened with `O_NOFOLLOW` and must be regular files: a symbolic link (or a
+//! FIFO) under a generation's name is never read through.
+//!
 //! Failures never stop a reader: a generation that vanishes while being opened (compressed
 //! and renamed meanwhile) is found again by its identity; one deleted by retention before the
 //! reader got to it is skipped, and [`Reader::lost`] says lines may be missing; one deleted
@@ -354,7 +357,8 @@ fn entries(live: &Path) -> Result<Vec<Entry>, HistoryError> {
             inode: g.inode,
         })
         .collect();
-    match std::fs::metadata(live) {
+    // A link at the live file's name is no live file (it is never followed).
+    match std::fs::symlink_metadata(live) {
         Ok(m) if m.is_file() => out.push(Entry {
             path: live.to_path_buf(),
             compression: Compression::None,
@@ -385,6 +389,34 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Opens a generation for reading: never through a symbolic link (`O_NOFOLLOW`), and only a
+/// regular file (a FIFO or a device planted under a generation's name is refused, and
+/// `O_NONBLOCK` keeps a FIFO from blocking the open).
+fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it is a symbolic link, which is never followed",
+                )
+            } else {
+                e
+            }
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Opens a generation's uncompressed content at `offset`.
 fn open_at(
     path: &Path,
@@ -401,7 +433,7 @@ fn open_at_fd(
     offset: u64,
 ) -> io::Result<(Box<dyn BufRead + Send>, std::os::fd::RawFd)> {
     use std::os::fd::AsRawFd;
-    let mut file = File::open(path)?;
+    let mut file = open_regular(path)?;
     let fd = file.as_raw_fd();
     let mut reader: Box<dyn BufRead + Send> = match compression {
         Compression::None => {
@@ -941,7 +973,7 @@ fn still_live(live: &Path, inode: Option<u64>, read_to: u64) -> bool {
 /// `start == end`, the end of its complete lines.
 fn tail(e: &Entry, n: u64) -> io::Result<Tail> {
     match e.compression {
-        Compression::None => tail_plain(&File::open(&e.path)?, e.live, n),
+        Compression::None => tail_plain(&open_regular(&e.path)?, e.live, n),
         _ => tail_stream(|| open_at(&e.path, e.compression, 0), n),
     }
 }
@@ -1115,7 +1147,7 @@ fn line_start_before(e: &Entry, end: u64) -> io::Result<u64> {
     }
     match e.compression {
         Compression::None => {
-            let file = File::open(&e.path)?;
+            let file = open_regular(&e.path)?;
             let last = end.min(file.metadata()?.len()).saturating_sub(1);
             let mut nl = Backwards {
                 file: &file,
@@ -1428,6 +1460,30 @@ mod tests {
             let expect: Vec<usize> = (12usize.saturating_sub(n as usize)..12).collect();
             assert_eq!(numbers(&set, Start::LastLines(n)), expect, "last {n}");
         }
+    }
+
+    /// Issue 24 item 2: a link planted under a generation's name (the live file, or a
+    /// generation the listing saw as a file and that was swapped for a link) was followed.
+    #[test]
+    fn links_and_fifos_are_never_read_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("secret"), "SECRET\n").unwrap();
+        std::os::unix::fs::symlink(d.join("secret"), d.join("x.log")).unwrap();
+        let set = FileSet::new(d.join("x.log"));
+        assert_eq!(set.generations().unwrap(), []);
+        let items: Vec<_> = set.reader(Start::Beginning).unwrap().collect();
+        assert!(items.is_empty(), "{items:?}");
+        // Opening itself refuses a link and a FIFO, whatever listed them.
+        let e = open_regular(&d.join("x.log")).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        nix::unistd::mkfifo(&d.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = open_regular(&d.join("fifo")).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = open_at(&d.join("x.log"), Compression::None, 0)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
     }
 
     /// Issue 24 item 3: a line was read whole, so one huge line (a sparse file) took as

@@ -1218,3 +1218,40 @@ fn a_huge_line_or_a_huge_n_does_not_take_the_daemons_memory() {
         "peak RSS grew by {grown_kib} KiB under the two requests"
     );
 }
+
+/// Issue 24 item 2: whoever could write in a followed directory planted `x.log -> a secret
+/// file` and read it as `file=NAME/x.log`. Links are neither listed nor served, whether
+/// planted as a live file or as a rotated generation beside one.
+#[test]
+fn a_symlink_planted_in_a_followed_directory_is_refused_not_served() {
+    let f = Follow::start_with(
+        CONFIG,
+        "[[follow.files]]\nname = \"ext\"\npath = \"{dir}/ext\"\nformat = \"raw\"\n",
+        |dir| {
+            std::fs::create_dir(dir.join("ext")).unwrap();
+            std::fs::write(dir.join("secret"), "TOP SECRET line\n").unwrap();
+            std::fs::write(dir.join("ext/app.log"), "app live line\n").unwrap();
+            std::os::unix::fs::symlink(dir.join("secret"), dir.join("ext/x.log")).unwrap();
+            std::os::unix::fs::symlink(dir.join("secret"), dir.join("ext/app.log.1")).unwrap();
+        },
+    );
+    let listed = Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{}/v1/files", f.http)])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(listed.contains("\"name\":\"ext/app.log\""), "{listed}");
+    assert!(!listed.contains("x.log"), "{listed}");
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--max-time", "30"])
+        .arg(f.url("file=ext/x.log&n=all&o=raw&follow=false"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.contains("TOP SECRET"), "{out}");
+    assert!(out.ends_with("\n404"), "{out}");
+    // The link beside the live file, named as its rotated generation, is not read either.
+    let got = f.fetch("file=ext/app.log&n=all&o=raw&follow=false", &[]);
+    assert!(got.contains("app live line"), "{got}");
+    assert!(!got.contains("TOP SECRET"), "{got}");
+}
