@@ -24,11 +24,16 @@
 //!
 //! # Reading
 //!
-//! A [`Reader`] yields [`Line`]s, split on `\n` (not included). A last line without `\n` in the
+//! A [`Reader`] yields [`Line`]s, split on `\n` (not included). A line longer than
+//! [`MAX_LINE_BYTES`] is cut there and ends with ` [truncated]`; its [`Line::next`] is still
+//! just after its end, and the rest of it is read through without being kept. A last line without `\n` in the
 //! live file is being written: it is not returned until it is complete. In a rotated
 //! generation it is returned as it is. At the end of the live file the iterator returns
 //! `None`; calling `next` again later returns the lines written since (the live-follow code
 //! builds on that), including across a rotation that happened meanwhile.
+//!
+//! Generations are opened with `O_NOFOLLOW` and must be regular files: a symbolic link (or a
+//! FIFO) under a generation's name is never read through.
 //!
 //! Failures never stop a reader: a generation that vanishes while being opened (compressed
 //! and renamed meanwhile) is found again by its identity; one deleted by retention before the
@@ -43,7 +48,8 @@
 //! found by scanning back to the `\n` before it, or forwards through a compressed
 //! generation); the last N lines ([`Start::LastLines`]: plain generations are scanned
 //! backwards from their end in blocks, compressed ones decompressed once keeping the offsets
-//! of the last N lines; only as many generations as needed are opened); or the first line
+//! of the last N lines, or, for a large N, twice, counting their lines and then finding the
+//! N-th from the end; only as many generations as needed are opened); or the first line
 //! whose timestamp is at or after a time ([`Start::Since`]). `Since` is a start point, like
 //! journalctl's: every line after that one is returned, even one with an older timestamp (a
 //! sender's clock). Generations whose modification time is before the time are skipped
@@ -69,6 +75,21 @@ const BLOCK: usize = 64 * 1024;
 
 /// A first line longer than this is identified by its first `FIRST_LINE_MAX` bytes.
 const FIRST_LINE_MAX: u64 = 1024 * 1024;
+
+/// The longest line a [`Reader`] returns, in bytes: a longer one is cut here and ends with
+/// [`TRUNCATED`], so one line (a sparse file, `lastlog`) cannot take the reader's memory.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// What ends a line cut at [`MAX_LINE_BYTES`] (as logwell marks messages it truncates).
+pub const TRUNCATED: &[u8] = b" [truncated]";
+
+/// How much of a line [`Start::Since`] reads to find its timestamp.
+const SINCE_LINE_MAX: usize = 64 * 1024;
+
+/// Up to this many lines, the tail of a compressed generation is found in one pass keeping
+/// their offsets (8 bytes each); for more, one pass counts its lines and a second finds
+/// where the last N start, so a huge N costs no memory.
+const TAIL_OFFSETS_MAX: u64 = 64 * 1024;
 
 /// How often a reader re-lists and retries when a generation vanishes between listing and
 /// opening (renamed by a rotation or a compression at that moment).
@@ -336,7 +357,8 @@ fn entries(live: &Path) -> Result<Vec<Entry>, HistoryError> {
             inode: g.inode,
         })
         .collect();
-    match std::fs::metadata(live) {
+    // A link at the live file's name is no live file (it is never followed).
+    match std::fs::symlink_metadata(live) {
         Ok(m) if m.is_file() => out.push(Entry {
             path: live.to_path_buf(),
             compression: Compression::None,
@@ -367,6 +389,34 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Opens a generation for reading: never through a symbolic link (`O_NOFOLLOW`), and only a
+/// regular file (a FIFO or a device planted under a generation's name is refused, and
+/// `O_NONBLOCK` keeps a FIFO from blocking the open).
+fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it is a symbolic link, which is never followed",
+                )
+            } else {
+                e
+            }
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Opens a generation's uncompressed content at `offset`.
 fn open_at(
     path: &Path,
@@ -383,7 +433,7 @@ fn open_at_fd(
     offset: u64,
 ) -> io::Result<(Box<dyn BufRead + Send>, std::os::fd::RawFd)> {
     use std::os::fd::AsRawFd;
-    let mut file = File::open(path)?;
+    let mut file = open_regular(path)?;
     let fd = file.as_raw_fd();
     let mut reader: Box<dyn BufRead + Send> = match compression {
         Compression::None => {
@@ -472,8 +522,11 @@ pub struct Reader {
     /// Where the next line starts; `None`: at the oldest generation's start.
     position: Option<Position>,
     open: Option<Open>,
-    /// A last line without `\n` read from the live file, beyond `position`.
+    /// A last line without `\n` read from the live file, beyond `position` (at most
+    /// [`MAX_LINE_BYTES`] of it).
     pending: Vec<u8>,
+    /// Bytes of the line being read beyond [`MAX_LINE_BYTES`]: read, not kept.
+    dropped: u64,
     errors: VecDeque<HistoryError>,
     /// Identities of the generations opened so far.
     seen: HashSet<u64>,
@@ -517,6 +570,7 @@ impl Reader {
             position: None,
             open: None,
             pending: Vec::new(),
+            dropped: 0,
             errors: VecDeque::new(),
             seen: HashSet::new(),
             done: HashSet::new(),
@@ -683,6 +737,7 @@ impl Reader {
                 Ok((reader, fd)) => {
                     self.seen.insert(pos.generation);
                     self.pending.clear();
+                    self.dropped = 0;
                     self.open = Some(Open {
                         identity: pos.generation,
                         path: e.path.clone(),
@@ -716,9 +771,13 @@ impl Reader {
 
     /// Emits the pending bytes as a line and advances the position past them.
     fn emit(&mut self, newline: bool) -> Line {
-        let bytes = std::mem::take(&mut self.pending);
+        let mut bytes = std::mem::take(&mut self.pending);
+        let dropped = std::mem::take(&mut self.dropped);
         let position = self.position.expect("a line is read only with a position");
-        let len = bytes.len() as u64 + u64::from(newline);
+        let len = bytes.len() as u64 + dropped + u64::from(newline);
+        if dropped > 0 {
+            bytes.extend_from_slice(TRUNCATED);
+        }
         let next = Position {
             offset: position.offset + len,
             ..position
@@ -821,14 +880,18 @@ impl Iterator for Reader {
                     Err(e) => return Some(Err(e)),
                 }
             };
-            match open.reader.read_until(b'\n', &mut self.pending) {
-                Ok(_) if self.pending.last() == Some(&b'\n') => {
-                    self.pending.pop();
-                    return Some(Ok(self.emit(true)));
-                }
-                Ok(_) => {
+            match read_capped(
+                &mut open.reader,
+                &mut self.pending,
+                &mut self.dropped,
+                MAX_LINE_BYTES,
+            ) {
+                Ok((_, true)) => return Some(Ok(self.emit(true))),
+                Ok((_, false)) => {
                     // The end of what is written. Still the live file: wait for more.
-                    let read_to = self.position.map_or(0, |p| p.offset) + self.pending.len() as u64;
+                    let read_to = self.position.map_or(0, |p| p.offset)
+                        + self.pending.len() as u64
+                        + self.dropped;
                     if still_live(&self.set.live, open.live_inode, read_to) {
                         return None;
                     }
@@ -841,7 +904,7 @@ impl Iterator for Reader {
                         return None;
                     }
                     // Closed: rotated meanwhile, or a rotated generation all along.
-                    if !self.pending.is_empty() {
+                    if !self.pending.is_empty() || self.dropped > 0 {
                         return Some(Ok(self.emit(false)));
                     }
                     self.done.insert(id);
@@ -853,9 +916,46 @@ impl Iterator for Reader {
                     self.done.insert(id);
                     self.open = None;
                     self.pending.clear();
+                    self.dropped = 0;
                     return Some(Err(HistoryError::reading(&path, compression, err)));
                 }
             }
+        }
+    }
+}
+
+/// Reads on to the end of a line: appends its bytes to `line` while `line` holds fewer than
+/// `max`, and counts the rest in `dropped` (read through, not kept). Returns how many bytes
+/// were consumed, and whether a `\n` ended the line (consumed, not appended); `false` at
+/// the end of the input, where a later call goes on with the same line.
+fn read_capped(
+    reader: &mut dyn BufRead,
+    line: &mut Vec<u8>,
+    dropped: &mut u64,
+    max: usize,
+) -> io::Result<(u64, bool)> {
+    let mut consumed = 0u64;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((consumed, false));
+        }
+        let (content, ended) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i, true),
+            None => (buf.len(), false),
+        };
+        let keep = content.min(max.saturating_sub(line.len()));
+        line.extend_from_slice(&buf[..keep]);
+        *dropped += (content - keep) as u64;
+        let used = content + usize::from(ended);
+        reader.consume(used);
+        consumed += used as u64;
+        if ended {
+            return Ok((consumed, true));
         }
     }
 }
@@ -873,8 +973,8 @@ fn still_live(live: &Path, inode: Option<u64>, read_to: u64) -> bool {
 /// `start == end`, the end of its complete lines.
 fn tail(e: &Entry, n: u64) -> io::Result<Tail> {
     match e.compression {
-        Compression::None => tail_plain(&File::open(&e.path)?, e.live, n),
-        _ => tail_stream(open_at(&e.path, e.compression, 0)?, n),
+        Compression::None => tail_plain(&open_regular(&e.path)?, e.live, n),
+        _ => tail_stream(|| open_at(&e.path, e.compression, 0), n),
     }
 }
 
@@ -961,32 +1061,74 @@ fn tail_plain(file: &File, live: bool, n: u64) -> io::Result<Tail> {
     }
 }
 
-/// The tail of a compressed (hence closed) generation: one pass, keeping the start offsets
-/// of the last `n` lines.
-fn tail_stream(mut reader: Box<dyn BufRead + Send>, n: u64) -> io::Result<Tail> {
-    let mut starts: VecDeque<u64> = VecDeque::new();
+/// The tail of a compressed (hence closed) generation. Up to [`TAIL_OFFSETS_MAX`] lines: one
+/// pass, keeping the start offsets of the last `n` lines. More: one pass counting the lines
+/// and, when there are more than `n`, a second one to where the last `n` start; so memory
+/// never grows with `n` or with the number of lines.
+fn tail_stream(open: impl Fn() -> io::Result<Box<dyn BufRead + Send>>, n: u64) -> io::Result<Tail> {
+    if n == 0 {
+        let end = line_starts(open()?, |_| {})?;
+        return Ok(Tail {
+            lines: 0,
+            start: end,
+            end,
+        });
+    }
+    if n <= TAIL_OFFSETS_MAX {
+        let mut starts: VecDeque<u64> = VecDeque::new();
+        let end = line_starts(open()?, |at| {
+            if starts.len() as u64 == n {
+                starts.pop_front();
+            }
+            starts.push_back(at);
+        })?;
+        return Ok(Tail {
+            lines: starts.len() as u64,
+            start: starts.front().copied().unwrap_or(end),
+            end,
+        });
+    }
+    let mut total = 0u64;
+    let end = line_starts(open()?, |_| total += 1)?;
+    if total <= n {
+        return Ok(Tail {
+            lines: total,
+            start: if total == 0 { end } else { 0 },
+            end,
+        });
+    }
+    // The first of the last `n` lines is line number `total - n` (from 0).
+    let wanted = total - n;
+    let (mut index, mut start) = (0u64, end);
+    line_starts(open()?, |at| {
+        if index == wanted {
+            start = at;
+        }
+        index += 1;
+    })?;
+    Ok(Tail {
+        lines: n,
+        start,
+        end,
+    })
+}
+
+/// Calls `at` with the offset where each line of `reader` starts, in order (a last line
+/// without `\n` included); returns the length of the content.
+fn line_starts(mut reader: Box<dyn BufRead + Send>, mut at: impl FnMut(u64)) -> io::Result<u64> {
     let mut offset = 0u64;
     let mut at_line_start = true;
-    let push = |starts: &mut VecDeque<u64>, at: u64| {
-        if n == 0 {
-            return;
-        }
-        if starts.len() as u64 == n {
-            starts.pop_front();
-        }
-        starts.push_back(at);
-    };
     loop {
         let chunk = reader.fill_buf()?;
         if chunk.is_empty() {
             break;
         }
         if at_line_start {
-            push(&mut starts, offset);
+            at(offset);
         }
         for i in memchr::memchr_iter(b'\n', chunk) {
             if i + 1 < chunk.len() {
-                push(&mut starts, offset + i as u64 + 1);
+                at(offset + i as u64 + 1);
             }
         }
         at_line_start = chunk.last() == Some(&b'\n');
@@ -994,11 +1136,7 @@ fn tail_stream(mut reader: Box<dyn BufRead + Send>, n: u64) -> io::Result<Tail> 
         offset += len as u64;
         reader.consume(len);
     }
-    Ok(Tail {
-        lines: starts.len() as u64,
-        start: starts.front().copied().unwrap_or(offset),
-        end: offset,
-    })
+    Ok(offset)
 }
 
 /// Where the line that ends at `end` starts: just after the `\n` before its last byte, or
@@ -1009,7 +1147,7 @@ fn line_start_before(e: &Entry, end: u64) -> io::Result<u64> {
     }
     match e.compression {
         Compression::None => {
-            let file = File::open(&e.path)?;
+            let file = open_regular(&e.path)?;
             let last = end.min(file.metadata()?.len()).saturating_sub(1);
             let mut nl = Backwards {
                 file: &file,
@@ -1046,14 +1184,15 @@ fn scan_since(e: &Entry, since: DateTime<Utc>) -> io::Result<Option<u64>> {
     let mut offset = 0u64;
     loop {
         line.clear();
-        let len = reader.read_until(b'\n', &mut line)?;
-        if len == 0 || (e.live && line.last() != Some(&b'\n')) {
+        // The timestamp is at the start: a long line is read through, not kept.
+        let (len, complete) = read_capped(&mut reader, &mut line, &mut 0, SINCE_LINE_MAX)?;
+        if len == 0 || (e.live && !complete) {
             return Ok(None);
         }
         if line_time(&line, written).is_some_and(|t| t >= since) {
             return Ok(Some(offset));
         }
-        offset += len as u64;
+        offset += len;
     }
 }
 
@@ -1321,6 +1460,140 @@ mod tests {
             let expect: Vec<usize> = (12usize.saturating_sub(n as usize)..12).collect();
             assert_eq!(numbers(&set, Start::LastLines(n)), expect, "last {n}");
         }
+    }
+
+    /// Issue 24 item 2: a link planted under a generation's name (the live file, or a
+    /// generation the listing saw as a file and that was swapped for a link) was followed.
+    #[test]
+    fn links_and_fifos_are_never_read_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("secret"), "SECRET\n").unwrap();
+        std::os::unix::fs::symlink(d.join("secret"), d.join("x.log")).unwrap();
+        let set = FileSet::new(d.join("x.log"));
+        assert_eq!(set.generations().unwrap(), []);
+        let items: Vec<_> = set.reader(Start::Beginning).unwrap().collect();
+        assert!(items.is_empty(), "{items:?}");
+        // Opening itself refuses a link and a FIFO, whatever listed them.
+        let e = open_regular(&d.join("x.log")).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        nix::unistd::mkfifo(&d.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = open_regular(&d.join("fifo")).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = open_at(&d.join("x.log"), Compression::None, 0)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+
+    /// Issue 24 item 3: a line was read whole, so one huge line (a sparse file) took as
+    /// much memory. It is cut at `MAX_LINE_BYTES` and marked; positions stay exact.
+    #[test]
+    fn a_line_over_the_cap_is_cut_and_marked_and_positions_stay_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let huge = MAX_LINE_BYTES + 100_000;
+        let mut rotated = b"first 0\n".to_vec();
+        rotated.extend(std::iter::repeat_n(b'y', huge));
+        rotated.extend_from_slice(b"\nafter 2\n");
+        // A rotated generation's last line without `\n`, too long as well.
+        rotated.extend(std::iter::repeat_n(b'z', huge));
+        put(d, "app.log.1", &rotated, 1);
+        put(d, "app.log", b"live 4\n", 2);
+        let set = FileSet::new(d.join("app.log"));
+        let lines: Vec<Line> = set
+            .reader(Start::Beginning)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let texts: Vec<&[u8]> = lines.iter().map(|l| &l.bytes[..]).collect();
+        assert_eq!(texts.len(), 5);
+        assert_eq!(texts[0], b"first 0");
+        for (cut, byte) in [(texts[1], b'y'), (texts[3], b'z')] {
+            assert_eq!(cut.len(), MAX_LINE_BYTES + TRUNCATED.len());
+            assert!(cut[..MAX_LINE_BYTES].iter().all(|b| *b == byte));
+            assert!(cut.ends_with(b" [truncated]"));
+        }
+        assert_eq!(texts[2], b"after 2");
+        assert_eq!(texts[4], b"live 4");
+        // Positions count every byte read, kept or not: resuming after the cut line
+        // starts at the next one.
+        assert_eq!(lines[1].next.offset, 8 + huge as u64 + 1);
+        let mut r = set.reader(Start::After(lines[1].next)).unwrap();
+        assert_eq!(r.next().unwrap().unwrap().bytes, b"after 2");
+        // The live file's huge line, written in pieces: held (at most the cap) until its
+        // `\n` comes, then cut.
+        let mut r = set.reader(Start::After(lines[4].next)).unwrap();
+        assert!(r.next().is_none());
+        let mut live = File::options()
+            .append(true)
+            .open(d.join("app.log"))
+            .unwrap();
+        for _ in 0..3 {
+            live.write_all(&vec![b'w'; huge / 2]).unwrap();
+            assert!(r.next().is_none(), "an incomplete line is not returned");
+            assert!(r.pending.len() <= MAX_LINE_BYTES);
+        }
+        live.write_all(b"\nlast 6\n").unwrap();
+        let cut = r.next().unwrap().unwrap();
+        assert_eq!(cut.bytes.len(), MAX_LINE_BYTES + TRUNCATED.len());
+        assert_eq!(
+            cut.next.offset - cut.position.offset,
+            3 * (huge / 2) as u64 + 1
+        );
+        assert_eq!(r.next().unwrap().unwrap().bytes, b"last 6");
+    }
+
+    /// Issue 24 item 3: the tail of a compressed generation kept one offset per line up to
+    /// N, so `n=999999999999` on millions of lines took gigabytes. Past `TAIL_OFFSETS_MAX`
+    /// it counts instead, with the same result.
+    #[test]
+    fn the_tail_of_a_compressed_generation_is_exact_for_any_n() {
+        let lines = TAIL_OFFSETS_MAX as usize * 2 + 7;
+        let data: Vec<u8> = (0..lines)
+            .map(|i| format!("l{i}\n"))
+            .collect::<String>()
+            .into_bytes();
+        let packed = zst(&data);
+        let open = || -> io::Result<Box<dyn BufRead + Send>> {
+            Ok(Box::new(BufReader::new(zstd::stream::read::Decoder::new(
+                io::Cursor::new(packed.clone()),
+            )?)))
+        };
+        let starts: Vec<u64> = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', &data).map(|i| i as u64 + 1))
+            .take(lines)
+            .collect();
+        let end = data.len() as u64;
+        for n in [
+            1,
+            TAIL_OFFSETS_MAX,
+            TAIL_OFFSETS_MAX + 1,
+            lines as u64 - 1,
+            lines as u64,
+            lines as u64 + 1,
+            999_999_999_999,
+        ] {
+            let t = tail_stream(open, n).unwrap();
+            let want = n.min(lines as u64);
+            assert_eq!(
+                t,
+                Tail {
+                    lines: want,
+                    start: starts[lines - want as usize],
+                    end
+                },
+                "n = {n}"
+            );
+        }
+        assert_eq!(
+            tail_stream(open, 0).unwrap(),
+            Tail {
+                lines: 0,
+                start: end,
+                end
+            }
+        );
     }
 
     #[test]

@@ -150,6 +150,8 @@ pub(crate) struct RawInput {
     pub(crate) rate_limit_peers: Option<Spanned<i64>>,
     /// tcp: seconds a connection may hold an incomplete frame.
     pub(crate) frame_timeout_secs: Option<Spanned<i64>>,
+    /// udp, tcp: the prefix length by which IPv6 peers are one peer for the limits.
+    pub(crate) ipv6_peer_prefix_bits: Option<Spanned<i64>>,
     /// journal: where to start without a saved cursor (`"tail"` or `"head"`).
     pub(crate) from: Option<Spanned<String>>,
     /// journal: only these systemd units.

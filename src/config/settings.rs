@@ -680,6 +680,17 @@ fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<Socket
         );
         return Vec::new();
     };
+    if listen.get_ref().clone_vec().is_empty() {
+        // An input that listens nowhere would receive nothing, silently.
+        check.err(
+            listen.span(),
+            format!("`listen` of a {kind} input is empty, so it would receive nothing"),
+            format!(
+                "list at least one address, such as \"127.0.0.1:{port}\", or remove this input"
+            ),
+        );
+        return Vec::new();
+    }
     check.addresses(
         listen,
         &format!("\"0.0.0.0:{port}\", \"[::]:{port}\", or an address alone for port {port}"),

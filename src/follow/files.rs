@@ -5,6 +5,11 @@
 //! Other programs' files are matched when a subscriber asks (so files created later are
 //! found); rotated generations beside them (`app.log.1`, `app.log.2.gz`) are not listed as
 //! files of their own: the history reader reads them as part of their live file's set.
+//!
+//! Whoever may write in a followed directory must not make the daemon read other files
+//! through it: a match is followable only if it is a regular file (not a symbolic link) and
+//! its directory, resolved, is the one the entry names (no linked directory on the way out),
+//! and the history reader opens every file with `O_NOFOLLOW`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -257,9 +262,14 @@ fn expand(e: &ExternalFile) -> Vec<Followable> {
     let Ok(paths) = glob::glob(&pattern) else {
         return Vec::new();
     };
+    let base = literal_base(&pattern);
+    let Ok(real_base) = std::fs::canonicalize(&base) else {
+        return Vec::new();
+    };
     paths
         .filter_map(Result::ok)
-        .filter(|p| p.is_file() && !is_rotated(p))
+        .filter(|p| !is_rotated(p))
+        .filter_map(|p| confined(&p, &base, &real_base))
         .map(|p| Followable {
             name: format!(
                 "{}/{}",
@@ -273,6 +283,40 @@ fn expand(e: &ExternalFile) -> Vec<Followable> {
             own: false,
         })
         .collect()
+}
+
+/// The directory of a pattern above its first component with a wildcard (`/var/log` for
+/// `/var/log/app-*/*.log`).
+fn literal_base(pattern: &str) -> PathBuf {
+    let mut base = PathBuf::new();
+    for c in Path::new(pattern).components() {
+        if c.as_os_str().to_string_lossy().contains(['*', '?', '[']) {
+            break;
+        }
+        base.push(c);
+    }
+    base
+}
+
+/// `path` (a match below `base`) as the path to follow, if it may be followed: a regular file
+/// itself (a symbolic link is refused, never followed) whose directory resolves to where its
+/// path says, below `real_base` (the canonical `base`): no linked directory leads elsewhere.
+fn confined(path: &Path, base: &Path, real_base: &Path) -> Option<PathBuf> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() {
+        if meta.file_type().is_symlink() {
+            tracing::warn!(path = %path.display(), "a symbolic link in a followed directory is not followed");
+        }
+        return None;
+    }
+    let rel = path.strip_prefix(base).ok()?;
+    let expected = real_base.join(rel);
+    let real_dir = std::fs::canonicalize(path.parent()?).ok()?;
+    if Some(real_dir.as_path()) != expected.parent() {
+        tracing::warn!(path = %path.display(), "a followed file whose directory is reached through a symbolic link is not followed");
+        return None;
+    }
+    Some(expected)
 }
 
 /// `app.log.1`, `app.log.2.gz`, `app.log-20261121`, `x.zst`: rotated generations.
@@ -339,5 +383,48 @@ mod tests {
             ["app/a.log", "app/b.log", "app/notes.txt"]
         );
         assert_eq!(names(&entry(format!("{d}/a.log"))), ["app"]);
+    }
+
+    /// Issue 24 item 2: `x.log -> /etc/shadow` planted in a followed directory was served as
+    /// `NAME/x.log`; so was a file behind a linked directory matched by a pattern.
+    #[test]
+    fn links_in_a_followed_directory_are_not_followable() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("secret")).unwrap();
+        std::fs::write(d.join("secret/shadow"), "root:x\n").unwrap();
+        std::fs::write(d.join("secret/app.log"), "private\n").unwrap();
+        std::fs::create_dir_all(d.join("logs/a")).unwrap();
+        std::fs::write(d.join("logs/a/app.log"), "ok\n").unwrap();
+        std::fs::write(d.join("logs/real.log"), "ok\n").unwrap();
+        std::os::unix::fs::symlink(d.join("secret/shadow"), d.join("logs/x.log")).unwrap();
+        std::os::unix::fs::symlink(d.join("secret"), d.join("logs/b")).unwrap();
+        let list = |path: String| {
+            let mut v: Vec<(String, PathBuf)> = expand(&ExternalFile {
+                name: "app".into(),
+                path,
+                format: None,
+            })
+            .into_iter()
+            .map(|f| (f.name, f.path))
+            .collect();
+            v.sort();
+            v
+        };
+        let real = std::fs::canonicalize(d).unwrap();
+        let ld = d.display();
+        assert_eq!(
+            list(format!("{ld}/logs")),
+            [("app/real.log".to_string(), real.join("logs/real.log"))]
+        );
+        assert_eq!(
+            list(format!("{ld}/logs/*.log")),
+            [("app/real.log".to_string(), real.join("logs/real.log"))]
+        );
+        // `logs/b -> secret` matches `logs/*/app.log`, and is left out.
+        assert_eq!(
+            list(format!("{ld}/logs/*/app.log")),
+            [("app/app.log".to_string(), real.join("logs/a/app.log"))]
+        );
     }
 }

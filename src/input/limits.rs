@@ -13,9 +13,13 @@
 //! allocate anything. `permit` alone costs a scan of a short list per connection or
 //! datagram, without a lock. Only the per-peer counts and the rate buckets take a mutex.
 //!
+//! # Peers
+//! A peer is an IPv4 address, or an IPv6 block of `ipv6_peer_prefix_bits` (64 by default):
+//! one host commonly holds a whole /64, so keying by the full address would let it evade
+//! `max_connections_per_peer` and the rate limit by changing addresses.
+//!
 //! # Rate limiting
-//! One token bucket per peer IP address (IPv4-mapped IPv6 addresses count as their IPv4
-//! address), refilled at `rate_limit_per_sec` up to `rate_limit_burst`. A message that finds
+//! One token bucket per peer (IPv4-mapped IPv6 addresses count as their IPv4 address), refilled at `rate_limit_per_sec` up to `rate_limit_burst`. A message that finds
 //! the bucket empty is dropped and counted as `suppressed`. For TCP this drops messages the
 //! sender considered delivered (as rsyslog's imtcp `ratelimit` does): slowing the reader
 //! instead would only move the backlog into the sender, and a stuck sender is what the limit
@@ -53,6 +57,10 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// How often refusals of one input are logged at most (with their count).
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The default `ipv6_peer_prefix_bits`: a /64, the smallest block commonly given to one host
+/// or one LAN.
+pub const DEFAULT_IPV6_PEER_PREFIX_BITS: u8 = 64;
+
 /// The limits of one network input, validated.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Limits {
@@ -64,6 +72,9 @@ pub struct Limits {
     pub rate: Option<RateLimit>,
     /// Close a connection whose incomplete frame waits longer than this (tcp, tls).
     pub frame_timeout: Option<Duration>,
+    /// IPv6 peers in one block of this many bits are one peer; `None`:
+    /// [`DEFAULT_IPV6_PEER_PREFIX_BITS`].
+    pub ipv6_peer_prefix_bits: Option<u8>,
 }
 
 impl Limits {
@@ -180,6 +191,11 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawInput) -> Limits {
             span_of(&raw.frame_timeout_secs),
             false,
         ),
+        (
+            "ipv6_peer_prefix_bits",
+            span_of(&raw.ipv6_peer_prefix_bits),
+            true,
+        ),
     ];
     match kind {
         "tcp" | "tls" => {}
@@ -260,11 +276,19 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawInput) -> Limits {
     });
     let frame_timeout = number(check, &raw.frame_timeout_secs, "frame_timeout_secs", 86_400)
         .map(Duration::from_secs);
+    let ipv6_peer_prefix_bits = number(
+        check,
+        &raw.ipv6_peer_prefix_bits,
+        "ipv6_peer_prefix_bits",
+        128,
+    )
+    .map(|n| n as u8);
     Limits {
         permit,
         max_connections_per_peer: per_peer.map(|n| n as usize),
         rate,
         frame_timeout,
+        ipv6_peer_prefix_bits,
     }
 }
 
@@ -279,6 +303,8 @@ pub struct Limiter {
     /// Close a connection whose incomplete frame waits longer than this.
     pub frame_timeout: Option<Duration>,
     refusals: Mutex<LogGate>,
+    /// IPv6 peers are keyed by their block of this many bits.
+    ipv6_prefix_bits: u8,
 }
 
 /// Why a peer was turned away.
@@ -348,8 +374,22 @@ impl Limiter {
                 rate: limits.rate.map(|r| Mutex::new(Buckets::new(r))),
                 frame_timeout: limits.frame_timeout,
                 refusals: Mutex::new(LogGate::default()),
+                ipv6_prefix_bits: limits
+                    .ipv6_peer_prefix_bits
+                    .unwrap_or(DEFAULT_IPV6_PEER_PREFIX_BITS),
             })
         })
+    }
+
+    /// The peer `ip` counts as: its IPv4 address (also when IPv4-mapped), or its IPv6 block
+    /// of `ipv6_peer_prefix_bits`.
+    pub fn peer(&self, ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(
+                u128::from(a) & mask128(self.ipv6_prefix_bits),
+            )),
+            v4 => v4,
+        }
     }
 
     /// Whether `ip` is in `permit` (everyone when it is empty).
@@ -365,11 +405,12 @@ impl Limiter {
             Refusal::NotPermitted
         } else if let Some((max, counts)) = &self.per_peer {
             let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
-            let n = counts.entry(ip).or_insert(0);
+            let peer = self.peer(ip);
+            let n = counts.entry(peer).or_insert(0);
             if *n < *max {
                 *n += 1;
                 return Ok(Admitted {
-                    limiter: Some((self.clone(), ip)),
+                    limiter: Some((self.clone(), peer)),
                 });
             }
             Refusal::TooManyConnections
@@ -410,11 +451,10 @@ impl Limiter {
     /// counted; the log sums them up per peer.
     pub fn allow_message(&self, ip: IpAddr) -> bool {
         let Some(rate) = &self.rate else { return true };
-        let ip = ip.to_canonical();
         let (allowed, report) = rate
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take(ip, Instant::now());
+            .take(self.peer(ip), Instant::now());
         if !allowed {
             self.stats.suppressed.fetch_add(1, Relaxed);
         }
@@ -653,6 +693,53 @@ mod tests {
         assert_eq!(reported, 0, "not yet");
         let (_, r) = b.take(p, t0 + SUMMARY_INTERVAL + Duration::from_millis(200));
         assert!(r.is_some());
+    }
+
+    /// Issue 24 item 11: the limits were keyed per IPv6 address, so a host with a /64
+    /// evaded them by changing addresses. IPv6 peers are keyed by a prefix, /64 by default.
+    #[test]
+    fn ipv6_peers_are_keyed_by_their_prefix() {
+        let limiter = |bits: Option<u8>| {
+            let limits = Limits {
+                max_connections_per_peer: Some(1),
+                rate: Some(RateLimit {
+                    per_sec: 1,
+                    burst: 1,
+                    peers: 100,
+                }),
+                ipv6_peer_prefix_bits: bits,
+                ..Limits::default()
+            };
+            Limiter::new(&limits, "net".into(), Arc::default()).unwrap()
+        };
+        let l = limiter(None);
+        // Rate: one message per /64.
+        assert!(l.allow_message(ip("2001:db8:0:1::1")));
+        assert!(!l.allow_message(ip("2001:db8:0:1::2")), "same /64");
+        assert!(!l.allow_message(ip("2001:db8:0:1:ffff:ffff:ffff:ffff")));
+        assert!(l.allow_message(ip("2001:db8:0:2::1")), "another /64");
+        assert_eq!(l.stats.suppressed.load(Relaxed), 2);
+        // Connections per peer: one per /64, freed when it closes.
+        let first = l.admit(ip("2001:db8:0:1::1")).unwrap();
+        assert_eq!(
+            l.admit(ip("2001:db8:0:1::7")).err(),
+            Some(Refusal::TooManyConnections)
+        );
+        assert!(l.admit(ip("2001:db8:0:2::7")).is_ok());
+        drop(first);
+        assert!(l.admit(ip("2001:db8:0:1::7")).is_ok());
+        // IPv4, also IPv4-mapped, is keyed by its address.
+        assert!(l.allow_message(ip("192.0.2.1")));
+        assert!(!l.allow_message(ip("::ffff:192.0.2.1")));
+        assert!(l.allow_message(ip("192.0.2.2")));
+        // Configurable: /128 is per address, /48 wider.
+        let l = limiter(Some(128));
+        assert!(l.allow_message(ip("2001:db8:0:1::1")));
+        assert!(l.allow_message(ip("2001:db8:0:1::2")));
+        let l = limiter(Some(48));
+        assert!(l.allow_message(ip("2001:db8:0:1::1")));
+        assert!(!l.allow_message(ip("2001:db8:0:2::1")));
+        assert_eq!(l.peer(ip("2001:db8:0:2::1")), ip("2001:db8::"));
     }
 
     #[test]

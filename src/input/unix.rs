@@ -3,13 +3,19 @@
 //! pid/uid/gid, and a stream socket (`logger --socket-type stream`) with the peer's
 //! credentials from `SO_PEERCRED`. The socket file is created with the configured mode;
 //! a stale socket at the path is replaced, anything else there is an error.
+//!
+//! The mode is never set through a path that could follow a link: it is set on the socket
+//! before `bind` (so the file is created with it, less the umask), then made exact with
+//! `fchmodat(AT_SYMLINK_NOFOLLOW)`, which refuses a link planted at the path meanwhile.
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::Path;
 use std::sync::Arc;
 
-use nix::sys::socket::{self, sockopt};
+use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+use nix::sys::stat::{FchmodatFlags, Mode};
 use tokio::sync::Semaphore;
 
 use super::stream::{self, StreamLimits};
@@ -27,8 +33,29 @@ fn prepare_path(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// A Unix socket of `kind` bound at `u.path` with exactly `u.mode`, set without following a
+/// link at the path (see the module doc).
+fn bind_with_mode(u: &UnixPath, kind: SockType) -> std::io::Result<OwnedFd> {
+    let mode = Mode::from_bits_truncate(u.mode);
+    let fd = socket::socket(AddressFamily::Unix, kind, SockFlag::SOCK_CLOEXEC, None)?;
+    // Linux creates the socket file with the socket inode's mode, less the umask.
+    nix::sys::stat::fchmod(&fd, mode)?;
+    socket::bind(fd.as_raw_fd(), &UnixAddr::new(&u.path)?)?;
+    // The umask may have narrowed it.
+    set_mode(u)?;
+    Ok(fd)
+}
+
+/// Sets the mode of the file at `u.path` exactly, on the file itself, never a link's target
+/// (a link there fails with `EOPNOTSUPP`).
 fn set_mode(u: &UnixPath) -> std::io::Result<()> {
-    std::fs::set_permissions(&u.path, std::fs::Permissions::from_mode(u.mode))
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &u.path,
+        Mode::from_bits_truncate(u.mode),
+        FchmodatFlags::NoFollowSymlink,
+    )?;
+    Ok(())
 }
 
 fn path_error<'a>(
@@ -42,7 +69,6 @@ fn path_error<'a>(
     }
 }
 
-/// Binds the datagram socket, with `SO_PASSCRED` and the receive buffer size.
 /// Binds the datagram socket, with `SO_PASSCRED` and the receive buffer size; or takes the
 /// one systemd passed for this path (`syslog.socket`), leaving its mode and buffer as systemd
 /// set them. Returns whether the socket was passed.
@@ -58,8 +84,7 @@ pub fn bind_datagram(
     }
     let bind = || -> std::io::Result<UnixDatagram> {
         prepare_path(&s.unix.path)?;
-        let sock = UnixDatagram::bind(&s.unix.path)?;
-        set_mode(&s.unix)?;
+        let sock = UnixDatagram::from(bind_with_mode(&s.unix, SockType::Datagram)?);
         socket::setsockopt(&sock, sockopt::PassCred, &true)?;
         if let Some(bytes) = s.receive_buffer_bytes {
             super::udp::set_receive_buffer(&sock, bytes);
@@ -83,9 +108,9 @@ pub fn bind_stream(
     }
     let bind = || -> std::io::Result<UnixListener> {
         prepare_path(&u.path)?;
-        let l = UnixListener::bind(&u.path)?;
-        set_mode(u)?;
-        Ok(l)
+        let fd = bind_with_mode(u, SockType::Stream)?;
+        socket::listen(&fd, Backlog::MAXCONN)?;
+        Ok(UnixListener::from(fd))
     };
     bind().map(|l| (l, false)).map_err(path_error(name, u))
 }
@@ -115,4 +140,57 @@ pub fn spawn_stream(l: UnixListener, s: &StreamSettings, ctx: InputContext) -> s
     });
     tokio::spawn(stream::accept_loop(listener, serving, ctx));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn unix_path(path: &Path, mode: u32) -> UnixPath {
+        UnixPath {
+            path: path.to_path_buf(),
+            mode,
+        }
+    }
+
+    #[test]
+    fn the_socket_gets_exactly_its_mode_whatever_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, kind, mode) in [
+            ("dgram", SockType::Datagram, 0o666),
+            ("stream", SockType::Stream, 0o660),
+            ("private", SockType::Datagram, 0o600),
+        ] {
+            let path = dir.path().join(name);
+            let _fd = bind_with_mode(&unix_path(&path, mode), kind).unwrap();
+            let m = std::fs::symlink_metadata(&path).unwrap();
+            assert!(m.file_type().is_socket(), "{name}");
+            assert_eq!(m.permissions().mode() & 0o7777, mode, "{name}");
+        }
+    }
+
+    /// Issue 24 item 11: the mode was set with a path `chmod`, which follows a link planted
+    /// at the socket's path between `bind` and `chmod`. Setting it never follows a link.
+    #[test]
+    fn setting_the_mode_never_follows_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("secret");
+        std::fs::write(&target, "x").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("log.sock");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        // What the bind left at the path, swapped for the link: the step that sets the
+        // mode exactly refuses it.
+        assert!(
+            set_mode(&unix_path(&link, 0o666)).is_err(),
+            "a link was followed"
+        );
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // And binding over a link fails (bind never replaces one), leaving the target alone.
+        assert!(bind_with_mode(&unix_path(&link, 0o666), SockType::Datagram).is_err());
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 }

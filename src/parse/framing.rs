@@ -5,12 +5,19 @@
 //!
 //! # How a frame is recognised
 //! At the start of a frame (rsyslog's per-frame detection):
-//! - `1`–`9`: octet counting. `MSG-LEN` is at most 9 digits (under 1 GB) and is followed by
-//!   one SP; anything else (`016 …`, `16<1>…`, `214000000000 …`) is
-//!   [`FrameError::BadLength`], and the framer skips to the next LF to resynchronise. The
-//!   length is never used to allocate, and at most 9 digits are read, so it cannot overflow
-//!   (rsyslog CVE-2022-24903 was an overflow here).
-//! - `0`: a leading zero is not a valid `MSG-LEN` ([`FrameError::BadLength`]).
+//! - a digit: octet counting when the digits are a valid `MSG-LEN` (1 to 9 digits, under
+//!   1 GB, no leading zero) followed by one SP. The length is never used to allocate, and it
+//!   is computed from 9 digits at most, so it cannot overflow (rsyslog CVE-2022-24903 was an
+//!   overflow here).
+//!   - When the digits are not a valid count but a `<PRI>` follows them, directly or after
+//!     one SP (`016 <1>…`, `16<1>…`, `214000000000 <1>…`), this is an octet-counting
+//!     sender's broken count: [`FrameError::BadLength`], and the framer skips to the next LF
+//!     to resynchronise.
+//!   - Otherwise the count does not hold and the frame is a line that happens to start with
+//!     digits (`2026-12-07 x`, `0 y`, `12345abc z`), read as non-transparent framing below,
+//!     as rsyslog falls back to octet stuffing: its text is kept, never dropped.
+//!   - Right after an octet-counted frame, digits that are no valid count are
+//!     [`FrameError::BadLength`] (the sender's counts went wrong).
 //! - anything else: non-transparent framing. The frame ends at the first LF (a CR before it is
 //!   dropped), or at a NUL that is followed by `<` (the next message's PRI): NUL-terminated
 //!   senders work, and a NUL inside an LF-framed message stays content. A NUL that is the last
@@ -50,9 +57,10 @@ pub enum Decoded<'a> {
 /// How a stream broke RFC 6587 framing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    /// A frame started with a digit but no valid `MSG-LEN SP` followed: a leading zero, no SP
-    /// after the digits, or more than 9 digits.
-    #[error("invalid octet count (leading zero, no space after it, or over 9 digits): skipping to the next line")]
+    /// A frame started with digits that are no valid `MSG-LEN SP` (a leading zero, no SP
+    /// after the digits, or more than 9 digits) and yet look like a count: a `<PRI>` follows
+    /// them, or an octet-counted frame came just before.
+    #[error("invalid octet count (leading zero, no space after it, or over 9 digits) before a message: skipping to the next line")]
     BadLength,
     /// Bytes after an octet-counted frame start neither a new count nor a `<PRI>` message:
     /// the sender's counts are wrong.
@@ -67,6 +75,41 @@ pub enum FrameError {
 
 /// The longest `MSG-LEN` accepted, in digits.
 const MAX_LEN_DIGITS: usize = 9;
+
+/// What the digits that start a frame are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Digits {
+    /// A valid `MSG-LEN` of this many digits, and its SP.
+    Count(usize),
+    /// This many digits that are no valid count, followed by a `<PRI>` (directly or after an
+    /// SP): an octet-counting sender's broken count.
+    Broken(usize),
+    /// This many digits that are no valid count, followed by text: a line.
+    Line(usize),
+    /// The buffer ends within the digits, or right after an SP that follows an invalid count.
+    Undecided {
+        /// How many digits.
+        digits: usize,
+        /// Whether they are a valid `MSG-LEN` (so far).
+        valid: bool,
+    },
+}
+
+impl Digits {
+    /// Classifies a buffer that starts with a digit. Reads the digits and at most two bytes
+    /// after them.
+    fn of(buf: &[u8]) -> Digits {
+        let digits = buf.iter().take_while(|b| b.is_ascii_digit()).count();
+        let valid = digits <= MAX_LEN_DIGITS && buf.first() != Some(&b'0');
+        match (buf.get(digits), buf.get(digits + 1)) {
+            (None, _) => Digits::Undecided { digits, valid },
+            (Some(b' '), _) if valid => Digits::Count(digits),
+            (Some(b'<'), _) | (Some(b' '), Some(b'<')) => Digits::Broken(digits),
+            (Some(b' '), None) => Digits::Undecided { digits, valid },
+            _ => Digits::Line(digits),
+        }
+    }
+}
 
 /// Where the framer is in the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,8 +200,26 @@ impl Framer {
                 Delimiter::Undecided => (0, Decoded::NeedMore),
             },
             State::Start => match buf[0] {
-                b'1'..=b'9' => self.octet_counted(buf),
-                b'0' => self.error(1, FrameError::BadLength),
+                b'0'..=b'9' => {
+                    // Decided within a fixed window, so however the stream is split.
+                    let window = (self.max_frame_len + 2).max(MAX_LEN_DIGITS + 2);
+                    match Digits::of(&buf[..buf.len().min(window)]) {
+                        Digits::Count(n) => self.octet_counted(buf, n),
+                        Digits::Broken(n) => self.error(n, FrameError::BadLength),
+                        Digits::Line(n) if self.after_octet => self.error(n, FrameError::BadLength),
+                        Digits::Line(_) => self.line(buf),
+                        // A window of digits (and maybe an SP) that are no count: a line
+                        // longer than a frame holds, to cut (unless the sender counts).
+                        Digits::Undecided { digits, .. } if buf.len() >= window => {
+                            if self.after_octet {
+                                self.error(digits, FrameError::BadLength)
+                            } else {
+                                self.line(buf)
+                            }
+                        }
+                        Digits::Undecided { .. } => (0, Decoded::NeedMore),
+                    }
+                }
                 b'\n' | b'\r' | 0 | b'<' => self.line(buf),
                 _ if self.after_octet => self.error(1, FrameError::Desync),
                 _ => self.line(buf),
@@ -173,21 +234,8 @@ impl Framer {
         (consumed, Decoded::Error(error))
     }
 
-    /// An octet-counted frame: `buf` starts with a digit 1–9.
-    fn octet_counted<'a>(&mut self, buf: &'a [u8]) -> (usize, Decoded<'a>) {
-        let digits = buf
-            .iter()
-            .take(MAX_LEN_DIGITS + 1)
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        if digits > MAX_LEN_DIGITS {
-            return self.error(digits, FrameError::BadLength);
-        }
-        match buf.get(digits) {
-            None => return (0, Decoded::NeedMore),
-            Some(b' ') => {}
-            Some(_) => return self.error(digits, FrameError::BadLength),
-        }
+    /// An octet-counted frame: `buf` starts with a valid `MSG-LEN` of `digits` digits and SP.
+    fn octet_counted<'a>(&mut self, buf: &'a [u8], digits: usize) -> (usize, Decoded<'a>) {
         // At most 9 digits: fits any usize.
         let len = buf[..digits]
             .iter()
@@ -261,9 +309,18 @@ impl Framer {
         if state != State::Start {
             return None; // the rest of a frame being skipped
         }
-        match buf.first()? {
-            b'1'..=b'9' => Some(Decoded::Error(FrameError::Incomplete)),
-            _ => {
+        let digits = match buf.first()? {
+            b'0'..=b'9' => Some(Digits::of(buf)),
+            _ => None,
+        };
+        match digits {
+            // The stream ended in a count or in its frame.
+            Some(Digits::Count(_) | Digits::Undecided { valid: true, .. }) => {
+                Some(Decoded::Error(FrameError::Incomplete))
+            }
+            Some(Digits::Broken(_)) => Some(Decoded::Error(FrameError::BadLength)),
+            // A last line without trailer that starts with digits.
+            Some(Digits::Line(_) | Digits::Undecided { valid: false, .. }) | None => {
                 let p = buf.strip_suffix(b"\0").unwrap_or(buf);
                 let p = p.strip_suffix(b"\r").unwrap_or(p);
                 if p.is_empty() {
@@ -434,7 +491,8 @@ mod tests {
         for wire in [
             &b"016 <1>1 - - - - - -\n<13>ok\n"[..],
             b"16<1>1\n<13>ok\n",
-            b"1234567890 x\n<13>ok\n",
+            b"1234567890 <13>x\n<13>ok\n",
+            b"0 <13>x\n<13>ok\n",
         ] {
             let out = all_splits(1024, wire);
             assert!(
@@ -444,8 +502,18 @@ mod tests {
             assert_eq!(out[1..], [frame("<13>ok")]);
         }
         // No overflow on absurd lengths.
-        let out = all_splits(1024, b"99999999999999999999999999999999 x\n");
+        let out = all_splits(1024, b"99999999999999999999999999999999 <13>x\n");
         assert_eq!(out, [Out::Error(FrameError::BadLength)]);
+        // After an octet-counted frame, digits that are no count are the sender's error.
+        let out = all_splits(1024, b"3 abc12x\n<13>ok\n");
+        assert_eq!(
+            out,
+            [
+                frame("abc"),
+                Out::Error(FrameError::BadLength),
+                frame("<13>ok")
+            ]
+        );
         // Garbage after an octet-counted frame.
         let out = all_splits(1024, b"3 abcxyz\n<13>ok\n");
         assert_eq!(
@@ -455,6 +523,42 @@ mod tests {
                 Out::Error(FrameError::Desync),
                 frame("<13>ok")
             ]
+        );
+    }
+
+    /// Issue 24 item 9: newline-framed lines that start with digits were counted malformed
+    /// and dropped; the count does not hold, so they are lines.
+    #[test]
+    fn lines_that_start_with_digits_are_lines() {
+        let out = all_splits(
+            1024,
+            b"2026-12-07 x\n0 y\n12345abc z\n1234567890 w\n99999999999999999999 v\r\n<13>ok\n",
+        );
+        assert_eq!(
+            out,
+            [
+                frame("2026-12-07 x"),
+                frame("0 y"),
+                frame("12345abc z"),
+                frame("1234567890 w"),
+                frame("99999999999999999999 v"),
+                frame("<13>ok"),
+            ]
+        );
+        // Without a trailer at the end of the stream, too.
+        assert_eq!(all_splits(1024, b"0 y"), [frame("0 y")]);
+        assert_eq!(all_splits(1024, b"12345abc z"), [frame("12345abc z")]);
+        assert_eq!(all_splits(1024, b"1234567890"), [frame("1234567890")]);
+        // A valid count before text is still a count.
+        assert_eq!(all_splits(1024, b"3 abc"), [frame("abc")]);
+        // A line of digits longer than the limit is cut like any line.
+        assert_eq!(
+            all_splits(4, b"123456789012\n<1>x\n"),
+            [Out::Frame(b"1234".to_vec(), true), frame("<1>x")]
+        );
+        assert_eq!(
+            all_splits(4, b"0 yyyyyy\n<1>x\n"),
+            [Out::Frame(b"0 yy".to_vec(), true), frame("<1>x")]
         );
     }
 
@@ -534,7 +638,7 @@ mod round_trip {
 
     /// Any bytes at all, the ones framing looks at (trailers, digits, space, `<`) often: an
     /// octet-counted message may hold every one of them (RFC 6587 3.4.1). At least one:
-    /// `MSG-LEN` starts with a nonzero digit, so `0 ` is refused as [`FrameError::BadLength`].
+    /// `MSG-LEN` starts with a nonzero digit, so `0 ` is no count.
     fn octets() -> impl Strategy<Value = Vec<u8>> {
         let byte = prop_oneof![
             any::<u8>(),

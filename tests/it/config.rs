@@ -74,3 +74,28 @@ fn the_shipped_configs_pass_check_config() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
     }
 }
+
+/// Issue 24 item 11: `listen = []` was accepted, and the input listened nowhere, silently.
+#[test]
+fn an_empty_listen_list_is_refused_with_place_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("logwell.toml");
+    for kind in ["udp", "tcp"] {
+        std::fs::write(
+            &p,
+            format!(
+                "[input.net]\ntype = \"{kind}\"\nlisten = []\n\n[output.f]\ntype = \"file\"\npath = \"/tmp/never-written\"\n\n[[rule]]\noutput = \"f\"\n"
+            ),
+        )
+        .unwrap();
+        let path = p.to_str().unwrap();
+        let out = logwelld(&["--check-config", "--config", path]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{kind}: {err}");
+        assert!(
+            err.contains(&format!("{path}:3:10: `listen` of a {kind} input is empty")),
+            "{err}"
+        );
+        assert!(err.contains("hint: list at least one address"), "{err}");
+    }
+}

@@ -1480,3 +1480,91 @@ fn logwell_show_escapes_control_characters_on_a_terminal_unless_all() {
     let raw = on_terminal("--all");
     assert!(raw.contains(hostile), "--all: {raw:?}");
 }
+
+/// Issue 24 item 3: one follow request could take the daemon's memory (and logging with it):
+/// a line was read whole however long (a 300 MB sparse file took 300 MB), and `n=` on a
+/// compressed generation kept one offset per line. Both requests now cost a bounded amount:
+/// the peak RSS grows by far less than either would have taken.
+#[test]
+fn a_huge_line_or_a_huge_n_does_not_take_the_daemons_memory() {
+    const GIANT: u64 = 64 * 1024 * 1024;
+    const LINES: usize = 8_000_000;
+    let f = Follow::start_with(
+        CONFIG,
+        "[[follow.files]]\nname = \"ext\"\npath = \"{dir}/ext\"\nformat = \"raw\"\n",
+        |dir| {
+            let ext = dir.join("ext");
+            std::fs::create_dir(&ext).unwrap();
+            // One 64 MiB line of zeros, sparse: it costs no disk.
+            let big = ext.join("big.log");
+            std::fs::write(&big, "before\n").unwrap();
+            let file = std::fs::OpenOptions::new().append(true).open(&big).unwrap();
+            file.set_len(7 + GIANT).unwrap();
+            (&file).write_all(b"\nafter\n").unwrap();
+            // A compressed generation of 8 million short lines (16 MB, a few KB packed).
+            let mut data = b"old first\n".to_vec();
+            data.extend("x\n".repeat(LINES).as_bytes());
+            let packed = zstd::stream::encode_all(&data[..], 3).unwrap();
+            std::fs::write(ext.join("app.log.1.zst"), packed).unwrap();
+            std::fs::write(ext.join("app.log"), "live line\n").unwrap();
+        },
+    );
+    let pid = f.d.pid();
+    let before = crate::util::peak_rss_kib(pid);
+    let giant = f.curl("file=ext/big.log&n=all&o=raw&follow=false", &[]);
+    let got = giant.wait_for("after");
+    let cut = got
+        .iter()
+        .find(|l| l.ends_with(" [truncated]"))
+        .unwrap_or_else(|| panic!("no truncated line in {} lines", got.len()));
+    assert!(cut.len() < 2 * 1024 * 1024, "a line of {} bytes", cut.len());
+    drop(giant);
+    // The whole set from its start: the stream begins once the tail is found.
+    let many = f.curl("file=ext/app.log&n=999999999999&o=raw", &[]);
+    many.wait_for("old first");
+    drop(many);
+    let grown_kib = crate::util::peak_rss_kib(pid).saturating_sub(before);
+    eprintln!("peak RSS grew by {grown_kib} KiB");
+    // Before the fix: 64 MiB and more for the line, 64 MiB of offsets for the tail.
+    assert!(
+        grown_kib < 40 * 1024,
+        "peak RSS grew by {grown_kib} KiB under the two requests"
+    );
+}
+
+/// Issue 24 item 2: whoever could write in a followed directory planted `x.log -> a secret
+/// file` and read it as `file=NAME/x.log`. Links are neither listed nor served, whether
+/// planted as a live file or as a rotated generation beside one.
+#[test]
+fn a_symlink_planted_in_a_followed_directory_is_refused_not_served() {
+    let f = Follow::start_with(
+        CONFIG,
+        "[[follow.files]]\nname = \"ext\"\npath = \"{dir}/ext\"\nformat = \"raw\"\n",
+        |dir| {
+            std::fs::create_dir(dir.join("ext")).unwrap();
+            std::fs::write(dir.join("secret"), "TOP SECRET line\n").unwrap();
+            std::fs::write(dir.join("ext/app.log"), "app live line\n").unwrap();
+            std::os::unix::fs::symlink(dir.join("secret"), dir.join("ext/x.log")).unwrap();
+            std::os::unix::fs::symlink(dir.join("secret"), dir.join("ext/app.log.1")).unwrap();
+        },
+    );
+    let listed = Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{}/v1/files", f.http)])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(listed.contains("\"name\":\"ext/app.log\""), "{listed}");
+    assert!(!listed.contains("x.log"), "{listed}");
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--max-time", "30"])
+        .arg(f.url("file=ext/x.log&n=all&o=raw&follow=false"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.contains("TOP SECRET"), "{out}");
+    assert!(out.ends_with("\n404"), "{out}");
+    // The link beside the live file, named as its rotated generation, is not read either.
+    let got = f.fetch("file=ext/app.log&n=all&o=raw&follow=false", &[]);
+    assert!(got.contains("app live line"), "{got}");
+    assert!(!got.contains("TOP SECRET"), "{got}");
+}

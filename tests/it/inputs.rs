@@ -383,9 +383,10 @@ fn files_and_sockets_get_their_modes_and_directories() {
 fn a_framing_error_alone_in_a_read_is_still_counted_as_malformed() {
     let d = Daemon::start(CONFIG);
     let mut c = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
-    // `0` is no valid octet count: the framer skips to the next LF and counts it. Nothing
-    // else comes in the same read, so no message is received with it.
-    c.write_all(b"0 not a frame\n").unwrap();
+    // `016` is no valid octet count (a leading zero) before a message: the framer skips to
+    // the next LF and counts it. Nothing else comes in the same read, so no message is
+    // received with it.
+    c.write_all(b"016 <13>not a frame\n").unwrap();
     d.wait_stat("inputs", "tcp", "malformed", 1);
     assert_eq!(d.stat("inputs", "tcp", "received"), 0);
     c.write_all(b"<13>Nov 21 09:41:03 host tag: after the error\n")
@@ -394,4 +395,31 @@ fn a_framing_error_alone_in_a_read_is_still_counted_as_malformed() {
     assert_eq!(d.stat("inputs", "tcp", "malformed"), 1);
     let text = d.wait_lines(&d.path("all.log"), 1);
     assert!(text.ends_with("host tag: after the error\n"), "{text}");
+}
+
+/// Issue 24 item 9: newline-framed TCP lines that start with a digit were counted malformed
+/// and never written. The count does not hold, so each is read as a line, as rsyslog does,
+/// and stored raw like any message without a header.
+#[test]
+fn tcp_lines_that_start_with_a_digit_are_written() {
+    let d = Daemon::start(CONFIG);
+    tcp_send(
+        d.port,
+        b"2026-12-07 x\n0 y\n12345abc z\n<13>Nov 21 09:41:03 host tag: after them\n",
+    );
+    let lines = json_lines(&d, 4);
+    let msgs: Vec<&str> = lines.iter().map(|l| l["msg"].as_str().unwrap()).collect();
+    assert_eq!(
+        msgs,
+        ["2026-12-07 x", "0 y", "12345abc z", "after them"],
+        "{lines:?}"
+    );
+    for l in &lines[..3] {
+        assert_eq!(l["malformed"], true, "{l}");
+    }
+    assert_eq!(d.stat("inputs", "tcp", "received"), 4);
+    let text = d.wait_lines(&d.path("all.log"), 4);
+    for m in ["2026-12-07 x", "0 y", "12345abc z"] {
+        assert!(text.contains(m), "{m} missing from:\n{text}");
+    }
 }
