@@ -3,8 +3,8 @@
 # `logger`, and the conformance corpus when it is present (../shared/conformance, or
 # LOGWELL_CONFORMANCE_DIR). Extra arguments go to `cargo test`. The real rsyslog and syslog-ng
 # the peer tests send with are fetched (not installed) by scripts/peers.sh into target/peers.
-# Then, on CI (root and CI=true, or LOGWELL_PACKAGE_TEST=1) and only for a full run, the .deb install test
-# (scripts/package-test.sh), which replaces rsyslog on the machine.
+# Then, on CI (root and CI=true, or LOGWELL_BOOT_TEST=1) and only for a full run, the .deb on a
+# booted Debian 12 (scripts/boot-test.sh: systemd-nspawn, nothing on the host is changed).
 # The Kafka tests need the `kafka` cargo feature (librdkafka, ~75 s more to build once) and the
 # Tansu broker, installed pinned by scripts/kafka-broker.sh: a full run runs them as a second
 # step (`cargo test --features kafka --lib --test it kafka`); LOGWELL_KAFKA_TESTS=0 leaves them out.
@@ -28,6 +28,6 @@ if [ $# -eq 0 ] && [ "${LOGWELL_KAFKA_TESTS:-1}" != 0 ]; then
   # The unit tests of the Kafka action and its config, then the tests against the broker.
   cargo test --locked --features kafka --lib --test it kafka
 fi
-if [ $# -eq 0 ] && [ "$(id -u)" -eq 0 ] && { [ "${CI:-}" = true ] || [ "${LOGWELL_PACKAGE_TEST:-}" = 1 ]; }; then
-  scripts/package-test.sh
+if [ $# -eq 0 ] && [ "$(id -u)" -eq 0 ] && { [ "${CI:-}" = true ] || [ "${LOGWELL_BOOT_TEST:-}" = 1 ]; }; then
+  scripts/boot-test.sh
 fi

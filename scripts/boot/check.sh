@@ -52,6 +52,12 @@ r=$(gap /var/log/syslog systemctl restart rsyslog)
 echo "rsyslog restart: $r"
 echo "rsyslog $r" >>/out/gaps.txt
 
+r=$(python3 /harness/gap.py --file /var/log/syslog --count 400 --every-ms 15 --at-ms 2000 -- systemctl restart rsyslog)
+echo "rsyslog restart, 15 ms apart: $r"
+echo "rsyslog-slow $r" >>/out/gaps.txt
+r=$(python3 /harness/gap.py --file /var/log/syslog --count 400 --every-ms 15)
+echo "rsyslog-idle $r" >>/out/gaps.txt
+
 # --- apt install ./logwell.deb replaces it ------------------------------------------------
 apt-get install -y /harness/logwell.deb >/tmp/apt.log 2>&1 || { echo "  $(tail -5 /tmp/apt.log)"; }
 check "logwell installed" installed logwell
@@ -65,7 +71,7 @@ check "a STATUS= line" sh -c "echo '$status' | grep -q 'inputs'"
 check "user _logwell in adm, no home, no shell" sh -c '[ "$(id -gn _logwell)" = adm ] && [ "$(getent passwd _logwell | cut -d: -f6,7)" = /nonexistent:/usr/sbin/nologin ]'
 check "conffile, state and drop-in directories" sh -c 'dpkg-query -W -f="\${Conffiles}" logwell | grep -q /etc/logwell/logwell.toml && [ -d /var/lib/logwell ] && [ -d /etc/logwell/conf.d ]'
 check "binaries, man pages, completions" sh -c 'for p in /usr/sbin/logwelld /usr/bin/logwell /usr/share/man/man8/logwelld.8.gz /usr/share/man/man5/logwell.toml.5.gz /usr/share/bash-completion/completions/logwell /usr/share/zsh/vendor-completions/_logwell /usr/share/fish/vendor_completions.d/logwell.fish; do [ -e $p ] || exit 1; done'
-if grep -q '/var/log/syslog' /etc/logrotate.d/* 2>/dev/null; then
+if logrotate --debug /etc/logrotate.conf 2>&1 | grep -q '/var/log/syslog'; then
   check "rsyslog's logrotate stanza is still there and the postinst said to purge rsyslog" grep -q 'apt-get purge rsyslog' /tmp/apt.log
 else
   ok "no logrotate stanza for /var/log/syslog is left"
@@ -91,6 +97,12 @@ check "logwell follow -n 5 auth shows the line" wait_for 10 grep -qF "$text" "$f
 kill "$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null
 check "logwell cat shows it" sh -c "logwell cat -n 5 /var/log/auth.log | grep -qF '$text'"
 
+# The follow service's local socket serves root and adm, and no one else.
+useradd -M -s /usr/sbin/nologin outsider
+useradd -M -s /usr/sbin/nologin -G adm reader
+check "a user outside adm is refused by logwell show, and told why" sh -c "! runuser -u outsider -- logwell show -n 5 auth >/tmp/o.txt 2>&1 && grep -q adm /tmp/o.txt && ! grep -qF '$text' /tmp/o.txt"
+check "a user in adm is served" sh -c "runuser -u reader -- logwell show -n 5 auth 2>&1 | grep -qF '$text'"
+
 # --- reload, restart under load ----------------------------------------------------------
 systemctl reload logwell
 check "systemctl reload keeps logging" logged user.info /var/log/syslog
@@ -100,6 +112,19 @@ r=$(gap /var/log/syslog systemctl restart logwell)
 echo "logwell restart: $r"
 echo "logwell $r" >>/out/gaps.txt
 check "systemctl restart while 1000 messages flow through journald loses none" sh -c "[ '$(echo "$r" | json_field "['missing']")' = 0 ]"
+r=$(python3 /harness/gap.py --file /var/log/syslog --count 400 --every-ms 15 --at-ms 2000 -- systemctl restart logwell)
+echo "logwell restart, 15 ms apart: $r"
+echo "logwell-slow $r" >>/out/gaps.txt
+r=$(python3 /harness/gap.py --file /var/log/syslog --count 400 --every-ms 15)
+echo "logwell-idle $r" >>/out/gaps.txt
+# For comparison, the unit as it was: --check-config in an ExecStartPre.
+mkdir -p /run/systemd/system/logwell.service.d
+printf '[Service]\nExecStartPre=/usr/sbin/logwelld --check-config\n' >/run/systemd/system/logwell.service.d/pre.conf
+systemctl daemon-reload
+r=$(python3 /harness/gap.py --file /var/log/syslog --count 400 --every-ms 15 --at-ms 2000 -- systemctl restart logwell)
+echo "logwell-slow-with-execstartpre $r" >>/out/gaps.txt
+rm -r /run/systemd/system/logwell.service.d
+systemctl daemon-reload
 check "journald says nothing of missed messages" sh -c "! journalctl --since '$since' | grep -i 'missed'"
 check "logwell active after the restart" active logwell
 
@@ -124,18 +149,20 @@ systemctl reset-failed logwell 2>/dev/null
 
 # --- an input whose environment fails: the kernel log ---------------------------------------
 check "the shipped kmsg input is idle where journald runs" sh -c 'logwell stats --json | python3 -c "import json,sys; i=json.load(sys.stdin)[\"inputs\"][\"kernel\"]; sys.exit(i[\"state\"] != \"idle\")"'
-printf '[input.kernel2]\ntype = "kmsg"\neven_with_journald = true\n' >/etc/logwell/conf.d/kmsg.toml
+# As a user would: tell the shipped kmsg input to read the device anyway, and restart.
+cp /etc/logwell/logwell.toml /tmp/logwell.toml.orig
+sed -i '/^type = "kmsg"/a even_with_journald = true' /etc/logwell/logwell.toml
 systemctl restart logwell
 check "a kmsg input that cannot open /dev/kmsg does not stop the start" wait_for 20 active logwell
-reason=$(logwell stats --json | python3 -c 'import json,sys; i=json.load(sys.stdin)["inputs"]["kernel2"]; print(i["state"], i.get("reason",""))')
-echo "  kernel2: $reason"
+reason=$(logwell stats --json | python3 -c 'import json,sys; i=json.load(sys.stdin)["inputs"]["kernel"]; print(i["state"], i.get("reason",""))')
+echo "  kernel: $reason"
 if [ "$mode" = kmsg ]; then want="Operation not permitted"; else want="No such file"; fi
 check "it is degraded: $want, with a hint about devices" sh -c "echo '$reason' | grep -q '^degraded.*$want.*hint: .*device'"
-check "STATUS= names it" sh -c 'systemctl show -p StatusText --value logwell | grep -q "1 degraded: kernel2"'
-check "logwelld --check-config warns and succeeds" sh -c 'logwelld --check-config 2>&1 | grep -q "warning: input .kernel2."'
+check "STATUS= names it" sh -c 'systemctl show -p StatusText --value logwell | grep -q "1 degraded: kernel"'
+check "logwelld --check-config warns and succeeds" sh -c 'logwelld --check-config 2>&1 | grep -q "warning: input .kernel."'
 check "and the other inputs log" logged user.info /var/log/syslog
 check "no failed units" no_failed_units
-rm /etc/logwell/conf.d/kmsg.toml
+cp /tmp/logwell.toml.orig /etc/logwell/logwell.toml
 systemctl restart logwell
 wait_for 20 active logwell
 

@@ -2,8 +2,9 @@
 """Sends numbered messages through /dev/log (journald, which forwards them to the syslog
 daemon through syslog.socket) while a command runs, and times their arrival in a file.
 
-Prints one JSON object: how many were sent and found, which are missing, and the longest
-time the file received nothing while messages were being sent (the gap a restart leaves).
+Prints one JSON object: how many were sent and found, which are missing, the longest time
+the file received nothing while messages were being sent (the gap a restart leaves), and the
+longest time one message took from the send to the file.
 Usage: gap.py --file /var/log/user.log --count 1000 --every-ms 2 --at-ms 500 -- CMD ARGS..."""
 import argparse
 import json
@@ -96,12 +97,14 @@ def main():
     window = [x for x in times if x <= last_send + 0.001]
     gaps = [b - a_ for a_, b in zip(window, window[1:])]
     missing = [i for i in range(a.count) if i not in arrivals]
+    delays = [arrivals[i] - sent_at[i] for i in arrivals if i < len(sent_at)]
     print(json.dumps({
         "sent": a.count,
         "found": len(arrivals),
         "missing": len(missing),
         "first_missing": missing[:10],
         "gap_ms": round(max(gaps) * 1000, 1) if gaps else None,
+        "max_delay_ms": round(max(delays) * 1000, 1) if delays else None,
         "cmd": cmd_result,
     }))
 

@@ -3,7 +3,7 @@
 //! `/bin/kill` and the host's system units (verify checks that every command exists and that
 //! every dependency loads; no systemd as PID 1 is needed), and `systemd-analyze security
 //! --offline` for the exposure score the README reports. The .deb itself is tested by
-//! `scripts/package-test.sh` (as root, on CI).
+//! `scripts/boot-test.sh` on a booted Debian 12 (as root, on CI).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,7 +100,7 @@ fn the_unit_has_what_the_issue_asks() {
     let lines: Vec<&str> = unit.lines().map(str::trim).collect();
     for want in [
         "Type=notify",
-        "ExecStartPre=/usr/sbin/logwelld --check-config",
+        "LimitNOFILE=65536",
         "ExecStart=/usr/sbin/logwelld",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
@@ -125,6 +125,12 @@ fn the_unit_has_what_the_issue_asks() {
         "NotifyAccess is widened, though the parent relays the worker's notifications"
     );
     assert!(lines.iter().any(|l| l.starts_with("WatchdogSec=")));
+    // The daemon checks its configuration as it starts: a second process would only
+    // lengthen the gap of a restart (issue 23).
+    assert!(
+        !lines.iter().any(|l| l.starts_with("ExecStartPre=")),
+        "an ExecStartPre lengthens every restart"
+    );
     let caps = lines
         .iter()
         .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
