@@ -497,6 +497,16 @@ impl Policy {
     fn set_modified(&self, path: &Path, secs: i64, nanos: u32) -> Result<Option<OwnedFd>, Outcome> {
         let (dir, name) = self.place(path)?;
         regular_or_missing(&dir, &name)?;
+        // Through a hard link, the time of another file would change.
+        if let Ok(st) = fstatat(dir.as_fd(), &name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+            if st.st_nlink > 1 {
+                return Err(Outcome::Refused(format!(
+                    "{} has {} hard links; a log file has one (remove the others)",
+                    path.display(),
+                    st.st_nlink
+                )));
+            }
+        }
         let mtime = nix::sys::time::TimeSpec::new(
             secs as libc::time_t,
             nanos.min(999_999_999) as libc::c_long,
@@ -1026,7 +1036,13 @@ mod tests {
         }));
         assert!(why.contains("hard links"), "{why}");
         refused(policy.execute(&Request::OpenRead { path: wp(&live) }));
+        refused(policy.execute(&Request::SetModified {
+            path: wp(&live),
+            secs: 1000,
+            nanos: 0,
+        }));
         assert_eq!(std::fs::read_to_string(&secret).unwrap(), "secret");
+        assert_ne!(std::fs::metadata(&secret).unwrap().mtime(), 1000);
         // Once it is the only link, it is an ordinary log file again.
         std::fs::remove_file(&secret).unwrap();
         done(policy.execute(&Request::OpenRead { path: wp(&live) })).expect("a descriptor");
