@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the hot pure functions (issue 8, "where the time goes"): the
 //! RFC 6587 framing decoder, the syslog parser (RFC 3164 and RFC 5424) and the line formats,
-//! over the same 200-byte messages the end-to-end benchmarks send. They catch regressions that
+//! over the same 200-byte messages the end-to-end benchmarks send, and the templated-path
+//! name matcher the privileged parent runs on every request (issue 24 item 7). They catch regressions that
 //! the end-to-end figures, ±25% on a shared machine, would hide.
 //!
 //! `cargo bench --bench micro` (criterion's options after `--`, e.g. `-- parse`); throughput is
@@ -122,5 +123,27 @@ fn formats(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, framing, parser, formats);
+/// `PathTemplate::could_be` on the name issue 24 (item 7) found: four fields separated by
+/// `-` and a host and tag made of dashes, which a backtracking matcher took seconds over.
+fn path_match(c: &mut Criterion) {
+    use logwell::output::template::PathTemplate;
+    let mut g = c.benchmark_group("could_be");
+    g.throughput(Throughput::Elements(1));
+    let Ok(Some(t)) = PathTemplate::parse("/var/log/remote/{host}-{tag}-{facility}-{severity}.log")
+    else {
+        panic!("the template parses");
+    };
+    for (label, host, tag) in [
+        ("web01", "web01".to_string(), "sshd".to_string()),
+        ("dashes-128-48", "-".repeat(128), "-".repeat(48)),
+    ] {
+        let name = format!("{host}-{tag}-auth-info.log.1.zst");
+        g.bench_function(BenchmarkId::new("generation", label), |b| {
+            b.iter(|| t.could_be(0, &name))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, framing, parser, formats, path_match);
 criterion_main!(benches);

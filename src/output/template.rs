@@ -196,17 +196,29 @@ impl PathTemplate {
         let Some(pattern) = self.levels.get(level) else {
             return false;
         };
-        let name = name.as_bytes();
-        if glob(pattern, name, true) {
+        let bytes = name.as_bytes();
+        let matches = prefix_matches(pattern, bytes, &mut 0);
+        if matches[bytes.len()] {
             return true;
         }
-        level + 1 == self.levels.len()
-            && (1..name.len()).any(|k| {
-                glob(pattern, &name[..k], true)
-                    && std::str::from_utf8(&name[..k]).is_ok_and(|live| {
-                        super::fileset::parse_name(live, std::str::from_utf8(name).unwrap_or(""))
-                            .is_some()
-                    })
+        if level + 1 != self.levels.len() {
+            return false;
+        }
+        // A generation is the live name and a suffix (`.N`, `-DATE`, `-DATE-N`, before an
+        // optional `.gz` or `.zst`) holding at most two `.` or `-`: only the last two such
+        // places in the name less its compression extension can start it. Looking at those
+        // alone keeps this linear (each `parse_name` is).
+        let stem = name
+            .strip_suffix(".zst")
+            .or_else(|| name.strip_suffix(".gz"))
+            .unwrap_or(name);
+        stem.bytes()
+            .enumerate()
+            .rev()
+            .filter(|&(_, b)| b == b'.' || b == b'-')
+            .take(2)
+            .any(|(k, _)| {
+                k > 0 && matches[k] && super::fileset::parse_name(&name[..k], name).is_some()
             })
     }
 
@@ -311,21 +323,71 @@ fn levels(parts: &[Part], skip: usize) -> Vec<Vec<Part>> {
     levels
 }
 
-/// Whether `name` matches `pattern` (fields: any non-empty text, not starting with `.` at
-/// the start of the name).
-fn glob(pattern: &[Part], name: &[u8], at_start: bool) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((Part::Literal(l), rest)) => {
-            name.starts_with(l) && glob(rest, &name[l.len()..], false)
-        }
-        Some((Part::Field(_), rest)) => {
-            if name.is_empty() || (at_start && name[0] == b'.') {
-                return false;
+/// For each `k` in `0..=name.len()`, whether `name[..k]` matches `pattern` (fields: any
+/// non-empty text, not starting with `.` at the start of the name).
+///
+/// The pattern is simulated as an NFA, never by backtracking: one pass over `name`, each
+/// byte advancing the set of pattern positions reached so far, O(`name.len()` × the
+/// pattern's length) whatever the name. (A backtracking matcher took seconds for
+/// `{host}-{tag}-{facility}-{severity}.log` and a host of dashes.) `steps` counts the
+/// positions visited, so a test can bound the work.
+fn prefix_matches(pattern: &[Part], name: &[u8], steps: &mut u64) -> Vec<bool> {
+    // The pattern as tokens: a literal byte, or a field's first byte (any byte); after a
+    // field's token, its position loops on any byte (the field's further bytes).
+    let mut tokens: Vec<Option<u8>> = Vec::new();
+    let mut loops = vec![false];
+    for part in pattern {
+        match part {
+            Part::Literal(l) => {
+                for &b in l {
+                    tokens.push(Some(b));
+                    loops.push(false);
+                }
             }
-            (1..=name.len()).any(|k| glob(rest, &name[k..], false))
+            Part::Field(_) => {
+                tokens.push(None);
+                loops.push(true);
+            }
         }
     }
+    let end = tokens.len();
+    let mut out = Vec::with_capacity(name.len() + 1);
+    let mut cur = vec![false; end + 1];
+    cur[0] = true;
+    out.push(cur[end]);
+    let mut next = vec![false; end + 1];
+    for (i, &c) in name.iter().enumerate() {
+        next.iter_mut().for_each(|n| *n = false);
+        let mut any = false;
+        for j in 0..=end {
+            *steps += 1;
+            if !cur[j] {
+                continue;
+            }
+            if loops[j] {
+                next[j] = true;
+                any = true;
+            }
+            let advances = match tokens.get(j) {
+                Some(Some(b)) => *b == c,
+                // A field's value never starts with `.` at the start of the name.
+                Some(None) => !(i == 0 && c == b'.'),
+                None => false,
+            };
+            if advances {
+                next[j + 1] = true;
+                any = true;
+            }
+        }
+        std::mem::swap(&mut cur, &mut next);
+        out.push(cur[end]);
+        if !any {
+            // Nothing is reached any more: no longer prefix matches.
+            out.resize(name.len() + 1, false);
+            break;
+        }
+    }
+    out
 }
 
 fn text_before(parts: &[Part]) -> String {
@@ -586,6 +648,110 @@ mod tests {
             t.could_be(0, "dpkg.log"),
             "a shared base directory is at risk: documented"
         );
+    }
+
+    #[test]
+    fn could_be_knows_dated_generations_with_a_sequence() {
+        let t = PathTemplate::parse("/l/{host}-{tag}.log").unwrap().unwrap();
+        for name in [
+            "a-b.log-20261121-2.zst",
+            "a-b.log-2026112100-3",
+            "a--b.log.12.gz",
+            "a-b.log-20261121",
+        ] {
+            assert!(t.could_be(0, name), "{name}");
+        }
+        for name in ["a-b.log-2026112-2", "a-b.log.01", "a-b.log.1.1", ".a-b.log"] {
+            assert!(!t.could_be(0, name), "{name}");
+        }
+    }
+
+    /// Issue 24, item 7: this name took the backtracking matcher seconds (every way of
+    /// cutting the dashes among four fields was tried, once per prefix). The NFA visits
+    /// each pattern position once per byte: the work is bounded by the sizes alone.
+    #[test]
+    fn matching_a_name_of_dashes_is_linear_in_the_name() {
+        let t = PathTemplate::parse("/var/log/remote/{host}-{tag}-{facility}-{severity}.log")
+            .unwrap()
+            .unwrap();
+        for (host, tag) in [(128, 48), (4000, 4000)] {
+            let name = format!(
+                "{}-{}-kern-info.log.1.zst",
+                "-".repeat(host),
+                "-".repeat(tag)
+            );
+            let worst = format!("{}-{}-kern-info.lox", "-".repeat(host), "-".repeat(tag));
+            // Through the public entry: a few passes, finished at once.
+            assert!(t.could_be(0, &name));
+            assert!(!t.could_be(0, &worst));
+            let pattern = &t.levels[0];
+            // 4 fields and 3 + 4 literal bytes: 11 tokens, 12 positions.
+            let positions = 12;
+            for n in [&name, &worst] {
+                let mut steps = 0;
+                prefix_matches(pattern, n.as_bytes(), &mut steps);
+                assert!(
+                    steps <= (n.len() as u64) * positions,
+                    "{steps} steps for {} bytes",
+                    n.len()
+                );
+            }
+        }
+    }
+
+    /// The matcher as it was (backtracking), kept as the reference for what matches.
+    fn reference_glob(pattern: &[Part], name: &[u8], at_start: bool) -> bool {
+        match pattern.split_first() {
+            None => name.is_empty(),
+            Some((Part::Literal(l), rest)) => {
+                name.starts_with(l) && reference_glob(rest, &name[l.len()..], false)
+            }
+            Some((Part::Field(_), rest)) => {
+                if name.is_empty() || (at_start && name[0] == b'.') {
+                    return false;
+                }
+                (1..=name.len()).any(|k| reference_glob(rest, &name[k..], false))
+            }
+        }
+    }
+
+    fn reference_could_be(t: &PathTemplate, level: usize, name: &str) -> bool {
+        let Some(pattern) = t.levels.get(level) else {
+            return false;
+        };
+        let bytes = name.as_bytes();
+        reference_glob(pattern, bytes, true)
+            || (level + 1 == t.levels.len()
+                && (1..bytes.len()).any(|k| {
+                    reference_glob(pattern, &bytes[..k], true)
+                        && std::str::from_utf8(&bytes[..k]).is_ok_and(|live| {
+                            crate::output::fileset::parse_name(live, name).is_some()
+                        })
+                }))
+    }
+
+    proptest! {
+        #[test]
+        fn could_be_agrees_with_the_backtracking_reference(
+            name in "[.a-]{0,6}(\\.log)?([.-][0-9]{1,10}){0,2}(\\.gz|\\.zst)?",
+        ) {
+            for template in [
+                "/l/{host}-{tag}.log",
+                "/l/{host}",
+                "/l/x.{host}{tag}",
+                "/l/{host}/{tag}-{facility}",
+                "/l/a-{host}.log",
+            ] {
+                let t = PathTemplate::parse(template).unwrap().unwrap();
+                for level in 0..3 {
+                    prop_assert_eq!(
+                        t.could_be(level, &name),
+                        reference_could_be(&t, level, &name),
+                        "{} at level {}: {:?}", template, level, name
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -351,6 +351,66 @@ fn privsep_a_path_outside_the_output_directories_is_refused() {
     assert!(d.stop().success(), "{}", d.log());
 }
 
+/// Issue 24, item 8: the parent creates files with the mode, owner and group of its own
+/// copy of the configuration, whatever the worker asks, and opens no hard-linked file.
+#[test]
+fn privsep_the_parent_keeps_the_configured_mode_and_refuses_a_hard_link() {
+    if !can_run("privsep_the_parent_keeps_the_configured_mode") {
+        return;
+    }
+    let mut d = Daemon::start_privsep(CONFIG, root_log_dir);
+    let live = d.path("log/all.log");
+    let worker = worker_of(d.pid());
+    tcp_send(d.port, b"<13>Nov 21 09:41:03 host t: one\n");
+    d.wait_lines(&live, 1);
+    assert_eq!(owned(&live), (0, gid_of("adm"), 0o640));
+    // The worker alone reloads a config that asks for 0666 (a SIGHUP
+    // straight to the worker: the parent keeps its own configuration).
+    let config = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(
+        &d.config,
+        config.replace(
+            "flush_interval_ms = 20",
+            "flush_interval_ms = 20\nmode = \"0666\"",
+        ),
+    )
+    .unwrap();
+    // SAFETY: kill(2) on the worker of the daemon this test started.
+    assert_eq!(unsafe { libc::kill(worker, libc::SIGHUP) }, 0);
+    wait_until(
+        "the worker reloaded",
+        || d.log(),
+        || d.log().contains("configuration reloaded"),
+    );
+    let said = logwell(&d, &["rotate", live.to_str().unwrap()]);
+    assert!(said.contains("all.log.1"), "{said}");
+    tcp_send(d.port, b"<13>Nov 21 09:41:04 host t: two\n");
+    d.wait_lines(&live, 1);
+    assert_eq!(
+        owned(&live),
+        (0, gid_of("adm"), 0o640),
+        "the parent's configuration, not the worker's"
+    );
+    // A hard link planted as the live file (it could name any file of the file system):
+    // the parent refuses to open it, and the file it names is untouched.
+    let secret = d.path("secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    let said = logwell(&d, &["rotate", live.to_str().unwrap()]);
+    assert!(said.contains("all.log.1"), "{said}");
+    let _ = std::fs::remove_file(&live);
+    std::fs::hard_link(&secret, &live).unwrap();
+    d.signal(libc::SIGHUP);
+    wait_until(
+        "the parent refuses the hard link",
+        || d.log(),
+        || d.log().contains("hard links"),
+    );
+    tcp_send(d.port, b"<13>Nov 21 09:41:05 host t: three\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "secret\n");
+    let _ = d.stop();
+}
+
 #[test]
 fn privsep_killing_the_parent_stops_the_worker_cleanly() {
     if !can_run("privsep_killing_the_parent") {

@@ -246,7 +246,12 @@ mod tests {
     fn the_parent_answers_over_the_socketpair_and_refuses_outside_paths() {
         let t = tempfile::tempdir().unwrap();
         let live = t.path().join("syslog");
-        let policy = Policy::new(vec![live.clone()]);
+        let configured = policy::Ownership {
+            mode: 0o640,
+            owner: None,
+            group: None,
+        };
+        let policy = Policy::new(vec![(live.clone(), configured)]);
         let (worker, parent) = proto::pair().unwrap();
         let server = std::thread::spawn(move || {
             let notifier = Notifier::from_env();

@@ -29,8 +29,13 @@
 //!   symlinks are followed, as the administrator wrote them (`/etc/letsencrypt/live/…`).
 //!
 //! Files are always reached with `*at` calls on a directory's descriptor and `O_NOFOLLOW`,
-//! so a symlink planted in place of a log file is not followed, and only regular files are
-//! opened. Created files never get set-id, sticky or execute bits.
+//! so a symlink planted in place of a log file is not followed, and only regular files with
+//! a single link are opened (a hard link planted in an output directory could name any file
+//! of the same file system). Created files get the owner and group the configuration gives
+//! their output, and at most its mode (the worker may ask for less, as a compressed
+//! generation keeps its original's narrower mode, never for more); directories of a tree at
+//! most its `dir_mode`. Neither ever gets set-id, sticky or execute bits (directories:
+//! search bits as configured).
 //!
 //! Everything else is refused with `EACCES` and logged by the caller.
 
@@ -38,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::fcntl::{openat, renameat, OFlag};
@@ -53,14 +58,40 @@ use crate::output::template::PathTemplate;
 /// file output's set, in its directory, and those of each templated output's tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Policy {
-    /// Output directory → the base names of the outputs in it (`syslog`, `auth.log`).
-    dirs: BTreeMap<PathBuf, BTreeSet<String>>,
+    /// Output directory → the base names of the outputs in it (`syslog`, `auth.log`), each
+    /// with the mode, owner and group its output's configuration gives the files it creates.
+    dirs: BTreeMap<PathBuf, BTreeMap<String, Ownership>>,
     /// The templated outputs.
     trees: Vec<Tree>,
     /// The TLS files of the configuration (normalised): readable, nothing else.
     tls_files: BTreeSet<PathBuf>,
     /// The follow service's Unix socket (normalised), which the parent binds.
     follow_socket: Option<PathBuf>,
+}
+
+/// The mode, owner and group the configuration gives an output's files. The parent takes
+/// them from its own copy of the configuration: a worker's request narrows the mode at
+/// most, and never chooses the owner or the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ownership {
+    /// The widest permission bits a created file gets (`mode`).
+    pub(crate) mode: u32,
+    /// The owner set on a created file (`owner`); `None`: root's.
+    pub(crate) owner: Option<u32>,
+    /// The group set on a created file (`group`); `None`: root's.
+    pub(crate) group: Option<u32>,
+}
+
+impl Ownership {
+    /// What a file created for `request` gets: the configured owner and group, the
+    /// requested mode within the configured one, less set-id, sticky and execute bits.
+    fn apply(&self, request: &WireCreate) -> WireCreate {
+        WireCreate {
+            mode: request.mode & self.mode & 0o666,
+            owner: self.owner,
+            group: self.group,
+        }
+    }
 }
 
 /// What a templated output may create and change: the tree below its base directory, as
@@ -70,21 +101,24 @@ pub(crate) struct Tree {
     /// The base directory (normalised).
     base: PathBuf,
     template: PathTemplate,
-    /// The owner and group the configuration gives the output's files and directories: a
-    /// directory the worker asks for gets these or is refused.
-    owner: Option<u32>,
-    group: Option<u32>,
+    /// The mode, owner and group the configuration gives the output's files; its
+    /// directories get the same owner and group (a directory the worker asks for with
+    /// others is refused).
+    files: Ownership,
+    /// The widest permission bits of a directory the parent creates (`dir_mode`).
+    dir_mode: u32,
 }
 
 impl Tree {
-    /// The tree of `template`, whose files and directories belong to `owner` and `group`.
-    pub(crate) fn new(template: PathTemplate, owner: Option<u32>, group: Option<u32>) -> Tree {
+    /// The tree of `template`, whose files get `files` and directories at most `dir_mode`
+    /// and the files' owner and group.
+    pub(crate) fn new(template: PathTemplate, files: Ownership, dir_mode: u32) -> Tree {
         let base = normalize(template.base()).unwrap_or_else(|_| template.base().to_path_buf());
         Tree {
             base,
             template,
-            owner,
-            group,
+            files,
+            dir_mode,
         }
     }
 
@@ -179,12 +213,17 @@ impl Policy {
             let OutputKind::File(f) = &o.kind else {
                 continue;
             };
+            let ownership = Ownership {
+                mode: f.mode,
+                owner: f.owner,
+                group: f.group,
+            };
             match &f.dynamic {
-                None => files.push(cwd.join(&f.path)),
+                None => files.push((cwd.join(&f.path), ownership)),
                 Some(d) => {
                     // The fallback file is a plain file of its directory.
-                    files.push(cwd.join(&d.fallback));
-                    trees.push(Tree::new(d.template.clone(), f.owner, f.group));
+                    files.push((cwd.join(&d.fallback), ownership));
+                    trees.push(Tree::new(d.template.clone(), ownership, d.dir_mode));
                 }
             }
         }
@@ -221,15 +260,16 @@ impl Policy {
         self
     }
 
-    /// The policy of these live files (absolute paths).
-    pub(crate) fn new(files: Vec<PathBuf>) -> Policy {
-        let mut dirs: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
-        for f in files {
+    /// The policy of these live files (absolute paths), each created with its ownership.
+    pub(crate) fn new(files: Vec<(PathBuf, Ownership)>) -> Policy {
+        let mut dirs: BTreeMap<PathBuf, BTreeMap<String, Ownership>> = BTreeMap::new();
+        for (f, ownership) in files {
             let Ok(f) = normalize(&f) else { continue };
             if let (Some(dir), Some(base)) = (f.parent(), f.file_name().and_then(|n| n.to_str())) {
                 dirs.entry(dir.to_path_buf())
                     .or_default()
-                    .insert(base.to_string());
+                    .entry(base.to_string())
+                    .or_insert(ownership);
             }
         }
         Policy {
@@ -279,7 +319,7 @@ impl Policy {
             (Some(dir), Some(name)) => self
                 .dirs
                 .get(dir)
-                .is_some_and(|bases| bases.iter().any(|b| of_set(b, name))),
+                .is_some_and(|bases| bases.keys().any(|b| of_set(b, name))),
             _ => false,
         }
     }
@@ -325,19 +365,16 @@ impl Policy {
                     dir,
                     name: PathBuf::from(last),
                     tree_dir: Some(path.parent().expect("below the base").to_path_buf()),
+                    ownership: tree.files,
                 });
             }
         }
-        let (dir, name) = self.place_plain(&path)?;
-        Ok(Placed {
-            dir,
-            name,
-            tree_dir: None,
-        })
+        self.place_plain(&path)
     }
 
-    /// The output directory `path` (normalised) sits directly in (opened), and its file name.
-    fn place_plain(&self, path: &Path) -> Result<(OwnedFd, PathBuf), Outcome> {
+    /// The output directory `path` (normalised) sits directly in (opened), its file name,
+    /// and the ownership of the output whose set holds it.
+    fn place_plain(&self, path: &Path) -> Result<Placed, Outcome> {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(Outcome::Refused(format!(
                 "{} names no file",
@@ -351,17 +388,28 @@ impl Policy {
             )));
         };
         let name_str = name.to_str().unwrap_or_default();
-        if !bases.iter().any(|b| of_set(b, name_str)) {
+        // The most specific output whose set holds the name (`a.log` rather than `a`).
+        let owner = bases
+            .iter()
+            .filter(|(b, _)| of_set(b, name_str))
+            .max_by_key(|(b, _)| b.len())
+            .map(|(_, o)| *o);
+        let Some(ownership) = owner else {
             return Err(Outcome::Refused(format!(
                 "{} is not a file of an output's set (the live file, its generations or a compression's temporary file)",
                 path.display()
             )));
-        }
+        };
         // The directory as configured may lead elsewhere through symlinks (that is the
         // administrator's choice); it must still be the place a configured one resolves to.
         let real = std::fs::canonicalize(dir).map_err(Outcome::Failed)?;
         let dir_fd = open_dir(&real).map_err(Outcome::Failed)?;
-        Ok((dir_fd, PathBuf::from(name)))
+        Ok(Placed {
+            dir: dir_fd,
+            name: PathBuf::from(name),
+            tree_dir: None,
+            ownership,
+        })
     }
 
     fn open_append(&self, path: &Path, create: &WireCreate) -> Result<Option<OwnedFd>, Outcome> {
@@ -370,8 +418,13 @@ impl Policy {
                 std::fs::create_dir_all(dir).map_err(Outcome::Failed)?;
             }
         }
-        let (dir, name) = self.place(path)?;
-        match create_at(&dir, &name, create, true) {
+        let Placed {
+            dir,
+            name,
+            ownership,
+            ..
+        } = self.locate(path)?;
+        match create_at(&dir, &name, &ownership.apply(create), true) {
             Ok(fd) => Ok(Some(fd)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 open_regular(&dir, &name, OFlag::O_WRONLY | OFlag::O_APPEND).map(Some)
@@ -381,8 +434,13 @@ impl Policy {
     }
 
     fn create_new(&self, path: &Path, create: &WireCreate) -> Result<Option<OwnedFd>, Outcome> {
-        let (dir, name) = self.place(path)?;
-        create_at(&dir, &name, create, false)
+        let Placed {
+            dir,
+            name,
+            ownership,
+            ..
+        } = self.locate(path)?;
+        create_at(&dir, &name, &ownership.apply(create), false)
             .map(Some)
             .map_err(Outcome::Failed)
     }
@@ -439,6 +497,16 @@ impl Policy {
     fn set_modified(&self, path: &Path, secs: i64, nanos: u32) -> Result<Option<OwnedFd>, Outcome> {
         let (dir, name) = self.place(path)?;
         regular_or_missing(&dir, &name)?;
+        // Through a hard link, the time of another file would change.
+        if let Ok(st) = fstatat(dir.as_fd(), &name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+            if st.st_nlink > 1 {
+                return Err(Outcome::Refused(format!(
+                    "{} has {} hard links; a log file has one (remove the others)",
+                    path.display(),
+                    st.st_nlink
+                )));
+            }
+        }
         let mtime = nix::sys::time::TimeSpec::new(
             secs as libc::time_t,
             nanos.min(999_999_999) as libc::c_long,
@@ -496,19 +564,19 @@ impl Policy {
                 path.display()
             )));
         };
-        if (create.owner, create.group) != (tree.owner, tree.group) {
+        let (owner, group) = (tree.files.owner, tree.files.group);
+        if (create.owner, create.group) != (owner, group) {
             return Err(Outcome::Refused(format!(
-                "{}: owner {:?} and group {:?} are not the output's ({:?}, {:?})",
+                "{}: owner {:?} and group {:?} are not the output's ({owner:?}, {group:?})",
                 path.display(),
                 create.owner,
                 create.group,
-                tree.owner,
-                tree.group
             )));
         }
-        let mode = create.mode & 0o777;
+        // At most the configured `dir_mode`, whatever the worker asks.
+        let mode = create.mode & tree.dir_mode & 0o777;
         if !tree.base.exists() {
-            create_base(&tree.base, mode, tree.owner, tree.group).map_err(Outcome::Failed)?;
+            create_base(&tree.base, mode, owner, group).map_err(Outcome::Failed)?;
         }
         let mut dir = open_dir(&std::fs::canonicalize(&tree.base).map_err(Outcome::Failed)?)
             .map_err(Outcome::Failed)?;
@@ -519,8 +587,7 @@ impl Policy {
                     match nix::sys::stat::mkdirat(&dir, name, Mode::from_bits_truncate(mode)) {
                         Ok(()) => {
                             let d = open_subdir(&dir, name)?;
-                            set_owner_mode(&d, mode, tree.owner, tree.group)
-                                .map_err(Outcome::Failed)?;
+                            set_owner_mode(&d, mode, owner, group).map_err(Outcome::Failed)?;
                             d
                         }
                         // Made meanwhile: use it as it is.
@@ -574,6 +641,8 @@ struct Placed {
     name: PathBuf,
     /// For a file of a templated output, the directory's path.
     tree_dir: Option<PathBuf>,
+    /// What a file created there gets, from the configuration.
+    ownership: Ownership,
 }
 
 /// Opens the base directory of `tree` (its own symlinks are the administrator's choice),
@@ -706,7 +775,9 @@ fn regular_or_missing(dir: &OwnedFd, name: &Path) -> Result<(), Outcome> {
     }
 }
 
-/// Opens an existing regular file: never through a symlink, never a FIFO or device.
+/// Opens an existing regular file: never through a symlink, never a FIFO or device, never
+/// one with another hard link (planted in an output directory, it could name any file of
+/// the same file system: `/etc/shadow`, another user's mail).
 fn open_regular(dir: &OwnedFd, name: &Path, flags: OFlag) -> Result<OwnedFd, Outcome> {
     let fd = openat(
         dir,
@@ -728,6 +799,13 @@ fn open_regular(dir: &OwnedFd, name: &Path, flags: OFlag) -> Result<OwnedFd, Out
             name.display()
         )));
     }
+    if meta.nlink() > 1 {
+        return Err(Outcome::Refused(format!(
+            "{} has {} hard links; a log file has one (remove the others)",
+            name.display(),
+            meta.nlink()
+        )));
+    }
     clear_nonblock(&f).map_err(Outcome::Failed)?;
     Ok(OwnedFd::from(f))
 }
@@ -745,7 +823,7 @@ fn clear_nonblock(f: &File) -> io::Result<()> {
 }
 
 /// Creates `dir/name` (which must not exist) with exactly `create`'s mode, minus the set-id,
-/// sticky and execute bits, and its owner.
+/// sticky and execute bits, and its owner (the caller has applied the configuration's).
 fn create_at(dir: &OwnedFd, name: &Path, create: &WireCreate, append: bool) -> io::Result<OwnedFd> {
     let mode = create.mode & 0o666;
     let mut flags =
@@ -803,11 +881,23 @@ mod tests {
         group: None,
     };
 
+    /// The ownership the tests' outputs are configured with.
+    const CONFIGURED: Ownership = Ownership {
+        mode: 0o644,
+        owner: None,
+        group: None,
+    };
+
+    /// A plain output's live file, configured as [`CONFIGURED`].
+    fn plain(path: PathBuf) -> (PathBuf, Ownership) {
+        (path, CONFIGURED)
+    }
+
     fn setup() -> (tempfile::TempDir, Policy) {
         let t = tempfile::tempdir().unwrap();
         let log = t.path().join("log");
         std::fs::create_dir(&log).unwrap();
-        (t, Policy::new(vec![log.join("syslog")]))
+        (t, Policy::new(vec![plain(log.join("syslog"))]))
     }
 
     fn refused(o: Outcome) -> String {
@@ -878,6 +968,84 @@ mod tests {
             Outcome::Done(None)
         ));
         assert!(!tmp.exists());
+    }
+
+    /// Issue 24, item 8: the mode, owner and group come from the parent's configuration;
+    /// the worker may narrow the mode, never widen it or choose the owner.
+    #[test]
+    fn a_created_file_gets_the_configured_owner_and_at_most_the_configured_mode() {
+        let t = tempfile::tempdir().unwrap();
+        let log = t.path().join("log");
+        std::fs::create_dir(&log).unwrap();
+        let me = nix::unistd::geteuid().as_raw();
+        let configured = Ownership {
+            mode: 0o640,
+            owner: Some(me),
+            group: None,
+        };
+        let policy = Policy::new(vec![(log.join("syslog"), configured)]);
+        let wider = WireCreate {
+            mode: 0o666,
+            owner: Some(me.wrapping_add(4242)),
+            group: Some(4242),
+        };
+        let live = log.join("syslog");
+        done(policy.execute(&Request::OpenAppend {
+            path: wp(&live),
+            create: wider,
+        }));
+        let tmp = log.join(".syslog.1.zst.tmp");
+        done(policy.execute(&Request::CreateNew {
+            path: wp(&tmp),
+            create: wider,
+        }));
+        for f in [&live, &tmp] {
+            let m = std::fs::metadata(f).unwrap();
+            assert_eq!(
+                m.mode() & 0o7777,
+                0o640,
+                "{}: the configured mode",
+                f.display()
+            );
+            assert_eq!(m.uid(), me, "{}: the configured owner", f.display());
+            assert_ne!(m.gid(), 4242, "{}: not the worker's group", f.display());
+        }
+        // Narrower than configured (a compressed copy of a 0600 generation): kept.
+        let narrow = log.join(".syslog.2.zst.tmp");
+        done(policy.execute(&Request::CreateNew {
+            path: wp(&narrow),
+            create: WireCreate {
+                mode: 0o600,
+                ..wider
+            },
+        }));
+        assert_eq!(std::fs::metadata(&narrow).unwrap().mode() & 0o7777, 0o600);
+    }
+
+    /// Issue 24, item 8: a hard link planted as a log file names another file: never opened.
+    #[test]
+    fn a_hard_linked_file_is_refused() {
+        let (t, policy) = setup();
+        let secret = t.path().join("secret");
+        std::fs::write(&secret, "secret").unwrap();
+        let live = t.path().join("log/syslog");
+        std::fs::hard_link(&secret, &live).unwrap();
+        let why = refused(policy.execute(&Request::OpenAppend {
+            path: wp(&live),
+            create: CREATE,
+        }));
+        assert!(why.contains("hard links"), "{why}");
+        refused(policy.execute(&Request::OpenRead { path: wp(&live) }));
+        refused(policy.execute(&Request::SetModified {
+            path: wp(&live),
+            secs: 1000,
+            nanos: 0,
+        }));
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "secret");
+        assert_ne!(std::fs::metadata(&secret).unwrap().mtime(), 1000);
+        // Once it is the only link, it is an ordinary log file again.
+        std::fs::remove_file(&secret).unwrap();
+        done(policy.execute(&Request::OpenRead { path: wp(&live) })).expect("a descriptor");
     }
 
     #[test]
@@ -966,7 +1134,7 @@ mod tests {
     fn a_missing_output_directory_is_created_on_open() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("a/b");
-        let policy = Policy::new(vec![dir.join("f")]);
+        let policy = Policy::new(vec![plain(dir.join("f"))]);
         assert!(matches!(
             policy.execute(&Request::OpenAppend {
                 path: wp(&dir.join("f")),
@@ -988,8 +1156,8 @@ mod tests {
         let template = PathTemplate::parse(&format!("{}/{{host}}/{{tag}}.log", base.display()))
             .unwrap()
             .unwrap();
-        let policy = Policy::new(vec![base.join(".fallback.log")])
-            .with_trees(vec![Tree::new(template, None, None)]);
+        let policy = Policy::new(vec![plain(base.join(".fallback.log"))])
+            .with_trees(vec![Tree::new(template, CONFIGURED, 0o750)]);
         (t, policy, base)
     }
 
@@ -1139,6 +1307,16 @@ mod tests {
         let why = refused(policy.execute(&Request::RemoveDir { path: wp(&base) }));
         assert!(why.contains("never removed"), "{why}");
         assert!(base.exists());
+        // At most the configured `dir_mode` (0750), whatever the worker asks.
+        let wide = base.join("web04");
+        done(policy.execute(&Request::MakeDirs {
+            path: wp(&wide),
+            create: WireCreate {
+                mode: 0o777,
+                ..DIRS
+            },
+        }));
+        assert_eq!(std::fs::metadata(&wide).unwrap().mode() & 0o7777, 0o750);
         // Only the output's own owner and group for a directory.
         let why = refused(policy.execute(&Request::MakeDirs {
             path: wp(&base.join("web03")),
