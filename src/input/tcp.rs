@@ -69,6 +69,7 @@ pub fn spawn_upgraded<U: Upgrade<TcpStream>>(
         limits: StreamLimits::of(s),
         use_sender_timestamp: s.use_sender_timestamp,
         upgrade,
+        open: stream::Registry::default(),
     });
     let mut ctx = ctx;
     ctx.limiter = super::limits::Limiter::new(&s.limits, ctx.name.clone(), ctx.stats.clone());

@@ -140,6 +140,7 @@ pub fn spawn_stream(l: UnixListener, s: &StreamSettings, ctx: InputContext) -> s
         limits: StreamLimits::of(s),
         use_sender_timestamp: s.use_sender_timestamp,
         upgrade: stream::Plain,
+        open: stream::Registry::default(),
     });
     tokio::spawn(stream::accept_loop(listener, serving, ctx));
     Ok(())
