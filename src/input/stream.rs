@@ -672,6 +672,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_full_input_evicts_the_connection_idle_longest_one_at_a_time() {
+        let r = Registry::default();
+        let (a, b, c) = (r.register(), r.register(), r.register());
+        // Nobody idle for an hour yet: nothing to evict.
+        assert!(!r.evict_oldest_idle(Duration::from_secs(3600)));
+        // a and b read last at the start, c later.
+        let now = ms_since(r.epoch) + 10_000;
+        a.tracked.last_read_ms.store(0, Relaxed);
+        b.tracked.last_read_ms.store(0, Relaxed);
+        c.tracked.last_read_ms.store(now, Relaxed);
+        assert!(r.evict_oldest_idle(Duration::ZERO));
+        assert!(
+            a.tracked.evicting.load(Relaxed),
+            "equal times: the one opened first"
+        );
+        assert!(!b.tracked.evicting.load(Relaxed));
+        // While a closes, no other connection is chosen.
+        assert!(!r.evict_oldest_idle(Duration::ZERO));
+        drop(a);
+        assert!(r.evict_oldest_idle(Duration::ZERO));
+        assert!(b.tracked.evicting.load(Relaxed));
+        assert!(!c.tracked.evicting.load(Relaxed));
+    }
+
+    #[test]
     fn read_buffers_share_a_budget_but_always_hold_a_whole_message() {
         assert_eq!(read_buffer_size(1, 65_536), READ_BUFFER_BYTES);
         assert_eq!(read_buffer_size(16, 8_192), READ_BUFFER_BYTES);
