@@ -34,6 +34,9 @@ pub struct InputStats {
     pub refused: AtomicU64,
     /// Connections closed because a frame stayed incomplete past `frame_timeout_secs`.
     pub frame_timeouts: AtomicU64,
+    /// Idle connections closed to make room for a new one when every slot was taken
+    /// (`max_connections`).
+    pub evicted: AtomicU64,
     /// TLS clients turned away after the connection was accepted: the handshake failed or
     /// timed out (no client certificate when one is required, a certificate from another CA,
     /// …), or the client is not in `permitted_peers`.
@@ -208,6 +211,8 @@ pub struct InputSnapshot {
     #[serde(default)]
     pub frame_timeouts: u64,
     #[serde(default)]
+    pub evicted: u64,
+    #[serde(default)]
     pub tls_refused: u64,
     #[serde(default)]
     pub faults: u64,
@@ -311,6 +316,7 @@ impl Stats {
                             suppressed: s.suppressed.load(Relaxed),
                             refused: s.refused.load(Relaxed),
                             frame_timeouts: s.frame_timeouts.load(Relaxed),
+                            evicted: s.evicted.load(Relaxed),
                             tls_refused: s.tls_refused.load(Relaxed),
                             faults: s.faults.load(Relaxed),
                             state: s.state.lock().unwrap_or_else(|e| e.into_inner()).clone(),
@@ -361,7 +367,7 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 13] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 14] = [
             (
                 "degraded",
                 "gauge",
@@ -431,6 +437,12 @@ impl Snapshot {
                 "counter",
                 "Connections closed with a frame incomplete too long.",
                 |i| i.frame_timeouts,
+            ),
+            (
+                "evicted_total",
+                "counter",
+                "Idle connections closed to make room when every slot was taken.",
+                |i| i.evicted,
             ),
         ];
         for (name, kind, help, get) in inputs {

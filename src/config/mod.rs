@@ -178,6 +178,49 @@ selector = "*.*;auth,authpriv.none"
 output = "syslog"
 "#;
 
+    /// Issue 24 item 4: a tcp input had no idle timeout, no frame timeout and no per-peer
+    /// cap by default, so idle sockets held every slot. Stream inputs over the network now
+    /// get all three; a local unix_stream input none of the network limits.
+    #[test]
+    fn network_stream_inputs_have_safe_limits_by_default() {
+        use crate::input::limits::{DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+        let tcp = OK.replace(
+            "type = \"udp\"\nlisten = [\"127.0.0.1:5514\", \"[::1]:5514\"]",
+            "type = \"tcp\"\nlisten = \"127.0.0.1:5514\"",
+        );
+        let s = load_str(&tcp).unwrap();
+        let InputKind::Tcp(t) = &s.inputs[0].kind else {
+            panic!("{:?}", s.inputs[0].kind)
+        };
+        assert_eq!(t.max_connections, 1024);
+        assert_eq!(t.idle_timeout, Some(DEFAULT_IDLE_TIMEOUT));
+        assert_eq!(DEFAULT_IDLE_TIMEOUT.as_secs(), 600);
+        assert_eq!(t.limits.frame_timeout, Some(DEFAULT_FRAME_TIMEOUT));
+        assert_eq!(DEFAULT_FRAME_TIMEOUT.as_secs(), 60);
+        assert_eq!(t.limits.max_connections_per_peer, Some(256));
+        // The per-peer default follows max_connections; set keys win.
+        let s = load_str(&tcp.replace(
+            "listen = \"127.0.0.1:5514\"",
+            "listen = \"127.0.0.1:5514\"\nmax_connections = 200\nidle_timeout_secs = 5\nframe_timeout_secs = 7",
+        ))
+        .unwrap();
+        let InputKind::Tcp(t) = &s.inputs[0].kind else {
+            panic!()
+        };
+        assert_eq!(t.limits.max_connections_per_peer, Some(50));
+        assert_eq!(t.idle_timeout, Some(std::time::Duration::from_secs(5)));
+        assert_eq!(
+            t.limits.frame_timeout,
+            Some(std::time::Duration::from_secs(7))
+        );
+        // udp has no connections: no connection limits.
+        let s = load_str(OK).unwrap();
+        let InputKind::Udp(u) = &s.inputs[0].kind else {
+            panic!()
+        };
+        assert_eq!(u.limits, crate::input::limits::Limits::default());
+    }
+
     #[test]
     fn privsep_keys_are_validated_and_an_unknown_user_says_how_to_create_it() {
         let s = load_str(OK).unwrap();

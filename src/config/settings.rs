@@ -778,11 +778,17 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
         )
     });
     let max_connections = check.bounded(&raw.max_connections, "max_connections", 1024, 1_000_000);
-    let idle = raw.idle_timeout_secs.as_ref().map(|_| {
-        Duration::from_secs(check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64)
-    });
-    let limits = crate::input::limits::from_raw(check, raw);
     let kind = raw.kind.get_ref().as_str();
+    let idle = match &raw.idle_timeout_secs {
+        Some(_) => {
+            Some(Duration::from_secs(
+                check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64,
+            ))
+        }
+        None if matches!(kind, "tcp" | "tls") => Some(crate::input::limits::DEFAULT_IDLE_TIMEOUT),
+        None => None,
+    };
+    let limits = crate::input::limits::from_raw(check, raw, max_connections);
     super::tls::refuse_tls_keys(check, raw, kind);
     if kind != "kmsg" {
         check.not_for(

@@ -72,6 +72,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError
 pub fn run(paths: ConfigPaths) -> Result<(), DaemonError> {
     let settings = config::load(&paths)?;
     init_logging(&settings.daemon.log_level);
+    crate::input::nofile::raise_at_start();
     // Everything that needs root happens here, on one thread, before the fork.
     let bound = bind_all(&settings.inputs);
     let control_path = settings.daemon.control_socket.clone();

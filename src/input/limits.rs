@@ -61,6 +61,22 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// or one LAN.
 pub const DEFAULT_IPV6_PEER_PREFIX_BITS: u8 = 64;
 
+/// The default `frame_timeout_secs` of tcp and tls inputs: a sender finishes a frame it has
+/// started within a minute (syslog-ng's and rsyslog's senders write whole frames at once).
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default `idle_timeout_secs` of tcp and tls inputs: ten minutes, long enough for a
+/// quiet host's forwarder (which reconnects by itself) to keep its connection between
+/// messages, short enough that forgotten connections do not hold slots for ever.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The default `max_connections_per_peer` of tcp and tls inputs with `max_connections`: a
+/// quarter of the slots, at least 16 (never more than `max_connections`), so one peer cannot
+/// take every slot.
+pub fn default_connections_per_peer(max_connections: usize) -> usize {
+    (max_connections / 4).max(16).min(max_connections)
+}
+
 /// The limits of one network input, validated.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Limits {
@@ -174,7 +190,9 @@ fn number(check: &mut Check<'_>, v: &Option<Spanned<i64>>, key: &str, max: i64) 
 }
 
 /// Validates the limit keys of `[input.NAME]`; refuses them on inputs they do not apply to.
-pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawInput) -> Limits {
+/// A tcp or tls input gets the default frame timeout and per-peer cap for `max_connections`
+/// where the keys are absent.
+pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawInput, max_connections: usize) -> Limits {
     let kind = raw.kind.get_ref().as_str();
     let keys = [
         ("permit", span_of(&raw.permit), true),
@@ -283,11 +301,14 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawInput) -> Limits {
         128,
     )
     .map(|n| n as u8);
+    let streams = matches!(kind, "tcp" | "tls");
     Limits {
         permit,
-        max_connections_per_peer: per_peer.map(|n| n as usize),
+        max_connections_per_peer: per_peer
+            .map(|n| n as usize)
+            .or_else(|| streams.then(|| default_connections_per_peer(max_connections))),
         rate,
-        frame_timeout,
+        frame_timeout: frame_timeout.or_else(|| streams.then_some(DEFAULT_FRAME_TIMEOUT)),
         ipv6_peer_prefix_bits,
     }
 }

@@ -1,7 +1,7 @@
 //! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`unix`]) plus the
 //! shared machinery: batched datagram reading ([`dgram`]), the one accept loop and connection
 //! loop of every stream input (TCP, Unix stream, TLS) with RFC 6587 framing ([`stream`]), and
-//! the limits of network inputs ([`limits`]).
+//! the limits of network inputs ([`limits`]) and of the process's descriptors ([`nofile`]).
 //!
 //! Each input is bound first ([`bind`], synchronous, so the daemon can do it as root before it
 //! drops privileges, and report every failure with a hint), then spawned ([`spawn`]) as tokio
@@ -16,6 +16,7 @@ pub mod dgram;
 pub mod journal;
 pub mod kmsg;
 pub mod limits;
+pub mod nofile;
 pub mod stream;
 pub mod tcp;
 pub mod tls;

@@ -15,13 +15,14 @@
 //! and reads with `recv`, exactly as before TLS shared the loop; a TLS stream reads through
 //! rustls. This module owns no TLS code.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::InputContext;
 use crate::message::{Creds, Source};
@@ -205,6 +206,127 @@ pub struct Serving<U> {
     pub use_sender_timestamp: bool,
     /// The step before serving.
     pub upgrade: U,
+    /// The open connections, so that a full input closes its oldest idle one.
+    pub open: Registry,
+}
+
+/// A connection quiet this long counts as idle: when every slot is taken, the one idle
+/// longest is closed so that a new sender gets in.
+pub const EVICT_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// How often a full input looks again for an idle connection to close.
+const EVICT_RETRY: Duration = Duration::from_millis(250);
+
+/// One open connection as the [`Registry`] sees it.
+#[derive(Debug)]
+pub struct Tracked {
+    /// When it last read bytes, in milliseconds since the registry's epoch.
+    last_read_ms: AtomicU64,
+    /// Set once it was chosen to be closed.
+    evicting: AtomicBool,
+    /// Tells its task to read what is queued and close.
+    evict: Notify,
+    epoch: tokio::time::Instant,
+}
+
+impl Tracked {
+    /// Notes that bytes were read now.
+    fn touch(&self) {
+        self.last_read_ms.store(ms_since(self.epoch), Relaxed);
+    }
+}
+
+fn ms_since(epoch: tokio::time::Instant) -> u64 {
+    tokio::time::Instant::now()
+        .duration_since(epoch)
+        .as_millis()
+        .try_into()
+        .unwrap_or(u64::MAX)
+}
+
+/// The open connections of one stream input, for closing the oldest idle one when every slot
+/// is taken. A connection touches its entry once per read (one atomic store); the map is
+/// locked only when a connection opens or closes and when the input is full.
+#[derive(Debug)]
+pub struct Registry {
+    map: Mutex<HashMap<u64, Arc<Tracked>>>,
+    next: AtomicU64,
+    epoch: tokio::time::Instant,
+}
+
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry {
+            map: Mutex::default(),
+            next: AtomicU64::new(0),
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+}
+
+/// A connection's place in the [`Registry`]; leaves it when dropped.
+#[derive(Debug)]
+struct Registered<'a> {
+    registry: &'a Registry,
+    id: u64,
+    tracked: Arc<Tracked>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.registry
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+impl Registry {
+    fn register(&self) -> Registered<'_> {
+        let id = self.next.fetch_add(1, Relaxed);
+        let tracked = Arc::new(Tracked {
+            last_read_ms: AtomicU64::new(ms_since(self.epoch)),
+            evicting: AtomicBool::new(false),
+            evict: Notify::new(),
+            epoch: self.epoch,
+        });
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tracked.clone());
+        Registered {
+            registry: self,
+            id,
+            tracked,
+        }
+    }
+
+    /// Makes room for a new connection: tells the connection that has read nothing for the
+    /// longest time, at least `idle_after`, to close. Returns whether one was chosen now;
+    /// while a chosen one is still closing, none other is.
+    pub fn evict_oldest_idle(&self, idle_after: Duration) -> bool {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.values().any(|t| t.evicting.load(Relaxed)) {
+            return false;
+        }
+        let now = ms_since(self.epoch);
+        let idle_ms = idle_after.as_millis().try_into().unwrap_or(u64::MAX);
+        // Idle longest first; among equals, the one opened first.
+        let oldest = map
+            .iter()
+            .map(|(id, t)| (t.last_read_ms.load(Relaxed), *id, t))
+            .filter(|(last, _, _)| now.saturating_sub(*last) >= idle_ms)
+            .min_by_key(|(last, id, _)| (*last, *id));
+        match oldest {
+            Some((_, _, t)) => {
+                t.evicting.store(true, Relaxed);
+                t.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// A listening stream socket: tokio's `TcpListener` and `UnixListener`.
@@ -249,10 +371,12 @@ impl StreamListener for tokio::net::UnixListener {
 }
 
 /// Accepts connections until the input stops, one task each, at most as many at once as
-/// `slots` has permits (the rest wait in the kernel's backlog, as in mini-redis). A failed
-/// accept (EMFILE, …) is logged and retried with back-off; it never stops the listener. On
-/// stop, connections the kernel completed but were not yet accepted are accepted and drained
-/// too, whatever the limit: their senders consider that data delivered.
+/// `slots` has permits. When every slot is taken, the accepted connection waits for one while
+/// the connection idle longest (at least [`EVICT_IDLE_AFTER`]) is closed, counted as
+/// `evicted` (the rest wait in the kernel's backlog): idle sockets cannot keep a sender out.
+/// A failed accept (EMFILE, …) is logged and retried with back-off; it never stops the
+/// listener. On stop, connections the kernel completed but were not yet accepted are
+/// accepted and drained too, whatever the limit: their senders consider that data delivered.
 pub async fn accept_loop<L, U>(listener: L, serving: Arc<Serving<U>>, ctx: InputContext)
 where
     L: StreamListener,
@@ -262,10 +386,6 @@ where
     let mut stop = ctx.stop.clone();
     let mut backoff = Duration::from_millis(10);
     loop {
-        let permit = tokio::select! {
-            p = serving.slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = super::stopped(&mut stop) => break,
-        };
         let accepted = tokio::select! {
             r = listener.accept_peer() => r,
             _ = super::stopped(&mut stop) => break,
@@ -273,7 +393,15 @@ where
         match accepted {
             Ok((sock, peer)) => {
                 backoff = Duration::from_millis(10);
-                start_connection(sock, peer, Some(permit), &serving, &ctx);
+                let permit = match serving.slots.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => wait_for_slot(&serving, &ctx, &mut stop).await,
+                };
+                let stopping = permit.is_none();
+                start_connection(sock, peer, permit, &serving, &ctx);
+                if stopping {
+                    break;
+                }
             }
             Err(e) => {
                 tracing::warn!(input = %ctx.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
@@ -286,6 +414,26 @@ where
         tokio::time::timeout(Duration::ZERO, listener.accept_peer()).await
     {
         start_connection(sock, peer, None, &serving, &ctx);
+    }
+}
+
+/// Every slot is taken: closes the connection idle longest, and waits for a slot (`None`: the
+/// input stopped first).
+async fn wait_for_slot<U>(
+    serving: &Arc<Serving<U>>,
+    ctx: &InputContext,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    loop {
+        if serving.open.evict_oldest_idle(EVICT_IDLE_AFTER) {
+            ctx.stats.evicted.fetch_add(1, Relaxed);
+            tracing::debug!(input = %ctx.name, "every connection slot is taken; closing the connection idle longest");
+        }
+        tokio::select! {
+            p = serving.slots.clone().acquire_owned() => return p.ok(),
+            _ = tokio::time::sleep(EVICT_RETRY) => {}
+            _ = super::stopped(stop) => return None,
+        }
     }
 }
 
@@ -328,7 +476,8 @@ fn start_connection<S, U>(
         let _admitted = admitted;
         if let Some((conn, identity)) = serving.upgrade.upgrade(sock, &peer, &ctx).await {
             source.tls_peer = identity.tls_peer;
-            let ended = serve(conn, source, serving.limits, &ctx).await;
+            let registered = serving.open.register();
+            let ended = serve(conn, source, serving.limits, &registered.tracked, &ctx).await;
             tracing::debug!(input = %ctx.name, peer = ?peer, ?ended, "connection closed");
         }
         ctx.stats.active_connections.fetch_sub(1, Relaxed);
@@ -356,7 +505,7 @@ impl StreamLimits {
 }
 
 /// Why a connection ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ended {
     /// The peer closed it.
     Eof,
@@ -366,15 +515,19 @@ pub enum Ended {
     Idle,
     /// A frame stayed incomplete longer than `frame_timeout_secs`.
     FrameTimeout,
+    /// Closed, idle, to make room for a new connection when every slot was taken.
+    Evicted,
     /// A socket error.
     Error,
 }
 
-/// Serves one connection until the peer closes it, it idles out, or the input stops.
+/// Serves one connection until the peer closes it, it idles out, it is evicted (`tracked`)
+/// or the input stops.
 pub async fn serve<C: Connection>(
     mut sock: C,
     source: Source,
     limits: StreamLimits,
+    tracked: &Tracked,
     ctx: &InputContext,
 ) -> Ended {
     let mut stop = ctx.stop.clone();
@@ -396,6 +549,8 @@ pub async fn serve<C: Connection>(
         until: tokio::time::Instant::now() + DRAIN_LIMIT,
     };
     let mut drain: Option<Drain> = None;
+    // Why the drain ends the connection: the input stops, or the connection was evicted.
+    let mut draining_for = Ended::Stopped;
     if *stop.borrow() {
         drain = Some(drain_from(&sock));
     }
@@ -403,7 +558,7 @@ pub async fn serve<C: Connection>(
         let read = if let Some(d) = &mut drain {
             if tokio::time::Instant::now() >= d.until {
                 tracing::warn!(input = %ctx.name, peer = ?source.peer, "stopped before the queue was read");
-                break Ended::Stopped;
+                break draining_for;
             }
             sock.read_queued(&mut buf[end..], d).await
         } else {
@@ -420,6 +575,12 @@ pub async fn serve<C: Connection>(
                     continue;
                 }
                 _ = idle => break Ended::Idle,
+                _ = tracked.evict.notified() => {
+                    // Read what the peer already sent, then close.
+                    draining_for = Ended::Evicted;
+                    drain = Some(drain_from(&sock));
+                    continue;
+                }
                 _ = super::limits::frame_deadline(frame_timeout, partial_since) => {
                     ctx.stats.frame_timeouts.fetch_add(1, Relaxed);
                     tracing::debug!(input = %ctx.name, peer = ?source.peer, "a frame stayed incomplete past frame_timeout_secs; closing");
@@ -436,7 +597,7 @@ pub async fn serve<C: Connection>(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if drain.is_some() {
-                    break Ended::Stopped;
+                    break draining_for;
                 }
                 continue;
             }
@@ -449,6 +610,7 @@ pub async fn serve<C: Connection>(
             }
         };
         end += n;
+        tracked.touch();
         pipeline.begin();
         let mut completed = false;
         loop {
@@ -489,7 +651,7 @@ pub async fn serve<C: Connection>(
     // written, marked as truncated, rather than lost.
     if start < end {
         pipeline.begin();
-        let cut = matches!(ended, Ended::Stopped | Ended::FrameTimeout);
+        let cut = matches!(ended, Ended::Stopped | Ended::FrameTimeout | Ended::Evicted);
         match framer.finish(&buf[start..end]) {
             Some(Decoded::Frame { payload, truncated }) => {
                 pipeline.push(payload, truncated || cut, &source, None)
@@ -508,6 +670,31 @@ pub async fn serve<C: Connection>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_input_evicts_the_connection_idle_longest_one_at_a_time() {
+        let r = Registry::default();
+        let (a, b, c) = (r.register(), r.register(), r.register());
+        // Nobody idle for an hour yet: nothing to evict.
+        assert!(!r.evict_oldest_idle(Duration::from_secs(3600)));
+        // a and b read last at the start, c later.
+        let now = ms_since(r.epoch) + 10_000;
+        a.tracked.last_read_ms.store(0, Relaxed);
+        b.tracked.last_read_ms.store(0, Relaxed);
+        c.tracked.last_read_ms.store(now, Relaxed);
+        assert!(r.evict_oldest_idle(Duration::ZERO));
+        assert!(
+            a.tracked.evicting.load(Relaxed),
+            "equal times: the one opened first"
+        );
+        assert!(!b.tracked.evicting.load(Relaxed));
+        // While a closes, no other connection is chosen.
+        assert!(!r.evict_oldest_idle(Duration::ZERO));
+        drop(a);
+        assert!(r.evict_oldest_idle(Duration::ZERO));
+        assert!(b.tracked.evicting.load(Relaxed));
+        assert!(!c.tracked.evicting.load(Relaxed));
+    }
 
     #[test]
     fn read_buffers_share_a_budget_but_always_hold_a_whole_message() {

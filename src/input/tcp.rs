@@ -62,10 +62,14 @@ pub fn spawn_upgraded<U: Upgrade<TcpStream>>(
     ctx: InputContext,
 ) -> std::io::Result<()> {
     let serving = Arc::new(Serving {
-        slots: Arc::new(Semaphore::new(s.max_connections)),
+        slots: Arc::new(Semaphore::new(super::nofile::connection_cap(
+            &ctx.name,
+            s.max_connections,
+        ))),
         limits: StreamLimits::of(s),
         use_sender_timestamp: s.use_sender_timestamp,
         upgrade,
+        open: stream::Registry::default(),
     });
     let mut ctx = ctx;
     ctx.limiter = super::limits::Limiter::new(&s.limits, ctx.name.clone(), ctx.stats.clone());

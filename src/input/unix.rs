@@ -133,10 +133,14 @@ pub fn spawn_stream(l: UnixListener, s: &StreamSettings, ctx: InputContext) -> s
     l.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(l)?;
     let serving = Arc::new(stream::Serving {
-        slots: Arc::new(Semaphore::new(s.max_connections)),
+        slots: Arc::new(Semaphore::new(super::nofile::connection_cap(
+            &ctx.name,
+            s.max_connections,
+        ))),
         limits: StreamLimits::of(s),
         use_sender_timestamp: s.use_sender_timestamp,
         upgrade: stream::Plain,
+        open: stream::Registry::default(),
     });
     tokio::spawn(stream::accept_loop(listener, serving, ctx));
     Ok(())

@@ -141,6 +141,52 @@ permit = ["::1/128"]
     assert_eq!(d.stat("inputs", "ok", "refused"), 0);
 }
 
+/// Issue 24 item 4: four idle sockets with `max_connections = 4` kept a real message out of
+/// the file until they closed. When every slot is taken, the connection idle longest is
+/// closed (and counted) so that the new sender gets in.
+#[test]
+fn idle_connections_filling_max_connections_do_not_keep_a_new_sender_out() {
+    let d = Daemon::start(&config(
+        r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+max_connections = 4
+"#,
+    ));
+    let log = d.path("all.log");
+    // The oldest connection never sends; three later ones send once, then stay idle.
+    let mut oldest = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    d.wait_stat("inputs", "tcp", "active_connections", 1);
+    let mut others: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", d.port)).unwrap())
+        .collect();
+    d.wait_stat("inputs", "tcp", "active_connections", 4);
+    for (n, s) in others.iter_mut().enumerate() {
+        writeln!(s, "<13>Nov 21 09:41:03 host tag: idle {n}").unwrap();
+    }
+    d.wait_lines(&log, 3);
+    // Every slot is taken by an idle connection: a new sender still gets its message in.
+    let mut new = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    new.write_all(b"<13>Nov 21 09:41:03 host tag: the new sender\n")
+        .unwrap();
+    let text = d.wait_lines(&log, 4);
+    assert!(text.ends_with("host tag: the new sender\n"), "{text}");
+    // The connection idle longest made room, and it is counted.
+    wait_closed(&mut oldest, &d);
+    assert_eq!(d.stat("inputs", "tcp", "evicted"), 1);
+    assert_eq!(d.stat("inputs", "tcp", "active_connections"), 4);
+    for s in &others {
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 1];
+        let r = (&*s).read(&mut buf);
+        assert!(
+            matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the others stay open: {r:?}"
+        );
+    }
+}
+
 #[test]
 fn connections_over_the_per_peer_cap_are_closed_at_once() {
     let d = Daemon::start(&config(
