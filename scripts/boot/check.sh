@@ -181,7 +181,11 @@ check "logwell active after the upgrade" active logwell
 
 # --- purge, and rsyslog back ---------------------------------------------------------------
 apt-get purge -y logwell >/dev/null 2>&1
-check "apt purge removes logwell, its state, its config and _logwell" sh -c '! dpkg-query -W logwell >/dev/null 2>&1 && [ ! -e /var/lib/logwell ] && [ ! -e /etc/logwell ] && ! getent passwd _logwell >/dev/null && [ ! -e /etc/systemd/system/syslog.service ]'
+check "apt purge removes the package" sh -c '! dpkg-query -W logwell >/dev/null 2>&1'
+check "and its state, /var/lib/logwell" sh -c '[ ! -e /var/lib/logwell ] || { ls -la /var/lib/logwell; false; }'
+check "and its config, /etc/logwell" sh -c '[ ! -e /etc/logwell ] || { ls -laR /etc/logwell; false; }'
+check "and _logwell" sh -c '! getent passwd _logwell'
+check "and the syslog.service alias" sh -c '[ ! -e /etc/systemd/system/syslog.service ] || { ls -l /etc/systemd/system/syslog.service; false; }'
 apt-get install -y -qq /harness/debs/*.deb >/dev/null 2>&1
 check "rsyslog installs again and is active" wait_for 20 active rsyslog
 check "rsyslog logs again" logged user.info /var/log/syslog
