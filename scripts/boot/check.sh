@@ -184,13 +184,7 @@ apt-get purge -y logwell >/dev/null 2>&1
 check "apt purge removes the package" sh -c '! dpkg-query -W logwell >/dev/null 2>&1'
 check "and its state, /var/lib/logwell" sh -c '[ ! -e /var/lib/logwell ] || { ls -la /var/lib/logwell; false; }'
 check "and its config, /etc/logwell" sh -c '[ ! -e /etc/logwell ] || { ls -laR /etc/logwell; false; }'
-# Known defect, open in issue 24's note: after the upgrade and the worker faults above, the
-# purge leaves _logwell behind (deluser refuses); shown here, not yet counted as a failure.
-if getent passwd _logwell >/dev/null; then
-  echo "KNOWN DEFECT: the purge left the _logwell user; processes: $(ps -o pid=,comm= -u _logwell 2>/dev/null | tr '\n' ' ')"
-else
-  ok "and _logwell"
-fi
+check "and _logwell" sh -c '! getent passwd _logwell || { ps -o pid=,comm= -u _logwell; false; }'
 check "and the syslog.service alias" sh -c '[ ! -e /etc/systemd/system/syslog.service ] || { ls -l /etc/systemd/system/syslog.service; false; }'
 apt-get install -y -qq /harness/debs/*.deb >/dev/null 2>&1
 check "rsyslog installs again and is active" wait_for 20 active rsyslog
