@@ -244,32 +244,32 @@ async fn intake(
                 stats.dropped.fetch_add(1, Relaxed);
             }
         }
-        let mut warned = false;
         loop {
             let pushed = {
                 let mut q = shared.queue();
                 let r = q.push(&encoded, records);
+                crate::output::queued::disk_events("kafka", name, &mut q, stats);
                 stats.queued.store(q.len(), Relaxed);
                 stats.on_disk.store(q.disk_records(), Relaxed);
                 r
             };
             match pushed {
-                Ok(Pushed::Memory | Pushed::Disk) => {
+                Pushed::Memory | Pushed::Disk => {
                     crate::output::queued::room(stats);
                     break;
                 }
-                Ok(Pushed::Full) | Err(_) if closing => {
+                Pushed::Dropped => {
+                    crate::output::queued::room(stats);
+                    stats.dropped.fetch_add(records, Relaxed);
+                    drops.disk_dropped(records);
+                    drops.check("kafka", name, stats);
+                    break;
+                }
+                Pushed::Full if closing => {
                     stats.dropped.fetch_add(records, Relaxed);
                     break;
                 }
-                Ok(Pushed::Full) => crate::output::queued::hold_back("kafka", name, stats),
-                Err(e) => {
-                    stats.errors.fetch_add(1, Relaxed);
-                    if !warned {
-                        warned = true;
-                        tracing::error!(output = %name, "kafka: {e}; retrying");
-                    }
-                }
+                Pushed::Full => crate::output::queued::hold_back("kafka", name, stats),
             }
             shared.wake.notify_one();
             drops.check("kafka", name, stats);

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::queue::{Queue, QueueSettings};
+use crate::queue::{DiskEvent, Queue, QueueSettings, DISK_RETRY};
 use crate::stats::OutputStats;
 
 /// Opens the queue of action `name` (`kind` is `forward` or `kafka`, for the log).
@@ -65,6 +65,23 @@ pub(crate) fn hold_back(kind: &str, name: &str, stats: &OutputStats) {
     }
 }
 
+/// Counts and logs what the queue's disk did during the last push ([`DiskEvent`]): a failed
+/// write (the records then go to memory, and past `memory_bytes` are dropped, counted, for
+/// this action only: a failing disk never holds the inputs back), and its recovery.
+pub(crate) fn disk_events(kind: &str, name: &str, queue: &mut Queue, stats: &OutputStats) {
+    for event in queue.take_events() {
+        match event {
+            DiskEvent::Failed(e) => {
+                stats.errors.fetch_add(1, Relaxed);
+                tracing::error!(output = %name, retry_ms = DISK_RETRY.as_millis() as u64, "{kind}: {e}; queueing in memory up to memory_bytes, then dropping this action's messages (counted in `dropped`) until the disk takes writes again");
+            }
+            DiskEvent::Recovered => {
+                tracing::info!(output = %name, "{kind}: the queue's disk takes writes again");
+            }
+        }
+    }
+}
+
 /// A push was taken again: the action is no longer full.
 pub(crate) fn room(stats: &OutputStats) {
     stats.full.store(false, Relaxed);
@@ -76,6 +93,9 @@ pub(crate) fn room(stats: &OutputStats) {
 #[derive(Debug)]
 pub(crate) struct DropReport {
     reported: u64,
+    /// Messages dropped because the queue's disk failed and memory was full, not yet
+    /// reported.
+    disk: u64,
     at: Option<std::time::Instant>,
 }
 
@@ -88,18 +108,33 @@ impl DropReport {
     pub(crate) fn new(stats: &OutputStats) -> DropReport {
         DropReport {
             reported: stats.full_drops.load(Relaxed),
+            disk: 0,
             at: None,
         }
+    }
+
+    /// Notes `n` messages dropped because the queue's disk failed and memory was full (they
+    /// are already counted in `dropped`).
+    pub(crate) fn disk_dropped(&mut self, n: u64) {
+        self.disk += n;
     }
 
     /// Logs the drops since the last report, if the last one is [`DROP_REPORT`] old.
     pub(crate) fn check(&mut self, kind: &str, name: &str, stats: &OutputStats) {
         let now = stats.full_drops.load(Relaxed);
-        if now == self.reported || self.at.is_some_and(|t| t.elapsed() < DROP_REPORT) {
+        if (now == self.reported && self.disk == 0)
+            || self.at.is_some_and(|t| t.elapsed() < DROP_REPORT)
+        {
             return;
         }
-        tracing::warn!(output = %name, dropped = now - self.reported, total = now, "{kind}: datagrams dropped: the queue is full (max_disk_bytes); they are counted in `dropped`");
+        if now != self.reported {
+            tracing::warn!(output = %name, dropped = now - self.reported, total = now, "{kind}: datagrams dropped: the queue is full (max_disk_bytes); they are counted in `dropped`");
+        }
+        if self.disk > 0 {
+            tracing::warn!(output = %name, dropped = self.disk, "{kind}: messages dropped: the queue's disk fails and memory_bytes is full; they are counted in `dropped`");
+        }
         self.reported = now;
+        self.disk = 0;
         self.at = Some(std::time::Instant::now());
     }
 }

@@ -1,7 +1,10 @@
 //! The per-action disk-assisted queue: records (opaque bytes, one message each) in memory up to
 //! a bound, then in segment files under the action's directory (`STATE_DIR/queue/ACTION/`),
 //! up to a disk bound; [`Queue::push`] answers [`Pushed::Full`] past it and the caller holds
-//! its senders back. It knows nothing of the transport: the forward action
+//! its senders back. A disk that fails before that bound (`ENOSPC`, `EIO`) is not a reason to
+//! hold senders back: the records go to memory, up to the memory bound, then are refused
+//! ([`Pushed::Dropped`]) for the caller to drop and count; the disk is tried again every
+//! [`DISK_RETRY`] and taken again once a write succeeds ([`DiskEvent`]). It knows nothing of the transport: the forward action
 //! (`output::forward`) uses it, and any other action that needs at-least-once delivery can.
 //!
 //! Delivery is at least once. [`Queue::read`] hands out the next records without removing
@@ -24,9 +27,10 @@
 //! the magic is renamed `*.corrupt` and skipped. Neither stops the other segments.
 //!
 //! Order: records go to memory while no segment holds records and the memory bound allows;
-//! otherwise to the last segment. So memory only ever holds records older than every segment's,
-//! and [`Queue::close`] writes them to a segment numbered before the oldest one: a clean stop
-//! keeps everything, in order.
+//! otherwise to the last segment, or, while the disk fails, to memory after it. Each memory
+//! part reserves, when it starts, the segment number that comes next, and
+//! [`Queue::close`] writes each run of memory parts to its number: a clean stop keeps
+//! everything, in order.
 
 pub mod record;
 
@@ -42,13 +46,17 @@ use record::{Decoded, Tail};
 /// The first bytes of every segment file.
 pub const SEGMENT_MAGIC: &[u8; 8] = b"LWQSEG1\n";
 
-/// The number of the first segment of an empty directory: segments written at a clean stop
-/// take numbers below the oldest one, so there is room below.
+/// The number of the first segment of an empty directory: high, leaving room below (earlier
+/// versions numbered a clean stop's memory part below the oldest segment).
 const FIRST_SEGMENT: u64 = 1 << 40;
 
 /// Largest memory part: a new one is started beyond it, so acknowledged memory is freed in
 /// pieces of this size.
 const MEMORY_PART_BYTES: usize = 1024 * 1024;
+
+/// How long after a failed disk write the queue keeps to memory before it tries the disk
+/// again.
+pub const DISK_RETRY: Duration = Duration::from_secs(1);
 
 /// When segment data is flushed to stable storage (`fdatasync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +188,21 @@ pub enum Pushed {
     /// The disk bound is reached (or there is no disk and memory is full): nothing was
     /// taken; try again after acknowledgements freed room.
     Full,
+    /// The disk failed below its bound (see [`DiskEvent::Failed`]) and memory is full:
+    /// nothing was taken, and the caller drops the records (counted) rather than hold its
+    /// senders back for a disk that may not recover.
+    Dropped,
+}
+
+/// A change in the health of the queue's disk, for the caller to count and log
+/// ([`Queue::take_events`]).
+#[derive(Debug)]
+pub enum DiskEvent {
+    /// A write to a segment failed: records go to memory (up to `memory_bytes`) and are
+    /// refused past it, until a write succeeds again; tried every [`DISK_RETRY`].
+    Failed(QueueError),
+    /// A write to a segment succeeded again after [`DiskEvent::Failed`].
+    Recovered,
 }
 
 /// Records read and not yet acknowledged: give it back to [`Queue::ack`] once delivered.
@@ -262,6 +285,9 @@ struct Part {
     len: u64,
     /// Records not yet acknowledged.
     records: u64,
+    /// A memory part of a disk queue: the segment number it takes at a clean close,
+    /// reserved when it was started, so that the files keep the order of the parts.
+    slot: Option<u64>,
 }
 
 impl Part {
@@ -299,6 +325,10 @@ pub struct Queue {
     _lock: Option<File>,
     last_sync: Instant,
     read_buf: Vec<u8>,
+    /// When a write to the disk last failed, while it has not succeeded since.
+    disk_failed: Option<Instant>,
+    /// Not yet taken by [`Queue::take_events`].
+    events: Vec<DiskEvent>,
 }
 
 fn segment_name(num: u64) -> String {
@@ -326,6 +356,8 @@ impl Queue {
             _lock: None,
             last_sync: Instant::now(),
             read_buf: Vec::new(),
+            disk_failed: None,
+            events: Vec::new(),
         };
         let mut recovery = Recovery::default();
         let Some(dir) = q.settings.dir.clone() else {
@@ -435,6 +467,7 @@ impl Queue {
                         },
                         len,
                         records,
+                        slot: None,
                     });
                 }
             }
@@ -484,26 +517,59 @@ impl Queue {
 
     /// Appends `records` records already encoded with [`record::encode`] (`encoded`), in
     /// memory if they fit and nothing is on disk, else to the last segment; nothing when
-    /// [`Pushed::Full`].
-    pub fn push(&mut self, encoded: &[u8], records: u64) -> Result<Pushed, QueueError> {
+    /// [`Pushed::Full`] or [`Pushed::Dropped`]. A failed disk write is not an error here: the
+    /// records go to memory if they fit ([`Pushed::Memory`]), else are refused
+    /// ([`Pushed::Dropped`]), and the failure is reported once by [`Queue::take_events`].
+    pub fn push(&mut self, encoded: &[u8], records: u64) -> Pushed {
         if records == 0 {
-            return Ok(Pushed::Memory);
+            return Pushed::Memory;
         }
+        let fits = self.memory_bytes + encoded.len() <= self.settings.memory_bytes;
         let on_disk = self.parts.iter().any(Part::is_disk);
-        if !on_disk && self.memory_bytes + encoded.len() <= self.settings.memory_bytes {
+        if !on_disk && fits {
             self.push_memory(encoded, records);
-            return Ok(Pushed::Memory);
+            return Pushed::Memory;
         }
         if self.settings.dir.is_none() {
-            return Ok(Pushed::Full);
+            return Pushed::Full;
         }
         if self.disk_bytes + encoded.len() as u64 > self.settings.max_disk_bytes
             && self.disk_bytes > 0
         {
-            return Ok(Pushed::Full);
+            return Pushed::Full;
         }
-        self.push_disk(encoded, records)?;
-        Ok(Pushed::Disk)
+        let retry = self.disk_failed.is_none_or(|at| at.elapsed() >= DISK_RETRY);
+        if retry {
+            match self.push_disk(encoded, records) {
+                Ok(()) => {
+                    if self.disk_failed.take().is_some() {
+                        self.events.push(DiskEvent::Recovered);
+                    }
+                    return Pushed::Disk;
+                }
+                Err(e) => {
+                    if self.disk_failed.replace(Instant::now()).is_none() {
+                        self.events.push(DiskEvent::Failed(e));
+                    }
+                }
+            }
+        }
+        if fits {
+            self.push_memory(encoded, records);
+            Pushed::Memory
+        } else {
+            Pushed::Dropped
+        }
+    }
+
+    /// The changes in the disk's health since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<DiskEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether the last write to the disk failed (records go to memory, then are refused).
+    pub fn disk_failing(&self) -> bool {
+        self.disk_failed.is_some()
     }
 
     fn push_memory(&mut self, encoded: &[u8], records: u64) {
@@ -521,6 +587,10 @@ impl Queue {
             _ => {
                 let id = self.next_id;
                 self.next_id += 1;
+                let slot = self.settings.dir.is_some().then(|| {
+                    self.next_segment += 1;
+                    self.next_segment - 1
+                });
                 let mut data = Vec::with_capacity(encoded.len().max(64 * 1024));
                 data.extend_from_slice(encoded);
                 self.parts.push_back(Part {
@@ -528,6 +598,7 @@ impl Queue {
                     store: Store::Memory(data),
                     len: encoded.len() as u64,
                     records,
+                    slot,
                 });
             }
         }
@@ -544,8 +615,12 @@ impl Queue {
             .append(true)
             .open(&path)
             .map_err(io(&path, "cannot create a segment"))?;
-        file.write_all(SEGMENT_MAGIC)
-            .map_err(io(&path, "cannot write"))?;
+        if let Err(e) = file.write_all(SEGMENT_MAGIC) {
+            // A full disk: leave no empty file behind for every retry.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(io(&path, "cannot write")(e));
+        }
         if self.settings.fsync != Fsync::None {
             // The new name must survive a machine crash as well as its contents.
             if let Ok(d) = File::open(dir) {
@@ -565,6 +640,7 @@ impl Queue {
             },
             len: SEGMENT_MAGIC.len() as u64,
             records: 0,
+            slot: None,
         })
     }
 
@@ -617,7 +693,11 @@ impl Queue {
         }
         *dirty = true;
         if self.settings.fsync == Fsync::Batch {
-            file.sync_data().map_err(io(path, "cannot sync"))?;
+            if let Err(e) = file.sync_data() {
+                // Not taken: cut it back, as for a failed write.
+                let _ = file.set_len(part.len);
+                return Err(io(path, "cannot sync")(e));
+            }
             *dirty = false;
         }
         part.len += encoded.len() as u64;
@@ -799,7 +879,11 @@ impl Queue {
                 store: Store::Disk { num, .. },
                 ..
             }) => (*num, self.ack_offset),
-            // Memory first: no segment is partly acknowledged.
+            // Memory first: no segment is partly acknowledged; the segments before the one
+            // it takes at close are.
+            Some(Part {
+                slot: Some(slot), ..
+            }) => (*slot, 0),
             _ => match self.parts.iter().find(|p| p.is_disk()) {
                 Some(Part {
                     store: Store::Disk { num, .. },
@@ -855,41 +939,60 @@ impl Queue {
         if self.settings.dir.is_none() {
             return Ok(0);
         }
-        let mut encoded = Vec::new();
-        let mut mem_records = 0;
-        let mut first_disk = None;
+        // Each run of memory parts goes to the segment number its first part reserved,
+        // which sits between the segments around it.
+        let mut runs: Vec<(u64, Vec<u8>, u64)> = Vec::new();
+        let mut in_run = false;
         for (i, part) in self.parts.iter().enumerate() {
-            match &part.store {
-                Store::Memory(data) => {
-                    let from = if i == 0 { self.ack_offset as usize } else { 0 };
+            let Store::Memory(data) = &part.store else {
+                in_run = false;
+                continue;
+            };
+            let from = if i == 0 { self.ack_offset as usize } else { 0 };
+            match runs.last_mut() {
+                Some((_, encoded, records)) if in_run => {
                     encoded.extend_from_slice(&data[from..]);
-                    mem_records += part.records;
+                    *records += part.records;
                 }
-                Store::Disk { num, .. } => {
-                    first_disk.get_or_insert(*num);
+                _ => {
+                    let num = part.slot.unwrap_or_else(|| {
+                        self.next_segment += 1;
+                        self.next_segment - 1
+                    });
+                    runs.push((num, data[from..].to_vec(), part.records));
                 }
             }
+            in_run = true;
         }
-        if mem_records > 0 {
-            let num = match first_disk {
-                Some(n) => n - 1,
-                None => {
-                    self.next_segment += 1;
-                    self.next_segment - 1
-                }
-            };
+        let mut written = Vec::new();
+        for (num, encoded, records) in runs {
+            if records == 0 {
+                continue;
+            }
             let mut part = self.new_segment(num)?;
             if let Store::Disk { file, path, .. } = &mut part.store {
                 file.write_all(&encoded).map_err(io(path, "cannot write"))?;
                 file.sync_data().map_err(io(path, "cannot sync"))?;
             }
             part.len += encoded.len() as u64;
-            part.records = mem_records;
-            self.disk_records += mem_records;
+            part.records = records;
+            written.push(part);
+        }
+        if !written.is_empty() {
+            let front_was_memory = self.parts.front().is_some_and(|p| !p.is_disk());
+            for part in &written {
+                self.disk_records += part.records;
+            }
             self.parts.retain(|p| p.is_disk());
+            self.parts.extend(written);
+            self.parts.make_contiguous().sort_by_key(|p| match p.store {
+                Store::Disk { num, .. } => num,
+                Store::Memory(_) => u64::MAX,
+            });
             self.memory_bytes = 0;
-            self.parts.push_front(part);
-            self.ack_offset = SEGMENT_MAGIC.len() as u64;
+            if front_was_memory {
+                self.ack_offset = SEGMENT_MAGIC.len() as u64;
+            }
         }
         self.write_checkpoint()?;
         self.sync()?;

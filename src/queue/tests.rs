@@ -22,7 +22,7 @@ fn encode_all(msgs: impl IntoIterator<Item = String>) -> (Vec<u8>, u64) {
 
 fn push_range(q: &mut Queue, range: std::ops::Range<u32>) -> Pushed {
     let (buf, n) = encode_all(range.map(|i| format!("message {i}")));
-    q.push(&buf, n).unwrap()
+    q.push(&buf, n)
 }
 
 /// Reads and acknowledges everything, in batches of `per`.
@@ -329,4 +329,152 @@ fn every_fsync_policy_keeps_the_records() {
         assert_eq!(rec.records, 400, "{fsync:?}");
         assert_eq!(drain(&mut q, 99), expected(0..400), "{fsync:?}");
     }
+}
+
+/// A tmpfs of `size` mounted on a fresh temporary directory, unmounted when dropped; `None`
+/// (with a note) where mounting is not allowed (not root).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root) to fill a disk");
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Writes a file until the file system is full (ENOSPC).
+fn fill(path: &Path) {
+    let mut f = File::create(path).unwrap();
+    let block = vec![0u8; 4096];
+    loop {
+        match f.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+}
+
+/// Issue 24 item 5: a disk full before `max_disk_bytes` is not a full queue. The records
+/// go to memory up to `memory_bytes`, then are refused as `Dropped` (never `Full`, which
+/// would hold every input back), and once the disk has room again it is taken again: what
+/// was taken is delivered in order, across a clean close.
+#[test]
+fn a_failing_disk_keeps_memory_then_drops_and_recovers() {
+    let Some(fs) = Tmpfs::mount("256k") else {
+        return;
+    };
+    let qdir = fs.path().join("q");
+    let (mut q, _) = Queue::open(settings(&qdir, 1500)).unwrap();
+    let mut taken: Vec<String> = Vec::new();
+    let mut n = 0u32;
+    let mut push_one = |q: &mut Queue, taken: &mut Vec<String>| {
+        let (buf, k) = encode_all([format!("message {n}")]);
+        let r = q.push(&buf, k);
+        if matches!(r, Pushed::Memory | Pushed::Disk) {
+            taken.push(format!("message {n}"));
+        }
+        n += 1;
+        r
+    };
+    // Memory, then a segment.
+    while push_one(&mut q, &mut taken) == Pushed::Memory {}
+    assert!(q.disk_records() > 0);
+    for _ in 0..20 {
+        assert_eq!(push_one(&mut q, &mut taken), Pushed::Disk);
+    }
+    assert!(q.take_events().is_empty());
+    // Deliver the memory part: room in memory.
+    let mut delivered = Vec::new();
+    let mut b = Batch::default();
+    q.read(&mut b, 10_000, 1 << 20).unwrap();
+    delivered.extend(b.records().map(|r| String::from_utf8(r.to_vec()).unwrap()));
+    q.ack(&b).unwrap();
+    assert!(delivered.len() > 10);
+
+    let filler = fs.path().join("filler");
+    fill(&filler);
+    // The disk fails: memory takes what it can (after the segment, in order) ...
+    let mut memory = 0;
+    loop {
+        match push_one(&mut q, &mut taken) {
+            // The last page of the segment may still have room.
+            Pushed::Disk if !q.disk_failing() => {}
+            Pushed::Memory => memory += 1,
+            Pushed::Dropped => break,
+            other => panic!("a failing disk answered {other:?}"),
+        }
+        assert!(taken.len() < 100_000, "memory never filled");
+    }
+    assert!(memory > 10, "memory took {memory} records");
+    assert!(q.disk_failing());
+    let events = q.take_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    match &events[0] {
+        DiskEvent::Failed(QueueError::Io { source, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::ENOSPC), "{source}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // ... then refuses, for the caller to drop.
+    assert_eq!(push_one(&mut q, &mut taken), Pushed::Dropped);
+    let leftovers: Vec<_> = std::fs::read_dir(&qdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| std::fs::metadata(qdir.join(n)).unwrap().len() == 0 && n != "lock")
+        .collect();
+    assert!(leftovers.is_empty(), "empty files left: {leftovers:?}");
+
+    // Room again: the disk is taken again (tried every DISK_RETRY).
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + DISK_RETRY * 5;
+    loop {
+        match push_one(&mut q, &mut taken) {
+            Pushed::Disk => break,
+            Pushed::Dropped => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(Instant::now() < deadline, "the disk was not taken again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!q.disk_failing());
+    assert!(matches!(q.take_events()[..], [DiskEvent::Recovered]));
+    for _ in 0..20 {
+        assert_eq!(push_one(&mut q, &mut taken), Pushed::Disk);
+    }
+
+    // Disk, memory, disk: all of it, in order, after a clean close.
+    let kept = q.close().unwrap();
+    assert_eq!(kept + delivered.len() as u64, taken.len() as u64);
+    let (mut q, rec) = Queue::open(settings(&qdir, 1500)).unwrap();
+    assert!(rec.damage.is_empty(), "{:?}", rec.damage);
+    delivered.extend(drain(&mut q, 7));
+    assert_eq!(delivered, taken);
+    drop(q);
 }

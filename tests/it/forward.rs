@@ -1141,3 +1141,134 @@ fn a_server_that_stops_reading_is_given_up_after_the_write_timeout() {
     assert!(host.stat("outputs", "fwd", "failed") >= 1);
     let _ = keep_tx.send(());
 }
+
+/// A tmpfs mounted on `path` (created), detached when dropped; `None`, with a note, where
+/// mounting is not allowed (not root).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root) to fill the state directory");
+            return None;
+        }
+        Some(Tmpfs(path.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Issue 24 item 5: the state directory on a small tmpfs that is full, long before
+/// `max_disk_bytes`, and the forward target dead. The forward action keeps what fits in
+/// `memory_bytes` and drops the rest (counted, logged) instead of holding the inputs back:
+/// the local file, on another file system, gets every UDP and TCP line. Once the disk has
+/// room, the queue takes it again.
+#[test]
+fn a_full_state_disk_drops_for_the_forward_action_only() {
+    let dead = crate::util::free_port();
+    let udp_port = crate::util::free_port();
+    let config = host_config(
+        &[dead],
+        "",
+        "memory_bytes = \"8K\"\nsegment_bytes = \"64K\"\nmax_disk_bytes = \"64M\"",
+    )
+    .replace(
+        "[output.local]",
+        &format!(
+            "[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:{udp_port}\"\n\n[output.local]"
+        ),
+    );
+    let mut mounted = None;
+    let host = Daemon::start_with(&config, |dir| {
+        mounted = Tmpfs::mount(&dir.join("state"), "512k")
+    });
+    // Declared after `host`: unmounted before the daemon's directory is removed.
+    let Some(_tmpfs) = mounted else {
+        return;
+    };
+    let queue_dir = host.path("state/queue/fwd");
+    assert!(queue_dir.join("lock").exists(), "the queue is on the tmpfs");
+    fill(&host.path("state/filler"));
+
+    // 2,000 datagrams, paced (about 1,000 a second) so that the kernel's buffer never
+    // overflows while the input keeps reading: far more than `memory_bytes` and the action's
+    // channel hold. Then one TCP line.
+    const N: usize = 2_000;
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for seq in 0..N {
+        sock.send_to(message(seq).as_bytes(), ("127.0.0.1", udp_port))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    send(host.port, N, N + 1, 0);
+    let local = wait_all(&host.path("local.log"), N + 1, || host.log());
+    assert!(local.values().all(|c| *c == 1), "local: each once");
+    assert_eq!(host.stat("inputs", "udp", "dropped"), 0);
+
+    // The forward action kept what fits in memory and dropped the rest, counted and logged.
+    let fwd = |c| host.stat("outputs", "fwd", c);
+    wait_until(
+        "the forward action took or dropped every line",
+        || fwd("queued") + fwd("dropped") == N as u64 + 1,
+        || host.log(),
+    );
+    assert!(fwd("dropped") > 0, "nothing dropped\n{}", host.log());
+    assert!(fwd("queued") > 0, "nothing kept in memory\n{}", host.log());
+    assert_eq!(fwd("on_disk"), 0);
+    assert_eq!(fwd("held_back"), 0, "never held back");
+    assert!(fwd("errors") >= 1);
+    wait_until(
+        "the log says why and how many were dropped",
+        || {
+            let log = host.log();
+            log.contains("No space left on device")
+                && log.contains("forward: messages dropped: the queue's disk fails")
+        },
+        || host.log(),
+    );
+
+    // Room again: the queue takes the disk again (tried every second).
+    std::fs::remove_file(host.path("state/filler")).unwrap();
+    let mut seq = N + 1;
+    wait_until(
+        "the queue writes to disk again",
+        || {
+            send(host.port, seq, seq + 50, 0);
+            seq += 50;
+            std::thread::sleep(Duration::from_millis(100));
+            fwd("on_disk") > 0
+        },
+        || host.log(),
+    );
+    wait_until(
+        "the log says the disk takes writes again",
+        || host.log().contains("the queue's disk takes writes again"),
+        || host.log(),
+    );
+    wait_all(&host.path("local.log"), seq, || host.log());
+}
+
+/// Writes `path` until its file system is full (ENOSPC).
+fn fill(path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 4096];
+    loop {
+        match f.write(&block) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+}

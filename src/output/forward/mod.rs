@@ -191,39 +191,32 @@ impl Intake<'_> {
             record::encode(line, encoded);
             records += 1;
         }
-        let mut warned = false;
         loop {
             let pushed = {
                 let mut q = self.shared.queue();
                 let r = q.push(encoded, records);
+                crate::output::queued::disk_events("forward", self.name, &mut q, self.stats);
                 self.stats.queued.store(q.len(), Relaxed);
                 self.stats.on_disk.store(q.disk_records(), Relaxed);
                 r
             };
             match pushed {
-                Ok(Pushed::Memory | Pushed::Disk) => {
+                Pushed::Memory | Pushed::Disk => {
                     crate::output::queued::room(self.stats);
                     break;
                 }
-                Ok(Pushed::Full) if self.closing => {
+                Pushed::Dropped => {
+                    crate::output::queued::room(self.stats);
+                    self.stats.dropped.fetch_add(records, Relaxed);
+                    self.drops.disk_dropped(records);
+                    self.drops.check("forward", self.name, self.stats);
+                    break;
+                }
+                Pushed::Full if self.closing => {
                     self.stats.dropped.fetch_add(records, Relaxed);
                     break;
                 }
-                Ok(Pushed::Full) => {
-                    crate::output::queued::hold_back("forward", self.name, self.stats)
-                }
-                Err(e) => {
-                    self.stats.errors.fetch_add(1, Relaxed);
-                    if self.closing {
-                        self.stats.dropped.fetch_add(records, Relaxed);
-                        tracing::error!(output = %self.name, dropped = records, "forward: {e}");
-                        break;
-                    }
-                    if !warned {
-                        warned = true;
-                        tracing::error!(output = %self.name, "forward: {e}; retrying");
-                    }
-                }
+                Pushed::Full => crate::output::queued::hold_back("forward", self.name, self.stats),
             }
             self.shared.wake.notify_one();
             self.drops.check("forward", self.name, self.stats);
