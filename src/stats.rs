@@ -44,10 +44,8 @@ pub struct InputStats {
     /// Faults of the environment met while setting the input up (at start or at a reload):
     /// each one left the input degraded until the next reload.
     pub faults: AtomicU64,
-    /// Whether the input runs.
-    pub state: Mutex<InputState>,
-    /// Why it is idle or degraded (the error and its hint); empty while running.
-    pub reason: Mutex<String>,
+    /// Whether the input runs, and why not (the error and its hint; empty while running).
+    pub state: Mutex<(InputState, String)>,
 }
 
 /// Whether an input runs. Set by the daemon when it sets the input up.
@@ -82,12 +80,7 @@ impl InputStats {
         if state == InputState::Degraded {
             self.faults.fetch_add(1, Relaxed);
         }
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        *s = state;
-        drop(s);
-        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
-        r.clear();
-        r.push_str(reason);
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = (state, reason.to_string());
     }
 }
 
@@ -275,18 +268,6 @@ impl Stats {
         reg.outputs.entry(name.to_string()).or_default().clone()
     }
 
-    /// The inputs that are degraded now, with why: for `STATUS=`.
-    pub fn degraded_inputs(&self) -> Vec<String> {
-        let reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        reg.inputs
-            .iter()
-            .filter(|(_, s)| {
-                *s.state.lock().unwrap_or_else(|e| e.into_inner()) == InputState::Degraded
-            })
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
-
     /// Forgets inputs and outputs no longer configured (after a reload).
     pub fn retain(&self, inputs: &[&str], outputs: &[&str]) {
         let mut reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -303,6 +284,7 @@ impl Stats {
                 .inputs
                 .iter()
                 .map(|(k, s)| {
+                    let state = s.state.lock().unwrap_or_else(|e| e.into_inner()).clone();
                     (
                         k.clone(),
                         InputSnapshot {
@@ -319,8 +301,8 @@ impl Stats {
                             evicted: s.evicted.load(Relaxed),
                             tls_refused: s.tls_refused.load(Relaxed),
                             faults: s.faults.load(Relaxed),
-                            state: s.state.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-                            reason: s.reason.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                            state: state.0,
+                            reason: state.1,
                         },
                     )
                 })
@@ -356,6 +338,15 @@ impl Stats {
 }
 
 impl Snapshot {
+    /// The names of the inputs degraded now (for `STATUS=`).
+    pub fn degraded_inputs(&self) -> Vec<&str> {
+        self.inputs
+            .iter()
+            .filter(|(_, i)| i.state == InputState::Degraded)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+
     /// Every counter in the Prometheus text exposition format (`/metrics`).
     pub fn to_prometheus(&self) -> String {
         use std::fmt::Write;
@@ -650,8 +641,8 @@ mod tests {
         stats
             .input("kernel")
             .set_state(InputState::Degraded, "cannot open /dev/kmsg");
-        assert_eq!(stats.degraded_inputs(), ["kernel"]);
         let snapshot = stats.snapshot();
+        assert_eq!(snapshot.degraded_inputs(), ["kernel"]);
         let m = snapshot.to_prometheus();
         assert!(
             m.contains("logwell_input_degraded{input=\"kernel\"} 1"),
@@ -668,6 +659,6 @@ mod tests {
         let text = snapshot.to_text();
         assert!(text.contains("degraded: cannot open /dev/kmsg"), "{text}");
         stats.input("kernel").set_state(InputState::Running, "");
-        assert!(stats.degraded_inputs().is_empty());
+        assert!(stats.snapshot().degraded_inputs().is_empty());
     }
 }

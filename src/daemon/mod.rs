@@ -121,7 +121,7 @@ fn owned_socket_files(
         .iter()
         .zip(bound)
         .filter(|(_, b)| b.as_ref().is_ok_and(Bound::owns_path))
-        .filter_map(|(i, _)| socket_file(i).cloned())
+        .filter_map(|(i, _)| input::socket_path(i).map(std::path::Path::to_path_buf))
         .collect()
 }
 
@@ -382,8 +382,8 @@ impl Daemon {
 
     /// One line for systemd's `STATUS=`.
     fn status(&self) -> String {
-        let degraded = self.stats.degraded_inputs();
         let s = self.stats.snapshot();
+        let degraded = s.degraded_inputs();
         let received: u64 = s.inputs.values().map(|i| i.received).sum();
         let dropped: u64 = s.inputs.values().map(|i| i.dropped).sum::<u64>()
             + s.outputs.values().map(|o| o.dropped).sum::<u64>();
@@ -632,16 +632,8 @@ fn warn_duplicates(inputs: &[InputSettings]) {
     }
 }
 
-fn socket_file(settings: &InputSettings) -> Option<&std::path::PathBuf> {
-    match &settings.kind {
-        InputKind::UnixDatagram(u) => Some(&u.unix.path),
-        InputKind::UnixStream(s) => s.unix.as_ref().map(|u| &u.path),
-        _ => None,
-    }
-}
-
 fn remove_socket_file(settings: &InputSettings) {
-    if let Some(p) = socket_file(settings) {
+    if let Some(p) = input::socket_path(settings) {
         let _ = std::fs::remove_file(p);
     }
 }

@@ -194,13 +194,18 @@ pub fn probe(settings: &InputSettings) -> Vec<InputError> {
             }
         }
         InputKind::UnixDatagram(_) | InputKind::UnixStream(_) => {
-            let dir = socket_path(settings).and_then(Path::parent);
-            if let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
-                faults.push(InputError::BindPath {
-                    input: name.clone(),
-                    path: socket_path(settings).unwrap_or(dir).to_path_buf(),
-                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
-                });
+            let path = socket_path(settings);
+            let dir = path
+                .and_then(Path::parent)
+                .filter(|d| !d.as_os_str().is_empty());
+            if let (Some(path), Some(dir)) = (path, dir) {
+                if !dir.is_dir() {
+                    faults.push(InputError::BindPath {
+                        input: name.clone(),
+                        path: path.to_path_buf(),
+                        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                    });
+                }
             }
         }
         InputKind::Journal(_) => {}

@@ -11,12 +11,9 @@ use std::time::{Duration, Instant};
 use crate::systemd::{wait_for, with_env};
 use crate::util::{logger, udp_send, Daemon, DEADLINE};
 
-/// A UDP input on a port the test holds, beside a local socket that must keep working.
-const PORT_TAKEN: &str = r#"
-[input.udp]
-type = "udp"
-listen = "127.0.0.1:{port}"
-
+/// What must keep working beside the input whose environment fails: a local socket and the
+/// file it writes to.
+const LOCAL: &str = r#"
 [input.local]
 type = "unix_datagram"
 path = "{dir}/log.sock"
@@ -30,24 +27,19 @@ flush_interval_ms = 20
 output = "all"
 "#;
 
+/// A UDP input on a port the test holds.
+const PORT_TAKEN: &str = r#"
+[input.udp]
+type = "udp"
+listen = "127.0.0.1:{port}"
+"#;
+
 /// A kmsg input told to read a device that does not exist here, as in a container.
 const NO_DEVICE: &str = r#"
 [input.kernel]
 type = "kmsg"
 path = "{dir}/no-such-kmsg"
 even_with_journald = true
-
-[input.local]
-type = "unix_datagram"
-path = "{dir}/log.sock"
-
-[output.all]
-type = "file"
-path = "{dir}/all.log"
-flush_interval_ms = 20
-
-[[rule]]
-output = "all"
 "#;
 
 /// Waits until input `name`'s state in `logwell stats --json` is `state`.
@@ -76,7 +68,7 @@ fn a_port_in_use_degrades_only_its_input_and_a_reload_binds_it() {
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let mut d = Daemon::start_launched(
-        PORT_TAKEN,
+        &format!("{PORT_TAKEN}{LOCAL}"),
         |_| {},
         with_env(vec![(
             "NOTIFY_SOCKET".into(),
@@ -133,7 +125,7 @@ fn a_port_in_use_degrades_only_its_input_and_a_reload_binds_it() {
 
 #[test]
 fn a_missing_kmsg_device_degrades_only_its_input_with_a_hint_about_devices() {
-    let mut d = Daemon::start(NO_DEVICE);
+    let mut d = Daemon::start(&format!("{NO_DEVICE}{LOCAL}"));
     let log = d.log();
     assert!(
         log.contains("input `kernel`: cannot open") && log.contains("No such file or directory"),
