@@ -22,9 +22,14 @@
 //!   restarted by a reload before the old one is done, never share the files.
 //!
 //! Opening scans every segment: a record cut short at the end of a file (a torn write from a
-//! crash) is cut off at the last whole record; bytes that are not records (a wrong length, a
-//! checksum mismatch) are cut off in the same way and reported as corruption; a file without
-//! the magic is renamed `*.corrupt` and skipped. Neither stops the other segments.
+//! crash) is cut off at the last whole record. Bytes that are not records (a wrong length, a
+//! checksum mismatch) are reported as corruption, copied to `NNN.seg.corrupt` beside the
+//! segment (at most [`MAX_ASIDE_BYTES`]) and taken out: the records after them are found
+//! again at the next position where a header and its checksum hold, and the segment is
+//! rewritten without the damage (a temporary `NNN.seg.tmp` renamed over it; the checkpoint's
+//! offset is moved with its record). Where no valid record follows, the rest is cut off. A
+//! file without the magic is renamed `*.corrupt` and skipped. None of these stops the other
+//! segments.
 //!
 //! Order: records go to memory while no segment holds records and the memory bound allows;
 //! otherwise to the last segment, or, while the disk fails, to memory after it. Each memory
@@ -126,11 +131,26 @@ pub struct Damage {
     pub path: PathBuf,
     /// Where its last whole record ends (bytes kept).
     pub valid_bytes: u64,
-    /// Bytes cut off after it.
+    /// Bytes cut off after it, or, when the records after the damage were kept, the
+    /// damaged bytes taken out.
     pub cut_bytes: u64,
     /// What the cut-off bytes were.
     pub kind: DamageKind,
+    /// Records found (by their checksums) after the damaged bytes and kept.
+    pub resumed_records: u64,
+    /// Where a copy of the damaged bytes was kept (`NAME.seg.corrupt`, at most
+    /// [`MAX_ASIDE_BYTES`]).
+    pub aside: Option<PathBuf>,
 }
+
+/// The most bytes of damage kept aside per segment (`NAME.seg.corrupt`): enough to study
+/// what went wrong, not a copy of a disk's worth of garbage.
+pub const MAX_ASIDE_BYTES: u64 = 1024 * 1024;
+
+/// The most payload bytes checksummed while looking for the next valid record after damage
+/// (garbage whose length fields look plausible costs a checksum each): past it, the rest of
+/// the segment is cut off as before.
+const RESYNC_BUDGET_BYTES: u64 = 1 << 30;
 
 /// What kind of damage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,9 +173,17 @@ impl std::fmt::Display for Damage {
                 self.cut_bytes,
                 self.valid_bytes
             ),
+            DamageKind::Corrupt(why) if self.resumed_records > 0 => write!(
+                f,
+                "{}: corrupted: {why} at byte {}; {} damaged bytes taken out, and the {} records after them (found by their checksums) are delivered with those before",
+                self.path.display(),
+                self.valid_bytes,
+                self.cut_bytes,
+                self.resumed_records
+            ),
             DamageKind::Corrupt(why) => write!(
                 f,
-                "{}: corrupted: {why} at byte {}; the {} bytes from there were cut off (the records before it are delivered)",
+                "{}: corrupted: {why} at byte {}; the {} bytes from there were cut off (no valid record follows; the records before it are delivered)",
                 self.path.display(),
                 self.valid_bytes,
                 self.cut_bytes
@@ -165,6 +193,12 @@ impl std::fmt::Display for Damage {
                 "{}: not a queue segment (no magic); set aside as .corrupt",
                 self.path.display()
             ),
+        }?;
+        match (&self.kind, &self.aside) {
+            (DamageKind::Corrupt(_), Some(aside)) => {
+                write!(f, "; the damaged bytes are kept in {}", aside.display())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -398,6 +432,12 @@ impl Queue {
             let entry = entry.map_err(io(&dir, "cannot list"))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
+            if name.ends_with(".seg.tmp") {
+                // A rewrite of a damaged segment that a crash interrupted: the segment
+                // itself is still whole.
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
             if let Some(n) = name
                 .strip_suffix(".seg")
                 .and_then(|n| n.parse::<u64>().ok())
@@ -441,6 +481,8 @@ impl Queue {
                         valid_bytes: 0,
                         cut_bytes: 0,
                         kind: DamageKind::NotASegment,
+                        resumed_records: 0,
+                        aside: Some(aside),
                     });
                 }
                 Recovered::Segment {
@@ -1072,7 +1114,7 @@ enum Recovered {
 
 /// Scans one segment file, cutting a torn or corrupt tail off; counts the records after
 /// `skip_to` (the checkpoint), or all if `skip_to` is not a record boundary.
-fn recover_segment(path: &Path, skip_to: u64) -> Result<Recovered, QueueError> {
+fn recover_segment(path: &Path, mut skip_to: u64) -> Result<Recovered, QueueError> {
     let file = OpenOptions::new()
         .read(true)
         .append(true)
@@ -1144,34 +1186,221 @@ fn recover_segment(path: &Path, skip_to: u64) -> Result<Recovered, QueueError> {
             t => break t,
         }
     };
+    let mut file = file;
+    let mut len = at;
     let damage = match tail {
         Tail::Clean => None,
-        Tail::Torn => Some(DamageKind::TornTail),
-        Tail::Corrupt(c) => Some(DamageKind::Corrupt(c.to_string())),
-    }
-    .map(|kind| Damage {
-        path: path.to_path_buf(),
-        valid_bytes: at,
-        cut_bytes: size - at,
-        kind,
-    });
-    if damage.is_some() {
-        file.set_len(at)
-            .map_err(io(path, "cannot cut the damaged tail"))?;
-        file.sync_all().map_err(io(path, "cannot sync"))?;
-    }
-    let (start, records) = if skip_ok && skip_to >= SEGMENT_MAGIC.len() as u64 && skip_to <= at {
+        Tail::Torn => {
+            cut(&file, path, at)?;
+            Some(Damage {
+                path: path.to_path_buf(),
+                valid_bytes: at,
+                cut_bytes: size - at,
+                kind: DamageKind::TornTail,
+                resumed_records: 0,
+                aside: None,
+            })
+        }
+        Tail::Corrupt(c) => {
+            let s = salvage(&file, path, at, size, skip_to)?;
+            let aside = keep_aside(path, &s.damaged);
+            let mut resumed_records = s.records;
+            if s.records > 0 {
+                match rewrite(path, &s.kept, at) {
+                    Ok(f) => {
+                        file = f;
+                        len = at + s.kept.len() as u64;
+                        records += s.records;
+                        records_before_skip += s.records_before_skip;
+                        if let Some(new_skip) = s.skip_to {
+                            skip_ok = true;
+                            skip_to = new_skip;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), "queue: {e}; the records after the damage are cut off instead");
+                        resumed_records = 0;
+                        cut(&file, path, at)?;
+                    }
+                }
+            } else {
+                cut(&file, path, at)?;
+            }
+            Some(Damage {
+                path: path.to_path_buf(),
+                valid_bytes: at,
+                cut_bytes: if resumed_records > 0 {
+                    s.damaged_bytes
+                } else {
+                    size - at
+                },
+                kind: DamageKind::Corrupt(c.to_string()),
+                resumed_records,
+                aside,
+            })
+        }
+    };
+    let (start, records) = if skip_ok && skip_to >= SEGMENT_MAGIC.len() as u64 && skip_to <= len {
         (skip_to, records - records_before_skip)
     } else {
         (SEGMENT_MAGIC.len() as u64, records)
     };
     Ok(Recovered::Segment {
         file,
-        len: at,
+        len,
         records,
         start,
         damage,
     })
+}
+
+/// Cuts a segment at `at` (its last whole record) and syncs it.
+fn cut(file: &File, path: &Path, at: u64) -> Result<(), QueueError> {
+    file.set_len(at)
+        .map_err(io(path, "cannot cut the damaged tail"))?;
+    file.sync_all().map_err(io(path, "cannot sync"))
+}
+
+/// What follows the first damaged byte of a segment, sorted out.
+struct Salvaged {
+    /// The valid records found after the damage, back to back (encoded).
+    kept: Vec<u8>,
+    /// How many.
+    records: u64,
+    /// How many of them start before the checkpoint's offset.
+    records_before_skip: u64,
+    /// The checkpoint's offset in the segment without the damage, if it was a record
+    /// boundary after the damage.
+    skip_to: Option<u64>,
+    /// The damaged bytes, back to back, at most [`MAX_ASIDE_BYTES`].
+    damaged: Vec<u8>,
+    /// All the damaged bytes.
+    damaged_bytes: u64,
+}
+
+/// Reads the segment from `at` (the first byte that is not a record) to its end, and finds
+/// the valid records there: after bytes that are not a record, the next position where a
+/// header and its checksum hold. A torn record at the very end counts as damage too.
+fn salvage(
+    file: &File,
+    path: &Path,
+    at: u64,
+    size: u64,
+    skip_to: u64,
+) -> Result<Salvaged, QueueError> {
+    let mut rest = vec![0u8; (size - at) as usize];
+    file.read_exact_at(&mut rest, at)
+        .map_err(io(path, "cannot read"))?;
+    let mut s = Salvaged {
+        kept: Vec::new(),
+        records: 0,
+        records_before_skip: 0,
+        skip_to: None,
+        damaged: Vec::new(),
+        damaged_bytes: 0,
+    };
+    let mut budget = RESYNC_BUDGET_BYTES;
+    let mut p = 0usize;
+    while p < rest.len() {
+        if let Decoded::Record { len, .. } = record::decode(&rest[p..]) {
+            let old = at + p as u64;
+            if old == skip_to {
+                s.skip_to = Some(at + s.kept.len() as u64);
+            } else if old < skip_to {
+                s.records_before_skip += 1;
+            }
+            s.kept.extend_from_slice(&rest[p..p + len]);
+            s.records += 1;
+            p += len;
+            continue;
+        }
+        // Damage from `p`: the next record is the first position where one decodes.
+        let mut q = p + 1;
+        while q < rest.len() {
+            if let Some(h) = rest.get(q..q + record::HEADER_BYTES) {
+                let claimed = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as u64;
+                if claimed <= (rest.len() - q - record::HEADER_BYTES) as u64 {
+                    if budget < claimed {
+                        q = rest.len();
+                        break;
+                    }
+                    budget -= claimed;
+                    if matches!(record::decode(&rest[q..]), Decoded::Record { .. }) {
+                        break;
+                    }
+                }
+            }
+            q += 1;
+        }
+        let room = (MAX_ASIDE_BYTES as usize).saturating_sub(s.damaged.len());
+        s.damaged
+            .extend_from_slice(&rest[p..q.min(p.saturating_add(room))]);
+        s.damaged_bytes += (q - p) as u64;
+        p = q;
+    }
+    if skip_to == size {
+        s.skip_to = Some(at + s.kept.len() as u64);
+    }
+    Ok(s)
+}
+
+/// Appends `damaged` to `NAME.seg.corrupt` beside the segment, keeping that file within
+/// [`MAX_ASIDE_BYTES`]. Where it could not be kept, says so in the log and returns `None`.
+fn keep_aside(path: &Path, damaged: &[u8]) -> Option<PathBuf> {
+    let aside = path.with_extension("seg.corrupt");
+    let result = (|| {
+        let mut f = OpenOptions::new().create(true).append(true).open(&aside)?;
+        let room = MAX_ASIDE_BYTES.saturating_sub(f.metadata()?.len()) as usize;
+        f.write_all(&damaged[..damaged.len().min(room)])?;
+        f.sync_all()
+    })();
+    match result {
+        Ok(()) => Some(aside),
+        Err(e) => {
+            tracing::warn!(path = %aside.display(), "queue: cannot keep a copy of a segment's damaged bytes: {e}");
+            None
+        }
+    }
+}
+
+/// Replaces the segment at `path` with its first `at` bytes followed by `kept`, through a
+/// temporary file renamed over it (a crash leaves either the old or the new segment), and
+/// opens the new one for appending.
+fn rewrite(path: &Path, kept: &[u8], at: u64) -> Result<File, QueueError> {
+    let tmp = path.with_extension("seg.tmp");
+    let result = (|| {
+        let old = File::open(path).map_err(io(path, "cannot open"))?;
+        let mut new = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&tmp)
+            .map_err(io(&tmp, "cannot create"))?;
+        let copied = std::io::copy(&mut std::io::Read::take(&old, at), &mut new)
+            .map_err(io(&tmp, "cannot write"))?;
+        if copied != at {
+            return Err(io(path, "cannot read")(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        new.write_all(kept).map_err(io(&tmp, "cannot write"))?;
+        new.sync_all().map_err(io(&tmp, "cannot sync"))?;
+        std::fs::rename(&tmp, path).map_err(io(path, "cannot replace the damaged segment"))?;
+        if let Some(dir) = path.parent() {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path, "cannot open"))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 #[cfg(test)]
