@@ -129,7 +129,11 @@ impl Created {
             text.extend_from_slice(p);
             text.push(b'\n');
         }
-        let tmp = file.with_extension("tmp");
+        // Records' names never start with `.` (see `config::settings`): no clash.
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(file.file_name().unwrap_or_default());
+        tmp_name.push(".tmp");
+        let tmp = file.with_file_name(tmp_name);
         let result = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, file));
         self.saved(result);
     }
@@ -173,6 +177,11 @@ mod tests {
         c.record(b"/D/b.log");
         c.retain(&[PathBuf::from("/D/b.log")].into_iter().collect());
         assert_eq!(std::fs::read(&file).unwrap(), b"/D/b.log\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
         assert_eq!(
             Created::load(Some(file)).owner(Path::new("/D"), "a.log"),
             None
