@@ -3,8 +3,8 @@
 //! generations, never a file that merely has a name the template could render (`dpkg.log`
 //! beside `/var/log/{host}.log`: `dpkg` is a valid host name).
 //!
-//! The record is one rendered path per line, appended when logwell creates the file (a file
-//! that was there before is written to, never recorded). Rendered paths hold no newline (the
+//! The record is one rendered path per line, appended when logwell creates the file while
+//! `max_age_days` is set (a file that was there before is written to, never recorded). Rendered paths hold no newline (the
 //! sanitiser turns control characters into `_`); a path with one is not recorded, so it is
 //! never swept. The record is rewritten, without the paths whose files are all gone, after a
 //! sweep. It is the worker's own file: it decides what the worker asks to delete, and the

@@ -625,8 +625,10 @@ impl DynWriter {
                 fsops::create_dirs(dir, &dirs)?;
             }
         }
-        // Only a file logwell creates is recorded, so only those are swept by age.
+        // Only a file logwell creates is recorded, so only those are swept by age; and only
+        // with `max_age_days`, whose sweep keeps the record to the files still there.
         let record = s.dynamic.as_ref().is_some_and(|d| path != d.fallback)
+            && s.rotation.as_ref().is_some_and(|r| r.max_age.is_some())
             && std::fs::symlink_metadata(&path).is_err();
         let file = fsops::open_append(&path, &create)?;
         if record {
