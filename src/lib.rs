@@ -20,7 +20,8 @@
 //!   ([`output::file`]), rotation and retention ([`output::rotate`]) of file sets
 //!   ([`output::fileset`]), background compression ([`output::compress`]); templated paths
 //!   ([`output::template`], pure) and their writer with its bounded set of open files and
-//!   repeat reduction ([`output::dynfile`]); the terminals of logged-in users
+//!   repeat reduction ([`output::dynfile`]), the record of the files it created
+//!   ([`output::created`], what its age sweep may delete); the terminals of logged-in users
 //!   ([`output::users`]); remote syslog servers over UDP, TCP or TLS ([`output::forward`],
 //!   each action on its own thread with its own [`queue`]); Kafka topics (`output::kafka`,
 //!   cargo feature `kafka`, librdkafka; its topic and key templates in

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::bytes::Regex;
@@ -227,6 +227,9 @@ pub struct DynamicSettings {
     pub fallback: PathBuf,
     /// Permission bits of the directories logwell creates (owner and group are the files').
     pub dir_mode: u32,
+    /// The record of the files this output created, in the state directory: the age sweep
+    /// deletes only those (and their generations). `None`: kept in memory only.
+    pub created: Option<PathBuf>,
 }
 
 /// Line formats for files.
@@ -509,8 +512,21 @@ impl Settings {
             if let OutputKind::Kafka(k) = &mut o.kind {
                 k.queue.dir = Some(daemon.state_dir.join("queue").join(&o.name));
             }
+            // So is the record of the files a templated output created.
+            if let OutputKind::File(FileSettings {
+                dynamic: Some(d), ..
+            }) = &mut o.kind
+            {
+                // One file name whatever the output's name holds (`/`, a leading `.`).
+                let mut name = o.name.replace('/', "_");
+                if name.starts_with('.') || name.is_empty() {
+                    name.insert(0, '_');
+                }
+                d.created = Some(daemon.state_dir.join("created").join(name));
+            }
         }
         check_unique_paths(&files, &outputs, &mut errors);
+        check_templates_spare_other_files(&files, &outputs, &mut errors);
         check_worker_can_list(&files, &daemon, &inputs, &outputs, &mut errors);
         check_unique_endpoints(&files, &inputs, &daemon, &outputs, &mut errors);
         // Rules refer to outputs by name, so they are built once every file is read.
@@ -1137,6 +1153,7 @@ fn dynamic_settings(check: &mut Check<'_>, raw: &RawOutput) -> Option<DynamicSet
         ) as u64),
         fallback,
         dir_mode: check.mode(&raw.dir_mode, 0o750),
+        created: None,
         template,
     })
 }
@@ -1164,6 +1181,55 @@ fn check_unique_paths(
                     f.path.display()
                 ),
                 hint: Some("send both rules to one output instead".into()),
+            });
+        }
+    }
+}
+
+/// A templated path that could render another output's file (`/var/log/{host}.log` beside
+/// `/var/log/auth.log`) would let a sender named `auth` write into it past the selectors,
+/// and its age sweep could delete it: refuse it, naming both outputs.
+fn check_templates_spare_other_files(
+    files: &[ParsedFile],
+    outputs: &[OutputSettings],
+    errors: &mut Vec<ConfigError>,
+) {
+    // Every file an output writes by name: plain paths, and templated outputs' fallbacks.
+    let named: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|o| match &o.kind {
+            OutputKind::File(f) => Some((
+                o.name.as_str(),
+                f.dynamic.as_ref().map_or(f.path.as_path(), |d| &d.fallback),
+            )),
+            _ => None,
+        })
+        .collect();
+    for o in outputs {
+        let OutputKind::File(FileSettings {
+            dynamic: Some(d), ..
+        }) = &o.kind
+        else {
+            continue;
+        };
+        for (other, path) in &named {
+            if *other == o.name || !d.template.could_render(path) {
+                continue;
+            }
+            let (file, line, column) = output_place(files, &o.name);
+            errors.push(ConfigError {
+                file,
+                line,
+                column,
+                message: format!(
+                    "output `{}`: its templated path could render {}, the file of output `{other}`, so a sender could write into it past the rules (and max_age_days could delete it)",
+                    o.name,
+                    path.display()
+                ),
+                hint: Some(format!(
+                    "give the templated files a directory of their own, such as {}/remote/{{host}}.log",
+                    d.template.base().display()
+                )),
             });
         }
     }

@@ -27,8 +27,11 @@
 //! - **Rotation** applies to each generated file as to a plain one: by size after a write,
 //!   by time at the boundary (open files) or when a file last written before the latest
 //!   boundary is opened again. **Retention by age** (`max_age_days`) also sweeps the base
-//!   directory every hour: files older than that (per-day files of a `{day}` path, old
-//!   generations) are deleted, then empty directories.
+//!   directory at start, on reload and every hour: files older than that (per-day files of
+//!   a `{day}` path, old generations) are deleted, then the directories this emptied. Only
+//!   files this output created, and their generations, are ever deleted: they are recorded
+//!   in the state directory ([`super::created`]); a name the template could render is not
+//!   enough (`dpkg.log` beside `{host}.log`).
 //! - **Repeats.** With `reduce_repeats`, a message identical (host, tag, pid, facility,
 //!   severity, text) to the previous one in the same file is counted, not written; the count
 //!   is written as "last message repeated N times" before the next different message, when
@@ -48,6 +51,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::created::Created;
 use super::format::{format_line, TimeCache};
 use super::rotate::{self, Retention};
 use super::template::PathTemplate;
@@ -156,6 +160,8 @@ pub(crate) struct DynWriter {
     time: TimeCache,
     source: Source,
     hostname: Vec<u8>,
+    /// The files this output created: the only ones its age sweep deletes.
+    created: Created,
 }
 
 impl DynWriter {
@@ -174,7 +180,9 @@ impl DynWriter {
             .map(|h| h.split('.').next().unwrap_or_default().to_string())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".into());
+        let created = Created::load(settings.dynamic.as_ref().and_then(|d| d.created.clone()));
         DynWriter {
+            created,
             name,
             settings,
             stats,
@@ -273,6 +281,10 @@ impl DynWriter {
                     WriterCommand::Reconfigure { name, settings, stats } => {
                         self.write_dirty();
                         self.name = name;
+                        let record = settings.dynamic.as_ref().and_then(|d| d.created.clone());
+                        if record.as_deref() != self.created.file() {
+                            self.created = Created::load(record);
+                        }
                         self.settings = settings;
                         self.stats = stats;
                         next_rotation = self.next_rotation();
@@ -613,7 +625,15 @@ impl DynWriter {
                 fsops::create_dirs(dir, &dirs)?;
             }
         }
+        // Only a file logwell creates is recorded, so only those are swept by age; and only
+        // with `max_age_days`, whose sweep keeps the record to the files still there.
+        let record = s.dynamic.as_ref().is_some_and(|d| path != d.fallback)
+            && s.rotation.as_ref().is_some_and(|r| r.max_age.is_some())
+            && std::fs::symlink_metadata(&path).is_err();
         let file = fsops::open_append(&path, &create)?;
+        if record {
+            self.created.record(path.as_os_str().as_bytes());
+        }
         let e = &mut self.entries[idx];
         e.size = file.metadata().map(|m| m.len()).unwrap_or(0);
         e.file = Some(file);
@@ -716,7 +736,19 @@ impl DynWriter {
             .filter(|e| e.file.is_some() || !e.buf.is_empty())
             .map(|e| &*e.path)
             .collect();
-        let (files, dirs) = sweep_dir(&base, &template, 0, cutoff, &open);
+        let mut sweep = Sweep {
+            template: &template,
+            cutoff,
+            open: &open,
+            created: &self.created,
+            kept: open
+                .iter()
+                .map(|p| PathBuf::from(OsStr::from_bytes(p)))
+                .collect(),
+        };
+        let (files, dirs) = sweep.dir(&base, 0);
+        let kept = sweep.kept;
+        self.created.retain(&kept);
         if files + dirs > 0 {
             tracing::info!(output = %self.name, base = %base.display(), files, dirs, "deleted files past max_age_days and empty directories");
         }
@@ -729,50 +761,69 @@ fn closed_one(open: &mut usize, stats: &OutputStats) {
     stats.open_files.store(*open as u64, Relaxed);
 }
 
-/// Deletes the files below `dir` (at `level` of `template`) that a rendered path could have
-/// made and that were last written before `cutoff` (except `open` ones), then the
-/// directories of rendered paths left empty. Returns (files, directories) deleted.
-pub(crate) fn sweep_dir(
-    dir: &Path,
-    template: &PathTemplate,
-    level: usize,
-    cutoff: SystemTime,
-    open: &std::collections::HashSet<&[u8]>,
-) -> (usize, usize) {
-    let mut files = 0;
-    let mut dirs = 0;
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return (0, 0);
-    };
-    let last = level + 1 == template.depth();
-    for entry in read.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !template.could_be(level, name) {
-            continue;
-        }
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_dir() && !last {
-            let (f, d) = sweep_dir(&path, template, level + 1, cutoff, open);
-            files += f;
-            dirs += d;
-            let empty = std::fs::read_dir(&path).is_ok_and(|mut r| r.next().is_none());
-            if empty && fsops::remove_dir(&path).is_ok() {
-                dirs += 1;
+/// One age sweep over a templated output's base directory.
+pub(crate) struct Sweep<'a> {
+    pub(crate) template: &'a PathTemplate,
+    /// Files last written before this are deleted.
+    pub(crate) cutoff: SystemTime,
+    /// Paths open now: never deleted.
+    pub(crate) open: &'a std::collections::HashSet<&'a [u8]>,
+    /// The files the output created: the only ones deleted (with their generations).
+    pub(crate) created: &'a Created,
+    /// The recorded paths that still have a file (live or a generation) after the sweep.
+    pub(crate) kept: std::collections::HashSet<PathBuf>,
+}
+
+impl Sweep<'_> {
+    /// Deletes the files below `dir` (at `level` of the template) that the output created
+    /// (or rotated from one it created) and that were last written before the cutoff
+    /// (except open ones), then the directories of rendered paths this emptied. A name the
+    /// template could render is not enough: another program's file may have it. Returns
+    /// (files, directories) deleted.
+    pub(crate) fn dir(&mut self, dir: &Path, level: usize) -> (usize, usize) {
+        let mut files = 0;
+        let mut dirs = 0;
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return (0, 0);
+        };
+        let last = level + 1 == self.template.depth();
+        for entry in read.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !self.template.could_be(level, name) {
+                continue;
             }
-        } else if last
-            && meta.is_file()
-            && meta.modified().is_ok_and(|m| m < cutoff)
-            && !open.contains(path.as_os_str().as_bytes())
-        {
-            match fsops::remove_file(&path) {
-                Ok(()) => files += 1,
-                Err(e) => tracing::warn!(file = %path.display(), error = %e, "cannot delete"),
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() && !last {
+                let (f, d) = self.dir(&path, level + 1);
+                files += f;
+                dirs += d;
+                let empty = std::fs::read_dir(&path).is_ok_and(|mut r| r.next().is_none());
+                if f + d > 0 && empty && fsops::remove_dir(&path).is_ok() {
+                    dirs += 1;
+                }
+            } else if last && meta.is_file() {
+                let Some(owner) = self.created.owner(dir, name) else {
+                    continue;
+                };
+                let old = meta.modified().is_ok_and(|m| m < self.cutoff)
+                    && !self.open.contains(path.as_os_str().as_bytes());
+                if !old {
+                    self.kept.insert(owner);
+                    continue;
+                }
+                match fsops::remove_file(&path) {
+                    Ok(()) => files += 1,
+                    Err(e) => {
+                        self.kept.insert(owner);
+                        tracing::warn!(file = %path.display(), error = %e, "cannot delete");
+                    }
+                }
             }
         }
+        (files, dirs)
     }
-    (files, dirs)
 }
 
 /// Appends "last message repeated N times" in the file's format.
@@ -852,8 +903,35 @@ mod tests {
         let t = PathTemplate::parse(&format!("{}/{{host}}/{{day}}.log", dir.path().display()))
             .unwrap()
             .unwrap();
-        let (files, dirs) = sweep_dir(dir.path(), &t, 0, cutoff, &Default::default());
+        let mut created = Created::load(None);
+        for p in ["h1/2020-01-01.log", "h2/2020-01-01.log", "h2/today.log"] {
+            created.record(dir.path().join(p).as_os_str().as_bytes());
+        }
+        std::fs::write(dir.path().join("h2/2020-01-02.log"), "not logwell's").unwrap();
+        File::options()
+            .append(true)
+            .open(dir.path().join("h2/2020-01-02.log"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let open = Default::default();
+        let mut sweep = Sweep {
+            template: &t,
+            cutoff,
+            open: &open,
+            created: &created,
+            kept: Default::default(),
+        };
+        let (files, dirs) = sweep.dir(dir.path(), 0);
         assert_eq!((files, dirs), (2, 1));
+        assert_eq!(
+            sweep.kept,
+            [dir.path().join("h2/today.log")].into_iter().collect()
+        );
+        assert!(
+            dir.path().join("h2/2020-01-02.log").exists(),
+            "a name the template renders, but not a file logwell created"
+        );
         assert!(!dir.path().join("h1").exists());
         assert!(dir.path().join("h2/today.log").exists());
         assert!(

@@ -12,6 +12,7 @@
 //! downstream ever sees half a message.
 
 pub mod compress;
+pub mod created;
 pub mod dynfile;
 pub mod file;
 pub mod fileset;

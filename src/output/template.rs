@@ -222,6 +222,24 @@ impl PathTemplate {
             })
     }
 
+    /// Whether `path`, a file another output writes, is a path this template could render
+    /// or one of its rotated generations: below the base, as deep as the template, and each
+    /// component a name [`could_be`](Self::could_be) accepts. Such a file could be written
+    /// past the selectors by a sender naming itself after it, and swept by age.
+    pub fn could_render(&self, path: &Path) -> bool {
+        let Ok(rest) = path.strip_prefix(&self.base) else {
+            return false;
+        };
+        let names: Vec<_> = rest.components().collect();
+        names.len() == self.levels.len()
+            && names.iter().enumerate().all(|(level, c)| match c {
+                std::path::Component::Normal(n) => {
+                    n.to_str().is_some_and(|n| self.could_be(level, n))
+                }
+                _ => false,
+            })
+    }
+
     /// The directory every rendered path stays in.
     pub fn base(&self) -> &Path {
         &self.base
@@ -752,6 +770,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn could_render_knows_other_outputs_files_it_could_write() {
+        let t = PathTemplate::parse("/D/{host}.log").unwrap().unwrap();
+        assert!(t.could_render(Path::new("/D/auth.log")));
+        assert!(t.could_render(Path::new("/D/auth.log.1")), "a generation");
+        assert!(!t.could_render(Path::new("/D/syslog")));
+        assert!(!t.could_render(Path::new("/D/sub/auth.log")), "deeper");
+        assert!(!t.could_render(Path::new("/E/auth.log")), "elsewhere");
+        assert!(!t.could_render(Path::new("/D/.fallback.log")));
+        let t = PathTemplate::parse("/D/{host}/{tag}.log").unwrap().unwrap();
+        assert!(t.could_render(Path::new("/D/web01/cron.log")));
+        assert!(!t.could_render(Path::new("/D/cron.log")), "shallower");
     }
 
     #[test]

@@ -804,21 +804,31 @@ max_age_days = 1
 [[rule]]
 output = "daily"
 "#;
-    let mut d = Daemon::start_privsep(config, |dir| {
-        root_log_dir(dir);
-        for p in [
-            "log/remote/gone/2026-11-01.log",
-            "log/remote/web01/2026-11-01.log",
-            "log/remote/web01/2026-11-20.log",
-        ] {
-            let path = dir.join(p);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let f = std::fs::File::create(&path).unwrap();
-            if p.contains("11-01") {
-                f.set_modified(old).unwrap();
-            }
-        }
-    });
+    let mut d = Daemon::start_privsep(config, root_log_dir);
+    // The sweep deletes only files logwell created: have it write them, then age them.
+    let mut batch = Vec::new();
+    for (day, host) in [
+        ("2026-11-01", "gone"),
+        ("2026-11-01", "web01"),
+        ("2026-11-20", "web01"),
+    ] {
+        batch.extend(format!("<14>1 {day}T12:00:00.000000Z {host} t - - - x\n").into_bytes());
+    }
+    tcp_send(d.port, &batch);
+    d.wait_stat("outputs", "daily", "written", 3);
+    assert!(d.stop().success(), "{}", d.log());
+    for p in [
+        "log/remote/gone/2026-11-01.log",
+        "log/remote/web01/2026-11-01.log",
+    ] {
+        std::fs::File::options()
+            .append(true)
+            .open(d.path(p))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    d.restart();
     wait_until(
         "the old files and the empty directory are gone",
         || d.log(),

@@ -304,24 +304,51 @@ fn ten_thousand_hosts_with_64_open_files_write_every_message_within_the_fd_bound
     }
 }
 
+/// An RFC 5424 frame from `host` stamped at noon UTC on `day` (`2026-11-01`).
+fn frame_on(day: &str, host: &str, text: &str) -> Vec<u8> {
+    format!("<14>1 {day}T12:00:00.000000Z {host} t - - - {text}\n").into_bytes()
+}
+
+/// Sets the modification time of the file at `path`.
+fn set_mtime(path: &Path, time: std::time::SystemTime) {
+    std::fs::File::options()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+}
+
+/// Waits for the daemon's log to say that an age sweep deleted something.
+fn wait_swept(d: &Daemon) {
+    let deadline = Instant::now() + DEADLINE;
+    while !d.log().contains("deleted files past max_age_days") {
+        assert!(
+            Instant::now() < deadline,
+            "no sweep deleted anything:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn per_day_files_past_max_age_are_deleted_with_their_empty_directories() {
     let old = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
-    let d = Daemon::start_with(
-        &format!(
-            "{TCP}\n[output.daily]\ntype = \"file\"\npath = \"{{dir}}/remote/{{host}}/{{year}}-{{month}}-{{day}}.log\"\n\n[output.daily.rotation]\nmax_age_days = 1\n\n[[rule]]\noutput = \"daily\"\n"
-        ),
-        |dir| {
-            for p in ["remote/gone/2026-11-01.log", "remote/web01/2026-11-01.log", "remote/web01/2026-11-20.log"] {
-                let path = dir.join(p);
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                let f = std::fs::File::create(&path).unwrap();
-                if p.contains("11-01") {
-                    f.set_modified(old).unwrap();
-                }
-            }
-        },
-    );
+    let mut d = Daemon::start(&format!(
+        "{TCP}\n[output.daily]\ntype = \"file\"\npath = \"{{dir}}/remote/{{host}}/{{year}}-{{month}}-{{day}}.log\"\n\n[output.daily.rotation]\nmax_age_days = 1\n\n[[rule]]\noutput = \"daily\"\n"
+    ));
+    let mut batch = frame_on("2026-11-01", "gone", "old");
+    batch.extend(frame_on("2026-11-01", "web01", "old"));
+    batch.extend(frame_on("2026-11-20", "web01", "recent"));
+    tcp_send(d.port, &batch);
+    d.wait_stat("outputs", "daily", "written", 3);
+    d.stop();
+    for p in ["remote/gone/2026-11-01.log", "remote/web01/2026-11-01.log"] {
+        set_mtime(&d.path(p), old);
+    }
+    // The sweep at start knows the files logwell made before the restart.
+    d.restart();
     let deadline = Instant::now() + DEADLINE;
     while d.path("remote/gone").exists() || d.path("remote/web01/2026-11-01.log").exists() {
         assert!(
@@ -334,6 +361,68 @@ fn per_day_files_past_max_age_are_deleted_with_their_empty_directories() {
     assert!(d.path("remote/web01/2026-11-20.log").exists());
     tcp_send(d.port, &frame(b"web01", "t", "today"));
     d.wait_lines(&d.path("remote/web01/2026-11-21.log"), 1);
+}
+
+/// Issue 24, item 6: `max_age_days` on `{host}.log` deleted a 40-day-old `dpkg.log` in the
+/// base directory (`dpkg` is a valid host name). Only files logwell created are swept.
+#[test]
+fn the_age_sweep_deletes_only_files_logwell_created_not_an_old_dpkg_log() {
+    let old = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    let mut d = Daemon::start_with(
+        &format!(
+            "{TCP}\n[output.remote]\ntype = \"file\"\npath = \"{{dir}}/logs/{{host}}.log\"\n\n[output.remote.rotation]\nmax_age_days = 30\n\n[[rule]]\noutput = \"remote\"\n"
+        ),
+        |dir| {
+            std::fs::create_dir(dir.join("logs")).unwrap();
+            for name in ["dpkg.log", "dpkg.log.1"] {
+                let path = dir.join("logs").join(name);
+                std::fs::write(&path, "Start-Date: 2026-10-28\n").unwrap();
+                set_mtime(&path, old);
+            }
+        },
+    );
+    tcp_send(d.port, &frame(b"web01", "t", "hello"));
+    d.wait_lines(&d.path("logs/web01.log"), 1);
+    d.stop();
+    set_mtime(&d.path("logs/web01.log"), old);
+    d.restart();
+    wait_swept(&d);
+    assert!(!d.path("logs/web01.log").exists(), "{}", d.log());
+    for name in ["dpkg.log", "dpkg.log.1"] {
+        assert_eq!(
+            std::fs::read_to_string(d.path("logs").join(name)).unwrap(),
+            "Start-Date: 2026-10-28\n",
+            "{name} is not logwell's: it must survive the sweep"
+        );
+    }
+}
+
+/// Issue 24, item 6: `/D/{host}.log` beside an output writing `/D/auth.log` let a datagram
+/// from host `auth` land in `auth.log`, past the rules. Such a config is refused.
+#[test]
+fn a_templated_path_that_could_render_another_outputs_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("logwell.toml");
+    std::fs::write(
+        &p,
+        "[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n\n[output.auth]\ntype = \"file\"\npath = \"/D/auth.log\"\n\n[output.remote]\ntype = \"file\"\npath = \"/D/{host}.log\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwelld"))
+        .args(["--check-config", "--config", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("logwell.toml:9:"), "{err}");
+    assert!(
+        err.contains("output `remote`") && err.contains("/D/auth.log") && err.contains("`auth`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: give the templated files a directory of their own"),
+        "{err}"
+    );
 }
 
 #[test]
