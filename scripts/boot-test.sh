@@ -34,7 +34,7 @@ root=$boot/root
 mkdir -p "$boot"
 if [ ! -e "$root/.logwell-boot-root" ]; then
   # The Debian mirror the host's apt uses (the entry ending in /debian).
-  mirror=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n 1 | tr -d ' ')
+  mirror=$({ grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } | head -n 1 | tr -d ' ')
   mirror=${mirror:-http://deb.debian.org/debian}
   echo "boot-test: building a Debian 12 root in $root from $mirror (once, about a minute)" >&2
   rm -rf "$root.tmp"
