@@ -7,8 +7,8 @@
 # `parse` and `framing`, the shared conformance corpus when LOGWELL_CONFORMANCE_DIR (or
 # ../shared/conformance) is there, plus a few messages written here; for the others, a few
 # small inputs written here (see each target's header for what its first bytes choose).
-# `queue` and `history` run with a 256 MB malloc limit: a damaged file must not make them
-# allocate more than that.
+# `queue` and `history` run with a 256 MB malloc limit: no damaged file may make them
+# allocate more than that at once.
 set -euo pipefail
 cd "$(dirname "$0")"
 target=${1:?usage: fuzz/run.sh framing|parse|config|request|position|sse|queue|history [RUNS] [SECONDS]}
