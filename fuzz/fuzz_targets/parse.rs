@@ -10,10 +10,8 @@ use logwell::output::format::{format_line, TimeCache};
 use logwell::parse::{parse, ParseContext};
 
 fuzz_target!(|data: &[u8]| {
-    let ctx = ParseContext {
-        recv_time: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 30).unwrap(),
-        local_offset: FixedOffset::east_opt(3600).unwrap(),
-    };
+    let recv_time = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 30).unwrap();
+    let ctx = ParseContext::new(recv_time, FixedOffset::east_opt(3600).unwrap());
     let msg = parse(data, &ctx);
     let source = Source {
         input: "fuzz".into(),
@@ -23,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         use_sender_timestamp: true,
         tls_peer: None,
     };
-    let ev = Event { msg, recv_time: ctx.recv_time, source: &source, creds: None };
+    let ev = Event { msg, recv_time, source: &source, creds: None };
     let mut cache = TimeCache::default();
     for format in [Format::Traditional, Format::Rfc3339, Format::Rfc5424, Format::Json] {
         let mut out = Vec::new();

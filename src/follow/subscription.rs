@@ -209,7 +209,8 @@ fn modified(path: &std::path::Path) -> chrono::NaiveDateTime {
 
 /// Appends one line event. SSE data must not hold a CR or LF: stored lines never do (they
 /// are escaped), other programs' lines might, so those are escaped as `#015`.
-fn encode_line(encoding: Encoding, cursor: Position, line: &[u8], out: &mut Vec<u8>) {
+#[doc(hidden)]
+pub fn encode_line(encoding: Encoding, cursor: Position, line: &[u8], out: &mut Vec<u8>) {
     match encoding {
         Encoding::Sse => {
             out.extend_from_slice(b"id: ");

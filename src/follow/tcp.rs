@@ -24,7 +24,7 @@ pub const REQUEST_WAIT: Duration = Duration::from_millis(300);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest request line.
-const MAX_REQUEST: u64 = 4096;
+pub const MAX_REQUEST: u64 = 4096;
 
 /// Serves raw TCP until the service stops; one task per connection.
 pub async fn serve(listener: TcpListener, service: Arc<Service>) {
