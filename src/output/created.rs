@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::fileset::parse_name;
+use super::fileset::generation_splits;
 
 /// The files one templated output created.
 pub(crate) struct Created {
@@ -100,19 +100,8 @@ impl Created {
         if let Some(p) = known(name) {
             return Some(p);
         }
-        // A generation is the live name and a suffix starting at one of the last two `.`
-        // or `-` of the name less its compression extension (as `PathTemplate::could_be`).
-        let stem = name
-            .strip_suffix(".zst")
-            .or_else(|| name.strip_suffix(".gz"))
-            .unwrap_or(name);
-        stem.bytes()
-            .enumerate()
-            .rev()
-            .filter(|&(_, b)| b == b'.' || b == b'-')
-            .take(2)
-            .filter(|&(k, _)| k > 0 && parse_name(&name[..k], name).is_some())
-            .find_map(|(k, _)| known(&name[..k]))
+        // Or a rotated generation of a recorded name.
+        generation_splits(name).find_map(|k| known(&name[..k]))
     }
 
     /// Forgets every path not in `keep` (files all gone) and saves the record again.

@@ -97,6 +97,22 @@ pub fn split(live: &Path) -> (PathBuf, String) {
     (dir, name)
 }
 
+/// Where a rotated generation's suffix can start in `name`: the byte offsets `k` such that
+/// `name` is a generation of `&name[..k]` (`.N`, `-DATE`, `-DATE-N`, before an optional `.gz`
+/// or `.zst`). Such a suffix holds at most two `.` or `-`, so only the last two such places
+/// of the name less its compression extension are tried: linear in the name, whatever it
+/// holds (the privileged parent matches names a sender chose).
+pub fn generation_splits(name: &str) -> impl Iterator<Item = usize> + '_ {
+    let (stem, _) = Compression::from_name(name);
+    stem.bytes()
+        .enumerate()
+        .rev()
+        .filter(|&(_, b)| b == b'.' || b == b'-')
+        .take(2)
+        .map(|(k, _)| k)
+        .filter(move |&k| k > 0 && parse_name(&name[..k], name).is_some())
+}
+
 /// Reads the slot of a file name in the set of `base`, if it is one of its generations.
 pub fn parse_name(base: &str, name: &str) -> Option<(Slot, Compression)> {
     let (stem, compression) = Compression::from_name(name);

@@ -204,22 +204,8 @@ impl PathTemplate {
         if level + 1 != self.levels.len() {
             return false;
         }
-        // A generation is the live name and a suffix (`.N`, `-DATE`, `-DATE-N`, before an
-        // optional `.gz` or `.zst`) holding at most two `.` or `-`: only the last two such
-        // places in the name less its compression extension can start it. Looking at those
-        // alone keeps this linear (each `parse_name` is).
-        let stem = name
-            .strip_suffix(".zst")
-            .or_else(|| name.strip_suffix(".gz"))
-            .unwrap_or(name);
-        stem.bytes()
-            .enumerate()
-            .rev()
-            .filter(|&(_, b)| b == b'.' || b == b'-')
-            .take(2)
-            .any(|(k, _)| {
-                k > 0 && matches[k] && super::fileset::parse_name(&name[..k], name).is_some()
-            })
+        // Or a rotated generation of a name the template renders (linear, see there).
+        super::fileset::generation_splits(name).any(|k| matches[k])
     }
 
     /// Whether `path`, a file another output writes, is a path this template could render
