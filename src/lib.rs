@@ -10,7 +10,7 @@
 //!   [`input::stream`] is the one accept loop and connection loop of TCP, Unix stream and TLS
 //!   (one task per connection; TLS plugs in its handshake as an upgrade step);
 //!   [`input::limits`] enforces `permit`, per-peer connection caps and rate limits, and the
-//!   frame timeout.
+//!   frame timeout; [`input::nofile`] raises the descriptor limit and keeps a reserve.
 //! - [`parse`]: pure parsers. [`parse::framing`] splits streams (RFC 6587);
 //!   [`parse::parse`] reads RFC 5424 and RFC 3164 into a [`message::Message`].
 //! - [`pipeline`]: parse → route → format for one input task, with no per-message
@@ -29,7 +29,9 @@
 //!   `output::queued`); every file-system change in
 //!   [`output::fsops`].
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
-//! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]) and raw TCP ([`follow::tcp`]):
+//! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]), on TCP and on a local Unix
+//!   socket whose clients are authorised by their credentials ([`follow::local`]), and raw TCP
+//!   ([`follow::tcp`]):
 //!   history then live lines, filtered ([`follow::line`]), read from the files by each
 //!   subscriber ([`follow::subscription`]), never from the receive path.
 //! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint.
@@ -39,7 +41,8 @@
 //! - [`queue`]: the per-action disk-assisted queue (memory, then checksummed segment files in
 //!   the state directory) that forwarding and Kafka deliver from, at least once; [`queue::record`] is
 //!   its pure record codec.
-//! - [`stats`]: counters per input and output.
+//! - [`stats`]: counters per input and output, and each input's state (running, idle,
+//!   degraded by a fault of its environment).
 //! - [`cli`]: the `logwell` client's subcommands (`stats`, `rotate`, `cat`, `follow`, `show`), `logwelld`'s
 //!   arguments ([`cli::logwelld`]) and the completion scripts ([`cli::generate`]).
 #![deny(missing_docs)]
