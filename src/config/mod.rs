@@ -527,7 +527,7 @@ output = "syslog"
     #[test]
     fn shipped_configs_validate() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for f in ["etc/logwell.toml", "etc/dev.toml"] {
+        for f in ["etc/logwell.toml", "etc/dev.toml", "etc/container.toml"] {
             let s = load_files(&[root.join(f)]);
             assert!(s.is_ok(), "{f}: {}", s.unwrap_err());
         }

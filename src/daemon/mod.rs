@@ -16,6 +16,9 @@
 //!   files stay open. A TLS input re-reads its certificate, key and CA, and takes new paths
 //!   for them the same way, its listener and connections kept. Changed or removed inputs are stopped the way shutdown stops them, so
 //!   nothing they accepted is lost.
+//! - **As PID 1** (a container's entry point), logwelld also reaps the orphans the kernel
+//!   hands it: the privileged parent does under privilege separation, the daemon's loop
+//!   otherwise. Signals work as anywhere else: every one it stops on has a handler.
 //! - **SIGTERM / SIGINT**: stop every input (each reads what the kernel already holds for
 //!   it), wait for every input task, then close the outputs: each writer writes what is
 //!   pending, `fsync`s, and exits. Exit code 0.
@@ -123,6 +126,17 @@ fn owned_socket_files(
         .filter(|(_, b)| b.as_ref().is_ok_and(Bound::owns_path))
         .filter_map(|(i, _)| input::socket_path(i).map(std::path::Path::to_path_buf))
         .collect()
+}
+
+/// Reaps every child that has ended. Only as PID 1 without privilege separation: logwelld
+/// starts no process of its own, so its children are orphans the kernel handed it.
+fn reap_orphans() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
 }
 
 /// Diagnostics go to stderr (the journal, under systemd). `RUST_LOG` overrides the config.
@@ -324,6 +338,8 @@ impl Daemon {
         let mut hup = signal(SignalKind::hangup()).map_err(io_err("cannot handle SIGHUP"))?;
         let mut term = signal(SignalKind::terminate()).map_err(io_err("cannot handle SIGTERM"))?;
         let mut int = signal(SignalKind::interrupt()).map_err(io_err("cannot handle SIGINT"))?;
+        let init = std::process::id() == 1;
+        let mut child = signal(SignalKind::child()).map_err(io_err("cannot handle SIGCHLD"))?;
         self.follow = crate::follow::start(&self.settings, self.stats.clone())
             .await
             .map_err(io_err("cannot start the follow service"))?;
@@ -368,6 +384,7 @@ impl Daemon {
                     notifier.send(&format!("READY=1\nSTATUS={}", self.status()));
                 }
                 Some(request) = requests.recv() => self.handle(request).await,
+                _ = child.recv(), if init => reap_orphans(),
                 _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break }
                 _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break }
                 _ = &mut parent_gone => { tracing::warn!("the privileged parent is gone: shutting down"); break }

@@ -149,8 +149,7 @@ pub fn bind(
         InputKind::Udp(u) => udp::bind(&settings.name, u, activated).map(Bound::Udp),
         InputKind::Tcp(t) => tcp::bind(&settings.name, t, activated).map(Bound::Tcp),
         InputKind::Tls(t) => tcp::bind(&settings.name, &t.stream, activated).map(Bound::Tcp),
-        InputKind::UnixDatagram(u) => unix::bind_datagram(&settings.name, u, activated)
-            .map(|(s, a)| Bound::UnixDatagram(s, a)),
+        InputKind::UnixDatagram(u) => unix::bind_datagram(&settings.name, u, activated),
         InputKind::UnixStream(s) => {
             unix::bind_stream(&settings.name, s, activated).map(|(l, a)| Bound::UnixStream(l, a))
         }

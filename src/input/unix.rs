@@ -2,14 +2,21 @@
 //! `syslog()`, `logger -u`) with `SO_PASSCRED` so each message records its sender's
 //! pid/uid/gid, and a stream socket (`logger --socket-type stream`) with the peer's
 //! credentials from `SO_PEERCRED`. The socket file is created with the configured mode;
-//! a stale socket at the path is replaced, anything else there is an error.
+//! a stale socket or a link to nothing at the path is replaced, anything else there is an
+//! error.
+//!
+//! `/dev/log` is special, as in rsyslog's imuxsock: logwelld binds it only where nothing else
+//! provides it (sysvinit, a container without systemd, a chroot). Where journald runs it owns
+//! `/dev/log`, and where the path is a socket mounted from elsewhere (a container sharing its
+//! host's), that is where programs' messages go: the input then stays idle and never touches
+//! the path.
 //!
 //! The mode is never set through a path that could follow a link: it is set on the socket
 //! before `bind` (so the file is created with it, less the umask), then made exact with
 //! `fchmodat(AT_SYMLINK_NOFOLLOW)`, which refuses a link planted at the path meanwhile.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::Path;
 use std::sync::Arc;
@@ -19,8 +26,45 @@ use nix::sys::stat::{FchmodatFlags, Mode};
 use tokio::sync::Semaphore;
 
 use super::stream::{self, StreamLimits};
-use super::{activation::Activated, dgram, InputContext, InputError};
+use super::{activation::Activated, dgram, Bound, InputContext, InputError};
 use crate::config::{StreamSettings, UnixDatagramSettings, UnixPath};
+
+/// Why a `/dev/log` input is idle where journald runs (`logwell stats` shows it).
+pub const DEV_LOG_JOURNALD: &str =
+    "journald provides /dev/log on this host and forwards what it receives to syslog.socket";
+
+/// Why a `/dev/log` input is idle where the socket is mounted from elsewhere.
+pub const DEV_LOG_MOUNTED: &str = "/dev/log is a socket mounted from elsewhere (a container sharing its host's); what programs log there goes to that logger";
+
+/// Why an input on journald's forwarding socket is idle where journald does not run.
+pub const NO_JOURNALD: &str = "journald does not run on this host, so nothing forwards to this socket; local programs log through /dev/log";
+
+/// Why a system socket must be left alone, for the file system under `root` (`/`, or a test's
+/// directory). Two paths are another program's to provide:
+/// - `/dev/log`, where journald runs (its `run/systemd/journal/dev-log` exists), or where a
+///   socket from another file system is mounted over it (a bind mount shows the device of
+///   the file system it came from);
+/// - journald's forwarding socket `/run/systemd/journal/syslog` (syslog.socket's), where
+///   journald does not run: binding it would only create `/run/systemd` on a host without
+///   systemd, which some programs take for a sign that systemd runs.
+///
+/// A socket systemd passes is taken before this is asked.
+fn provided_elsewhere(path: &Path, root: &Path) -> Option<&'static str> {
+    let journal = root.join("run/systemd/journal");
+    if path == root.join("dev/log") {
+        if std::fs::symlink_metadata(journal.join("dev-log")).is_ok() {
+            return Some(DEV_LOG_JOURNALD);
+        }
+        let m = std::fs::symlink_metadata(path).ok()?;
+        let dir = std::fs::metadata(path.parent()?).ok()?;
+        return (m.file_type().is_socket() && m.dev() != dir.dev()).then_some(DEV_LOG_MOUNTED);
+    }
+    if path == journal.join("syslog") && std::fs::symlink_metadata(journal.join("socket")).is_err()
+    {
+        return Some(NO_JOURNALD);
+    }
+    None
+}
 
 fn prepare_path(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
@@ -28,6 +72,10 @@ fn prepare_path(path: &Path) -> std::io::Result<()> {
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path),
+        // A link to nothing (journald's `/dev/log` where journald does not run).
+        Ok(m) if m.file_type().is_symlink() && std::fs::metadata(path).is_err() => {
+            std::fs::remove_file(path)
+        }
         Ok(_) => Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
         Err(_) => Ok(()),
     }
@@ -71,16 +119,20 @@ fn path_error<'a>(
 
 /// Binds the datagram socket, with `SO_PASSCRED` and the receive buffer size; or takes the
 /// one systemd passed for this path (`syslog.socket`), leaving its mode and buffer as systemd
-/// set them. Returns whether the socket was passed.
+/// set them; or nothing (idle) for a system socket another program provides (see
+/// [`provided_elsewhere`]).
 pub fn bind_datagram(
     name: &str,
     s: &UnixDatagramSettings,
     activated: &mut Activated,
-) -> Result<(UnixDatagram, bool), InputError> {
+) -> Result<Bound, InputError> {
     if let Some(fd) = activated.take_unix(name, &s.unix.path, false) {
         let sock = UnixDatagram::from(fd);
         let _ = socket::setsockopt(&sock, sockopt::PassCred, &true);
-        return Ok((sock, true));
+        return Ok(Bound::UnixDatagram(sock, true));
+    }
+    if let Some(why) = provided_elsewhere(&s.unix.path, Path::new("/")) {
+        return Ok(Bound::Idle(why));
     }
     let bind = || -> std::io::Result<UnixDatagram> {
         prepare_path(&s.unix.path)?;
@@ -92,7 +144,7 @@ pub fn bind_datagram(
         Ok(sock)
     };
     bind()
-        .map(|s| (s, false))
+        .map(|s| Bound::UnixDatagram(s, false))
         .map_err(path_error(name, &s.unix))
 }
 
@@ -172,6 +224,59 @@ mod tests {
             assert!(m.file_type().is_socket(), "{name}");
             assert_eq!(m.permissions().mode() & 0o7777, mode, "{name}");
         }
+    }
+
+    /// Issue 35: `/dev/log` is left alone where journald provides it, whatever is there, and
+    /// journald's forwarding socket where journald does not run; any other path, and
+    /// `/dev/log` where journald does not run, are logwelld's to bind.
+    #[test]
+    fn system_sockets_are_left_to_journald() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        let journal = root.join("run/systemd/journal");
+        std::fs::create_dir_all(&journal).unwrap();
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        let dev_log = root.join("dev/log");
+        let forwarding = journal.join("syslog");
+        assert_eq!(provided_elsewhere(&dev_log, root), None);
+        assert_eq!(provided_elsewhere(&forwarding, root), Some(NO_JOURNALD));
+        // journald starts: its sockets appear, and /dev/log links to one.
+        let _socket = UnixDatagram::bind(journal.join("socket")).unwrap();
+        let _dev_log = UnixDatagram::bind(journal.join("dev-log")).unwrap();
+        std::os::unix::fs::symlink(journal.join("dev-log"), &dev_log).unwrap();
+        assert_eq!(provided_elsewhere(&dev_log, root), Some(DEV_LOG_JOURNALD));
+        assert_eq!(provided_elsewhere(&forwarding, root), None);
+        assert_eq!(provided_elsewhere(&root.join("other.sock"), root), None);
+    }
+
+    /// Issue 35: journald's `/dev/log` link where journald does not run (a container's
+    /// `/dev`) points to nothing; it is replaced, as a stale socket is. A link to a file that
+    /// exists is never replaced.
+    #[test]
+    fn a_link_to_nothing_is_replaced_a_link_to_a_file_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let dangling = dir.path().join("log");
+        std::os::unix::fs::symlink(dir.path().join("gone/dev-log"), &dangling).unwrap();
+        let _fd = {
+            prepare_path(&dangling).unwrap();
+            bind_with_mode(&unix_path(&dangling, 0o666), SockType::Datagram).unwrap()
+        };
+        assert!(std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_socket());
+        let target = dir.path().join("file");
+        std::fs::write(&target, "x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(
+            prepare_path(&link).unwrap_err().kind(),
+            std::io::ErrorKind::AlreadyExists
+        );
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     /// Issue 24 item 11: the mode was set with a path `chmod`, which follows a link planted

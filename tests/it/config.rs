@@ -63,7 +63,7 @@ fn a_bad_config_is_refused_at_start_and_by_check_config_with_place_and_hint() {
 
 #[test]
 fn the_shipped_configs_pass_check_config() {
-    for f in ["etc/logwell.toml", "etc/dev.toml"] {
+    for f in ["etc/logwell.toml", "etc/dev.toml", "etc/container.toml"] {
         let p = format!("{}/{f}", env!("CARGO_MANIFEST_DIR"));
         let out = logwelld(&["--check-config", "--config", &p]);
         assert!(

@@ -5,6 +5,7 @@ mod util;
 
 mod config;
 mod conformance;
+mod container;
 mod degraded;
 mod follow;
 mod forward;

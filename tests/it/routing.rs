@@ -15,6 +15,7 @@ fn the_shipped_config_routes_like_debian_12() {
         )
         .replace("/var/log/", "{dir}/")
         .replace("/run/systemd/journal/syslog", "{dir}/journald.sock")
+        .replace("\"/dev/log\"", "\"{dir}/dev-log\"")
         .replace("/run/logwell/", "{dir}/")
         // The kernel's own lines would mix with the test's in kern.log.
         .replace("[input.kernel]\ntype = \"kmsg\"\n", "")

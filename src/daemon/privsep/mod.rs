@@ -93,12 +93,27 @@ pub(crate) fn plan(settings: &Settings) -> Result<Option<Identity>, PrivsepError
         .inputs
         .iter()
         .any(|i| matches!(i.kind, InputKind::Journal(_)));
-    Ok(Some(Identity {
+    let identity = Identity {
         user: d.user.clone(),
         uid,
         gid,
         groups: worker_groups(gid, journal),
-    }))
+    };
+    if let Some(why) = worker::unmapped(
+        &identity,
+        read_proc("uid_map"),
+        read_proc("gid_map"),
+        read_proc("setgroups"),
+    ) {
+        tracing::warn!("privilege separation skipped: {why}; everything runs as root. Map the worker's ids into the container, or set `privsep = false` in [daemon] to say so");
+        return Ok(None);
+    }
+    Ok(Some(identity))
+}
+
+/// `/proc/self/NAME`, or nothing where it cannot be read (then nothing is checked).
+fn read_proc(name: &str) -> Option<String> {
+    std::fs::read_to_string(Path::new("/proc/self").join(name)).ok()
 }
 
 /// The worker's groups: its user's own (`gid`), `adm`, and `systemd-journal` when the

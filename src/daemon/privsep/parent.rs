@@ -150,14 +150,22 @@ impl Parent {
         answer(self.sock.as_raw_fd(), &self.policy, notifier)
     }
 
+    /// Reaps children: the worker, and any orphan the kernel hands to a PID 1 (logwelld as a
+    /// container's entry point), which would otherwise stay a zombie. `Some` once the worker
+    /// has ended.
     fn reap(&self, flags: WaitPidFlag) -> Option<Ended> {
         loop {
-            match waitpid(self.worker, Some(flags)) {
-                Ok(WaitStatus::Exited(_, code)) => return Some(Ended::Exited(code)),
-                Ok(WaitStatus::Signaled(_, sig, _)) => return Some(Ended::Killed(sig)),
+            match waitpid(None, Some(flags)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == self.worker => {
+                    return Some(Ended::Exited(code))
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == self.worker => {
+                    return Some(Ended::Killed(sig))
+                }
                 Ok(WaitStatus::StillAlive) => return None,
-                Ok(_) => continue,
-                Err(nix::errno::Errno::EINTR) => continue,
+                // An orphan reaped, or a stop: go on.
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                // No child at all: the worker is gone.
                 Err(_) => return Some(Ended::Exited(1)),
             }
         }

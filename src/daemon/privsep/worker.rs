@@ -36,6 +36,51 @@ pub struct DropError {
     source: io::Error,
 }
 
+/// Why the drop to `id` cannot work in this user namespace (a container that maps only
+/// root, or denies `setgroups`), from `/proc/self/uid_map`, `gid_map` and `setgroups`: then
+/// the worker would fail at its first step, and privilege separation is skipped instead.
+pub(crate) fn unmapped(
+    id: &Identity,
+    uid_map: Option<String>,
+    gid_map: Option<String>,
+    setgroups: Option<String>,
+) -> Option<String> {
+    let has = |map: &Option<String>, id: u32| {
+        map.as_deref().is_none_or(|m| {
+            m.lines().any(|l| {
+                let mut n = l.split_whitespace().map(|f| f.parse::<u64>().ok());
+                match (n.next().flatten(), n.next().flatten(), n.next().flatten()) {
+                    (Some(inside), Some(_), Some(count)) => {
+                        (inside..inside + count).contains(&u64::from(id))
+                    }
+                    _ => false,
+                }
+            })
+        })
+    };
+    if !has(&uid_map, id.uid) {
+        return Some(format!(
+            "this container's user namespace maps no uid {} for `{}` (/proc/self/uid_map)",
+            id.uid, id.user
+        ));
+    }
+    if let Some(g) = std::iter::once(&id.gid)
+        .chain(&id.groups)
+        .find(|&&g| !has(&gid_map, g))
+    {
+        return Some(format!(
+            "this container's user namespace maps no gid {g} for `{}` (/proc/self/gid_map)",
+            id.user
+        ));
+    }
+    if setgroups.as_deref().is_some_and(|s| s.trim() == "deny") {
+        return Some(
+            "this container's user namespace denies setgroups (/proc/self/setgroups)".into(),
+        );
+    }
+    None
+}
+
 /// Becomes `id`: groups, gid, uid; clears every capability set; sets no-new-privs; asks for
 /// SIGTERM when the parent (`parent_pid`) dies.
 pub(crate) fn drop_privileges(id: &Identity, parent_pid: i32) -> Result<(), DropError> {
@@ -189,4 +234,50 @@ pub(crate) fn call(request: &Request) -> io::Result<Option<File>> {
 /// `path` made absolute against the current directory (which the parent shares).
 pub(crate) fn absolute(path: &Path) -> io::Result<std::path::PathBuf> {
     std::path::absolute(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> Identity {
+        Identity {
+            user: "_logwell".into(),
+            uid: 100,
+            gid: 4,
+            groups: vec![4, 65534],
+        }
+    }
+
+    fn map(s: &str) -> Option<String> {
+        Some(s.into())
+    }
+
+    /// Issue 35: a container that maps only root (rootless podman's default, an LXC with one
+    /// id) cannot become `_logwell`; that is said before the fork instead of failing in it.
+    #[test]
+    fn the_drop_is_checked_against_the_namespace_maps() {
+        let full = map("         0          0 4294967295\n");
+        assert_eq!(
+            unmapped(&id(), full.clone(), full.clone(), map("allow\n")),
+            None
+        );
+        assert_eq!(
+            unmapped(&id(), None, None, None),
+            None,
+            "nothing to read: no check"
+        );
+        let root_only = map("0 1000 1\n");
+        assert!(unmapped(&id(), root_only.clone(), full.clone(), None)
+            .unwrap()
+            .contains("no uid 100"));
+        let no_nobody = map("0 100000 65536\n");
+        assert!(unmapped(&id(), full.clone(), no_nobody.clone(), None).is_none());
+        assert!(unmapped(&id(), full.clone(), map("0 100000 100\n"), None)
+            .unwrap()
+            .contains("no gid 65534"));
+        assert!(unmapped(&id(), full.clone(), full, map("deny\n"))
+            .unwrap()
+            .contains("setgroups"));
+    }
 }
