@@ -6,6 +6,9 @@
 # reload, restart and upgrade under load, SIGKILL and SIGSTOP of the worker, a kmsg input that
 # cannot run, purge, and rsyslog coming back. Run twice: without /dev/kmsg in the container
 # (the default there) and with it bound in (opening it is still denied by the device policy).
+# Then a third time on a Debian 12 booted with sysvinit (sysvinit-core, no systemd, no
+# journald), where scripts/boot/check-sysv.sh checks /dev/log, `service logwell ...`, remove
+# and purge.
 #
 # Needs root; changes nothing on the host but target/boot (the Debian root, built once with
 # debootstrap, about a minute) and the empty cgroups nspawn leaves, which it removes. It runs on
@@ -32,16 +35,30 @@ target=${CARGO_TARGET_DIR:-target}
 boot=$(realpath -m "$target/boot")
 root=$boot/root
 mkdir -p "$boot"
+# The Debian mirror the host's apt uses (the entry ending in /debian).
+mirror=$({ grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } | head -n 1 | tr -d ' ')
+mirror=${mirror:-http://deb.debian.org/debian}
 if [ ! -e "$root/.logwell-boot-root" ]; then
-  # The Debian mirror the host's apt uses (the entry ending in /debian).
-  mirror=$({ grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } | head -n 1 | tr -d ' ')
-  mirror=${mirror:-http://deb.debian.org/debian}
   echo "boot-test: building a Debian 12 root in $root from $mirror (once, about a minute)" >&2
   rm -rf "$root.tmp"
   debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,bsdutils,procps,adduser,python3 \
     bookworm "$root.tmp" "$mirror" >"$boot/debootstrap.log" 2>&1 || { tail -n 20 "$boot/debootstrap.log" >&2; exit 1; }
   mv "$root.tmp" "$root"
   touch "$root/.logwell-boot-root"
+fi
+# The same with sysvinit as init, for the "sysv" run; its checks start from /etc/inittab once
+# runlevel 2 is reached, and `init 0` powers the container off.
+sysv_root=$boot/root-sysv
+if [ ! -e "$sysv_root/.logwell-boot-root" ]; then
+  echo "boot-test: building a Debian 12 root with sysvinit in $sysv_root (once, about a minute)" >&2
+  rm -rf "$sysv_root.tmp"
+  debootstrap --variant=minbase --include=sysvinit-core,initscripts,insserv,sysv-rc,bsdutils,procps,adduser,python3 \
+    --exclude=systemd-sysv bookworm "$sysv_root.tmp" "$mirror" >"$boot/debootstrap-sysv.log" 2>&1 || { tail -n 20 "$boot/debootstrap-sysv.log" >&2; exit 1; }
+  # No terminals in the container: no getty.
+  sed -i -E '/^[0-9]+:[0-9]+:respawn:\/sbin\/getty/d' "$sysv_root.tmp/etc/inittab"
+  echo 'lw:2:once:/bin/sh -c "/bin/bash /harness/check-sysv.sh >/out/result.txt 2>&1; sync; /sbin/init 0"' >>"$sysv_root.tmp/etc/inittab"
+  mv "$sysv_root.tmp" "$sysv_root"
+  touch "$sysv_root/.logwell-boot-root"
 fi
 # The checks start at boot; the root keeps the unit (--volatile=overlay throws away what the
 # container writes, not what is written here).
@@ -61,7 +78,7 @@ if [ ! -e "$debs/.complete" ]; then
   touch "$debs/.complete"
 fi
 cp "$debs"/*.deb "$harness/debs/"
-cp scripts/boot/check.sh scripts/boot/gap.py "$harness/"
+cp scripts/boot/lib.sh scripts/boot/check.sh scripts/boot/check-sysv.sh scripts/boot/gap.py "$harness/"
 
 deb=${LOGWELL_DEB:-}
 [ -n "$deb" ] || deb=$(scripts/package.sh | tail -n 1)
@@ -81,15 +98,17 @@ clean_cgroups() {
 }
 
 status=0
-for mode in plain kmsg; do
+for mode in ${LOGWELL_BOOT_MODES:-plain kmsg sysv}; do
   out=$boot/out-$mode
   rm -rf "$out"; mkdir -p "$out"
   echo "$mode" >"$out/mode"
   extra=()
-  [ "$mode" = kmsg ] && [ -e /dev/kmsg ] && extra=(--bind=/dev/kmsg)
+  [ "$mode" != plain ] && [ -e /dev/kmsg ] && extra=(--bind=/dev/kmsg)
+  dir=$root
+  [ "$mode" = sysv ] && dir=$sysv_root
   echo "==> boot-test: booting Debian 12 ($mode)" >&2
   started=$SECONDS
-  timeout 600 systemd-nspawn -q -D "$root" -b --register=no --keep-unit --console=pipe \
+  timeout -k 10 600 systemd-nspawn -q -D "$dir" -b --register=no --keep-unit --console=pipe \
     --volatile=overlay --private-network --bind-ro="$harness:/harness" --bind="$out:/out" \
     "${extra[@]}" >"$out/console.log" 2>&1 || true
   clean_cgroups

@@ -4,33 +4,12 @@
 # (/out/result.txt), the restart gaps to /out/gaps.txt, and powers the container off after.
 # /harness holds the .debs; /out/mode says whether /dev/kmsg is bound in ("kmsg") or not.
 set -u
-export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
+. /harness/lib.sh
 mode=$(cat /out/mode 2>/dev/null || echo plain)
 # "shell": no checks; the container stays up for `nsenter -t PID -a` (by hand, debugging).
 [ "$mode" = shell ] && exec sleep infinity
-passed=0
-failed=0
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
-# check WHAT CMD...: one assertion.
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-# wait_for SECONDS CMD...: until CMD succeeds, bounded.
-wait_for() {
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $end ] || return 1
-    sleep 0.1
-  done
-}
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
 active() { [ "$(systemctl is-active "$1")" = active ]; }
 main_pid() { systemctl show -p MainPID --value logwell; }
-# logged FACILITY.SEVERITY FILE: logger through /dev/log (journald), found in FILE.
-logged() {
-  local text="boot-$1-$RANDOM$RANDOM"
-  logger -p "$1" -t bootcheck "$text"
-  wait_for 20 grep -qF "$text" "$2"
-}
 # gap FILE CMD...: 1000 messages through journald while CMD runs; prints gap.py's JSON.
 gap() { local f=$1; shift; python3 /harness/gap.py --file "$f" --count 1000 --every-ms 2 --at-ms 500 -- "$@"; }
 json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
@@ -70,6 +49,8 @@ check "triggered by syslog.socket" sh -c 'systemctl show -p TriggeredBy --value 
 status=$(systemctl show -p StatusText --value logwell)
 echo "  STATUS=$status"
 check "a STATUS= line" sh -c "echo '$status' | grep -q 'inputs'"
+check "the shipped /dev/log input is idle where journald runs" test "$(input_state devlog)" = idle
+check "and /dev/log is still journald's" test "$(readlink /dev/log)" = /run/systemd/journal/dev-log
 check "user _logwell in adm, no home, no shell" sh -c '[ "$(id -gn _logwell)" = adm ] && [ "$(getent passwd _logwell | cut -d: -f6,7)" = /nonexistent:/usr/sbin/nologin ]'
 check "conffile, state and drop-in directories" sh -c 'dpkg-query -W -f="\${Conffiles}" logwell | grep -q /etc/logwell/logwell.toml && [ -d /var/lib/logwell ] && [ -d /etc/logwell/conf.d ]'
 check "binaries, man pages, completions" sh -c 'for p in /usr/sbin/logwelld /usr/bin/logwell /usr/share/man/man8/logwelld.8.gz /usr/share/man/man5/logwell.toml.5.gz /usr/share/bash-completion/completions/logwell /usr/share/zsh/vendor-completions/_logwell /usr/share/fish/vendor_completions.d/logwell.fish; do [ -e $p ] || exit 1; done'

@@ -172,3 +172,46 @@ fn the_readme_states_the_units_security_score() {
         "README.md should say `{stated}` (systemd-analyze security --offline=true packaging/systemd/logwell.service)"
     );
 }
+
+/// Issue 35: the SysV init script parses as POSIX sh (dash, Debian's /bin/sh), declares what
+/// insserv and update-rc.d read, and logwell provides `$syslog`. scripts/boot-test.sh runs it
+/// on a Debian booted with sysvinit.
+#[test]
+fn the_init_script_is_posix_sh_with_lsb_headers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/sysvinit");
+    let script = root.join("logwell");
+    let out = Command::new("dash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&script).unwrap();
+    for header in [
+        "# Provides:          logwell",
+        "# Required-Start:    $remote_fs $time",
+        "# Default-Start:     2 3 4 5",
+        "# Default-Stop:      0 1 6",
+        ". /lib/lsb/init-functions",
+    ] {
+        assert!(
+            text.contains(header),
+            "no `{header}` in {}",
+            script.display()
+        );
+    }
+    for action in [
+        "start)",
+        "stop)",
+        "reload|force-reload)",
+        "restart)",
+        "status)",
+    ] {
+        assert!(text.contains(action), "no `{action}`");
+    }
+    let insserv = std::fs::read_to_string(root.join("insserv.conf")).unwrap();
+    assert!(
+        insserv.lines().any(|l| l == "$syslog +logwell"),
+        "{insserv}"
+    );
+}
