@@ -106,6 +106,9 @@ fn path_hint(e: &std::io::Error) -> &'static str {
         std::io::ErrorKind::AlreadyExists => {
             "\n  hint: a file that is not a socket is in the way; remove it or choose another `path`"
         }
+        std::io::ErrorKind::NotADirectory => {
+            "\n  hint: a file that is not a directory is on the socket's path; remove it or choose another `path`"
+        }
         _ => "",
     }
 }
@@ -193,16 +196,12 @@ pub fn probe(settings: &InputSettings) -> Vec<InputError> {
             }
         }
         InputKind::UnixDatagram(_) | InputKind::UnixStream(_) => {
-            let path = socket_path(settings);
-            let dir = path
-                .and_then(Path::parent)
-                .filter(|d| !d.as_os_str().is_empty());
-            if let (Some(path), Some(dir)) = (path, dir) {
-                if !dir.is_dir() {
+            if let Some(path) = socket_path(settings) {
+                if let Err(source) = unix::can_bind(path) {
                     faults.push(InputError::BindPath {
                         input: name.clone(),
                         path: path.to_path_buf(),
-                        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                        source,
                     });
                 }
             }

@@ -66,6 +66,28 @@ fn provided_elsewhere(path: &Path, root: &Path) -> Option<&'static str> {
     None
 }
 
+/// Whether logwelld, as this user, could bind `path` at start (for `--check-config`): it is
+/// left alone where another program provides it; otherwise its nearest existing directory
+/// (the rest is created) must be a directory this user may write to.
+pub fn can_bind(path: &Path) -> std::io::Result<()> {
+    if provided_elsewhere(path, Path::new("/")).is_some() {
+        return Ok(());
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(d) {
+            Ok(m) if m.is_dir() => {
+                return nix::unistd::access(d, nix::unistd::AccessFlags::W_OK)
+                    .map_err(std::io::Error::from)
+            }
+            Ok(_) => return Err(std::io::Error::from(std::io::ErrorKind::NotADirectory)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => dir = d.parent(),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn prepare_path(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -247,6 +269,21 @@ mod tests {
         assert_eq!(provided_elsewhere(&dev_log, root), Some(DEV_LOG_JOURNALD));
         assert_eq!(provided_elsewhere(&forwarding, root), None);
         assert_eq!(provided_elsewhere(&root.join("other.sock"), root), None);
+    }
+
+    /// `--check-config` says what the start would meet: missing directories are created, so
+    /// they are no fault; a file on the way is.
+    #[test]
+    fn check_config_knows_missing_directories_are_created() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(can_bind(&dir.path().join("a/b/log.sock")).is_ok());
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        assert_eq!(
+            can_bind(&dir.path().join("file/log.sock"))
+                .unwrap_err()
+                .kind(),
+            std::io::ErrorKind::NotADirectory
+        );
     }
 
     /// Issue 35: journald's `/dev/log` link where journald does not run (a container's
