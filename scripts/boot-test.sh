@@ -7,10 +7,11 @@
 # cannot run, purge, and rsyslog coming back. Run twice: without /dev/kmsg in the container
 # (the default there) and with it bound in (opening it is still denied by the device policy).
 # Then a third time on a Debian 12 booted with sysvinit (sysvinit-core, no systemd, no
-# journald), where scripts/boot/check-sysv.sh checks /dev/log, `service logwell ...`, remove
-# and purge.
+# journald), where scripts/boot/check-sysv.sh checks /dev/log, `service logwell ...`, the
+# kernel log, remove and purge.
 #
-# Needs root; changes nothing on the host but target/boot (the Debian root, built once with
+# Needs root; changes nothing on the host but one line in the kernel log (the sysv run's check
+# of the kmsg input), target/boot (the Debian root, built once with
 # debootstrap, about a minute) and the empty cgroups nspawn leaves, which it removes. It runs on
 # CI (root and CI=true) from scripts/test.sh, or by hand with LOGWELL_BOOT_TEST=1.
 # LOGWELL_DEB=path skips building the .deb. Prints each check; exits non-zero if any failed.
@@ -104,6 +105,9 @@ for mode in ${LOGWELL_BOOT_MODES:-plain kmsg sysv}; do
   echo "$mode" >"$out/mode"
   extra=()
   [ "$mode" != plain ] && [ -e /dev/kmsg ] && extra=(--bind=/dev/kmsg)
+  # Under sysvinit the kernel log is read for real: nspawn's CAP_SYSLOG lets a container open
+  # it where kernel.dmesg_restrict=1 (check-sysv.sh writes one line to it).
+  [ "$mode" = sysv ] && [ -e /dev/kmsg ] && extra+=(--capability=CAP_SYSLOG)
   dir=$root
   [ "$mode" = sysv ] && dir=$sysv_root
   echo "==> boot-test: booting Debian 12 ($mode)" >&2
