@@ -27,7 +27,7 @@
 //!   cargo feature `kafka`, librdkafka; its topic and key templates in
 //!   [`output::kafka_template`]), through its own [`queue`] too (opened and closed alike,
 //!   `output::queued`); every file-system change in
-//!   [`output::fsops`].
+//!   [`host::fsops`].
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
 //! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]), on TCP and on a local Unix
 //!   socket whose clients are authorised by their credentials ([`follow::local`]), and raw TCP
@@ -37,7 +37,7 @@
 //! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint.
 //! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket, and
 //!   privilege separation ([`daemon::privsep`]): a root parent that only opens, renames and
-//!   removes the output files (reached through [`output::fsops`]) for an unprivileged worker.
+//!   removes the output files (reached through [`host::fsops`]) for an unprivileged worker.
 //! - [`queue`]: the per-action disk-assisted queue (memory, then checksummed segment files in
 //!   the state directory) that forwarding and Kafka deliver from, at least once; [`queue::record`] is
 //!   its pure record codec.
@@ -56,6 +56,7 @@ pub mod config;
 pub mod daemon;
 pub mod follow;
 pub mod history;
+pub mod host;
 pub mod input;
 pub mod message;
 pub mod output;

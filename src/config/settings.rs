@@ -623,7 +623,7 @@ fn apply_daemon(check: &mut Check<'_>, d: &RawDaemon, daemon: &mut DaemonSetting
 /// Looks the worker's user up when privilege separation will happen (on, and running as
 /// root). A missing user is an error that says how to create it.
 fn resolve_user(daemon: &mut DaemonSettings, files: &[ParsedFile]) -> Option<ConfigError> {
-    if !daemon.privsep || !crate::output::fsops::privileged() {
+    if !daemon.privsep || !crate::host::fsops::privileged() {
         return None;
     }
     // Point at the `user` (or `privsep`) key when one was written, else at the main file.
@@ -1006,7 +1006,7 @@ fn file_output(
         },
     };
     // Root, or the privilege-separated worker whose files the root parent creates.
-    let root = crate::output::fsops::privileged();
+    let root = crate::host::fsops::privileged();
     let owner = match &raw.owner {
         Some(o) => match nix::unistd::User::from_name(o.get_ref()) {
             Ok(Some(u)) => Some(u.uid.as_raw()),
@@ -1275,7 +1275,7 @@ fn check_worker_can_list(
     let journal = inputs
         .values()
         .any(|i| matches!(i.kind, InputKind::Journal(_)));
-    let groups = crate::daemon::privsep::worker_groups(gid, journal);
+    let groups = crate::host::worker_groups(gid, journal);
     for o in outputs {
         let OutputKind::File(f) = &o.kind else {
             continue;

@@ -188,7 +188,7 @@ pub(crate) fn read(which: TlsKey, path: &Path) -> Result<Vec<u8>, TlsFileError> 
         source,
     };
     let mut pem = Vec::new();
-    crate::output::fsops::open_read(path)
+    crate::host::fsops::open_read(path)
         .and_then(|mut f| f.read_to_end(&mut pem))
         .map_err(err)?;
     Ok(pem)

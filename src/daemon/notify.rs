@@ -35,7 +35,7 @@ enum Target {
 impl Notifier {
     /// Reads `NOTIFY_SOCKET` and `WATCHDOG_USEC`/`WATCHDOG_PID` from the environment.
     pub fn from_env() -> Notifier {
-        let worker = crate::output::fsops::privileged_parent();
+        let worker = crate::host::fsops::privileged_parent();
         let main_pid = if worker {
             nix::unistd::getppid().as_raw() as u32
         } else {
@@ -70,12 +70,12 @@ impl Notifier {
     pub fn send(&self, state: &str) {
         let sent = match &self.target {
             Some(Target::Socket(sock, addr)) => sock.send_to_addr(state.as_bytes(), addr).map(drop),
-            Some(Target::Parent) => crate::daemon::privsep::worker::call(
-                &crate::daemon::privsep::proto::Request::Notify {
+            Some(Target::Parent) => {
+                crate::host::client::call(&crate::host::proto::Request::Notify {
                     state: state.to_string(),
-                },
-            )
-            .map(drop),
+                })
+                .map(drop)
+            }
             None => Ok(()),
         };
         if let Err(e) = sent {

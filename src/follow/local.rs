@@ -156,12 +156,12 @@ fn database_groups(uid: u32, gid: u32) -> Vec<u32> {
 /// Binds the follow socket at `path`: through the privileged parent in a
 /// privilege-separated worker, here otherwise.
 pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
-    use crate::daemon::privsep::{proto, worker};
-    if crate::output::fsops::privileged_parent() {
+    use crate::host::{client, proto};
+    if crate::host::fsops::privileged_parent() {
         let request = proto::Request::BindFollowSocket {
-            path: proto::WirePath::from_path(&worker::absolute(path)?),
+            path: proto::WirePath::from_path(&client::absolute(path)?),
         };
-        let file = worker::call(&request)?
+        let file = client::call(&request)?
             .ok_or_else(|| io::Error::other("the privileged parent sent no socket"))?;
         let listener = UnixListener::from(OwnedFd::from(file));
         listener.set_nonblocking(true)?;

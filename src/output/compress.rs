@@ -23,9 +23,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::fileset::{self, Compression, Generation};
-use super::fsops;
 use super::rotate::{self, Retention};
 use crate::config::RotationSettings;
+use crate::host::fsops;
 
 /// One generation to compress.
 pub(crate) struct Job {

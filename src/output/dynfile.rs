@@ -55,8 +55,9 @@ use super::created::Created;
 use super::format::{format_line, TimeCache};
 use super::rotate::{self, Retention};
 use super::template::PathTemplate;
-use super::{fsops, Chunk, WriterCommand};
+use super::{Chunk, WriterCommand};
 use crate::config::FileSettings;
+use crate::host::fsops;
 use crate::message::{Event, Facility, Flags, Message, Severity, Source};
 use crate::stats::OutputStats;
 

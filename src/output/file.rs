@@ -30,8 +30,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 use super::rotate::{self, Retention};
-use super::{fsops, Chunk, WriterCommand};
+use super::{Chunk, WriterCommand};
 use crate::config::FileSettings;
+use crate::host::fsops;
 use crate::stats::OutputStats;
 
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);

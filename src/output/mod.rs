@@ -18,7 +18,6 @@ pub mod file;
 pub mod fileset;
 pub mod format;
 pub mod forward;
-pub mod fsops;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod kafka_template;

@@ -28,8 +28,8 @@ use chrono::{
 
 use super::compress::{self, sync_dir};
 use super::fileset::{self, Compression, Generation, Naming, Slot};
-use super::fsops;
 use crate::config::{Every, RetentionSettings, RotationSettings};
+use crate::host::fsops;
 
 /// The lock that orders renames, compression and deletion within one file set. Shared by
 /// every writer and the compressor, per path, for the daemon's lifetime.

@@ -19,7 +19,7 @@
 //! This module owns the decision (`plan`), the fork (`fork`) and the pieces: the wire
 //! format (`proto`), what the parent agrees to do (`policy`), the parent's loop
 //! (`parent`) and the worker's drop and client (`worker`). The outputs reach the parent
-//! only through [`crate::output::fsops`].
+//! only through [`crate::host::fsops`].
 //!
 //! What the worker cannot do after the drop: bind a port below 1024 or a socket in a
 //! directory only root may write to on reload, read files only root may read (the
@@ -28,7 +28,6 @@
 
 pub(crate) mod parent;
 pub(crate) mod policy;
-pub(crate) mod proto;
 pub(crate) mod worker;
 
 use std::os::fd::OwnedFd;
@@ -97,7 +96,7 @@ pub(crate) fn plan(settings: &Settings) -> Result<Option<Identity>, PrivsepError
         user: d.user.clone(),
         uid,
         gid,
-        groups: worker_groups(gid, journal),
+        groups: crate::host::worker_groups(gid, journal),
     };
     if let Some(why) = worker::unmapped(
         &identity,
@@ -114,25 +113,6 @@ pub(crate) fn plan(settings: &Settings) -> Result<Option<Identity>, PrivsepError
 /// `/proc/self/NAME`, or nothing where it cannot be read (then nothing is checked).
 fn read_proc(name: &str) -> Option<String> {
     std::fs::read_to_string(Path::new("/proc/self").join(name)).ok()
-}
-
-/// The worker's groups: its user's own (`gid`), `adm`, and `systemd-journal` when the
-/// journal is read (`journal`); those that exist, sorted.
-pub(crate) fn worker_groups(gid: u32, journal: bool) -> Vec<u32> {
-    let group = |name: &str| {
-        nix::unistd::Group::from_name(name)
-            .ok()
-            .flatten()
-            .map(|g| g.gid.as_raw())
-    };
-    let mut groups: Vec<u32> = group("adm").into_iter().collect();
-    if journal {
-        groups.extend(group("systemd-journal"));
-    }
-    groups.push(gid);
-    groups.sort_unstable();
-    groups.dedup();
-    groups
 }
 
 /// Directories never handed over to the worker, even when configured as the state
@@ -198,7 +178,7 @@ pub(crate) struct Split<'a> {
 }
 
 /// Forks. Must run while the process has a single thread. The worker returns as
-/// [`Role::Worker`] with its privileges dropped and [`crate::output::fsops`] routed to the
+/// [`Role::Worker`] with its privileges dropped and [`crate::host::fsops`] routed to the
 /// parent.
 pub(crate) fn fork(split: Split<'_>) -> Result<Role, PrivsepError> {
     let threads = std::fs::read_dir("/proc/self/task")
@@ -212,7 +192,7 @@ pub(crate) fn fork(split: Split<'_>) -> Result<Role, PrivsepError> {
     let cwd = std::env::current_dir().map_err(setup("cannot read the working directory"))?;
     let policy = policy::Policy::from_settings(split.settings, &cwd);
     let (parent_sock, worker_sock) =
-        proto::pair().map_err(setup("cannot create the socketpair"))?;
+        crate::host::proto::pair().map_err(setup("cannot create the socketpair"))?;
     let (lifeline_parent, lifeline_worker) =
         std::os::unix::net::UnixStream::pair().map_err(setup("cannot create the socketpair"))?;
     // Blocked before the fork so no signal is lost in between; the worker unblocks them.
@@ -229,7 +209,7 @@ pub(crate) fn fork(split: Split<'_>) -> Result<Role, PrivsepError> {
             nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None)
                 .map_err(|e| setup("cannot unblock signals")(e.into()))?;
             worker::drop_privileges(&split.identity, parent_pid.as_raw())?;
-            worker::install(worker_sock);
+            crate::host::client::install(worker_sock);
             tracing::info!(user = %split.identity.user, uid = split.identity.uid, groups = ?split.identity.groups, "worker: privileges dropped");
             Ok(Role::Worker(OwnedFd::from(lifeline_worker)))
         }

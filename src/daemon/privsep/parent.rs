@@ -16,10 +16,10 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::policy::{self, Outcome, Policy};
-use super::proto::{self, Reply, Request};
 use super::worker::Identity;
 use crate::config::{self, ConfigPaths};
 use crate::daemon::notify::Notifier;
+use crate::host::proto::{self, Reply, Request};
 
 /// The parent after the fork: what it needs to serve the worker.
 pub(crate) struct Parent {
@@ -246,7 +246,7 @@ pub(crate) fn relay_filter(state: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::privsep::proto::{WireCreate, WirePath};
+    use crate::host::proto::{WireCreate, WirePath};
     use std::io::Write;
 
     /// The parent's side of the protocol, driven over a real socketpair as the worker would.

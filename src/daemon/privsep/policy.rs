@@ -50,8 +50,8 @@ use nix::fcntl::{openat, renameat, OFlag};
 use nix::sys::stat::{fstatat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
-use super::proto::{Reply, Request, WireCreate};
 use crate::config::{OutputKind, Settings};
+use crate::host::proto::{Reply, Request, WireCreate};
 use crate::output::template::PathTemplate;
 
 /// The files the worker may have opened, created, renamed and removed: those of each plain
@@ -842,7 +842,7 @@ fn create_at(dir: &OwnedFd, name: &Path, create: &WireCreate, append: bool) -> i
 
 /// A name used in the log for a request's kind.
 pub(crate) fn describe(request: &Request) -> String {
-    let p = |w: &super::proto::WirePath| w.to_path().display().to_string();
+    let p = |w: &crate::host::proto::WirePath| w.to_path().display().to_string();
     match request {
         Request::OpenAppend { path, .. } => format!("open for append {}", p(path)),
         Request::OpenRead { path } => format!("open for reading {}", p(path)),
@@ -867,7 +867,7 @@ pub(crate) fn describe(request: &Request) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::privsep::proto::WirePath;
+    use crate::host::proto::WirePath;
     use std::io::{Read, Write};
     use std::os::unix::fs::MetadataExt;
 

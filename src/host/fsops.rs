@@ -7,10 +7,10 @@
 //! parent: the worker that parses network input may not write to `/var/log` itself. Each
 //! function dispatches the same way: in a privilege-separated worker
 //! ([`privileged_parent`]), it sends a request to the parent
-//! ([`crate::daemon::privsep`]), which checks it against the output directories and the
+//! (`crate::daemon::privsep`), which checks it against the output directories and the
 //! templated outputs' base directories and does it
 //! (passing back the descriptor of an opened file); otherwise it does the system call here.
-//! To add an operation: a variant of `privsep::proto::Request`, its check and execution in
+//! To add an operation: a variant of `proto::Request`, its check and execution in
 //! `privsep::policy`, and a function here in the same two-armed shape.
 //!
 //! Reading that needs no privilege beyond group `adm` (history, `stat`, directory listings)
@@ -21,8 +21,8 @@ use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::daemon::privsep::proto::{Request, WireCreate, WirePath};
-use crate::daemon::privsep::worker;
+use super::client;
+use super::proto::{Request, WireCreate, WirePath};
 
 /// How a file is created when it does not exist yet.
 #[derive(Debug, Clone, Copy)]
@@ -48,7 +48,7 @@ impl Create {
 /// Whether file-system changes go through the privileged parent (this process is a
 /// privilege-separated worker).
 pub fn privileged_parent() -> bool {
-    worker::active()
+    client::active()
 }
 
 /// Whether files are created with root's rights (run as root, or by the root parent), so
@@ -59,12 +59,12 @@ pub fn privileged() -> bool {
 
 /// A path for a request: absolute (the parent shares the working directory).
 fn wire(path: &Path) -> io::Result<WirePath> {
-    Ok(WirePath::from_path(&worker::absolute(path)?))
+    Ok(WirePath::from_path(&client::absolute(path)?))
 }
 
 /// The parent's answer to a request that opens a file.
 fn opened(request: Request) -> io::Result<File> {
-    worker::call(&request)?
+    client::call(&request)?
         .ok_or_else(|| io::Error::other("the privileged parent sent no descriptor"))
 }
 
@@ -131,7 +131,7 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
             from: wire(from.as_ref())?,
             to: wire(to.as_ref())?,
         };
-        return worker::call(&request).map(drop);
+        return client::call(&request).map(drop);
     }
     std::fs::rename(from, to)
 }
@@ -142,7 +142,7 @@ pub fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
         let request = Request::Unlink {
             path: wire(path.as_ref())?,
         };
-        return worker::call(&request).map(drop);
+        return client::call(&request).map(drop);
     }
     std::fs::remove_file(path)
 }
@@ -160,7 +160,7 @@ pub fn set_modified(file: &File, path: &Path, time: std::time::SystemTime) -> io
             secs: since.as_secs() as i64,
             nanos: since.subsec_nanos(),
         };
-        return worker::call(&request).map(drop);
+        return client::call(&request).map(drop);
     }
     file.set_modified(time)
 }
@@ -171,7 +171,7 @@ pub fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
         let request = Request::Mkdir {
             path: wire(path.as_ref())?,
         };
-        return worker::call(&request).map(drop);
+        return client::call(&request).map(drop);
     }
     std::fs::create_dir_all(path)
 }
@@ -186,7 +186,7 @@ pub fn create_dirs(path: &Path, create: &Create) -> io::Result<()> {
             path: wire(path)?,
             create: create.wire(),
         };
-        return worker::call(&request).map(drop);
+        return client::call(&request).map(drop);
     }
     let mut missing = Vec::new();
     let mut dir = path;
@@ -222,7 +222,7 @@ pub fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
         let request = Request::RemoveDir {
             path: wire(path.as_ref())?,
         };
-        return worker::call(&request).map(drop);
+        return client::call(&request).map(drop);
     }
     std::fs::remove_dir(path)
 }

@@ -32,7 +32,7 @@ impl WirePath {
     }
 }
 
-/// How a file is created: mode bits, owner and group (as [`crate::output::fsops::Create`]).
+/// How a file is created: mode bits, owner and group (as [`crate::host::fsops::Create`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct WireCreate {
     pub(crate) mode: u32,
