@@ -14,9 +14,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 use logwell::config::Format;
 use logwell::message::{Event, Source};
-use logwell::output::format::{format_line, TimeCache};
 use logwell::parse::framing::{Decoded, Framer};
 use logwell::parse::{parse, ParseContext};
+use logwell::render::format::{format_line, TimeCache};
 
 /// A message as the load generator renders it (RFC 3164, 200 bytes).
 const RFC3164: &[u8] = b"<13>Nov 21 09:41:03 benchhost bench[1234]: seq=0000000042 the quick brown fox jumps over the lazy dog 0123456789 the quick brown fox jumps over the lazy dog 0123456789 the quick brown fox jumps over t";
@@ -126,7 +126,7 @@ fn formats(c: &mut Criterion) {
 /// `PathTemplate::could_be` on the name issue 24 (item 7) found: four fields separated by
 /// `-` and a host and tag made of dashes, which a backtracking matcher took seconds over.
 fn path_match(c: &mut Criterion) {
-    use logwell::output::template::PathTemplate;
+    use logwell::render::template::PathTemplate;
     let mut g = c.benchmark_group("could_be");
     g.throughput(Throughput::Elements(1));
     let Ok(Some(t)) = PathTemplate::parse("/var/log/remote/{host}-{tag}-{facility}-{severity}.log")

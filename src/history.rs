@@ -4,7 +4,7 @@
 //! Owns the reading side of a file set: which generation comes after which, where a line
 //! starts, and where to start (the beginning, a saved [`Position`], the last N lines, or a
 //! time). It never writes, renames or deletes a file; naming and listing belong to
-//! [`crate::output::fileset`], rotation and compression to the daemon.
+//! [`crate::fileset`], rotation and compression to the daemon.
 //!
 //! # Identity and positions
 //!
@@ -68,7 +68,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-use crate::output::fileset::{self, Compression};
+use crate::fileset::{self, Compression};
 
 /// Read buffer size, and the block size of the backwards scan.
 const BLOCK: usize = 64 * 1024;
@@ -190,7 +190,7 @@ impl Position {
             out.push(HEX[((self.generation >> (shift * 4)) & 0xf) as usize]);
         }
         out.push(b':');
-        crate::output::format::push_decimal(out, self.offset);
+        crate::render::format::push_decimal(out, self.offset);
     }
 }
 

@@ -16,18 +16,21 @@
 //! - [`pipeline`]: parse → route → format for one input task, with no per-message
 //!   allocation; sends whole-line chunks to the outputs.
 //! - [`route`]: rsyslog-style selectors and matches decide which outputs get a message.
-//! - [`output`]: line formats ([`output::format`]), the file writer thread
-//!   ([`output::file`]), rotation and retention ([`output::rotate`]) of file sets
-//!   ([`output::fileset`]), background compression ([`output::compress`]); templated paths
-//!   ([`output::template`], pure) and their writer with its bounded set of open files and
-//!   repeat reduction ([`output::dynfile`]), the record of the files it created
-//!   ([`output::created`], what its age sweep may delete); the terminals of logged-in users
-//!   ([`output::users`]); remote syslog servers over UDP, TCP or TLS ([`output::forward`],
-//!   each action on its own thread with its own [`queue`]); Kafka topics (`output::kafka`,
-//!   cargo feature `kafka`, librdkafka; its topic and key templates in
-//!   [`output::kafka_template`]), through its own [`queue`] too (opened and closed alike,
-//!   `output::queued`); every file-system change in
-//!   [`host::fsops`].
+//! - [`render`]: pure renderers run on the input tasks: line formats ([`render::format`]),
+//!   templated paths ([`render::template`]) and Kafka topic and key templates
+//!   ([`render::kafka_template`]).
+//! - [`output`]: the file writer thread ([`output::file`]), rotation and retention
+//!   ([`output::rotate`]) of file sets, background compression ([`output::compress`]);
+//!   templated paths' writer with its bounded set of open files and repeat reduction
+//!   ([`output::dynfile`]), the record of the files it created ([`output::created`], what its
+//!   age sweep may delete); the terminals of logged-in users ([`output::users`]); remote
+//!   syslog servers over UDP, TCP or TLS ([`output::forward`], each action on its own thread
+//!   with its own [`queue`]); Kafka topics (`output::kafka`, cargo feature `kafka`,
+//!   librdkafka), through its own [`queue`] too (opened and closed alike, `output::queued`).
+//! - [`fileset`]: how the generations of a log file are named (`syslog.1`, `syslog.2.zst`),
+//!   pure; shared by rotation, history and the templates' collision checks.
+//! - [`host`]: every file-system change the outputs make ([`host::fsops`]), carried to the
+//!   privileged parent under privilege separation, and the wire and client of that channel.
 //! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
 //! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]), on TCP and on a local Unix
 //!   socket whose clients are authorised by their credentials ([`follow::local`]), and raw TCP
@@ -54,6 +57,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod fileset;
 pub mod follow;
 pub mod history;
 pub mod host;
@@ -63,5 +67,6 @@ pub mod output;
 pub mod parse;
 pub mod pipeline;
 pub mod queue;
+pub mod render;
 pub mod route;
 pub mod stats;

@@ -24,9 +24,9 @@ use tokio::time::Instant;
 
 use crate::message::{Creds, Event, Flags, Message, Source};
 use crate::output::dynfile::{begin_field, end_field, repeat_key};
-use crate::output::format::{format_line, TimeCache};
 use crate::output::{Chunk, Layout, Output};
 use crate::parse::{self, ParseContext};
+use crate::render::format::{format_line, TimeCache};
 use crate::route::Router;
 use crate::stats::InputStats;
 

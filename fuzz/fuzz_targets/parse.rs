@@ -6,7 +6,7 @@ use chrono::{FixedOffset, TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use logwell::config::Format;
 use logwell::message::{Event, Source};
-use logwell::output::format::{format_line, TimeCache};
+use logwell::render::format::{format_line, TimeCache};
 use logwell::parse::{parse, ParseContext};
 
 fuzz_target!(|data: &[u8]| {

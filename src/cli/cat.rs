@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Local, Utc};
 
+use crate::fileset;
 use crate::history::{FileSet, Start};
-use crate::output::fileset;
 
 /// Arguments of `logwell cat`.
 #[derive(Debug, clap::Args)]

@@ -449,7 +449,7 @@ fn terminal_safe(line: &[u8], escape: bool) -> std::borrow::Cow<'_, [u8]> {
         return line.into();
     }
     let mut out = Vec::with_capacity(line.len());
-    crate::output::format::push_escaped(&mut out, line);
+    crate::render::format::push_escaped(&mut out, line);
     if out == line {
         line.into()
     } else {

@@ -21,8 +21,9 @@ use toml::Spanned;
 
 use super::error::ConfigError;
 use super::raw::RawFollow;
-use super::settings::{Check, Format, OutputSettings};
+use super::settings::{Check, OutputSettings};
 use super::tls::{load_certs, TlsKey};
+use crate::render::Format;
 
 /// The HTTP port a follow address is usually given (`logwell follow -H HOST`).
 pub const DEFAULT_FOLLOW_LISTEN: &str = "127.0.0.1:8514";

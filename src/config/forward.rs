@@ -11,9 +11,10 @@ use rustls::pki_types::PrivateKeyDer;
 use toml::Spanned;
 
 use super::raw::{span_of, RawOutput, RawQueue};
-use super::settings::{Check, Format};
+use super::settings::Check;
 use super::tls::{load_certs, parse_fingerprint, TlsKey};
 use crate::queue::Fsync;
+use crate::render::Format;
 
 /// A forward action.
 #[derive(Clone, Debug, PartialEq)]

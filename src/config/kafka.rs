@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use super::raw::RawOutput;
 use super::settings::Check;
-use crate::output::kafka_template::KafkaTemplate;
+use crate::render::kafka_template::KafkaTemplate;
 
 /// What a Kafka message's value holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,6 +21,7 @@ pub(crate) mod tls;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::render::Format;
 pub use error::{ConfigError, ConfigErrors};
 pub use follow::{
     ExternalFile, FollowSettings, FollowTls, DEFAULT_FOLLOW_LISTEN, DEFAULT_FOLLOW_SOCKET,
@@ -33,9 +34,9 @@ pub use forward::{
 pub use kafka::{Compression, KafkaSettings, KafkaTls, Payload, Sasl, SaslMechanism};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
-    DaemonSettings, DynamicSettings, FileSettings, Format, InputKind, InputSettings,
-    JournalSettings, KmsgSettings, OutputKind, OutputSettings, Settings, StreamSettings,
-    UdpSettings, UnixDatagramSettings, UnixPath, UsersSettings, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    DaemonSettings, DynamicSettings, FileSettings, InputKind, InputSettings, JournalSettings,
+    KmsgSettings, OutputKind, OutputSettings, Settings, StreamSettings, UdpSettings,
+    UnixDatagramSettings, UnixPath, UsersSettings, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
 };
 pub use tls::{server_config, ClientAuth, PermittedPeer, TlsFileError, TlsKey, TlsSettings};
 
@@ -548,7 +549,7 @@ output = "syslog"
         assert_eq!(k.brokers, ["k1:9092"]);
         assert_eq!(
             k.partition_key,
-            crate::output::kafka_template::KafkaTemplate::parse("{host}").unwrap()
+            crate::render::kafka_template::KafkaTemplate::parse("{host}").unwrap()
         );
         assert_eq!(k.payload, Payload::Json);
         assert_eq!(k.compression, Compression::None);

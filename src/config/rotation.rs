@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::raw::{RawRetention, RawRotation, Size};
 use super::settings::Check;
-use crate::output::fileset::{Compression, Naming};
+use crate::fileset::{Compression, Naming};
 
 /// When a file is rotated by time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

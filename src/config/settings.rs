@@ -17,6 +17,7 @@ use super::keys::OutputType;
 use super::raw::{span_of, OneOrMany, RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
 use super::rotation::{PartialRotation, RetentionSettings, RotationSettings};
 use crate::input::limits::Limits;
+use crate::render::Format;
 use crate::route::{Rule, Selector};
 
 /// Default largest message accepted before truncation, in bytes.
@@ -218,7 +219,7 @@ pub struct UsersSettings {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DynamicSettings {
     /// The parsed path.
-    pub template: crate::output::template::PathTemplate,
+    pub template: crate::render::template::PathTemplate,
     /// Most files open at once; the least recently written is closed to open another.
     pub max_open_files: usize,
     /// A file unwritten this long is closed.
@@ -230,34 +231,6 @@ pub struct DynamicSettings {
     /// The record of the files this output created, in the state directory: the age sweep
     /// deletes only those (and their generations). `None`: kept in memory only.
     pub created: Option<PathBuf>,
-}
-
-/// Line formats for files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// `Nov 21 09:41:03 host tag[pid]: msg`.
-    Traditional,
-    /// `2026-11-21T09:41:03.123456+01:00 host tag[pid]: msg`, Debian 12's default.
-    Rfc3339,
-    /// `<13>1 2026-11-21T09:41:03.123456+01:00 host tag pid msgid [sd] msg`.
-    Rfc5424,
-    /// One JSON object per line with every field.
-    Json,
-    /// `<13>Nov 21 09:41:03 host tag[pid]: msg`: RFC 3164 as sent on the wire (forward
-    /// outputs only).
-    Rfc3164,
-}
-
-impl Format {
-    pub(crate) fn from_name(name: &str) -> Option<Format> {
-        Some(match name {
-            "traditional" => Format::Traditional,
-            "rfc3339" => Format::Rfc3339,
-            "rfc5424" => Format::Rfc5424,
-            "json" => Format::Json,
-            _ => return None,
-        })
-    }
 }
 
 /// A file output.
@@ -1094,7 +1067,7 @@ fn file_output(
 /// The template and its keys when the path has fields; the keys refused when it has none.
 fn dynamic_settings(check: &mut Check<'_>, raw: &RawOutput) -> Option<DynamicSettings> {
     let path = raw.path.as_ref()?;
-    let template = match crate::output::template::PathTemplate::parse(path.get_ref()) {
+    let template = match crate::render::template::PathTemplate::parse(path.get_ref()) {
         Ok(t) => t,
         Err(e) => {
             check.err(
@@ -1102,7 +1075,7 @@ fn dynamic_settings(check: &mut Check<'_>, raw: &RawOutput) -> Option<DynamicSet
                 e.to_string(),
                 format!(
                     "fields are {}",
-                    crate::output::template::FIELD_NAMES
+                    crate::render::template::FIELD_NAMES
                         .iter()
                         .map(|(n, _)| format!("{{{n}}}"))
                         .collect::<Vec<_>>()

@@ -3,7 +3,7 @@
 //! opened descriptor, when there is one, attached to the reply with `SCM_RIGHTS`.
 //!
 //! This module only encodes and moves messages; what a request may do is decided by
-//! [`super::policy`]. It never interprets network data: the worker sends only paths and
+//! `crate::daemon::privsep::policy`. It never interprets network data: the worker sends only paths and
 //! modes its own configuration produced.
 
 use std::ffi::OsString;

@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::fileset::{self, Compression, Generation};
 use super::rotate::{self, Retention};
 use crate::config::RotationSettings;
+use crate::fileset::{self, Compression, Generation};
 use crate::host::fsops;
 
 /// One generation to compress.

@@ -8,7 +8,7 @@
 //!   u32][line]` ([`begin_field`], [`end_field`], [`records`]). `key` identifies the message
 //!   for repeat reduction (0: none).
 //! - **Containment.** Every rendered path is checked with
-//!   [`PathTemplate::contains`](super::template::PathTemplate::contains) before use; one
+//!   [`PathTemplate::contains`](crate::render::template::PathTemplate::contains) before use; one
 //!   that would leave the base directory goes to the fallback file and is counted
 //!   (`fallback`). The sanitiser makes that impossible for field values; the check is the
 //!   second line of defence.
@@ -52,13 +52,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::created::Created;
-use super::format::{format_line, TimeCache};
 use super::rotate::{self, Retention};
-use super::template::PathTemplate;
 use super::{Chunk, WriterCommand};
 use crate::config::FileSettings;
 use crate::host::fsops;
 use crate::message::{Event, Facility, Flags, Message, Severity, Source};
+use crate::render::format::{format_line, TimeCache};
+use crate::render::template::PathTemplate;
 use crate::stats::OutputStats;
 
 /// A failing file holding more unwritten bytes than this drops them.

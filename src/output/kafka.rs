@@ -629,7 +629,7 @@ mod tests {
     #[test]
     fn tls_and_sasl_are_passed_to_librdkafka() {
         use crate::config::{Compression, KafkaTls, Payload, Sasl, SaslMechanism};
-        use crate::output::kafka_template::KafkaTemplate;
+        use crate::render::kafka_template::KafkaTemplate;
         let settings = KafkaSettings {
             brokers: vec!["k1:9093".into(), "k2:9093".into()],
             topic: KafkaTemplate::parse("logs").unwrap(),

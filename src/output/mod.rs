@@ -1,10 +1,9 @@
-//! Outputs: where routed messages go. Owns the line formats ([`format`](mod@format)), the file writer
-//! ([`file`](mod@file)) with rotation ([`rotate`], [`fileset`], [`compress`]), templated paths
-//! ([`template`]) and their writer ([`dynfile`], which also reduces repeated messages), and
-//! the terminals of logged-in users ([`users`]), and remote syslog servers ([`forward`], through
-//! its own [`Queue`](crate::queue::Queue)), and Kafka (`kafka`, feature `kafka`, with
-//! [`kafka_template`]; through its own queue too). Every file-system change goes through
-//! [`fsops`].
+//! Outputs: where routed messages go. Owns the file writer ([`file`](mod@file)) with
+//! rotation ([`rotate`], [`compress`]), the writer of templated paths ([`dynfile`], which also
+//! reduces repeated messages), the terminals of logged-in users ([`users`]), remote syslog
+//! servers ([`forward`], through its own [`Queue`](crate::queue::Queue)), and Kafka (`kafka`,
+//! feature `kafka`; through its own queue too). What they render with is in
+//! [`crate::render`]; every file-system change goes through [`crate::host::fsops`].
 //!
 //! Input tasks format lines into per-output [`Chunk`]s themselves (no copy, no allocation
 //! per message) and send whole chunks to the output's writer thread over a bounded channel.
@@ -15,15 +14,11 @@ pub mod compress;
 pub mod created;
 pub mod dynfile;
 pub mod file;
-pub mod fileset;
-pub mod format;
 pub mod forward;
 #[cfg(feature = "kafka")]
 pub mod kafka;
-pub mod kafka_template;
 pub(crate) mod queued;
 pub mod rotate;
-pub mod template;
 pub mod users;
 
 use std::sync::{Arc, Mutex};
@@ -33,8 +28,8 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{FileSettings, Format, OutputKind, OutputSettings};
+use crate::render::template::PathTemplate;
 use crate::stats::{OutputStats, Stats};
-use template::PathTemplate;
 
 /// Whole lines for one output, and how many messages they hold.
 #[derive(Debug, Default)]
@@ -128,9 +123,9 @@ pub enum Layout {
     /// and bytes, the templates rendered in the input task.
     Kafka {
         /// The topic template.
-        topic: Arc<kafka_template::KafkaTemplate>,
+        topic: Arc<crate::render::kafka_template::KafkaTemplate>,
         /// The partition key template.
-        key: Arc<kafka_template::KafkaTemplate>,
+        key: Arc<crate::render::kafka_template::KafkaTemplate>,
         /// The payload's format.
         payload: crate::config::Payload,
     },

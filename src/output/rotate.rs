@@ -27,8 +27,8 @@ use chrono::{
 };
 
 use super::compress::{self, sync_dir};
-use super::fileset::{self, Compression, Generation, Naming, Slot};
 use crate::config::{Every, RetentionSettings, RotationSettings};
+use crate::fileset::{self, Compression, Generation, Naming, Slot};
 use crate::host::fsops;
 
 /// The lock that orders renames, compression and deletion within one file set. Shared by

@@ -43,10 +43,10 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
-use super::format::push_decimal;
 use super::{Chunk, WriterCommand};
 use crate::config::{Balance, ForwardSettings, Framing, Protocol, Target};
 use crate::queue::{record, Batch, Pushed, Queue};
+use crate::render::format::push_decimal;
 use crate::stats::OutputStats;
 
 /// How long a batch's bytes must have been acknowledged by the server's TCP stack, on a

@@ -2,7 +2,7 @@
 //! it for one message, and sanitising the untrusted values that become path components.
 //!
 //! Everything here is pure: no I/O, and rendering appends to a caller's buffer, so the input
-//! task renders a path per message without allocating. The writer ([`super::dynfile`])
+//! task renders a path per message without allocating. The writer ([`crate::output::dynfile`])
 //! checks every rendered path with [`PathTemplate::contains`] before opening it.
 //!
 //! Rules a rendered field value follows ([`sanitize`]), so that no sender can leave the
@@ -205,7 +205,7 @@ impl PathTemplate {
             return false;
         }
         // Or a rotated generation of a name the template renders (linear, see there).
-        super::fileset::generation_splits(name).any(|k| matches[k])
+        crate::fileset::generation_splits(name).any(|k| matches[k])
     }
 
     /// Whether `path`, a file another output writes, is a path this template could render
@@ -728,9 +728,8 @@ mod tests {
             || (level + 1 == t.levels.len()
                 && (1..bytes.len()).any(|k| {
                     reference_glob(pattern, &bytes[..k], true)
-                        && std::str::from_utf8(&bytes[..k]).is_ok_and(|live| {
-                            crate::output::fileset::parse_name(live, name).is_some()
-                        })
+                        && std::str::from_utf8(&bytes[..k])
+                            .is_ok_and(|live| crate::fileset::parse_name(live, name).is_some())
                 }))
     }
 

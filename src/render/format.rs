@@ -12,9 +12,36 @@ use chrono::{
     DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc,
 };
 
-use crate::config::Format;
 use crate::message::{Event, Flags, TimestampKind};
 use crate::parse::sd;
+
+/// Line formats for files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `Nov 21 09:41:03 host tag[pid]: msg`.
+    Traditional,
+    /// `2026-11-21T09:41:03.123456+01:00 host tag[pid]: msg`, Debian 12's default.
+    Rfc3339,
+    /// `<13>1 2026-11-21T09:41:03.123456+01:00 host tag pid msgid [sd] msg`.
+    Rfc5424,
+    /// One JSON object per line with every field.
+    Json,
+    /// `<13>Nov 21 09:41:03 host tag[pid]: msg`: RFC 3164 as sent on the wire (forward
+    /// outputs only).
+    Rfc3164,
+}
+
+impl Format {
+    pub(crate) fn from_name(name: &str) -> Option<Format> {
+        Some(match name {
+            "traditional" => Format::Traditional,
+            "rfc3339" => Format::Rfc3339,
+            "rfc5424" => Format::Rfc5424,
+            "json" => Format::Json,
+            _ => return None,
+        })
+    }
+}
 
 /// What every text line ends with when the message was cut at the size limit.
 pub const TRUNCATED_MARK: &[u8] = b" [truncated]";
