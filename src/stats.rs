@@ -118,7 +118,8 @@ pub struct OutputStats {
     /// confirmed (the source of duplicates). Kafka: messages sent again after a transient
     /// error.
     pub retried: AtomicU64,
-    /// Forward and Kafka: damaged queue segments found at start (torn tails, corruption).
+    /// Forward and Kafka: damaged queue segments found at start (torn tails, corruption) or
+    /// while reading them.
     pub corrupt: AtomicU64,
     /// Forward and Kafka: how many times the queue reached `max_disk_bytes` and began
     /// holding its senders back.
@@ -516,7 +517,7 @@ impl Snapshot {
             (
                 "corrupt_total",
                 "counter",
-                "Forward and Kafka: damaged queue segments found at start.",
+                "Forward and Kafka: damaged queue segments found at start or while reading them.",
                 |o| o.corrupt,
             ),
             (

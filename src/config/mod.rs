@@ -297,6 +297,50 @@ output = "syslog"
         }
     }
 
+    /// Issue 24 item 6: two templated outputs that could render one file (a host and a tag
+    /// both named `cron`) are refused, with both names, a file both could write, the place
+    /// and a hint, among the config's other errors; templates apart are accepted.
+    #[test]
+    fn two_templated_outputs_that_could_write_one_file_are_refused() {
+        let two = |a: &str, b: &str| {
+            format!("{OK}\n[output.by_host]\ntype = \"file\"\npath = \"{a}\"\n\n[output.by_tag]\ntype = \"file\"\npath = \"{b}\"\n")
+        };
+        for (a, b, file) in [
+            (
+                "/tmp/x/hosts/{host}.log",
+                "/tmp/x/hosts/{tag}.log",
+                "/tmp/x/hosts/a.log",
+            ),
+            (
+                "/tmp/x/hosts/{host}-a.log",
+                "/tmp/x/hosts/{tag}.log",
+                "/tmp/x/hosts/a-a.log",
+            ),
+        ] {
+            // With another error in the same file: both are reported.
+            let text = two(a, b).replace("*.*;auth", "*.nosuch;auth");
+            let e = load_str(&text).unwrap_err().to_string();
+            assert!(
+                e.contains("outputs `by_host`") && e.contains("and `by_tag`"),
+                "{e}"
+            );
+            assert!(e.contains(&format!("such as {file}")), "{e}");
+            assert!(e.contains("logwell.toml:18:9: outputs"), "{e}");
+            assert!(
+                e.contains("hint: give each templated output its own directory"),
+                "{e}"
+            );
+            assert!(e.contains("nosuch"), "collected with the others: {e}");
+        }
+        for (a, b) in [
+            ("/tmp/x/hosts/{host}.log", "/tmp/x/hosts/{tag}.txt"),
+            ("/tmp/x/hosts/{host}.log", "/tmp/x/tags/{tag}.log"),
+            ("/tmp/x/hosts/{host}/{tag}.log", "/tmp/x/hosts/{host}.log"),
+        ] {
+            assert!(load_str(&two(a, b)).is_ok(), "{a} and {b}");
+        }
+    }
+
     #[test]
     fn a_small_config_validates() {
         let s = load_str(OK).unwrap();

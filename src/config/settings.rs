@@ -500,6 +500,7 @@ impl Settings {
         }
         check_unique_paths(&files, &outputs, &mut errors);
         check_templates_spare_other_files(&files, &outputs, &mut errors);
+        check_templates_apart(&files, &outputs, &mut errors);
         check_worker_can_list(&files, &daemon, &inputs, &outputs, &mut errors);
         check_unique_endpoints(&files, &inputs, &daemon, &outputs, &mut errors);
         // Rules refer to outputs by name, so they are built once every file is read.
@@ -1203,6 +1204,57 @@ fn check_templates_spare_other_files(
                     "give the templated files a directory of their own, such as {}/remote/{{host}}.log",
                     d.template.base().display()
                 )),
+            });
+        }
+    }
+}
+
+/// Two templated outputs that could render one file (`/var/log/hosts/{host}.log` and
+/// `/var/log/hosts/{tag}.log`: a host and a tag both named `cron`) would write it together,
+/// past each one's rules, and rotate and sweep each other's files: refuse the pair, naming
+/// both outputs and a file both could write ([`PathTemplate::collision`]).
+///
+/// [`PathTemplate::collision`]: crate::output::template::PathTemplate::collision
+fn check_templates_apart(
+    files: &[ParsedFile],
+    outputs: &[OutputSettings],
+    errors: &mut Vec<ConfigError>,
+) {
+    let templated: Vec<(&str, &FileSettings, &DynamicSettings)> = outputs
+        .iter()
+        .filter_map(|o| match &o.kind {
+            OutputKind::File(
+                f @ FileSettings {
+                    dynamic: Some(d), ..
+                },
+            ) => Some((o.name.as_str(), f, d)),
+            _ => None,
+        })
+        .collect();
+    for (i, (name, f, d)) in templated.iter().enumerate() {
+        for (first, first_f, first_d) in &templated[..i] {
+            if first_f.path == f.path {
+                // One path twice: `check_unique_paths` says so.
+                continue;
+            }
+            let Some(both) = d.template.collision(&first_d.template) else {
+                continue;
+            };
+            let (file, line, column) = output_place(files, name);
+            errors.push(ConfigError {
+                file,
+                line,
+                column,
+                message: format!(
+                    "outputs `{first}` ({}) and `{name}` ({}) could write the same file, such as {}: a sender could write into the other output's file past the rules, and each would rotate and sweep the other's files",
+                    first_f.path.display(),
+                    f.path.display(),
+                    String::from_utf8_lossy(&both)
+                ),
+                hint: Some(
+                    "give each templated output its own directory, or a literal prefix or suffix the other's fields cannot render, such as /var/log/hosts/{host}.log and /var/log/tags/{tag}.log"
+                        .into(),
+                ),
             });
         }
     }

@@ -399,7 +399,13 @@ async fn deliver(
         // for the batches in flight before its rewind).
         while !failed_batch && in_flight_records < MAX_IN_FLIGHT {
             let mut batch = Batch::default();
-            let n = match shared.queue().read(&mut batch, BATCH_RECORDS, BATCH_BYTES) {
+            let read = {
+                let mut q = shared.queue();
+                let r = q.read(&mut batch, BATCH_RECORDS, BATCH_BYTES);
+                crate::output::queued::disk_events("kafka", name, &mut q, stats);
+                r
+            };
+            let n = match read {
                 Ok(n) => n,
                 Err(e) => {
                     stats.errors.fetch_add(1, Relaxed);

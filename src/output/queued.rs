@@ -65,9 +65,10 @@ pub(crate) fn hold_back(kind: &str, name: &str, stats: &OutputStats) {
     }
 }
 
-/// Counts and logs what the queue's disk did during the last push ([`DiskEvent`]): a failed
-/// write (the records then go to memory, and past `memory_bytes` are dropped, counted, for
-/// this action only: a failing disk never holds the inputs back), and its recovery.
+/// Counts and logs what the queue's disk did during the last push or read ([`DiskEvent`]): a
+/// failed write (the records then go to memory, and past `memory_bytes` are dropped, counted,
+/// for this action only: a failing disk never holds the inputs back), its recovery, and a
+/// segment found damaged while read (counted in `corrupt`, as damage found at start).
 pub(crate) fn disk_events(kind: &str, name: &str, queue: &mut Queue, stats: &OutputStats) {
     for event in queue.take_events() {
         match event {
@@ -77,6 +78,10 @@ pub(crate) fn disk_events(kind: &str, name: &str, queue: &mut Queue, stats: &Out
             }
             DiskEvent::Recovered => {
                 tracing::info!(output = %name, "{kind}: the queue's disk takes writes again");
+            }
+            DiskEvent::Damaged(d) => {
+                stats.corrupt.fetch_add(1, Relaxed);
+                tracing::error!(output = %name, "{kind} queue: {d}");
             }
         }
     }

@@ -29,7 +29,10 @@
 //! rewritten without the damage (a temporary `NNN.seg.tmp` renamed over it; the checkpoint's
 //! offset is moved with its record). Where no valid record follows, the rest is cut off. A
 //! file without the magic is renamed `*.corrupt` and skipped. None of these stops the other
-//! segments.
+//! segments. Damage met later, while [`Queue::read`] reads a segment (the file changed on
+//! disk after it was opened), is taken out the same way, at the read position: copied
+//! aside, the segment rewritten with the records after it, reading resumed at the next
+//! valid record; the records lost come off the counts and [`DiskEvent::Damaged`] reports it.
 //!
 //! Order: records go to memory while no segment holds records and the memory bound allows;
 //! otherwise to the last segment, or, while the disk fails, to memory after it. Each memory
@@ -230,8 +233,8 @@ pub enum Pushed {
     Dropped,
 }
 
-/// A change in the health of the queue's disk, for the caller to count and log
-/// ([`Queue::take_events`]).
+/// A change in the health of the queue's disk, or damage found while reading, for the
+/// caller to count and log ([`Queue::take_events`]).
 #[derive(Debug)]
 pub enum DiskEvent {
     /// A write to a segment failed: records go to memory (up to `memory_bytes`) and are
@@ -239,6 +242,9 @@ pub enum DiskEvent {
     Failed(QueueError),
     /// A write to a segment succeeded again after [`DiskEvent::Failed`].
     Recovered,
+    /// A segment was found damaged while it was read (it changed on disk after it was
+    /// opened): the damage was taken out as at open (see [`Damage`]).
+    Damaged(Damage),
 }
 
 /// Records read and not yet acknowledged: give it back to [`Queue::ack`] once delivered.
@@ -806,6 +812,8 @@ impl Queue {
                     &self.read_buf
                 }
             };
+            // Whether `bytes` reach the end of the part's records (always a record boundary).
+            let to_end = self.read_offset + bytes.len() as u64 == part.len;
             let mut at = 0;
             let mut corrupt = None;
             while at < bytes.len()
@@ -818,6 +826,14 @@ impl Queue {
                         at += len;
                         added += 1;
                     }
+                    Decoded::Incomplete { .. } if to_end => {
+                        // A length that runs past the last record: a damaged length field.
+                        let mut claimed = [0u8; 4];
+                        let have = (bytes.len() - at).min(4);
+                        claimed[..have].copy_from_slice(&bytes[at..at + have]);
+                        corrupt = Some(record::Corruption::Length(u32::from_le_bytes(claimed)));
+                        break;
+                    }
                     Decoded::Incomplete { .. } => break,
                     Decoded::Corrupt(c) => {
                         corrupt = Some(c);
@@ -827,15 +843,8 @@ impl Queue {
             }
             self.read_offset += at as u64;
             if let Some(c) = corrupt {
-                // Checked when opened: only a disk changing under us gets here. The rest of
-                // the part cannot be trusted: skip it.
-                let part = &mut self.parts[self.read_index];
-                tracing::error!(
-                    part = part.id,
-                    offset = self.read_offset,
-                    "queue: {c}; skipping the rest of the segment"
-                );
-                self.read_offset = part.len;
+                // Checked when opened: only a disk changing under us gets here.
+                self.take_out_damage(c, added as u64);
             } else if at == 0 {
                 // Nothing whole at the read position: only a record still being appended
                 // (never: pushes are whole) or a short read; stop here.
@@ -851,6 +860,62 @@ impl Queue {
             offset: self.read_offset,
         };
         Ok(added)
+    }
+
+    /// Damage `why` at the read position, met while reading a segment after it was opened
+    /// (a disk changing under the queue): as at open ([`repair`]), the damaged bytes are
+    /// copied aside and the records after them kept, found by their checksums, so only the
+    /// damaged bytes are lost; reading resumes at the next valid record. The records lost
+    /// are taken off the counts, and the damage is reported as [`DiskEvent::Damaged`].
+    /// `reading`: records added to the batch being read, not yet counted in flight.
+    fn take_out_damage(&mut self, why: record::Corruption, reading: u64) {
+        let index = self.read_index;
+        let at = self.read_offset;
+        // Records not read yet are all at or after the read position: those of this part
+        // are what the later parts do not hold.
+        let later: u64 = self.parts.iter().skip(index + 1).map(|p| p.records).sum();
+        let unread_here = self
+            .records
+            .saturating_sub(self.in_flight + reading)
+            .saturating_sub(later);
+        let part = &mut self.parts[index];
+        let Store::Disk {
+            path, file, dirty, ..
+        } = &mut part.store
+        else {
+            // Memory is never damaged; should it be, nothing there can be trusted.
+            tracing::error!(
+                part = part.id,
+                offset = at,
+                "queue: {why}; skipping the rest of the part"
+            );
+            self.read_offset = part.len;
+            return;
+        };
+        let repaired = match repair(file, path, at, part.len, 0, why) {
+            Ok(r) => r,
+            Err(e) => {
+                // The segment cannot even be cut: skip the rest of it, as before.
+                tracing::error!(
+                    part = part.id,
+                    offset = at,
+                    "queue: {why}; {e}; skipping the rest of the segment"
+                );
+                self.read_offset = part.len;
+                return;
+            }
+        };
+        if let Some(f) = repaired.file {
+            *file = f;
+            *dirty = false;
+        }
+        let lost = unread_here.saturating_sub(repaired.salvaged.records);
+        self.disk_bytes = self.disk_bytes - part.len + repaired.len;
+        part.len = repaired.len;
+        part.records = part.records.saturating_sub(lost);
+        self.records = self.records.saturating_sub(lost);
+        self.disk_records = self.disk_records.saturating_sub(lost);
+        self.events.push(DiskEvent::Damaged(repaired.damage));
     }
 
     /// Removes the records of `batch` (and of every batch read before it): they were
@@ -1202,42 +1267,18 @@ fn recover_segment(path: &Path, mut skip_to: u64) -> Result<Recovered, QueueErro
             })
         }
         Tail::Corrupt(c) => {
-            let s = salvage(&file, path, at, size, skip_to)?;
-            let aside = keep_aside(path, &s.damaged);
-            let mut resumed_records = s.records;
-            if s.records > 0 {
-                match rewrite(path, &s.kept, at) {
-                    Ok(f) => {
-                        file = f;
-                        len = at + s.kept.len() as u64;
-                        records += s.records;
-                        records_before_skip += s.records_before_skip;
-                        if let Some(new_skip) = s.skip_to {
-                            skip_ok = true;
-                            skip_to = new_skip;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "queue: {e}; the records after the damage are cut off instead");
-                        resumed_records = 0;
-                        cut(&file, path, at)?;
-                    }
+            let r = repair(&file, path, at, size, skip_to, c)?;
+            if let Some(f) = r.file {
+                file = f;
+                len = r.len;
+                records += r.salvaged.records;
+                records_before_skip += r.salvaged.records_before_skip;
+                if let Some(new_skip) = r.salvaged.skip_to {
+                    skip_ok = true;
+                    skip_to = new_skip;
                 }
-            } else {
-                cut(&file, path, at)?;
             }
-            Some(Damage {
-                path: path.to_path_buf(),
-                valid_bytes: at,
-                cut_bytes: if resumed_records > 0 {
-                    s.damaged_bytes
-                } else {
-                    size - at
-                },
-                kind: DamageKind::Corrupt(c.to_string()),
-                resumed_records,
-                aside,
-            })
+            Some(r.damage)
         }
     };
     let (start, records) = if skip_ok && skip_to >= SEGMENT_MAGIC.len() as u64 && skip_to <= len {
@@ -1259,6 +1300,76 @@ fn cut(file: &File, path: &Path, at: u64) -> Result<(), QueueError> {
     file.set_len(at)
         .map_err(io(path, "cannot cut the damaged tail"))?;
     file.sync_all().map_err(io(path, "cannot sync"))
+}
+
+/// A segment with its damage taken out ([`repair`]).
+struct Repaired {
+    /// The rewritten segment, open for appending; `None` when it was cut at the damage
+    /// instead (no valid record follows, or the rewrite failed).
+    file: Option<File>,
+    /// Where its records end now.
+    len: u64,
+    /// What was found after the damage (kept only with `file`).
+    salvaged: Salvaged,
+    /// What to report (and count).
+    damage: Damage,
+}
+
+/// Takes the damage that starts at `at` out of the segment at `path` (`size` bytes of
+/// records and damage; `skip_to`: the checkpoint's offset in it, see [`salvage`]): copies
+/// the damaged bytes aside (`NAME.seg.corrupt`, [`keep_aside`]), and rewrites the segment
+/// with the valid records found after them, so only the damaged bytes are lost; where none
+/// follows (or the rewrite fails), cuts it at `at`. Opening ([`recover_segment`]) and a
+/// read that meets damage ([`Queue::read`]) both come here.
+fn repair(
+    file: &File,
+    path: &Path,
+    at: u64,
+    size: u64,
+    skip_to: u64,
+    why: record::Corruption,
+) -> Result<Repaired, QueueError> {
+    let mut s = salvage(file, path, at, size, skip_to)?;
+    let aside = keep_aside(path, &s.damaged);
+    let mut new = None;
+    if s.records > 0 {
+        match rewrite(path, &s.kept, at) {
+            Ok(f) => new = Some(f),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "queue: {e}; the records after the damage are cut off instead");
+            }
+        }
+    }
+    if new.is_none() {
+        cut(file, path, at)?;
+        s.records = 0;
+        s.records_before_skip = 0;
+        s.skip_to = None;
+    }
+    let len = at
+        + if new.is_some() {
+            s.kept.len() as u64
+        } else {
+            0
+        };
+    let damage = Damage {
+        path: path.to_path_buf(),
+        valid_bytes: at,
+        cut_bytes: if new.is_some() {
+            s.damaged_bytes
+        } else {
+            size - at
+        },
+        kind: DamageKind::Corrupt(why.to_string()),
+        resumed_records: s.records,
+        aside,
+    };
+    Ok(Repaired {
+        file: new,
+        len,
+        salvaged: s,
+        damage,
+    })
 }
 
 /// What follows the first damaged byte of a segment, sorted out.

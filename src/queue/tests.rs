@@ -592,3 +592,134 @@ fn one_corrupt_record_in_the_middle_costs_only_that_record() {
         assert_eq!(drain(&mut q, 9), expected(100..103), "{field}");
     }
 }
+
+/// Issue 24 item 10: damage met while *reading* a segment (it changed on disk after the queue
+/// opened it) cost the rest of that segment, and a length running past the last record
+/// stalled reading for good. Now it is taken out as at open: the damaged bytes are copied
+/// aside, the records after them are read, the loss is counted, and it is reported.
+#[test]
+fn a_record_damaged_while_its_segment_is_read_costs_only_that_record() {
+    for (field, msg) in [
+        ("payload", "message 50"),
+        ("length", "message 50"),
+        // The last record's length now runs past the end of the records.
+        ("length", "message 99"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut q, _) = Queue::open(settings(dir.path(), 0)).unwrap();
+        push_range(&mut q, 0..100);
+        let seg = segments(dir.path())[0].clone();
+        // Reading has begun: 20 records delivered, 10 more in flight.
+        let mut b = Batch::default();
+        q.read(&mut b, 20, 1 << 20).unwrap();
+        q.ack(&b).unwrap();
+        let mut in_flight = Batch::default();
+        q.read(&mut in_flight, 10, 1 << 20).unwrap();
+        // Now the disk changes under the open queue.
+        let bytes = std::fs::read(&seg).unwrap();
+        let at = offset_of(&bytes, msg);
+        let mut damaged = bytes[at..at + 18].to_vec();
+        match field {
+            "payload" => damaged[12] ^= 0x01,
+            _ => damaged[0] ^= 0x20,
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .write_all_at(&damaged, at as u64)
+            .unwrap();
+
+        let mut got: Vec<String> = in_flight
+            .records()
+            .map(|r| String::from_utf8(r.to_vec()).unwrap())
+            .collect();
+        q.ack(&in_flight).unwrap();
+        got.extend(drain(&mut q, 7));
+        let mut want = expected(20..100);
+        want.retain(|m| m != msg);
+        assert_eq!(got, want, "{field} {msg}: every other record");
+        assert!(
+            q.is_empty(),
+            "{field} {msg}: the lost record is not counted"
+        );
+        assert_eq!(q.disk_records(), 0, "{field} {msg}");
+        assert_eq!(
+            std::fs::read(seg.with_extension("seg.corrupt")).unwrap(),
+            damaged,
+            "{field} {msg}: the damaged bytes are kept aside"
+        );
+        let events = q.take_events();
+        let [DiskEvent::Damaged(d)] = &events[..] else {
+            panic!("{field} {msg}: {events:?}")
+        };
+        assert_eq!(d.valid_bytes, at as u64, "{field} {msg}");
+        assert_eq!(d.cut_bytes, 18, "{field} {msg}");
+        assert_eq!(d.aside, Some(seg.with_extension("seg.corrupt")));
+        assert!(d.to_string().contains("corrupt"), "{d}");
+
+        // The queue goes on, and the segment on disk no longer holds the damage.
+        push_range(&mut q, 100..103);
+        assert_eq!(drain(&mut q, 9), expected(100..103), "{field} {msg}");
+        drop(q);
+        let (q, rec) = Queue::open(settings(dir.path(), 0)).unwrap();
+        assert!(rec.damage.is_empty(), "{field} {msg}: {:?}", rec.damage);
+        assert_eq!(rec.records, 0, "{field} {msg}");
+        drop(q);
+    }
+}
+
+/// Damage met while reading, in two places of a middle segment, with segments before and
+/// after it: one repair takes both out (as at open), and every other record of every
+/// segment is delivered, in order.
+#[test]
+fn damage_met_while_reading_a_middle_segment_keeps_every_other_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut q, _) = Queue::open(settings(dir.path(), 0)).unwrap();
+    // About 18 bytes a record, 4 KiB segments: several segments.
+    for i in 0..10 {
+        push_range(&mut q, i * 100..(i + 1) * 100);
+    }
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 3, "{segs:?}");
+    let mut b = Batch::default();
+    q.read(&mut b, 1, 1 << 20).unwrap();
+    // The 50th and 60th records of the second segment lose a payload byte each.
+    let bytes = std::fs::read(&segs[1]).unwrap();
+    let mut starts = vec![SEGMENT_MAGIC.len()];
+    while let Decoded::Record { len, .. } = record::decode(&bytes[*starts.last().unwrap()..]) {
+        starts.push(starts.last().unwrap() + len);
+    }
+    let f = OpenOptions::new().write(true).open(&segs[1]).unwrap();
+    let mut lost = Vec::new();
+    for k in [50, 60] {
+        let Decoded::Record { payload, .. } = record::decode(&bytes[starts[k]..]) else {
+            panic!("record {k}")
+        };
+        lost.push(String::from_utf8(payload.to_vec()).unwrap());
+        let at = starts[k] + record::HEADER_BYTES;
+        f.write_all_at(&[bytes[at] ^ 0xff], at as u64).unwrap();
+    }
+    let mut got: Vec<String> = b
+        .records()
+        .map(|r| String::from_utf8(r.to_vec()).unwrap())
+        .collect();
+    q.ack(&b).unwrap();
+    got.extend(drain(&mut q, 50));
+    let mut want = expected(0..1000);
+    want.retain(|m| !lost.contains(m));
+    assert_eq!(got.len(), 998);
+    assert_eq!(got, want);
+    assert!(q.is_empty());
+    let events = q.take_events();
+    let [DiskEvent::Damaged(d)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(d.path, segs[1]);
+    assert_eq!(d.valid_bytes, starts[50] as u64);
+    assert_eq!(
+        d.cut_bytes,
+        (starts[51] - starts[50] + starts[61] - starts[60]) as u64,
+        "only the two damaged records"
+    );
+}

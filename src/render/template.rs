@@ -226,6 +226,22 @@ impl PathTemplate {
             })
     }
 
+    /// A path that this template and `other` could both write, if there is one: a file
+    /// both render, or a file one renders that is a rotated generation of the other's (so
+    /// rotation would rename over it). Two such outputs would write one file past their
+    /// rules, and rotate and sweep each other's files.
+    ///
+    /// Decided on the languages, not on sample values: each template is an automaton over
+    /// the bytes of a path (a field: a non-empty value without `/` or a control character,
+    /// not starting with `.`; a date field: its digits; a facility or severity: one of its
+    /// names), followed by an optional generation suffix, and the two are run together (a
+    /// product automaton, searched breadth first): O(the two patterns' lengths multiplied),
+    /// whatever they hold. A field's length bound is not modelled, so the answer may name
+    /// a value longer than [`MAX_FIELD_BYTES`]; it never misses a real collision.
+    pub fn collision(&self, other: &PathTemplate) -> Option<Vec<u8>> {
+        Nfa::of(self).intersection(&Nfa::of(other))
+    }
+
     /// The directory every rendered path stays in.
     pub fn base(&self) -> &Path {
         &self.base
@@ -392,6 +408,199 @@ fn prefix_matches(pattern: &[Part], name: &[u8], steps: &mut u64) -> Vec<bool> {
         }
     }
     out
+}
+
+/// What one byte of a rendered path may be, on an edge of an [`Nfa`].
+#[derive(Clone, Copy, Debug)]
+enum Class {
+    /// Exactly this byte (template text).
+    Byte(u8),
+    /// The first byte of a sanitised value: not `/`, `.` or a control character.
+    FieldFirst,
+    /// A further byte of a sanitised value: not `/` or a control character.
+    FieldRest,
+    /// A digit (dates, generation numbers).
+    Digit,
+    /// A digit but `0` (the first of a generation's number).
+    NonZero,
+}
+
+impl Class {
+    fn accepts(self, b: u8) -> bool {
+        let value = b != b'/' && b >= 0x20 && b != 0x7f;
+        match self {
+            Class::Byte(c) => b == c,
+            Class::FieldFirst => value && b != b'.',
+            Class::FieldRest => value,
+            Class::Digit => b.is_ascii_digit(),
+            Class::NonZero => (b'1'..=b'9').contains(&b),
+        }
+    }
+
+    /// A byte both accept, a readable one where there is a choice.
+    fn meet(self, other: Class) -> Option<u8> {
+        if let Class::Byte(b) = self {
+            return other.accepts(b).then_some(b);
+        }
+        if let Class::Byte(b) = other {
+            return self.accepts(b).then_some(b);
+        }
+        (b'a'..=b'z')
+            .chain(b'0'..=b'9')
+            .chain(0..=255)
+            .find(|&b| self.accepts(b) && other.accepts(b))
+    }
+}
+
+/// An automaton without empty moves over the bytes of the paths a template could write:
+/// the rendered paths and their rotated generations ([`super::fileset::parse_name`]'s
+/// `.N`, `-DATE`, `-DATE-N`, then an optional `.gz` or `.zst`). State 0 is the start.
+struct Nfa {
+    edges: Vec<Vec<(Class, usize)>>,
+    accept: Vec<bool>,
+}
+
+impl Nfa {
+    fn of(t: &PathTemplate) -> Nfa {
+        use crate::message::{FACILITY_NAMES, SEVERITY_NAMES};
+        let mut n = Nfa {
+            edges: vec![Vec::new()],
+            accept: vec![false],
+        };
+        let mut at = 0;
+        for part in &t.parts {
+            at = match part {
+                Part::Literal(l) => n.word(at, l),
+                Part::Field(Field::Facility) => n.one_of(at, &FACILITY_NAMES),
+                Part::Field(Field::Severity) => n.one_of(at, &SEVERITY_NAMES),
+                Part::Field(Field::Year | Field::RecvYear) => {
+                    let end = n.digits(at, 4);
+                    n.edge(end, Class::Digit, end);
+                    end
+                }
+                Part::Field(
+                    Field::Month
+                    | Field::Day
+                    | Field::Hour
+                    | Field::RecvMonth
+                    | Field::RecvDay
+                    | Field::RecvHour,
+                ) => n.digits(at, 2),
+                Part::Field(_) => {
+                    let end = n.state();
+                    n.edge(at, Class::FieldFirst, end);
+                    n.edge(end, Class::FieldRest, end);
+                    end
+                }
+            };
+        }
+        n.accept[at] = true;
+        // The generations: `.N`; `-DATE` (8 or 10 digits), then maybe `-N`.
+        let dot = n.word(at, b".");
+        let numbered = n.state();
+        n.edge(dot, Class::NonZero, numbered);
+        n.edge(numbered, Class::Digit, numbered);
+        let dash = n.word(at, b"-");
+        let day = n.digits(dash, 8);
+        let hour = n.digits(day, 2);
+        let seq_dash = n.state();
+        n.edge(day, Class::Byte(b'-'), seq_dash);
+        n.edge(hour, Class::Byte(b'-'), seq_dash);
+        let seq = n.state();
+        n.edge(seq_dash, Class::NonZero, seq);
+        n.edge(seq, Class::Digit, seq);
+        let compressed = n.state();
+        n.accept[compressed] = true;
+        let ext = n.state();
+        for generation in [numbered, day, hour, seq] {
+            n.accept[generation] = true;
+            n.edge(generation, Class::Byte(b'.'), ext);
+        }
+        n.word_to(ext, b"gz", compressed);
+        n.word_to(ext, b"zst", compressed);
+        n
+    }
+
+    fn state(&mut self) -> usize {
+        self.edges.push(Vec::new());
+        self.accept.push(false);
+        self.edges.len() - 1
+    }
+
+    fn edge(&mut self, from: usize, class: Class, to: usize) {
+        self.edges[from].push((class, to));
+    }
+
+    /// `word` from `from`; returns the state after it.
+    fn word(&mut self, from: usize, word: &[u8]) -> usize {
+        word.iter().fold(from, |at, &b| {
+            let next = self.state();
+            self.edge(at, Class::Byte(b), next);
+            next
+        })
+    }
+
+    /// `word` (not empty) from `from` to `to`.
+    fn word_to(&mut self, from: usize, word: &[u8], to: usize) {
+        let (last, init) = word.split_last().expect("a word");
+        let at = self.word(from, init);
+        self.edge(at, Class::Byte(*last), to);
+    }
+
+    /// Any one of `words` from `from`; returns the state after it.
+    fn one_of(&mut self, from: usize, words: &[&str]) -> usize {
+        let end = self.state();
+        for w in words {
+            self.word_to(from, w.as_bytes(), end);
+        }
+        end
+    }
+
+    /// `count` digits from `from`; returns the state after them.
+    fn digits(&mut self, from: usize, count: usize) -> usize {
+        (0..count).fold(from, |at, _| {
+            let next = self.state();
+            self.edge(at, Class::Digit, next);
+            next
+        })
+    }
+
+    /// A string both accept, if any: a breadth-first search of the product automaton, so
+    /// the shortest one, each state pair visited once.
+    fn intersection(&self, other: &Nfa) -> Option<Vec<u8>> {
+        let width = other.edges.len();
+        // For each pair reached: the pair it was reached from and the byte.
+        let mut from: Vec<Option<(usize, u8)>> = vec![None; self.edges.len() * width];
+        let mut queue = std::collections::VecDeque::from([0usize]);
+        from[0] = Some((0, 0));
+        while let Some(pair) = queue.pop_front() {
+            let (a, b) = (pair / width, pair % width);
+            if self.accept[a] && other.accept[b] {
+                let mut path = Vec::new();
+                let mut at = pair;
+                while at != 0 {
+                    let (prev, byte) = from[at].expect("reached");
+                    path.push(byte);
+                    at = prev;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            for &(ca, na) in &self.edges[a] {
+                for &(cb, nb) in &other.edges[b] {
+                    let next = na * width + nb;
+                    if from[next].is_some() {
+                        continue;
+                    }
+                    if let Some(byte) = ca.meet(cb) {
+                        from[next] = Some((pair, byte));
+                        queue.push_back(next);
+                    }
+                }
+            }
+        }
+        None
+    }
 }
 
 fn text_before(parts: &[Part]) -> String {
@@ -769,6 +978,95 @@ mod tests {
         let t = PathTemplate::parse("/D/{host}/{tag}.log").unwrap().unwrap();
         assert!(t.could_render(Path::new("/D/web01/cron.log")));
         assert!(!t.could_render(Path::new("/D/cron.log")), "shallower");
+    }
+
+    fn collision(a: &str, b: &str) -> Option<String> {
+        let a = PathTemplate::parse(a).unwrap().unwrap();
+        let b = PathTemplate::parse(b).unwrap().unwrap();
+        let found = a.collision(&b);
+        assert_eq!(found, b.collision(&a), "symmetric");
+        found.map(|p| String::from_utf8(p).unwrap())
+    }
+
+    /// Issue 24 item 6: `{host}.log` and `{tag}.log` in one directory both write `cron.log`
+    /// for a host and a tag named `cron`. Whether two templates can write one file is
+    /// decided on their patterns, with the file both could write as the proof.
+    #[test]
+    fn collision_finds_a_file_two_templates_could_both_write() {
+        let hit = |a, b| collision(a, b).unwrap_or_else(|| panic!("{a} and {b} collide"));
+        assert_eq!(hit("/D/{host}.log", "/D/{tag}.log"), "/D/a.log");
+        // `{host}` = `x-a` renders what `{tag}` = `x` renders beside it.
+        assert_eq!(hit("/D/{host}-a.log", "/D/{tag}.log"), "/D/a-a.log");
+        assert_eq!(
+            hit("/D/{host}/{tag}.log", "/D/{tag}/{host}.log"),
+            "/D/a/a.log"
+        );
+        assert_eq!(hit("/D/x{host}.log", "/D/{tag}y.log"), "/D/xy.log");
+        // A date is digits, which a host name can be.
+        assert_eq!(hit("/D/{year}.log", "/D/{host}.log"), "/D/0000.log");
+        // A facility is one of its names (the shortest here); so can a tag be.
+        assert_eq!(hit("/D/{facility}.log", "/D/{tag}.log"), "/D/lpr.log");
+        // A file one renders that is a generation of the other's: rotation renames over it.
+        assert_eq!(hit("/D/{host}.log", "/D/{tag}.log.{host}"), "/D/a.log.1");
+        assert_eq!(hit("/D/{host}.gz", "/D/{tag}.log"), "/D/a.log.1.gz");
+    }
+
+    #[test]
+    fn collision_knows_templates_that_never_meet() {
+        for (a, b) in [
+            // The suffixes differ, and no generation of one ends like the other.
+            ("/D/{host}.log", "/D/{tag}.txt"),
+            // Other directories: the literal prefixes differ.
+            ("/D/a/{host}.log", "/D/b/{tag}.log"),
+            ("/D/{host}.log", "/E/{host}.log"),
+            // Depths differ: a value never holds `/`.
+            ("/D/{host}/{tag}.log", "/D/{tag}.log"),
+            // Distinct literal prefixes in one directory.
+            ("/D/host-{host}.log", "/D/tag-{tag}.log"),
+            // A value never starts with `.`.
+            ("/D/.{host}", "/D/{tag}"),
+            // Digits are never a letter, facilities and severities never each other.
+            ("/D/{year}/{host}.log", "/D/archive/{host}.log"),
+            ("/D/{facility}.log", "/D/{severity}.log"),
+            ("/D/{month}.log", "/D/{year}.log"),
+        ] {
+            assert_eq!(collision(a, b), None, "{a} and {b}");
+        }
+    }
+
+    /// Many fields and long literals cost the product of the two patterns' lengths, not
+    /// more (a search over value splits would explode here).
+    #[test]
+    fn collision_is_polynomial() {
+        let a = format!("/D/{}x.log", "{host}-".repeat(60));
+        let b = format!("/D/{}y.log", "-{tag}".repeat(60));
+        let started = std::time::Instant::now();
+        assert_eq!(collision(&a, &b), None);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    proptest! {
+        /// Never a miss: two templates that render one path for some values are found.
+        #[test]
+        fn collision_never_misses_a_rendered_path(
+            a in 0usize..8, b in 0usize..8,
+            va in proptest::collection::vec(prop::sample::select(b"ab.-1".to_vec()), 0..5),
+            vb in proptest::collection::vec(prop::sample::select(b"ab.-1".to_vec()), 0..5),
+            ta in proptest::collection::vec(prop::sample::select(b"ab.-1".to_vec()), 0..5),
+            tb in proptest::collection::vec(prop::sample::select(b"ab.-1".to_vec()), 0..5),
+        ) {
+            const T: [&str; 8] = [
+                "/l/{host}.log", "/l/{tag}.log", "/l/{host}-{tag}", "/l/{tag}.{host}",
+                "/l/{host}/{tag}", "/l/a{host}", "/l/{tag}-a.log", "/l/{host}.log.1",
+            ];
+            if render(T[a], &va, &ta) == render(T[b], &vb, &tb) {
+                prop_assert!(collision(T[a], T[b]).is_some(), "{} {}", T[a], T[b]);
+            }
+        }
     }
 
     #[test]

@@ -425,6 +425,53 @@ fn a_templated_path_that_could_render_another_outputs_file_is_refused() {
     );
 }
 
+/// Issue 24, item 6: `{host}.log` and `{tag}.log` in one directory let a host and a tag both
+/// named `cron` write into one file, past the rules. `--check-config` refuses such a pair,
+/// naming both outputs and a file both could write.
+#[test]
+fn two_templated_paths_that_could_render_one_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("logwell.toml");
+    std::fs::write(
+        &p,
+        "[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n\n[output.hosts]\ntype = \"file\"\npath = \"/var/log/hosts/{host}.log\"\n\n[output.tags]\ntype = \"file\"\npath = \"/var/log/hosts/{tag}.log\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwelld"))
+        .args(["--check-config", "--config", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("logwell.toml:9:9:"), "{err}");
+    assert!(
+        err.contains("outputs `hosts` (/var/log/hosts/{host}.log) and `tags` (/var/log/hosts/{tag}.log) could write the same file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: give each templated output its own directory"),
+        "{err}"
+    );
+    // Apart, the same two outputs are fine.
+    std::fs::write(
+        &p,
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("hosts/{tag}", "tags/{tag}"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwelld"))
+        .args(["--check-config", "--config", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn size_rotation_applies_to_each_generated_file() {
     let d = Daemon::start(&format!(

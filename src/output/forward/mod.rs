@@ -714,7 +714,9 @@ impl<'a> Delivery<'a> {
         let mut batch = Batch::default();
         let read = {
             let mut q = self.shared.queue();
-            q.read(&mut batch, BATCH_RECORDS, BATCH_BYTES)
+            let r = q.read(&mut batch, BATCH_RECORDS, BATCH_BYTES);
+            crate::output::queued::disk_events("forward", self.name, &mut q, self.stats);
+            r
         };
         match read {
             Ok(0) => return false,
