@@ -14,6 +14,7 @@ mod follow;
 mod forward;
 mod kafka;
 pub mod keys;
+pub mod limits;
 pub(crate) mod raw;
 mod rotation;
 pub(crate) mod settings;
@@ -184,7 +185,7 @@ output = "syslog"
     /// get all three; a local unix_stream input none of the network limits.
     #[test]
     fn network_stream_inputs_have_safe_limits_by_default() {
-        use crate::input::limits::{DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+        use crate::config::limits::{DEFAULT_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
         let tcp = OK.replace(
             "type = \"udp\"\nlisten = [\"127.0.0.1:5514\", \"[::1]:5514\"]",
             "type = \"tcp\"\nlisten = \"127.0.0.1:5514\"",
@@ -219,7 +220,7 @@ output = "syslog"
         let InputKind::Udp(u) = &s.inputs[0].kind else {
             panic!()
         };
-        assert_eq!(u.limits, crate::input::limits::Limits::default());
+        assert_eq!(u.limits, crate::config::limits::Limits::default());
     }
 
     #[test]

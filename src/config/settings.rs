@@ -14,9 +14,9 @@ use toml::Spanned;
 
 use super::error::{ConfigError, SourceFile};
 use super::keys::OutputType;
+use super::limits::Limits;
 use super::raw::{span_of, OneOrMany, RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
 use super::rotation::{PartialRotation, RetentionSettings, RotationSettings};
-use crate::input::limits::Limits;
 use crate::render::Format;
 use crate::route::{Rule, Selector};
 
@@ -775,10 +775,10 @@ fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
                 check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64,
             ))
         }
-        None if matches!(kind, "tcp" | "tls") => Some(crate::input::limits::DEFAULT_IDLE_TIMEOUT),
+        None if matches!(kind, "tcp" | "tls") => Some(crate::config::limits::DEFAULT_IDLE_TIMEOUT),
         None => None,
     };
-    let limits = crate::input::limits::from_raw(check, raw, max_connections);
+    let limits = crate::config::limits::from_raw(check, raw, max_connections);
     super::tls::refuse_tls_keys(check, raw, kind);
     if kind != "kmsg" {
         check.not_for(
