@@ -9,7 +9,7 @@ scripts/deps.sh package
 target=${CARGO_TARGET_DIR:-target}
 echo "logwell: building the release binaries" >&2
 # The Kafka output is in the package: `--features kafka` (librdkafka, built from its bundled
-# sources; see README "Kafka").
+# sources; see docs/kafka.md).
 cargo build --locked --release --features kafka --bin logwelld --bin logwell
 
 # Shell completions, generated from the clap definitions by the binaries themselves (the

@@ -1,7 +1,7 @@
 //! Forwarding: a host `logwelld` forwards to central `logwelld`s (and to real rsyslog and
 //! syslog-ng receivers, in `peers.rs`) over loopback, through its disk-assisted queue. Every
 //! message carries a sequence number, and the tests count them at the receiver: none lost,
-//! duplicates at most what the README documents.
+//! duplicates at most what docs/forwarding.md documents.
 //!
 //! Waits are on conditions with deadlines; the 10 s outage of the receiver is the scenario
 //! itself, not a wait.
@@ -202,7 +202,7 @@ fn a_central_logwelld_writes_exactly_what_the_host_writes() {
             "<13>Nov 21 09:41:04 web01 cron: no pid here".to_string(),
         ];
         // RFC 3164 cannot say "no tag": the receiver would take the first word of the text
-        // for one (the README says so); send it messages with tags.
+        // for one (docs/forwarding.md says so); send it messages with tags.
         let msgs: Vec<&String> = msgs
             .iter()
             .filter(|m| wire == "rfc5424" || !m.contains(" - - - - "))
@@ -240,7 +240,7 @@ fn a_central_logwelld_writes_exactly_what_the_host_writes() {
 }
 
 /// The receiver stops for 10 s in the middle of a 100,000-message stream, then starts again:
-/// every message arrives; duplicates stay within what the README documents.
+/// every message arrives; duplicates stay within what docs/forwarding.md documents.
 #[test]
 fn a_receiver_outage_of_10_s_loses_nothing() {
     let mut central = central("rfc3339");
@@ -274,8 +274,8 @@ fn a_receiver_outage_of_10_s_loses_nothing() {
     let duplicated: usize = got_final.values().map(|c| c - 1).sum();
     let retried = host.stat("outputs", "fwd", "retried");
     eprintln!("outage {outage:?}: {duplicated} duplicates, {retried} messages resent");
-    // README: at most what was written in SETTLE (100 ms) before a reset, plus one batch:
-    // at 4,000 messages a second, 400 + 2,000.
+    // docs/forwarding.md: at most what was written in SETTLE (100 ms) before a reset, plus
+    // one batch: at 4,000 messages a second, 400 + 2,000.
     assert!(duplicated <= 2400, "{duplicated} duplicates");
     assert!(host.stat("outputs", "fwd", "delivered") >= N as u64);
     assert!(host.stat("outputs", "fwd", "failed") >= 1);
@@ -334,7 +334,7 @@ fn kill_9_with_50000_on_disk_then_all_delivered() {
 
 /// `kill -9` of the forwarding daemon during live delivery (the central up, batches written
 /// and not yet confirmed, every message through the disk): after a restart every message the
-/// queue had taken arrives, and the duplicates are at most what the README documents for a
+/// queue had taken arrives, and the duplicates are at most what docs/forwarding.md documents for a
 /// crash: the batches written and not yet confirmed (as after a reset: what was written in
 /// the last 100 ms, plus one batch).
 #[test]
@@ -384,8 +384,8 @@ fn kill_9_during_live_delivery_loses_nothing_queued() {
     assert_eq!(got.len(), k, "nothing the queue had not taken");
     let duplicated: usize = got.values().map(|c| c - 1).sum();
     eprintln!("killed at {k} of {N} taken: {duplicated} duplicates");
-    // README: at most what was written in SETTLE (100 ms) before the kill, plus one batch:
-    // at 5,000 messages a second, 500 + 2,000.
+    // docs/forwarding.md: at most what was written in SETTLE (100 ms) before the kill, plus
+    // one batch: at 5,000 messages a second, 500 + 2,000.
     assert!(duplicated <= 2500, "{duplicated} duplicates");
 }
 
@@ -1107,7 +1107,7 @@ fn under_privilege_separation_the_worker_owns_its_queue() {
 /// A server that accepts and then reads nothing (hung, or its network cut) stops
 /// acknowledging: after `write_timeout_ms` the host gives it up and fails over to the next
 /// target. (What the hung server's kernel acknowledged before is lost with it: TCP has no
-/// application-level acknowledgement; the README says so.)
+/// application-level acknowledgement; docs/forwarding.md says so.)
 #[test]
 fn a_server_that_stops_reading_is_given_up_after_the_write_timeout() {
     let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -2,7 +2,7 @@
 //! verify` in a temporary root holding the unit, the real `logwelld` at `/usr/sbin/logwelld`,
 //! `/bin/kill` and the host's system units (verify checks that every command exists and that
 //! every dependency loads; no systemd as PID 1 is needed), and `systemd-analyze security
-//! --offline` for the exposure score the README reports. The .deb itself is tested by
+//! --offline` for the exposure score docs/systemd.md reports. The .deb itself is tested by
 //! `scripts/boot-test.sh` on a booted Debian 12 (as root, on CI).
 
 use std::path::{Path, PathBuf};
@@ -145,7 +145,7 @@ fn the_unit_has_what_the_issue_asks() {
 }
 
 /// `systemd-analyze security --offline=true` (systemd 252, no PID 1 needed): the score the
-/// README states is the one the unit gets.
+/// systemd guide (docs/systemd.md, "Hardening") states is the one the unit gets.
 #[test]
 fn the_readme_states_the_units_security_score() {
     let out = systemd_analyze()
@@ -164,12 +164,13 @@ fn the_readme_states_the_units_security_score() {
                 String::from_utf8_lossy(&out.stderr)
             )
         });
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/systemd.md"))
+            .unwrap();
     let stated = format!("exposure level **{score}**");
     assert!(
-        readme.contains(&stated),
-        "README.md should say `{stated}` (systemd-analyze security --offline=true packaging/systemd/logwell.service)"
+        guide.contains(&stated),
+        "docs/systemd.md should say `{stated}` (systemd-analyze security --offline=true packaging/systemd/logwell.service)"
     );
 }
 

@@ -200,7 +200,7 @@ output = ["remote", "pairs"]
         );
     }
     // Invalid UTF-8 bytes become `_`; an empty or absent host name is the peer's address, as
-    // rsyslog's %fromhost% (README "Per-host files").
+    // rsyslog's %fromhost% (docs/templated-paths.md).
     for dir in ["bad__utf8", "127.0.0.1"] {
         assert!(
             d.path(&format!("remote/{dir}/syslog")).is_file(),
