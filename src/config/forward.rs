@@ -343,7 +343,7 @@ impl Check<'_> {
         if tls.ca.is_none() && tls.fingerprints.is_empty() {
             return Some(tls);
         }
-        if let Err(e) = crate::output::forward::tls::client_config(&tls) {
+        if let Err(e) = super::tls::client::client_config(&tls) {
             let span = match e.which() {
                 TlsKey::Cert => span_of(&raw.cert),
                 TlsKey::Key => span_of(&raw.key),

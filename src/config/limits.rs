@@ -52,7 +52,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Whether any limit is set (else the input runs without a [`Limiter`]).
+    /// Whether any limit is set (else the input runs without a [`Limiter`](crate::input::limits::Limiter)).
     pub fn any(&self) -> bool {
         !self.permit.is_empty()
             || self.max_connections_per_peer.is_some()

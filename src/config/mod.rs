@@ -39,6 +39,7 @@ pub use settings::{
     KmsgSettings, OutputKind, OutputSettings, Settings, StreamSettings, UdpSettings,
     UnixDatagramSettings, UnixPath, UsersSettings, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
 };
+pub use tls::client::client_config;
 pub use tls::{server_config, ClientAuth, PermittedPeer, TlsFileError, TlsKey, TlsSettings};
 
 use error::SourceFile;

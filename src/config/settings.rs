@@ -1214,7 +1214,7 @@ fn check_templates_spare_other_files(
 /// past each one's rules, and rotate and sweep each other's files: refuse the pair, naming
 /// both outputs and a file both could write ([`PathTemplate::collision`]).
 ///
-/// [`PathTemplate::collision`]: crate::output::template::PathTemplate::collision
+/// [`PathTemplate::collision`]: crate::render::template::PathTemplate::collision
 fn check_templates_apart(
     files: &[ParsedFile],
     outputs: &[OutputSettings],

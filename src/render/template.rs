@@ -453,7 +453,7 @@ impl Class {
 }
 
 /// An automaton without empty moves over the bytes of the paths a template could write:
-/// the rendered paths and their rotated generations ([`super::fileset::parse_name`]'s
+/// the rendered paths and their rotated generations ([`crate::fileset::parse_name`]'s
 /// `.N`, `-DATE`, `-DATE-N`, then an optional `.gz` or `.zst`). State 0 is the start.
 struct Nfa {
     edges: Vec<Vec<(Class, usize)>>,

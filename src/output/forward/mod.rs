@@ -1,6 +1,6 @@
 //! The forward action (`type = "forward"`): sends the lines input tasks formatted for it
 //! (RFC 5424 or RFC 3164, the original host, tag, timestamp and structured data) to remote
-//! syslog servers over UDP, TCP or TLS ([`tls`]), framed by octet counting or newline.
+//! syslog servers over UDP, TCP or TLS ([`crate::config::client_config`]), framed by octet counting or newline.
 //!
 //! Each action runs on its own thread with its own [`Queue`], so a dead
 //! target holds back nothing but this action: two futures share the thread.
@@ -26,8 +26,6 @@
 //! checkpoint write (none: it is written after every acknowledgement) or, with a damaged
 //! checkpoint, the oldest segment. UDP has no delivery check: a datagram is acknowledged once
 //! sent.
-
-pub mod tls;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -374,7 +372,7 @@ impl<'a> Delivery<'a> {
         let tls = settings
             .tls
             .as_ref()
-            .and_then(|t| match tls::client_config(t) {
+            .and_then(|t| match crate::config::client_config(t) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     tracing::error!(output = %name, "forward: {e}");

@@ -6,6 +6,11 @@
 //! input would refuse at start or on reload: a missing file, a PEM without a certificate or
 //! key, a key that does not match the certificate, an expired certificate. This module reads
 //! files but opens no sockets.
+//!
+//! It is the one place TLS files are read and rustls configurations built: the input's
+//! server side here, the forward outputs' client side in [`client`].
+
+pub mod client;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,8 @@
-//! The forward action's TLS client (RFC 5425): rustls on `ring`, TLS 1.3 and 1.2, the server
+//! The TLS client of forward outputs (RFC 5425): rustls on `ring`, TLS 1.3 and 1.2, the server
 //! verified against a CA bundle and its name (`server_name`, else the target's host), or
 //! pinned by the SHA-256 fingerprint of its certificate; a client certificate when one is
-//! configured. Validation calls [`client_config`] too, so a bad file is a config error.
+//! configured. Validation builds it too, so a bad file is a config error; the forward
+//! output builds it again at start and reload.
 
 use std::sync::Arc;
 
