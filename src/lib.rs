@@ -37,7 +37,10 @@
 //!   ([`follow::tcp`]):
 //!   history then live lines, filtered ([`follow::line`]), read from the files by each
 //!   subscriber ([`follow::subscription`]), never from the receive path.
-//! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint.
+//! - [`config`]: TOML → validated [`config::Settings`], every error with file, line and hint;
+//!   network limits' settings ([`config::limits`]) and every TLS file and rustls
+//!   configuration (`config::tls`). ARCHITECTURE.md's "Layers" table says what each module
+//!   may import, and a test holds the code to it.
 //! - [`daemon`]: lifecycle: start, SIGHUP reload, SIGTERM shutdown, the control socket, and
 //!   privilege separation ([`daemon::privsep`]): a root parent that only opens, renames and
 //!   removes the output files (reached through [`host::fsops`]) for an unprivileged worker.
