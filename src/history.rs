@@ -329,7 +329,7 @@ impl FileSet {
 
 /// A generation as listed, before its identity is known.
 #[derive(Clone, Debug)]
-struct Entry {
+struct Listed {
     path: PathBuf,
     compression: Compression,
     live: bool,
@@ -339,16 +339,16 @@ struct Entry {
 }
 
 /// The rotated generations (oldest first), then the live file if it exists.
-fn entries(live: &Path) -> Result<Vec<Entry>, HistoryError> {
+fn entries(live: &Path) -> Result<Vec<Listed>, HistoryError> {
     use std::os::unix::fs::MetadataExt;
     let list_error = |source| HistoryError::List {
         dir: fileset::split(live).0,
         source,
     };
-    let mut out: Vec<Entry> = fileset::list(live)
+    let mut out: Vec<Listed> = fileset::list(live)
         .map_err(list_error)?
         .into_iter()
-        .map(|g| Entry {
+        .map(|g| Listed {
             path: g.path,
             compression: g.compression,
             live: false,
@@ -359,7 +359,7 @@ fn entries(live: &Path) -> Result<Vec<Entry>, HistoryError> {
         .collect();
     // A link at the live file's name is no live file (it is never followed).
     match std::fs::symlink_metadata(live) {
-        Ok(m) if m.is_file() => out.push(Entry {
+        Ok(m) if m.is_file() => out.push(Listed {
             path: live.to_path_buf(),
             compression: Compression::None,
             live: true,
@@ -465,7 +465,7 @@ type CachedIdentity = Result<Option<u64>, (io::ErrorKind, String)>;
 impl Identities {
     /// `Ok(None)` for a generation without a complete first line (the live file) or without
     /// content.
-    fn get(&mut self, e: &Entry) -> io::Result<Option<u64>> {
+    fn get(&mut self, e: &Listed) -> io::Result<Option<u64>> {
         let key = (e.inode, e.size, e.modified);
         if let Some(r) = self.0.get(&key) {
             return r.clone().map_err(|(k, m)| io::Error::new(k, m));
@@ -484,7 +484,7 @@ impl Identities {
     }
 }
 
-fn first_line_hash(e: &Entry) -> io::Result<Option<u64>> {
+fn first_line_hash(e: &Listed) -> io::Result<Option<u64>> {
     if e.size == 0 {
         return Ok(None);
     }
@@ -650,7 +650,7 @@ impl Reader {
 
     /// Lists the set, and forgets the cached identities of files no longer in it (the live
     /// file's key changes as it grows).
-    fn list(&mut self) -> Result<Vec<Entry>, HistoryError> {
+    fn list(&mut self) -> Result<Vec<Listed>, HistoryError> {
         let list = entries(&self.set.live)?;
         self.ids
             .0
@@ -660,7 +660,7 @@ impl Reader {
 
     /// The index of the generation with identity `id`, searching from the newest (positions
     /// are usually recent).
-    fn find(&mut self, list: &[Entry], id: u64) -> Option<usize> {
+    fn find(&mut self, list: &[Listed], id: u64) -> Option<usize> {
         (0..list.len())
             .rev()
             .find(|&i| matches!(self.ids.get(&list[i]), Ok(Some(x)) if x == id))
@@ -668,7 +668,7 @@ impl Reader {
 
     /// The first generation with an identity at or after index `from`; damaged ones on the
     /// way are reported (once).
-    fn first_from(&mut self, list: &[Entry], from: usize) -> Option<(usize, u64)> {
+    fn first_from(&mut self, list: &[Listed], from: usize) -> Option<(usize, u64)> {
         for (i, e) in list.iter().enumerate().skip(from) {
             match self.ids.get(e) {
                 Ok(Some(id)) => return Some((i, id)),
@@ -687,7 +687,7 @@ impl Reader {
 
     /// The generation after everything this reader has seen, when the one it was in is gone.
     /// Retention deletes the oldest first, so what is left after it is newer.
-    fn successor(&mut self, list: &[Entry]) -> Option<(usize, u64)> {
+    fn successor(&mut self, list: &[Listed]) -> Option<(usize, u64)> {
         let mut after = 0;
         for (i, e) in list.iter().enumerate() {
             if matches!(self.ids.get(e), Ok(Some(id)) if self.seen.contains(&id)) {
@@ -698,7 +698,7 @@ impl Reader {
     }
 
     /// The generation to read next and where in it.
-    fn locate(&mut self, list: &[Entry]) -> Option<(usize, Position)> {
+    fn locate(&mut self, list: &[Listed]) -> Option<(usize, Position)> {
         let start = |(i, id)| {
             (
                 i,
@@ -792,7 +792,7 @@ impl Reader {
 
     /// Where a reader positioned after `n` lines ago starts: `None` when the set has fewer
     /// (from its beginning).
-    fn last_lines(&mut self, list: &[Entry], n: u64) -> Option<Position> {
+    fn last_lines(&mut self, list: &[Listed], n: u64) -> Option<Position> {
         let mut need = n;
         let mut newer = None;
         for (index, e) in list.iter().enumerate().rev() {
@@ -837,7 +837,7 @@ impl Reader {
     }
 
     /// The first line at or after `since`, or the end of the newest generation.
-    fn since(&mut self, list: &[Entry], since: DateTime<Utc>) -> Option<Position> {
+    fn since(&mut self, list: &[Listed], since: DateTime<Utc>) -> Option<Position> {
         let bound = SystemTime::from(since);
         for e in list {
             if e.modified < bound {
@@ -971,7 +971,7 @@ fn still_live(live: &Path, inode: Option<u64>, read_to: u64) -> bool {
 
 /// The last `n` complete lines of a generation (fewer if it has fewer). With `n == 0`,
 /// `start == end`, the end of its complete lines.
-fn tail(e: &Entry, n: u64) -> io::Result<Tail> {
+fn tail(e: &Listed, n: u64) -> io::Result<Tail> {
     match e.compression {
         Compression::None => tail_plain(&open_regular(&e.path)?, e.live, n),
         _ => tail_stream(|| open_at(&e.path, e.compression, 0), n),
@@ -1141,7 +1141,7 @@ fn line_starts(mut reader: Box<dyn BufRead + Send>, mut at: impl FnMut(u64)) -> 
 
 /// Where the line that ends at `end` starts: just after the `\n` before its last byte, or
 /// the generation's start. (`end` is clamped to the generation's length.)
-fn line_start_before(e: &Entry, end: u64) -> io::Result<u64> {
+fn line_start_before(e: &Listed, end: u64) -> io::Result<u64> {
     if end == 0 {
         return Ok(0);
     }
@@ -1177,7 +1177,7 @@ fn line_start_before(e: &Entry, end: u64) -> io::Result<u64> {
 }
 
 /// The offset of the first complete line of `e` whose timestamp is at or after `since`.
-fn scan_since(e: &Entry, since: DateTime<Utc>) -> io::Result<Option<u64>> {
+fn scan_since(e: &Listed, since: DateTime<Utc>) -> io::Result<Option<u64>> {
     let mut reader = open_at(&e.path, e.compression, 0)?;
     let written = DateTime::<Local>::from(e.modified).naive_local();
     let mut line = Vec::new();

@@ -397,7 +397,7 @@ impl Service {
             Subscription::new(file.clone(), request, encoding).map_err(Refusal::BadRequest)?;
         let slot = self.slot(peer)?;
         let (sub, first) = tokio::task::spawn_blocking(move || {
-            let mut first = subscription::Batch::default();
+            let mut first = subscription::ReadOutcome::default();
             sub.open(&mut first);
             (sub, first)
         })

@@ -50,7 +50,7 @@ pub struct Subscription {
 
 /// What one read produced.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub struct ReadOutcome {
     /// Encoded events, ready to write.
     pub bytes: Vec<u8>,
     /// Lines in `bytes`.
@@ -92,7 +92,7 @@ impl Subscription {
 
     /// Opens the file set at the start point (blocking). Lines written after this are
     /// part of the stream even with `n=0`.
-    pub fn open(&mut self, batch: &mut Batch) {
+    pub fn open(&mut self, batch: &mut ReadOutcome) {
         if self.reader.is_none() {
             let start = match self.request.start {
                 StartAt::Last(n) => Start::LastLines(n),
@@ -112,8 +112,8 @@ impl Subscription {
     }
 
     /// Reads up to one batch.
-    pub fn read_batch(&mut self) -> Batch {
-        let mut batch = Batch::default();
+    pub fn read_batch(&mut self) -> ReadOutcome {
+        let mut batch = ReadOutcome::default();
         if self.reader.is_none() {
             self.open(&mut batch);
             if self.reader.is_none() {

@@ -52,7 +52,7 @@ struct Current {
 }
 
 /// What the accept loops of one input share.
-struct Shared {
+struct TlsAccept {
     name: Arc<str>,
     /// Fixed for the input's life: a change restarts it ([`Reloader::can_swap`]).
     permitted_peers: Vec<PermittedPeer>,
@@ -67,7 +67,7 @@ fn stamps(s: &TlsSettings) -> Vec<Option<SystemTime>> {
         .collect()
 }
 
-impl Shared {
+impl TlsAccept {
     fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -95,7 +95,7 @@ impl Shared {
 
 /// A running TLS input's handle for SIGHUP: swaps the certificate, key and CA in place.
 #[derive(Clone)]
-pub struct Reloader(Arc<Shared>);
+pub struct Reloader(Arc<TlsAccept>);
 
 impl Reloader {
     /// Whether a running input with settings `old` can take `new` without a restart: only
@@ -135,7 +135,7 @@ pub fn spawn(
 ) -> io::Result<Reloader> {
     let config =
         server_config(s).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(TlsAccept {
         name: ctx.name.clone(),
         permitted_peers: s.permitted_peers.clone(),
         current: Mutex::new(Current {
@@ -149,7 +149,7 @@ pub fn spawn(
 }
 
 /// The TLS [`Upgrade`]: handshake, then the `permitted_peers` check.
-struct Handshake(Arc<Shared>);
+struct Handshake(Arc<TlsAccept>);
 
 impl Upgrade<TcpStream> for Handshake {
     type Conn = TlsStream<TcpStream>;

@@ -125,7 +125,7 @@ pub(crate) fn repeat_key(ev: &Event<'_>) -> u64 {
 }
 
 /// One file the writer knows of.
-struct Entry {
+struct KnownFile {
     /// The rendered path (the lookup key).
     path: Box<[u8]>,
     file: Option<File>,
@@ -152,7 +152,7 @@ pub(crate) struct DynWriter {
     pub(crate) ctl: mpsc::UnboundedReceiver<WriterCommand>,
     pub(crate) reopen: watch::Receiver<u64>,
     pub(crate) retention: Arc<Retention>,
-    entries: Vec<Entry>,
+    entries: Vec<KnownFile>,
     index: HashMap<Box<[u8]>, usize>,
     dirty: Vec<usize>,
     seq: u64,
@@ -400,7 +400,7 @@ impl DynWriter {
             return idx;
         }
         let path: Box<[u8]> = path.into();
-        let entry = Entry {
+        let entry = KnownFile {
             path: path.clone(),
             file: None,
             buf: Vec::new(),
@@ -425,7 +425,7 @@ impl DynWriter {
                 .map(|(i, _)| i)
                 .expect("max_open_files is at least 1");
             let buf = self.retire(victim);
-            self.entries[victim] = Entry { buf, ..entry };
+            self.entries[victim] = KnownFile { buf, ..entry };
             victim
         };
         self.index.insert(path, idx);

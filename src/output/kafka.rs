@@ -62,7 +62,7 @@ pub(crate) struct KafkaAction {
 }
 
 /// What intake and delivery share.
-struct Shared {
+struct Handoff {
     queue: Mutex<Queue>,
     /// Records were pushed, or intake ended.
     wake: Notify,
@@ -72,7 +72,7 @@ struct Shared {
     stopping: AtomicBool,
 }
 
-impl Shared {
+impl Handoff {
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -138,7 +138,7 @@ impl KafkaAction {
             ctl,
         } = self;
         let queue = super::queued::open("kafka", &name, &settings.queue, &stats);
-        let shared = Shared {
+        let shared = Handoff {
             queue: Mutex::new(queue),
             wake: Notify::new(),
             room: Notify::new(),
@@ -197,7 +197,7 @@ pub fn fields(rec: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
 
 async fn intake(
     name: &str,
-    shared: &Shared,
+    shared: &Handoff,
     stats: &OutputStats,
     mut rx: mpsc::Receiver<Chunk>,
     mut ctl: mpsc::UnboundedReceiver<WriterCommand>,
@@ -374,7 +374,7 @@ struct InFlight {
 
 async fn deliver(
     name: &str,
-    shared: &Shared,
+    shared: &Handoff,
     stats: &OutputStats,
     settings: &KafkaSettings,
     first: FutureProducer,
@@ -527,7 +527,7 @@ async fn deliver(
     producer.purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
 }
 
-async fn wait_stopping(shared: &Shared) {
+async fn wait_stopping(shared: &Handoff) {
     while !shared.stopping.load(Relaxed) {
         shared.wake.notified().await;
     }

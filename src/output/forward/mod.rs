@@ -72,7 +72,7 @@ pub(crate) struct Forwarder {
 }
 
 /// What intake and delivery share.
-struct Shared {
+struct Handoff {
     queue: Mutex<Queue>,
     /// Records were pushed, a connection changed state, or intake ended.
     wake: Arc<Notify>,
@@ -82,7 +82,7 @@ struct Shared {
     stopping: AtomicBool,
 }
 
-impl Shared {
+impl Handoff {
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -100,7 +100,7 @@ impl Forwarder {
             ctl,
         } = self;
         let queue = crate::output::queued::open("forward", &name, &settings.queue, &stats);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Handoff {
             queue: Mutex::new(queue),
             wake: Arc::new(Notify::new()),
             room: Notify::new(),
@@ -127,7 +127,7 @@ impl Forwarder {
 
 struct Intake<'a> {
     name: &'a str,
-    shared: &'a Shared,
+    shared: &'a Handoff,
     stats: &'a OutputStats,
     rx: mpsc::Receiver<Chunk>,
     ctl: mpsc::UnboundedReceiver<WriterCommand>,
@@ -346,7 +346,7 @@ type Connected = (usize, Result<Link, String>);
 struct Delivery<'a> {
     name: &'a str,
     settings: &'a ForwardSettings,
-    shared: &'a Shared,
+    shared: &'a Handoff,
     stats: &'a OutputStats,
     links: HashMap<usize, Link>,
     backoff: Vec<Backoff>,
@@ -365,7 +365,7 @@ impl<'a> Delivery<'a> {
     fn new(
         name: &'a str,
         settings: &'a ForwardSettings,
-        shared: &'a Shared,
+        shared: &'a Handoff,
         stats: &'a OutputStats,
     ) -> Delivery<'a> {
         let (connected_tx, connected_rx) = mpsc::unbounded_channel();
