@@ -27,18 +27,19 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
+use super::queued::{Handoff, Intake};
 use super::{Chunk, WriterCommand};
 use crate::config::KafkaSettings;
-use crate::queue::{record, Batch, Pushed, Queue};
+use crate::queue::Batch;
 use crate::stats::OutputStats;
 
 /// Records handed to the producer and not yet acknowledged, at most.
@@ -59,23 +60,6 @@ pub(crate) struct KafkaAction {
     pub(crate) stats: Arc<OutputStats>,
     pub(crate) rx: mpsc::Receiver<Chunk>,
     pub(crate) ctl: mpsc::UnboundedReceiver<WriterCommand>,
-}
-
-/// What intake and delivery share.
-struct Handoff {
-    queue: Mutex<Queue>,
-    /// Records were pushed, or intake ended.
-    wake: Notify,
-    /// Records were acknowledged: room in the queue.
-    room: Notify,
-    /// Intake ended (the daemon stops or the action was removed).
-    stopping: AtomicBool,
-}
-
-impl Handoff {
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// The librdkafka configuration of an action.
@@ -138,12 +122,7 @@ impl KafkaAction {
             ctl,
         } = self;
         let queue = super::queued::open("kafka", &name, &settings.queue, &stats);
-        let shared = Handoff {
-            queue: Mutex::new(queue),
-            wake: Notify::new(),
-            room: Notify::new(),
-            stopping: AtomicBool::new(false),
-        };
+        let shared = Handoff::new(queue);
         let mut producer: Option<FutureProducer> = match client_config(&settings).create() {
             Ok(p) => Some(p),
             Err(e) => {
@@ -152,7 +131,16 @@ impl KafkaAction {
                 None
             }
         };
-        let intake = intake(&name, &shared, &stats, rx, ctl);
+        let intake = Intake {
+            kind: "kafka",
+            name: &name,
+            shared: &shared,
+            stats: &stats,
+            rx,
+            ctl,
+            split: split_kafka,
+        }
+        .run();
         let delivery = async {
             if let Some(p) = producer.take() {
                 deliver(&name, &shared, &stats, &settings, p).await;
@@ -163,7 +151,7 @@ impl KafkaAction {
             }
         };
         tokio::join!(intake, delivery);
-        let queue = shared.queue.into_inner().unwrap_or_else(|e| e.into_inner());
+        let queue = shared.into_queue();
         crate::output::queued::close("kafka", &name, queue, &stats);
     }
 }
@@ -195,94 +183,11 @@ pub fn fields(rec: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     Some((take()?, take()?, take()?))
 }
 
-async fn intake(
-    name: &str,
-    shared: &Handoff,
-    stats: &OutputStats,
-    mut rx: mpsc::Receiver<Chunk>,
-    mut ctl: mpsc::UnboundedReceiver<WriterCommand>,
-) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut encoded = Vec::new();
-    let mut closing = false;
-    let mut drops = crate::output::queued::DropReport::new(stats);
-    let command = |cmd: WriterCommand, closing: &mut bool| match cmd {
-        WriterCommand::Closing => *closing = true,
-        WriterCommand::Ping(reply) => {
-            let _ = reply.send(());
-        }
-        WriterCommand::Rotate(reply) => {
-            let _ = reply.send(Err(format!(
-                "`{name}` is a kafka output: nothing to rotate"
-            )));
-        }
-        WriterCommand::Reconfigure { .. } => {}
-    };
-    loop {
-        let chunk = tokio::select! {
-            chunk = rx.recv() => match chunk {
-                Some(chunk) => chunk,
-                None => break,
-            },
-            Some(cmd) = ctl.recv() => { command(cmd, &mut closing); continue; }
-            _ = tick.tick() => {
-                if let Err(e) = shared.queue().sync_if_due() {
-                    stats.errors.fetch_add(1, Relaxed);
-                    tracing::error!(output = %name, "kafka: {e}");
-                }
-                drops.check("kafka", name, stats);
-                continue;
-            }
-        };
-        encoded.clear();
-        let mut records = 0;
-        for rec in split_records(&chunk.data) {
-            if record::fits(rec) {
-                record::encode(rec, &mut encoded);
-                records += 1;
-            } else {
-                stats.dropped.fetch_add(1, Relaxed);
-            }
-        }
-        loop {
-            let pushed = {
-                let mut q = shared.queue();
-                let r = q.push(&encoded, records);
-                crate::output::queued::disk_events("kafka", name, &mut q, stats);
-                stats.queued.store(q.len(), Relaxed);
-                stats.on_disk.store(q.disk_records(), Relaxed);
-                r
-            };
-            match pushed {
-                Pushed::Memory | Pushed::Disk => {
-                    crate::output::queued::room(stats);
-                    break;
-                }
-                Pushed::Dropped => {
-                    crate::output::queued::room(stats);
-                    stats.dropped.fetch_add(records, Relaxed);
-                    drops.disk_dropped(records);
-                    drops.check("kafka", name, stats);
-                    break;
-                }
-                Pushed::Full if closing => {
-                    stats.dropped.fetch_add(records, Relaxed);
-                    break;
-                }
-                Pushed::Full => crate::output::queued::hold_back("kafka", name, stats),
-            }
-            shared.wake.notify_one();
-            drops.check("kafka", name, stats);
-            tokio::select! {
-                _ = shared.room.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                Some(cmd) = ctl.recv() => command(cmd, &mut closing),
-            }
-        }
-        shared.wake.notify_one();
+/// A Kafka output's records are its chunks' `[topic][key][payload]` records, as they are.
+fn split_kafka(data: &[u8], each: &mut dyn FnMut(&[u8])) {
+    for rec in split_records(data) {
+        each(rec);
     }
-    shared.stopping.store(true, Relaxed);
-    shared.wake.notify_one();
 }
 
 /// What became of one record handed to the producer.

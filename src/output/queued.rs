@@ -1,12 +1,180 @@
-//! What the queued actions (`forward`, `kafka`) share around their disk-assisted queue
-//! ([`crate::queue`]): opening it at start, with what recovery found counted and logged (or
-//! falling back to a memory-only queue when its directory cannot be used), and closing it at
-//! stop, keeping what was not delivered on disk for the next start.
+//! What the queued actions (`forward`, `kafka`, and the sinks to come) share around their
+//! disk-assisted queue ([`crate::queue`]): opening it at start, with what recovery found
+//! counted and logged (or falling back to a memory-only queue when its directory cannot be
+//! used); the [`Handoff`] between intake and delivery; the one [`Intake`], which takes chunks
+//! from the input tasks and pushes their records; and closing the queue at stop, keeping
+//! what was not delivered on disk for the next start. Each action brings only its delivery.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::queue::{DiskEvent, Queue, QueueSettings, DISK_RETRY};
+use tokio::sync::{mpsc, Notify};
+
+use super::{Chunk, WriterCommand};
+use crate::queue::{record, DiskEvent, Pushed, Queue, QueueSettings, DISK_RETRY};
 use crate::stats::OutputStats;
+
+/// What a queued action's intake and delivery share.
+pub(crate) struct Handoff {
+    queue: Mutex<Queue>,
+    /// Records were pushed or intake ended (forward also wakes delivery with it when a
+    /// connection changes state).
+    pub(crate) wake: Arc<Notify>,
+    /// Records were acknowledged: room in the queue.
+    pub(crate) room: Notify,
+    /// Intake ended (the daemon stops or the action was removed).
+    pub(crate) stopping: AtomicBool,
+}
+
+impl Handoff {
+    /// Shares `queue`.
+    pub(crate) fn new(queue: Queue) -> Handoff {
+        Handoff {
+            queue: Mutex::new(queue),
+            wake: Arc::new(Notify::new()),
+            room: Notify::new(),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// The queue, locked (a panic elsewhere does not poison it for good).
+    pub(crate) fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The queue back, once intake and delivery are done.
+    pub(crate) fn into_queue(self) -> Queue {
+        self.queue.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Splits a chunk's bytes into the records its action queues, calling the second argument
+/// with each.
+pub(crate) type Split = fn(&[u8], &mut dyn FnMut(&[u8]));
+
+/// Takes chunks from the bounded channel the input tasks send to and pushes each record into
+/// the queue. While the queue is full (`max_disk_bytes`), it waits, which holds stream inputs
+/// back; when the daemon stops, what does not fit is dropped and counted. A record longer
+/// than the queue takes is dropped and counted.
+pub(crate) struct Intake<'a> {
+    /// `forward`, `kafka`: for the log.
+    pub(crate) kind: &'static str,
+    /// The action's name.
+    pub(crate) name: &'a str,
+    /// Shared with delivery.
+    pub(crate) shared: &'a Handoff,
+    /// The action's counters.
+    pub(crate) stats: &'a OutputStats,
+    /// Chunks from the input tasks.
+    pub(crate) rx: mpsc::Receiver<Chunk>,
+    /// Commands from the daemon.
+    pub(crate) ctl: mpsc::UnboundedReceiver<WriterCommand>,
+    /// How a chunk splits into records.
+    pub(crate) split: Split,
+}
+
+impl Intake<'_> {
+    /// Runs until every input task has let go of the channel; then tells delivery.
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut encoded = Vec::new();
+        let mut closing = false;
+        let mut drops = DropReport::new(self.stats);
+        loop {
+            tokio::select! {
+                chunk = self.rx.recv() => match chunk {
+                    Some(chunk) => self.take(&chunk, &mut encoded, &mut closing, &mut drops).await,
+                    None => break,
+                },
+                Some(cmd) = self.ctl.recv() => self.command(cmd, &mut closing),
+                _ = tick.tick() => {
+                    if let Err(e) = self.shared.queue().sync_if_due() {
+                        self.stats.errors.fetch_add(1, Relaxed);
+                        tracing::error!(output = %self.name, "{}: {e}", self.kind);
+                    }
+                    drops.check(self.kind, self.name, self.stats);
+                }
+            }
+        }
+        self.shared.stopping.store(true, Relaxed);
+        self.shared.wake.notify_one();
+    }
+
+    fn command(&self, cmd: WriterCommand, closing: &mut bool) {
+        match cmd {
+            WriterCommand::Closing => *closing = true,
+            WriterCommand::Ping(reply) => {
+                let _ = reply.send(());
+            }
+            WriterCommand::Rotate(reply) => {
+                let _ = reply.send(Err(format!(
+                    "`{}` is a {} output: nothing to rotate",
+                    self.name, self.kind
+                )));
+            }
+            WriterCommand::Reconfigure { .. } => {}
+        }
+    }
+
+    /// Pushes a chunk's records, waiting while the queue is full.
+    async fn take(
+        &mut self,
+        chunk: &Chunk,
+        encoded: &mut Vec<u8>,
+        closing: &mut bool,
+        drops: &mut DropReport,
+    ) {
+        encoded.clear();
+        let mut records = 0;
+        let mut too_long = 0;
+        (self.split)(&chunk.data, &mut |rec| {
+            if record::fits(rec) {
+                record::encode(rec, encoded);
+                records += 1;
+            } else {
+                too_long += 1;
+            }
+        });
+        self.stats.dropped.fetch_add(too_long, Relaxed);
+        loop {
+            let pushed = {
+                let mut q = self.shared.queue();
+                let r = q.push(encoded, records);
+                disk_events(self.kind, self.name, &mut q, self.stats);
+                self.stats.queued.store(q.len(), Relaxed);
+                self.stats.on_disk.store(q.disk_records(), Relaxed);
+                r
+            };
+            match pushed {
+                Pushed::Memory | Pushed::Disk => {
+                    room(self.stats);
+                    break;
+                }
+                Pushed::Dropped => {
+                    room(self.stats);
+                    self.stats.dropped.fetch_add(records, Relaxed);
+                    drops.disk_dropped(records);
+                    drops.check(self.kind, self.name, self.stats);
+                    break;
+                }
+                Pushed::Full if *closing => {
+                    self.stats.dropped.fetch_add(records, Relaxed);
+                    break;
+                }
+                Pushed::Full => hold_back(self.kind, self.name, self.stats),
+            }
+            self.shared.wake.notify_one();
+            drops.check(self.kind, self.name, self.stats);
+            tokio::select! {
+                _ = self.shared.room.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                Some(cmd) = self.ctl.recv() => self.command(cmd, closing),
+            }
+        }
+        self.shared.wake.notify_one();
+    }
+}
 
 /// Opens the queue of action `name` (`kind` is `forward` or `kafka`, for the log).
 pub(crate) fn open(kind: &str, name: &str, settings: &QueueSettings, stats: &OutputStats) -> Queue {

@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -41,9 +41,10 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
+use super::queued::{Handoff, Intake};
 use super::{Chunk, WriterCommand};
 use crate::config::{Balance, ForwardSettings, Framing, Protocol, Target};
-use crate::queue::{record, Batch, Pushed, Queue};
+use crate::queue::Batch;
 use crate::render::format::push_decimal;
 use crate::stats::OutputStats;
 
@@ -71,23 +72,6 @@ pub(crate) struct Forwarder {
     pub(crate) ctl: mpsc::UnboundedReceiver<WriterCommand>,
 }
 
-/// What intake and delivery share.
-struct Handoff {
-    queue: Mutex<Queue>,
-    /// Records were pushed, a connection changed state, or intake ended.
-    wake: Arc<Notify>,
-    /// Records were acknowledged: room in the queue.
-    room: Notify,
-    /// Intake ended (the daemon stops or the action was removed).
-    stopping: AtomicBool,
-}
-
-impl Handoff {
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 impl Forwarder {
     /// Runs until every input task let go of the action's channel; then what was not
     /// delivered is kept in the queue's files for the next start.
@@ -100,131 +84,32 @@ impl Forwarder {
             ctl,
         } = self;
         let queue = crate::output::queued::open("forward", &name, &settings.queue, &stats);
-        let shared = Arc::new(Handoff {
-            queue: Mutex::new(queue),
-            wake: Arc::new(Notify::new()),
-            room: Notify::new(),
-            stopping: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Handoff::new(queue));
         let intake = Intake {
+            kind: "forward",
             name: &name,
             shared: &shared,
             stats: &stats,
             rx,
             ctl,
-            closing: false,
-            drops: crate::output::queued::DropReport::new(&stats),
+            split: split_lines,
         };
         let delivery = Delivery::new(&name, &settings, &shared, &stats);
         tokio::join!(intake.run(), delivery.run());
         let queue = match Arc::try_unwrap(shared) {
-            Ok(s) => s.queue.into_inner().unwrap_or_else(|e| e.into_inner()),
+            Ok(s) => s.into_queue(),
             Err(_) => unreachable!("both halves are done"),
         };
         crate::output::queued::close("forward", &name, queue, &stats);
     }
 }
 
-struct Intake<'a> {
-    name: &'a str,
-    shared: &'a Handoff,
-    stats: &'a OutputStats,
-    rx: mpsc::Receiver<Chunk>,
-    ctl: mpsc::UnboundedReceiver<WriterCommand>,
-    /// The daemon stops: a full queue drops (counted) instead of holding inputs back.
-    closing: bool,
-    drops: crate::output::queued::DropReport,
-}
-
-impl Intake<'_> {
-    async fn run(mut self) {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let mut encoded = Vec::new();
-        loop {
-            tokio::select! {
-                chunk = self.rx.recv() => match chunk {
-                    Some(chunk) => self.take(chunk, &mut encoded).await,
-                    None => break,
-                },
-                Some(cmd) = self.ctl.recv() => self.command(cmd),
-                _ = tick.tick() => self.tick(),
-            }
+/// A forward output's records are the lines of its chunks.
+fn split_lines(data: &[u8], each: &mut dyn FnMut(&[u8])) {
+    for line in data.split(|b| *b == b'\n') {
+        if !line.is_empty() {
+            each(line);
         }
-        self.shared.stopping.store(true, Relaxed);
-        self.shared.wake.notify_one();
-    }
-
-    fn command(&mut self, cmd: WriterCommand) {
-        match cmd {
-            WriterCommand::Closing => self.closing = true,
-            WriterCommand::Ping(reply) => {
-                let _ = reply.send(());
-            }
-            WriterCommand::Rotate(reply) => {
-                let _ = reply.send(Err(format!(
-                    "`{}` is a forward output: nothing to rotate",
-                    self.name
-                )));
-            }
-            WriterCommand::Reconfigure { .. } => {}
-        }
-    }
-
-    fn tick(&mut self) {
-        if let Err(e) = self.shared.queue().sync_if_due() {
-            self.stats.errors.fetch_add(1, Relaxed);
-            tracing::error!(output = %self.name, "forward: {e}");
-        }
-        self.drops.check("forward", self.name, self.stats);
-    }
-
-    /// Pushes a chunk's lines, waiting while the queue is full.
-    async fn take(&mut self, chunk: Chunk, encoded: &mut Vec<u8>) {
-        encoded.clear();
-        let mut records = 0;
-        for line in chunk.data.split(|b| *b == b'\n') {
-            if line.is_empty() || !record::fits(line) {
-                continue;
-            }
-            record::encode(line, encoded);
-            records += 1;
-        }
-        loop {
-            let pushed = {
-                let mut q = self.shared.queue();
-                let r = q.push(encoded, records);
-                crate::output::queued::disk_events("forward", self.name, &mut q, self.stats);
-                self.stats.queued.store(q.len(), Relaxed);
-                self.stats.on_disk.store(q.disk_records(), Relaxed);
-                r
-            };
-            match pushed {
-                Pushed::Memory | Pushed::Disk => {
-                    crate::output::queued::room(self.stats);
-                    break;
-                }
-                Pushed::Dropped => {
-                    crate::output::queued::room(self.stats);
-                    self.stats.dropped.fetch_add(records, Relaxed);
-                    self.drops.disk_dropped(records);
-                    self.drops.check("forward", self.name, self.stats);
-                    break;
-                }
-                Pushed::Full if self.closing => {
-                    self.stats.dropped.fetch_add(records, Relaxed);
-                    break;
-                }
-                Pushed::Full => crate::output::queued::hold_back("forward", self.name, self.stats),
-            }
-            self.shared.wake.notify_one();
-            self.drops.check("forward", self.name, self.stats);
-            tokio::select! {
-                _ = self.shared.room.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                Some(cmd) = self.ctl.recv() => self.command(cmd),
-            }
-        }
-        self.shared.wake.notify_one();
     }
 }
 
