@@ -19,9 +19,10 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use toml::Spanned;
 
+use super::check::Check;
 use super::error::ConfigError;
 use super::raw::RawFollow;
-use super::settings::{Check, OutputSettings};
+use super::settings::OutputSettings;
 use super::tls::{load_certs, TlsKey};
 use crate::render::Format;
 

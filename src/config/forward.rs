@@ -10,8 +10,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
 use toml::Spanned;
 
+use super::check::Check;
 use super::raw::{span_of, RawOutput, RawQueue};
-use super::settings::Check;
 use super::tls::{load_certs, parse_fingerprint, TlsKey};
 use crate::queue::Fsync;
 use crate::render::Format;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::check::Check;
 use super::raw::RawOutput;
-use super::settings::Check;
 use crate::render::kafka_template::KafkaTemplate;
 
 /// What a Kafka message's value holds.

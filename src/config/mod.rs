@@ -9,6 +9,7 @@
 //! [`keys`] lists every key, from the serde definitions, for the man-page test, and which
 //! output type takes which `[output.NAME]` key.
 
+mod check;
 mod error;
 mod follow;
 mod forward;

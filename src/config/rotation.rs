@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use toml::Spanned;
-
-use super::raw::{RawRetention, RawRotation, Size};
-use super::settings::Check;
+use super::check::Check;
+use super::raw::{RawRetention, RawRotation};
 use crate::fileset::{Compression, Naming};
 
 /// When a file is rotated by time.
@@ -101,59 +99,6 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
 }
 
 impl Check<'_> {
-    pub(crate) fn size(&mut self, v: &Option<Spanned<Size>>, key: &str) -> Option<u64> {
-        let v = v.as_ref()?;
-        let parsed = match v.get_ref() {
-            Size::Bytes(n) if *n > 0 => Some(*n as u64),
-            Size::Bytes(_) => None,
-            Size::Text(t) => parse_size(t),
-        };
-        if parsed.is_none() {
-            self.err(
-                v.span(),
-                format!("`{key}` is not a size"),
-                "write a number of bytes or a string with a unit: \"100M\", \"1.5G\", \"512K\"",
-            );
-        }
-        parsed
-    }
-
-    fn choice<T: Copy>(
-        &mut self,
-        v: &Option<Spanned<String>>,
-        key: &str,
-        choices: &[(&str, T)],
-    ) -> Option<T> {
-        let v = v.as_ref()?;
-        let found = choices
-            .iter()
-            .find(|(name, _)| *name == v.get_ref())
-            .map(|(_, t)| *t);
-        if found.is_none() {
-            let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-            self.err(
-                v.span(),
-                format!("`{key} = \"{}\"` is not one of the choices", v.get_ref()),
-                format!("use {}", names.join(", ")),
-            );
-        }
-        found
-    }
-
-    fn range(&mut self, v: &Option<Spanned<i64>>, key: &str, min: i64, max: i64) -> Option<i64> {
-        let v = v.as_ref()?;
-        let n = *v.get_ref();
-        if n < min || n > max {
-            self.err(
-                v.span(),
-                format!("`{key}` must be from {min} to {max}"),
-                "remove the key to use the default",
-            );
-            return None;
-        }
-        Some(n)
-    }
-
     /// Validates one rotation table.
     pub(crate) fn rotation(&mut self, raw: &RawRotation) -> PartialRotation {
         let every = self.choice(

@@ -5,17 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::bytes::Regex;
 use toml::Spanned;
 
+use super::check::{Check, Declared};
 use super::error::{ConfigError, SourceFile};
 use super::keys::OutputType;
 use super::limits::Limits;
-use super::raw::{span_of, OneOrMany, RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
+use super::raw::{span_of, RawConfig, RawDaemon, RawInput, RawOutput, RawRule};
 use super::rotation::{PartialRotation, RetentionSettings, RotationSettings};
 use crate::render::Format;
 use crate::route::{Rule, Selector};
@@ -272,150 +272,11 @@ impl FileSettings {
     }
 }
 
-/// Collects errors for one file while building settings.
-pub(crate) struct Check<'a> {
-    src: SourceFile<'a>,
-    errors: Vec<ConfigError>,
-}
-
-impl<'a> Check<'a> {
-    fn new(file: &'a ParsedFile) -> Check<'a> {
-        Check {
-            src: SourceFile {
-                path: &file.path,
-                text: &file.text,
-            },
-            errors: Vec::new(),
-        }
-    }
-}
-
-impl Check<'_> {
-    pub(crate) fn err(
-        &mut self,
-        span: Range<usize>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
-        let e = self.diagnostic(span, message, hint);
-        self.errors.push(e);
-    }
-
-    /// A located message with a hint that is not an error (a warning).
-    pub(crate) fn diagnostic(
-        &self,
-        span: Range<usize>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> ConfigError {
-        self.src.error(Some(span), message, Some(hint.into()))
-    }
-
-    fn positive(&mut self, v: &Option<Spanned<i64>>, key: &str, default: usize) -> usize {
-        self.bounded(v, key, default, i64::MAX as usize)
-    }
-
-    /// A positive number no larger than `max`.
-    pub(crate) fn bounded(
-        &mut self,
-        v: &Option<Spanned<i64>>,
-        key: &str,
-        default: usize,
-        max: usize,
-    ) -> usize {
-        match v {
-            None => default,
-            Some(v) if *v.get_ref() > 0 && *v.get_ref() as u64 <= max as u64 => {
-                *v.get_ref() as usize
-            }
-            Some(v) => {
-                self.err(
-                    v.span(),
-                    format!("`{key}` must be a number from 1 to {max}"),
-                    "remove the key to use the default",
-                );
-                default
-            }
-        }
-    }
-
-    fn mode(&mut self, v: &Option<Spanned<String>>, default: u32) -> u32 {
-        let Some(v) = v else { return default };
-        match u32::from_str_radix(v.get_ref().trim_start_matches("0o"), 8) {
-            Ok(m) if m <= 0o7777 => m,
-            _ => {
-                self.err(
-                    v.span(),
-                    format!("`mode = \"{}\"` is not an octal mode", v.get_ref()),
-                    "write it as a string of octal digits, such as \"0640\"",
-                );
-                default
-            }
-        }
-    }
-
-    /// Records the first declaration of `kind` `name`; reports a second one with the place of
-    /// the first. Returns whether this is the first.
-    fn declare(
-        &mut self,
-        declared: &mut BTreeMap<(&'static str, String), Declared>,
-        kind: &'static str,
-        name: &Spanned<String>,
-        file: &std::path::Path,
-    ) -> bool {
-        let key = (kind, name.get_ref().clone());
-        if let Some(first) = declared.get(&key) {
-            let hint = format!(
-                "the first is at {}:{}; rename one of them",
-                first.file.display(),
-                first.line
-            );
-            self.err(
-                name.span(),
-                format!("{kind} `{}` is declared twice", name.get_ref()),
-                hint,
-            );
-            return false;
-        }
-        let line = self.src.error(Some(name.span()), "", None).line;
-        declared.insert(
-            key,
-            Declared {
-                file: file.to_path_buf(),
-                line,
-            },
-        );
-        true
-    }
-
-    pub(crate) fn not_for(
-        &mut self,
-        present: Option<Range<usize>>,
-        key: &str,
-        kind: &str,
-        hint: &str,
-    ) {
-        if let Some(span) = present {
-            self.err(
-                span,
-                format!("`{key}` does not apply to {kind} inputs"),
-                hint.to_string(),
-            );
-        }
-    }
-}
-
 /// One parsed file with its text, as `load` hands them over.
 pub(crate) struct ParsedFile {
     pub(crate) path: PathBuf,
     pub(crate) text: String,
     pub(crate) raw: RawConfig,
-}
-
-/// Where a name was first declared, to report duplicates across files.
-struct Declared {
-    file: PathBuf,
-    line: usize,
 }
 
 impl Settings {
@@ -686,52 +547,6 @@ fn listen_addrs(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Vec<Socket
         &format!("\"0.0.0.0:{port}\", \"[::]:{port}\", or an address alone for port {port}"),
         Some(port),
     )
-}
-
-/// `text` as a socket address; with `default_port`, an address alone (`0.0.0.0`, `::1`,
-/// `[::1]`) takes that port.
-fn parse_address(text: &str, default_port: Option<u16>) -> Option<SocketAddr> {
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Some(addr);
-    }
-    let port = default_port?;
-    let bare = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(text);
-    let ip = bare.parse::<std::net::IpAddr>().ok()?;
-    // A bracket is for IPv6 only, as in an address with a port.
-    if bare.len() != text.len() && ip.is_ipv4() {
-        return None;
-    }
-    Some(SocketAddr::new(ip, port))
-}
-
-impl Check<'_> {
-    /// Socket addresses; `example` shows how to write one. With `default_port`, an address
-    /// without a port takes it; without, the port is required.
-    pub(crate) fn addresses(
-        &mut self,
-        list: &Spanned<OneOrMany>,
-        example: &str,
-        default_port: Option<u16>,
-    ) -> Vec<SocketAddr> {
-        let mut out = Vec::new();
-        for a in list.get_ref().clone_vec() {
-            match parse_address(&a, default_port) {
-                Some(addr) => out.push(addr),
-                None => self.err(
-                    list.span(),
-                    match default_port {
-                        Some(_) => format!("`{a}` is not an IP address, with or without a port"),
-                        None => format!("`{a}` is not an address with a port"),
-                    },
-                    format!("write it as {example}"),
-                ),
-            }
-        }
-        out
-    }
 }
 
 fn unix_path(check: &mut Check<'_>, raw: &RawInput) -> Option<UnixPath> {
