@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use toml::Spanned;
 
 use super::error::{ConfigError, SourceFile};
+use super::load::ParsedFile;
 use super::raw::{OneOrMany, Size};
 use super::rotation::parse_size;
-use super::settings::ParsedFile;
 
 /// Collects errors for one file while building settings.
 pub(crate) struct Check<'a> {
