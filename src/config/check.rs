@@ -235,6 +235,43 @@ impl Check<'_> {
         }
         out
     }
+
+    pub(super) fn bounded_ms(&mut self, v: &Option<Spanned<i64>>, key: &str, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(v) if (1..=86_400_000).contains(v.get_ref()) => *v.get_ref() as u64,
+            Some(v) => {
+                self.err(
+                    v.span(),
+                    format!("`{key}` must be a number of milliseconds from 1 to 86400000"),
+                    "remove the key to use the default",
+                );
+                default
+            }
+        }
+    }
+
+    pub(super) fn pick<T: Copy>(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        key: &str,
+        default: T,
+        choices: &[(&str, T)],
+    ) -> T {
+        let Some(v) = v else { return default };
+        match choices.iter().find(|(n, _)| *n == v.get_ref()) {
+            Some((_, t)) => *t,
+            None => {
+                let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+                self.err(
+                    v.span(),
+                    format!("`{key} = \"{}\"` is not one of the choices", v.get_ref()),
+                    format!("use {}", names.join(" or ")),
+                );
+                default
+            }
+        }
+    }
 }
 
 /// Where a name was first declared, to report duplicates across files.

@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 
 use super::check::{Check, Declared};
 use super::error::{ConfigError, ConfigErrors, SourceFile};
+use super::follow;
 use super::host::{check_worker_can_list, default_hostname, resolve_user};
 use super::inputs::{check_unique_endpoints, input_kind, socket_paths};
 use super::outputs::{
     check_templates_apart, check_templates_spare_other_files, check_unique_paths, output_kind,
 };
 use super::raw::{self, RawConfig, RawDaemon};
-use super::rotation::{PartialRotation, RetentionSettings};
+use super::rotation::{self, PartialRotation, RetentionSettings};
 use super::rules::build_rule;
 use super::settings::{
     DaemonSettings, FileSettings, InputSettings, OutputKind, OutputSettings, Settings, DEFAULT_USER,
@@ -160,10 +161,10 @@ impl Settings {
         for file in &files {
             let mut check = Check::new(file);
             if let Some(r) = &file.raw.rotation {
-                default_rotation = default_rotation.overlay(&check.rotation(r));
+                default_rotation = default_rotation.overlay(&rotation::from_raw(&mut check, r));
             }
             if let Some(r) = &file.raw.retention {
-                let r = check.retention(r);
+                let r = rotation::retention_from_raw(&mut check, r);
                 retention.max_disk_usage = r.max_disk_usage.or(retention.max_disk_usage);
                 retention.min_free_space = r.min_free_space.or(retention.min_free_space);
             }
@@ -245,7 +246,12 @@ impl Settings {
                         "keep one [follow] section",
                     );
                 } else {
-                    follow = Some(check.follow(f, &outputs, &socket_paths(&daemon, &inputs)));
+                    follow = Some(follow::from_raw(
+                        &mut check,
+                        f,
+                        &outputs,
+                        &socket_paths(&daemon, &inputs),
+                    ));
                 }
             }
             errors.append(&mut check.errors);

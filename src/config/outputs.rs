@@ -14,8 +14,9 @@ use super::host::owner_and_group;
 use super::keys::OutputType;
 use super::load::ParsedFile;
 use super::raw::{span_of, RawOutput};
-use super::rotation::PartialRotation;
+use super::rotation::{self, PartialRotation};
 use super::settings::{DynamicSettings, FileSettings, OutputKind, OutputSettings, UsersSettings};
+use super::{forward, kafka};
 use crate::render::Format;
 
 pub(super) fn output_kind(
@@ -35,8 +36,8 @@ pub(super) fn output_kind(
     match ty.name {
         "file" => file_output(check, raw, default_rotation),
         "users" => users_output(check, raw),
-        "forward" => check.forward(raw).map(OutputKind::Forward),
-        "kafka" => check.kafka(raw).map(OutputKind::Kafka),
+        "forward" => forward::from_raw(check, raw).map(OutputKind::Forward),
+        "kafka" => kafka::from_raw(check, raw).map(OutputKind::Kafka),
         other => unreachable!("output type `{other}` has no settings"),
     }
 }
@@ -131,7 +132,7 @@ fn file_output(
             let own = raw
                 .rotation
                 .as_ref()
-                .map(|r| check.rotation(r.get_ref()))
+                .map(|r| rotation::from_raw(check, r.get_ref()))
                 .unwrap_or_default();
             default_rotation.overlay(&own).settle()
         },

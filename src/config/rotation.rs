@@ -98,69 +98,67 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
         .filter(|v| *v > 0)
 }
 
-impl Check<'_> {
-    /// Validates one rotation table.
-    pub(crate) fn rotation(&mut self, raw: &RawRotation) -> PartialRotation {
-        let every = self.choice(
-            &raw.every,
-            "every",
-            &[
-                ("hourly", Some(Every::Hourly)),
-                ("daily", Some(Every::Daily)),
-                ("weekly", Some(Every::Weekly)),
-                ("monthly", Some(Every::Monthly)),
-                ("never", None),
-            ],
-        );
-        let compression = self.choice(
-            &raw.compress,
-            "compress",
-            &[
-                ("zstd", Compression::Zstd),
-                ("gzip", Compression::Gzip),
-                ("none", Compression::None),
-            ],
-        );
-        let level = self
-            .range(&raw.compress_level, "compress_level", 1, 19)
-            .map(|l| l as i32);
-        if let (Some(Compression::Gzip), Some(l), Some(v)) =
-            (compression, level, &raw.compress_level)
-        {
-            if l > 9 {
-                self.err(
-                    v.span(),
-                    "gzip levels go from 1 to 9",
-                    "use a level from 1 to 9, or compress = \"zstd\"",
-                );
-            }
-        }
-        PartialRotation {
-            max_size: self.size(&raw.max_size, "max_size"),
-            every,
-            at_hour: self.range(&raw.at_hour, "at_hour", 0, 23).map(|h| h as u32),
-            compression,
-            level,
-            delay_compress: raw.delay_compress.as_ref().map(|b| *b.get_ref()),
-            naming: self.choice(
-                &raw.naming,
-                "naming",
-                &[("numbered", Naming::Numbered), ("dated", Naming::Dated)],
-            ),
-            keep: self.range(&raw.keep, "keep", 0, 100_000).map(|k| k as u32),
-            max_age: self
-                .range(&raw.max_age_days, "max_age_days", 1, 100_000)
-                .map(|d| Duration::from_secs(d as u64 * 86_400)),
-            max_total_size: self.size(&raw.max_total_size, "max_total_size"),
+/// Validates one rotation table.
+pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawRotation) -> PartialRotation {
+    let every = check.choice(
+        &raw.every,
+        "every",
+        &[
+            ("hourly", Some(Every::Hourly)),
+            ("daily", Some(Every::Daily)),
+            ("weekly", Some(Every::Weekly)),
+            ("monthly", Some(Every::Monthly)),
+            ("never", None),
+        ],
+    );
+    let compression = check.choice(
+        &raw.compress,
+        "compress",
+        &[
+            ("zstd", Compression::Zstd),
+            ("gzip", Compression::Gzip),
+            ("none", Compression::None),
+        ],
+    );
+    let level = check
+        .range(&raw.compress_level, "compress_level", 1, 19)
+        .map(|l| l as i32);
+    if let (Some(Compression::Gzip), Some(l), Some(v)) = (compression, level, &raw.compress_level) {
+        if l > 9 {
+            check.err(
+                v.span(),
+                "gzip levels go from 1 to 9",
+                "use a level from 1 to 9, or compress = \"zstd\"",
+            );
         }
     }
+    PartialRotation {
+        max_size: check.size(&raw.max_size, "max_size"),
+        every,
+        at_hour: check
+            .range(&raw.at_hour, "at_hour", 0, 23)
+            .map(|h| h as u32),
+        compression,
+        level,
+        delay_compress: raw.delay_compress.as_ref().map(|b| *b.get_ref()),
+        naming: check.choice(
+            &raw.naming,
+            "naming",
+            &[("numbered", Naming::Numbered), ("dated", Naming::Dated)],
+        ),
+        keep: check.range(&raw.keep, "keep", 0, 100_000).map(|k| k as u32),
+        max_age: check
+            .range(&raw.max_age_days, "max_age_days", 1, 100_000)
+            .map(|d| Duration::from_secs(d as u64 * 86_400)),
+        max_total_size: check.size(&raw.max_total_size, "max_total_size"),
+    }
+}
 
-    /// Validates `[retention]`.
-    pub(crate) fn retention(&mut self, raw: &RawRetention) -> RetentionSettings {
-        RetentionSettings {
-            max_disk_usage: self.size(&raw.max_disk_usage, "max_disk_usage"),
-            min_free_space: self.size(&raw.min_free_space, "min_free_space"),
-        }
+/// Validates `[retention]`.
+pub(crate) fn retention_from_raw(check: &mut Check<'_>, raw: &RawRetention) -> RetentionSettings {
+    RetentionSettings {
+        max_disk_usage: check.size(&raw.max_disk_usage, "max_disk_usage"),
+        min_free_space: check.size(&raw.min_free_space, "min_free_space"),
     }
 }
 
