@@ -21,6 +21,7 @@ use toml::Spanned;
 
 use super::check::Check;
 use super::error::ConfigError;
+use super::host::read_token_file;
 use super::raw::RawFollow;
 use super::settings::OutputSettings;
 use super::tls::{load_certs, TlsKey};
@@ -344,25 +345,7 @@ fn token(check: &mut Check<'_>, raw: &RawFollow) -> Option<String> {
             }
             Some(t.get_ref().trim().to_string())
         }
-        (None, Some(p)) => match std::fs::read_to_string(p.get_ref()) {
-            Ok(t) if t.trim().len() >= 16 => Some(t.trim().to_string()),
-            Ok(_) => {
-                check.err(
-                    p.span(),
-                    format!("the token in {} is shorter than 16 characters", p.get_ref()),
-                    "use a long random one: `openssl rand -hex 32 > FILE`",
-                );
-                None
-            }
-            Err(e) => {
-                check.err(
-                    p.span(),
-                    format!("cannot read {}: {e}", p.get_ref()),
-                    "create it (`openssl rand -hex 32 > FILE`, mode 0600) or fix the path",
-                );
-                None
-            }
-        },
+        (None, Some(p)) => read_token_file(check, p),
         (None, None) => None,
     }
 }

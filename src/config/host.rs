@@ -1,11 +1,14 @@
 //! Checks that ask the host, kept apart from the pure checks of the other builders: the
 //! system host name, the worker's user ([`resolve_user`]), the owner and group of a file
-//! output, and whether the privilege-separated worker could list a templated output's
-//! directories. Each one calls `nix`'s user and group lookups or [`crate::host`] (the last
-//! one's permission arithmetic, [`dir_listable`], is pure and tested on its own); nothing
-//! here parses a section. TLS files are read in `tls`, not here.
+//! output, whether the privilege-separated worker could list a templated output's
+//! directories, and `[follow] token_file`'s token. Each one calls `nix`'s user and group
+//! lookups, [`crate::host`] or the file system (the listing check's permission arithmetic,
+//! [`dir_listable`], is pure and tested on its own); nothing here parses a section. The
+//! configuration files are read in `load`, TLS files in `tls`.
 
 use std::collections::BTreeMap;
+
+use toml::Spanned;
 
 use super::check::Check;
 use super::error::{ConfigError, SourceFile};
@@ -195,4 +198,27 @@ pub(super) fn owner_and_group(
         }
     }
     (owner, group)
+}
+
+/// `[follow] token_file`'s token, read from the file; too short or unreadable is an error.
+pub(super) fn read_token_file(check: &mut Check<'_>, p: &Spanned<String>) -> Option<String> {
+    match std::fs::read_to_string(p.get_ref()) {
+        Ok(t) if t.trim().len() >= 16 => Some(t.trim().to_string()),
+        Ok(_) => {
+            check.err(
+                p.span(),
+                format!("the token in {} is shorter than 16 characters", p.get_ref()),
+                "use a long random one: `openssl rand -hex 32 > FILE`",
+            );
+            None
+        }
+        Err(e) => {
+            check.err(
+                p.span(),
+                format!("cannot read {}: {e}", p.get_ref()),
+                "create it (`openssl rand -hex 32 > FILE`, mode 0600) or fix the path",
+            );
+            None
+        }
+    }
 }
