@@ -1,4 +1,4 @@
-//! Building `[input.NAME]` sections: each kind's settings from a [`RawInput`](super::raw::RawInput)
+//! Building `[input.NAME]` sections: each kind's settings from a [`RawInput`]
 //! (addresses, socket paths, the journal's and the kernel log's keys, the keys a kind does
 //! not take refused), and the check that no two inputs share an address or a socket path.
 //! The network limits are built in `limits`, a tls input's files in `tls`.

@@ -1,5 +1,5 @@
 //! Loading: reading the main file and the drop-in directory, parsing each text into the
-//! [`raw`](super::raw) structs, and assembling [`Settings`] from them: [`Settings::from_files`]
+//! [`raw`] structs, and assembling [`Settings`] from them: [`Settings::from_files`]
 //! runs each section's builder (`inputs`, `outputs`, `rules`, the section files) in the order
 //! their references need, then the checks across sections, and returns every error at once.
 

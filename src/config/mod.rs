@@ -5,7 +5,7 @@
 //! Three stages, as in zincati: [`raw`] serde structs that refuse unknown keys, then
 //! validation that checks meaning, then the [`settings`] types the daemon runs on. Every
 //! error carries file, line, column and a hint, and all of them are reported at once. The
-//! daemon at start, on SIGHUP, and `logwelld --check-config` all call [`load`].
+//! daemon at start, on SIGHUP, and `logwelld --check-config` all call [`load()`].
 //!
 //! One file per job: `load` reads the files and assembles `Settings`; `check` is the error
 //! collector every builder writes to; `inputs`, `outputs` and `rules` build those sections,

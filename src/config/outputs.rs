@@ -1,8 +1,8 @@
-//! Building `[output.NAME]` sections: a file output (format, buffering, rotation, a templated
-//! path's keys) and a users output from a [`RawOutput`](super::raw::RawOutput), the keys of
-//! other output types refused, and the checks across outputs: no two write one file, and no
-//! templated path could render another output's file. Forward and Kafka outputs are built in
-//! `forward` and `kafka`; the owner and group lookups are in `host`.
+//! Building `[output.NAME]` sections: a file output (format, buffering, rotation, a
+//! templated path's keys) and a users output from a [`RawOutput`], the keys of other output
+//! types refused, and the checks across outputs: no two write one file, and no templated path
+//! could render another output's file. Forward and Kafka outputs are built in `forward` and
+//! `kafka`; the owner and group lookups are in `host`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
