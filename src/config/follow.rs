@@ -19,9 +19,11 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use toml::Spanned;
 
+use super::check::Check;
 use super::error::ConfigError;
+use super::host::read_token_file;
 use super::raw::RawFollow;
-use super::settings::{Check, OutputSettings};
+use super::settings::OutputSettings;
 use super::tls::{load_certs, TlsKey};
 use crate::render::Format;
 
@@ -113,301 +115,277 @@ pub struct ExternalFile {
     pub format: Option<Format>,
 }
 
-impl Check<'_> {
-    /// Validates `[follow]` against the declared outputs and the other sockets (`taken`:
-    /// each path and whose it is).
-    pub(crate) fn follow(
-        &mut self,
-        raw: &Spanned<RawFollow>,
-        outputs: &[OutputSettings],
-        taken: &[(PathBuf, String)],
-    ) -> FollowSettings {
-        let span = raw.span();
-        let raw = raw.get_ref();
-        let listen = raw
-            .listen
-            .as_ref()
-            .map(|l| self.addresses(l, EXAMPLE, None))
-            .unwrap_or_default();
-        let tcp_listen = raw
-            .tcp_listen
-            .as_ref()
-            .map(|l| self.addresses(l, EXAMPLE, None))
-            .unwrap_or_default();
-        let socket = match &raw.socket {
-            // sun_path holds 107 bytes and a NUL.
-            Some(p)
-                if p.get_ref().is_empty()
-                    || p.get_ref().contains('\0')
-                    || p.get_ref().len() > 107 =>
-            {
-                self.err(
-                    p.span(),
-                    "`socket` is not a usable Unix socket path (empty, or longer than 107 bytes)",
-                    format!("write a short path such as \"{DEFAULT_FOLLOW_SOCKET}\""),
-                );
-                None
-            }
-            Some(p) => {
-                let path = PathBuf::from(p.get_ref());
-                if let Some((_, whose)) = taken.iter().find(|(t, _)| *t == path) {
-                    self.err(
-                        p.span(),
-                        format!("the follow socket {} is also {whose}'s: one would replace the other", path.display()),
-                        format!("give the follow service a path of its own, such as \"{DEFAULT_FOLLOW_SOCKET}\""),
-                    );
-                }
-                Some(path)
-            }
-            None if raw.listen.is_none() && raw.tcp_listen.is_none() => {
-                Some(PathBuf::from(DEFAULT_FOLLOW_SOCKET))
-            }
-            None => None,
-        };
-        let host_names = raw
-            .host_names
-            .as_ref()
-            .map(|h| {
-                let names = h.get_ref().clone_vec();
-                for n in &names {
-                    if n.is_empty() || n.contains(['/', ' ', '@']) {
-                        self.err(
-                            h.span(),
-                            format!("`{n}` is not a host name"),
-                            "write names as clients type them, such as \"logs.example.com\"",
-                        );
-                    }
-                }
-                names.into_iter().map(|n| n.to_ascii_lowercase()).collect()
-            })
-            .unwrap_or_default();
-        let default_file = match &raw.default_file {
-            Some(name) => {
-                if !outputs.iter().any(|o| o.name == *name.get_ref())
-                    && !raw
-                        .files
-                        .iter()
-                        .any(|f| f.get_ref().name.get_ref() == name.get_ref())
-                {
-                    self.err(
-                        name.span(),
-                        format!("`default_file = \"{}\"` names no output", name.get_ref()),
-                        "name a file output ([output.NAME]) or a [[follow.files]] entry",
-                    );
-                }
-                Some(name.get_ref().clone())
-            }
-            None => outputs
-                .iter()
-                .find(|o| o.name == "syslog")
-                .or(outputs.first())
-                .map(|o| o.name.clone()),
-        };
-        let token = self.token(raw);
-        let tls = self.follow_tls(raw);
-        let client_certs = tls.as_ref().is_some_and(|t| t.files.2.is_some());
-        let allow_unauthenticated = raw
-            .allow_unauthenticated
-            .as_ref()
-            .is_some_and(|a| *a.get_ref());
-        let mut warnings = Vec::new();
-        let tcp: Vec<&SocketAddr> = listen.iter().chain(&tcp_listen).collect();
-        if token.is_none() && !client_certs {
-            if let Some(addr) = tcp.iter().find(|a| !a.ip().is_loopback()) {
-                self.err(
-                    span.clone(),
-                    format!("the follow service would listen on {addr}, beyond loopback, with no authentication"),
-                    "set `token_file` (clients send `Authorization: Bearer TOKEN`), or `cert`, `key` and `client_ca` (clients need a certificate), or listen on 127.0.0.1",
-                );
-            } else if let Some(addr) = tcp.first() {
-                match &raw.allow_unauthenticated {
-                    Some(a) if *a.get_ref() => warnings.push(self.diagnostic(
-                        a.span(),
-                        format!("`allow_unauthenticated = true`: every local user can read every followable file through {addr}"),
-                        "set `token_file` instead, and use `socket` for local access (root and group adm)",
-                    )),
-                    _ => self.err(
-                        span.clone(),
-                        format!("the follow service would listen on {addr} with no authentication: every local user could read every log through it"),
-                        "use `socket` for local access (root and group adm are served), or set `token_file` (clients send `Authorization: Bearer TOKEN`), or `cert`, `key` and `client_ca`; `allow_unauthenticated = true` serves loopback to anyone",
-                    ),
-                }
-            }
-        }
-        let cors_origins = raw
-            .cors_origins
-            .as_ref()
-            .map(|c| c.get_ref().clone_vec())
-            .unwrap_or_default();
-        let heartbeat =
-            Duration::from_secs(
-                self.bounded(&raw.heartbeat_secs, "heartbeat_secs", 15, 3600) as u64,
+/// Validates `[follow]` against the declared outputs and the other sockets (`taken`:
+/// each path and whose it is).
+pub(crate) fn from_raw(
+    check: &mut Check<'_>,
+    raw: &Spanned<RawFollow>,
+    outputs: &[OutputSettings],
+    taken: &[(PathBuf, String)],
+) -> FollowSettings {
+    let span = raw.span();
+    let raw = raw.get_ref();
+    let listen = raw
+        .listen
+        .as_ref()
+        .map(|l| check.addresses(l, EXAMPLE, None))
+        .unwrap_or_default();
+    let tcp_listen = raw
+        .tcp_listen
+        .as_ref()
+        .map(|l| check.addresses(l, EXAMPLE, None))
+        .unwrap_or_default();
+    let socket = match &raw.socket {
+        // sun_path holds 107 bytes and a NUL.
+        Some(p)
+            if p.get_ref().is_empty() || p.get_ref().contains('\0') || p.get_ref().len() > 107 =>
+        {
+            check.err(
+                p.span(),
+                "`socket` is not a usable Unix socket path (empty, or longer than 107 bytes)",
+                format!("write a short path such as \"{DEFAULT_FOLLOW_SOCKET}\""),
             );
-        let max_subscribers = self.bounded(&raw.max_subscribers, "max_subscribers", 1024, 100_000);
-        let max_subscribers_per_peer = self.bounded(
-            &raw.max_subscribers_per_peer,
-            "max_subscribers_per_peer",
-            256,
-            100_000,
-        );
-        let mut files = Vec::new();
-        for f in &raw.files {
-            let f = f.get_ref();
-            let name = f.name.get_ref();
-            if name.is_empty() || name.contains(['/', '&', '=', ' ']) {
-                self.err(
-                    f.name.span(),
-                    format!("`name = \"{name}\"` cannot name a followable file"),
-                    "use letters, digits, `-`, `_` and `.`",
-                );
-                continue;
-            }
-            if outputs.iter().any(|o| o.name == *name)
-                || files.iter().any(|e: &ExternalFile| e.name == *name)
-            {
-                self.err(
-                    f.name.span(),
-                    format!("the followable file `{name}` is declared twice (outputs are followable under their own name)"),
-                    "give this entry another name",
-                );
-                continue;
-            }
-            if !f.path.get_ref().starts_with('/') {
-                self.err(
-                    f.path.span(),
-                    "`path` must be absolute",
-                    "write the full path, such as \"/var/log/nginx/*.log\"",
-                );
-                continue;
-            }
-            if let Err(e) = glob::Pattern::new(f.path.get_ref()) {
-                self.err(
-                    f.path.span(),
-                    format!("`path` is not a valid pattern: {e}"),
-                    "escape `[` and `]` as `[[]` and `[]]`",
-                );
-                continue;
-            }
-            let format = match &f.format {
-                None => Some(Format::Traditional),
-                Some(v) if v.get_ref() == "raw" => None,
-                Some(v) => match Format::from_name(v.get_ref()) {
-                    Some(fmt) => Some(fmt),
-                    None => {
-                        self.err(
-                            v.span(),
-                            format!("unknown format `{}`", v.get_ref()),
-                            "use traditional, rfc3339, rfc5424, json or raw",
-                        );
-                        None
-                    }
-                },
-            };
-            files.push(ExternalFile {
-                name: name.clone(),
-                path: f.path.get_ref().clone(),
-                format,
-            });
+            None
         }
-        FollowSettings {
-            listen,
-            tcp_listen,
-            socket,
-            allow_unauthenticated,
-            host_names,
-            warnings,
-            default_file,
-            token,
-            tls,
-            cors_origins,
-            heartbeat,
-            max_subscribers,
-            max_subscribers_per_peer,
-            files,
+        Some(p) => {
+            let path = PathBuf::from(p.get_ref());
+            if let Some((_, whose)) = taken.iter().find(|(t, _)| *t == path) {
+                check.err(
+                    p.span(),
+                    format!("the follow socket {} is also {whose}'s: one would replace the other", path.display()),
+                    format!("give the follow service a path of its own, such as \"{DEFAULT_FOLLOW_SOCKET}\""),
+                );
+            }
+            Some(path)
+        }
+        None if raw.listen.is_none() && raw.tcp_listen.is_none() => {
+            Some(PathBuf::from(DEFAULT_FOLLOW_SOCKET))
+        }
+        None => None,
+    };
+    let host_names = raw
+        .host_names
+        .as_ref()
+        .map(|h| {
+            let names = h.get_ref().clone_vec();
+            for n in &names {
+                if n.is_empty() || n.contains(['/', ' ', '@']) {
+                    check.err(
+                        h.span(),
+                        format!("`{n}` is not a host name"),
+                        "write names as clients type them, such as \"logs.example.com\"",
+                    );
+                }
+            }
+            names.into_iter().map(|n| n.to_ascii_lowercase()).collect()
+        })
+        .unwrap_or_default();
+    let default_file = match &raw.default_file {
+        Some(name) => {
+            if !outputs.iter().any(|o| o.name == *name.get_ref())
+                && !raw
+                    .files
+                    .iter()
+                    .any(|f| f.get_ref().name.get_ref() == name.get_ref())
+            {
+                check.err(
+                    name.span(),
+                    format!("`default_file = \"{}\"` names no output", name.get_ref()),
+                    "name a file output ([output.NAME]) or a [[follow.files]] entry",
+                );
+            }
+            Some(name.get_ref().clone())
+        }
+        None => outputs
+            .iter()
+            .find(|o| o.name == "syslog")
+            .or(outputs.first())
+            .map(|o| o.name.clone()),
+    };
+    let token = token(check, raw);
+    let tls = follow_tls(check, raw);
+    let client_certs = tls.as_ref().is_some_and(|t| t.files.2.is_some());
+    let allow_unauthenticated = raw
+        .allow_unauthenticated
+        .as_ref()
+        .is_some_and(|a| *a.get_ref());
+    let mut warnings = Vec::new();
+    let tcp: Vec<&SocketAddr> = listen.iter().chain(&tcp_listen).collect();
+    if token.is_none() && !client_certs {
+        if let Some(addr) = tcp.iter().find(|a| !a.ip().is_loopback()) {
+            check.err(
+                span.clone(),
+                format!("the follow service would listen on {addr}, beyond loopback, with no authentication"),
+                "set `token_file` (clients send `Authorization: Bearer TOKEN`), or `cert`, `key` and `client_ca` (clients need a certificate), or listen on 127.0.0.1",
+            );
+        } else if let Some(addr) = tcp.first() {
+            match &raw.allow_unauthenticated {
+                Some(a) if *a.get_ref() => warnings.push(check.diagnostic(
+                    a.span(),
+                    format!("`allow_unauthenticated = true`: every local user can read every followable file through {addr}"),
+                    "set `token_file` instead, and use `socket` for local access (root and group adm)",
+                )),
+                _ => check.err(
+                    span.clone(),
+                    format!("the follow service would listen on {addr} with no authentication: every local user could read every log through it"),
+                    "use `socket` for local access (root and group adm are served), or set `token_file` (clients send `Authorization: Bearer TOKEN`), or `cert`, `key` and `client_ca`; `allow_unauthenticated = true` serves loopback to anyone",
+                ),
+            }
         }
     }
-
-    fn token(&mut self, raw: &RawFollow) -> Option<String> {
-        match (&raw.token, &raw.token_file) {
-            (Some(t), Some(_)) => {
-                self.err(
-                    t.span(),
-                    "`token` and `token_file` are both set",
-                    "keep one of them",
-                );
-                None
-            }
-            (Some(t), None) => {
-                if t.get_ref().trim().len() < 16 {
-                    self.err(
-                        t.span(),
-                        "the token is shorter than 16 characters",
-                        "use a long random one: `openssl rand -hex 32`",
-                    );
-                    return None;
-                }
-                Some(t.get_ref().trim().to_string())
-            }
-            (None, Some(p)) => match std::fs::read_to_string(p.get_ref()) {
-                Ok(t) if t.trim().len() >= 16 => Some(t.trim().to_string()),
-                Ok(_) => {
-                    self.err(
-                        p.span(),
-                        format!("the token in {} is shorter than 16 characters", p.get_ref()),
-                        "use a long random one: `openssl rand -hex 32 > FILE`",
-                    );
-                    None
-                }
-                Err(e) => {
-                    self.err(
-                        p.span(),
-                        format!("cannot read {}: {e}", p.get_ref()),
-                        "create it (`openssl rand -hex 32 > FILE`, mode 0600) or fix the path",
+    let cors_origins = raw
+        .cors_origins
+        .as_ref()
+        .map(|c| c.get_ref().clone_vec())
+        .unwrap_or_default();
+    let heartbeat =
+        Duration::from_secs(check.bounded(&raw.heartbeat_secs, "heartbeat_secs", 15, 3600) as u64);
+    let max_subscribers = check.bounded(&raw.max_subscribers, "max_subscribers", 1024, 100_000);
+    let max_subscribers_per_peer = check.bounded(
+        &raw.max_subscribers_per_peer,
+        "max_subscribers_per_peer",
+        256,
+        100_000,
+    );
+    let mut files = Vec::new();
+    for f in &raw.files {
+        let f = f.get_ref();
+        let name = f.name.get_ref();
+        if name.is_empty() || name.contains(['/', '&', '=', ' ']) {
+            check.err(
+                f.name.span(),
+                format!("`name = \"{name}\"` cannot name a followable file"),
+                "use letters, digits, `-`, `_` and `.`",
+            );
+            continue;
+        }
+        if outputs.iter().any(|o| o.name == *name)
+            || files.iter().any(|e: &ExternalFile| e.name == *name)
+        {
+            check.err(
+                f.name.span(),
+                format!("the followable file `{name}` is declared twice (outputs are followable under their own name)"),
+                "give this entry another name",
+            );
+            continue;
+        }
+        if !f.path.get_ref().starts_with('/') {
+            check.err(
+                f.path.span(),
+                "`path` must be absolute",
+                "write the full path, such as \"/var/log/nginx/*.log\"",
+            );
+            continue;
+        }
+        if let Err(e) = glob::Pattern::new(f.path.get_ref()) {
+            check.err(
+                f.path.span(),
+                format!("`path` is not a valid pattern: {e}"),
+                "escape `[` and `]` as `[[]` and `[]]`",
+            );
+            continue;
+        }
+        let format = match &f.format {
+            None => Some(Format::Traditional),
+            Some(v) if v.get_ref() == "raw" => None,
+            Some(v) => match Format::from_name(v.get_ref()) {
+                Some(fmt) => Some(fmt),
+                None => {
+                    check.err(
+                        v.span(),
+                        format!("unknown format `{}`", v.get_ref()),
+                        "use traditional, rfc3339, rfc5424, json or raw",
                     );
                     None
                 }
             },
-            (None, None) => None,
-        }
-    }
-
-    fn follow_tls(&mut self, raw: &RawFollow) -> Option<FollowTls> {
-        let (cert, key) = match (&raw.cert, &raw.key) {
-            (Some(c), Some(k)) => (c, k),
-            (None, None) => {
-                if let Some(ca) = &raw.client_ca {
-                    self.err(
-                        ca.span(),
-                        "`client_ca` needs `cert` and `key`",
-                        "add the server's certificate and key",
-                    );
-                }
-                return None;
-            }
-            (Some(c), None) | (None, Some(c)) => {
-                self.err(
-                    c.span(),
-                    "TLS needs both `cert` and `key`",
-                    "add the missing one",
-                );
-                return None;
-            }
         };
-        let files = (
-            PathBuf::from(cert.get_ref()),
-            PathBuf::from(key.get_ref()),
-            raw.client_ca.as_ref().map(|c| PathBuf::from(c.get_ref())),
-        );
-        match follow_server_config(&files) {
-            Ok(config) => Some(FollowTls { files, config }),
-            Err(message) => {
-                self.err(
-                    cert.span(),
-                    message,
-                    "check the PEM files: `openssl x509 -in CERT -noout -text`",
+        files.push(ExternalFile {
+            name: name.clone(),
+            path: f.path.get_ref().clone(),
+            format,
+        });
+    }
+    FollowSettings {
+        listen,
+        tcp_listen,
+        socket,
+        allow_unauthenticated,
+        host_names,
+        warnings,
+        default_file,
+        token,
+        tls,
+        cors_origins,
+        heartbeat,
+        max_subscribers,
+        max_subscribers_per_peer,
+        files,
+    }
+}
+
+fn token(check: &mut Check<'_>, raw: &RawFollow) -> Option<String> {
+    match (&raw.token, &raw.token_file) {
+        (Some(t), Some(_)) => {
+            check.err(
+                t.span(),
+                "`token` and `token_file` are both set",
+                "keep one of them",
+            );
+            None
+        }
+        (Some(t), None) => {
+            if t.get_ref().trim().len() < 16 {
+                check.err(
+                    t.span(),
+                    "the token is shorter than 16 characters",
+                    "use a long random one: `openssl rand -hex 32`",
                 );
-                None
+                return None;
             }
+            Some(t.get_ref().trim().to_string())
+        }
+        (None, Some(p)) => read_token_file(check, p),
+        (None, None) => None,
+    }
+}
+
+fn follow_tls(check: &mut Check<'_>, raw: &RawFollow) -> Option<FollowTls> {
+    let (cert, key) = match (&raw.cert, &raw.key) {
+        (Some(c), Some(k)) => (c, k),
+        (None, None) => {
+            if let Some(ca) = &raw.client_ca {
+                check.err(
+                    ca.span(),
+                    "`client_ca` needs `cert` and `key`",
+                    "add the server's certificate and key",
+                );
+            }
+            return None;
+        }
+        (Some(c), None) | (None, Some(c)) => {
+            check.err(
+                c.span(),
+                "TLS needs both `cert` and `key`",
+                "add the missing one",
+            );
+            return None;
+        }
+    };
+    let files = (
+        PathBuf::from(cert.get_ref()),
+        PathBuf::from(key.get_ref()),
+        raw.client_ca.as_ref().map(|c| PathBuf::from(c.get_ref())),
+    );
+    match follow_server_config(&files) {
+        Ok(config) => Some(FollowTls { files, config }),
+        Err(message) => {
+            check.err(
+                cert.span(),
+                message,
+                "check the PEM files: `openssl x509 -in CERT -noout -text`",
+            );
+            None
         }
     }
 }

@@ -10,8 +10,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
 use toml::Spanned;
 
+use super::check::Check;
 use super::raw::{span_of, RawOutput, RawQueue};
-use super::settings::Check;
 use super::tls::{load_certs, parse_fingerprint, TlsKey};
 use crate::queue::Fsync;
 use crate::render::Format;
@@ -131,279 +131,237 @@ fn parse_target(s: &str) -> Option<Target> {
     })
 }
 
-impl Check<'_> {
-    /// Builds a forward action's settings.
-    pub(crate) fn forward(&mut self, raw: &RawOutput) -> Option<ForwardSettings> {
-        let mut targets = Vec::new();
-        match &raw.targets {
-            None => self.err(
-                raw.kind.span(),
-                "a forward output needs `targets`",
-                "add targets = [\"central.example.com:514\"]",
-            ),
-            Some(t) => {
-                let list = t.get_ref().clone_vec();
-                if list.is_empty() {
-                    self.err(
+/// Builds a forward action's settings.
+pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawOutput) -> Option<ForwardSettings> {
+    let mut targets = Vec::new();
+    match &raw.targets {
+        None => check.err(
+            raw.kind.span(),
+            "a forward output needs `targets`",
+            "add targets = [\"central.example.com:514\"]",
+        ),
+        Some(t) => {
+            let list = t.get_ref().clone_vec();
+            if list.is_empty() {
+                check.err(
+                    t.span(),
+                    "`targets` is empty",
+                    "name at least one \"host:port\"",
+                );
+            }
+            for s in list {
+                match parse_target(&s) {
+                    Some(target) => targets.push(target),
+                    None => check.err(
                         t.span(),
-                        "`targets` is empty",
-                        "name at least one \"host:port\"",
-                    );
-                }
-                for s in list {
-                    match parse_target(&s) {
-                        Some(target) => targets.push(target),
-                        None => self.err(
-                            t.span(),
-                            format!("`{s}` is not a target"),
-                            "write \"host:port\", \"192.0.2.1:514\" or \"[2001:db8::1]:6514\"",
-                        ),
-                    }
-                }
-            }
-        }
-        let protocol = self.pick(
-            &raw.protocol,
-            "protocol",
-            Protocol::Tcp,
-            &[
-                ("tcp", Protocol::Tcp),
-                ("udp", Protocol::Udp),
-                ("tls", Protocol::Tls),
-            ],
-        );
-        let framing = self.pick(
-            &raw.framing,
-            "framing",
-            Framing::OctetCounting,
-            &[
-                ("octet-counting", Framing::OctetCounting),
-                ("newline", Framing::Newline),
-            ],
-        );
-        if protocol == Protocol::Udp {
-            if let Some(f) = &raw.framing {
-                self.err(
-                    f.span(),
-                    "`framing` does not apply to protocol = \"udp\"",
-                    "a datagram holds one message; remove it",
-                );
-            }
-        }
-        let format = self.pick(
-            &raw.format,
-            "format",
-            Format::Rfc5424,
-            &[("rfc5424", Format::Rfc5424), ("rfc3164", Format::Rfc3164)],
-        );
-        let balance = self.pick(
-            &raw.balance,
-            "balance",
-            Balance::Failover,
-            &[
-                ("failover", Balance::Failover),
-                ("round-robin", Balance::RoundRobin),
-            ],
-        );
-        let ms = |check: &mut Check<'_>, v: &Option<Spanned<i64>>, key: &str, d: u64| {
-            Duration::from_millis(check.bounded_ms(v, key, d))
-        };
-        let reconnect_min = ms(self, &raw.reconnect_min_ms, "reconnect_min_ms", 500);
-        let reconnect_max = ms(self, &raw.reconnect_max_ms, "reconnect_max_ms", 60_000);
-        if reconnect_max < reconnect_min {
-            if let Some(v) = raw
-                .reconnect_max_ms
-                .as_ref()
-                .or(raw.reconnect_min_ms.as_ref())
-            {
-                self.err(
-                    v.span(),
-                    "`reconnect_max_ms` is smaller than `reconnect_min_ms`",
-                    "the wait starts at reconnect_min_ms and doubles up to reconnect_max_ms",
-                );
-            }
-        }
-        let connect_timeout = ms(self, &raw.connect_timeout_ms, "connect_timeout_ms", 10_000);
-        let write_timeout = ms(self, &raw.write_timeout_ms, "write_timeout_ms", 30_000);
-        let tls = self.forward_tls(raw, protocol);
-        let queue = self.queue(raw.queue.as_ref().map(Spanned::get_ref));
-        Some(ForwardSettings {
-            targets,
-            protocol,
-            framing,
-            format,
-            balance,
-            reconnect_min,
-            reconnect_max,
-            connect_timeout,
-            write_timeout,
-            tls,
-            queue,
-        })
-    }
-
-    pub(super) fn bounded_ms(&mut self, v: &Option<Spanned<i64>>, key: &str, default: u64) -> u64 {
-        match v {
-            None => default,
-            Some(v) if (1..=86_400_000).contains(v.get_ref()) => *v.get_ref() as u64,
-            Some(v) => {
-                self.err(
-                    v.span(),
-                    format!("`{key}` must be a number of milliseconds from 1 to 86400000"),
-                    "remove the key to use the default",
-                );
-                default
-            }
-        }
-    }
-
-    pub(super) fn pick<T: Copy>(
-        &mut self,
-        v: &Option<Spanned<String>>,
-        key: &str,
-        default: T,
-        choices: &[(&str, T)],
-    ) -> T {
-        let Some(v) = v else { return default };
-        match choices.iter().find(|(n, _)| *n == v.get_ref()) {
-            Some((_, t)) => *t,
-            None => {
-                let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-                self.err(
-                    v.span(),
-                    format!("`{key} = \"{}\"` is not one of the choices", v.get_ref()),
-                    format!("use {}", names.join(" or ")),
-                );
-                default
-            }
-        }
-    }
-
-    fn forward_tls(&mut self, raw: &RawOutput, protocol: Protocol) -> Option<ForwardTls> {
-        let keys = [
-            ("ca", span_of(&raw.ca)),
-            ("cert", span_of(&raw.cert)),
-            ("key", span_of(&raw.key)),
-            ("server_name", span_of(&raw.server_name)),
-            ("fingerprints", span_of(&raw.fingerprints)),
-        ];
-        if protocol != Protocol::Tls {
-            for (key, span) in keys {
-                if let Some(span) = span {
-                    self.err(
-                        span,
-                        format!("`{key}` applies only to protocol = \"tls\""),
-                        "set protocol = \"tls\", or remove it",
-                    );
-                }
-            }
-            return None;
-        }
-        let path = |v: &Option<Spanned<String>>| v.as_ref().map(|p| PathBuf::from(p.get_ref()));
-        let mut fingerprints = Vec::new();
-        if let Some(f) = &raw.fingerprints {
-            for entry in f.get_ref().clone_vec() {
-                match entry.strip_prefix("sha256:").and_then(parse_fingerprint) {
-                    Some(d) => fingerprints.push(d),
-                    None => self.err(
-                        f.span(),
-                        format!("`{entry}` is not a SHA-256 fingerprint"),
-                        "write sha256: and 32 hex bytes, such as the output of `openssl x509 -noout -fingerprint -sha256`",
+                        format!("`{s}` is not a target"),
+                        "write \"host:port\", \"192.0.2.1:514\" or \"[2001:db8::1]:6514\"",
                     ),
                 }
             }
         }
-        let tls = ForwardTls {
-            ca: path(&raw.ca),
-            cert: path(&raw.cert),
-            key: path(&raw.key),
-            server_name: raw.server_name.as_ref().map(|s| s.get_ref().clone()),
-            fingerprints,
-        };
-        if tls.ca.is_none() && tls.fingerprints.is_empty() {
-            self.err(
-                raw.kind.span(),
-                "a tls forward output must verify the server: it needs `ca` or `fingerprints`",
-                "add ca = \"/etc/logwell/tls/ca.pem\" (or fingerprints = [\"sha256:…\"] to pin the server's certificate)",
-            );
-        }
-        match (&raw.cert, &raw.key) {
-            (Some(c), None) => self.err(
-                c.span(),
-                "`cert` needs `key`",
-                "add key = \"/etc/logwell/tls/client.key\"",
-            ),
-            (None, Some(k)) => self.err(
-                k.span(),
-                "`key` needs `cert`",
-                "add cert = \"/etc/logwell/tls/client.pem\"",
-            ),
-            _ => {}
-        }
-        if tls.ca.is_none() && tls.fingerprints.is_empty() {
-            return Some(tls);
-        }
-        if let Err(e) = super::tls::client::client_config(&tls) {
-            let span = match e.which() {
-                TlsKey::Cert => span_of(&raw.cert),
-                TlsKey::Key => span_of(&raw.key),
-                TlsKey::Ca => span_of(&raw.ca),
-            };
-            self.err(
-                span.unwrap_or_else(|| raw.kind.span()),
-                e.to_string(),
-                e.hint(),
-            );
-        }
-        Some(tls)
     }
-
-    pub(super) fn queue(&mut self, raw: Option<&RawQueue>) -> crate::queue::QueueSettings {
-        let default = RawQueue::default();
-        let raw = raw.unwrap_or(&default);
-        let memory_bytes = match &raw.memory_bytes {
-            None => DEFAULT_QUEUE_MEMORY_BYTES,
-            // 0 is allowed: every record goes to disk.
-            Some(v) if matches!(v.get_ref(), super::raw::Size::Bytes(0)) => 0,
-            Some(_) => self
-                .size(&raw.memory_bytes, "memory_bytes")
-                .map_or(DEFAULT_QUEUE_MEMORY_BYTES, |v| v as usize),
-        };
-        let max_disk_bytes = self
-            .size(&raw.max_disk_bytes, "max_disk_bytes")
-            .unwrap_or(DEFAULT_QUEUE_MAX_DISK_BYTES);
-        let segment_bytes = self
-            .size(&raw.segment_bytes, "segment_bytes")
-            .unwrap_or(DEFAULT_QUEUE_SEGMENT_BYTES);
-        let interval = Duration::from_millis(self.bounded_ms(
-            &raw.fsync_interval_ms,
-            "fsync_interval_ms",
-            1000,
-        ));
-        let fsync = self.pick(
-            &raw.fsync,
-            "fsync",
-            Fsync::Interval(interval),
-            &[
-                ("none", Fsync::None),
-                ("interval", Fsync::Interval(interval)),
-                ("batch", Fsync::Batch),
-            ],
-        );
-        if let (Some(i), Fsync::None | Fsync::Batch) = (&raw.fsync_interval_ms, fsync) {
-            self.err(
-                i.span(),
-                "`fsync_interval_ms` applies only to fsync = \"interval\"",
-                "remove it, or set fsync = \"interval\"",
+    let protocol = check.pick(
+        &raw.protocol,
+        "protocol",
+        Protocol::Tcp,
+        &[
+            ("tcp", Protocol::Tcp),
+            ("udp", Protocol::Udp),
+            ("tls", Protocol::Tls),
+        ],
+    );
+    let framing = check.pick(
+        &raw.framing,
+        "framing",
+        Framing::OctetCounting,
+        &[
+            ("octet-counting", Framing::OctetCounting),
+            ("newline", Framing::Newline),
+        ],
+    );
+    if protocol == Protocol::Udp {
+        if let Some(f) = &raw.framing {
+            check.err(
+                f.span(),
+                "`framing` does not apply to protocol = \"udp\"",
+                "a datagram holds one message; remove it",
             );
         }
-        crate::queue::QueueSettings {
-            dir: None,
-            memory_bytes,
-            max_disk_bytes,
-            segment_bytes,
-            fsync,
+    }
+    let format = check.pick(
+        &raw.format,
+        "format",
+        Format::Rfc5424,
+        &[("rfc5424", Format::Rfc5424), ("rfc3164", Format::Rfc3164)],
+    );
+    let balance = check.pick(
+        &raw.balance,
+        "balance",
+        Balance::Failover,
+        &[
+            ("failover", Balance::Failover),
+            ("round-robin", Balance::RoundRobin),
+        ],
+    );
+    let ms = |check: &mut Check<'_>, v: &Option<Spanned<i64>>, key: &str, d: u64| {
+        Duration::from_millis(check.bounded_ms(v, key, d))
+    };
+    let reconnect_min = ms(check, &raw.reconnect_min_ms, "reconnect_min_ms", 500);
+    let reconnect_max = ms(check, &raw.reconnect_max_ms, "reconnect_max_ms", 60_000);
+    if reconnect_max < reconnect_min {
+        if let Some(v) = raw
+            .reconnect_max_ms
+            .as_ref()
+            .or(raw.reconnect_min_ms.as_ref())
+        {
+            check.err(
+                v.span(),
+                "`reconnect_max_ms` is smaller than `reconnect_min_ms`",
+                "the wait starts at reconnect_min_ms and doubles up to reconnect_max_ms",
+            );
         }
+    }
+    let connect_timeout = ms(check, &raw.connect_timeout_ms, "connect_timeout_ms", 10_000);
+    let write_timeout = ms(check, &raw.write_timeout_ms, "write_timeout_ms", 30_000);
+    let tls = forward_tls(check, raw, protocol);
+    let queue = queue(check, raw.queue.as_ref().map(Spanned::get_ref));
+    Some(ForwardSettings {
+        targets,
+        protocol,
+        framing,
+        format,
+        balance,
+        reconnect_min,
+        reconnect_max,
+        connect_timeout,
+        write_timeout,
+        tls,
+        queue,
+    })
+}
+
+fn forward_tls(check: &mut Check<'_>, raw: &RawOutput, protocol: Protocol) -> Option<ForwardTls> {
+    let keys = [
+        ("ca", span_of(&raw.ca)),
+        ("cert", span_of(&raw.cert)),
+        ("key", span_of(&raw.key)),
+        ("server_name", span_of(&raw.server_name)),
+        ("fingerprints", span_of(&raw.fingerprints)),
+    ];
+    if protocol != Protocol::Tls {
+        for (key, span) in keys {
+            if let Some(span) = span {
+                check.err(
+                    span,
+                    format!("`{key}` applies only to protocol = \"tls\""),
+                    "set protocol = \"tls\", or remove it",
+                );
+            }
+        }
+        return None;
+    }
+    let path = |v: &Option<Spanned<String>>| v.as_ref().map(|p| PathBuf::from(p.get_ref()));
+    let mut fingerprints = Vec::new();
+    if let Some(f) = &raw.fingerprints {
+        for entry in f.get_ref().clone_vec() {
+            match entry.strip_prefix("sha256:").and_then(parse_fingerprint) {
+                Some(d) => fingerprints.push(d),
+                None => check.err(
+                    f.span(),
+                    format!("`{entry}` is not a SHA-256 fingerprint"),
+                    "write sha256: and 32 hex bytes, such as the output of `openssl x509 -noout -fingerprint -sha256`",
+                ),
+            }
+        }
+    }
+    let tls = ForwardTls {
+        ca: path(&raw.ca),
+        cert: path(&raw.cert),
+        key: path(&raw.key),
+        server_name: raw.server_name.as_ref().map(|s| s.get_ref().clone()),
+        fingerprints,
+    };
+    if tls.ca.is_none() && tls.fingerprints.is_empty() {
+        check.err(
+            raw.kind.span(),
+            "a tls forward output must verify the server: it needs `ca` or `fingerprints`",
+            "add ca = \"/etc/logwell/tls/ca.pem\" (or fingerprints = [\"sha256:…\"] to pin the server's certificate)",
+        );
+    }
+    match (&raw.cert, &raw.key) {
+        (Some(c), None) => check.err(
+            c.span(),
+            "`cert` needs `key`",
+            "add key = \"/etc/logwell/tls/client.key\"",
+        ),
+        (None, Some(k)) => check.err(
+            k.span(),
+            "`key` needs `cert`",
+            "add cert = \"/etc/logwell/tls/client.pem\"",
+        ),
+        _ => {}
+    }
+    if tls.ca.is_none() && tls.fingerprints.is_empty() {
+        return Some(tls);
+    }
+    if let Err(e) = super::tls::client::client_config(&tls) {
+        let span = match e.which() {
+            TlsKey::Cert => span_of(&raw.cert),
+            TlsKey::Key => span_of(&raw.key),
+            TlsKey::Ca => span_of(&raw.ca),
+        };
+        check.err(
+            span.unwrap_or_else(|| raw.kind.span()),
+            e.to_string(),
+            e.hint(),
+        );
+    }
+    Some(tls)
+}
+
+pub(super) fn queue(check: &mut Check<'_>, raw: Option<&RawQueue>) -> crate::queue::QueueSettings {
+    let default = RawQueue::default();
+    let raw = raw.unwrap_or(&default);
+    let memory_bytes = match &raw.memory_bytes {
+        None => DEFAULT_QUEUE_MEMORY_BYTES,
+        // 0 is allowed: every record goes to disk.
+        Some(v) if matches!(v.get_ref(), super::raw::Size::Bytes(0)) => 0,
+        Some(_) => check
+            .size(&raw.memory_bytes, "memory_bytes")
+            .map_or(DEFAULT_QUEUE_MEMORY_BYTES, |v| v as usize),
+    };
+    let max_disk_bytes = check
+        .size(&raw.max_disk_bytes, "max_disk_bytes")
+        .unwrap_or(DEFAULT_QUEUE_MAX_DISK_BYTES);
+    let segment_bytes = check
+        .size(&raw.segment_bytes, "segment_bytes")
+        .unwrap_or(DEFAULT_QUEUE_SEGMENT_BYTES);
+    let interval =
+        Duration::from_millis(check.bounded_ms(&raw.fsync_interval_ms, "fsync_interval_ms", 1000));
+    let fsync = check.pick(
+        &raw.fsync,
+        "fsync",
+        Fsync::Interval(interval),
+        &[
+            ("none", Fsync::None),
+            ("interval", Fsync::Interval(interval)),
+            ("batch", Fsync::Batch),
+        ],
+    );
+    if let (Some(i), Fsync::None | Fsync::Batch) = (&raw.fsync_interval_ms, fsync) {
+        check.err(
+            i.span(),
+            "`fsync_interval_ms` applies only to fsync = \"interval\"",
+            "remove it, or set fsync = \"interval\"",
+        );
+    }
+    crate::queue::QueueSettings {
+        dir: None,
+        memory_bytes,
+        max_disk_bytes,
+        segment_bytes,
+        fsync,
     }
 }
 

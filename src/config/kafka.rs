@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::check::Check;
 use super::raw::RawOutput;
-use super::settings::Check;
 use crate::render::kafka_template::KafkaTemplate;
 
 /// What a Kafka message's value holds.
@@ -160,271 +160,269 @@ impl std::fmt::Debug for KafkaTls {
     }
 }
 
-impl Check<'_> {
-    /// Builds a Kafka action's settings.
-    pub(crate) fn kafka(&mut self, raw: &RawOutput) -> Option<KafkaSettings> {
-        let mut brokers = Vec::new();
-        match &raw.brokers {
-            None => self.err(
-                raw.kind.span(),
-                "a kafka output needs `brokers`",
-                "add brokers = [\"kafka1.example.com:9092\"]",
-            ),
-            Some(b) => {
-                for s in b.get_ref().clone_vec() {
-                    let ok = s.rsplit_once(':').is_some_and(|(h, p)| {
-                        !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
-                    });
-                    if ok {
-                        brokers.push(s);
-                    } else {
-                        self.err(
-                            b.span(),
-                            format!("`{s}` is not a broker address"),
-                            "write \"host:port\", e.g. \"kafka1.example.com:9092\"",
-                        );
-                    }
-                }
-                if brokers.is_empty() && !b.get_ref().clone_vec().is_empty() {
-                    // Already reported per entry.
-                } else if brokers.is_empty() {
-                    self.err(
+/// Builds a Kafka action's settings.
+pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawOutput) -> Option<KafkaSettings> {
+    let mut brokers = Vec::new();
+    match &raw.brokers {
+        None => check.err(
+            raw.kind.span(),
+            "a kafka output needs `brokers`",
+            "add brokers = [\"kafka1.example.com:9092\"]",
+        ),
+        Some(b) => {
+            for s in b.get_ref().clone_vec() {
+                let ok = s
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+                if ok {
+                    brokers.push(s);
+                } else {
+                    check.err(
                         b.span(),
-                        "`brokers` is empty",
-                        "name at least one \"host:port\"",
+                        format!("`{s}` is not a broker address"),
+                        "write \"host:port\", e.g. \"kafka1.example.com:9092\"",
                     );
                 }
             }
-        }
-        let topic = match &raw.topic {
-            None => {
-                self.err(
-                    raw.kind.span(),
-                    "a kafka output needs `topic`",
-                    "add topic = \"logs\" (or templated: \"logs.{facility}\")",
-                );
-                None
-            }
-            Some(t) => self.kafka_template(t, "topic"),
-        };
-        let partition_key = match &raw.partition_key {
-            None => KafkaTemplate::parse("{host}").ok(),
-            Some(t) => self.kafka_template(t, "partition_key"),
-        };
-        let payload = self.pick(
-            &raw.format,
-            "format",
-            Payload::Json,
-            &[
-                ("json", Payload::Json),
-                ("rfc5424", Payload::Rfc5424),
-                ("raw", Payload::Raw),
-            ],
-        );
-        let compression = self.pick(
-            &raw.compression,
-            "compression",
-            Compression::None,
-            &[
-                ("none", Compression::None),
-                ("zstd", Compression::Zstd),
-                ("lz4", Compression::Lz4),
-                ("gzip", Compression::Gzip),
-                ("snappy", Compression::Snappy),
-            ],
-        );
-        let acks = self.pick(&raw.acks, "acks", -1, &[("all", -1), ("1", 1), ("0", 0)]);
-        let idempotence = raw.idempotence.as_ref().is_none_or(|v| *v.get_ref());
-        if idempotence && acks != -1 {
-            if let Some(a) = &raw.acks {
-                self.err(
-                    a.span(),
-                    "the idempotent producer needs `acks = \"all\"`",
-                    "remove `acks`, or set idempotence = false",
+            if brokers.is_empty() && !b.get_ref().clone_vec().is_empty() {
+                // Already reported per entry.
+            } else if brokers.is_empty() {
+                check.err(
+                    b.span(),
+                    "`brokers` is empty",
+                    "name at least one \"host:port\"",
                 );
             }
         }
-        let linger = match &raw.linger_ms {
-            None => Duration::from_millis(5),
-            Some(v) if (0..=900_000).contains(v.get_ref()) => {
-                Duration::from_millis(*v.get_ref() as u64)
-            }
-            Some(v) => {
-                self.err(
-                    v.span(),
-                    "`linger_ms` must be a number of milliseconds from 0 to 900000",
-                    "remove the key to use the default (5)",
-                );
-                Duration::from_millis(5)
-            }
-        };
-        let batch_bytes = match &raw.batch_bytes {
-            None => 1_000_000,
-            Some(v) if (1..=2_147_483_647).contains(v.get_ref()) => *v.get_ref() as usize,
-            Some(v) => {
-                self.err(
-                    v.span(),
-                    "`batch_bytes` must be from 1 to 2147483647",
-                    "remove the key to use the default (1000000)",
-                );
-                1_000_000
-            }
-        };
-        let client_id = raw
-            .client_id
-            .as_ref()
-            .map_or_else(|| "logwell".to_string(), |c| c.get_ref().clone());
-        let delivery_timeout = Duration::from_millis(self.bounded_ms(
-            &raw.delivery_timeout_ms,
-            "delivery_timeout_ms",
-            60_000,
-        ));
-        let tls_on = match raw.protocol.as_ref().map(|p| p.get_ref().as_str()) {
-            None | Some("tcp") => false,
-            Some("tls") => true,
-            Some(other) => {
-                let span = raw.protocol.as_ref().map(Spanned::span).unwrap_or_default();
-                self.err(
-                    span,
-                    format!("`protocol = \"{other}\"` is not one of the choices"),
-                    "use \"tcp\" or \"tls\"",
-                );
-                false
-            }
-        };
-        let tls = if tls_on {
-            let mut files = Vec::new();
-            let mut read = |v: &Option<Spanned<String>>, which: super::TlsKey| -> Option<String> {
-                let v = v.as_ref()?;
-                let path = PathBuf::from(v.get_ref());
-                files.push(path.clone());
-                let text = super::tls::read(which, &path).and_then(|pem| {
-                    String::from_utf8(pem).map_err(|_| super::TlsFileError::NoCertificate {
-                        which,
-                        path: path.clone(),
-                    })
-                });
-                match text {
-                    Ok(text) => Some(text),
-                    Err(e) => {
-                        self.err(v.span(), e.to_string(), e.hint());
-                        None
-                    }
-                }
-            };
-            let (ca, cert, key) = (
-                read(&raw.ca, super::TlsKey::Ca),
-                read(&raw.cert, super::TlsKey::Cert),
-                read(&raw.key, super::TlsKey::Key),
+    }
+    let topic = match &raw.topic {
+        None => {
+            check.err(
+                raw.kind.span(),
+                "a kafka output needs `topic`",
+                "add topic = \"logs\" (or templated: \"logs.{facility}\")",
             );
-            Some(KafkaTls {
-                ca,
-                cert,
-                key,
-                files,
-            })
-        } else {
-            for (key, v) in [("ca", &raw.ca), ("cert", &raw.cert), ("key", &raw.key)] {
+            None
+        }
+        Some(t) => kafka_template(check, t, "topic"),
+    };
+    let partition_key = match &raw.partition_key {
+        None => KafkaTemplate::parse("{host}").ok(),
+        Some(t) => kafka_template(check, t, "partition_key"),
+    };
+    let payload = check.pick(
+        &raw.format,
+        "format",
+        Payload::Json,
+        &[
+            ("json", Payload::Json),
+            ("rfc5424", Payload::Rfc5424),
+            ("raw", Payload::Raw),
+        ],
+    );
+    let compression = check.pick(
+        &raw.compression,
+        "compression",
+        Compression::None,
+        &[
+            ("none", Compression::None),
+            ("zstd", Compression::Zstd),
+            ("lz4", Compression::Lz4),
+            ("gzip", Compression::Gzip),
+            ("snappy", Compression::Snappy),
+        ],
+    );
+    let acks = check.pick(&raw.acks, "acks", -1, &[("all", -1), ("1", 1), ("0", 0)]);
+    let idempotence = raw.idempotence.as_ref().is_none_or(|v| *v.get_ref());
+    if idempotence && acks != -1 {
+        if let Some(a) = &raw.acks {
+            check.err(
+                a.span(),
+                "the idempotent producer needs `acks = \"all\"`",
+                "remove `acks`, or set idempotence = false",
+            );
+        }
+    }
+    let linger = match &raw.linger_ms {
+        None => Duration::from_millis(5),
+        Some(v) if (0..=900_000).contains(v.get_ref()) => {
+            Duration::from_millis(*v.get_ref() as u64)
+        }
+        Some(v) => {
+            check.err(
+                v.span(),
+                "`linger_ms` must be a number of milliseconds from 0 to 900000",
+                "remove the key to use the default (5)",
+            );
+            Duration::from_millis(5)
+        }
+    };
+    let batch_bytes = match &raw.batch_bytes {
+        None => 1_000_000,
+        Some(v) if (1..=2_147_483_647).contains(v.get_ref()) => *v.get_ref() as usize,
+        Some(v) => {
+            check.err(
+                v.span(),
+                "`batch_bytes` must be from 1 to 2147483647",
+                "remove the key to use the default (1000000)",
+            );
+            1_000_000
+        }
+    };
+    let client_id = raw
+        .client_id
+        .as_ref()
+        .map_or_else(|| "logwell".to_string(), |c| c.get_ref().clone());
+    let delivery_timeout = Duration::from_millis(check.bounded_ms(
+        &raw.delivery_timeout_ms,
+        "delivery_timeout_ms",
+        60_000,
+    ));
+    let tls_on = match raw.protocol.as_ref().map(|p| p.get_ref().as_str()) {
+        None | Some("tcp") => false,
+        Some("tls") => true,
+        Some(other) => {
+            let span = raw.protocol.as_ref().map(Spanned::span).unwrap_or_default();
+            check.err(
+                span,
+                format!("`protocol = \"{other}\"` is not one of the choices"),
+                "use \"tcp\" or \"tls\"",
+            );
+            false
+        }
+    };
+    let tls = if tls_on {
+        let mut files = Vec::new();
+        let mut read = |v: &Option<Spanned<String>>, which: super::TlsKey| -> Option<String> {
+            let v = v.as_ref()?;
+            let path = PathBuf::from(v.get_ref());
+            files.push(path.clone());
+            let text = super::tls::read(which, &path).and_then(|pem| {
+                String::from_utf8(pem).map_err(|_| super::TlsFileError::NoCertificate {
+                    which,
+                    path: path.clone(),
+                })
+            });
+            match text {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    check.err(v.span(), e.to_string(), e.hint());
+                    None
+                }
+            }
+        };
+        let (ca, cert, key) = (
+            read(&raw.ca, super::TlsKey::Ca),
+            read(&raw.cert, super::TlsKey::Cert),
+            read(&raw.key, super::TlsKey::Key),
+        );
+        Some(KafkaTls {
+            ca,
+            cert,
+            key,
+            files,
+        })
+    } else {
+        for (key, v) in [("ca", &raw.ca), ("cert", &raw.cert), ("key", &raw.key)] {
+            if let Some(v) = v {
+                check.err(
+                    v.span(),
+                    format!("`{key}` needs protocol = \"tls\""),
+                    "add protocol = \"tls\", or remove it",
+                );
+            }
+        }
+        None
+    };
+    if tls_on && raw.cert.is_some() != raw.key.is_some() {
+        check.err(
+            raw.kind.span(),
+            "a client certificate needs both `cert` and `key`",
+            "set both, or neither",
+        );
+    }
+    let sasl = match &raw.sasl_mechanism {
+        None => {
+            for (key, v) in [
+                ("sasl_username", &raw.sasl_username),
+                ("sasl_password", &raw.sasl_password),
+            ] {
                 if let Some(v) = v {
-                    self.err(
+                    check.err(
                         v.span(),
-                        format!("`{key}` needs protocol = \"tls\""),
-                        "add protocol = \"tls\", or remove it",
+                        format!("`{key}` needs `sasl_mechanism`"),
+                        "add sasl_mechanism = \"SCRAM-SHA-512\" (or \"PLAIN\", \"SCRAM-SHA-256\")",
                     );
                 }
             }
             None
-        };
-        if tls_on && raw.cert.is_some() != raw.key.is_some() {
-            self.err(
-                raw.kind.span(),
-                "a client certificate needs both `cert` and `key`",
-                "set both, or neither",
-            );
         }
-        let sasl = match &raw.sasl_mechanism {
-            None => {
-                for (key, v) in [
-                    ("sasl_username", &raw.sasl_username),
-                    ("sasl_password", &raw.sasl_password),
-                ] {
-                    if let Some(v) = v {
-                        self.err(
-                            v.span(),
-                            format!("`{key}` needs `sasl_mechanism`"),
-                            "add sasl_mechanism = \"SCRAM-SHA-512\" (or \"PLAIN\", \"SCRAM-SHA-256\")",
-                        );
-                    }
-                }
-                None
-            }
-            Some(_) => {
-                let mechanism = self.pick(
-                    &raw.sasl_mechanism,
-                    "sasl_mechanism",
-                    SaslMechanism::Plain,
-                    &[
-                        ("PLAIN", SaslMechanism::Plain),
-                        ("SCRAM-SHA-256", SaslMechanism::ScramSha256),
-                        ("SCRAM-SHA-512", SaslMechanism::ScramSha512),
-                    ],
-                );
-                let get = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
-                match (get(&raw.sasl_username), get(&raw.sasl_password)) {
-                    (Some(username), Some(password)) => Some(Sasl {
-                        mechanism,
-                        username,
-                        password,
-                    }),
-                    _ => {
-                        self.err(
-                            raw.kind.span(),
-                            "SASL needs `sasl_username` and `sasl_password`",
-                            "set both (keep the file readable by root only)",
-                        );
-                        None
-                    }
+        Some(_) => {
+            let mechanism = check.pick(
+                &raw.sasl_mechanism,
+                "sasl_mechanism",
+                SaslMechanism::Plain,
+                &[
+                    ("PLAIN", SaslMechanism::Plain),
+                    ("SCRAM-SHA-256", SaslMechanism::ScramSha256),
+                    ("SCRAM-SHA-512", SaslMechanism::ScramSha512),
+                ],
+            );
+            let get = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
+            match (get(&raw.sasl_username), get(&raw.sasl_password)) {
+                (Some(username), Some(password)) => Some(Sasl {
+                    mechanism,
+                    username,
+                    password,
+                }),
+                _ => {
+                    check.err(
+                        raw.kind.span(),
+                        "SASL needs `sasl_username` and `sasl_password`",
+                        "set both (keep the file readable by root only)",
+                    );
+                    None
                 }
             }
-        };
-        let queue = self.queue(raw.queue.as_ref().map(Spanned::get_ref));
-        if !cfg!(feature = "kafka") {
-            self.err(
-                raw.kind.span(),
-                "this logwelld was built without Kafka support; type = \"kafka\" cannot be used",
-                "install the Debian package (built with Kafka), or build with `cargo build --release --features kafka`",
-            );
-            return None;
         }
-        Some(KafkaSettings {
-            brokers,
-            topic: topic?,
-            partition_key: partition_key?,
-            payload,
-            compression,
-            acks,
-            idempotence,
-            linger,
-            batch_bytes,
-            client_id,
-            delivery_timeout,
-            tls,
-            sasl,
-            queue,
-        })
+    };
+    let queue = super::forward::queue(check, raw.queue.as_ref().map(Spanned::get_ref));
+    if !cfg!(feature = "kafka") {
+        check.err(
+            raw.kind.span(),
+            "this logwelld was built without Kafka support; type = \"kafka\" cannot be used",
+            "install the Debian package (built with Kafka), or build with `cargo build --release --features kafka`",
+        );
+        return None;
     }
+    Some(KafkaSettings {
+        brokers,
+        topic: topic?,
+        partition_key: partition_key?,
+        payload,
+        compression,
+        acks,
+        idempotence,
+        linger,
+        batch_bytes,
+        client_id,
+        delivery_timeout,
+        tls,
+        sasl,
+        queue,
+    })
+}
 
-    fn kafka_template(&mut self, t: &Spanned<String>, key: &str) -> Option<KafkaTemplate> {
-        match KafkaTemplate::parse(t.get_ref()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.err(
-                    t.span(),
-                    format!("`{key}`: {e}"),
-                    "fields are written {host}, {facility}, {severity}, {tag}, {input}, …",
-                );
-                None
-            }
+fn kafka_template(check: &mut Check<'_>, t: &Spanned<String>, key: &str) -> Option<KafkaTemplate> {
+    match KafkaTemplate::parse(t.get_ref()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            check.err(
+                t.span(),
+                format!("`{key}`: {e}"),
+                "fields are written {host}, {facility}, {severity}, {tag}, {input}, …",
+            );
+            None
         }
     }
 }

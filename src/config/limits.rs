@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::check::Check;
 use super::raw::RawInput;
-use super::settings::Check;
 
 /// The default `rate_limit_peers`.
 pub const DEFAULT_RATE_LIMIT_PEERS: usize = 10_000;

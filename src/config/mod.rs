@@ -3,24 +3,33 @@
 //! [`Settings`].
 //!
 //! Three stages, as in zincati: [`raw`] serde structs that refuse unknown keys, then
-//! [`settings`] validation that checks meaning, then the `Settings` the daemon runs on. Every
+//! validation that checks meaning, then the [`settings`] types the daemon runs on. Every
 //! error carries file, line, column and a hint, and all of them are reported at once. The
-//! daemon at start, on SIGHUP, and `logwelld --check-config` all call [`load`].
-//! [`keys`] lists every key, from the serde definitions, for the man-page test, and which
-//! output type takes which `[output.NAME]` key.
+//! daemon at start, on SIGHUP, and `logwelld --check-config` all call [`load()`].
+//!
+//! One file per job: `load` reads the files and assembles `Settings`; `check` is the error
+//! collector every builder writes to; `inputs`, `outputs` and `rules` build those sections,
+//! `follow`, `forward`, `kafka`, `rotation` and [`limits`] theirs; `host` holds the checks
+//! that ask the system (users, groups, what the worker may list); [`tls`] reads every TLS
+//! file. [`keys`] lists every key, from the serde definitions, for the man-page test, and
+//! which output type takes which `[output.NAME]` key.
 
+mod check;
 mod error;
 mod follow;
 mod forward;
+mod host;
+mod inputs;
 mod kafka;
 pub mod keys;
 pub mod limits;
+mod load;
+mod outputs;
 pub(crate) mod raw;
 mod rotation;
+mod rules;
 pub(crate) mod settings;
 pub(crate) mod tls;
-
-use std::path::{Path, PathBuf};
 
 pub use crate::render::Format;
 pub use error::{ConfigError, ConfigErrors};
@@ -33,6 +42,7 @@ pub use forward::{
     DEFAULT_QUEUE_MEMORY_BYTES, DEFAULT_QUEUE_SEGMENT_BYTES,
 };
 pub use kafka::{Compression, KafkaSettings, KafkaTls, Payload, Sasl, SaslMechanism};
+pub use load::{load, load_files, load_texts, ConfigPaths};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
     DaemonSettings, DynamicSettings, FileSettings, InputKind, InputSettings, JournalSettings,
@@ -42,122 +52,10 @@ pub use settings::{
 pub use tls::client::client_config;
 pub use tls::{server_config, ClientAuth, PermittedPeer, TlsFileError, TlsKey, TlsSettings};
 
-use error::SourceFile;
-use settings::ParsedFile;
-
-/// Where the configuration lives.
-#[derive(Clone, Debug)]
-pub struct ConfigPaths {
-    /// The main file.
-    pub main: PathBuf,
-    /// The drop-in directory; `*.toml` files in it are read in name order. A missing
-    /// directory is fine.
-    pub drop_in_dir: Option<PathBuf>,
-}
-
-impl ConfigPaths {
-    /// The main file and the `conf.d` directory beside it.
-    pub fn beside(main: impl Into<PathBuf>) -> ConfigPaths {
-        let main = main.into();
-        let drop_in_dir = main.parent().map(|p| p.join("conf.d"));
-        ConfigPaths { main, drop_in_dir }
-    }
-}
-
-/// Reads and validates the configuration.
-pub fn load(paths: &ConfigPaths) -> Result<Settings, ConfigErrors> {
-    let mut files = vec![paths.main.clone()];
-    if let Some(dir) = &paths.drop_in_dir {
-        files.extend(drop_ins(dir));
-    }
-    load_files(&files)
-}
-
-/// The `*.toml` files of a drop-in directory, in name order.
-fn drop_ins(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
-        .collect();
-    out.sort();
-    out
-}
-
-/// Reads and validates the given files, in order.
-pub fn load_files(paths: &[PathBuf]) -> Result<Settings, ConfigErrors> {
-    let mut texts = Vec::new();
-    let mut errors = Vec::new();
-    for path in paths {
-        match std::fs::read_to_string(path) {
-            Ok(t) => texts.push((path.clone(), t)),
-            Err(e) => {
-                errors.push(ConfigError {
-                    file: path.clone(),
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read the configuration: {e}"),
-                    hint: Some(match e.kind() {
-                        std::io::ErrorKind::NotFound => {
-                            "create it, or pass another file with --config".to_string()
-                        }
-                        _ => "check the file's permissions".to_string(),
-                    }),
-                });
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
-    load_texts(texts)
-}
-
-/// Validates configuration texts (path, content), in order, as if read from those files.
-/// What `load_files` does after reading; also the config fuzzer's entry point.
-pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Result<Settings, ConfigErrors> {
-    let mut errors = Vec::new();
-    let mut parsed = Vec::new();
-    for (path, text) in texts {
-        let path = &path;
-        match toml::from_str::<raw::RawConfig>(&text) {
-            Ok(raw) => parsed.push(ParsedFile {
-                path: path.clone(),
-                text,
-                raw,
-            }),
-            Err(e) => {
-                let src = SourceFile { path, text: &text };
-                let message = e.message().trim_end().to_string();
-                let hint = hint_for(&message);
-                errors.push(src.error(e.span(), message, hint));
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
-    Settings::from_files(parsed).map_err(ConfigErrors)
-}
-
-/// A hint for serde's and toml's own messages.
-fn hint_for(message: &str) -> Option<String> {
-    if message.starts_with("unknown field") {
-        Some("check the spelling; the keys this section accepts are listed above".into())
-    } else if message.contains("missing field `type`") {
-        Some("every [input.NAME] and [output.NAME] needs type = \"...\"".into())
-    } else if message.contains("invalid type") {
-        Some("check the value's type: numbers unquoted, names and modes in quotes".into())
-    } else {
-        Some("see logwell.toml(5) for the syntax".into())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+
     use super::*;
 
     fn load_str(text: &str) -> Result<Settings, ConfigErrors> {
@@ -266,7 +164,7 @@ output = "syslog"
 
     #[test]
     fn templated_directories_the_worker_cannot_list_are_refused_under_privsep() {
-        use settings::dir_listable;
+        use host::dir_listable;
         // Owner bits for the owner, group bits for a member, others' bits for the rest.
         assert!(dir_listable(0o750, Some(0), Some(4), 103, &[4]));
         assert!(!dir_listable(0o750, Some(0), Some(33), 103, &[4]));
@@ -394,7 +292,7 @@ output = "syslog"
         assert_eq!(t.listen[0].to_string(), "0.0.0.0:514");
         // tls inputs take 6514 (their files make a unit test heavy: tests/it/tls.rs
         // checks it through --check-config).
-        assert_eq!(settings::default_port("tls"), 6514);
+        assert_eq!(inputs::default_port("tls"), 6514);
         // Brackets are for IPv6; a name is not resolved.
         for bad in ["[127.0.0.1]", "localhost", "::1:514x", ""] {
             let e = load_str(&no_privsep.replace("\"127.0.0.1:5514\"", &format!("\"{bad}\"")))

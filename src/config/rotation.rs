@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use toml::Spanned;
-
-use super::raw::{RawRetention, RawRotation, Size};
-use super::settings::Check;
+use super::check::Check;
+use super::raw::{RawRetention, RawRotation};
 use crate::fileset::{Compression, Naming};
 
 /// When a file is rotated by time.
@@ -100,122 +98,67 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
         .filter(|v| *v > 0)
 }
 
-impl Check<'_> {
-    pub(crate) fn size(&mut self, v: &Option<Spanned<Size>>, key: &str) -> Option<u64> {
-        let v = v.as_ref()?;
-        let parsed = match v.get_ref() {
-            Size::Bytes(n) if *n > 0 => Some(*n as u64),
-            Size::Bytes(_) => None,
-            Size::Text(t) => parse_size(t),
-        };
-        if parsed.is_none() {
-            self.err(
+/// Validates one rotation table.
+pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawRotation) -> PartialRotation {
+    let every = check.choice(
+        &raw.every,
+        "every",
+        &[
+            ("hourly", Some(Every::Hourly)),
+            ("daily", Some(Every::Daily)),
+            ("weekly", Some(Every::Weekly)),
+            ("monthly", Some(Every::Monthly)),
+            ("never", None),
+        ],
+    );
+    let compression = check.choice(
+        &raw.compress,
+        "compress",
+        &[
+            ("zstd", Compression::Zstd),
+            ("gzip", Compression::Gzip),
+            ("none", Compression::None),
+        ],
+    );
+    let level = check
+        .range(&raw.compress_level, "compress_level", 1, 19)
+        .map(|l| l as i32);
+    if let (Some(Compression::Gzip), Some(l), Some(v)) = (compression, level, &raw.compress_level) {
+        if l > 9 {
+            check.err(
                 v.span(),
-                format!("`{key}` is not a size"),
-                "write a number of bytes or a string with a unit: \"100M\", \"1.5G\", \"512K\"",
+                "gzip levels go from 1 to 9",
+                "use a level from 1 to 9, or compress = \"zstd\"",
             );
         }
-        parsed
     }
-
-    fn choice<T: Copy>(
-        &mut self,
-        v: &Option<Spanned<String>>,
-        key: &str,
-        choices: &[(&str, T)],
-    ) -> Option<T> {
-        let v = v.as_ref()?;
-        let found = choices
-            .iter()
-            .find(|(name, _)| *name == v.get_ref())
-            .map(|(_, t)| *t);
-        if found.is_none() {
-            let names: Vec<String> = choices.iter().map(|(n, _)| format!("\"{n}\"")).collect();
-            self.err(
-                v.span(),
-                format!("`{key} = \"{}\"` is not one of the choices", v.get_ref()),
-                format!("use {}", names.join(", ")),
-            );
-        }
-        found
+    PartialRotation {
+        max_size: check.size(&raw.max_size, "max_size"),
+        every,
+        at_hour: check
+            .range(&raw.at_hour, "at_hour", 0, 23)
+            .map(|h| h as u32),
+        compression,
+        level,
+        delay_compress: raw.delay_compress.as_ref().map(|b| *b.get_ref()),
+        naming: check.choice(
+            &raw.naming,
+            "naming",
+            &[("numbered", Naming::Numbered), ("dated", Naming::Dated)],
+        ),
+        keep: check.range(&raw.keep, "keep", 0, 100_000).map(|k| k as u32),
+        max_age: check
+            .range(&raw.max_age_days, "max_age_days", 1, 100_000)
+            .map(|d| Duration::from_secs(d as u64 * 86_400)),
+        max_total_size: check.size(&raw.max_total_size, "max_total_size"),
     }
+}
 
-    fn range(&mut self, v: &Option<Spanned<i64>>, key: &str, min: i64, max: i64) -> Option<i64> {
-        let v = v.as_ref()?;
-        let n = *v.get_ref();
-        if n < min || n > max {
-            self.err(
-                v.span(),
-                format!("`{key}` must be from {min} to {max}"),
-                "remove the key to use the default",
-            );
-            return None;
-        }
-        Some(n)
-    }
-
-    /// Validates one rotation table.
-    pub(crate) fn rotation(&mut self, raw: &RawRotation) -> PartialRotation {
-        let every = self.choice(
-            &raw.every,
-            "every",
-            &[
-                ("hourly", Some(Every::Hourly)),
-                ("daily", Some(Every::Daily)),
-                ("weekly", Some(Every::Weekly)),
-                ("monthly", Some(Every::Monthly)),
-                ("never", None),
-            ],
-        );
-        let compression = self.choice(
-            &raw.compress,
-            "compress",
-            &[
-                ("zstd", Compression::Zstd),
-                ("gzip", Compression::Gzip),
-                ("none", Compression::None),
-            ],
-        );
-        let level = self
-            .range(&raw.compress_level, "compress_level", 1, 19)
-            .map(|l| l as i32);
-        if let (Some(Compression::Gzip), Some(l), Some(v)) =
-            (compression, level, &raw.compress_level)
-        {
-            if l > 9 {
-                self.err(
-                    v.span(),
-                    "gzip levels go from 1 to 9",
-                    "use a level from 1 to 9, or compress = \"zstd\"",
-                );
-            }
-        }
-        PartialRotation {
-            max_size: self.size(&raw.max_size, "max_size"),
-            every,
-            at_hour: self.range(&raw.at_hour, "at_hour", 0, 23).map(|h| h as u32),
-            compression,
-            level,
-            delay_compress: raw.delay_compress.as_ref().map(|b| *b.get_ref()),
-            naming: self.choice(
-                &raw.naming,
-                "naming",
-                &[("numbered", Naming::Numbered), ("dated", Naming::Dated)],
-            ),
-            keep: self.range(&raw.keep, "keep", 0, 100_000).map(|k| k as u32),
-            max_age: self
-                .range(&raw.max_age_days, "max_age_days", 1, 100_000)
-                .map(|d| Duration::from_secs(d as u64 * 86_400)),
-            max_total_size: self.size(&raw.max_total_size, "max_total_size"),
-        }
-    }
-
-    /// Validates `[retention]`.
-    pub(crate) fn retention(&mut self, raw: &RawRetention) -> RetentionSettings {
-        RetentionSettings {
-            max_disk_usage: self.size(&raw.max_disk_usage, "max_disk_usage"),
-            min_free_space: self.size(&raw.min_free_space, "min_free_space"),
-        }
+/// Validates `[retention]`.
+pub(crate) fn retention_from_raw(check: &mut Check<'_>, raw: &RawRetention) -> RetentionSettings {
+    RetentionSettings {
+        max_disk_usage: check.size(&raw.max_disk_usage, "max_disk_usage"),
+        min_free_space: check.size(&raw.min_free_space, "min_free_space"),
     }
 }
 

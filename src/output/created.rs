@@ -118,7 +118,7 @@ impl Created {
             text.extend_from_slice(p);
             text.push(b'\n');
         }
-        // Records' names never start with `.` (see `config::settings`): no clash.
+        // Records' names never start with `.` (see `config::load`): no clash.
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(file.file_name().unwrap_or_default());
         tmp_name.push(".tmp");

@@ -21,8 +21,9 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use toml::Spanned;
 
+use super::check::Check;
 use super::raw::RawInput;
-use super::settings::{Check, StreamSettings};
+use super::settings::StreamSettings;
 
 /// A TLS input: a TCP stream input plus its certificate, key and client checks.
 #[derive(Clone, Debug, PartialEq)]
