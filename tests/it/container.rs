@@ -128,24 +128,29 @@ fn logwelld_as_pid_1(d: &mut Daemon) {
     nsenter(init, "seq 1 500 | logger -p user.info -t app");
     d.wait_lines(&d.path("auth.log"), 1);
 
-    // An orphan is adopted by PID 1, and reaped when it ends: no zombie is left.
-    nsenter(init, "sleep 1 & exit 0");
-    let adopted = |state: Option<char>| {
+    // An orphan is adopted by PID 1, and reaped when it ends: no zombie is left. It lives
+    // until this test ends it, so a slow machine cannot miss the adoption.
+    nsenter(init, "sleep 600 </dev/null >/dev/null 2>&1 & exit 0");
+    let orphan = || {
         children(init)
-            .iter()
-            .any(|(_, name, s)| name == "sleep" && state.is_none_or(|want| *s == want))
+            .into_iter()
+            .find(|(_, name, _)| name == "sleep")
     };
     let deadline = Instant::now() + DEADLINE;
-    while !adopted(None) {
+    let pid = loop {
+        if let Some((pid, _, _)) = orphan() {
+            break pid;
+        }
         assert!(Instant::now() < deadline, "the orphan was never adopted");
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while adopted(None) {
+    };
+    // SAFETY: kill(2) on the orphan this test started in its own namespace.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + DEADLINE;
+    while let Some(child) = orphan() {
         assert!(
-            !adopted(Some('Z')) || Instant::now() < deadline,
-            "the orphan stayed a zombie: {:?}",
-            children(init)
+            Instant::now() < deadline,
+            "the orphan stayed a zombie: {child:?}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
