@@ -16,6 +16,7 @@ mod kafka;
 #[cfg(not(feature = "kafka"))]
 mod kafka_disabled;
 mod kmsg;
+mod latency;
 mod lifecycle;
 mod limits;
 mod load;
