@@ -14,6 +14,8 @@
 //! - `LOGWELL_COMPARE_UDP_SENDERS=N`: sender threads of each `udp_max` probe (default 1,
 //!   up to 16), each at its share of the probe's rate;
 //! - `LOGWELL_COMPARE_UDP_HIGH=N`: the `udp_max` search's ceiling (default 1,000,000/s);
+//! - `LOGWELL_COMPARE_LOGWELLD=PATH`: the logwelld to run instead of the one Cargo built (an
+//!   older commit's build, for a before/after on the same harness);
 //! - `LOGWELL_BENCH_UDP_GSO=1`: UDP is sent with segmentation offload (`UDP_SEGMENT`, 64
 //!   messages a `send`, see `loadgen::udp`): a sender several times cheaper, whose datagrams
 //!   reach the receiver in bursts of 64.
@@ -48,6 +50,9 @@
 //! holds them open until every message is in the file: its figure is the peak RSS (its msg/s
 //! is the rate of sequential connection setup, not a throughput).
 //!
+//! `latency` is not a throughput: one message at a time, timed from its send until its line
+//! is in the file (`bench/latency.rs`), p50/p99/max per daemon in a table per scenario.
+//!
 //! `udp_max` is a bounded search: [`UDP_SEARCH_LOW`]–[`UDP_SEARCH_HIGH`] msg/s, geometric
 //! bisection, each probe a fresh daemon fed [`UDP_PROBE_MESSAGES`] messages at the probe's
 //! rate; the result is the highest achieved send rate with under 0.1% loss, marked `≥` when
@@ -56,6 +61,7 @@
 
 #[allow(dead_code)]
 mod floor;
+mod latency;
 #[allow(dead_code)]
 mod loadgen;
 #[allow(dead_code)]
@@ -71,8 +77,14 @@ use std::time::{Duration, Instant};
 
 use loadgen::{Framing, Sent, Share};
 
-/// logwelld, built by Cargo with the bench (release-based) profile.
-const LOGWELLD: &str = env!("CARGO_BIN_EXE_logwelld");
+/// logwelld, built by Cargo with the bench (release-based) profile, unless
+/// `LOGWELL_COMPARE_LOGWELLD` names another build (an older commit's, for a before/after).
+fn logwelld() -> PathBuf {
+    std::env::var_os("LOGWELL_COMPARE_LOGWELLD").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_logwelld")),
+        PathBuf::from,
+    )
+}
 /// Longest a run may take, from the first message sent.
 const RUN_DEADLINE: Duration = Duration::from_secs(90);
 /// Longest a daemon may take to listen after it was started.
@@ -141,6 +153,8 @@ enum Load {
     Idle {
         connections: usize,
     },
+    /// One message at a time over TCP, UDP and Unix, timed to the file (`latency.rs`).
+    Latency,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -224,6 +238,11 @@ const CASES: &[Case] = &[
         load: Load::Idle { connections: 1000 },
         about: "1,000 TCP connections, one message each, held open: peak RSS",
     },
+    Case {
+        name: "latency",
+        load: Load::Latency,
+        about: "send → line in the file, one at a time at 20/s and 1,000/s: TCP, UDP, Unix",
+    },
 ];
 
 struct Options {
@@ -260,11 +279,16 @@ fn main() {
     println!("{}", machine());
     println!("{}", peers.versions());
     let mut results: Vec<Outcome> = Vec::new();
+    let mut latencies = latency::Results::new();
     for round in 1..=opts.rounds {
         println!("\nround {round} of {}", opts.rounds);
         for case in &opts.cases {
             for &kind in &opts.kinds {
                 if !supported(kind, case) {
+                    continue;
+                }
+                if matches!(case.load, Load::Latency) {
+                    latency::run(kind, case, &peers, &mut latencies);
                     continue;
                 }
                 let o = match case.load {
@@ -280,8 +304,13 @@ fn main() {
             }
         }
     }
-    println!("\n{}", table(&results, &opts));
-    println!("{}", verdict(&results, &opts));
+    if !results.is_empty() {
+        println!("\n{}", table(&results, &opts));
+        println!("{}", verdict(&results, &opts));
+    }
+    if !latencies.is_empty() {
+        println!("\n{}", latency::tables(&latencies));
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average {} at the end",
@@ -295,9 +324,9 @@ fn main() {
     }
 }
 
-/// The floor has no TLS receiver.
+/// The floor has no TLS receiver, and serves one datagram kind at a time (not `latency`).
 fn supported(kind: Kind, case: &Case) -> bool {
-    !(kind == Kind::Floor && matches!(case.load, Load::Tls { .. }))
+    !(kind == Kind::Floor && matches!(case.load, Load::Tls { .. } | Load::Latency))
 }
 
 fn messages(case: &Case, opts: &Options) -> u64 {
@@ -306,6 +335,7 @@ fn messages(case: &Case, opts: &Options) -> u64 {
         Load::Udp | Load::Unix => opts.dgram_messages,
         Load::UdpMax => UDP_PROBE_MESSAGES,
         Load::Idle { connections } => connections as u64,
+        Load::Latency => 0,
     }
 }
 
@@ -495,7 +525,7 @@ impl Peers {
             .arg("--module-path")
             .arg(self.get("SYSLOG_NG_MODDIR"))
             .arg("--version");
-        let mut lw = Command::new(LOGWELLD);
+        let mut lw = Command::new(logwelld());
         lw.arg("--version");
         format!("{}; {}; {}", first(lw), first(rs), first(ng))
     }
@@ -542,7 +572,7 @@ impl Receiver {
             Kind::Logwell => {
                 let conf = d.join("logwell.toml");
                 write(&conf, &logwell_config(&d, port, tls))?;
-                let mut c = Command::new(LOGWELLD);
+                let mut c = Command::new(logwelld());
                 c.arg("--config").arg(&conf);
                 c
             }
@@ -626,7 +656,7 @@ impl Receiver {
             unix,
             output,
         };
-        r.wait_ready(matches!(case.load, Load::Unix))?;
+        r.wait_ready(matches!(case.load, Load::Unix | Load::Latency))?;
         Ok(r)
     }
 
@@ -989,6 +1019,7 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
             Load::Udp | Load::UdpMax => loadgen::udp(port, share, rate, &start),
             Load::Unix => loadgen::unix_dgram(&unix, loadgen::HEADER, share, &start),
             Load::Idle { .. } => unreachable!("run_idle"),
+            Load::Latency => unreachable!("latency::run"),
         }));
     }
     start.wait();

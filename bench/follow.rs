@@ -17,6 +17,7 @@
 //!   runs vary by ±15% on a 2-core machine, hence the medians).
 //!
 //! Every load is bounded in count and time; only processes this program started are ended.
+//! `LOGWELL_BENCH_LOGWELLD=PATH` runs another `logwelld` build (for a before/after).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -24,7 +25,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const LOGWELLD: &str = env!("CARGO_BIN_EXE_logwelld");
+/// The release `logwelld` Cargo built, unless `LOGWELL_BENCH_LOGWELLD` names another build
+/// (an older commit's, for a before/after).
+fn logwelld() -> PathBuf {
+    std::env::var_os("LOGWELL_BENCH_LOGWELLD").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_logwelld")),
+        PathBuf::from,
+    )
+}
 const DEADLINE: Duration = Duration::from_secs(120);
 
 /// Messages sent in each run of the stalled-subscribers case while the subscribers' streams
@@ -85,7 +93,7 @@ max_subscribers_per_peer = 2000
         );
         let path = dir.path().join("logwell.toml");
         std::fs::write(&path, config).unwrap();
-        let child = Command::new(LOGWELLD)
+        let child = Command::new(logwelld())
             .arg("--config")
             .arg(&path)
             .stdin(Stdio::null())

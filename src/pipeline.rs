@@ -3,12 +3,20 @@
 //!
 //! Each input task (a UDP socket, a TCP connection, …) owns one [`Pipeline`]. For every
 //! frame it parses a borrowed [`crate::message::Message`], asks the router which
-//! outputs want it, and formats one line into each of those outputs' chunk buffers. At the
-//! writers when a chunk is full or when the oldest line in it has waited [`LINGER`]
-//! ([`Pipeline::deadline`]); that `await` is where back-pressure reaches a stream input.
-//! Lingering lets a task that wakes for a few datagrams at a time (a Unix socket's short
-//! queue) send one chunk of hundreds of lines instead of one per wake-up; input loops wait on
-//! the deadline beside their socket, so nothing is held longer than `LINGER`.
+//! outputs want it, and formats one line into each of those outputs' chunk buffers.
+//! [`Pipeline::flush`] sends the chunks to the writers; that `await` is where back-pressure
+//! reaches a stream input.
+//!
+//! An input flushes when a chunk is full ([`Pipeline::needs_flush`]) and when its source has
+//! nothing more to read right now: its read would block, or its queue is empty
+//! ([`Pipeline::drained`]). So batching follows the load: a message that arrives alone is
+//! sent on as soon as it is formatted, with no timer to wait out. Only a flooded input (its
+//! reads kept finding several messages queued, [`FLOOD`] in a row without a read that found
+//! one) goes on gathering past an empty read, up to a full chunk or [`HOLD`]: a Unix
+//! datagram queue holds 10, so a flood empties it at nearly every read, and a chunk per read
+//! cost that case a fifth of its throughput and a third more CPU per message (BENCHMARKS.md).
+//! A busy input also checks [`HOLD`] after each read ([`Pipeline::overdue`]), so no line
+//! waits longer than that under load.
 //!
 //! The routing table (router plus outputs) is shared through a `watch` channel. A reload
 //! publishes a new table; a task switches only when it holds nothing formatted under the old
@@ -42,12 +50,27 @@ pub const MAX_CHUNK_BYTES: usize = 256 * 1024;
 /// holds about 6 MiB at most instead of 16.
 const LARGE_CHUNKS_QUEUED: usize = 8;
 
-/// Longest a formatted line waits in an input task before its chunk is sent.
-pub const LINGER: Duration = Duration::from_millis(5);
+/// How many messages an input reads, in reads that each found more than one queued, before
+/// it counts as flooded ([`Pipeline::drained`]); a read that finds one ends the flood.
+pub const FLOOD: usize = 32;
+
+/// Longest a flooded input gathers lines past a read that found its queue empty (a paced UDP
+/// reader: past a drain, `udp.rs`). A line that arrives alone never waits for it.
+pub const HOLD: Duration = Duration::from_millis(5);
 
 /// How often a datagram input waiting for an output's channel checks whether the output's
 /// queue became full (then it drops the chunk instead of waiting on).
 const FULL_RECHECK: Duration = Duration::from_millis(20);
+
+/// Work the pipeline has of its own, between reads (see [`Pipeline::chore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chore {
+    /// A flooded input's pending lines have waited [`HOLD`]: send them.
+    Flush,
+    /// A reload published a new routing table while nothing was pending: take it now, so
+    /// the old outputs are let go of even by a quiet input.
+    Reroute,
+}
 
 /// The routing table every input task shares: rules, and the outputs they name by index.
 #[derive(Debug, Default)]
@@ -65,16 +88,6 @@ struct BatchCounts {
     bytes: u64,
     malformed: u64,
     truncated: u64,
-}
-
-/// Work the pipeline has of its own, between reads (see [`Pipeline::chore`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Chore {
-    /// Pending lines have waited [`LINGER`]: send them.
-    Flush,
-    /// A reload published a new routing table while nothing was pending: take it now, so
-    /// the old outputs are let go of even by a quiet input.
-    Reroute,
 }
 
 /// One input task's pipeline.
@@ -102,8 +115,10 @@ pub struct Pipeline {
     /// A datagram input: never wait for a queued action whose queue is full
     /// ([`Pipeline::drop_when_full`]).
     drop_when_full: bool,
-    /// Fires at [`Pipeline::deadline`] ([`Pipeline::chore`]).
-    linger: Alarm,
+    /// Messages read since a read found at most one ([`Pipeline::read`]).
+    streak: usize,
+    /// Fires at the end of a flooded input's [`HOLD`] ([`Pipeline::chore`]).
+    hold: Alarm,
 }
 
 /// A timer an input loop keeps across its `select!`s: one timer-wheel entry, moved only when
@@ -161,7 +176,8 @@ impl Pipeline {
             parse_ctx,
             pending_since: None,
             drop_when_full: false,
-            linger: Alarm::default(),
+            streak: 0,
+            hold: Alarm::default(),
         }
     }
 
@@ -205,20 +221,55 @@ impl Pipeline {
         }
     }
 
-    /// When the pending lines must be sent: `None` when nothing is pending.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.pending_since.map(|t| t + LINGER)
+    /// Whether lines (or counts) wait to be sent: an input calls [`Pipeline::flush`] once
+    /// its read would block.
+    pub fn is_pending(&self) -> bool {
+        self.pending_since.is_some()
     }
 
-    /// Waits until the pipeline has a chore: pending lines due, or a new routing table while
-    /// nothing is pending. Only waits, so it is safe to drop in a `select!` beside a socket;
-    /// do the chore with [`Pipeline::run_chore`] in the branch's handler.
+    /// When the oldest line (or count) not yet sent was made; `None` when nothing is pending.
+    pub fn pending_since(&self) -> Option<Instant> {
+        self.pending_since
+    }
+
+    /// Tells how many messages (frames, datagrams) the read just done held: one or none
+    /// means the source is not flooded, several that they queued while the input was busy.
+    pub fn read(&mut self, messages: usize) {
+        self.streak = match messages {
+            0 | 1 => 0,
+            n => self.streak.saturating_add(n),
+        };
+    }
+
+    /// The input's read would block (its queue is empty): whether to flush now. Yes when
+    /// lines are pending, unless the input is flooded ([`FLOOD`]) and they have waited less
+    /// than [`HOLD`]: then it waits for its source and for [`Pipeline::chore`].
+    pub fn drained(&self) -> bool {
+        match self.pending_since {
+            None => false,
+            Some(_) if self.streak < FLOOD => true,
+            Some(t) => t.elapsed() >= HOLD,
+        }
+    }
+
+    /// Whether pending lines have waited [`HOLD`]: an input that keeps finding more to read
+    /// checks it after each read, so a line waits no longer than that under load either.
+    pub fn overdue(&self) -> bool {
+        self.pending_since.is_some_and(|t| t.elapsed() >= HOLD)
+    }
+
+    /// Waits until the pipeline has a chore: a flooded input's pending lines have waited
+    /// [`HOLD`], or a reload published a new routing table while nothing is pending. Only
+    /// waits, so it is safe to drop in a `select!` beside a socket; do the chore with
+    /// [`Pipeline::run_chore`] in the branch's handler. An input that is not flooded flushes
+    /// before it waits ([`Pipeline::drained`]), so no timer runs for its lines.
     pub async fn chore(&mut self) -> Chore {
-        match self.deadline() {
-            Some(due) => {
-                self.linger.wait(Some(due)).await;
+        match self.pending_since {
+            Some(t) if self.streak >= FLOOD => {
+                self.hold.wait(Some(t + HOLD)).await;
                 Chore::Flush
             }
+            Some(_) => std::future::pending().await,
             None if self.routing_open => {
                 self.routing_open = self.routing_wake.changed().await.is_ok();
                 Chore::Reroute
@@ -233,11 +284,6 @@ impl Pipeline {
             Chore::Flush => self.flush().await,
             Chore::Reroute => self.begin(),
         }
-    }
-
-    /// Whether `flush` should be called now: a chunk is full or the linger time is over.
-    pub fn due(&self) -> bool {
-        self.full || self.deadline().is_some_and(|d| d <= Instant::now())
     }
 
     /// Parses one frame and formats it for every output that wants it. `truncated` says the
@@ -287,7 +333,7 @@ impl Pipeline {
             creds,
         };
         self.routing.router.route(&ev, &mut self.matched);
-        // Counts are pending too: a message no rule wants is still counted within LINGER.
+        // Counts are pending too: a message no rule wants is counted at the next flush.
         self.pending_since.get_or_insert_with(Instant::now);
         for &o in &self.matched {
             let chunk = &mut self.chunks[o];

@@ -239,9 +239,10 @@ pub struct FileSettings {
     pub group: Option<u32>,
     /// Permission bits of a file logwell creates.
     pub mode: u32,
-    /// Longest time a line waits in memory before it is written.
+    /// An upper bound: a writer whose channel never runs dry still writes this often. (A
+    /// writer writes as soon as its channel is empty, so no quiet line waits for this.)
     pub flush_interval: Duration,
-    /// Write as soon as this many bytes wait.
+    /// The most one write gathers while more chunks wait: write once this many bytes wait.
     pub buffer_bytes: usize,
     /// While the file cannot be written, at most this many bytes wait in memory; then the
     /// writer takes no more, and stream inputs slow their senders down.

@@ -297,7 +297,14 @@ pub async fn serve(
                 };
                 match polled {
                     Some(n) => n,
-                    None => continue,
+                    None => {
+                        // The queue is empty: what was read goes to the writers now,
+                        // unless the socket is flooded (see `Pipeline::drained`).
+                        if pipeline.drained() {
+                            pipeline.flush().await;
+                        }
+                        continue;
+                    }
                 }
             }
             (Err(e), None) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -312,6 +319,7 @@ pub async fn serve(
             None => run + n,
         };
         pipeline.begin();
+        pipeline.read(n);
         let mut from = 0;
         while from < n {
             from = push_datagrams(&batch, from..n, &ctx, &mut source, &mut pipeline);
@@ -319,7 +327,9 @@ pub async fn serve(
                 pipeline.flush().await;
             }
         }
-        if pipeline.due() {
+        if (emptied.is_some() && pipeline.drained()) || pipeline.overdue() {
+            // `recvmmsg` found the queue empty: send the lines on before waiting. (After a
+            // flood a short batch is not taken as empty; the poll above decides.)
             pipeline.flush().await;
         }
         drops_due.get_or_insert_with(|| tokio::time::Instant::now() + DROP_CHECK);

@@ -14,9 +14,10 @@
 //! signal promptly and never spins: an idle input costs two wake-ups a second.
 //!
 //! The tokio task builds borrowed [`Message`]s straight from a batch's arena and pushes them
-//! through its [`crate::pipeline::Pipeline`], mirroring the datagram loop (linger
-//! deadline, routing-change wake). It ends when the thread ends (on stop) and has closed the
-//! channel; it then flushes and saves the cursor.
+//! through its [`crate::pipeline::Pipeline`], mirroring the datagram loop: once no batch
+//! waits in the channel (the reader has caught up), the lines go to the writers; a reload's
+//! new routing table is taken between batches. It ends when the thread ends (on stop) and
+//! has closed the channel; it then flushes and saves the cursor.
 //!
 //! # Cursor
 //!
@@ -68,7 +69,7 @@ use tokio::time::Instant;
 use super::InputContext;
 use crate::config::JournalSettings;
 use crate::message::{Facility, Flags, Message, Severity, Source, Timestamp, TimestampKind};
-use crate::pipeline::{Chore, Pipeline};
+use crate::pipeline::Pipeline;
 
 /// Entries per batch, at most.
 const BATCH_ENTRIES: usize = 512;
@@ -463,20 +464,16 @@ async fn serve(mut rx: mpsc::Receiver<Batch>, mut cursor_file: CursorFile, ctx: 
                 if batch.cursor.is_some() {
                     progress.pushed = batch.cursor;
                 }
-                if pipeline.deadline().is_none() {
+                if !pipeline.is_pending() {
                     // Nothing pending (an empty batch, or one that ended on a flush).
                     progress.handed.clone_from(&progress.pushed);
-                } else if pipeline.due() {
+                } else if rx.is_empty() {
+                    // The reader has sent all it read: the lines go to the writers now.
                     pipeline.flush().await;
                     progress.handed.clone_from(&progress.pushed);
                 }
             }
-            chore = pipeline.chore() => {
-                pipeline.run_chore(chore).await;
-                if chore == Chore::Flush {
-                    progress.handed.clone_from(&progress.pushed);
-                }
-            }
+            chore = pipeline.chore() => pipeline.run_chore(chore).await,
             _ = tokio::time::sleep_until(save_at.unwrap_or_else(Instant::now)), if save_at.is_some() => {
                 cursor_file.save_logged(progress.handed.as_deref(), &ctx.name);
                 last_save = Instant::now();

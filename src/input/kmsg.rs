@@ -37,7 +37,6 @@ use tokio::time::Instant;
 use super::{InputContext, InputError};
 use crate::config::KmsgSettings;
 use crate::parse::kmsg::{malformed_message, parse_record};
-use crate::pipeline::Chore;
 
 /// Read buffer size: the kernel's records are at most 8 KiB (`CONSOLE_EXT_LOG_MAX`); a read
 /// with a smaller buffer fails with `EINVAL`.
@@ -354,11 +353,7 @@ async fn serve(device: AsyncFd<File>, file: SeqFile, position: Position, ctx: In
                 },
                 _ = super::stopped(&mut stop) => drain_until = Some(Instant::now() + DRAIN_LIMIT),
                 chore = r.pipeline.chore() => {
-                    // A flush also saves the sequence number.
-                    match chore {
-                        Chore::Flush => r.flush(false).await,
-                        other => r.pipeline.run_chore(other).await,
-                    }
+                    r.pipeline.run_chore(chore).await;
                     continue;
                 }
             }
@@ -382,6 +377,9 @@ async fn serve(device: AsyncFd<File>, file: SeqFile, position: Position, ctx: In
                     if drain_until.is_some() {
                         break 'outer;
                     }
+                    // Read to the end: the records go to the writers before the wait (a
+                    // flush also saves the sequence number).
+                    r.flush(false).await;
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -395,9 +393,6 @@ async fn serve(device: AsyncFd<File>, file: SeqFile, position: Position, ctx: In
                     break;
                 }
             }
-        }
-        if r.pipeline.due() {
-            r.flush(false).await;
         }
     }
     r.flush(true).await;

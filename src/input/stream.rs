@@ -568,27 +568,56 @@ pub async fn serve<C: Connection>(
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                r = sock.read_some(&mut buf[end..]) => r,
-                _ = super::stopped(&mut stop) => {
-                    drain = Some(drain_from(&sock));
-                    continue;
-                }
-                _ = idle => break Ended::Idle,
-                _ = tracked.evict.notified() => {
-                    // Read what the peer already sent, then close.
-                    draining_for = Ended::Evicted;
-                    drain = Some(drain_from(&sock));
-                    continue;
-                }
-                _ = super::limits::frame_deadline(frame_timeout, partial_since) => {
-                    ctx.stats.frame_timeouts.fetch_add(1, Relaxed);
-                    tracing::debug!(input = %ctx.name, peer = ?source.peer, "a frame stayed incomplete past frame_timeout_secs; closing");
-                    break Ended::FrameTimeout;
-                }
-                chore = pipeline.chore() => {
-                    pipeline.run_chore(chore).await;
-                    continue;
+            // With lines pending, read on at once if bytes are there (a stop or an eviction
+            // first: a flood keeps lines pending). If the read would block, the connection
+            // has nothing more for now: its lines go to the writers before it waits (unless
+            // it is flooded: `Pipeline::drained`). `read_some` is cancel-safe: polled once
+            // and dropped, it read nothing.
+            let now = match pipeline.is_pending() {
+                true => tokio::select! {
+                    biased;
+                    _ = super::stopped(&mut stop) => {
+                        drain = Some(drain_from(&sock));
+                        continue;
+                    }
+                    _ = tracked.evict.notified() => {
+                        draining_for = Ended::Evicted;
+                        drain = Some(drain_from(&sock));
+                        continue;
+                    }
+                    r = sock.read_some(&mut buf[end..]) => Some(r),
+                    () = std::future::ready(()) => None,
+                },
+                false => None,
+            };
+            if let Some(r) = now {
+                r
+            } else if pipeline.drained() {
+                pipeline.flush().await;
+                continue;
+            } else {
+                tokio::select! {
+                    r = sock.read_some(&mut buf[end..]) => r,
+                    _ = super::stopped(&mut stop) => {
+                        drain = Some(drain_from(&sock));
+                        continue;
+                    }
+                    _ = idle => break Ended::Idle,
+                    _ = tracked.evict.notified() => {
+                        // Read what the peer already sent, then close.
+                        draining_for = Ended::Evicted;
+                        drain = Some(drain_from(&sock));
+                        continue;
+                    }
+                    _ = super::limits::frame_deadline(frame_timeout, partial_since) => {
+                        ctx.stats.frame_timeouts.fetch_add(1, Relaxed);
+                        tracing::debug!(input = %ctx.name, peer = ?source.peer, "a frame stayed incomplete past frame_timeout_secs; closing");
+                        break Ended::FrameTimeout;
+                    }
+                    chore = pipeline.chore() => {
+                        pipeline.run_chore(chore).await;
+                        continue;
+                    }
                 }
             }
         };
@@ -613,10 +642,12 @@ pub async fn serve<C: Connection>(
         tracked.touch();
         pipeline.begin();
         let mut completed = false;
+        let mut frames = 0usize;
         loop {
             let (used, decoded) = framer.decode(&buf[start..end]);
             start += used;
             completed |= matches!(decoded, Decoded::Frame { .. } | Decoded::Error(_));
+            frames += usize::from(matches!(decoded, Decoded::Frame { .. }));
             match decoded {
                 Decoded::Frame { .. } if !super::limits::message_allowed(&limiter, rate_ip) => {}
                 Decoded::Frame { payload, truncated } => {
@@ -633,6 +664,7 @@ pub async fn serve<C: Connection>(
                 pipeline.flush().await;
             }
         }
+        pipeline.read(frames);
         if frame_timeout.is_some() {
             partial_since = super::limits::partial_since(partial_since, completed, start < end);
         }
@@ -642,7 +674,7 @@ pub async fn serve<C: Connection>(
             buf.copy_within(start..end, 0);
             (start, end) = (0, end - start);
         }
-        if pipeline.due() {
+        if pipeline.overdue() {
             pipeline.flush().await;
         }
     };
@@ -670,6 +702,52 @@ pub async fn serve<C: Connection>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 34: a line goes to its writer as soon as the connection has nothing more to
+    /// read, not after a linger timer. No clock is read: the test only yields to the
+    /// runtime (each `yield_now` lets it poll the sockets once), far fewer times than a
+    /// timer of even a millisecond would take to fire.
+    #[tokio::test]
+    async fn issue_34_a_line_goes_on_once_the_connection_has_nothing_more_to_read() {
+        use tokio::io::AsyncWriteExt;
+        let (routing, mut rx) = crate::output::detached(
+            "[input.t]\ntype = \"tcp\"\nlisten = \"127.0.0.1:5514\"\n[output.f]\ntype = \"file\"\npath = \"/nonexistent/f.log\"\n[[rule]]\noutput = \"f\"\n",
+        );
+        let (_routing_tx, routing_rx) = tokio::sync::watch::channel(routing);
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let ctx = InputContext {
+            name: "test".into(),
+            hostname: "host".into(),
+            stats: Arc::default(),
+            routing: routing_rx,
+            stop,
+            trackers: (
+                super::super::Tracker::new().0,
+                super::super::Tracker::new().0,
+            ),
+            state_dir: std::path::Path::new("/nonexistent").into(),
+            limiter: None,
+        };
+        let (mut peer, ours) = tokio::net::UnixStream::pair().unwrap();
+        let source = ctx.local_source(true);
+        tokio::spawn(async move {
+            let registry = Registry::default();
+            let registered = registry.register();
+            let limits = StreamLimits {
+                max_message_size: 8192,
+                idle_timeout: None,
+            };
+            serve(ours, source, limits, &registered.tracked, &ctx).await
+        });
+        for (i, line) in [&b"<13>t: one\n"[..], b"<13>t: two\n<13>t: three\n"]
+            .into_iter()
+            .enumerate()
+        {
+            peer.write_all(line).await.unwrap();
+            let chunk = crate::output::recv_within_yields(&mut rx[0], 100).await;
+            assert_eq!(chunk.map(|c| c.messages), Some(i as u64 + 1));
+        }
+    }
 
     #[test]
     fn a_full_input_evicts_the_connection_idle_longest_one_at_a_time() {

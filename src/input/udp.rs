@@ -249,6 +249,17 @@ impl Reader {
                 let got = self.drain();
                 self.pace.after_drain(got, fill);
             }
+            // The queue is empty. A reader that parks next (the datagrams are sparse) sends
+            // its lines on now; one that pauses (they come fast) gathers the next drains into
+            // the same chunk, up to `pipeline::HOLD` (a chunk a pause would wake the writer
+            // thousands of times a second).
+            if self
+                .pipeline
+                .pending_since()
+                .is_some_and(|t| self.pace.pause.is_zero() || t.elapsed() >= crate::pipeline::HOLD)
+            {
+                self.flush();
+            }
             self.chores();
         }
         dgram::check_drops(&self.sock, &self.ctx, &mut self.last_drops);
@@ -261,10 +272,8 @@ impl Reader {
     /// Waits in `poll` for a datagram, a poke, or the next chore's deadline.
     fn wait(&self) -> Woken {
         let now = Instant::now();
-        let due = match (self.pipeline.deadline(), self.drops_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        // Nothing is pending here (flushed before parking): only the drop count is due.
+        let due = self.drops_due;
         // Rounded up to whole milliseconds, so a deadline is never polled too early in a loop.
         let timeout = due.map_or(-1, |d| {
             d.saturating_duration_since(now)
@@ -343,11 +352,8 @@ impl Reader {
         }
     }
 
-    /// Sends the pending lines if they are due, and counts the kernel's drops if that is due.
+    /// Counts the kernel's drops if that is due.
     fn chores(&mut self) {
-        if self.pipeline.due() {
-            self.flush();
-        }
         if self.drops_due.is_some_and(|d| d <= Instant::now()) {
             self.drops_due = None;
             dgram::check_drops(&self.sock, &self.ctx, &mut self.last_drops);

@@ -1,13 +1,14 @@
 //! The file writer: one dedicated thread per file output, fed whole-line chunks by the input
 //! tasks over a bounded channel.
 //!
-//! - Chunks wait in memory until `buffer_bytes` are pending, the burst they came in has ended
-//!   ([`BURST_END`] without a new chunk), or `flush_interval` has passed since the oldest,
-//!   then go to the kernel in one `writev`. So a busy file is written in large batches, a
-//!   quiet one promptly, and no line waits longer than `flush_interval`. With `sync`, an
-//!   `fdatasync` follows each write. None of this runs on an input task, so a slow disk never stalls
-//!   parsing; a full channel does push back on stream inputs, which is what keeps TCP
-//!   lossless.
+//! - When a chunk comes, the writer takes every other chunk already queued (`try_recv`, up to
+//!   `buffer_bytes`, or `flush_interval` after the first), then writes them with one `writev`.
+//!   Batching follows from the load, with no timer: a quiet file's line is written as soon as
+//!   it arrives, and a busy file's chunks pile up in the channel while the writer writes, so
+//!   its next `writev` takes them all. With `sync`, an `fdatasync` follows each write (and so
+//!   each batch grows while it runs). None of this runs on an input task, so a slow disk
+//!   never stalls parsing; a full channel does push back on stream inputs, which is what
+//!   keeps TCP lossless.
 //! - Missing directories are created; a file logwell creates gets the configured owner,
 //!   group and mode.
 //! - A write or open that fails (permissions, disk full, a vanished directory) is counted
@@ -36,10 +37,6 @@ use crate::host::fsops;
 use crate::stats::OutputStats;
 
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
-
-/// A burst of lines has ended when no chunk came for this long; its lines are written then,
-/// without waiting for `flush_interval`.
-const BURST_END: Duration = Duration::from_millis(10);
 
 /// The state of one file writer thread.
 pub(crate) struct FileWriter {
@@ -82,21 +79,13 @@ impl FileWriter {
         self.start_rotation();
         self.reopen_file();
         let mut next_rotation = self.next_rotation();
-        // When the oldest pending chunk and the latest one arrived, and when to retry a write
-        // that failed.
-        let mut first_at = Instant::now();
-        let mut last_at = Instant::now();
+        // When to retry a write that failed.
         let mut retry_at: Option<Instant> = None;
         let mut next_check = Instant::now() + CHECK_INTERVAL;
         let mut reopen_open = true;
         loop {
-            let deadline = match (self.pending.is_empty(), retry_at) {
-                (true, _) => None,
-                (false, Some(retry)) => Some(retry),
-                (false, None) => {
-                    Some((first_at + self.settings.flush_interval).min(last_at + BURST_END))
-                }
-            };
+            // Lines wait between two turns of this loop only for a write that failed.
+            let deadline = retry_at.filter(|_| !self.pending.is_empty());
             tokio::select! {
                 // Reopen and the timers come first: a channel that is never empty under load
                 // must not starve them.
@@ -157,17 +146,14 @@ impl FileWriter {
                 // the senders wait instead of losing lines.
                 chunk = self.rx.recv(), if retry_at.is_none() || self.closing || self.pending_bytes < self.settings.backlog_bytes => match chunk {
                     Some(chunk) => {
-                        last_at = Instant::now();
-                        if self.pending.is_empty() {
-                            first_at = last_at;
-                        }
                         self.pending_bytes += chunk.data.len();
                         self.pending.push(chunk);
                         if retry_at.is_some() {
                             if self.closing {
                                 self.enforce_backlog();
                             }
-                        } else if self.pending_bytes >= self.settings.buffer_bytes {
+                        } else {
+                            self.take_queued();
                             retry_at = self.write_pending();
                         }
                     }
@@ -190,6 +176,23 @@ impl FileWriter {
         if let Some(f) = &self.file {
             if let Err(e) = f.sync_all() {
                 tracing::warn!(output = %self.name, error = %e, "fsync at exit failed");
+            }
+        }
+    }
+
+    /// Takes the chunks already queued behind the one just received, so that one `writev`
+    /// writes them all: until the channel is empty, `buffer_bytes` are pending, or
+    /// `flush_interval` has passed (a channel that never empties still gets written).
+    fn take_queued(&mut self) {
+        let until = Instant::now() + self.settings.flush_interval;
+        while self.pending_bytes < self.settings.buffer_bytes {
+            let Ok(chunk) = self.rx.try_recv() else {
+                break;
+            };
+            self.pending_bytes += chunk.data.len();
+            self.pending.push(chunk);
+            if Instant::now() >= until {
+                break;
             }
         }
     }
@@ -470,6 +473,63 @@ mod tests {
             messages,
             partly_written: false,
         }
+    }
+
+    /// Issue 34: the writer writes what it has as soon as nothing more is queued, not after
+    /// a burst-end or `flush_interval` timer. No clock is read: the test only yields to the
+    /// runtime, far fewer times than a timer of even a millisecond would take to fire.
+    #[tokio::test]
+    async fn issue_34_a_chunk_is_written_once_nothing_more_is_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.log");
+        let text = format!(
+            "[input.t]\ntype = \"tcp\"\nlisten = \"127.0.0.1:5514\"\n[output.f]\ntype = \"file\"\npath = \"{}\"\nflush_interval_ms = 600000\nbuffer_bytes = 67108864\n[[rule]]\noutput = \"f\"\n",
+            path.display()
+        );
+        let settings = crate::config::load_texts(vec![("t.toml".into(), text)]).unwrap();
+        let crate::config::OutputKind::File(settings) = settings.outputs[0].kind.clone() else {
+            unreachable!("a file output")
+        };
+        let (tx, rx) = mpsc::channel(8);
+        let (_ctl_tx, ctl) = mpsc::unbounded_channel();
+        let (_reopen_tx, reopen) = watch::channel(0);
+        let writer = FileWriter {
+            name: "f".into(),
+            settings,
+            stats: crate::stats::Stats::new().output("f"),
+            rx,
+            ctl,
+            reopen,
+            retention: rotate::Retention::new(Default::default()),
+            buffers: Arc::default(),
+            file: None,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            size: 0,
+            closing: false,
+            woke_at: Instant::now(),
+            wake_due: false,
+        };
+        tokio::spawn(writer.run());
+        let written = |want: &'static str| {
+            let path = path.clone();
+            async move {
+                for _ in 0..100 {
+                    if std::fs::read_to_string(&path).unwrap_or_default() == want {
+                        return true;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                false
+            }
+        };
+        // Two chunks queued before the writer runs: written together.
+        tx.send(chunk("a\n", 1)).await.unwrap();
+        tx.send(chunk("b\n", 1)).await.unwrap();
+        assert!(written("a\nb\n").await, "the lines waited");
+        // A later one, alone, the same.
+        tx.send(chunk("c\n", 1)).await.unwrap();
+        assert!(written("a\nb\nc\n").await, "the line waited");
     }
 
     #[test]

@@ -134,6 +134,57 @@ pub enum Layout {
     Lossy,
 }
 
+/// For tests: the outputs of a configuration `text` with the routing table its rules make,
+/// each output's chunks coming out of the returned channel instead of going to a writer.
+#[cfg(test)]
+pub(crate) fn detached(text: &str) -> (Arc<crate::pipeline::Routing>, Vec<mpsc::Receiver<Chunk>>) {
+    let settings = crate::config::load_texts(vec![("test.toml".into(), text.to_string())])
+        .expect("a valid configuration");
+    let stats = Stats::new();
+    let mut outputs = Vec::new();
+    let mut receivers = Vec::new();
+    for o in &settings.outputs {
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let (ctl, _) = mpsc::unbounded_channel();
+        let format = match &o.kind {
+            OutputKind::File(f) => f.format,
+            _ => Format::Rfc3339,
+        };
+        outputs.push(Arc::new(Output {
+            name: o.name.clone(),
+            settings: o.clone(),
+            format,
+            layout: Layout::of(o),
+            tx,
+            ctl,
+            stats: stats.output(&o.name),
+            buffers: Arc::default(),
+        }));
+        receivers.push(rx);
+    }
+    let router = crate::route::Router::new(settings.rules.clone(), outputs.len());
+    (
+        Arc::new(crate::pipeline::Routing { router, outputs }),
+        receivers,
+    )
+}
+
+/// For tests: the chunk `rx` holds once the runtime has run the other tasks and polled its
+/// sockets `yields` times at most, without waiting for any timer; `None` if none came.
+#[cfg(test)]
+pub(crate) async fn recv_within_yields(
+    rx: &mut mpsc::Receiver<Chunk>,
+    yields: usize,
+) -> Option<Chunk> {
+    for _ in 0..yields {
+        if let Ok(c) = rx.try_recv() {
+            return Some(c);
+        }
+        tokio::task::yield_now().await;
+    }
+    rx.try_recv().ok()
+}
+
 impl Layout {
     fn of(settings: &OutputSettings) -> Layout {
         match &settings.kind {

@@ -17,6 +17,7 @@ mod kafka;
 #[cfg(not(feature = "kafka"))]
 mod kafka_disabled;
 mod kmsg;
+mod latency;
 mod layers;
 mod lifecycle;
 mod limits;
