@@ -7,7 +7,7 @@
 //! A `Journal` is `!Send`, so it lives on one std thread per input (`journal-NAME`). That
 //! thread opens the journal (the system journal, a `directory` or a `namespace`), adds the
 //! input's matches, positions itself, and then loops: `next()` until it has caught up, copying
-//! each entry into a [`Batch`] (one byte arena plus index ranges, so no allocation per field),
+//! each entry into a [`JournalBatch`] (one byte arena plus index ranges, so no allocation per field),
 //! then `wait()` for more. A batch goes to the tokio side when it is full or when the reader
 //! has caught up, over a bounded channel, which is where back-pressure from slow outputs
 //! reaches the reader. The thread waits at most [`WAIT`] at a time, so it sees the input's stop
@@ -203,7 +203,7 @@ struct Span(u32, u32);
 
 /// One entry of a batch: the header fields, mapped, and where the rest is.
 #[derive(Clone, Debug)]
-struct Entry {
+struct JournalEntry {
     realtime_usec: u64,
     facility: Facility,
     severity: Severity,
@@ -211,7 +211,7 @@ struct Entry {
     appname: Option<Span>,
     procid: Option<Span>,
     hostname: Option<Span>,
-    /// The entry's `(name, value)` pairs in [`Batch::fields`].
+    /// The entry's `(name, value)` pairs in [`JournalBatch::fields`].
     fields: Range<u32>,
     /// Every field's `NAME=value` length, counted as received bytes.
     bytes: usize,
@@ -219,9 +219,9 @@ struct Entry {
 
 /// Entries read in one go, owned, to cross from the reader thread to the pipeline task.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub struct JournalBatch {
     arena: Vec<u8>,
-    entries: Vec<Entry>,
+    entries: Vec<JournalEntry>,
     fields: Vec<(Span, Span)>,
     /// The cursor of the last entry; a batch with no entries may carry one (the position the
     /// reader started at).
@@ -244,7 +244,7 @@ struct Building {
     bytes: usize,
 }
 
-impl Batch {
+impl JournalBatch {
     fn is_full(&self) -> bool {
         self.entries.len() >= BATCH_ENTRIES || self.arena.len() >= BATCH_BYTES
     }
@@ -333,7 +333,7 @@ impl Batch {
             Facility::USER
         };
         let msg = b.msg.unwrap_or(Span(0, 0));
-        self.entries.push(Entry {
+        self.entries.push(JournalEntry {
             realtime_usec,
             facility: b.facility.unwrap_or(default_facility),
             severity: b.severity.unwrap_or(Severity::INFO),
@@ -395,7 +395,7 @@ impl ZoneCache {
 /// chunk filled up).
 async fn push_batch(
     pipeline: &mut Pipeline,
-    batch: &Batch,
+    batch: &JournalBatch,
     source: &Source,
     zone: &mut ZoneCache,
 ) -> bool {
@@ -442,7 +442,11 @@ struct Progress {
     handed: Option<String>,
 }
 
-async fn serve(mut rx: mpsc::Receiver<Batch>, mut cursor_file: CursorFile, ctx: InputContext) {
+async fn serve(
+    mut rx: mpsc::Receiver<JournalBatch>,
+    mut cursor_file: CursorFile,
+    ctx: InputContext,
+) {
     let _trackers = ctx.trackers.clone();
     let mut pipeline = ctx.pipeline();
     let source = ctx.local_source(true);
@@ -728,7 +732,7 @@ struct Reader {
     journal: Journal,
     /// The cursor of the last entry read (sent, or in `batch`'s last entry once sent).
     last: Option<String>,
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::Sender<JournalBatch>,
     stop: watch::Receiver<bool>,
 }
 
@@ -738,7 +742,7 @@ impl Reader {
     fn open(
         spec: Spec,
         saved: Option<String>,
-        tx: mpsc::Sender<Batch>,
+        tx: mpsc::Sender<JournalBatch>,
         stop: watch::Receiver<bool>,
     ) -> Result<(Reader, Seeked), JournalError> {
         let mut journal = spec.open()?;
@@ -769,9 +773,9 @@ impl Reader {
         if let Some(c) = tail {
             // Save the starting point, so that a restart before the first new entry still
             // reads everything logged since this start.
-            let _ = tx.blocking_send(Batch {
+            let _ = tx.blocking_send(JournalBatch {
                 cursor: Some(c),
-                ..Batch::default()
+                ..JournalBatch::default()
             });
         }
         Ok((
@@ -793,7 +797,7 @@ impl Reader {
     /// Reads until the input is stopped (or the pipeline task is gone).
     fn run(&mut self, first: Seeked) {
         let mut on_unread = first == Seeked::OnUnread;
-        let mut batch = Batch::default();
+        let mut batch = JournalBatch::default();
         while !self.stopping() {
             let have = if on_unread {
                 on_unread = false;
@@ -840,7 +844,7 @@ impl Reader {
     }
 
     /// Copies the current entry into `batch`.
-    fn read_entry(&mut self, batch: &mut Batch) -> systemd::Result<()> {
+    fn read_entry(&mut self, batch: &mut JournalBatch) -> systemd::Result<()> {
         let usec = self.journal.timestamp_usec()?;
         let mut b = batch.begin_entry();
         let mark = (batch.arena.len(), batch.fields.len());
@@ -862,7 +866,7 @@ impl Reader {
 
     /// Sends the batch (if it has entries) with the current entry's cursor. `false` when the
     /// pipeline task is gone.
-    fn send(&mut self, batch: &mut Batch) -> bool {
+    fn send(&mut self, batch: &mut JournalBatch) -> bool {
         if batch.is_empty() {
             return true;
         }
@@ -936,8 +940,8 @@ fn may_read_system_journal() -> bool {
 mod tests {
     use super::*;
 
-    fn build(fields: &[&[u8]]) -> Batch {
-        let mut batch = Batch::default();
+    fn build(fields: &[&[u8]]) -> JournalBatch {
+        let mut batch = JournalBatch::default();
         let mut b = batch.begin_entry();
         for f in fields {
             batch.add_field(&mut b, f);
@@ -946,7 +950,7 @@ mod tests {
         batch
     }
 
-    fn field<'a>(batch: &'a Batch, name: &[u8]) -> Option<&'a [u8]> {
+    fn field<'a>(batch: &'a JournalBatch, name: &[u8]) -> Option<&'a [u8]> {
         batch
             .fields
             .iter()
