@@ -31,7 +31,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::message::{Creds, Event, Flags, Message, Source};
-use crate::output::dynfile::{begin_field, end_field, repeat_key};
+use crate::output::dynfile::repeat_key;
+use crate::output::records::{begin_field, end_field};
 use crate::output::{Chunk, Layout, Output};
 use crate::parse::{self, ParseContext};
 use crate::render::format::{format_line, TimeCache};

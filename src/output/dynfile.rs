@@ -5,7 +5,7 @@
 //!
 //! - **Records.** The input task renders the path straight into the chunk (no allocation
 //!   per message) and lays out each message as `[key u64][path len u32][path][line len
-//!   u32][line]` ([`begin_field`], [`end_field`], [`records`]). `key` identifies the message
+//!   u32][line]` ([`super::records`], which also decodes them). `key` identifies the message
 //!   for repeat reduction (0: none).
 //! - **Containment.** Every rendered path is checked with
 //!   [`PathTemplate::contains`](crate::render::template::PathTemplate::contains) before use; one
@@ -52,6 +52,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::created::Created;
+use super::records::file_records as records;
 use super::rotate::{self, Retention};
 use super::{Chunk, WriterCommand};
 use crate::config::FileSettings;
@@ -79,38 +80,6 @@ const GATHER_ENTRIES: usize = 4096;
 /// Buffer capacity kept by a file between writes; more is given back. With
 /// [`GATHER_ENTRIES`], what idle buffers may hold is bounded by 16 MiB.
 const KEEP_CAPACITY: usize = 4 * 1024;
-
-/// Starts a length-prefixed field in `data`; returns where its length goes.
-#[inline]
-pub(crate) fn begin_field(data: &mut Vec<u8>) -> usize {
-    let at = data.len();
-    data.extend_from_slice(&[0; 4]);
-    at
-}
-
-/// Ends the field begun at `at`: writes its length.
-#[inline]
-pub(crate) fn end_field(data: &mut [u8], at: usize) {
-    let n = (data.len() - at - 4) as u32;
-    data[at..at + 4].copy_from_slice(&n.to_le_bytes());
-}
-
-/// The records of a chunk: `(key, path, line)`.
-pub(crate) fn records(mut data: &[u8]) -> impl Iterator<Item = (u64, &[u8], &[u8])> {
-    std::iter::from_fn(move || {
-        if data.len() < 16 {
-            return None;
-        }
-        let key = u64::from_le_bytes(data[..8].try_into().ok()?);
-        let plen = u32::from_le_bytes(data[8..12].try_into().ok()?) as usize;
-        let path = data.get(12..12 + plen)?;
-        let rest = &data[12 + plen..];
-        let llen = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let line = rest.get(4..4 + llen)?;
-        data = &rest[4 + llen..];
-        Some((key, path, line))
-    })
-}
 
 /// What makes two messages "the same" for repeat reduction; never 0.
 pub(crate) fn repeat_key(ev: &Event<'_>) -> u64 {
@@ -862,6 +831,7 @@ fn summary(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::records::{begin_field, end_field};
 
     #[test]
     fn records_round_trip() {

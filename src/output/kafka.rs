@@ -156,32 +156,8 @@ impl KafkaAction {
     }
 }
 
-/// The records of a chunk: each `[topic][key][payload]` becomes one queue record with the
-/// same bytes.
-fn split_records(mut data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    std::iter::from_fn(move || {
-        let start = data;
-        let mut len = 0;
-        for _ in 0..3 {
-            let n = u32::from_le_bytes(data.get(..4)?.try_into().ok()?) as usize;
-            data = data.get(4 + n..)?;
-            len += 4 + n;
-        }
-        Some(&start[..len])
-    })
-}
-
-/// Topic, key and payload of a queue record.
-pub fn fields(rec: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
-    let mut rest = rec;
-    let mut take = || -> Option<&[u8]> {
-        let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let f = rest.get(4..4 + n)?;
-        rest = &rest[4 + n..];
-        Some(f)
-    };
-    Some((take()?, take()?, take()?))
-}
+pub use super::records::kafka_fields as fields;
+use super::records::kafka_records as split_records;
 
 /// A Kafka output's records are its chunks' `[topic][key][payload]` records, as they are.
 fn split_kafka(data: &[u8], each: &mut dyn FnMut(&[u8])) {

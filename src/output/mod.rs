@@ -18,6 +18,7 @@ pub mod forward;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub(crate) mod queued;
+pub(crate) mod records;
 pub mod rotate;
 pub mod users;
 

@@ -2,7 +2,7 @@
 //! (RFC 5424 or RFC 3164, the original host, tag, timestamp and structured data) to remote
 //! syslog servers over UDP, TCP or TLS ([`crate::config::client_config`]), framed by octet counting or newline.
 //!
-//! Each action runs on its own thread with its own [`Queue`], so a dead
+//! Each action runs on its own thread with its own [`Queue`](crate::queue::Queue), so a dead
 //! target holds back nothing but this action: two futures share the thread.
 //! - **intake** takes chunks from the bounded channel the input tasks send to and pushes
 //!   their lines into the queue (memory, then disk). It stops taking chunks only when the
