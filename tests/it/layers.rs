@@ -56,6 +56,16 @@ fn code(path: &Path) -> String {
         .join("\n")
 }
 
+/// Every source file under src/ with its top-level module (lib.rs and the binaries left out).
+fn module_files() -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    sources(&root().join("src"), &mut files);
+    files
+        .into_iter()
+        .filter_map(|f| module_of(&f).map(|m| (f, m)))
+        .collect()
+}
+
 /// The top-level module a file under src/ belongs to (`None` for lib.rs and the binaries).
 fn module_of(path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root().join("src")).unwrap();
@@ -81,18 +91,13 @@ fn crate_paths(code: &str) -> BTreeSet<String> {
 #[test]
 fn layers_every_module_imports_only_what_architecture_md_allows() {
     let table = table();
-    let mut files = Vec::new();
-    sources(&root().join("src"), &mut files);
     let mut broken = Vec::new();
-    for file in &files {
-        let Some(module) = module_of(file) else {
-            continue;
-        };
-        let allowed = table.get(&module).unwrap_or_else(|| {
+    for (file, module) in &module_files() {
+        let allowed = table.get(module).unwrap_or_else(|| {
             panic!("module `{module}` is not in ARCHITECTURE.md's Layers table: add its row")
         });
         for used in crate_paths(&code(file)) {
-            if used != module && !allowed.contains(&used) {
+            if used != *module && !allowed.contains(&used) {
                 broken.push(format!(
                     "{}: `{module}` imports `crate::{used}`",
                     file.strip_prefix(root()).unwrap().display()
@@ -152,14 +157,9 @@ fn layers_the_pure_ones_do_no_io_and_config_starts_nothing() {
             ],
         ),
     ];
-    let mut files = Vec::new();
-    sources(&root().join("src"), &mut files);
     let mut broken = Vec::new();
-    for file in &files {
-        let Some(module) = module_of(file) else {
-            continue;
-        };
-        let Some((_, banned)) = impure.iter().find(|(m, _)| *m == module) else {
+    for (file, module) in &module_files() {
+        let Some((_, banned)) = impure.iter().find(|(m, _)| m == module) else {
             continue;
         };
         let code = code(file);

@@ -467,3 +467,17 @@ fn status_kib(pid: i32, field: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+/// Whether a test whose precondition is missing (`why`, `None` when met) may run: it is
+/// skipped, saying why, except under `CI=true`, where a missing precondition fails it.
+pub fn precondition(test: &str, why: Option<&str>) -> bool {
+    let Some(why) = why else {
+        return true;
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: {why}, and CI=true"
+    );
+    eprintln!("{test}: skipped: {why}");
+    false
+}
