@@ -26,12 +26,16 @@
 //!   age sweep may delete); the terminals of logged-in users ([`output::users`]); remote
 //!   syslog servers over UDP, TCP or TLS ([`output::forward`], each action on its own thread
 //!   with its own [`queue`]); Kafka topics (`output::kafka`, cargo feature `kafka`,
-//!   librdkafka), through its own [`queue`] too (opened and closed alike, `output::queued`).
+//!   librdkafka), through its own [`queue`] too. The queued actions share one intake and
+//!   their queue's opening and closing (`output::queued`); the records input tasks write
+//!   into chunks for templated files and Kafka have one codec (`output::records`).
 //! - [`fileset`]: how the generations of a log file are named (`syslog.1`, `syslog.2.zst`),
 //!   pure; shared by rotation, history and the templates' collision checks.
 //! - [`host`]: every file-system change the outputs make ([`host::fsops`]), carried to the
 //!   privileged parent under privilege separation, and the wire and client of that channel.
-//! - [`history`]: reads a file set's rotated, compressed and live generations as one stream.
+//! - [`history`]: reads a file set's rotated, compressed and live generations as one stream
+//!   (listing and identifying generations, positions, finding where to start, line times:
+//!   one file each).
 //! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]), on TCP and on a local Unix
 //!   socket whose clients are authorised by their credentials ([`follow::local`]), and raw TCP
 //!   ([`follow::tcp`]):
