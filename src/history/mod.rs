@@ -663,6 +663,40 @@ mod tests {
         zstd::stream::encode_all(data, 3).unwrap()
     }
 
+    /// Found by the `history` fuzz target (2026-12-07): 30 damaged gzip bytes whose deflate
+    /// stream inflates to 154 bytes, mostly newlines, before the trailer check fails. The
+    /// reader returns those lines (as `gzip -dc` prints them), then one error naming the file,
+    /// then goes on with the live file, and ends. (The target had bounded the items by twice
+    /// the input's size, which expansion legitimately exceeds; it now bounds progress.)
+    #[test]
+    fn a_damaged_gzip_that_inflates_to_newlines_ends_with_one_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = [
+            31, 139, 8, 0, 0, 0, 0, 0, 4, 255, 99, 104, 224, 96, 99, 0, 91, 141, 189, 12, 12, 0,
+            242, 82, 110, 112, 13, 0, 0, 0,
+        ];
+        std::fs::write(dir.path().join("x.log.1.gz"), damaged).unwrap();
+        std::fs::write(
+            dir.path().join("x.log"),
+            "2026-12-07T10:00:00.000000+00:00 here live: end\n",
+        )
+        .unwrap();
+        let set = FileSet::new(dir.path().join("x.log"));
+        let items: Vec<_> = set.reader(Start::Beginning).unwrap().take(10_000).collect();
+        assert!(items.len() < 10_000, "the reader ends");
+        let errors: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.as_ref().err().map(|e| e.to_string()))
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("x.log.1.gz"), "{}", errors[0]);
+        let last = items.last().unwrap().as_ref().unwrap();
+        assert_eq!(
+            last.bytes,
+            b"2026-12-07T10:00:00.000000+00:00 here live: end"
+        );
+    }
+
     fn t0() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
             .unwrap()
