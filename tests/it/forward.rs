@@ -595,16 +595,9 @@ fn udp_forwarding_sends_one_datagram_per_message() {
 }
 
 fn check_config(text: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("logwell.toml");
-    std::fs::write(&p, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_logwelld"))
-        .args(["--check-config", "--config"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "refused");
-    String::from_utf8(out.stderr).unwrap()
+    let (code, err) = crate::util::check_config(text);
+    assert_eq!(code, Some(1), "refused");
+    err
 }
 
 /// Every mistake in a forward output is reported, with its line and a hint.

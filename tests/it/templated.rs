@@ -401,19 +401,8 @@ fn the_age_sweep_deletes_only_files_logwell_created_not_an_old_dpkg_log() {
 /// from host `auth` land in `auth.log`, past the rules. Such a config is refused.
 #[test]
 fn a_templated_path_that_could_render_another_outputs_file_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("logwell.toml");
-    std::fs::write(
-        &p,
-        "[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n\n[output.auth]\ntype = \"file\"\npath = \"/D/auth.log\"\n\n[output.remote]\ntype = \"file\"\npath = \"/D/{host}.log\"\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwelld"))
-        .args(["--check-config", "--config", p.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let (code, err) = crate::util::check_config("[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n\n[output.auth]\ntype = \"file\"\npath = \"/D/auth.log\"\n\n[output.remote]\ntype = \"file\"\npath = \"/D/{host}.log\"\n");
+    assert_eq!(code, Some(1));
     assert!(err.contains("logwell.toml:9:"), "{err}");
     assert!(
         err.contains("output `remote`") && err.contains("/D/auth.log") && err.contains("`auth`"),
@@ -430,19 +419,9 @@ fn a_templated_path_that_could_render_another_outputs_file_is_refused() {
 /// naming both outputs and a file both could write.
 #[test]
 fn two_templated_paths_that_could_render_one_file_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("logwell.toml");
-    std::fs::write(
-        &p,
-        "[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n\n[output.hosts]\ntype = \"file\"\npath = \"/var/log/hosts/{host}.log\"\n\n[output.tags]\ntype = \"file\"\npath = \"/var/log/hosts/{tag}.log\"\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwelld"))
-        .args(["--check-config", "--config", p.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let config = "[input.udp]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n\n[output.hosts]\ntype = \"file\"\npath = \"/var/log/hosts/{host}.log\"\n\n[output.tags]\ntype = \"file\"\npath = \"/var/log/hosts/{tag}.log\"\n";
+    let (code, err) = crate::util::check_config(config);
+    assert_eq!(code, Some(1));
     assert!(err.contains("logwell.toml:9:9:"), "{err}");
     assert!(
         err.contains("outputs `hosts` (/var/log/hosts/{host}.log) and `tags` (/var/log/hosts/{tag}.log) could write the same file"),
@@ -453,23 +432,8 @@ fn two_templated_paths_that_could_render_one_file_are_refused() {
         "{err}"
     );
     // Apart, the same two outputs are fine.
-    std::fs::write(
-        &p,
-        std::fs::read_to_string(&p)
-            .unwrap()
-            .replace("hosts/{tag}", "tags/{tag}"),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwelld"))
-        .args(["--check-config", "--config", p.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, err) = crate::util::check_config(&config.replace("hosts/{tag}", "tags/{tag}"));
+    assert_eq!(code, Some(0), "{err}");
 }
 
 #[test]

@@ -481,3 +481,19 @@ pub fn precondition(test: &str, why: Option<&str>) -> bool {
     eprintln!("{test}: skipped: {why}");
     false
 }
+
+/// `logwelld --check-config` on a config file holding `text`: its exit code and stderr.
+pub fn check_config(text: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("logwell.toml");
+    std::fs::write(&p, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_logwelld"))
+        .args(["--check-config", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
