@@ -19,23 +19,22 @@
 //! - [`render`]: pure renderers run on the input tasks: line formats ([`render::format`]),
 //!   templated paths ([`render::template`]) and Kafka topic and key templates
 //!   ([`render::kafka_template`]).
-//! - [`output`]: the file writer thread ([`output::file`]), rotation and retention
-//!   ([`output::rotate`]) of file sets, background compression ([`output::compress`]);
-//!   templated paths' writer with its bounded set of open files and repeat reduction
-//!   ([`output::dynfile`]), the record of the files it created ([`output::created`], what its
-//!   age sweep may delete); the terminals of logged-in users ([`output::users`]); remote
-//!   syslog servers over UDP, TCP or TLS ([`output::forward`], each action on its own thread
-//!   with its own [`queue`]); Kafka topics (`output::kafka`, cargo feature `kafka`,
-//!   librdkafka), through its own [`queue`] too. The queued actions share one intake and
-//!   their queue's opening and closing (`output::queued`); the records input tasks write
-//!   into chunks for templated files and Kafka have one codec (`output::records`).
-//! - [`fileset`]: how the generations of a log file are named (`syslog.1`, `syslog.2.zst`),
-//!   pure; shared by rotation, history and the templates' collision checks.
+//! - [`output`]: the file writer thread ([`output::file`]); templated paths' writer with its
+//!   bounded set of open files and repeat reduction ([`output::dynfile`]); the terminals of
+//!   logged-in users ([`output::users`]); remote syslog servers over UDP, TCP or TLS
+//!   ([`output::forward`], each action on its own thread with its own [`queue`]); Kafka topics
+//!   (`output::kafka`, cargo feature `kafka`, librdkafka), through its own [`queue`] too. The
+//!   queued actions share one intake and their queue's opening and closing
+//!   (`output::queued`); the records input tasks write into chunks for templated files and
+//!   Kafka have one codec (`output::records`).
+//! - [`store`]: the file store. How a log file's generations are named ([`store::fileset`],
+//!   pure, shared by rotation, history and the templates' collision checks); rotation and
+//!   retention ([`store::rotate`]), background compression ([`store::compress`]), the record
+//!   of the files a templated output created ([`store::created`], what its age sweep may
+//!   delete); and the reading side, [`store::history`], which reads a file set's rotated,
+//!   compressed and live generations as one stream.
 //! - [`host`]: every file-system change the outputs make ([`host::fsops`]), carried to the
 //!   privileged parent under privilege separation, and the wire and client of that channel.
-//! - [`history`]: reads a file set's rotated, compressed and live generations as one stream
-//!   (listing and identifying generations, positions, finding where to start, line times:
-//!   one file each).
 //! - [`follow`]: live follow over HTTP/SSE ([`follow::http`]), on TCP and on a local Unix
 //!   socket whose clients are authorised by their credentials ([`follow::local`]), and raw TCP
 //!   ([`follow::tcp`]):
@@ -64,9 +63,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod fileset;
 pub mod follow;
-pub mod history;
 pub mod host;
 pub mod input;
 pub mod message;
@@ -77,3 +74,4 @@ pub mod queue;
 pub mod render;
 pub mod route;
 pub mod stats;
+pub mod store;

@@ -15,7 +15,7 @@
 use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
-use logwell::history::{FileSet, Start, MAX_LINE_BYTES, TRUNCATED};
+use logwell::store::history::{FileSet, Start, MAX_LINE_BYTES, TRUNCATED};
 
 fn make(mode: u8, at: u8, part: &[u8], zst: bool) -> Vec<u8> {
     if mode & 3 == 0 {
@@ -57,7 +57,7 @@ impl Ends {
         }
     }
 
-    fn line(&mut self, line: &logwell::history::Line) {
+    fn line(&mut self, line: &logwell::store::history::Line) {
         if self.generation != Some(line.position.generation) {
             self.generation = Some(line.position.generation);
             self.switches += 1;

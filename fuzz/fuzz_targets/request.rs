@@ -10,7 +10,7 @@ use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use logwell::follow::request::{Request, StartAt};
 use logwell::follow::tcp::MAX_REQUEST;
-use logwell::history::Position;
+use logwell::store::history::Position;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {

@@ -9,7 +9,7 @@ use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
 use logwell::follow::http::last_event_id;
 use logwell::follow::subscription::{encode_line, Encoding};
-use logwell::history::Position;
+use logwell::store::history::Position;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, rest)) = data.split_first() else {

@@ -1,7 +1,7 @@
 //! `logwell cat FILE [-n N] [--since TIME]`: a file's whole history, rotated and compressed
 //! generations first, then the live file, printed as one stream, oldest first. Owns the
 //! arguments, the time syntax of `--since` and the writing to standard output; reading and
-//! positioning belong to [`crate::history`]. It does not need the daemon.
+//! positioning belong to [`crate::store::history`]. It does not need the daemon.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Local, Utc};
 
-use crate::fileset;
-use crate::history::{FileSet, Start};
+use crate::store::fileset;
+use crate::store::history::{FileSet, Start};
 
 /// Arguments of `logwell cat`.
 #[derive(Debug, clap::Args)]

@@ -29,8 +29,8 @@ use hyper_util::rt::TokioIo;
 
 use crate::follow::line::Fields;
 use crate::follow::request::OutputFormat;
-use crate::history::Position;
 use crate::message::{Facility, Severity};
+use crate::store::history::Position;
 
 /// Arguments shared by `follow` and `show`.
 #[derive(Debug, clap::Args)]

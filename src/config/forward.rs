@@ -6,13 +6,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::PrivateKeyDer;
 use toml::Spanned;
 
 use super::check::Check;
 use super::raw::{span_of, RawOutput, RawQueue};
-use super::tls::{load_certs, parse_fingerprint, TlsKey};
+use super::tls::parse_fingerprint;
 use crate::queue::Fsync;
 use crate::render::Format;
 
@@ -306,16 +304,7 @@ fn forward_tls(check: &mut Check<'_>, raw: &RawOutput, protocol: Protocol) -> Op
         return Some(tls);
     }
     if let Err(e) = super::tls::client::client_config(&tls) {
-        let span = match e.which() {
-            TlsKey::Cert => span_of(&raw.cert),
-            TlsKey::Key => span_of(&raw.key),
-            TlsKey::Ca => span_of(&raw.ca),
-        };
-        check.err(
-            span.unwrap_or_else(|| raw.kind.span()),
-            e.to_string(),
-            e.hint(),
-        );
+        super::tls::client::refuse(check, raw, &e);
     }
     Some(tls)
 }
@@ -363,35 +352,6 @@ pub(super) fn queue(check: &mut Check<'_>, raw: Option<&RawQueue>) -> crate::que
         segment_bytes,
         fsync,
     }
-}
-
-/// Certificates read from a PEM file.
-pub(crate) type Certs = Vec<rustls::pki_types::CertificateDer<'static>>;
-
-/// A client certificate chain and its key.
-pub(crate) type Identity = (Certs, PrivateKeyDer<'static>);
-
-/// Reads the TLS files of a forward action: its CA roots, and its client certificate chain
-/// and key.
-pub(crate) fn read_client_identity(
-    tls: &ForwardTls,
-) -> Result<(Option<Certs>, Option<Identity>), super::TlsFileError> {
-    let roots = tls
-        .ca
-        .as_ref()
-        .map(|ca| load_certs(TlsKey::Ca, ca))
-        .transpose()?;
-    let identity = match (&tls.cert, &tls.key) {
-        (Some(cert), Some(key)) => {
-            let certs = load_certs(TlsKey::Cert, cert)?;
-            let pem = super::tls::read(TlsKey::Key, key)?;
-            let key = PrivateKeyDer::from_pem_slice(&pem)
-                .map_err(|_| super::TlsFileError::NoKey { path: key.clone() })?;
-            Some((certs, key))
-        }
-        _ => None,
-    };
-    Ok((roots, identity))
 }
 
 #[cfg(test)]

@@ -292,36 +292,30 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawOutput) -> Option<KafkaSe
         }
     };
     let tls = if tls_on {
-        let mut files = Vec::new();
-        let mut read = |v: &Option<Spanned<String>>, which: super::TlsKey| -> Option<String> {
-            let v = v.as_ref()?;
-            let path = PathBuf::from(v.get_ref());
-            files.push(path.clone());
-            let text = super::tls::read(which, &path).and_then(|pem| {
-                String::from_utf8(pem).map_err(|_| super::TlsFileError::NoCertificate {
-                    which,
-                    path: path.clone(),
+        let path = |v: &Option<Spanned<String>>| v.as_ref().map(|p| PathBuf::from(p.get_ref()));
+        let (ca, cert, key) = (path(&raw.ca), path(&raw.cert), path(&raw.key));
+        let files: Vec<PathBuf> = [&ca, &cert, &key].into_iter().flatten().cloned().collect();
+        // Read and checked by the one reader of TLS clients' files that forward uses too;
+        // librdkafka gets their PEM text.
+        match super::tls::client::read_client_files(ca.as_deref(), cert.as_deref(), key.as_deref())
+        {
+            Ok(read) => {
+                let [ca, cert, key] = read.pem;
+                Some(KafkaTls {
+                    ca,
+                    cert,
+                    key,
+                    files,
                 })
-            });
-            match text {
-                Ok(text) => Some(text),
-                Err(e) => {
-                    check.err(v.span(), e.to_string(), e.hint());
-                    None
-                }
             }
-        };
-        let (ca, cert, key) = (
-            read(&raw.ca, super::TlsKey::Ca),
-            read(&raw.cert, super::TlsKey::Cert),
-            read(&raw.key, super::TlsKey::Key),
-        );
-        Some(KafkaTls {
-            ca,
-            cert,
-            key,
-            files,
-        })
+            Err(e) => {
+                super::tls::client::refuse(check, raw, &e);
+                Some(KafkaTls {
+                    files,
+                    ..KafkaTls::default()
+                })
+            }
+        }
     } else {
         for (key, v) in [("ca", &raw.ca), ("cert", &raw.cert), ("key", &raw.key)] {
             if let Some(v) = v {

@@ -36,7 +36,6 @@ pub use error::{ConfigError, ConfigErrors};
 pub use follow::{
     ExternalFile, FollowSettings, FollowTls, DEFAULT_FOLLOW_LISTEN, DEFAULT_FOLLOW_SOCKET,
 };
-pub(crate) use forward::read_client_identity;
 pub use forward::{
     Balance, ForwardSettings, ForwardTls, Framing, Protocol, Target, DEFAULT_QUEUE_MAX_DISK_BYTES,
     DEFAULT_QUEUE_MEMORY_BYTES, DEFAULT_QUEUE_SEGMENT_BYTES,
@@ -526,6 +525,42 @@ output = "syslog"
         ] {
             assert!(e.contains(want), "missing {want:?} in:\n{e}");
         }
+    }
+
+    /// Kafka's TLS files go through the same reader as forward's: a CA file without a
+    /// certificate is refused on the `ca` line, with the forward output's hint.
+    #[test]
+    fn kafka_tls_files_are_checked_as_forward_checks_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate\n").unwrap();
+        let output = |kind: &str, extra: &str| {
+            format!(
+                "{OK}\n[output.o]\ntype = \"{kind}\"\n{extra}protocol = \"tls\"\nca = \"{}\"\n",
+                ca.display()
+            )
+        };
+        let text = output("kafka", "brokers = \"k1:9092\"\ntopic = \"logs\"\n");
+        let ca_line = text.lines().position(|l| l.starts_with("ca = ")).unwrap() + 1;
+        let kafka = load_str(&text).unwrap_err().to_string();
+        let forward = load_str(&output("forward", "targets = \"central:6514\"\n"))
+            .unwrap_err()
+            .to_string();
+        // `FILE:LINE:COL: what`: the line, and what is wrong.
+        let complaint = |e: &str| {
+            e.lines()
+                .filter_map(|l| l.split_once(".toml:"))
+                .find(|(_, r)| r.contains("ca.pem"))
+                .map(|(_, r)| {
+                    let mut at = r.splitn(3, ':');
+                    let line: usize = at.next().unwrap().parse().unwrap();
+                    (line, at.nth(1).unwrap().trim().to_string())
+                })
+        };
+        let (line, what) = complaint(&kafka).unwrap_or_else(|| panic!("{kafka}"));
+        assert_eq!(line, ca_line, "the error points at the `ca` line:\n{kafka}");
+        assert!(what.contains("holds no PEM certificate"), "{kafka}");
+        assert_eq!(Some(what), complaint(&forward).map(|(_, w)| w), "{forward}");
     }
 
     #[test]

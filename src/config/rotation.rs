@@ -1,13 +1,13 @@
 //! Rotation, compression and retention settings: `[rotation]` (the default of every file
 //! output), `[output.NAME.rotation]` (per file, key by key over the default) and
 //! `[retention]` (limits over all files together). Validation here; the work is in
-//! `output::rotate`.
+//! `store::rotate`.
 
 use std::time::Duration;
 
 use super::check::Check;
 use super::raw::{RawRetention, RawRotation};
-use crate::fileset::{Compression, Naming};
+use crate::store::fileset::{Compression, Naming};
 
 /// When a file is rotated by time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

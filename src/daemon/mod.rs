@@ -37,12 +37,12 @@ use tokio::sync::watch;
 use crate::config::{self, ConfigErrors, ConfigPaths, InputKind, InputSettings, Settings};
 use crate::input::activation::Activated;
 use crate::input::{self, Bound, InputContext, InputError, Tracker, TrackerWait};
-use crate::output::rotate::Retention;
 use crate::output::{self, Output};
 use crate::pipeline::Routing;
 use crate::route::Router;
 use crate::stats::InputState;
 use crate::stats::Stats;
+use crate::store::rotate::Retention;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]

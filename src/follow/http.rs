@@ -31,7 +31,7 @@ use tokio::net::{TcpListener, UnixListener};
 use super::request::Request;
 use super::subscription::{now, Encoding};
 use super::{Refusal, Service};
-use crate::history::Position;
+use crate::store::history::Position;
 
 /// The live web page: one file, no build step, no CDN.
 const PAGE: &str = include_str!("web/index.html");
@@ -348,7 +348,7 @@ async fn follow(
 #[doc(hidden)]
 pub fn last_event_id(
     header: Option<&HeaderValue>,
-) -> Result<Option<Position>, crate::history::ParsePositionError> {
+) -> Result<Option<Position>, crate::store::history::ParsePositionError> {
     match header.and_then(|v| v.to_str().ok()) {
         Some(id) if !id.is_empty() => id.parse().map(Some),
         _ => Ok(None),

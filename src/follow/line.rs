@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::request::{Filter, OutputFormat};
 use crate::config::Format;
-use crate::history::{line_time, Position};
 use crate::message::{Facility, Severity};
+use crate::store::history::{line_time, Position};
 
 /// The fields of one stored line that filters and renderings use.
 #[derive(Debug, Default, PartialEq)]

@@ -25,8 +25,8 @@
 use chrono::{DateTime, Duration, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use regex::Regex;
 
-use crate::history::Position;
 use crate::message::{Facility, Severity};
+use crate::store::history::Position;
 
 /// Where the history part of a subscription starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::files::Followable;
 use super::line;
 use super::request::{Heartbeat, Request, StartAt};
-use crate::history::{FileSet, Position, Reader, Start};
+use crate::store::history::{FileSet, Position, Reader, Start};
 
 /// A batch holds at most this many bytes of encoded lines.
 const BATCH_BYTES: usize = 8 * 1024;

@@ -30,7 +30,7 @@
 //!   directory at start, on reload and every hour: files older than that (per-day files of
 //!   a `{day}` path, old generations) are deleted, then the directories this emptied. Only
 //!   files this output created, and their generations, are ever deleted: they are recorded
-//!   in the state directory ([`super::created`]); a name the template could render is not
+//!   in the state directory ([`crate::store::created`]); a name the template could render is not
 //!   enough (`dpkg.log` beside `{host}.log`).
 //! - **Repeats.** With `reduce_repeats`, a message identical (host, tag, pid, facility,
 //!   severity, text) to the previous one in the same file is counted, not written; the count
@@ -51,9 +51,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::created::Created;
 use super::records::file_records as records;
-use super::rotate::{self, Retention};
 use super::{Chunk, WriterCommand};
 use crate::config::FileSettings;
 use crate::host::fsops;
@@ -61,6 +59,8 @@ use crate::message::{Event, Facility, Flags, Message, Severity, Source};
 use crate::render::format::{format_line, TimeCache};
 use crate::render::template::PathTemplate;
 use crate::stats::OutputStats;
+use crate::store::created::Created;
+use crate::store::rotate::{self, Retention};
 
 /// A failing file holding more unwritten bytes than this drops them.
 pub const FAILING_BUFFER: usize = 1 << 20;

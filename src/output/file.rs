@@ -30,11 +30,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
-use super::rotate::{self, Retention};
 use super::{Chunk, WriterCommand};
 use crate::config::FileSettings;
 use crate::host::fsops;
 use crate::stats::OutputStats;
+use crate::store::rotate::{self, Retention};
 
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -1,5 +1,5 @@
-//! Outputs: where routed messages go. Owns the file writer ([`file`](mod@file)) with
-//! rotation ([`rotate`], [`compress`]), the writer of templated paths ([`dynfile`], which also
+//! Outputs: where routed messages go. Owns the file writer ([`file`](mod@file), which rotates
+//! through [`crate::store`]), the writer of templated paths ([`dynfile`], which also
 //! reduces repeated messages), the terminals of logged-in users ([`users`]), remote syslog
 //! servers ([`forward`], through its own [`Queue`](crate::queue::Queue)), and Kafka (`kafka`,
 //! feature `kafka`; through its own queue too). What they render with is in
@@ -10,8 +10,6 @@
 //! A chunk always holds whole lines (or whole records, see [`Layout`]), so nothing
 //! downstream ever sees half a message.
 
-pub mod compress;
-pub mod created;
 pub mod dynfile;
 pub mod file;
 pub mod forward;
@@ -19,7 +17,6 @@ pub mod forward;
 pub mod kafka;
 pub(crate) mod queued;
 pub(crate) mod records;
-pub mod rotate;
 pub mod users;
 
 use std::sync::{Arc, Mutex};
@@ -280,7 +277,7 @@ pub fn spawn(
     settings: &OutputSettings,
     stats: &Stats,
     reopen: watch::Receiver<u64>,
-    retention: Arc<rotate::Retention>,
+    retention: Arc<crate::store::rotate::Retention>,
     runtime: Handle,
 ) -> std::io::Result<(Arc<Output>, JoinHandle<()>)> {
     let (ctl, ctl_rx) = mpsc::unbounded_channel();

@@ -205,7 +205,7 @@ impl PathTemplate {
             return false;
         }
         // Or a rotated generation of a name the template renders (linear, see there).
-        crate::fileset::generation_splits(name).any(|k| matches[k])
+        crate::store::fileset::generation_splits(name).any(|k| matches[k])
     }
 
     /// Whether `path`, a file another output writes, is a path this template could render
@@ -453,7 +453,7 @@ impl Class {
 }
 
 /// An automaton without empty moves over the bytes of the paths a template could write:
-/// the rendered paths and their rotated generations ([`crate::fileset::parse_name`]'s
+/// the rendered paths and their rotated generations ([`crate::store::fileset::parse_name`]'s
 /// `.N`, `-DATE`, `-DATE-N`, then an optional `.gz` or `.zst`). State 0 is the start.
 struct Nfa {
     edges: Vec<Vec<(Class, usize)>>,
@@ -937,8 +937,9 @@ mod tests {
             || (level + 1 == t.levels.len()
                 && (1..bytes.len()).any(|k| {
                     reference_glob(pattern, &bytes[..k], true)
-                        && std::str::from_utf8(&bytes[..k])
-                            .is_ok_and(|live| crate::fileset::parse_name(live, name).is_some())
+                        && std::str::from_utf8(&bytes[..k]).is_ok_and(|live| {
+                            crate::store::fileset::parse_name(live, name).is_some()
+                        })
                 }))
     }
 

@@ -714,7 +714,7 @@ fn create_base(base: &Path, mode: u32, owner: Option<u32>, group: Option<u32>) -
 
 /// Whether `name` belongs to the file set of the live file `base`: `base`, its generations
 /// (`base.1`, `base.2.zst`, `base-20261121`) and compression's temporaries
-/// (`.base.2.zst.tmp`), as [`crate::fileset`] names them.
+/// (`.base.2.zst.tmp`), as [`crate::store::fileset`] names them.
 fn of_set(base: &str, name: &str) -> bool {
     let generation = |rest: &str| rest.starts_with('.') || rest.starts_with('-');
     if let Some(rest) = name.strip_prefix(base) {

@@ -28,8 +28,8 @@ use chrono::{
 
 use super::compress::{self, sync_dir};
 use crate::config::{Every, RetentionSettings, RotationSettings};
-use crate::fileset::{self, Compression, Generation, Naming, Slot};
 use crate::host::fsops;
+use crate::store::fileset::{self, Compression, Generation, Naming, Slot};
 
 /// The lock that orders renames, compression and deletion within one file set. Shared by
 /// every writer and the compressor, per path, for the daemon's lifetime.

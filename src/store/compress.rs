@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use super::rotate::{self, Retention};
 use crate::config::RotationSettings;
-use crate::fileset::{self, Compression, Generation};
 use crate::host::fsops;
+use crate::store::fileset::{self, Compression, Generation};
 
 /// One generation to compress.
 pub(crate) struct Job {

@@ -4,7 +4,7 @@
 //! Owns the reading side of a file set: which generation comes after which, where a line
 //! starts, and where to start (the beginning, a saved [`Position`], the last N lines, or a
 //! time). It never writes, renames or deletes a file; naming and listing belong to
-//! [`crate::fileset`], rotation and compression to the daemon.
+//! [`crate::store::fileset`], rotation and compression to the daemon.
 //!
 //! # Identity and positions
 //!
@@ -68,7 +68,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-use crate::fileset::{self, Compression};
+use crate::store::fileset::{self, Compression};
 
 mod generations;
 mod position;

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::fileset::generation_splits;
+use crate::store::fileset::generation_splits;
 
 /// The files one templated output created.
 pub(crate) struct Created {
