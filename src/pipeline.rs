@@ -57,6 +57,10 @@ pub const FLOOD: usize = 32;
 
 /// Longest a flooded input gathers lines past a read that found its queue empty (a paced UDP
 /// reader: past a drain, `udp.rs`). A line that arrives alone never waits for it.
+///
+/// Tuning: a Unix datagram queue holds 10, so a flood empties it at nearly every read; sending
+/// a chunk per empty read there cost the `unix` side-by-side case 20% of its msg/s, and 5 ms
+/// keeps the p99 of a lone line far below it (BENCHMARKS.md, "Latency").
 pub const HOLD: Duration = Duration::from_millis(5);
 
 /// How often a datagram input waiting for an output's channel checks whether the output's
