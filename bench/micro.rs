@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks of the hot pure functions (issue 8, "where the time goes"): the
 //! RFC 6587 framing decoder, the syslog parser (RFC 3164 and RFC 5424) and the line formats,
 //! over the same 200-byte messages the end-to-end benchmarks send, and the templated-path
-//! name matcher the privileged parent runs on every request (issue 24 item 7). They catch regressions that
+//! name matcher the privileged parent runs on every request (issue 24 item 7), and the
+//! structured-body parsers (JSON, logfmt, kv; issue 27). They catch regressions that
 //! the end-to-end figures, ±25% on a shared machine, would hide.
 //!
 //! `cargo bench --bench micro` (criterion's options after `--`, e.g. `-- parse`); throughput is
@@ -145,5 +146,22 @@ fn path_match(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, framing, parser, formats, path_match);
+/// A JSON body of 10 fields and about 300 bytes, as issue 27's benchmark sends.
+const JSON_BODY: &[u8] = br#"{"ts":"2026-11-21T09:41:03.123Z","level":"info","service":"checkout","host":"web-17","method":"POST","path":"/api/v1/cart/items","status":201,"duration_ms":12.5,"user_id":48213,"msg":"item added to the cart of a returning customer after a promotion"}"#;
+/// The same fields as logfmt.
+const LOGFMT_BODY: &[u8] = br#"ts=2026-11-21T09:41:03.123Z level=info service=checkout host=web-17 method=POST path=/api/v1/cart/items status=201 duration_ms=12.5 user_id=48213 msg="item added to the cart of a returning customer after a promotion""#;
+
+fn bodies(c: &mut Criterion) {
+    use logwell::parse::body::{json, kv, logfmt, KvOptions, Limits};
+    let mut g = c.benchmark_group("body");
+    g.throughput(Throughput::Elements(1));
+    let limits = Limits::default();
+    g.bench_function("json", |b| b.iter(|| json(JSON_BODY, &limits)));
+    g.bench_function("logfmt", |b| b.iter(|| logfmt(LOGFMT_BODY, &limits)));
+    let options = KvOptions::default();
+    g.bench_function("kv", |b| b.iter(|| kv(LOGFMT_BODY, &options, &limits)));
+    g.finish();
+}
+
+criterion_group!(benches, framing, parser, formats, path_match, bodies);
 criterion_main!(benches);

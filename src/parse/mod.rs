@@ -4,6 +4,7 @@
 //! - [`framing`] splits a TCP or Unix stream into frames (RFC 6587).
 //! - [`parse`] turns one frame or datagram into a [`Message`]: RFC 5424 or RFC 3164, detected
 //!   per message, with the fix-ups real senders need.
+//! - [`body`] reads the fields of structured bodies: JSON (and `@cee:`), logfmt, key=value.
 //! - [`sd`] validates RFC 5424 structured data and decodes it for the formats that show it.
 //! - Private helpers: `pri` (the `<PRI>`), `timestamp` (RFC 3339 and BSD timestamps, year
 //!   inference), `rfc5424` and `rfc3164` (the two header formats).
@@ -29,6 +30,7 @@
 //! as MSG and flags `MALFORMED | BAD_PRI` (RFC 3164 §4.3.3); a valid PRI with no usable header
 //! gives everything after the PRI as MSG and flag `MALFORMED` (§4.3.2). Nothing is dropped.
 
+pub mod body;
 pub mod framing;
 pub mod kmsg;
 mod pri;

@@ -3,7 +3,8 @@
 //! repository. Compares per the corpus README: a `parse` entry must produce `expect` (or an
 //! `alt`), at least 95% of `lenient` entries must, and every `fallback` and `reject` entry
 //! must come out safe (its text kept, PRI as expected, no panic). Every framing case must
-//! split the stream as expected.
+//! split the stream as expected. Every structured body (`structured.jsonl`) must give its
+//! outcome and exactly its fields, or those of one of its `alt`s.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -536,5 +537,112 @@ fn framing() {
         failures.is_empty(),
         "framing mismatches:\n{}",
         failures.join("\n")
+    );
+}
+
+/// Two field values are the same: JSON equality, numbers by value (`-0` and `0`, and an
+/// integer and a float that are equal, compare equal; the corpus allows either).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x == y || (x.is_f64() || y.is_f64()) && x.as_f64() == y.as_f64()
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn structured_bodies() {
+    use logwell::parse::body::{self, Kind, KvOptions, Limits};
+    let Some(dir) = corpus_dir() else { return };
+    let entries = read_jsonl(&dir, "structured.jsonl");
+    let limits = Limits::default();
+    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    for o in &entries {
+        let id = o["id"].as_str().unwrap_or("?");
+        let parser = o["parser"].as_str().expect("parser");
+        let bytes = match (o.get("body"), o.get("body_b64")) {
+            (Some(Value::String(s)), _) => s.as_bytes().to_vec(),
+            (_, Some(v)) => b64(v),
+            _ => panic!("{id}: entry without body"),
+        };
+        let got = match parser {
+            "json" => body::json(&bytes, &limits),
+            "cee" => body::cee(&bytes, &limits),
+            "logfmt" => body::logfmt(&bytes, &limits),
+            "kv" => {
+                let opt = |k: &str| o["options"][k].as_str().expect("kv option").to_string();
+                let options = KvOptions {
+                    pair_sep: opt("pair_sep"),
+                    kv_sep: opt("kv_sep"),
+                    quotes: opt("quote"),
+                };
+                body::kv(&bytes, &options, &limits)
+            }
+            other => panic!("{id}: unknown parser {other}"),
+        };
+        // Never a panic on any prefix of any body, whatever the parser.
+        for end in 0..bytes.len() {
+            let cut = &bytes[..end];
+            let _ = body::json(cut, &limits);
+            let _ = body::logfmt(cut, &limits);
+            let _ = body::kv(cut, &KvOptions::default(), &limits);
+        }
+        let kind = match got.kind() {
+            Kind::Parsed => "parsed",
+            Kind::Partial => "partial",
+            Kind::Failed => "failed",
+        };
+        let got_fields = Value::Object(got.fields.clone());
+        let fits = |want: &Map<String, Value>| {
+            want["outcome"].as_str() == Some(kind)
+                && want
+                    .get("expect_fields")
+                    .is_none_or(|f| same_value(f, &got_fields))
+        };
+        let alts: Vec<&Map<String, Value>> = o
+            .get("alt")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_object).collect())
+            .unwrap_or_default();
+        let tally = tallies
+            .entry(format!("{parser} {}", o["outcome"].as_str().unwrap_or("?")))
+            .or_default();
+        tally.total += 1;
+        if fits(o) {
+            tally.matched += 1;
+            tally.matched_expect += 1;
+        } else if alts.iter().any(|a| fits(a)) {
+            tally.matched += 1;
+        } else {
+            tally.mismatches.push(format!(
+                "{id}: want {} {}, got {kind} {got_fields} ({:?})",
+                o["outcome"],
+                o.get("expect_fields").unwrap_or(&Value::Null),
+                got.error
+            ));
+        }
+    }
+    let mut misses = Vec::new();
+    for (group, t) in &tallies {
+        println!(
+            "conformance {group}: {}/{} match, {} of them `expect` itself",
+            t.matched, t.total, t.matched_expect
+        );
+        misses.extend(t.mismatches.iter().cloned());
+    }
+    assert!(entries.len() > 100, "the corpus has 154 bodies");
+    assert!(
+        misses.is_empty(),
+        "bodies that do not match:\n{}",
+        misses.join("\n")
     );
 }
