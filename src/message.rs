@@ -256,6 +256,9 @@ pub struct Message<'a> {
     /// `(NAME, value)` pairs; empty for syslog messages. Shown by `json`; `unit` rules match
     /// `_SYSTEMD_UNIT`.
     pub fields: &'a [(&'a [u8], &'a [u8])],
+    /// The fields an input's body parsers read from `msg` (`parse = ["json"]`), if any: JSON
+    /// values, shown by `json` under `fields`. Made only for inputs with parsers.
+    pub parsed: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl<'a> Message<'a> {

@@ -34,6 +34,7 @@ use crate::message::{Creds, Event, Flags, Message, Source};
 use crate::output::dynfile::repeat_key;
 use crate::output::records::{begin_field, end_field};
 use crate::output::{Chunk, Layout, Output};
+use crate::parse::body::{BodyParser, Kind as BodyKind};
 use crate::parse::{self, ParseContext};
 use crate::render::format::{format_line, TimeCache};
 use crate::route::Router;
@@ -93,6 +94,8 @@ struct BatchCounts {
     bytes: u64,
     malformed: u64,
     truncated: u64,
+    parse_failed: u64,
+    parse_partial: u64,
 }
 
 /// One input task's pipeline.
@@ -124,6 +127,8 @@ pub struct Pipeline {
     streak: usize,
     /// Fires at the end of a flooded input's [`HOLD`] ([`Pipeline::chore`]).
     hold: Alarm,
+    /// The input's body parsers (`parse`); empty for most inputs, which then pay nothing.
+    parsers: Arc<[BodyParser]>,
 }
 
 /// A timer an input loop keeps across its `select!`s: one timer-wheel entry, moved only when
@@ -183,7 +188,14 @@ impl Pipeline {
             drop_when_full: false,
             streak: 0,
             hold: Alarm::default(),
+            parsers: Arc::default(),
         }
+    }
+
+    /// Runs these body parsers on every message ([`crate::parse::body::first_that_reads`]);
+    /// the fields read ride in [`Message::parsed`] to the outputs.
+    pub fn parse_bodies(&mut self, parsers: Arc<[BodyParser]>) {
+        self.parsers = parsers;
     }
 
     /// For datagram inputs: a chunk for a queued action (forward, Kafka) whose queue is full
@@ -323,6 +335,18 @@ impl Pipeline {
         creds: Option<Creds>,
         frame: Option<&[u8]>,
     ) {
+        let parsed;
+        let mut msg = msg;
+        if !self.parsers.is_empty() {
+            let limits = crate::parse::body::Limits::default();
+            parsed = crate::parse::body::first_that_reads(&self.parsers, msg.msg, &limits);
+            match parsed.as_ref().map(|o| o.kind()) {
+                Some(BodyKind::Failed) => self.counts.parse_failed += 1,
+                Some(BodyKind::Partial) => self.counts.parse_partial += 1,
+                _ => {}
+            }
+            msg.parsed = parsed.as_ref().map(|o| &o.fields).filter(|f| !f.is_empty());
+        }
         if msg.flags.contains(Flags::TRUNCATED) {
             self.counts.truncated += 1;
         }
@@ -493,6 +517,10 @@ impl Pipeline {
             self.stats.bytes.fetch_add(c.bytes, Relaxed);
             self.stats.malformed.fetch_add(c.malformed, Relaxed);
             self.stats.truncated.fetch_add(c.truncated, Relaxed);
+            if c.parse_failed + c.parse_partial > 0 {
+                self.stats.parse_failed.fetch_add(c.parse_failed, Relaxed);
+                self.stats.parse_partial.fetch_add(c.parse_partial, Relaxed);
+            }
         }
         self.switch_routing();
     }

@@ -383,6 +383,7 @@ mod tests {
             msg: b"Accepted publickey",
             flags: Flags::empty(),
             fields,
+            parsed: None,
         };
         let mut matched = Vec::new();
         let ev = Event {
@@ -444,6 +445,7 @@ mod tests {
             msg: b"hello",
             flags: Flags::empty(),
             fields: &[],
+            parsed: None,
         };
         let routed = |tls_peer: Option<&str>| {
             let source = Source {

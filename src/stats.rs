@@ -21,6 +21,11 @@ pub struct InputStats {
     pub malformed: AtomicU64,
     /// Messages cut at `max_message_size_bytes`.
     pub truncated: AtomicU64,
+    /// Bodies none of the input's parsers (`parse`) could read: kept as they are.
+    pub parse_failed: AtomicU64,
+    /// Bodies a parser read in part before a syntax error: the fields read are kept, and the
+    /// body too.
+    pub parse_partial: AtomicU64,
     /// Datagrams the kernel dropped because the receive buffer was full.
     pub dropped: AtomicU64,
     /// Connections accepted (stream inputs).
@@ -199,6 +204,10 @@ pub struct InputSnapshot {
     pub connections: u64,
     pub active_connections: u64,
     #[serde(default)]
+    pub parse_failed: u64,
+    #[serde(default)]
+    pub parse_partial: u64,
+    #[serde(default)]
     pub suppressed: u64,
     #[serde(default)]
     pub refused: u64,
@@ -293,6 +302,8 @@ impl Stats {
                             bytes: s.bytes.load(Relaxed),
                             malformed: s.malformed.load(Relaxed),
                             truncated: s.truncated.load(Relaxed),
+                            parse_failed: s.parse_failed.load(Relaxed),
+                            parse_partial: s.parse_partial.load(Relaxed),
                             dropped: s.dropped.load(Relaxed),
                             connections: s.connections.load(Relaxed),
                             active_connections: s.active_connections.load(Relaxed),
@@ -359,7 +370,7 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 14] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 16] = [
             (
                 "degraded",
                 "gauge",
@@ -387,6 +398,18 @@ impl Snapshot {
                 "counter",
                 "Messages cut at max_message_size_bytes.",
                 |i| i.truncated,
+            ),
+            (
+                "parse_failed_total",
+                "counter",
+                "Bodies none of the input's parsers could read, kept as they are.",
+                |i| i.parse_failed,
+            ),
+            (
+                "parse_partial_total",
+                "counter",
+                "Bodies a parser read in part before a syntax error.",
+                |i| i.parse_partial,
             ),
             (
                 "dropped_total",
@@ -586,6 +609,13 @@ impl Snapshot {
             );
             if i.state != InputState::Running {
                 let _ = writeln!(s, "{:<8} {:<20} {}: {}", "", "", i.state.as_str(), i.reason);
+            }
+            if i.parse_failed + i.parse_partial > 0 {
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:<20} parse_failed={} parse_partial={}",
+                    "", "", i.parse_failed, i.parse_partial
+                );
             }
         }
         for (name, o) in &self.outputs {

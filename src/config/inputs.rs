@@ -20,6 +20,7 @@ use super::settings::{
     OutputSettings, StreamSettings, UdpSettings, UnixDatagramSettings, UnixPath,
     DEFAULT_MAX_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES,
 };
+use crate::parse::body::BodyParser;
 
 /// The port a network input listens on when `listen` names only an address: 514 for udp
 /// and tcp (rsyslog's and RFC 5426's), 6514 for tls (RFC 5425).
@@ -418,4 +419,28 @@ fn refuse_journal_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str) {
     ] {
         check.not_for(span, key, kind, "it applies to journal inputs; remove it");
     }
+}
+
+/// The body parsers an input names (`parse = ["json", "logfmt"]`), every unknown name refused.
+pub(super) fn body_parsers(check: &mut Check<'_>, raw: &RawInput) -> Vec<BodyParser> {
+    let Some(names) = &raw.parse else {
+        return Vec::new();
+    };
+    let mut parsers = Vec::new();
+    for name in names.get_ref().clone_vec() {
+        match BodyParser::from_name(&name) {
+            Some(p) if !parsers.contains(&p) => parsers.push(p),
+            Some(_) => check.err(
+                names.span(),
+                format!("`{name}` is named twice in `parse`"),
+                "name each parser once",
+            ),
+            None => check.err(
+                names.span(),
+                format!("`{name}` is not a body parser"),
+                format!("use one of {}", BodyParser::NAMES.join(", ")),
+            ),
+        }
+    }
+    parsers
 }

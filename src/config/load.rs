@@ -10,7 +10,7 @@ use super::check::{Check, Declared};
 use super::error::{ConfigError, ConfigErrors, SourceFile};
 use super::follow;
 use super::host::{check_worker_can_list, default_hostname, resolve_user};
-use super::inputs::{check_unique_endpoints, input_kind, socket_paths};
+use super::inputs::{body_parsers, check_unique_endpoints, input_kind, socket_paths};
 use super::outputs::{
     check_templates_apart, check_templates_spare_other_files, check_unique_paths, output_kind,
 };
@@ -179,7 +179,8 @@ impl Settings {
                 if check.declare(&mut declared, "input", name, &file.path) {
                     if let Some(kind) = input_kind(&mut check, raw.get_ref()) {
                         let name = name.get_ref().clone();
-                        inputs.insert(name.clone(), InputSettings { name, kind });
+                        let parse = body_parsers(&mut check, raw.get_ref());
+                        inputs.insert(name.clone(), InputSettings { name, kind, parse });
                     }
                 }
             }

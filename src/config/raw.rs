@@ -138,6 +138,8 @@ pub(crate) struct RawInput {
     pub(crate) max_connections: Option<Spanned<i64>>,
     pub(crate) idle_timeout_secs: Option<Spanned<i64>>,
     pub(crate) use_sender_timestamp: Option<Spanned<bool>>,
+    /// Body parsers: `json`, `cee`, `logfmt`, `kv`.
+    pub(crate) parse: Option<Spanned<OneOrMany>>,
     /// udp, tcp: peers allowed to send (addresses or CIDR blocks).
     pub(crate) permit: Option<Spanned<OneOrMany>>,
     /// tcp: connections one peer IP may hold at once.

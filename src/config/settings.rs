@@ -67,6 +67,9 @@ pub struct InputSettings {
     pub name: String,
     /// What it listens on.
     pub kind: InputKind,
+    /// The body parsers run on each of its messages, in order (`parse`); the first that reads
+    /// fields wins.
+    pub parse: Vec<crate::parse::body::BodyParser>,
 }
 
 /// The kinds of input.

@@ -303,6 +303,7 @@ impl Daemon {
             trackers: (tracker.clone(), all),
             state_dir: Arc::from(self.settings.daemon.state_dir.as_path()),
             limiter: None,
+            parsers: settings.parse.clone().into(),
         };
         let owns_path = bound.owns_path();
         let tls = input::spawn(bound, settings, ctx)?;

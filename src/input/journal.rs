@@ -420,6 +420,7 @@ async fn push_batch(
             msg: batch.slice(e.msg),
             flags: Flags::empty(),
             fields: &pairs[e.fields.start as usize..e.fields.end as usize],
+            parsed: None,
         };
         pipeline.push_message(msg, e.bytes, source, None);
         if pipeline.needs_flush() {

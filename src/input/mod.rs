@@ -264,6 +264,8 @@ pub struct InputContext {
     /// The input's limits (`permit`, per-peer connections and rate, frame timeout); `None`
     /// when it has none, so its loops pay nothing. Set by the network inputs' `spawn`.
     pub limiter: Option<Arc<limits::Limiter>>,
+    /// The body parsers the input runs on each message (`parse`), in order.
+    pub parsers: Arc<[crate::parse::body::BodyParser]>,
 }
 
 impl InputContext {
@@ -282,7 +284,9 @@ impl InputContext {
 
     /// A fresh pipeline for a new task.
     pub fn pipeline(&self) -> Pipeline {
-        Pipeline::new(self.routing.clone(), self.stats.clone())
+        let mut pipeline = Pipeline::new(self.routing.clone(), self.stats.clone());
+        pipeline.parse_bodies(self.parsers.clone());
+        pipeline
     }
 }
 

@@ -820,6 +820,7 @@ fn summary(
             msg: text.as_bytes(),
             flags: Flags::empty(),
             fields: &[],
+            parsed: None,
         },
         recv_time: chrono::Utc::now(),
         source,

@@ -170,6 +170,7 @@ impl<'a> KmsgRecord<'a> {
             msg,
             flags: Flags::empty(),
             fields,
+            parsed: None,
         }
     }
 }
@@ -204,6 +205,7 @@ pub fn malformed_message(record: &[u8]) -> Message<'_> {
         msg: text,
         flags: Flags::MALFORMED,
         fields: &[],
+        parsed: None,
     }
 }
 

@@ -147,6 +147,7 @@ pub(crate) fn bare(pri: Option<pri::Pri>, msg: &[u8], flags: Flags) -> Message<'
         msg,
         flags,
         fields: &[],
+        parsed: None,
     }
 }
 

@@ -372,7 +372,7 @@ fn push_json(out: &mut Vec<u8>, ev: &Event<'_>, time: &Shown<'_>) {
     }
     out.extend_from_slice(b",\"msg\":");
     push_json_str(out, m.msg);
-    if !m.fields.is_empty() {
+    if !m.fields.is_empty() || m.parsed.is_some() {
         out.extend_from_slice(b",\"fields\":{");
         for (i, (k, v)) in m.fields.iter().enumerate() {
             if i > 0 {
@@ -381,6 +381,16 @@ fn push_json(out: &mut Vec<u8>, ev: &Event<'_>, time: &Shown<'_>) {
             push_json_str(out, k);
             out.push(b':');
             push_json_str(out, v);
+        }
+        // The fields a body parser read keep their JSON types; serde_json escapes control
+        // characters in them as JSON requires.
+        for (i, (k, v)) in m.parsed.into_iter().flatten().enumerate() {
+            if i > 0 || !m.fields.is_empty() {
+                out.push(b',');
+            }
+            push_json_str(out, k.as_bytes());
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut *out, v);
         }
         out.push(b'}');
     }
@@ -694,6 +704,7 @@ mod tests {
             msg: text,
             flags: Flags::empty(),
             fields: &[],
+            parsed: None,
         }
     }
 

@@ -793,6 +793,7 @@ mod tests {
             msg: b"hi",
             flags: Flags::empty(),
             fields: &[],
+            parsed: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod bodies;
 mod config;
 mod conformance;
 mod container;

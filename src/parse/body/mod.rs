@@ -23,6 +23,9 @@
 //!   go-logfmt reports them): the fields are kept, the body too, and the error counted;
 //! - [`Kind::Failed`]: nothing usable; the body stays as it is and `parse_failed` is counted.
 //!
+//! An input runs a list of them ([`BodyParser`], [`first_that_reads`]): the first that reads
+//! fields wins.
+//!
 //! # Limits
 //! A body gives at most [`Limits::max_fields`] top-level fields, each string value at most
 //! [`Limits::max_value_bytes`] (cut at a character boundary); what is over is dropped or cut
@@ -83,6 +86,60 @@ impl Outcome {
             ..Outcome::default()
         }
     }
+}
+
+/// A body parser an input runs (`parse = ["json", "logfmt"]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyParser {
+    /// A JSON object, with or without the `@cee:` cookie.
+    Json,
+    /// `@cee:` and a JSON object.
+    Cee,
+    /// logfmt.
+    Logfmt,
+    /// `key=value` pairs.
+    Kv(KvOptions),
+}
+
+impl BodyParser {
+    /// The names a configuration uses.
+    pub const NAMES: [&'static str; 4] = ["json", "cee", "logfmt", "kv"];
+
+    /// The parser a configuration names (`kv` with its default separators).
+    pub fn from_name(name: &str) -> Option<BodyParser> {
+        Some(match name {
+            "json" => BodyParser::Json,
+            "cee" => BodyParser::Cee,
+            "logfmt" => BodyParser::Logfmt,
+            "kv" => BodyParser::Kv(KvOptions::default()),
+            _ => return None,
+        })
+    }
+
+    /// Runs the parser on a body.
+    pub fn run(&self, body: &[u8], limits: &Limits) -> Outcome {
+        match self {
+            BodyParser::Json => json(body, limits),
+            BodyParser::Cee => cee(body, limits),
+            BodyParser::Logfmt => logfmt(body, limits),
+            BodyParser::Kv(options) => kv(body, options, limits),
+        }
+    }
+}
+
+/// Runs `parsers` in order on a body and keeps the first outcome that read fields (parsed or
+/// partial): `parse = ["json", "logfmt"]` reads a JSON body as JSON and any other as logfmt.
+/// When none did, the outcome is [`Kind::Failed`]. `None` when there are no parsers.
+pub fn first_that_reads(parsers: &[BodyParser], body: &[u8], limits: &Limits) -> Option<Outcome> {
+    let mut last = None;
+    for p in parsers {
+        let out = p.run(body, limits);
+        if out.kind() != Kind::Failed {
+            return Some(out);
+        }
+        last = Some(out);
+    }
+    last
 }
 
 /// Bounds on what one body may add.
