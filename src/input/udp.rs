@@ -65,10 +65,11 @@ fn bind_one(
     let requested = rcvbuf.unwrap_or(DEFAULT_RECEIVE_BUFFER);
     let granted = set_receive_buffer(&fd, requested);
     // The kernel reports twice what it granted.
-    if granted.is_some_and(|g| g / 2 < requested) {
-        tracing::info!(input = name, %addr, requested, granted, "receive buffer capped by net.core.rmem_max (no CAP_NET_ADMIN); raise the sysctl for a larger one");
+    let granted = granted.map_or(0, |g| g / 2);
+    if granted < requested {
+        tracing::info!(input = name, %addr, requested, granted, "receive buffer capped by net.core.rmem_max (no CAP_NET_ADMIN): raise the sysctl for the full size");
     } else {
-        tracing::debug!(input = name, %addr, requested, granted, "receive buffer");
+        tracing::debug!(input = name, %addr, granted, "receive buffer");
     }
     socket::bind(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
