@@ -53,6 +53,12 @@
 //! `latency` is not a throughput: one message at a time, timed from its send until its line
 //! is in the file (`bench/latency.rs`), p50/p99/max per daemon in a table per scenario.
 //!
+//! `udp_defaults` and `udp_defaults_max` (issue 33) are `udp_fixed` at 200,000/s for 5 s and
+//! `udp_max` with no daemon's receive buffer set: each runs on what it asks for by itself
+//! (logwell its 8 MiB default, the others the kernel's `net.core.rmem_default`), as most
+//! users run them. The sender is the same paced one: `sendmmsg` bursts of 64 datagrams of
+//! 200 bytes, each burst when it is due.
+//!
 //! `udp_max` is a bounded search: [`UDP_SEARCH_LOW`]–[`UDP_SEARCH_HIGH`] msg/s, geometric
 //! bisection, each probe a fresh daemon fed [`UDP_PROBE_MESSAGES`] messages at the probe's
 //! rate; the result is the highest achieved send rate with under 0.1% loss, marked `≥` when
