@@ -237,7 +237,7 @@ const CASES: &[Case] = &[
     Case {
         name: "udp_defaults_max",
         load: Load::UdpMax,
-        about: "udp_max with kernel defaults (net.core.rmem_default, no daemon buffer setting)",
+        about: "udp_max on the kernel defaults: no daemon sets a receive buffer",
     },
     Case {
         name: "unix",
@@ -412,7 +412,7 @@ fn options(args: &[String]) -> Result<Option<Options>, String> {
             "--bench" => {}
             "--list" => {
                 for c in CASES {
-                    println!("{:<10} {}", c.name, c.about);
+                    println!("{:<16} {}", c.name, c.about);
                 }
                 return Ok(None);
             }
