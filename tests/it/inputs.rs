@@ -210,7 +210,10 @@ fn udp_gets_a_large_receive_buffer_by_default_and_stats_show_it() {
         2 * DEFAULT.min(net_core("rmem_max"))
     };
     assert_eq!(granted, expected);
-    assert!(granted > 2 * net_core("rmem_default"), "{granted}");
+    // Unless a user runs it where rmem_max is no larger than the kernel's default.
+    if expected > 2 * net_core("rmem_default") {
+        assert!(granted > 2 * net_core("rmem_default"), "{granted}");
+    }
     let tcp = &d.stats_json().unwrap()["inputs"]["tcp"];
     assert!(tcp.get("receive_buffer_bytes").is_none(), "{tcp}");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwell"))
