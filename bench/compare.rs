@@ -53,6 +53,12 @@
 //! `latency` is not a throughput: one message at a time, timed from its send until its line
 //! is in the file (`bench/latency.rs`), p50/p99/max per daemon in a table per scenario.
 //!
+//! `udp_defaults` and `udp_defaults_max` (issue 33) are `udp_fixed` at 200,000/s for 5 s and
+//! `udp_max` with no daemon's receive buffer set: each runs on what it asks for by itself
+//! (logwell its 8 MiB default, the others the kernel's `net.core.rmem_default`), as most
+//! users run them. The sender is the same paced one: `sendmmsg` bursts of 64 datagrams of
+//! 200 bytes, each burst when it is due.
+//!
 //! `udp_max` is a bounded search: [`UDP_SEARCH_LOW`]–[`UDP_SEARCH_HIGH`] msg/s, geometric
 //! bisection, each probe a fresh daemon fed [`UDP_PROBE_MESSAGES`] messages at the probe's
 //! rate; the result is the highest achieved send rate with under 0.1% loss, marked `≥` when
@@ -224,6 +230,16 @@ const CASES: &[Case] = &[
         about: "highest UDP rate with under 0.1% loss (bounded search)",
     },
     Case {
+        name: "udp_defaults",
+        load: Load::Udp,
+        about: "UDP at 200,000/s for 5 s, kernel defaults: no daemon sets a receive buffer",
+    },
+    Case {
+        name: "udp_defaults_max",
+        load: Load::UdpMax,
+        about: "udp_max on the kernel defaults: no daemon sets a receive buffer",
+    },
+    Case {
         name: "unix",
         load: Load::Unix,
         about: "Unix datagram socket, sendmmsg x64 (blocking sender)",
@@ -253,6 +269,8 @@ struct Options {
     dgram_messages: u64,
     udp_rate: u64,
     udp_steps: usize,
+    /// `--quick` divides the messages by this.
+    div: u64,
 }
 
 fn main() {
@@ -324,14 +342,40 @@ fn main() {
     }
 }
 
-/// The floor has no TLS receiver, and serves one datagram kind at a time (not `latency`).
+/// The floor has no TLS receiver, and serves one datagram kind at a time (not `latency`);
+/// it always sets its buffer, so it has no kernel-defaults case.
 fn supported(kind: Kind, case: &Case) -> bool {
-    !(kind == Kind::Floor && matches!(case.load, Load::Tls { .. } | Load::Latency))
+    !(kind == Kind::Floor
+        && (matches!(case.load, Load::Tls { .. } | Load::Latency) || kernel_defaults(case)))
+}
+
+/// The rate of `udp_defaults` (issue 33): 200,000 datagrams/s, for [`UDP_DEFAULTS_SECS`].
+const UDP_DEFAULTS_RATE: u64 = 200_000;
+const UDP_DEFAULTS_SECS: u64 = 5;
+
+/// The `udp_defaults*` cases run every daemon as most users do: no receive buffer set, so
+/// each gets what it asks for by itself (logwell its default, the others the kernel's
+/// `net.core.rmem_default`). The others: every daemon gets [`UDP_RCVBUF`].
+fn kernel_defaults(case: &Case) -> bool {
+    case.name.starts_with("udp_defaults")
+}
+
+/// `config` without its receive buffer setting when `case` runs on the kernel defaults:
+/// logwell's `receive_buffer_bytes`, rsyslog's `rcvbufSize`, syslog-ng's `so-rcvbuf()`.
+fn untuned(case: &Case, config: String) -> String {
+    if !kernel_defaults(case) {
+        return config;
+    }
+    config
+        .replace(&format!("receive_buffer_bytes = {UDP_RCVBUF}\n"), "")
+        .replace(&format!(" rcvbufSize=\"{UDP_RCVBUF}\""), "")
+        .replace(&format!(" so-rcvbuf({UDP_RCVBUF})"), "")
 }
 
 fn messages(case: &Case, opts: &Options) -> u64 {
     match case.load {
         Load::Tcp { .. } | Load::Tls { .. } => opts.stream_messages,
+        Load::Udp if kernel_defaults(case) => UDP_DEFAULTS_RATE * UDP_DEFAULTS_SECS / opts.div,
         Load::Udp | Load::Unix => opts.dgram_messages,
         Load::UdpMax => UDP_PROBE_MESSAGES,
         Load::Idle { connections } => connections as u64,
@@ -340,7 +384,11 @@ fn messages(case: &Case, opts: &Options) -> u64 {
 }
 
 fn rate(case: &Case, opts: &Options) -> Option<u64> {
-    matches!(case.load, Load::Udp).then_some(opts.udp_rate)
+    match case.load {
+        Load::Udp if kernel_defaults(case) => Some(UDP_DEFAULTS_RATE),
+        Load::Udp => Some(opts.udp_rate),
+        _ => None,
+    }
 }
 
 fn env_u64(name: &str, default: u64) -> Result<u64, String> {
@@ -364,7 +412,7 @@ fn options(args: &[String]) -> Result<Option<Options>, String> {
             "--bench" => {}
             "--list" => {
                 for c in CASES {
-                    println!("{:<10} {}", c.name, c.about);
+                    println!("{:<16} {}", c.name, c.about);
                 }
                 return Ok(None);
             }
@@ -419,6 +467,7 @@ fn options(args: &[String]) -> Result<Option<Options>, String> {
         dgram_messages: env_u64("LOGWELL_COMPARE_MESSAGES", 500_000)? / div,
         udp_rate: env_u64("LOGWELL_COMPARE_UDP_RATE", 250_000)?,
         udp_steps: env_u64("LOGWELL_COMPARE_UDP_STEPS", 6)? as usize,
+        div,
     }))
 }
 
@@ -571,7 +620,7 @@ impl Receiver {
         let mut cmd = match kind {
             Kind::Logwell => {
                 let conf = d.join("logwell.toml");
-                write(&conf, &logwell_config(&d, port, tls))?;
+                write(&conf, &untuned(case, logwell_config(&d, port, tls)))?;
                 let mut c = Command::new(logwelld());
                 c.arg("--config").arg(&conf);
                 c
@@ -579,7 +628,10 @@ impl Receiver {
             Kind::Rsyslog => {
                 let conf = d.join("rsyslog.conf");
                 std::fs::create_dir_all(d.join("work")).map_err(|e| e.to_string())?;
-                write(&conf, &rsyslog_config(&d, port, tls, connections))?;
+                write(
+                    &conf,
+                    &untuned(case, rsyslog_config(&d, port, tls, connections)),
+                )?;
                 let mut c = Command::new(peers.get("RSYSLOGD"));
                 c.arg("-n")
                     .arg("-f")
@@ -598,15 +650,18 @@ impl Receiver {
                     .and_then(|v| v.to_str())
                     .unwrap_or("3.38")
                     .to_string();
-                let text = syslog_ng_config(&SyslogNgConf {
-                    dir: &d,
-                    version: &version,
-                    port,
-                    tls,
-                    octet,
-                    connections,
-                    tuned: kind == Kind::SyslogNgTuned,
-                });
+                let text = untuned(
+                    case,
+                    syslog_ng_config(&SyslogNgConf {
+                        dir: &d,
+                        version: &version,
+                        port,
+                        tls,
+                        octet,
+                        connections,
+                        tuned: kind == Kind::SyslogNgTuned,
+                    }),
+                );
                 write(&conf, &text)?;
                 let mut c = Command::new(peers.get("SYSLOG_NG"));
                 c.env("LD_LIBRARY_PATH", peers.get("SYSLOG_NG_LIBDIR"))
@@ -938,7 +993,7 @@ impl Outcome {
             self.cpu_per_million(),
             self.rss_mib
         );
-        if self.case == "udp_max" {
+        if self.case.starts_with("udp_") && self.case.ends_with("_max") {
             s.push_str(if self.sender_bound {
                 "  (best probe; the sender's limit)"
             } else {
@@ -1513,7 +1568,15 @@ fn verdict(results: &[Outcome], opts: &Options) -> String {
             );
         }
     }
-    for case in ["udp_max", "unix"] {
+    if let Some(l) = get("udp_defaults", Kind::Logwell) {
+        row(
+            "udp_defaults",
+            format!("logwell lost {}", group(l.lost)),
+            "0",
+            mark(l.lost == 0.0),
+        );
+    }
+    for case in ["udp_max", "udp_defaults_max", "unix"] {
         if let (Some(l), Some(r)) = (get(case, Kind::Logwell), get(case, Kind::Rsyslog)) {
             let x = l.rate / r.rate.max(1.0);
             // logwell's figure is a lower bound when the sender was its limit: that can

@@ -49,6 +49,10 @@ pub struct InputStats {
     /// Faults of the environment met while setting the input up (at start or at a reload):
     /// each one left the input degraded until the next reload.
     pub faults: AtomicU64,
+    /// Datagram inputs: the receive buffer the kernel granted (`getsockopt(SO_RCVBUF)`, the
+    /// smallest of the input's sockets; the kernel's own figure, twice what was asked, since
+    /// it counts its bookkeeping too). 0 for other inputs.
+    pub receive_buffer_bytes: AtomicU64,
     /// Whether the input runs, and why not (the error and its hint; empty while running).
     pub state: Mutex<(InputState, String)>,
 }
@@ -219,6 +223,9 @@ pub struct InputSnapshot {
     pub tls_refused: u64,
     #[serde(default)]
     pub faults: u64,
+    /// Datagram inputs: the kernel's receive buffer (0: not a datagram input).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub receive_buffer_bytes: u64,
     #[serde(default)]
     pub state: InputState,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -313,6 +320,7 @@ impl Stats {
                             evicted: s.evicted.load(Relaxed),
                             tls_refused: s.tls_refused.load(Relaxed),
                             faults: s.faults.load(Relaxed),
+                            receive_buffer_bytes: s.receive_buffer_bytes.load(Relaxed),
                             state: state.0,
                             reason: state.1,
                         },
@@ -370,7 +378,7 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 16] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 17] = [
             (
                 "degraded",
                 "gauge",
@@ -458,6 +466,12 @@ impl Snapshot {
                 "counter",
                 "Idle connections closed to make room when every slot was taken.",
                 |i| i.evicted,
+            ),
+            (
+                "receive_buffer_bytes",
+                "gauge",
+                "Datagram inputs: the receive buffer the kernel granted (getsockopt SO_RCVBUF).",
+                |i| i.receive_buffer_bytes,
             ),
         ];
         for (name, kind, help, get) in inputs {
@@ -610,6 +624,13 @@ impl Snapshot {
             if i.state != InputState::Running {
                 let _ = writeln!(s, "{:<8} {:<20} {}: {}", "", "", i.state.as_str(), i.reason);
             }
+            if i.receive_buffer_bytes > 0 {
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:<20} receive_buffer={}",
+                    "", "", i.receive_buffer_bytes
+                );
+            }
             if i.parse_failed + i.parse_partial > 0 {
                 let _ = writeln!(
                     s,
@@ -659,6 +680,10 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

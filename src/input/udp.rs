@@ -2,9 +2,11 @@
 //! thread of its own ([`Reader`], `udp-NAME`) in `recvmmsg` batches ([`dgram`]) and fed to its
 //! pipeline there. While datagrams come fast the thread sleeps a fraction of a millisecond
 //! between drains instead of waking for each one ([`Pace`]); idle, it waits in `poll`, woken
-//! by a datagram, a deadline of its pipeline, or a stop or reload ([`wake_on_change`]). A
-//! configurable `SO_RCVBUF` absorbs bursts; what the kernel still drops is read from the socket
-//! (`SO_MEMINFO`, see [`dgram`]) and counted as `dropped`, never silent.
+//! by a datagram, a deadline of its pipeline, or a stop or reload ([`wake_on_change`]). The
+//! receive buffer absorbs bursts and the reader's scheduling delays: [`DEFAULT_RECEIVE_BUFFER`]
+//! unless `receive_buffer_bytes` says otherwise, its granted size in the input's stats; what
+//! the kernel still drops is read from the socket (`SO_MEMINFO`, see [`dgram`]) and counted as
+//! `dropped`, never silent.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -33,7 +35,7 @@ pub fn bind(
             if let Some(fd) = activated.take_inet(name, *addr, false) {
                 return Ok(std::net::UdpSocket::from(fd));
             }
-            bind_one(addr, s.receive_buffer_bytes).map_err(|source| InputError::Bind {
+            bind_one(name, addr, s.receive_buffer_bytes).map_err(|source| InputError::Bind {
                 input: name.to_string(),
                 addr: *addr,
                 source,
@@ -42,10 +44,32 @@ pub fn bind(
         .collect()
 }
 
-fn bind_one(addr: &SocketAddr, rcvbuf: Option<usize>) -> std::io::Result<std::net::UdpSocket> {
+/// The receive buffer a UDP socket asks for when `receive_buffer_bytes` is not set: 8 MiB,
+/// as systemd's `syslog.socket` gives journald's forwarding socket. The kernel doubles it
+/// for its bookkeeping (16 MiB of accounted memory), and charges a 200-byte datagram about
+/// 1 KiB of it: some 16,000 datagrams, 80 ms of a 200,000/s flood, where the kernel's
+/// 208 KiB `net.core.rmem_default` held 2 ms, less than one busy scheduler slice. With that
+/// default logwell lost 0.27% at 200,000/s on 2 CPUs (issue 33; BENCHMARKS.md, "UDP on
+/// the kernel defaults"). The memory is taken only while datagrams wait, and is bounded
+/// by this per socket. Granted beyond `net.core.rmem_max` only with `CAP_NET_ADMIN`
+/// (`SO_RCVBUFFORCE`: sockets are bound before the worker drops its privileges); without
+/// it, capped there.
+pub const DEFAULT_RECEIVE_BUFFER: usize = 8 << 20;
+
+fn bind_one(
+    name: &str,
+    addr: &SocketAddr,
+    rcvbuf: Option<usize>,
+) -> std::io::Result<std::net::UdpSocket> {
     let fd = new_socket(addr, SockType::Datagram)?;
-    if let Some(bytes) = rcvbuf {
-        set_receive_buffer(&fd, bytes);
+    let requested = rcvbuf.unwrap_or(DEFAULT_RECEIVE_BUFFER);
+    let granted = set_receive_buffer(&fd, requested);
+    // The kernel reports twice what it granted.
+    let granted = granted.map_or(0, |g| g / 2);
+    if granted < requested {
+        tracing::info!(input = name, %addr, requested, granted, "receive buffer capped by net.core.rmem_max (no CAP_NET_ADMIN): raise the sysctl for the full size");
+    } else {
+        tracing::debug!(input = name, %addr, granted, "receive buffer");
     }
     socket::bind(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
@@ -75,13 +99,16 @@ pub(crate) fn new_socket(addr: &SocketAddr, kind: SockType) -> std::io::Result<O
     Ok(fd)
 }
 
-/// Sets `SO_RCVBUF`, beyond `net.core.rmem_max` when running as root (`SO_RCVBUFFORCE`).
-pub(crate) fn set_receive_buffer<F: AsFd>(fd: &F, bytes: usize) {
+/// Sets `SO_RCVBUF`, beyond `net.core.rmem_max` when permitted (`SO_RCVBUFFORCE`, which
+/// needs `CAP_NET_ADMIN`), else up to it; returns what the kernel granted (its own figure,
+/// twice the bytes asked for).
+pub(crate) fn set_receive_buffer<F: AsFd>(fd: &F, bytes: usize) -> Option<usize> {
     if socket::setsockopt(fd, sockopt::RcvBufForce, &bytes).is_err() {
         if let Err(e) = socket::setsockopt(fd, sockopt::RcvBuf, &bytes) {
             tracing::warn!(error = %e, bytes, "cannot set the receive buffer size");
         }
     }
+    socket::getsockopt(fd, sockopt::RcvBuf).ok()
 }
 
 /// Starts one reader thread per socket (`udp-NAME`), and one small task that wakes them for a
@@ -94,6 +121,15 @@ pub fn spawn(
     let mut ctx = ctx;
     ctx.limiter = super::limits::Limiter::new(&s.limits, ctx.name.clone(), ctx.stats.clone());
     let handle = tokio::runtime::Handle::current();
+    // The smallest of the sockets' buffers (a socket passed by systemd keeps its own size).
+    let granted = sockets
+        .iter()
+        .filter_map(|s| socket::getsockopt(s, sockopt::RcvBuf).ok())
+        .min()
+        .unwrap_or(0);
+    ctx.stats
+        .receive_buffer_bytes
+        .store(granted as u64, std::sync::atomic::Ordering::Relaxed);
     for sock in sockets {
         sock.set_nonblocking(true)?;
         let (wake_tx, wake_rx) = UnixStream::pair()?;

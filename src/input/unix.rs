@@ -161,7 +161,7 @@ pub fn bind_datagram(
         let sock = UnixDatagram::from(bind_with_mode(&s.unix, SockType::Datagram)?);
         socket::setsockopt(&sock, sockopt::PassCred, &true)?;
         if let Some(bytes) = s.receive_buffer_bytes {
-            super::udp::set_receive_buffer(&sock, bytes);
+            let _ = super::udp::set_receive_buffer(&sock, bytes);
         }
         Ok(sock)
     };
@@ -196,6 +196,11 @@ pub fn spawn_datagram(
     ctx: InputContext,
 ) -> std::io::Result<()> {
     sock.set_nonblocking(true)?;
+    if let Ok(granted) = socket::getsockopt(&sock, sockopt::RcvBuf) {
+        ctx.stats
+            .receive_buffer_bytes
+            .store(granted as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     let sock = tokio::net::UnixDatagram::from_std(sock)?;
     let base = ctx.local_source(s.use_sender_timestamp);
     tokio::spawn(dgram::serve(sock, base, s.max_message_size_bytes, ctx));

@@ -185,6 +185,55 @@ fn udp_loss_is_counted_not_silent() {
     );
 }
 
+/// `/proc/sys/net/core/NAME`.
+fn net_core(name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Issue 33: without `receive_buffer_bytes` a UDP input asks for 8 MiB, forced past
+/// `net.core.rmem_max` where it may (root here), and `logwell stats` shows what the kernel
+/// granted (its doubled figure), not the kernel's 208 KiB default; a configured size is
+/// still the one applied.
+#[test]
+fn udp_gets_a_large_receive_buffer_by_default_and_stats_show_it() {
+    const DEFAULT: u64 = 8 << 20;
+    let d = Daemon::start(CONFIG);
+    let granted = d.stat("inputs", "udp", "receive_buffer_bytes");
+    // SAFETY: geteuid has no preconditions.
+    let expected = if unsafe { libc::geteuid() } == 0 {
+        2 * DEFAULT
+    } else {
+        2 * DEFAULT.min(net_core("rmem_max"))
+    };
+    assert_eq!(granted, expected);
+    // Unless a user runs it where rmem_max is no larger than the kernel's default.
+    if expected > 2 * net_core("rmem_default") {
+        assert!(granted > 2 * net_core("rmem_default"), "{granted}");
+    }
+    let tcp = &d.stats_json().unwrap()["inputs"]["tcp"];
+    assert!(tcp.get("receive_buffer_bytes").is_none(), "{tcp}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args(["stats", "--socket"])
+        .arg(d.path("control.sock"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("receive_buffer={granted}\n")),
+        "{text}"
+    );
+
+    let d = Daemon::start(&CONFIG.replace(
+        "max_message_size_bytes = 100\n\n[input.tcp]",
+        "max_message_size_bytes = 100\nreceive_buffer_bytes = 1048576\n\n[input.tcp]",
+    ));
+    assert_eq!(d.stat("inputs", "udp", "receive_buffer_bytes"), 2 << 20);
+}
+
 #[test]
 fn an_unwritable_file_is_retried_and_the_others_keep_working() {
     // A regular file where the directory should be: the broken output cannot open its file.

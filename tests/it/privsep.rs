@@ -162,6 +162,14 @@ fn privsep_worker_runs_unprivileged_and_the_parent_stays_root_and_single_threade
         assert_eq!(field(key), "0000000000000000", "worker {key}");
     }
     assert_eq!(field("NoNewPrivs"), "1");
+    // The UDP socket was bound before the drop, so its default buffer could be forced past
+    // net.core.rmem_max (the worker alone would get at most that).
+    assert_eq!(
+        d.stat("inputs", "udp", "receive_buffer_bytes"),
+        2 * (8 << 20),
+        "{}",
+        d.log()
+    );
     let groups: Vec<u32> = field("Groups")
         .split_whitespace()
         .map(|g| g.parse().unwrap())
