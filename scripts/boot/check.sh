@@ -131,6 +131,23 @@ rm -r /run/systemd/system/logwell.service.d
 systemctl daemon-reload
 systemctl reset-failed logwell 2>/dev/null
 
+# --- a udp input under the shipped unit gets its 8 MiB receive buffer (issue 33) ------------
+# As a user would: a drop-in with a udp input, no buffer setting. The unit keeps
+# CAP_NET_ADMIN for the privileged parent, so SO_RCVBUFFORCE passes net.core.rmem_max
+# (the kernel reports twice the size asked for).
+printf '[input.udp]\ntype = "udp"\nlisten = "127.0.0.1:5514"\n' >/etc/logwell/conf.d/udp.toml
+systemctl restart logwell
+wait_for 20 active logwell
+rb=$(logwell stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["inputs"]["udp"].get("receive_buffer_bytes", 0))')
+echo "  udp receive buffer: $rb (net.core.rmem_max $(cat /proc/sys/net/core/rmem_max))"
+check "a udp input gets 8 MiB under the unit, past rmem_max" sh -c "[ '$rb' -ge 16777216 ]"
+text="boot-udp-$RANDOM$RANDOM"
+logger --udp -n 127.0.0.1 -P 5514 -t bootcheck "$text"
+check "and logger --udp reaches /var/log/syslog" wait_for 20 grep -qF "$text" /var/log/syslog
+rm /etc/logwell/conf.d/udp.toml
+systemctl restart logwell
+wait_for 20 active logwell
+
 # --- an input whose environment fails: the kernel log ---------------------------------------
 check "the shipped kmsg input is idle where journald runs" sh -c 'logwell stats --json | python3 -c "import json,sys; i=json.load(sys.stdin)[\"inputs\"][\"kernel\"]; sys.exit(i[\"state\"] != \"idle\")"'
 # As a user would: tell the shipped kmsg input to read the device anyway, and restart.
