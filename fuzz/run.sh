@@ -2,7 +2,7 @@
 # Runs one fuzz target, seeded from the project's fixtures, for a number of executions or
 # seconds, whichever comes first. Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a
 # nightly toolchain (libFuzzer's instrumentation flags).
-#   fuzz/run.sh framing|parse|config|request|position|sse|queue|history [RUNS] [SECONDS]
+#   fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body [RUNS] [SECONDS]
 # Seeds (never committed: fuzz/corpus/ is ignored): the shipped configs for `config`; for
 # `parse` and `framing`, the shared conformance corpus when LOGWELL_CONFORMANCE_DIR (or
 # ../shared/conformance) is there, plus a few messages written here; for the others, a few
@@ -11,7 +11,7 @@
 # allocate more than that at once.
 set -euo pipefail
 cd "$(dirname "$0")"
-target=${1:?usage: fuzz/run.sh framing|parse|config|request|position|sse|queue|history [RUNS] [SECONDS]}
+target=${1:?usage: fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body [RUNS] [SECONDS]}
 runs=${2:-10000000}
 secs=${3:-1800}
 corpus=corpus/$target
@@ -41,6 +41,23 @@ for name in ("messages.jsonl", "framing.jsonl"):
         if target == "framing":
             data = bytes([64, 16]) + data  # max frame 257, pieces of 17 bytes
         open(os.path.join(out, f"{name}-{i}"), "wb").write(data)
+PY
+    fi ;;
+  body)
+    # First byte: the kv separators (bits 0-1 the pair's, 2-3 the key's, 7 single quotes);
+    # the rest a body: the shared corpus's structured bodies, and a few written here.
+    printf ' {"a":1,"b":{"c":[true,null,"x"]}}' > "$corpus/json"
+    printf ' @cee: {"msg":"hi"}' > "$corpus/cee"
+    printf ' at=info msg="a \\"b\\"" bare k=' > "$corpus/logfmt"
+    printf '\x05a:1;b:"x;y"; stray;c:' > "$corpus/kv"
+    if [ -f "$conformance/structured.jsonl" ]; then
+      python3 - "$conformance" "$corpus" <<'PY'
+import base64, json, sys, os
+src, out = sys.argv[1:]
+for i, line in enumerate(open(os.path.join(src, "structured.jsonl"))):
+    e = json.loads(line)
+    data = base64.b64decode(e["body_b64"]) if "body_b64" in e else e["body"].encode("utf-8", "surrogatepass")
+    open(os.path.join(out, f"structured-{i}"), "wb").write(b" " + data)
 PY
     fi ;;
   request)

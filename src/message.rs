@@ -269,6 +269,58 @@ impl<'a> Message<'a> {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
     }
+
+    /// A field by its path under `fields.` (`status`, `req.path`: nested by dots): what a body
+    /// parser read, then a structured source's field (`_SYSTEMD_UNIT`). `None` when absent.
+    pub fn lookup(&self, path: &str) -> Option<FieldValue<'a>> {
+        if let Some(parsed) = self.parsed {
+            let mut parts = path.split('.');
+            let mut at = parsed.get(parts.next()?);
+            for part in parts {
+                at = at.and_then(|v| v.get(part));
+            }
+            if let Some(v) = at {
+                return Some(FieldValue::Json(v));
+            }
+        }
+        self.field(path.as_bytes()).map(FieldValue::Text)
+    }
+}
+
+/// A field's value: a parsed JSON value, or a structured source's text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FieldValue<'a> {
+    /// From a body parser: a string, number, boolean, null, object or array.
+    Json(&'a serde_json::Value),
+    /// From a structured source (the journal, the kernel log): bytes.
+    Text(&'a [u8]),
+}
+
+impl FieldValue<'_> {
+    /// The value as text, for comparisons: a string as it is, a number, boolean or null as
+    /// JSON writes it; `None` for an object or an array.
+    pub fn text(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        use serde_json::Value;
+        match self {
+            FieldValue::Text(t) => Some(std::borrow::Cow::Borrowed(t)),
+            FieldValue::Json(Value::String(s)) => Some(std::borrow::Cow::Borrowed(s.as_bytes())),
+            FieldValue::Json(Value::Object(_) | Value::Array(_)) => None,
+            FieldValue::Json(v) => Some(std::borrow::Cow::Owned(v.to_string().into_bytes())),
+        }
+    }
+
+    /// The value as a number: a JSON number, or a string (or text) that is one, as logfmt and
+    /// kv values are (`status=500`).
+    pub fn number(&self) -> Option<f64> {
+        use serde_json::Value;
+        let text = match self {
+            FieldValue::Json(Value::Number(n)) => return n.as_f64(),
+            FieldValue::Json(Value::String(s)) => s.as_str(),
+            FieldValue::Text(t) => std::str::from_utf8(t).ok()?,
+            FieldValue::Json(_) => return None,
+        };
+        text.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+    }
 }
 
 /// Credentials of a local sender, from `SCM_CREDENTIALS`.

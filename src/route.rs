@@ -181,6 +181,8 @@ pub struct Rule {
     pub units: Vec<String>,
     /// A regex the message text must match.
     pub pattern: Option<Regex>,
+    /// Conditions on fields (`field`, `field_match`, `exists`, `where`); all must hold.
+    pub fields: Vec<FieldTest>,
     /// Indexes into the routing table's outputs.
     pub outputs: Vec<usize>,
     /// Stop routing after this rule when it matches.
@@ -196,6 +198,7 @@ impl PartialEq for Rule {
             && self.inputs == other.inputs
             && self.units == other.units
             && self.pattern.as_ref().map(Regex::as_str) == other.pattern.as_ref().map(Regex::as_str)
+            && self.fields == other.fields
             && self.outputs == other.outputs
             && self.is_final == other.is_final
     }
@@ -226,6 +229,101 @@ impl Rule {
                 .pattern
                 .as_ref()
                 .is_none_or(|re| re.is_match(ev.msg.msg))
+            && self.fields.iter().all(|t| t.holds(&ev.msg))
+    }
+}
+
+/// One condition on a field, named by its path under `fields.` ([`Message::lookup`]).
+#[derive(Clone, Debug)]
+pub struct FieldTest {
+    /// The path under `fields.` (`status`, `req.path`).
+    pub path: String,
+    /// What its value must be.
+    pub test: FieldCheck,
+}
+
+/// What a field's value must be.
+#[derive(Clone, Debug)]
+pub enum FieldCheck {
+    /// One of these texts, ignoring ASCII case, as host names are (`field."fields.level" =
+    /// ["warn", "error"]`); a number is compared as JSON writes it (`500`).
+    OneOf(Vec<String>),
+    /// Text that this regex matches (`field_match`).
+    Matches(Regex),
+    /// Present, whatever its value (`exists`).
+    Exists,
+    /// A number (or text that is one) that compares so (`where = "fields.took_ms > 1000"`).
+    Compare(Cmp, f64),
+}
+
+/// A numeric comparison of `where`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+}
+
+impl Cmp {
+    /// The operators, longest first (so `>=` is found before `>`).
+    pub const ALL: [(&'static str, Cmp); 6] = [
+        (">=", Cmp::Ge),
+        ("<=", Cmp::Le),
+        ("==", Cmp::Eq),
+        ("!=", Cmp::Ne),
+        (">", Cmp::Gt),
+        ("<", Cmp::Lt),
+    ];
+
+    fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            Cmp::Gt => a > b,
+            Cmp::Ge => a >= b,
+            Cmp::Lt => a < b,
+            Cmp::Le => a <= b,
+            Cmp::Eq => a == b,
+            Cmp::Ne => a != b,
+        }
+    }
+}
+
+impl PartialEq for FieldTest {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && match (&self.test, &other.test) {
+                (FieldCheck::OneOf(a), FieldCheck::OneOf(b)) => a == b,
+                (FieldCheck::Matches(a), FieldCheck::Matches(b)) => a.as_str() == b.as_str(),
+                (FieldCheck::Exists, FieldCheck::Exists) => true,
+                (FieldCheck::Compare(a, x), FieldCheck::Compare(b, y)) => a == b && x == y,
+                _ => false,
+            }
+    }
+}
+
+impl FieldTest {
+    /// Whether the message's field passes. An absent field passes no test, `!=` included:
+    /// `where = "fields.x != 1"` needs `x` present.
+    fn holds(&self, m: &crate::message::Message<'_>) -> bool {
+        let Some(v) = m.lookup(&self.path) else {
+            return false;
+        };
+        match &self.test {
+            FieldCheck::Exists => true,
+            FieldCheck::OneOf(values) => v
+                .text()
+                .is_some_and(|t| values.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(&t))),
+            FieldCheck::Matches(re) => v.text().is_some_and(|t| re.is_match(&t)),
+            FieldCheck::Compare(op, n) => v.number().is_some_and(|x| op.holds(x, *n)),
+        }
     }
 }
 
@@ -357,6 +455,7 @@ mod tests {
             inputs: vec![],
             units: vec!["ssh.service".into()],
             pattern: None,
+            fields: Vec::new(),
             outputs: vec![0],
             is_final: false,
         };
@@ -428,6 +527,7 @@ mod tests {
             inputs: vec![],
             units: vec![],
             pattern: None,
+            fields: Vec::new(),
             outputs: vec![0],
             is_final: false,
         };

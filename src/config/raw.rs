@@ -348,6 +348,15 @@ pub(crate) struct RawRule {
     pub(crate) unit: Option<Spanned<OneOrMany>>,
     #[serde(rename = "match")]
     pub(crate) pattern: Option<Spanned<String>>,
+    /// `field."fields.NAME" = "value"` or a list: the field is one of them.
+    pub(crate) field: Option<Spanned<std::collections::BTreeMap<String, OneOrMany>>>,
+    /// `field_match."fields.NAME" = "regex"`.
+    pub(crate) field_match: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// Fields that must be present.
+    pub(crate) exists: Option<Spanned<OneOrMany>>,
+    /// Numeric comparisons: `"fields.NAME > 1000"`.
+    #[serde(rename = "where")]
+    pub(crate) compare: Option<Spanned<OneOrMany>>,
     pub(crate) output: Option<Spanned<OneOrMany>>,
     #[serde(rename = "final")]
     pub(crate) is_final: Option<Spanned<bool>>,

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::check::Check;
 use super::raw::RawRule;
 use super::settings::{InputSettings, OutputSettings};
-use crate::route::{Rule, Selector};
+use crate::route::{Cmp, FieldCheck, FieldTest, Rule, Selector};
 
 pub(super) fn build_rule(
     check: &mut Check<'_>,
@@ -41,6 +41,7 @@ pub(super) fn build_rule(
                 None
             }
         });
+    let fields = field_tests(check, raw);
     let discard = raw.discard.as_ref().is_some_and(|d| *d.get_ref());
     let names = match (&raw.output, discard) {
         (Some(out), true) => {
@@ -127,8 +128,116 @@ pub(super) fn build_rule(
             .map(|u| u.get_ref().clone_vec())
             .unwrap_or_default(),
         pattern,
+        fields,
         outputs: indexes,
         // A discard rule is a final rule with no outputs: nothing after it sees the message.
         is_final: discard || raw.is_final.as_ref().is_some_and(|f| *f.get_ref()),
     })
+}
+
+/// How a field is named in a rule: `fields.NAME`, nested by dots (`fields.req.path`).
+const FIELD_HINT: &str = "name a field as fields.NAME (nested: fields.req.path): the fields an input's `parse` reads, or a journal field such as fields._SYSTEMD_UNIT";
+
+/// The path under `fields.` of a rule's field name, or an error on `span`.
+fn field_path(check: &mut Check<'_>, name: &str, span: std::ops::Range<usize>) -> Option<String> {
+    match name.strip_prefix("fields.") {
+        Some(path) if !path.is_empty() && !path.split('.').any(str::is_empty) => {
+            Some(path.to_string())
+        }
+        _ => {
+            check.err(span, format!("`{name}` is not a field name"), FIELD_HINT);
+            None
+        }
+    }
+}
+
+/// The rule's conditions on fields: `field`, `field_match`, `exists` and `where`.
+fn field_tests(check: &mut Check<'_>, raw: &RawRule) -> Vec<FieldTest> {
+    let mut tests = Vec::new();
+    if let Some(f) = &raw.field {
+        for (name, values) in f.get_ref() {
+            if let Some(path) = field_path(check, name, f.span()) {
+                let test = FieldCheck::OneOf(values.clone_vec());
+                tests.push(FieldTest { path, test });
+            }
+        }
+    }
+    if let Some(f) = &raw.field_match {
+        for (name, pattern) in f.get_ref() {
+            let path = field_path(check, name, f.span());
+            match Regex::new(pattern) {
+                Ok(re) => tests.extend(path.map(|path| FieldTest {
+                    path,
+                    test: FieldCheck::Matches(re),
+                })),
+                Err(e) => check.err(
+                    f.span(),
+                    format!("`field_match.\"{name}\"` is not a valid regex: {e}"),
+                    "see https://docs.rs/regex for the syntax",
+                ),
+            }
+        }
+    }
+    if let Some(e) = &raw.exists {
+        for name in e.get_ref().clone_vec() {
+            if let Some(path) = field_path(check, &name, e.span()) {
+                tests.push(FieldTest {
+                    path,
+                    test: FieldCheck::Exists,
+                });
+            }
+        }
+    }
+    if let Some(w) = &raw.compare {
+        for text in w.get_ref().clone_vec() {
+            match comparison(&text) {
+                Some((name, op, n)) => {
+                    if let Some(path) = field_path(check, name, w.span()) {
+                        tests.push(FieldTest {
+                            path,
+                            test: FieldCheck::Compare(op, n),
+                        });
+                    }
+                }
+                None => check.err(
+                    w.span(),
+                    format!("`{text}` is not a comparison"),
+                    "write FIELD OP NUMBER, such as \"fields.duration_ms > 1000\" (OP: > >= < <= == !=)",
+                ),
+            }
+        }
+    }
+    tests
+}
+
+/// `fields.took_ms >= 1000`: the field's name, the operator, and the number.
+fn comparison(text: &str) -> Option<(&str, Cmp, f64)> {
+    let (at, sign, op) = Cmp::ALL
+        .iter()
+        .filter_map(|(sign, op)| text.find(sign).map(|at| (at, *sign, *op)))
+        .min_by_key(|(at, sign, _)| (*at, usize::MAX - sign.len()))?;
+    let name = text[..at].trim();
+    let n: f64 = text[at + sign.len()..].trim().parse().ok()?;
+    (!name.is_empty() && n.is_finite()).then_some((name, op, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_read_field_operator_and_number() {
+        assert_eq!(
+            comparison("fields.a >= 10"),
+            Some(("fields.a", Cmp::Ge, 10.0))
+        );
+        assert_eq!(comparison("fields.a>1.5"), Some(("fields.a", Cmp::Gt, 1.5)));
+        assert_eq!(
+            comparison("fields.a != -2"),
+            Some(("fields.a", Cmp::Ne, -2.0))
+        );
+        assert_eq!(comparison("fields.a < x"), None);
+        assert_eq!(comparison("> 3"), None);
+        assert_eq!(comparison("fields.a"), None);
+    }
 }

@@ -81,3 +81,106 @@ fn bodies_an_unknown_parser_is_refused_with_the_choices() {
     assert!(err.contains("use one of json, cee, logfmt, kv"), "{err}");
     assert!(err.contains(":4:"), "the `parse` line: {err}");
 }
+
+const ROUTED: &str = r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+parse = ["json", "kv"]
+
+[output.warnings]
+type = "file"
+path = "{dir}/warnings.log"
+
+[output.errors]
+type = "file"
+path = "{dir}/errors.log"
+
+[output.traced]
+type = "file"
+path = "{dir}/traced.log"
+
+[output.api]
+type = "file"
+path = "{dir}/api.log"
+
+[[rule]]
+field."fields.level" = ["warn", "warning"]
+output = "warnings"
+
+[[rule]]
+where = ["fields.status >= 500", "fields.status < 600"]
+output = "errors"
+
+[[rule]]
+exists = "fields.trace.id"
+output = "traced"
+
+[[rule]]
+field_match."fields.path" = "^/api/"
+output = "api"
+"#;
+
+#[test]
+fn bodies_rules_route_on_fields_values_numbers_presence_and_patterns() {
+    let d = Daemon::start(ROUTED);
+    let port = d.port.to_string();
+    let send = |text: &str| {
+        logger(&[
+            "--tcp",
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &port,
+            "-t",
+            "app",
+            "--",
+            text,
+        ]);
+    };
+    send(r#"{"level":"WARN","status":503,"n":1}"#);
+    send("level=info status=502 path=/api/v1 n=2");
+    send(r#"{"level":"info","status":200,"trace":{"id":"abc"},"n":3}"#);
+    send("level=warning status=404 path=/static n=4");
+    send("no fields here n5");
+    send(r#"{"status":"oops","path":"/api/x","n":6}"#);
+    // The last line goes everywhere, so once each file has it, every earlier line is in.
+    send(r#"{"level":"warn","status":500,"trace":{"id":"z"},"path":"/api/z","n":7}"#);
+    let numbers = |file: &str, count: usize| -> Vec<String> {
+        d.wait_lines(&d.path(file), count)
+            .lines()
+            .map(|l| {
+                l.rsplit_once("n")
+                    .map(|(_, n)| n.trim_matches(|c: char| !c.is_ascii_digit()).to_string())
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(
+        numbers("warnings.log", 3),
+        ["1", "4", "7"],
+        "case-insensitive values"
+    );
+    assert_eq!(
+        numbers("errors.log", 3),
+        ["1", "2", "7"],
+        "numbers, and text that is one"
+    );
+    assert_eq!(numbers("traced.log", 2), ["3", "7"], "a nested field");
+    assert_eq!(numbers("api.log", 3), ["2", "6", "7"]);
+}
+
+#[test]
+fn bodies_rules_on_fields_are_checked_with_hints() {
+    let (code, err) = crate::util::check_config(
+        "[output.f]\ntype = \"file\"\npath = \"/tmp/f.log\"\n\n[[rule]]\nfield.level = \"warn\"\nwhere = \"fields.took_ms >> 3\"\nfield_match.\"fields.p\" = \"(\"\noutput = \"f\"\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("`level` is not a field name"), "{err}");
+    assert!(err.contains("hint: name a field as fields.NAME"), "{err}");
+    assert!(
+        err.contains("`fields.took_ms >> 3` is not a comparison"),
+        "{err}"
+    );
+    assert!(err.contains("is not a valid regex"), "{err}");
+}
