@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use testkit::OrPanic;
+
 use crate::util::{logger, tcp_send, udp_send, Daemon, DEADLINE};
 
 const CONFIG: &str = r#"
@@ -878,7 +880,7 @@ fn privsep_a_tls_key_only_root_may_read_is_used_at_start_and_after_a_reload() {
     if !can_run("privsep_a_tls_key_only_root_may_read_is_used_at_start_and_after_a_reload") {
         return;
     }
-    use crate::tls::{fingerprint, make_cert, make_pki, presented, reload, send};
+    use crate::tls::{fingerprint, make_pki, presented, reload, send};
     let root_only = |dir: &Path| {
         for f in ["server.pem", "server.key"] {
             std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -894,7 +896,7 @@ fn privsep_a_tls_key_only_root_may_read_is_used_at_start_and_after_a_reload() {
     send(&d, None, b"<13>1 - h app - - - before the reload\n");
     d.wait_lines(&d.path("all.json"), 1);
 
-    make_cert(dir, "renewed", "localhost", "serverAuth", "ca");
+    testkit::pki::make_cert(dir, "renewed", "localhost", "serverAuth", "ca").or_panic();
     std::fs::copy(dir.join("renewed.pem"), dir.join("server.pem")).unwrap();
     std::fs::copy(dir.join("renewed.key"), dir.join("server.key")).unwrap();
     root_only(dir);

@@ -12,133 +12,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::{pki, OrPanic};
+
 use crate::util::{Daemon, DEADLINE};
-
-pub(crate) fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA `NAME.pem` / `NAME.key`.
-pub(crate) fn make_ca(dir: &Path, name: &str) {
-    let (pem, key, subj) = (
-        format!("{name}.pem"),
-        format!("{name}.key"),
-        format!("/CN=logwell test {name}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            &subj,
-        ],
-    );
-}
-
-/// A key and signing request `NAME.key` / `NAME.csr` for `cn`, and the extensions file
-/// `NAME.ext` (DNS name `cn`, for a server or a client; a server's also names 127.0.0.1,
-/// which syslog-ng checks against the address it connects to).
-pub(crate) fn make_request(dir: &Path, name: &str, cn: &str, usage: &str) {
-    let (key, csr, subj) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("/CN={cn}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subj,
-        ],
-    );
-    let ip = if usage == "serverAuth" {
-        ",IP:127.0.0.1"
-    } else {
-        ""
-    };
-    std::fs::write(
-        dir.join(format!("{name}.ext")),
-        format!(
-            "subjectAltName = DNS:{cn}{ip}\nbasicConstraints = CA:FALSE\nextendedKeyUsage = {usage}\n"
-        ),
-    )
-    .unwrap();
-}
-
-/// `NAME.pem`, signed by `ca`, valid for a day.
-pub(crate) fn make_cert(dir: &Path, name: &str, cn: &str, usage: &str, ca: &str) {
-    make_request(dir, name, cn, usage);
-    sign(dir, name, ca);
-}
-
-/// Signs `NAME.csr` with `ca` and the extensions of `NAME.ext` into `NAME.pem`, valid for a
-/// day.
-fn sign(dir: &Path, name: &str, ca: &str) {
-    let (csr, pem, ext, ca_pem, ca_key) = (
-        format!("{name}.csr"),
-        format!("{name}.pem"),
-        format!("{name}.ext"),
-        format!("{ca}.pem"),
-        format!("{ca}.key"),
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "1",
-            "-extfile",
-            &ext,
-        ],
-    );
-}
 
 /// `expired.pem` / `expired.key`, signed by `ca`, valid through 2019 only: `openssl x509`
 /// (3.0) cannot set past dates, `openssl ca` can.
 fn make_expired(dir: &Path, ca: &str) {
-    make_request(dir, "expired", "localhost", "serverAuth");
+    pki::make_request(dir, "expired", "localhost", "serverAuth").or_panic();
     std::fs::write(dir.join("index.txt"), "").unwrap();
     std::fs::write(dir.join("serial"), "1000\n").unwrap();
     std::fs::write(
@@ -149,7 +30,7 @@ fn make_expired(dir: &Path, ca: &str) {
     )
     .unwrap();
     let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-    openssl(
+    pki::openssl(
         dir,
         &[
             "ca",
@@ -172,17 +53,14 @@ fn make_expired(dir: &Path, ca: &str) {
             "-enddate",
             "20200101000000Z",
         ],
-    );
+    )
+    .or_panic();
 }
 
-/// The test PKI: `ca` signs `server` (localhost) and `client` (client.example.com);
-/// `other` signs `stranger` (client.example.com too).
+/// The test PKI ([`pki::make_pki`]): `ca` signs `server` (localhost) and `client`
+/// (client.example.com); `other` signs `stranger` (client.example.com too).
 pub(crate) fn make_pki(dir: &Path) {
-    make_ca(dir, "ca");
-    make_ca(dir, "other");
-    make_cert(dir, "server", "localhost", "serverAuth", "ca");
-    make_cert(dir, "client", "client.example.com", "clientAuth", "ca");
-    make_cert(dir, "stranger", "client.example.com", "clientAuth", "other");
+    pki::make_pki(dir).or_panic()
 }
 
 /// Starts `openssl s_client` trusting `ca`, presenting `client` (names in the test
@@ -347,7 +225,7 @@ fn a_client_not_in_permitted_peers_is_refused_and_named() {
 #[test]
 fn check_config_refuses_an_expired_server_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    make_ca(dir.path(), "ca");
+    pki::make_ca(dir.path(), "ca").or_panic();
     make_expired(dir.path(), "ca");
     let p = dir.path().join("logwell.toml");
     let text = crate::util::render(
@@ -381,7 +259,7 @@ fn a_renewed_certificate_is_used_for_new_connections_and_old_ones_stay() {
     stdin.flush().unwrap();
     d.wait_lines(&d.path("all.json"), 1);
     // The new certificate comes from the other CA: only a client trusting that one accepts it.
-    make_cert(dir, "renewed", "localhost", "serverAuth", "other");
+    pki::make_cert(dir, "renewed", "localhost", "serverAuth", "other").or_panic();
     std::fs::rename(dir.join("renewed.key"), dir.join("server.key")).unwrap();
     std::fs::rename(dir.join("renewed.pem"), dir.join("server.pem")).unwrap();
     let mut new = connect(&d, None, "other");
@@ -716,7 +594,7 @@ output = "rest"
         .concat(),
         |dir| {
             make_pki(dir);
-            make_cert(dir, "web2", "web2.example.com", "clientAuth", "ca");
+            pki::make_cert(dir, "web2", "web2.example.com", "clientAuth", "ca").or_panic();
         },
     );
     // Both claim the same host name in the message: only the certificate tells them apart.
@@ -812,7 +690,7 @@ fn sighup_reloads_the_certificate_and_keeps_established_connections() {
     };
     touch("server.pem", "pem.stamp");
     touch("server.key", "key.stamp");
-    make_cert(dir, "renewed", "localhost", "serverAuth", "other");
+    pki::make_cert(dir, "renewed", "localhost", "serverAuth", "other").or_panic();
     std::fs::copy(dir.join("renewed.pem"), dir.join("server.pem")).unwrap();
     std::fs::copy(dir.join("renewed.key"), dir.join("server.key")).unwrap();
     touch("pem.stamp", "server.pem");
@@ -823,7 +701,7 @@ fn sighup_reloads_the_certificate_and_keeps_established_connections() {
     d.wait_lines(&d.path("all.json"), 2);
 
     // New paths in the configuration, the rest of the input the same: swapped in place.
-    make_cert(dir, "third", "localhost", "serverAuth", "ca");
+    pki::make_cert(dir, "third", "localhost", "serverAuth", "ca").or_panic();
     let text = std::fs::read_to_string(&d.config).unwrap();
     std::fs::write(
         &d.config,
@@ -912,7 +790,7 @@ fn a_sha256_fingerprint_in_permitted_peers_admits_that_certificate_only() {
     let pki = tempfile::tempdir().unwrap();
     make_pki(pki.path());
     // Same CA, same name: only the fingerprint tells them apart.
-    make_cert(pki.path(), "twin", "client.example.com", "clientAuth", "ca");
+    testkit::pki::make_cert(pki.path(), "twin", "client.example.com", "clientAuth", "ca").or_panic();
     let digest = fingerprint(&std::fs::read(pki.path().join("client.pem")).unwrap());
     let hex = digest.split_once('=').unwrap().1;
     let d = Daemon::start_with(
@@ -945,13 +823,13 @@ fn a_client_certificate_with_a_common_name_and_no_san_is_matched_by_name() {
         ),
         |dir| {
             make_pki(dir);
-            make_request(dir, "legacy", "legacy.example.net", "clientAuth");
+            pki::make_request(dir, "legacy", "legacy.example.net", "clientAuth").or_panic();
             std::fs::write(
                 dir.join("legacy.ext"),
                 "basicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n",
             )
             .unwrap();
-            sign(dir, "legacy", "ca");
+            pki::sign(dir, "legacy", "ca").or_panic();
         },
     );
     // The certificate really has no subjectAltName.
