@@ -65,7 +65,6 @@ mod latency;
 #[allow(dead_code)]
 mod loadgen;
 #[allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::TcpStream;

@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use loadgen::Share;
 use testkit::child::Proc;
-use testkit::ports::free_port;
 use testkit::logwelld::{self, Binaries};
+use testkit::ports::free_port;
 use testkit::{pki, wait, OrPanic};
 
 const BINARIES: Binaries = Binaries {
@@ -81,7 +81,10 @@ impl Daemon {
     fn wait(&self, output: &str, counter: &str, n: u64, start: Instant) {
         let left = CASE_DEADLINE.saturating_sub(start.elapsed());
         let what = format!("{} {output}.{counter} to reach {n}", self.name);
-        wait::until(left, &what, || (self.output(output, counter) >= n).then_some(())).or_panic();
+        wait::until(left, &what, || {
+            (self.output(output, counter) >= n).then_some(())
+        })
+        .or_panic();
     }
 
     /// utime + stime in seconds.

@@ -68,10 +68,9 @@ impl Journald {
             _dir: dir,
         };
         let stdout = j.socket_dir().join("stdout");
-        j.child
-            .wait_ready(START_DEADLINE, "open its sockets", || {
-                UnixStream::connect(&stdout).is_ok()
-            })?;
+        j.child.wait_ready(START_DEADLINE, "open its sockets", || {
+            UnixStream::connect(&stdout).is_ok()
+        })?;
         j._keepalive = j
             .connect_stdout("lw-keepalive", 6)
             .map_err(|e| format!("journald's stdout stream: {e}"))?;

@@ -76,7 +76,10 @@ impl Peers {
         if p.exists() {
             Ok(p)
         } else {
-            Err(format!("{} is missing: rerun scripts/peers.sh", p.display()))
+            Err(format!(
+                "{} is missing: rerun scripts/peers.sh",
+                p.display()
+            ))
         }
     }
 
@@ -133,10 +136,13 @@ impl Peers {
         });
         let ng = self.get("SYSLOG_NG").map(|p| {
             let mut c = Command::new(p);
-            c.env("LD_LIBRARY_PATH", self.get("SYSLOG_NG_LIBDIR").unwrap_or_default())
-                .arg("--module-path")
-                .arg(self.get("SYSLOG_NG_MODDIR").unwrap_or_default())
-                .arg("--version");
+            c.env(
+                "LD_LIBRARY_PATH",
+                self.get("SYSLOG_NG_LIBDIR").unwrap_or_default(),
+            )
+            .arg("--module-path")
+            .arg(self.get("SYSLOG_NG_MODDIR").unwrap_or_default())
+            .arg("--version");
             c
         });
         (

@@ -790,7 +790,8 @@ fn a_sha256_fingerprint_in_permitted_peers_admits_that_certificate_only() {
     let pki = tempfile::tempdir().unwrap();
     make_pki(pki.path());
     // Same CA, same name: only the fingerprint tells them apart.
-    testkit::pki::make_cert(pki.path(), "twin", "client.example.com", "clientAuth", "ca").or_panic();
+    testkit::pki::make_cert(pki.path(), "twin", "client.example.com", "clientAuth", "ca")
+        .or_panic();
     let digest = fingerprint(&std::fs::read(pki.path().join("client.pem")).unwrap());
     let hex = digest.split_once('=').unwrap().1;
     let d = Daemon::start_with(
