@@ -29,9 +29,8 @@ use crate::util::{free_port, precondition, Daemon, DEADLINE};
 /// The broker binary, or `None` (after saying why) when the test must skip.
 pub fn tansu() -> Option<PathBuf> {
     let bin = broker::tansu();
-    let why =
-        "LOGWELL_TANSU is unset: run scripts/test.sh, or eval \"$(scripts/kafka-broker.sh)\" \
-               first (it installs the Tansu broker and sets LOGWELL_TANSU)";
+    let why = "run scripts/test.sh, or eval \"$(scripts/kafka-broker.sh)\" first (it installs \
+               the Tansu broker and sets LOGWELL_TANSU)";
     if precondition("kafka", bin.is_none().then_some(why)) {
         bin
     } else {

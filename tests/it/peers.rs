@@ -30,8 +30,8 @@ use crate::util::{free_port, logger, precondition, Daemon, DEADLINE};
 /// skip.
 fn find_peers(test: &str) -> Option<Peers> {
     let peers = Peers::from_env().or_panic();
-    let why = "LOGWELL_PEERS_DIR is unset: run scripts/test.sh (it fetches rsyslog and \
-               syslog-ng with scripts/peers.sh and sets LOGWELL_PEERS_DIR)";
+    let why = "run scripts/test.sh (it fetches rsyslog and syslog-ng with scripts/peers.sh \
+               and sets LOGWELL_PEERS_DIR)";
     if precondition(test, peers.is_none().then_some(why)) {
         peers
     } else {
