@@ -67,13 +67,14 @@ impl Journald {
             _keepalive: keepalive,
             _dir: dir,
         };
-        let stdout = j.socket_dir().join("stdout");
+        // The first stream that connects is the one kept open.
+        let dir = j.socket_dir();
+        let mut keepalive = None;
         j.child.wait_ready(START_DEADLINE, "open its sockets", || {
-            UnixStream::connect(&stdout).is_ok()
+            keepalive = connect_stdout(&dir, "lw-keepalive", 6).ok();
+            keepalive.is_some()
         })?;
-        j._keepalive = j
-            .connect_stdout("lw-keepalive", 6)
-            .map_err(|e| format!("journald's stdout stream: {e}"))?;
+        j._keepalive = keepalive.expect("connected");
         Ok(j)
     }
 
@@ -100,10 +101,7 @@ impl Journald {
     /// A stdout stream, as `systemd-cat` opens one: each line written becomes an entry with
     /// `identifier` and `priority`.
     pub fn connect_stdout(&self, identifier: &str, priority: u8) -> std::io::Result<UnixStream> {
-        let mut s = UnixStream::connect(self.socket_dir().join("stdout"))?;
-        // identifier, unit, priority, level prefix, forward to syslog, kmsg, console.
-        write!(s, "{identifier}\n\n{priority}\n0\n0\n0\n0\n")?;
-        Ok(s)
+        connect_stdout(&self.socket_dir(), identifier, priority)
     }
 
     /// Sends one entry in journald's native protocol from `sock`. A value with a newline or
@@ -220,6 +218,14 @@ impl Journald {
         }
         Ok(out)
     }
+}
+
+/// A stdout stream to the journald whose sockets are in `dir`.
+fn connect_stdout(dir: &Path, identifier: &str, priority: u8) -> std::io::Result<UnixStream> {
+    let mut s = UnixStream::connect(dir.join("stdout"))?;
+    // identifier, unit, priority, level prefix, forward to syslog, kmsg, console.
+    write!(s, "{identifier}\n\n{priority}\n0\n0\n0\n0\n")?;
+    Ok(s)
 }
 
 impl Drop for Journald {

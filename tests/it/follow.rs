@@ -1186,19 +1186,6 @@ fn the_privilege_separated_worker_serves_root_owned_logs() {
 // The local trust boundary (issue 24, item 1): the follow service never gives a user more
 // than the file system would.
 
-/// Waits until the daemon's diagnostics hold `needle`.
-fn wait_log(d: &Daemon, needle: &str) {
-    let deadline = Instant::now() + DEADLINE;
-    while !d.log().contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "no `{needle}` in the log:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// `curl -s --unix-socket SOCK http://localhost/v1/follow?follow=false&o=cat` run as `user`
 /// (`setpriv` arguments; none for root): the status and the body.
 fn curl_unix(sock: &std::path::Path, user: &[&str]) -> (String, String) {
@@ -1285,7 +1272,7 @@ fn the_local_socket_serves_root_and_adm_and_refuses_other_users() {
     let config = std::fs::read_to_string(&f.d.config).unwrap();
     std::fs::write(&f.d.config, format!("{config}heartbeat_secs = 20\n")).unwrap();
     f.d.signal(libc::SIGHUP);
-    wait_log(&f.d, "configuration reloaded");
+    f.d.wait_log("configuration reloaded");
     let (code, body) = curl_unix(&sock, NOBODY_IN_ADM);
     assert_eq!(code, "200", "after the reload: {body}");
     assert!(body.contains("for adm only"));
@@ -1307,12 +1294,12 @@ fn the_privilege_separated_worker_serves_the_local_socket_bound_by_the_parent() 
     f.log("app", "user.info", "through the parent's socket");
     f.wait_written(1);
     let sock = f.d.path("run/follow.sock");
-    wait_log(&f.d, "bind the follow socket");
+    f.d.wait_log("bind the follow socket");
     check_socket_serves_root_and_adm_only(&sock, "through the parent's socket");
     let config = std::fs::read_to_string(&f.d.config).unwrap();
     std::fs::write(&f.d.config, format!("{config}heartbeat_secs = 20\n")).unwrap();
     f.d.signal(libc::SIGHUP);
-    wait_log(&f.d, "configuration reloaded");
+    f.d.wait_log("configuration reloaded");
     let (code, body) = curl_unix(&sock, &[]);
     assert_eq!(code, "200", "after the reload: {body}\n{}", f.d.log());
     // The parent removes the socket when the daemon stops.

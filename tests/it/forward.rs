@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{Daemon, DEADLINE};
+use crate::util::{wait_until, Daemon, DEADLINE};
 
 /// A central receiver: TCP in, one file out, the sender's timestamp kept.
 const CENTRAL: &str = r#"
@@ -124,18 +124,6 @@ fn wait_all(path: &Path, n: usize, log: impl Fn() -> String) -> BTreeMap<usize, 
             log()
         );
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool, log: impl Fn() -> String) {
-    let deadline = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting until {what}\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

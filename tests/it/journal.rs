@@ -9,11 +9,11 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use testkit::journald::Journald;
 
-use crate::util::{hostname, wait_lines, Daemon, DEADLINE};
+use crate::util::{hostname, wait_lines, Daemon};
 
 /// Starts journald, or prints why the test is skipped and returns `None`.
 fn journald_or_skip() -> Option<Journald> {
@@ -261,19 +261,10 @@ output = "out"
         &[("MESSAGE", b"the end"), ("SYSLOG_IDENTIFIER", b"lw-seq")],
     )
     .expect("send to journald");
-    let deadline = Instant::now() + DEADLINE;
-    let text = loop {
+    let text = d.wait_for("the end", || {
         let text = wait_lines(&out, N + 1, || d.log());
-        if text.contains("\"msg\":\"the end\"") {
-            break text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the end never came:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        text.contains("\"msg\":\"the end\"").then_some(text)
+    });
     let mut seen = vec![0u32; N];
     for l in json_lines(&text) {
         let msg = l["msg"].as_str().unwrap();

@@ -24,7 +24,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use testkit::broker::{self, Broker};
 use testkit::OrPanic;
 
-use crate::util::{free_port, precondition, Daemon, DEADLINE};
+use crate::util::{free_port, precondition, wait_until, Daemon, DEADLINE};
 
 /// The broker binary, or `None` (after saying why) when the test must skip.
 pub fn tansu() -> Option<PathBuf> {
@@ -465,15 +465,11 @@ fn kafka_a_message_over_message_max_bytes_is_counted_failed_and_the_rest_deliver
     drop(w);
     d.wait_stat("outputs", "k", "delivered", N as u64 - 1);
     d.wait_stat("outputs", "k", "failed", 1);
-    let wait = Instant::now() + DEADLINE;
-    while d.stat("outputs", "k", "queued") != 0 {
-        assert!(
-            Instant::now() < wait,
-            "the queue stays non-empty\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the queue to empty",
+        || d.stat("outputs", "k", "queued") == 0,
+        || d.log(),
+    );
     assert_eq!(d.stat("outputs", "k", "delivered"), N as u64 - 1);
     assert_eq!(d.stat("outputs", "k", "failed"), 1, "given up at once");
     assert_eq!(d.stat("outputs", "k", "dropped"), 1);

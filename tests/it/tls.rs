@@ -12,9 +12,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::{pki, OrPanic};
+use testkit::{pki, wait, OrPanic};
 
-use crate::util::{Daemon, DEADLINE};
+use crate::util::{wait_child, wait_until, Daemon, DEADLINE};
 
 /// `expired.pem` / `expired.key`, signed by `ca`, valid through 2019 only: `openssl x509`
 /// (3.0) cannot set past dates, `openssl ca` can.
@@ -100,11 +100,7 @@ fn connect_with(d: &Daemon, client: Option<&str>, ca: &str, options: &[&str]) ->
 /// Closes the client's stdin and waits for it to exit.
 pub(crate) fn finish(mut child: Child) {
     drop(child.stdin.take());
-    let deadline = Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "openssl s_client did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_child(&mut child, "openssl s_client to exit", String::new);
 }
 
 /// Sends `bytes` with `openssl s_client` (see [`connect`]); returns once it has exited.
@@ -112,19 +108,6 @@ pub(crate) fn send(d: &Daemon, client: Option<&str>, bytes: &[u8]) {
     let mut child = connect(d, client, "ca");
     let _ = child.stdin.as_mut().unwrap().write_all(bytes);
     finish(child);
-}
-
-/// Waits until the daemon's log says `what`.
-pub(crate) fn wait_log(d: &Daemon, what: &str) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let log = d.log();
-        if log.contains(what) {
-            return log;
-        }
-        assert!(Instant::now() < deadline, "no `{what}` in the log:\n{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 pub(crate) fn config(extra: &str) -> String {
@@ -214,7 +197,7 @@ fn a_client_not_in_permitted_peers_is_refused_and_named() {
         make_pki,
     );
     send(&d, Some("client"), b"<13>1 - h app - - - not permitted\n");
-    let log = wait_log(&d, "not in permitted_peers");
+    let log = d.wait_log("not in permitted_peers");
     assert!(log.contains("client.example.com"), "{log}");
     d.wait_stat("inputs", "tls", "tls_refused", 1);
     assert_eq!(d.stat("inputs", "tls", "received"), 0);
@@ -270,7 +253,7 @@ fn a_renewed_certificate_is_used_for_new_connections_and_old_ones_stay() {
         .write_all(b"<13>1 - h app - - - with the renewed certificate\n");
     finish(new);
     d.wait_lines(&d.path("all.json"), 2);
-    wait_log(&d, "TLS certificate and key reloaded");
+    d.wait_log("TLS certificate and key reloaded");
     let stdin = old.stdin.as_mut().unwrap();
     stdin
         .write_all(b"<13>1 - h app - - - still connected\n")
@@ -284,15 +267,7 @@ fn a_renewed_certificate_is_used_for_new_connections_and_old_ones_stay() {
 /// Waits until `child` exits by itself (the daemon closed its connection), its stdin still
 /// open.
 fn wait_gone(child: &mut Child, d: &Daemon) {
-    let deadline = Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the daemon kept the connection open:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_child(child, "the daemon to close the connection", || d.log());
 }
 
 /// The lines of the JSON output, parsed.
@@ -311,7 +286,7 @@ fn clients_that_fail_or_never_finish_the_handshake_are_refused_and_counted() {
         .write_all(b"<13>1 - h app - - - plain text to a TLS port\n")
         .unwrap();
     d.wait_stat("inputs", "tls", "tls_refused", 1);
-    wait_log(&d, "TLS handshake failed");
+    d.wait_log("TLS handshake failed");
     // Silent: refused when the handshake timeout (10 s) passes.
     let silent = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     let started = Instant::now();
@@ -321,7 +296,7 @@ fn clients_that_fail_or_never_finish_the_handshake_are_refused_and_counted() {
         "refused after {:?}",
         started.elapsed()
     );
-    wait_log(&d, "TLS handshake timed out");
+    d.wait_log("TLS handshake timed out");
     assert_eq!(d.stat("inputs", "tls", "received"), 0);
     assert_eq!(d.stat("inputs", "tls", "active_connections"), 0);
     // `logwell stats` shows the count in its table too.
@@ -350,7 +325,7 @@ fn a_tls_peer_not_in_permit_is_refused_before_the_handshake() {
     let d = Daemon::start_with(&config("permit = [\"10.0.0.0/8\", \"::1\"]"), make_pki);
     send(&d, None, b"<13>1 - h app - - - from outside permit\n");
     d.wait_stat("inputs", "tls", "refused", 1);
-    wait_log(&d, "the peer is not in `permit`");
+    d.wait_log("the peer is not in `permit`");
     // Closed before any TLS work: not a refused TLS client, not a connection.
     assert_eq!(d.stat("inputs", "tls", "tls_refused"), 0);
     assert_eq!(d.stat("inputs", "tls", "connections"), 0);
@@ -379,7 +354,7 @@ fn tls_connections_over_the_per_peer_cap_are_closed_at_once() {
     // A second connection from the same address is closed before its handshake.
     send(&d, None, b"<13>1 - h app - - - second, over the cap\n");
     d.wait_stat("inputs", "tls", "refused", 1);
-    wait_log(&d, "max_connections_per_peer");
+    d.wait_log("max_connections_per_peer");
     assert_eq!(d.stat("inputs", "tls", "connections"), 1);
     // The first one is still served; once it is gone, the peer may connect again.
     let stdin = first.stdin.as_mut().unwrap();
@@ -389,11 +364,11 @@ fn tls_connections_over_the_per_peer_cap_are_closed_at_once() {
     stdin.flush().unwrap();
     d.wait_lines(&d.path("all.json"), 2);
     finish(first);
-    let deadline = Instant::now() + DEADLINE;
-    while d.stat("inputs", "tls", "active_connections") != 0 {
-        assert!(Instant::now() < deadline, "{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "no active TLS connections",
+        || d.stat("inputs", "tls", "active_connections") == 0,
+        || d.log(),
+    );
     send(
         &d,
         None,
@@ -423,20 +398,21 @@ fn tls_messages_over_the_rate_are_suppressed_counted_and_summed_up() {
     stdin.write_all(flood.as_bytes()).unwrap();
     stdin.flush().unwrap();
     // Every message is either written or suppressed.
-    let deadline = Instant::now() + DEADLINE;
-    let (received, suppressed) = loop {
-        let s = d.stats_json().unwrap();
-        let i = &s["inputs"]["tls"];
-        let counts = (
-            i["received"].as_u64().unwrap(),
-            i["suppressed"].as_u64().unwrap(),
-        );
-        if counts.0 + counts.1 == 50 {
-            break counts;
-        }
-        assert!(Instant::now() < deadline, "{s}\n{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (received, suppressed) = wait::try_until(
+        DEADLINE,
+        "50 messages received or suppressed",
+        || format!("{}\n{}", d.stats_json().unwrap(), d.log()),
+        || {
+            let s = d.stats_json().unwrap();
+            let i = &s["inputs"]["tls"];
+            let counts = (
+                i["received"].as_u64().unwrap(),
+                i["suppressed"].as_u64().unwrap(),
+            );
+            Ok((counts.0 + counts.1 == 50).then_some(counts))
+        },
+    )
+    .or_panic();
     let elapsed = start.elapsed().as_secs_f64();
     // The burst passes, then at most the rate.
     assert!(received >= 5, "{received}");
@@ -516,11 +492,11 @@ fn an_idle_tls_connection_is_closed_after_the_idle_timeout() {
         "{:?}",
         started.elapsed()
     );
-    let deadline = Instant::now() + DEADLINE;
-    while d.stat("inputs", "tls", "active_connections") != 0 {
-        assert!(Instant::now() < deadline, "{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "no active TLS connections",
+        || d.stat("inputs", "tls", "active_connections") == 0,
+        || d.log(),
+    );
     assert_eq!(d.stat("inputs", "tls", "frame_timeouts"), 0);
 }
 
@@ -654,11 +630,11 @@ pub(crate) fn presented(d: &Daemon) -> String {
 /// Sends SIGHUP and waits until the daemon has logged its `n`th reload.
 pub(crate) fn reload(d: &Daemon, n: usize) {
     d.signal(libc::SIGHUP);
-    let deadline = Instant::now() + DEADLINE;
-    while d.log().matches("SIGHUP: configuration reloaded").count() < n {
-        assert!(Instant::now() < deadline, "{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        &format!("reload {n} in the log"),
+        || d.log().matches("SIGHUP: configuration reloaded").count() >= n,
+        || d.log(),
+    );
 }
 
 #[test]
@@ -772,7 +748,7 @@ fn optional_client_auth_names_a_verified_client_serves_an_anonymous_one_and_refu
         b"<13>1 - h app - - - from another CA\n",
     );
     d.wait_stat("inputs", "tls", "tls_refused", 1);
-    wait_log(&d, "TLS handshake failed");
+    d.wait_log("TLS handshake failed");
     // One more served client after the refusal: had the stranger been served, its line
     // would be in the file before this one.
     send(&d, None, b"<13>1 - h app - - - last\n");
@@ -806,7 +782,7 @@ fn a_sha256_fingerprint_in_permitted_peers_admits_that_certificate_only() {
         },
     );
     send(&d, Some("twin"), b"<13>1 - h app - - - the twin\n");
-    let log = wait_log(&d, "not in permitted_peers");
+    let log = d.wait_log("not in permitted_peers");
     assert!(log.contains("client.example.com"), "{log}");
     send(&d, Some("client"), b"<13>1 - h app - - - the pinned one\n");
     let lines = json_lines(&d.wait_lines(&d.path("all.json"), 1));
@@ -927,10 +903,7 @@ fn a_tls_1_2_client_is_served_and_a_tls_1_1_client_is_refused() {
     assert!(!out.status.success(), "a TLS 1.1 handshake succeeded");
     d.wait_stat("inputs", "tls", "tls_refused", 1);
     // rustls' reason: a TLS 1.1 hello lacks what 1.2 and 1.3 require.
-    wait_log(
-        &d,
-        "TLS handshake failed; connection closed input=tls peer=127.0.0.1",
-    );
-    wait_log(&d, "peer is incompatible");
+    d.wait_log("TLS handshake failed; connection closed input=tls peer=127.0.0.1");
+    d.wait_log("peer is incompatible");
     assert_eq!(d.stat("inputs", "tls", "received"), 1);
 }

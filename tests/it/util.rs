@@ -208,6 +208,26 @@ impl Daemon {
         wait_lines(path, n, || self.log())
     }
 
+    /// Waits until `ready` returns a value; on failure says `what` was awaited and shows the
+    /// daemon's log.
+    pub fn wait_for<T>(&self, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+        wait::try_until(DEADLINE, what, || self.log(), || Ok(ready())).or_panic()
+    }
+
+    /// Waits until the daemon's diagnostics hold `needle`; returns them.
+    pub fn wait_log(&self, needle: &str) -> String {
+        wait::try_until(
+            DEADLINE,
+            &format!("`{needle}` in the log"),
+            || self.log(),
+            || {
+                let log = self.log();
+                Ok(log.contains(needle).then_some(log))
+            },
+        )
+        .or_panic()
+    }
+
     /// Waits until a counter reaches `n`.
     pub fn wait_stat(&self, kind: &str, name: &str, counter: &str, n: u64) {
         wait::try_until(
@@ -233,6 +253,21 @@ impl Drop for Daemon {
 /// daemon does not answer.
 fn stats_json(socket: &Path) -> Option<serde_json::Value> {
     testkit::logwelld::stats(env!("CARGO_BIN_EXE_logwell"), socket)
+}
+
+/// Waits until `done` holds; on failure says `what` was awaited and shows `log()` (a
+/// daemon's diagnostics, or `String::new`).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool, log: impl Fn() -> String) {
+    wait::try_until(DEADLINE, what, log, || Ok(done().then_some(()))).or_panic()
+}
+
+/// Waits for a client process this test started (`openssl s_client`, `curl`) to exit; on
+/// failure says `what` was awaited and shows `log()`.
+pub fn wait_child(child: &mut Child, what: &str, log: impl Fn() -> String) -> ExitStatus {
+    wait::try_until(DEADLINE, what, log, || {
+        child.try_wait().map_err(|e| e.to_string())
+    })
+    .or_panic()
 }
 
 /// Waits until `path` holds at least `n` lines; returns its content. `log` is shown on
