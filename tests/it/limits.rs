@@ -7,7 +7,7 @@ use std::net::{TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{Daemon, DEADLINE};
+use crate::util::{wait_until, Daemon, DEADLINE};
 
 const OUTPUT: &str = r#"
 [output.all]
@@ -208,11 +208,11 @@ max_connections_per_peer = 2
     );
     // When one closes, the peer may connect again.
     drop(a);
-    let deadline = Instant::now() + DEADLINE;
-    while d.stat("inputs", "tcp", "active_connections") != 1 {
-        assert!(Instant::now() < deadline, "{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "one active connection",
+        || d.stat("inputs", "tcp", "active_connections") == 1,
+        || d.log(),
+    );
     let mut c = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     c.write_all(b"<13>Nov 21 09:41:03 host tag: from c\n")
         .unwrap();

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::{tcp_send, wait_until, Daemon, DEADLINE};
+use crate::util::{tcp_send, wait_until, Daemon};
 
 /// The rotated generations of `live` (file names), oldest first, then the live file.
 fn generations(live: &Path) -> Vec<PathBuf> {
@@ -609,17 +609,18 @@ output = "b"
             .map(|p| std::fs::metadata(p).unwrap().len())
             .sum()
     };
-    let deadline = Instant::now() + DEADLINE;
-    while total("a.log") + total("b.log") > 20 * 1024 {
-        assert!(
-            Instant::now() < deadline,
-            "over the global limit: a {:?} b {:?}\n{}",
-            generations(&d.path("a.log")),
-            generations(&d.path("b.log")),
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the global limit to hold",
+        || total("a.log") + total("b.log") <= 20 * 1024,
+        || {
+            format!(
+                "a {:?} b {:?}\n{}",
+                generations(&d.path("a.log")),
+                generations(&d.path("b.log")),
+                d.log()
+            )
+        },
+    );
     assert!(
         d.path("a.log").exists() && d.path("b.log").exists(),
         "live files are never deleted"

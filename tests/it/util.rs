@@ -261,6 +261,16 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool, log: impl Fn() -> 
     wait::try_until(DEADLINE, what, log, || Ok(done().then_some(()))).or_panic()
 }
 
+/// Waits until `ready` returns a value; on failure says `what` was awaited and shows
+/// `log()`.
+pub fn wait_for<T>(
+    what: &str,
+    mut ready: impl FnMut() -> Option<T>,
+    log: impl Fn() -> String,
+) -> T {
+    wait::try_until(DEADLINE, what, log, || Ok(ready())).or_panic()
+}
+
 /// Waits for a client process this test started (`openssl s_client`, `curl`) to exit; on
 /// failure says `what` was awaited and shows `log()`.
 pub fn wait_child(child: &mut Child, what: &str, log: impl Fn() -> String) -> ExitStatus {
