@@ -96,7 +96,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -1698,7 +1698,7 @@ fn read_lines(
 
 /// A `perf record` attached to the daemon.
 struct Perf {
-    child: Child,
+    child: Proc,
     data: PathBuf,
 }
 
@@ -1706,15 +1706,14 @@ fn start_perf(dir: &Path, case: &str, pid: i32, errors: &mut Vec<String>) -> Opt
     let _ = std::fs::create_dir_all(dir);
     let data = dir.join(format!("perf-{case}.data"));
     let freq = std::env::var("LOGWELL_BENCH_PERF_FREQ").unwrap_or_else(|_| "1999".into());
-    let child = Command::new("perf")
-        .args(["record", "-F", &freq, "-g", "-o"])
+    let mut cmd = Command::new("perf");
+    cmd.args(["record", "-F", &freq, "-g", "-o"])
         .arg(&data)
         .args(["-p", &pid.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    match child {
+        .stderr(Stdio::null());
+    match Proc::spawn_as_set("perf", cmd) {
         Ok(child) => {
             // Give perf time to attach before the clock starts.
             std::thread::sleep(Duration::from_millis(500));
@@ -1728,20 +1727,14 @@ fn start_perf(dir: &Path, case: &str, pid: i32, errors: &mut Vec<String>) -> Opt
 }
 
 fn stop_perf(mut p: Perf, errors: &mut Vec<String>) {
-    // SAFETY: kill(2) on the PID of the perf we started; SIGINT makes it write its data.
-    unsafe { libc::kill(p.child.id() as i32, libc::SIGINT) };
-    let deadline = Instant::now() + STOP_DEADLINE;
-    loop {
-        match p.child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = p.child.kill();
-                let _ = p.child.wait();
-                errors.push("perf did not stop; killed".into());
-                break;
-            }
-        }
+    // SIGINT makes perf write its data.
+    let stopped = p
+        .child
+        .signal(libc::SIGINT)
+        .and_then(|()| p.child.wait_exit(STOP_DEADLINE));
+    if stopped.is_err() {
+        p.child.kill();
+        errors.push("perf did not stop; killed".into());
     }
     println!(
         "   perf data: {} (perf report -i {} --no-children)",
