@@ -197,3 +197,33 @@ fn read(path: Option<&Path>) -> String {
     path.and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_exits_ends_a_wait_early_with_its_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo going away; exit 3"]);
+        let mut p = Proc::spawn("sh", cmd, &dir.path().join("out")).unwrap();
+        let err = p
+            .wait_ready(Duration::from_secs(30), "never", || false)
+            .unwrap_err();
+        assert!(err.starts_with("sh exited with exit status: 3"), "{err}");
+        assert!(err.contains("going away"), "{err}");
+    }
+
+    #[test]
+    fn a_dropped_process_is_stopped_and_reaped() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("600");
+        let p = Proc::spawn_as_set("sleep", cmd).unwrap();
+        let pid = p.pid();
+        drop(p);
+        // Reaped: the PID names no process of ours any more.
+        // SAFETY: signal 0 only checks that the process exists.
+        assert_eq!(unsafe { libc::kill(pid, 0) }, -1);
+    }
+}

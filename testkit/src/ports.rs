@@ -21,3 +21,15 @@ pub fn free_port() -> Result<u16, String> {
     }
     Err("no port free for both TCP and UDP on 127.0.0.1".into())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_port_is_given_twice() {
+        let ports: Vec<u16> = (0..50).map(|_| super::free_port().unwrap()).collect();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len());
+    }
+}

@@ -87,3 +87,42 @@ pub fn path(path: &Path, timeout: Duration) -> Result<(), String> {
         path.exists().then_some(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_condition_that_holds_returns_its_value() {
+        let mut n = 0;
+        let got = until(Duration::from_secs(5), "three polls", || {
+            n += 1;
+            (n == 3).then_some(n)
+        });
+        assert_eq!(got, Ok(3));
+    }
+
+    #[test]
+    fn a_timeout_says_what_was_awaited_and_the_detail() {
+        let err = try_until(
+            Duration::from_millis(50),
+            "the moon",
+            || "still none".to_string(),
+            || Ok(None::<()>),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("timed out after 50ms waiting for the moon"),
+            "{err}"
+        );
+        assert!(err.ends_with(":\nstill none"), "{err}");
+    }
+
+    #[test]
+    fn an_error_ends_the_wait_at_once() {
+        let err = try_until(DEADLINE, "anything", String::new, || {
+            Err::<Option<()>, _>("it exited".to_string())
+        });
+        assert_eq!(err, Err("it exited".to_string()));
+    }
+}
