@@ -20,6 +20,7 @@
 //! loss and duplicates come from the file itself. Every wait is bounded by [`CASE_DEADLINE`];
 //! daemons are children of this process, stopped by their PID.
 
+mod cases;
 #[allow(dead_code)]
 mod loadgen;
 
@@ -28,6 +29,7 @@ use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use cases::Selection;
 use loadgen::Share;
 use testkit::child::Proc;
 use testkit::logwelld::{self, Binaries};
@@ -307,18 +309,9 @@ fn drain(n: u64) -> Row {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let named: Vec<&str> = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .map(String::as_str)
-        .collect();
-    let want = |c: &str| named.is_empty() || named.contains(&c);
-    let relay_n: u64 = std::env::var("LOGWELL_BENCH_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 100_000 } else { 1_000_000 });
+    let selection = Selection::from_args();
+    let want = |c: &str| selection.wants(c);
+    let relay_n = selection.messages(1_000_000, 100_000);
     let mut rows = Vec::new();
     if want("relay_tcp") {
         rows.push(relay("relay_tcp", false, relay_n));

@@ -17,6 +17,7 @@
 //! Every wait is bounded by [`CASE_DEADLINE`]; the daemon and the broker are children of this
 //! process, stopped by their PID.
 
+mod cases;
 #[allow(dead_code)]
 mod loadgen;
 
@@ -24,6 +25,7 @@ use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use cases::Selection;
 use loadgen::Share;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -209,18 +211,9 @@ fn kafka_case(n: u64, partitions: i32, compression: &str) -> Row {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let named: Vec<&str> = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .map(String::as_str)
-        .collect();
-    let want = |c: &str| named.is_empty() || named.contains(&c);
-    let n: u64 = std::env::var("LOGWELL_BENCH_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 100_000 } else { 500_000 });
+    let selection = Selection::from_args();
+    let want = |c: &str| selection.wants(c);
+    let n = selection.messages(500_000, 100_000);
     let mut rows = Vec::new();
     if want("file") {
         rows.push(file_case(n));
