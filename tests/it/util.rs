@@ -170,6 +170,7 @@ impl Daemon {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// The daemon's process id.
     pub fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().pid()
     }
@@ -342,20 +343,18 @@ pub fn assert_line(line: &str, pattern: &str) {
 /// A client process started by a test (`curl -N`, `nc`, `logwell follow`) whose standard
 /// output is collected line by line on a thread; killed (by its PID) when dropped.
 pub struct Streamed {
-    child: Child,
+    child: Proc,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Streamed {
     /// Starts `cmd` with its output collected.
     pub fn spawn(mut cmd: Command) -> Streamed {
-        let mut child = cmd
-            .stdin(Stdio::piped())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the client");
-        let out = child.stdout.take().unwrap();
+            .stderr(Stdio::inherit());
+        let mut child = Proc::spawn_as_set("the client", cmd).or_panic();
+        let out = child.child_mut().stdout.take().unwrap();
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = lines.clone();
         std::thread::spawn(move || {
@@ -396,18 +395,17 @@ impl Streamed {
 
     /// The client's process id.
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.child.pid()
     }
 
     /// Sends the client a signal (it is ours: we started it).
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on the PID of a child we started and have not reaped.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill {sig}");
+        self.child.signal(sig).or_panic();
     }
 
     /// Writes to the client's standard input.
     pub fn send(&mut self, bytes: &[u8]) {
-        let stdin = self.child.stdin.as_mut().unwrap();
+        let stdin = self.child.child_mut().stdin.as_mut().unwrap();
         stdin.write_all(bytes).unwrap();
         stdin.flush().unwrap();
     }
@@ -415,7 +413,7 @@ impl Streamed {
     /// Waits for the client to exit by itself; returns its status.
     pub fn wait_exit(&mut self) -> ExitStatus {
         let lines = self.lines.clone();
-        let child = &mut self.child;
+        let child = self.child.child_mut();
         wait::try_until(
             DEADLINE,
             "the client to exit",
@@ -427,9 +425,9 @@ impl Streamed {
 }
 
 impl Drop for Streamed {
+    /// SIGKILL: a test that drops its client is done with it.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 }
 
