@@ -64,22 +64,21 @@ fn root_log_dir(dir: &Path) {
 
 /// The one child of `parent` (the worker), waiting for it to appear.
 fn worker_of(parent: i32) -> i32 {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let children: Vec<i32> = std::fs::read_dir("/proc")
+    let children = || -> Vec<i32> {
+        std::fs::read_dir("/proc")
             .unwrap()
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
             .filter(|pid| status_field(*pid, "PPid").as_deref() == Some(&parent.to_string()))
-            .collect();
-        if let [one] = children[..] {
-            return one;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no single worker under {parent}: {children:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .collect()
+    };
+    crate::util::wait_for(
+        &format!("a single worker under {parent}"),
+        || match children()[..] {
+            [one] => Some(one),
+            _ => None,
+        },
+        || format!("children: {:?}", children()),
+    )
 }
 
 /// One line of `/proc/PID/status`, its value trimmed; `None` when the process is gone.
