@@ -213,21 +213,11 @@ fn sighup_with_rotation_and_config_change_during_load_loses_nothing() {
     threads.into_iter().for_each(|t| t.join().unwrap());
     // Everything is in all.log.1 + all.log, exactly once, in order.
     let total = conns * per_conn;
-    let deadline = std::time::Instant::now() + crate::util::DEADLINE;
-    let text = loop {
+    let text = d.wait_for(&format!("{total} lines in all.log.1 + all.log"), || {
         let old = std::fs::read_to_string(d.path("all.log.1")).unwrap();
         let new = std::fs::read_to_string(d.path("all.log")).unwrap_or_default();
-        if old.lines().count() + new.lines().count() >= total {
-            break old + &new;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {} of {total} lines:\n{}",
-            old.lines().count() + new.lines().count(),
-            d.log()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+        (old.lines().count() + new.lines().count() >= total).then(|| old + &new)
+    });
     check_all_once_in_order(&text, conns, per_conn);
     assert!(
         !std::fs::read_to_string(d.path("all.log"))
