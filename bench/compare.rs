@@ -71,17 +71,19 @@ mod latency;
 #[allow(dead_code)]
 mod loadgen;
 #[allow(dead_code)]
-mod pki;
-
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use loadgen::{Framing, Sent, Share};
+use testkit::child::Proc;
+use testkit::peers::{first_line, Peers};
+use testkit::pki;
+use testkit::ports::free_port;
 
 /// logwelld, built by Cargo with the bench (release-based) profile, unless
 /// `LOGWELL_COMPARE_LOGWELLD` names another build (an older commit's, for a before/after).
@@ -287,7 +289,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let peers = match Peers::find() {
+    let peers = match Peers::from_env_or_fetch(Path::new(env!("CARGO_MANIFEST_DIR"))) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("compare: {e}");
@@ -295,7 +297,7 @@ fn main() {
         }
     };
     println!("{}", machine());
-    println!("{}", peers.versions());
+    println!("{}", versions(&peers));
     let mut results: Vec<Outcome> = Vec::new();
     let mut latencies = latency::Results::new();
     for round in 1..=opts.rounds {
@@ -502,88 +504,17 @@ fn floor_main(args: &[String]) -> i32 {
     }
 }
 
-/// Where `scripts/peers.sh` unpacked rsyslog and syslog-ng.
-struct Peers {
-    vars: HashMap<String, String>,
-}
-
-impl Peers {
-    fn find() -> Result<Peers, String> {
-        let dir = match std::env::var_os("LOGWELL_PEERS_DIR") {
-            Some(d) => PathBuf::from(d),
-            None => {
-                let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-                let target = std::env::var_os("CARGO_TARGET_DIR")
-                    .map_or_else(|| root.join("target"), PathBuf::from);
-                let dir = target.join("peers");
-                eprintln!("compare: fetching rsyslog and syslog-ng with scripts/peers.sh");
-                let status = Command::new(root.join("scripts/peers.sh"))
-                    .arg(&dir)
-                    .stdout(Stdio::null())
-                    .status()
-                    .map_err(|e| format!("scripts/peers.sh: {e}"))?;
-                if !status.success() {
-                    return Err(format!(
-                        "scripts/peers.sh {} failed: {status}",
-                        dir.display()
-                    ));
-                }
-                dir
-            }
-        };
-        let env = dir.join("env");
-        let text = std::fs::read_to_string(&env).map_err(|e| {
-            format!(
-                "{}: {e}; run scripts/peers.sh {}",
-                env.display(),
-                dir.display()
-            )
-        })?;
-        let vars = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Ok(Peers { vars })
-    }
-
-    fn get(&self, key: &str) -> PathBuf {
-        PathBuf::from(self.vars.get(key).map_or("", String::as_str))
-    }
-
-    fn versions(&self) -> String {
-        let first = |mut c: Command| {
-            c.output()
-                .ok()
-                .map(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .lines()
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .trim_end_matches("compiled with:")
-                        .trim()
-                        .to_string()
-                })
-                .unwrap_or_default()
-        };
-        let mut rs = Command::new(self.get("RSYSLOGD"));
-        rs.arg("-v");
-        let mut ng = Command::new(self.get("SYSLOG_NG"));
-        ng.env("LD_LIBRARY_PATH", self.get("SYSLOG_NG_LIBDIR"))
-            .arg("--module-path")
-            .arg(self.get("SYSLOG_NG_MODDIR"))
-            .arg("--version");
-        let mut lw = Command::new(logwelld());
-        lw.arg("--version");
-        format!("{}; {}; {}", first(lw), first(rs), first(ng))
-    }
+/// The versions of logwelld and of the peers, for the report.
+fn versions(peers: &Peers) -> String {
+    let mut lw = Command::new(logwelld());
+    lw.arg("--version");
+    let (rs, ng) = peers.versions();
+    format!("{}; {rs}; {ng}", first_line(lw))
 }
 
 /// A receiver this benchmark started, in its own temporary directory.
 struct Receiver {
-    kind: Kind,
-    child: Option<Child>,
+    child: Option<Proc>,
     dir: tempfile::TempDir,
     port: u16,
     unix: PathBuf,
@@ -602,7 +533,7 @@ impl Receiver {
         let output = d.join("messages.log");
         let tls = matches!(case.load, Load::Tls { .. });
         if tls {
-            pki::make(&d, loadgen::TLS_SERVER_NAME)?;
+            pki::make_server(&d, loadgen::TLS_SERVER_NAME)?;
         }
         let connections = match case.load {
             Load::Tcp { connections, .. }
@@ -632,24 +563,11 @@ impl Receiver {
                     &conf,
                     &untuned(case, rsyslog_config(&d, port, tls, connections)),
                 )?;
-                let mut c = Command::new(peers.get("RSYSLOGD"));
-                c.arg("-n")
-                    .arg("-f")
-                    .arg(&conf)
-                    .arg("-M")
-                    .arg(peers.get("RSYSLOG_MODDIR"))
-                    .arg("-i")
-                    .arg(d.join("rsyslog.pid"));
-                c
+                peers.rsyslogd(&conf, &d)?
             }
             Kind::SyslogNg | Kind::SyslogNgTuned => {
                 let conf = d.join("syslog-ng.conf");
-                let moddir = peers.get("SYSLOG_NG_MODDIR");
-                let version = moddir
-                    .file_name()
-                    .and_then(|v| v.to_str())
-                    .unwrap_or("3.38")
-                    .to_string();
+                let version = peers.syslog_ng_version()?;
                 let text = untuned(
                     case,
                     syslog_ng_config(&SyslogNgConf {
@@ -663,21 +581,7 @@ impl Receiver {
                     }),
                 );
                 write(&conf, &text)?;
-                let mut c = Command::new(peers.get("SYSLOG_NG"));
-                c.env("LD_LIBRARY_PATH", peers.get("SYSLOG_NG_LIBDIR"))
-                    .arg("-F")
-                    .arg("--no-caps")
-                    .arg("-f")
-                    .arg(&conf)
-                    .arg("--module-path")
-                    .arg(&moddir)
-                    .arg("-p")
-                    .arg(d.join("syslog-ng.pid"))
-                    .arg("-c")
-                    .arg(d.join("syslog-ng.ctl"))
-                    .arg("-R")
-                    .arg(d.join("syslog-ng.persist"));
-                c
+                peers.syslog_ng(&conf, &d)?
             }
             Kind::Floor => {
                 let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -695,16 +599,9 @@ impl Receiver {
                 c
             }
         };
-        let log = std::fs::File::create(d.join("stderr.log")).map_err(|e| e.to_string())?;
-        let child = cmd
-            .current_dir(&d)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", kind.name()))?;
+        cmd.current_dir(&d);
+        let child = Proc::spawn(kind.name(), cmd, &d.join("stderr.log"))?.grace(STOP_DEADLINE);
         let mut r = Receiver {
-            kind,
             child: Some(child),
             dir,
             port,
@@ -717,30 +614,21 @@ impl Receiver {
 
     /// Waits until the TCP (or TLS) port accepts, and the Unix socket exists when asked.
     fn wait_ready(&mut self, unix: bool) -> Result<(), String> {
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            let tcp = TcpStream::connect(("127.0.0.1", self.port)).is_ok();
-            if tcp && (!unix || self.unix.exists()) {
-                // Inputs other than the probed one may start a moment later.
-                std::thread::sleep(Duration::from_millis(300));
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.as_mut().expect("running").try_wait() {
-                return Err(format!(
-                    "{} exited with {status}:\n{}",
-                    self.kind.name(),
-                    self.log()
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "{} did not listen within {START_DEADLINE:?}:\n{}",
-                    self.kind.name(),
-                    self.log()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (port, socket) = (self.port, self.unix.clone());
+        let what = if unix {
+            format!("listen on 127.0.0.1:{port} and create {}", socket.display())
+        } else {
+            format!("listen on 127.0.0.1:{port}")
+        };
+        self.child
+            .as_mut()
+            .expect("running")
+            .wait_ready(START_DEADLINE, &what, || {
+                TcpStream::connect(("127.0.0.1", port)).is_ok() && (!unix || socket.exists())
+            })?;
+        // Inputs other than the probed one may start a moment later.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(())
     }
 
     fn log(&self) -> String {
@@ -748,7 +636,7 @@ impl Receiver {
     }
 
     fn pid(&self) -> i32 {
-        self.child.as_ref().expect("running").id() as i32
+        self.child.as_ref().expect("running").pid()
     }
 
     fn cpu_secs(&self) -> f64 {
@@ -781,28 +669,16 @@ impl Receiver {
 
     /// SIGTERM to our child, SIGKILL after [`STOP_DEADLINE`].
     fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        // SAFETY: kill(2) on the PID of a child we started and have not reaped.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_DEADLINE;
-        while child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if let Some(mut child) = self.child.take() {
+            child.stop();
         }
-        let _ = child.wait();
     }
 }
 
 impl Drop for Receiver {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+            child.kill();
         }
     }
 }
@@ -1361,17 +1237,6 @@ fn split(n: u64, parts: usize) -> Vec<(u64, u64)> {
             (first, n * (i + 1) / parts - first)
         })
         .collect()
-}
-
-fn free_port() -> Result<u16, String> {
-    for _ in 0..100 {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-        let port = tcp.local_addr().map_err(|e| e.to_string())?.port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err("no free port on 127.0.0.1".into())
 }
 
 fn machine() -> String {

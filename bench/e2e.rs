@@ -89,21 +89,23 @@
 //! Every wait is bounded: a case gives up after [`CASE_DEADLINE`]. The daemons are children of
 //! this process and are stopped by their PID (SIGTERM, then SIGKILL after [`STOP_DEADLINE`]).
 
-mod journald;
 mod loadgen;
-mod pki;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use loadgen::{Sent, Share};
+use testkit::child::Proc;
+use testkit::journald::Journald;
+use testkit::pki;
+use testkit::ports::free_port;
 
 /// The daemon under test: the one Cargo built with the bench (release-based) profile, or
 /// `LOGWELL_BENCH_LOGWELLD=PATH` (an earlier build kept aside, to compare before and after).
@@ -792,7 +794,7 @@ fn run_case(case: &Case, n: u64, opts: &Options, build: &Build) -> Outcome {
     // The journal case: a journald of its own, filled before the daemon starts; the clock
     // starts with the daemon.
     let journald = if matches!(case.load, Load::Journal) {
-        let j = match journald::Journald::start() {
+        let j = match Journald::start("logwellbench") {
             Ok(j) => j,
             Err(why) => {
                 out.skipped = Some(why);
@@ -1091,7 +1093,7 @@ fn run_case(case: &Case, n: u64, opts: &Options, build: &Build) -> Outcome {
 
 /// Pre-fills the journal of `j` with `n` entries (sequence numbers `0..n`), waits until
 /// journald has stored the last one and checks `journalctl` counts them all.
-fn fill_journal(j: &journald::Journald, n: u64, out: &mut Outcome) -> Result<(), String> {
+fn fill_journal(j: &Journald, n: u64, out: &mut Outcome) -> Result<(), String> {
     let t = Instant::now();
     let deadline = t + JOURNAL_FILL_DEADLINE;
     let share = Share {
@@ -1235,7 +1237,7 @@ struct Counters {
 
 /// A `logwelld` this benchmark started, in its own temporary directory.
 struct Daemon {
-    child: Option<Child>,
+    child: Option<Proc>,
     /// Holds the config, sockets and output; removed when the daemon is dropped.
     _dir: tempfile::TempDir,
     port: u16,
@@ -1278,13 +1280,8 @@ impl Daemon {
         let mut extra_inputs = String::new();
         let mut tls_port = 0;
         if tls {
-            pki::make(d, loadgen::TLS_SERVER_NAME)?;
-            tls_port = loop {
-                let p = free_port()?;
-                if p != port {
-                    break p;
-                }
-            };
+            pki::make_server(d, loadgen::TLS_SERVER_NAME)?;
+            tls_port = free_port()?;
             let _ = write!(
                 extra_inputs,
                 "\n[input.tls]\ntype = \"tls\"\nlisten = \"127.0.0.1:{tls_port}\"\n\
@@ -1353,16 +1350,13 @@ output = "out"
         );
         std::fs::write(&config, text).map_err(|e| format!("writing the config: {e}"))?;
         let stderr = d.join("stderr.log");
-        let log = std::fs::File::create(&stderr).map_err(|e| format!("stderr log: {e}"))?;
-        let child = Command::new(logwelld)
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting {logwelld}: {e}"))?;
-        let mut daemon = Daemon {
+        let mut cmd = Command::new(logwelld);
+        cmd.arg("--config").arg(&config);
+        let mut child = Proc::spawn("logwelld", cmd, &stderr)?;
+        child.wait_ready(START_DEADLINE, "answer on its control socket", || {
+            counters(&control, "tcp").is_ok()
+        })?;
+        let daemon = Daemon {
             child: Some(child),
             _dir: dir,
             port,
@@ -1372,28 +1366,11 @@ output = "out"
             output,
             stderr,
         };
-        let deadline = Instant::now() + START_DEADLINE;
-        while daemon.counters("tcp").is_err() {
-            if let Ok(Some(status)) = daemon.child_mut().try_wait() {
-                return Err(format!("logwelld exited with {status}:\n{}", daemon.log()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "logwelld did not answer within {START_DEADLINE:?}:\n{}",
-                    daemon.log()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Ok(daemon)
     }
 
-    fn child_mut(&mut self) -> &mut Child {
-        self.child.as_mut().expect("daemon is running")
-    }
-
     fn pid(&self) -> i32 {
-        self.child.as_ref().expect("daemon is running").id() as i32
+        self.child.as_ref().expect("daemon is running").pid()
     }
 
     /// The daemon's diagnostics (its stderr).
@@ -1404,28 +1381,7 @@ output = "out"
     /// The counters of input `input` and of the output, over the control socket (the same
     /// request `logwell stats --json` makes: one line `stats`, one JSON line back).
     fn counters(&self, input: &str) -> Result<Counters, String> {
-        let ask = || -> std::io::Result<String> {
-            let mut sock = UnixStream::connect(&self.control)?;
-            sock.set_read_timeout(Some(Duration::from_secs(5)))?;
-            sock.set_write_timeout(Some(Duration::from_secs(5)))?;
-            sock.write_all(b"stats\n")?;
-            let mut reply = String::new();
-            sock.read_to_string(&mut reply)?;
-            Ok(reply)
-        };
-        let reply = ask().map_err(|e| format!("control socket: {e}"))?;
-        let v: serde_json::Value = serde_json::from_str(reply.trim())
-            .map_err(|e| format!("stats reply is not JSON ({e}): {reply}"))?;
-        let get = |kind: &str, name: &str, counter: &str| {
-            v[kind][name][counter]
-                .as_u64()
-                .ok_or_else(|| format!("no {kind}.{name}.{counter} in {reply}"))
-        };
-        Ok(Counters {
-            received: get("inputs", input, "received")?,
-            dropped: get("inputs", input, "dropped")?,
-            written: get("outputs", "out", "written")?,
-        })
+        counters(&self.control, input)
     }
 
     /// utime + stime of every thread so far, in seconds.
@@ -1479,41 +1435,52 @@ output = "out"
 
     /// SIGTERM to our child, then waits for it; SIGKILL after [`STOP_DEADLINE`].
     fn stop(&mut self) -> Result<ExitStatus, String> {
-        let pid = self.pid();
-        // SAFETY: kill(2) on the PID of a child we started and have not reaped.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_DEADLINE;
-        let child = self.child_mut();
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    self.child = None;
-                    return Ok(status);
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    self.child = None;
-                    return Err(format!(
-                        "logwelld (pid {pid}) ignored SIGTERM for {STOP_DEADLINE:?}; killed"
-                    ));
-                }
-                Err(e) => return Err(format!("waiting for logwelld: {e}")),
-            }
-        }
+        let mut child = self.child.take().expect("daemon is running");
+        child.signal(libc::SIGTERM)?;
+        child.wait_exit(STOP_DEADLINE).map_err(|_| {
+            child.kill();
+            format!(
+                "logwelld (pid {}) ignored SIGTERM for {STOP_DEADLINE:?}; killed",
+                child.pid()
+            )
+        })
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+            child.kill();
         }
     }
+}
+
+/// The counters of input `input` and of the output `out`, over the control socket at
+/// `control` (the same request `logwell stats --json` makes: one line `stats`, one JSON line
+/// back).
+fn counters(control: &Path, input: &str) -> Result<Counters, String> {
+    let ask = || -> std::io::Result<String> {
+        let mut sock = UnixStream::connect(control)?;
+        sock.set_read_timeout(Some(Duration::from_secs(5)))?;
+        sock.set_write_timeout(Some(Duration::from_secs(5)))?;
+        sock.write_all(b"stats\n")?;
+        let mut reply = String::new();
+        sock.read_to_string(&mut reply)?;
+        Ok(reply)
+    };
+    let reply = ask().map_err(|e| format!("control socket: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(reply.trim())
+        .map_err(|e| format!("stats reply is not JSON ({e}): {reply}"))?;
+    let get = |kind: &str, name: &str, counter: &str| {
+        v[kind][name][counter]
+            .as_u64()
+            .ok_or_else(|| format!("no {kind}.{name}.{counter} in {reply}"))
+    };
+    Ok(Counters {
+        received: get("inputs", input, "received")?,
+        dropped: get("inputs", input, "dropped")?,
+        written: get("outputs", "out", "written")?,
+    })
 }
 
 /// The command name and utime + stime (seconds) from a `/proc/.../stat` file.
@@ -1532,18 +1499,6 @@ fn proc_cpu(path: &str) -> Option<(String, f64)> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     Some((name, ticks as f64 / hz))
-}
-
-/// A port free for both TCP and UDP on 127.0.0.1 (bound once to find it, then released).
-fn free_port() -> Result<u16, String> {
-    for _ in 0..100 {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-        let port = tcp.local_addr().map_err(|e| e.to_string())?.port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err("no free port on 127.0.0.1".into())
 }
 
 /// This process's user + system CPU so far (the generator and the polling), in seconds.
@@ -1743,7 +1698,7 @@ fn read_lines(
 
 /// A `perf record` attached to the daemon.
 struct Perf {
-    child: Child,
+    child: Proc,
     data: PathBuf,
 }
 
@@ -1751,15 +1706,14 @@ fn start_perf(dir: &Path, case: &str, pid: i32, errors: &mut Vec<String>) -> Opt
     let _ = std::fs::create_dir_all(dir);
     let data = dir.join(format!("perf-{case}.data"));
     let freq = std::env::var("LOGWELL_BENCH_PERF_FREQ").unwrap_or_else(|_| "1999".into());
-    let child = Command::new("perf")
-        .args(["record", "-F", &freq, "-g", "-o"])
+    let mut cmd = Command::new("perf");
+    cmd.args(["record", "-F", &freq, "-g", "-o"])
         .arg(&data)
         .args(["-p", &pid.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    match child {
+        .stderr(Stdio::null());
+    match Proc::spawn_as_set("perf", cmd) {
         Ok(child) => {
             // Give perf time to attach before the clock starts.
             std::thread::sleep(Duration::from_millis(500));
@@ -1773,20 +1727,14 @@ fn start_perf(dir: &Path, case: &str, pid: i32, errors: &mut Vec<String>) -> Opt
 }
 
 fn stop_perf(mut p: Perf, errors: &mut Vec<String>) {
-    // SAFETY: kill(2) on the PID of the perf we started; SIGINT makes it write its data.
-    unsafe { libc::kill(p.child.id() as i32, libc::SIGINT) };
-    let deadline = Instant::now() + STOP_DEADLINE;
-    loop {
-        match p.child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = p.child.kill();
-                let _ = p.child.wait();
-                errors.push("perf did not stop; killed".into());
-                break;
-            }
-        }
+    // SIGINT makes perf write its data.
+    let stopped = p
+        .child
+        .signal(libc::SIGINT)
+        .and_then(|()| p.child.wait_exit(STOP_DEADLINE));
+    if stopped.is_err() {
+        p.child.kill();
+        errors.push("perf did not stop; killed".into());
     }
     println!(
         "   perf data: {} (perf report -i {} --no-children)",

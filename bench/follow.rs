@@ -22,8 +22,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use testkit::child::Proc;
+use testkit::ports::free_port;
+use testkit::OrPanic;
 
 /// The release `logwelld` Cargo built, unless `LOGWELL_BENCH_LOGWELLD` names another build
 /// (an older commit's, for a before/after).
@@ -41,18 +45,10 @@ const FILL_MESSAGES: u64 = 3_000_000;
 const STALLED_MESSAGES: u64 = 3_000_000;
 
 struct Daemon {
-    child: Child,
+    child: Proc,
     dir: tempfile::TempDir,
     port: u16,
     http: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Daemon {
@@ -61,7 +57,7 @@ impl Daemon {
             .prefix("logwell-follow-")
             .tempdir()
             .unwrap();
-        let (port, http) = (free_port(), free_port());
+        let (port, http) = (free_port().or_panic(), free_port().or_panic());
         let d = dir.path().display();
         let config = format!(
             r#"[daemon]
@@ -93,19 +89,14 @@ max_subscribers_per_peer = 2000
         );
         let path = dir.path().join("logwell.toml");
         std::fs::write(&path, config).unwrap();
-        let child = Command::new(logwelld())
-            .arg("--config")
+        let mut cmd = Command::new(logwelld());
+        cmd.arg("--config")
             .arg(&path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start logwelld (cargo bench builds it)");
-        let deadline = Instant::now() + DEADLINE;
-        while TcpStream::connect(("127.0.0.1", http)).is_err() {
-            assert!(Instant::now() < deadline, "logwelld did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            .stderr(Stdio::inherit());
+        let mut child = Proc::spawn_as_set("logwelld", cmd).or_panic();
+        child.wait_port(http, DEADLINE).or_panic();
         Daemon {
             child,
             dir,
@@ -119,7 +110,7 @@ max_subscribers_per_peer = 2000
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.pid()))
             .unwrap_or_default();
         status
             .lines()
@@ -131,7 +122,7 @@ max_subscribers_per_peer = 2000
     /// CPU seconds (user + system) of the follow service's threads, from
     /// `/proc/PID/task/*/stat` (USER_HZ ticks).
     fn follow_cpu(&self) -> f64 {
-        let tasks = format!("/proc/{}/task", self.child.id());
+        let tasks = format!("/proc/{}/task", self.child.pid());
         let mut ticks = 0.0;
         for t in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
             let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
@@ -167,14 +158,6 @@ max_subscribers_per_peer = 2000
                 return r;
             }
         }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
     }
 }
 

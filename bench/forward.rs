@@ -20,23 +20,31 @@
 //! loss and duplicates come from the file itself. Every wait is bounded by [`CASE_DEADLINE`];
 //! daemons are children of this process, stopped by their PID.
 
+mod cases;
 #[allow(dead_code)]
 mod loadgen;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use cases::Selection;
 use loadgen::Share;
+use testkit::child::Proc;
+use testkit::logwelld::{self, Binaries};
+use testkit::ports::free_port;
+use testkit::{pki, wait, OrPanic};
 
-const LOGWELLD: &str = env!("CARGO_BIN_EXE_logwelld");
-const LOGWELL: &str = env!("CARGO_BIN_EXE_logwell");
+const BINARIES: Binaries = Binaries {
+    logwelld: env!("CARGO_BIN_EXE_logwelld"),
+    logwell: env!("CARGO_BIN_EXE_logwell"),
+};
 /// The longest any case may take.
 const CASE_DEADLINE: Duration = Duration::from_secs(600);
 
 struct Daemon {
-    child: Child,
+    child: Proc,
     dir: PathBuf,
     name: &'static str,
 }
@@ -52,38 +60,19 @@ impl Daemon {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new(LOGWELLD)
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start logwelld");
-        let d = Daemon {
+        let socket = dir.join(format!("{name}.sock"));
+        let log = dir.join(format!("{name}.log"));
+        let child = logwelld::start(BINARIES, &config, &socket, &log).or_panic();
+        Daemon {
             child,
             dir: dir.to_path_buf(),
             name,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while d.stats().is_none() {
-            assert!(Instant::now() < deadline, "{name} did not start");
-            std::thread::sleep(Duration::from_millis(20));
         }
-        d
     }
 
     fn stats(&self) -> Option<serde_json::Value> {
-        let out = Command::new(LOGWELL)
-            .args(["stats", "--json", "--socket"])
-            .arg(self.dir.join(format!("{}.sock", self.name)))
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).ok())
-            .flatten()
+        let socket = self.dir.join(format!("{}.sock", self.name));
+        logwelld::stats(BINARIES.logwell, &socket)
     }
 
     fn output(&self, output: &str, counter: &str) -> u64 {
@@ -92,19 +81,17 @@ impl Daemon {
     }
 
     fn wait(&self, output: &str, counter: &str, n: u64, start: Instant) {
-        while self.output(output, counter) < n {
-            assert!(
-                start.elapsed() < CASE_DEADLINE,
-                "{} {output}.{counter} stayed below {n}",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let left = CASE_DEADLINE.saturating_sub(start.elapsed());
+        let what = format!("{} {output}.{counter} to reach {n}", self.name);
+        wait::until(left, &what, || {
+            (self.output(output, counter) >= n).then_some(())
+        })
+        .or_panic();
     }
 
     /// utime + stime in seconds.
     fn cpu(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.pid())).unwrap();
         let after = &stat[stat.rfind(')').unwrap() + 2..];
         let f: Vec<&str> = after.split(' ').collect();
         let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
@@ -112,7 +99,7 @@ impl Daemon {
     }
 
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.pid())).unwrap();
         let kb: f64 = status
             .lines()
             .find(|l| l.starts_with("VmHWM:"))
@@ -122,26 +109,10 @@ impl Daemon {
         kb / 1024.0
     }
 
-    fn stop(mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.wait();
+    /// SIGTERM, SIGKILL after a minute.
+    fn stop(self) {
+        self.child.grace(Duration::from_secs(60)).stop();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn central_config(port: u16, dir: &Path, tls: bool) -> String {
@@ -165,10 +136,12 @@ fn host_config(port: u16, central: u16, extra: &str, queue: &str) -> String {
     )
 }
 
+/// A self-signed certificate for localhost (`server.pem`, `server.key`); its SHA-256
+/// fingerprint, which the host pins.
 fn make_cert(dir: &Path) -> String {
-    let ok = Command::new("openssl")
-        .current_dir(dir)
-        .args([
+    pki::openssl(
+        dir,
+        &[
             "req",
             "-x509",
             "-newkey",
@@ -186,13 +159,9 @@ fn make_cert(dir: &Path) -> String {
             "/CN=localhost",
             "-addext",
             "subjectAltName=DNS:localhost",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "openssl req failed");
+        ],
+    )
+    .or_panic();
     let out = Command::new("openssl")
         .current_dir(dir)
         .args([
@@ -257,7 +226,7 @@ struct Row {
 fn relay(case: &'static str, tls: bool, n: u64) -> Row {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (cport, hport) = (free_port(), free_port());
+    let (cport, hport) = (free_port().or_panic(), free_port().or_panic());
     let extra = if tls {
         let pin = make_cert(d);
         format!("protocol = \"tls\"\nfingerprints = [\"{pin}\"]\nserver_name = \"localhost\"\n")
@@ -293,7 +262,7 @@ fn relay(case: &'static str, tls: bool, n: u64) -> Row {
 fn drain(n: u64) -> Row {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (cport, hport) = (free_port(), free_port());
+    let (cport, hport) = (free_port().or_panic(), free_port().or_panic());
     let config = host_config(
         hport,
         cport,
@@ -340,18 +309,9 @@ fn drain(n: u64) -> Row {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let named: Vec<&str> = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .map(String::as_str)
-        .collect();
-    let want = |c: &str| named.is_empty() || named.contains(&c);
-    let relay_n: u64 = std::env::var("LOGWELL_BENCH_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 100_000 } else { 1_000_000 });
+    let selection = Selection::from_args();
+    let want = |c: &str| selection.wants(c);
+    let relay_n = selection.messages(1_000_000, 100_000);
     let mut rows = Vec::new();
     if want("relay_tcp") {
         rows.push(relay("relay_tcp", false, relay_n));

@@ -17,74 +17,40 @@
 //! Every wait is bounded by [`CASE_DEADLINE`]; the daemon and the broker are children of this
 //! process, stopped by their PID.
 
+mod cases;
 #[allow(dead_code)]
 mod loadgen;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use cases::Selection;
 use loadgen::Share;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use testkit::broker::{tansu, Broker};
+use testkit::child::Proc;
+use testkit::logwelld::{self, Binaries};
+use testkit::ports::free_port;
+use testkit::{wait, OrPanic};
 
-const LOGWELLD: &str = env!("CARGO_BIN_EXE_logwelld");
-const LOGWELL: &str = env!("CARGO_BIN_EXE_logwell");
+const BINARIES: Binaries = Binaries {
+    logwelld: env!("CARGO_BIN_EXE_logwelld"),
+    logwell: env!("CARGO_BIN_EXE_logwell"),
+};
 /// The longest any case may take.
 const CASE_DEADLINE: Duration = Duration::from_secs(600);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills a child (by its PID) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn broker(port: u16) -> Proc {
-    let tansu = std::env::var("LOGWELL_TANSU")
-        .expect("LOGWELL_TANSU: run eval \"$(scripts/kafka-broker.sh)\" first");
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(tansu)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tansu");
-    let p = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not listen");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    p
+/// A Tansu broker on a free port, listening.
+fn broker() -> Broker {
+    let bin = tansu().expect("LOGWELL_TANSU: run eval \"$(scripts/kafka-broker.sh)\" first");
+    let mut b = Broker::new(bin).or_panic();
+    b.start().or_panic();
+    b
 }
 
 fn create_topic(brokers: &str, partitions: i32) {
@@ -157,46 +123,24 @@ fn daemon(dir: &Path, body: &str) -> Proc {
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(dir.join("logwelld.log")).unwrap();
-    let child = Command::new(LOGWELLD)
-        .arg("--config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start logwelld");
-    let p = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while stat(dir, "x", "written").is_none() {
-        assert!(Instant::now() < deadline, "logwelld did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
+    let (socket, log) = (dir.join("c.sock"), dir.join("logwelld.log"));
+    logwelld::start(BINARIES, &config, &socket, &log)
+        .or_panic()
+        .grace(Duration::from_secs(30))
 }
 
 /// An output's counter; `None` while the daemon does not answer.
 fn stat(dir: &Path, output: &str, counter: &str) -> Option<u64> {
-    let out = Command::new(LOGWELL)
-        .args(["stats", "--json", "--socket"])
-        .arg(dir.join("c.sock"))
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let v = logwelld::stats(BINARIES.logwell, &dir.join("c.sock"))?;
     Some(v["outputs"][output][counter].as_u64().unwrap_or(0))
 }
 
 fn wait(dir: &Path, output: &str, counter: &str, n: u64, t0: Instant) {
-    while stat(dir, output, counter).unwrap_or(0) < n {
-        assert!(
-            t0.elapsed() < CASE_DEADLINE,
-            "{output}.{counter} stayed below {n}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let left = CASE_DEADLINE.saturating_sub(t0.elapsed());
+    wait::until(left, &format!("{output}.{counter} to reach {n}"), || {
+        (stat(dir, output, counter).unwrap_or(0) >= n).then_some(())
+    })
+    .or_panic();
 }
 
 fn send(port: u16, count: u64) {
@@ -221,7 +165,7 @@ struct Row {
 
 fn file_case(n: u64) -> Row {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = free_port().or_panic();
     let body = format!(
         "[input.tcp]\ntype = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\n\n[output.x]\ntype = \"file\"\npath = \"{}/out.log\"\nformat = \"rfc3339\"\n\n[[rule]]\noutput = \"x\"\n",
         dir.path().display()
@@ -242,9 +186,9 @@ fn file_case(n: u64) -> Row {
 
 fn kafka_case(n: u64, partitions: i32, compression: &str) -> Row {
     let dir = tempfile::tempdir().unwrap();
-    let (port, bport) = (free_port(), free_port());
-    let _broker = broker(bport);
-    let brokers = format!("127.0.0.1:{bport}");
+    let port = free_port().or_panic();
+    let broker = broker();
+    let brokers = broker.brokers();
     create_topic(&brokers, partitions);
     let body = format!(
         "[input.tcp]\ntype = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\n\n[output.x]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"bench\"\ncompression = \"{compression}\"\n\n[[rule]]\noutput = \"x\"\n"
@@ -267,18 +211,9 @@ fn kafka_case(n: u64, partitions: i32, compression: &str) -> Row {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let named: Vec<&str> = args
-        .iter()
-        .filter(|a| !a.starts_with('-'))
-        .map(String::as_str)
-        .collect();
-    let want = |c: &str| named.is_empty() || named.contains(&c);
-    let n: u64 = std::env::var("LOGWELL_BENCH_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if quick { 100_000 } else { 500_000 });
+    let selection = Selection::from_args();
+    let want = |c: &str| selection.wants(c);
+    let n = selection.messages(500_000, 100_000);
     let mut rows = Vec::new();
     if want("file") {
         rows.push(file_case(n));

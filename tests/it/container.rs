@@ -8,9 +8,8 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use crate::util::{Daemon, Launcher, DEADLINE};
+use crate::util::{wait_for, wait_until, Daemon, Launcher};
 
 /// Makes `/dev` (with its pseudo devices bound in) and `/run` private and empty, then runs
 /// logwelld as the namespace's PID 1.
@@ -131,24 +130,18 @@ fn logwelld_as_pid_1(d: &mut Daemon) {
             .into_iter()
             .find(|(_, name, _)| name == "sleep")
     };
-    let deadline = Instant::now() + DEADLINE;
-    let pid = loop {
-        if let Some((pid, _, _)) = orphan() {
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "the orphan was never adopted");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let pid = wait_for(
+        "the orphan to be adopted",
+        || orphan().map(|(pid, _, _)| pid),
+        String::new,
+    );
     // SAFETY: kill(2) on the orphan this test started in its own namespace.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    let deadline = Instant::now() + DEADLINE;
-    while let Some(child) = orphan() {
-        assert!(
-            Instant::now() < deadline,
-            "the orphan stayed a zombie: {child:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the orphan to be reaped",
+        || orphan().is_none(),
+        || format!("it stayed a zombie: {:?}", orphan()),
+    );
 
     // SIGTERM to PID 1 (`docker stop`): every message it accepted is written.
     // SAFETY: kill(2) on the PID 1 of the namespace this test created.

@@ -6,10 +6,10 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::systemd::{wait_for, with_env};
-use crate::util::{logger, udp_send, Daemon, DEADLINE};
+use crate::util::{logger, udp_send, wait_until, Daemon};
 
 /// What must keep working beside the input whose environment fails: a local socket and the
 /// file it writes to.
@@ -44,19 +44,10 @@ even_with_journald = true
 
 /// Waits until input `name`'s state in `logwell stats --json` is `state`.
 fn wait_state(d: &Daemon, name: &str, state: &str) -> serde_json::Value {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    d.wait_for(&format!("input {name} to become {state}"), || {
         let s = d.stats_json().expect("daemon answers");
-        if s["inputs"][name]["state"] == state {
-            return s["inputs"][name].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "input {name} never became {state}: {s}\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        (s["inputs"][name]["state"] == state).then(|| s["inputs"][name].clone())
+    })
 }
 
 #[test]
@@ -148,11 +139,11 @@ fn a_missing_kmsg_device_degrades_only_its_input_with_a_hint_about_devices() {
     assert!(all.contains("local without kmsg"), "{all}");
     // A reload tries again (and counts the fault again: the device is still missing).
     d.signal(libc::SIGHUP);
-    let deadline = Instant::now() + DEADLINE;
-    while d.stats_json().unwrap()["inputs"]["kernel"]["faults"] != 2 {
-        assert!(Instant::now() < deadline, "no second try:\n{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "a second try",
+        || d.stats_json().unwrap()["inputs"]["kernel"]["faults"] == 2,
+        || d.log(),
+    );
     // --check-config warns and succeeds.
     let out = Command::new(env!("CARGO_BIN_EXE_logwelld"))
         .arg("--check-config")

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{free_port, logger, Daemon, Streamed, DEADLINE};
+use crate::util::{free_port, logger, wait_child, wait_until, Daemon, Streamed, DEADLINE};
 
 const CONFIG: &str = r#"
 [input.tcp]
@@ -80,18 +80,15 @@ impl Follow {
         assert!(out.status.success(), "logger failed: {out:?}");
         let file = self.d.path("log/all.json");
         let needle = format!("\"msg\":\"{text}\"");
-        let deadline = Instant::now() + DEADLINE;
-        while !std::fs::read_to_string(&file)
-            .unwrap_or_default()
-            .contains(&needle)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "`{text}` was not written:\n{}",
-                self.d.log()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_until(
+            &format!("`{text}` to be written"),
+            || {
+                std::fs::read_to_string(&file)
+                    .unwrap_or_default()
+                    .contains(&needle)
+            },
+            || self.d.log(),
+        );
     }
 
     /// `logwell rotate OUTPUT` through the daemon's control socket.
@@ -513,14 +510,7 @@ fn the_cursor_file_is_saved_when_follow_is_stopped_by_a_signal() {
     assert_eq!(line, "eight\n");
     drop(out);
     f.log("app", "user.info", "nine");
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "follow did not stop on EPIPE");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_child(&mut child, "follow to stop on EPIPE", String::new);
     assert!(status.success(), "{status:?}");
     let out = f.logwell(&["show", "-o", "cat", "--cursor-file", file_arg]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "nine\n");
@@ -610,11 +600,11 @@ fn a_slow_subscriber_lets_go_of_a_generation_retention_deleted_and_gets_a_gap() 
     // A raw TCP subscriber from the oldest line, with a small receive buffer, not reading.
     let mut slow = stalled_socket(f.tcp);
     slow.write_all(b"file=all n=all o=cat\n").unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    while f.fetch_status()["subscribers"] != 1 {
-        assert!(Instant::now() < deadline, "the subscriber never came");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the subscriber",
+        || f.fetch_status()["subscribers"] == 1,
+        String::new,
+    );
     // Only once it is stalled (its lines stopped coming) does it hold the generation without
     // reading on; a subscriber still reading would let go of it at its next batch.
     wait_stalled(&slow);
@@ -630,11 +620,7 @@ fn a_slow_subscriber_lets_go_of_a_generation_retention_deleted_and_gets_a_gap() 
             .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
             .any(|t| t.starts_with(&log_dir) && t.to_string_lossy().ends_with(" (deleted)"))
     };
-    let deadline = Instant::now() + DEADLINE;
-    while !deleted_held() {
-        assert!(Instant::now() < deadline, "no deleted generation held");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("a deleted generation held", &deleted_held, String::new);
     // Now it reads: what was in flight, then a gap for the rest of the deleted generation,
     // then the lines that are left.
     slow.set_read_timeout(Some(Duration::from_millis(200)))
@@ -664,14 +650,11 @@ fn a_slow_subscriber_lets_go_of_a_generation_retention_deleted_and_gets_a_gap() 
     }
     assert_eq!(lines[gap + 1..], ["middle line", "new line"]);
     // And it let go of the deleted file, so its space is free.
-    let deadline = Instant::now() + DEADLINE;
-    while deleted_held() {
-        assert!(
-            Instant::now() < deadline,
-            "the deleted generation is still held"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the deleted generation to be let go",
+        || !deleted_held(),
+        String::new,
+    );
 }
 
 #[test]
@@ -746,11 +729,11 @@ fn subscriber_limits_and_cors_are_enforced() {
     assert!(second.starts_with("HTTP/1.1 429"), "{second}");
     // Once the first goes away, its slot is free again.
     drop(first);
-    let deadline = Instant::now() + DEADLINE;
-    while f.fetch_status()["subscribers"] != 0 {
-        assert!(Instant::now() < deadline, "the slot was never freed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the slot to be freed",
+        || f.fetch_status()["subscribers"] == 0,
+        String::new,
+    );
     let files = format!("http://127.0.0.1:{}/v1/files", f.http);
     let allowed = head(&["-H", "Origin: https://ops.example.com", &files]);
     assert!(
@@ -782,11 +765,11 @@ fn the_global_subscriber_limit_refuses_with_429_and_frees_slots() {
     tcp.send(b"n=1 o=cat\n");
     tcp.wait_for("a line");
     let wait_subscribers = |n: u64| {
-        let deadline = Instant::now() + DEADLINE;
-        while f.fetch_status()["subscribers"] != n {
-            assert!(Instant::now() < deadline, "never {n} subscribers");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            &format!("{n} subscribers"),
+            || f.fetch_status()["subscribers"] == n,
+            String::new,
+        );
     };
     wait_subscribers(2);
     // Over it, by HTTP: 429 with the reason, which the client prints.
@@ -846,15 +829,11 @@ fn stalled_subscribers_do_not_hold_back_ingestion_and_memory_stays_bounded() {
         let s = stalled_subscriber(f.http);
         stalled.push(s);
     }
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let status = f.fetch_status();
-        if status["subscribers"].as_u64() == Some(200) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "subscribers: {status}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "200 subscribers",
+        || f.fetch_status()["subscribers"].as_u64() == Some(200),
+        || f.fetch_status().to_string(),
+    );
     // 50,000 lines of 200 bytes over one TCP connection: every one is written.
     let n = 50_000;
     let body = "x".repeat(150);
@@ -1186,19 +1165,6 @@ fn the_privilege_separated_worker_serves_root_owned_logs() {
 // The local trust boundary (issue 24, item 1): the follow service never gives a user more
 // than the file system would.
 
-/// Waits until the daemon's diagnostics hold `needle`.
-fn wait_log(d: &Daemon, needle: &str) {
-    let deadline = Instant::now() + DEADLINE;
-    while !d.log().contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "no `{needle}` in the log:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// `curl -s --unix-socket SOCK http://localhost/v1/follow?follow=false&o=cat` run as `user`
 /// (`setpriv` arguments; none for root): the status and the body.
 fn curl_unix(sock: &std::path::Path, user: &[&str]) -> (String, String) {
@@ -1285,7 +1251,7 @@ fn the_local_socket_serves_root_and_adm_and_refuses_other_users() {
     let config = std::fs::read_to_string(&f.d.config).unwrap();
     std::fs::write(&f.d.config, format!("{config}heartbeat_secs = 20\n")).unwrap();
     f.d.signal(libc::SIGHUP);
-    wait_log(&f.d, "configuration reloaded");
+    f.d.wait_log("configuration reloaded");
     let (code, body) = curl_unix(&sock, NOBODY_IN_ADM);
     assert_eq!(code, "200", "after the reload: {body}");
     assert!(body.contains("for adm only"));
@@ -1307,12 +1273,12 @@ fn the_privilege_separated_worker_serves_the_local_socket_bound_by_the_parent() 
     f.log("app", "user.info", "through the parent's socket");
     f.wait_written(1);
     let sock = f.d.path("run/follow.sock");
-    wait_log(&f.d, "bind the follow socket");
+    f.d.wait_log("bind the follow socket");
     check_socket_serves_root_and_adm_only(&sock, "through the parent's socket");
     let config = std::fs::read_to_string(&f.d.config).unwrap();
     std::fs::write(&f.d.config, format!("{config}heartbeat_secs = 20\n")).unwrap();
     f.d.signal(libc::SIGHUP);
-    wait_log(&f.d, "configuration reloaded");
+    f.d.wait_log("configuration reloaded");
     let (code, body) = curl_unix(&sock, &[]);
     assert_eq!(code, "200", "after the reload: {body}\n{}", f.d.log());
     // The parent removes the socket when the daemon stops.

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{Daemon, DEADLINE};
+use testkit::OrPanic;
+
+use crate::util::{wait_for, wait_until, Daemon, DEADLINE};
 
 /// A central receiver: TCP in, one file out, the sender's timestamp kept.
 const CENTRAL: &str = r#"
@@ -109,34 +111,21 @@ fn seqs(path: &Path) -> BTreeMap<usize, usize> {
 
 /// Waits until `path` holds every sequence number of `0..n`.
 fn wait_all(path: &Path, n: usize, log: impl Fn() -> String) -> BTreeMap<usize, usize> {
-    let deadline = Instant::now() + DEADLINE * 2;
-    loop {
-        let m = seqs(path);
-        if m.len() >= n {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} has {} of {n} messages; first missing: {:?}\n{}",
-            path.display(),
-            m.len(),
-            (0..n).find(|i| !m.contains_key(i)),
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool, log: impl Fn() -> String) {
-    let deadline = Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting until {what}\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    testkit::wait::try_until(
+        DEADLINE * 2,
+        &format!("{n} messages in {}", path.display()),
+        || {
+            let m = seqs(path);
+            format!(
+                "it has {}; first missing: {:?}\n{}",
+                m.len(),
+                (0..n).find(|i| !m.contains_key(i)),
+                log()
+            )
+        },
+        || Ok(Some(seqs(path)).filter(|m| m.len() >= n)),
+    )
+    .or_panic()
 }
 
 /// Starts the host daemon with the central ports filled in.
@@ -521,21 +510,9 @@ fn wait_all_from(path: &Path, seq: usize, host: &Daemon) {
 }
 
 fn wait_until_count(path: &Path, n: usize, host: &Daemon) -> BTreeMap<usize, usize> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let m = seqs(path);
-        if m.len() >= n {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} has {}\n{}",
-            path.display(),
-            m.len(),
-            host.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    host.wait_for(&format!("{n} messages in {}", path.display()), || {
+        Some(seqs(path)).filter(|m| m.len() >= n)
+    })
 }
 
 /// Round-robin: batches go to both targets in turn; together they hold every message once.
@@ -552,20 +529,15 @@ fn round_robin_spreads_batches_over_the_targets() {
     );
     const N: usize = 20_000;
     send(host.port, 0, N, 20_000);
-    let deadline = Instant::now() + DEADLINE;
-    let (in_a, in_b) = loop {
-        let (x, y) = (seqs(&a.path("all.log")), seqs(&b.path("all.log")));
-        if x.len() + y.len() >= N {
-            break (x, y);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} + {} of {N}",
-            x.len(),
-            y.len()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let both = || (seqs(&a.path("all.log")), seqs(&b.path("all.log")));
+    let (in_a, in_b) = wait_for(
+        &format!("{N} messages in the two targets"),
+        || Some(both()).filter(|(x, y)| x.len() + y.len() >= N),
+        || {
+            let (x, y) = both();
+            format!("{} + {}", x.len(), y.len())
+        },
+    );
     assert!(
         !in_a.is_empty() && !in_b.is_empty(),
         "{} / {}",
@@ -747,20 +719,10 @@ fn tls_forwarding_verifies_the_server_by_ca_name_or_fingerprint() {
 }
 
 fn wait_until_count_range(path: &Path, range: std::ops::Range<usize>, host: &Daemon) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    host.wait_for(&format!("{range:?} in {}", path.display()), || {
         let m = seqs(path);
-        if range.clone().all(|s| m.contains_key(&s)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} lacks {range:?}\n{}",
-            path.display(),
-            host.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        range.clone().all(|s| m.contains_key(&s)).then_some(())
+    })
 }
 
 /// A clean stop writes what the queue holds in memory to disk; the next start delivers it.

@@ -160,21 +160,17 @@ fn udp_loss_is_counted_not_silent() {
     d.signal(libc::SIGCONT);
     // The daemon drains what the buffer kept and asks the socket for its drop count within
     // 50 ms of reading: every datagram is then either received or counted as dropped.
-    let deadline = std::time::Instant::now() + crate::util::DEADLINE;
-    let (received, dropped) = loop {
-        let (r, dr) = (
+    let counts = || {
+        (
             d.stat("inputs", "udp", "received"),
             d.stat("inputs", "udp", "dropped"),
-        );
-        if r + dr >= sent {
-            break (r, dr);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "received {r} + dropped {dr} never reached the {sent} sent"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        )
     };
+    let (received, dropped) = crate::util::wait_for(
+        &format!("received + dropped to reach the {sent} sent"),
+        || Some(counts()).filter(|(r, dr)| r + dr >= sent),
+        || format!("received {} + dropped {}", counts().0, counts().1),
+    );
     assert!(dropped > 0, "the buffer was meant to overflow");
     assert_eq!(received + dropped, sent, "nothing counted twice");
     let text = d.wait_lines(&d.path("all.log"), received as usize);
@@ -376,16 +372,13 @@ fn a_bad_peer_does_not_affect_the_others() {
     for n in 0..100 {
         writeln!(good, "<13>Nov 21 09:41:03 host tag: good {n}").unwrap();
     }
-    let deadline = std::time::Instant::now() + crate::util::DEADLINE;
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("tag: good 99\n") {
-            assert_eq!(text.matches("tag: good ").count(), 100, "{text}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{text}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let text = crate::util::wait_for(
+        "the last good line",
+        || Some(read()).filter(|t| t.contains("tag: good 99\n")),
+        read,
+    );
+    assert_eq!(text.matches("tag: good ").count(), 100, "{text}");
     // The endless line was cut at the limit, not held forever.
     let text = d.wait_lines(&log, 102);
     assert!(

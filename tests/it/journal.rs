@@ -7,212 +7,17 @@
 //! Without root or without `/lib/systemd/systemd-journald`, a test prints
 //! `journal test skipped: <why>` and passes.
 
-use std::io::Write;
-use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::os::unix::net::UnixDatagram;
+use std::process::Command;
+use std::time::Duration;
 
-use crate::util::{hostname, wait_lines, Daemon, DEADLINE};
+use testkit::journald::Journald;
 
-const JOURNALD: &str = "/lib/systemd/systemd-journald";
-
-/// A `systemd-journald` serving one namespace, started by the test.
-struct Journald {
-    ns: String,
-    child: Child,
-    machine_id: String,
-    log: PathBuf,
-    /// An open stdout stream: a namespace's journald exits when no client has been
-    /// connected for 30 s, which a slow test run could reach.
-    _keepalive: UnixStream,
-    _dir: tempfile::TempDir,
-}
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-impl Journald {
-    /// Starts an instance on a fresh namespace, or says why it cannot.
-    fn start() -> Result<Journald, String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("not root (systemd-journald NAMESPACE needs root)".into());
-        }
-        if !Path::new(JOURNALD).exists() {
-            return Err(format!("{JOURNALD} is missing (package systemd)"));
-        }
-        let machine_id = std::fs::read_to_string("/etc/machine-id")
-            .map_err(|e| format!("cannot read /etc/machine-id: {e}"))?
-            .trim()
-            .to_string();
-        let ns = format!(
-            "logwelltest{}x{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("journald.log");
-        let child = Command::new(JOURNALD)
-            .arg(&ns)
-            .env("SYSTEMD_LOG_TARGET", "console")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("journald.err")).unwrap())
-            .spawn()
-            .map_err(|e| format!("cannot start {JOURNALD}: {e}"))?;
-        let mut j = Journald {
-            ns,
-            child,
-            machine_id,
-            log,
-            _keepalive: UnixStream::pair().unwrap().0,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = j.child.try_wait() {
-                return Err(format!(
-                    "systemd-journald exited with {status}: {}",
-                    j.output()
-                ));
-            }
-            if let Ok(s) = j.connect_stdout("lw-keepalive", 6) {
-                j._keepalive = s;
-                return Ok(j);
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "systemd-journald did not open its sockets: {}",
-                    j.output()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn output(&self) -> String {
-        let mut s = std::fs::read_to_string(&self.log).unwrap_or_default();
-        s += &std::fs::read_to_string(self._dir.path().join("journald.err")).unwrap_or_default();
-        s
-    }
-
-    /// `/run/systemd/journal.NS`.
-    fn socket_dir(&self) -> PathBuf {
-        PathBuf::from(format!("/run/systemd/journal.{}", self.ns))
-    }
-
-    /// A stdout stream, as `systemd-cat` opens one: each line written becomes an entry.
-    fn connect_stdout(&self, identifier: &str, priority: u8) -> std::io::Result<UnixStream> {
-        let mut s = UnixStream::connect(self.socket_dir().join("stdout"))?;
-        // identifier, unit, priority, level prefix, forward to syslog, kmsg, console.
-        write!(s, "{identifier}\n\n{priority}\n0\n0\n0\n0\n")?;
-        Ok(s)
-    }
-
-    /// Sends one entry in journald's native protocol. A value with a newline or a NUL is
-    /// sent in the binary form.
-    fn send(&self, sock: &UnixDatagram, fields: &[(&str, &[u8])]) {
-        let mut d = Vec::new();
-        for (name, value) in fields {
-            d.extend_from_slice(name.as_bytes());
-            if value.contains(&b'\n') || value.contains(&0) {
-                d.push(b'\n');
-                d.extend_from_slice(&(value.len() as u64).to_le_bytes());
-            } else {
-                d.push(b'=');
-            }
-            d.extend_from_slice(value);
-            d.push(b'\n');
-        }
-        sock.send_to(&d, self.socket_dir().join("socket"))
-            .expect("send to journald");
-    }
-
-    /// Runs the real `systemd-cat` against this namespace: in a mount namespace of its own
-    /// where the namespace's socket directory is mounted on `/run/systemd/journal` (this
-    /// systemd's `systemd-cat` has no `--namespace`).
-    fn systemd_cat(&self, scratch: &Path, args: &[&str], input: &str) -> Result<(), String> {
-        self.run_with_journal(scratch, "systemd-cat", args, input)
-    }
-
-    /// Runs `program` with this namespace's sockets where the system journal's would be.
-    fn run_with_journal(
-        &self,
-        scratch: &Path,
-        program: &str,
-        args: &[&str],
-        input: &str,
-    ) -> Result<(), String> {
-        let script = format!(
-            "set -e; mount --bind {src} {scratch}; mount -t tmpfs tmpfs /run/systemd; \
-             mkdir /run/systemd/journal; mount --move {scratch} /run/systemd/journal; \
-             exec {program} \"$@\"",
-            src = self.socket_dir().display(),
-            scratch = scratch.display(),
-        );
-        std::fs::create_dir_all(scratch).unwrap();
-        let mut child = Command::new("unshare")
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                &script,
-                "sh",
-            ])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run unshare: {e}"))?;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "unshare + {program} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    }
-}
-
-impl Drop for Journald {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the PID of the journald this test started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for dir in [
-            format!("/var/log/journal/{}.{}", self.machine_id, self.ns),
-            format!("/run/log/journal/{}.{}", self.machine_id, self.ns),
-            format!("/run/systemd/journal.{}", self.ns),
-        ] {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
+use crate::util::{hostname, wait_lines, Daemon};
 
 /// Starts journald, or prints why the test is skipped and returns `None`.
 fn journald_or_skip() -> Option<Journald> {
-    match Journald::start() {
+    match Journald::start("logwelltest") {
         Ok(j) => Some(j),
         Err(why) => {
             eprintln!("journal test skipped: {why}");
@@ -251,7 +56,8 @@ fn journal_entries_arrive_with_their_fields_and_filters_apply() {
             ("CODE_LINE", b"42"),
             ("BLOB", b"bin\0ary"),
         ],
-    );
+    )
+    .expect("send to journald");
     // util-linux `logger --journald`: fields read from standard input.
     j.run_with_journal(
         &scratch.path().join("mnt2"),
@@ -369,7 +175,8 @@ output = "warn"
                 ("PRIORITY", prio.as_bytes()),
                 ("SYSLOG_IDENTIFIER", b"lw-late"),
             ],
-        );
+        )
+        .expect("send to journald");
     }
     let warn = json_lines(&d.wait_lines(&d.path("warn.json"), 2));
     let msgs: Vec<_> = warn.iter().map(|l| l["msg"].as_str().unwrap()).collect();
@@ -416,7 +223,8 @@ output = "out"
                         ("MESSAGE", format!("seq {i}").as_bytes()),
                         ("SYSLOG_IDENTIFIER", b"lw-seq"),
                     ],
-                );
+                )
+                .expect("send to journald");
                 // About 3 s in all, so that the stop lands in the middle.
                 if i % 30 == 29 {
                     std::thread::sleep(Duration::from_millis(10));
@@ -451,20 +259,12 @@ output = "out"
     j.send(
         &sock,
         &[("MESSAGE", b"the end"), ("SYSLOG_IDENTIFIER", b"lw-seq")],
-    );
-    let deadline = Instant::now() + DEADLINE;
-    let text = loop {
+    )
+    .expect("send to journald");
+    let text = d.wait_for("the end", || {
         let text = wait_lines(&out, N + 1, || d.log());
-        if text.contains("\"msg\":\"the end\"") {
-            break text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the end never came:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        text.contains("\"msg\":\"the end\"").then_some(text)
+    });
     let mut seen = vec![0u32; N];
     for l in json_lines(&text) {
         let msg = l["msg"].as_str().unwrap();
@@ -534,7 +334,8 @@ output = "out"
             ("MESSAGE", b"read without root"),
             ("SYSLOG_IDENTIFIER", b"lw-privsep"),
         ],
-    );
+    )
+    .expect("send to journald");
     let mut d = Daemon::start_privsep(&config, |dir| std::fs::create_dir(dir.join("log")).unwrap());
     let text = d.wait_lines(&d.path("log/out.log"), 1);
     assert!(text.contains("]: read without root"), "{text}");

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -21,88 +21,36 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::util::{free_port, Daemon, DEADLINE};
+use testkit::broker::{self, Broker};
+use testkit::OrPanic;
+
+use crate::util::{free_port, precondition, wait_until, Daemon, DEADLINE};
 
 /// The broker binary, or `None` (after saying why) when the test must skip.
 pub fn tansu() -> Option<PathBuf> {
-    match std::env::var_os("LOGWELL_TANSU") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "LOGWELL_TANSU is unset under CI=true: run the tests with scripts/test.sh \
-                     (it installs the broker with scripts/kafka-broker.sh)"
-                );
-            }
-            eprintln!(
-                "skipped: run scripts/test.sh, or eval \"$(scripts/kafka-broker.sh)\" first \
-                 (it installs the Tansu broker and sets LOGWELL_TANSU)"
-            );
-            None
-        }
+    let bin = broker::tansu();
+    let why = "run scripts/test.sh, or eval \"$(scripts/kafka-broker.sh)\" first (it installs \
+               the Tansu broker and sets LOGWELL_TANSU)";
+    if precondition("kafka", bin.is_none().then_some(why)) {
+        bin
+    } else {
+        None
     }
 }
 
-/// A Tansu broker started by a test; killed by its PID when dropped.
-pub struct Broker {
-    pub port: u16,
-    bin: PathBuf,
-    child: Option<Child>,
-}
-
-impl Broker {
-    /// A broker on a free loopback port, not started yet.
-    pub fn new(bin: PathBuf) -> Broker {
-        Broker {
-            port: free_port(),
-            bin,
-            child: None,
-        }
-    }
-
-    /// Starts it and waits (bounded) until it accepts connections.
-    pub fn start(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(&self.bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().expect("started").id() as i32
-    }
-
-    pub fn signal(&self, sig: i32) {
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
-    }
-
-    pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
+/// Topics on the kit's [`Broker`], through librdkafka.
+pub trait Topics {
     /// Creates topics with `partitions` partitions each.
-    pub fn create_topics(&self, names: &[&str], partitions: i32) {
+    fn create_topics(&self, names: &[&str], partitions: i32);
+
+    /// Consumes `topic` (every partition it has, at least `0..partitions`) from the start
+    /// until `n` messages were read and nothing more came for 1 s, or the deadline: `(key,
+    /// payload)` of each.
+    fn consume(&self, topic: &str, partitions: i32, n: usize) -> Vec<(String, String)>;
+}
+
+impl Topics for Broker {
+    fn create_topics(&self, names: &[&str], partitions: i32) {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", self.brokers())
             .create()
@@ -129,9 +77,7 @@ impl Broker {
         }
     }
 
-    /// Consumes `topic` (every partition it has, at least `0..partitions`) from the start until `n` messages were
-    /// read and nothing more came for 1 s, or the deadline: `(key, payload)` of each.
-    pub fn consume(&self, topic: &str, partitions: i32, n: usize) -> Vec<(String, String)> {
+    fn consume(&self, topic: &str, partitions: i32, n: usize) -> Vec<(String, String)> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", self.brokers())
             .set("group.id", "logwell-test")
@@ -177,16 +123,6 @@ impl Broker {
             }
         }
         out
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGCONT) };
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
@@ -270,8 +206,8 @@ fn assert_all(got: &[(String, String)], n: usize, log: &str) -> usize {
 #[test]
 fn kafka_100k_messages_all_in_the_topic_keyed_by_host_exactly_as_formatted() {
     let Some(bin) = tansu() else { return };
-    let mut broker = Broker::new(bin);
-    broker.start();
+    let mut broker = Broker::new(bin).or_panic();
+    broker.start().or_panic();
     broker.create_topics(&["logs"], 1);
     let d = Daemon::start(&config(&broker.brokers(), "logs", ""));
     const N: usize = 100_000;
@@ -306,13 +242,13 @@ fn kafka_100k_messages_all_in_the_topic_keyed_by_host_exactly_as_formatted() {
 #[test]
 fn kafka_logwelld_started_before_the_broker_delivers_once_it_is_up() {
     let Some(bin) = tansu() else { return };
-    let mut broker = Broker::new(bin);
+    let mut broker = Broker::new(bin).or_panic();
     let d = Daemon::start(&config(&broker.brokers(), "logs", ""));
     const N: usize = 5_000;
     send(d.port, 0, N, 0);
     d.wait_lines(&d.path("local.json"), N);
     assert_eq!(d.stat("outputs", "k", "delivered"), 0);
-    broker.start();
+    broker.start().or_panic();
     broker.create_topics(&["logs"], 1);
     d.wait_stat("outputs", "k", "delivered", N as u64);
     let got = broker.consume("logs", 1, N);
@@ -322,15 +258,15 @@ fn kafka_logwelld_started_before_the_broker_delivers_once_it_is_up() {
 #[test]
 fn kafka_broker_stopped_10s_mid_stream_loses_nothing() {
     let Some(bin) = tansu() else { return };
-    let mut broker = Broker::new(bin);
-    broker.start();
+    let mut broker = Broker::new(bin).or_panic();
+    broker.start().or_panic();
     broker.create_topics(&["logs"], 1);
     let d = Daemon::start(&config(&broker.brokers(), "logs", ""));
     const N: usize = 40_000;
     let port = d.port;
     let sender = std::thread::spawn(move || send(port, 0, N, 2_000));
     d.wait_stat("outputs", "k", "delivered", 5_000);
-    broker.signal(libc::SIGSTOP);
+    broker.signal(libc::SIGSTOP).or_panic();
     // The outage is the scenario itself: 10 s with the broker frozen, the stream going on.
     std::thread::sleep(Duration::from_secs(10));
     // The file output was not slowed by the frozen broker.
@@ -340,7 +276,7 @@ fn kafka_broker_stopped_10s_mid_stream_loses_nothing() {
         "the file fell behind: {}",
         local.lines().count()
     );
-    broker.signal(libc::SIGCONT);
+    broker.signal(libc::SIGCONT).or_panic();
     sender.join().unwrap();
     d.wait_stat("outputs", "k", "delivered", N as u64);
     let got = broker.consume("logs", 1, N);
@@ -351,7 +287,7 @@ fn kafka_broker_stopped_10s_mid_stream_loses_nothing() {
 #[test]
 fn kafka_logwelld_killed_with_messages_queued_delivers_them_after_restart() {
     let Some(bin) = tansu() else { return };
-    let mut broker = Broker::new(bin);
+    let mut broker = Broker::new(bin).or_panic();
     // Every record to disk at once, so a SIGKILL finds them all in segment files.
     let mut d = Daemon::start(&config(&broker.brokers(), "logs", "memory_bytes = 0"));
     const N: usize = 20_000;
@@ -359,7 +295,7 @@ fn kafka_logwelld_killed_with_messages_queued_delivers_them_after_restart() {
     d.wait_stat("outputs", "k", "on_disk", N as u64);
     d.signal(libc::SIGKILL);
     d.wait_exit();
-    broker.start();
+    broker.start().or_panic();
     broker.create_topics(&["logs"], 1);
     d.restart();
     d.wait_stat("outputs", "k", "delivered", N as u64);
@@ -370,8 +306,8 @@ fn kafka_logwelld_killed_with_messages_queued_delivers_them_after_restart() {
 #[test]
 fn kafka_templated_topic_routes_by_facility() {
     let Some(bin) = tansu() else { return };
-    let mut broker = Broker::new(bin);
-    broker.start();
+    let mut broker = Broker::new(bin).or_panic();
+    broker.start().or_panic();
     broker.create_topics(&["logs.mail", "logs.auth"], 1);
     let http = free_port();
     let d = Daemon::start(&format!(
@@ -415,8 +351,8 @@ fn kafka_templated_topic_routes_by_facility() {
 #[test]
 fn kafka_rfc5424_and_raw_payloads_and_a_templated_key() {
     let Some(bin) = tansu() else { return };
-    let mut broker = Broker::new(bin);
-    broker.start();
+    let mut broker = Broker::new(bin).or_panic();
+    broker.start().or_panic();
     broker.create_topics(&["t5424", "traw"], 1);
     let b = broker.brokers();
     let d = Daemon::start(&format!(
@@ -461,7 +397,7 @@ output = ["k5424", "kraw"]
 #[test]
 fn kafka_clean_stop_with_the_broker_down_keeps_the_queue_for_the_next_start() {
     let Some(bin) = tansu() else { return };
-    let mut broker = Broker::new(bin);
+    let mut broker = Broker::new(bin).or_panic();
     // The default queue: everything stays in memory until the clean stop writes it to disk.
     let mut d = Daemon::start(&config(&broker.brokers(), "logs", ""));
     const N: usize = 10_000;
@@ -474,7 +410,7 @@ fn kafka_clean_stop_with_the_broker_down_keeps_the_queue_for_the_next_start() {
         "the stop took {:?}",
         t.elapsed()
     );
-    broker.start();
+    broker.start().or_panic();
     broker.create_topics(&["logs"], 1);
     d.restart();
     d.wait_stat("outputs", "k", "delivered", N as u64);
@@ -485,12 +421,12 @@ fn kafka_clean_stop_with_the_broker_down_keeps_the_queue_for_the_next_start() {
 #[test]
 fn kafka_a_reload_to_a_live_broker_delivers_the_queue() {
     let Some(bin) = tansu() else { return };
-    let dead = Broker::new(bin.clone());
+    let dead = Broker::new(bin.clone()).or_panic();
     let d = Daemon::start(&config(&dead.brokers(), "logs", ""));
     send(d.port, 0, 1000, 0);
     d.wait_stat("outputs", "k", "queued", 1000);
-    let mut live = Broker::new(bin);
-    live.start();
+    let mut live = Broker::new(bin).or_panic();
+    live.start().or_panic();
     live.create_topics(&["logs"], 1);
     let text = std::fs::read_to_string(&d.config).unwrap();
     std::fs::write(&d.config, text.replace(&dead.brokers(), &live.brokers())).unwrap();
@@ -508,8 +444,8 @@ fn kafka_a_reload_to_a_live_broker_delivers_the_queue() {
 #[test]
 fn kafka_a_message_over_message_max_bytes_is_counted_failed_and_the_rest_delivered() {
     let Some(bin) = tansu() else { return };
-    let mut broker = Broker::new(bin);
-    broker.start();
+    let mut broker = Broker::new(bin).or_panic();
+    broker.start().or_panic();
     broker.create_topics(&["logs"], 1);
     let d = Daemon::start(&config(&broker.brokers(), "logs", "").replace(
         "type = \"tcp\"\n",
@@ -529,15 +465,11 @@ fn kafka_a_message_over_message_max_bytes_is_counted_failed_and_the_rest_deliver
     drop(w);
     d.wait_stat("outputs", "k", "delivered", N as u64 - 1);
     d.wait_stat("outputs", "k", "failed", 1);
-    let wait = Instant::now() + DEADLINE;
-    while d.stat("outputs", "k", "queued") != 0 {
-        assert!(
-            Instant::now() < wait,
-            "the queue stays non-empty\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the queue to empty",
+        || d.stat("outputs", "k", "queued") == 0,
+        || d.log(),
+    );
     assert_eq!(d.stat("outputs", "k", "delivered"), N as u64 - 1);
     assert_eq!(d.stat("outputs", "k", "failed"), 1, "given up at once");
     assert_eq!(d.stat("outputs", "k", "dropped"), 1);

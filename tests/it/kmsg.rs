@@ -6,9 +6,8 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use crate::util::{Daemon, DEADLINE};
+use crate::util::Daemon;
 
 const CONFIG: &str = r#"
 [input.kern]
@@ -45,21 +44,17 @@ fn unusable() -> Option<String> {
 
 /// The JSON lines of `path` whose `msg` is `needle`, once there is at least one.
 fn wait_for(d: &Daemon, path: &Path, needle: &str) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let found = matching(path, needle);
-        if !found.is_empty() {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "`{needle}` never reached {}:\n{}\n--- daemon:\n{}",
-            path.display(),
-            std::fs::read_to_string(path).unwrap_or_default(),
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::util::wait_for(
+        &format!("`{needle}` in {}", path.display()),
+        || Some(matching(path, needle)).filter(|found| !found.is_empty()),
+        || {
+            format!(
+                "{}\n--- daemon:\n{}",
+                std::fs::read_to_string(path).unwrap_or_default(),
+                d.log()
+            )
+        },
+    )
 }
 
 fn matching(path: &Path, needle: &str) -> Vec<serde_json::Value> {

@@ -3,9 +3,9 @@
 //! datagram are closed.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::util::{Daemon, DEADLINE};
+use crate::util::{wait_until, Daemon, DEADLINE};
 
 const CONFIG: &str = r#"
 [input.tcp]
@@ -62,14 +62,6 @@ fn open_fds(pid: i32) -> usize {
         .count()
 }
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn reloads_keep_one_writer_per_file_even_with_idle_connections() {
     let d = Daemon::start(CONFIG);
@@ -89,9 +81,11 @@ fn reloads_keep_one_writer_per_file_even_with_idle_connections() {
         .replace("output = [\"all\", \"extra\"]", "output = \"all\"");
     std::fs::write(&d.config, without_extra(&config, &d)).unwrap();
     d.signal(libc::SIGHUP);
-    wait_until("the removed output's writer has ended", || {
-        writer_threads(d.pid()) == ["out-all"]
-    });
+    wait_until(
+        "the removed output's writer has ended",
+        || writer_threads(d.pid()) == ["out-all"],
+        String::new,
+    );
     // The same connection goes on, through the one writer, in order.
     idle.write_all(b"<13>Nov 21 09:41:03 host tag: after\n")
         .unwrap();
@@ -204,9 +198,11 @@ fn an_idle_udp_reader_takes_a_reload_at_once_and_a_stop_reads_what_is_queued() {
         .replace("output = [\"all\", \"extra\"]", "output = \"all\"");
     std::fs::write(&d.config, without_extra(&config, &d)).unwrap();
     d.signal(libc::SIGHUP);
-    wait_until("the idle UDP reader let go of the removed output", || {
-        writer_threads(d.pid()) == ["out-all"]
-    });
+    wait_until(
+        "the idle UDP reader let go of the removed output",
+        || writer_threads(d.pid()) == ["out-all"],
+        String::new,
+    );
     // A burst (the reader starts pausing between drains), then the stop at once: the
     // burst is in the kernel's buffer (1 MiB, room for all of it) before SIGTERM is sent.
     let burst: String = (0..200).map(|i| format!("burst {i}\n")).collect();

@@ -7,7 +7,7 @@ use std::net::{TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{Daemon, DEADLINE};
+use crate::util::{wait_until, Daemon, DEADLINE};
 
 const OUTPUT: &str = r#"
 [output.all]
@@ -49,19 +49,6 @@ fn wait_closed(s: &mut TcpStream, d: &Daemon) {
     }
 }
 
-/// Waits until the daemon's log contains `needle`; returns the log.
-fn wait_log(d: &Daemon, needle: &str) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let log = d.log();
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(Instant::now() < deadline, "no `{needle}` in:\n{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_peer_not_in_permit_is_refused_and_counted() {
     let d = Daemon::start(&config(
@@ -91,7 +78,7 @@ permit = "10.0.0.0/8"
                 .unwrap()
                 .is_empty()
     );
-    wait_log(&d, "not in `permit`");
+    d.wait_log("not in `permit`");
 }
 
 #[test]
@@ -214,18 +201,18 @@ max_connections_per_peer = 2
     }
     d.wait_stat("inputs", "tcp", "refused", 20);
     assert_eq!(d.stat("inputs", "tcp", "connections"), 2);
-    let logged = wait_log(&d, "max_connections_per_peer");
+    let logged = d.wait_log("max_connections_per_peer");
     assert!(
         logged.matches("refused").count() < 10,
         "rate-limited logging:\n{logged}"
     );
     // When one closes, the peer may connect again.
     drop(a);
-    let deadline = Instant::now() + DEADLINE;
-    while d.stat("inputs", "tcp", "active_connections") != 1 {
-        assert!(Instant::now() < deadline, "{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "one active connection",
+        || d.stat("inputs", "tcp", "active_connections") == 1,
+        || d.log(),
+    );
     let mut c = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     c.write_all(b"<13>Nov 21 09:41:03 host tag: from c\n")
         .unwrap();

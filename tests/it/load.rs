@@ -56,18 +56,12 @@ fn write_messages(w: &mut impl Write, conn: usize, from: usize, to: usize, frami
 /// Waits until every byte written to `s` was acknowledged by the peer's kernel (our send
 /// queue is empty, `SIOCOUTQ`), so it sits in the daemon's receive queue or was read.
 fn wait_acknowledged(s: &TcpStream) {
-    let deadline = std::time::Instant::now() + crate::util::DEADLINE;
-    loop {
-        let queued = crate::util::socket_queued(s, libc::TIOCOUTQ);
-        if queued == 0 {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{queued} bytes never acknowledged"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let queued = || crate::util::socket_queued(s, libc::TIOCOUTQ);
+    crate::util::wait_until(
+        "every byte sent to be acknowledged",
+        || queued() == 0,
+        || format!("{} bytes are not", queued()),
+    );
 }
 
 /// Checks that `text` holds messages `0..per_conn` of each of `conns` connections exactly
@@ -210,15 +204,7 @@ fn sighup_with_rotation_and_config_change_during_load_loses_nothing() {
     ));
     std::fs::write(&d.config, config).unwrap();
     d.signal(libc::SIGHUP);
-    let deadline = std::time::Instant::now() + crate::util::DEADLINE;
-    while !d.log().contains("configuration reloaded") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no reload:\n{}",
-            d.log()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    d.wait_log("configuration reloaded");
     resume.wait();
     for _ in 0..5 {
         d.signal(libc::SIGHUP);
@@ -227,21 +213,11 @@ fn sighup_with_rotation_and_config_change_during_load_loses_nothing() {
     threads.into_iter().for_each(|t| t.join().unwrap());
     // Everything is in all.log.1 + all.log, exactly once, in order.
     let total = conns * per_conn;
-    let deadline = std::time::Instant::now() + crate::util::DEADLINE;
-    let text = loop {
+    let text = d.wait_for(&format!("{total} lines in all.log.1 + all.log"), || {
         let old = std::fs::read_to_string(d.path("all.log.1")).unwrap();
         let new = std::fs::read_to_string(d.path("all.log")).unwrap_or_default();
-        if old.lines().count() + new.lines().count() >= total {
-            break old + &new;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {} of {total} lines:\n{}",
-            old.lines().count() + new.lines().count(),
-            d.log()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+        (old.lines().count() + new.lines().count() >= total).then(|| old + &new)
+    });
     check_all_once_in_order(&text, conns, per_conn);
     assert!(
         !std::fs::read_to_string(d.path("all.log"))

@@ -16,130 +16,33 @@
 //! `scripts/peers.sh` unpacks them and `scripts/test.sh` points `LOGWELL_PEERS_DIR` at them.
 //! Without it these tests print why they skip, except under `CI=true`, where they fail.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+
+use testkit::child::Proc;
+use testkit::peers::Peers;
+use testkit::{wait, OrPanic};
 
 use crate::tls::{config, make_pki};
-use crate::util::{logger, Daemon, DEADLINE};
+use crate::util::{free_port, logger, precondition, Daemon, DEADLINE};
 
-/// Where `scripts/peers.sh` unpacked the senders (its `env` file).
-struct Peers {
-    vars: HashMap<String, String>,
-}
-
-impl Peers {
-    /// The senders, or `None` (after saying why) when the test must skip.
-    fn find() -> Option<Peers> {
-        let Some(dir) = std::env::var_os("LOGWELL_PEERS_DIR") else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "LOGWELL_PEERS_DIR is unset under CI=true: run the tests with scripts/test.sh, \
-                     which fetches rsyslog and syslog-ng with scripts/peers.sh"
-                );
-            }
-            eprintln!(
-                "skipped: run scripts/test.sh (it fetches rsyslog and syslog-ng with \
-                 scripts/peers.sh and sets LOGWELL_PEERS_DIR)"
-            );
-            return None;
-        };
-        let env = Path::new(&dir).join("env");
-        let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run scripts/peers.sh {}",
-                env.display(),
-                Path::new(&dir).display()
-            )
-        });
-        let vars = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Some(Peers { vars })
-    }
-
-    fn get(&self, key: &str) -> PathBuf {
-        let v = self.vars.get(key).unwrap_or_else(|| {
-            panic!("no {key} in $LOGWELL_PEERS_DIR/env: rerun scripts/peers.sh")
-        });
-        let p = PathBuf::from(v);
-        assert!(
-            p.exists(),
-            "{} is missing: rerun scripts/peers.sh",
-            p.display()
-        );
-        p
+/// The senders `scripts/peers.sh` unpacked, or `None` (after saying why) when the test must
+/// skip.
+fn find_peers(test: &str) -> Option<Peers> {
+    let peers = Peers::from_env().or_panic();
+    let why = "run scripts/test.sh (it fetches rsyslog and syslog-ng with scripts/peers.sh \
+               and sets LOGWELL_PEERS_DIR)";
+    if precondition(test, peers.is_none().then_some(why)) {
+        peers
+    } else {
+        None
     }
 }
 
-/// A sender this test started; stopped (SIGTERM, then SIGKILL) by its PID when dropped.
-struct Sender {
-    name: &'static str,
-    child: Child,
-    output: PathBuf,
-}
-
-impl Sender {
-    fn start(name: &'static str, mut cmd: Command, dir: &Path) -> Sender {
-        let output = dir.join(format!("{name}.out"));
-        let out = std::fs::File::create(&output).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        Sender {
-            name,
-            child,
-            output,
-        }
-    }
-
-    /// What the sender printed.
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.output).unwrap_or_default()
-    }
-
-    /// Waits until the sender has created `socket` (it is then ready to receive).
-    fn wait_socket(&mut self, socket: &Path) {
-        let deadline = Instant::now() + DEADLINE;
-        while !socket.exists() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("{} exited with {status}:\n{}", self.name, self.output());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not create {}:\n{}",
-                self.name,
-                socket.display(),
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        // SAFETY: kill(2) on the PID of the child this test started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().ok().flatten().is_none() {
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.wait();
-    }
+/// Starts a peer (named `name`) with its output in `dir/NAME.out`; stopped (SIGTERM, then
+/// SIGKILL) by its PID when dropped.
+fn start_peer(name: &str, cmd: Command, dir: &Path) -> Proc {
+    Proc::spawn(name, cmd, &dir.join(format!("{name}.out"))).or_panic()
 }
 
 /// The logwelld side: a TLS input requiring a client certificate from the test CA, and only
@@ -163,35 +66,35 @@ const MESSAGES: [&str; 3] = [
 /// Sends [`MESSAGES`] to `socket` with logger, then waits until logwelld wrote them and checks
 /// them: exact text, in order, from the TLS input, with the client's verified name. Other
 /// lines (the sender's own notices) may be there too.
-fn send_and_check(d: &Daemon, sender: &Sender, socket: &Path) {
+fn send_and_check(d: &Daemon, sender: &Proc, socket: &Path) {
     for m in MESSAGES {
         logger(&["-u", socket.to_str().unwrap(), "-t", "peertest", m]);
     }
-    let deadline = Instant::now() + DEADLINE;
-    let ours = loop {
-        let text = std::fs::read_to_string(d.path("all.json")).unwrap_or_default();
-        let ours: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|v| v["appname"] == "peertest")
-            .collect();
-        if ours.len() >= MESSAGES.len() {
-            break ours;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} messages from {} arrived:\n{text}\n--- {}:\n{}\n--- logwelld:\n{}",
-            ours.len(),
-            MESSAGES.len(),
-            sender.name,
-            sender.name,
-            sender.output(),
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let text = || std::fs::read_to_string(d.path("all.json")).unwrap_or_default();
+    let ours = wait::try_until(
+        DEADLINE,
+        &format!("{} messages from {}", MESSAGES.len(), sender.name()),
+        || {
+            format!(
+                "logwelld wrote:\n{}\n--- {}:\n{}\n--- logwelld:\n{}",
+                text(),
+                sender.name(),
+                sender.output(),
+                d.log()
+            )
+        },
+        || {
+            let ours: Vec<serde_json::Value> = text()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|v| v["appname"] == "peertest")
+                .collect();
+            Ok((ours.len() >= MESSAGES.len()).then_some(ours))
+        },
+    )
+    .or_panic();
     let msgs: Vec<&str> = ours.iter().map(|v| v["msg"].as_str().unwrap()).collect();
-    assert_eq!(msgs, MESSAGES, "from {}", sender.name);
+    assert_eq!(msgs, MESSAGES, "from {}", sender.name());
     for v in &ours {
         assert_eq!(v["input"], "tls", "{v}");
         assert_eq!(v["tls_peer"], "client.example.com", "{v}");
@@ -204,7 +107,9 @@ fn send_and_check(d: &Daemon, sender: &Sender, socket: &Path) {
 /// Starts rsyslogd with `driver` (`ossl` or `gtls`) forwarding everything it receives on its
 /// own socket to logwelld over TLS, checking the server's name (`x509/name`).
 fn rsyslog_forwards_with(driver: &str) {
-    let Some(peers) = Peers::find() else { return };
+    let Some(peers) = find_peers(&format!("rsyslog_forwards_with({driver})")) else {
+        return;
+    };
     let d = start_logwelld();
     let dir = d.dir.path();
     let socket = dir.join("rsyslog.sock");
@@ -233,21 +138,14 @@ action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(peers.get("RSYSLOGD"));
-    cmd.arg("-n")
-        .arg("-f")
-        .arg(&conf)
-        .arg("-M")
-        .arg(peers.get("RSYSLOG_MODDIR"))
-        .arg("-i")
-        .arg(dir.join("rsyslog.pid"));
+    let cmd = peers.rsyslogd(&conf, dir).or_panic();
     let name = if driver == "ossl" {
         "rsyslog-ossl"
     } else {
         "rsyslog-gtls"
     };
-    let mut sender = Sender::start(name, cmd, dir);
-    sender.wait_socket(&socket);
+    let mut sender = start_peer(name, cmd, dir);
+    sender.wait_path(&socket, DEADLINE).or_panic();
     send_and_check(&d, &sender, &socket);
 }
 
@@ -263,14 +161,15 @@ fn rsyslog_with_the_gtls_driver_sends_over_tls_with_a_client_certificate() {
 
 #[test]
 fn syslog_ng_sends_over_tls_with_a_client_certificate() {
-    let Some(peers) = Peers::find() else { return };
+    let Some(peers) = find_peers("syslog_ng_sends_over_tls_with_a_client_certificate") else {
+        return;
+    };
     let d = start_logwelld();
     let dir = d.dir.path();
     let socket = dir.join("syslog-ng.sock");
     let conf = dir.join("syslog-ng.conf");
-    let moddir = peers.get("SYSLOG_NG_MODDIR");
-    // The module directory is named after the version (`3.38`), which the config must state.
-    let version = moddir.file_name().unwrap().to_str().unwrap().to_string();
+    // The config must state the version (`3.38`).
+    let version = peers.syslog_ng_version().or_panic();
     // The `syslog()` destination speaks RFC 5424 with octet counting (RFC 5425); the server's
     // certificate is checked against the CA and the address (127.0.0.1 is in its names).
     std::fs::write(
@@ -292,22 +191,9 @@ log {{ source(s_test); destination(d_logwell); }};
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(peers.get("SYSLOG_NG"));
-    cmd.env("LD_LIBRARY_PATH", peers.get("SYSLOG_NG_LIBDIR"))
-        .arg("-F")
-        .arg("--no-caps")
-        .arg("-f")
-        .arg(&conf)
-        .arg("--module-path")
-        .arg(&moddir)
-        .arg("-p")
-        .arg(dir.join("syslog-ng.pid"))
-        .arg("-c")
-        .arg(dir.join("syslog-ng.ctl"))
-        .arg("-R")
-        .arg(dir.join("syslog-ng.persist"));
-    let mut sender = Sender::start("syslog-ng", cmd, dir);
-    sender.wait_socket(&socket);
+    let cmd = peers.syslog_ng(&conf, dir).or_panic();
+    let mut sender = start_peer("syslog-ng", cmd, dir);
+    sender.wait_path(&socket, DEADLINE).or_panic();
     send_and_check(&d, &sender, &socket);
 }
 
@@ -351,29 +237,33 @@ const FORWARDED: [&str; 2] = [
 
 /// Sends [`FORWARDED`] into `host`, then waits until the receiver's file has both, and checks
 /// each line names the original host and tag.
-fn forward_and_check(host: &Daemon, receiver: &Sender, file: &Path) {
+fn forward_and_check(host: &Daemon, receiver: &Proc, file: &Path) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", host.port)).unwrap();
     for m in FORWARDED {
         use std::io::Write;
         writeln!(s, "{m}").unwrap();
     }
     drop(s);
-    let deadline = Instant::now() + DEADLINE;
-    let text = loop {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        if text.contains("order 1 paid") && text.contains("checkpoint done") {
-            break text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} wrote:\n{text}\n--- {}:\n{}\n--- logwelld:\n{}",
-            receiver.name,
-            receiver.name,
-            receiver.output(),
-            host.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let read = || std::fs::read_to_string(file).unwrap_or_default();
+    let text = wait::try_until(
+        DEADLINE,
+        &format!("both forwarded messages in {}'s file", receiver.name()),
+        || {
+            format!(
+                "{} wrote:\n{}\n--- {}:\n{}\n--- logwelld:\n{}",
+                receiver.name(),
+                read(),
+                receiver.name(),
+                receiver.output(),
+                host.log()
+            )
+        },
+        || {
+            let text = read();
+            Ok((text.contains("order 1 paid") && text.contains("checkpoint done")).then_some(text))
+        },
+    )
+    .or_panic();
     let line = |needle: &str| {
         text.lines()
             .find(|l| l.contains(needle))
@@ -385,13 +275,13 @@ fn forward_and_check(host: &Daemon, receiver: &Sender, file: &Path) {
     assert!(
         web.starts_with("web01 shop[4242]"),
         "{}: {web}",
-        receiver.name
+        receiver.name()
     );
     let db = line("checkpoint done");
     assert!(
         db.starts_with("db01 postgres[977]"),
         "{}: {db}",
-        receiver.name
+        receiver.name()
     );
     // Confirmed once settled.
     host.wait_stat("outputs", "fwd", "delivered", 2);
@@ -401,11 +291,13 @@ fn forward_and_check(host: &Daemon, receiver: &Sender, file: &Path) {
 /// certificate from the test CA), writing `HOSTNAME syslogtag msg` (rsyslog's file format
 /// without the time).
 fn rsyslog_receives(protocol: &str) {
-    let Some(peers) = Peers::find() else { return };
+    let Some(peers) = find_peers(&format!("rsyslog_receives({protocol})")) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     make_pki(d);
-    let port = crate::util::free_port();
+    let port = free_port();
     std::fs::create_dir_all(d.join("rsyslog-work")).unwrap();
     let tls = if protocol == "tls" {
         format!(
@@ -441,15 +333,8 @@ action(type="omfile" file="{d}/received.log" template="hosttag")
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(peers.get("RSYSLOGD"));
-    cmd.arg("-n")
-        .arg("-f")
-        .arg(&conf)
-        .arg("-M")
-        .arg(peers.get("RSYSLOG_MODDIR"))
-        .arg("-i")
-        .arg(d.join("rsyslog.pid"));
-    let receiver = Sender::start("rsyslogd", cmd, d);
+    let cmd = peers.rsyslogd(&conf, d).or_panic();
+    let receiver = start_peer("rsyslogd", cmd, d);
     // The host retries until rsyslogd listens (its back-off is at most 500 ms).
     let host = forwarding_host(d, port, protocol);
     forward_and_check(&host, &receiver, &d.join("received.log"));
@@ -468,13 +353,14 @@ fn rsyslog_receives_forwarded_messages_over_tls_with_their_host_and_tag() {
 /// syslog-ng receiving with `syslog()` (RFC 5424 framing; plain or TLS requiring a client
 /// certificate), writing `$HOST $PROGRAM[$PID]: $MSG`.
 fn syslog_ng_receives(protocol: &str) {
-    let Some(peers) = Peers::find() else { return };
+    let Some(peers) = find_peers(&format!("syslog_ng_receives({protocol})")) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     make_pki(d);
-    let port = crate::util::free_port();
-    let moddir = peers.get("SYSLOG_NG_MODDIR");
-    let version = moddir.file_name().unwrap().to_str().unwrap().to_string();
+    let port = free_port();
+    let version = peers.syslog_ng_version().or_panic();
     let transport = if protocol == "tls" {
         format!(
             r#"transport("tls") tls(ca-file("{d}/ca.pem") cert-file("{d}/server.pem") key-file("{d}/server.key") peer-verify(required-trusted))"#,
@@ -497,21 +383,8 @@ log {{ source(s_net); destination(d_file); }};
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(peers.get("SYSLOG_NG"));
-    cmd.env("LD_LIBRARY_PATH", peers.get("SYSLOG_NG_LIBDIR"))
-        .arg("-F")
-        .arg("--no-caps")
-        .arg("-f")
-        .arg(&conf)
-        .arg("--module-path")
-        .arg(&moddir)
-        .arg("-p")
-        .arg(d.join("syslog-ng.pid"))
-        .arg("-c")
-        .arg(d.join("syslog-ng.ctl"))
-        .arg("-R")
-        .arg(d.join("syslog-ng.persist"));
-    let receiver = Sender::start("syslog-ng", cmd, d);
+    let cmd = peers.syslog_ng(&conf, d).or_panic();
+    let receiver = start_peer("syslog-ng", cmd, d);
     let host = forwarding_host(d, port, protocol);
     forward_and_check(&host, &receiver, &d.join("received.log"));
 }

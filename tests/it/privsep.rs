@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{logger, tcp_send, udp_send, Daemon, DEADLINE};
+use testkit::OrPanic;
+
+use crate::util::{logger, tcp_send, udp_send, wait_until, Daemon, DEADLINE};
 
 const CONFIG: &str = r#"
 [input.udp]
@@ -62,22 +64,21 @@ fn root_log_dir(dir: &Path) {
 
 /// The one child of `parent` (the worker), waiting for it to appear.
 fn worker_of(parent: i32) -> i32 {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let children: Vec<i32> = std::fs::read_dir("/proc")
+    let children = || -> Vec<i32> {
+        std::fs::read_dir("/proc")
             .unwrap()
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
             .filter(|pid| status_field(*pid, "PPid").as_deref() == Some(&parent.to_string()))
-            .collect();
-        if let [one] = children[..] {
-            return one;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no single worker under {parent}: {children:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .collect()
+    };
+    crate::util::wait_for(
+        &format!("a single worker under {parent}"),
+        || match children()[..] {
+            [one] => Some(one),
+            _ => None,
+        },
+        || format!("children: {:?}", children()),
+    )
 }
 
 /// One line of `/proc/PID/status`, its value trimmed; `None` when the process is gone.
@@ -94,18 +95,6 @@ fn ended(pid: i32) -> bool {
     match status_field(pid, "State") {
         None => true,
         Some(s) => s.starts_with('Z') || s.starts_with('X'),
-    }
-}
-
-fn wait_until(what: &str, log: impl Fn() -> String, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting until {what}:\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -262,8 +251,8 @@ fn privsep_messages_land_and_files_rotate_compress_and_reopen_as_root_adm_0640()
     assert!(said.contains("all.log.1"), "{said}");
     wait_until(
         "all.log.1 is compressed",
-        || d.log(),
         || d.path("log/all.log.1.zst").exists() && !d.path("log/all.log.1").exists(),
+        || d.log(),
     );
     assert_eq!(
         owned(&d.path("log/all.log.1.zst")),
@@ -286,8 +275,8 @@ fn privsep_messages_land_and_files_rotate_compress_and_reopen_as_root_adm_0640()
     d.signal(libc::SIGHUP);
     wait_until(
         "the reload is done",
-        || d.log(),
         || d.log().contains("configuration reloaded"),
+        || d.log(),
     );
     logger(&["-u", sock.to_str().unwrap(), "-t", "t", "after reload"]);
     d.wait_lines(&live, 3);
@@ -329,11 +318,11 @@ fn privsep_a_path_outside_the_output_directories_is_refused() {
     assert_eq!(unsafe { libc::kill(worker, libc::SIGHUP) }, 0);
     wait_until(
         "the parent refuses the worker's request",
-        || d.log(),
         || {
             d.log().contains("privileged parent: refused")
                 && d.log().contains("x.log is not in an output directory")
         },
+        || d.log(),
     );
     tcp_send(d.port, b"<13>Nov 21 09:41:03 host t: one\n");
     d.wait_lines(&d.path("log/all.log"), 1);
@@ -343,7 +332,7 @@ fn privsep_a_path_outside_the_output_directories_is_refused() {
     );
     // Through the parent, the same reload is allowed: it reads the config itself.
     d.signal(libc::SIGHUP);
-    wait_until("x.log exists", || d.log(), || other.exists());
+    wait_until("x.log exists", || other.exists(), || d.log());
     tcp_send(d.port, b"<13>Nov 21 09:41:03 host t: two\n");
     // The line the refused writer held back comes first: nothing was lost meanwhile.
     let text = d.wait_lines(&other, 2);
@@ -382,8 +371,8 @@ fn privsep_the_parent_keeps_the_configured_mode_and_refuses_a_hard_link() {
     assert_eq!(unsafe { libc::kill(worker, libc::SIGHUP) }, 0);
     wait_until(
         "the worker reloaded",
-        || d.log(),
         || d.log().contains("configuration reloaded"),
+        || d.log(),
     );
     let said = logwell(&d, &["rotate", live.to_str().unwrap()]);
     assert!(said.contains("all.log.1"), "{said}");
@@ -405,8 +394,8 @@ fn privsep_the_parent_keeps_the_configured_mode_and_refuses_a_hard_link() {
     d.signal(libc::SIGHUP);
     wait_until(
         "the parent refuses the hard link",
-        || d.log(),
         || d.log().contains("hard links"),
+        || d.log(),
     );
     tcp_send(d.port, b"<13>Nov 21 09:41:05 host t: three\n");
     std::thread::sleep(Duration::from_millis(300));
@@ -426,11 +415,11 @@ fn privsep_killing_the_parent_stops_the_worker_cleanly() {
     d.signal(libc::SIGKILL);
     let status = d.wait_exit();
     assert_eq!(status.code(), None, "killed");
-    wait_until("the worker ends", || d.log(), || ended(worker));
+    wait_until("the worker ends", || ended(worker), || d.log());
     wait_until(
         "the worker says it finished",
-        || d.log(),
         || d.log().contains("all messages written; exiting"),
+        || d.log(),
     );
 }
 
@@ -533,12 +522,12 @@ output = "kern"
     let live = d.path("log/kern.log");
     wait_until(
         "the kernel record arrives",
-        || d.log(),
         || {
             std::fs::read_to_string(&live)
                 .unwrap_or_default()
                 .contains(&marker)
         },
+        || d.log(),
     );
     assert!(d.stop().success(), "{}", d.log());
     // The parent gave the state directory to the worker, which saved its position there.
@@ -764,8 +753,8 @@ fn privsep_a_generated_file_rotates_by_size_and_is_compressed_through_the_parent
     let dir = d.path("log/remote/big");
     wait_until(
         "t.log.1 is compressed",
-        || d.log(),
         || dir.join("t.log.1.zst").exists() && !dir.join("t.log.1").exists(),
+        || d.log(),
     );
     let adm = gid_of("adm");
     assert_eq!(owned(&dir.join("t.log.1.zst")), (0, adm, 0o640));
@@ -834,13 +823,13 @@ output = "daily"
     d.restart();
     wait_until(
         "the old files and the empty directory are gone",
-        || d.log(),
         || {
             // The parent logs each request after doing it: wait for that line too.
             !d.path("log/remote/gone").exists()
                 && !d.path("log/remote/web01/2026-11-01.log").exists()
                 && d.log().contains("remove directory")
         },
+        || d.log(),
     );
     assert!(d.path("log/remote/web01/2026-11-20.log").exists());
     assert!(d.path("log/remote").exists(), "the base directory is kept");
@@ -867,8 +856,8 @@ fn privsep_a_symlink_planted_in_a_templated_tree_is_refused_not_followed() {
     d.wait_lines(&d.path("log/remote/web01/app.log"), 1);
     wait_until(
         "the parent refuses the path through the link",
-        || d.log(),
         || d.log().contains("privileged parent: refused") && d.log().contains("symbolic link"),
+        || d.log(),
     );
     assert!(
         names_in(&d.path("outside")).is_empty(),
@@ -886,7 +875,7 @@ fn privsep_a_tls_key_only_root_may_read_is_used_at_start_and_after_a_reload() {
     if !can_run("privsep_a_tls_key_only_root_may_read_is_used_at_start_and_after_a_reload") {
         return;
     }
-    use crate::tls::{fingerprint, make_cert, make_pki, presented, reload, send};
+    use crate::tls::{fingerprint, make_pki, presented, reload, send};
     let root_only = |dir: &Path| {
         for f in ["server.pem", "server.key"] {
             std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -902,7 +891,7 @@ fn privsep_a_tls_key_only_root_may_read_is_used_at_start_and_after_a_reload() {
     send(&d, None, b"<13>1 - h app - - - before the reload\n");
     d.wait_lines(&d.path("all.json"), 1);
 
-    make_cert(dir, "renewed", "localhost", "serverAuth", "ca");
+    testkit::pki::make_cert(dir, "renewed", "localhost", "serverAuth", "ca").or_panic();
     std::fs::copy(dir.join("renewed.pem"), dir.join("server.pem")).unwrap();
     std::fs::copy(dir.join("renewed.key"), dir.join("server.key")).unwrap();
     root_only(dir);

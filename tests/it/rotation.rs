@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::{tcp_send, Daemon, DEADLINE};
+use crate::util::{tcp_send, wait_until, Daemon};
 
 /// The rotated generations of `live` (file names), oldest first, then the live file.
 fn generations(live: &Path) -> Vec<PathBuf> {
@@ -45,14 +45,6 @@ fn content(path: &Path) -> String {
         s
     } else {
         String::from_utf8(bytes).unwrap()
-    }
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -104,9 +96,11 @@ output = "all"
     threads.into_iter().for_each(|t| t.join().unwrap());
     d.wait_stat("outputs", "all", "written", (conns * per_conn) as u64);
     let live = d.path("all.log");
-    wait_until("every rotated generation is compressed", || {
-        uncompressed_rotated(&live) == 0
-    });
+    wait_until(
+        "every rotated generation is compressed",
+        || uncompressed_rotated(&live) == 0,
+        String::new,
+    );
     assert!(d.stop().success());
     let gens = generations(&live);
     assert!(gens.len() > 100, "rotated only {} times", gens.len());
@@ -190,9 +184,11 @@ output = "big"
             .unwrap()
             .any(|e| e.unwrap().file_name().to_str().unwrap().ends_with(".tmp"))
     };
-    wait_until("compression has started", || {
-        temp_exists(d.dir.path()) || d.path("big.log.1.zst").exists()
-    });
+    wait_until(
+        "compression has started",
+        || temp_exists(d.dir.path()) || d.path("big.log.1.zst").exists(),
+        String::new,
+    );
     assert!(
         temp_exists(d.dir.path()),
         "level 19 on this much text takes seconds: the kill lands mid-way"
@@ -217,9 +213,11 @@ output = "big"
     )
     .unwrap();
     d.restart();
-    wait_until("the compression is redone", || {
-        d.path("big.log.1.zst").exists() && !d.path("big.log.1").exists()
-    });
+    wait_until(
+        "the compression is redone",
+        || d.path("big.log.1.zst").exists() && !d.path("big.log.1").exists(),
+        String::new,
+    );
     assert!(!temp_exists(d.dir.path()), "the temporary is gone");
     assert_eq!(content(&d.path("big.log.1.zst")), expected);
 }
@@ -253,12 +251,20 @@ fn rotation_by_others_is_noticed_without_a_hup() {
     d.wait_lines(&live, 1);
     // Renamed away, no HUP: the daemon notices and writes a new file.
     std::fs::rename(&live, d.path("app.log.old")).unwrap();
-    wait_until("the file is reopened after a rename", || live.exists());
+    wait_until(
+        "the file is reopened after a rename",
+        || live.exists(),
+        String::new,
+    );
     send(&d, "two");
     assert!(d.wait_lines(&live, 1).ends_with("app: two\n"));
     // Deleted: the same.
     std::fs::remove_file(&live).unwrap();
-    wait_until("the file is reopened after a delete", || live.exists());
+    wait_until(
+        "the file is reopened after a delete",
+        || live.exists(),
+        String::new,
+    );
     send(&d, "three");
     assert!(d.wait_lines(&live, 1).ends_with("app: three\n"));
     // copytruncate: the file shrinks under us; writing goes on at its new end, no hole.
@@ -309,12 +315,16 @@ fn logwell_rotate_rotates_now_and_numbers_like_logrotate() {
         );
     }
     // keep = 2: .1 (delay_compress: plain) and .2.gz; the live file is new and empty.
-    wait_until("the second generation is compressed", || {
-        d.path("app.log.2.gz").exists()
-    });
-    wait_until("only two generations are kept", || {
-        generations(&live).len() == 3
-    });
+    wait_until(
+        "the second generation is compressed",
+        || d.path("app.log.2.gz").exists(),
+        String::new,
+    );
+    wait_until(
+        "only two generations are kept",
+        || generations(&live).len() == 3,
+        String::new,
+    );
     assert_eq!(
         content(&d.path("app.log.1")).trim_end(),
         content(&d.path("app.log.1")).lines().next().unwrap()
@@ -497,7 +507,11 @@ output = "app"
     );
     // Space comes back: everything is written, in order, nothing dropped.
     std::fs::remove_file(&filler).unwrap();
-    wait_until("the sender has sent everything", || sender.is_finished());
+    wait_until(
+        "the sender has sent everything",
+        || sender.is_finished(),
+        String::new,
+    );
     sender.join().unwrap();
     d.wait_stat("outputs", "app", "written", total as u64);
     let text = std::fs::read_to_string(fs.0.join("app.log")).unwrap();
@@ -604,17 +618,18 @@ output = "b"
             .map(|p| std::fs::metadata(p).unwrap().len())
             .sum()
     };
-    let deadline = Instant::now() + DEADLINE;
-    while total("a.log") + total("b.log") > 20 * 1024 {
-        assert!(
-            Instant::now() < deadline,
-            "over the global limit: a {:?} b {:?}\n{}",
-            generations(&d.path("a.log")),
-            generations(&d.path("b.log")),
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the global limit to hold",
+        || total("a.log") + total("b.log") <= 20 * 1024,
+        || {
+            format!(
+                "a {:?} b {:?}\n{}",
+                generations(&d.path("a.log")),
+                generations(&d.path("b.log")),
+                d.log()
+            )
+        },
+    );
     assert!(
         d.path("a.log").exists() && d.path("b.log").exists(),
         "live files are never deleted"

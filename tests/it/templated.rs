@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::util::{hostname, logger, tcp_send, Daemon, DEADLINE};
+use crate::util::{hostname, logger, tcp_send, wait_until, Daemon, DEADLINE};
 
 const TCP: &str = r#"
 [input.tcp]
@@ -288,20 +288,17 @@ fn ten_thousand_hosts_with_64_open_files_write_every_message_within_the_fd_bound
     );
     assert!(d.stat("outputs", "many", "open_files") <= MAX_OPEN as u64);
     // Idle files are closed.
-    let deadline = Instant::now() + DEADLINE;
-    while d.stat("outputs", "many", "open_files") > 0 {
-        assert!(Instant::now() < deadline, "idle files stay open");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        "idle files to close",
+        || d.stat("outputs", "many", "open_files") == 0,
+        || d.log(),
+    );
     // The daemon may still hold the control connection of the last `stat` for a moment.
-    while open_fds(pid) > fixed {
-        assert!(
-            Instant::now() < deadline,
-            "descriptors left open after idle close: {} of {fixed}",
-            open_fds(pid)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the descriptors to be closed after the idle close",
+        || open_fds(pid) <= fixed,
+        || format!("{} of {fixed} open", open_fds(pid)),
+    );
 }
 
 /// An RFC 5424 frame from `host` stamped at noon UTC on `day` (`2026-11-01`).
@@ -321,15 +318,7 @@ fn set_mtime(path: &Path, time: std::time::SystemTime) {
 
 /// Waits for the daemon's log to say that an age sweep deleted something.
 fn wait_swept(d: &Daemon) {
-    let deadline = Instant::now() + DEADLINE;
-    while !d.log().contains("deleted files past max_age_days") {
-        assert!(
-            Instant::now() < deadline,
-            "no sweep deleted anything:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    d.wait_log("deleted files past max_age_days");
 }
 
 #[test]
@@ -349,15 +338,11 @@ fn per_day_files_past_max_age_are_deleted_with_their_empty_directories() {
     }
     // The sweep at start knows the files logwell made before the restart.
     d.restart();
-    let deadline = Instant::now() + DEADLINE;
-    while d.path("remote/gone").exists() || d.path("remote/web01/2026-11-01.log").exists() {
-        assert!(
-            Instant::now() < deadline,
-            "old per-day files were not deleted:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "old per-day files to be deleted",
+        || !d.path("remote/gone").exists() && !d.path("remote/web01/2026-11-01.log").exists(),
+        || d.log(),
+    );
     assert!(d.path("remote/web01/2026-11-20.log").exists());
     tcp_send(d.port, &frame(b"web01", "t", "today"));
     d.wait_lines(&d.path("remote/web01/2026-11-21.log"), 1);
@@ -805,25 +790,13 @@ fn a_reload_changes_max_open_files_and_keeps_writing_in_order() {
     .unwrap();
     d.signal(libc::SIGHUP);
     // SIGHUP closes every file; then at most 2 are open while 6 hosts keep sending.
-    let deadline = Instant::now() + DEADLINE;
-    while d.stat("outputs", "remote", "open_files") != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "files stayed open after SIGHUP:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "files to close after SIGHUP",
+        || d.stat("outputs", "remote", "open_files") == 0,
+        || d.log(),
+    );
     // The reload is applied after the reopen: wait until the daemon says it is done.
-    let deadline = Instant::now() + DEADLINE;
-    while !d.log().contains("configuration reloaded") {
-        assert!(
-            Instant::now() < deadline,
-            "no reload in the log:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    d.wait_log("configuration reloaded");
     for h in 0..6 {
         conn.write_all(&frame(format!("h{h}").as_bytes(), "t", "after"))
             .unwrap();

@@ -12,133 +12,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Daemon, DEADLINE};
+use testkit::{pki, wait, OrPanic};
 
-pub(crate) fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA `NAME.pem` / `NAME.key`.
-pub(crate) fn make_ca(dir: &Path, name: &str) {
-    let (pem, key, subj) = (
-        format!("{name}.pem"),
-        format!("{name}.key"),
-        format!("/CN=logwell test {name}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            &subj,
-        ],
-    );
-}
-
-/// A key and signing request `NAME.key` / `NAME.csr` for `cn`, and the extensions file
-/// `NAME.ext` (DNS name `cn`, for a server or a client; a server's also names 127.0.0.1,
-/// which syslog-ng checks against the address it connects to).
-pub(crate) fn make_request(dir: &Path, name: &str, cn: &str, usage: &str) {
-    let (key, csr, subj) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("/CN={cn}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subj,
-        ],
-    );
-    let ip = if usage == "serverAuth" {
-        ",IP:127.0.0.1"
-    } else {
-        ""
-    };
-    std::fs::write(
-        dir.join(format!("{name}.ext")),
-        format!(
-            "subjectAltName = DNS:{cn}{ip}\nbasicConstraints = CA:FALSE\nextendedKeyUsage = {usage}\n"
-        ),
-    )
-    .unwrap();
-}
-
-/// `NAME.pem`, signed by `ca`, valid for a day.
-pub(crate) fn make_cert(dir: &Path, name: &str, cn: &str, usage: &str, ca: &str) {
-    make_request(dir, name, cn, usage);
-    sign(dir, name, ca);
-}
-
-/// Signs `NAME.csr` with `ca` and the extensions of `NAME.ext` into `NAME.pem`, valid for a
-/// day.
-fn sign(dir: &Path, name: &str, ca: &str) {
-    let (csr, pem, ext, ca_pem, ca_key) = (
-        format!("{name}.csr"),
-        format!("{name}.pem"),
-        format!("{name}.ext"),
-        format!("{ca}.pem"),
-        format!("{ca}.key"),
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "1",
-            "-extfile",
-            &ext,
-        ],
-    );
-}
+use crate::util::{wait_child, wait_until, Daemon, DEADLINE};
 
 /// `expired.pem` / `expired.key`, signed by `ca`, valid through 2019 only: `openssl x509`
 /// (3.0) cannot set past dates, `openssl ca` can.
 fn make_expired(dir: &Path, ca: &str) {
-    make_request(dir, "expired", "localhost", "serverAuth");
+    pki::make_request(dir, "expired", "localhost", "serverAuth").or_panic();
     std::fs::write(dir.join("index.txt"), "").unwrap();
     std::fs::write(dir.join("serial"), "1000\n").unwrap();
     std::fs::write(
@@ -149,7 +30,7 @@ fn make_expired(dir: &Path, ca: &str) {
     )
     .unwrap();
     let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-    openssl(
+    pki::openssl(
         dir,
         &[
             "ca",
@@ -172,17 +53,14 @@ fn make_expired(dir: &Path, ca: &str) {
             "-enddate",
             "20200101000000Z",
         ],
-    );
+    )
+    .or_panic();
 }
 
-/// The test PKI: `ca` signs `server` (localhost) and `client` (client.example.com);
-/// `other` signs `stranger` (client.example.com too).
+/// The test PKI ([`pki::make_pki`]): `ca` signs `server` (localhost) and `client`
+/// (client.example.com); `other` signs `stranger` (client.example.com too).
 pub(crate) fn make_pki(dir: &Path) {
-    make_ca(dir, "ca");
-    make_ca(dir, "other");
-    make_cert(dir, "server", "localhost", "serverAuth", "ca");
-    make_cert(dir, "client", "client.example.com", "clientAuth", "ca");
-    make_cert(dir, "stranger", "client.example.com", "clientAuth", "other");
+    pki::make_pki(dir).or_panic()
 }
 
 /// Starts `openssl s_client` trusting `ca`, presenting `client` (names in the test
@@ -222,11 +100,7 @@ fn connect_with(d: &Daemon, client: Option<&str>, ca: &str, options: &[&str]) ->
 /// Closes the client's stdin and waits for it to exit.
 pub(crate) fn finish(mut child: Child) {
     drop(child.stdin.take());
-    let deadline = Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "openssl s_client did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_child(&mut child, "openssl s_client to exit", String::new);
 }
 
 /// Sends `bytes` with `openssl s_client` (see [`connect`]); returns once it has exited.
@@ -234,19 +108,6 @@ pub(crate) fn send(d: &Daemon, client: Option<&str>, bytes: &[u8]) {
     let mut child = connect(d, client, "ca");
     let _ = child.stdin.as_mut().unwrap().write_all(bytes);
     finish(child);
-}
-
-/// Waits until the daemon's log says `what`.
-pub(crate) fn wait_log(d: &Daemon, what: &str) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let log = d.log();
-        if log.contains(what) {
-            return log;
-        }
-        assert!(Instant::now() < deadline, "no `{what}` in the log:\n{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 pub(crate) fn config(extra: &str) -> String {
@@ -336,7 +197,7 @@ fn a_client_not_in_permitted_peers_is_refused_and_named() {
         make_pki,
     );
     send(&d, Some("client"), b"<13>1 - h app - - - not permitted\n");
-    let log = wait_log(&d, "not in permitted_peers");
+    let log = d.wait_log("not in permitted_peers");
     assert!(log.contains("client.example.com"), "{log}");
     d.wait_stat("inputs", "tls", "tls_refused", 1);
     assert_eq!(d.stat("inputs", "tls", "received"), 0);
@@ -347,7 +208,7 @@ fn a_client_not_in_permitted_peers_is_refused_and_named() {
 #[test]
 fn check_config_refuses_an_expired_server_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    make_ca(dir.path(), "ca");
+    pki::make_ca(dir.path(), "ca").or_panic();
     make_expired(dir.path(), "ca");
     let p = dir.path().join("logwell.toml");
     let text = crate::util::render(
@@ -381,7 +242,7 @@ fn a_renewed_certificate_is_used_for_new_connections_and_old_ones_stay() {
     stdin.flush().unwrap();
     d.wait_lines(&d.path("all.json"), 1);
     // The new certificate comes from the other CA: only a client trusting that one accepts it.
-    make_cert(dir, "renewed", "localhost", "serverAuth", "other");
+    pki::make_cert(dir, "renewed", "localhost", "serverAuth", "other").or_panic();
     std::fs::rename(dir.join("renewed.key"), dir.join("server.key")).unwrap();
     std::fs::rename(dir.join("renewed.pem"), dir.join("server.pem")).unwrap();
     let mut new = connect(&d, None, "other");
@@ -392,7 +253,7 @@ fn a_renewed_certificate_is_used_for_new_connections_and_old_ones_stay() {
         .write_all(b"<13>1 - h app - - - with the renewed certificate\n");
     finish(new);
     d.wait_lines(&d.path("all.json"), 2);
-    wait_log(&d, "TLS certificate and key reloaded");
+    d.wait_log("TLS certificate and key reloaded");
     let stdin = old.stdin.as_mut().unwrap();
     stdin
         .write_all(b"<13>1 - h app - - - still connected\n")
@@ -406,15 +267,7 @@ fn a_renewed_certificate_is_used_for_new_connections_and_old_ones_stay() {
 /// Waits until `child` exits by itself (the daemon closed its connection), its stdin still
 /// open.
 fn wait_gone(child: &mut Child, d: &Daemon) {
-    let deadline = Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the daemon kept the connection open:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_child(child, "the daemon to close the connection", || d.log());
 }
 
 /// The lines of the JSON output, parsed.
@@ -433,7 +286,7 @@ fn clients_that_fail_or_never_finish_the_handshake_are_refused_and_counted() {
         .write_all(b"<13>1 - h app - - - plain text to a TLS port\n")
         .unwrap();
     d.wait_stat("inputs", "tls", "tls_refused", 1);
-    wait_log(&d, "TLS handshake failed");
+    d.wait_log("TLS handshake failed");
     // Silent: refused when the handshake timeout (10 s) passes.
     let silent = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     let started = Instant::now();
@@ -443,7 +296,7 @@ fn clients_that_fail_or_never_finish_the_handshake_are_refused_and_counted() {
         "refused after {:?}",
         started.elapsed()
     );
-    wait_log(&d, "TLS handshake timed out");
+    d.wait_log("TLS handshake timed out");
     assert_eq!(d.stat("inputs", "tls", "received"), 0);
     assert_eq!(d.stat("inputs", "tls", "active_connections"), 0);
     // `logwell stats` shows the count in its table too.
@@ -472,7 +325,7 @@ fn a_tls_peer_not_in_permit_is_refused_before_the_handshake() {
     let d = Daemon::start_with(&config("permit = [\"10.0.0.0/8\", \"::1\"]"), make_pki);
     send(&d, None, b"<13>1 - h app - - - from outside permit\n");
     d.wait_stat("inputs", "tls", "refused", 1);
-    wait_log(&d, "the peer is not in `permit`");
+    d.wait_log("the peer is not in `permit`");
     // Closed before any TLS work: not a refused TLS client, not a connection.
     assert_eq!(d.stat("inputs", "tls", "tls_refused"), 0);
     assert_eq!(d.stat("inputs", "tls", "connections"), 0);
@@ -501,7 +354,7 @@ fn tls_connections_over_the_per_peer_cap_are_closed_at_once() {
     // A second connection from the same address is closed before its handshake.
     send(&d, None, b"<13>1 - h app - - - second, over the cap\n");
     d.wait_stat("inputs", "tls", "refused", 1);
-    wait_log(&d, "max_connections_per_peer");
+    d.wait_log("max_connections_per_peer");
     assert_eq!(d.stat("inputs", "tls", "connections"), 1);
     // The first one is still served; once it is gone, the peer may connect again.
     let stdin = first.stdin.as_mut().unwrap();
@@ -511,11 +364,11 @@ fn tls_connections_over_the_per_peer_cap_are_closed_at_once() {
     stdin.flush().unwrap();
     d.wait_lines(&d.path("all.json"), 2);
     finish(first);
-    let deadline = Instant::now() + DEADLINE;
-    while d.stat("inputs", "tls", "active_connections") != 0 {
-        assert!(Instant::now() < deadline, "{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "no active TLS connections",
+        || d.stat("inputs", "tls", "active_connections") == 0,
+        || d.log(),
+    );
     send(
         &d,
         None,
@@ -545,20 +398,21 @@ fn tls_messages_over_the_rate_are_suppressed_counted_and_summed_up() {
     stdin.write_all(flood.as_bytes()).unwrap();
     stdin.flush().unwrap();
     // Every message is either written or suppressed.
-    let deadline = Instant::now() + DEADLINE;
-    let (received, suppressed) = loop {
-        let s = d.stats_json().unwrap();
-        let i = &s["inputs"]["tls"];
-        let counts = (
-            i["received"].as_u64().unwrap(),
-            i["suppressed"].as_u64().unwrap(),
-        );
-        if counts.0 + counts.1 == 50 {
-            break counts;
-        }
-        assert!(Instant::now() < deadline, "{s}\n{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (received, suppressed) = wait::try_until(
+        DEADLINE,
+        "50 messages received or suppressed",
+        || format!("{}\n{}", d.stats_json().unwrap(), d.log()),
+        || {
+            let s = d.stats_json().unwrap();
+            let i = &s["inputs"]["tls"];
+            let counts = (
+                i["received"].as_u64().unwrap(),
+                i["suppressed"].as_u64().unwrap(),
+            );
+            Ok((counts.0 + counts.1 == 50).then_some(counts))
+        },
+    )
+    .or_panic();
     let elapsed = start.elapsed().as_secs_f64();
     // The burst passes, then at most the rate.
     assert!(received >= 5, "{received}");
@@ -638,11 +492,11 @@ fn an_idle_tls_connection_is_closed_after_the_idle_timeout() {
         "{:?}",
         started.elapsed()
     );
-    let deadline = Instant::now() + DEADLINE;
-    while d.stat("inputs", "tls", "active_connections") != 0 {
-        assert!(Instant::now() < deadline, "{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "no active TLS connections",
+        || d.stat("inputs", "tls", "active_connections") == 0,
+        || d.log(),
+    );
     assert_eq!(d.stat("inputs", "tls", "frame_timeouts"), 0);
 }
 
@@ -716,7 +570,7 @@ output = "rest"
         .concat(),
         |dir| {
             make_pki(dir);
-            make_cert(dir, "web2", "web2.example.com", "clientAuth", "ca");
+            pki::make_cert(dir, "web2", "web2.example.com", "clientAuth", "ca").or_panic();
         },
     );
     // Both claim the same host name in the message: only the certificate tells them apart.
@@ -776,11 +630,11 @@ pub(crate) fn presented(d: &Daemon) -> String {
 /// Sends SIGHUP and waits until the daemon has logged its `n`th reload.
 pub(crate) fn reload(d: &Daemon, n: usize) {
     d.signal(libc::SIGHUP);
-    let deadline = Instant::now() + DEADLINE;
-    while d.log().matches("SIGHUP: configuration reloaded").count() < n {
-        assert!(Instant::now() < deadline, "{}", d.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        &format!("reload {n} in the log"),
+        || d.log().matches("SIGHUP: configuration reloaded").count() >= n,
+        || d.log(),
+    );
 }
 
 #[test]
@@ -812,7 +666,7 @@ fn sighup_reloads_the_certificate_and_keeps_established_connections() {
     };
     touch("server.pem", "pem.stamp");
     touch("server.key", "key.stamp");
-    make_cert(dir, "renewed", "localhost", "serverAuth", "other");
+    pki::make_cert(dir, "renewed", "localhost", "serverAuth", "other").or_panic();
     std::fs::copy(dir.join("renewed.pem"), dir.join("server.pem")).unwrap();
     std::fs::copy(dir.join("renewed.key"), dir.join("server.key")).unwrap();
     touch("pem.stamp", "server.pem");
@@ -823,7 +677,7 @@ fn sighup_reloads_the_certificate_and_keeps_established_connections() {
     d.wait_lines(&d.path("all.json"), 2);
 
     // New paths in the configuration, the rest of the input the same: swapped in place.
-    make_cert(dir, "third", "localhost", "serverAuth", "ca");
+    pki::make_cert(dir, "third", "localhost", "serverAuth", "ca").or_panic();
     let text = std::fs::read_to_string(&d.config).unwrap();
     std::fs::write(
         &d.config,
@@ -894,7 +748,7 @@ fn optional_client_auth_names_a_verified_client_serves_an_anonymous_one_and_refu
         b"<13>1 - h app - - - from another CA\n",
     );
     d.wait_stat("inputs", "tls", "tls_refused", 1);
-    wait_log(&d, "TLS handshake failed");
+    d.wait_log("TLS handshake failed");
     // One more served client after the refusal: had the stranger been served, its line
     // would be in the file before this one.
     send(&d, None, b"<13>1 - h app - - - last\n");
@@ -912,7 +766,8 @@ fn a_sha256_fingerprint_in_permitted_peers_admits_that_certificate_only() {
     let pki = tempfile::tempdir().unwrap();
     make_pki(pki.path());
     // Same CA, same name: only the fingerprint tells them apart.
-    make_cert(pki.path(), "twin", "client.example.com", "clientAuth", "ca");
+    testkit::pki::make_cert(pki.path(), "twin", "client.example.com", "clientAuth", "ca")
+        .or_panic();
     let digest = fingerprint(&std::fs::read(pki.path().join("client.pem")).unwrap());
     let hex = digest.split_once('=').unwrap().1;
     let d = Daemon::start_with(
@@ -927,7 +782,7 @@ fn a_sha256_fingerprint_in_permitted_peers_admits_that_certificate_only() {
         },
     );
     send(&d, Some("twin"), b"<13>1 - h app - - - the twin\n");
-    let log = wait_log(&d, "not in permitted_peers");
+    let log = d.wait_log("not in permitted_peers");
     assert!(log.contains("client.example.com"), "{log}");
     send(&d, Some("client"), b"<13>1 - h app - - - the pinned one\n");
     let lines = json_lines(&d.wait_lines(&d.path("all.json"), 1));
@@ -945,13 +800,13 @@ fn a_client_certificate_with_a_common_name_and_no_san_is_matched_by_name() {
         ),
         |dir| {
             make_pki(dir);
-            make_request(dir, "legacy", "legacy.example.net", "clientAuth");
+            pki::make_request(dir, "legacy", "legacy.example.net", "clientAuth").or_panic();
             std::fs::write(
                 dir.join("legacy.ext"),
                 "basicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n",
             )
             .unwrap();
-            sign(dir, "legacy", "ca");
+            pki::sign(dir, "legacy", "ca").or_panic();
         },
     );
     // The certificate really has no subjectAltName.
@@ -1048,10 +903,7 @@ fn a_tls_1_2_client_is_served_and_a_tls_1_1_client_is_refused() {
     assert!(!out.status.success(), "a TLS 1.1 handshake succeeded");
     d.wait_stat("inputs", "tls", "tls_refused", 1);
     // rustls' reason: a TLS 1.1 hello lacks what 1.2 and 1.3 require.
-    wait_log(
-        &d,
-        "TLS handshake failed; connection closed input=tls peer=127.0.0.1",
-    );
-    wait_log(&d, "peer is incompatible");
+    d.wait_log("TLS handshake failed; connection closed input=tls peer=127.0.0.1");
+    d.wait_log("peer is incompatible");
     assert_eq!(d.stat("inputs", "tls", "received"), 1);
 }

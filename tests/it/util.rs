@@ -1,22 +1,22 @@
-//! Shared helpers for the integration tests: start the real `logwelld` on a temporary config
+//! Helpers of the integration tests alone: start the real `logwelld` on a temporary config
 //! with loopback ports and temporary sockets, send with the real `logger` or raw sockets, and
-//! wait (with a deadline, never a blind sleep) for lines to reach the files.
+//! wait (with a deadline, never a blind sleep) for lines to reach the files. What the
+//! benchmarks share (ports, waits, processes, peers, journald, the broker, the PKI) is the
+//! test kit, `testkit/`; the panicking wrappers here keep the tests short.
 
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+
+use testkit::child::Proc;
+use testkit::{wait, OrPanic};
 
 /// How long any wait in a test may take before it fails.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+pub use testkit::wait::DEADLINE;
 
-/// A free TCP-and-UDP port on 127.0.0.1 (bound once to find it, then released), never one
-/// handed out before in this process: the tests run in parallel in this one binary, and a
-/// test may keep a port unbound for a while (a receiver that is down, a daemon between a
-/// stop and its restart) that the kernel would otherwise give to another test.
 /// Bytes waiting in one of `s`'s socket queues: `libc::FIONREAD` (received, not yet read) or
 /// `libc::TIOCOUTQ` (sent, not yet acknowledged by a TCP peer).
 pub fn socket_queued(s: &impl std::os::fd::AsRawFd, request: libc::Ioctl) -> usize {
@@ -27,17 +27,10 @@ pub fn socket_queued(s: &impl std::os::fd::AsRawFd, request: libc::Ioctl) -> usi
     n as usize
 }
 
+/// A free TCP-and-UDP port on 127.0.0.1, never one handed out before in this process
+/// ([`testkit::ports::free_port`]).
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            given.push(port);
-            return port;
-        }
-    }
+    testkit::ports::free_port().or_panic()
 }
 
 /// A running `logwelld` started by a test; killed (by its PID) if the test drops it.
@@ -45,7 +38,7 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub port: u16,
-    child: Option<Child>,
+    child: Option<Proc>,
     stderr: PathBuf,
     launcher: Launcher,
 }
@@ -151,26 +144,15 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let stderr = std::fs::File::create(&self.stderr).unwrap();
-        let child = (self.launcher)(&self.config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start logwelld");
+        let cmd = (self.launcher)(&self.config);
+        let mut child = Proc::spawn("logwelld", cmd, &self.stderr).or_panic();
+        let socket = self.path("control.sock");
+        child
+            .wait_ready(DEADLINE, "answer on its control socket", || {
+                stats_json(&socket).is_some()
+            })
+            .or_panic();
         self.child = Some(child);
-        let deadline = Instant::now() + DEADLINE;
-        while self.stats_json().is_none() {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("logwelld exited with {status}:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "logwelld did not become ready:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// Starts the daemon again on the same directory and config (after it exited).
@@ -188,14 +170,14 @@ impl Daemon {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// The daemon's process id.
     pub fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
+        self.child.as_ref().unwrap().pid()
     }
 
     /// Sends a signal to the daemon (only ever to the process this test started).
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's PID.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
+        self.child.as_ref().unwrap().signal(sig).or_panic();
     }
 
     /// SIGTERM, then waits for the exit status.
@@ -206,32 +188,12 @@ impl Daemon {
 
     /// Waits for the daemon to exit.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let child = self.child.as_mut().unwrap();
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "logwelld did not exit:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.child.as_mut().unwrap().wait_exit(DEADLINE).or_panic()
     }
 
     /// `logwell stats --json` through the real client, parsed; `None` while not answering.
     pub fn stats_json(&self) -> Option<serde_json::Value> {
-        let out = Command::new(env!("CARGO_BIN_EXE_logwell"))
-            .args(["stats", "--json", "--socket"])
-            .arg(self.path("control.sock"))
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
+        stats_json(&self.path("control.sock"))
     }
 
     /// One counter: `stat("inputs", "udp", "received")`.
@@ -247,54 +209,82 @@ impl Daemon {
         wait_lines(path, n, || self.log())
     }
 
+    /// Waits until `ready` returns a value; on failure says `what` was awaited and shows the
+    /// daemon's log.
+    pub fn wait_for<T>(&self, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+        wait::try_until(DEADLINE, what, || self.log(), || Ok(ready())).or_panic()
+    }
+
+    /// Waits until the daemon's diagnostics hold `needle`; returns them.
+    pub fn wait_log(&self, needle: &str) -> String {
+        wait::try_until(
+            DEADLINE,
+            &format!("`{needle}` in the log"),
+            || self.log(),
+            || {
+                let log = self.log();
+                Ok(log.contains(needle).then_some(log))
+            },
+        )
+        .or_panic()
+    }
+
     /// Waits until a counter reaches `n`.
     pub fn wait_stat(&self, kind: &str, name: &str, counter: &str, n: u64) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let v = self.stat(kind, name, counter);
-            if v >= n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{kind}.{name}.{counter} stayed at {v} < {n}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait::try_until(
+            DEADLINE,
+            &format!("{kind}.{name}.{counter} to reach {n}"),
+            || format!("it is {}:\n{}", self.stat(kind, name, counter), self.log()),
+            || Ok((self.stat(kind, name, counter) >= n).then_some(())),
+        )
+        .or_panic();
     }
 }
 
 impl Drop for Daemon {
+    /// SIGKILL: a test that drops its daemon is done with it, whatever it was doing.
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
-            if child.try_wait().ok().flatten().is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            child.kill();
         }
     }
+}
+
+/// `logwell stats --json --socket SOCKET` through the real client, parsed; `None` while the
+/// daemon does not answer.
+fn stats_json(socket: &Path) -> Option<serde_json::Value> {
+    testkit::logwelld::stats(env!("CARGO_BIN_EXE_logwell"), socket)
+}
+
+/// Waits until `done` holds; on failure says `what` was awaited and shows `log()` (a
+/// daemon's diagnostics, or `String::new`).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool, log: impl Fn() -> String) {
+    wait::try_until(DEADLINE, what, log, || Ok(done().then_some(()))).or_panic()
+}
+
+/// Waits until `ready` returns a value; on failure says `what` was awaited and shows
+/// `log()`.
+pub fn wait_for<T>(
+    what: &str,
+    mut ready: impl FnMut() -> Option<T>,
+    log: impl Fn() -> String,
+) -> T {
+    wait::try_until(DEADLINE, what, log, || Ok(ready())).or_panic()
+}
+
+/// Waits for a client process this test started (`openssl s_client`, `curl`) to exit; on
+/// failure says `what` was awaited and shows `log()`.
+pub fn wait_child(child: &mut Child, what: &str, log: impl Fn() -> String) -> ExitStatus {
+    wait::try_until(DEADLINE, what, log, || {
+        child.try_wait().map_err(|e| e.to_string())
+    })
+    .or_panic()
 }
 
 /// Waits until `path` holds at least `n` lines; returns its content. `log` is shown on
 /// failure.
 pub fn wait_lines(path: &Path, n: usize, log: impl Fn() -> String) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines = text.lines().count();
-        if lines >= n {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} has {lines} lines, expected {n}:\n{}\n--- daemon log:\n{}",
-            path.display(),
-            text.chars().take(2000).collect::<String>(),
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::lines(path, n, DEADLINE, log).or_panic()
 }
 
 /// Runs the real util-linux `logger` and asserts it succeeded.
@@ -353,20 +343,18 @@ pub fn assert_line(line: &str, pattern: &str) {
 /// A client process started by a test (`curl -N`, `nc`, `logwell follow`) whose standard
 /// output is collected line by line on a thread; killed (by its PID) when dropped.
 pub struct Streamed {
-    child: Child,
+    child: Proc,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Streamed {
     /// Starts `cmd` with its output collected.
     pub fn spawn(mut cmd: Command) -> Streamed {
-        let mut child = cmd
-            .stdin(Stdio::piped())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the client");
-        let out = child.stdout.take().unwrap();
+            .stderr(Stdio::inherit());
+        let mut child = Proc::spawn_as_set("the client", cmd).or_panic();
+        let out = child.child_mut().stdout.take().unwrap();
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = lines.clone();
         std::thread::spawn(move || {
@@ -386,18 +374,16 @@ impl Streamed {
 
     /// Waits until the lines so far satisfy `done`; returns them.
     pub fn wait_until(&self, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let lines = self.lines();
-            if done(&lines) {
-                return lines;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: never came; got {lines:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait::try_until(
+            DEADLINE,
+            what,
+            || format!("got {:#?}", self.lines()),
+            || {
+                let lines = self.lines();
+                Ok(done(&lines).then_some(lines))
+            },
+        )
+        .or_panic()
     }
 
     /// Waits until a line contains `text`; returns every line so far.
@@ -409,43 +395,39 @@ impl Streamed {
 
     /// The client's process id.
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.child.pid()
     }
 
     /// Sends the client a signal (it is ours: we started it).
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on the PID of a child we started and have not reaped.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill {sig}");
+        self.child.signal(sig).or_panic();
     }
 
     /// Writes to the client's standard input.
     pub fn send(&mut self, bytes: &[u8]) {
-        let stdin = self.child.stdin.as_mut().unwrap();
+        let stdin = self.child.child_mut().stdin.as_mut().unwrap();
         stdin.write_all(bytes).unwrap();
         stdin.flush().unwrap();
     }
 
     /// Waits for the client to exit by itself; returns its status.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the client did not exit; got {:#?}",
-                self.lines()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let lines = self.lines.clone();
+        let child = self.child.child_mut();
+        wait::try_until(
+            DEADLINE,
+            "the client to exit",
+            || format!("got {:#?}", lines.lock().unwrap()),
+            || child.try_wait().map_err(|e| e.to_string()),
+        )
+        .or_panic()
     }
 }
 
 impl Drop for Streamed {
+    /// SIGKILL: a test that drops its client is done with it.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 }
 

@@ -558,19 +558,15 @@ fn web_page_marks_lines_lost_to_retention() {
     let send = |msg: &str| {
         let sock = daemon.path("log.sock");
         logger(&["-u", sock.to_str().unwrap(), "-t", "web-g", "--", msg]);
-        let deadline = std::time::Instant::now() + crate::util::DEADLINE;
-        while !std::fs::read_to_string(&json)
-            .unwrap_or_default()
-            .contains(msg)
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{msg:?} never reached {}:\n{}",
-                json.display(),
-                daemon.log()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        crate::util::wait_until(
+            &format!("{msg:?} in {}", json.display()),
+            || {
+                std::fs::read_to_string(&json)
+                    .unwrap_or_default()
+                    .contains(msg)
+            },
+            || daemon.log(),
+        );
     };
     let rotate = || {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwell"))
