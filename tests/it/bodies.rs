@@ -2,7 +2,7 @@
 //! `logger` sends, `json` outputs carry them with their JSON types, and bodies no parser
 //! reads are kept as sent and counted.
 
-use crate::util::{logger, Daemon};
+use crate::util::{logger_tcp, Daemon};
 
 const CONFIG: &str = r#"
 [input.tcp]
@@ -22,19 +22,8 @@ output = "json"
 #[test]
 fn bodies_json_and_kv_fields_reach_json_outputs_and_the_rest_is_counted() {
     let d = Daemon::start(CONFIG);
-    let port = d.port.to_string();
     let send = |text: &str| {
-        logger(&[
-            "--tcp",
-            "-n",
-            "127.0.0.1",
-            "-P",
-            &port,
-            "-t",
-            "app",
-            "--",
-            text,
-        ]);
+        logger_tcp(d.port, "app", text);
     };
     send(r#"@cee: {"level":"warn","status":503,"took":0.25,"ok":false,"req":{"path":"/a\tb"}}"#);
     send(r#"user=alice action=login src="10.0.0.1 via vpn""#);
@@ -124,19 +113,8 @@ output = "api"
 #[test]
 fn bodies_rules_route_on_fields_values_numbers_presence_and_patterns() {
     let d = Daemon::start(ROUTED);
-    let port = d.port.to_string();
     let send = |text: &str| {
-        logger(&[
-            "--tcp",
-            "-n",
-            "127.0.0.1",
-            "-P",
-            &port,
-            "-t",
-            "app",
-            "--",
-            text,
-        ]);
+        logger_tcp(d.port, "app", text);
     };
     send(r#"{"level":"WARN","status":503,"n":1}"#);
     send("level=info status=502 path=/api/v1 n=2");

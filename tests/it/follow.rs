@@ -9,7 +9,9 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{free_port, logger, wait_child, wait_until, Daemon, Streamed, DEADLINE};
+use crate::util::{
+    free_port, logger, logger_tcp, wait_child, wait_until, Daemon, Streamed, DEADLINE,
+};
 
 const CONFIG: &str = r#"
 [input.tcp]
@@ -1066,17 +1068,7 @@ fn beyond_loopback_client_certificates_are_enough_and_required() {
         "[follow]\nlisten = \"0.0.0.0:{http}\"\ncert = \"{{dir}}/server.pem\"\nkey = \"{{dir}}/server.key\"\nclient_ca = \"{{dir}}/ca.pem\"\n"
     );
     let d = Daemon::start_with(&format!("{CONFIG}\n{extra}"), crate::tls::make_pki);
-    let port = d.port.to_string();
-    let out = logger(&[
-        "--tcp",
-        "-n",
-        "127.0.0.1",
-        "-P",
-        &port,
-        "-t",
-        "app",
-        "over https",
-    ]);
+    let out = logger_tcp(d.port, "app", "over https");
     assert!(out.status.success());
     d.wait_lines(&d.path("log/all.json"), 1);
     let dir = d.dir.path().to_str().unwrap().to_string();

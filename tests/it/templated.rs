@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::util::{hostname, logger, tcp_send, wait_until, Daemon, DEADLINE};
+use crate::util::{hostname, logger, logger_tcp, tcp_send, wait_until, Daemon, DEADLINE};
 
 const TCP: &str = r#"
 [input.tcp]
@@ -53,16 +53,7 @@ fn three_hosts_over_tcp_land_in_three_directories() {
     tcp_send(d.port, &batch);
     // The real logger, over TCP and UDP: its host name is this host's.
     let port = d.port.to_string();
-    logger(&[
-        "--tcp",
-        "-n",
-        "127.0.0.1",
-        "-P",
-        &port,
-        "-t",
-        "viatcp",
-        "logger over tcp",
-    ]);
+    logger_tcp(d.port, "viatcp", "logger over tcp");
     logger(&[
         "--udp",
         "-n",

@@ -301,6 +301,21 @@ pub fn logger(args: &[&str]) -> Output {
     out
 }
 
+/// The real `logger` sending `text` with `tag` over TCP to 127.0.0.1:`port`.
+pub fn logger_tcp(port: u16, tag: &str, text: &str) -> Output {
+    logger(&[
+        "--tcp",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port.to_string(),
+        "-t",
+        tag,
+        "--",
+        text,
+    ])
+}
+
 /// Sends raw bytes in one TCP connection, then closes it.
 pub fn tcp_send(port: u16, bytes: &[u8]) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
