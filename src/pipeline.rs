@@ -379,7 +379,7 @@ impl Pipeline {
             }
             match &output.layout {
                 Layout::Lines | Layout::Lossy => {
-                    format_line(output.format, &ev, &mut self.time, &mut chunk.data)
+                    write_line(output, &ev, &mut self.time, &mut chunk.data)
                 }
                 Layout::Records {
                     template,
@@ -395,7 +395,7 @@ impl Pipeline {
                     }
                     end_field(&mut chunk.data, at);
                     let at = begin_field(&mut chunk.data);
-                    format_line(output.format, &ev, &mut self.time, &mut chunk.data);
+                    write_line(output, &ev, &mut self.time, &mut chunk.data);
                     end_field(&mut chunk.data, at);
                 }
                 Layout::Kafka {
@@ -418,7 +418,7 @@ impl Pipeline {
                             chunk.data.extend_from_slice(ev.msg.msg)
                         }
                         _ => {
-                            format_line(output.format, &ev, &mut self.time, &mut chunk.data);
+                            write_line(output, &ev, &mut self.time, &mut chunk.data);
                             if chunk.data.last() == Some(&b'\n') {
                                 chunk.data.pop();
                             }
@@ -523,5 +523,13 @@ impl Pipeline {
             }
         }
         self.switch_routing();
+    }
+}
+
+/// One line for `ev` in `output`'s template, or else its format.
+fn write_line(output: &Output, ev: &Event<'_>, time: &mut TimeCache, out: &mut Vec<u8>) {
+    match &output.settings.template {
+        Some(t) => t.render(ev, time, out),
+        None => format_line(output.format, ev, time, out),
     }
 }

@@ -17,6 +17,21 @@ fn main() -> ExitCode {
     if args.conf_dir.is_some() {
         paths.drop_in_dir = args.conf_dir;
     }
+    if let Some([name, message]) = args.render_template.as_deref() {
+        let rendered = config::load(&paths)
+            .map_err(|e| e.to_string())
+            .and_then(|s| logwell::cli::logwelld::render_template(&s, name, message));
+        return match rendered {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if args.check_config {
         return match config::load(&paths) {
             Ok(s) => {

@@ -36,6 +36,7 @@ pub fn tables() -> Vec<Table> {
         table::<raw::RawRule>("[rule]", "RawRule"),
         table::<raw::RawFollow>("follow", "RawFollow"),
         table::<raw::RawFollowFile>("[follow.files]", "RawFollowFile"),
+        table::<raw::RawTemplate>("template.NAME", "RawTemplate"),
     ]
 }
 
@@ -92,6 +93,7 @@ pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
             "fallback",
             "dir_mode",
             "reduce_repeats",
+            "template",
         ],
         hint: "it applies to file outputs; remove it",
         other_hints: &[],
@@ -99,7 +101,7 @@ pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
     },
     OutputType {
         name: "users",
-        keys: &["users", "utmp", "write_timeout_ms"],
+        keys: &["users", "utmp", "write_timeout_ms", "template"],
         hint: "it applies to users outputs (type = \"users\"); remove it",
         other_hints: &[],
         refuses_only: None,
@@ -122,6 +124,7 @@ pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
             "server_name",
             "fingerprints",
             "queue",
+            "template",
         ],
         hint: "it applies to forward outputs (type = \"forward\"); remove it",
         other_hints: &[("users", USERS_HINT), ("utmp", USERS_HINT)],
@@ -149,6 +152,7 @@ pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
             "sasl_username",
             "sasl_password",
             "queue",
+            "template",
         ],
         hint: "it applies to kafka outputs (type = \"kafka\"); remove it",
         other_hints: &[
@@ -246,7 +250,8 @@ mod tests {
                 "rule",
                 "rotation",
                 "retention",
-                "follow"
+                "follow",
+                "template"
             ]
         );
     }

@@ -12,7 +12,8 @@ use super::follow;
 use super::host::{check_worker_can_list, default_hostname, resolve_user};
 use super::inputs::{body_parsers, check_unique_endpoints, input_kind, socket_paths};
 use super::outputs::{
-    check_templates_apart, check_templates_spare_other_files, check_unique_paths, output_kind,
+    check_templates_apart, check_templates_spare_other_files, check_unique_paths, named_template,
+    output_kind, output_template,
 };
 use super::raw::{self, RawConfig, RawDaemon};
 use super::rotation::{self, PartialRotation, RetentionSettings};
@@ -158,8 +159,17 @@ impl Settings {
         // [rotation] and [retention] first: outputs in any file lay their own over them.
         let mut default_rotation = PartialRotation::default();
         let mut retention = RetentionSettings::default();
+        // Named templates too, for outputs in any file to name.
+        let mut templates = BTreeMap::new();
         for file in &files {
             let mut check = Check::new(file);
+            for (name, raw) in &file.raw.template {
+                if check.declare(&mut declared, "template", name, &file.path) {
+                    if let Some(t) = named_template(&mut check, raw.get_ref()) {
+                        templates.insert(name.get_ref().clone(), t);
+                    }
+                }
+            }
             if let Some(r) = &file.raw.rotation {
                 default_rotation = default_rotation.overlay(&rotation::from_raw(&mut check, r));
             }
@@ -188,7 +198,15 @@ impl Settings {
                 if check.declare(&mut declared, "output", name, &file.path) {
                     if let Some(kind) = output_kind(&mut check, raw.get_ref(), &default_rotation) {
                         let name = name.get_ref().clone();
-                        outputs.insert(name.clone(), OutputSettings { name, kind });
+                        let template = output_template(&mut check, raw.get_ref(), &templates);
+                        outputs.insert(
+                            name.clone(),
+                            OutputSettings {
+                                name,
+                                kind,
+                                template,
+                            },
+                        );
                     }
                 }
             }
@@ -272,6 +290,7 @@ impl Settings {
             rules,
             retention,
             follow,
+            templates,
         })
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::check::Check;
@@ -17,6 +18,7 @@ use super::raw::{span_of, RawOutput};
 use super::rotation::{self, PartialRotation};
 use super::settings::{DynamicSettings, FileSettings, OutputKind, OutputSettings, UsersSettings};
 use super::{forward, kafka};
+use crate::render::line_template::LineTemplate;
 use crate::render::Format;
 
 pub(super) fn output_kind(
@@ -356,4 +358,53 @@ pub(super) fn output_place(files: &[ParsedFile], name: &str) -> (PathBuf, usize,
             (e.file, e.line, e.column)
         })
         .unwrap_or_default()
+}
+
+/// `[template.NAME]`'s template, or an error on its text.
+pub(super) fn named_template(
+    check: &mut Check<'_>,
+    raw: &super::raw::RawTemplate,
+) -> Option<Arc<LineTemplate>> {
+    match LineTemplate::parse(raw.text.get_ref()) {
+        Ok(t) => Some(Arc::new(t)),
+        Err(e) => {
+            check.err(raw.text.span(), e.to_string(), TEMPLATE_HINT);
+            None
+        }
+    }
+}
+
+const TEMPLATE_HINT: &str = "write text with fields in braces, such as \"{time} {host} {tag}: {fields.user:-} {msg}\" (logwell.toml(5), TEMPLATES)";
+
+/// An output's `template`: inline text (it has a `{`), or the name of a `[template.NAME]`.
+pub(super) fn output_template(
+    check: &mut Check<'_>,
+    raw: &RawOutput,
+    named: &BTreeMap<String, Arc<LineTemplate>>,
+) -> Option<Arc<LineTemplate>> {
+    let t = raw.template.as_ref()?;
+    let text = t.get_ref();
+    if text.contains('{') {
+        return match LineTemplate::parse(text) {
+            Ok(parsed) => Some(Arc::new(parsed)),
+            Err(e) => {
+                check.err(t.span(), e.to_string(), TEMPLATE_HINT);
+                None
+            }
+        };
+    }
+    if let Some(found) = named.get(text) {
+        return Some(found.clone());
+    }
+    let known: Vec<&str> = named.keys().map(String::as_str).collect();
+    let hint = if known.is_empty() {
+        format!("declare [template.{text}] with text = \"...\", or write the template here")
+    } else {
+        format!(
+            "declare [template.{text}], or use one of: {}",
+            known.join(", ")
+        )
+    };
+    check.err(t.span(), format!("no template is named `{text}`"), hint);
+    None
 }

@@ -25,6 +25,17 @@ pub(crate) struct RawConfig {
     pub(crate) retention: Option<RawRetention>,
     /// The live-follow service.
     pub(crate) follow: Option<Spanned<RawFollow>>,
+    /// Named line templates (`[template.NAME]`), for outputs' `template`.
+    #[serde(default)]
+    pub(crate) template: BTreeMap<Spanned<String>, Spanned<RawTemplate>>,
+}
+
+/// `[template.NAME]`: a line template outputs name in `template = "NAME"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTemplate {
+    /// The template text.
+    pub(crate) text: Spanned<String>,
 }
 
 /// `[follow]`: the live-follow service (HTTP with SSE, and raw TCP).
@@ -188,6 +199,8 @@ pub(crate) struct RawOutput {
     pub(crate) kind: Spanned<String>,
     pub(crate) path: Option<Spanned<String>>,
     pub(crate) format: Option<Spanned<String>>,
+    /// A line template: its text (with `{fields}`), or the name of a `[template.NAME]`.
+    pub(crate) template: Option<Spanned<String>>,
     pub(crate) sync: Option<Spanned<bool>>,
     pub(crate) owner: Option<Spanned<String>>,
     pub(crate) group: Option<Spanned<String>>,
@@ -269,10 +282,11 @@ pub(crate) struct RawOutput {
 impl RawOutput {
     /// Every key but `type`, as written in a file, with the place of its value when it is
     /// set: what `settings` checks against the keys of the output's type.
-    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 44] {
+    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 45] {
         [
             ("path", span_of(&self.path)),
             ("format", span_of(&self.format)),
+            ("template", span_of(&self.template)),
             ("sync", span_of(&self.sync)),
             ("owner", span_of(&self.owner)),
             ("group", span_of(&self.group)),

@@ -33,6 +33,11 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// `[follow]`; `None` when the section is absent (no follow service).
     pub follow: Option<super::follow::FollowSettings>,
+    /// `[template.NAME]`: named line templates (outputs hold theirs already resolved).
+    pub templates: std::collections::BTreeMap<
+        String,
+        std::sync::Arc<crate::render::line_template::LineTemplate>,
+    >,
 }
 
 /// `[daemon]`.
@@ -181,6 +186,8 @@ pub struct OutputSettings {
     pub name: String,
     /// What it writes to.
     pub kind: OutputKind,
+    /// The line template that replaces the format (`template`), if any.
+    pub template: Option<std::sync::Arc<crate::render::line_template::LineTemplate>>,
 }
 
 /// The kinds of output, one per `type`.

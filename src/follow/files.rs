@@ -105,7 +105,8 @@ impl Registry {
                 OutputKind::File(f) if f.dynamic.is_none() => Some(Followable {
                     name: o.name.clone(),
                     path: f.path.clone(),
-                    format: Some(f.format),
+                    // A line template's lines are read back as raw text: no fields.
+                    format: o.template.is_none().then_some(f.format),
                     own: true,
                 }),
                 _ => None,

@@ -194,9 +194,40 @@ pub fn elements(raw: &[u8]) -> Vec<SdElement<'_>> {
     out
 }
 
+/// The decoded value of parameter `name` of element `id` (the first, when repeated), found
+/// without allocating unless the value has escapes.
+pub fn param<'a>(raw: &'a [u8], id: &[u8], name: &[u8]) -> Option<Cow<'a, [u8]>> {
+    let mut in_id = false;
+    let mut found = None;
+    let _ = walk(raw, |event| match event {
+        Event::Element(e) => in_id = e == id,
+        Event::Param(n, value) => {
+            if in_id && n == name && found.is_none() {
+                found = Some(decode(value));
+            }
+        }
+    });
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_param_is_found_by_element_and_name_and_decoded() {
+        let raw = br#"[origin ip="10.0.0.1"][meta seq="1" note="a \"q\""][origin ip="x"]"#;
+        assert_eq!(
+            param(raw, b"origin", b"ip").as_deref(),
+            Some(&b"10.0.0.1"[..])
+        );
+        assert_eq!(
+            param(raw, b"meta", b"note").as_deref(),
+            Some(&br#"a "q""#[..])
+        );
+        assert_eq!(param(raw, b"meta", b"ip"), None);
+        assert_eq!(param(raw, b"nope", b"ip"), None);
+    }
 
     fn ok(s: &str) -> usize {
         validate(s.as_bytes()).unwrap_or_else(|| panic!("should validate: {s}"))

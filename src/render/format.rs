@@ -64,7 +64,7 @@ pub struct TimeCache {
 }
 
 /// A sender's timestamp, to the second, with its offset and its renderings.
-struct SenderSecond {
+pub(super) struct SenderSecond {
     /// The key: the wall-clock date and second of the day, and the offset the sender gave
     /// (`None`: the local zone's, looked up).
     date: NaiveDate,
@@ -189,7 +189,7 @@ impl TimeCache {
 }
 
 /// The time a line shows: the sender's or the reception time, rendered by the cache.
-enum Shown<'c> {
+pub(super) enum Shown<'c> {
     /// The reception time, with microseconds.
     Recv { cache: &'c TimeCache, micros: u32 },
     /// The sender's timestamp, with the fraction digits it had.
@@ -200,7 +200,7 @@ enum Shown<'c> {
     },
 }
 
-fn shown<'c>(ev: &Event<'_>, cache: &'c mut TimeCache) -> Shown<'c> {
+pub(super) fn shown<'c>(ev: &Event<'_>, cache: &'c mut TimeCache) -> Shown<'c> {
     cache.refresh(ev.recv_time);
     if ev.source.use_sender_timestamp {
         if let Some(ts) = ev.msg.timestamp {
@@ -221,8 +221,33 @@ fn shown<'c>(ev: &Event<'_>, cache: &'c mut TimeCache) -> Shown<'c> {
     }
 }
 
-impl Shown<'_> {
-    fn push_rfc3339(&self, out: &mut Vec<u8>) {
+impl<'c> Shown<'c> {
+    /// The reception time, whatever the source's `use_sender_timestamp`.
+    pub(super) fn recv(ev: &Event<'_>, cache: &'c mut TimeCache) -> Shown<'c> {
+        cache.refresh(ev.recv_time);
+        Shown::Recv {
+            cache,
+            micros: ev.recv_time.timestamp_subsec_micros(),
+        }
+    }
+
+    /// The time shown, as a date and time with its offset (for strftime patterns and Unix
+    /// seconds). `recv`: it is the reception time.
+    pub(super) fn date_time(&self, ev: &Event<'_>, recv: bool) -> DateTime<FixedOffset> {
+        match self {
+            Shown::Recv { cache, .. } => ev.recv_time.with_timezone(&cache.recv_offset),
+            Shown::Sender { second, .. } => match ev.msg.timestamp.filter(|_| !recv) {
+                Some(ts) => ts
+                    .local
+                    .and_local_timezone(second.offset)
+                    .single()
+                    .unwrap_or_else(|| ev.recv_time.with_timezone(&second.offset)),
+                None => ev.recv_time.with_timezone(&second.offset),
+            },
+        }
+    }
+
+    pub(super) fn push_rfc3339(&self, out: &mut Vec<u8>) {
         match self {
             Shown::Recv { cache, micros } => {
                 out.extend_from_slice(&cache.recv_rfc3339);
@@ -246,7 +271,7 @@ impl Shown<'_> {
         }
     }
 
-    fn push_traditional(&self, out: &mut Vec<u8>) {
+    pub(super) fn push_traditional(&self, out: &mut Vec<u8>) {
         match self {
             Shown::Recv { cache, .. } => out.extend_from_slice(&cache.recv_traditional),
             Shown::Sender { second, .. } => out.extend_from_slice(&second.traditional),

@@ -162,3 +162,95 @@ fn bodies_rules_on_fields_are_checked_with_hints() {
     );
     assert!(err.contains("is not a valid regex"), "{err}");
 }
+
+const TEMPLATED: &str = r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+parse = "json"
+
+[template.siem]
+text = "{time:%Y-%m-%d %H:%M:%S} {host} {tag} user={fields.user:-nobody} status={fields.status:json} msg={msg:csv}\n"
+
+[output.siem]
+type = "file"
+path = "{dir}/siem.log"
+template = "siem"
+
+[output.inline]
+type = "file"
+path = "{dir}/inline.jsonl"
+template = '{{"u":{fields.user:json},"took":{fields.took:json:-0},"sev":"{severity}"}}'
+
+[[rule]]
+output = ["siem", "inline"]
+"#;
+
+#[test]
+fn bodies_templates_shape_each_line_from_header_and_fields() {
+    let d = Daemon::start(TEMPLATED);
+    logger_tcp(d.port, "shop", r#"{"user":"ann","status":201,"took":1.5}"#);
+    logger_tcp(d.port, "shop", "plain \"quoted\" text");
+    let siem = d.wait_lines(&d.path("siem.log"), 2);
+    let lines: Vec<&str> = siem.lines().collect();
+    let host = crate::util::hostname();
+    let stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d";
+    crate::util::assert_line(
+        lines[0],
+        &format!(
+            r#"{stamp} {host} shop user=ann status=201 msg="\{{""user"":""ann"",""status"":201,""took"":1.5\}}""#
+        ),
+    );
+    crate::util::assert_line(
+        lines[1],
+        &format!(r#"{stamp} {host} shop user=nobody status=null msg="plain ""quoted"" text""#),
+    );
+    let inline = d.wait_lines(&d.path("inline.jsonl"), 2);
+    let rows: Vec<serde_json::Value> = inline
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(
+        rows[0],
+        serde_json::json!({"u": "ann", "took": 1.5, "sev": "notice"})
+    );
+    assert_eq!(
+        rows[1],
+        serde_json::json!({"u": null, "took": 0, "sev": "notice"})
+    );
+
+    // What a user checks before pointing a SIEM at it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwelld"))
+        .args(["--config"])
+        .arg(d.path("logwell.toml"))
+        .args([
+            "--render-template",
+            "siem",
+            r#"<13>Nov 21 09:41:03 web1 api: {"user":"bob","status":500}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    crate::util::assert_line(
+        line.trim_end(),
+        &format!(
+            r#"{stamp} web1 api user=bob status=500 msg="\{{""user"":""bob"",""status"":500\}}""#
+        ),
+    );
+}
+
+#[test]
+fn bodies_templates_are_checked_with_hints() {
+    let (code, err) = crate::util::check_config(
+        "[output.a]\ntype = \"file\"\npath = \"/tmp/a.log\"\ntemplate = \"{time} {nope}\"\n\n[output.b]\ntype = \"file\"\npath = \"/tmp/b.log\"\ntemplate = \"missing\"\n\n[[rule]]\noutput = [\"a\", \"b\"]\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("`{nope}` is not a field"), "{err}");
+    assert!(err.contains("no template is named `missing`"), "{err}");
+    assert!(err.contains("declare [template.missing]"), "{err}");
+}
