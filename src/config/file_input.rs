@@ -16,90 +16,53 @@ pub(crate) const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The file input's own keys, refused on every other kind.
 pub(super) fn refuse_file_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str) {
-    for (key, span) in [
+    let keys = [
         ("paths", span_of(&raw.paths)),
         ("exclude", span_of(&raw.exclude)),
         ("tag", span_of(&raw.tag)),
         ("facility", span_of(&raw.facility)),
         ("severity", span_of(&raw.severity)),
         ("max_line_bytes", span_of(&raw.max_line_bytes)),
-    ] {
-        check.not_for(span, key, kind, "it applies to file inputs; remove it");
-    }
+    ];
+    check.not_for_each(&keys, kind, "it applies to file inputs; remove it");
 }
 
 /// A `type = "file"` input.
 pub(super) fn file_input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     let kind = "file";
-    for (key, span, hint) in [
-        (
-            "path",
-            span_of(&raw.path),
-            "a file input takes `paths`, a list of files and patterns",
-        ),
-        (
-            "listen",
-            span_of(&raw.listen),
-            "it applies to network inputs; remove it",
-        ),
-        (
-            "mode",
-            span_of(&raw.mode),
-            "only unix inputs have a file mode",
-        ),
-        (
-            "receive_buffer_bytes",
-            span_of(&raw.receive_buffer_bytes),
-            "it applies to socket inputs; remove it",
-        ),
-        (
-            "max_message_size_bytes",
-            span_of(&raw.max_message_size_bytes),
-            "a file input cuts lines at `max_line_bytes`",
-        ),
-        (
-            "max_connections",
-            span_of(&raw.max_connections),
-            "it applies to socket inputs; remove it",
-        ),
-        (
-            "idle_timeout_secs",
-            span_of(&raw.idle_timeout_secs),
-            "it applies to socket inputs; remove it",
-        ),
-        (
-            "use_sender_timestamp",
-            span_of(&raw.use_sender_timestamp),
-            "a file's lines carry no syslog header; the read time is written",
-        ),
-        (
-            "units",
-            span_of(&raw.units),
-            "it applies to journal inputs; remove it",
-        ),
-        (
-            "identifiers",
-            span_of(&raw.identifiers),
-            "it applies to journal inputs; remove it",
-        ),
-        (
-            "min_priority",
-            span_of(&raw.min_priority),
-            "it applies to journal inputs; remove it",
-        ),
-        (
-            "directory",
-            span_of(&raw.directory),
-            "it applies to journal inputs; remove it",
-        ),
-        (
-            "namespace",
-            span_of(&raw.namespace),
-            "it applies to journal inputs; remove it",
-        ),
-    ] {
-        check.not_for(span, key, kind, hint);
-    }
+    check.not_for(
+        span_of(&raw.path),
+        "path",
+        kind,
+        "a file input takes `paths`, a list of files and patterns",
+    );
+    check.not_for(
+        span_of(&raw.max_message_size_bytes),
+        "max_message_size_bytes",
+        kind,
+        "a file input cuts lines at `max_line_bytes`",
+    );
+    let socket_keys = [
+        ("listen", span_of(&raw.listen)),
+        ("mode", span_of(&raw.mode)),
+        ("receive_buffer_bytes", span_of(&raw.receive_buffer_bytes)),
+        ("max_connections", span_of(&raw.max_connections)),
+        ("idle_timeout_secs", span_of(&raw.idle_timeout_secs)),
+        ("use_sender_timestamp", span_of(&raw.use_sender_timestamp)),
+    ];
+    check.not_for_each(&socket_keys, kind, "it applies to socket inputs; remove it");
+    let journal_keys = [
+        ("units", span_of(&raw.units)),
+        ("identifiers", span_of(&raw.identifiers)),
+        ("min_priority", span_of(&raw.min_priority)),
+        ("directory", span_of(&raw.directory)),
+        ("namespace", span_of(&raw.namespace)),
+    ];
+    check.not_for_each(
+        &journal_keys,
+        kind,
+        "it applies to journal inputs; remove it",
+    );
     let paths = match &raw.paths {
         None => {
             check.err(

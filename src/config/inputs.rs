@@ -413,16 +413,15 @@ fn structured_input_kind(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> O
 
 /// The journal input's own keys, refused on every other kind.
 fn refuse_journal_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str) {
-    for (key, span) in [
+    let keys = [
         ("from", span_of(&raw.from)),
         ("units", span_of(&raw.units)),
         ("identifiers", span_of(&raw.identifiers)),
         ("min_priority", span_of(&raw.min_priority)),
         ("directory", span_of(&raw.directory)),
         ("namespace", span_of(&raw.namespace)),
-    ] {
-        check.not_for(span, key, kind, "it applies to journal inputs; remove it");
-    }
+    ];
+    check.not_for_each(&keys, kind, "it applies to journal inputs; remove it");
 }
 
 /// The body parsers an input names (`parse = ["json", "logfmt"]`), every unknown name refused.

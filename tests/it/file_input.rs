@@ -18,7 +18,10 @@ const CONFIG: &str = r#"
 [input.logs]
 type = "file"
 paths = ["{dir}/logs/*.log"]
+"#;
 
+/// Where every test's lines go: `out.json`.
+const OUTPUT: &str = r#"
 [output.json]
 type = "file"
 path = "{dir}/out.json"
@@ -29,11 +32,16 @@ flush_interval_ms = 20
 output = ["json"]
 "#;
 
-const LOGROTATE: &str = "/usr/sbin/logrotate";
-
-fn logs(dir: &Path) {
-    std::fs::create_dir(dir.join("logs")).unwrap();
+/// Starts logwelld on `inputs` and [`OUTPUT`], with an empty `logs/` directory and what
+/// `setup` writes there.
+fn start(inputs: &str, setup: impl FnOnce(&Path)) -> Daemon {
+    Daemon::start_with(&format!("{inputs}{OUTPUT}"), |dir| {
+        std::fs::create_dir(dir.join("logs")).unwrap();
+        setup(dir)
+    })
 }
+
+const LOGROTATE: &str = "/usr/sbin/logrotate";
 
 /// Appends `text` and a newline to `path`, opening it for this line alone (as `echo >>`
 /// does, so a rotation's new file gets the next line).
@@ -95,11 +103,19 @@ impl Writer {
     }
 }
 
+/// Every JSON line of `path`, parsed.
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// The `msg` of every JSON line of `path`, counted.
 fn counted(path: &Path) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
-    for l in std::fs::read_to_string(path).unwrap_or_default().lines() {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+    for v in json_lines(path) {
         *out.entry(v["msg"].as_str().unwrap().to_string())
             .or_default() += 1;
     }
@@ -118,6 +134,14 @@ fn wait_all(d: &Daemon, n: u64, missing_allowed: usize) -> BTreeMap<String, usiz
             .count();
         (present + missing_allowed >= 2 * n as usize).then_some(c)
     })
+}
+
+/// Waits for the lines of `n` steps and asserts each is in the output exactly once.
+fn assert_each_once(d: &Daemon, n: u64) {
+    let c = wait_all(d, n, 0);
+    let (missing, repeated) = missing_and_repeated(&c, n);
+    assert!(missing.is_empty(), "missing: {missing:?}\n{}", d.log());
+    assert!(repeated.is_empty(), "repeated: {repeated:?}\n{}", d.log());
 }
 
 /// The lines of `n` steps missing from `c`, and those there more than once.
@@ -194,7 +218,7 @@ fn on_disk(dir: &Path) -> BTreeMap<String, usize> {
 /// Two rotations by the real logrotate under write load; returns the daemon and the lines
 /// each file got.
 fn rotate_under_load(directives: &str) -> (Daemon, u64) {
-    let d = Daemon::start_with(CONFIG, logs);
+    let d = start(CONFIG, |_| {});
     let w = Writer::start(d.dir.path(), 0);
     // New files matching the glob are found, and read from their start.
     d.wait_stat("inputs", "logs", "files", 2);
@@ -213,17 +237,13 @@ fn logrotate_create_compress_delaycompress_loses_and_repeats_nothing() {
         return;
     }
     let (d, n) = rotate_under_load("  create\n  compress\n  delaycompress\n");
-    let c = wait_all(&d, n, 0);
-    let (missing, repeated) = missing_and_repeated(&c, n);
-    assert!(missing.is_empty(), "missing: {missing:?}\n{}", d.log());
-    assert!(repeated.is_empty(), "repeated: {repeated:?}\n{}", d.log());
+    assert_each_once(&d, n);
     // Two files, two rotations each.
     assert!(d.stat("inputs", "logs", "rotations") >= 4, "{}", d.log());
     assert_eq!(d.stat("inputs", "logs", "truncations"), 0);
     assert!(std::fs::metadata(d.path("logs/a.log.2.gz")).is_ok());
     // Each line carries the file it came from.
-    let first = std::fs::read_to_string(d.path("out.json")).unwrap();
-    let v: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    let v = json_lines(&d.path("out.json")).remove(0);
     let path = v["fields"]["path"].as_str().unwrap();
     assert!(
         path.ends_with("/logs/a.log") || path.ends_with("/logs/b.log"),
@@ -267,7 +287,7 @@ fn logrotate_copytruncate_loses_only_its_own_window() {
 
 #[test]
 fn a_clean_restart_mid_stream_loses_and_repeats_nothing() {
-    let mut d = Daemon::start_with(CONFIG, logs);
+    let mut d = start(CONFIG, |_| {});
     let w = Writer::start(d.dir.path(), 0);
     w.wait_written(1500);
     d.wait_stat("inputs", "logs", "received", 1000);
@@ -276,10 +296,7 @@ fn a_clean_restart_mid_stream_loses_and_repeats_nothing() {
     d.restart();
     w.wait_written(4500);
     let n = w.finish();
-    let c = wait_all(&d, n, 0);
-    let (missing, repeated) = missing_and_repeated(&c, n);
-    assert!(missing.is_empty(), "missing: {missing:?}\n{}", d.log());
-    assert!(repeated.is_empty(), "repeated: {repeated:?}\n{}", d.log());
+    assert_each_once(&d, n);
 }
 
 #[test]
@@ -287,7 +304,7 @@ fn a_rotation_while_stopped_is_read_from_the_checkpoint() {
     if !util::precondition("file input with logrotate", logrotate_missing()) {
         return;
     }
-    let mut d = Daemon::start_with(CONFIG, logs);
+    let mut d = start(CONFIG, |_| {});
     let w = Writer::start(d.dir.path(), 0);
     w.wait_written(1000);
     d.wait_stat("inputs", "logs", "received", 500);
@@ -298,16 +315,13 @@ fn a_rotation_while_stopped_is_read_from_the_checkpoint() {
     w.wait_written(3000);
     d.restart();
     let n = w.finish();
-    let c = wait_all(&d, n, 0);
-    let (missing, repeated) = missing_and_repeated(&c, n);
-    assert!(missing.is_empty(), "missing: {missing:?}\n{}", d.log());
-    assert!(repeated.is_empty(), "repeated: {repeated:?}\n{}", d.log());
+    assert_each_once(&d, n);
     assert!(d.log().contains("rotated while stopped"), "{}", d.log());
 }
 
 #[test]
 fn kill_9_mid_stream_loses_nothing() {
-    let mut d = Daemon::start_with(CONFIG, logs);
+    let mut d = start(CONFIG, |_| {});
     let w = Writer::start(d.dir.path(), 0);
     w.wait_written(1500);
     d.wait_stat("inputs", "logs", "received", 1000);
@@ -339,18 +353,8 @@ severity = "warning"
 [input.tail]
 type = "file"
 paths = ["{dir}/logs/tail.log"]
-
-[output.json]
-type = "file"
-path = "{dir}/out.json"
-format = "json"
-flush_interval_ms = 20
-
-[[rule]]
-output = ["json"]
 "#;
-    let d = Daemon::start_with(config, |dir| {
-        logs(dir);
+    let d = start(config, |dir| {
         for f in ["head", "tail"] {
             let p = dir.join(format!("logs/{f}.log"));
             append(&p, &format!("{f} old 1"));
@@ -377,20 +381,17 @@ output = ["json"]
         "{c:?}"
     );
     assert!(!c.keys().any(|k| k.starts_with("tail old")), "{c:?}");
-    let text = std::fs::read_to_string(&out).unwrap();
-    let head: serde_json::Value = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|v| v["msg"] == "head new")
-        .unwrap();
+    let line = |msg: &str| {
+        json_lines(&out)
+            .into_iter()
+            .find(|v| v["msg"] == msg)
+            .unwrap()
+    };
+    let head = line("head new");
     assert_eq!(head["appname"], "h", "{head}");
     assert_eq!(head["facility"], "local3", "{head}");
     assert_eq!(head["severity"], "warning", "{head}");
-    let tail: serde_json::Value = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|v| v["msg"] == "tail new")
-        .unwrap();
+    let tail = line("tail new");
     assert_eq!(tail["appname"], "tail", "{tail}");
     assert_eq!(tail["facility"], "user", "{tail}");
     assert_eq!(tail["severity"], "notice", "{tail}");
@@ -402,7 +403,7 @@ fn an_over_long_line_is_cut_marked_and_counted() {
         "paths = [\"{dir}/logs/*.log\"]",
         "paths = [\"{dir}/logs/*.log\"]\nfrom = \"head\"\nmax_line_bytes = 100",
     );
-    let d = Daemon::start_with(&config, logs);
+    let d = start(&config, |_| {});
     let long = "x".repeat(1000);
     append(&d.path("logs/c.log"), &long);
     append(&d.path("logs/c.log"), "after");
@@ -410,14 +411,10 @@ fn an_over_long_line_is_cut_marked_and_counted() {
     d.wait_for("the line after the long one", || {
         counted(&out).contains_key("after").then_some(())
     });
-    let text = std::fs::read_to_string(&out).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["msg"], "x".repeat(100));
-    assert_eq!(lines[0]["truncated"], true, "{text}");
+    assert_eq!(lines[0]["truncated"], true, "{lines:?}");
     assert_eq!(lines[1]["msg"], "after");
     assert_eq!(d.stat("inputs", "logs", "truncated"), 1);
 }
