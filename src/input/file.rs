@@ -145,6 +145,8 @@ impl Lines {
         // One byte past `max` may be a CR that goes with the LF to come.
         if piece.len() > room + 1 || (piece.len() == room + 1 && piece[room] != b'\r') {
             self.held.extend_from_slice(&piece[..room]);
+            // A CR held at `max + 1` was not the line's end after all.
+            self.held.truncate(self.max);
             self.cut = true;
         } else if !self.cut {
             self.held.extend_from_slice(piece);
@@ -915,6 +917,8 @@ mod tests {
     fn long_lines_are_cut_and_their_rest_skipped() {
         let (out, _) = split(4, &[b"abcdefgh\nxy\n"]);
         assert_eq!(out, [("abcd".into(), true, 9), ("xy".into(), false, 12)]);
+        let (out, _) = split(4, &[b"abcd\r", b"e\n"]);
+        assert_eq!(out, [("abcd".into(), true, 7)]);
         let (out, _) = split(4, &[b"ab", b"cdef", b"gh", b"\nxyzw\r\n"]);
         assert_eq!(out, [("abcd".into(), true, 9), ("xyzw".into(), false, 15)]);
     }
