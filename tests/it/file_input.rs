@@ -381,6 +381,9 @@ paths = ["{dir}/logs/tail.log"]
         "{c:?}"
     );
     assert!(!c.keys().any(|k| k.starts_with("tail old")), "{c:?}");
+    // old 1, old 2 (its CR gone), the invalid UTF-8 line, new.
+    let head_lines = c.keys().filter(|k| k.starts_with("head ")).count();
+    assert_eq!(head_lines, 4, "{c:?}");
     let line = |msg: &str| {
         json_lines(&out)
             .into_iter()
