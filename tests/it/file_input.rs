@@ -320,6 +320,29 @@ fn a_rotation_while_stopped_is_read_from_the_checkpoint() {
 }
 
 #[test]
+fn a_deleted_and_recreated_file_is_read_from_its_start() {
+    let d = start(CONFIG, |_| {});
+    let p = d.path("logs/app.log");
+    let out = d.path("out.json");
+    for round in 0..3 {
+        // Deleted and made again at once: the new file often gets the freed inode, and
+        // only its first bytes tell it from the old one.
+        let _ = std::fs::remove_file(&p);
+        for i in 0..3 {
+            append(&p, &format!("round {round} line {i}"));
+        }
+        d.wait_for(&format!("round {round}"), || {
+            counted(&out)
+                .contains_key(&format!("round {round} line 2"))
+                .then_some(())
+        });
+    }
+    let c = counted(&out);
+    assert_eq!(c.len(), 9, "{c:?}\n{}", d.log());
+    assert!(c.values().all(|&n| n == 1), "{c:?}");
+}
+
+#[test]
 fn kill_9_mid_stream_loses_nothing() {
     let mut d = start(CONFIG, |_| {});
     let w = Writer::start(d.dir.path(), 0);
