@@ -16,6 +16,8 @@ packages=(bsdutils pkg-config libzstd-dev libsystemd-dev)
 [ "$purpose" = dev ] || packages+=(openssl curl netcat-openbsd)
 # The web page's test drives headless Chromium through chromedriver (W3C WebDriver).
 if [ "$purpose" = test ]; then packages+=(chromium chromium-driver); fi
+# The file input's tests rotate its files with Debian's real logrotate.
+if [ "$purpose" = test ]; then packages+=(logrotate); fi
 case "$purpose" in
   dev) ;;
   # The tests lint the man pages (`mandoc -T lint`, `groff -ww`) and verify the systemd unit

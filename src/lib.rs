@@ -11,6 +11,8 @@
 //!   (one task per connection; TLS plugs in its handshake as an upgrade step);
 //!   [`input::limits`] enforces `permit`, per-peer connection caps and rate limits, and the
 //!   frame timeout; [`input::nofile`] raises the descriptor limit and keeps a reserve.
+//!   [`input::journal`], [`input::kmsg`] and [`input::file`] (other programs' log files,
+//!   followed across rotation with checkpoints) build messages themselves.
 //! - [`parse`]: pure parsers. [`parse::framing`] splits streams (RFC 6587);
 //!   [`parse::parse`] reads RFC 5424 and RFC 3164 into a [`message::Message`].
 //! - [`pipeline`]: parse → route → format for one input task, with no per-message

@@ -53,6 +53,13 @@ pub struct InputStats {
     /// smallest of the input's sockets; the kernel's own figure, twice what was asked, since
     /// it counts its bookkeeping too). 0 for other inputs.
     pub receive_buffer_bytes: AtomicU64,
+    /// File inputs: the files followed now (a rotated file still being read counts too).
+    pub files: AtomicU64,
+    /// File inputs: files found renamed, deleted or replaced (a new inode at the path).
+    pub rotations: AtomicU64,
+    /// File inputs: files found shorter than the position read (copytruncate): read again
+    /// from their start.
+    pub truncations: AtomicU64,
     /// Whether the input runs, and why not (the error and its hint; empty while running).
     pub state: Mutex<(InputState, String)>,
 }
@@ -226,6 +233,15 @@ pub struct InputSnapshot {
     /// Datagram inputs: the kernel's receive buffer (0: not a datagram input).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub receive_buffer_bytes: u64,
+    /// File inputs: files followed now.
+    #[serde(default)]
+    pub files: u64,
+    /// File inputs: rotations seen (renamed, deleted or replaced files).
+    #[serde(default)]
+    pub rotations: u64,
+    /// File inputs: truncations seen (copytruncate).
+    #[serde(default)]
+    pub truncations: u64,
     #[serde(default)]
     pub state: InputState,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -321,6 +337,9 @@ impl Stats {
                             tls_refused: s.tls_refused.load(Relaxed),
                             faults: s.faults.load(Relaxed),
                             receive_buffer_bytes: s.receive_buffer_bytes.load(Relaxed),
+                            files: s.files.load(Relaxed),
+                            rotations: s.rotations.load(Relaxed),
+                            truncations: s.truncations.load(Relaxed),
                             state: state.0,
                             reason: state.1,
                         },
@@ -378,7 +397,7 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 17] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 20] = [
             (
                 "degraded",
                 "gauge",
@@ -472,6 +491,24 @@ impl Snapshot {
                 "gauge",
                 "Datagram inputs: the receive buffer the kernel granted (getsockopt SO_RCVBUF).",
                 |i| i.receive_buffer_bytes,
+            ),
+            (
+                "files",
+                "gauge",
+                "File inputs: files followed now.",
+                |i| i.files,
+            ),
+            (
+                "rotations_total",
+                "counter",
+                "File inputs: files found renamed, deleted or replaced.",
+                |i| i.rotations,
+            ),
+            (
+                "truncations_total",
+                "counter",
+                "File inputs: files found truncated (copytruncate), read again from their start.",
+                |i| i.truncations,
             ),
         ];
         for (name, kind, help, get) in inputs {
@@ -629,6 +666,13 @@ impl Snapshot {
                     s,
                     "{:<8} {:<20} receive_buffer={}",
                     "", "", i.receive_buffer_bytes
+                );
+            }
+            if i.files + i.rotations + i.truncations > 0 {
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:<20} files={} rotations={} truncations={}",
+                    "", "", i.files, i.rotations, i.truncations
                 );
             }
             if i.parse_failed + i.parse_partial > 0 {

@@ -153,6 +153,18 @@ impl Check<'_> {
         }
     }
 
+    /// [`Check::not_for`] for each of `keys`: one kind's own keys, refused on another kind.
+    pub(crate) fn not_for_each(
+        &mut self,
+        keys: &[(&str, Option<Range<usize>>)],
+        kind: &str,
+        hint: &str,
+    ) {
+        for (key, span) in keys {
+            self.not_for(span.clone(), key, kind, hint);
+        }
+    }
+
     pub(crate) fn size(&mut self, v: &Option<Spanned<Size>>, key: &str) -> Option<u64> {
         let v = v.as_ref()?;
         let parsed = match v.get_ref() {

@@ -114,6 +114,10 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
             "it applies to kmsg inputs; remove it",
         );
     }
+    if kind == "file" {
+        return super::file_input::file_input_kind(check, raw);
+    }
+    super::file_input::refuse_file_keys(check, raw, kind);
     if matches!(kind, "kmsg" | "journal") {
         return structured_input_kind(check, raw, kind);
     }
@@ -125,7 +129,7 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
         check.err(
             raw.kind.span(),
             format!("unknown input type `{kind}`"),
-            "use \"udp\", \"tcp\", \"tls\", \"unix_datagram\" or \"unix_stream\"",
+            "use \"udp\", \"tcp\", \"tls\", \"unix_datagram\", \"unix_stream\", \"kmsg\", \"journal\" or \"file\"",
         );
         return None;
     }
@@ -285,7 +289,7 @@ pub(super) fn check_unique_endpoints(
                 .map(|u| format!("unix {}", u.path.display()))
                 .collect(),
             InputKind::Kmsg(k) => vec![format!("kmsg {}", k.path.display())],
-            InputKind::Journal(_) => Vec::new(),
+            InputKind::Journal(_) | InputKind::File(_) => Vec::new(),
         };
         for endpoint in endpoints {
             if let Some(first) = seen.insert(endpoint.clone(), name) {
@@ -409,16 +413,15 @@ fn structured_input_kind(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> O
 
 /// The journal input's own keys, refused on every other kind.
 fn refuse_journal_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str) {
-    for (key, span) in [
+    let keys = [
         ("from", span_of(&raw.from)),
         ("units", span_of(&raw.units)),
         ("identifiers", span_of(&raw.identifiers)),
         ("min_priority", span_of(&raw.min_priority)),
         ("directory", span_of(&raw.directory)),
         ("namespace", span_of(&raw.namespace)),
-    ] {
-        check.not_for(span, key, kind, "it applies to journal inputs; remove it");
-    }
+    ];
+    check.not_for_each(&keys, kind, "it applies to journal inputs; remove it");
 }
 
 /// The body parsers an input names (`parse = ["json", "logfmt"]`), every unknown name refused.

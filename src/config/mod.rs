@@ -16,6 +16,7 @@
 
 mod check;
 mod error;
+mod file_input;
 mod follow;
 mod forward;
 mod host;
@@ -44,9 +45,10 @@ pub use kafka::{Compression, KafkaSettings, KafkaTls, Payload, Sasl, SaslMechani
 pub use load::{load, load_files, load_texts, ConfigPaths};
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
-    DaemonSettings, DynamicSettings, FileSettings, InputKind, InputSettings, JournalSettings,
-    KmsgSettings, OutputKind, OutputSettings, Settings, StreamSettings, UdpSettings,
-    UnixDatagramSettings, UnixPath, UsersSettings, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    DaemonSettings, DynamicSettings, FileInputSettings, FileSettings, InputKind, InputSettings,
+    JournalSettings, KmsgSettings, OutputKind, OutputSettings, Settings, StreamSettings,
+    UdpSettings, UnixDatagramSettings, UnixPath, UsersSettings, DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_MESSAGE_SIZE_BYTES,
 };
 pub use tls::client::client_config;
 pub use tls::{server_config, ClientAuth, PermittedPeer, TlsFileError, TlsKey, TlsSettings};

@@ -189,6 +189,18 @@ pub(crate) struct RawInput {
     pub(crate) ca: Option<Spanned<String>>,
     /// tls: the client names (`*.example.com`) or `sha256:` fingerprints allowed in.
     pub(crate) permitted_peers: Option<Spanned<OneOrMany>>,
+    /// file: the files and glob patterns to follow.
+    pub(crate) paths: Option<Spanned<OneOrMany>>,
+    /// file: patterns of paths never read.
+    pub(crate) exclude: Option<Spanned<OneOrMany>>,
+    /// file: the tag of its messages (default: the file's stem).
+    pub(crate) tag: Option<Spanned<String>>,
+    /// file: the facility of its messages (default `user`).
+    pub(crate) facility: Option<Spanned<String>>,
+    /// file: the severity of its messages (default `notice`).
+    pub(crate) severity: Option<Spanned<String>>,
+    /// file: longer lines are cut (default 64 KiB).
+    pub(crate) max_line_bytes: Option<Spanned<i64>>,
 }
 
 /// `[output.NAME]`.

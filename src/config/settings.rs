@@ -94,6 +94,34 @@ pub enum InputKind {
     Journal(JournalSettings),
     /// `type = "tls"`: syslog over TLS (RFC 5425).
     Tls(super::tls::TlsSettings),
+    /// `type = "file"`: lines that other programs append to their own files.
+    File(FileInputSettings),
+}
+
+/// Default longest line a file input hands on whole, in bytes (`max_line_bytes`).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// A file input: the files it follows and what its messages say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileInputSettings {
+    /// Absolute paths and glob patterns (`*`, `?`, `[…]` within one path component).
+    pub paths: Vec<String>,
+    /// Patterns of paths never read, though `paths` matches them.
+    pub exclude: Vec<String>,
+    /// A file seen for the first time at the input's first start (no checkpoint yet) is
+    /// read from its start (`from = "head"`) rather than its end. Files that appear later
+    /// are always read from their start.
+    pub from_head: bool,
+    /// The tag (app name) of its messages; `None`: each file's stem (`access` for
+    /// `access.log`).
+    pub tag: Option<String>,
+    /// The facility of its messages (`user` by default).
+    pub facility: crate::message::Facility,
+    /// The severity of its messages (`notice` by default).
+    pub severity: crate::message::Severity,
+    /// Longer lines are cut here, marked and counted in `truncated`; the rest of the line is
+    /// skipped.
+    pub max_line_bytes: usize,
 }
 
 /// The kernel log input.

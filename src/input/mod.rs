@@ -1,4 +1,5 @@
-//! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`unix`]) plus the
+//! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`unix`],
+//! [`journal`], [`kmsg`], and [`file`] for other programs' log files) plus the
 //! shared machinery: batched datagram reading ([`dgram`]), the one accept loop and connection
 //! loop of every stream input (TCP, Unix stream, TLS) with RFC 6587 framing ([`stream`]), and
 //! the limits of network inputs ([`limits`]) and of the process's descriptors ([`nofile`]).
@@ -13,6 +14,7 @@
 
 pub mod activation;
 pub mod dgram;
+pub mod file;
 pub mod journal;
 pub mod kmsg;
 pub mod limits;
@@ -130,6 +132,8 @@ pub enum Bound {
     Idle(&'static str),
     /// The journal is opened on the input's own thread when it is spawned.
     Journal,
+    /// Files are found and opened on the input's own thread, which follows them.
+    Files,
 }
 
 impl Bound {
@@ -160,6 +164,7 @@ pub fn bind(
             kmsg::open(&settings.name, k).map(|f| f.map_or(Bound::Idle(kmsg::IDLE), Bound::Kmsg))
         }
         InputKind::Journal(_) => Ok(Bound::Journal),
+        InputKind::File(_) => Ok(Bound::Files),
     }
 }
 
@@ -206,7 +211,7 @@ pub fn probe(settings: &InputSettings) -> Vec<InputError> {
                 }
             }
         }
-        InputKind::Journal(_) => {}
+        InputKind::Journal(_) | InputKind::File(_) => {}
     }
     faults
 }
@@ -311,6 +316,7 @@ pub fn spawn(
         (Bound::UnixStream(l, _), InputKind::UnixStream(s)) => unix::spawn_stream(l, s, ctx),
         (Bound::Kmsg(f), InputKind::Kmsg(k)) => kmsg::spawn(f, k, ctx),
         (Bound::Journal, InputKind::Journal(j)) => journal::spawn(j, ctx),
+        (Bound::Files, InputKind::File(f)) => file::spawn(f, ctx),
         (Bound::Idle(_), _) => Ok(()),
         _ => unreachable!("bound with the settings it is spawned with"),
     }

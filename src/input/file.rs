@@ -1,0 +1,997 @@
+//! The file input: follows files other programs append to (nginx's `access.log`, a Java
+//! service's `app.log`) and hands each line to the pipeline as a message (this host's name,
+//! the input's tag, facility and severity, the read time, and a `path` field).
+//!
+//! This module owns the following of files: finding them (glob patterns, rescanned once a
+//! second and at each inotify event of their directories), reading lines, noticing
+//! rotation, and the checkpoints that let a restart resume. It does not parse the lines:
+//! body parsers (`parse = ["json"]`) run in the pipeline as for any input.
+//!
+//! # Shape
+//! One std thread per input (`file-NAME`): regular files are always "ready", so there is
+//! nothing for epoll to wait on; the thread reads with `pread` and sleeps in `poll(2)` on an
+//! inotify descriptor watching the files' directories, at most [`WAKE`] at a time (so it sees
+//! the stop signal promptly), with a full rescan of the patterns at least every
+//! [`SCAN_EVERY`]. It hands the pipeline's chunks over with `Handle::block_on`, which is where
+//! a slow output holds the reader back.
+//!
+//! # Identity and rotation
+//! A file is known by its device and inode plus a fingerprint: a hash of its first bytes (up
+//! to [`FINGERPRINT_BYTES`]), so an inode reused by a new file is not taken for the old one.
+//! Each round, every followed file's path is looked at again:
+//! - **renamed or deleted** (rename-and-create, or delete-and-recreate): the old file is kept
+//!   open and read by its descriptor to its end, and until it has been idle for
+//!   [`ROTATED_GRACE`] (a writer that has not reopened yet still appends to it); the new file
+//!   at the path is read from its start. Counted in `rotations`.
+//! - **shorter than the position read, or its first bytes changed** (copytruncate): counted
+//!   in `truncations`; the newest uncompressed generation whose first bytes are the old
+//!   file's (logrotate's copy, `x.log.1` with `delaycompress`) is read from the old position
+//!   to its end, then the live file from its start. What the writer appended between
+//!   logrotate's copy and its truncation is in neither file: that window is copytruncate's
+//!   own loss, and no reader can avoid it.
+//!
+//! Rotated generations (`x.log.1`, `x.log.2.gz`, `x.log-20261121`, as [`fileset`] names
+//! them) of a file that exists are never followed as new files, even where a pattern such
+//! as `*.log*` matches them.
+//!
+//! # Checkpoints
+//! `STATE_DIR/file-input/NAME.json` holds, per file, its path, identity and the offset
+//! after the last line handed to the writers (`flush` returned). It is written atomically
+//! (temporary file, `fsync`, rename) at most once per [`SAVE_INTERVAL`] and at stop, so a
+//! clean restart neither loses nor repeats a line and a crash repeats at most the last
+//! second's lines. At start a file whose identity is in the checkpoint resumes at its
+//! offset; a checkpointed file found renamed to one of its uncompressed generations (rotated
+//! while logwelld was stopped) is read from its offset to its end first. Files without a
+//! checkpoint entry are read from their start, except at the input's very first start (no
+//! checkpoint at all) with `from = "tail"`: then from the end of their last whole line.
+//!
+//! # Lines
+//! A line ends at LF (a CR before it is removed); bytes are kept as they are (invalid UTF-8
+//! included). A last line without its LF is held until the LF comes, except in a rotated
+//! file given up after its grace, whose last bytes are handed on as a line. A line longer
+//! than `max_line_bytes` is cut there, marked (` [truncated]`), counted in `truncated`, and
+//! the rest of it skipped.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::InputContext;
+use crate::config::FileInputSettings;
+use crate::message::{Flags, Message, Source};
+use crate::pipeline::Pipeline;
+use crate::store::fileset;
+
+/// Bytes read with one `pread`.
+const READ_BYTES: usize = 64 * 1024;
+
+/// Bytes read from one file in one round before the others get their turn.
+const ROUND_BYTES: u64 = 4 << 20;
+
+/// Longest the thread sleeps before it looks at the stop signal and its files again.
+const WAKE: Duration = Duration::from_millis(250);
+
+/// The patterns are matched again at least this often (new files without an inotify event).
+pub const SCAN_EVERY: Duration = Duration::from_secs(1);
+
+/// How often, at most, the checkpoint is written while lines stream in (and always at stop).
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How many first bytes of a file its fingerprint covers.
+pub const FINGERPRINT_BYTES: usize = 256;
+
+/// How long a rotated (renamed or deleted) file is still read after it stopped growing.
+pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
+
+/// Splits the bytes of a file into lines: pure, no I/O. Holds the start of a line whose LF
+/// has not come yet, at most `max` bytes of it.
+#[derive(Debug)]
+pub(crate) struct Lines {
+    held: Vec<u8>,
+    /// The held line reached `max`: the rest of it is skipped up to its LF.
+    cut: bool,
+    max: usize,
+}
+
+impl Lines {
+    pub(crate) fn new(max: usize) -> Lines {
+        Lines {
+            held: Vec::new(),
+            cut: false,
+            max: max.max(1),
+        }
+    }
+
+    /// Feeds the next bytes; calls `line(text, truncated, end)` for every line completed,
+    /// where `end` is how many bytes of `data` the line used up (through its LF).
+    pub(crate) fn feed(&mut self, data: &[u8], mut line: impl FnMut(&[u8], bool, usize)) {
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            let piece = &data[start..nl];
+            if self.held.is_empty() && !self.cut {
+                let text = strip_cr(piece);
+                if text.len() > self.max {
+                    line(&text[..self.max], true, nl + 1);
+                } else {
+                    line(text, false, nl + 1);
+                }
+            } else {
+                self.hold(piece);
+                let text = if self.cut {
+                    &self.held[..]
+                } else {
+                    strip_cr(&self.held)
+                };
+                line(text, self.cut, nl + 1);
+                self.reset();
+            }
+            start = nl + 1;
+        }
+        if start < data.len() {
+            self.hold(&data[start..]);
+        }
+    }
+
+    fn hold(&mut self, piece: &[u8]) {
+        let room = self.max - self.held.len().min(self.max);
+        // One byte past `max` may be a CR that goes with the LF to come.
+        if piece.len() > room + 1 || (piece.len() == room + 1 && piece[room] != b'\r') {
+            self.held.extend_from_slice(&piece[..room]);
+            // A CR held at `max + 1` was not the line's end after all.
+            self.held.truncate(self.max);
+            self.cut = true;
+        } else if !self.cut {
+            self.held.extend_from_slice(piece);
+        }
+    }
+
+    /// The start of a line held: what a rotated file given up ends with.
+    pub(crate) fn take_held(&mut self) -> Option<(Vec<u8>, bool)> {
+        if self.held.is_empty() && !self.cut {
+            return None;
+        }
+        let mut held = std::mem::take(&mut self.held);
+        let cut = self.cut;
+        self.cut = false;
+        if !cut && held.last() == Some(&b'\r') {
+            held.pop();
+        }
+        Some((held, cut))
+    }
+
+    /// Forgets the line held (the file was truncated).
+    pub(crate) fn reset(&mut self) {
+        self.held.clear();
+        self.cut = false;
+    }
+}
+
+fn strip_cr(b: &[u8]) -> &[u8] {
+    b.strip_suffix(b"\r").unwrap_or(b)
+}
+
+/// FNV-1a, 64 bits: stable across builds, so checkpoints outlive an upgrade.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// What makes a file the same file: device, inode, and a hash of its first `fp_len` bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    fp_len: u64,
+    fp: u64,
+}
+
+/// Reads up to `len` first bytes of `file`.
+fn first_bytes(file: &File, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+impl Identity {
+    fn of(file: &File) -> io::Result<Identity> {
+        let meta = file.metadata()?;
+        let first = first_bytes(file, FINGERPRINT_BYTES)?;
+        Ok(Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            fp_len: first.len() as u64,
+            fp: fnv1a(&first),
+        })
+    }
+
+    /// Whether `file` (whose device and inode are `meta`'s) is this file: same inode, and
+    /// its first `fp_len` bytes are the ones hashed.
+    fn is(&self, file: &File, meta: &std::fs::Metadata) -> bool {
+        meta.dev() == self.dev && meta.ino() == self.ino && self.prefix_matches(file)
+    }
+
+    fn prefix_matches(&self, file: &File) -> bool {
+        first_bytes(file, self.fp_len as usize)
+            .is_ok_and(|b| b.len() as u64 == self.fp_len && fnv1a(&b) == self.fp)
+    }
+}
+
+/// One file's entry in the checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Saved {
+    path: PathBuf,
+    #[serde(flatten)]
+    id: Identity,
+    offset: u64,
+}
+
+/// The checkpoint file's content.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Checkpoint {
+    files: Vec<Saved>,
+}
+
+/// Where the checkpoint of input `name` is.
+fn checkpoint_path(state_dir: &Path, name: &str) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+        .collect();
+    state_dir.join("file-input").join(format!("{safe}.json"))
+}
+
+fn load_checkpoint(path: &Path) -> io::Result<Option<Checkpoint>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the checkpoint to a temporary file, syncs it, renames it over the old one and
+/// syncs the directory.
+fn save_checkpoint(path: &Path, cp: &Checkpoint) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(cp).map_err(io::Error::other)?)?;
+    f.sync_data()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+/// A file being followed.
+struct Tracked {
+    /// The path it was found under (where it was before a rotation).
+    path: PathBuf,
+    file: File,
+    id: Identity,
+    /// The next byte to read.
+    read_pos: u64,
+    /// After the last line handed to the pipeline.
+    offset: u64,
+    /// After the last line the writers have (`flush` returned): what is checkpointed.
+    committed: u64,
+    lines: Lines,
+    /// The tag of its lines.
+    tag: Vec<u8>,
+    /// Renamed or deleted: read to its end, then given up after [`ROTATED_GRACE`] idle.
+    rotated: bool,
+    /// When a read last found new bytes (or it was rotated).
+    active: Instant,
+}
+
+impl Tracked {
+    fn new(path: PathBuf, file: File, id: Identity, at: u64, s: &FileInputSettings) -> Tracked {
+        let tag = match &s.tag {
+            Some(t) => t.as_bytes().to_vec(),
+            None => path
+                .file_stem()
+                .map(|s| s.as_bytes().to_vec())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| b"file".to_vec()),
+        };
+        Tracked {
+            path,
+            file,
+            id,
+            read_pos: at,
+            offset: at,
+            committed: at,
+            lines: Lines::new(s.max_line_bytes),
+            tag,
+            rotated: false,
+            active: Instant::now(),
+        }
+    }
+
+    fn saved(&self) -> Saved {
+        Saved {
+            path: self.path.clone(),
+            id: self.id.clone(),
+            offset: self.committed,
+        }
+    }
+}
+
+/// Whether `path` is a rotated generation (`x.log.1`, `x.log-20261121.gz`) of a file that
+/// is there beside it.
+fn is_generation(path: &Path) -> bool {
+    let (dir, name) = fileset::split(path);
+    let found = fileset::generation_splits(&name).any(|k| dir.join(&name[..k]).is_file());
+    found
+}
+
+/// The end of the last whole line of `file` (of size `size`): where `from = "tail"` starts.
+fn tail_start(file: &File, size: u64) -> u64 {
+    let from = size.saturating_sub(READ_BYTES as u64);
+    let mut buf = vec![0u8; (size - from) as usize];
+    match file.read_exact_at(&mut buf, from) {
+        Ok(()) => match memchr::memrchr(b'\n', &buf) {
+            Some(i) => from + i as u64 + 1,
+            None if from == 0 => 0,
+            None => size,
+        },
+        Err(_) => size,
+    }
+}
+
+/// The reader thread's state.
+struct Reader {
+    ctx: InputContext,
+    s: FileInputSettings,
+    pipeline: Pipeline,
+    handle: tokio::runtime::Handle,
+    source: Source,
+    files: Vec<Tracked>,
+    inotify: Option<inotify::Inotify>,
+    watched: HashSet<PathBuf>,
+    /// Paths that failed to open, warned about once.
+    unreadable: HashSet<PathBuf>,
+    checkpoint: PathBuf,
+    saved: Option<Checkpoint>,
+    last_save: Option<Instant>,
+    save_failed: bool,
+    buf: Vec<u8>,
+}
+
+/// Spawns the input's thread. Must run inside the tokio runtime.
+pub fn spawn(s: &FileInputSettings, ctx: InputContext) -> io::Result<()> {
+    let handle = tokio::runtime::Handle::current();
+    let checkpoint = checkpoint_path(&ctx.state_dir, &ctx.name);
+    let s = s.clone();
+    std::thread::Builder::new()
+        .name(format!("file-{}", ctx.name))
+        .spawn(move || {
+            let _trackers = ctx.trackers.clone();
+            let inotify = match inotify::Inotify::init() {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    tracing::info!(input = %ctx.name, error = %e, "no inotify; the files are polled every second");
+                    None
+                }
+            };
+            let mut r = Reader {
+                pipeline: ctx.pipeline(),
+                source: ctx.local_source(false),
+                ctx,
+                s,
+                handle,
+                files: Vec::new(),
+                inotify,
+                watched: HashSet::new(),
+                unreadable: HashSet::new(),
+                checkpoint,
+                saved: None,
+                last_save: None,
+                save_failed: false,
+                buf: vec![0u8; READ_BYTES],
+            };
+            r.start();
+            r.run();
+        })
+        .map(drop)
+}
+
+impl Reader {
+    fn stopping(&self) -> bool {
+        *self.ctx.stop.borrow() || self.ctx.stop.has_changed().is_err()
+    }
+
+    /// The files the patterns match now, less the excluded ones and rotated generations.
+    fn matching(&self) -> BTreeSet<PathBuf> {
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let exclude: Vec<glob::Pattern> = self
+            .s
+            .exclude
+            .iter()
+            .filter_map(|p| glob::Pattern::new(p).ok())
+            .collect();
+        let mut out = BTreeSet::new();
+        for pattern in &self.s.paths {
+            let Ok(paths) = glob::glob_with(pattern, opts) else {
+                continue;
+            };
+            for path in paths.flatten() {
+                if exclude.iter().any(|e| e.matches_path_with(&path, opts))
+                    || !path.is_file()
+                    || is_generation(&path)
+                {
+                    continue;
+                }
+                out.insert(path);
+            }
+        }
+        out
+    }
+
+    fn open(&mut self, path: &Path) -> Option<(File, Identity)> {
+        let opened = File::open(path).and_then(|f| Identity::of(&f).map(|id| (f, id)));
+        match opened {
+            Ok(o) => {
+                self.unreadable.remove(path);
+                Some(o)
+            }
+            Err(e) => {
+                if self.unreadable.insert(path.to_path_buf()) {
+                    tracing::warn!(input = %self.ctx.name, path = %path.display(), error = %e, "cannot read a file that matches `paths`; trying again every second");
+                }
+                None
+            }
+        }
+    }
+
+    /// The first scan: resumes checkpointed files, finds those rotated while stopped.
+    fn start(&mut self) {
+        let saved = match load_checkpoint(&self.checkpoint) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(input = %self.ctx.name, path = %self.checkpoint.display(), error = %e, "cannot read the checkpoint; following the files afresh");
+                None
+            }
+        };
+        let first_start = saved.is_none();
+        let mut left: Vec<Saved> = saved.map(|c| c.files).unwrap_or_default();
+        for path in self.matching() {
+            let Some((file, id)) = self.open(&path) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else { continue };
+            let size = meta.len();
+            let resumed = left.iter().position(|s| s.id.is(&file, &meta));
+            let at = match resumed {
+                Some(i) => {
+                    let s = left.swap_remove(i);
+                    if s.offset > size {
+                        self.ctx.stats.truncations.fetch_add(1, Relaxed);
+                        0
+                    } else {
+                        s.offset
+                    }
+                }
+                None if first_start && !self.s.from_head => tail_start(&file, size),
+                None => 0,
+            };
+            tracing::debug!(input = %self.ctx.name, path = %path.display(), offset = at, "following");
+            self.files.push(Tracked::new(path, file, id, at, &self.s));
+        }
+        // Checkpointed files no longer at their path: rotated while logwelld was stopped.
+        for s in left {
+            if let Some(file) = self.find_generation(&s.path, &s.id, s.offset, true) {
+                tracing::info!(input = %self.ctx.name, path = %s.path.display(), offset = s.offset, "reading the rest of a file rotated while stopped");
+                self.ctx.stats.rotations.fetch_add(1, Relaxed);
+                let mut t = Tracked::new(s.path, file, s.id, s.offset, &self.s);
+                t.rotated = true;
+                // Read before the new file at its path.
+                self.files.insert(0, t);
+            }
+        }
+        self.watch_dirs();
+        self.save(true);
+    }
+
+    /// The newest uncompressed generation of `path` that is the file `id` (by inode, when
+    /// `same_inode`, else by its first bytes: a copy) and holds at least `offset` bytes.
+    fn find_generation(
+        &self,
+        path: &Path,
+        id: &Identity,
+        offset: u64,
+        same_inode: bool,
+    ) -> Option<File> {
+        let gens = fileset::list(path).ok()?;
+        gens.iter()
+            .rev()
+            .filter(|g| g.compression == fileset::Compression::None && g.size >= offset)
+            .filter(|g| same_inode == (g.inode == id.ino))
+            .find_map(|g| {
+                let f = File::open(&g.path).ok()?;
+                id.prefix_matches(&f).then_some(f)
+            })
+    }
+
+    /// Watches the patterns' directories and those of the files followed.
+    fn watch_dirs(&mut self) {
+        let Some(inotify) = self.inotify.as_mut() else {
+            return;
+        };
+        let mut dirs: Vec<PathBuf> = self
+            .s
+            .paths
+            .iter()
+            .filter_map(|p| Path::new(p).parent())
+            .filter(|d| !d.to_string_lossy().contains(['*', '?', '[']))
+            .map(Path::to_path_buf)
+            .collect();
+        dirs.extend(
+            self.files
+                .iter()
+                .filter_map(|t| t.path.parent().map(Path::to_path_buf)),
+        );
+        let mask = inotify::WatchMask::MODIFY
+            | inotify::WatchMask::CREATE
+            | inotify::WatchMask::MOVED_TO
+            | inotify::WatchMask::MOVED_FROM
+            | inotify::WatchMask::DELETE;
+        for d in dirs {
+            if self.watched.contains(&d) {
+                continue;
+            }
+            match inotify.watches().add(&d, mask) {
+                Ok(_) => {
+                    self.watched.insert(d);
+                }
+                Err(e) => {
+                    tracing::debug!(input = %self.ctx.name, dir = %d.display(), error = %e, "cannot watch with inotify yet; polling")
+                }
+            }
+        }
+    }
+
+    /// Adds the files the patterns match that are not followed yet, from their start.
+    fn scan(&mut self) {
+        for path in self.matching() {
+            if self.files.iter().any(|t| !t.rotated && t.path == path) {
+                continue;
+            }
+            if let Some((file, id)) = self.open(&path) {
+                tracing::debug!(input = %self.ctx.name, path = %path.display(), "following a new file");
+                self.files.push(Tracked::new(path, file, id, 0, &self.s));
+            }
+        }
+        self.watch_dirs();
+    }
+
+    /// Looks at each followed file's path: renamed, deleted, replaced or truncated.
+    fn check_rotations(&mut self) -> bool {
+        let mut replaced = false;
+        let mut i = 0;
+        while i < self.files.len() {
+            let t = &mut self.files[i];
+            i += 1;
+            if t.rotated {
+                continue;
+            }
+            let at_path = std::fs::metadata(&t.path);
+            let same = at_path
+                .as_ref()
+                .is_ok_and(|m| m.dev() == t.id.dev && m.ino() == t.id.ino);
+            if !same {
+                tracing::info!(input = %self.ctx.name, path = %t.path.display(), "file rotated (renamed, deleted or replaced): reading the old one to its end");
+                t.rotated = true;
+                t.active = Instant::now();
+                self.ctx.stats.rotations.fetch_add(1, Relaxed);
+                replaced = true;
+                continue;
+            }
+            let Ok(meta) = t.file.metadata() else {
+                continue;
+            };
+            let shorter = meta.len() < t.read_pos;
+            if shorter || (t.id.fp_len > 0 && !t.id.prefix_matches(&t.file)) {
+                if self.truncated(i - 1) {
+                    i += 1;
+                }
+            } else if (t.id.fp_len as usize) < FINGERPRINT_BYTES && meta.len() > t.id.fp_len {
+                if let Ok(id) = Identity::of(&t.file) {
+                    t.id = id;
+                }
+            }
+        }
+        replaced
+    }
+
+    /// The file at index `i` was truncated (copytruncate): read the copy logrotate made from
+    /// where we were, then the file from its start. Returns whether the copy was inserted
+    /// (at `i`, moving the file to `i + 1`).
+    fn truncated(&mut self, i: usize) -> bool {
+        self.ctx.stats.truncations.fetch_add(1, Relaxed);
+        let t = &self.files[i];
+        tracing::info!(input = %self.ctx.name, path = %t.path.display(), offset = t.offset, "file truncated (copytruncate?): reading it again from its start");
+        // logrotate's copy holds the old file's first bytes; read what it holds past where
+        // we were (nothing when we had read further than it before the truncation).
+        let copy = (t.offset > 0)
+            .then(|| self.find_generation(&t.path, &t.id, 0, false))
+            .flatten();
+        let t = &self.files[i];
+        let inserted = match copy {
+            Some(copy) if copy.metadata().is_ok_and(|m| m.len() > t.offset) => {
+                match Identity::of(&copy) {
+                    Ok(id) => {
+                        let mut c = Tracked::new(t.path.clone(), copy, id, t.offset, &self.s);
+                        c.committed = t.committed;
+                        c.rotated = true;
+                        self.files.insert(i, c);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            Some(_) => false,
+            None => {
+                if t.offset > 0 {
+                    tracing::warn!(input = %self.ctx.name, path = %t.path.display(), "the truncated file's copy was not found (compressed at once, or not copytruncate): what was written since the last read is lost");
+                }
+                false
+            }
+        };
+        let t = &mut self.files[i + usize::from(inserted)];
+        t.read_pos = 0;
+        t.offset = 0;
+        t.committed = 0;
+        t.lines.reset();
+        if let Ok(id) = Identity::of(&t.file) {
+            t.id = id;
+        }
+        inserted
+    }
+
+    /// Reads every file: new lines to the pipeline. Returns whether a file has more to read
+    /// than one round takes.
+    fn read_all(&mut self) -> bool {
+        let mut more = false;
+        for i in 0..self.files.len() {
+            more |= self.read_file(i);
+        }
+        more
+    }
+
+    fn read_file(&mut self, i: usize) -> bool {
+        let path = self.files[i].path.as_os_str().as_bytes().to_vec();
+        let fields = [(&b"path"[..], &path[..])];
+        let mut budget = ROUND_BYTES;
+        loop {
+            let t = &mut self.files[i];
+            let n = match t.file.read_at(&mut self.buf, t.read_pos) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(input = %self.ctx.name, path = %t.path.display(), error = %e, "cannot read");
+                    return false;
+                }
+            };
+            if n == 0 {
+                return false;
+            }
+            t.active = Instant::now();
+            let at = t.read_pos;
+            let (s, source, pipeline) = (&self.s, &self.source, &mut self.pipeline);
+            let mut ended = at;
+            let tag = &t.tag;
+            t.lines.feed(&self.buf[..n], |text, cut, end| {
+                push_line(pipeline, s, source, tag, &fields, text, cut);
+                ended = at + end as u64;
+            });
+            t.offset = t.offset.max(ended);
+            t.read_pos += n as u64;
+            if self.pipeline.needs_flush() {
+                self.flush();
+            }
+            budget = budget.saturating_sub(n as u64);
+            if budget == 0 {
+                return true;
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.pipeline.is_pending() {
+            self.handle.block_on(self.pipeline.flush());
+        }
+        for t in &mut self.files {
+            t.committed = t.offset;
+        }
+    }
+
+    /// Gives up rotated files idle past their grace (or every one, when stopping is final
+    /// and they are read to their end), handing on a last line without its LF.
+    fn close_idle(&mut self) {
+        let mut gone = Vec::new();
+        for (i, t) in self.files.iter().enumerate() {
+            if t.rotated && t.active.elapsed() >= ROTATED_GRACE {
+                gone.push(i);
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        for &i in gone.iter().rev() {
+            let mut t = self.files.remove(i);
+            if let Some((text, cut)) = t.lines.take_held() {
+                let path = t.path.as_os_str().as_bytes().to_vec();
+                let fields = [(&b"path"[..], &path[..])];
+                push_line(
+                    &mut self.pipeline,
+                    &self.s,
+                    &self.source,
+                    &t.tag,
+                    &fields,
+                    &text,
+                    cut,
+                );
+            }
+            tracing::debug!(input = %self.ctx.name, path = %t.path.display(), "rotated file read to its end");
+        }
+        self.flush();
+    }
+
+    /// Writes the checkpoint if it changed and is due (or `force`).
+    fn save(&mut self, force: bool) {
+        if !force && self.last_save.is_some_and(|t| t.elapsed() < SAVE_INTERVAL) {
+            return;
+        }
+        let cp = Checkpoint {
+            files: self.files.iter().map(Tracked::saved).collect(),
+        };
+        if self.saved.as_ref() == Some(&cp) {
+            return;
+        }
+        self.last_save = Some(Instant::now());
+        match save_checkpoint(&self.checkpoint, &cp) {
+            Ok(()) => {
+                self.saved = Some(cp);
+                if self.save_failed {
+                    self.save_failed = false;
+                    tracing::info!(input = %self.ctx.name, "file input checkpoint saved again");
+                }
+            }
+            Err(e) if !self.save_failed => {
+                self.save_failed = true;
+                tracing::warn!(input = %self.ctx.name, path = %self.checkpoint.display(), error = %e, "cannot save the file input's checkpoint: a restart may repeat or skip lines (is state_dir writable?)");
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Sleeps until inotify says something changed or [`WAKE`] passed; whether a file was
+    /// created, moved or deleted (then the patterns are matched again).
+    fn wait(&mut self) -> bool {
+        let Some(inotify) = self.inotify.as_mut() else {
+            std::thread::sleep(WAKE);
+            return false;
+        };
+        let mut pfd = libc::pollfd {
+            fd: inotify.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one valid pollfd that lives across the call.
+        unsafe { libc::poll(&mut pfd, 1, WAKE.as_millis() as libc::c_int) };
+        let mut changed = false;
+        let mut buf = [0u8; 4096];
+        while let Ok(events) = inotify.read_events(&mut buf) {
+            let mut any = false;
+            for e in events {
+                any = true;
+                changed |= e.mask.intersects(
+                    inotify::EventMask::CREATE
+                        | inotify::EventMask::MOVED_TO
+                        | inotify::EventMask::MOVED_FROM
+                        | inotify::EventMask::DELETE
+                        | inotify::EventMask::Q_OVERFLOW,
+                );
+            }
+            if !any {
+                break;
+            }
+        }
+        changed
+    }
+
+    fn run(&mut self) {
+        let mut last_scan = Instant::now();
+        let mut more = false;
+        loop {
+            let stopping = self.stopping();
+            let changed = if more || stopping { false } else { self.wait() };
+            self.pipeline.begin();
+            if self.check_rotations() || changed || stopping || last_scan.elapsed() >= SCAN_EVERY {
+                self.scan();
+                last_scan = Instant::now();
+            }
+            more = self.read_all();
+            self.flush();
+            self.close_idle();
+            self.ctx.stats.files.store(self.files.len() as u64, Relaxed);
+            self.save(stopping);
+            if stopping {
+                break;
+            }
+        }
+        self.ctx.stats.files.store(0, Relaxed);
+    }
+}
+
+/// Hands one line to the pipeline as a message.
+fn push_line(
+    pipeline: &mut Pipeline,
+    s: &FileInputSettings,
+    source: &Source,
+    tag: &[u8],
+    fields: &[(&[u8], &[u8])],
+    text: &[u8],
+    cut: bool,
+) {
+    let msg = Message {
+        facility: s.facility,
+        severity: s.severity,
+        version: None,
+        timestamp: None,
+        hostname: None,
+        appname: Some(tag),
+        procid: None,
+        msgid: None,
+        structured_data: None,
+        msg: text,
+        flags: if cut {
+            Flags::TRUNCATED
+        } else {
+            Flags::empty()
+        },
+        fields,
+        parsed: None,
+    };
+    pipeline.push_message(msg, text.len() + 1, source, None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(max: usize, chunks: &[&[u8]]) -> (Vec<(String, bool, usize)>, Lines) {
+        let mut lines = Lines::new(max);
+        let mut out = Vec::new();
+        let mut base = 0;
+        for c in chunks {
+            lines.feed(c, |t, cut, end| {
+                out.push((String::from_utf8_lossy(t).into_owned(), cut, base + end))
+            });
+            base += c.len();
+        }
+        (out, lines)
+    }
+
+    #[test]
+    fn lines_end_at_lf_and_lose_their_cr() {
+        let (out, mut l) = split(100, &[b"a\r\nbb\n", b"c", b"c\r", b"\nd"]);
+        assert_eq!(
+            out,
+            [
+                ("a".into(), false, 3),
+                ("bb".into(), false, 6),
+                ("cc".into(), false, 10)
+            ]
+        );
+        assert_eq!(l.take_held(), Some((b"d".to_vec(), false)));
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_their_rest_skipped() {
+        let (out, _) = split(4, &[b"abcdefgh\nxy\n"]);
+        assert_eq!(out, [("abcd".into(), true, 9), ("xy".into(), false, 12)]);
+        let (out, _) = split(4, &[b"abcd\r", b"e\n"]);
+        assert_eq!(out, [("abcd".into(), true, 7)]);
+        let (out, _) = split(4, &[b"ab", b"cdef", b"gh", b"\nxyzw\r\n"]);
+        assert_eq!(out, [("abcd".into(), true, 9), ("xyzw".into(), false, 15)]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_kept() {
+        let mut lines = Lines::new(10);
+        let mut got = Vec::new();
+        lines.feed(b"\xff\xfe\n", |t, _, _| got.push(t.to_vec()));
+        assert_eq!(got, [b"\xff\xfe".to_vec()]);
+    }
+
+    #[test]
+    fn identity_sees_a_new_file_in_a_reused_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, b"first line\n").unwrap();
+        let f = File::open(&p).unwrap();
+        let id = Identity::of(&f).unwrap();
+        assert!(id.is(&f, &f.metadata().unwrap()));
+        std::fs::write(&p, b"other line\n").unwrap();
+        assert!(!id.is(&f, &f.metadata().unwrap()));
+    }
+
+    #[test]
+    fn generations_are_not_new_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [
+            "x.log",
+            "x.log.1",
+            "x.log.2.gz",
+            "x.log-20261121",
+            "y.log.1",
+        ] {
+            std::fs::write(dir.path().join(n), b"").unwrap();
+        }
+        assert!(!is_generation(&dir.path().join("x.log")));
+        assert!(is_generation(&dir.path().join("x.log.1")));
+        assert!(is_generation(&dir.path().join("x.log.2.gz")));
+        assert!(is_generation(&dir.path().join("x.log-20261121")));
+        assert!(!is_generation(&dir.path().join("y.log.1")));
+    }
+
+    #[test]
+    fn checkpoint_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = checkpoint_path(dir.path(), "web/1");
+        assert!(p.ends_with("file-input/web_1.json"));
+        assert_eq!(load_checkpoint(&p).unwrap(), None);
+        let cp = Checkpoint {
+            files: vec![Saved {
+                path: "/var/log/a.log".into(),
+                id: Identity {
+                    dev: 1,
+                    ino: 2,
+                    fp_len: 3,
+                    fp: 4,
+                },
+                offset: 5,
+            }],
+        };
+        save_checkpoint(&p, &cp).unwrap();
+        assert_eq!(load_checkpoint(&p).unwrap(), Some(cp));
+    }
+
+    #[test]
+    fn tail_starts_after_the_last_whole_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, b"one\ntwo\nthr").unwrap();
+        let f = File::open(&p).unwrap();
+        assert_eq!(tail_start(&f, 11), 8);
+        std::fs::write(&p, b"partial").unwrap();
+        assert_eq!(tail_start(&f, 7), 0);
+    }
+}

@@ -1,0 +1,461 @@
+//! The file input (`type = "file"`) on real files: a writer appends numbered lines to two
+//! files a glob matches while Debian's real `logrotate` rotates them (create + compress +
+//! delaycompress, and copytruncate), a clean restart and a `kill -9` mid-stream, `from`,
+//! an over-long line, and `--check-config`. Every count is of numbers read back from the
+//! output file.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::util::{self, Daemon};
+
+const CONFIG: &str = r#"
+[input.logs]
+type = "file"
+paths = ["{dir}/logs/*.log"]
+"#;
+
+/// Where every test's lines go: `out.json`.
+const OUTPUT: &str = r#"
+[output.json]
+type = "file"
+path = "{dir}/out.json"
+format = "json"
+flush_interval_ms = 20
+
+[[rule]]
+output = ["json"]
+"#;
+
+/// Starts logwelld on `inputs` and [`OUTPUT`], with an empty `logs/` directory and what
+/// `setup` writes there.
+fn start(inputs: &str, setup: impl FnOnce(&Path)) -> Daemon {
+    Daemon::start_with(&format!("{inputs}{OUTPUT}"), |dir| {
+        std::fs::create_dir(dir.join("logs")).unwrap();
+        setup(dir)
+    })
+}
+
+const LOGROTATE: &str = "/usr/sbin/logrotate";
+
+/// Appends `text` and a newline to `path`, opening it for this line alone (as `echo >>`
+/// does, so a rotation's new file gets the next line).
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(format!("{text}\n").as_bytes()).unwrap();
+}
+
+/// A thread appending `a NNNNNN` to `a.log` and `b NNNNNN` to `b.log` in `logs/`, one line
+/// each per step, until told to stop; `written` counts the steps done.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Writer {
+    fn start(dir: &Path, from: u64) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(from));
+        let (a, b) = (dir.join("logs/a.log"), dir.join("logs/b.log"));
+        let (s, w) = (stop.clone(), written.clone());
+        let thread = std::thread::spawn(move || {
+            let mut n = from;
+            while !s.load(Ordering::Relaxed) {
+                append(&a, &format!("a {n:06}"));
+                append(&b, &format!("b {n:06}"));
+                n += 1;
+                w.store(n, Ordering::Relaxed);
+                // A steady load (about 4,000 lines a second), not a flood.
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            n
+        });
+        Writer {
+            stop,
+            written,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits until at least `n` steps are written.
+    fn wait_written(&self, n: u64) {
+        util::wait_until(
+            &format!("the writer to write {n} lines per file"),
+            || self.written.load(Ordering::Relaxed) >= n,
+            String::new,
+        );
+    }
+
+    /// Stops the writer; how many lines each file got.
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+/// Every JSON line of `path`, parsed.
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The `msg` of every JSON line of `path`, counted.
+fn counted(path: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for v in json_lines(path) {
+        *out.entry(v["msg"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    out
+}
+
+/// Waits until the output holds every line `a 0..n`, `b 0..n` (or `expected` lines in all);
+/// returns the counts.
+fn wait_all(d: &Daemon, n: u64, missing_allowed: usize) -> BTreeMap<String, usize> {
+    let out = d.path("out.json");
+    d.wait_for(&format!("{} lines in out.json", 2 * n), || {
+        let c = counted(&out);
+        let present = (0..n)
+            .flat_map(|i| [format!("a {i:06}"), format!("b {i:06}")])
+            .filter(|k| c.contains_key(k))
+            .count();
+        (present + missing_allowed >= 2 * n as usize).then_some(c)
+    })
+}
+
+/// Waits for the lines of `n` steps and asserts each is in the output exactly once.
+fn assert_each_once(d: &Daemon, n: u64) {
+    let c = wait_all(d, n, 0);
+    let (missing, repeated) = missing_and_repeated(&c, n);
+    assert!(missing.is_empty(), "missing: {missing:?}\n{}", d.log());
+    assert!(repeated.is_empty(), "repeated: {repeated:?}\n{}", d.log());
+}
+
+/// The lines of `n` steps missing from `c`, and those there more than once.
+fn missing_and_repeated(c: &BTreeMap<String, usize>, n: u64) -> (Vec<String>, Vec<String>) {
+    let expected: Vec<String> = (0..n)
+        .flat_map(|i| [format!("a {i:06}"), format!("b {i:06}")])
+        .collect();
+    let missing = expected
+        .iter()
+        .filter(|k| !c.contains_key(*k))
+        .cloned()
+        .collect();
+    let repeated = c
+        .iter()
+        .filter(|(_, &v)| v > 1)
+        .map(|(k, v)| format!("{k} ×{v}"))
+        .collect();
+    (missing, repeated)
+}
+
+fn logrotate_missing() -> Option<&'static str> {
+    (!Path::new(LOGROTATE).exists())
+        .then_some("Debian's logrotate is not installed (scripts/deps.sh test installs it)")
+}
+
+/// Runs `logrotate -f` on a config for `logs/a.log` and `logs/b.log` with `directives`.
+fn logrotate(dir: &Path, directives: &str) {
+    let conf = dir.join("logrotate.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{0}/logs/a.log {0}/logs/b.log {{\n  rotate 5\n  missingok\n{directives}}}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(LOGROTATE)
+        .arg("-f")
+        .arg("-s")
+        .arg(dir.join("logrotate.state"))
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "logrotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every line of every file of `logs/` (`.gz` ones decompressed).
+fn on_disk(dir: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir.join("logs")).unwrap() {
+        let p: PathBuf = e.unwrap().path();
+        let mut text = String::new();
+        let f = std::fs::File::open(&p).unwrap();
+        if p.extension().is_some_and(|x| x == "gz") {
+            flate2::read::MultiGzDecoder::new(f)
+                .read_to_string(&mut text)
+                .unwrap();
+        } else {
+            std::io::BufReader::new(f)
+                .read_to_string(&mut text)
+                .unwrap();
+        }
+        for l in text.lines() {
+            *out.entry(l.to_string()).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// Two rotations by the real logrotate under write load; returns the daemon and the lines
+/// each file got.
+fn rotate_under_load(directives: &str) -> (Daemon, u64) {
+    let d = start(CONFIG, |_| {});
+    let w = Writer::start(d.dir.path(), 0);
+    // New files matching the glob are found, and read from their start.
+    d.wait_stat("inputs", "logs", "files", 2);
+    for round in 1..=2u64 {
+        w.wait_written(2000 * round);
+        logrotate(d.dir.path(), directives);
+    }
+    w.wait_written(6000);
+    let n = w.finish();
+    (d, n)
+}
+
+#[test]
+fn logrotate_create_compress_delaycompress_loses_and_repeats_nothing() {
+    if !util::precondition("file input with logrotate", logrotate_missing()) {
+        return;
+    }
+    let (d, n) = rotate_under_load("  create\n  compress\n  delaycompress\n");
+    assert_each_once(&d, n);
+    // Two files, two rotations each.
+    assert!(d.stat("inputs", "logs", "rotations") >= 4, "{}", d.log());
+    assert_eq!(d.stat("inputs", "logs", "truncations"), 0);
+    assert!(std::fs::metadata(d.path("logs/a.log.2.gz")).is_ok());
+    // Each line carries the file it came from.
+    let v = json_lines(&d.path("out.json")).remove(0);
+    let path = v["fields"]["path"].as_str().unwrap();
+    assert!(
+        path.ends_with("/logs/a.log") || path.ends_with("/logs/b.log"),
+        "{v}"
+    );
+    assert!(v["appname"] == "a" || v["appname"] == "b", "{v}");
+}
+
+#[test]
+fn logrotate_copytruncate_loses_only_its_own_window() {
+    if !util::precondition("file input with logrotate", logrotate_missing()) {
+        return;
+    }
+    let (d, n) = rotate_under_load("  copytruncate\n  compress\n  delaycompress\n");
+    // What logrotate itself lost (appended between its copy and its truncation) is in no
+    // file on disk: only that may be missing from the output.
+    let disk = on_disk(d.dir.path());
+    let lost_by_logrotate: Vec<String> = (0..n)
+        .flat_map(|i| [format!("a {i:06}"), format!("b {i:06}")])
+        .filter(|k| !disk.contains_key(k))
+        .collect();
+    let c = wait_all(&d, n, lost_by_logrotate.len());
+    let (missing, repeated) = missing_and_repeated(&c, n);
+    let beyond: Vec<&String> = missing
+        .iter()
+        .filter(|k| !lost_by_logrotate.contains(k))
+        .collect();
+    assert!(
+        beyond.is_empty(),
+        "lost though logrotate kept them: {beyond:?}\n{}",
+        d.log()
+    );
+    assert!(repeated.is_empty(), "repeated: {repeated:?}\n{}", d.log());
+    eprintln!(
+        "copytruncate: {} of {} lines lost by logrotate's copy-then-truncate window",
+        missing.len(),
+        2 * n
+    );
+    assert!(d.stat("inputs", "logs", "truncations") >= 4, "{}", d.log());
+}
+
+#[test]
+fn a_clean_restart_mid_stream_loses_and_repeats_nothing() {
+    let mut d = start(CONFIG, |_| {});
+    let w = Writer::start(d.dir.path(), 0);
+    w.wait_written(1500);
+    d.wait_stat("inputs", "logs", "received", 1000);
+    d.stop();
+    w.wait_written(3000);
+    d.restart();
+    w.wait_written(4500);
+    let n = w.finish();
+    assert_each_once(&d, n);
+}
+
+#[test]
+fn a_rotation_while_stopped_is_read_from_the_checkpoint() {
+    if !util::precondition("file input with logrotate", logrotate_missing()) {
+        return;
+    }
+    let mut d = start(CONFIG, |_| {});
+    let w = Writer::start(d.dir.path(), 0);
+    w.wait_written(1000);
+    d.wait_stat("inputs", "logs", "received", 500);
+    d.stop();
+    // Written while stopped, then rotated away (a.log.1), then more into the new a.log.
+    w.wait_written(2000);
+    logrotate(d.dir.path(), "  create\n");
+    w.wait_written(3000);
+    d.restart();
+    let n = w.finish();
+    assert_each_once(&d, n);
+    assert!(d.log().contains("rotated while stopped"), "{}", d.log());
+}
+
+#[test]
+fn a_deleted_and_recreated_file_is_read_from_its_start() {
+    let d = start(CONFIG, |_| {});
+    let p = d.path("logs/app.log");
+    let out = d.path("out.json");
+    for round in 0..3 {
+        // Deleted and made again at once: the new file often gets the freed inode, and
+        // only its first bytes tell it from the old one.
+        let _ = std::fs::remove_file(&p);
+        for i in 0..3 {
+            append(&p, &format!("round {round} line {i}"));
+        }
+        d.wait_for(&format!("round {round}"), || {
+            counted(&out)
+                .contains_key(&format!("round {round} line 2"))
+                .then_some(())
+        });
+    }
+    let c = counted(&out);
+    assert_eq!(c.len(), 9, "{c:?}\n{}", d.log());
+    assert!(c.values().all(|&n| n == 1), "{c:?}");
+}
+
+#[test]
+fn kill_9_mid_stream_loses_nothing() {
+    let mut d = start(CONFIG, |_| {});
+    let w = Writer::start(d.dir.path(), 0);
+    w.wait_written(1500);
+    d.wait_stat("inputs", "logs", "received", 1000);
+    d.signal(libc::SIGKILL);
+    d.wait_exit();
+    w.wait_written(3000);
+    d.restart();
+    w.wait_written(4500);
+    let n = w.finish();
+    let c = wait_all(&d, n, 0);
+    let (missing, repeated) = missing_and_repeated(&c, n);
+    assert!(missing.is_empty(), "missing: {missing:?}\n{}", d.log());
+    // At most the last second's lines (the checkpoint's interval) come twice: about 4,000
+    // a second per file at this writer's pace.
+    assert!(repeated.len() <= 2 * 4000, "repeated: {}", repeated.len());
+}
+
+#[test]
+fn from_head_reads_what_is_there_and_tail_only_what_comes() {
+    let config = r#"
+[input.head]
+type = "file"
+paths = ["{dir}/logs/head.log"]
+from = "head"
+tag = "h"
+facility = "local3"
+severity = "warning"
+
+[input.tail]
+type = "file"
+paths = ["{dir}/logs/tail.log"]
+"#;
+    let d = start(config, |dir| {
+        for f in ["head", "tail"] {
+            let p = dir.join(format!("logs/{f}.log"));
+            append(&p, &format!("{f} old 1"));
+            // A CRLF line and invalid UTF-8, read as they are (less the CR).
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&p)
+                .unwrap()
+                .write_all(&[format!("{f} old 2\r\n{f} ").as_bytes(), b"\xff\n"].concat())
+                .unwrap();
+        }
+    });
+    d.wait_stat("inputs", "tail", "files", 1);
+    append(&d.path("logs/head.log"), "head new");
+    append(&d.path("logs/tail.log"), "tail new");
+    let out = d.path("out.json");
+    d.wait_for("both new lines", || {
+        let c = counted(&out);
+        (c.contains_key("head new") && c.contains_key("tail new")).then_some(())
+    });
+    let c = counted(&out);
+    assert!(
+        c.contains_key("head old 1") && c.contains_key("head old 2"),
+        "{c:?}"
+    );
+    assert!(!c.keys().any(|k| k.starts_with("tail old")), "{c:?}");
+    // old 1, old 2 (its CR gone), the invalid UTF-8 line, new.
+    let head_lines = c.keys().filter(|k| k.starts_with("head ")).count();
+    assert_eq!(head_lines, 4, "{c:?}");
+    let line = |msg: &str| {
+        json_lines(&out)
+            .into_iter()
+            .find(|v| v["msg"] == msg)
+            .unwrap()
+    };
+    let head = line("head new");
+    assert_eq!(head["appname"], "h", "{head}");
+    assert_eq!(head["facility"], "local3", "{head}");
+    assert_eq!(head["severity"], "warning", "{head}");
+    let tail = line("tail new");
+    assert_eq!(tail["appname"], "tail", "{tail}");
+    assert_eq!(tail["facility"], "user", "{tail}");
+    assert_eq!(tail["severity"], "notice", "{tail}");
+}
+
+#[test]
+fn an_over_long_line_is_cut_marked_and_counted() {
+    let config = CONFIG.replace(
+        "paths = [\"{dir}/logs/*.log\"]",
+        "paths = [\"{dir}/logs/*.log\"]\nfrom = \"head\"\nmax_line_bytes = 100",
+    );
+    let d = start(&config, |_| {});
+    let long = "x".repeat(1000);
+    append(&d.path("logs/c.log"), &long);
+    append(&d.path("logs/c.log"), "after");
+    let out = d.path("out.json");
+    d.wait_for("the line after the long one", || {
+        counted(&out).contains_key("after").then_some(())
+    });
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["msg"], "x".repeat(100));
+    assert_eq!(lines[0]["truncated"], true, "{lines:?}");
+    assert_eq!(lines[1]["msg"], "after");
+    assert_eq!(d.stat("inputs", "logs", "truncated"), 1);
+}
+
+#[test]
+fn check_config_refuses_a_bad_file_input_with_a_hint() {
+    let (code, err) = util::check_config(
+        "[input.web]\ntype = \"file\"\npaths = [\"logs/*.log\"]\nlisten = \"127.0.0.1:5514\"\n",
+    );
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("not an absolute path"), "{err}");
+    assert!(
+        err.contains("`listen` does not apply to file inputs"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(err.contains(":3"), "{err}");
+}
