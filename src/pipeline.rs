@@ -34,7 +34,7 @@ use crate::message::{Creds, Event, Flags, Message, Source};
 use crate::output::dynfile::repeat_key;
 use crate::output::records::{begin_field, end_field};
 use crate::output::{Chunk, Layout, Output};
-use crate::parse::body::{BodyParser, Kind as BodyKind};
+use crate::parse::body::{BodyParser, HeaderFrom, Kind as BodyKind};
 use crate::parse::{self, ParseContext};
 use crate::render::format::{format_line, TimeCache};
 use crate::route::Router;
@@ -129,6 +129,8 @@ pub struct Pipeline {
     hold: Alarm,
     /// The input's body parsers (`parse`); empty for most inputs, which then pay nothing.
     parsers: Arc<[BodyParser]>,
+    /// Header values from the fields they read.
+    header_from: Arc<HeaderFrom>,
 }
 
 /// A timer an input loop keeps across its `select!`s: one timer-wheel entry, moved only when
@@ -189,13 +191,15 @@ impl Pipeline {
             streak: 0,
             hold: Alarm::default(),
             parsers: Arc::default(),
+            header_from: Arc::default(),
         }
     }
 
     /// Runs these body parsers on every message ([`crate::parse::body::first_that_reads`]);
     /// the fields read ride in [`Message::parsed`] to the outputs.
-    pub fn parse_bodies(&mut self, parsers: Arc<[BodyParser]>) {
+    pub fn parse_bodies(&mut self, parsers: Arc<[BodyParser]>, header_from: Arc<HeaderFrom>) {
         self.parsers = parsers;
+        self.header_from = header_from;
     }
 
     /// For datagram inputs: a chunk for a queued action (forward, Kafka) whose queue is full
@@ -346,6 +350,9 @@ impl Pipeline {
                 _ => {}
             }
             msg.parsed = parsed.as_ref().map(|o| &o.fields).filter(|f| !f.is_empty());
+            if msg.parsed.is_some() && !self.header_from.is_empty() {
+                self.header_from.apply(&mut msg);
+            }
         }
         if msg.flags.contains(Flags::TRUNCATED) {
             self.counts.truncated += 1;

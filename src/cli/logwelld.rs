@@ -82,6 +82,9 @@ pub fn render_template(settings: &Settings, name: &str, message: &str) -> Result
     let parsers = settings.inputs.iter().find(|i| !i.parse.is_empty());
     let parsed = parsers.and_then(|i| first_that_reads(&i.parse, msg.msg, &Limits::default()));
     msg.parsed = parsed.as_ref().map(|o| &o.fields).filter(|f| !f.is_empty());
+    if let Some(input) = parsers.filter(|_| msg.parsed.is_some()) {
+        input.header_from.apply(&mut msg);
+    }
     let source = Source {
         input: Arc::from(parsers.map_or("render-template", |i| i.name.as_str())),
         peer: None,

@@ -20,7 +20,7 @@ use super::settings::{
     OutputSettings, StreamSettings, UdpSettings, UnixDatagramSettings, UnixPath,
     DEFAULT_MAX_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES,
 };
-use crate::parse::body::BodyParser;
+use crate::parse::body::{BodyParser, HeaderFrom};
 
 /// The port a network input listens on when `listen` names only an address: 514 for udp
 /// and tcp (rsyslog's and RFC 5426's), 6514 for tls (RFC 5425).
@@ -446,4 +446,32 @@ pub(super) fn body_parsers(check: &mut Check<'_>, raw: &RawInput) -> Vec<BodyPar
         }
     }
     parsers
+}
+
+/// `severity_from`, `time_from`, `host_from` and `tag_from`: fields a parser read, so the
+/// input needs `parse`.
+pub(super) fn header_from(
+    check: &mut Check<'_>,
+    raw: &RawInput,
+    parsers: &[BodyParser],
+) -> HeaderFrom {
+    let mut from = HeaderFrom::default();
+    for (key, value, slot) in [
+        ("severity_from", &raw.severity_from, &mut from.severity),
+        ("time_from", &raw.time_from, &mut from.time),
+        ("host_from", &raw.host_from, &mut from.host),
+        ("tag_from", &raw.tag_from, &mut from.tag),
+    ] {
+        let Some(v) = value else { continue };
+        if parsers.is_empty() {
+            check.err(
+                v.span(),
+                format!("`{key}` takes a value from the fields a body parser reads, and this input has none"),
+                "add parse = [\"json\"] (or logfmt, kv) to the input",
+            );
+            continue;
+        }
+        *slot = super::rules::field_path(check, v.get_ref(), v.span());
+    }
+    from
 }

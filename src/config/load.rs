@@ -10,7 +10,7 @@ use super::check::{Check, Declared};
 use super::error::{ConfigError, ConfigErrors, SourceFile};
 use super::follow;
 use super::host::{check_worker_can_list, default_hostname, resolve_user};
-use super::inputs::{body_parsers, check_unique_endpoints, input_kind, socket_paths};
+use super::inputs::{body_parsers, check_unique_endpoints, header_from, input_kind, socket_paths};
 use super::outputs::{
     check_templates_apart, check_templates_spare_other_files, check_unique_paths, named_template,
     output_kind, output_template,
@@ -190,7 +190,16 @@ impl Settings {
                     if let Some(kind) = input_kind(&mut check, raw.get_ref()) {
                         let name = name.get_ref().clone();
                         let parse = body_parsers(&mut check, raw.get_ref());
-                        inputs.insert(name.clone(), InputSettings { name, kind, parse });
+                        let header_from = header_from(&mut check, raw.get_ref(), &parse);
+                        inputs.insert(
+                            name.clone(),
+                            InputSettings {
+                                name,
+                                kind,
+                                parse,
+                                header_from,
+                            },
+                        );
                     }
                 }
             }

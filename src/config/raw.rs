@@ -151,6 +151,11 @@ pub(crate) struct RawInput {
     pub(crate) use_sender_timestamp: Option<Spanned<bool>>,
     /// Body parsers: `json`, `cee`, `logfmt`, `kv`.
     pub(crate) parse: Option<Spanned<OneOrMany>>,
+    /// Header values from the fields the parsers read (`fields.NAME`).
+    pub(crate) severity_from: Option<Spanned<String>>,
+    pub(crate) time_from: Option<Spanned<String>>,
+    pub(crate) host_from: Option<Spanned<String>>,
+    pub(crate) tag_from: Option<Spanned<String>>,
     /// udp, tcp: peers allowed to send (addresses or CIDR blocks).
     pub(crate) permit: Option<Spanned<OneOrMany>>,
     /// tcp: connections one peer IP may hold at once.

@@ -138,8 +138,13 @@ pub(super) fn build_rule(
 /// How a field is named in a rule: `fields.NAME`, nested by dots (`fields.req.path`).
 const FIELD_HINT: &str = "name a field as fields.NAME (nested: fields.req.path): the fields an input's `parse` reads, or a journal field such as fields._SYSTEMD_UNIT";
 
-/// The path under `fields.` of a rule's field name, or an error on `span`.
-fn field_path(check: &mut Check<'_>, name: &str, span: std::ops::Range<usize>) -> Option<String> {
+/// The path under `fields.` of a rule's (or an input's `*_from`) field name, or an error on
+/// `span`.
+pub(super) fn field_path(
+    check: &mut Check<'_>,
+    name: &str,
+    span: std::ops::Range<usize>,
+) -> Option<String> {
     match name.strip_prefix("fields.") {
         Some(path) if !path.is_empty() && !path.split('.').any(str::is_empty) => {
             Some(path.to_string())

@@ -75,6 +75,9 @@ pub struct InputSettings {
     /// The body parsers run on each of its messages, in order (`parse`); the first that reads
     /// fields wins.
     pub parse: Vec<crate::parse::body::BodyParser>,
+    /// Header values taken from those fields (`severity_from`, `time_from`, `host_from`,
+    /// `tag_from`).
+    pub header_from: crate::parse::body::HeaderFrom,
 }
 
 /// The kinds of input.

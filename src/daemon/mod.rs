@@ -304,6 +304,7 @@ impl Daemon {
             state_dir: Arc::from(self.settings.daemon.state_dir.as_path()),
             limiter: None,
             parsers: settings.parse.clone().into(),
+            header_from: Arc::new(settings.header_from.clone()),
         };
         let owns_path = bound.owns_path();
         let tls = input::spawn(bound, settings, ctx)?;

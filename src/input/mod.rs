@@ -271,6 +271,8 @@ pub struct InputContext {
     pub limiter: Option<Arc<limits::Limiter>>,
     /// The body parsers the input runs on each message (`parse`), in order.
     pub parsers: Arc<[crate::parse::body::BodyParser]>,
+    /// Header values taken from the fields they read (`severity_from`, …).
+    pub header_from: Arc<crate::parse::body::HeaderFrom>,
 }
 
 impl InputContext {
@@ -290,7 +292,7 @@ impl InputContext {
     /// A fresh pipeline for a new task.
     pub fn pipeline(&self) -> Pipeline {
         let mut pipeline = Pipeline::new(self.routing.clone(), self.stats.clone());
-        pipeline.parse_bodies(self.parsers.clone());
+        pipeline.parse_bodies(self.parsers.clone(), self.header_from.clone());
         pipeline
     }
 }

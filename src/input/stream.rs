@@ -728,6 +728,7 @@ mod tests {
             state_dir: std::path::Path::new("/nonexistent").into(),
             limiter: None,
             parsers: Arc::default(),
+            header_from: Arc::default(),
         };
         let (mut peer, ours) = tokio::net::UnixStream::pair().unwrap();
         let source = ctx.local_source(true);

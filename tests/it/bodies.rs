@@ -254,3 +254,58 @@ fn bodies_templates_are_checked_with_hints() {
     assert!(err.contains("no template is named `missing`"), "{err}");
     assert!(err.contains("declare [template.missing]"), "{err}");
 }
+
+const HEADER_FROM: &str = r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+parse = "json"
+severity_from = "fields.level"
+time_from = "fields.ts"
+host_from = "fields.host"
+tag_from = "fields.app"
+
+[output.lines]
+type = "file"
+path = "{dir}/lines.log"
+
+[output.errors]
+type = "file"
+path = "{dir}/errors.log"
+format = "json"
+
+[[rule]]
+output = "lines"
+
+[[rule]]
+selector = "*.err"
+output = "errors"
+"#;
+
+#[test]
+fn bodies_header_values_come_from_fields() {
+    let d = Daemon::start(HEADER_FROM);
+    logger_tcp(
+        d.port,
+        "logger",
+        r#"{"level":"ERROR","ts":1795254063123,"host":"db7","app":"billing","msg":"charge failed"}"#,
+    );
+    logger_tcp(d.port, "logger", r#"{"level":"debug","host":"db8"}"#);
+    let lines = d.wait_lines(&d.path("lines.log"), 2);
+    let first = lines.lines().next().unwrap();
+    assert!(
+        first.starts_with("2026-11-21T09:41:03.123+00:00 db7 billing: "),
+        "time, host and tag from the fields: {first}"
+    );
+    let errors = d.wait_lines(&d.path("errors.log"), 1);
+    assert_eq!(errors.lines().count(), 1, "only the error is err: {errors}");
+    let e: serde_json::Value = serde_json::from_str(errors.trim()).unwrap();
+    assert_eq!(e["severity"], "err");
+    assert_eq!(e["host"], "db7");
+
+    let (code, err) = crate::util::check_config(
+        "[input.u]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\nseverity_from = \"fields.level\"\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("add parse = [\"json\"]"), "{err}");
+}

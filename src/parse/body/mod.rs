@@ -23,6 +23,9 @@
 //!   go-logfmt reports them): the fields are kept, the body too, and the error counted;
 //! - [`Kind::Failed`]: nothing usable; the body stays as it is and `parse_failed` is counted.
 //!
+//! [`header`] then takes header values from the fields (`severity_from`, `time_from`,
+//! `host_from`, `tag_from`).
+//!
 //! An input runs a list of them ([`BodyParser`], [`first_that_reads`]): the first that reads
 //! fields wins.
 //!
@@ -35,10 +38,12 @@
 //! Checked against the conformance corpus's `structured.jsonl` (154 bodies from the test
 //! suites of rsyslog, syslog-ng, Vector, go-logfmt and Fluent Bit; `tests/it/conformance.rs`).
 
+pub mod header;
 pub mod json;
 pub mod kv;
 pub mod logfmt;
 
+pub use header::HeaderFrom;
 pub use json::{cee, json};
 pub use kv::{kv, KvOptions};
 pub use logfmt::logfmt;
