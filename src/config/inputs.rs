@@ -426,23 +426,77 @@ fn refuse_journal_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str) {
 
 /// The body parsers an input names (`parse = ["json", "logfmt"]`), every unknown name refused.
 pub(super) fn body_parsers(check: &mut Check<'_>, raw: &RawInput) -> Vec<BodyParser> {
-    let Some(names) = &raw.parse else {
+    let names = raw
+        .parse
+        .as_ref()
+        .map(|n| n.get_ref().clone_vec())
+        .unwrap_or_default();
+    if let Some(r) = &raw.regex {
+        if !names.iter().any(|n| n == "regex") {
+            check.err(
+                r.span(),
+                "`regex` is read only when `parse` names it",
+                "add \"regex\" to parse, where it should be tried",
+            );
+        }
+    }
+    let Some(listed) = &raw.parse else {
         return Vec::new();
     };
     let mut parsers = Vec::new();
-    for name in names.get_ref().clone_vec() {
-        match BodyParser::from_name(&name) {
-            Some(p) if !parsers.contains(&p) => parsers.push(p),
-            Some(_) => check.err(
-                names.span(),
+    for name in names {
+        let parser = match name.as_str() {
+            "regex" => match &raw.regex {
+                None => {
+                    check.err(
+                        listed.span(),
+                        "`regex` in parse needs the input's `regex` pattern",
+                        "add regex = \"(?P<method>[A-Z]+) (?P<path>\\\\S+)\": each named group becomes a field",
+                    );
+                    continue;
+                }
+                Some(r) => match regex::bytes::Regex::new(r.get_ref()) {
+                    Ok(re) if re.capture_names().flatten().next().is_some() => {
+                        BodyParser::Regex(re)
+                    }
+                    Ok(_) => {
+                        check.err(
+                            r.span(),
+                            "the regex has no named group, so it would read no field",
+                            "name the groups: (?P<user>\\\\w+)",
+                        );
+                        continue;
+                    }
+                    Err(e) => {
+                        check.err(
+                            r.span(),
+                            format!("`regex` is not a valid regex: {e}"),
+                            "see https://docs.rs/regex for the syntax",
+                        );
+                        continue;
+                    }
+                },
+            },
+            other => match BodyParser::from_name(other) {
+                Some(p) => p,
+                None => {
+                    check.err(
+                        listed.span(),
+                        format!("`{name}` is not a body parser"),
+                        format!("use one of {}", BodyParser::NAMES.join(", ")),
+                    );
+                    continue;
+                }
+            },
+        };
+        if parsers.contains(&parser) {
+            check.err(
+                listed.span(),
                 format!("`{name}` is named twice in `parse`"),
                 "name each parser once",
-            ),
-            None => check.err(
-                names.span(),
-                format!("`{name}` is not a body parser"),
-                format!("use one of {}", BodyParser::NAMES.join(", ")),
-            ),
+            );
+        } else {
+            parsers.push(parser);
         }
     }
     parsers

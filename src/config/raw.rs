@@ -151,6 +151,8 @@ pub(crate) struct RawInput {
     pub(crate) use_sender_timestamp: Option<Spanned<bool>>,
     /// Body parsers: `json`, `cee`, `logfmt`, `kv`.
     pub(crate) parse: Option<Spanned<OneOrMany>>,
+    /// The pattern of the `regex` body parser.
+    pub(crate) regex: Option<Spanned<String>>,
     /// Header values from the fields the parsers read (`fields.NAME`).
     pub(crate) severity_from: Option<Spanned<String>>,
     pub(crate) time_from: Option<Spanned<String>>,

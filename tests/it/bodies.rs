@@ -309,3 +309,48 @@ fn bodies_header_values_come_from_fields() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("add parse = [\"json\"]"), "{err}");
 }
+
+#[test]
+fn bodies_a_regex_reads_named_groups_and_is_checked() {
+    let d = Daemon::start(
+        r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+parse = ["json", "regex"]
+regex = '^(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3})'
+
+[output.json]
+type = "file"
+path = "{dir}/out.json"
+format = "json"
+
+[[rule]]
+field."fields.status" = "404"
+output = "json"
+"#,
+    );
+    logger_tcp(d.port, "web", "GET /missing 404 3ms");
+    logger_tcp(d.port, "web", r#"{"status":"404","via":"json"}"#);
+    logger_tcp(d.port, "web", "GET /ok 200 1ms");
+    let text = d.wait_lines(&d.path("out.json"), 2);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[0]["fields"]["method"], "GET");
+    assert_eq!(rows[0]["fields"]["path"], "/missing");
+    assert_eq!(
+        rows[1]["fields"]["via"], "json",
+        "JSON first, then the regex"
+    );
+
+    let (code, err) = crate::util::check_config(
+        "[input.a]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\nparse = \"regex\"\n\n[input.b]\ntype = \"udp\"\nlisten = \"127.0.0.1:5515\"\nparse = \"regex\"\nregex = \"(\"\n\n[input.c]\ntype = \"udp\"\nlisten = \"127.0.0.1:5516\"\nregex = \"(?P<x>.)\"\n\n[input.d]\ntype = \"udp\"\nlisten = \"127.0.0.1:5517\"\nparse = \"regex\"\nregex = \"a.c\"\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("needs the input's `regex` pattern"), "{err}");
+    assert!(err.contains("is not a valid regex"), "{err}");
+    assert!(err.contains("read only when `parse` names it"), "{err}");
+    assert!(err.contains("has no named group"), "{err}");
+}

@@ -8,7 +8,8 @@
 //! - [`logfmt`]: the kr/logfmt grammar (go-logfmt's): `k=v`, `k="quoted \" value"`, `k=`,
 //!   bare `k` (`true`);
 //! - [`kv`]: `key=value` pairs with a configurable pair separator, key separator and quotes,
-//!   as syslog-ng's `kv-parser()` reads them.
+//!   as syslog-ng's `kv-parser()` reads them;
+//! - [`regex`](mod@regex): the named groups of a regular expression.
 //!
 //! Field values are JSON values ([`serde_json::Value`]): a JSON body keeps its numbers,
 //! booleans, objects and arrays; logfmt and kv values are strings (a bare logfmt key is
@@ -42,6 +43,7 @@ pub mod header;
 pub mod json;
 pub mod kv;
 pub mod logfmt;
+pub mod regex;
 
 pub use header::HeaderFrom;
 pub use json::{cee, json};
@@ -94,7 +96,7 @@ impl Outcome {
 }
 
 /// A body parser an input runs (`parse = ["json", "logfmt"]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum BodyParser {
     /// A JSON object, with or without the `@cee:` cookie.
     Json,
@@ -104,13 +106,26 @@ pub enum BodyParser {
     Logfmt,
     /// `key=value` pairs.
     Kv(KvOptions),
+    /// The named groups of the input's `regex`.
+    Regex(::regex::bytes::Regex),
+}
+
+impl PartialEq for BodyParser {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (BodyParser::Regex(a), BodyParser::Regex(b)) => a.as_str() == b.as_str(),
+            (BodyParser::Kv(a), BodyParser::Kv(b)) => a == b,
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        }
+    }
 }
 
 impl BodyParser {
     /// The names a configuration uses.
-    pub const NAMES: [&'static str; 4] = ["json", "cee", "logfmt", "kv"];
+    pub const NAMES: [&'static str; 5] = ["json", "cee", "logfmt", "kv", "regex"];
 
-    /// The parser a configuration names (`kv` with its default separators).
+    /// The parser a configuration names (`kv` with its default separators); `regex` is made
+    /// with its pattern ([`BodyParser::Regex`]), not by name.
     pub fn from_name(name: &str) -> Option<BodyParser> {
         Some(match name {
             "json" => BodyParser::Json,
@@ -128,6 +143,7 @@ impl BodyParser {
             BodyParser::Cee => cee(body, limits),
             BodyParser::Logfmt => logfmt(body, limits),
             BodyParser::Kv(options) => kv(body, options, limits),
+            BodyParser::Regex(re) => regex::regex(body, re, limits),
         }
     }
 }
