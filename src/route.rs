@@ -233,7 +233,7 @@ impl Rule {
     }
 }
 
-/// One condition on a field, named by its path under `fields.` ([`Message::lookup`]).
+/// One condition on a field, named by its path under `fields.` ([`Message::lookup`](crate::message::Message::lookup)).
 #[derive(Clone, Debug)]
 pub struct FieldTest {
     /// The path under `fields.` (`status`, `req.path`).

@@ -1,5 +1,5 @@
 //! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`unix`],
-//! [`journal`], [`kmsg`], and [`file`] for other programs' log files) plus the
+//! [`journal`], [`kmsg`], and [`file`](mod@file) for other programs' log files) plus the
 //! shared machinery: batched datagram reading ([`dgram`]), the one accept loop and connection
 //! loop of every stream input (TCP, Unix stream, TLS) with RFC 6587 framing ([`stream`]), and
 //! the limits of network inputs ([`limits`]) and of the process's descriptors ([`nofile`]).

@@ -3,11 +3,11 @@
 //! `mmjsonparse`, syslog-ng's `json-parser()` and `kv-parser()`, and Vector's `parse_json`,
 //! `parse_logfmt` and `parse_key_value` do.
 //!
-//! - [`json`]: the body is one JSON object (RFC 8259), or one after rsyslog's `@cee:` cookie
-//!   ([`cee`] requires the cookie);
-//! - [`logfmt`]: the kr/logfmt grammar (go-logfmt's): `k=v`, `k="quoted \" value"`, `k=`,
+//! - [`json`](mod@json): the body is one JSON object (RFC 8259), or one after rsyslog's `@cee:` cookie
+//!   ([`cee`](fn@cee) requires the cookie);
+//! - [`logfmt`](mod@logfmt): the kr/logfmt grammar (go-logfmt's): `k=v`, `k="quoted \" value"`, `k=`,
 //!   bare `k` (`true`);
-//! - [`kv`]: `key=value` pairs with a configurable pair separator, key separator and quotes,
+//! - [`kv`](mod@kv): `key=value` pairs with a configurable pair separator, key separator and quotes,
 //!   as syslog-ng's `kv-parser()` reads them;
 //! - [`regex`](mod@regex): the named groups of a regular expression.
 //!
