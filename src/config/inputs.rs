@@ -20,7 +20,7 @@ use super::settings::{
     OutputSettings, StreamSettings, UdpSettings, UnixDatagramSettings, UnixPath,
     DEFAULT_MAX_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES,
 };
-use crate::parse::body::{BodyParser, HeaderFrom};
+use crate::parse::body::{BodyParser, HeaderFrom, KvOptions};
 
 /// The port a network input listens on when `listen` names only an address: 514 for udp
 /// and tcp (rsyslog's and RFC 5426's), 6514 for tls (RFC 5425).
@@ -440,6 +440,21 @@ pub(super) fn body_parsers(check: &mut Check<'_>, raw: &RawInput) -> Vec<BodyPar
             );
         }
     }
+    if !names.iter().any(|n| n == "kv") {
+        for (key, v) in [
+            ("kv_pair_separator", &raw.kv_pair_separator),
+            ("kv_separator", &raw.kv_separator),
+            ("kv_quotes", &raw.kv_quotes),
+        ] {
+            if let Some(v) = v {
+                check.err(
+                    v.span(),
+                    format!("`{key}` is read only when `parse` names kv"),
+                    "add \"kv\" to parse, or remove it",
+                );
+            }
+        }
+    }
     let Some(listed) = &raw.parse else {
         return Vec::new();
     };
@@ -477,6 +492,7 @@ pub(super) fn body_parsers(check: &mut Check<'_>, raw: &RawInput) -> Vec<BodyPar
                     }
                 },
             },
+            "kv" => BodyParser::Kv(kv_options(check, raw)),
             other => match BodyParser::from_name(other) {
                 Some(p) => p,
                 None => {
@@ -528,4 +544,51 @@ pub(super) fn header_from(
         *slot = super::rules::field_path(check, v.get_ref(), v.span());
     }
     from
+}
+
+/// The `kv` parser's options: `kv_pair_separator` (default a space), `kv_separator` (`=`)
+/// and `kv_quotes` (`"`), each checked to be usable.
+fn kv_options(check: &mut Check<'_>, raw: &RawInput) -> KvOptions {
+    let mut options = KvOptions::default();
+    for (key, value, slot, may_be_empty) in [
+        (
+            "kv_pair_separator",
+            &raw.kv_pair_separator,
+            &mut options.pair_sep,
+            false,
+        ),
+        (
+            "kv_separator",
+            &raw.kv_separator,
+            &mut options.kv_sep,
+            false,
+        ),
+        ("kv_quotes", &raw.kv_quotes, &mut options.quotes, true),
+    ] {
+        let Some(v) = value else { continue };
+        let text = v.get_ref();
+        if (text.is_empty() && !may_be_empty) || text.chars().any(char::is_control) {
+            check.err(
+                v.span(),
+                format!("`{key}` must be visible text, such as \";\" or \":\""),
+                "write one or more characters, not empty and without control characters",
+            );
+            continue;
+        }
+        *slot = text.clone();
+    }
+    if options.pair_sep == options.kv_sep {
+        let span = raw
+            .kv_separator
+            .as_ref()
+            .or(raw.kv_pair_separator.as_ref())
+            .map(|v| v.span())
+            .unwrap_or_default();
+        check.err(
+            span,
+            "`kv_separator` and `kv_pair_separator` are the same",
+            "use different ones, such as kv_pair_separator = \";\" and kv_separator = \"=\"",
+        );
+    }
+    options
 }

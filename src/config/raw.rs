@@ -153,6 +153,10 @@ pub(crate) struct RawInput {
     pub(crate) parse: Option<Spanned<OneOrMany>>,
     /// The pattern of the `regex` body parser.
     pub(crate) regex: Option<Spanned<String>>,
+    /// The `kv` parser's separators and quotes.
+    pub(crate) kv_pair_separator: Option<Spanned<String>>,
+    pub(crate) kv_separator: Option<Spanned<String>>,
+    pub(crate) kv_quotes: Option<Spanned<String>>,
     /// Header values from the fields the parsers read (`fields.NAME`).
     pub(crate) severity_from: Option<Spanned<String>>,
     pub(crate) time_from: Option<Spanned<String>>,

@@ -354,3 +354,44 @@ output = "json"
     assert!(err.contains("read only when `parse` names it"), "{err}");
     assert!(err.contains("has no named group"), "{err}");
 }
+
+#[test]
+fn bodies_kv_separators_are_configured_and_checked() {
+    let d = Daemon::start(
+        r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+parse = "kv"
+kv_pair_separator = ";"
+kv_separator = ":"
+kv_quotes = "'"
+
+[output.json]
+type = "file"
+path = "{dir}/out.json"
+format = "json"
+
+[[rule]]
+output = "json"
+"#,
+    );
+    logger_tcp(
+        d.port,
+        "fw",
+        "src:10.0.0.1; dst:10.0.0.2;note:'a;b'; stray words;port:443",
+    );
+    let text = d.wait_lines(&d.path("out.json"), 1);
+    let row: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(
+        row["fields"],
+        serde_json::json!({"src": "10.0.0.1", "dst": "10.0.0.2", "note": "a;b", "port": "443"})
+    );
+
+    let (code, err) = crate::util::check_config(
+        "[input.a]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\nkv_separator = \":\"\n\n[input.b]\ntype = \"udp\"\nlisten = \"127.0.0.1:5515\"\nparse = \"kv\"\nkv_separator = \" \"\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("read only when `parse` names kv"), "{err}");
+    assert!(err.contains("are the same"), "{err}");
+}
