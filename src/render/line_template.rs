@@ -18,8 +18,8 @@
 //!
 //! Each message is one line: the template holds no control character (one trailing `\n`, as
 //! rsyslog templates end, is dropped) and the line ends with `\n`. Rendering is pure and
-//! appends to the caller's buffer; it allocates only for a strftime pattern, a parsed field
-//! that is not a string, and an escaped structured-data value.
+//! appends to the caller's buffer; it allocates only for a parsed field that is not a
+//! string (as text) and a structured-data value with escapes.
 
 use std::borrow::Cow;
 use std::io::Write as _;
@@ -291,6 +291,8 @@ fn render_field(
     out: &mut Vec<u8>,
 ) {
     let m = &ev.msg;
+    // Room for a PRI or an IPv6 address, written without allocating.
+    let mut scratch = [0u8; 48];
     let got: Option<Got<'_>> = match value {
         Value::Time(f) => return push_time(f, shown(ev, cache), ev, false, out),
         Value::Recv(f) => return push_time(f, Shown::recv(ev, cache), ev, true, out),
@@ -302,14 +304,14 @@ fn render_field(
         Value::Severity => Some(Got::Bytes(Cow::Borrowed(m.severity.name().as_bytes()))),
         Value::Pri => {
             let pri = u16::from(m.facility.code()) * 8 + u16::from(m.severity.code());
-            Some(Got::Bytes(Cow::Owned(pri.to_string().into_bytes())))
+            Some(small(&mut scratch, format_args!("{pri}")))
         }
         Value::Msg => Some(Got::Bytes(Cow::Borrowed(m.msg))),
         Value::Input => Some(Got::Bytes(Cow::Borrowed(ev.source.input.as_bytes()))),
         Value::Peer => ev
             .source
             .peer
-            .map(|p| Got::Bytes(Cow::Owned(p.ip().to_string().into_bytes()))),
+            .map(|p| small(&mut scratch, format_args!("{}", p.ip()))),
         Value::TlsPeer => ev
             .source
             .tls_peer
@@ -354,6 +356,14 @@ fn render_field(
             }
         }
     }
+}
+
+/// A short value written into `scratch` (a PRI, an IP address), without allocating.
+fn small<'s>(scratch: &'s mut [u8; 48], args: std::fmt::Arguments<'_>) -> Got<'s> {
+    let mut w = &mut scratch[..];
+    let _ = w.write_fmt(args);
+    let n = 48 - w.len();
+    Got::Bytes(Cow::Borrowed(&scratch[..n]))
 }
 
 /// A quoted CSV field: `"` doubled, control characters escaped so the line stays one line.

@@ -479,6 +479,16 @@ pub fn precondition(test: &str, why: Option<&str>) -> bool {
     false
 }
 
+/// `logwelld --check-config` refuses `text` (exit 1), saying each of `wants`; its stderr.
+pub fn refused(text: &str, wants: &[&str]) -> String {
+    let (code, err) = check_config(text);
+    assert_eq!(code, Some(1), "{err}");
+    for want in wants {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    err
+}
+
 /// `logwelld --check-config` on a config file holding `text`: its exit code and stderr.
 pub fn check_config(text: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
