@@ -28,6 +28,18 @@ pub(crate) struct RawConfig {
     /// Named line templates (`[template.NAME]`), for outputs' `template`.
     #[serde(default)]
     pub(crate) template: BTreeMap<Spanned<String>, Spanned<RawTemplate>>,
+    /// Other packages' rsyslog drop-ins, translated.
+    pub(crate) rsyslog: Option<Spanned<RawRsyslog>>,
+}
+
+/// `[rsyslog]`: which `/etc/rsyslog.d` drop-ins are translated and read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRsyslog {
+    /// `"packages"` (those other packages installed), `"all"`, `"none"`, or a list of files.
+    pub(crate) drop_ins: Option<Spanned<OneOrMany>>,
+    /// The drop-in directory (`/etc/rsyslog.d`).
+    pub(crate) dir: Option<Spanned<String>>,
 }
 
 /// `[template.NAME]`: a line template outputs name in `template = "NAME"`.
@@ -387,8 +399,10 @@ pub(crate) struct RawRule {
     pub(crate) pattern: Option<Spanned<String>>,
     /// `field."fields.NAME" = "value"` or a list: the field is one of them.
     pub(crate) field: Option<Spanned<std::collections::BTreeMap<String, OneOrMany>>>,
-    /// `field_match."fields.NAME" = "regex"`.
-    pub(crate) field_match: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// `field_match."fields.NAME" = "regex"` (or a list: every one matches).
+    pub(crate) field_match: Option<Spanned<std::collections::BTreeMap<String, OneOrMany>>>,
+    /// `field_not_match."msg" = "regex"`: absent, or no regex of the list matches.
+    pub(crate) field_not_match: Option<Spanned<std::collections::BTreeMap<String, OneOrMany>>>,
     /// Fields that must be present.
     pub(crate) exists: Option<Spanned<OneOrMany>>,
     /// Numeric comparisons: `"fields.NAME > 1000"`.
