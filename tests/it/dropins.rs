@@ -288,3 +288,88 @@ fn import_rsyslog_translates_and_checks_a_whole_configuration() {
         "{report}"
     );
 }
+
+/// haproxy's /etc/logrotate.d/haproxy (Debian 12), its file moved into `{dir}`: the
+/// postrotate script is rsyslog's, gone once rsyslog is removed.
+const HAPROXY_LOGROTATE: &str = r#"{dir}/haproxy.log {
+    daily
+    rotate 7
+    missingok
+    notifempty
+    compress
+    delaycompress
+    postrotate
+        [ ! -x /usr/lib/rsyslog/rsyslog-rotate ] || /usr/lib/rsyslog/rsyslog-rotate
+    endscript
+}
+"#;
+
+#[test]
+fn a_drop_in_file_that_logrotate_rotates_is_left_to_logrotate() {
+    let logrotate = "/usr/sbin/logrotate";
+    let missing = (!Path::new(logrotate).exists())
+        .then_some("Debian's logrotate is not installed (scripts/deps.sh test installs it)");
+    if !crate::util::precondition(
+        "a_drop_in_file_that_logrotate_rotates_is_left_to_logrotate",
+        missing,
+    ) {
+        return;
+    }
+    let config = CONFIG.replace(
+        "dir = \"{dir}/rsyslog.d\"",
+        "dir = \"{dir}/rsyslog.d\"\nlogrotate_dir = \"{dir}/logrotate.d\"",
+    );
+    let d = Daemon::start_with(&config, |dir| {
+        drop_ins(dir, &[("49-haproxy.conf", HAPROXY)]);
+        std::fs::create_dir(dir.join("logrotate.d")).unwrap();
+        std::fs::write(
+            dir.join("logrotate.d/haproxy"),
+            HAPROXY_LOGROTATE.replace("{dir}", dir.to_str().unwrap()),
+        )
+        .unwrap();
+    });
+    let sock = d.path("haproxy/dev/log");
+    let sock = sock.to_str().unwrap();
+    logger(&["-u", sock, "-t", "haproxy", "before logrotate"]);
+    d.wait_lines(&d.path("haproxy.log"), 1);
+    // logwell leaves it to logrotate: `logwell rotate` of every output skips it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logwell"))
+        .args(["rotate", "--config"])
+        .arg(&d.config)
+        .output()
+        .unwrap();
+    let rotated = String::from_utf8_lossy(&out.stdout);
+    assert!(!rotated.contains("haproxy.log ->"), "{rotated}");
+    // logrotate renames it; logwell writes on in a new haproxy.log.
+    let out = std::process::Command::new(logrotate)
+        .arg("-f")
+        .arg("-s")
+        .arg(d.path("logrotate.state"))
+        .arg(d.path("logrotate.d/haproxy"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No postrotate signal reaches logwell (rsyslog's script is gone): it notices the rename
+    // itself, within a second, and opens a new haproxy.log.
+    let live = d.path("haproxy.log");
+    wait_until(
+        "logwell to open a new haproxy.log",
+        || live.exists(),
+        || d.log(),
+    );
+    logger(&["-u", sock, "-t", "haproxy", "after logrotate"]);
+    let new = d.wait_lines(&d.path("haproxy.log"), 1);
+    assert!(
+        new.contains("after logrotate") && !new.contains("before"),
+        "{new}"
+    );
+    let old = std::fs::read_to_string(d.path("haproxy.log.1")).unwrap();
+    assert!(
+        old.contains("before logrotate") && !old.contains("after"),
+        "{old}"
+    );
+}
