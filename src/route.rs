@@ -187,6 +187,9 @@ pub struct Rule {
     pub outputs: Vec<usize>,
     /// Stop routing after this rule when it matches.
     pub is_final: bool,
+    /// Steps that change the message for the rules after this one (`set`, `remove`,
+    /// `drop_fields`, `mask`).
+    pub rewrite: Option<std::sync::Arc<crate::rewrite::Rewrite>>,
 }
 
 impl PartialEq for Rule {
@@ -201,6 +204,7 @@ impl PartialEq for Rule {
             && self.fields == other.fields
             && self.outputs == other.outputs
             && self.is_final == other.is_final
+            && self.rewrite == other.rewrite
     }
 }
 
@@ -451,13 +455,20 @@ fn any_name_is(names: &[String], value: &[u8]) -> bool {
 pub struct Router {
     rules: Vec<Rule>,
     outputs: usize,
+    /// Some rule has rewrite steps.
+    rewrites: bool,
 }
 
 impl Router {
     /// A router over `outputs` outputs (rule output indexes must be below it).
     pub fn new(rules: Vec<Rule>, outputs: usize) -> Router {
         debug_assert!(rules.iter().all(|r| r.outputs.iter().all(|&o| o < outputs)));
-        Router { rules, outputs }
+        let rewrites = rules.iter().any(|r| r.rewrite.is_some());
+        Router {
+            rules,
+            outputs,
+            rewrites,
+        }
     }
 
     /// Fills `matched` (cleared first) with the indexes of the outputs that get this
@@ -481,6 +492,57 @@ impl Router {
     /// How many outputs the rule indexes refer to.
     pub fn output_count(&self) -> usize {
         self.outputs
+    }
+
+    /// Whether a rule has steps that change messages: then [`Router::route_each`] routes.
+    pub fn rewrites(&self) -> bool {
+        self.rewrites
+    }
+
+    /// Routes as [`Router::route`] does, applying the rewrite steps of each matching rule to
+    /// what the rules after it see: `emit` gets each output (once, at its first match) with
+    /// the message as it is at that rule. `seen` is cleared first. `time` serves `set`'s
+    /// templates.
+    pub fn route_each(
+        &self,
+        ev: &Event<'_>,
+        time: &mut crate::render::format::TimeCache,
+        seen: &mut Vec<usize>,
+        mut emit: impl FnMut(usize, &Event<'_>),
+    ) {
+        seen.clear();
+        let mut owned: Option<crate::rewrite::Owned> = None;
+        for rule in &self.rules {
+            let rewritten;
+            let cur: &Event<'_> = match &owned {
+                Some(o) => {
+                    rewritten = Event {
+                        msg: o.message(&ev.msg),
+                        recv_time: ev.recv_time,
+                        source: ev.source,
+                        creds: ev.creds,
+                    };
+                    &rewritten
+                }
+                None => ev,
+            };
+            if !rule.matches(cur) {
+                continue;
+            }
+            for &o in &rule.outputs {
+                if !seen.contains(&o) {
+                    seen.push(o);
+                    emit(o, cur);
+                }
+            }
+            if rule.is_final {
+                break;
+            }
+            if let Some(r) = &rule.rewrite {
+                let next = r.apply(cur, time);
+                owned = Some(next);
+            }
+        }
     }
 }
 
@@ -569,6 +631,7 @@ mod tests {
             fields: Vec::new(),
             outputs: vec![0],
             is_final: false,
+            rewrite: None,
         };
         let router = Router::new(vec![rule], 1);
         let source = Source {
@@ -641,6 +704,7 @@ mod tests {
             fields: Vec::new(),
             outputs: vec![0],
             is_final: false,
+            rewrite: None,
         };
         let router = Router::new(vec![rule], 1);
         let msg = Message {

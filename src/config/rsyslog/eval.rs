@@ -175,10 +175,8 @@ fn run(
 ) -> bool {
     for s in stmts {
         match &s.kind {
-            Kind::Rule { filter, body } => {
-                if holds(filter, p) && !run(body, p, templates, out) {
-                    return false;
-                }
+            Kind::Rule { filter, body } if holds(filter, p) && !run(body, p, templates, out) => {
+                return false;
             }
             Kind::Action(a) => {
                 if let Some(d) = destination(a, templates) {

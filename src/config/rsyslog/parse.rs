@@ -136,8 +136,8 @@ impl<'a> Reader<'a> {
             self.pos += rest.len() - trimmed.len();
             if trimmed.starts_with('#') {
                 self.skip_line();
-            } else if trimmed.starts_with("/*") {
-                match trimmed[2..].find("*/") {
+            } else if let Some(comment) = trimmed.strip_prefix("/*") {
+                match comment.find("*/") {
                     Some(end) => self.pos += end + 4,
                     None => self.pos = self.text.len(),
                 }
