@@ -3,7 +3,8 @@
 //! take. Used for other packages' `/etc/rsyslog.d` drop-ins at each start and reload, and by
 //! `logwell import-rsyslog`.
 
+pub mod eval;
 pub mod parse;
 pub mod translate;
 
-pub use translate::{translate, Note, NoteKind, Options, Translation};
+pub use translate::{translate, NoteKind, Options};

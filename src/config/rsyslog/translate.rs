@@ -1353,42 +1353,44 @@ fn selector_masks(text: &str) -> Result<[u8; 24], String> {
     Ok(masks)
 }
 
-/// A selector text for masks; `None` when every message matches.
+/// A selector text for masks; `None` when every message matches. The mask most facilities
+/// share is written for `*` first, then the facilities that differ (`*.*;auth,authpriv.none`).
 fn render_selector(masks: &[u8; 24]) -> Option<String> {
     if masks.iter().all(|m| *m == 0xff) {
         return None;
     }
-    // Facilities with the same mask share a part.
-    let mut groups: Vec<(u8, Vec<&str>)> = Vec::new();
-    for (code, mask) in masks.iter().enumerate() {
-        if *mask == 0 {
-            continue;
+    let real: Vec<(u8, u8)> = (0..24u8)
+        .filter(|c| Facility::from_code(*c).is_some())
+        .map(|c| (c, masks[c as usize]))
+        .collect();
+    let mut counts: Vec<(usize, u8)> = Vec::new();
+    for (_, m) in &real {
+        match counts.iter_mut().find(|(_, x)| x == m) {
+            Some((n, _)) => *n += 1,
+            None => counts.push((1, *m)),
         }
-        let name = Facility::from_code(code as u8).map_or("?", |f| f.name());
+    }
+    let base = counts.iter().max_by_key(|(n, _)| *n).map_or(0, |(_, m)| *m);
+    let mut parts = Vec::new();
+    if base != 0 {
+        parts.extend(severity_parts("*", base));
+    }
+    // The facilities that differ, grouped by mask, in code order.
+    let mut groups: Vec<(u8, Vec<&str>)> = Vec::new();
+    for (code, mask) in real.iter().filter(|(_, m)| *m != base) {
+        let name = Facility::from_code(*code).map_or("?", |f| f.name());
         match groups.iter_mut().find(|(m, _)| m == mask) {
             Some((_, names)) => names.push(name),
             None => groups.push((*mask, vec![name])),
         }
     }
-    let mut parts = Vec::new();
     for (mask, names) in groups {
-        let facs = if names.len() == 24 {
-            "*".to_string()
-        } else {
-            names.join(",")
-        };
-        if mask == 0xff {
-            parts.push(format!("{facs}.*"));
-        } else if (mask & (mask + 1)) == 0 {
-            // Bits 0..=k: severity k and everything more severe.
-            let k = 7 - mask.leading_zeros() as u8;
-            let sev = Severity::from_code(k).map_or("?", |s| s.name());
-            parts.push(format!("{facs}.{sev}"));
-        } else {
-            for sev in (0..8u8).filter(|s| mask & (1 << s) != 0) {
-                let name = Severity::from_code(sev).map_or("?", |s| s.name());
-                parts.push(format!("{facs}.={name}"));
-            }
+        let facs = names.join(",");
+        if base != 0 {
+            parts.push(format!("{facs}.none"));
+        }
+        if mask != 0 {
+            parts.extend(severity_parts(&facs, mask));
         }
     }
     if parts.is_empty() {
@@ -1396,6 +1398,26 @@ fn render_selector(masks: &[u8; 24]) -> Option<String> {
         return Some("*.none".into());
     }
     Some(parts.join(";"))
+}
+
+/// `facs.SEV` parts adding exactly the severities of `mask`.
+fn severity_parts(facs: &str, mask: u8) -> Vec<String> {
+    if mask == 0xff {
+        return vec![format!("{facs}.*")];
+    }
+    if (mask & mask.wrapping_add(1)) == 0 {
+        // Bits 0..=k: severity k and everything more severe.
+        let k = 7 - mask.leading_zeros() as u8;
+        let sev = Severity::from_code(k).map_or("?", |s| s.name());
+        return vec![format!("{facs}.{sev}")];
+    }
+    (0..8u8)
+        .filter(|s| mask & (1 << s) != 0)
+        .map(|sev| {
+            let name = Severity::from_code(sev).map_or("?", |s| s.name());
+            format!("{facs}.={name}")
+        })
+        .collect()
 }
 
 /// One comparison as a conjunction: a selector for facility and severity, a field regex for
@@ -1489,8 +1511,9 @@ fn pri_masks(prop: &str, op: Op, value: &str) -> Result<[u8; 24], String> {
 }
 
 /// A POSIX basic regular expression in the extended syntax the `regex` crate reads: `\(`
-/// `\)` `\{` `\}` `\|` are the operators, and bare `( ) { } | + ?` are literal.
-fn bre_to_ere(bre: &str) -> String {
+/// `\)` `\{` `\}` `\|`, and GNU's `\+` `\?` (glibc's, which rsyslog uses), are the
+/// operators, and bare `( ) { } | + ?` are literal.
+pub(super) fn bre_to_ere(bre: &str) -> String {
     let mut out = String::new();
     let mut chars = bre.chars();
     let mut in_class = false;
@@ -1504,7 +1527,7 @@ fn bre_to_ere(bre: &str) -> String {
         }
         match c {
             '\\' => match chars.next() {
-                Some(n @ ('(' | ')' | '{' | '}' | '|')) => out.push(n),
+                Some(n @ ('(' | ')' | '{' | '}' | '|' | '+' | '?')) => out.push(n),
                 Some(n) => {
                     out.push('\\');
                     out.push(n);
@@ -1536,7 +1559,7 @@ fn bre_to_ere(bre: &str) -> String {
 
 /// An rsyslog template's text as a logwell template: a line template, or (`path`) a path
 /// template for dynamic files. `Err` says which property has no equivalent.
-fn convert_template(text: &str, path: bool) -> Result<String, String> {
+pub(super) fn convert_template(text: &str, path: bool) -> Result<String, String> {
     let text = text.strip_suffix('\n').unwrap_or(text);
     let mut out = String::new();
     let mut rest = text;
@@ -1736,6 +1759,7 @@ mod tests {
     #[test]
     fn basic_regexes_are_converted() {
         assert_eq!(bre_to_ere(r"a\(b\)\{2\}c+"), r"a(b){2}c\+");
+        assert_eq!(bre_to_ere(r"a\(b\)\+c\?"), r"a(b)+c?");
         assert_eq!(bre_to_ere(r"[]x]|y"), r"[\]x]\|y");
     }
 
