@@ -31,6 +31,7 @@ mod peers;
 mod privsep;
 mod rotation;
 mod routing;
+mod rsyslog;
 mod systemd;
 mod templated;
 mod tls;
