@@ -58,7 +58,7 @@ pub(super) fn read(parsed: &[ParsedFile], errors: &mut Vec<ConfigError>) -> Drop
         }
         errors.append(&mut check.errors);
     }
-    let Some(Some((take, dir))) = section else {
+    let Some(Some((take, dir, logrotate_dir))) = section else {
         return DropIns::default();
     };
     let mut out = DropIns::default();
@@ -82,6 +82,7 @@ pub(super) fn read(parsed: &[ParsedFile], errors: &mut Vec<ConfigError>) -> Drop
         _ => candidates,
     };
     let (mut existing_files, mut existing_sockets) = declared(parsed);
+    let logrotated = logrotate_paths(&logrotate_dir);
     for path in chosen {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -101,6 +102,7 @@ pub(super) fn read(parsed: &[ParsedFile], errors: &mut Vec<ConfigError>) -> Drop
             drop_in: true,
             existing_files: existing_files.clone(),
             existing_sockets: existing_sockets.clone(),
+            logrotated: logrotated.clone(),
         };
         let t = translate(&[(path.clone(), text)], &opts, &mut |_| Vec::new());
         out.warnings.extend(t.notes.iter().map(ToString::to_string));
@@ -126,7 +128,11 @@ pub(super) fn read(parsed: &[ParsedFile], errors: &mut Vec<ConfigError>) -> Drop
     out
 }
 
-fn settings(check: &mut Check<'_>, r: &super::raw::RawRsyslog) -> Option<(Take, PathBuf)> {
+fn settings(check: &mut Check<'_>, r: &super::raw::RawRsyslog) -> Option<(Take, PathBuf, PathBuf)> {
+    let logrotate_dir = r.logrotate_dir.as_ref().map_or_else(
+        || PathBuf::from("/etc/logrotate.d"),
+        |d| PathBuf::from(d.get_ref()),
+    );
     let dir = r.dir.as_ref().map_or_else(
         || PathBuf::from(DEFAULT_DIR),
         |d| PathBuf::from(d.get_ref()),
@@ -151,7 +157,37 @@ fn settings(check: &mut Check<'_>, r: &super::raw::RawRsyslog) -> Option<(Take, 
             }
         },
     };
-    Some((take, dir))
+    Some((take, dir, logrotate_dir))
+}
+
+/// The paths (or glob patterns) logrotate's stanzas in `dir` name: the words starting with
+/// `/` before each `{`.
+fn logrotate_paths(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        let mut depth = 0usize;
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            if depth == 0 {
+                let head = line.split('{').next().unwrap_or("");
+                out.extend(
+                    head.split_whitespace()
+                        .map(|w| w.trim_matches('"'))
+                        .filter(|w| w.starts_with('/'))
+                        .map(str::to_string),
+                );
+            }
+            depth += line.matches('{').count();
+            depth = depth.saturating_sub(line.matches('}').count());
+        }
+    }
+    out
 }
 
 /// The `*.conf` files of `dir`, in name order (as rsyslog's `$IncludeConfig` reads them).

@@ -40,6 +40,9 @@ pub(crate) struct RawRsyslog {
     pub(crate) drop_ins: Option<Spanned<OneOrMany>>,
     /// The drop-in directory (`/etc/rsyslog.d`).
     pub(crate) dir: Option<Spanned<String>>,
+    /// Where logrotate's stanzas are (`/etc/logrotate.d`): a drop-in's file that one of them
+    /// rotates is left to logrotate.
+    pub(crate) logrotate_dir: Option<Spanned<String>>,
 }
 
 /// `[template.NAME]`: a line template outputs name in `template = "NAME"`.
@@ -114,6 +117,9 @@ pub(crate) struct RawRotation {
     pub(crate) keep: Option<Spanned<i64>>,
     pub(crate) max_age_days: Option<Spanned<i64>>,
     pub(crate) max_total_size: Option<Spanned<Size>>,
+    /// `"logwell"` (default), or `"logrotate"`: another program rotates the file, and logwell
+    /// neither rotates it nor removes its generations (it reopens the file once renamed).
+    pub(crate) rotated_by: Option<Spanned<String>>,
 }
 
 /// `[retention]`.

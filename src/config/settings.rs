@@ -297,6 +297,8 @@ pub struct FileSettings {
     /// Rotation, compression and retention; `None` leaves the file alone (for an external
     /// logrotate).
     pub rotation: Option<RotationSettings>,
+    /// `rotated_by = "logrotate"`: another program rotates it, so `logwell rotate` does not.
+    pub rotated_elsewhere: bool,
     /// Set when `path` has fields: one file per rendered path.
     pub dynamic: Option<DynamicSettings>,
     /// Write "last message repeated N times" instead of identical consecutive messages.

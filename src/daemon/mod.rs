@@ -461,9 +461,10 @@ impl Daemon {
         let mut rotated = Vec::new();
         let mut errors = Vec::new();
         let chosen: Vec<&Arc<Output>> = if targets.is_empty() {
+            // What another program rotates (`rotated_by = "logrotate"`) is left to it.
             self.outputs
                 .values()
-                .filter(|o| o.file().is_some())
+                .filter(|o| o.file().is_some_and(|f| !f.rotated_elsewhere))
                 .collect()
         } else {
             let mut chosen = Vec::new();
@@ -478,6 +479,12 @@ impl Daemon {
                         })
                 });
                 match found {
+                    Some(o) if o.file().is_some_and(|f| f.rotated_elsewhere) => {
+                        errors.push(format!(
+                            "{}: logrotate rotates it (rotated_by = \"logrotate\"), not logwell",
+                            o.name
+                        ))
+                    }
                     Some(o) => chosen.push(o),
                     None => errors.push(format!("no file output is named or writes `{t}`")),
                 }

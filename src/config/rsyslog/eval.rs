@@ -262,7 +262,9 @@ fn destination(a: &Action, templates: &[(String, String)]) -> Option<String> {
                 None => param(params, "file").map(|f| format!("file {f}")),
             },
             "omfwd" => Some(forward(
-                &param(params, "protocol").unwrap_or("udp").to_ascii_lowercase(),
+                &param(params, "protocol")
+                    .unwrap_or("udp")
+                    .to_ascii_lowercase(),
                 param(params, "target")?,
                 param(params, "port").unwrap_or("514"),
             )),
@@ -284,7 +286,9 @@ pub fn compare(
     // The translation, runnable on its own: one process, and an input if it has none.
     let mut text = format!("[daemon]\nprivsep = false\n\n{toml}");
     if !toml.contains("[input.") {
-        text.push_str("[input.check]\ntype = \"unix_datagram\"\npath = \"/nonexistent/check.sock\"\n");
+        text.push_str(
+            "[input.check]\ntype = \"unix_datagram\"\npath = \"/nonexistent/check.sock\"\n",
+        );
     }
     let settings = crate::config::load_texts(vec![(PathBuf::from("(translation)"), text.clone())])
         .map_err(|e| format!("the translation is refused:\n{e}"))?;
@@ -314,7 +318,12 @@ pub fn compare(
         let logwell: BTreeSet<String> = matched
             .iter()
             .filter_map(|&i| settings.outputs.get(i))
-            .filter_map(|o| names.iter().find(|(n, _)| *n == o.name).map(|(_, d)| d.clone()))
+            .filter_map(|o| {
+                names
+                    .iter()
+                    .find(|(n, _)| *n == o.name)
+                    .map(|(_, d)| d.clone())
+            })
             .collect();
         let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
         let programname = text(ev.msg.appname);
@@ -422,12 +431,20 @@ pub fn sample_messages(
         for pri in pris {
             let (host, prog, msg) = match prop.as_str() {
                 "programname" | "app-name" => ("host1", word.clone(), "hello".to_string()),
-                "syslogtag" => ("host1", word.trim_end_matches(':').to_string(), "hello".into()),
+                "syslogtag" => (
+                    "host1",
+                    word.trim_end_matches(':').to_string(),
+                    "hello".into(),
+                ),
                 "hostname" | "source" => (word.as_str(), "app".into(), "hello".into()),
                 _ => ("host1", "app".into(), format!("before {clean} after")),
             };
             let host = if host.is_empty() { "host1" } else { host };
-            let prog = if prog.is_empty() { "app".to_string() } else { prog };
+            let prog = if prog.is_empty() {
+                "app".to_string()
+            } else {
+                prog
+            };
             out.push(format!("<{pri}>Dec  7 10:00:00 {host} {prog}[7]: {msg}"));
             out.push(format!("<{pri}>Dec  7 10:00:00 {host} {prog}x: {msg}"));
             out.push(format!("<{pri}>Dec  7 10:00:00 host2 other: {clean}"));

@@ -32,6 +32,9 @@ pub struct Options {
     pub existing_files: BTreeMap<PathBuf, String>,
     /// Unix socket paths read already: an `$AddUnixListenSocket` of one adds nothing.
     pub existing_sockets: Vec<PathBuf>,
+    /// The files (or glob patterns) that logrotate's stanzas rotate: an output writing one
+    /// leaves its rotation to logrotate (`rotated_by = "logrotate"`), as under rsyslog.
+    pub logrotated: Vec<String>,
 }
 
 /// The result: TOML and the report.
@@ -1100,6 +1103,14 @@ impl Translator<'_> {
         if self.defaults.reduce_repeats {
             keys.push(("reduce_repeats".into(), "true".into()));
         }
+        if self
+            .opts
+            .logrotated
+            .iter()
+            .any(|p| p == &path || glob::Pattern::new(p).is_ok_and(|g| g.matches(&path)))
+        {
+            keys.push(("rotation".into(), "{ rotated_by = \"logrotate\" }".into()));
+        }
         self.output_keys.insert(key, name.clone());
         self.outputs.push(Section {
             header: format!("[output.{name}]"),
@@ -1655,6 +1666,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             existing_sockets: vec![PathBuf::from("/dev/log")],
+            logrotated: vec!["/var/log/haproxy*.log".into()],
         };
         translate(
             &[(PathBuf::from("/etc/rsyslog.d/t.conf"), text.to_string())],
@@ -1674,7 +1686,7 @@ mod tests {
         assert_eq!(
             t.toml,
             "[input.rsyslog-t-socket]\n# t.conf:1\ntype = \"unix_datagram\"\npath = \"/var/lib/haproxy/dev/log\"\n\n\
-             [output.rsyslog-haproxy]\n# t.conf:3\ntype = \"file\"\npath = \"/var/log/haproxy.log\"\n\n\
+             [output.rsyslog-haproxy]\n# t.conf:3\ntype = \"file\"\npath = \"/var/log/haproxy.log\"\nrotation = { rotated_by = \"logrotate\" }\n\n\
              [[rule]]\n# t.conf:2\nfield_match = { \"tag\" = \"^haproxy\" }\noutput = [\"rsyslog-haproxy\"]\nfinal = true\n\n"
         );
     }

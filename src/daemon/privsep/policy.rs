@@ -573,8 +573,8 @@ impl Policy {
                 path.display()
             )));
         };
-        let fd = crate::input::unix::bind_datagram_here(&path, mode, buffer)
-            .map_err(Outcome::Failed)?;
+        let fd =
+            crate::input::unix::bind_datagram_here(&path, mode, buffer).map_err(Outcome::Failed)?;
         Ok(Some(fd))
     }
 }
