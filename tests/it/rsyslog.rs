@@ -746,7 +746,10 @@ fn sorted(lines: &[String]) -> Vec<&String> {
 /// Runs corpus configuration `name` in rsyslogd and (translated) in logwelld, sends both the
 /// same [`MESSAGES`], and compares what each wrote, file by file and line by line.
 fn equivalent(name: &str) {
-    let test = format!("rsyslog_and_logwelld_route_{name}_alike");
+    let test = format!(
+        "rsyslog_and_logwelld_route_{}_alike",
+        name.replace('-', "_")
+    );
     let Some(peers) = find_peers(&test) else {
         return;
     };
