@@ -33,6 +33,7 @@ mod privsep;
 mod rewrite;
 mod rotation;
 mod routing;
+mod rsyslog;
 mod systemd;
 mod templated;
 mod tls;
