@@ -271,13 +271,22 @@ pub enum Header {
     Msg,
     /// `peer`: the sending IP address of a network message.
     Peer,
-    /// `syslogtag`: rsyslog's `syslogtag`, `tag[procid]:` (or `tag:`).
+    /// `syslogtag`: rsyslog's `syslogtag`, `tag[procid]:` (or `tag:`); for a message
+    /// without a tag, the first word of its text, as rsyslog reads a tag (`[CLOUDINIT]`).
     Syslogtag,
+    /// `programname`: rsyslog's, the tag up to its first `/` (`postfix` of `postfix/smtpd`).
+    Programname,
+    /// `fromhost_ip`: rsyslog's `fromhost-ip`, the sender's address, `127.0.0.1` for a local
+    /// message.
+    FromhostIp,
+    /// `rsyslog_msg`: the text as rsyslog's `$msg` has it, after the space that follows the
+    /// tag (` text`).
+    RsyslogMsg,
 }
 
 impl Header {
     /// The header names, as rules and templates write them.
-    pub const NAMES: [(&'static str, Header); 7] = [
+    pub const NAMES: [(&'static str, Header); 10] = [
         ("host", Header::Host),
         ("tag", Header::Tag),
         ("procid", Header::Procid),
@@ -285,6 +294,9 @@ impl Header {
         ("msg", Header::Msg),
         ("peer", Header::Peer),
         ("syslogtag", Header::Syslogtag),
+        ("programname", Header::Programname),
+        ("fromhost_ip", Header::FromhostIp),
+        ("rsyslog_msg", Header::RsyslogMsg),
     ];
 
     /// The header value called `name`.
@@ -396,6 +408,7 @@ impl FieldTest {
         use std::io::Write;
         let m = &ev.msg;
         let mut buf = [0u8; 320];
+        let long;
         let value: Option<&[u8]> = match h {
             Header::Host => Some(ev.host()),
             Header::Tag => m.appname,
@@ -408,6 +421,31 @@ impl FieldTest {
                 let left = w.len();
                 Some(&buf[..buf.len() - left])
             }),
+            Header::FromhostIp => match ev.source.peer {
+                Some(p) => {
+                    let mut w = &mut buf[..];
+                    write!(w, "{}", p.ip()).ok();
+                    let left = w.len();
+                    Some(&buf[..buf.len() - left])
+                }
+                None => Some(b"127.0.0.1".as_slice()),
+            },
+            Header::RsyslogMsg if m.msg.len() < buf.len() => {
+                buf[0] = b' ';
+                buf[1..=m.msg.len()].copy_from_slice(m.msg);
+                Some(&buf[..=m.msg.len()])
+            }
+            Header::RsyslogMsg => {
+                long = [b" ".as_slice(), m.msg].concat();
+                Some(long.as_slice())
+            }
+            Header::Programname => m
+                .appname
+                .map(|t| t.split(|b| *b == b'/').next().unwrap_or(t)),
+            Header::Syslogtag if m.appname.is_none() => {
+                let word = m.msg.split(|b| *b == b' ').next().unwrap_or_default();
+                Some(&word[..word.len().min(32)])
+            }
             Header::Syslogtag => m.appname.and_then(|tag| {
                 let mut w = &mut buf[..];
                 match m.procid {

@@ -254,7 +254,7 @@ fn import_rsyslog_translates_and_checks_a_whole_configuration() {
     let report = String::from_utf8(out.stderr).unwrap();
     // The drop-ins' rules come where rsyslog includes them: before the default rules.
     let haproxy = toml
-        .find("field_match = { \"tag\" = \"^haproxy\" }")
+        .find("field_match = { \"programname\" = \"^haproxy\" }")
         .expect(&toml);
     let syslog = toml
         .find("selector = \"*.*;auth,authpriv.none\"")

@@ -92,7 +92,8 @@ fn statements(
 struct Props<'a> {
     facility: Facility,
     severity: Severity,
-    msg: &'a str,
+    /// As rsyslog's `$msg`: after the space that follows the tag.
+    msg: String,
     programname: &'a str,
     hostname: &'a str,
     syslogtag: String,
@@ -101,11 +102,12 @@ struct Props<'a> {
 impl Props<'_> {
     fn get(&self, prop: &str) -> Option<&str> {
         Some(match prop {
-            "msg" | "rawmsg" => self.msg,
-            "programname" | "app-name" => self.programname,
+            "msg" | "rawmsg" => &self.msg,
+            "programname" => self.programname.split('/').next().unwrap_or(""),
+            "app-name" => self.programname,
             "hostname" | "source" => self.hostname,
             "syslogtag" => &self.syslogtag,
-            "fromhost-ip" => "",
+            "fromhost-ip" => "127.0.0.1",
             _ => return None,
         })
     }
@@ -325,15 +327,16 @@ pub fn compare(
             .collect();
         let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
         let programname = text(ev.msg.appname);
-        let syslogtag = match ev.msg.procid {
-            Some(pid) => format!("{programname}[{}]:", String::from_utf8_lossy(pid)),
-            None => format!("{programname}:"),
-        };
         let (msg_text, hostname) = (text(Some(ev.msg.msg)), text(Some(ev.host())));
+        let syslogtag = match (ev.msg.appname, ev.msg.procid) {
+            (None, _) => msg_text.split(' ').next().unwrap_or("").to_string(),
+            (Some(_), Some(pid)) => format!("{programname}[{}]:", String::from_utf8_lossy(pid)),
+            (Some(_), None) => format!("{programname}:"),
+        };
         let props = Props {
             facility: ev.msg.facility,
             severity: ev.msg.severity,
-            msg: &msg_text,
+            msg: format!(" {msg_text}"),
             programname: &programname,
             hostname: &hostname,
             syslogtag,
