@@ -380,32 +380,7 @@ fn debian_rsyslog_conf_with_haproxy_and_ufw_drop_ins_translates_whole() {
 /// by the selector's own reading of rsyslog's rules (left to right, `.none`, `,`): enough to
 /// compare two spellings of Debian's simple selectors.
 fn crate_selector_masks(sel: &str) -> Vec<(u8, u8)> {
-    const FAC: [&str; 24] = [
-        "kern",
-        "user",
-        "mail",
-        "daemon",
-        "auth",
-        "syslog",
-        "lpr",
-        "news",
-        "uucp",
-        "cron",
-        "authpriv",
-        "ftp",
-        "ntp",
-        "security",
-        "console",
-        "solaris-cron",
-        "local0",
-        "local1",
-        "local2",
-        "local3",
-        "local4",
-        "local5",
-        "local6",
-        "local7",
-    ];
+    const FAC: [&str; 24] = logwell::message::FACILITY_NAMES;
     const SEV: [&str; 8] = [
         "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
     ];

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::parse::{self, param, Action, Cond, Kind, Op, Stmt};
-use super::translate::{bre_to_ere, convert_template};
+use super::translate::{bre_to_ere, convert_template, host_port};
 use crate::message::{Event, Facility, Message, Severity, Source};
 use crate::parse::{parse as parse_line, ParseContext};
 use crate::route::{Router, Selector};
@@ -243,17 +243,7 @@ fn destination(a: &Action, templates: &[(String, String)]) -> Option<String> {
                 Some(r) => r.split_once(')').map_or(r, |(_, r)| r),
                 None => rest,
             };
-            let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-                match v6.split_once(']') {
-                    Some((h, p)) => (h, p.strip_prefix(':').unwrap_or("514")),
-                    None => (v6, "514"),
-                }
-            } else {
-                match rest.rsplit_once(':') {
-                    Some((h, p)) if !h.contains(':') => (h, p),
-                    _ => (rest, "514"),
-                }
-            };
+            let (host, port) = host_port(rest);
             Some(forward(proto, host, port))
         }
         Action::Object(params) => match param(params, "type")?.to_ascii_lowercase().as_str() {

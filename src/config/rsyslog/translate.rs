@@ -1148,13 +1148,25 @@ impl Translator<'_> {
         {
             keys.push(("rotation".into(), "{ rotated_by = \"logrotate\" }".into()));
         }
+        Some(self.declare_output(line, key, name, keys))
+    }
+
+    /// Declares `[output.NAME]` with `keys`, remembered under `key` so an action doing the
+    /// same reuses it; returns the name.
+    fn declare_output(
+        &mut self,
+        line: usize,
+        key: String,
+        name: String,
+        keys: Vec<(String, String)>,
+    ) -> String {
         self.output_keys.insert(key, name.clone());
         self.outputs.push(Section {
             header: format!("[output.{name}]"),
             origin: self.origin(line),
             keys,
         });
-        Some(name)
+        name
     }
 
     fn forward_legacy(
@@ -1192,17 +1204,7 @@ impl Translator<'_> {
             }
             rest = r;
         }
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            match v6.split_once(']') {
-                Some((h, p)) => (h, p.strip_prefix(':').unwrap_or("514")),
-                None => (v6, "514"),
-            }
-        } else {
-            match rest.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') => (h, p),
-                _ => (rest, "514"),
-            }
-        };
+        let (host, port) = host_port(rest);
         self.forward(line, protocol, host, port, octet, template)
     }
 
@@ -1251,13 +1253,7 @@ impl Translator<'_> {
             NoteKind::Differs,
             format!("forwarding to {target} goes through a queue in memory, then on disk in the state directory, where rsyslog's action had none by default"),
         );
-        self.output_keys.insert(key, name.clone());
-        self.outputs.push(Section {
-            header: format!("[output.{name}]"),
-            origin: self.origin(line),
-            keys,
-        });
-        Some(name)
+        Some(self.declare_output(line, key, name, keys))
     }
 
     fn users_output(&mut self, line: usize, users: &str) -> Option<String> {
@@ -1279,13 +1275,8 @@ impl Translator<'_> {
                 list.iter().map(|u| q(u)).collect::<Vec<_>>().join(", ")
             )
         };
-        self.output_keys.insert(key, name.clone());
-        self.outputs.push(Section {
-            header: format!("[output.{name}]"),
-            origin: self.origin(line),
-            keys: vec![("type".into(), q("users")), ("users".into(), value)],
-        });
-        Some(name)
+        let keys = vec![("type".into(), q("users")), ("users".into(), value)];
+        Some(self.declare_output(line, key, name, keys))
     }
 
     fn finish(mut self) -> Translation {
@@ -1363,6 +1354,22 @@ fn never_matches_msg(c: &Cond) -> Option<String> {
         Cond::And(a, b) | Cond::Or(a, b) => never_matches_msg(a).or_else(|| never_matches_msg(b)),
         Cond::Not(a) => never_matches_msg(a),
         _ => None,
+    }
+}
+
+/// The host and port of a legacy forwarding target (`host:port`, `[v6]:port`, `host`; 514
+/// when none is given).
+pub(super) fn host_port(target: &str) -> (&str, &str) {
+    if let Some(v6) = target.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':').unwrap_or("514")),
+            None => (v6, "514"),
+        }
+    } else {
+        match target.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, p),
+            _ => (target, "514"),
+        }
     }
 }
 
