@@ -325,11 +325,12 @@ pub(crate) struct RawOutput {
 impl RawOutput {
     /// Every key but `type`, as written in a file, with the place of its value when it is
     /// set: what `settings` checks against the keys of the output's type.
-    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 45] {
+    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 46] {
         [
             ("path", span_of(&self.path)),
             ("format", span_of(&self.format)),
             ("template", span_of(&self.template)),
+            ("json_fields", span_of(&self.json_fields)),
             ("sync", span_of(&self.sync)),
             ("owner", span_of(&self.owner)),
             ("group", span_of(&self.group)),
