@@ -422,7 +422,12 @@ pub(crate) struct RawRule {
     pub(crate) is_final: Option<Spanned<bool>>,
     /// Drop matching messages: no later rule sees them (rsyslog's `stop`).
     pub(crate) discard: Option<Spanned<bool>>,
-    /// Rewrite steps for the rules after this one: values set from templates.
+    /// Rewrite steps for the rules after this one: body parsers (`json`, `cee`, `logfmt`,
+    /// `kv`, `regex`) whose fields the later rules see.
+    pub(crate) parse: Option<Spanned<OneOrMany>>,
+    /// The pattern of the `regex` parser of `parse`.
+    pub(crate) parse_regex: Option<Spanned<String>>,
+    /// Values set from templates.
     pub(crate) set: Option<Spanned<BTreeMap<String, String>>>,
     /// Values removed.
     pub(crate) remove: Option<Spanned<OneOrMany>>,
