@@ -98,6 +98,10 @@ fn prepare_path(path: &Path) -> std::io::Result<()> {
         Ok(m) if m.file_type().is_symlink() && std::fs::metadata(path).is_err() => {
             std::fs::remove_file(path)
         }
+        // An empty file: the mount point systemd leaves for a unit's `BindReadOnlyPaths=`
+        // (haproxy's /var/lib/haproxy/dev/log), which rsyslog replaces with its socket too.
+        // A file with anything in it is never removed.
+        Ok(m) if m.file_type().is_file() && m.len() == 0 => std::fs::remove_file(path),
         Ok(_) => Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
         Err(_) => Ok(()),
     }

@@ -60,7 +60,10 @@ fn drop_ins(dir: &Path, files: &[(&str, &str)]) {
 #[test]
 fn haproxy_and_ufw_drop_ins_route_as_under_rsyslog() {
     let d = Daemon::start_with(CONFIG, |dir| {
-        drop_ins(dir, &[("49-haproxy.conf", HAPROXY), ("20-ufw.conf", UFW)])
+        drop_ins(dir, &[("49-haproxy.conf", HAPROXY), ("20-ufw.conf", UFW)]);
+        // What systemd leaves at the socket path for haproxy.service's
+        // `BindReadOnlyPaths=/dev/log:/var/lib/haproxy/dev/log`: an empty file.
+        std::fs::write(dir.join("haproxy/dev/log"), "").unwrap();
     });
     let haproxy_sock = d.path("haproxy/dev/log");
     let local = d.path("log.sock");
