@@ -229,17 +229,67 @@ impl Rule {
                 .pattern
                 .as_ref()
                 .is_none_or(|re| re.is_match(ev.msg.msg))
-            && self.fields.iter().all(|t| t.holds(&ev.msg))
+            && self.fields.iter().all(|t| t.holds(ev))
     }
 }
 
-/// One condition on a field, named by its path under `fields.` ([`Message::lookup`](crate::message::Message::lookup)).
+/// One condition on a field: a header value, or a path under `fields.`
+/// ([`Message::lookup`](crate::message::Message::lookup)).
 #[derive(Clone, Debug)]
 pub struct FieldTest {
-    /// The path under `fields.` (`status`, `req.path`).
-    pub path: String,
+    /// Which value.
+    pub field: FieldRef,
     /// What its value must be.
     pub test: FieldCheck,
+}
+
+/// The value a [`FieldTest`] looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldRef {
+    /// A header value (`host`, `tag`, `msg`, …), as line templates name them.
+    Header(Header),
+    /// The path under `fields.` (`status`, `req.path`).
+    Path(String),
+}
+
+/// The header values rules can test, named as in line templates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Header {
+    /// `host`: the sender's host name, or this host's for local messages.
+    Host,
+    /// `tag`: the program name (RFC 5424 APP-NAME).
+    Tag,
+    /// `procid`.
+    Procid,
+    /// `msgid`.
+    Msgid,
+    /// `msg`: the message text.
+    Msg,
+    /// `peer`: the sending IP address of a network message.
+    Peer,
+    /// `syslogtag`: rsyslog's `syslogtag`, `tag[procid]:` (or `tag:`).
+    Syslogtag,
+}
+
+impl Header {
+    /// The header names, as rules and templates write them.
+    pub const NAMES: [(&'static str, Header); 7] = [
+        ("host", Header::Host),
+        ("tag", Header::Tag),
+        ("procid", Header::Procid),
+        ("msgid", Header::Msgid),
+        ("msg", Header::Msg),
+        ("peer", Header::Peer),
+        ("syslogtag", Header::Syslogtag),
+    ];
+
+    /// The header value called `name`.
+    pub fn from_name(name: &str) -> Option<Header> {
+        Header::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, h)| *h)
+    }
 }
 
 /// What a field's value must be.
@@ -250,6 +300,8 @@ pub enum FieldCheck {
     OneOf(Vec<String>),
     /// Text that this regex matches (`field_match`).
     Matches(Regex),
+    /// Absent, or text that this regex does not match (`field_not_match`).
+    NotMatches(Regex),
     /// Present, whatever its value (`exists`).
     Exists,
     /// A number (or text that is one) that compares so (`where = "fields.took_ms > 1000"`).
@@ -298,10 +350,13 @@ impl Cmp {
 
 impl PartialEq for FieldTest {
     fn eq(&self, other: &Self) -> bool {
-        self.path == other.path
+        self.field == other.field
             && match (&self.test, &other.test) {
                 (FieldCheck::OneOf(a), FieldCheck::OneOf(b)) => a == b,
-                (FieldCheck::Matches(a), FieldCheck::Matches(b)) => a.as_str() == b.as_str(),
+                (FieldCheck::Matches(a), FieldCheck::Matches(b))
+                | (FieldCheck::NotMatches(a), FieldCheck::NotMatches(b)) => {
+                    a.as_str() == b.as_str()
+                }
                 (FieldCheck::Exists, FieldCheck::Exists) => true,
                 (FieldCheck::Compare(a, x), FieldCheck::Compare(b, y)) => a == b && x == y,
                 _ => false,
@@ -310,19 +365,75 @@ impl PartialEq for FieldTest {
 }
 
 impl FieldTest {
-    /// Whether the message's field passes. An absent field passes no test, `!=` included:
-    /// `where = "fields.x != 1"` needs `x` present.
-    fn holds(&self, m: &crate::message::Message<'_>) -> bool {
-        let Some(v) = m.lookup(&self.path) else {
-            return false;
+    /// Whether the message's field passes. An absent field passes no test but
+    /// `NotMatches`, `!=` included: `where = "fields.x != 1"` needs `x` present.
+    fn holds(&self, ev: &Event<'_>) -> bool {
+        let path = match &self.field {
+            FieldRef::Path(path) => path,
+            FieldRef::Header(h) => return self.header_holds(*h, ev),
+        };
+        let Some(v) = ev.msg.lookup(path) else {
+            return matches!(self.test, FieldCheck::NotMatches(_));
         };
         match &self.test {
             FieldCheck::Exists => true,
+            FieldCheck::NotMatches(re) => !v.text().is_some_and(|t| re.is_match(&t)),
             FieldCheck::OneOf(values) => v
                 .text()
                 .is_some_and(|t| values.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(&t))),
             FieldCheck::Matches(re) => v.text().is_some_and(|t| re.is_match(&t)),
             FieldCheck::Compare(op, n) => v.number().is_some_and(|x| op.holds(x, *n)),
+        }
+    }
+
+    /// The test on a header value; `peer` and `syslogtag` are written into a buffer on the
+    /// stack, so testing them allocates nothing.
+    fn header_holds(&self, h: Header, ev: &Event<'_>) -> bool {
+        use std::io::Write;
+        let m = &ev.msg;
+        let mut buf = [0u8; 320];
+        let value: Option<&[u8]> = match h {
+            Header::Host => Some(ev.host()),
+            Header::Tag => m.appname,
+            Header::Procid => m.procid,
+            Header::Msgid => m.msgid,
+            Header::Msg => Some(m.msg),
+            Header::Peer => ev.source.peer.and_then(|p| {
+                let mut w = &mut buf[..];
+                write!(w, "{}", p.ip()).ok()?;
+                let left = w.len();
+                Some(&buf[..buf.len() - left])
+            }),
+            Header::Syslogtag => m.appname.and_then(|tag| {
+                let mut w = &mut buf[..];
+                match m.procid {
+                    Some(pid) => {
+                        w.write_all(tag).ok()?;
+                        w.write_all(b"[").ok()?;
+                        w.write_all(pid).ok()?;
+                        w.write_all(b"]:").ok()?;
+                    }
+                    None => {
+                        w.write_all(tag).ok()?;
+                        w.write_all(b":").ok()?;
+                    }
+                }
+                let left = w.len();
+                Some(&buf[..buf.len() - left])
+            }),
+        };
+        match (&self.test, value) {
+            (FieldCheck::NotMatches(re), v) => !v.is_some_and(|t| re.is_match(t)),
+            (_, None) => false,
+            (FieldCheck::Exists, Some(_)) => true,
+            (FieldCheck::OneOf(values), Some(t)) => {
+                values.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(t))
+            }
+            (FieldCheck::Matches(re), Some(t)) => re.is_match(t),
+            (FieldCheck::Compare(op, n), Some(t)) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .is_some_and(|x| op.holds(x, *n)),
         }
     }
 }

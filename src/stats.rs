@@ -190,6 +190,7 @@ pub struct Stats {
 struct Registry {
     inputs: BTreeMap<String, Arc<InputStats>>,
     outputs: BTreeMap<String, Arc<OutputStats>>,
+    warnings: Vec<String>,
 }
 
 /// A snapshot for display.
@@ -201,6 +202,10 @@ pub struct Snapshot {
     pub inputs: BTreeMap<String, InputSnapshot>,
     /// Output counters by output name.
     pub outputs: BTreeMap<String, OutputSnapshot>,
+    /// What the configuration takes that it cannot fully honour (lines of rsyslog drop-ins
+    /// not translated, or that differ in meaning), as `--check-config` shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_warnings: Vec<String>,
 }
 
 /// One input's counters at one moment.
@@ -308,6 +313,12 @@ impl Stats {
         reg.outputs.retain(|k, _| outputs.contains(&k.as_str()));
     }
 
+    /// Replaces the configuration's warnings (at start and at each reload).
+    pub fn set_config_warnings(&self, warnings: Vec<String>) {
+        let mut reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        reg.warnings = warnings;
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> Snapshot {
         let reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -372,6 +383,7 @@ impl Stats {
                     )
                 })
                 .collect(),
+            config_warnings: reg.warnings.clone(),
         }
     }
 }
@@ -713,6 +725,12 @@ impl Snapshot {
                     o.corrupt,
                     o.held_back
                 );
+            }
+        }
+        if !self.config_warnings.is_empty() {
+            let _ = writeln!(s, "configuration warnings:");
+            for w in &self.config_warnings {
+                let _ = writeln!(s, "  {w}");
             }
         }
         s

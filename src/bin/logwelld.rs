@@ -43,6 +43,12 @@ fn main() -> ExitCode {
                 for w in s.follow.iter().flat_map(|f| &f.warnings) {
                     eprintln!("warning: {w}");
                 }
+                for w in &s.warnings {
+                    eprintln!("warning: {w}");
+                }
+                for f in &s.rsyslog_files {
+                    eprintln!("rsyslog drop-in read: {}", f.display());
+                }
                 println!(
                     "{}: OK ({} inputs, {} outputs, {} rules)",
                     args.config.display(),

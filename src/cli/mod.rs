@@ -5,6 +5,7 @@
 pub mod cat;
 pub mod follow;
 pub mod generate;
+pub mod import;
 pub mod logwelld;
 pub mod rotate;
 pub mod stats;
@@ -45,6 +46,8 @@ pub enum Command {
     Follow(follow::FollowArgs),
     /// Print a file's history through the daemon, like `journalctl` (`-f` to follow).
     Show(follow::FollowArgs),
+    /// Translate an rsyslog configuration into logwell's (TOML on stdout, report on stderr).
+    ImportRsyslog(import::ImportArgs),
 }
 
 /// Where to find the daemon: an explicit socket, or the one named by a config file.
@@ -99,6 +102,7 @@ pub fn run(args: Args) -> i32 {
         Command::Rotate(a) => rotate::run(&a),
         Command::Follow(a) => follow::run(&a, true),
         Command::Show(a) => follow::run(&a, false),
+        Command::ImportRsyslog(a) => import::run(&a),
     };
     match result {
         Ok(()) => 0,

@@ -222,3 +222,38 @@ pub(super) fn read_token_file(check: &mut Check<'_>, p: &Spanned<String>) -> Opt
         }
     }
 }
+
+/// The packages that own each of `paths`, as dpkg knows them (`dpkg-query -S`); a path no
+/// package owns, or every path where dpkg is missing, is absent.
+pub(super) fn package_owners(
+    paths: &[std::path::PathBuf],
+) -> BTreeMap<std::path::PathBuf, Vec<String>> {
+    let mut out = BTreeMap::new();
+    if paths.is_empty() {
+        return out;
+    }
+    let Ok(output) = std::process::Command::new("dpkg-query")
+        .arg("-S")
+        .args(paths)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return out;
+    };
+    // `haproxy: /etc/rsyslog.d/49-haproxy.conf`, or `a, b: path`; diversions are skipped.
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if line.starts_with("diversion by") {
+            continue;
+        }
+        if let Some((pkgs, path)) = line.split_once(": ") {
+            let pkgs = pkgs
+                .split(',')
+                .map(|p| p.trim().split(':').next().unwrap_or("").to_string())
+                .filter(|p| !p.is_empty())
+                .collect();
+            out.insert(std::path::PathBuf::from(path.trim()), pkgs);
+        }
+    }
+    out
+}

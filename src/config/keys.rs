@@ -37,6 +37,7 @@ pub fn tables() -> Vec<Table> {
         table::<raw::RawFollow>("follow", "RawFollow"),
         table::<raw::RawFollowFile>("[follow.files]", "RawFollowFile"),
         table::<raw::RawTemplate>("template.NAME", "RawTemplate"),
+        table::<raw::RawRsyslog>("rsyslog", "RawRsyslog"),
     ]
 }
 
@@ -251,7 +252,8 @@ mod tests {
                 "rotation",
                 "retention",
                 "follow",
-                "template"
+                "template",
+                "rsyslog"
             ]
         );
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::check::{Check, Declared};
+use super::dropins;
 use super::error::{ConfigError, ConfigErrors, SourceFile};
 use super::follow;
 use super::host::{check_worker_can_list, default_hostname, resolve_user};
@@ -105,6 +106,7 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Result<Settings, ConfigError
                 path: path.clone(),
                 text,
                 raw,
+                rules_first: false,
             }),
             Err(e) => {
                 let src = SourceFile { path, text: &text };
@@ -114,10 +116,54 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Result<Settings, ConfigError
             }
         }
     }
+    let drop_ins = dropins::read(&parsed, &mut errors);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    Settings::from_files(parsed).map_err(ConfigErrors)
+    let mut warnings = drop_ins.warnings;
+    let mut files = parsed;
+    files.extend(drop_ins.files);
+    loop {
+        match Settings::from_files(&files) {
+            Ok(mut s) => {
+                s.rsyslog_files = files
+                    .iter()
+                    .filter(|f| f.rules_first)
+                    .map(|f| {
+                        PathBuf::from(
+                            f.path
+                                .to_string_lossy()
+                                .trim_end_matches(dropins::TRANSLATED),
+                        )
+                    })
+                    .collect();
+                s.warnings = warnings;
+                return Ok(s);
+            }
+            Err(errors) => {
+                // A drop-in's translation that logwell refuses leaves that drop-in out; only
+                // a mistake in logwell's own files stops the start.
+                let refused: Vec<&ConfigError> = errors
+                    .iter()
+                    .filter(|e| e.file.to_string_lossy().ends_with(dropins::TRANSLATED))
+                    .collect();
+                if refused.is_empty() {
+                    return Err(ConfigErrors(errors));
+                }
+                for e in &refused {
+                    warnings.push(format!(
+                        "{}: left out, as logwell refuses its translation: {}",
+                        e.file
+                            .to_string_lossy()
+                            .trim_end_matches(dropins::TRANSLATED),
+                        e.message
+                    ));
+                }
+                let bad: Vec<PathBuf> = refused.iter().map(|e| e.file.clone()).collect();
+                files.retain(|f| !bad.contains(&f.path));
+            }
+        }
+    }
 }
 
 /// A hint for serde's and toml's own messages.
@@ -138,11 +184,13 @@ pub(crate) struct ParsedFile {
     pub(crate) path: PathBuf,
     pub(crate) text: String,
     pub(crate) raw: RawConfig,
+    /// Its rules go before those of every other file (translated rsyslog drop-ins).
+    pub(crate) rules_first: bool,
 }
 
 impl Settings {
     /// Validates parsed files (main file first, then drop-ins) into settings, or every error.
-    pub(crate) fn from_files(files: Vec<ParsedFile>) -> Result<Settings, Vec<ConfigError>> {
+    pub(crate) fn from_files(files: &[ParsedFile]) -> Result<Settings, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let mut daemon = DaemonSettings {
             hostname: default_hostname(),
@@ -161,7 +209,7 @@ impl Settings {
         let mut retention = RetentionSettings::default();
         // Named templates too, for outputs in any file to name.
         let mut templates = BTreeMap::new();
-        for file in &files {
+        for file in files {
             let mut check = Check::new(file);
             for (name, raw) in &file.raw.template {
                 if check.declare(&mut declared, "template", name, &file.path) {
@@ -180,7 +228,7 @@ impl Settings {
             }
             errors.append(&mut check.errors);
         }
-        for file in &files {
+        for file in files {
             let mut check = Check::new(file);
             if let Some(d) = &file.raw.daemon {
                 apply_daemon(&mut check, d, &mut daemon);
@@ -222,7 +270,7 @@ impl Settings {
             errors.append(&mut check.errors);
         }
 
-        if let Some(e) = resolve_user(&mut daemon, &files) {
+        if let Some(e) = resolve_user(&mut daemon, files) {
             errors.push(e);
         }
         let mut outputs: Vec<OutputSettings> = outputs.into_values().collect();
@@ -247,14 +295,16 @@ impl Settings {
                 d.created = Some(daemon.state_dir.join("created").join(name));
             }
         }
-        check_unique_paths(&files, &outputs, &mut errors);
-        check_templates_spare_other_files(&files, &outputs, &mut errors);
-        check_templates_apart(&files, &outputs, &mut errors);
-        check_worker_can_list(&files, &daemon, &inputs, &outputs, &mut errors);
-        check_unique_endpoints(&files, &inputs, &daemon, &outputs, &mut errors);
+        check_unique_paths(files, &outputs, &mut errors);
+        check_templates_spare_other_files(files, &outputs, &mut errors);
+        check_templates_apart(files, &outputs, &mut errors);
+        check_worker_can_list(files, &daemon, &inputs, &outputs, &mut errors);
+        check_unique_endpoints(files, &inputs, &daemon, &outputs, &mut errors);
         // Rules refer to outputs by name, so they are built once every file is read.
         let mut rules = Vec::new();
-        for file in &files {
+        let (first, rest): (Vec<&ParsedFile>, Vec<&ParsedFile>) =
+            files.iter().partition(|f| f.rules_first);
+        for file in first.into_iter().chain(rest) {
             let mut check = Check::new(file);
             for rule in &file.raw.rule {
                 if let Some(rule) = build_rule(&mut check, rule, &outputs, &inputs) {
@@ -264,7 +314,7 @@ impl Settings {
             errors.append(&mut check.errors);
         }
         let mut follow = None;
-        for file in &files {
+        for file in files {
             let mut check = Check::new(file);
             if let Some(f) = &file.raw.follow {
                 if follow.is_some() {
@@ -300,6 +350,8 @@ impl Settings {
             retention,
             follow,
             templates,
+            warnings: Vec::new(),
+            rsyslog_files: Vec::new(),
         })
     }
 }

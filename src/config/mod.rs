@@ -15,6 +15,7 @@
 //! which output type takes which `[output.NAME]` key.
 
 mod check;
+mod dropins;
 mod error;
 mod file_input;
 mod follow;
@@ -28,6 +29,7 @@ mod load;
 mod outputs;
 pub(crate) mod raw;
 mod rotation;
+pub(crate) mod rsyslog;
 mod rules;
 pub(crate) mod settings;
 pub(crate) mod tls;

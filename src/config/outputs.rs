@@ -116,6 +116,11 @@ fn file_output(
         }
     };
     let dynamic = dynamic_settings(check, raw);
+    let own_rotation = raw
+        .rotation
+        .as_ref()
+        .map(|r| rotation::from_raw(check, r.get_ref()))
+        .unwrap_or_default();
     Some(OutputKind::File(FileSettings {
         path,
         format,
@@ -130,14 +135,8 @@ fn file_output(
         ) as u64),
         buffer_bytes: check.positive(&raw.buffer_bytes, "buffer_bytes", 64 * 1024),
         backlog_bytes: check.positive(&raw.backlog_bytes, "backlog_bytes", 16 * 1024 * 1024),
-        rotation: {
-            let own = raw
-                .rotation
-                .as_ref()
-                .map(|r| rotation::from_raw(check, r.get_ref()))
-                .unwrap_or_default();
-            default_rotation.overlay(&own).settle()
-        },
+        rotation: default_rotation.overlay(&own_rotation).settle(),
+        rotated_elsewhere: own_rotation.external(),
         dynamic,
         reduce_repeats: raw.reduce_repeats.as_ref().is_some_and(|r| *r.get_ref()),
     }))

@@ -28,6 +28,21 @@ pub(crate) struct RawConfig {
     /// Named line templates (`[template.NAME]`), for outputs' `template`.
     #[serde(default)]
     pub(crate) template: BTreeMap<Spanned<String>, Spanned<RawTemplate>>,
+    /// Other packages' rsyslog drop-ins, translated.
+    pub(crate) rsyslog: Option<Spanned<RawRsyslog>>,
+}
+
+/// `[rsyslog]`: which `/etc/rsyslog.d` drop-ins are translated and read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRsyslog {
+    /// `"packages"` (those other packages installed), `"all"`, `"none"`, or a list of files.
+    pub(crate) drop_ins: Option<Spanned<OneOrMany>>,
+    /// The drop-in directory (`/etc/rsyslog.d`).
+    pub(crate) dir: Option<Spanned<String>>,
+    /// Where logrotate's stanzas are (`/etc/logrotate.d`): a drop-in's file that one of them
+    /// rotates is left to logrotate.
+    pub(crate) logrotate_dir: Option<Spanned<String>>,
 }
 
 /// `[template.NAME]`: a line template outputs name in `template = "NAME"`.
@@ -102,6 +117,9 @@ pub(crate) struct RawRotation {
     pub(crate) keep: Option<Spanned<i64>>,
     pub(crate) max_age_days: Option<Spanned<i64>>,
     pub(crate) max_total_size: Option<Spanned<Size>>,
+    /// `"logwell"` (default), or `"logrotate"`: another program rotates the file, and logwell
+    /// neither rotates it nor removes its generations (it reopens the file once renamed).
+    pub(crate) rotated_by: Option<Spanned<String>>,
 }
 
 /// `[retention]`.
@@ -387,8 +405,10 @@ pub(crate) struct RawRule {
     pub(crate) pattern: Option<Spanned<String>>,
     /// `field."fields.NAME" = "value"` or a list: the field is one of them.
     pub(crate) field: Option<Spanned<std::collections::BTreeMap<String, OneOrMany>>>,
-    /// `field_match."fields.NAME" = "regex"`.
-    pub(crate) field_match: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// `field_match."fields.NAME" = "regex"` (or a list: every one matches).
+    pub(crate) field_match: Option<Spanned<std::collections::BTreeMap<String, OneOrMany>>>,
+    /// `field_not_match."msg" = "regex"`: absent, or no regex of the list matches.
+    pub(crate) field_not_match: Option<Spanned<std::collections::BTreeMap<String, OneOrMany>>>,
     /// Fields that must be present.
     pub(crate) exists: Option<Spanned<OneOrMany>>,
     /// Numeric comparisons: `"fields.NAME > 1000"`.

@@ -70,6 +70,8 @@ pub(crate) struct PartialRotation {
     keep: Option<u32>,
     max_age: Option<Duration>,
     max_total_size: Option<u64>,
+    /// Another program (logrotate) rotates the file.
+    external: Option<bool>,
 }
 
 /// Parses `"100M"`, `"1.5G"`, `"512K"`, `"1048576"` or a bare integer into bytes (powers of
@@ -151,6 +153,11 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawRotation) -> PartialRotat
             .range(&raw.max_age_days, "max_age_days", 1, 100_000)
             .map(|d| Duration::from_secs(d as u64 * 86_400)),
         max_total_size: check.size(&raw.max_total_size, "max_total_size"),
+        external: check.choice(
+            &raw.rotated_by,
+            "rotated_by",
+            &[("logwell", false), ("logrotate", true)],
+        ),
     }
 }
 
@@ -176,11 +183,20 @@ impl PartialRotation {
             keep: over.keep.or(self.keep),
             max_age: over.max_age.or(self.max_age),
             max_total_size: over.max_total_size.or(self.max_total_size),
+            external: over.external.or(self.external),
         }
+    }
+
+    /// `rotated_by = "logrotate"`.
+    pub(crate) fn external(&self) -> bool {
+        self.external == Some(true)
     }
 
     /// The policy, or `None` when nothing asks for rotation or retention.
     pub(crate) fn settle(&self) -> Option<RotationSettings> {
+        if self.external == Some(true) {
+            return None;
+        }
         let every = self.every.flatten();
         let retention =
             self.keep.is_some() || self.max_age.is_some() || self.max_total_size.is_some();

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::check::Check;
 use super::raw::RawRule;
 use super::settings::{InputSettings, OutputSettings};
-use crate::route::{Cmp, FieldCheck, FieldTest, Rule, Selector};
+use crate::route::{Cmp, FieldCheck, FieldRef, FieldTest, Header, Rule, Selector};
 
 pub(super) fn build_rule(
     check: &mut Check<'_>,
@@ -136,7 +136,7 @@ pub(super) fn build_rule(
 }
 
 /// How a field is named in a rule: `fields.NAME`, nested by dots (`fields.req.path`).
-const FIELD_HINT: &str = "name a field as fields.NAME (nested: fields.req.path): the fields an input's `parse` reads, or a journal field such as fields._SYSTEMD_UNIT";
+const FIELD_HINT: &str = "name a field as fields.NAME (nested: fields.req.path): the fields an input's `parse` reads, or a journal field such as fields._SYSTEMD_UNIT; rules also take the header values host, tag, procid, msgid, msg, peer and syslogtag";
 
 /// The path under `fields.` of a rule's (or an input's `*_from`) field name, or an error on
 /// `span`.
@@ -156,38 +156,57 @@ pub(super) fn field_path(
     }
 }
 
-/// The rule's conditions on fields: `field`, `field_match`, `exists` and `where`.
+/// A rule's field: a header value (`host`, `tag`, `msg`, …) or `fields.NAME`.
+fn field_ref(check: &mut Check<'_>, name: &str, span: std::ops::Range<usize>) -> Option<FieldRef> {
+    match Header::from_name(name) {
+        Some(h) => Some(FieldRef::Header(h)),
+        None => field_path(check, name, span).map(FieldRef::Path),
+    }
+}
+
+/// The rule's conditions on fields: `field`, `field_match`, `field_not_match`, `exists` and
+/// `where`.
 fn field_tests(check: &mut Check<'_>, raw: &RawRule) -> Vec<FieldTest> {
     let mut tests = Vec::new();
     if let Some(f) = &raw.field {
         for (name, values) in f.get_ref() {
-            if let Some(path) = field_path(check, name, f.span()) {
+            if let Some(field) = field_ref(check, name, f.span()) {
                 let test = FieldCheck::OneOf(values.clone_vec());
-                tests.push(FieldTest { path, test });
+                tests.push(FieldTest { field, test });
             }
         }
     }
-    if let Some(f) = &raw.field_match {
-        for (name, pattern) in f.get_ref() {
-            let path = field_path(check, name, f.span());
-            match Regex::new(pattern) {
-                Ok(re) => tests.extend(path.map(|path| FieldTest {
-                    path,
-                    test: FieldCheck::Matches(re),
-                })),
-                Err(e) => check.err(
-                    f.span(),
-                    format!("`field_match.\"{name}\"` is not a valid regex: {e}"),
-                    "see https://docs.rs/regex for the syntax",
-                ),
+    for (key, map, negated) in [
+        ("field_match", &raw.field_match, false),
+        ("field_not_match", &raw.field_not_match, true),
+    ] {
+        let Some(f) = map else { continue };
+        for (name, patterns) in f.get_ref() {
+            let field = field_ref(check, name, f.span());
+            for pattern in patterns.clone_vec() {
+                match Regex::new(&pattern) {
+                    Ok(re) => tests.extend(field.clone().map(|field| FieldTest {
+                        field,
+                        test: if negated {
+                            FieldCheck::NotMatches(re)
+                        } else {
+                            FieldCheck::Matches(re)
+                        },
+                    })),
+                    Err(e) => check.err(
+                        f.span(),
+                        format!("`{key}.\"{name}\"` is not a valid regex: {e}"),
+                        "see https://docs.rs/regex for the syntax",
+                    ),
+                }
             }
         }
     }
     if let Some(e) = &raw.exists {
         for name in e.get_ref().clone_vec() {
-            if let Some(path) = field_path(check, &name, e.span()) {
+            if let Some(field) = field_ref(check, &name, e.span()) {
                 tests.push(FieldTest {
-                    path,
+                    field,
                     test: FieldCheck::Exists,
                 });
             }
@@ -197,9 +216,9 @@ fn field_tests(check: &mut Check<'_>, raw: &RawRule) -> Vec<FieldTest> {
         for text in w.get_ref().clone_vec() {
             match comparison(&text) {
                 Some((name, op, n)) => {
-                    if let Some(path) = field_path(check, name, w.span()) {
+                    if let Some(field) = field_ref(check, name, w.span()) {
                         tests.push(FieldTest {
-                            path,
+                            field,
                             test: FieldCheck::Compare(op, n),
                         });
                     }

@@ -38,6 +38,12 @@ pub struct Settings {
         String,
         std::sync::Arc<crate::render::line_template::LineTemplate>,
     >,
+    /// What the configuration takes that it cannot fully honour: the lines of rsyslog
+    /// drop-ins that were not translated, or differ in meaning (`file:line: …`). Shown by
+    /// `--check-config`, logged at start and reload, and listed by `logwell stats`.
+    pub warnings: Vec<String>,
+    /// The rsyslog drop-ins that were translated and read.
+    pub rsyslog_files: Vec<PathBuf>,
 }
 
 /// `[daemon]`.
@@ -291,6 +297,8 @@ pub struct FileSettings {
     /// Rotation, compression and retention; `None` leaves the file alone (for an external
     /// logrotate).
     pub rotation: Option<RotationSettings>,
+    /// `rotated_by = "logrotate"`: another program rotates it, so `logwell rotate` does not.
+    pub rotated_elsewhere: bool,
     /// Set when `path` has fields: one file per rendered path.
     pub dynamic: Option<DynamicSettings>,
     /// Write "last message repeated N times" instead of identical consecutive messages.

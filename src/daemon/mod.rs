@@ -218,6 +218,8 @@ impl Daemon {
             daemon.set_up_input(i, b);
         }
         warn_duplicates(&settings.inputs);
+        log_config_warnings(&settings);
+        daemon.stats.set_config_warnings(settings.warnings.clone());
         tracing::info!(
             inputs = settings.inputs.len(),
             outputs = settings.outputs.len(),
@@ -459,9 +461,10 @@ impl Daemon {
         let mut rotated = Vec::new();
         let mut errors = Vec::new();
         let chosen: Vec<&Arc<Output>> = if targets.is_empty() {
+            // What another program rotates (`rotated_by = "logrotate"`) is left to it.
             self.outputs
                 .values()
-                .filter(|o| o.file().is_some())
+                .filter(|o| o.file().is_some_and(|f| !f.rotated_elsewhere))
                 .collect()
         } else {
             let mut chosen = Vec::new();
@@ -476,6 +479,12 @@ impl Daemon {
                         })
                 });
                 match found {
+                    Some(o) if o.file().is_some_and(|f| f.rotated_elsewhere) => {
+                        errors.push(format!(
+                            "{}: logrotate rotates it (rotated_by = \"logrotate\"), not logwell",
+                            o.name
+                        ))
+                    }
                     Some(o) => chosen.push(o),
                     None => errors.push(format!("no file output is named or writes `{t}`")),
                 }
@@ -501,7 +510,11 @@ impl Daemon {
     async fn reload(&mut self) {
         self.reopen_tx.send_modify(|g| *g += 1);
         let new = match config::load(&self.paths) {
-            Ok(s) => s,
+            Ok(s) => {
+                log_config_warnings(&s);
+                self.stats.set_config_warnings(s.warnings.clone());
+                s
+            }
             Err(e) => {
                 tracing::error!("SIGHUP: files reopened, but the new configuration is refused; the running one stays:\n{e}");
                 return;
@@ -634,6 +647,16 @@ fn keep_input(name: &str, running: &mut RunningInput, new: &InputSettings) -> bo
         ),
     }
     true
+}
+
+/// The configuration's warnings and the rsyslog drop-ins read, in the daemon's log.
+fn log_config_warnings(settings: &Settings) {
+    for f in &settings.rsyslog_files {
+        tracing::info!(file = %f.display(), "rsyslog drop-in translated and read");
+    }
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
+    }
 }
 
 fn warn_duplicates(inputs: &[InputSettings]) {

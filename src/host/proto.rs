@@ -72,6 +72,9 @@ pub(crate) enum Request {
     /// Bind the follow service's Unix socket (`[follow] socket`) and send back the
     /// listening socket.
     BindFollowSocket { path: WirePath },
+    /// Bind a `unix_datagram` input's socket of the configuration, which a reload added in a
+    /// directory the worker cannot write (`/var/lib/haproxy/dev/log`), and send it back.
+    BindUnixDatagram { path: WirePath },
     /// Relay an sd_notify message to systemd (no reply: the parent is systemd's main PID).
     Notify { state: String },
 }

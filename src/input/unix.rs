@@ -157,17 +157,43 @@ pub fn bind_datagram(
         return Ok(Bound::Idle(why));
     }
     let bind = || -> std::io::Result<UnixDatagram> {
-        prepare_path(&s.unix.path)?;
-        let sock = UnixDatagram::from(bind_with_mode(&s.unix, SockType::Datagram)?);
-        socket::setsockopt(&sock, sockopt::PassCred, &true)?;
-        if let Some(bytes) = s.receive_buffer_bytes {
-            let _ = super::udp::set_receive_buffer(&sock, bytes);
+        if crate::host::fsops::privileged_parent() {
+            // A reload in the worker: the parent binds it, as root, from its own reading of
+            // the configuration (a directory such as /var/lib/haproxy/dev is root's).
+            use crate::host::{client, proto};
+            let request = proto::Request::BindUnixDatagram {
+                path: proto::WirePath::from_path(&client::absolute(&s.unix.path)?),
+            };
+            let file = client::call(&request)?
+                .ok_or_else(|| std::io::Error::other("the privileged parent sent no socket"))?;
+            return Ok(UnixDatagram::from(OwnedFd::from(file)));
         }
-        Ok(sock)
+        bind_datagram_here(&s.unix.path, s.unix.mode, s.receive_buffer_bytes)
+            .map(UnixDatagram::from)
     };
     bind()
         .map(|s| Bound::UnixDatagram(s, false))
         .map_err(path_error(name, &s.unix))
+}
+
+/// Binds a datagram socket at `path` with `mode`, `SO_PASSCRED` and the receive buffer, in
+/// this process (the privileged parent runs it for the worker at a reload).
+pub(crate) fn bind_datagram_here(
+    path: &Path,
+    mode: u32,
+    buffer: Option<usize>,
+) -> std::io::Result<OwnedFd> {
+    let u = UnixPath {
+        path: path.to_path_buf(),
+        mode,
+    };
+    prepare_path(&u.path)?;
+    let fd = bind_with_mode(&u, SockType::Datagram)?;
+    socket::setsockopt(&fd, sockopt::PassCred, &true)?;
+    if let Some(bytes) = buffer {
+        let _ = super::udp::set_receive_buffer(&fd, bytes);
+    }
+    Ok(fd)
 }
 
 /// Binds the stream listener.

@@ -65,6 +65,8 @@ enum Value {
     Recv(TimeFormat),
     Host,
     Tag,
+    /// rsyslog's `syslogtag`: `tag[procid]:`, or `tag:`.
+    Syslogtag,
     Procid,
     Msgid,
     Facility,
@@ -74,7 +76,10 @@ enum Value {
     Input,
     Peer,
     TlsPeer,
-    Sd { id: Vec<u8>, param: Vec<u8> },
+    Sd {
+        id: Vec<u8>,
+        param: Vec<u8>,
+    },
     Field(String),
 }
 
@@ -213,6 +218,7 @@ fn field(inside: &str) -> Result<Part, TemplateError> {
         }
         "host" => Value::Host,
         "tag" => Value::Tag,
+        "syslogtag" => Value::Syslogtag,
         "procid" => Value::Procid,
         "msgid" => Value::Msgid,
         "facility" => Value::Facility,
@@ -298,6 +304,29 @@ fn render_field(
         Value::Recv(f) => return push_time(f, Shown::recv(ev, cache), ev, true, out),
         Value::Host => Some(Got::Bytes(Cow::Borrowed(ev.host()))),
         Value::Tag => m.appname.map(|v| Got::Bytes(Cow::Borrowed(v))),
+        Value::Syslogtag => m.appname.map(|tag| {
+            let len = tag.len() + m.procid.map_or(1, |p| p.len() + 3);
+            if len <= scratch.len() {
+                let mut w = &mut scratch[..];
+                let _ = w.write_all(tag);
+                if let Some(pid) = m.procid {
+                    let _ = w.write_all(b"[");
+                    let _ = w.write_all(pid);
+                    let _ = w.write_all(b"]");
+                }
+                let _ = w.write_all(b":");
+                Got::Bytes(Cow::Borrowed(&scratch[..len]))
+            } else {
+                let mut v = tag.to_vec();
+                if let Some(pid) = m.procid {
+                    v.push(b'[');
+                    v.extend_from_slice(pid);
+                    v.push(b']');
+                }
+                v.push(b':');
+                Got::Bytes(Cow::Owned(v))
+            }
+        }),
         Value::Procid => m.procid.map(|v| Got::Bytes(Cow::Borrowed(v))),
         Value::Msgid => m.msgid.map(|v| Got::Bytes(Cow::Borrowed(v))),
         Value::Facility => Some(Got::Bytes(Cow::Borrowed(m.facility.name().as_bytes()))),

@@ -8,6 +8,7 @@ mod config;
 mod conformance;
 mod container;
 mod degraded;
+mod dropins;
 mod file_input;
 mod follow;
 mod forward;

@@ -67,6 +67,9 @@ pub(crate) struct Policy {
     tls_files: BTreeSet<PathBuf>,
     /// The follow service's Unix socket (normalised), which the parent binds.
     follow_socket: Option<PathBuf>,
+    /// The `unix_datagram` inputs' sockets (normalised), which the parent binds for a
+    /// reload: each with its mode and receive buffer.
+    unix_datagrams: BTreeMap<PathBuf, (u32, Option<usize>)>,
 }
 
 /// The mode, owner and group the configuration gives an output's files. The parent takes
@@ -239,6 +242,15 @@ impl Policy {
             .as_ref()
             .and_then(|f| f.socket.as_ref())
             .and_then(|s| normalize(&cwd.join(s)).ok());
+        for i in &settings.inputs {
+            if let crate::config::InputKind::UnixDatagram(u) = &i.kind {
+                if let Ok(path) = normalize(&cwd.join(&u.unix.path)) {
+                    policy
+                        .unix_datagrams
+                        .insert(path, (u.unix.mode, u.receive_buffer_bytes));
+                }
+            }
+        }
         policy
     }
 
@@ -277,6 +289,7 @@ impl Policy {
             trees: Vec::new(),
             tls_files: BTreeSet::new(),
             follow_socket: None,
+            unix_datagrams: BTreeMap::new(),
         }
     }
 
@@ -305,6 +318,7 @@ impl Policy {
                 self.set_modified(&path.to_path(), *secs, *nanos)
             }
             Request::BindFollowSocket { path } => self.bind_follow_socket(&path.to_path()),
+            Request::BindUnixDatagram { path } => self.bind_unix_datagram(&path.to_path()),
             Request::Notify { .. } => Err(Outcome::Refused("not a file request".into())),
         };
         match r {
@@ -549,6 +563,19 @@ impl Policy {
         }
         let listener = crate::follow::local::bind_here(&path).map_err(Outcome::Failed)?;
         Ok(Some(OwnedFd::from(listener)))
+    }
+
+    fn bind_unix_datagram(&self, path: &Path) -> Result<Option<OwnedFd>, Outcome> {
+        let path = normalize(path).map_err(Outcome::Refused)?;
+        let Some(&(mode, buffer)) = self.unix_datagrams.get(&path) else {
+            return Err(Outcome::Refused(format!(
+                "{} is not the socket of a unix_datagram input",
+                path.display()
+            )));
+        };
+        let fd =
+            crate::input::unix::bind_datagram_here(&path, mode, buffer).map_err(Outcome::Failed)?;
+        Ok(Some(fd))
     }
 }
 
@@ -860,6 +887,7 @@ pub(crate) fn describe(request: &Request) -> String {
         Request::RemoveDir { path } => format!("remove directory {}", p(path)),
         Request::SetModified { path, .. } => format!("set the time of {}", p(path)),
         Request::BindFollowSocket { path } => format!("bind the follow socket {}", p(path)),
+        Request::BindUnixDatagram { path } => format!("bind the input socket {}", p(path)),
         Request::Notify { .. } => "notify".to_string(),
     }
 }
