@@ -225,12 +225,13 @@ systemctl restart logwell
 wait_for 20 active logwell
 
 # --- upgrade while messages flow -----------------------------------------------------------
-starts=$(journalctl -u logwell -o cat | grep -c 'ready')
+# (Count logwelld's "logwelld VERSION ready" lines: a bare 'ready' also matches "already".)
+starts=$(journalctl -u logwell -o cat | grep -cE 'logwelld [^ ]+ ready')
 r=$(gap /var/log/syslog apt-get install -y /harness/logwell-upgrade.deb)
 echo "upgrade: $r"
 check "the upgrade installed the new version" sh -c "dpkg-query -W -f='\${Version}' logwell | grep -q '+boot'"
 check "an upgrade while messages flow loses none" sh -c "[ '$(echo "$r" | json_field "['missing']")' = 0 ]"
-check "and restarts the daemon once" sh -c "[ \$(journalctl -u logwell -o cat | grep -c 'ready') = $((starts + 1)) ]"
+check "and restarts the daemon once" sh -c "[ \$(journalctl -u logwell -o cat | grep -cE 'logwelld [^ ]+ ready') = $((starts + 1)) ]"
 check "logwell active after the upgrade" active logwell
 
 # --- purge, and rsyslog back ---------------------------------------------------------------
