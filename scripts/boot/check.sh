@@ -133,6 +133,12 @@ socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(line.encode(), "/run/sys
   check "with no restart (the same main PID, active)" same_process
   sock=/var/lib/haproxy/dev/log
   check "the reload made haproxy's socket $sock" wait_for 10 test -S "$sock"
+  # (haproxy.service binds journald's /dev/log there in its own namespace, BindReadOnlyPaths=;
+  # systemd leaves an empty file as the mount point, which rsyslog replaces with its socket.)
+  echo "  $sock: $(stat -c %F "$sock" 2>&1)"
+  logwell stats --json | python3 -c 'import json,sys
+for k, v in json.load(sys.stdin)["inputs"].items():
+    if v["state"] == "degraded": print("  degraded:", k, v.get("reason", ""))'
   echo "  inputs: $inputs_before before, $(input_count) after"
   check "logwell stats shows one input more" eval '[ "$(input_count)" -eq $((inputs_before + 1)) ]'
   check "haproxy's drop-in: logger -u $sock -t haproxy reaches /var/log/haproxy.log, not /var/log/syslog" haproxy_probe "$sock"
