@@ -15,9 +15,13 @@
 #   DIR/syslog-ng/usr/sbin/syslog-ng          run with `--module-path DIR/syslog-ng/usr/lib/syslog-ng/3.38`
 #   DIR/syslog-ng/usr/lib/syslog-ng/3.*/      modules (afsocket, …); libsyslog-ng-*.so is in
 #   DIR/syslog-ng/usr/lib/syslog-ng/          (put it on LD_LIBRARY_PATH)
+#   DIR/rsyslog/etc/rsyslog.conf              Debian's own rsyslog configuration
+#   DIR/dropins/etc/rsyslog.d/                the rsyslog drop-ins other packages ship (haproxy,
+#                                             ufw): only unpacked, never run, their
+#                                             dependencies ignored (tests/it/rsyslog.rs)
 #   DIR/env                                   the paths above as shell variables (RSYSLOGD,
-#                                             RSYSLOG_MODDIR, SYSLOG_NG, SYSLOG_NG_MODDIR,
-#                                             SYSLOG_NG_LIBDIR)
+#                                             RSYSLOG_MODDIR, RSYSLOG_CONF, RSYSLOG_DROPINS,
+#                                             SYSLOG_NG, SYSLOG_NG_MODDIR, SYSLOG_NG_LIBDIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +35,44 @@ declare -A peers=(
   [syslog-ng]="syslog-ng-core"
 )
 
+# Packages whose rsyslog drop-ins (/etc/rsyslog.d/*.conf) the import tests translate: unpacked
+# into DIR/dropins, nothing else of them used.
+dropins="haproxy ufw"
+
+# apt-get download writes into the current directory; as root, let it write where _apt can.
+fetch() { # DEST.debs PACKAGE…
+  local debs=$1
+  shift
+  mkdir -p "$debs"
+  chmod 0777 "$debs" 2>/dev/null || true
+  if ! (cd "$debs" && apt-get download -q "$@" >&2); then
+    # A fresh machine (CI) may have no package lists yet.
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq >&2
+      (cd "$debs" && apt-get download -q "$@" >&2)
+    else
+      echo "logwell: apt-get download failed; run  sudo apt-get update  and retry" >&2
+      exit 1
+    fi
+  fi
+}
+
+dest="$dir/dropins"
+if [ -f "$dest/.complete" ]; then
+  echo "logwell: rsyslog drop-ins already unpacked in $dest" >&2
+else
+  echo "logwell: fetching the rsyslog drop-ins of $dropins into $dest" >&2
+  rm -rf "$dest" "$dest.debs"
+  # shellcheck disable=SC2086
+  fetch "$dest.debs" $dropins
+  mkdir -p "$dest"
+  for deb in "$dest.debs"/*.deb; do
+    dpkg -x "$deb" "$dest"
+  done
+  rm -rf "$dest.debs"
+  touch "$dest/.complete"
+fi
+
 libs=()
 for peer in "${!peers[@]}"; do
   dest="$dir/$peer"
@@ -39,20 +81,8 @@ for peer in "${!peers[@]}"; do
   else
     echo "logwell: fetching $peer (${peers[$peer]}) into $dest" >&2
     rm -rf "$dest" "$dest.debs"
-    mkdir -p "$dest.debs"
-    # apt-get download writes into the current directory; as root, let it write where _apt can.
-    chmod 0777 "$dest.debs" 2>/dev/null || true
     # shellcheck disable=SC2086
-    if ! (cd "$dest.debs" && apt-get download -q ${peers[$peer]} >&2); then
-      # A fresh machine (CI) may have no package lists yet.
-      if [ "$(id -u)" -eq 0 ]; then
-        apt-get update -qq >&2
-        (cd "$dest.debs" && apt-get download -q ${peers[$peer]} >&2)
-      else
-        echo "logwell: apt-get download failed; run  sudo apt-get update  and retry" >&2
-        exit 1
-      fi
-    fi
+    fetch "$dest.debs" ${peers[$peer]}
     mkdir -p "$dest"
     for deb in "$dest.debs"/*.deb; do
       dpkg -x "$deb" "$dest"
@@ -91,6 +121,8 @@ syslog_ng_moddir=$(first "$dir"/syslog-ng/usr/lib/syslog-ng/3.*)
 cat >"$dir/env" <<EOF
 RSYSLOGD=$dir/rsyslog/usr/sbin/rsyslogd
 RSYSLOG_MODDIR=$rsyslog_moddir
+RSYSLOG_CONF=$dir/rsyslog/etc/rsyslog.conf
+RSYSLOG_DROPINS=$dir/dropins/etc/rsyslog.d
 SYSLOG_NG=$dir/syslog-ng/usr/sbin/syslog-ng
 SYSLOG_NG_MODDIR=$syslog_ng_moddir
 SYSLOG_NG_LIBDIR=$dir/syslog-ng/usr/lib/syslog-ng

@@ -74,6 +74,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod queue;
 pub mod render;
+pub mod rewrite;
 pub mod route;
 pub mod stats;
 pub mod store;

@@ -110,6 +110,8 @@ pub struct Pipeline {
     limits: Vec<usize>,
     matched: Vec<usize>,
     time: TimeCache,
+    /// The templates of rules' `set` steps render with this one.
+    rewrite_time: TimeCache,
     stats: Arc<InputStats>,
     counts: BatchCounts,
     full: bool,
@@ -180,6 +182,7 @@ impl Pipeline {
             chunks,
             matched: Vec::new(),
             time,
+            rewrite_time: TimeCache::default(),
             stats,
             counts: BatchCounts::default(),
             full: false,
@@ -368,76 +371,94 @@ impl Pipeline {
             source,
             creds,
         };
-        self.routing.router.route(&ev, &mut self.matched);
         // Counts are pending too: a message no rule wants is counted at the next flush.
         self.pending_since.get_or_insert_with(Instant::now);
-        for &o in &self.matched {
-            let chunk = &mut self.chunks[o];
-            let output = &self.routing.outputs[o];
-            if chunk.data.capacity() == 0 {
-                // Large chunks for plain files only (a queued action's segments, a
-                // terminal's queue and templated files' bursts are sized in 64 KiB chunks),
-                // and only while the writer keeps up.
-                let large = matches!(output.layout, Layout::Lines)
-                    && output.file().is_some()
-                    && output.tx.max_capacity() - output.tx.capacity() < LARGE_CHUNKS_QUEUED;
-                self.limits[o] = if large { self.chunk_bytes } else { CHUNK_BYTES };
-                chunk.data = output.buffers.take(self.limits[o] + 1024);
+        if self.routing.router.rewrites() {
+            // Rules with rewrite steps: each output gets the message as it is at its rule.
+            let routing = self.routing.clone();
+            let mut seen = std::mem::take(&mut self.matched);
+            let mut rewrite_time = std::mem::take(&mut self.rewrite_time);
+            routing
+                .router
+                .route_each(&ev, &mut rewrite_time, &mut seen, |o, ev| {
+                    self.write_to(o, ev, frame)
+                });
+            self.matched = seen;
+            self.rewrite_time = rewrite_time;
+            return;
+        }
+        self.routing.router.route(&ev, &mut self.matched);
+        for i in 0..self.matched.len() {
+            let o = self.matched[i];
+            self.write_to(o, &ev, frame);
+        }
+    }
+
+    /// Appends `ev` to output `o`'s chunk in the output's layout.
+    fn write_to(&mut self, o: usize, ev: &Event<'_>, frame: Option<&[u8]>) {
+        let chunk = &mut self.chunks[o];
+        let output = &self.routing.outputs[o];
+        if chunk.data.capacity() == 0 {
+            // Large chunks for plain files only (a queued action's segments, a
+            // terminal's queue and templated files' bursts are sized in 64 KiB chunks),
+            // and only while the writer keeps up.
+            let large = matches!(output.layout, Layout::Lines)
+                && output.file().is_some()
+                && output.tx.max_capacity() - output.tx.capacity() < LARGE_CHUNKS_QUEUED;
+            self.limits[o] = if large { self.chunk_bytes } else { CHUNK_BYTES };
+            chunk.data = output.buffers.take(self.limits[o] + 1024);
+        }
+        match &output.layout {
+            Layout::Lines | Layout::Lossy => {
+                write_line(output, ev, &mut self.time, &mut chunk.data)
             }
-            match &output.layout {
-                Layout::Lines | Layout::Lossy => {
-                    write_line(output, &ev, &mut self.time, &mut chunk.data)
-                }
-                Layout::Records {
-                    template,
-                    repeat_keys,
-                } => {
-                    // [key][path][line], the path rendered in place: no allocation.
-                    let key = if *repeat_keys { repeat_key(&ev) } else { 0 };
-                    chunk.data.extend_from_slice(&key.to_le_bytes());
-                    let at = begin_field(&mut chunk.data);
-                    if let Some(t) = template {
-                        let offset = self.time.local_offset(self.recv_time);
-                        t.render(&ev, offset, &mut chunk.data);
-                    }
-                    end_field(&mut chunk.data, at);
-                    let at = begin_field(&mut chunk.data);
-                    write_line(output, &ev, &mut self.time, &mut chunk.data);
-                    end_field(&mut chunk.data, at);
-                }
-                Layout::Kafka {
-                    topic,
-                    key,
-                    payload,
-                } => {
-                    // [topic][key][payload], rendered in place: no allocation.
+            Layout::Records {
+                template,
+                repeat_keys,
+            } => {
+                // [key][path][line], the path rendered in place: no allocation.
+                let key = if *repeat_keys { repeat_key(ev) } else { 0 };
+                chunk.data.extend_from_slice(&key.to_le_bytes());
+                let at = begin_field(&mut chunk.data);
+                if let Some(t) = template {
                     let offset = self.time.local_offset(self.recv_time);
-                    let at = begin_field(&mut chunk.data);
-                    topic.render_topic(&ev, offset, &mut chunk.data);
-                    end_field(&mut chunk.data, at);
-                    let at = begin_field(&mut chunk.data);
-                    key.render(&ev, offset, &mut chunk.data);
-                    end_field(&mut chunk.data, at);
-                    let at = begin_field(&mut chunk.data);
-                    match (payload, frame) {
-                        (crate::config::Payload::Raw, Some(f)) => chunk.data.extend_from_slice(f),
-                        (crate::config::Payload::Raw, None) => {
-                            chunk.data.extend_from_slice(ev.msg.msg)
-                        }
-                        _ => {
-                            write_line(output, &ev, &mut self.time, &mut chunk.data);
-                            if chunk.data.last() == Some(&b'\n') {
-                                chunk.data.pop();
-                            }
+                    t.render(ev, offset, &mut chunk.data);
+                }
+                end_field(&mut chunk.data, at);
+                let at = begin_field(&mut chunk.data);
+                write_line(output, ev, &mut self.time, &mut chunk.data);
+                end_field(&mut chunk.data, at);
+            }
+            Layout::Kafka {
+                topic,
+                key,
+                payload,
+            } => {
+                // [topic][key][payload], rendered in place: no allocation.
+                let offset = self.time.local_offset(self.recv_time);
+                let at = begin_field(&mut chunk.data);
+                topic.render_topic(ev, offset, &mut chunk.data);
+                end_field(&mut chunk.data, at);
+                let at = begin_field(&mut chunk.data);
+                key.render(ev, offset, &mut chunk.data);
+                end_field(&mut chunk.data, at);
+                let at = begin_field(&mut chunk.data);
+                match (payload, frame) {
+                    (crate::config::Payload::Raw, Some(f)) => chunk.data.extend_from_slice(f),
+                    (crate::config::Payload::Raw, None) => chunk.data.extend_from_slice(ev.msg.msg),
+                    _ => {
+                        write_line(output, ev, &mut self.time, &mut chunk.data);
+                        if chunk.data.last() == Some(&b'\n') {
+                            chunk.data.pop();
                         }
                     }
-                    end_field(&mut chunk.data, at);
                 }
+                end_field(&mut chunk.data, at);
             }
-            chunk.messages += 1;
-            if chunk.data.len() >= self.limits[o] {
-                self.full = true;
-            }
+        }
+        chunk.messages += 1;
+        if chunk.data.len() >= self.limits[o] {
+            self.full = true;
         }
     }
 

@@ -187,6 +187,9 @@ pub struct Rule {
     pub outputs: Vec<usize>,
     /// Stop routing after this rule when it matches.
     pub is_final: bool,
+    /// Steps that change the message for the rules after this one (`set`, `remove`,
+    /// `drop_fields`, `mask`).
+    pub rewrite: Option<std::sync::Arc<crate::rewrite::Rewrite>>,
 }
 
 impl PartialEq for Rule {
@@ -201,6 +204,7 @@ impl PartialEq for Rule {
             && self.fields == other.fields
             && self.outputs == other.outputs
             && self.is_final == other.is_final
+            && self.rewrite == other.rewrite
     }
 }
 
@@ -267,13 +271,22 @@ pub enum Header {
     Msg,
     /// `peer`: the sending IP address of a network message.
     Peer,
-    /// `syslogtag`: rsyslog's `syslogtag`, `tag[procid]:` (or `tag:`).
+    /// `syslogtag`: rsyslog's `syslogtag`, `tag[procid]:` (or `tag:`); for a message
+    /// without a tag, the first word of its text, as rsyslog reads a tag (`[CLOUDINIT]`).
     Syslogtag,
+    /// `programname`: rsyslog's, the tag up to its first `/` (`postfix` of `postfix/smtpd`).
+    Programname,
+    /// `fromhost_ip`: rsyslog's `fromhost-ip`, the sender's address, `127.0.0.1` for a local
+    /// message.
+    FromhostIp,
+    /// `rsyslog_msg`: the text as rsyslog's `$msg` has it, after the space that follows the
+    /// tag (` text`).
+    RsyslogMsg,
 }
 
 impl Header {
     /// The header names, as rules and templates write them.
-    pub const NAMES: [(&'static str, Header); 7] = [
+    pub const NAMES: [(&'static str, Header); 10] = [
         ("host", Header::Host),
         ("tag", Header::Tag),
         ("procid", Header::Procid),
@@ -281,6 +294,9 @@ impl Header {
         ("msg", Header::Msg),
         ("peer", Header::Peer),
         ("syslogtag", Header::Syslogtag),
+        ("programname", Header::Programname),
+        ("fromhost_ip", Header::FromhostIp),
+        ("rsyslog_msg", Header::RsyslogMsg),
     ];
 
     /// The header value called `name`.
@@ -392,6 +408,7 @@ impl FieldTest {
         use std::io::Write;
         let m = &ev.msg;
         let mut buf = [0u8; 320];
+        let long;
         let value: Option<&[u8]> = match h {
             Header::Host => Some(ev.host()),
             Header::Tag => m.appname,
@@ -404,6 +421,31 @@ impl FieldTest {
                 let left = w.len();
                 Some(&buf[..buf.len() - left])
             }),
+            Header::FromhostIp => match ev.source.peer {
+                Some(p) => {
+                    let mut w = &mut buf[..];
+                    write!(w, "{}", p.ip()).ok();
+                    let left = w.len();
+                    Some(&buf[..buf.len() - left])
+                }
+                None => Some(b"127.0.0.1".as_slice()),
+            },
+            Header::RsyslogMsg if m.msg.len() < buf.len() => {
+                buf[0] = b' ';
+                buf[1..=m.msg.len()].copy_from_slice(m.msg);
+                Some(&buf[..=m.msg.len()])
+            }
+            Header::RsyslogMsg => {
+                long = [b" ".as_slice(), m.msg].concat();
+                Some(long.as_slice())
+            }
+            Header::Programname => m
+                .appname
+                .map(|t| t.split(|b| *b == b'/').next().unwrap_or(t)),
+            Header::Syslogtag if m.appname.is_none() => {
+                let word = m.msg.split(|b| *b == b' ').next().unwrap_or_default();
+                Some(&word[..word.len().min(32)])
+            }
             Header::Syslogtag => m.appname.and_then(|tag| {
                 let mut w = &mut buf[..];
                 match m.procid {
@@ -451,13 +493,20 @@ fn any_name_is(names: &[String], value: &[u8]) -> bool {
 pub struct Router {
     rules: Vec<Rule>,
     outputs: usize,
+    /// Some rule has rewrite steps.
+    rewrites: bool,
 }
 
 impl Router {
     /// A router over `outputs` outputs (rule output indexes must be below it).
     pub fn new(rules: Vec<Rule>, outputs: usize) -> Router {
         debug_assert!(rules.iter().all(|r| r.outputs.iter().all(|&o| o < outputs)));
-        Router { rules, outputs }
+        let rewrites = rules.iter().any(|r| r.rewrite.is_some());
+        Router {
+            rules,
+            outputs,
+            rewrites,
+        }
     }
 
     /// Fills `matched` (cleared first) with the indexes of the outputs that get this
@@ -481,6 +530,57 @@ impl Router {
     /// How many outputs the rule indexes refer to.
     pub fn output_count(&self) -> usize {
         self.outputs
+    }
+
+    /// Whether a rule has steps that change messages: then [`Router::route_each`] routes.
+    pub fn rewrites(&self) -> bool {
+        self.rewrites
+    }
+
+    /// Routes as [`Router::route`] does, applying the rewrite steps of each matching rule to
+    /// what the rules after it see: `emit` gets each output (once, at its first match) with
+    /// the message as it is at that rule. `seen` is cleared first. `time` serves `set`'s
+    /// templates.
+    pub fn route_each(
+        &self,
+        ev: &Event<'_>,
+        time: &mut crate::render::format::TimeCache,
+        seen: &mut Vec<usize>,
+        mut emit: impl FnMut(usize, &Event<'_>),
+    ) {
+        seen.clear();
+        let mut owned: Option<crate::rewrite::Owned> = None;
+        for rule in &self.rules {
+            let rewritten;
+            let cur: &Event<'_> = match &owned {
+                Some(o) => {
+                    rewritten = Event {
+                        msg: o.message(&ev.msg),
+                        recv_time: ev.recv_time,
+                        source: ev.source,
+                        creds: ev.creds,
+                    };
+                    &rewritten
+                }
+                None => ev,
+            };
+            if !rule.matches(cur) {
+                continue;
+            }
+            for &o in &rule.outputs {
+                if !seen.contains(&o) {
+                    seen.push(o);
+                    emit(o, cur);
+                }
+            }
+            if rule.is_final {
+                break;
+            }
+            if let Some(r) = &rule.rewrite {
+                let next = r.apply(cur, time);
+                owned = Some(next);
+            }
+        }
     }
 }
 
@@ -569,6 +669,7 @@ mod tests {
             fields: Vec::new(),
             outputs: vec![0],
             is_final: false,
+            rewrite: None,
         };
         let router = Router::new(vec![rule], 1);
         let source = Source {
@@ -641,6 +742,7 @@ mod tests {
             fields: Vec::new(),
             outputs: vec![0],
             is_final: false,
+            rewrite: None,
         };
         let router = Router::new(vec![rule], 1);
         let msg = Message {

@@ -223,37 +223,86 @@ pub(super) fn read_token_file(check: &mut Check<'_>, p: &Spanned<String>) -> Opt
     }
 }
 
-/// The packages that own each of `paths`, as dpkg knows them (`dpkg-query -S`); a path no
-/// package owns, or every path where dpkg is missing, is absent.
+/// The packages that own each of `paths`, as dpkg knows them: the `.list` files of
+/// `/var/lib/dpkg/info` (what `dpkg-query -S` reads). A path no package owns, or every path
+/// where dpkg is missing, is absent.
 pub(super) fn package_owners(
     paths: &[std::path::PathBuf],
 ) -> BTreeMap<std::path::PathBuf, Vec<String>> {
-    let mut out = BTreeMap::new();
+    package_owners_in(std::path::Path::new("/var/lib/dpkg/info"), paths)
+}
+
+fn package_owners_in(
+    info: &std::path::Path,
+    paths: &[std::path::PathBuf],
+) -> BTreeMap<std::path::PathBuf, Vec<String>> {
+    let mut out: BTreeMap<std::path::PathBuf, Vec<String>> = BTreeMap::new();
     if paths.is_empty() {
         return out;
     }
-    let Ok(output) = std::process::Command::new("dpkg-query")
-        .arg("-S")
-        .args(paths)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-    else {
+    let Ok(entries) = std::fs::read_dir(info) else {
         return out;
     };
-    // `haproxy: /etc/rsyslog.d/49-haproxy.conf`, or `a, b: path`; diversions are skipped.
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        if line.starts_with("diversion by") {
+    for e in entries.filter_map(Result::ok) {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "list") {
             continue;
         }
-        if let Some((pkgs, path)) = line.split_once(": ") {
-            let pkgs = pkgs
-                .split(',')
-                .map(|p| p.trim().split(':').next().unwrap_or("").to_string())
-                .filter(|p| !p.is_empty())
-                .collect();
-            out.insert(std::path::PathBuf::from(path.trim()), pkgs);
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        // `haproxy.list`, or `libc6:amd64.list` for a multi-arch package.
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let package = stem
+            .as_deref()
+            .unwrap_or("")
+            .split(':')
+            .next()
+            .unwrap_or("");
+        for line in text.lines() {
+            if let Some(path) = paths.iter().find(|q| q.as_os_str() == line) {
+                out.entry(path.clone())
+                    .or_default()
+                    .push(package.to_string());
+            }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod package_tests {
+    #[test]
+    fn owners_are_read_from_dpkgs_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("haproxy.list"),
+            "/.\n/etc\n/etc/rsyslog.d/49-haproxy.conf\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("rsyslog.list"), "/etc/rsyslog.conf\n").unwrap();
+        std::fs::write(
+            dir.path().join("ufw:all.list"),
+            "/etc/rsyslog.d/20-ufw.conf\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("haproxy.md5sums"),
+            "/etc/rsyslog.d/x.conf\n",
+        )
+        .unwrap();
+        let paths: Vec<std::path::PathBuf> = [
+            "/etc/rsyslog.d/49-haproxy.conf",
+            "/etc/rsyslog.d/20-ufw.conf",
+            "/etc/rsyslog.d/mine.conf",
+            "/etc/rsyslog.d/x.conf",
+        ]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .collect();
+        let owners = super::package_owners_in(dir.path(), &paths);
+        assert_eq!(owners.len(), 2, "{owners:?}");
+        assert_eq!(owners[&paths[0]], ["haproxy"]);
+        assert_eq!(owners[&paths[1]], ["ufw"]);
+    }
 }

@@ -38,6 +38,7 @@ pub fn tables() -> Vec<Table> {
         table::<raw::RawFollowFile>("[follow.files]", "RawFollowFile"),
         table::<raw::RawTemplate>("template.NAME", "RawTemplate"),
         table::<raw::RawRsyslog>("rsyslog", "RawRsyslog"),
+        table::<raw::RawMask>("[rule.mask]", "RawMask"),
     ]
 }
 

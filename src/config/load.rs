@@ -307,7 +307,7 @@ impl Settings {
         for file in first.into_iter().chain(rest) {
             let mut check = Check::new(file);
             for rule in &file.raw.rule {
-                if let Some(rule) = build_rule(&mut check, rule, &outputs, &inputs) {
+                if let Some(rule) = build_rule(&mut check, rule, &outputs, &inputs, &templates) {
                     rules.push(rule);
                 }
             }

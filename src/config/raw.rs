@@ -419,6 +419,32 @@ pub(crate) struct RawRule {
     pub(crate) is_final: Option<Spanned<bool>>,
     /// Drop matching messages: no later rule sees them (rsyslog's `stop`).
     pub(crate) discard: Option<Spanned<bool>>,
+    /// Rewrite steps for the rules after this one: values set from templates.
+    pub(crate) set: Option<Spanned<BTreeMap<String, String>>>,
+    /// Values removed.
+    pub(crate) remove: Option<Spanned<OneOrMany>>,
+    /// Parsed fields dropped, by name pattern.
+    pub(crate) drop_fields: Option<Spanned<OneOrMany>>,
+    /// Values masked (`[[rule.mask]]`).
+    pub(crate) mask: Option<Vec<Spanned<RawMask>>>,
+}
+
+/// `[[rule.mask]]`: one value masked one way.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMask {
+    /// `msg`, `host`, … or `fields.NAME`.
+    pub(crate) field: Spanned<String>,
+    /// Keep this many leading bits of IPv4 addresses.
+    pub(crate) ipv4: Option<Spanned<i64>>,
+    /// Keep this many leading bits of IPv6 addresses.
+    pub(crate) ipv6: Option<Spanned<i64>>,
+    /// Card numbers: all but the last four digits.
+    pub(crate) card: Option<Spanned<bool>>,
+    /// Replace each match of this regex …
+    pub(crate) regex: Option<Spanned<String>>,
+    /// … with this (`$1`, `$name`; default `***`).
+    pub(crate) with: Option<Spanned<String>>,
 }
 
 /// A string or a list of strings.

@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::check::Check;
 use super::raw::RawRule;
 use super::settings::{InputSettings, OutputSettings};
+use crate::rewrite::{Mask, MaskKind, Rewrite, Target};
 use crate::route::{Cmp, FieldCheck, FieldRef, FieldTest, Header, Rule, Selector};
 
 pub(super) fn build_rule(
@@ -17,6 +18,7 @@ pub(super) fn build_rule(
     rule: &Spanned<RawRule>,
     outputs: &[OutputSettings],
     inputs: &BTreeMap<String, InputSettings>,
+    templates: &BTreeMap<String, std::sync::Arc<crate::render::line_template::LineTemplate>>,
 ) -> Option<Rule> {
     let raw = rule.get_ref();
     let errors_before = check.errors.len();
@@ -42,7 +44,15 @@ pub(super) fn build_rule(
             }
         });
     let fields = field_tests(check, raw);
+    let rewrite = rewrite_steps(check, raw, templates);
     let discard = raw.discard.as_ref().is_some_and(|d| *d.get_ref());
+    if let (true, Some(_)) = (discard, &rewrite) {
+        check.err(
+            rule.span(),
+            "a rule with `discard = true` drops the message, so its rewrite steps have no effect",
+            "put the steps in a rule of their own, before the rules whose outputs should see the change",
+        );
+    }
     let names = match (&raw.output, discard) {
         (Some(out), true) => {
             check.err(
@@ -54,6 +64,8 @@ pub(super) fn build_rule(
         }
         (None, true) => Vec::new(),
         (Some(out), false) => out.get_ref().clone_vec(),
+        // A rule of rewrite steps alone changes what the rules after it see.
+        (None, false) if rewrite.is_some() => Vec::new(),
         (None, false) => {
             check.err(
                 rule.span(),
@@ -132,7 +144,122 @@ pub(super) fn build_rule(
         outputs: indexes,
         // A discard rule is a final rule with no outputs: nothing after it sees the message.
         is_final: discard || raw.is_final.as_ref().is_some_and(|f| *f.get_ref()),
+        rewrite: rewrite.map(std::sync::Arc::new),
     })
+}
+
+/// The rule's rewrite steps (`set`, `remove`, `drop_fields`, `[[rule.mask]]`), if any.
+fn rewrite_steps(
+    check: &mut Check<'_>,
+    raw: &RawRule,
+    templates: &BTreeMap<String, std::sync::Arc<crate::render::line_template::LineTemplate>>,
+) -> Option<Rewrite> {
+    const TARGETS: &str =
+        "name host, tag, procid, msgid, msg, facility, severity, or fields.NAME (nested by dots)";
+    let mut r = Rewrite::default();
+    if let Some(set) = &raw.set {
+        for (name, text) in set.get_ref() {
+            let Some(target) = Target::from_name(name) else {
+                check.err(
+                    set.span(),
+                    format!("`set.\"{name}\"`: not a value a rule can set"),
+                    TARGETS,
+                );
+                continue;
+            };
+            let template = match templates.get(text) {
+                Some(t) => Some(t.clone()),
+                None => match crate::render::line_template::LineTemplate::parse_value(text) {
+                    Ok(t) => Some(std::sync::Arc::new(t)),
+                    Err(e) => {
+                        check.err(set.span(), format!("`set.\"{name}\"`: {e}"), "a value is a template: text with fields in braces, such as \"{fields.user}\" or \"prod\"");
+                        None
+                    }
+                },
+            };
+            if let Some(t) = template {
+                r.set.push((target, t));
+            }
+        }
+    }
+    if let Some(remove) = &raw.remove {
+        for name in remove.get_ref().clone_vec() {
+            match Target::from_name(&name) {
+                Some(Target::Facility | Target::Severity) | None => check.err(
+                    remove.span(),
+                    format!("`remove`: `{name}` is not a value a rule can remove"),
+                    "name host, tag, procid, msgid, msg, or fields.NAME",
+                ),
+                Some(t) => r.remove.push(t),
+            }
+        }
+    }
+    if let Some(d) = &raw.drop_fields {
+        r.drop_fields = d.get_ref().clone_vec();
+    }
+    for m in raw.mask.iter().flatten() {
+        let raw = m.get_ref();
+        let target = match Target::from_name(raw.field.get_ref()) {
+            Some(Target::Facility | Target::Severity) | None => {
+                check.err(
+                    raw.field.span(),
+                    format!("`field = \"{}\"` cannot be masked", raw.field.get_ref()),
+                    "name host, tag, procid, msgid, msg, or fields.NAME",
+                );
+                continue;
+            }
+            Some(t) => t,
+        };
+        let ways = [
+            raw.ipv4.is_some(),
+            raw.ipv6.is_some(),
+            raw.card.is_some(),
+            raw.regex.is_some(),
+        ]
+        .iter()
+        .filter(|w| **w)
+        .count();
+        if ways != 1 {
+            check.err(m.span(), "a [[rule.mask]] masks one way", "give exactly one of ipv4 = BITS, ipv6 = BITS, card = true, regex = \"...\" (add one [[rule.mask]] per way)");
+            continue;
+        }
+        let kind = if let Some(b) = &raw.ipv4 {
+            check
+                .range(&raw.ipv4, "ipv4", 0, 32)
+                .map(|_| MaskKind::Ipv4(*b.get_ref() as u8))
+        } else if let Some(b) = &raw.ipv6 {
+            check
+                .range(&raw.ipv6, "ipv6", 0, 128)
+                .map(|_| MaskKind::Ipv6(*b.get_ref() as u8))
+        } else if raw.card.as_ref().is_some_and(|c| *c.get_ref()) {
+            Some(MaskKind::Card)
+        } else if let Some(re) = &raw.regex {
+            match regex::bytes::Regex::new(re.get_ref()) {
+                Ok(rx) => Some(MaskKind::Regex(
+                    rx,
+                    raw.with
+                        .as_ref()
+                        .map_or_else(|| "***".to_string(), |w| w.get_ref().clone()),
+                )),
+                Err(e) => {
+                    check.err(
+                        re.span(),
+                        format!("`regex` is not a valid regex: {e}"),
+                        "see https://docs.rs/regex for the syntax",
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            r.mask.push(Mask { target, kind });
+        }
+    }
+    let empty =
+        r.set.is_empty() && r.remove.is_empty() && r.drop_fields.is_empty() && r.mask.is_empty();
+    (!empty).then_some(r)
 }
 
 /// How a field is named in a rule: `fields.NAME`, nested by dots (`fields.req.path`).

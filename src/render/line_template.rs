@@ -104,6 +104,18 @@ const NAMES: &str = "host, tag, procid, msgid, facility, severity, pri, msg, inp
 impl LineTemplate {
     /// Parses a template; every mistake is refused with what to write instead.
     pub fn parse(text: &str) -> Result<LineTemplate, TemplateError> {
+        let t = LineTemplate::parse_value(text)?;
+        if !t.parts.iter().any(|p| matches!(p, Part::Field { .. })) {
+            return Err(TemplateError(
+                "the template has no field: every line would be the same; add {msg} or another field".into(),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Parses the template of one value (a rule's `set`): like [`LineTemplate::parse`], but
+    /// a constant (`"prod"`) is fine.
+    pub fn parse_value(text: &str) -> Result<LineTemplate, TemplateError> {
         let body = text.strip_suffix('\n').unwrap_or(text);
         if let Some(c) = body.chars().find(|c| c.is_control()) {
             return Err(TemplateError(format!(
@@ -142,12 +154,6 @@ impl LineTemplate {
         literal.extend_from_slice(rest.as_bytes());
         if !literal.is_empty() {
             parts.push(Part::Literal(literal));
-        }
-        if !parts.iter().any(|p| matches!(p, Part::Field { .. })) {
-            return Err(TemplateError(
-                "the template has no field: every line would be the same; add {msg} or another field"
-                    .into(),
-            ));
         }
         Ok(LineTemplate {
             text: text.to_string(),

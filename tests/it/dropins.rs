@@ -163,10 +163,9 @@ fn check_config_names_the_drop_ins_and_what_is_not_translated() {
     );
 }
 
-#[test]
-fn a_drop_in_added_later_is_taken_by_a_reload() {
-    let d = Daemon::start_with(CONFIG, |dir| drop_ins(dir, &[]));
-    let pid = d.pid();
+/// Adds haproxy's drop-in, reloads, sends `text` to its socket once bound, and returns
+/// haproxy.log once it holds the line.
+fn add_haproxy_and_reload(d: &Daemon, text: &str) -> String {
     drop_ins(d.dir.path(), &[("49-haproxy.conf", HAPROXY)]);
     d.signal(libc::SIGHUP);
     let sock = d.path("haproxy/dev/log");
@@ -175,14 +174,15 @@ fn a_drop_in_added_later_is_taken_by_a_reload() {
         || sock.exists(),
         || d.log(),
     );
-    logger(&[
-        "-u",
-        sock.to_str().unwrap(),
-        "-t",
-        "haproxy",
-        "after the reload",
-    ]);
-    let haproxy = d.wait_lines(&d.path("haproxy.log"), 1);
+    logger(&["-u", sock.to_str().unwrap(), "-t", "haproxy", text]);
+    d.wait_lines(&d.path("haproxy.log"), 1)
+}
+
+#[test]
+fn a_drop_in_added_later_is_taken_by_a_reload() {
+    let d = Daemon::start_with(CONFIG, |dir| drop_ins(dir, &[]));
+    let pid = d.pid();
+    let haproxy = add_haproxy_and_reload(&d, "after the reload");
     assert!(haproxy.contains("haproxy: after the reload"), "{haproxy}");
     assert_eq!(d.pid(), pid);
 }
@@ -203,22 +203,7 @@ fn under_privilege_separation_the_parent_binds_a_socket_a_reload_adds() {
                 .unwrap();
         }
     });
-    drop_ins(d.dir.path(), &[("49-haproxy.conf", HAPROXY)]);
-    d.signal(libc::SIGHUP);
-    let sock = d.path("haproxy/dev/log");
-    wait_until(
-        "the reload to bind haproxy's socket",
-        || sock.exists(),
-        || d.log(),
-    );
-    logger(&[
-        "-u",
-        sock.to_str().unwrap(),
-        "-t",
-        "haproxy",
-        "bound by the parent",
-    ]);
-    let haproxy = d.wait_lines(&d.path("haproxy.log"), 1);
+    let haproxy = add_haproxy_and_reload(&d, "bound by the parent");
     assert!(
         haproxy.contains("haproxy: bound by the parent"),
         "{haproxy}"
@@ -254,7 +239,7 @@ fn import_rsyslog_translates_and_checks_a_whole_configuration() {
     let report = String::from_utf8(out.stderr).unwrap();
     // The drop-ins' rules come where rsyslog includes them: before the default rules.
     let haproxy = toml
-        .find("field_match = { \"tag\" = \"^haproxy\" }")
+        .find("field_match = { \"programname\" = \"^haproxy\" }")
         .expect(&toml);
     let syslog = toml
         .find("selector = \"*.*;auth,authpriv.none\"")

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::parse::{self, param, Action, Cond, Kind, Op, Stmt};
-use super::translate::{bre_to_ere, convert_template};
+use super::translate::{bre_to_ere, convert_template, host_port};
 use crate::message::{Event, Facility, Message, Severity, Source};
 use crate::parse::{parse as parse_line, ParseContext};
 use crate::route::{Router, Selector};
@@ -92,7 +92,8 @@ fn statements(
 struct Props<'a> {
     facility: Facility,
     severity: Severity,
-    msg: &'a str,
+    /// As rsyslog's `$msg`: after the space that follows the tag.
+    msg: String,
     programname: &'a str,
     hostname: &'a str,
     syslogtag: String,
@@ -101,11 +102,12 @@ struct Props<'a> {
 impl Props<'_> {
     fn get(&self, prop: &str) -> Option<&str> {
         Some(match prop {
-            "msg" | "rawmsg" => self.msg,
-            "programname" | "app-name" => self.programname,
+            "msg" | "rawmsg" => &self.msg,
+            "programname" => self.programname.split('/').next().unwrap_or(""),
+            "app-name" => self.programname,
             "hostname" | "source" => self.hostname,
             "syslogtag" => &self.syslogtag,
-            "fromhost-ip" => "",
+            "fromhost-ip" => "127.0.0.1",
             _ => return None,
         })
     }
@@ -175,10 +177,8 @@ fn run(
 ) -> bool {
     for s in stmts {
         match &s.kind {
-            Kind::Rule { filter, body } => {
-                if holds(filter, p) && !run(body, p, templates, out) {
-                    return false;
-                }
+            Kind::Rule { filter, body } if holds(filter, p) && !run(body, p, templates, out) => {
+                return false;
             }
             Kind::Action(a) => {
                 if let Some(d) = destination(a, templates) {
@@ -243,17 +243,7 @@ fn destination(a: &Action, templates: &[(String, String)]) -> Option<String> {
                 Some(r) => r.split_once(')').map_or(r, |(_, r)| r),
                 None => rest,
             };
-            let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-                match v6.split_once(']') {
-                    Some((h, p)) => (h, p.strip_prefix(':').unwrap_or("514")),
-                    None => (v6, "514"),
-                }
-            } else {
-                match rest.rsplit_once(':') {
-                    Some((h, p)) if !h.contains(':') => (h, p),
-                    _ => (rest, "514"),
-                }
-            };
+            let (host, port) = host_port(rest);
             Some(forward(proto, host, port))
         }
         Action::Object(params) => match param(params, "type")?.to_ascii_lowercase().as_str() {
@@ -327,15 +317,16 @@ pub fn compare(
             .collect();
         let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
         let programname = text(ev.msg.appname);
-        let syslogtag = match ev.msg.procid {
-            Some(pid) => format!("{programname}[{}]:", String::from_utf8_lossy(pid)),
-            None => format!("{programname}:"),
-        };
         let (msg_text, hostname) = (text(Some(ev.msg.msg)), text(Some(ev.host())));
+        let syslogtag = match (ev.msg.appname, ev.msg.procid) {
+            (None, _) => msg_text.split(' ').next().unwrap_or("").to_string(),
+            (Some(_), Some(pid)) => format!("{programname}[{}]:", String::from_utf8_lossy(pid)),
+            (Some(_), None) => format!("{programname}:"),
+        };
         let props = Props {
             facility: ev.msg.facility,
             severity: ev.msg.severity,
-            msg: &msg_text,
+            msg: format!(" {msg_text}"),
             programname: &programname,
             hostname: &hostname,
             syslogtag,

@@ -136,8 +136,8 @@ impl<'a> Reader<'a> {
             self.pos += rest.len() - trimmed.len();
             if trimmed.starts_with('#') {
                 self.skip_line();
-            } else if trimmed.starts_with("/*") {
-                match trimmed[2..].find("*/") {
+            } else if let Some(comment) = trimmed.strip_prefix("/*") {
+                match comment.find("*/") {
                     Some(end) => self.pos += end + 4,
                     None => self.pos = self.text.len(),
                 }
@@ -250,27 +250,51 @@ impl<'a> Reader<'a> {
         if c == '~' {
             return self.one_statement(line);
         }
-        // A legacy selector line: SELECTOR ACTION (or a block).
-        let rest = self.rest();
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        let selector = &rest[..end];
+        // A legacy selector line: SELECTOR ACTION (or a block); a selector may go on on the
+        // next line after a `\`.
+        let mut joined = String::new();
+        loop {
+            let rest = self.rest();
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let part = &rest[..end];
+            match part.strip_suffix('\\') {
+                Some(p)
+                    if rest[end..]
+                        .trim_start_matches([' ', '\t'])
+                        .starts_with('\n') =>
+                {
+                    joined.push_str(p);
+                    self.pos += end;
+                    self.skip_space();
+                }
+                _ => {
+                    joined.push_str(part);
+                    self.pos += end;
+                    break;
+                }
+            }
+        }
+        let selector = joined.as_str();
         let looks_like_selector = selector.contains('.')
             && selector
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || ",;.=!*_".contains(c));
         if !looks_like_selector {
-            let text = self.take_line();
+            let text = format!("{selector} {}", self.take_line());
             return Stmt {
                 line,
-                kind: Kind::Unsupported(format!("`{text}` is not a statement logwell reads")),
+                kind: Kind::Unsupported(format!(
+                    "`{}` is not a statement logwell reads",
+                    text.trim()
+                )),
             };
         }
-        self.pos += end;
+        let selector = selector.to_string();
         let body = self.body(line);
         Stmt {
             line,
             kind: Kind::Rule {
-                filter: Cond::Selector(selector.to_string()),
+                filter: Cond::Selector(selector),
                 body,
             },
         }
@@ -293,7 +317,7 @@ impl<'a> Reader<'a> {
             let (op, rest) = rest.split_once(',')?;
             let rest = rest.trim_start();
             let rest = rest.strip_prefix('"')?;
-            let (value, used) = quoted_body(rest, '"')?;
+            let (value, used) = legacy_quoted(rest)?;
             Some((prop.trim(), op.trim(), value, rest.len() - used))
         })();
         let Some((prop, op, value, left)) = parsed else {
@@ -312,6 +336,10 @@ impl<'a> Reader<'a> {
             None => (false, op),
         };
         let filter = match property_op(op_name) {
+            // rsyslog refuses these in a property filter (RainerScript has them).
+            Some(Op::ContainsI | Op::StartsWithI | Op::EndsWith) => Cond::Unsupported(format!(
+                "the operation `{op}`, which rsyslog refuses in a property filter (it has it in `if`)"
+            )),
             Some(op) => Cond::Cmp {
                 prop: prop.to_ascii_lowercase(),
                 op,
@@ -408,10 +436,20 @@ impl<'a> Reader<'a> {
         }
         if !w.is_empty() && OBJECTS.contains(&w) && rest[w.len()..].trim_start().starts_with('(') {
             return match self.object_params() {
-                Ok((name, params)) => Stmt {
-                    line,
-                    kind: Kind::Object { name, params },
-                },
+                Ok((name, params)) => {
+                    // A `list` template's body: its parts, not translated (the object says so).
+                    let save = self.pos;
+                    self.skip_space();
+                    if name == "template" && self.peek() == Some('{') {
+                        self.skip_block();
+                    } else {
+                        self.pos = save;
+                    }
+                    Stmt {
+                        line,
+                        kind: Kind::Object { name, params },
+                    }
+                }
                 Err(e) => Stmt {
                     line,
                     kind: Kind::Unsupported(e),
@@ -484,6 +522,29 @@ impl<'a> Reader<'a> {
         Stmt {
             line,
             kind: Kind::Rule { filter, body },
+        }
+    }
+
+    /// Skips a `{ … }` block (nested ones too), from its `{`.
+    fn skip_block(&mut self) {
+        let mut depth = 0usize;
+        while let Some(c) = self.peek() {
+            self.pos += c.len_utf8();
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return;
+                    }
+                }
+                '"' | '\'' => {
+                    if let Some((_, used)) = quoted_body(self.rest(), c) {
+                        self.pos += used;
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
@@ -629,6 +690,22 @@ fn quoted_body(s: &str, quote: char) -> Option<(String, usize)> {
             }
         } else {
             out.push(c);
+        }
+    }
+    None
+}
+
+/// A property filter's quoted value (after its opening quote), as rsyslog reads it: a
+/// backslash takes the next character as it is (`\+` is `+`, `\"` is `"`). The text and the
+/// bytes used, closing quote included.
+fn legacy_quoted(s: &str) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, i + 1)),
+            '\\' => out.push(chars.next()?.1),
+            c => out.push(c),
         }
     }
     None

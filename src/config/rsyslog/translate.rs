@@ -111,6 +111,19 @@ pub fn translate(
         file: PathBuf::new(),
         depth: 0,
     };
+    // rsyslog's umask is the process's: it applies to the files declared before it too.
+    for (_, text) in files {
+        for stmt in parse::parse(text) {
+            if let Kind::Directive { name, value } = &stmt.kind {
+                if name.eq_ignore_ascii_case("umask") {
+                    let first = value.split_whitespace().next().unwrap_or("");
+                    if let Ok(m) = u32::from_str_radix(first, 8) {
+                        t.defaults.umask = Some(m & 0o777);
+                    }
+                }
+            }
+        }
+    }
     for (path, text) in files {
         t.file_of(path, text, include);
     }
@@ -126,6 +139,10 @@ struct FileDefaults {
     dir_mode: Option<String>,
     reduce_repeats: bool,
     template: Option<String>,
+    /// `$Umask`: rsyslog takes these bits away from the modes it creates files with.
+    umask: Option<u32>,
+    /// `$UDPServerAddress`: the address of every later `$UDPServerRun`.
+    udp_address: Option<String>,
 }
 
 /// A translated template: a line template's text, or a path template's.
@@ -254,10 +271,16 @@ impl Translator<'_> {
             Kind::Directive { name, value } => self.directive(line, name, value, include),
             Kind::Object { name, params } => self.object(line, name, params, include),
             Kind::Rule { .. } => self.rule(&[Conj::all()], stmt),
-            Kind::Action(_) => self.note(
-                line,
-                NoteKind::NotTranslated,
-                "an action without a filter before it".into(),
+            // An action with no filter runs for every message.
+            Kind::Action(_) => self.rule(
+                &[Conj::all()],
+                &Stmt {
+                    line,
+                    kind: Kind::Rule {
+                        filter: Cond::Selector("*.*".into()),
+                        body: vec![stmt.clone()],
+                    },
+                },
             ),
             Kind::Stop => self.note(
                 line,
@@ -310,12 +333,10 @@ impl Translator<'_> {
             "filegroup" => self.defaults.group = Some(first.to_string()),
             "filecreatemode" => self.defaults.mode = Some(first.to_string()),
             "dircreatemode" => self.defaults.dir_mode = Some(first.to_string()),
-            "umask" if first == "0022" => {}
-            "umask" => self.note(
-                line,
-                NoteKind::Differs,
-                format!("`$Umask {first}`: logwell creates files with their `mode` exactly, whatever the umask"),
-            ),
+            "umask" => match u32::from_str_radix(first, 8) {
+                Ok(m) => self.defaults.umask = Some(m & 0o777),
+                Err(_) => self.note(line, NoteKind::NotTranslated, format!("`$Umask {first}` is not an octal mode")),
+            },
             "repeatedmsgreduction" => {
                 self.defaults.reduce_repeats = first.eq_ignore_ascii_case("on")
             }
@@ -325,10 +346,10 @@ impl Translator<'_> {
             "escapecontrolcharactersonreceive" if !first.eq_ignore_ascii_case("off") => {}
             "addunixlistensocket" => self.unix_socket(line, first),
             "udpserverrun" | "inputudpserverrun" => {
-                let addr = self.imfile_take("udpserveraddress");
+                let addr = self.defaults.udp_address.clone();
                 self.network_input(line, "udp", first, addr.as_deref())
             }
-            "udpserveraddress" => self.imfile.push(("udpserveraddress".into(), first.into())),
+            "udpserveraddress" => self.defaults.udp_address = Some(first.to_string()),
             "inputtcpserverrun" => self.network_input(line, "tcp", first, None),
             "inputfilename" | "inputfiletag" | "inputfilestatefile" | "inputfileseverity"
             | "inputfilefacility" => {
@@ -364,11 +385,6 @@ impl Translator<'_> {
                 format!("`${name}` has no logwell equivalent that this translation knows"),
             ),
         }
-    }
-
-    fn imfile_take(&mut self, key: &str) -> Option<String> {
-        let at = self.imfile.iter().position(|(k, _)| k == key)?;
-        Some(self.imfile.remove(at).1)
     }
 
     fn include(
@@ -763,6 +779,9 @@ impl Translator<'_> {
         let Kind::Rule { filter, body } = &stmt.kind else {
             return;
         };
+        if let Some(why) = never_matches_msg(filter) {
+            self.note(stmt.line, NoteKind::Differs, why);
+        }
         let conjs = match dnf(filter, false) {
             Ok(inner) => {
                 let mut out = Vec::new();
@@ -1050,6 +1069,14 @@ impl Translator<'_> {
                 }
             },
         };
+        if path.starts_with("/dev/") {
+            self.note(
+                line,
+                NoteKind::NotTranslated,
+                format!("writing to the device {path}: logwell writes files it can rotate (the console: a `users` output reaches logged-in terminals)"),
+            );
+            return None;
+        }
         if let Some(name) = self.opts.existing_files.get(Path::new(&path)) {
             if template.is_some() {
                 self.note(
@@ -1084,7 +1111,14 @@ impl Translator<'_> {
         let p = |k: &str| param(params, k).map(str::to_string);
         let owner = p("fileowner").or_else(|| self.defaults.owner.clone());
         let group = p("filegroup").or_else(|| self.defaults.group.clone());
-        let mode = p("filecreatemode").or_else(|| self.defaults.mode.clone());
+        let umask = self.defaults.umask.unwrap_or(0o022);
+        let masked = |m: String| match u32::from_str_radix(&m, 8) {
+            Ok(bits) => format!("{:04o}", bits & !umask),
+            Err(_) => m,
+        };
+        let mode = p("filecreatemode")
+            .or_else(|| self.defaults.mode.clone())
+            .map(masked);
         // logwell's defaults are Debian's: root, adm, 0640.
         if let Some(o) = owner.filter(|o| o != "root") {
             keys.push(("owner".into(), q(&o)));
@@ -1096,7 +1130,10 @@ impl Translator<'_> {
             keys.push(("mode".into(), q(&m)));
         }
         if path.contains('{') {
-            if let Some(d) = p("dircreatemode").or_else(|| self.defaults.dir_mode.clone()) {
+            if let Some(d) = p("dircreatemode")
+                .or_else(|| self.defaults.dir_mode.clone())
+                .map(masked)
+            {
                 keys.push(("dir_mode".into(), q(&d)));
             }
         }
@@ -1111,13 +1148,25 @@ impl Translator<'_> {
         {
             keys.push(("rotation".into(), "{ rotated_by = \"logrotate\" }".into()));
         }
+        Some(self.declare_output(line, key, name, keys))
+    }
+
+    /// Declares `[output.NAME]` with `keys`, remembered under `key` so an action doing the
+    /// same reuses it; returns the name.
+    fn declare_output(
+        &mut self,
+        line: usize,
+        key: String,
+        name: String,
+        keys: Vec<(String, String)>,
+    ) -> String {
         self.output_keys.insert(key, name.clone());
         self.outputs.push(Section {
             header: format!("[output.{name}]"),
             origin: self.origin(line),
             keys,
         });
-        Some(name)
+        name
     }
 
     fn forward_legacy(
@@ -1155,17 +1204,7 @@ impl Translator<'_> {
             }
             rest = r;
         }
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            match v6.split_once(']') {
-                Some((h, p)) => (h, p.strip_prefix(':').unwrap_or("514")),
-                None => (v6, "514"),
-            }
-        } else {
-            match rest.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') => (h, p),
-                _ => (rest, "514"),
-            }
-        };
+        let (host, port) = host_port(rest);
         self.forward(line, protocol, host, port, octet, template)
     }
 
@@ -1214,13 +1253,7 @@ impl Translator<'_> {
             NoteKind::Differs,
             format!("forwarding to {target} goes through a queue in memory, then on disk in the state directory, where rsyslog's action had none by default"),
         );
-        self.output_keys.insert(key, name.clone());
-        self.outputs.push(Section {
-            header: format!("[output.{name}]"),
-            origin: self.origin(line),
-            keys,
-        });
-        Some(name)
+        Some(self.declare_output(line, key, name, keys))
     }
 
     fn users_output(&mut self, line: usize, users: &str) -> Option<String> {
@@ -1242,13 +1275,8 @@ impl Translator<'_> {
                 list.iter().map(|u| q(u)).collect::<Vec<_>>().join(", ")
             )
         };
-        self.output_keys.insert(key, name.clone());
-        self.outputs.push(Section {
-            header: format!("[output.{name}]"),
-            origin: self.origin(line),
-            keys: vec![("type".into(), q("users")), ("users".into(), value)],
-        });
-        Some(name)
+        let keys = vec![("type".into(), q("users")), ("users".into(), value)];
+        Some(self.declare_output(line, key, name, keys))
     }
 
     fn finish(mut self) -> Translation {
@@ -1303,6 +1331,44 @@ impl Translator<'_> {
                     .filter(|t| t.declared.is_some())
                     .count(),
             inputs,
+        }
+    }
+}
+
+/// Says so when a comparison of `$msg` can never match, as under rsyslog, whose `$msg`
+/// starts with the space after the tag.
+fn never_matches_msg(c: &Cond) -> Option<String> {
+    match c {
+        Cond::Cmp {
+            prop, op, value, ..
+        } if prop == "msg" => {
+            let anchored = match op {
+                Op::StartsWith | Op::StartsWithI | Op::IsEqual => !value.starts_with(' '),
+                Op::Regex | Op::EreRegex => {
+                    value.starts_with('^') && !value[1..].starts_with([' ', '\\', '[', '('])
+                }
+                _ => false,
+            };
+            anchored.then(|| format!("`$msg` compared from its start with `{value}` never matches, here as under rsyslog: rsyslog's msg starts with the space after the tag; write \" {}\" to match the text", value.trim_start_matches('^')))
+        }
+        Cond::And(a, b) | Cond::Or(a, b) => never_matches_msg(a).or_else(|| never_matches_msg(b)),
+        Cond::Not(a) => never_matches_msg(a),
+        _ => None,
+    }
+}
+
+/// The host and port of a legacy forwarding target (`host:port`, `[v6]:port`, `host`; 514
+/// when none is given).
+pub(super) fn host_port(target: &str) -> (&str, &str) {
+    if let Some(v6) = target.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':').unwrap_or("514")),
+            None => (v6, "514"),
+        }
+    } else {
+        match target.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, p),
+            _ => (target, "514"),
         }
     }
 }
@@ -1435,11 +1501,22 @@ fn severity_parts(facs: &str, mask: u8) -> Vec<String> {
 /// the rest.
 fn atom(prop: &str, op: Op, value: &str, negate: bool) -> Result<Conj, String> {
     let field = match prop {
-        "msg" | "rawmsg" => "msg".to_string(),
-        "programname" | "app-name" => "tag".into(),
+        // rsyslog's `$msg` starts with the space after the tag: `contains` and `endswith` of
+        // a text that does not start with one read logwell's `msg` the same way; the rest
+        // read `rsyslog_msg`, the text after that space, so `startswith "x"` never matches,
+        // as under rsyslog.
+        "msg" | "rawmsg"
+            if matches!(op, Op::Contains | Op::ContainsI | Op::EndsWith)
+                && !value.starts_with(' ') =>
+        {
+            "msg".to_string()
+        }
+        "msg" | "rawmsg" => "rsyslog_msg".to_string(),
+        "programname" => "programname".into(),
+        "app-name" => "tag".into(),
         "hostname" | "source" => "host".into(),
         "syslogtag" => "syslogtag".into(),
-        "fromhost-ip" => "peer".into(),
+        "fromhost-ip" => "fromhost_ip".into(),
         "procid" => "procid".into(),
         "msgid" => "msgid".into(),
         "syslogfacility"
@@ -1600,8 +1677,10 @@ pub(super) fn convert_template(text: &str, path: bool) -> Result<String, String>
             }
         };
         let piece = match (prop.as_str(), path) {
-            ("msg", false) if options.contains("sp-if-no-1st-sp") => " ".to_string(),
-            ("msg" | "rawmsg", false) => "{msg}".into(),
+            // rsyslog's msg starts with the space after the tag, so `sp-if-no-1st-sp` adds
+            // nothing, and the text comes with its space.
+            ("msg", false) if options.contains("sp-if-no-1st-sp") => String::new(),
+            ("msg" | "rawmsg", false) => " {msg}".into(),
             ("hostname" | "source", _) => "{host}".into(),
             ("programname" | "app-name", _) => "{tag}".into(),
             ("syslogtag", false) => "{syslogtag}".into(),
@@ -1687,7 +1766,7 @@ mod tests {
             t.toml,
             "[input.rsyslog-t-socket]\n# t.conf:1\ntype = \"unix_datagram\"\npath = \"/var/lib/haproxy/dev/log\"\n\n\
              [output.rsyslog-haproxy]\n# t.conf:3\ntype = \"file\"\npath = \"/var/log/haproxy.log\"\nrotation = { rotated_by = \"logrotate\" }\n\n\
-             [[rule]]\n# t.conf:2\nfield_match = { \"tag\" = \"^haproxy\" }\noutput = [\"rsyslog-haproxy\"]\nfinal = true\n\n"
+             [[rule]]\n# t.conf:2\nfield_match = { \"programname\" = \"^haproxy\" }\noutput = [\"rsyslog-haproxy\"]\nfinal = true\n\n"
         );
     }
 
@@ -1761,7 +1840,7 @@ mod tests {
         );
         assert!(
             t.toml
-                .contains("text = \"{time:rfc3339} {host} {syslogtag}{msg}\""),
+                .contains("text = \"{time:rfc3339} {host} {syslogtag} {msg}\""),
             "{}",
             t.toml
         );
