@@ -96,6 +96,7 @@ pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
             "dir_mode",
             "reduce_repeats",
             "template",
+            "json_fields",
         ],
         hint: "it applies to file outputs; remove it",
         other_hints: &[],
@@ -103,7 +104,13 @@ pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
     },
     OutputType {
         name: "users",
-        keys: &["users", "utmp", "write_timeout_ms", "template"],
+        keys: &[
+            "users",
+            "utmp",
+            "write_timeout_ms",
+            "template",
+            "json_fields",
+        ],
         hint: "it applies to users outputs (type = \"users\"); remove it",
         other_hints: &[],
         refuses_only: None,
@@ -127,6 +134,7 @@ pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
             "fingerprints",
             "queue",
             "template",
+            "json_fields",
         ],
         hint: "it applies to forward outputs (type = \"forward\"); remove it",
         other_hints: &[("users", USERS_HINT), ("utmp", USERS_HINT)],
@@ -155,6 +163,7 @@ pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
             "sasl_password",
             "queue",
             "template",
+            "json_fields",
         ],
         hint: "it applies to kafka outputs (type = \"kafka\"); remove it",
         other_hints: &[
@@ -254,6 +263,7 @@ mod tests {
                 "retention",
                 "follow",
                 "template",
+                "json_fields",
                 "rsyslog"
             ]
         );

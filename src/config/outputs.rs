@@ -376,11 +376,94 @@ pub(super) fn named_template(
 const TEMPLATE_HINT: &str = "write text with fields in braces, such as \"{time} {host} {tag}: {fields.user:-} {msg}\" (logwell.toml(5), TEMPLATES)";
 
 /// An output's `template`: inline text (it has a `{`), or the name of a `[template.NAME]`.
+/// `json_fields = ["time", "host", "message=msg", "fields.user"]`: a line template writing
+/// one JSON object with these members, in this order. A member is `NAME=SOURCE`, or a source
+/// alone, named after it (`fields.req.ip` is `ip`, `sd.origin.ip` is `ip`). Times are RFC
+/// 3339 strings; an absent value is `null`.
+fn json_fields_template(
+    check: &mut Check<'_>,
+    raw: &RawOutput,
+    fields: &toml::Spanned<Vec<String>>,
+) -> Option<Arc<LineTemplate>> {
+    if let Some(t) = &raw.template {
+        check.err(
+            t.span(),
+            "`template` and `json_fields` both say what a line is",
+            "keep one: json_fields for a JSON object, template for any other line",
+        );
+        return None;
+    }
+    if let Some(f) = raw.format.as_ref().filter(|f| f.get_ref() != "json") {
+        check.err(
+            f.span(),
+            format!(
+                "`json_fields` writes JSON, but `format = \"{}\"`",
+                f.get_ref()
+            ),
+            "remove `format`, or set it to \"json\"",
+        );
+        return None;
+    }
+    let mut text = String::from("{{");
+    let mut names = Vec::new();
+    for (i, entry) in fields.get_ref().iter().enumerate() {
+        let (name, source) = match entry.split_once('=') {
+            Some((n, s)) => (n.trim().to_string(), s.trim()),
+            None => {
+                let s = entry.trim();
+                (s.rsplit('.').next().unwrap_or(s).to_string(), s)
+            }
+        };
+        if name.is_empty() || source.is_empty() || source.contains(['{', '}', ':']) {
+            check.err(
+                fields.span(),
+                format!("`{entry}` is not a member"),
+                "write a source (host, msg, time, fields.user, sd.origin.ip, ...) or NAME=SOURCE (\"message=msg\")",
+            );
+            return None;
+        }
+        if names.contains(&name) {
+            check.err(
+                fields.span(),
+                format!("`json_fields` names `{name}` twice"),
+                "rename one: \"NAME=SOURCE\"",
+            );
+            return None;
+        }
+        if i > 0 {
+            text.push(',');
+        }
+        let key = serde_json::to_string(&name).unwrap_or_default();
+        text.push_str(&key.replace('{', "{{").replace('}', "}}"));
+        text.push(':');
+        match source {
+            "time" | "recv" => text.push_str(&format!("\"{{{source}:rfc3339}}\"")),
+            _ => text.push_str(&format!("{{{source}:json}}")),
+        }
+        names.push(name);
+    }
+    text.push_str("}}");
+    match LineTemplate::parse(&text) {
+        Ok(t) => Some(Arc::new(t)),
+        Err(e) => {
+            check.err(
+                fields.span(),
+                format!("`json_fields`: {e}"),
+                "sources are those of templates: host, tag, procid, msgid, facility, severity, pri, msg, input, peer, tls_peer, time, recv, sd.ID.PARAM, fields.NAME",
+            );
+            None
+        }
+    }
+}
+
 pub(super) fn output_template(
     check: &mut Check<'_>,
     raw: &RawOutput,
     named: &BTreeMap<String, Arc<LineTemplate>>,
 ) -> Option<Arc<LineTemplate>> {
+    if let Some(fields) = &raw.json_fields {
+        return json_fields_template(check, raw, fields);
+    }
     let t = raw.template.as_ref()?;
     let text = t.get_ref();
     if text.contains('{') {

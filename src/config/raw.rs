@@ -242,6 +242,8 @@ pub(crate) struct RawOutput {
     pub(crate) format: Option<Spanned<String>>,
     /// A line template: its text (with `{fields}`), or the name of a `[template.NAME]`.
     pub(crate) template: Option<Spanned<String>>,
+    /// The JSON object each line is: `"SOURCE"` or `"NAME=SOURCE"` per member.
+    pub(crate) json_fields: Option<Spanned<Vec<String>>>,
     pub(crate) sync: Option<Spanned<bool>>,
     pub(crate) owner: Option<Spanned<String>>,
     pub(crate) group: Option<Spanned<String>>,

@@ -398,3 +398,44 @@ output = "json"
         ],
     );
 }
+
+#[test]
+fn json_fields_pick_rename_and_order_what_a_json_line_holds() {
+    let d = Daemon::start(
+        r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+parse = "json"
+
+[output.picked]
+type = "file"
+path = "{dir}/picked.json"
+json_fields = ["host", "app=tag", "severity", "message=fields.msg", "fields.user", "ip=fields.req.ip", "fields.absent"]
+
+[[rule]]
+output = "picked"
+"#,
+    );
+    logger_tcp(
+        d.port,
+        "api",
+        r#"{"msg":"said \"hi\"","user":"bob","req":{"ip":"192.0.2.1"},"secret":"x"}"#,
+    );
+    let line = d.wait_lines(&d.path("picked.json"), 1);
+    let host = crate::util::hostname();
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            r#"{{"host":"{host}","app":"api","severity":"notice","message":"said \"hi\"","user":"bob","ip":"192.0.2.1","absent":null}}"#
+        )
+    );
+    crate::util::refused(
+        "[input.u]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n[output.o]\ntype = \"file\"\npath = \"/tmp/o.json\"\nformat = \"rfc3339\"\njson_fields = [\"msg\"]\n[[rule]]\noutput = \"o\"\n",
+        &["`json_fields` writes JSON, but `format = \"rfc3339\"`"],
+    );
+    crate::util::refused(
+        "[input.u]\ntype = \"udp\"\nlisten = \"127.0.0.1:5514\"\n[output.o]\ntype = \"file\"\npath = \"/tmp/o.json\"\njson_fields = [\"fields.a.id\", \"fields.b.id\"]\n[[rule]]\noutput = \"o\"\n",
+        &["`json_fields` names `id` twice", "NAME=SOURCE"],
+    );
+}

@@ -406,12 +406,42 @@ pub fn sample_messages(
     }
     walk(&stmts, &mut values);
     let mut out = Vec::new();
-    for fac in 0..24u8 {
-        for sev in 0..8u8 {
-            out.push(format!(
-                "<{}>Dec  7 10:00:00 host1 prog[42]: sample message {fac}.{sev}",
-                u16::from(fac) * 8 + u16::from(sev)
-            ));
+    // Every facility at every severity, eight times, with the program names, host names and
+    // texts the filters compare (and plain ones) in turn.
+    let word = |v: &str| -> String {
+        let w: String = v.chars().filter(|c| c.is_ascii_graphic()).collect();
+        w.trim_end_matches(':').to_string()
+    };
+    let pick = |prop: &[&str], plain: &str| -> Vec<String> {
+        let mut v: Vec<String> = values
+            .iter()
+            .filter(|(p, _)| prop.contains(&p.as_str()))
+            .map(|(_, v)| word(v))
+            .filter(|w| !w.is_empty())
+            .collect();
+        v.push(plain.to_string());
+        v
+    };
+    let programs = pick(&["programname", "app-name", "syslogtag"], "prog");
+    let hosts = pick(&["hostname", "source"], "host1");
+    let texts: Vec<String> = values
+        .iter()
+        .filter(|(p, _)| p == "msg" || p == "rawmsg")
+        .map(|(_, v)| v.chars().filter(|c| !c.is_control()).collect())
+        .chain(std::iter::once("sample message".to_string()))
+        .collect();
+    for fac in 0..24usize {
+        for sev in 0..8usize {
+            for i in 0..8usize {
+                let n = fac * 64 + sev * 8 + i;
+                out.push(format!(
+                    "<{}>Dec  7 10:00:00 {} {}[42]: {} {fac}.{sev}",
+                    fac * 8 + sev,
+                    hosts[n % hosts.len()],
+                    programs[n % programs.len()],
+                    texts[n % texts.len()],
+                ));
+            }
         }
     }
     let pris = [13u16, 11, 30, 86, 4, 163];
