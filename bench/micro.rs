@@ -160,8 +160,63 @@ fn bodies(c: &mut Criterion) {
     g.bench_function("logfmt", |b| b.iter(|| logfmt(LOGFMT_BODY, &limits)));
     let options = KvOptions::default();
     g.bench_function("kv", |b| b.iter(|| kv(LOGFMT_BODY, &options, &limits)));
+    let re = regex::bytes::Regex::new(r"user=(?P<user>\S+) .*status=(?P<status>\d+)").unwrap();
+    let regex_parser = [logwell::parse::body::BodyParser::Regex(re)];
+    g.bench_function("regex", |b| {
+        b.iter(|| logwell::parse::body::first_that_reads(&regex_parser, LOGFMT_BODY, &limits))
+    });
     g.finish();
 }
 
-criterion_group!(benches, framing, parser, formats, path_match, bodies);
+/// A line template and the redaction masks, on a parsed JSON body.
+fn templates(c: &mut Criterion) {
+    use logwell::render::line_template::LineTemplate;
+    let mut g = c.benchmark_group("template");
+    g.throughput(Throughput::Elements(1));
+    let ctx = ctx();
+    let source = Source {
+        input: Arc::from("tcp"),
+        peer: None,
+        creds: None,
+        default_host: Arc::from("here"),
+        use_sender_timestamp: true,
+        tls_peer: None,
+    };
+    let limits = logwell::parse::body::Limits::default();
+    let parsed = logwell::parse::body::json(JSON_BODY, &limits).fields;
+    let mut msg = parse(RFC3164, &ctx);
+    msg.parsed = Some(&parsed);
+    let ev = Event {
+        msg,
+        recv_time: recv_time(),
+        source: &source,
+        creds: None,
+    };
+    let t = LineTemplate::parse(
+        "{time:%Y-%m-%d %H:%M:%S} {host} {tag} user={fields.user:-nobody} msg={msg:csv}",
+    )
+    .unwrap();
+    let mut cache = TimeCache::default();
+    let mut out = Vec::with_capacity(64 * 1024);
+    g.bench_function("line", |b| {
+        b.iter(|| {
+            out.clear();
+            t.render(&ev, &mut cache, &mut out);
+            out.len()
+        })
+    });
+    let text = b"Accepted publickey for alice from 192.0.2.77 port 52311 ssh2, via 2001:db8::17 card 4111 1111 1111 1111";
+    g.bench_function("mask_ipv4", |b| {
+        b.iter(|| logwell::rewrite::mask_ipv4(text, 24))
+    });
+    g.bench_function("mask_ipv6", |b| {
+        b.iter(|| logwell::rewrite::mask_ipv6(text, 64))
+    });
+    g.bench_function("mask_cards", |b| {
+        b.iter(|| logwell::rewrite::mask_cards(text))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, framing, parser, formats, path_match, bodies, templates);
 criterion_main!(benches);

@@ -1,4 +1,5 @@
-//! Rule steps that change a message before the outputs of the rules after them: `set` (a
+//! Rule steps that change a message before the outputs of the rules after them: `parse`
+//! (body parsers, as an input's, whose fields join the message's), `set` (a
 //! header value or a field, from a line template), `remove` (a field or a header value),
 //! `drop_fields` (parsed fields by name pattern) and `mask` (IPv4 and IPv6 addresses cut to
 //! a prefix, as rsyslog's `mmanon` does; card numbers that pass the Luhn check, all but their
@@ -12,6 +13,7 @@ use regex::bytes::Regex;
 use serde_json::{Map, Value};
 
 use crate::message::{Event, Facility, Message, Severity};
+use crate::parse::body::{first_that_reads, BodyParser, Limits};
 use crate::render::format::TimeCache;
 use crate::render::line_template::LineTemplate;
 
@@ -82,9 +84,13 @@ pub struct Mask {
     pub kind: MaskKind,
 }
 
-/// The steps of one rule, applied in this order: `set`, `remove`, `drop_fields`, `mask`.
+/// The steps of one rule, applied in this order: `parse`, `set`, `remove`, `drop_fields`,
+/// `mask`.
 #[derive(Clone, Debug, Default)]
 pub struct Rewrite {
+    /// Body parsers tried on the text, the first that reads it wins; its fields join the
+    /// message's (a field of the same name is replaced).
+    pub parse: Vec<BodyParser>,
     /// Values set from templates.
     pub set: Vec<(Target, Arc<LineTemplate>)>,
     /// Values removed.
@@ -146,6 +152,13 @@ impl Rewrite {
             msg: m.msg.to_vec(),
             parsed: m.parsed.cloned(),
         };
+        if !self.parse.is_empty() {
+            let read = first_that_reads(&self.parse, m.msg, &Limits::default());
+            if let Some(read) = read.filter(|r| !r.fields.is_empty()) {
+                let parsed = o.parsed.get_or_insert_with(Map::new);
+                parsed.extend(read.fields);
+            }
+        }
         for (target, template) in &self.set {
             let mut value = Vec::new();
             template.render(ev, time, &mut value);

@@ -263,7 +263,6 @@ mod tests {
                 "retention",
                 "follow",
                 "template",
-                "json_fields",
                 "rsyslog"
             ]
         );

@@ -325,11 +325,12 @@ pub(crate) struct RawOutput {
 impl RawOutput {
     /// Every key but `type`, as written in a file, with the place of its value when it is
     /// set: what `settings` checks against the keys of the output's type.
-    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 45] {
+    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 46] {
         [
             ("path", span_of(&self.path)),
             ("format", span_of(&self.format)),
             ("template", span_of(&self.template)),
+            ("json_fields", span_of(&self.json_fields)),
             ("sync", span_of(&self.sync)),
             ("owner", span_of(&self.owner)),
             ("group", span_of(&self.group)),
@@ -421,7 +422,12 @@ pub(crate) struct RawRule {
     pub(crate) is_final: Option<Spanned<bool>>,
     /// Drop matching messages: no later rule sees them (rsyslog's `stop`).
     pub(crate) discard: Option<Spanned<bool>>,
-    /// Rewrite steps for the rules after this one: values set from templates.
+    /// Rewrite steps for the rules after this one: body parsers (`json`, `cee`, `logfmt`,
+    /// `kv`, `regex`) whose fields the later rules see.
+    pub(crate) parse: Option<Spanned<OneOrMany>>,
+    /// The pattern of the `regex` parser of `parse`.
+    pub(crate) parse_regex: Option<Spanned<String>>,
+    /// Values set from templates.
     pub(crate) set: Option<Spanned<BTreeMap<String, String>>>,
     /// Values removed.
     pub(crate) remove: Option<Spanned<OneOrMany>>,

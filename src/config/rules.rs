@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::check::Check;
 use super::raw::RawRule;
 use super::settings::{InputSettings, OutputSettings};
+use crate::parse::body::BodyParser;
 use crate::rewrite::{Mask, MaskKind, Rewrite, Target};
 use crate::route::{Cmp, FieldCheck, FieldRef, FieldTest, Header, Rule, Selector};
 
@@ -157,6 +158,56 @@ fn rewrite_steps(
     const TARGETS: &str =
         "name host, tag, procid, msgid, msg, facility, severity, or fields.NAME (nested by dots)";
     let mut r = Rewrite::default();
+    if let Some(listed) = &raw.parse {
+        for name in listed.get_ref().clone_vec() {
+            let parser = if name == "regex" {
+                match &raw.parse_regex {
+                    Some(re) => match regex::bytes::Regex::new(re.get_ref()) {
+                        Ok(rx) if rx.capture_names().flatten().next().is_some() => {
+                            Some(BodyParser::Regex(rx))
+                        }
+                        Ok(_) => {
+                            check.err(
+                                re.span(),
+                                "the regex has no named group, so it would read no field",
+                                "name the groups: (?P<user>\\w+)",
+                            );
+                            None
+                        }
+                        Err(e) => {
+                            check.err(
+                                re.span(),
+                                format!("`parse_regex` is not a valid regex: {e}"),
+                                "see https://docs.rs/regex for the syntax",
+                            );
+                            None
+                        }
+                    },
+                    None => {
+                        check.err(listed.span(), "`regex` in parse needs the rule's `parse_regex`", "add parse_regex = \"(?P<user>\\\\w+)\": each named group becomes a field");
+                        None
+                    }
+                }
+            } else {
+                let p = BodyParser::from_name(&name);
+                if p.is_none() {
+                    check.err(
+                        listed.span(),
+                        format!("`{name}` is not a body parser"),
+                        format!("use one of {}", BodyParser::NAMES.join(", ")),
+                    );
+                }
+                p
+            };
+            r.parse.extend(parser);
+        }
+    } else if let Some(re) = &raw.parse_regex {
+        check.err(
+            re.span(),
+            "`parse_regex` is read only when `parse` names regex",
+            "add parse = \"regex\"",
+        );
+    }
     if let Some(set) = &raw.set {
         for (name, text) in set.get_ref() {
             let Some(target) = Target::from_name(name) else {
@@ -257,13 +308,16 @@ fn rewrite_steps(
             r.mask.push(Mask { target, kind });
         }
     }
-    let empty =
-        r.set.is_empty() && r.remove.is_empty() && r.drop_fields.is_empty() && r.mask.is_empty();
+    let empty = r.parse.is_empty()
+        && r.set.is_empty()
+        && r.remove.is_empty()
+        && r.drop_fields.is_empty()
+        && r.mask.is_empty();
     (!empty).then_some(r)
 }
 
 /// How a field is named in a rule: `fields.NAME`, nested by dots (`fields.req.path`).
-const FIELD_HINT: &str = "name a field as fields.NAME (nested: fields.req.path): the fields an input's `parse` reads, or a journal field such as fields._SYSTEMD_UNIT; rules also take the header values host, tag, procid, msgid, msg, peer and syslogtag";
+const FIELD_HINT: &str = "name a field as fields.NAME (nested: fields.req.path): the fields an input's `parse` reads, or a journal field such as fields._SYSTEMD_UNIT; rules also take the header values host, tag, procid, msgid, msg and peer, and rsyslog's syslogtag, programname, fromhost_ip and rsyslog_msg";
 
 /// The path under `fields.` of a rule's (or an input's `*_from`) field name, or an error on
 /// `span`.

@@ -25,6 +25,8 @@ enum Part {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaTemplate {
     parts: Vec<Part>,
+    /// The paths of its `{fields.NAME}` fields.
+    fields: Vec<String>,
 }
 
 /// Why a template is refused.
@@ -48,6 +50,7 @@ impl KafkaTemplate {
             return Err(KafkaTemplateError::Empty);
         }
         let mut parts = Vec::new();
+        let mut fields = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
             if open > 0 {
@@ -56,18 +59,21 @@ impl KafkaTemplate {
             let after = &rest[open + 1..];
             let close = after.find('}').ok_or(KafkaTemplateError::Unclosed)?;
             let name = &after[..close];
-            let field = template::FIELD_NAMES
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, f)| *f)
-                .ok_or_else(|| KafkaTemplateError::UnknownField(name.to_string()))?;
+            let field = match template::parsed_field(name, &mut fields) {
+                Some(f) => f,
+                None => template::FIELD_NAMES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, f)| *f)
+                    .ok_or_else(|| KafkaTemplateError::UnknownField(name.to_string()))?,
+            };
             parts.push(Part::Field(field));
             rest = &after[close + 1..];
         }
         if !rest.is_empty() {
             parts.push(Part::Literal(rest.as_bytes().to_vec()));
         }
-        Ok(KafkaTemplate { parts })
+        Ok(KafkaTemplate { parts, fields })
     }
 
     /// Whether it has no field (the same for every message).
@@ -80,7 +86,7 @@ impl KafkaTemplate {
         for part in &self.parts {
             match part {
                 Part::Literal(l) => out.extend_from_slice(l),
-                Part::Field(f) => template::render_field(*f, ev, local_offset, out),
+                Part::Field(f) => template::render_field(*f, &self.fields, ev, local_offset, out),
             }
         }
     }
@@ -128,6 +134,36 @@ mod tests {
             Err(KafkaTemplateError::Unclosed)
         );
         assert_eq!(KafkaTemplate::parse(""), Err(KafkaTemplateError::Empty));
+    }
+
+    #[test]
+    fn a_topic_takes_a_parsed_field() {
+        use std::sync::Arc;
+        let t = KafkaTemplate::parse("logs.{fields.team}.{fields.team}").unwrap();
+        assert_eq!(t.fields, ["team"]);
+        let parsed: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"team":"pay ments"}"#).unwrap();
+        let ctx =
+            crate::parse::ParseContext::new(chrono::Utc::now(), FixedOffset::east_opt(0).unwrap());
+        let mut msg = crate::parse::parse(b"<13>hello", &ctx);
+        msg.parsed = Some(&parsed);
+        let source = crate::message::Source {
+            input: Arc::from("t"),
+            peer: None,
+            creds: None,
+            default_host: Arc::from("h"),
+            use_sender_timestamp: true,
+            tls_peer: None,
+        };
+        let ev = Event {
+            msg,
+            recv_time: chrono::Utc::now(),
+            source: &source,
+            creds: None,
+        };
+        let mut out = Vec::new();
+        t.render_topic(&ev, FixedOffset::east_opt(0).unwrap(), &mut out);
+        assert_eq!(out, b"logs.pay_ments.pay_ments");
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub enum Field {
     Day,
     /// `{hour}`, two digits.
     Hour,
+    /// `{fields.NAME}`: a field the input's parsers read (or a journal field), by its index
+    /// in the template's list of field paths; sanitised as `{host}` is.
+    Parsed(u8),
     /// `{recv.year}` … `{recv.hour}`: from the reception time, in the local zone.
     RecvYear,
     /// `{recv.month}`.
@@ -95,6 +98,8 @@ enum Part {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PathTemplate {
     parts: Vec<Part>,
+    /// The paths of its `{fields.NAME}` fields ([`Field::Parsed`] indexes them).
+    fields: Vec<String>,
     /// The directory before the first field; every rendered path stays below it.
     base: PathBuf,
     /// The path below the base, one pattern per component (for the age sweep).
@@ -122,17 +127,19 @@ pub enum TemplateError {
 }
 
 fn field_list() -> String {
-    FIELD_NAMES
+    let mut names: Vec<String> = FIELD_NAMES
         .iter()
         .map(|(n, _)| format!("{{{n}}}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    names.push("{fields.NAME}".into());
+    names.join(", ")
 }
 
 impl PathTemplate {
     /// Parses `text`. `Ok(None)` when it holds no field: a plain path.
     pub fn parse(text: &str) -> Result<Option<PathTemplate>, TemplateError> {
         let mut parts = Vec::new();
+        let mut fields = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
         let mut base: Option<PathBuf> = None;
@@ -149,11 +156,14 @@ impl PathTemplate {
             let after = &rest[i + 1..];
             let end = after.find('}').ok_or(TemplateError::Unclosed)?;
             let name = &after[..end];
-            let field = FIELD_NAMES
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, f)| *f)
-                .ok_or_else(|| TemplateError::UnknownField(name.to_string()))?;
+            let field = match parsed_field(name, &mut fields) {
+                Some(f) => f,
+                None => FIELD_NAMES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, f)| *f)
+                    .ok_or_else(|| TemplateError::UnknownField(name.to_string()))?,
+            };
             if base.is_none() {
                 // The directory part of everything before the first field.
                 let before = format!("{}{}", text_before(&parts), literal);
@@ -182,6 +192,7 @@ impl PathTemplate {
         let levels = levels(&parts, base.as_os_str().len() + 1);
         Ok(Some(PathTemplate {
             parts,
+            fields,
             base,
             levels,
         }))
@@ -288,7 +299,7 @@ impl PathTemplate {
         for part in &self.parts {
             match part {
                 Part::Literal(l) => out.extend_from_slice(l),
-                Part::Field(f) => render_field(*f, ev, local_offset, out),
+                Part::Field(f) => render_field(*f, &self.fields, ev, local_offset, out),
             }
         }
     }
@@ -614,7 +625,31 @@ fn text_before(parts: &[Part]) -> String {
     s
 }
 
-pub(crate) fn render_field(f: Field, ev: &Event<'_>, offset: FixedOffset, out: &mut Vec<u8>) {
+/// `{fields.NAME}`: the field's index in `fields` (added when new), or `None` for another
+/// name. A path must name a field (`fields.` and empty parts are not).
+pub(crate) fn parsed_field(name: &str, fields: &mut Vec<String>) -> Option<Field> {
+    let path = name.strip_prefix("fields.")?;
+    if path.is_empty() || path.split('.').any(str::is_empty) {
+        return None;
+    }
+    let at = match fields.iter().position(|f| f == path) {
+        Some(i) => i,
+        None => {
+            fields.push(path.to_string());
+            fields.len() - 1
+        }
+    };
+    u8::try_from(at).ok().map(Field::Parsed)
+}
+
+/// Appends field `f` of `ev`; `fields` are the template's `{fields.NAME}` paths.
+pub(crate) fn render_field(
+    f: Field,
+    fields: &[String],
+    ev: &Event<'_>,
+    offset: FixedOffset,
+    out: &mut Vec<u8>,
+) {
     let recv = || ev.recv_time.naive_utc() + offset;
     let msg_time = || -> NaiveDateTime { ev.msg.timestamp.map_or_else(recv, |t| t.local) };
     match f {
@@ -639,6 +674,13 @@ pub(crate) fn render_field(f: Field, ev: &Event<'_>, offset: FixedOffset, out: &
         Field::RecvMonth => push_digits(out, recv().month(), 2),
         Field::RecvDay => push_digits(out, recv().day(), 2),
         Field::RecvHour => push_digits(out, recv().hour(), 2),
+        Field::Parsed(i) => {
+            let value = fields
+                .get(usize::from(i))
+                .and_then(|path| ev.msg.lookup(path))
+                .and_then(|v| v.text().map(std::borrow::Cow::into_owned));
+            sanitize(value.as_deref().unwrap_or_default(), out)
+        }
     }
 }
 

@@ -439,3 +439,40 @@ output = "picked"
         &["`json_fields` names `id` twice", "NAME=SOURCE"],
     );
 }
+
+#[test]
+fn a_templated_path_takes_a_parsed_field_sanitised() {
+    let d = Daemon::start(
+        r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{port}"
+parse = "json"
+
+[output.tenants]
+type = "file"
+path = "{dir}/tenants/{fields.tenant}/{fields.app.name}.log"
+
+[[rule]]
+output = "tenants"
+"#,
+    );
+    logger_tcp(
+        d.port,
+        "api",
+        r#"{"tenant":"acme","app":{"name":"billing"},"msg":"one"}"#,
+    );
+    logger_tcp(
+        d.port,
+        "api",
+        r#"{"tenant":"../../etc","app":{"name":"x"},"msg":"two"}"#,
+    );
+    logger_tcp(d.port, "api", r#"{"msg":"three, no tenant"}"#);
+    let one = d.wait_lines(&d.path("tenants/acme/billing.log"), 1);
+    assert!(one.contains(r#""msg":"one""#), "{one}");
+    // `/` and a leading `.` are replaced: the path stays inside the base directory.
+    let two = d.wait_lines(&d.path("tenants/_._.._etc/x.log"), 1);
+    assert!(two.contains("two"), "{two}");
+    let three = d.wait_lines(&d.path("tenants/_empty/_empty.log"), 1);
+    assert!(three.contains("three"), "{three}");
+}

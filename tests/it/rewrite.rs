@@ -130,3 +130,75 @@ fn check_config_refuses_steps_it_cannot_apply() {
         &["its rewrite steps have no effect"],
     );
 }
+
+#[test]
+fn a_rule_parses_the_bodies_it_matches_for_the_rules_after_it() {
+    let d = Daemon::start(
+        r#"
+[input.local]
+type = "unix_datagram"
+path = "{dir}/log.sock"
+
+[output.errors]
+type = "file"
+path = "{dir}/errors.log"
+
+[output.failures]
+type = "file"
+path = "{dir}/failures.log"
+template = "{fields.user} from {fields.ip}"
+
+[output.all]
+type = "file"
+path = "{dir}/all.json"
+format = "json"
+
+[[rule]]
+program = "nginx"
+parse = "json"
+
+[[rule]]
+program = "sshd"
+parse = "regex"
+parse_regex = 'Failed password for (?P<user>\S+) from (?P<ip>\S+)'
+
+[[rule]]
+where = "fields.status >= 500"
+output = "errors"
+
+[[rule]]
+exists = ["fields.ip"]
+output = "failures"
+
+[[rule]]
+output = "all"
+"#,
+    );
+    let sock = d.path("log.sock");
+    let sock = sock.to_str().unwrap();
+    logger(&["-u", sock, "-t", "nginx", r#"{"status":502,"path":"/api"}"#]);
+    logger(&["-u", sock, "-t", "nginx", r#"{"status":200,"path":"/"}"#]);
+    logger(&[
+        "-u",
+        sock,
+        "-t",
+        "sshd",
+        "Failed password for root from 192.0.2.4 port 22",
+    ]);
+    // Not parsed: its rule wants another program.
+    logger(&["-u", sock, "-t", "other", r#"{"status":503}"#]);
+    let all = d.wait_lines(&d.path("all.json"), 4);
+    let errors = d.wait_lines(&d.path("errors.log"), 1);
+    assert!(
+        errors.contains("/api") && !errors.contains("503"),
+        "{errors}"
+    );
+    let failures = d.wait_lines(&d.path("failures.log"), 1);
+    assert_eq!(failures, "root from 192.0.2.4\n");
+    let lines: Vec<serde_json::Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["fields"]["status"], 502, "{all}");
+    assert!(lines[3].get("fields").is_none(), "{all}");
+}

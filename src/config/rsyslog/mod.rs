@@ -1,5 +1,5 @@
 //! rsyslog's configuration, read and translated: [`parse`] reads the language into
-//! statements; [`translate`] turns them into logwell TOML and a report of what it could not
+//! statements; [`translate()`] turns them into logwell TOML and a report of what it could not
 //! take. Used for other packages' `/etc/rsyslog.d` drop-ins at each start and reload, and by
 //! `logwell import-rsyslog`.
 

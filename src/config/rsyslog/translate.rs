@@ -1,4 +1,4 @@
-//! Translating rsyslog statements ([`parse`](super::parse)) into logwell TOML: inputs,
+//! Translating rsyslog statements ([`parse`]) into logwell TOML: inputs,
 //! outputs, templates and `[[rule]]`s, each with a comment naming the file and line it came
 //! from, and a [`Note`] for every line that is not translated or that differs in meaning.
 //!
