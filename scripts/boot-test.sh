@@ -3,18 +3,22 @@
 # container (systemd-nspawn, as on LXC, Proxmox and nspawn hosts), Debian's rsyslog running,
 # then `apt install ./logwell.deb`. scripts/boot/check.sh runs inside at boot and checks the
 # install, journald -> syslog.socket -> logwelld -> Debian's files, the worker's identity,
-# reload, restart and upgrade under load, SIGKILL and SIGSTOP of the worker, a kmsg input that
-# cannot run, purge, and rsyslog coming back. Run twice: without /dev/kmsg in the container
-# (the default there) and with it bound in (opening it is still denied by the device policy).
-# Then a third time on a Debian 12 booted with sysvinit (sysvinit-core, no systemd, no
-# journald), where scripts/boot/check-sysv.sh checks /dev/log, `service logwell ...`, the
-# kernel log, remove and purge.
+# the rsyslog drop-ins of Debian's ufw (installed before logwell) and haproxy (installed
+# after it: dpkg's trigger reloads logwelld), reload, restart and upgrade under load, SIGKILL
+# and SIGSTOP of the worker, a kmsg input that cannot run, purge, and rsyslog coming back.
+# Run twice: without /dev/kmsg in the container (the default there) and with it bound in
+# (opening it is still denied by the device policy); the drop-ins are checked in the first
+# run only, as they do not depend on /dev/kmsg. Then a third time on a Debian 12 booted with
+# sysvinit (sysvinit-core, no systemd, no journald), where scripts/boot/check-sysv.sh checks
+# /dev/log, `service logwell ...`, the trigger's reload when haproxy is installed, the kernel
+# log, remove and purge.
 #
 # Needs root; changes nothing on the host but one line in the kernel log (the sysv run's check
-# of the kmsg input), target/boot (the Debian root, built once with
-# debootstrap, about a minute) and the empty cgroups nspawn leaves, which it removes. It runs on
-# CI (root and CI=true) from scripts/test.sh, or by hand with LOGWELL_BOOT_TEST=1.
-# LOGWELL_DEB=path skips building the .deb. Prints each check; exits non-zero if any failed.
+# of the kmsg input), target/boot (the Debian roots, built once with debootstrap, about a
+# minute each, and the .debs fetched for them, once) and the empty cgroups nspawn leaves,
+# which it removes. It runs on CI (root and CI=true) from scripts/test.sh, or by hand with
+# LOGWELL_BOOT_TEST=1. LOGWELL_DEB=path skips building the .deb. Prints each check; exits
+# non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,11 +78,31 @@ mkdir -p "$harness/debs"
 debs=$boot/debs
 if [ ! -e "$debs/.complete" ]; then
   rm -rf "$debs"; mkdir -p "$debs"
-  apt-get update -qq
+  apt-get update -qq; apt_updated=1
   (cd "$debs" && apt-get download -qq rsyslog libestr0 libfastjson4 liblognorm5 logrotate libpopt0 >/dev/null)
   touch "$debs/.complete"
 fi
 cp "$debs"/*.deb "$harness/debs/"
+# Two packages that ship rsyslog drop-ins (issue 31), with their dependencies: ufw
+# (/etc/rsyslog.d/20-ufw.conf; check.sh installs it before logwell) and haproxy
+# (49-haproxy.conf, a socket in its chroot; installed after logwell, so dpkg's trigger reloads
+# it; the sysvinit run installs haproxy too). `apt-get install --download-only` resolves the dependencies against the container
+# root's dpkg status, not the host's (which may have them already), and downloads into a
+# folder of its own: nothing is installed on the host and its apt cache is left alone.
+for set in ufw haproxy; do
+  dir=$boot/debs-$set
+  if [ ! -e "$dir/.complete" ]; then
+    rm -rf "$dir"; mkdir -p "$dir/partial"
+    [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+    apt-get install -y -qq --download-only --no-install-recommends \
+      -o Dir::State::status="$root/var/lib/dpkg/status" -o Dir::Cache::archives="$dir" \
+      -o Debug::NoLocking=true -o APT::Sandbox::User=root "$set" >/dev/null
+    rm -rf "$dir/partial" "$dir/lock"
+    touch "$dir/.complete"
+  fi
+  mkdir -p "$harness/debs-$set"
+  cp "$dir"/*.deb "$harness/debs-$set/"
+done
 cp scripts/boot/lib.sh scripts/boot/check.sh scripts/boot/check-sysv.sh scripts/boot/gap.py "$harness/"
 
 deb=${LOGWELL_DEB:-}

@@ -2,7 +2,8 @@
 # Runs inside the booted Debian 12 with sysvinit as PID 1 (sysvinit-core, no systemd, no
 # journald), started once by /etc/inittab in runlevel 2; scripts/boot-test.sh boots it
 # ("sysv"). Installs the .deb as a user would, then checks that logwelld provides /dev/log,
-# that `service logwell ...` works, and that remove and purge clean up. Writes one line per
+# that `service logwell ...` works, that dpkg's trigger reloads it when haproxy brings its
+# rsyslog drop-in, and that remove and purge clean up. Writes one line per
 # check and a closing count to stdout (/out/result.txt).
 set -u
 . /harness/lib.sh
@@ -13,6 +14,7 @@ echo "booted: init $(cat /proc/1/comm), runlevel $(runlevel), kernel log device:
 echo "/dev/log before logwell: $(ls -l /dev/log 2>&1)"
 check "no systemd runs" test ! -d /run/systemd/system
 
+apt_offline
 apt-get install -y /harness/logwell.deb >/tmp/apt.log 2>&1 || echo "  $(tail -5 /tmp/apt.log)"
 check "logwell installed" installed logwell
 check "/etc/init.d/logwell is linked into runlevel 2 (update-rc.d)" sh -c 'ls /etc/rc2.d/S*logwell'
@@ -38,6 +40,18 @@ check "service logwell reload succeeds" sh -c "grep -q 'Reloading' /tmp/reload.t
 wait "$sender"
 check "reload: the same process" test "$(pid)" = "$before"
 check "reload: 300 of 300 messages sent meanwhile are written" wait_for 20 sh -c '[ "$(grep -c " reload: reload-" /var/log/syslog)" = 300 ]'
+
+# A package with an rsyslog drop-in, installed after logwell (issue 31): dpkg's trigger on
+# /etc/rsyslog.d runs the postinst's sysvinit branch, `invoke-rc.d logwell reload`, and the
+# same process takes haproxy's socket and rule.
+reloads() { grep -c 'configuration reloaded' /var/log/logwelld.log; }
+reloads_before=$(reloads)
+apt-get install -y --no-install-recommends /harness/debs-haproxy/*.deb >/tmp/apt-haproxy.log 2>&1 || echo "  $(tail -5 /tmp/apt-haproxy.log)"
+check "haproxy installed after logwell, with its /etc/rsyslog.d/49-haproxy.conf" eval 'installed haproxy && [ -e /etc/rsyslog.d/49-haproxy.conf ]'
+check "dpkg ran logwell's trigger" grep -q '^Processing triggers for logwell' /tmp/apt-haproxy.log
+check "which reloaded logwelld (invoke-rc.d logwell reload)" wait_for 10 eval '[ "$(reloads)" -gt "$reloads_before" ]'
+check "the same process" test "$(pid)" = "$before"
+check "haproxy's drop-in: logger -u /var/lib/haproxy/dev/log -t haproxy reaches /var/log/haproxy.log, not /var/log/syslog" haproxy_probe /var/lib/haproxy/dev/log
 
 service logwell restart >/dev/null 2>&1
 check "service logwell restart: running" running

@@ -24,11 +24,23 @@ worker_pid() { cat /proc/"$(main_pid)"/task/*/children 2>/dev/null | tr ' ' '\n'
 wait_for 90 sh -c '[ "$(systemctl is-system-running)" != starting ] && [ "$(systemctl is-system-running)" != initializing ]'
 echo "booted: $(systemctl is-system-running), mode $mode, kernel log device: $(ls -l /dev/kmsg 2>&1)"
 
+apt_offline
 # --- rsyslog, as Debian ships it, then its restart gap for comparison --------------------
 apt-get install -y -qq /harness/debs/*.deb >/dev/null 2>&1
 check "rsyslog installed" installed rsyslog
 check "rsyslog active" wait_for 20 active rsyslog
 check "rsyslog logs user.info to /var/log/syslog" logged user.info /var/log/syslog
+
+# ufw before logwell (issue 31): its /etc/rsyslog.d/20-ufw.conf is there when logwell first
+# starts, and is translated then. (Its unit starts and does nothing: ufw is not enabled.)
+# --no-install-recommends, here and for haproxy: the container has no network, and the .debs
+# in /harness are the dependencies only (iptables recommends nftables). The drop-ins do not
+# depend on /dev/kmsg: the plain run checks them, the kmsg run saves the time (about 20 s).
+if [ "$mode" = plain ]; then
+  apt-get install -y -qq --no-install-recommends /harness/debs-ufw/*.deb >/tmp/apt-ufw.log 2>&1 || echo "  $(tail -5 /tmp/apt-ufw.log)"
+  check "ufw installed, with its /etc/rsyslog.d/20-ufw.conf" eval 'installed ufw && [ -e /etc/rsyslog.d/20-ufw.conf ]'
+fi
+
 r=$(gap /var/log/syslog systemctl restart rsyslog)
 echo "rsyslog restart: $r"
 echo "rsyslog $r" >>/out/gaps.txt
@@ -86,6 +98,56 @@ useradd -M -s /usr/sbin/nologin -G adm reader
 # (-n 50: every runuser adds its PAM session lines to auth.log.)
 check "a user outside adm is refused by logwell show, and told why" sh -c "! runuser -u outsider -- logwell show -n 50 auth >/tmp/o.txt 2>&1 && grep -q adm /tmp/o.txt && ! grep -qF '$text' /tmp/o.txt"
 check "a user in adm is served" sh -c "runuser -u reader -- logwell show -n 50 auth 2>&1 | grep -qF '$text'"
+
+# --- the rsyslog drop-ins of other packages (issue 31) -------------------------------------
+if [ "$mode" = plain ]; then
+  # ufw's, there since logwell's first start: a kernel [UFW BLOCK] line reaches /var/log/ufw.log
+  # (`:msg,contains,"[UFW "`). The container has no kernel log (no /dev/kmsg, or one it may not
+  # open), so the line is sent as journald forwards a kernel line to the syslog daemon: one
+  # datagram `<4>TIMESTAMP kernel: [UFW BLOCK] ...` (facility kern) into syslog.socket's
+  # /run/systemd/journal/syslog. Not with `logger -p kern.warning`: util-linux's logger sends
+  # facility kern as user (seen here: such a line lands in user.log, not kern.log, whether sent
+  # to this socket or to /dev/log).
+  ufw_line="[UFW BLOCK] IN=eth0 OUT= MAC= SRC=192.0.2.7 DST=192.0.2.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=$RANDOM DF PROTO=TCP SPT=$RANDOM DPT=22 WINDOW=64240 RES=0x00 SYN URGP=0"
+  python3 -c '
+import socket, sys, time
+line = "<4>%s kernel: %s" % (time.strftime("%b %e %H:%M:%S"), sys.argv[1])
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(line.encode(), "/run/systemd/journal/syslog")
+  ' "$ufw_line"
+  check "ufw's drop-in: a kernel [UFW BLOCK] line reaches /var/log/ufw.log" wait_for 10 grep -qF "$ufw_line" /var/log/ufw.log
+  check "and /var/log/kern.log, as facility kern" wait_for 10 grep -qF "$ufw_line" /var/log/kern.log
+
+  # haproxy after logwell: dpkg's trigger on /etc/rsyslog.d (packaging/debian/triggers) reloads
+  # logwelld, which then listens on haproxy's socket and routes its lines, with no restart.
+  input_count() { logwell stats --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["inputs"]))'; }
+  reloads() { journalctl -u logwell -o cat | grep -c 'configuration reloaded'; }
+  pid_before=$(main_pid)
+  inputs_before=$(input_count)
+  reloads_before=$(reloads)
+  apt-get install -y --no-install-recommends /harness/debs-haproxy/*.deb >/tmp/apt-haproxy.log 2>&1 || echo "  $(tail -5 /tmp/apt-haproxy.log)"
+  check "haproxy installed after logwell, with its /etc/rsyslog.d/49-haproxy.conf" eval 'installed haproxy && [ -e /etc/rsyslog.d/49-haproxy.conf ]'
+  echo "  haproxy.service: $(systemctl is-active haproxy)"
+  check "dpkg ran logwell's trigger" grep -q '^Processing triggers for logwell' /tmp/apt-haproxy.log
+  check "which reloaded logwelld" wait_for 10 eval '[ "$(reloads)" -gt "$reloads_before" ]'
+  same_process() { [ "$(main_pid)" = "$pid_before" ] && active logwell; }
+  check "with no restart (the same main PID, active)" same_process
+  sock=/var/lib/haproxy/dev/log
+  check "the reload made haproxy's socket $sock" wait_for 10 test -S "$sock"
+  # (haproxy.service binds journald's /dev/log there in its own namespace, BindReadOnlyPaths=;
+  # systemd leaves an empty file as the mount point, which rsyslog replaces with its socket.)
+  echo "  $sock: $(stat -c %F "$sock" 2>&1)"
+  logwell stats --json | python3 -c 'import json,sys
+for k, v in json.load(sys.stdin)["inputs"].items():
+    if v["state"] == "degraded": print("  degraded:", k, v.get("reason", ""))'
+  echo "  inputs: $inputs_before before, $(input_count) after"
+  check "logwell stats shows one input more" eval '[ "$(input_count)" -eq $((inputs_before + 1)) ]'
+  check "haproxy's drop-in: logger -u $sock -t haproxy reaches /var/log/haproxy.log, not /var/log/syslog" haproxy_probe "$sock"
+  check "logwell still the same process after all that" same_process
+  logwelld --check-config >/tmp/check-config.txt 2>&1
+  rc=$?
+  sed 's/^/  check-config: /' /tmp/check-config.txt | head -n 20
+  check "logwelld --check-config exits 0 with ufw's and haproxy's drop-ins" test "$rc" = 0
+fi
 
 # --- reload, restart under load ----------------------------------------------------------
 systemctl reload logwell
@@ -169,12 +231,13 @@ systemctl restart logwell
 wait_for 20 active logwell
 
 # --- upgrade while messages flow -----------------------------------------------------------
-starts=$(journalctl -u logwell -o cat | grep -c 'ready')
+# (Count logwelld's "logwelld VERSION ready" lines: a bare 'ready' also matches "already".)
+starts=$(journalctl -u logwell -o cat | grep -cE 'logwelld [^ ]+ ready')
 r=$(gap /var/log/syslog apt-get install -y /harness/logwell-upgrade.deb)
 echo "upgrade: $r"
 check "the upgrade installed the new version" sh -c "dpkg-query -W -f='\${Version}' logwell | grep -q '+boot'"
 check "an upgrade while messages flow loses none" sh -c "[ '$(echo "$r" | json_field "['missing']")' = 0 ]"
-check "and restarts the daemon once" sh -c "[ \$(journalctl -u logwell -o cat | grep -c 'ready') = $((starts + 1)) ]"
+check "and restarts the daemon once" sh -c "[ \$(journalctl -u logwell -o cat | grep -cE 'logwelld [^ ]+ ready') = $((starts + 1)) ]"
 check "logwell active after the upgrade" active logwell
 
 # --- purge, and rsyslog back ---------------------------------------------------------------

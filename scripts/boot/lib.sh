@@ -26,3 +26,25 @@ logged() {
 input_state() {
   logwell stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["inputs"][sys.argv[1]]["state"])' "$1"
 }
+# haproxy_probe SOCKET: a line from "haproxy" on haproxy's socket (49-haproxy.conf's
+# $AddUnixListenSocket) reaches /var/log/haproxy.log, and not /var/log/syslog (the drop-in's
+# stop; its rules come before logwell.toml's). Once it is in haproxy.log, a line through
+# /dev/log that reaches syslog shows that syslog's writes are in too.
+haproxy_probe() {
+  local sock=$1 text="haproxy-probe-$RANDOM$RANDOM"
+  [ -S "$sock" ] || { echo "  no socket $sock"; return 1; }
+  logger -u "$sock" -t haproxy "$text" || return 1
+  wait_for 10 grep -qF "$text" /var/log/haproxy.log || { echo "  not in /var/log/haproxy.log"; return 1; }
+  logged user.info /var/log/syslog || return 1
+  ! grep -qF "$text" /var/log/syslog || { echo "  in /var/log/syslog too"; return 1; }
+}
+# apt_offline: the container has no network, and every .deb it installs is in /harness. Its
+# apt still has the mirror's package lists from debootstrap, and for a .deb whose version is
+# also there (iptables, liblua5.3-0, libestr0, ...) it tries the mirror first, and waits
+# about 7 s for the name lookups to fail before it takes the local file. Without sources, it
+# takes the local files at once.
+apt_offline() {
+  printf '%s\n' '// scripts/boot/lib.sh: no network here; the .debs come from /harness.' \
+    'Dir::Etc::SourceList "/dev/null";' 'Dir::Etc::SourceParts "/dev/null";' \
+    >/etc/apt/apt.conf.d/00boot-test-offline
+}
