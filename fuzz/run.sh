@@ -2,7 +2,7 @@
 # Runs one fuzz target, seeded from the project's fixtures, for a number of executions or
 # seconds, whichever comes first. Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a
 # nightly toolchain (libFuzzer's instrumentation flags).
-#   fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body [RUNS] [SECONDS]
+#   fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body|rsyslog [RUNS] [SECONDS]
 # Seeds (never committed: fuzz/corpus/ is ignored): the shipped configs for `config`; for
 # `parse` and `framing`, the shared conformance corpus when LOGWELL_CONFORMANCE_DIR (or
 # ../shared/conformance) is there, plus a few messages written here; for the others, a few
@@ -11,7 +11,7 @@
 # allocate more than that at once.
 set -euo pipefail
 cd "$(dirname "$0")"
-target=${1:?usage: fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body [RUNS] [SECONDS]}
+target=${1:?usage: fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body|rsyslog [RUNS] [SECONDS]}
 runs=${2:-10000000}
 secs=${3:-1800}
 corpus=corpus/$target
@@ -43,6 +43,9 @@ for name in ("messages.jsonl", "framing.jsonl"):
         open(os.path.join(out, f"{name}-{i}"), "wb").write(data)
 PY
     fi ;;
+  rsyslog)
+    # The translation corpus (tests/data/rsyslog/*.conf).
+    cp ../tests/data/rsyslog/*.conf "$corpus"/ ;;
   body)
     # First byte: the kv separators (bits 0-1 the pair's, 2-3 the key's, 7 single quotes);
     # the rest a body: the shared corpus's structured bodies, and a few written here.

@@ -45,6 +45,18 @@ pub use forward::{
 };
 pub use kafka::{Compression, KafkaSettings, KafkaTls, Payload, Sasl, SaslMechanism};
 pub use load::{load, load_files, load_texts, ConfigPaths};
+
+/// Translates one rsyslog configuration text (the files it includes are not read) as
+/// `logwell import-rsyslog` does: logwell TOML, and the report's lines (what was not
+/// translated, or differs). The rsyslog fuzzer's entry point.
+pub fn translate_rsyslog(text: &str) -> (String, Vec<String>) {
+    let t = rsyslog::translate(
+        &[(std::path::PathBuf::from("rsyslog.conf"), text.to_string())],
+        &rsyslog::Options::default(),
+        &mut |_| Vec::new(),
+    );
+    (t.toml, t.notes.iter().map(ToString::to_string).collect())
+}
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
     DaemonSettings, DynamicSettings, FileInputSettings, FileSettings, InputKind, InputSettings,
