@@ -54,6 +54,29 @@ fn append(path: &Path, text: &str) {
     f.write_all(format!("{text}\n").as_bytes()).unwrap();
 }
 
+/// Appends a line to `path` once it exists: between logrotate's rename and its `create`, the
+/// writer waits (bounded) for the new file.
+fn append_existing(path: &Path, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::fs::OpenOptions::new().append(true).open(path) {
+            Ok(mut f) => {
+                f.write_all(format!("{text}\n").as_bytes()).unwrap();
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} never came back",
+                    path.display()
+                );
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    }
+}
+
 /// A thread appending `a NNNNNN` to `a.log` and `b NNNNNN` to `b.log` in `logs/`, one line
 /// each per step, until told to stop; `written` counts the steps done.
 struct Writer {
@@ -68,11 +91,22 @@ impl Writer {
         let written = Arc::new(AtomicU64::new(from));
         let (a, b) = (dir.join("logs/a.log"), dir.join("logs/b.log"));
         let (s, w) = (stop.clone(), written.clone());
+        // The files exist before; then the writer only appends, as an application writing
+        // under logrotate's `create` does: it never creates the file logrotate is about to
+        // (logrotate's `create` fails when the file exists again between its rename and its
+        // creation).
+        for p in [&a, &b] {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap();
+        }
         let thread = std::thread::spawn(move || {
             let mut n = from;
             while !s.load(Ordering::Relaxed) {
-                append(&a, &format!("a {n:06}"));
-                append(&b, &format!("b {n:06}"));
+                append_existing(&a, &format!("a {n:06}"));
+                append_existing(&b, &format!("b {n:06}"));
                 n += 1;
                 w.store(n, Ordering::Relaxed);
                 // A steady load (about 4,000 lines a second), not a flood.
