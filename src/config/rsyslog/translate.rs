@@ -547,9 +547,9 @@ impl Translator<'_> {
         let listen = match address {
             Some(a) if a != "*" && !a.is_empty() => {
                 if a.contains(':') {
-                    format!("[\"[{a}]:{port}\"]")
+                    format!("[{}]", q(&format!("[{a}]:{port}")))
                 } else {
-                    format!("[\"{a}:{port}\"]")
+                    format!("[{}]", q(&format!("{a}:{port}")))
                 }
             }
             _ => format!("[\"0.0.0.0:{port}\", \"[::]:{port}\"]"),
@@ -1845,6 +1845,16 @@ mod tests {
             t.toml
         );
         assert!(t.toml.contains("template = \"line\""), "{}", t.toml);
+    }
+
+    #[test]
+    fn every_value_is_quoted_as_toml() {
+        // Found by the fuzzer: an address with a tab in it.
+        let t = tr(
+            "input(type=\"imudp\" address=\"127.0.0.1\t port=:\" port=\"514\")\n",
+            false,
+        );
+        assert!(t.toml.parse::<toml::Table>().is_ok(), "{}", t.toml);
     }
 
     #[test]
