@@ -660,6 +660,10 @@ impl<'a> Reader<'a> {
                 let end = rest
                     .find(|c: char| c.is_whitespace() || c == ')' || c == ',' || c == ']')
                     .unwrap_or(rest.len());
+                if end == 0 {
+                    // Found by the fuzzer: `[` then `)` read nothing, forever.
+                    return Err("a value is missing".into());
+                }
                 self.pos += end;
                 Ok(rest[..end].to_string())
             }
@@ -967,6 +971,13 @@ mod tests {
         assert_eq!(s.len(), 3, "{s:#?}");
         assert!(s.iter().all(|s| matches!(s.kind, Kind::Unsupported(_))));
         assert_eq!(s[2].line, 5);
+    }
+
+    #[test]
+    fn an_array_without_values_ends() {
+        // Found by the fuzzer: this looped, reading empty values.
+        let s = parse("action(type=\"omfile\" file=[/x\" mode=\"1\")\n*.* /y\n");
+        assert!(matches!(s[0].kind, Kind::Unsupported(_)), "{s:?}");
     }
 
     #[test]

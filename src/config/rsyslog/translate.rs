@@ -783,6 +783,14 @@ impl Translator<'_> {
             self.note(stmt.line, NoteKind::Differs, why);
         }
         let conjs = match dnf(filter, false) {
+            Ok(inner) if outer.len().saturating_mul(inner.len()) > MAX_TERMS => {
+                self.note(
+                    stmt.line,
+                    NoteKind::NotTranslated,
+                    format!("the filter, inside the filters around it, would take more than {MAX_TERMS} rules; write it as fewer conditions"),
+                );
+                return;
+            }
             Ok(inner) => {
                 let mut out = Vec::new();
                 for o in outer {
@@ -1398,6 +1406,17 @@ fn dnf(cond: &Cond, negated: bool) -> Result<Vec<Conj>, String> {
         Cond::And(a, b) | Cond::Or(a, b) => {
             let (left, right) = (dnf(a, negated)?, dnf(b, negated)?);
             let product = matches!(cond, Cond::And(..)) != negated;
+            let terms = if product {
+                left.len().saturating_mul(right.len())
+            } else {
+                left.len() + right.len()
+            };
+            // Checked before it is built: a disjunctive form can grow exponentially.
+            if terms > MAX_TERMS {
+                return Err(format!(
+                    "an expression that takes more than {MAX_TERMS} rules"
+                ));
+            }
             if product {
                 let mut out = Vec::new();
                 for l in &left {
@@ -1845,6 +1864,20 @@ mod tests {
             t.toml
         );
         assert!(t.toml.contains("template = \"line\""), "{}", t.toml);
+    }
+
+    #[test]
+    fn a_filter_too_large_to_expand_is_reported_not_built() {
+        // Found by the fuzzer: each `not (x and y)` doubles the disjunctive form.
+        let clause = "not ($msg contains 'a' and $msg contains 'b')";
+        let filter = vec![clause; 40].join(" and ");
+        let t = tr(&format!("if {filter} then /var/log/x\n"), false);
+        assert_eq!(t.rules, 0);
+        assert!(
+            t.notes[0].text.contains("more than 16 rules"),
+            "{:?}",
+            t.notes
+        );
     }
 
     #[test]
