@@ -2,7 +2,7 @@
 //! `logger` sends, `json` outputs carry them with their JSON types, and bodies no parser
 //! reads are kept as sent and counted.
 
-use crate::util::{logger_tcp, Daemon};
+use crate::util::{logger_tcp, logger_tcp_lines, Daemon};
 
 const CONFIG: &str = r#"
 [input.tcp]
@@ -22,12 +22,15 @@ output = "json"
 #[test]
 fn bodies_json_and_kv_fields_reach_json_outputs_and_the_rest_is_counted() {
     let d = Daemon::start(CONFIG);
-    let send = |text: &str| {
-        logger_tcp(d.port, "app", text);
-    };
-    send(r#"@cee: {"level":"warn","status":503,"took":0.25,"ok":false,"req":{"path":"/a\tb"}}"#);
-    send(r#"user=alice action=login src="10.0.0.1 via vpn""#);
-    send("plain words, no pairs at all");
+    logger_tcp_lines(
+        d.port,
+        "app",
+        &[
+            r#"@cee: {"level":"warn","status":503,"took":0.25,"ok":false,"req":{"path":"/a\tb"}}"#,
+            r#"user=alice action=login src="10.0.0.1 via vpn""#,
+            "plain words, no pairs at all",
+        ],
+    );
     let text = d.wait_lines(&d.path("out.json"), 3);
     let lines: Vec<serde_json::Value> = text
         .lines()
@@ -114,17 +117,20 @@ output = "api"
 #[test]
 fn bodies_rules_route_on_fields_values_numbers_presence_and_patterns() {
     let d = Daemon::start(ROUTED);
-    let send = |text: &str| {
-        logger_tcp(d.port, "app", text);
-    };
-    send(r#"{"level":"WARN","status":503,"n":1}"#);
-    send("level=info status=502 path=/api/v1 n=2");
-    send(r#"{"level":"info","status":200,"trace":{"id":"abc"},"n":3}"#);
-    send("level=warning status=404 path=/static n=4");
-    send("no fields here n5");
-    send(r#"{"status":"oops","path":"/api/x","n":6}"#);
     // The last line goes everywhere, so once each file has it, every earlier line is in.
-    send(r#"{"level":"warn","status":500,"trace":{"id":"z"},"path":"/api/z","n":7}"#);
+    logger_tcp_lines(
+        d.port,
+        "app",
+        &[
+            r#"{"level":"WARN","status":503,"n":1}"#,
+            "level=info status=502 path=/api/v1 n=2",
+            r#"{"level":"info","status":200,"trace":{"id":"abc"},"n":3}"#,
+            "level=warning status=404 path=/static n=4",
+            "no fields here n5",
+            r#"{"status":"oops","path":"/api/x","n":6}"#,
+            r#"{"level":"warn","status":500,"trace":{"id":"z"},"path":"/api/z","n":7}"#,
+        ],
+    );
     let numbers = |file: &str, count: usize| -> Vec<String> {
         d.wait_lines(&d.path(file), count)
             .lines()
@@ -188,8 +194,14 @@ output = ["siem", "inline"]
 #[test]
 fn bodies_templates_shape_each_line_from_header_and_fields() {
     let d = Daemon::start(TEMPLATED);
-    logger_tcp(d.port, "shop", r#"{"user":"ann","status":201,"took":1.5}"#);
-    logger_tcp(d.port, "shop", "plain \"quoted\" text");
+    logger_tcp_lines(
+        d.port,
+        "shop",
+        &[
+            r#"{"user":"ann","status":201,"took":1.5}"#,
+            "plain \"quoted\" text",
+        ],
+    );
     let siem = d.wait_lines(&d.path("siem.log"), 2);
     let lines: Vec<&str> = siem.lines().collect();
     let host = crate::util::hostname();
@@ -285,12 +297,14 @@ output = "errors"
 #[test]
 fn bodies_header_values_come_from_fields() {
     let d = Daemon::start(HEADER_FROM);
-    logger_tcp(
+    logger_tcp_lines(
         d.port,
         "logger",
-        r#"{"level":"ERROR","ts":1795254063123,"host":"db7","app":"billing","msg":"charge failed"}"#,
+        &[
+            r#"{"level":"ERROR","ts":1795254063123,"host":"db7","app":"billing","msg":"charge failed"}"#,
+            r#"{"level":"debug","host":"db8"}"#,
+        ],
     );
-    logger_tcp(d.port, "logger", r#"{"level":"debug","host":"db8"}"#);
     let lines = d.wait_lines(&d.path("lines.log"), 2);
     let first = lines.lines().next().unwrap();
     assert!(
@@ -331,9 +345,15 @@ field."fields.status" = "404"
 output = "json"
 "#,
     );
-    logger_tcp(d.port, "web", "GET /missing 404 3ms");
-    logger_tcp(d.port, "web", r#"{"status":"404","via":"json"}"#);
-    logger_tcp(d.port, "web", "GET /ok 200 1ms");
+    logger_tcp_lines(
+        d.port,
+        "web",
+        &[
+            "GET /missing 404 3ms",
+            r#"{"status":"404","via":"json"}"#,
+            "GET /ok 200 1ms",
+        ],
+    );
     let text = d.wait_lines(&d.path("out.json"), 2);
     let rows: Vec<serde_json::Value> = text
         .lines()

@@ -316,6 +316,40 @@ pub fn logger_tcp(port: u16, tag: &str, text: &str) -> Output {
     ])
 }
 
+/// The real `logger` sending each of `lines` with `tag`, in order, over one TCP
+/// connection to 127.0.0.1:`port` (it reads them from standard input). Separate
+/// connections are separate input tasks, so only this keeps their order.
+pub fn logger_tcp_lines(port: u16, tag: &str, lines: &[&str]) -> Output {
+    let mut child = Command::new("logger")
+        .args([
+            "--tcp",
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "-t",
+            tag,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("logger (util-linux) is installed");
+    let mut input = child.stdin.take().unwrap();
+    for line in lines {
+        assert!(!line.contains('\n'), "one message per line: {line:?}");
+        writeln!(input, "{line}").unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "logger {lines:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Sends raw bytes in one TCP connection, then closes it.
 pub fn tcp_send(port: u16, bytes: &[u8]) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
