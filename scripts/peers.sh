@@ -11,7 +11,8 @@
 #
 # What DIR holds afterwards (what the tests and benchmarks use; see testkit/src/peers.rs):
 #   DIR/rsyslog/usr/sbin/rsyslogd             run with `-M DIR/rsyslog/usr/lib/x86_64-linux-gnu/rsyslog`
-#   DIR/rsyslog/usr/lib/*/rsyslog/            modules: imuxsock, omfwd, lmnsd_ossl.so, lmnsd_gtls.so …
+#   DIR/rsyslog/usr/lib/*/rsyslog/            modules: imuxsock, omfwd, lmnsd_ossl.so, lmnsd_gtls.so,
+#                                             imrelp.so, omrelp.so (librelp0 installed) …
 #   DIR/syslog-ng/usr/sbin/syslog-ng          run with `--module-path DIR/syslog-ng/usr/lib/syslog-ng/3.38`
 #   DIR/syslog-ng/usr/lib/syslog-ng/3.*/      modules (afsocket, …); libsyslog-ng-*.so is in
 #   DIR/syslog-ng/usr/lib/syslog-ng/          (put it on LD_LIBRARY_PATH)
@@ -31,7 +32,7 @@ dir=$(cd "$dir" && pwd)
 
 # Peer name → the Debian packages unpacked into DIR/NAME.
 declare -A peers=(
-  [rsyslog]="rsyslog rsyslog-openssl rsyslog-gnutls"
+  [rsyslog]="rsyslog rsyslog-openssl rsyslog-gnutls rsyslog-relp"
   [syslog-ng]="syslog-ng-core"
 )
 
@@ -76,7 +77,8 @@ fi
 libs=()
 for peer in "${!peers[@]}"; do
   dest="$dir/$peer"
-  if [ -f "$dest/.complete" ]; then
+  # `.complete` names the packages unpacked: a changed list fetches the peer again.
+  if [ "$(cat "$dest/.complete" 2>/dev/null)" = "${peers[$peer]}" ]; then
     echo "logwell: $peer already unpacked in $dest" >&2
   else
     echo "logwell: fetching $peer (${peers[$peer]}) into $dest" >&2
@@ -90,7 +92,7 @@ for peer in "${!peers[@]}"; do
       echo >>"$dest/.depends"
     done
     rm -rf "$dest.debs"
-    touch "$dest/.complete"
+    echo "${peers[$peer]}" >"$dest/.complete"
   fi
   # Shared-library dependencies only (lib*, zlib1g): no daemon, no init script, no conflicts.
   while read -r lib; do

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use crate::message::{Creds, Event, Flags, Message, Source};
 use crate::output::dynfile::repeat_key;
 use crate::output::records::{begin_field, end_field};
-use crate::output::{Chunk, Layout, Output};
+use crate::output::{Chunk, Layout, Output, Receipt};
 use crate::parse::body::{BodyParser, HeaderFrom, Kind as BodyKind};
 use crate::parse::{self, ParseContext};
 use crate::render::format::{format_line, TimeCache};
@@ -133,6 +133,8 @@ pub struct Pipeline {
     parsers: Arc<[BodyParser]>,
     /// Header values from the fields they read.
     header_from: Arc<HeaderFrom>,
+    /// Given to every chunk sent while it is set ([`Pipeline::track`]).
+    receipt: Option<Arc<Receipt>>,
 }
 
 /// A timer an input loop keeps across its `select!`s: one timer-wheel entry, moved only when
@@ -195,7 +197,23 @@ impl Pipeline {
             hold: Alarm::default(),
             parsers: Arc::default(),
             header_from: Arc::default(),
+            receipt: None,
         }
+    }
+
+    /// Starts tracking what is pushed from now on: every chunk sent until
+    /// [`Pipeline::untrack`] holds the receipt, and the receiver returned fires once every
+    /// output has taken them ([`Receipt`]), at once if no rule wanted any of the messages.
+    /// Flush what was pushed before first: it would ride along.
+    pub fn track(&mut self) -> tokio::sync::oneshot::Receiver<()> {
+        let (receipt, rx) = Receipt::new();
+        self.receipt = Some(receipt);
+        rx
+    }
+
+    /// Stops tracking: call after the [`Pipeline::flush`] that sent the tracked lines.
+    pub fn untrack(&mut self) {
+        self.receipt = None;
     }
 
     /// Runs these body parsers on every message ([`crate::parse::body::first_that_reads`]);
@@ -484,7 +502,8 @@ impl Pipeline {
             if chunk.messages == 0 {
                 continue;
             }
-            let chunk = std::mem::take(chunk);
+            let mut chunk = std::mem::take(chunk);
+            chunk.receipt.clone_from(&self.receipt);
             let output = &self.routing.outputs[o];
             let lossy = matches!(output.layout, Layout::Lossy)
                 || (self.drop_when_full && output.stats.full.load(Relaxed));

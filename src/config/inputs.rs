@@ -17,18 +17,19 @@ use super::load::ParsedFile;
 use super::raw::{span_of, RawInput};
 use super::settings::{
     DaemonSettings, InputKind, InputSettings, JournalSettings, KmsgSettings, OutputKind,
-    OutputSettings, StreamSettings, UdpSettings, UnixDatagramSettings, UnixPath,
-    DEFAULT_MAX_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES,
+    OutputSettings, Oversize, RelpSettings, StreamSettings, UdpSettings, UnixDatagramSettings,
+    UnixPath, DEFAULT_MAX_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES,
 };
 use crate::parse::body::{BodyParser, HeaderFrom, KvOptions};
 
 /// The port a network input listens on when `listen` names only an address: 514 for udp
 /// and tcp (rsyslog's and RFC 5426's), 6514 for tls (RFC 5425).
 pub(crate) fn default_port(kind: &str) -> u16 {
-    if kind == "tls" {
-        6514
-    } else {
-        514
+    match kind {
+        "tls" => 6514,
+        // RELP has no assigned port; rsyslog's documentation and most fleets use 2514.
+        "relp" => 2514,
+        _ => 514,
     }
 }
 
@@ -78,6 +79,36 @@ fn unix_path(check: &mut Check<'_>, raw: &RawInput) -> Option<UnixPath> {
     }
 }
 
+/// A RELP input's own settings (`oversize`); `None` for the other kinds, which refuse them.
+fn relp_settings(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Option<RelpSettings> {
+    if kind != "relp" {
+        check.not_for(
+            span_of(&raw.oversize),
+            "oversize",
+            kind,
+            "it applies to relp inputs; remove it (other stream inputs truncate)",
+        );
+        return None;
+    }
+    let oversize = match raw
+        .oversize
+        .as_ref()
+        .map(|o| (o.get_ref().as_str(), o.span()))
+    {
+        None | Some(("truncate", _)) => Oversize::Truncate,
+        Some(("refuse", _)) => Oversize::Refuse,
+        Some((other, span)) => {
+            check.err(
+                span,
+                format!("`{other}` is not an oversize choice"),
+                "use \"truncate\" (write it cut and marked) or \"refuse\" (answer 500)",
+            );
+            Oversize::Truncate
+        }
+    };
+    Some(RelpSettings { oversize })
+}
+
 pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     let max = check.bounded(
         &raw.max_message_size_bytes,
@@ -101,7 +132,9 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
                 check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64,
             ))
         }
-        None if matches!(kind, "tcp" | "tls") => Some(crate::config::limits::DEFAULT_IDLE_TIMEOUT),
+        None if matches!(kind, "tcp" | "tls" | "relp") => {
+            Some(crate::config::limits::DEFAULT_IDLE_TIMEOUT)
+        }
         None => None,
     };
     let limits = crate::config::limits::from_raw(check, raw, max_connections);
@@ -124,15 +157,16 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
     refuse_journal_keys(check, raw, kind);
     if !matches!(
         kind,
-        "udp" | "tcp" | "tls" | "unix_datagram" | "unix_stream"
+        "udp" | "tcp" | "tls" | "relp" | "unix_datagram" | "unix_stream"
     ) {
         check.err(
             raw.kind.span(),
             format!("unknown input type `{kind}`"),
-            "use \"udp\", \"tcp\", \"tls\", \"unix_datagram\", \"unix_stream\", \"kmsg\", \"journal\" or \"file\"",
+            "use \"udp\", \"tcp\", \"tls\", \"relp\", \"unix_datagram\", \"unix_stream\", \"kmsg\", \"journal\" or \"file\"",
         );
         return None;
     }
+    let relp = relp_settings(check, raw, kind);
     match kind {
         "udp" | "unix_datagram" => {
             check.not_for(
@@ -158,7 +192,7 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
         }
     }
     match kind {
-        "udp" | "tcp" | "tls" => {
+        "udp" | "tcp" | "tls" | "relp" => {
             check.not_for(span_of(&raw.path), "path", kind, "network inputs take `listen`; use a unix_datagram or unix_stream input for a socket path");
             check.not_for(
                 span_of(&raw.mode),
@@ -194,8 +228,9 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
             max_message_size_bytes: max,
             use_sender_timestamp: sender_ts.unwrap_or(true),
             limits: limits.clone(),
+            relp: None,
         })),
-        "tls" => {
+        "tls" | "relp" => {
             let listen = listen_addrs(check, raw, kind);
             let stream = StreamSettings {
                 listen,
@@ -205,7 +240,11 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
                 max_message_size_bytes: max,
                 use_sender_timestamp: sender_ts.unwrap_or(true),
                 limits: limits.clone(),
+                relp,
             };
+            if kind == "relp" && !super::tls::has_tls_keys(raw) {
+                return Some(InputKind::Tcp(stream));
+            }
             super::tls::tls_settings(check, raw, stream).map(InputKind::Tls)
         }
         "unix_datagram" => Some(InputKind::UnixDatagram(UnixDatagramSettings {
@@ -222,6 +261,7 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
             max_message_size_bytes: max,
             use_sender_timestamp: sender_ts.unwrap_or(false),
             limits: Limits::default(),
+            relp: None,
         })),
         _ => unreachable!("checked above"),
     }

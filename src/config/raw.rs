@@ -230,6 +230,8 @@ pub(crate) struct RawInput {
     pub(crate) severity: Option<Spanned<String>>,
     /// file: longer lines are cut (default 64 KiB).
     pub(crate) max_line_bytes: Option<Spanned<i64>>,
+    /// relp: what a frame over `max_message_size_bytes` gets (`"truncate"` or `"refuse"`).
+    pub(crate) oversize: Option<Spanned<String>>,
 }
 
 /// `[output.NAME]`.

@@ -192,6 +192,26 @@ pub struct StreamSettings {
     pub use_sender_timestamp: bool,
     /// Allow-list, per-peer connections and rate, frame timeout (tcp and tls).
     pub limits: Limits,
+    /// The connections speak RELP (`type = "relp"`), not RFC 6587 framing.
+    pub relp: Option<RelpSettings>,
+}
+
+/// What a RELP input does beyond a TCP (or TLS) one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelpSettings {
+    /// What a frame over `max_message_size_bytes` gets.
+    pub oversize: Oversize,
+}
+
+/// What a RELP frame over `max_message_size_bytes` gets (`oversize`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Oversize {
+    /// Written cut at the limit, marked and counted in `truncated`, and answered `200 OK`
+    /// (rsyslog imrelp's default `oversizeMode`).
+    #[default]
+    Truncate,
+    /// Answered `500` and skipped, counted in `malformed`; the sender decides what to do.
+    Refuse,
 }
 
 /// A Unix socket path and its permission bits.

@@ -1,4 +1,4 @@
-//! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`unix`],
+//! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`relp`], [`unix`],
 //! [`journal`], [`kmsg`], and [`file`](mod@file) for other programs' log files) plus the
 //! shared machinery: batched datagram reading ([`dgram`]), the one accept loop and connection
 //! loop of every stream input (TCP, Unix stream, TLS) with RFC 6587 framing ([`stream`]), and
@@ -19,6 +19,7 @@ pub mod journal;
 pub mod kmsg;
 pub mod limits;
 pub mod nofile;
+pub mod relp;
 pub mod stream;
 pub mod tcp;
 pub mod tls;

@@ -55,6 +55,10 @@ pub trait StreamSocket: Send + Sync + std::os::fd::AsRawFd {
     fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
     /// Reads without blocking.
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Waits until the socket may be writable.
+    fn writable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
+    /// Writes without blocking.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
 
     /// Reads without blocking and without consulting tokio's readiness, which may lag behind
     /// bytes that arrived just before a stop.
@@ -98,6 +102,12 @@ impl StreamSocket for tokio::net::TcpStream {
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         tokio::net::TcpStream::try_read(self, buf)
     }
+    fn writable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        tokio::net::TcpStream::writable(self)
+    }
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        tokio::net::TcpStream::try_write(self, buf)
+    }
 }
 
 impl StreamSocket for tokio::net::UnixStream {
@@ -106,6 +116,12 @@ impl StreamSocket for tokio::net::UnixStream {
     }
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         tokio::net::UnixStream::try_read(self, buf)
+    }
+    fn writable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        tokio::net::UnixStream::writable(self)
+    }
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        tokio::net::UnixStream::try_write(self, buf)
     }
 }
 
@@ -135,6 +151,11 @@ pub trait Connection: Send {
     ) -> impl std::future::Future<Output = io::Result<usize>> + Send;
     /// Bytes the kernel holds for this connection now.
     fn kernel_queued(&self) -> usize;
+    /// Writes all of `bytes` (a RELP input's responses).
+    fn write_all(
+        &mut self,
+        bytes: &[u8],
+    ) -> impl std::future::Future<Output = io::Result<()>> + Send;
 }
 
 impl<S: StreamSocket> Connection for S {
@@ -160,6 +181,19 @@ impl<S: StreamSocket> Connection for S {
 
     fn kernel_queued(&self) -> usize {
         self.queued_bytes()
+    }
+
+    async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            self.writable().await?;
+            match self.try_write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -208,6 +242,8 @@ pub struct Serving<U> {
     pub upgrade: U,
     /// The open connections, so that a full input closes its oldest idle one.
     pub open: Registry,
+    /// The connections speak RELP ([`super::relp`]).
+    pub relp: Option<crate::config::RelpSettings>,
 }
 
 /// A connection quiet this long counts as idle: when every slot is taken, the one idle
@@ -225,13 +261,13 @@ pub struct Tracked {
     /// Set once it was chosen to be closed.
     evicting: AtomicBool,
     /// Tells its task to read what is queued and close.
-    evict: Notify,
+    pub(super) evict: Notify,
     epoch: tokio::time::Instant,
 }
 
 impl Tracked {
     /// Notes that bytes were read now.
-    fn touch(&self) {
+    pub(super) fn touch(&self) {
         self.last_read_ms.store(ms_since(self.epoch), Relaxed);
     }
 }
@@ -266,10 +302,10 @@ impl Default for Registry {
 
 /// A connection's place in the [`Registry`]; leaves it when dropped.
 #[derive(Debug)]
-struct Registered<'a> {
+pub(crate) struct Registered<'a> {
     registry: &'a Registry,
     id: u64,
-    tracked: Arc<Tracked>,
+    pub(crate) tracked: Arc<Tracked>,
 }
 
 impl Drop for Registered<'_> {
@@ -283,7 +319,7 @@ impl Drop for Registered<'_> {
 }
 
 impl Registry {
-    fn register(&self) -> Registered<'_> {
+    pub(crate) fn register(&self) -> Registered<'_> {
         let id = self.next.fetch_add(1, Relaxed);
         let tracked = Arc::new(Tracked {
             last_read_ms: AtomicU64::new(ms_since(self.epoch)),
@@ -477,7 +513,13 @@ fn start_connection<S, U>(
         if let Some((conn, identity)) = serving.upgrade.upgrade(sock, &peer, &ctx).await {
             source.tls_peer = identity.tls_peer;
             let registered = serving.open.register();
-            let ended = serve(conn, source, serving.limits, &registered.tracked, &ctx).await;
+            let tracked = &registered.tracked;
+            let ended = match serving.relp {
+                Some(relp) => {
+                    super::relp::serve(conn, source, serving.limits, relp, tracked, &ctx).await
+                }
+                None => serve(conn, source, serving.limits, tracked, &ctx).await,
+            };
             tracing::debug!(input = %ctx.name, peer = ?peer, ?ended, "connection closed");
         }
         ctx.stats.active_connections.fetch_sub(1, Relaxed);
@@ -745,7 +787,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            peer.write_all(line).await.unwrap();
+            AsyncWriteExt::write_all(&mut peer, line).await.unwrap();
             let chunk = crate::output::recv_within_yields(&mut rx[0], 100).await;
             assert_eq!(chunk.map(|c| c.messages), Some(i as u64 + 1));
         }

@@ -222,6 +222,11 @@ impl Connection for TlsStream<TcpStream> {
     fn kernel_queued(&self) -> usize {
         self.get_ref().0.queued_bytes()
     }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        tokio::io::AsyncWriteExt::write_all(self, bytes).await?;
+        tokio::io::AsyncWriteExt::flush(self).await
+    }
 }
 
 /// The names a certificate claims: DNS SANs, then the subject's common names.

@@ -273,13 +273,19 @@ impl DynWriter {
                 chunk = self.rx.recv() => match chunk {
                     Some(chunk) => {
                         self.take(&chunk);
+                        // Receipts are let go of once the burst is written.
+                        let mut taken = vec![chunk.receipt];
                         for _ in 1..BURST_CHUNKS {
                             match self.rx.try_recv() {
-                                Ok(chunk) => self.take(&chunk),
+                                Ok(chunk) => {
+                                    self.take(&chunk);
+                                    taken.push(chunk.receipt);
+                                }
                                 Err(_) => break,
                             }
                         }
                         self.write_dirty();
+                        drop(taken);
                     }
                     None => break,
                 },

@@ -471,7 +471,7 @@ mod tests {
         Chunk {
             data: s.as_bytes().to_vec(),
             messages,
-            partly_written: false,
+            ..Chunk::default()
         }
     }
 

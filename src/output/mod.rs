@@ -39,6 +39,34 @@ pub struct Chunk {
     /// The writer wrote the start of `data` (now cut off) before an error: the rest must be
     /// written, never dropped, or the file would end mid-line.
     pub partly_written: bool,
+    /// Held until the output has taken the lines (see [`Receipt`]); `None` for most inputs.
+    pub receipt: Option<Arc<Receipt>>,
+}
+
+/// Tells an input that its lines were taken by every output they went to: each chunk of a
+/// batch holds a clone, and when the last one is dropped the receiver fires. Writers drop a
+/// chunk only once they are done with it: a file writer after `write(2)` put its lines in
+/// the file (the kernel's page cache: a crash of logwelld cannot lose them, a power cut can
+/// unless `sync = true`), a templated-file writer after it wrote the burst, a queued action
+/// (forward, Kafka) once the lines are in its queue. The RELP input answers `200 OK` only
+/// then ([`crate::input`]'s `relp`).
+#[derive(Debug)]
+pub struct Receipt(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Receipt {
+    /// A receipt, and what fires once every clone of it is dropped.
+    pub fn new() -> (Arc<Receipt>, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Arc::new(Receipt(Some(tx))), rx)
+    }
+}
+
+impl Drop for Receipt {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// Chunks an output's channel holds before senders wait: 4 MiB of 64 KiB chunks; about 6 MiB

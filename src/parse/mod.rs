@@ -4,6 +4,7 @@
 //! - [`framing`] splits a TCP or Unix stream into frames (RFC 6587).
 //! - [`parse`] turns one frame or datagram into a [`Message`]: RFC 5424 or RFC 3164, detected
 //!   per message, with the fix-ups real senders need.
+//! - [`relp`] reads and writes RELP frames, responses and offers.
 //! - [`body`] reads the fields of structured bodies: JSON (and `@cee:`), logfmt, key=value.
 //! - [`sd`] validates RFC 5424 structured data and decodes it for the formats that show it.
 //! - Private helpers: `pri` (the `<PRI>`), `timestamp` (RFC 3339 and BSD timestamps, year
@@ -34,6 +35,7 @@ pub mod body;
 pub mod framing;
 pub mod kmsg;
 mod pri;
+pub mod relp;
 mod rfc3164;
 mod rfc5424;
 pub mod sd;

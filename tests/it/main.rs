@@ -30,6 +30,7 @@ mod manpages;
 mod packaging;
 mod peers;
 mod privsep;
+mod relp;
 mod rewrite;
 mod rotation;
 mod routing;

@@ -356,8 +356,17 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsFileError>
 }
 
 /// Refuses the TLS keys on inputs of other types.
+/// Whether an input sets any TLS key: a `relp` input then speaks TLS.
+pub(crate) fn has_tls_keys(raw: &RawInput) -> bool {
+    raw.cert.is_some()
+        || raw.key.is_some()
+        || raw.client_auth.is_some()
+        || raw.ca.is_some()
+        || raw.permitted_peers.is_some()
+}
+
 pub(crate) fn refuse_tls_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str) {
-    if kind == "tls" {
+    if kind == "tls" || kind == "relp" {
         return;
     }
     for (key, span) in [
@@ -374,7 +383,7 @@ pub(crate) fn refuse_tls_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str)
             check.err(
                 span,
                 format!("`{key}` does not apply to {kind} inputs"),
-                "it applies to tls inputs; remove it",
+                "it applies to tls and relp inputs; remove it",
             );
         }
     }
