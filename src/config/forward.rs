@@ -35,7 +35,7 @@ pub struct ForwardSettings {
     pub connect_timeout: Duration,
     /// Longest wait for one write to a target that accepts nothing.
     pub write_timeout: Duration,
-    /// TLS client settings (`protocol = "tls"`).
+    /// TLS client settings (`protocol = "tls"`, or `"relp"` with `ca` or `fingerprints`).
     pub tls: Option<ForwardTls>,
     /// The queue (its `dir` is set from `[daemon] state_dir` once every file is read).
     pub queue: crate::queue::QueueSettings,
@@ -69,6 +69,9 @@ pub enum Protocol {
     Tcp,
     /// TLS over TCP (RFC 5425).
     Tls,
+    /// RELP (as rsyslog's `omrelp`): a message leaves the queue on the server's `200 OK`;
+    /// over TLS when `ca` or `fingerprints` is set.
+    Relp,
 }
 
 /// `framing`.
@@ -167,6 +170,7 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawOutput) -> Option<Forward
             ("tcp", Protocol::Tcp),
             ("udp", Protocol::Udp),
             ("tls", Protocol::Tls),
+            ("relp", Protocol::Relp),
         ],
     );
     let framing = check.pick(
@@ -184,6 +188,15 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawOutput) -> Option<Forward
                 f.span(),
                 "`framing` does not apply to protocol = \"udp\"",
                 "a datagram holds one message; remove it",
+            );
+        }
+    }
+    if protocol == Protocol::Relp {
+        if let Some(f) = &raw.framing {
+            check.err(
+                f.span(),
+                "`framing` does not apply to protocol = \"relp\"",
+                "RELP frames every message itself; remove it",
             );
         }
     }
@@ -247,13 +260,15 @@ fn forward_tls(check: &mut Check<'_>, raw: &RawOutput, protocol: Protocol) -> Op
         ("server_name", span_of(&raw.server_name)),
         ("fingerprints", span_of(&raw.fingerprints)),
     ];
-    if protocol != Protocol::Tls {
+    // RELP speaks TLS when the server is to be verified.
+    let relp_tls = protocol == Protocol::Relp && (raw.ca.is_some() || raw.fingerprints.is_some());
+    if protocol != Protocol::Tls && !relp_tls {
         for (key, span) in keys {
             if let Some(span) = span {
                 check.err(
                     span,
-                    format!("`{key}` applies only to protocol = \"tls\""),
-                    "set protocol = \"tls\", or remove it",
+                    format!("`{key}` applies only to protocol = \"tls\" (or \"relp\" over TLS)"),
+                    "set protocol = \"tls\", or remove it; RELP over TLS needs `ca` or `fingerprints`",
                 );
             }
         }

@@ -1,6 +1,7 @@
 //! The forward action (`type = "forward"`): sends the lines input tasks formatted for it
 //! (RFC 5424 or RFC 3164, the original host, tag, timestamp and structured data) to remote
-//! syslog servers over UDP, TCP or TLS ([`crate::config::client_config`]), framed by octet counting or newline.
+//! syslog servers over UDP, TCP or TLS ([`crate::config::client_config`]), framed by octet
+//! counting or newline, or over RELP ([`crate::parse::relp`], plain or TLS).
 //!
 //! Each action runs on its own thread with its own [`Queue`](crate::queue::Queue), so a dead
 //! target holds back nothing but this action: two futures share the thread.
@@ -20,12 +21,20 @@
 //!   tasks; a target that fails waits `reconnect_min_ms`, doubled at each failure up to
 //!   `reconnect_max_ms`, with ±25% jitter.
 //!
+//! RELP settles differently: the link opens a session (`open`, answered `200 OK` offering
+//! `syslog`), numbers each record as a `syslog` transaction, and a reader task counts the
+//! server's answers in order ([`watch_answers`]). A batch settles once its last record is
+//! answered, with no [`SETTLE`] wait; when the link breaks, answered batches are
+//! acknowledged and only the rest is resent. An error answer settles its record too: it is
+//! counted in `dropped` and logged, since sending it again would be refused again.
+//!
 //! Where duplicates come from (at least once): a batch written on a connection that is then
 //! reset, or on another connection in round-robin, before it settled is sent again, although
 //! the server may have read it; after a crash, the records acknowledged since the last
 //! checkpoint write (none: it is written after every acknowledgement) or, with a damaged
-//! checkpoint, the oldest segment. UDP has no delivery check: a datagram is acknowledged once
-//! sent.
+//! checkpoint, the oldest segment; on a RELP link, the records the server took but whose
+//! answers the broken connection lost. UDP has no delivery check: a datagram is
+//! acknowledged once sent.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -44,6 +53,7 @@ use tokio::time::Instant;
 use super::queued::{Handoff, Intake};
 use super::{Chunk, WriterCommand};
 use crate::config::{Balance, ForwardSettings, Framing, Protocol, Target};
+use crate::parse::relp;
 use crate::queue::Batch;
 use crate::render::format::push_decimal;
 use crate::stats::OutputStats;
@@ -59,6 +69,10 @@ const BATCH_RECORDS: usize = 2000;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Records written and not yet settled, at most: more waits for acknowledgements.
 const MAX_IN_FLIGHT_RECORDS: u64 = 200_000;
+/// The same on a RELP link: messages sent and not yet answered, at most (librelp's own
+/// window is 128 transactions; a larger one keeps a batch of [`BATCH_RECORDS`] moving while
+/// the one before it is answered). After a broken connection these are sent again.
+const RELP_MAX_IN_FLIGHT_RECORDS: u64 = 3 * BATCH_RECORDS as u64;
 /// The largest UDP payload (IPv4: 65,535 − 8 − 20); longer messages cannot be sent as one
 /// datagram and are dropped (counted).
 const MAX_DATAGRAM_BYTES: usize = 65_507;
@@ -121,6 +135,31 @@ struct LinkState {
     dead: AtomicBool,
     /// It ended with a clean end of file (the server closed it after reading everything).
     clean_eof: AtomicBool,
+    /// RELP: `syslog` transactions the server answered, in order.
+    answered: AtomicU64,
+    /// RELP: of those, the ones answered with an error (the server will never take them).
+    refused: AtomicU64,
+}
+
+impl LinkState {
+    fn new(wake: Arc<Notify>) -> LinkState {
+        LinkState {
+            wake,
+            dead: AtomicBool::new(false),
+            clean_eof: AtomicBool::new(false),
+            answered: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A RELP link's numbering.
+#[derive(Debug)]
+struct RelpLink {
+    /// The transaction number of the next `syslog` frame.
+    next_txnr: u64,
+    /// `syslog` frames sent on the link.
+    sent: u64,
 }
 
 /// Counts the bytes written to the socket (TLS records included), to compare with what the
@@ -173,6 +212,8 @@ enum Conn {
         reader: tokio::task::JoinHandle<()>,
         /// Bytes the server acknowledged when last looked at.
         acked: u64,
+        /// RELP: the numbering; the server's answers settle batches, not its TCP stack.
+        relp: Option<RelpLink>,
     },
     Udp(UdpSocket),
 }
@@ -213,9 +254,30 @@ struct InFlight {
     /// Payload bytes it held.
     bytes: u64,
     link: u64,
-    /// The link's byte count once the batch was written.
+    /// The link's byte count once the batch was written; on a RELP link, its count of
+    /// `syslog` frames sent.
     end: u64,
     at: Instant,
+}
+
+/// Whether `f`, written on `link`, is delivered: on a RELP link, the server answered its
+/// last message; otherwise the server's TCP stack acknowledged its last byte and the
+/// connection stayed healthy for [`SETTLE`] after it was written.
+fn settled(link: &Link, f: &InFlight, now: Instant) -> bool {
+    match &link.conn {
+        Conn::Stream {
+            acked, state, relp, ..
+        } => {
+            if state.dead.load(Relaxed) {
+                return false;
+            }
+            match relp {
+                Some(_) => state.answered.load(Relaxed) >= f.end,
+                None => *acked >= f.end && now >= f.at + SETTLE,
+            }
+        }
+        Conn::Udp(_) => true,
+    }
 }
 
 /// Per target: failures in a row and when to try again.
@@ -364,11 +426,7 @@ impl<'a> Delivery<'a> {
             let settings = self.settings.clone();
             let tls = self.tls.clone();
             let tx = self.connected_tx.clone();
-            let wake_on_death = Arc::new(LinkState {
-                wake: self.shared.wake.clone(),
-                dead: AtomicBool::new(false),
-                clean_eof: AtomicBool::new(false),
-            });
+            let wake_on_death = Arc::new(LinkState::new(self.shared.wake.clone()));
             tokio::spawn(async move {
                 let t = &settings.targets[target];
                 let r = tokio::time::timeout(
@@ -429,22 +487,29 @@ impl<'a> Delivery<'a> {
                 }
             }
         }
+        for link in self.links.values() {
+            if let Conn::Stream { state, .. } = &link.conn {
+                let refused = state.refused.swap(0, Relaxed);
+                if refused > 0 {
+                    // Answered, so settled, but never taken: counted, not resent for ever.
+                    self.stats.dropped.fetch_add(refused, Relaxed);
+                }
+            }
+        }
         while let Some(front) = self.in_flight.front() {
             let done = match self.links.values().find(|l| l.id == front.link) {
-                Some(Link {
-                    conn: Conn::Stream { acked, state, .. },
-                    ..
-                }) => {
-                    if *acked < front.end && now > front.at + self.settings.write_timeout {
-                        // Written long ago and still not acknowledged: give the connection
-                        // up (check_links resends), as TCP_USER_TIMEOUT would.
-                        state.dead.store(true, Relaxed);
+                Some(link) => {
+                    let done = settled(link, front, now);
+                    if let Conn::Stream { state, .. } = &link.conn {
+                        if !done && now > front.at + self.settings.write_timeout {
+                            // Written long ago and still not acknowledged (or answered):
+                            // give the connection up (check_links resends), as
+                            // TCP_USER_TIMEOUT would.
+                            state.dead.store(true, Relaxed);
+                        }
                     }
-                    !state.dead.load(Relaxed) && *acked >= front.end && now >= front.at + SETTLE
+                    done
                 }
-                Some(Link {
-                    conn: Conn::Udp(_), ..
-                }) => true,
                 None => false,
             };
             if !done {
@@ -513,18 +578,24 @@ impl<'a> Delivery<'a> {
         let now = Instant::now();
         // In order: batches on other links that settled, and this link's batches that the
         // server provably read (a clean close) or that had settled before the failure.
+        let answered = match &link.conn {
+            Conn::Stream {
+                relp: Some(_),
+                state,
+                ..
+            } => Some(state.answered.load(Relaxed)),
+            _ => None,
+        };
         while let Some(front) = self.in_flight.front() {
             let ok = if front.link == link.id {
-                front.end <= final_acked && (clean || now >= front.at + SETTLE * 2)
+                match answered {
+                    // RELP: what the server answered is delivered, whatever the end.
+                    Some(n) => front.end <= n,
+                    None => front.end <= final_acked && (clean || now >= front.at + SETTLE * 2),
+                }
             } else {
                 match self.links.values().find(|l| l.id == front.link) {
-                    Some(Link {
-                        conn: Conn::Stream { acked, state, .. },
-                        ..
-                    }) => {
-                        !state.dead.load(Relaxed) && *acked >= front.end && now >= front.at + SETTLE
-                    }
-                    Some(_) => true,
+                    Some(l) => settled(l, front, now),
                     None => false,
                 }
             };
@@ -570,7 +641,11 @@ impl<'a> Delivery<'a> {
     /// Sends one batch, if there is a link, room in flight, and something to send. Returns
     /// whether it sent.
     async fn send_one(&mut self) -> bool {
-        if self.in_flight_records >= MAX_IN_FLIGHT_RECORDS {
+        let max_in_flight = match self.settings.protocol {
+            Protocol::Relp => RELP_MAX_IN_FLIGHT_RECORDS,
+            _ => MAX_IN_FLIGHT_RECORDS,
+        };
+        if self.in_flight_records >= max_in_flight {
             return false;
         }
         if !self.shared.queue().has_unread() {
@@ -612,7 +687,18 @@ impl<'a> Delivery<'a> {
         }
         self.frame.clear();
         let framing = self.settings.framing;
+        let link = self.links.get_mut(&target).expect("chosen");
+        let mut relp_link = match &mut link.conn {
+            Conn::Stream { relp, .. } => relp.as_mut(),
+            Conn::Udp(_) => None,
+        };
         for r in batch.records() {
+            if let Some(relp) = relp_link.as_deref_mut() {
+                relp::write_frame(&mut self.frame, relp.next_txnr, "syslog", r);
+                relp.next_txnr = relp::next_txnr(relp.next_txnr);
+                relp.sent += 1;
+                continue;
+            }
             match framing {
                 Framing::OctetCounting => {
                     push_decimal(&mut self.frame, r.len() as u64);
@@ -626,18 +712,23 @@ impl<'a> Delivery<'a> {
             }
         }
         let write_timeout = self.settings.write_timeout;
-        let link = self.links.get_mut(&target).expect("chosen");
         let link_id = link.id;
         let result: Result<u64, String> = match &mut link.conn {
             Conn::Stream {
-                writer, written, ..
+                writer,
+                written,
+                relp,
+                ..
             } => {
                 let w = async {
                     writer.write_all(&self.frame).await?;
                     writer.flush().await
                 };
                 match tokio::time::timeout(write_timeout, w).await {
-                    Ok(Ok(())) => Ok(written.load(Relaxed)),
+                    Ok(Ok(())) => Ok(match relp {
+                        Some(r) => r.sent,
+                        None => written.load(Relaxed),
+                    }),
                     Ok(Err(e)) => Err(format!("write failed: {e}")),
                     Err(_) => Err(format!("nothing written for {write_timeout:?}")),
                 }
@@ -783,8 +874,13 @@ async fn connect(
         inner: stream,
         written: written.clone(),
     };
-    let (reader, writer): (Box<dyn AsyncRead + Send + Unpin>, Writer) = match settings.protocol {
-        Protocol::Tls => {
+    let tls_wanted = match settings.protocol {
+        Protocol::Tls => true,
+        Protocol::Relp => settings.tls.is_some(),
+        _ => false,
+    };
+    let (mut reader, mut writer): (Box<dyn AsyncRead + Send + Unpin>, Writer) = match tls_wanted {
+        true => {
             let config =
                 tls.ok_or("the TLS settings could not be loaded (see the error at start)")?;
             let host = settings
@@ -807,7 +903,17 @@ async fn connect(
         }
     };
     let reader_state = state.clone();
-    let reader = tokio::spawn(watch_reads(reader, reader_state));
+    let (reader, relp) = if settings.protocol == Protocol::Relp {
+        let rest = relp_open(&mut reader, &mut writer, target).await?;
+        let reader = tokio::spawn(watch_answers(reader, rest, reader_state));
+        let numbering = RelpLink {
+            next_txnr: 2,
+            sent: 0,
+        };
+        (reader, Some(numbering))
+    } else {
+        (tokio::spawn(watch_reads(reader, reader_state)), None)
+    };
     Ok(Link {
         id,
         conn: Conn::Stream {
@@ -817,8 +923,130 @@ async fn connect(
             state,
             reader,
             acked: 0,
+            relp,
         },
     })
+}
+
+/// The longest answer a RELP server sends that is read (its `open` answer, an error text).
+const RELP_MAX_ANSWER: usize = 64 * 1024;
+
+/// Opens a RELP session: `open` with our offers, and the server's `200 OK` offering
+/// `syslog`. Returns bytes the server sent after its answer.
+async fn relp_open(
+    reader: &mut Box<dyn AsyncRead + Send + Unpin>,
+    writer: &mut Writer,
+    target: &Target,
+) -> Result<Vec<u8>, String> {
+    let offers = format!(
+        "relp_version=0\nrelp_software=logwell,{},https://github.com/logwell/logwell\ncommands=syslog",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut open = Vec::new();
+    relp::write_frame(&mut open, 1, "open", offers.as_bytes());
+    let io = |e: std::io::Error| format!("RELP open with {target} failed: {e}");
+    writer.write_all(&open).await.map_err(io)?;
+    writer.flush().await.map_err(io)?;
+    let mut decoder = relp::Decoder::new(RELP_MAX_ANSWER);
+    let mut buf = vec![0u8; decoder.buffer_size()];
+    let mut end = 0;
+    loop {
+        let n = reader.read(&mut buf[end..]).await.map_err(io)?;
+        if n == 0 {
+            return Err(format!(
+                "{target} closed the connection instead of answering RELP open"
+            ));
+        }
+        end += n;
+        let (used, decoded) = decoder.decode(&buf[..end]);
+        match decoded {
+            relp::Decoded::NeedMore => continue,
+            relp::Decoded::Frame(f) if f.command == b"rsp" && f.txnr == 1 => {
+                match relp::read_rsp(f.data) {
+                    Some((200, _, offers)) => {
+                        let commands = relp::offer(offers, "commands").unwrap_or_default();
+                        if !commands.split(|b| *b == b',').any(|c| c == b"syslog") {
+                            return Err(format!("{target} does not offer the RELP syslog command"));
+                        }
+                        return Ok(buf[used..end].to_vec());
+                    }
+                    Some((code, text, _)) => {
+                        return Err(format!(
+                            "{target} refused the RELP session: {code} {}",
+                            String::from_utf8_lossy(text)
+                        ))
+                    }
+                    None => return Err(format!("{target} answered RELP open with no status")),
+                }
+            }
+            _ => return Err(format!("{target} does not speak RELP (no answer to open)")),
+        }
+    }
+}
+
+/// Reads a RELP server's answers until the connection ends: each `rsp`, in the order the
+/// messages were sent, counts in `answered` (and an error answer in `refused` too, logged
+/// with the server's text); `serverclose` or anything out of order ends the link, and what
+/// was not answered is sent again on the next.
+async fn watch_answers(
+    mut reader: Box<dyn AsyncRead + Send + Unpin>,
+    rest: Vec<u8>,
+    state: Arc<LinkState>,
+) {
+    let mut decoder = relp::Decoder::new(RELP_MAX_ANSWER);
+    let mut buf = vec![0u8; decoder.buffer_size()];
+    buf[..rest.len()].copy_from_slice(&rest);
+    let (mut start, mut end) = (0, rest.len());
+    let mut expected = 2;
+    'read: loop {
+        loop {
+            let (used, decoded) = decoder.decode(&buf[start..end]);
+            start += used;
+            match decoded {
+                relp::Decoded::NeedMore => break,
+                relp::Decoded::Skipped => continue,
+                relp::Decoded::Frame(f) if f.command == b"rsp" && f.txnr == expected => {
+                    expected = relp::next_txnr(expected);
+                    match relp::read_rsp(f.data) {
+                        Some((200, _, _)) => {}
+                        answer => {
+                            let text = answer.map_or_else(String::new, |(code, text, _)| {
+                                format!("{code} {}", String::from_utf8_lossy(text))
+                            });
+                            tracing::warn!(txnr = f.txnr, answer = %text, "forward: the RELP server refused a message; it is dropped (counted in dropped)");
+                            state.refused.fetch_add(1, Relaxed);
+                        }
+                    }
+                    state.answered.fetch_add(1, Relaxed);
+                }
+                relp::Decoded::Frame(f) if f.command == b"serverclose" => {
+                    tracing::info!("forward: the RELP server closed the session");
+                    break 'read;
+                }
+                relp::Decoded::Frame(f) => {
+                    tracing::warn!(txnr = f.txnr, expected, command = %String::from_utf8_lossy(f.command), "forward: unexpected RELP frame from the server; reconnecting");
+                    break 'read;
+                }
+                relp::Decoded::Error(e) => {
+                    tracing::warn!(error = %e, "forward: the RELP server sent no RELP frame; reconnecting");
+                    break 'read;
+                }
+            }
+        }
+        state.wake.notify_one();
+        if start == end {
+            (start, end) = (0, 0);
+        } else if start > 0 {
+            buf.copy_within(start..end, 0);
+            (start, end) = (0, end - start);
+        }
+        match reader.read(&mut buf[end..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => end += n,
+        }
+    }
+    state.dead.store(true, Relaxed);
+    state.wake.notify_one();
 }
 
 /// Reads (and discards) what the server sends, until the connection ends; records how.
