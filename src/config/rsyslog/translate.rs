@@ -457,11 +457,7 @@ impl Translator<'_> {
                     }
                 }
             }
-            "imrelp" | "omrelp" => self.note(
-                line,
-                NoteKind::NotTranslated,
-                format!("`{load}`: logwell does not speak RELP yet"),
-            ),
+            "imrelp" | "omrelp" => {}
             other => self.note(
                 line,
                 NoteKind::NotTranslated,
@@ -590,17 +586,45 @@ impl Translator<'_> {
             "imfile" => self.imfile_input(line, params),
             "imklog" | "imjournal" if self.opts.drop_in => {}
             "imklog" | "imjournal" => self.system_inputs(line),
-            "imrelp" => self.note(
-                line,
-                NoteKind::NotTranslated,
-                "an imrelp input: logwell does not speak RELP yet".into(),
-            ),
+            "imrelp" => self.relp_input(line, params),
             other => self.note(
                 line,
                 NoteKind::NotTranslated,
                 format!("an input of type `{other}`, which logwell does not have"),
             ),
         }
+    }
+
+    /// `input(type="imrelp" port=… address=…)`: a `relp` input. TLS and the size settings
+    /// are left to the administrator, with a note.
+    fn relp_input(&mut self, line: usize, params: &Params) {
+        if param(params, "tls").is_some_and(|t| t.eq_ignore_ascii_case("on")) {
+            self.note(
+                line,
+                NoteKind::NotTranslated,
+                "RELP over TLS: declare a relp input with cert, key, ca and permitted_peers (logwell.toml(5))".into(),
+            );
+            return;
+        }
+        let Some(port) = param(params, "port").map(str::to_string) else {
+            self.note(
+                line,
+                NoteKind::NotTranslated,
+                "an imrelp input without `port`".into(),
+            );
+            return;
+        };
+        for key in ["maxdatasize", "oversizemode"] {
+            if param(params, key).is_some() {
+                self.note(
+                    line,
+                    NoteKind::Differs,
+                    format!("`{key}`: set max_message_size_bytes and oversize on the relp input (logwell.toml(5))"),
+                );
+            }
+        }
+        let address = param(params, "address").map(str::to_string);
+        self.network_input(line, "relp", port.trim(), address.as_deref());
     }
 
     fn imfile_input(&mut self, line: usize, params: &Params) {
@@ -1025,12 +1049,24 @@ impl Translator<'_> {
                 self.users_output(line, &users)
             }
             "omrelp" => {
-                self.note(
-                    line,
-                    NoteKind::NotTranslated,
-                    "an omrelp action: logwell does not speak RELP yet".into(),
-                );
-                None
+                let Some(target) = param(params, "target") else {
+                    self.note(
+                        line,
+                        NoteKind::NotTranslated,
+                        "an omrelp action without `target`".into(),
+                    );
+                    return None;
+                };
+                if param(params, "tls").is_some_and(|t| t.eq_ignore_ascii_case("on")) {
+                    self.note(
+                        line,
+                        NoteKind::NotTranslated,
+                        "RELP forwarding over TLS: declare a forward output with protocol = \"relp\" and the CA (logwell.toml(5))".into(),
+                    );
+                    return None;
+                }
+                let port = param(params, "port").unwrap_or("514");
+                self.forward(line, "relp", target, port, false, template)
             }
             other => {
                 self.note(
@@ -1225,7 +1261,7 @@ impl Translator<'_> {
         octet: bool,
         template: Option<&str>,
     ) -> Option<String> {
-        if protocol != "tcp" && protocol != "udp" {
+        if !matches!(protocol, "tcp" | "udp" | "relp") {
             self.note(
                 line,
                 NoteKind::NotTranslated,
