@@ -191,6 +191,13 @@ fn relp_oversize_refuse_answers_500_and_writes_nothing() {
         "{text}"
     );
     assert_eq!(d.stat("inputs", "relp", "malformed"), 1);
+    // A message sent just before logwelld stops is written and answered, then serverclose.
+    a.send(4, "syslog", b"<13>Nov 21 09:41:03 h relp: last");
+    let mut d = d;
+    assert!(d.stop().success());
+    assert_eq!(a.rest(), "4 rsp 6 200 OK\n0 serverclose 0\n");
+    let text = std::fs::read_to_string(d.path("all.log")).unwrap();
+    assert!(text.ends_with("relp: last\n"), "{text}");
 
     let (code, out) = crate::util::check_config(
         "[input.r]\ntype = \"relp\"\nlisten = \"127.0.0.1:5514\"\noversize = \"drop\"\n\n[input.t]\ntype = \"tcp\"\nlisten = \"127.0.0.1:5515\"\noversize = \"refuse\"\n",
