@@ -347,7 +347,11 @@ fn answer(
             );
         }
         b"syslog" => {
-            push(frame.data, frame.cut > 0);
+            // librelp senders with an RFC 5424 template end the data with its own LF.
+            let data = frame.data;
+            let data = data.strip_suffix(b"\n").unwrap_or(data);
+            let data = data.strip_suffix(b"\r").unwrap_or(data);
+            push(data, frame.cut > 0);
             relp::write_rsp(out, txnr, 200, "OK", "");
         }
         b"close" => {

@@ -110,7 +110,8 @@ fn relp_sessions_get_librelps_answers_and_a_broken_one_ends_alone() {
         "{open:?}"
     );
     assert!(open.ends_with("\ncommands=syslog\n"), "{open:?}");
-    a.send(2, "syslog", b"<13>Nov 21 09:41:03 h relp: one");
+    // With an RFC 5424 template, librelp senders end the data with its own LF.
+    a.send(2, "syslog", b"<13>Nov 21 09:41:03 h relp: one\n");
     assert_eq!(a.answer(), "2 rsp 6 200 OK\n");
     // A command not offered: an error, and the session goes on.
     a.send(3, "starttls", b"");
