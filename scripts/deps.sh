@@ -18,6 +18,8 @@ packages=(bsdutils pkg-config libzstd-dev libsystemd-dev)
 if [ "$purpose" = test ]; then packages+=(chromium chromium-driver); fi
 # The file input's tests rotate its files with Debian's real logrotate.
 if [ "$purpose" = test ]; then packages+=(logrotate); fi
+# The HTTP output's tests run a private ClickHouse server (issue 28).
+if [ "$purpose" = test ]; then packages+=(clickhouse-server clickhouse-client); fi
 case "$purpose" in
   dev) ;;
   # The tests lint the man pages (`mandoc -T lint`, `groff -ww`) and verify the systemd unit
@@ -49,6 +51,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "logwell: installing Debian packages: ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # Package scripts must not start daemons here (clickhouse-server's would listen on 8123
+    # and 9000): deny it for this install when nothing else does.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod 0755 /usr/sbin/policy-rc.d
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
   else

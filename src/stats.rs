@@ -150,6 +150,9 @@ pub struct OutputStats {
     /// Kafka: delivery latency summed over delivered messages, in microseconds (from the
     /// hand-over to the producer to the broker's acknowledgement).
     pub latency_us: AtomicU64,
+    /// HTTP: records the endpoint refused (a 4xx, or a row ClickHouse cannot take), written
+    /// to the output's dead-letter file instead of blocking the rest.
+    pub dead_lettered: AtomicU64,
     /// Bumped by the writer after each write: live followers wait on it instead of polling.
     pub wake: tokio::sync::watch::Sender<u64>,
 }
@@ -174,6 +177,7 @@ impl Default for OutputStats {
             full: std::sync::atomic::AtomicBool::new(false),
             full_drops: AtomicU64::new(0),
             latency_us: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
             wake: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -283,6 +287,8 @@ pub struct OutputSnapshot {
     pub held_back: u64,
     #[serde(default)]
     pub latency_us: u64,
+    #[serde(default)]
+    pub dead_lettered: u64,
 }
 
 impl Stats {
@@ -379,6 +385,7 @@ impl Stats {
                             corrupt: s.corrupt.load(Relaxed),
                             held_back: s.held_back.load(Relaxed),
                             latency_us: s.latency_us.load(Relaxed),
+                            dead_lettered: s.dead_lettered.load(Relaxed),
                         },
                     )
                 })
@@ -535,7 +542,7 @@ impl Snapshot {
                 );
             }
         }
-        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 15] = [
+        let outputs: [(&str, &str, &str, Get<OutputSnapshot>); 16] = [
             ("written_total", "counter", "Messages written.", |o| {
                 o.written
             }),
@@ -617,6 +624,12 @@ impl Snapshot {
                 "counter",
                 "Kafka: delivery latency summed over delivered messages (divide by delivered_total).",
                 |o| o.latency_us,
+            ),
+            (
+                "dead_lettered_total",
+                "counter",
+                "HTTP: records the endpoint refused, written to the output's dead-letter file.",
+                |o| o.dead_lettered,
             ),
         ];
         for (name, kind, help, get) in outputs {
@@ -725,6 +738,9 @@ impl Snapshot {
                     o.corrupt,
                     o.held_back
                 );
+            }
+            if o.dead_lettered > 0 {
+                let _ = writeln!(s, "{:<8} {:<20} dead_lettered={}", "", "", o.dead_lettered);
             }
         }
         if !self.config_warnings.is_empty() {

@@ -274,6 +274,16 @@ fn forward_tls(check: &mut Check<'_>, raw: &RawOutput, protocol: Protocol) -> Op
         }
         return None;
     }
+    Some(client_tls(check, raw, None))
+}
+
+/// The TLS client settings of an output (`ca`, `cert`, `key`, `server_name`,
+/// `fingerprints`), checked and read; `default_ca` when `ca` is not set.
+pub(super) fn client_tls(
+    check: &mut Check<'_>,
+    raw: &RawOutput,
+    default_ca: Option<PathBuf>,
+) -> ForwardTls {
     let path = |v: &Option<Spanned<String>>| v.as_ref().map(|p| PathBuf::from(p.get_ref()));
     let mut fingerprints = Vec::new();
     if let Some(f) = &raw.fingerprints {
@@ -289,7 +299,7 @@ fn forward_tls(check: &mut Check<'_>, raw: &RawOutput, protocol: Protocol) -> Op
         }
     }
     let tls = ForwardTls {
-        ca: path(&raw.ca),
+        ca: path(&raw.ca).or(default_ca),
         cert: path(&raw.cert),
         key: path(&raw.key),
         server_name: raw.server_name.as_ref().map(|s| s.get_ref().clone()),
@@ -316,12 +326,12 @@ fn forward_tls(check: &mut Check<'_>, raw: &RawOutput, protocol: Protocol) -> Op
         _ => {}
     }
     if tls.ca.is_none() && tls.fingerprints.is_empty() {
-        return Some(tls);
+        return tls;
     }
     if let Err(e) = super::tls::client::client_config(&tls) {
         super::tls::client::refuse(check, raw, &e);
     }
-    Some(tls)
+    tls
 }
 
 pub(super) fn queue(check: &mut Check<'_>, raw: Option<&RawQueue>) -> crate::queue::QueueSettings {

@@ -76,7 +76,7 @@ const USERS_HINT: &str = "it applies to users outputs; remove it";
 
 /// Every output type with its keys. The order matters for a key several types take: the
 /// first one's hint is given.
-pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
+pub(crate) const OUTPUT_TYPES: [OutputType; 5] = [
     OutputType {
         name: "file",
         keys: &[
@@ -181,7 +181,49 @@ pub(crate) const OUTPUT_TYPES: [OutputType; 4] = [
             "balance",
             "server_name",
             "fingerprints",
+            "url",
+            "preset",
+            "table",
+            "encoding",
+            "batch_records",
+            "headers",
+            "user",
+            "password_file",
+            "token_file",
+            "dead_letter",
+            "request_timeout_ms",
         ]),
+    },
+    OutputType {
+        name: "http",
+        keys: &[
+            "url",
+            "preset",
+            "table",
+            "encoding",
+            "compression",
+            "batch_records",
+            "batch_bytes",
+            "linger_ms",
+            "headers",
+            "user",
+            "password_file",
+            "token_file",
+            "ca",
+            "cert",
+            "key",
+            "connect_timeout_ms",
+            "request_timeout_ms",
+            "reconnect_min_ms",
+            "reconnect_max_ms",
+            "dead_letter",
+            "queue",
+            "template",
+            "json_fields",
+        ],
+        hint: "it applies to http outputs (type = \"http\"); remove it",
+        other_hints: &[("users", USERS_HINT), ("utmp", USERS_HINT)],
+        refuses_only: None,
     },
 ];
 

@@ -282,6 +282,13 @@ impl Settings {
             if let OutputKind::Kafka(k) = &mut o.kind {
                 k.queue.dir = Some(daemon.state_dir.join("queue").join(&o.name));
             }
+            if let OutputKind::Http(h) = &mut o.kind {
+                h.queue.dir = Some(daemon.state_dir.join("queue").join(&o.name));
+                if h.dead_letter.is_none() {
+                    let file = format!("{}.jsonl", o.name.replace('/', "_"));
+                    h.dead_letter = Some(daemon.state_dir.join("dead-letter").join(file));
+                }
+            }
             // So is the record of the files a templated output created.
             if let OutputKind::File(FileSettings {
                 dynamic: Some(d), ..

@@ -17,7 +17,7 @@ use super::load::ParsedFile;
 use super::raw::{span_of, RawOutput};
 use super::rotation::{self, PartialRotation};
 use super::settings::{DynamicSettings, FileSettings, OutputKind, OutputSettings, UsersSettings};
-use super::{forward, kafka};
+use super::{forward, http, kafka};
 use crate::render::line_template::LineTemplate;
 use crate::render::Format;
 
@@ -30,7 +30,7 @@ pub(super) fn output_kind(
         check.err(
             raw.kind.span(),
             format!("unknown output type `{}`", raw.kind.get_ref()),
-            "use \"file\", \"users\", \"forward\" or \"kafka\"",
+            "use \"file\", \"users\", \"forward\", \"kafka\" or \"http\"",
         );
         return None;
     };
@@ -40,6 +40,7 @@ pub(super) fn output_kind(
         "users" => users_output(check, raw),
         "forward" => forward::from_raw(check, raw).map(OutputKind::Forward),
         "kafka" => kafka::from_raw(check, raw).map(OutputKind::Kafka),
+        "http" => http::from_raw(check, raw).map(OutputKind::Http),
         other => unreachable!("output type `{other}` has no settings"),
     }
 }

@@ -322,12 +322,34 @@ pub(crate) struct RawOutput {
     pub(crate) sasl_username: Option<Spanned<String>>,
     /// kafka: the SASL password.
     pub(crate) sasl_password: Option<Spanned<String>>,
+    /// http: the endpoint.
+    pub(crate) url: Option<Spanned<String>>,
+    /// http: `"generic"` or `"clickhouse"`.
+    pub(crate) preset: Option<Spanned<String>>,
+    /// http, clickhouse: the table rows go to.
+    pub(crate) table: Option<Spanned<String>>,
+    /// http: `"ndjson"` or `"json_array"`.
+    pub(crate) encoding: Option<Spanned<String>>,
+    /// http: records per request at most.
+    pub(crate) batch_records: Option<Spanned<i64>>,
+    /// http: extra request headers.
+    pub(crate) headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// http: the basic-auth user.
+    pub(crate) user: Option<Spanned<String>>,
+    /// http: the file holding the basic-auth password.
+    pub(crate) password_file: Option<Spanned<String>>,
+    /// http: the file holding a bearer token.
+    pub(crate) token_file: Option<Spanned<String>>,
+    /// http: where refused records go.
+    pub(crate) dead_letter: Option<Spanned<String>>,
+    /// http: longest wait for an answer.
+    pub(crate) request_timeout_ms: Option<Spanned<i64>>,
 }
 
 impl RawOutput {
     /// Every key but `type`, as written in a file, with the place of its value when it is
     /// set: what `settings` checks against the keys of the output's type.
-    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 46] {
+    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 57] {
         [
             ("path", span_of(&self.path)),
             ("format", span_of(&self.format)),
@@ -375,6 +397,17 @@ impl RawOutput {
             ("sasl_mechanism", span_of(&self.sasl_mechanism)),
             ("sasl_username", span_of(&self.sasl_username)),
             ("sasl_password", span_of(&self.sasl_password)),
+            ("url", span_of(&self.url)),
+            ("preset", span_of(&self.preset)),
+            ("table", span_of(&self.table)),
+            ("encoding", span_of(&self.encoding)),
+            ("batch_records", span_of(&self.batch_records)),
+            ("headers", span_of(&self.headers)),
+            ("user", span_of(&self.user)),
+            ("password_file", span_of(&self.password_file)),
+            ("token_file", span_of(&self.token_file)),
+            ("dead_letter", span_of(&self.dead_letter)),
+            ("request_timeout_ms", span_of(&self.request_timeout_ms)),
         ]
     }
 }

@@ -260,6 +260,9 @@ pub enum OutputKind {
     Forward(super::forward::ForwardSettings),
     /// `type = "kafka"`: Kafka topics, through a disk-assisted queue.
     Kafka(super::kafka::KafkaSettings),
+    /// `type = "http"`: an HTTP endpoint (ClickHouse, a generic NDJSON receiver), through a
+    /// disk-assisted queue.
+    Http(super::http::HttpSettings),
 }
 
 /// A `users` output: each message is written to the terminals of logged-in users.

@@ -1,8 +1,9 @@
 //! Outputs: where routed messages go. Owns the file writer ([`file`](mod@file), which rotates
 //! through [`crate::store`]), the writer of templated paths ([`dynfile`], which also
 //! reduces repeated messages), the terminals of logged-in users ([`users`]), remote syslog
-//! servers ([`forward`], through its own [`Queue`](crate::queue::Queue)), and Kafka (`kafka`,
-//! feature `kafka`; through its own queue too). What they render with is in
+//! servers ([`forward`], through its own [`Queue`](crate::queue::Queue)), Kafka (`kafka`,
+//! feature `kafka`; through its own queue too), and HTTP endpoints such as ClickHouse (`http`,
+//! through its own queue). What they render with is in
 //! [`crate::render`]; every file-system change goes through [`crate::host::fsops`].
 //!
 //! Input tasks format lines into per-output [`Chunk`]s themselves (no copy, no allocation
@@ -13,6 +14,7 @@
 pub mod dynfile;
 pub mod file;
 pub mod forward;
+pub(crate) mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub(crate) mod queued;
@@ -220,7 +222,7 @@ impl Layout {
             },
             OutputKind::File(_) => Layout::Lines,
             OutputKind::Users(_) => Layout::Lossy,
-            OutputKind::Forward(_) => Layout::Lines,
+            OutputKind::Forward(_) | OutputKind::Http(_) => Layout::Lines,
             OutputKind::Kafka(k) => Layout::Kafka {
                 topic: Arc::new(k.topic.clone()),
                 key: Arc::new(k.partition_key.clone()),
@@ -259,7 +261,10 @@ impl Output {
     pub fn file(&self) -> Option<&FileSettings> {
         match &self.settings.kind {
             OutputKind::File(f) => Some(f),
-            OutputKind::Users(_) | OutputKind::Forward(_) | OutputKind::Kafka(_) => None,
+            OutputKind::Users(_)
+            | OutputKind::Forward(_)
+            | OutputKind::Kafka(_)
+            | OutputKind::Http(_) => None,
         }
     }
 
@@ -380,6 +385,20 @@ pub fn spawn(
                 .name(format!("out-{name}"))
                 .spawn(move || runtime.block_on(forwarder.run()))?;
             (tx, forward_settings.format, thread)
+        }
+        OutputKind::Http(http_settings) => {
+            let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+            let action = http::HttpAction {
+                name: name.clone(),
+                settings: http_settings.clone(),
+                stats: out_stats.clone(),
+                rx,
+                ctl: ctl_rx,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("out-{name}"))
+                .spawn(move || runtime.block_on(action.run()))?;
+            (tx, Format::Json, thread)
         }
         #[cfg(feature = "kafka")]
         OutputKind::Kafka(kafka_settings) => {

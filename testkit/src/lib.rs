@@ -11,6 +11,7 @@
 //! - [`peers`]: rsyslogd and syslog-ng as `scripts/peers.sh` unpacked them.
 //! - [`journald`]: a private `systemd-journald` namespace.
 //! - [`broker`]: the Tansu Kafka broker on a loopback port with memory storage.
+//! - [`clickhouse`]: Debian's ClickHouse server on loopback ports, queried over HTTP.
 //! - [`pki`]: CA, server and client certificates made with the `openssl` command line.
 //!
 //! Every helper returns `Result<_, String>` with a message that says what failed and what to
@@ -23,6 +24,7 @@
 
 pub mod broker;
 pub mod child;
+pub mod clickhouse;
 pub mod journald;
 pub mod logwelld;
 pub mod peers;

@@ -13,6 +13,7 @@ mod file_input;
 mod follow;
 mod forward;
 mod history;
+mod http;
 mod inputs;
 mod journal;
 #[cfg(feature = "kafka")]

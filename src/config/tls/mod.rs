@@ -226,6 +226,11 @@ pub(crate) fn files_of(settings: &super::Settings) -> Vec<PathBuf> {
             super::OutputKind::Kafka(k) => {
                 files.extend(k.tls.iter().flat_map(|t| t.files.iter().cloned()));
             }
+            super::OutputKind::Http(h) => {
+                if let Some(t) = &h.tls {
+                    files.extend(t.ca.iter().chain(&t.cert).chain(&t.key).cloned());
+                }
+            }
             _ => {}
         }
     }

@@ -119,7 +119,7 @@ impl Forwarder {
 }
 
 /// A forward output's records are the lines of its chunks.
-fn split_lines(data: &[u8], each: &mut dyn FnMut(&[u8])) {
+pub(crate) fn split_lines(data: &[u8], each: &mut dyn FnMut(&[u8])) {
     for line in data.split(|b| *b == b'\n') {
         if !line.is_empty() {
             each(line);
@@ -784,14 +784,14 @@ impl<'a> Delivery<'a> {
 /// The wait before the next attempt after `failures` failures in a row: `min` doubled at
 /// each failure after the first, at most `max`, times a jitter factor in [0.75, 1.25)
 /// (`unit` in [0, 1)), at least 1 ms.
-fn backoff(min: Duration, max: Duration, failures: u32, unit: f64) -> Duration {
+pub(crate) fn backoff(min: Duration, max: Duration, failures: u32, unit: f64) -> Duration {
     let base = min.as_millis() as f64 * 2f64.powi(failures.saturating_sub(1).min(30) as i32);
     let capped = base.min(max.as_millis() as f64);
     Duration::from_millis((capped * (0.75 + 0.5 * unit)).max(1.0) as u64)
 }
 
 /// A number in [0, 1) for jitter, without a random crate: the clock's nanoseconds hashed.
-fn fastrand_unit() -> f64 {
+pub(crate) fn fastrand_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
