@@ -1,5 +1,5 @@
 //! The HTTP action's settings (`type = "http"` outputs): the endpoint and its preset
-//! (`generic` or `clickhouse`), the body's encoding and compression, batching, headers and
+//! (`generic`, `clickhouse`, `elasticsearch` or `loki`), the body's encoding and compression, batching, headers and
 //! credentials, TLS for `https://`, where refused records go (`dead_letter`), and the action's
 //! queue (`[output.NAME.queue]`, the forward action's). Reads the credential files and the
 //! TLS files, as the forward action's validation does; opens no socket.
@@ -24,7 +24,22 @@ pub enum Preset {
         /// The table (`db.table` allowed).
         table: String,
     },
+    /// Elasticsearch or OpenSearch: `POST /_bulk`, one `create` per record, each item's
+    /// status read from the answer.
+    Elasticsearch {
+        /// The index, with `{year}`, `{month}`, `{day}` and `{MEMBER}` of the record.
+        index: String,
+    },
+    /// Grafana Loki: `POST /loki/api/v1/push`, records grouped into streams by their labels.
+    Loki {
+        /// Label names and their values, with `{MEMBER}` of the record.
+        labels: Vec<(String, String)>,
+    },
 }
+
+/// Most distinct values a Loki label takes; past it, a new value becomes `_other` (and is
+/// counted), so a label fed from a field cannot explode Loki's index.
+pub const MAX_LABEL_VALUES: usize = 1000;
 
 /// How a batch's records make a body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,9 +133,94 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawOutput) -> Option<HttpSet
         &raw.preset,
         "preset",
         "generic",
-        &[("generic", "generic"), ("clickhouse", "clickhouse")],
+        &[
+            ("generic", "generic"),
+            ("clickhouse", "clickhouse"),
+            ("elasticsearch", "elasticsearch"),
+            ("opensearch", "elasticsearch"),
+            ("loki", "loki"),
+        ],
     );
+    for (key, value, wants) in [
+        (
+            "index",
+            raw.index.as_ref().map(Spanned::span),
+            "elasticsearch",
+        ),
+        ("labels", raw.labels.as_ref().map(Spanned::span), "loki"),
+    ] {
+        if let Some(span) = value.filter(|_| preset_name != wants) {
+            check.err(
+                span,
+                format!("`{key}` applies only to preset = \"{wants}\""),
+                format!("set preset = \"{wants}\", or remove it"),
+            );
+        }
+    }
     let preset = match (preset_name, &raw.table) {
+        ("elasticsearch", _) => {
+            let index = raw.index.as_ref().map_or_else(
+                || "logwell-{year}.{month}.{day}".to_string(),
+                |i| i.get_ref().clone(),
+            );
+            if let Some(i) = &raw.index {
+                if let Err(why) = record_template_ok(&index) {
+                    check.err(
+                        i.span(),
+                        format!("`index`: {why}"),
+                        "write a name such as \"logs-{host}-{year}.{month}.{day}\"",
+                    );
+                } else if index
+                    .chars()
+                    .any(|c| c.is_ascii_uppercase() || " \"*\\<|,>/?".contains(c))
+                {
+                    check.err(
+                        i.span(),
+                        format!("`{index}` is not an index name"),
+                        "index names are lower case, without spaces or \" * \\ < | , > / ?",
+                    );
+                }
+            }
+            Preset::Elasticsearch { index }
+        }
+        ("loki", _) => {
+            let mut labels = Vec::new();
+            match &raw.labels {
+                None => labels.push(("job".to_string(), "logwell".to_string())),
+                Some(l) => {
+                    for (name, value) in l.get_ref() {
+                        let name_ok = name
+                            .chars()
+                            .next()
+                            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                        if !name_ok {
+                            check.err(
+                                l.span(),
+                                format!("`{name}` is not a Loki label name"),
+                                "write letters, digits and `_`, not starting with a digit",
+                            );
+                        } else if let Err(why) = record_template_ok(value) {
+                            check.err(
+                                l.span(),
+                                format!("label `{name}`: {why}"),
+                                "write a value such as \"{host}\" or \"web\"",
+                            );
+                        } else {
+                            labels.push((name.clone(), value.clone()));
+                        }
+                    }
+                    if l.get_ref().is_empty() {
+                        check.err(
+                            l.span(),
+                            "`labels` is empty",
+                            "Loki needs at least one label, such as job = \"logwell\"",
+                        );
+                    }
+                }
+            }
+            Preset::Loki { labels }
+        }
         ("clickhouse", Some(t)) => {
             let table = t.get_ref().clone();
             let valid = !table.is_empty()
@@ -289,6 +389,29 @@ pub(crate) fn from_raw(check: &mut Check<'_>, raw: &RawOutput) -> Option<HttpSet
         dead_letter,
         queue,
     })
+}
+
+/// Whether a template of record members (`{host}`, `{fields.app}`, `{year}`) is well formed.
+fn record_template_ok(text: &str) -> Result<(), String> {
+    let mut rest = text;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest.as_bytes()[open] == b'}' {
+            return Err(format!("a `}}` without its `{{` in `{text}`"));
+        }
+        let Some(close) = rest[open..].find('}') else {
+            return Err(format!("a `{{` without its `}}` in `{text}`"));
+        };
+        let name = &rest[open + 1..open + close];
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(format!("`{{{name}}}` is not a member name"));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    Ok(())
 }
 
 /// `Authorization` from `user` and `password_file` (basic) or `token_file` (bearer).

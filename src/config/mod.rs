@@ -44,7 +44,7 @@ pub use forward::{
     Balance, ForwardSettings, ForwardTls, Framing, Protocol, Target, DEFAULT_QUEUE_MAX_DISK_BYTES,
     DEFAULT_QUEUE_MEMORY_BYTES, DEFAULT_QUEUE_SEGMENT_BYTES,
 };
-pub use http::{BodyCompression, Encoding, HttpSettings, Preset};
+pub use http::{BodyCompression, Encoding, HttpSettings, Preset, MAX_LABEL_VALUES};
 pub use kafka::{Compression, KafkaSettings, KafkaTls, Payload, Sasl, SaslMechanism};
 pub use load::{load, load_files, load_texts, ConfigPaths};
 

@@ -344,12 +344,16 @@ pub(crate) struct RawOutput {
     pub(crate) dead_letter: Option<Spanned<String>>,
     /// http: longest wait for an answer.
     pub(crate) request_timeout_ms: Option<Spanned<i64>>,
+    /// http, elasticsearch: the index, templated from the record.
+    pub(crate) index: Option<Spanned<String>>,
+    /// http, loki: the stream labels, templated from the record.
+    pub(crate) labels: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
 impl RawOutput {
     /// Every key but `type`, as written in a file, with the place of its value when it is
     /// set: what `settings` checks against the keys of the output's type.
-    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 57] {
+    pub(crate) fn key_spans(&self) -> [(&'static str, Option<Range<usize>>); 59] {
         [
             ("path", span_of(&self.path)),
             ("format", span_of(&self.format)),
@@ -408,6 +412,8 @@ impl RawOutput {
             ("token_file", span_of(&self.token_file)),
             ("dead_letter", span_of(&self.dead_letter)),
             ("request_timeout_ms", span_of(&self.request_timeout_ms)),
+            ("index", span_of(&self.index)),
+            ("labels", span_of(&self.labels)),
         ]
     }
 }

@@ -29,7 +29,6 @@
 //! split when logwelld stops.
 
 use std::io::Write;
-use std::ops::Range;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +44,7 @@ use tokio::time::Instant;
 
 use super::queued::{Handoff, Intake};
 use super::{Chunk, WriterCommand};
-use crate::config::{BodyCompression, Encoding, HttpSettings, Preset};
+use crate::config::{BodyCompression, Encoding, HttpSettings, Preset, MAX_LABEL_VALUES};
 use crate::queue::Batch;
 use crate::stats::OutputStats;
 
@@ -94,6 +93,7 @@ impl HttpAction {
             stats: &stats,
             client: Client::new(&settings, &name),
             failures: 0,
+            label_values: std::collections::HashMap::new(),
         };
         tokio::join!(intake.run(), delivery.run());
         let queue = match Arc::try_unwrap(shared) {
@@ -113,6 +113,16 @@ enum Verdict {
     Retry(String, Option<Duration>),
     /// Not these records: split, down to the ones refused.
     Refused(Option<u16>, String),
+    /// One answer per record (Elasticsearch's `_bulk`).
+    Items(Vec<Item>),
+}
+
+/// One record's answer inside a `_bulk` answer.
+#[derive(Debug, PartialEq, Eq)]
+enum Item {
+    Delivered,
+    Retry(String),
+    Refused(u16, String),
 }
 
 /// Reads an answer. Pure, for the tests.
@@ -122,6 +132,9 @@ fn verdict(preset: &Preset, status: u16, retry_after: Option<&str>, body: &[u8])
         format!("{status} {}", text.trim())
     };
     if (200..300).contains(&status) {
+        if let Preset::Elasticsearch { .. } = preset {
+            return bulk_items(body);
+        }
         return Verdict::Delivered;
     }
     if let Preset::ClickHouse { .. } = preset {
@@ -170,6 +183,11 @@ fn encode(records: &[&[u8]], encoding: Encoding, compression: BodyCompression) -
             body.push(b']');
         }
     }
+    compress(body, compression)
+}
+
+/// `body` with `compression` applied.
+fn compress(body: Vec<u8>, compression: BodyCompression) -> Vec<u8> {
     match compression {
         BodyCompression::None => body,
         BodyCompression::Gzip => {
@@ -182,6 +200,156 @@ fn encode(records: &[&[u8]], encoding: Encoding, compression: BodyCompression) -
         }
         BodyCompression::Zstd => zstd::bulk::compress(&body, 3).expect("compressing in memory"),
     }
+}
+
+/// Renders a template of record members: `{year}`, `{month}`, `{day}` (of the record's
+/// `time`, else `now`, in UTC) and `{MEMBER}` (a dotted path into the record; a string as
+/// it is, another value as JSON, an absent one empty). Pure.
+fn render_record(
+    template: &str,
+    record: &serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let time = || {
+        record
+            .get("time")
+            .and_then(|t| t.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(now, |t| t.with_timezone(&chrono::Utc))
+    };
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + close];
+        match name {
+            "year" => out.push_str(&time().format("%Y").to_string()),
+            "month" => out.push_str(&time().format("%m").to_string()),
+            "day" => out.push_str(&time().format("%d").to_string()),
+            _ => {
+                let value = name.split('.').try_fold(record, |v, key| v.get(key));
+                match value {
+                    Some(serde_json::Value::String(s)) => out.push_str(s),
+                    Some(serde_json::Value::Null) | None => {}
+                    Some(v) => out.push_str(&v.to_string()),
+                }
+            }
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An Elasticsearch `_bulk` body: a `create` line naming the index, then the record. Pure.
+fn bulk_body(part: &[&[u8]], index: &str, now: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let fixed = !index.contains('{');
+    let mut body = Vec::with_capacity(part.iter().map(|r| r.len() + 64).sum());
+    for r in part {
+        let name = if fixed {
+            index.to_string()
+        } else {
+            let record = serde_json::from_slice(r).unwrap_or(serde_json::Value::Null);
+            render_record(index, &record, now)
+        };
+        let action = serde_json::json!({"create": {"_index": name}});
+        body.extend_from_slice(action.to_string().as_bytes());
+        body.push(b'\n');
+        body.extend_from_slice(r);
+        body.push(b'\n');
+    }
+    body
+}
+
+/// Reads a `_bulk` answer: each item's status (2xx delivered, 429 and 5xx again, other
+/// 4xx refused with the error's type and reason). Pure.
+fn bulk_items(answer: &[u8]) -> Verdict {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(answer) else {
+        return Verdict::Retry("the _bulk answer is not JSON".into(), None);
+    };
+    if v.get("errors") == Some(&serde_json::Value::Bool(false)) {
+        return Verdict::Delivered;
+    }
+    let Some(items) = v.get("items").and_then(|i| i.as_array()) else {
+        return Verdict::Retry("the _bulk answer has no items".into(), None);
+    };
+    Verdict::Items(
+        items
+            .iter()
+            .map(|item| {
+                let result = item.as_object().and_then(|o| o.values().next());
+                let status = result
+                    .and_then(|r| r.get("status"))
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0) as u16;
+                let error = result.and_then(|r| r.get("error"));
+                let why = match error {
+                    Some(e) => format!(
+                        "{status} {}: {}",
+                        e.get("type").and_then(|t| t.as_str()).unwrap_or("error"),
+                        e.get("reason").and_then(|t| t.as_str()).unwrap_or("")
+                    ),
+                    None => status.to_string(),
+                };
+                match status {
+                    200..=299 => Item::Delivered,
+                    429 | 500..=599 | 0 => Item::Retry(why),
+                    _ => Item::Refused(status, why),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A Loki push body: the records grouped into streams by their rendered labels, each entry
+/// `[nanoseconds, line]` with the record's `time` (else `now`) and the record as its line.
+/// A label value past [`MAX_LABEL_VALUES`] distinct ones becomes `_other`; returns how many
+/// did. Pure but for `seen`, the values each label took so far.
+fn loki_body(
+    part: &[&[u8]],
+    labels: &[(String, String)],
+    seen: &mut std::collections::HashMap<String, std::collections::HashSet<String>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Vec<u8>, u64) {
+    use serde_json::{json, Map, Value};
+    let mut streams: Vec<(Map<String, Value>, Vec<Value>)> = Vec::new();
+    let mut over = 0;
+    for r in part {
+        let record = serde_json::from_slice(r).unwrap_or(Value::Null);
+        let mut stream = Map::new();
+        for (name, template) in labels {
+            let mut value = render_record(template, &record, now);
+            let values = seen.entry(name.clone()).or_default();
+            if !values.contains(&value) {
+                if values.len() >= MAX_LABEL_VALUES {
+                    value = "_other".into();
+                    over += 1;
+                } else {
+                    values.insert(value.clone());
+                }
+            }
+            stream.insert(name.clone(), Value::String(value));
+        }
+        let ts = record
+            .get("time")
+            .and_then(|t| t.as_str())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(now, |t| t.with_timezone(&chrono::Utc));
+        let ns = ts.timestamp_nanos_opt().unwrap_or_default().to_string();
+        let entry = json!([ns, String::from_utf8_lossy(r)]);
+        match streams.iter_mut().find(|(s, _)| *s == stream) {
+            Some((_, values)) => values.push(entry),
+            None => streams.push((stream, vec![entry])),
+        }
+    }
+    let streams: Vec<Value> = streams
+        .into_iter()
+        .map(|(stream, values)| json!({"stream": stream, "values": values}))
+        .collect();
+    (json!({ "streams": streams }).to_string().into_bytes(), over)
 }
 
 /// One kept-alive HTTP/1.1 connection to the endpoint, made again when it breaks.
@@ -211,6 +379,23 @@ impl Client {
         let mut target = uri
             .path_and_query()
             .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
+        let api = match &settings.preset {
+            Preset::Elasticsearch { .. } => Some("/_bulk"),
+            Preset::Loki { .. } => Some("/loki/api/v1/push"),
+            _ => None,
+        };
+        if let Some(api) = api {
+            // The server's base URL, unless it already names the API.
+            let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+            if !path.ends_with(api) {
+                let mut t = format!("{}{api}", path.trim_end_matches('/'));
+                if !query.is_empty() {
+                    t.push('?');
+                    t.push_str(query);
+                }
+                target = t;
+            }
+        }
         if let Preset::ClickHouse { table } = &settings.preset {
             let query = form_urlencoded::Serializer::new(String::new())
                 .append_pair("query", &format!("INSERT INTO {table} FORMAT JSONEachRow"))
@@ -256,6 +441,8 @@ impl Client {
             sender: None,
             content_type: match (&settings.preset, settings.encoding) {
                 (Preset::ClickHouse { .. }, _) => "text/plain; charset=utf-8",
+                (Preset::Elasticsearch { .. }, _) => "application/x-ndjson",
+                (Preset::Loki { .. }, _) => "application/json",
                 (_, Encoding::Ndjson) => "application/x-ndjson",
                 (_, Encoding::JsonArray) => "application/json",
             },
@@ -363,6 +550,8 @@ struct Delivery<'a> {
     client: Client,
     /// Failed requests in a row, for the back-off.
     failures: u32,
+    /// Loki: the values each label took so far (bounded by [`MAX_LABEL_VALUES`]).
+    label_values: std::collections::HashMap<String, std::collections::HashSet<String>>,
 }
 
 impl Delivery<'_> {
@@ -457,12 +646,11 @@ impl Delivery<'_> {
     /// daemon stops first.
     async fn deliver(&mut self, batch: &Batch) -> bool {
         let records: Vec<&[u8]> = batch.records().collect();
-        // Parts still to send, the next one last.
-        let mut todo: Vec<Range<usize>> = Vec::with_capacity(16);
-        todo.push(0..records.len());
-        while let Some(range) = todo.pop() {
-            let part = &records[range.clone()];
-            let body = encode(part, self.settings.encoding, self.settings.compression);
+        // Parts still to send (indices into `records`), the next one last.
+        let mut todo: Vec<Vec<usize>> = vec![(0..records.len()).collect()];
+        while let Some(indices) = todo.pop() {
+            let part: Vec<&[u8]> = indices.iter().map(|&i| records[i]).collect();
+            let body = self.body(&part);
             let bytes: u64 = part.iter().map(|r| r.len() as u64).sum();
             let verdict = match self.client.post(body).await {
                 Ok((status, retry_after, answer)) => verdict(
@@ -473,54 +661,114 @@ impl Delivery<'_> {
                 ),
                 Err(e) => Verdict::Retry(e, None),
             };
-            match verdict {
+            let (retry, reason, after) = match verdict {
                 Verdict::Delivered => {
                     self.failures = 0;
-                    let n = part.len() as u64;
-                    self.stats.delivered.fetch_add(n, Relaxed);
-                    self.stats.written.fetch_add(n, Relaxed);
-                    self.stats.bytes.fetch_add(bytes, Relaxed);
+                    self.delivered(part.len() as u64, bytes);
+                    continue;
                 }
                 Verdict::Refused(status, reason) if part.len() == 1 => {
                     self.failures = 0;
                     self.dead_letter(part[0], status, &reason);
+                    continue;
                 }
                 Verdict::Refused(_, reason) => {
                     tracing::debug!(output = %self.name, records = part.len(), %reason, "http: refused; sending each half on its own");
-                    let mid = range.start + part.len() / 2;
-                    todo.push(mid..range.end);
-                    todo.push(range.start..mid);
+                    let (first, second) = indices.split_at(indices.len() / 2);
+                    todo.push(second.to_vec());
+                    todo.push(first.to_vec());
+                    continue;
                 }
-                Verdict::Retry(reason, after) => {
-                    self.failures = self.failures.saturating_add(1);
-                    self.stats.failed.fetch_add(1, Relaxed);
-                    self.stats.retried.fetch_add(part.len() as u64, Relaxed);
-                    let wait = after.map_or_else(
-                        || {
-                            super::forward::backoff(
-                                self.settings.retry_min,
-                                self.settings.retry_max,
-                                self.failures,
-                                super::forward::fastrand_unit(),
-                            )
-                        },
-                        |a| a.min(self.settings.retry_max),
-                    );
-                    if self.failures == 1 || self.failures.is_power_of_two() {
-                        tracing::warn!(output = %self.name, failures = self.failures, retry_in_ms = wait.as_millis() as u64, "http: {reason}");
-                    }
-                    let until = Instant::now() + wait;
-                    while Instant::now() < until {
-                        if self.shared.stopping.load(Relaxed) {
-                            return false;
+                Verdict::Items(items) if items.len() == part.len() => {
+                    // Elasticsearch: each record's own answer.
+                    let mut retry = Vec::new();
+                    let mut reason = String::new();
+                    let mut delivered = 0;
+                    let mut delivered_bytes = 0;
+                    for (k, item) in items.into_iter().enumerate() {
+                        match item {
+                            Item::Delivered => {
+                                delivered += 1;
+                                delivered_bytes += part[k].len() as u64;
+                            }
+                            Item::Retry(why) => {
+                                reason = why;
+                                retry.push(indices[k]);
+                            }
+                            Item::Refused(status, why) => {
+                                self.dead_letter(part[k], Some(status), &why)
+                            }
                         }
-                        self.sleep(until - Instant::now()).await;
                     }
-                    todo.push(range);
+                    self.delivered(delivered, delivered_bytes);
+                    if retry.is_empty() {
+                        self.failures = 0;
+                        continue;
+                    }
+                    (retry, reason, None)
                 }
+                Verdict::Items(items) => (
+                    indices,
+                    format!(
+                        "the answer has {} items for {} records",
+                        items.len(),
+                        part.len()
+                    ),
+                    None,
+                ),
+                Verdict::Retry(reason, after) => (indices, reason, after),
+            };
+            self.failures = self.failures.saturating_add(1);
+            self.stats.failed.fetch_add(1, Relaxed);
+            self.stats.retried.fetch_add(retry.len() as u64, Relaxed);
+            let wait = after.map_or_else(
+                || {
+                    super::forward::backoff(
+                        self.settings.retry_min,
+                        self.settings.retry_max,
+                        self.failures,
+                        super::forward::fastrand_unit(),
+                    )
+                },
+                |a| a.min(self.settings.retry_max),
+            );
+            if self.failures == 1 || self.failures.is_power_of_two() {
+                tracing::warn!(output = %self.name, failures = self.failures, retry_in_ms = wait.as_millis() as u64, "http: {reason}");
             }
+            let until = Instant::now() + wait;
+            while Instant::now() < until {
+                if self.shared.stopping.load(Relaxed) {
+                    return false;
+                }
+                self.sleep(until - Instant::now()).await;
+            }
+            todo.push(retry);
         }
         true
+    }
+
+    fn delivered(&self, n: u64, bytes: u64) {
+        self.stats.delivered.fetch_add(n, Relaxed);
+        self.stats.written.fetch_add(n, Relaxed);
+        self.stats.bytes.fetch_add(bytes, Relaxed);
+    }
+
+    /// The request body for `part` in the preset's shape, compressed.
+    fn body(&mut self, part: &[&[u8]]) -> Vec<u8> {
+        let now = chrono::Utc::now();
+        let plain = match &self.settings.preset {
+            Preset::Elasticsearch { index } => bulk_body(part, index, now),
+            Preset::Loki { labels } => {
+                let capped = &mut self.label_values;
+                let (body, over) = loki_body(part, labels, capped, now);
+                if over > 0 {
+                    self.stats.errors.fetch_add(over, Relaxed);
+                }
+                body
+            }
+            _ => return encode(part, self.settings.encoding, self.settings.compression),
+        };
+        compress(plain, self.settings.compression)
     }
 
     /// Writes a refused record to the dead-letter file, with why.
@@ -625,6 +873,77 @@ mod tests {
         assert_eq!(
             zstd::bulk::decompress(&zst, 1 << 20).unwrap(),
             b"[{\"a\":1},{\"b\":2}]"
+        );
+    }
+}
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    #[test]
+    fn record_templates_take_members_and_the_records_date() {
+        let r: serde_json::Value = serde_json::from_str(
+            r#"{"host":"web1","time":"2025-01-31T23:59:59+02:00","fields":{"app":"shop","n":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            render_record("logs-{fields.app}-{host}-{year}.{month}.{day}", &r, now()),
+            "logs-shop-web1-2025.01.31"
+        );
+        assert_eq!(render_record("{fields.n}{absent}", &r, now()), "3");
+        let no_time = serde_json::json!({});
+        assert_eq!(render_record("x-{year}", &no_time, now()), "x-2026");
+    }
+
+    #[test]
+    fn bulk_answers_settle_each_item() {
+        assert_eq!(
+            bulk_items(br#"{"errors":false,"items":[]}"#),
+            Verdict::Delivered
+        );
+        let v = bulk_items(
+            br#"{"errors":true,"items":[{"create":{"status":201}},{"index":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"exists"}}},{"create":{"status":503}}]}"#,
+        );
+        assert_eq!(
+            v,
+            Verdict::Items(vec![
+                Item::Delivered,
+                Item::Refused(409, "409 version_conflict_engine_exception: exists".into()),
+                Item::Retry("503".into()),
+            ])
+        );
+        assert!(matches!(bulk_items(b"<html>"), Verdict::Retry(..)));
+    }
+
+    #[test]
+    fn loki_label_values_are_bounded() {
+        let labels = vec![("host".to_string(), "{host}".to_string())];
+        let mut seen = std::collections::HashMap::new();
+        let records: Vec<Vec<u8>> = (0..MAX_LABEL_VALUES + 5)
+            .map(|i| format!(r#"{{"host":"h{i}"}}"#).into_bytes())
+            .collect();
+        let part: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let (body, over) = loki_body(&part, &labels, &mut seen, now());
+        assert_eq!(over, 5);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let streams = v["streams"].as_array().unwrap();
+        assert_eq!(streams.len(), MAX_LABEL_VALUES + 1);
+        let other = streams
+            .iter()
+            .find(|s| s["stream"]["host"] == "_other")
+            .unwrap();
+        assert_eq!(other["values"].as_array().unwrap().len(), 5);
+        // Without a time, the entry is stamped now.
+        assert_eq!(
+            other["values"][0][0],
+            now().timestamp_nanos_opt().unwrap().to_string()
         );
     }
 }

@@ -194,3 +194,218 @@ fn http_output_settings_are_checked_with_hints() {
         ],
     );
 }
+
+/// A stand-in HTTP server, for the endpoints that cannot run here (Elasticsearch, Loki): it
+/// records each request and answers from a list built from the endpoint's documented API
+/// (then `204`). HTTP/1.1 with keep-alive, bodies by `Content-Length`, as logwell sends them.
+struct StandIn {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+/// One request the stand-in got.
+#[derive(Clone, Debug)]
+struct Seen {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl StandIn {
+    fn start(answers: Vec<(u16, &'static str)>) -> StandIn {
+        use std::io::{BufRead, BufReader, Read};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answers = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+            answers,
+        )));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let (seen, answers) = (seen.clone(), answers.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut writer = conn;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut headers = Vec::new();
+                        loop {
+                            let mut h = String::new();
+                            reader.read_line(&mut h).unwrap();
+                            let h = h.trim_end();
+                            if h.is_empty() {
+                                break;
+                            }
+                            let (n, v) = h.split_once(':').unwrap();
+                            headers.push((n.trim().to_string(), v.trim().to_string()));
+                        }
+                        let len: usize = headers
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                            .map_or(0, |(_, v)| v.parse().unwrap());
+                        let mut body = vec![0; len];
+                        reader.read_exact(&mut body).unwrap();
+                        seen.lock().unwrap().push(Seen {
+                            line: line.trim_end().to_string(),
+                            headers,
+                            body: String::from_utf8_lossy(&body).into_owned(),
+                        });
+                        let (status, text) =
+                            answers.lock().unwrap().pop_front().unwrap_or((204, ""));
+                        write!(
+                            writer,
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                            text.len()
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        StandIn { port, requests }
+    }
+
+    fn wait_requests(&self, n: usize) -> Vec<Seen> {
+        wait::until(DEADLINE, &format!("{n} requests at the stand-in"), || {
+            let r = self.requests.lock().unwrap();
+            (r.len() >= n).then(|| r.clone())
+        })
+        .or_panic()
+    }
+}
+
+/// Elasticsearch's `_bulk` answer with mixed items, as its documentation shows them.
+const BULK_MIXED: &str = r#"{"took":3,"errors":true,"items":[
+ {"create":{"_index":"logs","_id":"a","status":201,"result":"created"}},
+ {"create":{"_index":"logs","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [status] of type [long]"}}},
+ {"create":{"_index":"logs","status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected execution"}}}]}"#;
+const BULK_OK: &str = r#"{"took":1,"errors":false,"items":[{"create":{"_index":"logs","_id":"b","status":201,"result":"created"}}]}"#;
+
+#[test]
+fn elasticsearch_stand_in_bulk_items_are_settled_one_by_one() {
+    // A stand-in: Elasticsearch cannot run here. Its answers are the documented `_bulk` ones.
+    let es = StandIn::start(vec![(200, BULK_MIXED), (200, BULK_OK)]);
+    let d = Daemon::start(&format!(
+        r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{{port}}"
+
+[output.es]
+type = "http"
+url = "http://127.0.0.1:{}/"
+preset = "elasticsearch"
+index = "logs-{{appname}}-{{year}}"
+batch_records = 3
+linger_ms = 5000
+reconnect_min_ms = 50
+
+[[rule]]
+output = "es"
+"#,
+        es.port
+    ));
+    crate::util::logger_tcp_lines(d.port, "shop", &["one", "two", "three"]);
+    let seen = es.wait_requests(2);
+    assert!(
+        seen[0].line.starts_with("POST /_bulk HTTP/1.1"),
+        "{:?}",
+        seen[0]
+    );
+    assert_eq!(seen[0].header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<&str> = seen[0].body.lines().collect();
+    assert_eq!(lines.len(), 6, "{}", seen[0].body);
+    let year = chrono::Utc::now().format("%Y").to_string();
+    for (i, msg) in ["one", "two", "three"].iter().enumerate() {
+        let action: serde_json::Value = serde_json::from_str(lines[2 * i]).unwrap();
+        assert_eq!(action["create"]["_index"], format!("logs-shop-{year}"));
+        let record: serde_json::Value = serde_json::from_str(lines[2 * i + 1]).unwrap();
+        assert_eq!(record["msg"], *msg);
+    }
+    // Only the item answered 429 is sent again; the 400 goes to the dead-letter file.
+    let again: Vec<&str> = seen[1].body.lines().collect();
+    assert_eq!(again.len(), 2);
+    assert!(again[1].contains(r#""msg":"three""#), "{}", seen[1].body);
+    d.wait_stat("outputs", "es", "delivered", 2);
+    assert_eq!(d.stat("outputs", "es", "dead_lettered"), 1);
+    let dead = std::fs::read_to_string(d.path("state/dead-letter/es.jsonl")).unwrap();
+    let dead: serde_json::Value = serde_json::from_str(dead.trim()).unwrap();
+    assert_eq!(dead["record"]["msg"], "two");
+    assert_eq!(dead["status"], 400);
+    assert_eq!(
+        dead["reason"],
+        "400 mapper_parsing_exception: failed to parse field [status] of type [long]"
+    );
+}
+
+#[test]
+fn loki_stand_in_gets_streams_by_label_with_the_records_times() {
+    // A stand-in: Loki cannot run here. A push is answered 204, as Loki's API documents.
+    let loki = StandIn::start(vec![(204, "")]);
+    let d = Daemon::start_with(
+        &format!(
+            r#"
+[input.tcp]
+type = "tcp"
+listen = "127.0.0.1:{{port}}"
+
+[output.loki]
+type = "http"
+url = "http://127.0.0.1:{}"
+preset = "loki"
+labels = {{ job = "logwell", app = "{{appname}}" }}
+headers = {{ "X-Scope-OrgID" = "tenant-1" }}
+token_file = "{{dir}}/token"
+batch_records = 3
+linger_ms = 5000
+
+[[rule]]
+output = "loki"
+"#,
+            loki.port
+        ),
+        |dir| std::fs::write(dir.join("token"), "s3cret\n").unwrap(),
+    );
+    crate::util::logger_tcp_lines(d.port, "web", &["w1", "w2"]);
+    crate::util::logger_tcp_lines(d.port, "db", &["d1"]);
+    let seen = loki.wait_requests(1);
+    let push = &seen[0];
+    assert!(push.line.starts_with("POST /loki/api/v1/push "), "{push:?}");
+    assert_eq!(push.header("content-type"), Some("application/json"));
+    assert_eq!(push.header("x-scope-orgid"), Some("tenant-1"));
+    assert_eq!(push.header("authorization"), Some("Bearer s3cret"));
+    let body: serde_json::Value = serde_json::from_str(&push.body).unwrap();
+    let streams = body["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 2, "{body}");
+    let web = streams
+        .iter()
+        .find(|s| s["stream"]["app"] == "web")
+        .unwrap();
+    assert_eq!(web["stream"]["job"], "logwell");
+    let values = web["values"].as_array().unwrap();
+    assert_eq!(values.len(), 2);
+    for v in values {
+        let line: serde_json::Value = serde_json::from_str(v[1].as_str().unwrap()).unwrap();
+        let time = chrono::DateTime::parse_from_rfc3339(line["time"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            v[0].as_str().unwrap(),
+            time.timestamp_nanos_opt().unwrap().to_string(),
+            "the entry's time is the record's"
+        );
+    }
+    d.wait_stat("outputs", "loki", "delivered", 3);
+}
