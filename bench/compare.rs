@@ -50,6 +50,14 @@
 //! holds them open until every message is in the file: its figure is the peak RSS (its msg/s
 //! is the rate of sequential connection setup, not a throughput).
 //!
+//! `relp1` and `relp10` (issue 29) send RELP (logwell `type = "relp"`, rsyslog `imrelp`, on
+//! the stream port instead of the TCP input; syslog-ng OSE and the floor have no RELP and
+//! sit these out) from `loadgen::relp`, a sender that pipelines as librelp does: `open`, then
+//! numbered `syslog` frames with up to 128 transactions unanswered, each answer checked, and
+//! `close` once all are answered; so a message counts as sent once it is acknowledged. The
+//! msg/s is still until the file last grew (rsyslog acknowledges once a message is in its
+//! queue, logwell once it is written).
+//!
 //! `latency` is not a throughput: one message at a time, timed from its send until its line
 //! is in the file (`bench/latency.rs`), p50/p99/max per daemon in a table per scenario.
 //!
@@ -157,6 +165,11 @@ enum Load {
     Tls {
         connections: usize,
     },
+    /// RELP (issue 29): this many sessions, each pipelining as librelp does
+    /// (`loadgen::relp`); a message counts as sent once it is acknowledged.
+    Relp {
+        connections: usize,
+    },
     /// This many TCP connections, one message each, held open while the RSS is read.
     Idle {
         connections: usize,
@@ -252,6 +265,16 @@ const CASES: &[Case] = &[
         about: "ten TLS connections (rustls client; rsyslog ossl driver, syslog-ng tls())",
     },
     Case {
+        name: "relp1",
+        load: Load::Relp { connections: 1 },
+        about: "one RELP session, 128 transactions in flight (logwell relp, rsyslog imrelp)",
+    },
+    Case {
+        name: "relp10",
+        load: Load::Relp { connections: 10 },
+        about: "ten RELP sessions, 128 transactions in flight each",
+    },
+    Case {
         name: "idle1000",
         load: Load::Idle { connections: 1000 },
         about: "1,000 TCP connections, one message each, held open: peak RSS",
@@ -345,8 +368,12 @@ fn main() {
 }
 
 /// The floor has no TLS receiver, and serves one datagram kind at a time (not `latency`);
-/// it always sets its buffer, so it has no kernel-defaults case.
+/// it always sets its buffer, so it has no kernel-defaults case. Neither the floor nor
+/// syslog-ng OSE speaks RELP: the RELP cases run logwell and rsyslog only.
 fn supported(kind: Kind, case: &Case) -> bool {
+    if matches!(case.load, Load::Relp { .. }) {
+        return matches!(kind, Kind::Logwell | Kind::Rsyslog);
+    }
     !(kind == Kind::Floor
         && (matches!(case.load, Load::Tls { .. } | Load::Latency) || kernel_defaults(case)))
 }
@@ -376,7 +403,7 @@ fn untuned(case: &Case, config: String) -> String {
 
 fn messages(case: &Case, opts: &Options) -> u64 {
     match case.load {
-        Load::Tcp { .. } | Load::Tls { .. } => opts.stream_messages,
+        Load::Tcp { .. } | Load::Tls { .. } | Load::Relp { .. } => opts.stream_messages,
         Load::Udp if kernel_defaults(case) => UDP_DEFAULTS_RATE * UDP_DEFAULTS_SECS / opts.div,
         Load::Udp | Load::Unix => opts.dgram_messages,
         Load::UdpMax => UDP_PROBE_MESSAGES,
@@ -532,12 +559,14 @@ impl Receiver {
         let unix = d.join("log.sock");
         let output = d.join("messages.log");
         let tls = matches!(case.load, Load::Tls { .. });
+        let relp = matches!(case.load, Load::Relp { .. });
         if tls {
             pki::make_server(&d, loadgen::TLS_SERVER_NAME)?;
         }
         let connections = match case.load {
             Load::Tcp { connections, .. }
             | Load::Tls { connections }
+            | Load::Relp { connections }
             | Load::Idle { connections } => connections,
             _ => 1,
         };
@@ -551,7 +580,7 @@ impl Receiver {
         let mut cmd = match kind {
             Kind::Logwell => {
                 let conf = d.join("logwell.toml");
-                write(&conf, &untuned(case, logwell_config(&d, port, tls)))?;
+                write(&conf, &untuned(case, logwell_config(&d, port, tls, relp)))?;
                 let mut c = Command::new(logwelld());
                 c.arg("--config").arg(&conf);
                 c
@@ -561,7 +590,7 @@ impl Receiver {
                 std::fs::create_dir_all(d.join("work")).map_err(|e| e.to_string())?;
                 write(
                     &conf,
-                    &untuned(case, rsyslog_config(&d, port, tls, connections)),
+                    &untuned(case, rsyslog_config(&d, port, tls, relp, connections)),
                 )?;
                 peers.rsyslogd(&conf, &d)?
             }
@@ -687,8 +716,10 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn logwell_config(d: &Path, port: u16, tls: bool) -> String {
-    let stream = if tls {
+fn logwell_config(d: &Path, port: u16, tls: bool, relp: bool) -> String {
+    let stream = if relp {
+        format!("[input.relp]\ntype = \"relp\"\nlisten = \"127.0.0.1:{port}\"\n")
+    } else if tls {
         format!(
             "[input.tls]\ntype = \"tls\"\nlisten = \"127.0.0.1:{port}\"\ncert = \"{d}/server.pem\"\nkey = \"{d}/server.key\"\n",
             d = d.display()
@@ -726,7 +757,7 @@ output = "out"
     )
 }
 
-fn rsyslog_config(d: &Path, port: u16, tls: bool, connections: usize) -> String {
+fn rsyslog_config(d: &Path, port: u16, tls: bool, relp: bool, connections: usize) -> String {
     let d = d.display();
     let (tls_global, mut tls_module) = if tls {
         (
@@ -743,16 +774,32 @@ fn rsyslog_config(d: &Path, port: u16, tls: bool, connections: usize) -> String 
     if connections > 200 {
         let _ = write!(tls_module, " MaxSessions=\"{}\"", connections + 10);
     }
+    // RELP: imrelp on the stream port instead of imtcp (librelp's defaults otherwise).
+    let (stream_module, stream_input) = if relp {
+        (
+            "module(load=\"imrelp\")".to_string(),
+            format!(
+                "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"bench\")"
+            ),
+        )
+    } else {
+        (
+            format!("module(load=\"imtcp\"{tls_module})"),
+            format!(
+                "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"bench\")"
+            ),
+        )
+    };
     format!(
         r#"global(workDirectory="{d}/work" net.enableDNS="off"{tls_global})
-module(load="imtcp"{tls_module})
+{stream_module}
 module(load="imudp")
 module(load="imuxsock" SysSock.Use="off")
 # The inputs' own ruleset: rsyslog's internal messages do not go to the file.
 ruleset(name="bench") {{
   action(type="omfile" file="{d}/messages.log" template="RSYSLOG_FileFormat" ioBufferSize="64k")
 }}
-input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="bench")
+{stream_input}
 input(type="imudp" address="127.0.0.1" port="{port}" ruleset="bench" rcvbufSize="{UDP_RCVBUF}")
 input(type="imuxsock" Socket="{d}/log.sock" ruleset="bench" RateLimit.Interval="0")
 "#
@@ -921,7 +968,9 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
         None
     };
     let senders = match case.load {
-        Load::Tcp { connections, .. } | Load::Tls { connections } => connections,
+        Load::Tcp { connections, .. } | Load::Tls { connections } | Load::Relp { connections } => {
+            connections
+        }
         Load::UdpMax => udp_max_senders(),
         _ => 1,
     };
@@ -947,6 +996,7 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
             Load::Tls { .. } => {
                 loadgen::tls(port, tls.as_ref().expect("TLS config"), share, &start)
             }
+            Load::Relp { .. } => loadgen::relp(port, share, &start),
             Load::Udp | Load::UdpMax => loadgen::udp(port, share, rate, &start),
             Load::Unix => loadgen::unix_dgram(&unix, loadgen::HEADER, share, &start),
             Load::Idle { .. } => unreachable!("run_idle"),
@@ -1456,6 +1506,28 @@ fn verdict(results: &[Outcome], opts: &Options) -> String {
             row(case, format!("logwell {x:.2}× rsyslog"), "≥ 2×", verdict);
         }
     }
+    // Issue 29: RELP messages/s at least twice rsyslog's imrelp.
+    for case in opts
+        .cases
+        .iter()
+        .filter(|c| matches!(c.load, Load::Relp { .. }))
+    {
+        if let (Some(l), Some(r)) = (get(case.name, Kind::Logwell), get(case.name, Kind::Rsyslog)) {
+            let x = l.rate / r.rate.max(1.0);
+            row(
+                case.name,
+                format!("logwell {x:.2}× rsyslog imrelp"),
+                "≥ 2×",
+                mark(x >= 2.0),
+            );
+            row(
+                case.name,
+                format!("logwell lost {}", group(l.lost)),
+                "0",
+                mark(l.lost == 0.0),
+            );
+        }
+    }
     for case in &opts.cases {
         if matches!(case.load, Load::Idle { .. }) {
             continue;
@@ -1486,7 +1558,7 @@ fn verdict(results: &[Outcome], opts: &Options) -> String {
         }
     }
     format!(
-        "Targets (issue 8), from the medians above:\n{}",
+        "Targets (issue 8; RELP: issue 29), from the medians above:\n{}",
         columns(&["case", "logwell", "target", "verdict"], &rows)
     )
 }

@@ -1,6 +1,7 @@
 //! The load generator of the end-to-end benchmarks (`e2e`, `compare`): pre-rendered 200-byte
 //! syslog messages sent over TCP (newline or octet-counted framing, big `write`s), UDP and
-//! Unix datagram sockets (`sendmmsg` in batches of [`BATCH`]).
+//! Unix datagram sockets (`sendmmsg` in batches of [`BATCH`]), and RELP sessions that
+//! pipeline as librelp does ([`relp`]).
 //!
 //! It must stay cheap, because it shares the machine with the daemon it measures: messages are
 //! rendered once into a large buffer and only their sequence numbers are rewritten before each
@@ -219,6 +220,238 @@ pub fn tcp_framed(port: u16, share: Share, hosts: u64, framing: Framing, start: 
         messages: sent,
         finished: Some(Instant::now()),
         error: None,
+    }
+}
+
+/// Transactions a RELP sender keeps unanswered, as librelp does (its default window).
+pub const RELP_WINDOW: u64 = 128;
+/// Longest the RELP handshake, an answer or the `close` may take.
+const RELP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One RELP answer (`TXNR rsp DATALEN [SP DATA] LF`, or `serverclose`) at the start of
+/// `buf`: its transaction number, command, data and length, or `Ok(None)` when it is not
+/// all there yet.
+#[allow(clippy::type_complexity)]
+fn relp_frame(buf: &[u8]) -> Result<Option<(u64, &[u8], &[u8], usize)>, String> {
+    let bad = || {
+        format!(
+            "not a RELP frame: {:?}",
+            String::from_utf8_lossy(&buf[..buf.len().min(64)])
+        )
+    };
+    let number = |from: usize| -> Result<Option<(u64, usize)>, String> {
+        let mut n = 0u64;
+        let mut i = from;
+        while i < buf.len() && buf[i].is_ascii_digit() {
+            n = n * 10 + u64::from(buf[i] - b'0');
+            i += 1;
+            if i - from > 9 {
+                return Err(bad());
+            }
+        }
+        match buf.get(i) {
+            None => Ok(None),
+            Some(_) if i == from => Err(bad()),
+            Some(_) => Ok(Some((n, i))),
+        }
+    };
+    let Some((txnr, at)) = number(0)? else {
+        return Ok(None);
+    };
+    if buf[at] != b' ' {
+        return Err(bad());
+    }
+    let Some(cmd_len) = buf[at + 1..].iter().position(|&b| b == b' ') else {
+        return if buf.len() - at > 40 {
+            Err(bad())
+        } else {
+            Ok(None)
+        };
+    };
+    let command = &buf[at + 1..at + 1 + cmd_len];
+    let Some((len, at)) = number(at + 2 + cmd_len)? else {
+        return Ok(None);
+    };
+    let len = len as usize;
+    // DATALEN 0: LF (librelp also sends a SP before it); else SP DATA LF.
+    let (data_at, end) = match buf[at] {
+        b'\n' if len == 0 => return Ok(Some((txnr, command, &[], at + 1))),
+        b' ' => (at + 1, at + 1 + len),
+        _ => return Err(bad()),
+    };
+    match buf.get(end) {
+        None => Ok(None),
+        Some(b'\n') => Ok(Some((txnr, command, &buf[data_at..end], end + 1))),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// Reads from `sock` into `rbuf` (after its `filled` bytes) until at least one whole RELP
+/// frame is there; returns the new fill.
+fn relp_read(
+    sock: &mut TcpStream,
+    rbuf: &mut Vec<u8>,
+    filled: usize,
+    deadline: Instant,
+) -> Result<usize, String> {
+    if rbuf.len() - filled < 4096 {
+        rbuf.resize(filled + 65536, 0);
+    }
+    loop {
+        match sock.read(&mut rbuf[filled..]) {
+            Ok(0) => return Err("connection closed by the daemon".into()),
+            Ok(k) => return Ok(filled + k),
+            Err(e) if retryable(&e) => {
+                if Instant::now() > deadline {
+                    return Err("no answer before the deadline".into());
+                }
+            }
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+/// Writes all of `bytes`, retrying timed-out writes until `deadline`.
+fn write_until(sock: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> Result<(), String> {
+    while !bytes.is_empty() {
+        match sock.write(bytes) {
+            Ok(0) => return Err("connection closed by the daemon".into()),
+            Ok(k) => bytes = &bytes[k..],
+            Err(e) if retryable(&e) => {
+                if Instant::now() > deadline {
+                    return Err("deadline passed".into());
+                }
+            }
+            Err(e) => return Err(format!("write: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// Sends `share` over one RELP session to 127.0.0.1:`port`, as librelp's client does: `open`
+/// (and its answer) before `start`, then `syslog` frames numbered 2, 3, … with at most
+/// [`RELP_WINDOW`] unanswered, each answer checked (`200 OK`, in order), and `close` once
+/// every message is answered: `messages` counts the acknowledged ones, `finished` is when the
+/// last was. Frames are built in one buffer per refill and sent with one `write`; answers are
+/// read in large reads and scanned in place.
+#[allow(dead_code)] // only the `compare` benchmark speaks RELP
+pub fn relp(port: u16, share: Share, start: &Barrier) -> Sent {
+    let conn = TcpStream::connect(("127.0.0.1", port)).and_then(|s| {
+        s.set_nodelay(true)?;
+        s.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        s.set_read_timeout(Some(WRITE_TIMEOUT))?;
+        Ok(s)
+    });
+    let mut rbuf = vec![0u8; 65536];
+    let opened = conn.map_err(|e| format!("connect: {e}")).and_then(|mut s| {
+        const OFFER: &[u8] = b"relp_version=0\nrelp_software=loadgen\ncommands=syslog";
+        let mut open = format!("1 open {} ", OFFER.len()).into_bytes();
+        open.extend_from_slice(OFFER);
+        open.push(b'\n');
+        let deadline = Instant::now() + RELP_TIMEOUT;
+        write_until(&mut s, &open, deadline)?;
+        let mut filled = 0;
+        loop {
+            filled = relp_read(&mut s, &mut rbuf, filled, deadline)?;
+            if let Some((txnr, cmd, data, used)) = relp_frame(&rbuf[..filled])? {
+                if txnr != 1 || cmd != b"rsp" || !data.starts_with(b"200") {
+                    return Err(format!(
+                        "open answered {:?}",
+                        String::from_utf8_lossy(&rbuf[..used])
+                    ));
+                }
+                if used != filled {
+                    return Err("more than the answer to open".into());
+                }
+                return Ok(s);
+            }
+        }
+    });
+    start.wait();
+    let mut sock = match opened {
+        Ok(s) => s,
+        Err(e) => return failed(0, format!("RELP open: {e}")),
+    };
+    // Transaction i (0-based message) is number i + 2.
+    let mut msg = [0u8; MESSAGE_BYTES];
+    render(&mut msg, share.first_seq);
+    let mut wbuf: Vec<u8> = Vec::with_capacity(RELP_WINDOW as usize * (MESSAGE_BYTES + 24));
+    let (mut sent, mut acked) = (0u64, 0u64);
+    let mut filled = 0usize;
+    let mut last_answer = Instant::now();
+    while acked < share.count {
+        let open = sent - acked;
+        // As librelp: a frame goes out as soon as the window has room for it; all that fit after
+        // one read's answers go in one `write`. (Waiting for a quarter of the window to be
+        // free stalled rsyslog: its answers, small writes under Nagle, then wait for a
+        // delayed ACK, 40 ms, which no frame of ours carried back.)
+        if sent < share.count && open < RELP_WINDOW {
+            wbuf.clear();
+            let upto = share.count.min(acked + RELP_WINDOW);
+            while sent < upto {
+                set_seq(&mut msg, share.first_seq + sent);
+                let _ = write!(wbuf, "{} syslog {} ", sent + 2, MESSAGE_BYTES);
+                wbuf.extend_from_slice(&msg);
+                wbuf.push(b'\n');
+                sent += 1;
+            }
+            if let Err(e) = write_until(&mut sock, &wbuf, share.deadline) {
+                return failed(acked, e);
+            }
+            continue;
+        }
+        // Answers, in order; one read may hold many (or part of one).
+        let deadline = share.deadline.min(last_answer + RELP_TIMEOUT);
+        filled = match relp_read(&mut sock, &mut rbuf, filled, deadline) {
+            Ok(f) => f,
+            Err(e) => return failed(acked, e),
+        };
+        let mut at = 0;
+        loop {
+            match relp_frame(&rbuf[at..filled]) {
+                Ok(Some((txnr, cmd, data, used))) => {
+                    if cmd != b"rsp" || txnr != acked + 2 || !data.starts_with(b"200") {
+                        return failed(
+                            acked,
+                            format!(
+                                "transaction {} answered {:?}",
+                                acked + 2,
+                                String::from_utf8_lossy(&rbuf[at..at + used])
+                            ),
+                        );
+                    }
+                    acked += 1;
+                    at += used;
+                }
+                Ok(None) => break,
+                Err(e) => return failed(acked, e),
+            }
+        }
+        rbuf.copy_within(at..filled, 0);
+        filled -= at;
+        last_answer = Instant::now();
+    }
+    let finished = Instant::now();
+    // `close`, answered by an empty `rsp` (then `serverclose`, which is not waited for).
+    let close_txnr = share.count + 2;
+    let close = format!("{close_txnr} close 0\n");
+    let deadline = Instant::now() + RELP_TIMEOUT;
+    let closed = write_until(&mut sock, close.as_bytes(), deadline).and_then(|()| loop {
+        if let Some((txnr, cmd, data, _)) = relp_frame(&rbuf[..filled])? {
+            if txnr == close_txnr && cmd == b"rsp" && data.is_empty() {
+                return Ok(());
+            }
+            return Err(format!(
+                "close answered {:?}",
+                String::from_utf8_lossy(&rbuf[..filled])
+            ));
+        }
+        filled = relp_read(&mut sock, &mut rbuf, filled, deadline)?;
+    });
+    Sent {
+        messages: acked,
+        finished: Some(finished),
+        error: closed.err().map(|e| format!("RELP close: {e}")),
     }
 }
 
