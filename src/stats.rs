@@ -148,7 +148,8 @@ pub struct OutputStats {
     /// (for the action's log line; not shown on its own).
     pub full_drops: AtomicU64,
     /// Kafka: delivery latency summed over delivered messages, in microseconds (from the
-    /// hand-over to the producer to the broker's acknowledgement).
+    /// hand-over to the producer to the broker's acknowledgement). HTTP: from the batch's
+    /// read off the queue to the answer that took the message.
     pub latency_us: AtomicU64,
     /// HTTP: records the endpoint refused (a 4xx, or a row ClickHouse cannot take), written
     /// to the output's dead-letter file instead of blocking the rest.
@@ -622,7 +623,7 @@ impl Snapshot {
             (
                 "delivery_latency_microseconds_total",
                 "counter",
-                "Kafka: delivery latency summed over delivered messages (divide by delivered_total).",
+                "Kafka and HTTP: delivery latency summed over delivered messages (divide by delivered_total).",
                 |o| o.latency_us,
             ),
             (

@@ -94,6 +94,7 @@ impl HttpAction {
             client: Client::new(&settings, &name),
             failures: 0,
             label_values: std::collections::HashMap::new(),
+            batch_start: Instant::now(),
         };
         tokio::join!(intake.run(), delivery.run());
         let queue = match Arc::try_unwrap(shared) {
@@ -552,6 +553,8 @@ struct Delivery<'a> {
     failures: u32,
     /// Loki: the values each label took so far (bounded by [`MAX_LABEL_VALUES`]).
     label_values: std::collections::HashMap<String, std::collections::HashSet<String>>,
+    /// When the batch being delivered was read off the queue (for `latency_us`).
+    batch_start: Instant,
 }
 
 impl Delivery<'_> {
@@ -646,6 +649,7 @@ impl Delivery<'_> {
     /// daemon stops first.
     async fn deliver(&mut self, batch: &Batch) -> bool {
         let records: Vec<&[u8]> = batch.records().collect();
+        self.batch_start = Instant::now();
         // Parts still to send (indices into `records`), the next one last.
         let mut todo: Vec<Vec<usize>> = vec![(0..records.len()).collect()];
         while let Some(indices) = todo.pop() {
@@ -748,6 +752,9 @@ impl Delivery<'_> {
     }
 
     fn delivered(&self, n: u64, bytes: u64) {
+        // From the batch's read off the queue to the answer that took it, per message.
+        let us = self.batch_start.elapsed().as_micros() as u64;
+        self.stats.latency_us.fetch_add(us.saturating_mul(n), Relaxed);
         self.stats.delivered.fetch_add(n, Relaxed);
         self.stats.written.fetch_add(n, Relaxed);
         self.stats.bytes.fetch_add(bytes, Relaxed);
