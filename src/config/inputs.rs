@@ -16,9 +16,10 @@ use super::limits::Limits;
 use super::load::ParsedFile;
 use super::raw::{span_of, RawInput};
 use super::settings::{
-    DaemonSettings, InputKind, InputSettings, JournalSettings, KmsgSettings, OutputKind,
-    OutputSettings, Oversize, RelpSettings, StreamSettings, UdpSettings, UnixDatagramSettings,
-    UnixPath, DEFAULT_MAX_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES,
+    DaemonSettings, HttpInputSettings, InputKind, InputSettings, JournalSettings, KmsgSettings,
+    OutputKind, OutputSettings, Oversize, RelpSettings, StreamProtocol, StreamSettings,
+    UdpSettings, UnixDatagramSettings, UnixPath, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    MAX_MESSAGE_SIZE_BYTES,
 };
 use crate::parse::body::{BodyParser, HeaderFrom, KvOptions};
 
@@ -27,6 +28,7 @@ use crate::parse::body::{BodyParser, HeaderFrom, KvOptions};
 pub(crate) fn default_port(kind: &str) -> u16 {
     match kind {
         "tls" => 6514,
+        "http" => 8080,
         // RELP has no assigned port; rsyslog's documentation and most fleets use 2514.
         "relp" => 2514,
         _ => 514,
@@ -109,6 +111,73 @@ fn relp_settings(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Option<Re
     Some(RelpSettings { oversize })
 }
 
+/// An HTTP input's own settings (`token_file`, `max_body_bytes`, `max_records`); `None` for
+/// the other kinds, which refuse them.
+fn http_input(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Option<HttpInputSettings> {
+    if kind != "http" {
+        for (key, span) in [
+            ("token_file", span_of(&raw.token_file)),
+            ("max_body_bytes", span_of(&raw.max_body_bytes)),
+            ("max_records", span_of(&raw.max_records)),
+        ] {
+            check.not_for(span, key, kind, "it applies to http inputs; remove it");
+        }
+        return None;
+    }
+    if let Some(p) = &raw.parse {
+        check.err(
+            p.span(),
+            "an http input's records are JSON objects whose members are the fields already",
+            "remove `parse`; take header values with severity_from, time_from, host_from, tag_from",
+        );
+    }
+    let token = match &raw.token_file {
+        Some(f) => match std::fs::read_to_string(f.get_ref()) {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(_) => {
+                check.err(
+                    f.span(),
+                    format!("{} is empty", f.get_ref()),
+                    "write the token (a long random string) in it",
+                );
+                None
+            }
+            Err(e) => {
+                check.err(
+                    f.span(),
+                    format!("cannot read token_file {}: {e}", f.get_ref()),
+                    "write the token in a file root can read (mode 0600)",
+                );
+                None
+            }
+        },
+        None => {
+            let off_loopback = raw.listen.as_ref().is_some_and(|l| {
+                l.get_ref().clone_vec().iter().any(|a| {
+                    let ip = a
+                        .parse::<SocketAddr>()
+                        .map(|s| s.ip())
+                        .or_else(|_| a.trim_matches(['[', ']']).parse::<std::net::IpAddr>());
+                    ip.is_ok_and(|ip| !ip.is_loopback())
+                })
+            });
+            if off_loopback {
+                check.err(
+                    raw.kind.span(),
+                    "an http input on a non-loopback address needs `token_file`",
+                    "add token_file = \"/etc/logwell/http.token\" (clients send Authorization: Bearer TOKEN), or listen on 127.0.0.1",
+                );
+            }
+            None
+        }
+    };
+    Some(HttpInputSettings {
+        token,
+        max_body_bytes: check.bounded(&raw.max_body_bytes, "max_body_bytes", 4 << 20, 1 << 30),
+        max_records: check.bounded(&raw.max_records, "max_records", 10_000, 1_000_000),
+    })
+}
+
 pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputKind> {
     let max = check.bounded(
         &raw.max_message_size_bytes,
@@ -132,7 +201,7 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
                 check.positive(&raw.idle_timeout_secs, "idle_timeout_secs", 0) as u64,
             ))
         }
-        None if matches!(kind, "tcp" | "tls" | "relp") => {
+        None if matches!(kind, "tcp" | "tls" | "relp" | "http") => {
             Some(crate::config::limits::DEFAULT_IDLE_TIMEOUT)
         }
         None => None,
@@ -157,16 +226,23 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
     refuse_journal_keys(check, raw, kind);
     if !matches!(
         kind,
-        "udp" | "tcp" | "tls" | "relp" | "unix_datagram" | "unix_stream"
+        "udp" | "tcp" | "tls" | "relp" | "http" | "unix_datagram" | "unix_stream"
     ) {
         check.err(
             raw.kind.span(),
             format!("unknown input type `{kind}`"),
-            "use \"udp\", \"tcp\", \"tls\", \"relp\", \"unix_datagram\", \"unix_stream\", \"kmsg\", \"journal\" or \"file\"",
+            "use \"udp\", \"tcp\", \"tls\", \"relp\", \"http\", \"unix_datagram\", \"unix_stream\", \"kmsg\", \"journal\" or \"file\"",
         );
         return None;
     }
-    let relp = relp_settings(check, raw, kind);
+    let protocol = match (
+        relp_settings(check, raw, kind),
+        http_input(check, raw, kind),
+    ) {
+        (Some(r), _) => StreamProtocol::Relp(r),
+        (_, Some(h)) => StreamProtocol::Http(h),
+        _ => StreamProtocol::Syslog,
+    };
     match kind {
         "udp" | "unix_datagram" => {
             check.not_for(
@@ -192,7 +268,7 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
         }
     }
     match kind {
-        "udp" | "tcp" | "tls" | "relp" => {
+        "udp" | "tcp" | "tls" | "relp" | "http" => {
             check.not_for(span_of(&raw.path), "path", kind, "network inputs take `listen`; use a unix_datagram or unix_stream input for a socket path");
             check.not_for(
                 span_of(&raw.mode),
@@ -228,9 +304,9 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
             max_message_size_bytes: max,
             use_sender_timestamp: sender_ts.unwrap_or(true),
             limits: limits.clone(),
-            relp: None,
+            protocol: StreamProtocol::Syslog,
         })),
-        "tls" | "relp" => {
+        "tls" | "relp" | "http" => {
             let listen = listen_addrs(check, raw, kind);
             let stream = StreamSettings {
                 listen,
@@ -240,9 +316,9 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
                 max_message_size_bytes: max,
                 use_sender_timestamp: sender_ts.unwrap_or(true),
                 limits: limits.clone(),
-                relp,
+                protocol,
             };
-            if kind == "relp" && !super::tls::has_tls_keys(raw) {
+            if kind != "tls" && !super::tls::has_tls_keys(raw) {
                 return Some(InputKind::Tcp(stream));
             }
             super::tls::tls_settings(check, raw, stream).map(InputKind::Tls)
@@ -261,7 +337,7 @@ pub(super) fn input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<InputK
             max_message_size_bytes: max,
             use_sender_timestamp: sender_ts.unwrap_or(false),
             limits: Limits::default(),
-            relp: None,
+            protocol: StreamProtocol::Syslog,
         })),
         _ => unreachable!("checked above"),
     }
@@ -573,7 +649,7 @@ pub(super) fn header_from(
         ("tag_from", &raw.tag_from, &mut from.tag),
     ] {
         let Some(v) = value else { continue };
-        if parsers.is_empty() {
+        if parsers.is_empty() && raw.kind.get_ref() != "http" {
             check.err(
                 v.span(),
                 format!("`{key}` takes a value from the fields a body parser reads, and this input has none"),
@@ -582,6 +658,16 @@ pub(super) fn header_from(
             continue;
         }
         *slot = super::rules::field_path(check, v.get_ref(), v.span());
+    }
+    if raw.kind.get_ref() == "http" {
+        // A record's usual members, unless the input names others.
+        let default = |slot: &mut Option<String>, member: &str| {
+            slot.get_or_insert_with(|| member.to_string());
+        };
+        default(&mut from.severity, "severity");
+        default(&mut from.time, "time");
+        default(&mut from.host, "host");
+        default(&mut from.tag, "app");
     }
     from
 }

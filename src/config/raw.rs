@@ -232,6 +232,12 @@ pub(crate) struct RawInput {
     pub(crate) max_line_bytes: Option<Spanned<i64>>,
     /// relp: what a frame over `max_message_size_bytes` gets (`"truncate"` or `"refuse"`).
     pub(crate) oversize: Option<Spanned<String>>,
+    /// http: the file holding the bearer token clients must send.
+    pub(crate) token_file: Option<Spanned<String>>,
+    /// http: larger request bodies are refused (413).
+    pub(crate) max_body_bytes: Option<Spanned<i64>>,
+    /// http: requests with more records are refused (413).
+    pub(crate) max_records: Option<Spanned<i64>>,
 }
 
 /// `[output.NAME]`.

@@ -192,8 +192,31 @@ pub struct StreamSettings {
     pub use_sender_timestamp: bool,
     /// Allow-list, per-peer connections and rate, frame timeout (tcp and tls).
     pub limits: Limits,
-    /// The connections speak RELP (`type = "relp"`), not RFC 6587 framing.
-    pub relp: Option<RelpSettings>,
+    /// What the connections speak.
+    pub protocol: StreamProtocol,
+}
+
+/// What a stream input's connections speak.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum StreamProtocol {
+    /// Syslog, framed as RFC 6587 says (tcp, tls, unix_stream).
+    #[default]
+    Syslog,
+    /// RELP (`type = "relp"`).
+    Relp(RelpSettings),
+    /// HTTP, `POST /v1/logs` (`type = "http"`).
+    Http(HttpInputSettings),
+}
+
+/// What an HTTP input takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpInputSettings {
+    /// The bearer token a request must carry; `None` only on loopback addresses.
+    pub token: Option<String>,
+    /// Larger bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// Requests with more records are refused with 413.
+    pub max_records: usize,
 }
 
 /// What a RELP input does beyond a TCP (or TLS) one.

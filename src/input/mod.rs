@@ -1,4 +1,4 @@
-//! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`relp`], [`unix`],
+//! Inputs: where messages enter. One file per kind ([`udp`], [`tcp`], [`tls`], [`relp`], [`http`], [`unix`],
 //! [`journal`], [`kmsg`], and [`file`](mod@file) for other programs' log files) plus the
 //! shared machinery: batched datagram reading ([`dgram`]), the one accept loop and connection
 //! loop of every stream input (TCP, Unix stream, TLS) with RFC 6587 framing ([`stream`]), and
@@ -15,6 +15,7 @@
 pub mod activation;
 pub mod dgram;
 pub mod file;
+pub mod http;
 pub mod journal;
 pub mod kmsg;
 pub mod limits;

@@ -25,6 +25,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::InputContext;
+use crate::config::StreamProtocol;
 use crate::message::{Creds, Source};
 use crate::parse::framing::{Decoded, Framer};
 
@@ -50,7 +51,9 @@ pub fn read_buffer_size(active: u64, max_message_size: usize) -> usize {
 }
 
 /// A connected stream socket: tokio's `TcpStream` and `UnixStream`.
-pub trait StreamSocket: Send + Sync + std::os::fd::AsRawFd {
+pub trait StreamSocket:
+    Send + Sync + std::os::fd::AsRawFd + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin
+{
     /// Waits until the socket may be readable.
     fn readable(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
     /// Reads without blocking.
@@ -136,7 +139,7 @@ pub struct Drain {
 }
 
 /// A connection the serve loop reads: a raw socket, or a TLS stream over one.
-pub trait Connection: Send {
+pub trait Connection: Send + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {
     /// Waits until bytes are there and reads them (`Ok(0)`: the peer closed). Cancel-safe:
     /// dropped before it returns, it has read nothing.
     fn read_some(
@@ -242,8 +245,9 @@ pub struct Serving<U> {
     pub upgrade: U,
     /// The open connections, so that a full input closes its oldest idle one.
     pub open: Registry,
-    /// The connections speak RELP ([`super::relp`]).
-    pub relp: Option<crate::config::RelpSettings>,
+    /// What the connections speak: syslog ([`serve`]), RELP ([`super::relp`]) or HTTP
+    /// ([`super::http`]).
+    pub protocol: crate::config::StreamProtocol,
 }
 
 /// A connection quiet this long counts as idle: when every slot is taken, the one idle
@@ -514,11 +518,14 @@ fn start_connection<S, U>(
             source.tls_peer = identity.tls_peer;
             let registered = serving.open.register();
             let tracked = &registered.tracked;
-            let ended = match serving.relp {
-                Some(relp) => {
-                    super::relp::serve(conn, source, serving.limits, relp, tracked, &ctx).await
+            let ended = match &serving.protocol {
+                StreamProtocol::Relp(relp) => {
+                    super::relp::serve(conn, source, serving.limits, *relp, tracked, &ctx).await
                 }
-                None => serve(conn, source, serving.limits, tracked, &ctx).await,
+                StreamProtocol::Http(http) => {
+                    super::http::serve(conn, source, http, tracked, &ctx).await
+                }
+                StreamProtocol::Syslog => serve(conn, source, serving.limits, tracked, &ctx).await,
             };
             tracing::debug!(input = %ctx.name, peer = ?peer, ?ended, "connection closed");
         }

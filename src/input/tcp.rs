@@ -70,7 +70,7 @@ pub fn spawn_upgraded<U: Upgrade<TcpStream>>(
         use_sender_timestamp: s.use_sender_timestamp,
         upgrade,
         open: stream::Registry::default(),
-        relp: s.relp,
+        protocol: s.protocol.clone(),
     });
     let mut ctx = ctx;
     ctx.limiter = super::limits::Limiter::new(&s.limits, ctx.name.clone(), ctx.stats.clone());

@@ -250,7 +250,7 @@ pub fn spawn_stream(l: UnixListener, s: &StreamSettings, ctx: InputContext) -> s
         use_sender_timestamp: s.use_sender_timestamp,
         upgrade: stream::Plain,
         open: stream::Registry::default(),
-        relp: None,
+        protocol: crate::config::StreamProtocol::Syslog,
     });
     tokio::spawn(stream::accept_loop(listener, serving, ctx));
     Ok(())

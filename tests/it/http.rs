@@ -409,3 +409,146 @@ output = "loki"
     }
     d.wait_stat("outputs", "loki", "delivered", 3);
 }
+
+const HTTP_INPUT: &str = r#"
+[input.web]
+type = "http"
+listen = "127.0.0.1:{port}"
+token_file = "{dir}/token"
+max_body_bytes = 4096
+max_records = 5
+
+[output.all]
+type = "file"
+path = "{dir}/all.json"
+format = "json"
+
+[output.errors]
+type = "file"
+path = "{dir}/errors.log"
+
+[[rule]]
+output = "all"
+
+[[rule]]
+where = ["fields.status >= 500"]
+output = "errors"
+"#;
+
+/// `curl` posting `body` as `content_type` to the input, with `token` if given: the status
+/// and the answer.
+fn curl(port: u16, token: Option<&str>, content_type: &str, body: &str) -> (u16, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .arg(format!("http://127.0.0.1:{port}/v1/logs"))
+        .args(["-H", &format!("Content-Type: {content_type}")])
+        .args(["--data-binary", body]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = cmd.output().expect("curl is installed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (answer, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), answer.to_string())
+}
+
+#[test]
+fn http_input_takes_records_from_curl_and_answers_per_record() {
+    let d = Daemon::start_with(HTTP_INPUT, |dir| {
+        std::fs::write(dir.join("token"), "s3cret\n").unwrap()
+    });
+    let ndjson = concat!(
+        r#"{"msg":"paid","severity":"info","app":"shop","status":200,"user":"ann"}"#,
+        "\n",
+        r#"{"msg":"broken"#,
+        "\n",
+        r#"{"message":"failed","host":"web9","time":"2026-01-02T03:04:05Z","status":503}"#,
+        "\n"
+    );
+    assert_eq!(
+        curl(d.port, None, "application/x-ndjson", ndjson).0,
+        401,
+        "no token"
+    );
+    assert_eq!(
+        curl(d.port, Some("wrong"), "application/x-ndjson", ndjson).0,
+        401
+    );
+    let (code, answer) = curl(d.port, Some("s3cret"), "application/x-ndjson", ndjson);
+    assert_eq!(code, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["accepted"], 2);
+    assert_eq!(answer["refused"][0]["index"], 1);
+    assert!(answer["refused"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("not JSON"));
+    // Answered once the outputs took the records: they are in the files already.
+    let all = std::fs::read_to_string(d.path("all.json")).unwrap();
+    let rows: Vec<serde_json::Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{all}");
+    assert_eq!(rows[0]["msg"], "paid");
+    assert_eq!(rows[0]["severity"], "info");
+    assert_eq!(rows[0]["appname"], "shop");
+    assert_eq!(rows[0]["fields"]["user"], "ann");
+    assert_eq!(rows[1]["host"], "web9");
+    assert!(rows[1]["time"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-01-02T03:04:05"));
+    let errors = std::fs::read_to_string(d.path("errors.log")).unwrap();
+    assert!(
+        errors.contains("failed") && !errors.contains("paid"),
+        "{errors}"
+    );
+
+    // A JSON array, and syslog lines as text.
+    let (code, _) = curl(
+        d.port,
+        Some("s3cret"),
+        "application/json",
+        r#"[{"msg":"a1"},{"msg":"a2"}]"#,
+    );
+    assert_eq!(code, 200);
+    let (code, _) = curl(
+        d.port,
+        Some("s3cret"),
+        "text/plain",
+        "<11>Nov 21 09:41:03 db7 pg[42]: text line",
+    );
+    assert_eq!(code, 200);
+    let all = d.wait_lines(&d.path("all.json"), 5);
+    assert!(
+        all.contains(r#""msg":"a2""#) && all.contains(r#""appname":"pg""#),
+        "{all}"
+    );
+
+    // Limits: a body over max_body_bytes, too many records, a type not taken.
+    let big = format!(r#"{{"msg":"{}"}}"#, "x".repeat(5000));
+    assert_eq!(
+        curl(d.port, Some("s3cret"), "application/x-ndjson", &big).0,
+        413
+    );
+    let many = "{}\n".repeat(6);
+    assert_eq!(
+        curl(d.port, Some("s3cret"), "application/x-ndjson", &many).0,
+        413
+    );
+    assert_eq!(
+        curl(d.port, Some("s3cret"), "application/xml", "<x/>").0,
+        400
+    );
+    assert_eq!(d.stat("inputs", "web", "received"), 5);
+    assert_eq!(d.stat("inputs", "web", "malformed"), 1);
+
+    crate::util::refused(
+        "[input.h]\ntype = \"http\"\nlisten = \"0.0.0.0:8080\"\n\n[input.t]\ntype = \"tcp\"\nlisten = \"127.0.0.1:5514\"\nmax_records = 3\n",
+        &[
+            "an http input on a non-loopback address needs `token_file`",
+            "`max_records` does not apply to tcp inputs",
+        ],
+    );
+}
