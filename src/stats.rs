@@ -60,6 +60,8 @@ pub struct InputStats {
     /// File inputs: files found shorter than the position read (copytruncate): read again
     /// from their start.
     pub truncations: AtomicU64,
+    /// File inputs with `multiline`: records of more than one line handed on.
+    pub multiline: AtomicU64,
     /// Whether the input runs, and why not (the error and its hint; empty while running).
     pub state: Mutex<(InputState, String)>,
 }
@@ -252,6 +254,9 @@ pub struct InputSnapshot {
     /// File inputs: truncations seen (copytruncate).
     #[serde(default)]
     pub truncations: u64,
+    /// File inputs: records of several lines (`multiline`).
+    #[serde(default)]
+    pub multiline: u64,
     #[serde(default)]
     pub state: InputState,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -358,6 +363,7 @@ impl Stats {
                             files: s.files.load(Relaxed),
                             rotations: s.rotations.load(Relaxed),
                             truncations: s.truncations.load(Relaxed),
+                            multiline: s.multiline.load(Relaxed),
                             state: state.0,
                             reason: state.1,
                         },
@@ -417,7 +423,7 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 20] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 21] = [
             (
                 "degraded",
                 "gauge",
@@ -529,6 +535,12 @@ impl Snapshot {
                 "counter",
                 "File inputs: files found truncated (copytruncate), read again from their start.",
                 |i| i.truncations,
+            ),
+            (
+                "multiline_records_total",
+                "counter",
+                "File inputs with multiline: records of several lines handed on.",
+                |i| i.multiline,
             ),
         ];
         for (name, kind, help, get) in inputs {
@@ -697,8 +709,8 @@ impl Snapshot {
             if i.files + i.rotations + i.truncations > 0 {
                 let _ = writeln!(
                     s,
-                    "{:<8} {:<20} files={} rotations={} truncations={}",
-                    "", "", i.files, i.rotations, i.truncations
+                    "{:<8} {:<20} files={} rotations={} truncations={} multiline={}",
+                    "", "", i.files, i.rotations, i.truncations, i.multiline
                 );
             }
             if i.parse_failed + i.parse_partial > 0 {

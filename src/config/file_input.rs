@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::check::Check;
 use super::raw::{span_of, OneOrMany, RawInput};
-use super::settings::{FileInputSettings, InputKind, DEFAULT_MAX_LINE_BYTES};
+use super::settings::{FileInputSettings, InputKind, MultilineSettings, DEFAULT_MAX_LINE_BYTES};
 use crate::message::{Facility, Severity};
 
 /// The largest `max_line_bytes` accepted: a line is held whole until its end comes.
@@ -23,6 +23,7 @@ pub(super) fn refuse_file_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str
         ("facility", span_of(&raw.facility)),
         ("severity", span_of(&raw.severity)),
         ("max_line_bytes", span_of(&raw.max_line_bytes)),
+        ("multiline", span_of(&raw.multiline)),
     ];
     check.not_for_each(&keys, kind, "it applies to file inputs; remove it");
 }
@@ -131,6 +132,10 @@ pub(super) fn file_input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<I
         DEFAULT_MAX_LINE_BYTES,
         MAX_LINE_BYTES,
     );
+    let multiline = raw
+        .multiline
+        .as_ref()
+        .map(|m| multiline(check, m, max_line_bytes));
     Some(InputKind::File(FileInputSettings {
         paths,
         exclude,
@@ -139,7 +144,70 @@ pub(super) fn file_input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<I
         facility,
         severity,
         max_line_bytes,
+        multiline,
     }))
+}
+
+/// `[input.NAME.multiline]`: one of `start` and `continue` (valid regexes), the bounds.
+fn multiline(
+    check: &mut Check<'_>,
+    m: &Spanned<super::raw::RawMultiline>,
+    max_line_bytes: usize,
+) -> MultilineSettings {
+    let raw = m.get_ref();
+    let mut regex = |v: &Option<Spanned<String>>, key: &str| {
+        let v = v.as_ref()?;
+        match regex::bytes::Regex::new(v.get_ref()) {
+            Ok(_) => Some(v.get_ref().clone()),
+            Err(e) => {
+                check.err(
+                    v.span(),
+                    format!("`multiline.{key}` is not a valid regex: {e}"),
+                    "write a Rust regex, such as \"^\\d{4}-\\d{2}-\\d{2} \" for lines that start with a date",
+                );
+                None
+            }
+        }
+    };
+    let start = regex(&raw.start, "start");
+    let continues = regex(&raw.continues, "continue");
+    let (start, continues) = match (start, continues, &raw.start, &raw.continues) {
+        (_, _, Some(_), Some(c)) => {
+            check.err(
+                c.span(),
+                "`multiline` takes `start` or `continue`, not both",
+                "keep `start` (a record's first line) or `continue` (the lines that join it)",
+            );
+            (None, None)
+        }
+        // Neither: indented lines join the one before (stack traces, tracebacks' frames).
+        (None, None, None, None) => (None, Some(r"^[ \t]".to_string())),
+        (s, c, _, _) => (s, c),
+    };
+    let timeout_ms = match &raw.timeout_ms {
+        None => 1000,
+        Some(v) if (1..=600_000).contains(v.get_ref()) => *v.get_ref() as u64,
+        Some(v) => {
+            check.err(
+                v.span(),
+                "`multiline.timeout_ms` must be from 1 to 600000",
+                "remove it to use the default (1000)",
+            );
+            1000
+        }
+    };
+    MultilineSettings {
+        start,
+        continues,
+        timeout: std::time::Duration::from_millis(timeout_ms),
+        max_lines: check.bounded(&raw.max_lines, "multiline.max_lines", 500, 1_000_000),
+        max_bytes: check.bounded(
+            &raw.max_bytes,
+            "multiline.max_bytes",
+            max_line_bytes.clamp(1 << 20, MAX_LINE_BYTES),
+            MAX_LINE_BYTES,
+        ),
+    }
 }
 
 /// The patterns of `paths` or `exclude`: absolute, valid globs, no `**` (yet).

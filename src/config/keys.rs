@@ -39,6 +39,7 @@ pub fn tables() -> Vec<Table> {
         table::<raw::RawTemplate>("template.NAME", "RawTemplate"),
         table::<raw::RawRsyslog>("rsyslog", "RawRsyslog"),
         table::<raw::RawMask>("[rule.mask]", "RawMask"),
+        table::<raw::RawMultiline>("input.NAME.multiline", "RawMultiline"),
     ]
 }
 

@@ -62,9 +62,10 @@ pub fn translate_rsyslog(text: &str) -> (String, Vec<String>) {
 pub use rotation::{Every, RetentionSettings, RotationSettings};
 pub use settings::{
     DaemonSettings, DynamicSettings, FileInputSettings, FileSettings, HttpInputSettings, InputKind,
-    InputSettings, JournalSettings, KmsgSettings, OutputKind, OutputSettings, Oversize,
-    RelpSettings, Settings, StreamProtocol, StreamSettings, UdpSettings, UnixDatagramSettings,
-    UnixPath, UsersSettings, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    InputSettings, JournalSettings, KmsgSettings, MultilineSettings, OutputKind, OutputSettings,
+    Oversize, RelpSettings, Settings, StreamProtocol, StreamSettings, UdpSettings,
+    UnixDatagramSettings, UnixPath, UsersSettings, DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_MESSAGE_SIZE_BYTES,
 };
 pub use tls::client::client_config;
 pub use tls::{server_config, ClientAuth, PermittedPeer, TlsFileError, TlsKey, TlsSettings};

@@ -238,6 +238,25 @@ pub(crate) struct RawInput {
     pub(crate) max_body_bytes: Option<Spanned<i64>>,
     /// http: requests with more records are refused (413).
     pub(crate) max_records: Option<Spanned<i64>>,
+    /// file: lines joined into one record (`[input.NAME.multiline]`).
+    pub(crate) multiline: Option<Spanned<RawMultiline>>,
+}
+
+/// `[input.NAME.multiline]`: a file input's multi-line records.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMultiline {
+    /// A regex that a record's first line matches.
+    pub(crate) start: Option<Spanned<String>>,
+    /// A regex that lines joining the one before match.
+    #[serde(rename = "continue")]
+    pub(crate) continues: Option<Spanned<String>>,
+    /// A record waiting this long for more lines is handed on.
+    pub(crate) timeout_ms: Option<Spanned<i64>>,
+    /// Lines of one record at most.
+    pub(crate) max_lines: Option<Spanned<i64>>,
+    /// Bytes of one record at most.
+    pub(crate) max_bytes: Option<Spanned<i64>>,
 }
 
 /// `[output.NAME]`.

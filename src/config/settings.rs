@@ -131,6 +131,24 @@ pub struct FileInputSettings {
     /// Longer lines are cut here, marked and counted in `truncated`; the rest of the line is
     /// skipped.
     pub max_line_bytes: usize,
+    /// Lines joined into records (`[input.NAME.multiline]`); `None`: a line is a message.
+    pub multiline: Option<MultilineSettings>,
+}
+
+/// How a file input joins lines into one record (a stack trace, a traceback).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultilineSettings {
+    /// A record starts at a line matching this regex (the others join the record)…
+    pub start: Option<String>,
+    /// …or a line matching this regex joins the one before it (checked valid).
+    pub continues: Option<String>,
+    /// A record that got no line for this long is handed on.
+    pub timeout: std::time::Duration,
+    /// Lines of one record at most; then it is handed on, marked, and the next line starts
+    /// a new one.
+    pub max_lines: usize,
+    /// Bytes of one record at most, as `max_lines`.
+    pub max_bytes: usize,
 }
 
 /// The kernel log input.

@@ -174,6 +174,131 @@ impl Lines {
     }
 }
 
+/// A file input's multi-line rule, compiled once and shared by its files.
+#[derive(Debug)]
+pub(crate) struct MultilineRule {
+    start: Option<regex::bytes::Regex>,
+    continues: Option<regex::bytes::Regex>,
+    timeout: Duration,
+    max_lines: usize,
+    max_bytes: usize,
+}
+
+impl MultilineRule {
+    /// Compiles the settings' patterns (checked valid by the configuration).
+    pub(crate) fn new(s: &crate::config::MultilineSettings) -> Option<MultilineRule> {
+        let compile = |p: &Option<String>| {
+            p.as_deref()
+                .map(regex::bytes::Regex::new)
+                .transpose()
+                .ok()
+                .flatten()
+        };
+        Some(MultilineRule {
+            start: compile(&s.start),
+            continues: compile(&s.continues),
+            timeout: s.timeout,
+            max_lines: s.max_lines.max(1),
+            max_bytes: s.max_bytes.max(1),
+        })
+    }
+
+    /// Whether `line` begins a record rather than joining the one before.
+    fn begins(&self, line: &[u8]) -> bool {
+        match (&self.start, &self.continues) {
+            (Some(start), _) => start.is_match(line),
+            (None, Some(cont)) => !cont.is_match(line),
+            (None, None) => true,
+        }
+    }
+}
+
+/// Joins lines into records (a stack trace, a traceback): pure but for the clock it is
+/// given. A record is handed on when the next one begins, when it reached `max_lines` or
+/// `max_bytes` (marked as cut; the next line begins a new record), or when it got no line for
+/// the rule's timeout ([`Multiline::due`]). Lines are joined with LF.
+#[derive(Debug)]
+pub(crate) struct Multiline {
+    rule: std::sync::Arc<MultilineRule>,
+    held: Vec<u8>,
+    lines: usize,
+    cut: bool,
+    /// The file offset after the held record's last line.
+    end: u64,
+    /// When the last line joined; `None` while nothing is held.
+    last: Option<Instant>,
+}
+
+impl Multiline {
+    pub(crate) fn new(rule: std::sync::Arc<MultilineRule>) -> Multiline {
+        Multiline {
+            rule,
+            held: Vec::new(),
+            lines: 0,
+            cut: false,
+            end: 0,
+            last: None,
+        }
+    }
+
+    /// Takes the next line (`end`: the offset after it); `emit(record, cut, lines, end)`
+    /// gets each record completed.
+    pub(crate) fn line(
+        &mut self,
+        text: &[u8],
+        cut: bool,
+        end: u64,
+        now: Instant,
+        emit: &mut impl FnMut(&[u8], bool, usize, u64),
+    ) {
+        if self.last.is_some() {
+            let full = self.lines >= self.rule.max_lines
+                || self.held.len() + 1 + text.len() > self.rule.max_bytes;
+            if self.rule.begins(text) {
+                self.take(emit);
+            } else if full {
+                self.cut = true;
+                self.take(emit);
+            } else {
+                self.held.push(b'\n');
+                self.held.extend_from_slice(text);
+                self.lines += 1;
+                self.cut |= cut;
+                self.end = end;
+                self.last = Some(now);
+                return;
+            }
+        }
+        self.held.clear();
+        let keep = text.len().min(self.rule.max_bytes);
+        self.held.extend_from_slice(&text[..keep]);
+        self.lines = 1;
+        self.cut = cut || keep < text.len();
+        self.end = end;
+        self.last = Some(now);
+    }
+
+    /// Whether the held record waited its timeout for another line.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        self.last
+            .is_some_and(|t| now.saturating_duration_since(t) >= self.rule.timeout)
+    }
+
+    /// Hands on the held record, if any.
+    pub(crate) fn take(&mut self, emit: &mut impl FnMut(&[u8], bool, usize, u64)) {
+        if self.last.take().is_some() {
+            emit(&self.held, self.cut, self.lines, self.end);
+            self.held.clear();
+        }
+    }
+
+    /// Forgets the held record (its lines will be read again).
+    pub(crate) fn reset(&mut self) {
+        self.held.clear();
+        self.last = None;
+    }
+}
+
 fn strip_cr(b: &[u8]) -> &[u8] {
     b.strip_suffix(b"\r").unwrap_or(b)
 }
@@ -297,6 +422,8 @@ struct Tracked {
     /// After the last line the writers have (`flush` returned): what is checkpointed.
     committed: u64,
     lines: Lines,
+    /// Lines joined into records, with `multiline`.
+    multi: Option<Multiline>,
     /// The tag of its lines.
     tag: Vec<u8>,
     /// Renamed or deleted: read to its end, then given up after [`ROTATED_GRACE`] idle.
@@ -306,7 +433,14 @@ struct Tracked {
 }
 
 impl Tracked {
-    fn new(path: PathBuf, file: File, id: Identity, at: u64, s: &FileInputSettings) -> Tracked {
+    fn new(
+        path: PathBuf,
+        file: File,
+        id: Identity,
+        at: u64,
+        s: &FileInputSettings,
+        rule: Option<&std::sync::Arc<MultilineRule>>,
+    ) -> Tracked {
         let tag = match &s.tag {
             Some(t) => t.as_bytes().to_vec(),
             None => path
@@ -323,6 +457,7 @@ impl Tracked {
             offset: at,
             committed: at,
             lines: Lines::new(s.max_line_bytes),
+            multi: rule.map(|r| Multiline::new(r.clone())),
             tag,
             rotated: false,
             active: Instant::now(),
@@ -377,6 +512,8 @@ struct Reader {
     last_save: Option<Instant>,
     save_failed: bool,
     buf: Vec<u8>,
+    /// The `multiline` rule every file of the input shares.
+    rule: Option<std::sync::Arc<MultilineRule>>,
 }
 
 /// Spawns the input's thread. Must run inside the tokio runtime.
@@ -384,6 +521,11 @@ pub fn spawn(s: &FileInputSettings, ctx: InputContext) -> io::Result<()> {
     let handle = tokio::runtime::Handle::current();
     let checkpoint = checkpoint_path(&ctx.state_dir, &ctx.name);
     let s = s.clone();
+    let s_rule = s
+        .multiline
+        .as_ref()
+        .and_then(MultilineRule::new)
+        .map(std::sync::Arc::new);
     std::thread::Builder::new()
         .name(format!("file-{}", ctx.name))
         .spawn(move || {
@@ -410,6 +552,7 @@ pub fn spawn(s: &FileInputSettings, ctx: InputContext) -> io::Result<()> {
                 last_save: None,
                 save_failed: false,
                 buf: vec![0u8; READ_BYTES],
+                rule: s_rule,
             };
             r.start();
             r.run();
@@ -501,14 +644,21 @@ impl Reader {
                 None => 0,
             };
             tracing::debug!(input = %self.ctx.name, path = %path.display(), offset = at, "following");
-            self.files.push(Tracked::new(path, file, id, at, &self.s));
+            self.files.push(Tracked::new(
+                path,
+                file,
+                id,
+                at,
+                &self.s,
+                self.rule.as_ref(),
+            ));
         }
         // Checkpointed files no longer at their path: rotated while logwelld was stopped.
         for s in left {
             if let Some(file) = self.find_generation(&s.path, &s.id, s.offset, true) {
                 tracing::info!(input = %self.ctx.name, path = %s.path.display(), offset = s.offset, "reading the rest of a file rotated while stopped");
                 self.ctx.stats.rotations.fetch_add(1, Relaxed);
-                let mut t = Tracked::new(s.path, file, s.id, s.offset, &self.s);
+                let mut t = Tracked::new(s.path, file, s.id, s.offset, &self.s, self.rule.as_ref());
                 t.rotated = true;
                 // Read before the new file at its path.
                 self.files.insert(0, t);
@@ -584,7 +734,8 @@ impl Reader {
             }
             if let Some((file, id)) = self.open(&path) {
                 tracing::debug!(input = %self.ctx.name, path = %path.display(), "following a new file");
-                self.files.push(Tracked::new(path, file, id, 0, &self.s));
+                self.files
+                    .push(Tracked::new(path, file, id, 0, &self.s, self.rule.as_ref()));
             }
         }
         self.watch_dirs();
@@ -646,7 +797,14 @@ impl Reader {
             Some(copy) if copy.metadata().is_ok_and(|m| m.len() > t.offset) => {
                 match Identity::of(&copy) {
                     Ok(id) => {
-                        let mut c = Tracked::new(t.path.clone(), copy, id, t.offset, &self.s);
+                        let mut c = Tracked::new(
+                            t.path.clone(),
+                            copy,
+                            id,
+                            t.offset,
+                            &self.s,
+                            self.rule.as_ref(),
+                        );
                         c.committed = t.committed;
                         c.rotated = true;
                         self.files.insert(i, c);
@@ -663,11 +821,39 @@ impl Reader {
                 false
             }
         };
+        // A record held: logrotate's copy reads its lines again; without a copy they are
+        // handed on as they are.
+        let held = (!inserted)
+            .then(|| {
+                let t = &mut self.files[i];
+                let mut record = None;
+                if let Some(m) = &mut t.multi {
+                    m.take(&mut |text, cut, _, _| record = Some((text.to_vec(), cut)));
+                }
+                record.map(|(text, cut)| (text, cut, t.path.clone(), t.tag.clone()))
+            })
+            .flatten();
+        if let Some((text, cut, path, tag)) = held {
+            let path = path.as_os_str().as_bytes().to_vec();
+            let fields = [(&b"path"[..], &path[..])];
+            push_line(
+                &mut self.pipeline,
+                &self.s,
+                &self.source,
+                &tag,
+                &fields,
+                &text,
+                cut,
+            );
+        }
         let t = &mut self.files[i + usize::from(inserted)];
         t.read_pos = 0;
         t.offset = 0;
         t.committed = 0;
         t.lines.reset();
+        if let Some(m) = &mut t.multi {
+            m.reset();
+        }
         if let Ok(id) = Identity::of(&t.file) {
             t.id = id;
         }
@@ -706,9 +892,21 @@ impl Reader {
             let (s, source, pipeline) = (&self.s, &self.source, &mut self.pipeline);
             let mut ended = at;
             let tag = &t.tag;
-            t.lines.feed(&self.buf[..n], |text, cut, end| {
-                push_line(pipeline, s, source, tag, &fields, text, cut);
-                ended = at + end as u64;
+            let stats = &self.ctx.stats;
+            let now = Instant::now();
+            let (lines, multi) = (&mut t.lines, &mut t.multi);
+            lines.feed(&self.buf[..n], |text, cut, end| match multi {
+                None => {
+                    push_line(pipeline, s, source, tag, &fields, text, cut);
+                    ended = at + end as u64;
+                }
+                Some(m) => m.line(text, cut, at + end as u64, now, &mut |rec, cut, n, end| {
+                    if n > 1 {
+                        stats.multiline.fetch_add(1, Relaxed);
+                    }
+                    push_line(pipeline, s, source, tag, &fields, rec, cut);
+                    ended = end;
+                }),
             });
             t.offset = t.offset.max(ended);
             t.read_pos += n as u64;
@@ -719,6 +917,35 @@ impl Reader {
             if budget == 0 {
                 return true;
             }
+        }
+    }
+
+    /// Hands on the multi-line records that waited their timeout for another line.
+    fn hand_on_due_records(&mut self) {
+        let now = Instant::now();
+        for t in &mut self.files {
+            let Some(m) = &mut t.multi else { continue };
+            if !m.due(now) {
+                continue;
+            }
+            let path = t.path.as_os_str().as_bytes().to_vec();
+            let fields = [(&b"path"[..], &path[..])];
+            let (pipeline, s, source, tag, stats) = (
+                &mut self.pipeline,
+                &self.s,
+                &self.source,
+                &t.tag,
+                &self.ctx.stats,
+            );
+            let mut ended = t.offset;
+            m.take(&mut |rec, cut, n, end| {
+                if n > 1 {
+                    stats.multiline.fetch_add(1, Relaxed);
+                }
+                push_line(pipeline, s, source, tag, &fields, rec, cut);
+                ended = end;
+            });
+            t.offset = t.offset.max(ended);
         }
     }
 
@@ -745,18 +972,25 @@ impl Reader {
         }
         for &i in gone.iter().rev() {
             let mut t = self.files.remove(i);
-            if let Some((text, cut)) = t.lines.take_held() {
-                let path = t.path.as_os_str().as_bytes().to_vec();
-                let fields = [(&b"path"[..], &path[..])];
-                push_line(
-                    &mut self.pipeline,
-                    &self.s,
-                    &self.source,
-                    &t.tag,
-                    &fields,
-                    &text,
-                    cut,
-                );
+            let path = t.path.as_os_str().as_bytes().to_vec();
+            let fields = [(&b"path"[..], &path[..])];
+            let (pipeline, s, source, tag) = (&mut self.pipeline, &self.s, &self.source, &t.tag);
+            let held = t.lines.take_held();
+            match &mut t.multi {
+                None => {
+                    if let Some((text, cut)) = held {
+                        push_line(pipeline, s, source, tag, &fields, &text, cut);
+                    }
+                }
+                Some(m) => {
+                    let mut emit = |rec: &[u8], cut: bool, _: usize, _: u64| {
+                        push_line(pipeline, s, source, tag, &fields, rec, cut)
+                    };
+                    if let Some((text, cut)) = held {
+                        m.line(&text, cut, t.read_pos, Instant::now(), &mut emit);
+                    }
+                    m.take(&mut emit);
+                }
             }
             tracing::debug!(input = %self.ctx.name, path = %t.path.display(), "rotated file read to its end");
         }
@@ -838,6 +1072,7 @@ impl Reader {
                 last_scan = Instant::now();
             }
             more = self.read_all();
+            self.hand_on_due_records();
             self.flush();
             self.close_idle();
             self.ctx.stats.files.store(self.files.len() as u64, Relaxed);
@@ -897,6 +1132,87 @@ mod tests {
             base += c.len();
         }
         (out, lines)
+    }
+
+    fn records(
+        rule: crate::config::MultilineSettings,
+        lines: &[&str],
+    ) -> Vec<(String, bool, usize, u64)> {
+        let rule = std::sync::Arc::new(MultilineRule::new(&rule).unwrap());
+        let mut m = Multiline::new(rule);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let mut end = 0;
+        for l in lines {
+            end += l.len() as u64 + 1;
+            m.line(l.as_bytes(), false, end, now, &mut |r, cut, n, e| {
+                out.push((String::from_utf8_lossy(r).into_owned(), cut, n, e))
+            });
+        }
+        assert!(!m.due(now), "a record waits its timeout");
+        assert!(m.due(now + Duration::from_secs(2)));
+        m.take(&mut |r, cut, n, e| out.push((String::from_utf8_lossy(r).into_owned(), cut, n, e)));
+        out
+    }
+
+    fn rule(start: Option<&str>, cont: Option<&str>) -> crate::config::MultilineSettings {
+        crate::config::MultilineSettings {
+            start: start.map(str::to_string),
+            continues: cont.map(str::to_string),
+            timeout: Duration::from_secs(1),
+            max_lines: 500,
+            max_bytes: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn records_start_at_a_start_line_or_join_by_continue() {
+        let lines = [
+            "2026-12-07 ERROR boom",
+            "Traceback (most recent call last):",
+            "  File \"x.py\", line 1",
+            "ZeroDivisionError: division by zero",
+            "2026-12-07 INFO next",
+        ];
+        let got = records(rule(Some(r"^\d{4}-"), None), &lines);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, lines[..4].join("\n"));
+        assert_eq!(
+            (got[0].2, got[0].3),
+            (4, 115),
+            "four lines; the offset after the last"
+        );
+        assert_eq!(got[1].0, "2026-12-07 INFO next");
+        // Indented lines join the one before.
+        let got = records(
+            rule(None, Some(r"^[ \t]")),
+            &["a", "\tat x", "\tat y", "b", "c"],
+        );
+        let texts: Vec<&str> = got.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(texts, ["a\n\tat x\n\tat y", "b", "c"]);
+        // A continuation first is a record of its own.
+        let got = records(rule(Some("^S"), None), &["x", "S1", "y"]);
+        let texts: Vec<&str> = got.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(texts, ["x", "S1\ny"]);
+    }
+
+    #[test]
+    fn records_are_bounded_by_lines_and_bytes_and_marked() {
+        let mut r = rule(Some("^S"), None);
+        r.max_lines = 3;
+        let got = records(r, &["S", "a", "b", "c", "d"]);
+        assert_eq!(got[0], ("S\na\nb".to_string(), true, 3, 6));
+        assert_eq!(
+            got[1].0, "c\nd",
+            "the next line begins a new record: nothing is lost"
+        );
+        let mut r = rule(Some("^S"), None);
+        r.max_bytes = 8;
+        let got = records(r, &["S123", "a12", "b12", "0123456789"]);
+        assert_eq!(got[0].0, "S123\na12");
+        assert!(got[0].1);
+        assert_eq!(got[1].0, "b12");
+        assert_eq!(got[2], ("01234567".to_string(), true, 1, 24));
     }
 
     #[test]

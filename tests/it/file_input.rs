@@ -493,3 +493,125 @@ fn check_config_refuses_a_bad_file_input_with_a_hint() {
     assert!(err.contains("hint:"), "{err}");
     assert!(err.contains(":3"), "{err}");
 }
+
+#[test]
+fn multiline_records_from_a_real_python_traceback_and_java_stack_trace() {
+    let d = start(
+        r#"
+[input.py]
+type = "file"
+paths = ["{dir}/logs/app.log"]
+from = "head"
+
+[input.py.multiline]
+start = '^(DEBUG|INFO|WARNING|ERROR|CRITICAL):'
+
+[input.java]
+type = "file"
+paths = ["{dir}/logs/shop.log"]
+from = "head"
+
+[input.java.multiline]
+start = '^\d{4}-\d{2}-\d{2} '
+"#,
+        |_| {},
+    );
+    // Python's own logging writes the traceback.
+    let app = d.path("logs/app.log");
+    let script = format!(
+        "import logging\nlogging.basicConfig(filename={:?}, level=logging.INFO)\n\
+         logging.info('starting')\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    logging.exception('order failed')\n\
+         logging.warning('still here')\n",
+        app.display().to_string()
+    );
+    let status = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .status()
+        .expect("python3 is installed");
+    assert!(status.success());
+    // A stack trace as Java 17 printed it (tests/data/multiline/java-trace.log, captured from
+    // `java Boom.java`): a log line, the trace with its cause, the next log line.
+    let trace = include_str!("../data/multiline/java-trace.log");
+    std::fs::write(d.path("logs/shop.log"), trace).unwrap();
+    // The last record of each file is handed on after the timeout (1 s).
+    let rows = |input: &str| -> Vec<String> {
+        json_lines(&d.path("out.json"))
+            .into_iter()
+            .filter(|v| v["input"] == input)
+            .map(|v| v["msg"].as_str().unwrap().to_string())
+            .collect()
+    };
+    d.wait_for("every record", || {
+        (rows("py").len() == 3 && rows("java").len() == 2).then_some(())
+    });
+    let py = rows("py");
+    assert_eq!(py[0], "INFO:root:starting");
+    assert!(
+        py[1].starts_with("ERROR:root:order failed\nTraceback (most recent call last):\n")
+            && py[1].ends_with("ZeroDivisionError: division by zero"),
+        "{:?}",
+        py[1]
+    );
+    assert_eq!(py[2], "WARNING:root:still here");
+    let java = rows("java");
+    let lines: Vec<&str> = trace.lines().collect();
+    assert_eq!(
+        java[0],
+        lines[..lines.len() - 1].join("\n"),
+        "the log line and its whole trace"
+    );
+    assert_eq!(java[1], lines[lines.len() - 1]);
+    // In the file, the record is one line: its LFs are escaped.
+    let text = std::fs::read_to_string(d.path("out.json")).unwrap();
+    assert_eq!(text.lines().count(), 5);
+    assert_eq!(d.stat("inputs", "py", "multiline"), 1);
+    assert_eq!(d.stat("inputs", "java", "multiline"), 1);
+}
+
+#[test]
+fn multiline_settings_are_checked() {
+    crate::util::refused(
+        "[input.a]\ntype = \"file\"\npaths = [\"/var/log/a.log\"]\n[input.a.multiline]\nstart = \"(\"\n\n[input.b]\ntype = \"file\"\npaths = [\"/var/log/b.log\"]\n[input.b.multiline]\nstart = \"^x\"\ncontinue = \"^y\"\n\n[input.c]\ntype = \"tcp\"\nlisten = \"127.0.0.1:5514\"\n[input.c.multiline]\nstart = \"^x\"\n",
+        &[
+            "`multiline.start` is not a valid regex",
+            "`multiline` takes `start` or `continue`, not both",
+            "`multiline` does not apply to tcp inputs",
+        ],
+    );
+}
+
+#[test]
+fn a_multiline_record_held_at_a_stop_is_read_again_once() {
+    let mut d = start(
+        r#"
+[input.app]
+type = "file"
+paths = ["{dir}/logs/app.log"]
+from = "head"
+
+[input.app.multiline]
+start = '^S'
+timeout_ms = 600000
+"#,
+        |_| {},
+    );
+    let log = d.path("logs/app.log");
+    append(&log, "S0 first");
+    append(&log, "S1 second");
+    append(&log, "  its detail");
+    // S0 is handed on once S1 begins; S1 waits for the next start.
+    d.wait_lines(&d.path("out.json"), 1);
+    assert!(d.stop().success());
+    d.restart();
+    append(&log, "S2 third");
+    d.wait_lines(&d.path("out.json"), 2);
+    let msgs: Vec<String> = json_lines(&d.path("out.json"))
+        .iter()
+        .map(|v| v["msg"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        msgs,
+        ["S0 first", "S1 second\n  its detail"],
+        "nothing lost or repeated"
+    );
+}
