@@ -210,7 +210,7 @@ fn multiline(
     }
 }
 
-/// The patterns of `paths` or `exclude`: absolute, valid globs, no `**` (yet).
+/// The patterns of `paths` or `exclude`: absolute, valid globs (`**` for any depth).
 fn patterns(check: &mut Check<'_>, list: &Spanned<OneOrMany>, key: &str) -> Vec<String> {
     let mut out = Vec::new();
     for p in list.get_ref().clone_vec() {
@@ -220,17 +220,11 @@ fn patterns(check: &mut Check<'_>, list: &Spanned<OneOrMany>, key: &str) -> Vec<
                 format!("`{key}`: `{p}` is not an absolute path"),
                 "write the whole path, starting with /, such as \"/var/log/nginx/*.log\"",
             );
-        } else if p.contains("**") {
-            check.err(
-                list.span(),
-                format!("`{key}`: `{p}` uses `**`, which file inputs do not read yet"),
-                "name each directory level with `*`, such as \"/srv/*/logs/*.log\"",
-            );
         } else if let Err(e) = glob::Pattern::new(&p) {
             check.err(
                 list.span(),
                 format!("`{key}`: `{p}` is not a valid pattern: {}", e.msg),
-                "use `*`, `?` and `[abc]` within one path component; escape a literal `[` as `[[]`",
+                "use `*`, `?` and `[abc]` within one path component, `**` alone between slashes for any depth (\"/srv/**/*.log\"); escape a literal `[` as `[[]`",
             );
         } else if p.ends_with('/') {
             check.err(
@@ -277,13 +271,13 @@ mod tests {
     #[test]
     fn every_mistake_is_reported_with_a_hint() {
         let e = errors(
-            "[input.web]\ntype = \"file\"\npaths = [\"var/log/x.log\", \"/a/**/b.log\", \"/a/[b\"]\n\
+            "[input.web]\ntype = \"file\"\npaths = [\"var/log/x.log\", \"/a/x**/b.log\", \"/a/[b\"]\n\
              from = \"middle\"\nfacility = \"nope\"\nseverity = \"loud\"\ntag = \"a b\"\n\
              max_line_bytes = 0\nlisten = \"127.0.0.1:5\"\n",
         );
         for needle in [
             "not an absolute path",
-            "uses `**`",
+            "`/a/x**/b.log` is not a valid pattern",
             "not a valid pattern",
             "`from = \"middle\"`",
             "unknown facility `nope`",

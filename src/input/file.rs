@@ -2,8 +2,8 @@
 //! service's `app.log`) and hands each line to the pipeline as a message (this host's name,
 //! the input's tag, facility and severity, the read time, and a `path` field).
 //!
-//! This module owns the following of files: finding them (glob patterns, rescanned once a
-//! second and at each inotify event of their directories), reading lines, noticing
+//! This module owns the following of files: finding them (glob patterns, `**` for any
+//! depth, rescanned once a second and at each inotify event of their directories), reading lines, noticing
 //! rotation, and the checkpoints that let a restart resume. It does not parse the lines:
 //! body parsers (`parse = ["json"]`) run in the pipeline as for any input.
 //!

@@ -615,3 +615,47 @@ timeout_ms = 600000
         "nothing lost or repeated"
     );
 }
+
+#[test]
+fn double_star_patterns_follow_files_at_any_depth_created_later() {
+    let d = start(
+        r#"
+[input.tree]
+type = "file"
+paths = ["{dir}/logs/**/*.log"]
+exclude = ["{dir}/logs/**/skip/*"]
+"#,
+        |_| {},
+    );
+    // The excluded file and the rotated generation first: the scan that finds the last
+    // wanted file has seen them too, and the same round would read them.
+    let files = [
+        "logs/a/skip/no.log",
+        "logs/a/one.log.1",
+        "logs/top.log",
+        "logs/a/one.log",
+        "logs/a/b/c/deep.log",
+    ];
+    for f in files {
+        let path = d.path(f);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        append(&path, &format!("line of {f}"));
+    }
+    d.wait_for("the three files' lines", || {
+        (json_lines(&d.path("out.json")).len() >= 3).then_some(())
+    });
+    let mut got: Vec<String> = json_lines(&d.path("out.json"))
+        .iter()
+        .map(|v| v["msg"].as_str().unwrap().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "line of logs/a/b/c/deep.log",
+            "line of logs/a/one.log",
+            "line of logs/top.log"
+        ]
+    );
+    assert_eq!(d.stat("inputs", "tree", "files"), 3);
+}
