@@ -24,6 +24,13 @@ pub(super) fn refuse_file_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str
         ("severity", span_of(&raw.severity)),
         ("max_line_bytes", span_of(&raw.max_line_bytes)),
         ("multiline", span_of(&raw.multiline)),
+        ("max_open_files", span_of(&raw.max_open_files)),
+        ("close_inactive_secs", span_of(&raw.close_inactive_secs)),
+        ("ignore_older_secs", span_of(&raw.ignore_older_secs)),
+        (
+            "partial_line_timeout_ms",
+            span_of(&raw.partial_line_timeout_ms),
+        ),
     ];
     check.not_for_each(&keys, kind, "it applies to file inputs; remove it");
 }
@@ -136,6 +143,29 @@ pub(super) fn file_input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<I
         .multiline
         .as_ref()
         .map(|m| multiline(check, m, max_line_bytes));
+    let max_open_files = check.bounded(&raw.max_open_files, "max_open_files", 1024, 1 << 20);
+    let close_inactive = std::time::Duration::from_secs(check.bounded(
+        &raw.close_inactive_secs,
+        "close_inactive_secs",
+        300,
+        86_400 * 365,
+    ) as u64);
+    let ignore_older = raw.ignore_older_secs.as_ref().map(|_| {
+        std::time::Duration::from_secs(check.bounded(
+            &raw.ignore_older_secs,
+            "ignore_older_secs",
+            1,
+            86_400 * 3650,
+        ) as u64)
+    });
+    let partial_line_timeout = raw.partial_line_timeout_ms.as_ref().map(|_| {
+        std::time::Duration::from_millis(check.bounded(
+            &raw.partial_line_timeout_ms,
+            "partial_line_timeout_ms",
+            1,
+            86_400_000,
+        ) as u64)
+    });
     Some(InputKind::File(FileInputSettings {
         paths,
         exclude,
@@ -145,6 +175,10 @@ pub(super) fn file_input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<I
         severity,
         max_line_bytes,
         multiline,
+        max_open_files,
+        close_inactive,
+        ignore_older,
+        partial_line_timeout,
     }))
 }
 

@@ -240,6 +240,14 @@ pub(crate) struct RawInput {
     pub(crate) max_records: Option<Spanned<i64>>,
     /// file: lines joined into one record (`[input.NAME.multiline]`).
     pub(crate) multiline: Option<Spanned<RawMultiline>>,
+    /// file: files open at once at most.
+    pub(crate) max_open_files: Option<Spanned<i64>>,
+    /// file: a file that has not grown for this long is closed until it grows.
+    pub(crate) close_inactive_secs: Option<Spanned<i64>>,
+    /// file: a file first seen unmodified for this long is not read (only what it gets later).
+    pub(crate) ignore_older_secs: Option<Spanned<i64>>,
+    /// file: a last line without its newline is handed on after this long.
+    pub(crate) partial_line_timeout_ms: Option<Spanned<i64>>,
 }
 
 /// `[input.NAME.multiline]`: a file input's multi-line records.

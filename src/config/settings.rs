@@ -133,6 +133,15 @@ pub struct FileInputSettings {
     pub max_line_bytes: usize,
     /// Lines joined into records (`[input.NAME.multiline]`); `None`: a line is a message.
     pub multiline: Option<MultilineSettings>,
+    /// Files open at once at most; past it, those idle longest are closed until they grow.
+    pub max_open_files: usize,
+    /// A file that has not grown for this long is closed (kept in the checkpoint) until it
+    /// grows again.
+    pub close_inactive: std::time::Duration,
+    /// A file first seen unmodified for this long is not read: only what it gets later.
+    pub ignore_older: Option<std::time::Duration>,
+    /// A last line without its newline is handed on after this long; `None`: it waits.
+    pub partial_line_timeout: Option<std::time::Duration>,
 }
 
 /// How a file input joins lines into one record (a stack trace, a traceback).

@@ -514,6 +514,9 @@ struct Reader {
     buf: Vec<u8>,
     /// The `multiline` rule every file of the input shares.
     rule: Option<std::sync::Arc<MultilineRule>>,
+    /// Files closed while idle (`close_inactive_secs`, `max_open_files`, `ignore_older_secs`)
+    /// and their offsets: opened again once they grow, checkpointed meanwhile.
+    dormant: Vec<Saved>,
 }
 
 /// Spawns the input's thread. Must run inside the tokio runtime.
@@ -553,6 +556,7 @@ pub fn spawn(s: &FileInputSettings, ctx: InputContext) -> io::Result<()> {
                 save_failed: false,
                 buf: vec![0u8; READ_BYTES],
                 rule: s_rule,
+                dormant: Vec::new(),
             };
             r.start();
             r.run();
@@ -624,6 +628,28 @@ impl Reader {
         let first_start = saved.is_none();
         let mut left: Vec<Saved> = saved.map(|c| c.files).unwrap_or_default();
         for path in self.matching() {
+            // A checkpointed file with nothing new stays closed until it grows.
+            if let Some(i) = left.iter().position(|s| s.path == path) {
+                if std::fs::metadata(&path).is_ok_and(|m| {
+                    m.dev() == left[i].id.dev
+                        && m.ino() == left[i].id.ino
+                        && m.len() == left[i].offset
+                }) {
+                    self.dormant.push(left.swap_remove(i));
+                    continue;
+                }
+            }
+            if !left.iter().any(|s| s.path == path) && self.too_old(&path) {
+                continue;
+            }
+            if self.files.len() >= self.s.max_open_files {
+                // Found by the next scans, as descriptors free up; a checkpointed one keeps
+                // its offset meanwhile.
+                if let Some(i) = left.iter().position(|s| s.path == path) {
+                    self.dormant.push(left.swap_remove(i));
+                }
+                continue;
+            }
             let Some((file, id)) = self.open(&path) else {
                 continue;
             };
@@ -664,8 +690,103 @@ impl Reader {
                 self.files.insert(0, t);
             }
         }
+        self.limit_open();
         self.watch_dirs();
         self.save(true);
+    }
+
+    /// `ignore_older_secs`: a file first seen unmodified for that long is not read; it is
+    /// kept, closed, at its end, so only what it gets later is read. Whether it was.
+    fn too_old(&mut self, path: &Path) -> bool {
+        let Some(limit) = self.s.ignore_older else {
+            return false;
+        };
+        let old = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= limit));
+        if !old {
+            return false;
+        }
+        if let Some((file, id)) = self.open(path) {
+            let offset = file.metadata().map(|m| m.len()).unwrap_or(0);
+            tracing::debug!(input = %self.ctx.name, path = %path.display(), "older than ignore_older_secs: only what it gets from now on is read");
+            self.dormant.push(Saved {
+                path: path.to_path_buf(),
+                id,
+                offset,
+            });
+        }
+        true
+    }
+
+    /// Whether file `i` may be closed now: followed at its path, read to its end, and every
+    /// line the writers have (nothing held that a reopen would not read again).
+    fn closable(&self, i: usize) -> bool {
+        let t = &self.files[i];
+        !t.rotated
+            && t.committed == t.read_pos
+            && t.file.metadata().is_ok_and(|m| m.len() == t.read_pos)
+    }
+
+    /// Closes file `i`, keeping its offset among the dormant ones.
+    fn make_dormant(&mut self, i: usize) {
+        let t = self.files.remove(i);
+        tracing::debug!(input = %self.ctx.name, path = %t.path.display(), "closed while idle; opened again when it grows");
+        self.dormant.push(t.saved());
+    }
+
+    /// `max_open_files`: closes the files idle longest while more are open.
+    fn limit_open(&mut self) {
+        while self.files.len() > self.s.max_open_files {
+            let victim = (0..self.files.len())
+                .filter(|&i| self.closable(i))
+                .min_by_key(|&i| self.files[i].active);
+            match victim {
+                Some(i) => self.make_dormant(i),
+                None => break,
+            }
+        }
+    }
+
+    /// `close_inactive_secs`: closes the files that have not grown for that long.
+    fn close_inactive(&mut self) {
+        let mut i = 0;
+        while i < self.files.len() {
+            if self.files[i].active.elapsed() >= self.s.close_inactive && self.closable(i) {
+                self.make_dormant(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// `partial_line_timeout_ms`: hands on a last line still without its newline.
+    fn hand_on_partial_lines(&mut self) {
+        let Some(limit) = self.s.partial_line_timeout else {
+            return;
+        };
+        for t in &mut self.files {
+            if t.rotated || t.active.elapsed() < limit {
+                continue;
+            }
+            let Some((text, cut)) = t.lines.take_held() else {
+                continue;
+            };
+            let path = t.path.as_os_str().as_bytes().to_vec();
+            let fields = [(&b"path"[..], &path[..])];
+            let (pipeline, s, source, tag) = (&mut self.pipeline, &self.s, &self.source, &t.tag);
+            let end = t.read_pos;
+            match &mut t.multi {
+                None => {
+                    push_line(pipeline, s, source, tag, &fields, &text, cut);
+                    t.offset = end;
+                }
+                Some(m) => m.line(&text, cut, end, Instant::now(), &mut |rec, cut, _, e| {
+                    push_line(pipeline, s, source, tag, &fields, rec, cut);
+                    t.offset = e;
+                }),
+            }
+        }
     }
 
     /// The newest uncompressed generation of `path` that is the file `id` (by inode, when
@@ -728,17 +849,144 @@ impl Reader {
 
     /// Adds the files the patterns match that are not followed yet, from their start.
     fn scan(&mut self) {
-        for path in self.matching() {
-            if self.files.iter().any(|t| !t.rotated && t.path == path) {
+        let matching = self.matching();
+        let followed: HashSet<PathBuf> = self
+            .files
+            .iter()
+            .filter(|t| !t.rotated)
+            .map(|t| t.path.clone())
+            .collect();
+        let dormant_at: std::collections::HashMap<PathBuf, usize> = self
+            .dormant
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.path.clone(), i))
+            .collect();
+        let mut woken = Vec::new();
+        for path in &matching {
+            if followed.contains(path) {
                 continue;
             }
-            if let Some((file, id)) = self.open(&path) {
+            if let Some(&i) = dormant_at.get(path) {
+                let d = &self.dormant[i];
+                let idle = std::fs::metadata(path).is_ok_and(|m| {
+                    m.dev() == d.id.dev && m.ino() == d.id.ino && m.len() == d.offset
+                });
+                if !idle {
+                    woken.push(i);
+                }
+                continue;
+            }
+            if self.too_old(path) {
+                continue;
+            }
+            if !self.room() {
+                // Every descriptor is busy: the next scan tries again.
+                continue;
+            }
+            if let Some((file, id)) = self.open(path) {
                 tracing::debug!(input = %self.ctx.name, path = %path.display(), "following a new file");
-                self.files
-                    .push(Tracked::new(path, file, id, 0, &self.s, self.rule.as_ref()));
+                self.files.push(Tracked::new(
+                    path.clone(),
+                    file,
+                    id,
+                    0,
+                    &self.s,
+                    self.rule.as_ref(),
+                ));
             }
         }
+        // Dormant files that grew, were replaced, or are gone from their path.
+        let gone: Vec<usize> = (0..self.dormant.len())
+            .filter(|i| !matching.contains(&self.dormant[*i].path))
+            .collect();
+        let mut wake: Vec<usize> = woken.into_iter().chain(gone).collect();
+        wake.sort_unstable();
+        wake.dedup();
+        for i in wake.into_iter().rev() {
+            if !self.room() {
+                break;
+            }
+            let d = self.dormant.swap_remove(i);
+            self.wake(d);
+        }
+        self.limit_open();
         self.watch_dirs();
+    }
+
+    /// Whether another file may be opened under `max_open_files`, closing the one idle
+    /// longest if that makes room.
+    fn room(&mut self) -> bool {
+        if self.files.len() < self.s.max_open_files {
+            return true;
+        }
+        let victim = (0..self.files.len())
+            .filter(|&i| self.closable(i))
+            .min_by_key(|&i| self.files[i].active);
+        match victim {
+            Some(i) => {
+                self.make_dormant(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Opens a dormant file again: at its offset when it is still the file at its path, else
+    /// its rest from a rotated generation, then whatever is at the path from its start.
+    fn wake(&mut self, d: Saved) {
+        let at_path = self.open(&d.path);
+        if let Some((file, id)) = at_path {
+            if let Ok(meta) = file.metadata() {
+                if d.id.is(&file, &meta) {
+                    let at = if meta.len() < d.offset {
+                        self.ctx.stats.truncations.fetch_add(1, Relaxed);
+                        0
+                    } else {
+                        d.offset
+                    };
+                    self.files.push(Tracked::new(
+                        d.path,
+                        file,
+                        id,
+                        at,
+                        &self.s,
+                        self.rule.as_ref(),
+                    ));
+                    return;
+                }
+            }
+            // Replaced: the old file's rest first (rotated while closed), then the new one.
+            self.ctx.stats.rotations.fetch_add(1, Relaxed);
+            if let Some(old) = self.find_generation(&d.path, &d.id, d.offset, true) {
+                let mut t = Tracked::new(
+                    d.path.clone(),
+                    old,
+                    d.id,
+                    d.offset,
+                    &self.s,
+                    self.rule.as_ref(),
+                );
+                t.rotated = true;
+                self.files.push(t);
+            }
+            self.files.push(Tracked::new(
+                d.path,
+                file,
+                id,
+                0,
+                &self.s,
+                self.rule.as_ref(),
+            ));
+            return;
+        }
+        // Gone from its path: read what a rotation left of it, then forget it.
+        if let Some(old) = self.find_generation(&d.path, &d.id, d.offset, true) {
+            self.ctx.stats.rotations.fetch_add(1, Relaxed);
+            let mut t = Tracked::new(d.path, old, d.id, d.offset, &self.s, self.rule.as_ref());
+            t.rotated = true;
+            self.files.push(t);
+        }
     }
 
     /// Looks at each followed file's path: renamed, deleted, replaced or truncated.
@@ -1003,7 +1251,12 @@ impl Reader {
             return;
         }
         let cp = Checkpoint {
-            files: self.files.iter().map(Tracked::saved).collect(),
+            files: self
+                .files
+                .iter()
+                .map(Tracked::saved)
+                .chain(self.dormant.iter().cloned())
+                .collect(),
         };
         if self.saved.as_ref() == Some(&cp) {
             return;
@@ -1073,8 +1326,10 @@ impl Reader {
             }
             more = self.read_all();
             self.hand_on_due_records();
+            self.hand_on_partial_lines();
             self.flush();
             self.close_idle();
+            self.close_inactive();
             self.ctx.stats.files.store(self.files.len() as u64, Relaxed);
             self.save(stopping);
             if stopping {
