@@ -754,7 +754,9 @@ impl Delivery<'_> {
     fn delivered(&self, n: u64, bytes: u64) {
         // From the batch's read off the queue to the answer that took it, per message.
         let us = self.batch_start.elapsed().as_micros() as u64;
-        self.stats.latency_us.fetch_add(us.saturating_mul(n), Relaxed);
+        self.stats
+            .latency_us
+            .fetch_add(us.saturating_mul(n), Relaxed);
         self.stats.delivered.fetch_add(n, Relaxed);
         self.stats.written.fetch_add(n, Relaxed);
         self.stats.bytes.fetch_add(bytes, Relaxed);
