@@ -87,7 +87,7 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use loadgen::{Framing, Sent, Share};
+use loadgen::{Body, Framing, Sent, Share};
 use testkit::child::Proc;
 use testkit::peers::{first_line, Peers};
 use testkit::pki;
@@ -157,6 +157,9 @@ enum Load {
     Tcp {
         connections: usize,
         framing: Framing,
+        /// [`Body::Json`] (issue 27): the daemons parse each body (logwell `parse = ["json"]`
+        /// and the `json` format, rsyslog `mmjsonparse` and `%$!all-json%`).
+        body: Body,
     },
     /// UDP at a fixed rate (`None`: the `udp_max` search sets it).
     Udp,
@@ -191,6 +194,7 @@ const CASES: &[Case] = &[
         load: Load::Tcp {
             connections: 1,
             framing: Framing::Newline,
+            body: Body::Text,
         },
         about: "one TCP connection, newline-framed",
     },
@@ -199,6 +203,7 @@ const CASES: &[Case] = &[
         load: Load::Tcp {
             connections: 10,
             framing: Framing::Newline,
+            body: Body::Text,
         },
         about: "ten TCP connections, newline-framed",
     },
@@ -207,6 +212,7 @@ const CASES: &[Case] = &[
         load: Load::Tcp {
             connections: 100,
             framing: Framing::Newline,
+            body: Body::Text,
         },
         about: "100 TCP connections, newline-framed",
     },
@@ -215,6 +221,7 @@ const CASES: &[Case] = &[
         load: Load::Tcp {
             connections: 1,
             framing: Framing::OctetCounted,
+            body: Body::Text,
         },
         about: "one TCP connection, octet-counted (RFC 6587)",
     },
@@ -223,6 +230,7 @@ const CASES: &[Case] = &[
         load: Load::Tcp {
             connections: 10,
             framing: Framing::OctetCounted,
+            body: Body::Text,
         },
         about: "ten TCP connections, octet-counted",
     },
@@ -231,8 +239,19 @@ const CASES: &[Case] = &[
         load: Load::Tcp {
             connections: 100,
             framing: Framing::OctetCounted,
+            body: Body::Text,
         },
         about: "100 TCP connections, octet-counted",
+    },
+    Case {
+        name: "json10",
+        load: Load::Tcp {
+            connections: 10,
+            framing: Framing::Newline,
+            body: Body::Json,
+        },
+        about:
+            "ten TCP connections, JSON bodies parsed (logwell parse = json, rsyslog mmjsonparse)",
     },
     Case {
         name: "udp_fixed",
@@ -371,11 +390,26 @@ fn main() {
 /// it always sets its buffer, so it has no kernel-defaults case. Neither the floor nor
 /// syslog-ng OSE speaks RELP: the RELP cases run logwell and rsyslog only.
 fn supported(kind: Kind, case: &Case) -> bool {
+    if json(case) {
+        return matches!(kind, Kind::Logwell | Kind::Rsyslog);
+    }
     if matches!(case.load, Load::Relp { .. }) {
         return matches!(kind, Kind::Logwell | Kind::Rsyslog);
     }
     !(kind == Kind::Floor
         && (matches!(case.load, Load::Tls { .. } | Load::Latency) || kernel_defaults(case)))
+}
+
+/// Whether `case` sends JSON bodies for the daemons to parse (issue 27). syslog-ng's
+/// json-parser and the floor (which parses nothing) sit it out.
+fn json(case: &Case) -> bool {
+    matches!(
+        case.load,
+        Load::Tcp {
+            body: Body::Json,
+            ..
+        }
+    )
 }
 
 /// The rate of `udp_defaults` (issue 33): 200,000 datagrams/s, for [`UDP_DEFAULTS_SECS`].
@@ -560,6 +594,7 @@ impl Receiver {
         let output = d.join("messages.log");
         let tls = matches!(case.load, Load::Tls { .. });
         let relp = matches!(case.load, Load::Relp { .. });
+        let json = json(case);
         if tls {
             pki::make_server(&d, loadgen::TLS_SERVER_NAME)?;
         }
@@ -580,7 +615,10 @@ impl Receiver {
         let mut cmd = match kind {
             Kind::Logwell => {
                 let conf = d.join("logwell.toml");
-                write(&conf, &untuned(case, logwell_config(&d, port, tls, relp)))?;
+                write(
+                    &conf,
+                    &untuned(case, logwell_config(&d, port, tls, relp, json)),
+                )?;
                 let mut c = Command::new(logwelld());
                 c.arg("--config").arg(&conf);
                 c
@@ -590,7 +628,7 @@ impl Receiver {
                 std::fs::create_dir_all(d.join("work")).map_err(|e| e.to_string())?;
                 write(
                     &conf,
-                    &untuned(case, rsyslog_config(&d, port, tls, relp, connections)),
+                    &untuned(case, rsyslog_config(&d, port, tls, relp, json, connections)),
                 )?;
                 peers.rsyslogd(&conf, &d)?
             }
@@ -716,7 +754,7 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn logwell_config(d: &Path, port: u16, tls: bool, relp: bool) -> String {
+fn logwell_config(d: &Path, port: u16, tls: bool, relp: bool, json: bool) -> String {
     let stream = if relp {
         format!("[input.relp]\ntype = \"relp\"\nlisten = \"127.0.0.1:{port}\"\n")
     } else if tls {
@@ -724,9 +762,13 @@ fn logwell_config(d: &Path, port: u16, tls: bool, relp: bool) -> String {
             "[input.tls]\ntype = \"tls\"\nlisten = \"127.0.0.1:{port}\"\ncert = \"{d}/server.pem\"\nkey = \"{d}/server.key\"\n",
             d = d.display()
         )
+    } else if json {
+        format!("[input.tcp]\ntype = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\nparse = [\"json\"]\n")
     } else {
         format!("[input.tcp]\ntype = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\n")
     };
+    // JSON bodies: the parsed fields are written, under "fields".
+    let format = if json { "json" } else { "rfc3339" };
     format!(
         r#"[daemon]
 control_socket = "{d}/control.sock"
@@ -748,7 +790,7 @@ path = "{d}/log.sock"
 [output.out]
 type = "file"
 path = "{d}/messages.log"
-format = "rfc3339"
+format = "{format}"
 
 [[rule]]
 output = "out"
@@ -757,7 +799,14 @@ output = "out"
     )
 }
 
-fn rsyslog_config(d: &Path, port: u16, tls: bool, relp: bool, connections: usize) -> String {
+fn rsyslog_config(
+    d: &Path,
+    port: u16,
+    tls: bool,
+    relp: bool,
+    json: bool,
+    connections: usize,
+) -> String {
     let d = d.display();
     let (tls_global, mut tls_module) = if tls {
         (
@@ -790,14 +839,25 @@ fn rsyslog_config(d: &Path, port: u16, tls: bool, relp: bool, connections: usize
             ),
         )
     };
+    // JSON bodies (issue 27): mmjsonparse reads the plain body (no @cee: cookie) into $!,
+    // and the file gets the parsed tree.
+    let (json_module, json_action, template) = if json {
+        (
+            "module(load=\"mmjsonparse\")\ntemplate(name=\"j\" type=\"string\" string=\"%$!all-json%\\n\")\n",
+            "  action(type=\"mmjsonparse\" cookie=\"\")\n",
+            "j",
+        )
+    } else {
+        ("", "", "RSYSLOG_FileFormat")
+    };
     format!(
         r#"global(workDirectory="{d}/work" net.enableDNS="off"{tls_global})
 {stream_module}
 module(load="imudp")
 module(load="imuxsock" SysSock.Use="off")
-# The inputs' own ruleset: rsyslog's internal messages do not go to the file.
+{json_module}# The inputs' own ruleset: rsyslog's internal messages do not go to the file.
 ruleset(name="bench") {{
-  action(type="omfile" file="{d}/messages.log" template="RSYSLOG_FileFormat" ioBufferSize="64k")
+{json_action}  action(type="omfile" file="{d}/messages.log" template="{template}" ioBufferSize="64k")
 }}
 {stream_input}
 input(type="imudp" address="127.0.0.1" port="{port}" ruleset="bench" rcvbufSize="{UDP_RCVBUF}")
@@ -992,7 +1052,9 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
         let load = case.load;
         let tls = tls_config.clone();
         handles.push(std::thread::spawn(move || match load {
-            Load::Tcp { framing, .. } => loadgen::tcp_framed(port, share, 0, framing, &start),
+            Load::Tcp { framing, body, .. } => {
+                loadgen::tcp_body(port, share, 0, framing, body, &start)
+            }
             Load::Tls { .. } => {
                 loadgen::tls(port, tls.as_ref().expect("TLS config"), share, &start)
             }
@@ -1252,7 +1314,8 @@ fn first_line_bytes(path: &Path) -> Option<u64> {
 }
 
 /// Distinct sequence numbers below `n` in the file, and how many were there more than once.
-/// Every `seq=` in the file counts, whatever the line format around it.
+/// The first `seq=` of each line counts, whatever the line format around it (logwell's
+/// `json` format writes a parsed JSON body's `seq=` twice: in `msg` and under `fields`).
 fn count_seqs(path: &Path, n: u64) -> std::io::Result<(u64, u64)> {
     let data = std::fs::read(path).or_else(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -1263,10 +1326,16 @@ fn count_seqs(path: &Path, n: u64) -> std::io::Result<(u64, u64)> {
     })?;
     let mut seen = vec![false; n as usize];
     let (mut found, mut dups) = (0u64, 0u64);
+    // Where the line of the last counted `seq=` ends.
+    let mut line_end = 0;
     for at in memchr::memmem::find_iter(&data, loadgen::SEQ_TAG) {
+        if at < line_end {
+            continue;
+        }
         let Some(seq) = loadgen::parse_seq(&data[at..]) else {
             continue;
         };
+        line_end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
         if let Some(s) = seen.get_mut(seq as usize) {
             if *s {
                 dups += 1;
@@ -1528,6 +1597,25 @@ fn verdict(results: &[Outcome], opts: &Options) -> String {
             );
         }
     }
+    // Issue 27: JSON bodies parsed at three times rsyslog's mmjsonparse (and at half its CPU
+    // per message: the CPU rows below).
+    for case in opts.cases.iter().filter(|c| json(c)) {
+        if let (Some(l), Some(r)) = (get(case.name, Kind::Logwell), get(case.name, Kind::Rsyslog)) {
+            let x = l.rate / r.rate.max(1.0);
+            row(
+                case.name,
+                format!("logwell {x:.2}× rsyslog mmjsonparse"),
+                "≥ 3×",
+                mark(x >= 3.0),
+            );
+            row(
+                case.name,
+                format!("logwell lost {}", group(l.lost)),
+                "0",
+                mark(l.lost == 0.0),
+            );
+        }
+    }
     for case in &opts.cases {
         if matches!(case.load, Load::Idle { .. }) {
             continue;
@@ -1558,7 +1646,7 @@ fn verdict(results: &[Outcome], opts: &Options) -> String {
         }
     }
     format!(
-        "Targets (issue 8; RELP: issue 29), from the medians above:\n{}",
+        "Targets (issue 8; RELP: issue 29; JSON: issue 27), from the medians above:\n{}",
         columns(&["case", "logwell", "target", "verdict"], &rows)
     )
 }

@@ -88,6 +88,70 @@ fn set_seq(msg: &mut [u8], seq: u64) {
     set_seq_at(msg, HEADER.len() + SEQ_TAG.len(), seq)
 }
 
+/// What follows [`HEADER`] in a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// `seq=NNNNNNNNNN the quick brown fox …`.
+    Text,
+    /// One JSON object of 8 members (strings, numbers, a bool, one nested object); its first
+    /// member is `"msg":"seq=NNNNNNNNNN …"`, so the sequence number reads back as from
+    /// [`Body::Text`], and a `path` string pads it to [`MESSAGE_BYTES`].
+    #[allow(dead_code)] // only the `compare` benchmark sends JSON
+    Json,
+}
+
+/// The JSON body up to the sequence number, and after the padding of `path`.
+const JSON_HEAD: &[u8] = br#"{"msg":""#;
+const JSON_MID: &[u8] = br#" GET","level":"info","status":200,"took_ms":12.5,"ok":true,"user":{"id":42,"name":"bob"},"path":"/api/"#;
+const JSON_TAIL: &[u8] = br#"","n":123}"#;
+
+impl Body {
+    /// Where the first digit of the sequence number is.
+    fn seq_at(self) -> usize {
+        match self {
+            Body::Text => HEADER.len() + SEQ_TAG.len(),
+            Body::Json => HEADER.len() + JSON_HEAD.len() + SEQ_TAG.len(),
+        }
+    }
+
+    /// Writes one message with sequence number `seq` into `out` ([`MESSAGE_BYTES`]).
+    fn render(self, out: &mut [u8], seq: u64) {
+        match self {
+            Body::Text => render(out, seq),
+            Body::Json => {
+                debug_assert_eq!(out.len(), MESSAGE_BYTES);
+                let fixed = HEADER.len()
+                    + JSON_HEAD.len()
+                    + SEQ_TAG.len()
+                    + SEQ_DIGITS
+                    + JSON_MID.len()
+                    + JSON_TAIL.len();
+                let pad = MESSAGE_BYTES
+                    .checked_sub(fixed)
+                    .expect("JSON body too long");
+                let mut at = 0;
+                for part in [HEADER, JSON_HEAD, SEQ_TAG] {
+                    out[at..at + part.len()].copy_from_slice(part);
+                    at += part.len();
+                }
+                at += SEQ_DIGITS;
+                out[at..at + JSON_MID.len()].copy_from_slice(JSON_MID);
+                at += JSON_MID.len();
+                for (i, b) in out[at..at + pad].iter_mut().enumerate() {
+                    *b = b"0123456789abcdef"[i % 16];
+                }
+                out[at + pad..].copy_from_slice(JSON_TAIL);
+                set_seq_at(out, self.seq_at(), seq);
+            }
+        }
+    }
+
+    /// Rewrites the sequence number of an already rendered message.
+    fn set_seq(self, msg: &mut [u8], seq: u64) {
+        set_seq_at(msg, self.seq_at(), seq)
+    }
+}
+
 /// Rewrites the sequence number whose first digit is at offset `at`.
 fn set_seq_at(msg: &mut [u8], at: usize, mut seq: u64) {
     for b in msg[at..at + SEQ_DIGITS].iter_mut().rev() {
@@ -159,6 +223,18 @@ pub fn tcp(port: u16, share: Share, hosts: u64, start: &Barrier) -> Sent {
 
 /// [`tcp`] with the given framing.
 pub fn tcp_framed(port: u16, share: Share, hosts: u64, framing: Framing, start: &Barrier) -> Sent {
+    tcp_body(port, share, hosts, framing, Body::Text, start)
+}
+
+/// [`tcp_framed`] with the given message body.
+pub fn tcp_body(
+    port: u16,
+    share: Share,
+    hosts: u64,
+    framing: Framing,
+    body_kind: Body,
+    start: &Barrier,
+) -> Sent {
     let (before, after) = framing.around();
     let frame = framing.frame_bytes();
     let body = before.len()..before.len() + MESSAGE_BYTES;
@@ -167,7 +243,7 @@ pub fn tcp_framed(port: u16, share: Share, hosts: u64, framing: Framing, start: 
     for (i, m) in buf.chunks_exact_mut(frame).enumerate() {
         m[..before.len()].copy_from_slice(before);
         m[body.end..].copy_from_slice(after);
-        render(&mut m[body.clone()], share.first_seq + i as u64);
+        body_kind.render(&mut m[body.clone()], share.first_seq + i as u64);
         if hosts > 0 {
             set_host(&mut m[body.clone()], share.first_seq + i as u64, hosts);
         }
@@ -184,7 +260,7 @@ pub fn tcp_framed(port: u16, share: Share, hosts: u64, framing: Framing, start: 
         let n = (share.count - sent).min(per_buffer as u64) as usize;
         if sent > 0 {
             for (i, m) in buf.chunks_exact_mut(frame).take(n).enumerate() {
-                set_seq(&mut m[body.clone()], share.first_seq + sent + i as u64);
+                body_kind.set_seq(&mut m[body.clone()], share.first_seq + sent + i as u64);
                 if hosts > 0 {
                     set_host(
                         &mut m[body.clone()],
@@ -923,4 +999,10 @@ pub fn self_check() {
     assert!(m.starts_with(FORWARDED_HEADER));
     set_seq_at(&mut m, FORWARDED_HEADER.len() + SEQ_TAG.len(), 1_234);
     assert_eq!(parse_seq(&m), Some(1_234));
+    Body::Json.render(&mut m, 77);
+    assert!(m.starts_with(HEADER) && m.ends_with(b"}"));
+    assert_eq!(parse_seq(&m), Some(77));
+    Body::Json.set_seq(&mut m, 9_876_543_210);
+    assert_eq!(parse_seq(&m), Some(9_876_543_210));
+    assert!(!m.contains(&b'\n'));
 }

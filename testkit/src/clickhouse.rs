@@ -20,6 +20,8 @@ pub struct ClickHouse {
     pub proc: Proc,
     /// Its HTTP port on 127.0.0.1.
     pub http_port: u16,
+    /// Its native (clickhouse-client) port on 127.0.0.1.
+    pub tcp_port: u16,
     dir: PathBuf,
 }
 
@@ -101,6 +103,7 @@ impl ClickHouse {
         Ok(ClickHouse {
             proc,
             http_port,
+            tcp_port,
             dir: dir.to_path_buf(),
         })
     }
