@@ -516,7 +516,10 @@ struct Reader {
     rule: Option<std::sync::Arc<MultilineRule>>,
     /// Files closed while idle (`close_inactive_secs`, `max_open_files`, `ignore_older_secs`)
     /// and their offsets: opened again once they grow, checkpointed meanwhile.
-    dormant: Vec<Saved>,
+    dormant: std::collections::BTreeMap<PathBuf, Saved>,
+    /// Paths the last scan found to read (new, or dormant and grown) that wait for a
+    /// descriptor (`max_open_files`): opened as files are read and closed, without a rescan.
+    waiting: std::collections::VecDeque<PathBuf>,
 }
 
 /// Spawns the input's thread. Must run inside the tokio runtime.
@@ -556,7 +559,8 @@ pub fn spawn(s: &FileInputSettings, ctx: InputContext) -> io::Result<()> {
                 save_failed: false,
                 buf: vec![0u8; READ_BYTES],
                 rule: s_rule,
-                dormant: Vec::new(),
+                dormant: std::collections::BTreeMap::new(),
+                waiting: std::collections::VecDeque::new(),
             };
             r.start();
             r.run();
@@ -635,7 +639,8 @@ impl Reader {
                         && m.ino() == left[i].id.ino
                         && m.len() == left[i].offset
                 }) {
-                    self.dormant.push(left.swap_remove(i));
+                    let d = left.swap_remove(i);
+                    self.dormant.insert(d.path.clone(), d);
                     continue;
                 }
             }
@@ -646,7 +651,8 @@ impl Reader {
                 // Found by the next scans, as descriptors free up; a checkpointed one keeps
                 // its offset meanwhile.
                 if let Some(i) = left.iter().position(|s| s.path == path) {
-                    self.dormant.push(left.swap_remove(i));
+                    let d = left.swap_remove(i);
+                    self.dormant.insert(d.path.clone(), d);
                 }
                 continue;
             }
@@ -710,11 +716,12 @@ impl Reader {
         if let Some((file, id)) = self.open(path) {
             let offset = file.metadata().map(|m| m.len()).unwrap_or(0);
             tracing::debug!(input = %self.ctx.name, path = %path.display(), "older than ignore_older_secs: only what it gets from now on is read");
-            self.dormant.push(Saved {
+            let d = Saved {
                 path: path.to_path_buf(),
                 id,
                 offset,
-            });
+            };
+            self.dormant.insert(d.path.clone(), d);
         }
         true
     }
@@ -732,7 +739,7 @@ impl Reader {
     fn make_dormant(&mut self, i: usize) {
         let t = self.files.remove(i);
         tracing::debug!(input = %self.ctx.name, path = %t.path.display(), "closed while idle; opened again when it grows");
-        self.dormant.push(t.saved());
+        self.dormant.insert(t.path.clone(), t.saved());
     }
 
     /// `max_open_files`: closes the files idle longest while more are open.
@@ -856,32 +863,27 @@ impl Reader {
             .filter(|t| !t.rotated)
             .map(|t| t.path.clone())
             .collect();
-        let dormant_at: std::collections::HashMap<PathBuf, usize> = self
-            .dormant
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.path.clone(), i))
-            .collect();
         let mut woken = Vec::new();
+        self.waiting.clear();
         for path in &matching {
             if followed.contains(path) {
                 continue;
             }
-            if let Some(&i) = dormant_at.get(path) {
-                let d = &self.dormant[i];
+            if let Some(d) = self.dormant.get(path) {
                 let idle = std::fs::metadata(path).is_ok_and(|m| {
                     m.dev() == d.id.dev && m.ino() == d.id.ino && m.len() == d.offset
                 });
                 if !idle {
-                    woken.push(i);
+                    woken.push(path.clone());
                 }
                 continue;
             }
             if self.too_old(path) {
                 continue;
             }
-            if !self.room() {
-                // Every descriptor is busy: the next scan tries again.
+            if !self.waiting.is_empty() || !self.room() {
+                // Every descriptor is busy: opened once files were read ([`Reader::fill`]).
+                self.waiting.push_back(path.clone());
                 continue;
             }
             if let Some((file, id)) = self.open(path) {
@@ -897,21 +899,54 @@ impl Reader {
             }
         }
         // Dormant files that grew, were replaced, or are gone from their path.
-        let gone: Vec<usize> = (0..self.dormant.len())
-            .filter(|i| !matching.contains(&self.dormant[*i].path))
-            .collect();
-        let mut wake: Vec<usize> = woken.into_iter().chain(gone).collect();
-        wake.sort_unstable();
-        wake.dedup();
-        for i in wake.into_iter().rev() {
-            if !self.room() {
-                break;
+        woken.extend(
+            self.dormant
+                .keys()
+                .filter(|p| !matching.contains(*p))
+                .cloned(),
+        );
+        for path in woken {
+            if !self.waiting.is_empty() || !self.room() {
+                self.waiting.push_back(path);
+                continue;
             }
-            let d = self.dormant.swap_remove(i);
-            self.wake(d);
+            if let Some(d) = self.dormant.remove(&path) {
+                self.wake(d);
+            }
         }
         self.limit_open();
         self.watch_dirs();
+    }
+
+    /// Opens the paths waiting for a descriptor while there is room. Whether it opened any.
+    fn fill(&mut self) -> bool {
+        let mut opened = false;
+        while let Some(path) = self.waiting.pop_front() {
+            if self.files.iter().any(|t| !t.rotated && t.path == path) {
+                continue;
+            }
+            if !self.room() {
+                self.waiting.push_front(path);
+                break;
+            }
+            match self.dormant.remove(&path) {
+                Some(d) => self.wake(d),
+                None => {
+                    if let Some((file, id)) = self.open(&path) {
+                        self.files.push(Tracked::new(
+                            path,
+                            file,
+                            id,
+                            0,
+                            &self.s,
+                            self.rule.as_ref(),
+                        ));
+                    }
+                }
+            }
+            opened = true;
+        }
+        opened
     }
 
     /// Whether another file may be opened under `max_open_files`, closing the one idle
@@ -1255,7 +1290,7 @@ impl Reader {
                 .files
                 .iter()
                 .map(Tracked::saved)
-                .chain(self.dormant.iter().cloned())
+                .chain(self.dormant.values().cloned())
                 .collect(),
         };
         if self.saved.as_ref() == Some(&cp) {
@@ -1324,7 +1359,8 @@ impl Reader {
                 self.scan();
                 last_scan = Instant::now();
             }
-            more = self.read_all();
+            let filled = self.fill();
+            more = self.read_all() || filled;
             self.hand_on_due_records();
             self.hand_on_partial_lines();
             self.flush();

@@ -659,3 +659,110 @@ exclude = ["{dir}/logs/**/skip/*"]
     );
     assert_eq!(d.stat("inputs", "tree", "files"), 3);
 }
+
+/// Descriptors process `pid` holds now.
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn ten_thousand_files_growing_slowly_every_line_arrives_within_max_open_files() {
+    const FILES: usize = 10_000;
+    const MAX_OPEN: usize = 200;
+    let d = start(
+        &format!(
+            r#"
+[input.many]
+type = "file"
+paths = ["{{dir}}/logs/*.log"]
+from = "head"
+max_open_files = {MAX_OPEN}
+"#
+        ),
+        |_| {},
+    );
+    let base = open_fds(d.pid());
+    let mut most = base;
+    for round in 0..2 {
+        for i in 0..FILES {
+            append(
+                &d.path(&format!("logs/f{i:05}.log")),
+                &format!("f{i:05} line {round}"),
+            );
+        }
+        let want = FILES * (round + 1);
+        d.wait_for(&format!("{want} lines"), || {
+            most = most.max(open_fds(d.pid()));
+            let n = std::fs::read_to_string(d.path("out.json")).map_or(0, |t| t.lines().count());
+            (n >= want).then_some(())
+        });
+    }
+    // Every line once.
+    let mut seen = std::collections::HashSet::new();
+    for v in json_lines(&d.path("out.json")) {
+        assert!(seen.insert(v["msg"].as_str().unwrap().to_string()), "{v}");
+    }
+    assert_eq!(seen.len(), 2 * FILES);
+    assert!(
+        most <= base + MAX_OPEN + 2,
+        "at most max_open_files descriptors for files: {most} with {base} before"
+    );
+    let peak = crate::util::peak_rss_kib(d.pid());
+    assert!(peak < 256 * 1024, "memory stays bounded: peak {peak} KiB");
+}
+
+#[test]
+fn ignore_older_close_inactive_and_partial_line_timeout() {
+    let d = start(
+        r#"
+[input.app]
+type = "file"
+paths = ["{dir}/logs/*.log"]
+from = "head"
+ignore_older_secs = 3600
+close_inactive_secs = 1
+partial_line_timeout_ms = 300
+"#,
+        |dir| {
+            std::fs::create_dir_all(dir.join("logs")).unwrap();
+            // Written a day ago: its lines are not read, only what it gets later.
+            let old = dir.join("logs/old.log");
+            std::fs::write(&old, "ancient line\n").unwrap();
+            let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_400);
+            std::fs::File::options()
+                .write(true)
+                .open(&old)
+                .unwrap()
+                .set_modified(day_ago)
+                .unwrap();
+        },
+    );
+    let app = d.path("logs/app.log");
+    append(&app, "first");
+    d.wait_lines(&d.path("out.json"), 1);
+    // Idle past close_inactive_secs: closed, yet what it gets later is read once.
+    d.wait_for("app.log closed while idle", || {
+        (d.stat("inputs", "app", "files") == 0).then_some(())
+    });
+    append(&app, "second");
+    append(&d.path("logs/old.log"), "new in old");
+    // A last line without its newline is handed on after partial_line_timeout_ms.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&app)
+        .unwrap()
+        .write_all(b"no newline yet")
+        .unwrap();
+    d.wait_lines(&d.path("out.json"), 4);
+    let msgs: Vec<String> = json_lines(&d.path("out.json"))
+        .iter()
+        .map(|v| v["msg"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = msgs.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["first", "new in old", "no newline yet", "second"],
+        "{msgs:?}"
+    );
+}
