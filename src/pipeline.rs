@@ -338,6 +338,23 @@ impl Pipeline {
         self.route(msg, frame.len(), source, creds, Some(frame));
     }
 
+    /// Parses one frame as [`Pipeline::push`] does, with structured `fields` beside it (a
+    /// file input's `path`).
+    pub fn push_with_fields(
+        &mut self,
+        frame: &[u8],
+        truncated: bool,
+        source: &Source,
+        fields: &[(&[u8], &[u8])],
+    ) {
+        let mut msg = parse::parse(frame, &self.parse_ctx);
+        if truncated {
+            msg.flags.insert(Flags::TRUNCATED);
+        }
+        msg.fields = fields;
+        self.route(msg, frame.len(), source, None, Some(frame));
+    }
+
     /// Routes and formats a message that did not come as a syslog frame (the journal, the
     /// kernel log). `bytes` is what it counts as received.
     pub fn push_message(

@@ -62,6 +62,9 @@ pub struct InputStats {
     pub truncations: AtomicU64,
     /// File inputs with `multiline`: records of more than one line handed on.
     pub multiline: AtomicU64,
+    /// File inputs: bytes the open files hold past what the writers have (their size less
+    /// the checkpoint's offsets), measured once a second.
+    pub lag_bytes: AtomicU64,
     /// Whether the input runs, and why not (the error and its hint; empty while running).
     pub state: Mutex<(InputState, String)>,
 }
@@ -257,6 +260,9 @@ pub struct InputSnapshot {
     /// File inputs: records of several lines (`multiline`).
     #[serde(default)]
     pub multiline: u64,
+    /// File inputs: bytes not yet handed on (size less offset), over the open files.
+    #[serde(default)]
+    pub lag_bytes: u64,
     #[serde(default)]
     pub state: InputState,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -364,6 +370,7 @@ impl Stats {
                             rotations: s.rotations.load(Relaxed),
                             truncations: s.truncations.load(Relaxed),
                             multiline: s.multiline.load(Relaxed),
+                            lag_bytes: s.lag_bytes.load(Relaxed),
                             state: state.0,
                             reason: state.1,
                         },
@@ -423,7 +430,7 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 21] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 22] = [
             (
                 "degraded",
                 "gauge",
@@ -541,6 +548,12 @@ impl Snapshot {
                 "counter",
                 "File inputs with multiline: records of several lines handed on.",
                 |i| i.multiline,
+            ),
+            (
+                "lag_bytes",
+                "gauge",
+                "File inputs: bytes the open files hold past what was handed on.",
+                |i| i.lag_bytes,
             ),
         ];
         for (name, kind, help, get) in inputs {
@@ -709,8 +722,8 @@ impl Snapshot {
             if i.files + i.rotations + i.truncations > 0 {
                 let _ = writeln!(
                     s,
-                    "{:<8} {:<20} files={} rotations={} truncations={} multiline={}",
-                    "", "", i.files, i.rotations, i.truncations, i.multiline
+                    "{:<8} {:<20} files={} rotations={} truncations={} multiline={} lag_bytes={}",
+                    "", "", i.files, i.rotations, i.truncations, i.multiline, i.lag_bytes
                 );
             }
             if i.parse_failed + i.parse_partial > 0 {

@@ -166,6 +166,12 @@ pub(super) fn file_input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<I
             86_400_000,
         ) as u64)
     });
+    let syslog_lines = check.pick(
+        &raw.format,
+        "format",
+        false,
+        &[("plain", false), ("syslog", true)],
+    );
     Some(InputKind::File(FileInputSettings {
         paths,
         exclude,
@@ -179,6 +185,7 @@ pub(super) fn file_input_kind(check: &mut Check<'_>, raw: &RawInput) -> Option<I
         close_inactive,
         ignore_older,
         partial_line_timeout,
+        syslog_lines,
     }))
 }
 

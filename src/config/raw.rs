@@ -248,6 +248,8 @@ pub(crate) struct RawInput {
     pub(crate) ignore_older_secs: Option<Spanned<i64>>,
     /// file: a last line without its newline is handed on after this long.
     pub(crate) partial_line_timeout_ms: Option<Spanned<i64>>,
+    /// file: `"plain"` (a line is a message's text) or `"syslog"` (a line is a syslog message).
+    pub(crate) format: Option<Spanned<String>>,
 }
 
 /// `[input.NAME.multiline]`: a file input's multi-line records.

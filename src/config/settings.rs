@@ -142,6 +142,9 @@ pub struct FileInputSettings {
     pub ignore_older: Option<std::time::Duration>,
     /// A last line without its newline is handed on after this long; `None`: it waits.
     pub partial_line_timeout: Option<std::time::Duration>,
+    /// `format = "syslog"`: each line is parsed as a syslog message (a file another syslog
+    /// daemon writes) instead of being the text of one with the input's tag.
+    pub syslog_lines: bool,
 }
 
 /// How a file input joins lines into one record (a stack trace, a traceback).

@@ -545,7 +545,8 @@ pub fn spawn(s: &FileInputSettings, ctx: InputContext) -> io::Result<()> {
             };
             let mut r = Reader {
                 pipeline: ctx.pipeline(),
-                source: ctx.local_source(false),
+                // A syslog line carries its own time; a plain line gets the time it was read.
+                source: ctx.local_source(s.syslog_lines),
                 ctx,
                 s,
                 handle,
@@ -1280,11 +1281,22 @@ impl Reader {
         self.flush();
     }
 
-    /// Writes the checkpoint if it changed and is due (or `force`).
+    /// Writes the checkpoint if it changed and is due (or `force`), and measures the lag.
     fn save(&mut self, force: bool) {
         if !force && self.last_save.is_some_and(|t| t.elapsed() < SAVE_INTERVAL) {
             return;
         }
+        let lag: u64 = self
+            .files
+            .iter()
+            .filter_map(|t| {
+                t.file
+                    .metadata()
+                    .ok()
+                    .map(|m| m.len().saturating_sub(t.committed))
+            })
+            .sum();
+        self.ctx.stats.lag_bytes.store(lag, Relaxed);
         let cp = Checkpoint {
             files: self
                 .files
@@ -1386,6 +1398,25 @@ fn push_line(
     text: &[u8],
     cut: bool,
 ) {
+    if s.syslog_lines {
+        if text.first() == Some(&b'<') {
+            pipeline.push_with_fields(text, cut, source, fields);
+            return;
+        }
+        // Files that syslog daemons write hold no PRI: the input's facility and severity
+        // give it, so the header is read as it would be on the wire.
+        thread_local! {
+            static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        FRAME.with_borrow_mut(|frame| {
+            frame.clear();
+            let pri = u16::from(s.facility.code()) * 8 + u16::from(s.severity.code());
+            let _ = write!(frame, "<{pri}>");
+            frame.extend_from_slice(text);
+            pipeline.push_with_fields(frame, cut, source, fields);
+        });
+        return;
+    }
     let msg = Message {
         facility: s.facility,
         severity: s.severity,

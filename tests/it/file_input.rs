@@ -766,3 +766,57 @@ partial_line_timeout_ms = 300
         "{msgs:?}"
     );
 }
+
+#[test]
+fn format_syslog_reads_what_another_syslog_daemon_wrote() {
+    let d = start(
+        r#"
+[input.old]
+type = "file"
+paths = ["{dir}/logs/syslog"]
+from = "head"
+format = "syslog"
+facility = "local3"
+"#,
+        |dir| {
+            std::fs::create_dir_all(dir.join("logs")).unwrap();
+            // rsyslog's RSYSLOG_TraditionalFileFormat and RSYSLOG_FileFormat, no PRI.
+            std::fs::write(
+                dir.join("logs/syslog"),
+                "Dec  7 10:00:01 web1 sshd[812]: Accepted publickey for ann\n\
+                 2026-12-07T10:00:02.123456+00:00 db7 postgres[99]: checkpoint complete\n\
+                 <11>Dec  7 10:00:03 web2 app: with its own PRI\n",
+            )
+            .unwrap();
+        },
+    );
+    let rows = {
+        d.wait_lines(&d.path("out.json"), 3);
+        json_lines(&d.path("out.json"))
+    };
+    let path = d.path("logs/syslog").display().to_string();
+    let expect = [
+        (
+            "web1",
+            "sshd",
+            "Accepted publickey for ann",
+            "local3",
+            "notice",
+        ),
+        ("db7", "postgres", "checkpoint complete", "local3", "notice"),
+        ("web2", "app", "with its own PRI", "user", "err"),
+    ];
+    for (row, (host, app, msg, facility, severity)) in rows.iter().zip(expect) {
+        assert_eq!(row["host"], host, "{row}");
+        assert_eq!(row["appname"], app, "{row}");
+        assert_eq!(row["msg"], msg, "{row}");
+        assert_eq!(row["facility"], facility, "{row}");
+        assert_eq!(row["severity"], severity, "{row}");
+        assert_eq!(row["fields"]["path"], path.as_str(), "{row}");
+    }
+    assert_eq!(rows[1]["time"], "2026-12-07T10:00:02.123456+00:00");
+    assert_eq!(d.stat("inputs", "old", "malformed"), 0);
+    d.wait_for("no lag once read", || {
+        (d.stat("inputs", "old", "lag_bytes") == 0).then_some(())
+    });
+}
