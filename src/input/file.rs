@@ -40,8 +40,9 @@
 //! (temporary file, `fsync`, rename) at most once per [`SAVE_INTERVAL`] and at stop, so a
 //! clean restart neither loses nor repeats a line and a crash repeats at most the last
 //! second's lines. At start a file whose identity is in the checkpoint resumes at its
-//! offset; a checkpointed file found renamed to one of its uncompressed generations (rotated
-//! while logwelld was stopped) is read from its offset to its end first. Files without a
+//! offset; a checkpointed file found renamed to one of its generations (rotated while
+//! logwelld was stopped) is read from its offset to its end first, decompressed when the
+//! generation was already compressed (found by its first bytes). Files without a
 //! checkpoint entry are read from their start, except at the input's very first start (no
 //! checkpoint at all) with `from = "tail"`: then from the end of their last whole line.
 //!
@@ -441,14 +442,7 @@ impl Tracked {
         s: &FileInputSettings,
         rule: Option<&std::sync::Arc<MultilineRule>>,
     ) -> Tracked {
-        let tag = match &s.tag {
-            Some(t) => t.as_bytes().to_vec(),
-            None => path
-                .file_stem()
-                .map(|s| s.as_bytes().to_vec())
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| b"file".to_vec()),
-        };
+        let tag = tag_of(&path, s);
         Tracked {
             path,
             file,
@@ -470,6 +464,18 @@ impl Tracked {
             id: self.id.clone(),
             offset: self.committed,
         }
+    }
+}
+
+/// The tag of a file's lines: the input's `tag`, else the file's stem.
+fn tag_of(path: &Path, s: &FileInputSettings) -> Vec<u8> {
+    match &s.tag {
+        Some(t) => t.as_bytes().to_vec(),
+        None => path
+            .file_stem()
+            .map(|s| s.as_bytes().to_vec())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| b"file".to_vec()),
     }
 }
 
@@ -688,7 +694,11 @@ impl Reader {
         }
         // Checkpointed files no longer at their path: rotated while logwelld was stopped.
         for s in left {
-            if let Some(file) = self.find_generation(&s.path, &s.id, s.offset, true) {
+            let Some(file) = self.find_generation(&s.path, &s.id, s.offset, true) else {
+                self.read_compressed_rest(&s.path, &s.id, s.offset);
+                continue;
+            };
+            {
                 tracing::info!(input = %self.ctx.name, path = %s.path.display(), offset = s.offset, "reading the rest of a file rotated while stopped");
                 self.ctx.stats.rotations.fetch_add(1, Relaxed);
                 let mut t = Tracked::new(s.path, file, s.id, s.offset, &self.s, self.rule.as_ref());
@@ -815,6 +825,95 @@ impl Reader {
                 let f = File::open(&g.path).ok()?;
                 id.prefix_matches(&f).then_some(f)
             })
+    }
+
+    /// The rest past `offset` of the file `id` once at `path`, from a generation that was
+    /// compressed before it was read to its end (a restart, or a file closed while idle):
+    /// the newest `.gz` or `.zst` generation whose first bytes, decompressed, are the
+    /// file's. Hands its lines on and returns whether one was found.
+    fn read_compressed_rest(&mut self, path: &Path, id: &Identity, offset: u64) -> bool {
+        let Ok(gens) = fileset::list(path) else {
+            return false;
+        };
+        let open = |g: &fileset::Generation| -> Option<Box<dyn io::Read>> {
+            let f = File::open(&g.path).ok()?;
+            match g.compression {
+                fileset::Compression::Gzip => Some(Box::new(flate2::read::MultiGzDecoder::new(
+                    io::BufReader::new(f),
+                ))),
+                fileset::Compression::Zstd => zstd::stream::read::Decoder::new(f)
+                    .ok()
+                    .map(|d| Box::new(d) as Box<dyn io::Read>),
+                fileset::Compression::None => None,
+            }
+        };
+        let same = |g: &fileset::Generation| {
+            let Some(mut r) = open(g) else { return false };
+            let mut first = vec![0u8; id.fp_len as usize];
+            io::Read::read_exact(&mut r, &mut first).is_ok() && fnv1a(&first) == id.fp
+        };
+        let Some(found) = gens
+            .iter()
+            .rev()
+            .filter(|g| g.compression != fileset::Compression::None)
+            .find(|g| same(g))
+        else {
+            return false;
+        };
+        let Some(mut r) = open(found) else {
+            return false;
+        };
+        // Skip what was read already.
+        if io::copy(&mut io::Read::take(&mut r, offset), &mut io::sink())
+            .map_or(true, |n| n < offset)
+        {
+            return false;
+        }
+        tracing::info!(input = %self.ctx.name, path = %found.path.display(), offset, "reading the rest of a rotated file from its compressed generation");
+        self.ctx.stats.rotations.fetch_add(1, Relaxed);
+        let tag = tag_of(path, &self.s);
+        let path_bytes = path.as_os_str().as_bytes().to_vec();
+        let fields = [(&b"path"[..], &path_bytes[..])];
+        let mut lines = Lines::new(self.s.max_line_bytes);
+        let mut multi = self.rule.as_ref().map(|r| Multiline::new(r.clone()));
+        let mut buf = vec![0u8; READ_BYTES];
+        let mut done = false;
+        while !done {
+            let n = match io::Read::read(&mut r, &mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(input = %self.ctx.name, path = %found.path.display(), error = %e, "cannot read a compressed generation to its end");
+                    0
+                }
+            };
+            done = n == 0;
+            let (pipeline, s, source) = (&mut self.pipeline, &self.s, &self.source);
+            let mut emit = |rec: &[u8], cut: bool, _: usize, _: u64| {
+                push_line(pipeline, s, source, &tag, &fields, rec, cut)
+            };
+            lines.feed(&buf[..n], |text, cut, _| match &mut multi {
+                None => emit(text, cut, 1, 0),
+                Some(m) => m.line(text, cut, 0, Instant::now(), &mut emit),
+            });
+            if done {
+                // The end of the file ends its last line and record.
+                if let Some((text, cut)) = lines.take_held() {
+                    match &mut multi {
+                        None => emit(&text, cut, 1, 0),
+                        Some(m) => m.line(&text, cut, 0, Instant::now(), &mut emit),
+                    }
+                }
+                if let Some(m) = &mut multi {
+                    m.take(&mut emit);
+                }
+            }
+            if self.pipeline.needs_flush() {
+                self.handle.block_on(self.pipeline.flush());
+            }
+        }
+        self.flush();
+        true
     }
 
     /// Watches the patterns' directories and those of the files followed.
@@ -1005,6 +1104,8 @@ impl Reader {
                 );
                 t.rotated = true;
                 self.files.push(t);
+            } else {
+                self.read_compressed_rest(&d.path, &d.id, d.offset);
             }
             self.files.push(Tracked::new(
                 d.path,
@@ -1022,6 +1123,8 @@ impl Reader {
             let mut t = Tracked::new(d.path, old, d.id, d.offset, &self.s, self.rule.as_ref());
             t.rotated = true;
             self.files.push(t);
+        } else {
+            self.read_compressed_rest(&d.path, &d.id, d.offset);
         }
     }
 

@@ -820,3 +820,46 @@ facility = "local3"
         (d.stat("inputs", "old", "lag_bytes") == 0).then_some(())
     });
 }
+
+#[test]
+fn a_generation_compressed_while_stopped_is_read_from_the_gz() {
+    let mut d = start(
+        r#"
+[input.app]
+type = "file"
+paths = ["{dir}/logs/app.log"]
+from = "head"
+"#,
+        |_| {},
+    );
+    let log = d.path("logs/app.log");
+    for i in 0..3 {
+        append(&log, &format!("line {i}"));
+    }
+    d.wait_lines(&d.path("out.json"), 3);
+    assert!(d.stop().success());
+    // While stopped: more lines, then logrotate's create + compress (no delaycompress).
+    for i in 3..6 {
+        append(&log, &format!("line {i}"));
+    }
+    let gen = d.path("logs/app.log.1");
+    std::fs::rename(&log, &gen).unwrap();
+    let status = std::process::Command::new("gzip")
+        .arg(&gen)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    append(&log, "line 6");
+    d.restart();
+    d.wait_lines(&d.path("out.json"), 7);
+    let msgs: Vec<String> = json_lines(&d.path("out.json"))
+        .iter()
+        .map(|v| v["msg"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = (0..7).map(|i| format!("line {i}")).collect();
+    assert_eq!(
+        msgs, want,
+        "the rest from app.log.1.gz, in order, then the new file"
+    );
+    assert_eq!(d.stat("inputs", "app", "rotations"), 1);
+}
