@@ -612,7 +612,8 @@ impl Reader {
     }
 
     fn open(&mut self, path: &Path) -> Option<(File, Identity)> {
-        let opened = File::open(path).and_then(|f| Identity::of(&f).map(|id| (f, id)));
+        let opened =
+            crate::host::fsops::open_input(path).and_then(|f| Identity::of(&f).map(|id| (f, id)));
         match opened {
             Ok(o) => {
                 self.unreadable.remove(path);
@@ -822,7 +823,7 @@ impl Reader {
             .filter(|g| g.compression == fileset::Compression::None && g.size >= offset)
             .filter(|g| same_inode == (g.inode == id.ino))
             .find_map(|g| {
-                let f = File::open(&g.path).ok()?;
+                let f = crate::host::fsops::open_input(&g.path).ok()?;
                 id.prefix_matches(&f).then_some(f)
             })
     }
@@ -836,7 +837,7 @@ impl Reader {
             return false;
         };
         let open = |g: &fileset::Generation| -> Option<Box<dyn io::Read>> {
-            let f = File::open(&g.path).ok()?;
+            let f = crate::host::fsops::open_input(&g.path).ok()?;
             match g.compression {
                 fileset::Compression::Gzip => Some(Box::new(flate2::read::MultiGzDecoder::new(
                     io::BufReader::new(f),

@@ -904,3 +904,49 @@ fn privsep_a_tls_key_only_root_may_read_is_used_at_start_and_after_a_reload() {
     let log = d.log();
     assert!(!log.contains("privileged parent: refused"), "{log}");
 }
+
+#[test]
+fn privsep_a_file_input_reads_a_root_only_file_through_the_parent_and_nothing_else() {
+    if !can_run("privsep_a_file_input_reads_a_root_only_file") {
+        return;
+    }
+    let d = Daemon::start_privsep(
+        r#"
+[input.app]
+type = "file"
+paths = ["{dir}/apps/*.log"]
+from = "head"
+
+[output.all]
+type = "file"
+path = "{dir}/log/all.log"
+
+[[rule]]
+output = "all"
+"#,
+        |dir| {
+            root_log_dir(dir);
+            let apps = dir.join("apps");
+            std::fs::create_dir(&apps).unwrap();
+            std::fs::set_permissions(&apps, std::fs::Permissions::from_mode(0o755)).unwrap();
+            // Only root may read it, as some services write their logs.
+            let log = apps.join("secret.log");
+            std::fs::write(&log, "root only line\n").unwrap();
+            std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+            // A link to a file outside the patterns: the parent must not follow it.
+            std::fs::write(dir.join("outside.txt"), "outside\n").unwrap();
+            std::fs::set_permissions(
+                dir.join("outside.txt"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+            std::os::unix::fs::symlink(dir.join("outside.txt"), apps.join("link.log")).unwrap();
+        },
+    );
+    let text = d.wait_lines(&d.path("log/all.log"), 1);
+    assert!(text.contains("root only line"), "{text}");
+    // The parent refused the link, and said so.
+    d.wait_log("symbolic link");
+    let text = std::fs::read_to_string(d.path("log/all.log")).unwrap();
+    assert!(!text.contains("outside"), "{text}");
+}

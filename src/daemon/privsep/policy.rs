@@ -70,6 +70,9 @@ pub(crate) struct Policy {
     /// The `unix_datagram` inputs' sockets (normalised), which the parent binds for a
     /// reload: each with its mode and receive buffer.
     unix_datagrams: BTreeMap<PathBuf, (u32, Option<usize>)>,
+    /// The file inputs' patterns (`paths`, less `exclude`): the files, and their rotated
+    /// generations, the parent opens for reading when the worker may not.
+    input_files: Vec<(glob::Pattern, Vec<glob::Pattern>)>,
 }
 
 /// The mode, owner and group the configuration gives an output's files. The parent takes
@@ -243,6 +246,18 @@ impl Policy {
             .and_then(|f| f.socket.as_ref())
             .and_then(|s| normalize(&cwd.join(s)).ok());
         for i in &settings.inputs {
+            if let crate::config::InputKind::File(f) = &i.kind {
+                let exclude: Vec<glob::Pattern> = f
+                    .exclude
+                    .iter()
+                    .filter_map(|p| glob::Pattern::new(p).ok())
+                    .collect();
+                for p in &f.paths {
+                    if let Ok(p) = glob::Pattern::new(p) {
+                        policy.input_files.push((p, exclude.clone()));
+                    }
+                }
+            }
             if let crate::config::InputKind::UnixDatagram(u) = &i.kind {
                 if let Ok(path) = normalize(&cwd.join(&u.unix.path)) {
                     policy
@@ -290,6 +305,7 @@ impl Policy {
             tls_files: BTreeSet::new(),
             follow_socket: None,
             unix_datagrams: BTreeMap::new(),
+            input_files: Vec::new(),
         }
     }
 
@@ -325,6 +341,26 @@ impl Policy {
             Ok(fd) => Outcome::Done(fd),
             Err(o) => o,
         }
+    }
+
+    /// Whether `path` (normalised) is a file a file input's patterns match, or a rotated
+    /// generation of one (`x.log.1`, `x.log.2.gz`), and no `exclude` pattern does.
+    fn is_input_file(&self, path: &Path) -> bool {
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let (dir, name) = crate::store::fileset::split(path);
+        let lives = std::iter::once(path.to_path_buf())
+            .chain(crate::store::fileset::generation_splits(&name).map(|k| dir.join(&name[..k])));
+        let lives: Vec<PathBuf> = lives.collect();
+        self.input_files.iter().any(|(pattern, exclude)| {
+            lives.iter().any(|live| {
+                pattern.matches_path_with(live, opts)
+                    && !exclude.iter().any(|e| e.matches_path_with(live, opts))
+            })
+        })
     }
 
     /// Whether `path` (normalised) is a file of a plain output's set, in its directory.
@@ -464,6 +500,11 @@ impl Policy {
             return File::open(path)
                 .map(|f| Some(OwnedFd::from(f)))
                 .map_err(Outcome::Failed);
+        }
+        if let Ok(p) = normalize(path) {
+            if self.is_input_file(&p) {
+                return open_input_file(&p).map(Some);
+            }
         }
         let (dir, name) = self.place(path)?;
         open_regular(&dir, &name, OFlag::O_RDONLY).map(Some)
@@ -805,6 +846,32 @@ fn regular_or_missing(dir: &OwnedFd, name: &Path) -> Result<(), Outcome> {
 /// Opens an existing regular file: never through a symlink, never a FIFO or device, never
 /// one with another hard link (planted in an output directory, it could name any file of
 /// the same file system: `/etc/shadow`, another user's mail).
+/// Opens another program's log for a file input, read-only: refused when a directory on
+/// its way or the file itself is a symbolic link, or when it is not a regular file with one
+/// link.
+fn open_input_file(path: &Path) -> Result<OwnedFd, Outcome> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    match std::fs::canonicalize(dir) {
+        Ok(real) if real == dir => {}
+        Ok(real) => {
+            return Err(Outcome::Refused(format!(
+                "{} leads elsewhere ({}) through a symbolic link",
+                dir.display(),
+                real.display()
+            )))
+        }
+        Err(e) => return Err(Outcome::Failed(e)),
+    }
+    let dir_fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| Outcome::Failed(e.into()))?;
+    let name = path.file_name().map(Path::new).unwrap_or(Path::new(""));
+    open_regular(&dir_fd, name, OFlag::O_RDONLY)
+}
+
 fn open_regular(dir: &OwnedFd, name: &Path, flags: OFlag) -> Result<OwnedFd, Outcome> {
     let fd = openat(
         dir,
@@ -1484,5 +1551,52 @@ mod tests {
             p.dirs(),
             [PathBuf::from("/srv/rel"), PathBuf::from("/var/log")]
         );
+    }
+
+    #[test]
+    fn file_inputs_files_and_their_generations_are_read_and_nothing_else() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // The test directory may sit under a symbolic link (/tmp): the real path, as a
+        // configuration names it.
+        let d = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(d.join("app")).unwrap();
+        let write = |name: &str, text: &str| {
+            let p = d.join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+            p
+        };
+        let live = write("app/app.log", "live\n");
+        let gen = write("app/app.log.1", "old\n");
+        let skipped = write("app/debug.log", "debug\n");
+        let other = write("secret.txt", "secret\n");
+        std::os::unix::fs::symlink(&other, d.join("app/link.log")).unwrap();
+        let text = format!(
+            "[daemon]\nprivsep = false\n[input.f]\ntype = \"file\"\npaths = [\"{0}/app/*.log\"]\nexclude = [\"{0}/app/debug*\"]\n",
+            d.display()
+        );
+        let s = crate::config::load_texts(vec![(PathBuf::from("t.toml"), text)]).unwrap();
+        let p = Policy::from_settings(&s, Path::new("/"));
+        let read = |path: &Path| match p.execute(&Request::OpenRead { path: wp(path) }) {
+            Outcome::Done(Some(fd)) => {
+                let mut t = String::new();
+                File::from(fd).read_to_string(&mut t).unwrap();
+                Ok(t)
+            }
+            Outcome::Refused(why) => Err(why),
+            other => Err(format!("{other:?}")),
+        };
+        assert_eq!(read(&live).unwrap(), "live\n");
+        assert_eq!(
+            read(&gen).unwrap(),
+            "old\n",
+            "a rotated generation of a matched file"
+        );
+        assert!(read(&skipped).is_err(), "excluded");
+        assert!(read(&other).is_err(), "not matched by any pattern");
+        let why = read(&d.join("app/link.log")).unwrap_err();
+        assert!(why.contains("symbolic link"), "{why}");
+        assert!(read(Path::new("/etc/shadow")).is_err());
     }
 }
