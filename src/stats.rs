@@ -65,6 +65,9 @@ pub struct InputStats {
     /// File inputs: bytes the open files hold past what the writers have (their size less
     /// the checkpoint's offsets), measured once a second.
     pub lag_bytes: AtomicU64,
+    /// File inputs: paths the patterns match that are no regular file (a FIFO, a directory,
+    /// a socket), counted once each and never read.
+    pub bad_files: AtomicU64,
     /// Whether the input runs, and why not (the error and its hint; empty while running).
     pub state: Mutex<(InputState, String)>,
 }
@@ -263,6 +266,9 @@ pub struct InputSnapshot {
     /// File inputs: bytes not yet handed on (size less offset), over the open files.
     #[serde(default)]
     pub lag_bytes: u64,
+    /// File inputs: matched paths that are no regular file.
+    #[serde(default)]
+    pub bad_files: u64,
     #[serde(default)]
     pub state: InputState,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -371,6 +377,7 @@ impl Stats {
                             truncations: s.truncations.load(Relaxed),
                             multiline: s.multiline.load(Relaxed),
                             lag_bytes: s.lag_bytes.load(Relaxed),
+                            bad_files: s.bad_files.load(Relaxed),
                             state: state.0,
                             reason: state.1,
                         },
@@ -430,7 +437,7 @@ impl Snapshot {
         let _ = writeln!(s, "# TYPE logwell_uptime_seconds gauge");
         let _ = writeln!(s, "logwell_uptime_seconds {}", self.uptime_secs);
         type Get<T> = fn(&T) -> u64;
-        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 22] = [
+        let inputs: [(&str, &str, &str, Get<InputSnapshot>); 23] = [
             (
                 "degraded",
                 "gauge",
@@ -554,6 +561,12 @@ impl Snapshot {
                 "gauge",
                 "File inputs: bytes the open files hold past what was handed on.",
                 |i| i.lag_bytes,
+            ),
+            (
+                "bad_files_total",
+                "counter",
+                "File inputs: matched paths that are no regular file (FIFO, directory, socket), not read.",
+                |i| i.bad_files,
             ),
         ];
         for (name, kind, help, get) in inputs {
@@ -722,8 +735,8 @@ impl Snapshot {
             if i.files + i.rotations + i.truncations > 0 {
                 let _ = writeln!(
                     s,
-                    "{:<8} {:<20} files={} rotations={} truncations={} multiline={} lag_bytes={}",
-                    "", "", i.files, i.rotations, i.truncations, i.multiline, i.lag_bytes
+                    "{:<8} {:<20} files={} rotations={} truncations={} multiline={} lag_bytes={} bad_files={}",
+                    "", "", i.files, i.rotations, i.truncations, i.multiline, i.lag_bytes, i.bad_files
                 );
             }
             if i.parse_failed + i.parse_partial > 0 {

@@ -58,7 +58,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -470,6 +470,19 @@ impl Tracked {
 /// The tag of a file's lines: the input's `tag`, else the file's stem.
 fn tag_of(path: &Path, s: &FileInputSettings) -> Vec<u8> {
     match &s.tag {
+        Some(t) if t.contains('{') => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            t.replace("{file.stem}", &stem)
+                .replace("{file}", &name)
+                .into_bytes()
+        }
         Some(t) => t.as_bytes().to_vec(),
         None => path
             .file_stem()
@@ -581,7 +594,30 @@ impl Reader {
     }
 
     /// The files the patterns match now, less the excluded ones and rotated generations.
-    fn matching(&self) -> BTreeSet<PathBuf> {
+    fn matching(&mut self) -> BTreeSet<PathBuf> {
+        let mut bad = Vec::new();
+        let out = self.matching_files(&mut bad);
+        // A FIFO, a directory or a socket where a log file is expected is bad input: said
+        // once per path, counted, never read.
+        for (path, t) in bad {
+            if self.unreadable.insert(path.clone()) {
+                let what = if t.is_dir() {
+                    "a directory (match the files in it, such as DIR/*.log)"
+                } else if t.is_fifo() {
+                    "a FIFO"
+                } else {
+                    "not a regular file"
+                };
+                tracing::warn!(input = %self.ctx.name, path = %path.display(), "a path that matches `paths` is {what}; it is not read");
+                self.ctx.stats.bad_files.fetch_add(1, Relaxed);
+            }
+        }
+        out
+    }
+
+    /// The regular files the patterns match, less the excluded ones and rotated generations;
+    /// `bad` gets the other kinds of files they match.
+    fn matching_files(&self, bad: &mut Vec<(PathBuf, std::fs::FileType)>) -> BTreeSet<PathBuf> {
         let opts = glob::MatchOptions {
             case_sensitive: true,
             require_literal_separator: true,
@@ -599,13 +635,20 @@ impl Reader {
                 continue;
             };
             for path in paths.flatten() {
-                if exclude.iter().any(|e| e.matches_path_with(&path, opts))
-                    || !path.is_file()
-                    || is_generation(&path)
+                if exclude.iter().any(|e| e.matches_path_with(&path, opts)) || is_generation(&path)
                 {
                     continue;
                 }
-                out.insert(path);
+                // A symbolic link to a file is read as the file, with this process's rights
+                // (Kubernetes' /var/log/containers/*.log are links); the privileged parent
+                // never follows one.
+                match std::fs::metadata(&path).map(|m| m.file_type()) {
+                    Ok(t) if t.is_file() => {
+                        out.insert(path);
+                    }
+                    Ok(t) => bad.push((path, t)),
+                    Err(_) => {}
+                }
             }
         }
         out

@@ -863,3 +863,46 @@ from = "head"
     );
     assert_eq!(d.stat("inputs", "app", "rotations"), 1);
 }
+
+#[test]
+fn fifos_and_directories_are_bad_input_and_links_and_tag_templates_work() {
+    let d = start(
+        r#"
+[input.apps]
+type = "file"
+paths = ["{dir}/logs/*.log"]
+from = "head"
+tag = "app-{file.stem}"
+"#,
+        |dir| {
+            let logs = dir.join("logs");
+            std::fs::create_dir_all(logs.join("dir.log")).unwrap();
+            nix::unistd::mkfifo(&logs.join("pipe.log"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+            std::fs::create_dir_all(dir.join("pods")).unwrap();
+            std::fs::write(dir.join("pods/real"), "from a link\n").unwrap();
+            std::os::unix::fs::symlink(dir.join("pods/real"), logs.join("linked.log")).unwrap();
+            std::fs::write(logs.join("web.log"), "plain file\n").unwrap();
+        },
+    );
+    d.wait_lines(&d.path("out.json"), 2);
+    d.wait_stat("inputs", "apps", "bad_files", 2);
+    d.wait_log("is a FIFO");
+    d.wait_log("is a directory");
+    let mut rows: Vec<(String, String)> = json_lines(&d.path("out.json"))
+        .iter()
+        .map(|v| {
+            (
+                v["appname"].as_str().unwrap().to_string(),
+                v["msg"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("app-linked".to_string(), "from a link".to_string()),
+            ("app-web".to_string(), "plain file".to_string())
+        ]
+    );
+}
