@@ -369,3 +369,70 @@ output = "out"
     );
     assert!(d.stop().success(), "{}", d.log());
 }
+
+/// Issue 27: a program that logs JSON to the journal (here util-linux `logger --journald`):
+/// the journal input's `parse = ["json"]` reads the body into fields, `severity_from` takes
+/// the level from them, and rules route on a field.
+#[test]
+fn journal_json_bodies_are_parsed_into_fields() {
+    let Some(j) = journald_or_skip() else { return };
+    let scratch = tempfile::tempdir().unwrap();
+    j.run_with_journal(
+        &scratch.path().join("mnt"),
+        "logger",
+        &["--journald"],
+        "MESSAGE={\"level\":\"warning\",\"order\":42,\"user\":{\"id\":\"ann\"}}\nSYSLOG_IDENTIFIER=lw-json\nPRIORITY=6\n",
+    )
+    .expect("logger --journald");
+    j.run_with_journal(
+        &scratch.path().join("mnt2"),
+        "logger",
+        &["--journald"],
+        "MESSAGE=plain text, no JSON\nSYSLOG_IDENTIFIER=lw-json\nPRIORITY=6\n",
+    )
+    .expect("logger --journald");
+    let d = Daemon::start(&format!(
+        r#"
+[input.j]
+type = "journal"
+namespace = "{ns}"
+from = "head"
+identifiers = ["lw-json"]
+parse = ["json"]
+severity_from = "fields.level"
+
+[output.all]
+type = "file"
+path = "{{dir}}/all.json"
+format = "json"
+
+[output.orders]
+type = "file"
+path = "{{dir}}/orders.log"
+
+[[rule]]
+output = "all"
+
+[[rule]]
+exists = "fields.order"
+output = "orders"
+"#,
+        ns = j.ns
+    ));
+    let lines = json_lines(&d.wait_lines(&d.path("all.json"), 2));
+    let json = lines.iter().find(|l| l["fields"]["order"] == 42).unwrap();
+    assert_eq!(json["severity"], "warning", "from the body's level: {json}");
+    assert_eq!(json["fields"]["user"]["id"], "ann", "{json}");
+    assert_eq!(
+        json["fields"]["SYSLOG_IDENTIFIER"], "lw-json",
+        "the journal's own fields stay: {json}"
+    );
+    let plain = lines
+        .iter()
+        .find(|l| l["msg"] == "plain text, no JSON")
+        .unwrap();
+    assert_eq!(plain["severity"], "info", "{plain}");
+    let orders = d.wait_lines(&d.path("orders.log"), 1);
+    assert_eq!(orders.lines().count(), 1, "{orders}");
+    d.wait_stat("inputs", "j", "parse_failed", 1);
+}
