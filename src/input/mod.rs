@@ -299,6 +299,29 @@ impl InputContext {
     }
 }
 
+#[cfg(test)]
+impl InputContext {
+    /// A context for unit tests: input `test` on host `host`, reading `routing`, stopped by
+    /// `stop`, with no limits, parsers or state directory.
+    pub(crate) fn for_test(
+        routing: watch::Receiver<Arc<Routing>>,
+        stop: watch::Receiver<bool>,
+    ) -> InputContext {
+        InputContext {
+            name: "test".into(),
+            hostname: "host".into(),
+            stats: Arc::default(),
+            routing,
+            stop,
+            trackers: (Tracker::new().0, Tracker::new().0),
+            state_dir: Path::new("/nonexistent").into(),
+            limiter: None,
+            parsers: Arc::default(),
+            header_from: Arc::default(),
+        }
+    }
+}
+
 /// Waits until `stop` becomes true (or its sender is gone).
 pub async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;

@@ -764,21 +764,7 @@ mod tests {
         );
         let (_routing_tx, routing_rx) = tokio::sync::watch::channel(routing);
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-        let ctx = InputContext {
-            name: "test".into(),
-            hostname: "host".into(),
-            stats: Arc::default(),
-            routing: routing_rx,
-            stop,
-            trackers: (
-                super::super::Tracker::new().0,
-                super::super::Tracker::new().0,
-            ),
-            state_dir: std::path::Path::new("/nonexistent").into(),
-            limiter: None,
-            parsers: Arc::default(),
-            header_from: Arc::default(),
-        };
+        let ctx = InputContext::for_test(routing_rx, stop);
         let (mut peer, ours) = tokio::net::UnixStream::pair().unwrap();
         let source = ctx.local_source(true);
         tokio::spawn(async move {

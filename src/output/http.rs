@@ -42,7 +42,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::queued::{Handoff, Intake};
+use super::queued::Handoff;
 use super::{Chunk, WriterCommand};
 use crate::config::{BodyCompression, Encoding, HttpSettings, Preset, MAX_LABEL_VALUES};
 use crate::queue::Batch;
@@ -75,33 +75,33 @@ impl HttpAction {
             rx,
             ctl,
         } = self;
-        let queue = crate::output::queued::open("http", &name, &settings.queue, &stats);
-        let shared = Arc::new(Handoff::new(queue));
-        let intake = Intake {
-            kind: "http",
-            name: &name,
-            shared: &shared,
-            stats: &stats,
+        let (name, settings, stats) = (&name, &settings, &stats);
+        let deliver = |shared: Arc<Handoff>| async move {
+            Delivery {
+                name,
+                settings,
+                shared: &shared,
+                stats,
+                client: Client::new(settings, name),
+                failures: 0,
+                label_values: std::collections::HashMap::new(),
+                batch_start: Instant::now(),
+            }
+            .run()
+            .await
+        };
+        let split = super::forward::split_lines;
+        super::queued::run(
+            "http",
+            name,
+            &settings.queue,
+            stats,
             rx,
             ctl,
-            split: super::forward::split_lines,
-        };
-        let delivery = Delivery {
-            name: &name,
-            settings: &settings,
-            shared: &shared,
-            stats: &stats,
-            client: Client::new(&settings, &name),
-            failures: 0,
-            label_values: std::collections::HashMap::new(),
-            batch_start: Instant::now(),
-        };
-        tokio::join!(intake.run(), delivery.run());
-        let queue = match Arc::try_unwrap(shared) {
-            Ok(s) => s.into_queue(),
-            Err(_) => unreachable!("both halves are done"),
-        };
-        crate::output::queued::close("http", &name, queue, &stats);
+            split,
+            deliver,
+        )
+        .await;
     }
 }
 

@@ -53,6 +53,43 @@ impl Handoff {
 /// with each.
 pub(crate) type Split = fn(&[u8], &mut dyn FnMut(&[u8]));
 
+/// Runs a queued action: opens its queue, runs [`Intake`] (records split by `split`) beside
+/// the delivery `deliver` makes from the shared [`Handoff`], and once both are done closes
+/// the queue, keeping what was not delivered on disk for the next start.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run<D, F>(
+    kind: &'static str,
+    name: &str,
+    settings: &QueueSettings,
+    stats: &OutputStats,
+    rx: mpsc::Receiver<Chunk>,
+    ctl: mpsc::UnboundedReceiver<WriterCommand>,
+    split: Split,
+    deliver: D,
+) where
+    D: FnOnce(Arc<Handoff>) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let queue = open(kind, name, settings, stats);
+    let shared = Arc::new(Handoff::new(queue));
+    let intake = Intake {
+        kind,
+        name,
+        shared: &shared,
+        stats,
+        rx,
+        ctl,
+        split,
+    };
+    let delivery = deliver(shared.clone());
+    tokio::join!(intake.run(), delivery);
+    let queue = match Arc::try_unwrap(shared) {
+        Ok(s) => s.into_queue(),
+        Err(_) => unreachable!("both halves are done"),
+    };
+    close(kind, name, queue, stats);
+}
+
 /// Takes chunks from the bounded channel the input tasks send to and pushes each record into
 /// the queue. While the queue is full (`max_disk_bytes`), it waits, which holds stream inputs
 /// back; when the daemon stops, what does not fit is dropped and counted. A record longer

@@ -138,6 +138,14 @@ impl Writer {
 }
 
 /// Every JSON line of `path`, parsed.
+/// The `msg` of every line of a `json` output, in order.
+fn messages(path: &Path) -> Vec<String> {
+    json_lines(path)
+        .iter()
+        .map(|v| v["msg"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -605,10 +613,7 @@ timeout_ms = 600000
     d.restart();
     append(&log, "S2 third");
     d.wait_lines(&d.path("out.json"), 2);
-    let msgs: Vec<String> = json_lines(&d.path("out.json"))
-        .iter()
-        .map(|v| v["msg"].as_str().unwrap().to_string())
-        .collect();
+    let msgs = messages(&d.path("out.json"));
     assert_eq!(
         msgs,
         ["S0 first", "S1 second\n  its detail"],
@@ -644,10 +649,7 @@ exclude = ["{dir}/logs/**/skip/*"]
     d.wait_for("the three files' lines", || {
         (json_lines(&d.path("out.json")).len() >= 3).then_some(())
     });
-    let mut got: Vec<String> = json_lines(&d.path("out.json"))
-        .iter()
-        .map(|v| v["msg"].as_str().unwrap().to_string())
-        .collect();
+    let mut got = messages(&d.path("out.json"));
     got.sort();
     assert_eq!(
         got,
@@ -754,10 +756,7 @@ partial_line_timeout_ms = 300
         .write_all(b"no newline yet")
         .unwrap();
     d.wait_lines(&d.path("out.json"), 4);
-    let msgs: Vec<String> = json_lines(&d.path("out.json"))
-        .iter()
-        .map(|v| v["msg"].as_str().unwrap().to_string())
-        .collect();
+    let msgs = messages(&d.path("out.json"));
     let mut sorted = msgs.clone();
     sorted.sort();
     assert_eq!(
@@ -852,10 +851,7 @@ from = "head"
     append(&log, "line 6");
     d.restart();
     d.wait_lines(&d.path("out.json"), 7);
-    let msgs: Vec<String> = json_lines(&d.path("out.json"))
-        .iter()
-        .map(|v| v["msg"].as_str().unwrap().to_string())
-        .collect();
+    let msgs = messages(&d.path("out.json"));
     let want: Vec<String> = (0..7).map(|i| format!("line {i}")).collect();
     assert_eq!(
         msgs, want,

@@ -50,7 +50,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
-use super::queued::{Handoff, Intake};
+use super::queued::Handoff;
 use super::{Chunk, WriterCommand};
 use crate::config::{Balance, ForwardSettings, Framing, Protocol, Target};
 use crate::parse::relp;
@@ -97,24 +97,21 @@ impl Forwarder {
             rx,
             ctl,
         } = self;
-        let queue = crate::output::queued::open("forward", &name, &settings.queue, &stats);
-        let shared = Arc::new(Handoff::new(queue));
-        let intake = Intake {
-            kind: "forward",
-            name: &name,
-            shared: &shared,
-            stats: &stats,
+        let (name, settings, stats) = (&name, &settings, &stats);
+        let deliver = |shared: Arc<Handoff>| async move {
+            Delivery::new(name, settings, &shared, stats).run().await
+        };
+        super::queued::run(
+            "forward",
+            name,
+            &settings.queue,
+            stats,
             rx,
             ctl,
-            split: split_lines,
-        };
-        let delivery = Delivery::new(&name, &settings, &shared, &stats);
-        tokio::join!(intake.run(), delivery.run());
-        let queue = match Arc::try_unwrap(shared) {
-            Ok(s) => s.into_queue(),
-            Err(_) => unreachable!("both halves are done"),
-        };
-        crate::output::queued::close("forward", &name, queue, &stats);
+            split_lines,
+            deliver,
+        )
+        .await;
     }
 }
 
