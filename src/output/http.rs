@@ -3,7 +3,7 @@
 //! receiver of NDJSON or JSON arrays), from its own disk-assisted queue, on its own thread:
 //! a dead endpoint holds back nothing but this action.
 //!
-//! - **intake** is the queued actions' [`Intake`]: chunks in, one record per line.
+//! - **intake** is the queued actions' [`Intake`](super::queued::Intake): chunks in, one record per line.
 //! - **delivery** waits until `batch_records` are queued or the oldest has waited `linger`,
 //!   reads a batch, and POSTs it (gzip or zstd when asked) over one kept-alive HTTP/1.1
 //!   connection (TLS for `https://`, [`crate::config::client_config`]). The batch leaves the
