@@ -161,11 +161,17 @@ fn http_input(check: &mut Check<'_>, raw: &RawInput, kind: &str) -> Option<HttpI
                     ip.is_ok_and(|ip| !ip.is_loopback())
                 })
             });
-            if off_loopback {
+            // A client certificate is a credential too.
+            let certificates = raw.permitted_peers.is_some()
+                || raw
+                    .client_auth
+                    .as_ref()
+                    .is_some_and(|c| c.get_ref() == "required");
+            if off_loopback && !certificates {
                 check.err(
                     raw.kind.span(),
                     "an http input on a non-loopback address needs `token_file`",
-                    "add token_file = \"/etc/logwell/http.token\" (clients send Authorization: Bearer TOKEN), or listen on 127.0.0.1",
+                    "add token_file = \"/etc/logwell/http.token\" (clients send Authorization: Bearer TOKEN), require client certificates (cert, key, ca, client_auth = \"required\"), or listen on 127.0.0.1",
                 );
             }
             None

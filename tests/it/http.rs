@@ -552,3 +552,63 @@ fn http_input_takes_records_from_curl_and_answers_per_record() {
         ],
     );
 }
+
+#[test]
+fn http_input_over_tls_requires_a_permitted_client_certificate() {
+    let d = Daemon::start_with(
+        r#"
+[input.web]
+type = "http"
+listen = "127.0.0.1:{port}"
+cert = "{dir}/server.pem"
+key = "{dir}/server.key"
+ca = "{dir}/ca.pem"
+client_auth = "required"
+permitted_peers = ["client.example.com"]
+
+[output.all]
+type = "file"
+path = "{dir}/all.json"
+format = "json"
+
+[[rule]]
+output = "all"
+"#,
+        crate::tls::make_pki,
+    );
+    let dir = d.dir.path();
+    let post = |who: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--resolve"])
+            .arg(format!("localhost:{}:127.0.0.1", d.port))
+            .arg("--cacert")
+            .arg(dir.join("ca.pem"))
+            .arg("--cert")
+            .arg(dir.join(format!("{who}.pem")))
+            .arg("--key")
+            .arg(dir.join(format!("{who}.key")))
+            .args(["-H", "Content-Type: application/x-ndjson"])
+            .args(["--data-binary", &format!("{{\"msg\":\"from {who}\"}}\n")])
+            .arg(format!("https://localhost:{}/v1/logs", d.port))
+            .output()
+            .expect("curl is installed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ok = post("client");
+    assert!(ok.ends_with("\n200"), "{ok}");
+    let text = std::fs::read_to_string(d.path("all.json")).unwrap();
+    let row: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(row["msg"], "from client");
+    assert_eq!(row["tls_peer"], "client.example.com");
+    // A certificate from another CA never gets to HTTP.
+    let refused = post("stranger");
+    assert!(!refused.ends_with("\n200"), "{refused}");
+    d.wait_stat("inputs", "web", "tls_refused", 1);
+    assert_eq!(
+        std::fs::read_to_string(d.path("all.json"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+}

@@ -361,7 +361,7 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, TlsFileError>
 }
 
 /// Refuses the TLS keys on inputs of other types.
-/// Whether an input sets any TLS key: a `relp` input then speaks TLS.
+/// Whether an input sets any TLS key: a `relp` or `http` input then speaks TLS.
 pub(crate) fn has_tls_keys(raw: &RawInput) -> bool {
     raw.cert.is_some()
         || raw.key.is_some()
@@ -371,7 +371,7 @@ pub(crate) fn has_tls_keys(raw: &RawInput) -> bool {
 }
 
 pub(crate) fn refuse_tls_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str) {
-    if kind == "tls" || kind == "relp" {
+    if matches!(kind, "tls" | "relp" | "http") {
         return;
     }
     for (key, span) in [
@@ -388,7 +388,7 @@ pub(crate) fn refuse_tls_keys(check: &mut Check<'_>, raw: &RawInput, kind: &str)
             check.err(
                 span,
                 format!("`{key}` does not apply to {kind} inputs"),
-                "it applies to tls and relp inputs; remove it",
+                "it applies to tls, relp and http inputs; remove it",
             );
         }
     }
