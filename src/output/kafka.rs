@@ -36,7 +36,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::sync::mpsc;
 
-use super::queued::{Handoff, Intake};
+use super::queued::Handoff;
 use super::{Chunk, WriterCommand};
 use crate::config::KafkaSettings;
 use crate::queue::Batch;
@@ -121,38 +121,21 @@ impl KafkaAction {
             rx,
             ctl,
         } = self;
-        let queue = super::queued::open("kafka", &name, &settings.queue, &stats);
-        let shared = Handoff::new(queue);
-        let mut producer: Option<FutureProducer> = match client_config(&settings).create() {
-            Ok(p) => Some(p),
-            Err(e) => {
-                stats.errors.fetch_add(1, Relaxed);
-                tracing::error!(output = %name, "kafka: cannot create the producer: {e}; messages stay queued");
-                None
-            }
-        };
-        let intake = Intake {
-            kind: "kafka",
-            name: &name,
-            shared: &shared,
-            stats: &stats,
-            rx,
-            ctl,
-            split: split_kafka,
-        }
-        .run();
-        let delivery = async {
-            if let Some(p) = producer.take() {
-                deliver(&name, &shared, &stats, &settings, p).await;
-            } else {
-                while !shared.stopping.load(Relaxed) {
-                    shared.wake.notified().await;
+        let (name, settings, stats) = (&name, &settings, &stats);
+        let delivery = |shared: std::sync::Arc<Handoff>| async move {
+            match client_config(settings).create::<FutureProducer>() {
+                Ok(p) => deliver(name, &shared, stats, settings, p).await,
+                Err(e) => {
+                    stats.errors.fetch_add(1, Relaxed);
+                    tracing::error!(output = %name, "kafka: cannot create the producer: {e}; messages stay queued");
+                    while !shared.stopping.load(Relaxed) {
+                        shared.wake.notified().await;
+                    }
                 }
             }
         };
-        tokio::join!(intake, delivery);
-        let queue = shared.into_queue();
-        crate::output::queued::close("kafka", &name, queue, &stats);
+        let queue = &settings.queue;
+        super::queued::run("kafka", name, queue, stats, rx, ctl, split_kafka, delivery).await;
     }
 }
 
