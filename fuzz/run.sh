@@ -2,7 +2,7 @@
 # Runs one fuzz target, seeded from the project's fixtures, for a number of executions or
 # seconds, whichever comes first. Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a
 # nightly toolchain (libFuzzer's instrumentation flags).
-#   fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body|rsyslog [RUNS] [SECONDS]
+#   fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body|rsyslog|relp [RUNS] [SECONDS]
 # Seeds (never committed: fuzz/corpus/ is ignored): the shipped configs for `config`; for
 # `parse` and `framing`, the shared conformance corpus when LOGWELL_CONFORMANCE_DIR (or
 # ../shared/conformance) is there, plus a few messages written here; for the others, a few
@@ -11,7 +11,7 @@
 # allocate more than that at once.
 set -euo pipefail
 cd "$(dirname "$0")"
-target=${1:?usage: fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body|rsyslog [RUNS] [SECONDS]}
+target=${1:?usage: fuzz/run.sh framing|parse|config|request|position|sse|queue|history|body|rsyslog|relp [RUNS] [SECONDS]}
 runs=${2:-10000000}
 secs=${3:-1800}
 corpus=corpus/$target
@@ -46,6 +46,9 @@ PY
   rsyslog)
     # The translation corpus (tests/data/rsyslog/*.conf).
     cp ../tests/data/rsyslog/*.conf "$corpus"/ ;;
+  relp)
+    # Two bytes choose the data limit and the read size; then a session as librelp sends it.
+    printf '\x40\x071 open 15 commands=syslog\n2 syslog 11 <13>t: hi\n3 rsp 6 200 OK\n4 close 0\n' > "$corpus/session" ;;
   body)
     # First byte: the kv separators (bits 0-1 the pair's, 2-3 the key's, 7 single quotes);
     # the rest a body: the shared corpus's structured bodies, and a few written here.
