@@ -1452,10 +1452,12 @@ impl Reader {
                 .chain(self.dormant.values().cloned())
                 .collect(),
         };
+        // Looked at once per interval, changed or not: a quiet input with many files does
+        // not measure and compare them at every round.
+        self.last_save = Some(Instant::now());
         if self.saved.as_ref() == Some(&cp) {
             return;
         }
-        self.last_save = Some(Instant::now());
         match save_checkpoint(&self.checkpoint, &cp) {
             Ok(()) => {
                 self.saved = Some(cp);
