@@ -29,6 +29,7 @@
 //! split when logwelld stops.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -801,9 +802,11 @@ impl Delivery<'_> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
+            // Log records: readable by root and group adm only, as the log files are.
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o640)
                 .open(path)?;
             writeln!(f, "{line}")
         };

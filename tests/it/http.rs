@@ -141,6 +141,17 @@ fn a_row_clickhouse_refuses_goes_to_the_dead_letter_file_and_the_rest_arrive() {
     d.wait_stat("outputs", "ch", "delivered", 19);
     assert_eq!(count(&ch, "SELECT count() FROM logs"), 19);
     assert_eq!(count(&ch, "SELECT count() FROM logs WHERE status = 213"), 0);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(d.path("state/dead-letter/ch.jsonl"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(
+        mode & 0o077,
+        0o040 & mode & 0o077,
+        "no more than group read: {mode:o}"
+    );
+    assert_eq!(mode & 0o007, 0, "not world-readable: {mode:o}");
     let dead = std::fs::read_to_string(d.path("state/dead-letter/ch.jsonl")).unwrap();
     let dead: serde_json::Value = serde_json::from_str(dead.trim()).unwrap();
     assert_eq!(dead["output"], "ch");
