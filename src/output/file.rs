@@ -62,9 +62,10 @@ pub(crate) struct FileWriter {
     pub(crate) wake_due: bool,
 }
 
-/// Live followers (`OutputStats::wake`) are woken at most this often under load: each wake
-/// costs the writer a notification per waiting follower. A write right after a quiet spell
-/// wakes them at once; the last write of a burst wakes them at most this late.
+/// Live followers (`OutputStats::wake`) are woken at most this often while more chunks wait
+/// in the writer's channel (under load): each wake costs the writer a notification per
+/// waiting follower. A write that empties the channel wakes them at once, so a line that
+/// arrives alone reaches followers as soon as it is written.
 const WAKE_EVERY: Duration = Duration::from_millis(2);
 
 /// How often the live path is checked for an external rename, delete or truncation.
@@ -280,11 +281,12 @@ impl FileWriter {
         }
     }
 
-    /// Wakes live followers, or marks it due when they were woken less than [`WAKE_EVERY`]
-    /// ago (the run loop's timer does it then).
+    /// Wakes live followers, or, while more chunks wait to be written and they were woken
+    /// less than [`WAKE_EVERY`] ago, marks it due (the run loop's timer or the write that
+    /// empties the channel does it then).
     fn wake_followers(&mut self) {
         let now = Instant::now();
-        if now >= self.woke_at + WAKE_EVERY {
+        if self.rx.is_empty() || now >= self.woke_at + WAKE_EVERY {
             self.stats.wake.send_modify(|n| *n += 1);
             self.woke_at = now;
             self.wake_due = false;
