@@ -8,10 +8,12 @@
 //! thread opens the journal (the system journal, a `directory` or a `namespace`), adds the
 //! input's matches, positions itself, and then loops: `next()` until it has caught up, copying
 //! each entry into a [`JournalBatch`] (one byte arena plus index ranges, so no allocation per field),
-//! then `wait()` for more. A batch goes to the tokio side when it is full or when the reader
-//! has caught up, over a bounded channel, which is where back-pressure from slow outputs
-//! reaches the reader. The thread waits at most [`WAIT`] at a time, so it sees the input's stop
-//! signal promptly and never spins: an idle input costs two wake-ups a second.
+//! then `wait()` for more (or, for [`ACTIVE_FOR`] after an entry, looks again every
+//! [`ACTIVE_POLL`]: journald's notifications lag its entries by up to 250 ms). A batch goes to
+//! the tokio side when it is full or when the reader has caught up, over a bounded channel,
+//! which is where back-pressure from slow outputs reaches the reader. The thread waits at most
+//! [`WAIT`] at a time, so it sees the input's stop signal promptly and never spins: an idle
+//! input costs two wake-ups a second.
 //!
 //! The tokio task builds borrowed [`Message`]s straight from a batch's arena and pushes them
 //! through its [`crate::pipeline::Pipeline`], mirroring the datagram loop: once no batch
@@ -82,6 +84,23 @@ const QUEUE_BATCHES: usize = 4;
 
 /// Longest the reader waits for new entries before it looks at the stop signal again.
 pub const WAIT: Duration = Duration::from_millis(500);
+
+/// journald tells readers of new entries (inotify, through `sd_journal_wait`) at most every
+/// 250 ms (`POST_CHANGE_TIMER_INTERVAL_USEC`), while the entries themselves are in the mapped
+/// files at once. So for [`ACTIVE_FOR`] after it read an entry the reader also looks every
+/// [`ACTIVE_POLL`]: a message that follows another reaches the outputs within milliseconds,
+/// not up to a quarter of a second later (`journalctl -f`'s delay). An idle journal costs
+/// nothing more: the reader then waits for journald's notification alone.
+///
+/// Tuning (`compare latency`, journal → file at 20 messages/s): with only the notification,
+/// p50 151 ms and 80 ms of CPU for the scenario; looking every 2 ms, p50 1.7 ms and 290 ms of
+/// CPU (about 1.6% of a CPU while entries come); with `sd_journal_wait(2 ms)` instead of a
+/// sleep and `next`, the same latency for 400 ms of CPU.
+pub const ACTIVE_POLL: Duration = Duration::from_millis(2);
+
+/// How long after the last entry read the reader keeps looking every [`ACTIVE_POLL`]: past
+/// journald's notification delay, so a burst's notification is never waited for.
+pub const ACTIVE_FOR: Duration = Duration::from_millis(300);
 
 /// Fields (other than `MESSAGE`) with longer values are left out of [`Message::fields`].
 pub const FIELD_MAX_BYTES: usize = 4096;
@@ -799,6 +818,8 @@ impl Reader {
     fn run(&mut self, first: Seeked) {
         let mut on_unread = first == Seeked::OnUnread;
         let mut batch = JournalBatch::default();
+        // When an entry was last read (see ACTIVE_POLL).
+        let mut active_at: Option<std::time::Instant> = None;
         while !self.stopping() {
             let have = if on_unread {
                 on_unread = false;
@@ -817,6 +838,7 @@ impl Reader {
                 }
             };
             if have {
+                active_at = Some(std::time::Instant::now());
                 if let Err(e) = self.read_entry(&mut batch) {
                     tracing::warn!(input = %self.spec.input, error = %e, "cannot read a journal entry; skipping it");
                 }
@@ -828,6 +850,13 @@ impl Reader {
             // Caught up: hand over what was read, then wait for more.
             if !self.send(&mut batch) {
                 return;
+            }
+            if active_at.is_some_and(|t| t.elapsed() < ACTIVE_FOR) {
+                // The entries are in the mapped files before journald says so: look again
+                // soon, without asking for its notification (`sd_journal_wait` costs ten
+                // times as much as `sd_journal_next`).
+                std::thread::sleep(ACTIVE_POLL);
+                continue;
             }
             match self.journal.wait(Some(WAIT)) {
                 Ok(JournalWaitResult::Invalidate) => {
