@@ -301,7 +301,8 @@ const CASES: &[Case] = &[
     Case {
         name: "latency",
         load: Load::Latency,
-        about: "send → line in the file, one at a time at 20/s and 1,000/s: TCP, UDP, Unix",
+        about: "send → line in the file, one at a time at 20/s and 1,000/s: TCP, UDP, Unix, \
+                the journal; and TCP → forward, TCP → follow (SSE)",
     },
 ];
 
@@ -584,6 +585,17 @@ struct Receiver {
 
 impl Receiver {
     fn start(kind: Kind, case: &Case, peers: &Peers) -> Result<Receiver, String> {
+        Receiver::start_with(kind, case, peers, |config| config)
+    }
+
+    /// [`Receiver::start`] with the daemon's configuration text passed through `edit`
+    /// first (the latency case adds a forward action, a follow service and a journal input).
+    fn start_with(
+        kind: Kind,
+        case: &Case,
+        peers: &Peers,
+        edit: impl FnOnce(String) -> String,
+    ) -> Result<Receiver, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("logwell-compare-{}-", kind.name()))
             .tempdir()
@@ -617,7 +629,7 @@ impl Receiver {
                 let conf = d.join("logwell.toml");
                 write(
                     &conf,
-                    &untuned(case, logwell_config(&d, port, tls, relp, json)),
+                    &edit(untuned(case, logwell_config(&d, port, tls, relp, json))),
                 )?;
                 let mut c = Command::new(logwelld());
                 c.arg("--config").arg(&conf);
@@ -628,7 +640,10 @@ impl Receiver {
                 std::fs::create_dir_all(d.join("work")).map_err(|e| e.to_string())?;
                 write(
                     &conf,
-                    &untuned(case, rsyslog_config(&d, port, tls, relp, json, connections)),
+                    &edit(untuned(
+                        case,
+                        rsyslog_config(&d, port, tls, relp, json, connections),
+                    )),
                 )?;
                 peers.rsyslogd(&conf, &d)?
             }
@@ -647,7 +662,7 @@ impl Receiver {
                         tuned: kind == Kind::SyslogNgTuned,
                     }),
                 );
-                write(&conf, &text)?;
+                write(&conf, &edit(text))?;
                 peers.syslog_ng(&conf, &d)?
             }
             Kind::Floor => {

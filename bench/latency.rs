@@ -1,25 +1,41 @@
 //! The `latency` case of the side-by-side benchmark (issue 34): how long one message takes
-//! from its `send` until its line is in the output file, at low rates, where nothing else
-//! makes a batch.
+//! from its `send` until its line is out of the daemon, at low rates, where nothing else makes
+//! a batch.
 //!
-//! Per daemon, one fresh process runs six scenarios in turn: TCP (one connection, opened
-//! before and kept open, `TCP_NODELAY`), UDP and a Unix datagram socket, each at
-//! [`SLOW_RATE`] ([`SLOW_COUNT`] messages) and at [`FAST_RATE`] ([`FAST_COUNT`]). Messages
-//! are sent one at a time on a fixed schedule (`t0 + i / rate`, not after the previous one
-//! arrived), each an RFC 3164 line carrying a unique token. A reader thread watches the file
-//! with inotify (`IN_MODIFY`), reads what was appended and takes the time at which each
-//! token's line was read: latency = that time − the time just before the `send`. Waking by
-//! inotify costs the reader some tens of microseconds, the same for every daemon. Messages
-//! not found within [`GRACE`] after the last send count as lost.
+//! Per daemon, one fresh process runs every scenario in turn, each at [`SLOW_RATE`]
+//! ([`SLOW_COUNT`] messages) and at [`FAST_RATE`] ([`FAST_COUNT`]):
+//!
+//! - **into the file**: TCP (one connection, opened before and kept open, `TCP_NODELAY`), UDP,
+//!   a Unix datagram socket, and the journal (journald's native protocol to a private
+//!   `systemd-journald` namespace, read by logwell's journal input; root only). A reader
+//!   thread watches the file with inotify (`IN_MODIFY`) and reads what was appended.
+//! - **forward**: TCP in, and each daemon's TCP forward action (logwell `forward`, rsyslog
+//!   `omfwd`, syslog-ng `network()`) to a listener of this benchmark: from receipt to the
+//!   send, plus the two loopback hops.
+//! - **follow**: TCP in, and logwell's follow service (`/v1/follow`, SSE) streaming the
+//!   file to a subscriber of this benchmark. The other daemons have no such service.
+//!
+//! Messages are sent one at a time on a fixed schedule (`t0 + i / rate`, not after the
+//! previous one arrived), each carrying a unique token. Latency = the time the token was read
+//! − the time just before its `send`. Waking the reader costs it some tens of microseconds,
+//! the same for every daemon. Messages not found within [`GRACE`] after the last send count
+//! as lost.
 //!
 //! The figures are p50, p99 and max over every round's samples.
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write as _};
+use std::io::{BufRead as _, BufReader, Read, Seek, SeekFrom, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use testkit::journald::Journald;
+use testkit::ports::free_port;
 
 use super::{Case, Kind, Peers, Receiver};
 
@@ -38,6 +54,8 @@ pub enum Transport {
     Tcp,
     Udp,
     Unix,
+    /// journald's native protocol, to a private namespace that logwell's journal input reads.
+    Journal,
 }
 
 impl Transport {
@@ -46,32 +64,75 @@ impl Transport {
             Transport::Tcp => "TCP",
             Transport::Udp => "UDP",
             Transport::Unix => "Unix datagram",
+            Transport::Journal => "journal",
         }
     }
 }
 
-/// One scenario: a transport at a rate.
+/// Where the line is timed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sink {
+    /// The output file.
+    File,
+    /// A TCP listener the daemon forwards to.
+    Forward,
+    /// logwell's follow service, as SSE events.
+    Follow,
+}
+
+impl Sink {
+    fn name(self) -> &'static str {
+        match self {
+            Sink::File => "file",
+            Sink::Forward => "forward (TCP)",
+            Sink::Follow => "follow (SSE)",
+        }
+    }
+}
+
+/// One scenario: a transport into a sink at a rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scenario {
     pub transport: Transport,
+    pub sink: Sink,
     pub rate: u32,
     pub count: usize,
 }
 
-/// The six scenarios, in the order they run.
+impl Scenario {
+    /// Whether `kind` takes part. The follow service is logwell's own, and only logwell's
+    /// journal input is set up on the private journald namespace.
+    fn applies(self, kind: Kind) -> bool {
+        match (self.transport, self.sink) {
+            (_, Sink::Follow) | (Transport::Journal, _) => kind == Kind::Logwell,
+            _ => true,
+        }
+    }
+
+    fn name(self) -> String {
+        format!("{} → {}", self.transport.name(), self.sink.name())
+    }
+}
+
+/// Every scenario, in the order they run.
 pub fn scenarios() -> Vec<Scenario> {
     let mut v = Vec::new();
-    for transport in [Transport::Tcp, Transport::Udp, Transport::Unix] {
-        v.push(Scenario {
-            transport,
-            rate: SLOW_RATE,
-            count: SLOW_COUNT,
-        });
-        v.push(Scenario {
-            transport,
-            rate: FAST_RATE,
-            count: FAST_COUNT,
-        });
+    for (transport, sink) in [
+        (Transport::Tcp, Sink::File),
+        (Transport::Udp, Sink::File),
+        (Transport::Unix, Sink::File),
+        (Transport::Journal, Sink::File),
+        (Transport::Tcp, Sink::Forward),
+        (Transport::Tcp, Sink::Follow),
+    ] {
+        for (rate, count) in [(SLOW_RATE, SLOW_COUNT), (FAST_RATE, FAST_COUNT)] {
+            v.push(Scenario {
+                transport,
+                sink,
+                rate,
+                count,
+            });
+        }
     }
     v
 }
@@ -88,28 +149,197 @@ pub struct Samples {
 /// Every latency result: (scenario, daemon) → samples.
 pub type Results = HashMap<(Scenario, Kind), Samples>;
 
+/// Arrival times by sequence number, shared with a reader thread.
+type Arrivals = Arc<Mutex<HashMap<usize, Instant>>>;
+
+/// Bytes as a reader thread read them, with the time it read them.
+type Feed = mpsc::Receiver<(Vec<u8>, Instant)>;
+
+/// What the scenarios past the file need beside the daemon: the forward listener's feed,
+/// the follow subscription's feed, and the private journald.
+struct Extras {
+    forward_port: u16,
+    forward: Arc<Mutex<Feed>>,
+    follow_port: u16,
+    follow: Option<Arc<Mutex<Feed>>>,
+    journald: Result<Journald, String>,
+    /// Tells the reader threads to end.
+    stop: Arc<AtomicBool>,
+}
+
+impl Extras {
+    /// Binds the forward listener and starts its reader threads; starts journald for logwell.
+    fn start(kind: Kind) -> Result<Extras, String> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("listener: {e}"))?;
+        let forward_port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let stop2 = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            // Each connection the daemon opens (a reconnect opens another) is read to its end.
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        read_into(conn, tx.clone(), Arc::clone(&stop2));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        let journald = match kind {
+            Kind::Logwell => Journald::start("lwlat"),
+            _ => Err("only logwell's journal input is set up".into()),
+        };
+        Ok(Extras {
+            forward_port,
+            forward: Arc::new(Mutex::new(rx)),
+            follow_port: free_port()?,
+            follow: None,
+            journald,
+            stop,
+        })
+    }
+
+    /// `config` with the forward action, and for logwell the follow service and the journal
+    /// input, added.
+    fn edit(&self, kind: Kind, config: String) -> String {
+        let fwd = self.forward_port;
+        match kind {
+            Kind::Logwell => {
+                let mut c = config;
+                c.push_str(&format!(
+                    "\n[output.fwd]\ntype = \"forward\"\ntargets = [\"127.0.0.1:{fwd}\"]\n\n\
+                     [[rule]]\noutput = \"fwd\"\n\n\
+                     [follow]\nlisten = \"127.0.0.1:{}\"\nallow_unauthenticated = true\n",
+                    self.follow_port
+                ));
+                if let Ok(j) = &self.journald {
+                    c.push_str(&format!(
+                        "\n[input.journal]\ntype = \"journal\"\nnamespace = \"{}\"\n",
+                        j.ns
+                    ));
+                }
+                c
+            }
+            Kind::Rsyslog => config.replace(
+                "ioBufferSize=\"64k\")\n",
+                &format!(
+                    "ioBufferSize=\"64k\")\n  action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{fwd}\" protocol=\"tcp\")\n"
+                ),
+            ),
+            _ => {
+                let mut c = config;
+                c.push_str(&format!(
+                    "destination d_fwd {{ network(\"127.0.0.1\" port({fwd}) transport(\"tcp\")); }};\n\
+                     log {{ source(s_bench); destination(d_fwd); }};\n"
+                ));
+                c
+            }
+        }
+    }
+
+    /// Subscribes to logwell's follow service (from the file's end, as `cat` lines).
+    fn subscribe(&mut self) -> Result<(), String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.follow_port))
+            .map_err(|e| format!("follow: {e}"))?;
+        write!(
+            s,
+            "GET /v1/follow?file=out&n=0&o=cat HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            self.follow_port
+        )
+        .map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        // The start point is fixed once the stream says `: logwell`.
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => return Err("follow: the stream ended before it began".into()),
+                Ok(_) if line.starts_with(": logwell") => break,
+                Ok(_) => {}
+            }
+        }
+        let (tx, rx) = mpsc::channel();
+        let buffered = r.buffer().to_vec();
+        if !buffered.is_empty() {
+            let _ = tx.send((buffered, Instant::now()));
+        }
+        read_into(r.into_inner(), tx, Arc::clone(&self.stop));
+        self.follow = Some(Arc::new(Mutex::new(rx)));
+        Ok(())
+    }
+}
+
+impl Drop for Extras {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A thread that reads `conn` until its end (or `stop`), sending what it reads with the time.
+fn read_into(conn: TcpStream, tx: mpsc::Sender<(Vec<u8>, Instant)>, stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let mut conn = conn;
+        let _ = conn.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut buf = vec![0u8; 1 << 16];
+        while !stop.load(Ordering::Relaxed) {
+            match conn.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if tx.send((buf[..n].to_vec(), Instant::now())).is_err() {
+                        return;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return,
+            }
+        }
+    });
+}
+
 /// Runs every scenario against one fresh `kind` process, adding to `results`.
 pub fn run(kind: Kind, case: &Case, peers: &Peers, results: &mut Results) {
-    let r = match Receiver::start(kind, case, peers) {
-        Ok(r) => r,
+    let started = Extras::start(kind).and_then(|mut x| {
+        let r = Receiver::start_with(kind, case, peers, |c| x.edit(kind, c))?;
+        if kind == Kind::Logwell {
+            x.subscribe()?;
+        }
+        Ok((r, x))
+    });
+    let (r, x) = match started {
+        Ok(v) => v,
         Err(e) => {
-            for s in scenarios() {
+            for s in scenarios().into_iter().filter(|s| s.applies(kind)) {
                 results.entry((s, kind)).or_default().errors.push(e.clone());
             }
             return;
         }
     };
     for (i, s) in scenarios().into_iter().enumerate() {
+        if !s.applies(kind) {
+            continue;
+        }
         let out = results.entry((s, kind)).or_default();
-        match scenario(&r, s, i) {
+        let cpu = r.cpu_secs();
+        match scenario(&r, &x, s, i) {
             Ok((micros, sent)) => {
                 out.sent += sent;
                 let found = micros.len();
                 out.micros.extend(micros);
+                // The daemon's CPU while the scenario ran (sending, then the grace period).
+                let cpu_ms = (r.cpu_secs() - cpu) * 1000.0;
                 println!(
-                    "  latency    {:<16} {:<14} {:>5}/s  p50 {:>8}  p99 {:>8}  max {:>8}  lost {}",
+                    "  latency    {:<16} {:<30} {:>5}/s  p50 {:>8}  p99 {:>8}  max {:>8}  lost {}  CPU {cpu_ms:.0} ms",
                     kind.name(),
-                    s.transport.name(),
+                    s.name(),
                     s.rate,
                     ms(percentile(&out.micros, 0.50)),
                     ms(percentile(&out.micros, 0.99)),
@@ -117,7 +347,10 @@ pub fn run(kind: Kind, case: &Case, peers: &Peers, results: &mut Results) {
                     sent - found
                 );
             }
-            Err(e) => out.errors.push(e),
+            Err(e) => {
+                println!("  latency    {:<16} {}: {e}", kind.name(), s.name());
+                out.errors.push(e);
+            }
         }
     }
     let mut r = r;
@@ -125,11 +358,24 @@ pub fn run(kind: Kind, case: &Case, peers: &Peers, results: &mut Results) {
 }
 
 /// Sends one scenario's messages and times them; returns the latencies found and how many
-/// were sent. `index` makes the tokens unique within the process's file.
-fn scenario(r: &Receiver, s: Scenario, index: usize) -> Result<(Vec<f64>, usize), String> {
-    let mut send = sender(r, s.transport)?;
-    let arrivals: Arc<Mutex<HashMap<usize, Instant>>> = Arc::default();
-    let watcher = Watcher::start(&r.output, index, s.count, Arc::clone(&arrivals))?;
+/// were sent. `index` makes the tokens unique within the process's run.
+fn scenario(
+    r: &Receiver,
+    x: &Extras,
+    s: Scenario,
+    index: usize,
+) -> Result<(Vec<f64>, usize), String> {
+    let mut send = sender(r, x, s.transport)?;
+    let arrivals: Arrivals = Arc::default();
+    let prefix = format!("LATENCY{index}x");
+    let watcher = match s.sink {
+        Sink::File => Watcher::file(&r.output, prefix, s.count, Arc::clone(&arrivals))?,
+        Sink::Forward => Watcher::feed(&x.forward, prefix, s.count, Arc::clone(&arrivals)),
+        Sink::Follow => {
+            let feed = x.follow.as_ref().ok_or("no follow subscription")?;
+            Watcher::feed(feed, prefix, s.count, Arc::clone(&arrivals))
+        }
+    };
     let interval = Duration::from_secs_f64(1.0 / f64::from(s.rate));
     let mut sent_at = Vec::with_capacity(s.count);
     let t0 = Instant::now() + Duration::from_millis(50);
@@ -139,9 +385,9 @@ fn scenario(r: &Receiver, s: Scenario, index: usize) -> Result<(Vec<f64>, usize)
         if due > now {
             std::thread::sleep(due - now);
         }
-        let line = format!("<13>Dec  7 12:00:00 benchhost latency: LATENCY{index}x{seq}y\n");
+        let text = format!("LATENCY{index}x{seq}y");
         let at = Instant::now();
-        send(line.as_bytes()).map_err(|e| format!("{} send: {e}", s.transport.name()))?;
+        send(&text).map_err(|e| format!("{} send: {e}", s.transport.name()))?;
         sent_at.push(at);
     }
     let got = watcher.finish(Instant::now() + GRACE);
@@ -155,38 +401,116 @@ fn scenario(r: &Receiver, s: Scenario, index: usize) -> Result<(Vec<f64>, usize)
     Ok((micros, s.count))
 }
 
-type Send = Box<dyn FnMut(&[u8]) -> std::io::Result<()>>;
+/// Sends one message's text.
+type Send<'a> = Box<dyn FnMut(&str) -> std::io::Result<()> + 'a>;
 
-fn sender(r: &Receiver, t: Transport) -> Result<Send, String> {
+/// An RFC 3164 line around `text`.
+fn line(text: &str) -> String {
+    format!("<13>Dec  7 12:00:00 benchhost latency: {text}")
+}
+
+fn sender<'a>(r: &Receiver, x: &'a Extras, t: Transport) -> Result<Send<'a>, String> {
     match t {
         Transport::Tcp => {
-            let mut c = std::net::TcpStream::connect(("127.0.0.1", r.port))
+            let mut c = TcpStream::connect(("127.0.0.1", r.port))
                 .map_err(|e| format!("TCP connect: {e}"))?;
             c.set_nodelay(true).map_err(|e| e.to_string())?;
-            Ok(Box::new(move |b| c.write_all(b)))
+            Ok(Box::new(move |text| {
+                c.write_all(format!("{}\n", line(text)).as_bytes())
+            }))
         }
         Transport::Udp => {
             let s = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
             s.connect(("127.0.0.1", r.port))
                 .map_err(|e| format!("UDP connect: {e}"))?;
             // A datagram is one message: no trailing newline.
-            Ok(Box::new(move |b| {
-                s.send(b.strip_suffix(b"\n").unwrap_or(b)).map(drop)
+            Ok(Box::new(move |text| {
+                s.send(line(text).as_bytes()).map(drop)
             }))
         }
         Transport::Unix => {
-            let s = std::os::unix::net::UnixDatagram::unbound().map_err(|e| e.to_string())?;
+            let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
             s.connect(&r.unix)
                 .map_err(|e| format!("{}: {e}", r.unix.display()))?;
-            Ok(Box::new(move |b| {
-                s.send(b.strip_suffix(b"\n").unwrap_or(b)).map(drop)
+            Ok(Box::new(move |text| {
+                s.send(line(text).as_bytes()).map(drop)
+            }))
+        }
+        Transport::Journal => {
+            let j = x.journald.as_ref().map_err(|e| format!("journald: {e}"))?;
+            let s = UnixDatagram::unbound().map_err(|e| e.to_string())?;
+            Ok(Box::new(move |text| {
+                j.send(
+                    &s,
+                    &[
+                        ("MESSAGE", text.as_bytes()),
+                        ("SYSLOG_IDENTIFIER", b"latency"),
+                        ("PRIORITY", b"5"),
+                    ],
+                )
             }))
         }
     }
 }
 
-/// A thread that reads what is appended to the output file, woken by inotify, and notes
-/// when each of one scenario's tokens was read.
+/// Finds one scenario's tokens (`PREFIX<seq>y`) in bytes read in pieces, noting when each
+/// was first read.
+struct Scanner {
+    prefix: Vec<u8>,
+    /// What was read and not yet scanned to its end: a token may be cut between two reads.
+    rest: Vec<u8>,
+    found: usize,
+}
+
+impl Scanner {
+    fn new(prefix: String) -> Scanner {
+        Scanner {
+            prefix: prefix.into_bytes(),
+            rest: Vec::new(),
+            found: 0,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8], now: Instant, arrivals: &Arrivals) {
+        self.rest.extend_from_slice(bytes);
+        let mut a = arrivals.lock().expect("not poisoned");
+        let mut at = 0;
+        let mut cut = None;
+        while let Some(i) = find(&self.rest[at..], &self.prefix) {
+            let digits = at + i + self.prefix.len();
+            match self.rest[digits..].iter().position(|b| !b.is_ascii_digit()) {
+                Some(n) => {
+                    if self.rest[digits + n] == b'y' {
+                        let seq = std::str::from_utf8(&self.rest[digits..digits + n])
+                            .ok()
+                            .and_then(|d| d.parse().ok());
+                        if let Some(seq) = seq {
+                            if let std::collections::hash_map::Entry::Vacant(e) = a.entry(seq) {
+                                e.insert(now);
+                                self.found += 1;
+                            }
+                        }
+                    }
+                    at = digits + n;
+                }
+                None => {
+                    cut = Some(at + i);
+                    break;
+                }
+            }
+        }
+        // Keep a token cut short, or what could be the start of the prefix.
+        let keep = cut.unwrap_or_else(|| {
+            self.rest
+                .len()
+                .saturating_sub(self.prefix.len() - 1)
+                .max(at)
+        });
+        self.rest.drain(..keep);
+    }
+}
+
+/// A thread that notes when each of one scenario's tokens was read.
 struct Watcher {
     thread: std::thread::JoinHandle<Result<(), String>>,
     /// Until when the thread keeps looking (set once the sends are done).
@@ -194,11 +518,12 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(
+    /// Reads what is appended to the file at `path`, woken by inotify.
+    fn file(
         path: &Path,
-        index: usize,
+        prefix: String,
         count: usize,
-        arrivals: Arc<Mutex<HashMap<usize, Instant>>>,
+        arrivals: Arrivals,
     ) -> Result<Watcher, String> {
         // SAFETY: inotify_init1 has no preconditions; the descriptor is owned below.
         let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
@@ -209,19 +534,17 @@ impl Watcher {
         let ino = unsafe { OwnedFd::from_raw_fd(fd) };
         // Some daemons create the file at the first message: watch the directory.
         let dir = path.parent().expect("a file in a directory");
-        let add = |p: &Path| {
-            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("no NUL");
-            // SAFETY: a valid descriptor and a NUL-terminated path.
-            unsafe {
-                libc::inotify_add_watch(
-                    ino.as_raw_fd(),
-                    c.as_ptr(),
-                    libc::IN_MODIFY | libc::IN_CREATE,
-                )
-            }
+        let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).expect("no NUL");
+        // SAFETY: a valid descriptor and a NUL-terminated path. A directory's watch reports
+        // its files' changes too.
+        let watch = unsafe {
+            libc::inotify_add_watch(
+                ino.as_raw_fd(),
+                c.as_ptr(),
+                libc::IN_MODIFY | libc::IN_CREATE,
+            )
         };
-        // A directory's watch reports its files' changes too.
-        if add(dir) < 0 {
+        if watch < 0 {
             return Err(format!(
                 "inotify {}: {}",
                 dir.display(),
@@ -232,22 +555,13 @@ impl Watcher {
         let until: Arc<Mutex<Option<Instant>>> = Arc::default();
         let until2 = Arc::clone(&until);
         let path = path.to_path_buf();
-        let prefix = format!("LATENCY{index}x");
         let thread = std::thread::spawn(move || {
+            let mut scan = Scanner::new(prefix);
             let mut file: Option<std::fs::File> = None;
             let mut pos = start;
-            let mut rest: Vec<u8> = Vec::new();
             let mut buf = vec![0u8; 1 << 16];
-            let mut found = 0usize;
             let mut events = [0u8; 4096];
-            while found < count {
-                if until2
-                    .lock()
-                    .expect("not poisoned")
-                    .is_some_and(|u| Instant::now() > u)
-                {
-                    return Ok(());
-                }
+            while scan.found < count && !passed(&until2) {
                 // Wait for a change (100 ms at most, to see `until`).
                 let mut pfd = libc::pollfd {
                     fd: ino.as_raw_fd(),
@@ -274,30 +588,34 @@ impl Watcher {
                         break;
                     }
                     pos += got as u64;
-                    rest.extend_from_slice(&buf[..got]);
+                    scan.feed(&buf[..got], now, &arrivals);
                 }
-                let whole = rest.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                let mut a = arrivals.lock().expect("not poisoned");
-                for line in rest[..whole].split(|&b| b == b'\n') {
-                    let Some(at) = find(line, prefix.as_bytes()) else {
-                        continue;
-                    };
-                    let digits = &line[at + prefix.len()..];
-                    let end = digits.iter().position(|&b| b == b'y').unwrap_or(0);
-                    if let Some(seq) = std::str::from_utf8(&digits[..end])
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                    {
-                        if a.insert(seq, now).is_none() {
-                            found += 1;
-                        }
-                    }
-                }
-                rest.drain(..whole);
             }
             Ok(())
         });
         Ok(Watcher { thread, until })
+    }
+
+    /// Reads what a reader thread sends on `feed` (the forward listener, the follow stream).
+    fn feed(feed: &Arc<Mutex<Feed>>, prefix: String, count: usize, arrivals: Arrivals) -> Watcher {
+        let until: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let until2 = Arc::clone(&until);
+        let feed = Arc::clone(feed);
+        let thread = std::thread::spawn(move || {
+            let feed = feed.lock().expect("not poisoned");
+            let mut scan = Scanner::new(prefix);
+            while scan.found < count && !passed(&until2) {
+                match feed.recv_timeout(Duration::from_millis(100)) {
+                    Ok((bytes, at)) => scan.feed(&bytes, at, &arrivals),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err("the connection ended".into())
+                    }
+                }
+            }
+            Ok(())
+        });
+        Watcher { thread, until }
     }
 
     /// Lets the thread look until `until`, then waits for it.
@@ -307,6 +625,14 @@ impl Watcher {
             .join()
             .map_err(|_| "the watcher panicked".to_string())?
     }
+}
+
+/// Whether the deadline in `until` (once set) has passed.
+fn passed(until: &Mutex<Option<Instant>>) -> bool {
+    until
+        .lock()
+        .expect("not poisoned")
+        .is_some_and(|u| Instant::now() > u)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -335,7 +661,7 @@ fn ms(us: f64) -> String {
 
 /// One table per scenario: a row per daemon with p50, p99, max and the messages lost.
 pub fn tables(results: &Results) -> String {
-    let mut out = String::from("Latency, send → line in the file (all rounds pooled)\n");
+    let mut out = String::from("Latency, send → line out of the daemon (all rounds pooled)\n");
     for s in scenarios() {
         let mut kinds: Vec<Kind> = results
             .keys()
@@ -348,7 +674,7 @@ pub fn tables(results: &Results) -> String {
         kinds.sort();
         out.push_str(&format!(
             "\n{} at {}/s ({} messages a round)\n\n| daemon | p50 | p99 | max | lost |\n|---|---|---|---|---|\n",
-            s.transport.name(),
+            s.name(),
             s.rate,
             s.count
         ));
