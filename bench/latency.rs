@@ -14,6 +14,10 @@
 //!   send, plus the two loopback hops.
 //! - **follow**: TCP in, and logwell's follow service (`/v1/follow`, SSE) streaming the
 //!   file to a subscriber of this benchmark. The other daemons have no such service.
+//! - **HTTP**: TCP in, and logwell's `http` output (NDJSON) to a minimal HTTP server of this
+//!   benchmark, twice: with `linger_ms = 0` (a request as soon as the queue has records and
+//!   none is in flight) and with the default `linger_ms` (200 ms). Debian's rsyslog has no
+//!   `omhttp`, and the side-by-side syslog-ng config has no `http()` destination.
 //!
 //! Messages are sent one at a time on a fixed schedule (`t0 + i / rate`, not after the
 //! previous one arrived), each carrying a unique token. Latency = the time the token was read
@@ -78,6 +82,10 @@ pub enum Sink {
     Forward,
     /// logwell's follow service, as SSE events.
     Follow,
+    /// logwell's `http` output with `linger_ms = 0`.
+    Http,
+    /// logwell's `http` output with its default `linger_ms`.
+    HttpLinger,
 }
 
 impl Sink {
@@ -86,6 +94,8 @@ impl Sink {
             Sink::File => "file",
             Sink::Forward => "forward (TCP)",
             Sink::Follow => "follow (SSE)",
+            Sink::Http => "HTTP (linger_ms = 0)",
+            Sink::HttpLinger => "HTTP (default linger_ms)",
         }
     }
 }
@@ -104,7 +114,9 @@ impl Scenario {
     /// journal input is set up on the private journald namespace.
     fn applies(self, kind: Kind) -> bool {
         match (self.transport, self.sink) {
-            (_, Sink::Follow) | (Transport::Journal, _) => kind == Kind::Logwell,
+            (_, Sink::Follow | Sink::Http | Sink::HttpLinger) | (Transport::Journal, _) => {
+                kind == Kind::Logwell
+            }
             _ => true,
         }
     }
@@ -124,6 +136,8 @@ pub fn scenarios() -> Vec<Scenario> {
         (Transport::Journal, Sink::File),
         (Transport::Tcp, Sink::Forward),
         (Transport::Tcp, Sink::Follow),
+        (Transport::Tcp, Sink::Http),
+        (Transport::Tcp, Sink::HttpLinger),
     ] {
         for (rate, count) in [(SLOW_RATE, SLOW_COUNT), (FAST_RATE, FAST_COUNT)] {
             v.push(Scenario {
@@ -160,6 +174,8 @@ type Feed = mpsc::Receiver<(Vec<u8>, Instant)>;
 struct Extras {
     forward_port: u16,
     forward: Arc<Mutex<Feed>>,
+    /// The HTTP servers' ports and request bodies: `linger_ms = 0`, then the default.
+    http: [(u16, Arc<Mutex<Feed>>); 2],
     follow_port: u16,
     follow: Option<Arc<Mutex<Feed>>>,
     journald: Result<Journald, String>,
@@ -188,6 +204,10 @@ impl Extras {
                 }
             }
         });
+        let http = [
+            http_server(Arc::clone(&stop))?,
+            http_server(Arc::clone(&stop))?,
+        ];
         let journald = match kind {
             Kind::Logwell => Journald::start("lwlat"),
             _ => Err("only logwell's journal input is set up".into()),
@@ -195,6 +215,7 @@ impl Extras {
         Ok(Extras {
             forward_port,
             forward: Arc::new(Mutex::new(rx)),
+            http,
             follow_port: free_port()?,
             follow: None,
             journald,
@@ -212,8 +233,12 @@ impl Extras {
                 c.push_str(&format!(
                     "\n[output.fwd]\ntype = \"forward\"\ntargets = [\"127.0.0.1:{fwd}\"]\n\n\
                      [[rule]]\noutput = \"fwd\"\n\n\
-                     [follow]\nlisten = \"127.0.0.1:{}\"\nallow_unauthenticated = true\n",
-                    self.follow_port
+                     [follow]\nlisten = \"127.0.0.1:{}\"\nallow_unauthenticated = true\n\n\
+                     [output.http0]\ntype = \"http\"\nurl = \"http://127.0.0.1:{}/\"\nlinger_ms = 0\n\n\
+                     [[rule]]\noutput = \"http0\"\n\n\
+                     [output.http]\ntype = \"http\"\nurl = \"http://127.0.0.1:{}/\"\n\n\
+                     [[rule]]\noutput = \"http\"\n",
+                    self.follow_port, self.http[0].0, self.http[1].0
                 ));
                 if let Ok(j) = &self.journald {
                     c.push_str(&format!(
@@ -277,6 +302,90 @@ impl Extras {
 impl Drop for Extras {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A minimal HTTP/1.1 server on a free loopback port: every request's body goes to the feed
+/// with the time it was read in full, and gets `200 OK`.
+fn http_server(stop: Arc<AtomicBool>) -> Result<(u16, Arc<Mutex<Feed>>), String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("listener: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((conn, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let (tx, stop) = (tx.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || serve_http(conn, &tx, &stop));
+        }
+    });
+    Ok((port, Arc::new(Mutex::new(rx))))
+}
+
+/// Answers one connection's requests (keep-alive) until it closes or `stop`.
+fn serve_http(conn: TcpStream, tx: &mpsc::Sender<(Vec<u8>, Instant)>, stop: &AtomicBool) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut out = match conn.try_clone() {
+        Ok(c) => c,
+        Err(_) => return,
+    };
+    let mut r = BufReader::new(conn);
+    let mut line = String::new();
+    while !stop.load(Ordering::Relaxed) {
+        // The head: the request line and headers, up to an empty line.
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            match r.read_line(&mut line) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    continue;
+                }
+                Err(_) => return,
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        let mut got = 0;
+        while got < length {
+            match r.read(&mut body[got..]) {
+                Ok(0) => return,
+                Ok(n) => got += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return,
+            }
+        }
+        if tx.send((body, Instant::now())).is_err()
+            || out
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .is_err()
+        {
+            return;
+        }
     }
 }
 
@@ -375,6 +484,8 @@ fn scenario(
             let feed = x.follow.as_ref().ok_or("no follow subscription")?;
             Watcher::feed(feed, prefix, s.count, Arc::clone(&arrivals))
         }
+        Sink::Http => Watcher::feed(&x.http[0].1, prefix, s.count, Arc::clone(&arrivals)),
+        Sink::HttpLinger => Watcher::feed(&x.http[1].1, prefix, s.count, Arc::clone(&arrivals)),
     };
     let interval = Duration::from_secs_f64(1.0 / f64::from(s.rate));
     let mut sent_at = Vec::with_capacity(s.count);
