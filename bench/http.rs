@@ -18,6 +18,14 @@
 //!   posts) inserted by `clickhouse-client --query 'INSERT INTO logs FORMAT JSONEachRow' <
 //!   file` over the native port, timed from the client's start to its exit.
 //!
+//! - `tcp_input`, `http_input`: the HTTP input against the TCP input, into a file output (no
+//!   ClickHouse). `tcp_input` sends the messages over one TCP connection (`loadgen.rs`);
+//!   `http_input` posts the same messages' text as NDJSON records (`{"msg": …, "host": …,
+//!   "app": "bench"}`), [`HTTP_BATCH`] a request, one request at a time over one keep-alive
+//!   connection, as a `curl`-like client does; each request's answer (200, every record
+//!   accepted) comes once the file writer took its records. The clock runs from the first
+//!   send until the file output's `written` counter reached every message.
+//!
 //! Each run gets a fresh table (`DROP TABLE` and `CREATE`: `TRUNCATE` is not durable in 18.16):
 //! `logs (time DateTime, host String, appname String, severity String, msg String) ENGINE =
 //! MergeTree ORDER BY time`. The rounds interleave the cases; the table has the medians, the
@@ -60,6 +68,8 @@ const TABLE: &str = "CREATE TABLE logs (time DateTime, host String, appname Stri
 const FIELDS: &str = r#"json_fields = ["time", "host", "appname=tag", "severity", "msg"]"#;
 /// The issue's target: at least this share of the floor's msg/s.
 const TARGET: f64 = 0.70;
+/// Records per request of the `http_input` case.
+const HTTP_BATCH: u64 = 1000;
 
 fn daemon(dir: &Path, body: &str) -> Proc {
     let config = dir.join("logwell.toml");
@@ -307,6 +317,124 @@ fn floor_case(ch: &ClickHouse, rows: &Path) -> Run {
     }
 }
 
+/// `tcp_input` or `http_input`: `n` messages into a file output, through the TCP input or
+/// the HTTP input (NDJSON).
+fn input_case(n: u64, http: bool) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().or_panic();
+    let input = if http {
+        format!("[input.http]\ntype = \"http\"\nlisten = \"127.0.0.1:{port}\"\n")
+    } else {
+        format!("[input.tcp]\ntype = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\n")
+    };
+    let body = format!(
+        "{input}\n[output.out]\ntype = \"file\"\npath = \"{}/out.log\"\n\n[[rule]]\noutput = \"out\"\n",
+        dir.path().display()
+    );
+    let d = daemon(dir.path(), &body);
+    // The requests are made before the clock starts: the client's work is not timed.
+    let requests = if http {
+        ndjson_requests(port, n)
+    } else {
+        Vec::new()
+    };
+    let (cpu0, threads0) = (cpu(d.pid()), threads(d.pid()));
+    let t0 = Instant::now();
+    if http {
+        post_all(port, &requests);
+    } else {
+        send(port, n);
+    }
+    wait_stat(dir.path(), "out", "written", n, t0);
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu1, threads1) = (cpu(d.pid()), threads(d.pid()));
+    let written = stat(dir.path(), "out", "written").unwrap_or(0);
+    drop(d);
+    let mut used: Vec<(String, f64)> = threads1
+        .into_iter()
+        .map(|(name, c)| {
+            let before = threads0.get(&name).copied().unwrap_or(0.0);
+            (name, c - before)
+        })
+        .filter(|(_, c)| *c >= 0.01)
+        .collect();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Run {
+        case: if http { "http_input" } else { "tcp_input" },
+        secs,
+        rows: written,
+        distinct: written,
+        inserts: 0,
+        daemon_cpu: Some(cpu1 - cpu0),
+        server_cpu: 0.0,
+        client_cpu: None,
+        threads: used,
+    }
+}
+
+/// `n` messages' text (as `loadgen` renders them, after the syslog header) as NDJSON
+/// records, in complete `POST /v1/logs` requests of [`HTTP_BATCH`] records.
+fn ndjson_requests(port: u16, n: u64) -> Vec<Vec<u8>> {
+    let mut msg = vec![0u8; loadgen::MESSAGE_BYTES];
+    let mut requests = Vec::new();
+    let mut seq = 0;
+    while seq < n {
+        let mut body = Vec::with_capacity(256 * HTTP_BATCH as usize);
+        for s in seq..(seq + HTTP_BATCH).min(n) {
+            loadgen::render_one(&mut msg, s);
+            let text = std::str::from_utf8(&msg[loadgen::HEADER.len()..]).unwrap();
+            let host = format!("host{}", s % 1000);
+            body.extend_from_slice(
+                serde_json::json!({"msg": text, "host": host, "app": "bench"})
+                    .to_string()
+                    .as_bytes(),
+            );
+            body.push(b'\n');
+        }
+        seq = (seq + HTTP_BATCH).min(n);
+        let mut r = format!(
+            "POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(&body);
+        requests.push(r);
+    }
+    requests
+}
+
+/// Posts `requests` one at a time over one keep-alive connection; each answer must be 200.
+fn post_all(port: u16, requests: &[Vec<u8>]) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_nodelay(true).unwrap();
+    conn.set_read_timeout(Some(CASE_DEADLINE)).unwrap();
+    let mut w = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    let mut line = String::new();
+    for req in requests {
+        w.write_all(req).unwrap();
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "answer: {line:?}");
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        r.read_exact(&mut body).unwrap();
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -330,19 +458,26 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .filter(|&r| r > 0)
         .unwrap_or(if quick { 1 } else { 3 });
-    if let Err(e) = ClickHouse::available() {
-        eprintln!("http: {e}");
-        std::process::exit(1);
-    }
     let scratch = tempfile::tempdir().unwrap();
-    let ch = ClickHouse::start(&scratch.path().join("clickhouse")).or_panic();
-    println!(
-        "clickhouse-server {} on 127.0.0.1:{} (HTTP) and :{} (native); {n} messages, {rounds} round(s)",
-        ch.query("SELECT version()").or_panic().trim(),
-        ch.http_port,
-        ch.tcp_port
-    );
-    let floor_file = selection.wants("floor").then(|| {
+    let clickhouse = ["floor", "clickhouse_none", "clickhouse_gzip"]
+        .iter()
+        .any(|c| selection.wants(c));
+    let ch = clickhouse.then(|| {
+        if let Err(e) = ClickHouse::available() {
+            eprintln!("http: {e}");
+            std::process::exit(1);
+        }
+        let ch = ClickHouse::start(&scratch.path().join("clickhouse")).or_panic();
+        println!(
+            "clickhouse-server {} on 127.0.0.1:{} (HTTP) and :{} (native)",
+            ch.query("SELECT version()").or_panic().trim(),
+            ch.http_port,
+            ch.tcp_port
+        );
+        ch
+    });
+    println!("{n} messages, {rounds} round(s)");
+    let floor_file = (ch.is_some() && selection.wants("floor")).then(|| {
         let dir = scratch.path().join("floor");
         std::fs::create_dir_all(&dir).unwrap();
         floor_rows(&dir, n)
@@ -378,12 +513,17 @@ fn main() {
             );
             runs.push(r);
         };
-        if let Some(f) = &floor_file {
-            one(floor_case(&ch, f));
+        if let (Some(ch), Some(f)) = (&ch, &floor_file) {
+            one(floor_case(ch, f));
         }
         for (case, c) in [("clickhouse_none", "none"), ("clickhouse_gzip", "gzip")] {
+            if let Some(ch) = ch.as_ref().filter(|_| selection.wants(case)) {
+                one(http_case(ch, n, c, case));
+            }
+        }
+        for (case, http) in [("tcp_input", false), ("http_input", true)] {
             if selection.wants(case) {
-                one(http_case(&ch, n, c, case));
+                one(input_case(n, http));
             }
         }
     }
@@ -393,11 +533,16 @@ fn main() {
             .map(|r| n as f64 / r.secs)
             .collect(),
     );
-    println!(
+    if ch.is_some() {
+        println!(
         "\n| case | runs | msg/s (median) | of the floor | ≥ 70% | rows per insert | logwelld CPU s | server CPU s | client CPU s | lost | duplicates |"
     );
-    println!("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    }
     for case in ["floor", "clickhouse_none", "clickhouse_gzip"] {
+        if ch.is_none() {
+            break;
+        }
         let rs: Vec<&Run> = runs.iter().filter(|r| r.case == case).collect();
         if rs.is_empty() {
             continue;
@@ -435,6 +580,35 @@ fn main() {
                 .max()
                 .unwrap_or(0),
         );
+    }
+    let tcp = median(
+        runs.iter()
+            .filter(|r| r.case == "tcp_input")
+            .map(|r| n as f64 / r.secs)
+            .collect(),
+    );
+    for case in ["tcp_input", "http_input"] {
+        let rs: Vec<&Run> = runs.iter().filter(|r| r.case == case).collect();
+        if rs.is_empty() {
+            continue;
+        }
+        if case == "tcp_input" || tcp == 0.0 {
+            println!("\n| input case | runs | msg/s (median) | of tcp_input | logwelld CPU s per million |");
+            println!("| --- | ---: | ---: | ---: | ---: |");
+        }
+        let rate = median(rs.iter().map(|r| n as f64 / r.secs).collect());
+        let cpu = median(
+            rs.iter()
+                .filter_map(|r| r.daemon_cpu)
+                .map(|c| c * 1e6 / n as f64)
+                .collect(),
+        );
+        let share = if tcp > 0.0 {
+            format!("{:.0}%", rate / tcp * 100.0)
+        } else {
+            "-".into()
+        };
+        println!("| {case} | {} | {rate:.0} | {share} | {cpu:.2} |", rs.len());
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
