@@ -158,7 +158,7 @@ enum Load {
         connections: usize,
         framing: Framing,
         /// [`Body::Json`] (issue 27): the daemons parse each body (logwell `parse = ["json"]`
-        /// and the `json` format, rsyslog `mmjsonparse` and `%$!all-json%`).
+        /// and the `{fields}` template, rsyslog `mmjsonparse` and `%$!all-json%`).
         body: Body,
     },
     /// UDP at a fixed rate (`None`: the `udp_max` search sets it).
@@ -782,8 +782,12 @@ fn logwell_config(d: &Path, port: u16, tls: bool, relp: bool, json: bool) -> Str
     } else {
         format!("[input.tcp]\ntype = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\n")
     };
-    // JSON bodies: the parsed fields are written, under "fields".
-    let format = if json { "json" } else { "rfc3339" };
+    // JSON bodies: the parsed fields as one JSON object, as rsyslog's `%$!all-json%`.
+    let format = if json {
+        "template = \"{fields}\""
+    } else {
+        "format = \"rfc3339\""
+    };
     format!(
         r#"[daemon]
 control_socket = "{d}/control.sock"
@@ -805,7 +809,7 @@ path = "{d}/log.sock"
 [output.out]
 type = "file"
 path = "{d}/messages.log"
-format = "{format}"
+{format}
 
 [[rule]]
 output = "out"

@@ -398,26 +398,8 @@ fn push_json(out: &mut Vec<u8>, ev: &Event<'_>, time: &Shown<'_>) {
     out.extend_from_slice(b",\"msg\":");
     push_json_str(out, m.msg);
     if !m.fields.is_empty() || m.parsed.is_some() {
-        out.extend_from_slice(b",\"fields\":{");
-        for (i, (k, v)) in m.fields.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            push_json_str(out, k);
-            out.push(b':');
-            push_json_str(out, v);
-        }
-        // The fields a body parser read keep their JSON types; serde_json escapes control
-        // characters in them as JSON requires.
-        for (i, (k, v)) in m.parsed.into_iter().flatten().enumerate() {
-            if i > 0 || !m.fields.is_empty() {
-                out.push(b',');
-            }
-            push_json_str(out, k.as_bytes());
-            out.push(b':');
-            let _ = serde_json::to_writer(&mut *out, v);
-        }
-        out.push(b'}');
+        out.extend_from_slice(b",\"fields\":");
+        push_fields_object(out, m);
     }
     out.extend_from_slice(b",\"input\":");
     push_json_str(out, ev.source.input.as_bytes());
@@ -544,6 +526,30 @@ fn push_escaped_no_space(out: &mut Vec<u8>, s: &[u8]) {
 
 fn push_octal(out: &mut Vec<u8>, b: u8) {
     out.extend_from_slice(&[b'#', b'0' + (b >> 6), b'0' + ((b >> 3) & 7), b'0' + (b & 7)]);
+}
+
+/// Appends a message's fields as one JSON object: the input's own (a journal entry's, a
+/// file's `path`) as strings, then those a body parser read with their JSON types
+/// (serde_json escapes control characters in them as JSON requires). `{}` when it has none.
+pub fn push_fields_object(out: &mut Vec<u8>, m: &crate::message::Message<'_>) {
+    out.push(b'{');
+    for (i, (k, v)) in m.fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_str(out, k);
+        out.push(b':');
+        push_json_str(out, v);
+    }
+    for (i, (k, v)) in m.parsed.into_iter().flatten().enumerate() {
+        if i > 0 || !m.fields.is_empty() {
+            out.push(b',');
+        }
+        push_json_str(out, k.as_bytes());
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, v);
+    }
+    out.push(b'}');
 }
 
 /// Appends `s` as a JSON string: quoted, escaped, invalid UTF-8 replaced by U+FFFD.

@@ -9,7 +9,9 @@
 //!   and `{recv}` (the reception time), as `rfc3339` (the default), `traditional`, `unix`
 //!   (seconds) or any strftime pattern: `{time:%Y-%m-%d %H:%M:%S}`;
 //! - structured data: `{sd.ID.PARAM}` (`{sd.origin.ip}`);
-//! - fields an input's parsers read, or a journal field: `{fields.NAME}`, nested by dots.
+//! - fields an input's parsers read, or a journal field: `{fields.NAME}`, nested by dots;
+//!   `{fields}` is all of them as one JSON object (rsyslog's `%$!all-json%`), `{}` when the
+//!   message has none.
 //!
 //! After a colon, how a value is written: `text` (the default: control characters escaped as
 //! in every text format), `json` (a JSON value: strings quoted and escaped, a parsed number
@@ -27,7 +29,9 @@ use std::io::Write as _;
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, FixedOffset};
 
-use super::format::{push_escaped, push_json_str, shown, Shown, TimeCache, TRUNCATED_MARK};
+use super::format::{
+    push_escaped, push_fields_object, push_json_str, shown, Shown, TimeCache, TRUNCATED_MARK,
+};
 use crate::message::{Event, FieldValue, Flags};
 use crate::parse::sd;
 
@@ -81,6 +85,8 @@ enum Value {
         param: Vec<u8>,
     },
     Field(String),
+    /// Every field, as one JSON object.
+    AllFields,
 }
 
 #[derive(Clone, Debug)]
@@ -99,7 +105,7 @@ enum Escape {
 }
 
 /// The names a template may use, for messages.
-const NAMES: &str = "host, tag, procid, msgid, facility, severity, pri, msg, input, peer, tls_peer, time, recv, sd.ID.PARAM, fields.NAME";
+const NAMES: &str = "host, tag, procid, msgid, facility, severity, pri, msg, input, peer, tls_peer, time, recv, sd.ID.PARAM, fields.NAME, fields";
 
 impl LineTemplate {
     /// Parses a template; every mistake is refused with what to write instead.
@@ -234,6 +240,7 @@ fn field(inside: &str) -> Result<Part, TemplateError> {
         "input" => Value::Input,
         "peer" => Value::Peer,
         "tls_peer" => Value::TlsPeer,
+        "fields" => Value::AllFields,
         other => {
             if let Some(path) = other.strip_prefix("fields.") {
                 if path.is_empty() || path.split('.').any(str::is_empty) {
@@ -308,6 +315,13 @@ fn render_field(
     let got: Option<Got<'_>> = match value {
         Value::Time(f) => return push_time(f, shown(ev, cache), ev, false, out),
         Value::Recv(f) => return push_time(f, Shown::recv(ev, cache), ev, true, out),
+        // JSON text holds no control character: as text and as JSON it is the same.
+        Value::AllFields if escape != Escape::Csv => return push_fields_object(out, m),
+        Value::AllFields => {
+            let mut object = Vec::new();
+            push_fields_object(&mut object, m);
+            Some(Got::Bytes(Cow::Owned(object)))
+        }
         Value::Host => Some(Got::Bytes(Cow::Borrowed(ev.host()))),
         Value::Tag => m.appname.map(|v| Got::Bytes(Cow::Borrowed(v))),
         Value::Syslogtag => m.appname.map(|tag| {
@@ -498,6 +512,23 @@ mod tests {
             ),
             "ann \"a\" \"ann \\\"a\\\"\" \"ann \"\"a\"\"\" 5 /x none null \"body\"\n"
         );
+    }
+
+    #[test]
+    fn all_fields_are_one_json_object_as_rsyslog_all_json() {
+        let fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"user":"ann \"a\"","n":5,"req":{"path":"/x"}}"#).unwrap();
+        let raw = b"<13>Nov 21 09:41:03 web1 app: body";
+        let object = r#"{"n":5,"req":{"path":"/x"},"user":"ann \"a\""}"#;
+        assert_eq!(
+            render("{fields}", raw, Some(&fields)),
+            format!("{object}\n")
+        );
+        assert_eq!(
+            render("{fields:json} {fields:csv}", raw, Some(&fields)),
+            format!("{object} \"{}\"\n", object.replace('"', "\"\""))
+        );
+        assert_eq!(render("{fields} {msg}", raw, None), "{} body\n");
     }
 
     #[test]
