@@ -1433,17 +1433,28 @@ impl Reader {
         if !force && self.last_save.is_some_and(|t| t.elapsed() < SAVE_INTERVAL) {
             return;
         }
-        let lag: u64 = self
+        let watched: Vec<crate::stats::WatchedFile> = self
             .files
             .iter()
             .filter_map(|t| {
-                t.file
-                    .metadata()
-                    .ok()
-                    .map(|m| m.len().saturating_sub(t.committed))
+                let size = t.file.metadata().ok()?.len();
+                Some(crate::stats::WatchedFile {
+                    path: t.path.to_string_lossy().into_owned(),
+                    size,
+                    offset: t.committed,
+                    lag_bytes: size.saturating_sub(t.committed),
+                    rotated: t.rotated,
+                })
             })
-            .sum();
+            .collect();
+        let lag = watched.iter().map(|w| w.lag_bytes).sum();
         self.ctx.stats.lag_bytes.store(lag, Relaxed);
+        *self
+            .ctx
+            .stats
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = watched;
         let cp = Checkpoint {
             files: self
                 .files
@@ -1534,6 +1545,12 @@ impl Reader {
             }
         }
         self.ctx.stats.files.store(0, Relaxed);
+        self.ctx
+            .stats
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
