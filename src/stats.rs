@@ -770,7 +770,7 @@ impl Snapshot {
             // The files behind their writers, most behind first.
             let mut lagging: Vec<&WatchedFile> =
                 i.watched.iter().filter(|w| w.lag_bytes > 0).collect();
-            lagging.sort_by(|a, b| b.lag_bytes.cmp(&a.lag_bytes));
+            lagging.sort_by_key(|w| std::cmp::Reverse(w.lag_bytes));
             for w in lagging.iter().take(LAGGING_SHOWN) {
                 let _ = writeln!(
                     s,
