@@ -1552,8 +1552,9 @@ impl Reader {
                 any = true;
                 match e.name {
                     Some(name) if e.mask.contains(inotify::EventMask::MODIFY) => {
+                        // Past TOUCHED_MAX the round is full: no need to grow (or search).
                         let h = name_hash(name);
-                        if !touched.contains(&h) {
+                        if touched.len() <= TOUCHED_MAX && !touched.contains(&h) {
                             touched.push(h);
                         }
                     }
