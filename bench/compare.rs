@@ -58,6 +58,15 @@
 //! msg/s is still until the file last grew (rsyslog acknowledges once a message is in its
 //! queue, logwell once it is written).
 //!
+//! `file1` and `file100` (issue 26) read files other programs write: logwell `type =
+//! "file"`, rsyslog `imfile` in inotify mode, syslog-ng `wildcard-file()` with `flags(no-parse)`
+//! (each line is a message, as for the other two), all on `in/*.log`, from the files' start.
+//! One writer thread (`loadgen::file_append`) appends to one file, or to 100 in turn, as fast
+//! as it can: 64 lines with one `write(2)`, every file held open. Before the timing starts,
+//! each file gets one line numbered past the run's, and the run waits until all of them are in
+//! the output, so every daemon follows every file by then. The floor of these cases is the
+//! writer alone (no daemon): its rate, and its own CPU per million lines.
+//!
 //! `latency` is not a throughput: one message at a time, timed from its send until its line
 //! is in the file (`bench/latency.rs`), p50/p99/max per daemon in a table per scenario.
 //!
@@ -179,6 +188,11 @@ enum Load {
     },
     /// One message at a time over TCP, UDP and Unix, timed to the file (`latency.rs`).
     Latency,
+    /// Lines appended to this many files by one writer, read by the daemons' file inputs
+    /// (issue 26).
+    File {
+        files: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -294,6 +308,16 @@ const CASES: &[Case] = &[
         about: "ten RELP sessions, 128 transactions in flight each",
     },
     Case {
+        name: "file1",
+        load: Load::File { files: 1 },
+        about: "one file appended as fast as a writer can (imfile inotify, wildcard-file())",
+    },
+    Case {
+        name: "file100",
+        load: Load::File { files: 100 },
+        about: "100 files appended in turn as fast as a writer can",
+    },
+    Case {
         name: "idle1000",
         load: Load::Idle { connections: 1000 },
         about: "1,000 TCP connections, one message each, held open: peak RSS",
@@ -356,6 +380,9 @@ fn main() {
                 }
                 let o = match case.load {
                     Load::UdpMax => udp_search(kind, case, &peers, &opts),
+                    Load::File { files } => {
+                        run_file(kind, case, files, messages(case, &opts), &peers)
+                    }
                     Load::Idle { connections } => run_idle(kind, case, connections, &peers),
                     _ => {
                         let n = messages(case, &opts);
@@ -389,8 +416,12 @@ fn main() {
 
 /// The floor has no TLS receiver, and serves one datagram kind at a time (not `latency`);
 /// it always sets its buffer, so it has no kernel-defaults case. Neither the floor nor
-/// syslog-ng OSE speaks RELP: the RELP cases run logwell and rsyslog only.
+/// syslog-ng OSE speaks RELP: the RELP cases run logwell and rsyslog only. The file cases'
+/// floor is the writer alone.
 fn supported(kind: Kind, case: &Case) -> bool {
+    if matches!(case.load, Load::File { .. }) {
+        return true;
+    }
     if json(case) {
         return matches!(kind, Kind::Logwell | Kind::Rsyslog);
     }
@@ -438,7 +469,9 @@ fn untuned(case: &Case, config: String) -> String {
 
 fn messages(case: &Case, opts: &Options) -> u64 {
     match case.load {
-        Load::Tcp { .. } | Load::Tls { .. } | Load::Relp { .. } => opts.stream_messages,
+        Load::Tcp { .. } | Load::Tls { .. } | Load::Relp { .. } | Load::File { .. } => {
+            opts.stream_messages
+        }
         Load::Udp if kernel_defaults(case) => UDP_DEFAULTS_RATE * UDP_DEFAULTS_SECS / opts.div,
         Load::Udp | Load::Unix => opts.dgram_messages,
         Load::UdpMax => UDP_PROBE_MESSAGES,
@@ -624,13 +657,22 @@ impl Receiver {
                 ..
             }
         );
+        // The files a file case's writer appends to exist, empty, before the daemon starts.
+        let file_sources = match case.load {
+            Load::File { files } => {
+                std::fs::create_dir_all(d.join("in")).map_err(|e| e.to_string())?;
+                for p in input_files(&d, files) {
+                    write(&p, "")?;
+                }
+                file_sources(kind, &d)
+            }
+            _ => String::new(),
+        };
         let mut cmd = match kind {
             Kind::Logwell => {
                 let conf = d.join("logwell.toml");
-                write(
-                    &conf,
-                    &edit(untuned(case, logwell_config(&d, port, tls, relp, json))),
-                )?;
+                let text = untuned(case, logwell_config(&d, port, tls, relp, json));
+                write(&conf, &edit(text + &file_sources))?;
                 let mut c = Command::new(logwelld());
                 c.arg("--config").arg(&conf);
                 c
@@ -638,13 +680,8 @@ impl Receiver {
             Kind::Rsyslog => {
                 let conf = d.join("rsyslog.conf");
                 std::fs::create_dir_all(d.join("work")).map_err(|e| e.to_string())?;
-                write(
-                    &conf,
-                    &edit(untuned(
-                        case,
-                        rsyslog_config(&d, port, tls, relp, json, connections),
-                    )),
-                )?;
+                let text = untuned(case, rsyslog_config(&d, port, tls, relp, json, connections));
+                write(&conf, &edit(text + &file_sources))?;
                 peers.rsyslogd(&conf, &d)?
             }
             Kind::SyslogNg | Kind::SyslogNgTuned => {
@@ -662,7 +699,7 @@ impl Receiver {
                         tuned: kind == Kind::SyslogNgTuned,
                     }),
                 );
-                write(&conf, &edit(text))?;
+                write(&conf, &edit(text + &file_sources))?;
                 peers.syslog_ng(&conf, &d)?
             }
             Kind::Floor => {
@@ -816,6 +853,42 @@ output = "out"
 "#,
         d = d.display()
     )
+}
+
+/// The files of a file case, in the receiver's directory `d`.
+fn input_files(d: &Path, files: usize) -> Vec<PathBuf> {
+    (0..files)
+        .map(|i| d.join("in").join(format!("f{i:03}.log")))
+        .collect()
+}
+
+/// What a file case adds to `kind`'s config: an input on `d/in/*.log`, read from the files'
+/// start, into the one output file (the floor has none: it is the writer alone).
+fn file_sources(kind: Kind, d: &Path) -> String {
+    let d = d.display();
+    match kind {
+        Kind::Logwell => format!(
+            "\n[input.files]\ntype = \"file\"\npaths = [\"{d}/in/*.log\"]\nfrom = \"head\"\n"
+        ),
+        // freshStartTail is off by default: files without a state are read from their start.
+        Kind::Rsyslog => format!(
+            "module(load=\"imfile\" mode=\"inotify\")\ninput(type=\"imfile\" File=\"{d}/in/*.log\" Tag=\"bench:\" ruleset=\"bench\")\n"
+        ),
+        Kind::SyslogNg | Kind::SyslogNgTuned => {
+            let (opts, flags) = if kind == Kind::SyslogNgTuned {
+                (
+                    " log-fetch-limit(1000) log-iw-size(100000)",
+                    " flags(flow-control);",
+                )
+            } else {
+                ("", "")
+            };
+            format!(
+                "source s_files {{ wildcard-file(base-dir(\"{d}/in\") filename-pattern(\"*.log\") recursive(no) flags(no-parse){opts}); }};\nlog {{ source(s_files); destination(d_file);{flags} }};\n"
+            )
+        }
+        Kind::Floor => String::new(),
+    }
 }
 
 fn rsyslog_config(
@@ -1082,6 +1155,7 @@ fn run(kind: Kind, case: &Case, n: u64, rate: Option<u64>, peers: &Peers) -> Out
             Load::Unix => loadgen::unix_dgram(&unix, loadgen::HEADER, share, &start),
             Load::Idle { .. } => unreachable!("run_idle"),
             Load::Latency => unreachable!("latency::run"),
+            Load::File { .. } => unreachable!("run_file"),
         }));
     }
     start.wait();
@@ -1238,6 +1312,169 @@ fn run_idle(kind: Kind, case: &Case, connections: usize, peers: &Peers) -> Outco
         send_secs: 0.0,
         cpu_secs: cpu,
         rss_mib: rss,
+        best_rate: None,
+        sender_bound: false,
+        errors,
+    }
+}
+
+/// A file case (`file1`, `file100`): starts `kind` on empty files, appends one line numbered
+/// past the run's to each and waits until all are in the output (so it follows every file),
+/// then times `n` lines appended by one writer from the first write until the output last
+/// grew. The floor is the writer alone ([`run_writer_only`]).
+fn run_file(kind: Kind, case: &Case, files: usize, n: u64, peers: &Peers) -> Outcome {
+    if kind == Kind::Floor {
+        return run_writer_only(case, files, n);
+    }
+    let mut r = match Receiver::start(kind, case, peers) {
+        Ok(r) => r,
+        Err(e) => return failed(kind, case, n, e),
+    };
+    let paths = input_files(r.dir.path(), files);
+    let warm = Share {
+        first_seq: n,
+        count: files as u64,
+        deadline: Instant::now() + START_DEADLINE,
+    };
+    let (s, _) = loadgen::file_append(&paths, warm, 1, &Barrier::new(1));
+    if let Some(e) = s.error {
+        return failed(kind, case, n, format!("warm-up: {e}"));
+    }
+    let lines = |p: &Path| std::fs::read(p).map_or(0, |t| memchr::memchr_iter(b'\n', &t).count());
+    let warmed = testkit::wait::until(
+        START_DEADLINE,
+        &format!("{} to read one line of each of {files} files", kind.name()),
+        || (lines(&r.output) >= files).then_some(()),
+    );
+    if let Err(e) = warmed {
+        return failed(kind, case, n, format!("{e}; {}", r.log()));
+    }
+    let line_bytes = first_line_bytes(&r.output);
+    let mut errors = Vec::new();
+    let cpu0 = r.cpu_secs();
+    let start = Arc::new(Barrier::new(2));
+    let deadline = Instant::now() + RUN_DEADLINE;
+    let writer = {
+        let start = Arc::clone(&start);
+        let share = Share {
+            first_seq: 0,
+            count: n,
+            deadline,
+        };
+        let paths = paths.clone();
+        std::thread::spawn(move || loadgen::file_append(&paths, share, loadgen::FILE_BATCH, &start))
+    };
+    start.wait();
+    let began = Instant::now();
+    let (mut size, mut last_growth) = (0u64, began);
+    let mut writer = Some(writer);
+    let mut sent: Option<Sent> = None;
+    loop {
+        std::thread::sleep(POLL);
+        let now_size = std::fs::metadata(&r.output).map_or(0, |m| m.len());
+        if now_size > size {
+            size = now_size;
+            last_growth = Instant::now();
+        }
+        if writer.as_ref().is_some_and(|w| w.is_finished()) {
+            let w = writer.take().expect("checked");
+            sent = Some(w.join().map_or_else(
+                |_| Sent {
+                    error: Some("writer panicked".into()),
+                    ..Sent::default()
+                },
+                |(s, _)| s,
+            ));
+        }
+        if let Some(s) = &sent {
+            if line_bytes.is_some_and(|l| size >= (s.messages + files as u64) * l) {
+                break;
+            }
+            if last_growth.elapsed() > QUIET {
+                break;
+            }
+        }
+        if Instant::now() > deadline + QUIET {
+            errors.push(format!("not done within {RUN_DEADLINE:?}"));
+            break;
+        }
+    }
+    let cpu = r.cpu_secs() - cpu0;
+    let rss = r.peak_rss_mib();
+    let sent = sent.unwrap_or_default();
+    errors.extend(sent.error.clone());
+    r.stop();
+    let (found, duplicates) = count_seqs(&r.output, n).unwrap_or_else(|e| {
+        errors.push(format!("reading {}: {e}", r.output.display()));
+        (0, 0)
+    });
+    if found == 0 && errors.is_empty() {
+        errors.push(format!("nothing written; {}: {}", kind.name(), r.log()));
+    }
+    Outcome {
+        kind,
+        case: case.name,
+        sent: sent.messages,
+        found,
+        duplicates,
+        secs: last_growth.duration_since(began).as_secs_f64(),
+        send_secs: sent
+            .finished
+            .map_or(0.0, |f| f.duration_since(began).as_secs_f64()),
+        cpu_secs: cpu,
+        rss_mib: rss,
+        best_rate: None,
+        sender_bound: false,
+        errors,
+    }
+}
+
+/// The floor of a file case: the writer alone, no daemon. Its rate is lines written ÷ the
+/// writer's time, its CPU the writer thread's own; the lines are counted back from the files.
+fn run_writer_only(case: &Case, files: usize, n: u64) -> Outcome {
+    let kind = Kind::Floor;
+    let dir = match tempfile::Builder::new()
+        .prefix("logwell-compare-writer-")
+        .tempdir()
+    {
+        Ok(d) => d,
+        Err(e) => return failed(kind, case, n, format!("temporary directory: {e}")),
+    };
+    if let Err(e) = std::fs::create_dir_all(dir.path().join("in")) {
+        return failed(kind, case, n, e.to_string());
+    }
+    let paths = input_files(dir.path(), files);
+    let share = Share {
+        first_seq: 0,
+        count: n,
+        deadline: Instant::now() + RUN_DEADLINE,
+    };
+    let began = Instant::now();
+    let (sent, cpu) = loadgen::file_append(&paths, share, loadgen::FILE_BATCH, &Barrier::new(1));
+    let secs = sent
+        .finished
+        .map_or(0.0, |f| f.duration_since(began).as_secs_f64());
+    let mut errors: Vec<String> = sent.error.clone().into_iter().collect();
+    let (mut found, mut duplicates) = (0, 0);
+    for p in &paths {
+        match count_seqs(p, n) {
+            Ok((f, d)) => {
+                found += f;
+                duplicates += d;
+            }
+            Err(e) => errors.push(format!("reading {}: {e}", p.display())),
+        }
+    }
+    Outcome {
+        kind,
+        case: case.name,
+        sent: sent.messages,
+        found,
+        duplicates,
+        secs,
+        send_secs: secs,
+        cpu_secs: cpu,
+        rss_mib: 0.0,
         best_rate: None,
         sender_bound: false,
         errors,
@@ -1635,8 +1872,44 @@ fn verdict(results: &[Outcome], opts: &Options) -> String {
             );
         }
     }
+    // Issue 26: files read at three times the faster of rsyslog imfile and syslog-ng
+    // wildcard-file(), at no more than half its CPU per line.
+    for case in opts
+        .cases
+        .iter()
+        .filter(|c| matches!(c.load, Load::File { .. }))
+    {
+        let faster = [Kind::Rsyslog, Kind::SyslogNg, Kind::SyslogNgTuned]
+            .into_iter()
+            .filter_map(|k| get(case.name, k).map(|m| (k, m)))
+            .max_by(|a, b| a.1.rate.total_cmp(&b.1.rate));
+        if let (Some(l), Some((k, p))) = (get(case.name, Kind::Logwell), faster) {
+            let x = l.rate / p.rate.max(1.0);
+            row(
+                case.name,
+                format!("logwell {x:.2}× {} (the faster peer)", k.name()),
+                "≥ 3×",
+                mark(x >= 3.0),
+            );
+            let c = l.cpu / p.cpu.max(1e-9);
+            row(
+                case.name,
+                format!("CPU s/M {:.2}, {} {:.2}: {c:.2}×", l.cpu, k.name(), p.cpu),
+                "≤ 0.5×",
+                mark(c <= 0.5),
+            );
+        }
+        if let Some(l) = get(case.name, Kind::Logwell) {
+            row(
+                case.name,
+                format!("logwell lost {}", group(l.lost)),
+                "0",
+                mark(l.lost == 0.0),
+            );
+        }
+    }
     for case in &opts.cases {
-        if matches!(case.load, Load::Idle { .. }) {
+        if matches!(case.load, Load::Idle { .. } | Load::File { .. }) {
             continue;
         }
         if let (Some(l), Some(r)) = (get(case.name, Kind::Logwell), get(case.name, Kind::Rsyslog)) {
@@ -1665,7 +1938,7 @@ fn verdict(results: &[Outcome], opts: &Options) -> String {
         }
     }
     format!(
-        "Targets (issue 8; RELP: issue 29; JSON: issue 27), from the medians above:\n{}",
+        "Targets (issue 8; RELP: issue 29; JSON: issue 27; files: issue 26), from the medians above:\n{}",
         columns(&["case", "logwell", "target", "verdict"], &rows)
     )
 }

@@ -1,7 +1,7 @@
 //! The load generator of the end-to-end benchmarks (`e2e`, `compare`): pre-rendered 200-byte
 //! syslog messages sent over TCP (newline or octet-counted framing, big `write`s), UDP and
-//! Unix datagram sockets (`sendmmsg` in batches of [`BATCH`]), and RELP sessions that
-//! pipeline as librelp does ([`relp`]).
+//! Unix datagram sockets (`sendmmsg` in batches of [`BATCH`]), RELP sessions that
+//! pipeline as librelp does ([`relp`]), and lines appended to files ([`file_append`]).
 //!
 //! It must stay cheap, because it shares the machine with the daemon it measures: messages are
 //! rendered once into a large buffer and only their sequence numbers are rewritten before each
@@ -297,6 +297,91 @@ pub fn tcp_body(
         finished: Some(Instant::now()),
         error: None,
     }
+}
+
+/// The start of every line [`file_append`] writes: an application's own log line, no syslog
+/// header (the daemons read each line as a message body).
+pub const FILE_HEADER: &[u8] = b"2026-11-21 09:41:03.123 INFO bench: ";
+
+/// Lines [`file_append`] writes to one file with one `write(2)` in a run: 64 lines, about
+/// 13 KiB, as a logger flushing a full buffer.
+#[allow(dead_code)] // only the `compare` benchmark appends to files
+pub const FILE_BATCH: u64 = 64;
+
+/// Appends `share.count` lines (numbered from `share.first_seq`) to the files `paths` as fast
+/// as one writer can: `batch` lines (such as [`FILE_BATCH`]) with one `write(2)` to each file
+/// in turn, every file held open with `O_APPEND`. Each line is a [`MESSAGE_BYTES`] message
+/// that starts with [`FILE_HEADER`], and its LF. Returns what it wrote and the CPU seconds
+/// this thread used from the start barrier on.
+#[allow(dead_code)] // only the `compare` benchmark appends to files
+pub fn file_append(
+    paths: &[std::path::PathBuf],
+    share: Share,
+    batch: u64,
+    start: &Barrier,
+) -> (Sent, f64) {
+    let line = MESSAGE_BYTES + 1;
+    let batch = batch.max(1);
+    let mut buf = vec![b'\n'; batch as usize * line];
+    for (i, m) in buf.chunks_exact_mut(line).enumerate() {
+        render_with(
+            &mut m[..MESSAGE_BYTES],
+            FILE_HEADER,
+            share.first_seq + i as u64,
+        );
+    }
+    let files: io::Result<Vec<std::fs::File>> = paths
+        .iter()
+        .map(|p| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(p)
+        })
+        .collect();
+    start.wait();
+    let cpu0 = thread_cpu_secs();
+    let cpu = || thread_cpu_secs() - cpu0;
+    let mut files = match files {
+        Ok(f) => f,
+        Err(e) => return (failed(0, format!("open: {e}")), 0.0),
+    };
+    let at = FILE_HEADER.len() + SEQ_TAG.len();
+    let mut sent = 0u64;
+    let mut next = 0;
+    while sent < share.count {
+        let n = (share.count - sent).min(batch) as usize;
+        for (i, m) in buf.chunks_exact_mut(line).take(n).enumerate() {
+            set_seq_at(m, at, share.first_seq + sent + i as u64);
+        }
+        if let Err(e) = files[next].write_all(&buf[..n * line]) {
+            return (failed(sent, format!("write: {e}")), cpu());
+        }
+        sent += n as u64;
+        next = (next + 1) % files.len();
+        if Instant::now() > share.deadline {
+            return (failed(sent, "deadline passed".into()), cpu());
+        }
+    }
+    let sent = Sent {
+        messages: sent,
+        finished: Some(Instant::now()),
+        error: None,
+    };
+    (sent, cpu())
+}
+
+/// The CPU seconds (user and system) the calling thread used so far.
+#[allow(dead_code)] // only for `file_append`
+fn thread_cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD on the calling thread, into a valid rusage.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
 }
 
 /// Transactions a RELP sender keeps unanswered, as librelp does (its default window).

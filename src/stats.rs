@@ -68,8 +68,32 @@ pub struct InputStats {
     /// File inputs: paths the patterns match that are no regular file (a FIFO, a directory,
     /// a socket), counted once each and never read.
     pub bad_files: AtomicU64,
+    /// File inputs: each open file and its lag, measured with `lag_bytes` (files closed
+    /// while idle are left out: they have nothing to read).
+    pub watched: Mutex<Vec<WatchedFile>>,
     /// Whether the input runs, and why not (the error and its hint; empty while running).
     pub state: Mutex<(InputState, String)>,
+}
+
+/// Files behind their writers that `logwell stats` lists per input; `--json` has them all.
+const LAGGING_SHOWN: usize = 10;
+
+/// One file a file input has open, and how far behind its writer the input is: what
+/// `logwell stats --json`, `/v1/status` and `/v1/files` (so `logwell follow --list` and the
+/// web page) show per file.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct WatchedFile {
+    /// The path it was found under (where it was before a rotation).
+    pub path: String,
+    /// Its size when measured, bytes.
+    pub size: u64,
+    /// The offset after the last line the outputs took: the checkpoint's.
+    pub offset: u64,
+    /// `size` less `offset`: bytes written to it and not yet handed on.
+    pub lag_bytes: u64,
+    /// Renamed or deleted (rotated): still read to its end by its descriptor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rotated: bool,
 }
 
 /// Whether an input runs. Set by the daemon when it sets the input up.
@@ -269,6 +293,9 @@ pub struct InputSnapshot {
     /// File inputs: matched paths that are no regular file.
     #[serde(default)]
     pub bad_files: u64,
+    /// File inputs: the open files and their lag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watched: Vec<WatchedFile>,
     #[serde(default)]
     pub state: InputState,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -378,6 +405,7 @@ impl Stats {
                             multiline: s.multiline.load(Relaxed),
                             lag_bytes: s.lag_bytes.load(Relaxed),
                             bad_files: s.bad_files.load(Relaxed),
+                            watched: s.watched.lock().unwrap_or_else(|e| e.into_inner()).clone(),
                             state: state.0,
                             reason: state.1,
                         },
@@ -737,6 +765,31 @@ impl Snapshot {
                     s,
                     "{:<8} {:<20} files={} rotations={} truncations={} multiline={} lag_bytes={} bad_files={}",
                     "", "", i.files, i.rotations, i.truncations, i.multiline, i.lag_bytes, i.bad_files
+                );
+            }
+            // The files behind their writers, most behind first.
+            let mut lagging: Vec<&WatchedFile> =
+                i.watched.iter().filter(|w| w.lag_bytes > 0).collect();
+            lagging.sort_by_key(|w| std::cmp::Reverse(w.lag_bytes));
+            for w in lagging.iter().take(LAGGING_SHOWN) {
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:<20} lag_bytes={} size={} {}{}",
+                    "",
+                    "",
+                    w.lag_bytes,
+                    w.size,
+                    w.path,
+                    if w.rotated { " (rotated)" } else { "" }
+                );
+            }
+            if lagging.len() > LAGGING_SHOWN {
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:<20} and {} more files lagging (logwell stats --json lists them)",
+                    "",
+                    "",
+                    lagging.len() - LAGGING_SHOWN
                 );
             }
             if i.parse_failed + i.parse_partial > 0 {

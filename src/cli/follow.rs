@@ -39,7 +39,8 @@ pub struct FollowArgs {
     /// file when omitted.
     #[arg(value_name = "FILE")]
     pub file: Option<String>,
-    /// List the followable files and exit.
+    /// List the followable files, then the files the file inputs read with their lag, and
+    /// exit.
     #[arg(long)]
     pub list: bool,
     /// Keep printing new lines (the default of `follow`).
@@ -624,6 +625,30 @@ async fn list(endpoint: &Endpoint) -> Result<(), String> {
                 ""
             }
         );
+    }
+    // The files the file inputs read, and how far behind their writers they are.
+    let watched = v["watched"].as_array().map_or(&[][..], Vec::as_slice);
+    if !watched.is_empty() {
+        println!();
+        println!(
+            "{:<24} {:>12} {:>12} {:>12}  PATH (watched by file inputs)",
+            "INPUT", "LAG", "OFFSET", "SIZE"
+        );
+        for w in watched {
+            println!(
+                "{:<24} {:>12} {:>12} {:>12}  {}{}",
+                w["input"].as_str().unwrap_or_default(),
+                w["lag_bytes"].as_u64().unwrap_or_default(),
+                w["offset"].as_u64().unwrap_or_default(),
+                w["size"].as_u64().unwrap_or_default(),
+                w["path"].as_str().unwrap_or_default(),
+                if w["rotated"].as_bool() == Some(true) {
+                    "  (rotated)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     Ok(())
 }

@@ -49,6 +49,20 @@ pub struct FileInfo {
     pub own: bool,
     /// Size of the live file, bytes.
     pub size: Option<u64>,
+    /// Bytes a file input has yet to read from it, when one follows it too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<u64>,
+}
+
+/// A file a file input has open, as `/v1/files` lists it under `watched`: its size, the
+/// input's offset, and the lag between them.
+#[derive(Debug, Serialize)]
+pub struct WatchedInfo {
+    /// The file input that reads it.
+    pub input: String,
+    /// The file, its size, offset and lag.
+    #[serde(flatten)]
+    pub file: crate::stats::WatchedFile,
 }
 
 /// The followable files of the running configuration; replaced on reload.
@@ -129,18 +143,47 @@ impl Registry {
         out
     }
 
-    /// `/v1/files`.
+    /// `/v1/files`: the followable files (with the lag of those a file input reads too).
     pub fn infos(&self) -> Vec<FileInfo> {
         let default = self.default_name();
+        let watched = self.watched();
+        // A followable path is canonical (`expand`); a file input's is as its pattern matched.
+        let lag_of = |path: &Path| {
+            watched
+                .iter()
+                .filter(|w| !w.file.rotated)
+                .find(|w| {
+                    let p = Path::new(&w.file.path);
+                    p == path || std::fs::canonicalize(p).is_ok_and(|c| c == path)
+                })
+                .map(|w| w.file.lag_bytes)
+        };
         self.list()
             .into_iter()
             .map(|f| FileInfo {
                 default: Some(&f.name) == default.as_ref(),
                 size: std::fs::metadata(&f.path).ok().map(|m| m.len()),
+                lag_bytes: lag_of(&f.path),
                 format: format_name(f.format),
                 own: f.own,
                 path: f.path,
                 name: f.name,
+            })
+            .collect()
+    }
+
+    /// `/v1/files`' `watched`: every file the file inputs have open, by input, with its lag
+    /// (measured by the input once a second).
+    pub fn watched(&self) -> Vec<WatchedInfo> {
+        self.stats
+            .snapshot()
+            .inputs
+            .into_iter()
+            .flat_map(|(input, i)| {
+                i.watched.into_iter().map(move |file| WatchedInfo {
+                    input: input.clone(),
+                    file,
+                })
             })
             .collect()
     }

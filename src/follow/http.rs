@@ -286,7 +286,11 @@ async fn page() -> impl IntoResponse {
 }
 
 async fn files(State(service): State<Arc<Service>>) -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "files": service.registry().infos() }))
+    let registry = service.registry();
+    axum::Json(serde_json::json!({
+        "files": registry.infos(),
+        "watched": registry.watched(),
+    }))
 }
 
 async fn status(State(service): State<Arc<Service>>) -> impl IntoResponse {

@@ -15,6 +15,12 @@
 //! [`SCAN_EVERY`]. It hands the pipeline's chunks over with `Handle::block_on`, which is where
 //! a slow output holds the reader back.
 //!
+//! A round woken only by writes (inotify's `MODIFY`) looks at and reads the files those
+//! events name, and the rotated ones still read by their descriptors; every other round
+//! (something created, moved or deleted, a file with more to read than a round takes, the
+//! timeout, at least every [`WAKE`]) looks at every open file. So one busy file among
+//! thousands of idle ones costs the syscalls of its own lines, not thousands per line.
+//!
 //! # Identity and rotation
 //! A file is known by its device and inode plus a fingerprint: a hash of its first bytes (up
 //! to [`FINGERPRINT_BYTES`]), so an inode reused by a new file is not taken for the old one.
@@ -88,6 +94,10 @@ pub const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How many first bytes of a file its fingerprint covers.
 pub const FINGERPRINT_BYTES: usize = 256;
+
+/// Distinct file names written since the last round above which the round looks at every
+/// file rather than at those named.
+const TOUCHED_MAX: usize = 16;
 
 /// How long a rotated (renamed or deleted) file is still read after it stopped growing.
 pub const ROTATED_GRACE: Duration = Duration::from_secs(5);
@@ -431,6 +441,8 @@ struct Tracked {
     rotated: bool,
     /// When a read last found new bytes (or it was rotated).
     active: Instant,
+    /// A hash of its file name, to find it among the names inotify says were written.
+    name_hash: u64,
 }
 
 impl Tracked {
@@ -443,6 +455,7 @@ impl Tracked {
         rule: Option<&std::sync::Arc<MultilineRule>>,
     ) -> Tracked {
         let tag = tag_of(&path, s);
+        let name_hash = name_hash(path.file_name().unwrap_or_default());
         Tracked {
             path,
             file,
@@ -455,6 +468,7 @@ impl Tracked {
             tag,
             rotated: false,
             active: Instant::now(),
+            name_hash,
         }
     }
 
@@ -465,6 +479,11 @@ impl Tracked {
             offset: self.committed,
         }
     }
+}
+
+/// The hash of a file name that [`Tracked::name_hash`] and [`Reader::touched`] hold.
+fn name_hash(name: &std::ffi::OsStr) -> u64 {
+    fnv1a(name.as_bytes())
 }
 
 /// The tag of a file's lines: the input's `tag`, else the file's stem.
@@ -539,6 +558,11 @@ struct Reader {
     /// Paths the last scan found to read (new, or dormant and grown) that wait for a
     /// descriptor (`max_open_files`): opened as files are read and closed, without a rescan.
     waiting: std::collections::VecDeque<PathBuf>,
+    /// The hashes of the file names inotify said were written since the last round (at
+    /// most [`TOUCHED_MAX`]; more make the round full): a round that is not full looks only
+    /// at the files so named (in any watched directory: a name matched in the wrong one, or
+    /// a hash shared, costs one read that finds nothing).
+    touched: Vec<u64>,
 }
 
 /// Spawns the input's thread. Must run inside the tokio runtime.
@@ -581,6 +605,7 @@ pub fn spawn(s: &FileInputSettings, ctx: InputContext) -> io::Result<()> {
                 rule: s_rule,
                 dormant: std::collections::BTreeMap::new(),
                 waiting: std::collections::VecDeque::new(),
+                touched: Vec::new(),
             };
             r.start();
             r.run();
@@ -812,9 +837,13 @@ impl Reader {
 
     /// `close_inactive_secs`: closes the files that have not grown for that long.
     fn close_inactive(&mut self) {
+        // One clock read a round, not one per file.
+        let now = Instant::now();
         let mut i = 0;
         while i < self.files.len() {
-            if self.files[i].active.elapsed() >= self.s.close_inactive && self.closable(i) {
+            if now.saturating_duration_since(self.files[i].active) >= self.s.close_inactive
+                && self.closable(i)
+            {
                 self.make_dormant(i);
             } else {
                 i += 1;
@@ -827,8 +856,9 @@ impl Reader {
         let Some(limit) = self.s.partial_line_timeout else {
             return;
         };
+        let now = Instant::now();
         for t in &mut self.files {
-            if t.rotated || t.active.elapsed() < limit {
+            if t.rotated || now.saturating_duration_since(t.active) < limit {
                 continue;
             }
             let Some((text, cut)) = t.lines.take_held() else {
@@ -1172,14 +1202,23 @@ impl Reader {
         }
     }
 
-    /// Looks at each followed file's path: renamed, deleted, replaced or truncated.
-    fn check_rotations(&mut self) -> bool {
+    /// Whether file `i` is looked at and read in a round that is not `full`: rotated (read by
+    /// its descriptor, whatever name it has now), or named by a write inotify reported.
+    fn due(&self, i: usize, full: bool) -> bool {
+        let t = &self.files[i];
+        full || t.rotated || self.touched.contains(&t.name_hash)
+    }
+
+    /// Looks at each followed file's path (every one when `full`, else those written since
+    /// the last round): renamed, deleted, replaced or truncated.
+    fn check_rotations(&mut self, full: bool) -> bool {
         let mut replaced = false;
         let mut i = 0;
         while i < self.files.len() {
+            let due = self.due(i, full);
             let t = &mut self.files[i];
             i += 1;
-            if t.rotated {
+            if t.rotated || !due {
                 continue;
             }
             let at_path = std::fs::metadata(&t.path);
@@ -1291,12 +1330,14 @@ impl Reader {
         inserted
     }
 
-    /// Reads every file: new lines to the pipeline. Returns whether a file has more to read
-    /// than one round takes.
-    fn read_all(&mut self) -> bool {
+    /// Reads every file (when `full`, else those due): new lines to the pipeline. Returns
+    /// whether a file has more to read than one round takes.
+    fn read_all(&mut self, full: bool) -> bool {
         let mut more = false;
         for i in 0..self.files.len() {
-            more |= self.read_file(i);
+            if self.due(i, full) {
+                more |= self.read_file(i);
+            }
         }
         more
     }
@@ -1433,17 +1474,28 @@ impl Reader {
         if !force && self.last_save.is_some_and(|t| t.elapsed() < SAVE_INTERVAL) {
             return;
         }
-        let lag: u64 = self
+        let watched: Vec<crate::stats::WatchedFile> = self
             .files
             .iter()
             .filter_map(|t| {
-                t.file
-                    .metadata()
-                    .ok()
-                    .map(|m| m.len().saturating_sub(t.committed))
+                let size = t.file.metadata().ok()?.len();
+                Some(crate::stats::WatchedFile {
+                    path: t.path.to_string_lossy().into_owned(),
+                    size,
+                    offset: t.committed,
+                    lag_bytes: size.saturating_sub(t.committed),
+                    rotated: t.rotated,
+                })
             })
-            .sum();
+            .collect();
+        let lag = watched.iter().map(|w| w.lag_bytes).sum();
         self.ctx.stats.lag_bytes.store(lag, Relaxed);
+        *self
+            .ctx
+            .stats
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = watched;
         let cp = Checkpoint {
             files: self
                 .files
@@ -1475,9 +1527,13 @@ impl Reader {
     }
 
     /// Sleeps until inotify says something changed or [`WAKE`] passed; whether a file was
-    /// created, moved or deleted (then the patterns are matched again).
+    /// created, moved or deleted (then the patterns are matched again). The names of the
+    /// files written go to `touched`.
     fn wait(&mut self) -> bool {
-        let Some(inotify) = self.inotify.as_mut() else {
+        let Reader {
+            inotify, touched, ..
+        } = self;
+        let Some(inotify) = inotify.as_mut() else {
             std::thread::sleep(WAKE);
             return false;
         };
@@ -1494,6 +1550,18 @@ impl Reader {
             let mut any = false;
             for e in events {
                 any = true;
+                match e.name {
+                    Some(name) if e.mask.contains(inotify::EventMask::MODIFY) => {
+                        // Past TOUCHED_MAX the round is full: no need to grow (or search).
+                        let h = name_hash(name);
+                        if touched.len() <= TOUCHED_MAX && !touched.contains(&h) {
+                            touched.push(h);
+                        }
+                    }
+                    // An event on a directory itself (its watch gone): look at everything.
+                    None => changed = true,
+                    Some(_) => {}
+                }
                 changed |= e.mask.intersects(
                     inotify::EventMask::CREATE
                         | inotify::EventMask::MOVED_TO
@@ -1511,17 +1579,35 @@ impl Reader {
 
     fn run(&mut self) {
         let mut last_scan = Instant::now();
+        let mut last_full = Instant::now();
         let mut more = false;
         loop {
             let stopping = self.stopping();
             let changed = if more || stopping { false } else { self.wait() };
             self.pipeline.begin();
-            if self.check_rotations() || changed || stopping || last_scan.elapsed() >= SCAN_EVERY {
+            // Only a round woken by writes alone looks at just the files written.
+            let mut full = more
+                || stopping
+                || changed
+                || self.inotify.is_none()
+                || self.touched.len() > TOUCHED_MAX
+                || last_full.elapsed() >= WAKE;
+            if self.check_rotations(full)
+                || changed
+                || stopping
+                || last_scan.elapsed() >= SCAN_EVERY
+            {
                 self.scan();
                 last_scan = Instant::now();
+                full = true;
             }
             let filled = self.fill();
-            more = self.read_all() || filled;
+            full |= filled;
+            more = self.read_all(full) || filled;
+            self.touched.clear();
+            if full {
+                last_full = Instant::now();
+            }
             self.hand_on_due_records();
             self.hand_on_partial_lines();
             self.flush();
@@ -1534,6 +1620,12 @@ impl Reader {
             }
         }
         self.ctx.stats.files.store(0, Relaxed);
+        self.ctx
+            .stats
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

@@ -1,8 +1,10 @@
 //! The file input (`type = "file"`) on real files: a writer appends numbered lines to two
 //! files a glob matches while Debian's real `logrotate` rotates them (create + compress +
 //! delaycompress, and copytruncate), a clean restart and a `kill -9` mid-stream, `from`,
-//! an over-long line, and `--check-config`. Every count is of numbers read back from the
-//! output file.
+//! an over-long line, and `--check-config`. At scale (`at_scale_*`), 1,000,000 numbered
+//! lines over four files, rotated five times (create + compress + delaycompress, `dateext`
+//! with and without compression, copytruncate), and the CPU one busy file costs beside 999
+//! idle ones. Every count is of numbers read back from the output file.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -57,11 +59,16 @@ fn append(path: &Path, text: &str) {
 /// Appends a line to `path` once it exists: between logrotate's rename and its `create`, the
 /// writer waits (bounded) for the new file.
 fn append_existing(path: &Path, text: &str) {
+    append_bytes_existing(path, format!("{text}\n").as_bytes());
+}
+
+/// Appends `bytes` with one `write` to `path` once it exists (see [`append_existing`]).
+fn append_bytes_existing(path: &Path, bytes: &[u8]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         match std::fs::OpenOptions::new().append(true).open(path) {
             Ok(mut f) => {
-                f.write_all(format!("{text}\n").as_bytes()).unwrap();
+                f.write_all(bytes).unwrap();
                 return;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -209,13 +216,13 @@ fn logrotate_missing() -> Option<&'static str> {
         .then_some("Debian's logrotate is not installed (scripts/deps.sh test installs it)")
 }
 
-/// Runs `logrotate -f` on a config for `logs/a.log` and `logs/b.log` with `directives`.
+/// Runs `logrotate -f` on a config for every `logs/*.log` with `directives`.
 fn logrotate(dir: &Path, directives: &str) {
     let conf = dir.join("logrotate.conf");
     std::fs::write(
         &conf,
         format!(
-            "{0}/logs/a.log {0}/logs/b.log {{\n  rotate 5\n  missingok\n{directives}}}\n",
+            "{0}/logs/*.log {{\n  rotate 5\n  missingok\n{directives}}}\n",
             dir.display()
         ),
     )
@@ -900,5 +907,338 @@ tag = "app-{file.stem}"
             ("app-linked".to_string(), "from a link".to_string()),
             ("app-web".to_string(), "plain file".to_string())
         ]
+    );
+}
+
+// At scale (issue 26): a writer appends 1,000,000 numbered lines over the run to four files
+// while the real logrotate rotates them several times; afterwards every number is in the
+// output exactly once (copytruncate: but for what logrotate's own window lost, counted).
+
+/// The files of a run at scale.
+const SCALE_FILES: [&str; 4] = ["a", "b", "c", "d"];
+/// Lines over all files in a run at scale.
+const SCALE_LINES: u64 = 1_000_000;
+/// Lines a file gets with one `open`, `write` and `close`, as a logger flushing its buffer.
+const SCALE_BATCH: u64 = 100;
+/// The writer's pace over all files, lines a second: fast enough for the run to stay short,
+/// steady enough that logrotate's rotations fall in the middle of the writing.
+const SCALE_RATE: u64 = 100_000;
+/// Rotations by logrotate during a run, evenly spread over its writing.
+const SCALE_ROTATIONS: u64 = 5;
+
+/// The input on `logs/*.log`, and an output of each line's message alone (`a 000123`), so
+/// a million lines stay a small file to count.
+const SCALE_CONFIG: &str = r#"
+[input.logs]
+type = "file"
+paths = ["{dir}/logs/*.log"]
+from = "head"
+
+[output.lines]
+type = "file"
+path = "{dir}/out.log"
+template = "{msg}"
+flush_interval_ms = 20
+
+[[rule]]
+output = ["lines"]
+"#;
+
+/// A thread appending `NAME NNNNNN` lines to each of [`SCALE_FILES`] in `logs/`, numbers
+/// `0..per_file`, [`SCALE_BATCH`] at a time per file, paced at [`SCALE_RATE`].
+struct Flood {
+    written: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flood {
+    fn start(dir: &Path, per_file: u64) -> Flood {
+        let paths: Vec<PathBuf> = SCALE_FILES
+            .iter()
+            .map(|f| dir.join(format!("logs/{f}.log")))
+            .collect();
+        // Made before, then only appended to (see [`Writer::start`]).
+        for p in &paths {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap();
+        }
+        let written = Arc::new(AtomicU64::new(0));
+        let w = written.clone();
+        let thread = std::thread::spawn(move || {
+            let began = std::time::Instant::now();
+            let mut buf = Vec::new();
+            let mut n = 0;
+            while n < per_file {
+                let end = (n + SCALE_BATCH).min(per_file);
+                for (name, path) in SCALE_FILES.iter().zip(&paths) {
+                    buf.clear();
+                    for i in n..end {
+                        writeln!(buf, "{name} {i:06}").unwrap();
+                    }
+                    append_bytes_existing(path, &buf);
+                }
+                n = end;
+                w.store(n, Ordering::Relaxed);
+                let lines = n * SCALE_FILES.len() as u64;
+                let due = began + Duration::from_secs_f64(lines as f64 / SCALE_RATE as f64);
+                if let Some(ahead) = due.checked_duration_since(std::time::Instant::now()) {
+                    std::thread::sleep(ahead);
+                }
+            }
+        });
+        Flood {
+            written,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits until each file got at least `n` lines.
+    fn wait_written(&self, n: u64) {
+        util::wait_until(
+            &format!("the writer to write {n} lines per file"),
+            || self.written.load(Ordering::Relaxed) >= n,
+            String::new,
+        );
+    }
+
+    /// Waits until the writer wrote every line.
+    fn finish(mut self) {
+        self.thread.take().unwrap().join().unwrap();
+    }
+}
+
+/// How often each line `NAME NNNNNN` (of [`SCALE_FILES`], numbers below `per_file`) is in
+/// `text`, indexed by file, then number; lines of another shape are counted apart.
+struct Tally {
+    per_file: u64,
+    seen: Vec<u8>,
+    other: usize,
+}
+
+impl Tally {
+    fn of(text: &[u8], per_file: u64) -> Tally {
+        let mut t = Tally {
+            per_file,
+            seen: vec![0; SCALE_FILES.len() * per_file as usize],
+            other: 0,
+        };
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let at = std::str::from_utf8(line).ok().and_then(|l| {
+                let (name, n) = l.split_once(' ')?;
+                let file = SCALE_FILES.iter().position(|f| *f == name)?;
+                let n: u64 = n.parse().ok().filter(|&n| n < per_file)?;
+                Some(file * per_file as usize + n as usize)
+            });
+            match at {
+                Some(i) => t.seen[i] = t.seen[i].saturating_add(1),
+                None => t.other += 1,
+            }
+        }
+        t
+    }
+
+    /// The line at index `i`.
+    fn name(&self, i: usize) -> String {
+        let per = self.per_file as usize;
+        format!("{} {:06}", SCALE_FILES[i / per], i % per)
+    }
+
+    fn present(&self) -> usize {
+        self.seen.iter().filter(|&&c| c > 0).count()
+    }
+
+    fn missing(&self) -> Vec<usize> {
+        (0..self.seen.len())
+            .filter(|&i| self.seen[i] == 0)
+            .collect()
+    }
+
+    fn repeated(&self) -> Vec<usize> {
+        (0..self.seen.len()).filter(|&i| self.seen[i] > 1).collect()
+    }
+
+    /// At most ten of the lines at `indexes`, and how many there are.
+    fn show(&self, indexes: &[usize]) -> String {
+        let some: Vec<String> = indexes.iter().take(10).map(|&i| self.name(i)).collect();
+        format!("{} lines, such as {some:?}", indexes.len())
+    }
+}
+
+/// Every line of every file of `logs/` (`.gz` ones decompressed), tallied.
+fn scale_on_disk(dir: &Path, per_file: u64) -> Tally {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(dir.join("logs")).unwrap() {
+        let p: PathBuf = e.unwrap().path();
+        let f = std::fs::File::open(&p).unwrap();
+        if p.extension().is_some_and(|x| x == "gz") {
+            flate2::read::MultiGzDecoder::new(f)
+                .read_to_end(&mut all)
+                .unwrap();
+        } else {
+            std::io::BufReader::new(f).read_to_end(&mut all).unwrap();
+        }
+    }
+    Tally::of(&all, per_file)
+}
+
+/// Waits until `out.log` holds every line of the run, less `missing_allowed`; its tally.
+fn wait_scale(d: &Daemon, per_file: u64, missing_allowed: usize) -> Tally {
+    let total = SCALE_FILES.len() * per_file as usize;
+    let out = d.path("out.log");
+    d.wait_for(&format!("{total} lines in out.log"), || {
+        let text = std::fs::read(&out).unwrap_or_default();
+        // Counting lines is cheap; the tally only once there are enough.
+        if memchr::memchr_iter(b'\n', &text).count() + missing_allowed < total {
+            return None;
+        }
+        let t = Tally::of(&text, per_file);
+        (t.present() + missing_allowed >= total).then_some(t)
+    })
+}
+
+/// A run at scale: logwelld follows [`SCALE_FILES`] while [`Flood`] writes
+/// [`SCALE_LINES`] lines in all and the real logrotate runs with `directives`
+/// [`SCALE_ROTATIONS`] times. With `distinct_seconds`, each rotation waits for a new second
+/// (`dateext` names a generation by its second). Returns the daemon and the lines per file.
+fn scale_run(directives: &str, distinct_seconds: bool) -> (Daemon, u64) {
+    let d = Daemon::start_with(SCALE_CONFIG, |dir| {
+        std::fs::create_dir(dir.join("logs")).unwrap();
+    });
+    let per_file = SCALE_LINES / SCALE_FILES.len() as u64;
+    let w = Flood::start(d.dir.path(), per_file);
+    let second = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let mut last = 0;
+    for round in 1..=SCALE_ROTATIONS {
+        w.wait_written(per_file * round / (SCALE_ROTATIONS + 1));
+        if distinct_seconds {
+            util::wait_until(
+                "a new second for dateext's name",
+                || second() > last,
+                String::new,
+            );
+        }
+        logrotate(d.dir.path(), directives);
+        last = second();
+    }
+    w.finish();
+    (d, per_file)
+}
+
+/// Asserts every line of a run at scale is in `out.log` exactly once, and that logrotate
+/// rotated each file each time.
+fn assert_scale_each_once(d: &Daemon, per_file: u64) {
+    let t = wait_scale(d, per_file, 0);
+    let (missing, repeated) = (t.missing(), t.repeated());
+    assert!(missing.is_empty(), "missing: {}", t.show(&missing));
+    assert!(repeated.is_empty(), "repeated: {}", t.show(&repeated));
+    assert_eq!(t.other, 0, "lines of no file");
+    let rotations = d.stat("inputs", "logs", "rotations");
+    assert!(
+        rotations >= SCALE_ROTATIONS * SCALE_FILES.len() as u64,
+        "{rotations} rotations\n{}",
+        d.log()
+    );
+}
+
+#[test]
+fn at_scale_logrotate_create_compress_delaycompress_each_line_once() {
+    if !util::precondition("file input with logrotate", logrotate_missing()) {
+        return;
+    }
+    let (d, per_file) = scale_run("  create\n  compress\n  delaycompress\n", false);
+    assert_scale_each_once(&d, per_file);
+    assert_eq!(d.stat("inputs", "logs", "truncations"), 0);
+    assert!(std::fs::metadata(d.path("logs/a.log.2.gz")).is_ok());
+}
+
+#[test]
+fn at_scale_logrotate_dateext_each_line_once() {
+    if !util::precondition("file input with logrotate", logrotate_missing()) {
+        return;
+    }
+    let (d, per_file) = scale_run("  create\n  dateext\n  dateformat -%Y%m%d-%s\n", true);
+    assert_scale_each_once(&d, per_file);
+    let dated = std::fs::read_dir(d.path("logs"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("a.log-") && !name.ends_with(".gz")
+        })
+        .count();
+    assert_eq!(
+        dated as u64, SCALE_ROTATIONS,
+        "one a.log-DATE-SECONDS per rotation"
+    );
+}
+
+#[test]
+fn at_scale_logrotate_dateext_compress_each_line_once() {
+    if !util::precondition("file input with logrotate", logrotate_missing()) {
+        return;
+    }
+    // Compressed at once (no delaycompress): the rotated file is gone from the directory
+    // as soon as gzip read it; the input reads it by its descriptor.
+    let (d, per_file) = scale_run(
+        "  create\n  dateext\n  dateformat -%Y%m%d-%s\n  compress\n",
+        true,
+    );
+    assert_scale_each_once(&d, per_file);
+    let gz = std::fs::read_dir(d.path("logs"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("a.log-") && name.ends_with(".gz")
+        })
+        .count();
+    assert_eq!(
+        gz as u64, SCALE_ROTATIONS,
+        "one a.log-DATE-SECONDS.gz per rotation"
+    );
+}
+
+#[test]
+fn at_scale_logrotate_copytruncate_loses_only_its_own_window() {
+    if !util::precondition("file input with logrotate", logrotate_missing()) {
+        return;
+    }
+    let (d, per_file) = scale_run("  copytruncate\n  compress\n  delaycompress\n", false);
+    // What logrotate lost between its copy and its truncation is in no file on disk: only
+    // that may be missing from the output.
+    let disk = scale_on_disk(d.dir.path(), per_file);
+    let lost_by_logrotate = disk.missing();
+    let t = wait_scale(&d, per_file, lost_by_logrotate.len());
+    let beyond: Vec<usize> = t
+        .missing()
+        .into_iter()
+        .filter(|i| disk.seen[*i] > 0)
+        .collect();
+    assert!(
+        beyond.is_empty(),
+        "lost though logrotate kept them: {}\n{}",
+        t.show(&beyond),
+        d.log()
+    );
+    let repeated = t.repeated();
+    assert!(repeated.is_empty(), "repeated: {}", t.show(&repeated));
+    eprintln!(
+        "copytruncate at scale: {} of {} lines lost by logrotate's copy-then-truncate window",
+        lost_by_logrotate.len(),
+        SCALE_LINES
+    );
+    let truncations = d.stat("inputs", "logs", "truncations");
+    assert!(
+        truncations >= SCALE_ROTATIONS * SCALE_FILES.len() as u64,
+        "{truncations} truncations\n{}",
+        d.log()
     );
 }

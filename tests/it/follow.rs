@@ -1526,3 +1526,91 @@ fn a_symlink_planted_in_a_followed_directory_is_refused_not_served() {
     assert!(got.contains("app live line"), "{got}");
     assert!(!got.contains("TOP SECRET"), "{got}");
 }
+
+/// Issue 26: the lag of each file a file input reads (its size less the input's offset),
+/// in `/v1/files` (which the web page reads) and `logwell follow --list`. A last line
+/// without its newline is held back, so its bytes are the file's lag until the newline comes.
+#[test]
+fn the_lag_of_each_watched_file_shows_in_files_and_follow_list() {
+    let base = format!(
+        "{CONFIG}\n[input.ext]\ntype = \"file\"\npaths = [\"{{dir}}/ext/*.log\"]\nfrom = \"head\"\n"
+    );
+    let f = Follow::start_with(
+        &base,
+        "[[follow.files]]\nname = \"app\"\npath = \"{dir}/ext/*.log\"\nformat = \"raw\"\n",
+        |dir| {
+            std::fs::create_dir(dir.join("ext")).unwrap();
+            std::fs::write(dir.join("ext/app.log"), "read\nheld back").unwrap();
+            std::fs::write(dir.join("ext/done.log"), "all read\n").unwrap();
+        },
+    );
+    let files = || -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-s", &format!("http://127.0.0.1:{}/v1/files", f.http)])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    let lag = |v: &serde_json::Value, name: &str| {
+        v["watched"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|w| w["path"].as_str().is_some_and(|p| p.ends_with(name)))
+            .map(|w| {
+                (
+                    w["lag_bytes"].as_u64(),
+                    w["offset"].as_u64(),
+                    w["input"].clone(),
+                )
+            })
+    };
+    // Measured once a second by the input.
+    let v = f.d.wait_for("both files' lag in /v1/files", || {
+        let v = files();
+        (lag(&v, "/ext/app.log").is_some_and(|l| l.0 == Some(9))
+            && lag(&v, "/ext/done.log").is_some_and(|l| l.0 == Some(0)))
+        .then_some(v)
+    });
+    assert_eq!(
+        lag(&v, "/ext/app.log"),
+        Some((Some(9), Some(5), "ext".into())),
+        "{v}"
+    );
+    // The followable file that a file input reads too carries its lag.
+    let app = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "app/app.log")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(app["lag_bytes"], 9, "{v}");
+    let out = f.logwell(&["follow", "--list"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.ends_with("/ext/app.log") && l.starts_with("ext "))
+        .unwrap_or_else(|| panic!("no row of the watched app.log:\n{text}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells[..4],
+        ["ext", "9", "5", "14"],
+        "INPUT LAG OFFSET SIZE:\n{text}"
+    );
+    // The newline comes: the line is handed on, and the lag goes to 0.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(f.d.path("ext/app.log"))
+        .unwrap()
+        .write_all(b"\n")
+        .unwrap();
+    f.d.wait_for("app.log's lag to reach 0", || {
+        lag(&files(), "/ext/app.log")
+            .is_some_and(|l| l.0 == Some(0))
+            .then_some(())
+    });
+    let status = f.fetch_status();
+    let watched = status["inputs"]["ext"]["watched"].as_array().unwrap();
+    assert_eq!(watched.len(), 2, "{status}");
+}

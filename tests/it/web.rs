@@ -4,7 +4,8 @@
 //! shown as text, a refused filter shown to the user, pause and resume without gap or
 //! duplicate, reconnection with `Last-Event-ID` across a daemon restart, the 5,000-row cap,
 //! autoscroll that stops when the user scrolls up, a 360 px wide window, the token passed on
-//! from the page's address, and the gap note for lines lost to retention. Screenshots go to
+//! from the page's address, the gap note for lines lost to retention, and the file inputs'
+//! lag. Screenshots go to
 //! `target/test-artifacts/` (the path is printed).
 //!
 //! Skipped, with a line saying so, when chromium or chromedriver is missing and `CI` is not
@@ -620,5 +621,51 @@ fn web_page_marks_lines_lost_to_retention() {
         order,
         serde_json::json!(["old line", "gap", "middle line", "new line"]),
         "the note sits where the lines were lost"
+    );
+}
+
+/// Issue 26: the bar shows the file inputs' lag (a last line without its newline is held
+/// back, so it is the lag), each file's in its tooltip, and follows it as it changes.
+#[test]
+fn web_page_shows_the_lag_of_the_file_inputs() {
+    let Some(browser) = Browser::start(1024, 700) else {
+        return;
+    };
+    let config = CONFIG.replace(
+        "[[rule]]",
+        "[input.ext]\ntype = \"file\"\npaths = [\"{dir}/ext/*.log\"]\nfrom = \"head\"\n\n[[rule]]",
+    );
+    let daemon = Daemon::start_with(&config, |dir| {
+        std::fs::create_dir(dir.join("ext")).unwrap();
+        std::fs::write(dir.join("ext/app.log"), "read\nheld back").unwrap();
+    });
+    browser.goto(&format!("http://127.0.0.1:{}/", daemon.port));
+    const LAG: &str = r#"
+const lag = document.getElementById('lag');
+return { hidden: lag.hidden, text: lag.textContent, title: lag.title };
+"#;
+    let state = browser.wait_for(
+        "the lag of app.log in the bar",
+        LAG,
+        |s| s["hidden"] == false && s["text"] == "file inputs: 1 file, lag 9 B",
+        || daemon.log(),
+    );
+    let title = state["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("ext: ") && title.contains("/ext/app.log: lag 9 B (5 of 14)"),
+        "{state:#}"
+    );
+    // The newline comes: read again within seconds, the lag is gone.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(daemon.path("ext/app.log"))
+        .map(|mut f| std::io::Write::write_all(&mut f, b"\n"))
+        .unwrap()
+        .unwrap();
+    browser.wait_for(
+        "the lag back to 0",
+        LAG,
+        |s| s["text"] == "file inputs: 1 file, lag 0 B",
+        || daemon.log(),
     );
 }
