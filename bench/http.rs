@@ -181,6 +181,24 @@ fn children_cpu() -> f64 {
     t(ru.ru_utime) + t(ru.ru_stime)
 }
 
+/// The CPU seconds each thread used between two [`threads`] readings, busiest first (those
+/// under 10 ms left out).
+fn threads_used(
+    before: &BTreeMap<String, f64>,
+    after: BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    let mut used: Vec<(String, f64)> = after
+        .into_iter()
+        .map(|(name, c)| {
+            let b = before.get(&name).copied().unwrap_or(0.0);
+            (name, c - b)
+        })
+        .filter(|(_, c)| *c >= 0.01)
+        .collect();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    used
+}
+
 /// One run of one case.
 struct Run {
     case: &'static str,
@@ -224,15 +242,7 @@ fn http_case(ch: &ClickHouse, n: u64, compression: &str, case: &'static str) -> 
     let dead = stat(dir.path(), "ch", "dead_lettered").unwrap_or(0);
     assert_eq!(dead, 0, "{case}: {dead} rows dead-lettered");
     drop(d);
-    let mut used: Vec<(String, f64)> = threads1
-        .into_iter()
-        .map(|(name, c)| {
-            let before = threads0.get(&name).copied().unwrap_or(0.0);
-            (name, c - before)
-        })
-        .filter(|(_, c)| *c >= 0.01)
-        .collect();
-    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let used = threads_used(&threads0, threads1);
     Run {
         case,
         secs,
@@ -350,15 +360,7 @@ fn input_case(n: u64, http: bool) -> Run {
     let (cpu1, threads1) = (cpu(d.pid()), threads(d.pid()));
     let written = stat(dir.path(), "out", "written").unwrap_or(0);
     drop(d);
-    let mut used: Vec<(String, f64)> = threads1
-        .into_iter()
-        .map(|(name, c)| {
-            let before = threads0.get(&name).copied().unwrap_or(0.0);
-            (name, c - before)
-        })
-        .filter(|(_, c)| *c >= 0.01)
-        .collect();
-    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let used = threads_used(&threads0, threads1);
     Run {
         case: if http { "http_input" } else { "tcp_input" },
         secs,

@@ -383,14 +383,7 @@ fn push_json(out: &mut Vec<u8>, ev: &Event<'_>, time: &Shown<'_>) {
             }
             push_json_str(out, el.id);
             out.extend_from_slice(b":{");
-            for (j, (k, v)) in el.params.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                push_json_str(out, k);
-                out.push(b':');
-                push_json_str(out, v);
-            }
+            push_string_members(out, el.params.iter().map(|(k, v)| (&k[..], &v[..])));
             out.push(b'}');
         }
         out.push(b'}');
@@ -533,14 +526,7 @@ fn push_octal(out: &mut Vec<u8>, b: u8) {
 /// (serde_json escapes control characters in them as JSON requires). `{}` when it has none.
 pub fn push_fields_object(out: &mut Vec<u8>, m: &crate::message::Message<'_>) {
     out.push(b'{');
-    for (i, (k, v)) in m.fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        push_json_str(out, k);
-        out.push(b':');
-        push_json_str(out, v);
-    }
+    push_string_members(out, m.fields.iter().map(|(k, v)| (*k, *v)));
     for (i, (k, v)) in m.parsed.into_iter().flatten().enumerate() {
         if i > 0 || !m.fields.is_empty() {
             out.push(b',');
@@ -550,6 +536,18 @@ pub fn push_fields_object(out: &mut Vec<u8>, m: &crate::message::Message<'_>) {
         let _ = serde_json::to_writer(&mut *out, v);
     }
     out.push(b'}');
+}
+
+/// Appends `"key":"value"` members, comma-separated, both sides escaped as JSON strings.
+fn push_string_members<'a>(out: &mut Vec<u8>, members: impl Iterator<Item = (&'a [u8], &'a [u8])>) {
+    for (i, (k, v)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_str(out, k);
+        out.push(b':');
+        push_json_str(out, v);
+    }
 }
 
 /// Appends `s` as a JSON string: quoted, escaped, invalid UTF-8 replaced by U+FFFD.
