@@ -386,12 +386,21 @@ fn dated_names_time_rotation_at_start_and_age_retention() {
     let day = (chrono::Local::now() - chrono::Duration::days(2))
         .format("%Y%m%d")
         .to_string();
-    let rotated: Vec<String> = std::fs::read_dir(d.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("app.log-"))
-        .collect();
-    assert_eq!(rotated, [format!("app.log-{day}")]);
+    // The writer rotates and sweeps as it starts, on its own thread: wait for both.
+    let generations = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("app.log-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let expected = [format!("app.log-{day}")];
+    d.wait_for("the rotation at start and the age sweep", || {
+        (generations() == expected).then_some(())
+    });
+    let rotated = generations();
     assert_eq!(
         std::fs::read_to_string(d.dir.path().join(&rotated[0])).unwrap(),
         "old line\n"
