@@ -565,8 +565,17 @@ struct Reader {
     touched: Vec<u64>,
 }
 
-/// Spawns the input's thread. Must run inside the tokio runtime.
+/// Longest [`spawn`] waits for the input's first scan.
+const FIRST_SCAN_WAIT: Duration = Duration::from_secs(10);
+
+/// Spawns the input's thread and returns once its first scan has fixed where each file
+/// present is read from (or after [`FIRST_SCAN_WAIT`]). So a file written after the daemon
+/// says it is ready is new to the input, and read from its start: on a first start without
+/// `from = "head"`, a line written between "ready" and a later scan was taken for old and
+/// skipped (seen in CI under load). Must run inside the tokio runtime.
 pub fn spawn(s: &FileInputSettings, ctx: InputContext) -> io::Result<()> {
+    let (scanned_tx, scanned) = std::sync::mpsc::channel::<()>();
+    let name = ctx.name.clone();
     let handle = tokio::runtime::Handle::current();
     let checkpoint = checkpoint_path(&ctx.state_dir, &ctx.name);
     let s = s.clone();
@@ -608,9 +617,13 @@ pub fn spawn(s: &FileInputSettings, ctx: InputContext) -> io::Result<()> {
                 touched: Vec::new(),
             };
             r.start();
+            let _ = scanned_tx.send(());
             r.run();
-        })
-        .map(drop)
+        })?;
+    if scanned.recv_timeout(FIRST_SCAN_WAIT).is_err() {
+        tracing::warn!(input = %name, "the first scan of the files took over {FIRST_SCAN_WAIT:?}; going on without waiting for it");
+    }
+    Ok(())
 }
 
 impl Reader {
