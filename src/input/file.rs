@@ -1375,7 +1375,10 @@ impl Reader {
             t.active = Instant::now();
             let at = t.read_pos;
             let (s, source, pipeline) = (&self.s, &self.source, &mut self.pipeline);
-            let mut ended = at;
+            // The offset moves only past lines handed on: a read that only adds to a held
+            // line or multi-line record (read earlier, so before `at`) leaves it where the
+            // held text starts, and a restart reads that text again.
+            let mut ended = t.offset;
             let tag = &t.tag;
             let stats = &self.ctx.stats;
             let now = Instant::now();
