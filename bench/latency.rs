@@ -343,12 +343,7 @@ fn serve_http(conn: TcpStream, tx: &mpsc::Sender<(Vec<u8>, Instant)>, stop: &Ato
             match r.read_line(&mut line) {
                 Ok(0) => return,
                 Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if timed_out(&e) => {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
@@ -371,11 +366,7 @@ fn serve_http(conn: TcpStream, tx: &mpsc::Sender<(Vec<u8>, Instant)>, stop: &Ato
             match r.read(&mut body[got..]) {
                 Ok(0) => return,
                 Ok(n) => got += n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
+                Err(e) if timed_out(&e) => {}
                 Err(_) => return,
             }
         }
@@ -387,6 +378,14 @@ fn serve_http(conn: TcpStream, tx: &mpsc::Sender<(Vec<u8>, Instant)>, stop: &Ato
             return;
         }
     }
+}
+
+/// A read that ended at its timeout (the socket's `set_read_timeout`), not in an error.
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 /// A thread that reads `conn` until its end (or `stop`), sending what it reads with the time.
@@ -403,11 +402,7 @@ fn read_into(conn: TcpStream, tx: mpsc::Sender<(Vec<u8>, Instant)>, stop: Arc<At
                         return;
                     }
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
+                Err(e) if timed_out(&e) => {}
                 Err(_) => return,
             }
         }

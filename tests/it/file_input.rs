@@ -84,6 +84,26 @@ fn append_bytes_existing(path: &Path, bytes: &[u8]) {
     }
 }
 
+/// Waits until a writer thread counted at least `n` lines per file in `written`.
+fn wait_written(written: &AtomicU64, n: u64) {
+    util::wait_until(
+        &format!("the writer to write {n} lines per file"),
+        || written.load(Ordering::Relaxed) >= n,
+        String::new,
+    );
+}
+
+/// Creates `paths` (empty) where they do not exist, without touching those that do.
+fn create_empty<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) {
+    for p in paths {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap();
+    }
+}
+
 /// A thread appending `a NNNNNN` to `a.log` and `b NNNNNN` to `b.log` in `logs/`, one line
 /// each per step, until told to stop; `written` counts the steps done.
 struct Writer {
@@ -102,13 +122,7 @@ impl Writer {
         // under logrotate's `create` does: it never creates the file logrotate is about to
         // (logrotate's `create` fails when the file exists again between its rename and its
         // creation).
-        for p in [&a, &b] {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .unwrap();
-        }
+        create_empty([&a, &b]);
         let thread = std::thread::spawn(move || {
             let mut n = from;
             while !s.load(Ordering::Relaxed) {
@@ -130,11 +144,7 @@ impl Writer {
 
     /// Waits until at least `n` steps are written.
     fn wait_written(&self, n: u64) {
-        util::wait_until(
-            &format!("the writer to write {n} lines per file"),
-            || self.written.load(Ordering::Relaxed) >= n,
-            String::new,
-        );
+        wait_written(&self.written, n);
     }
 
     /// Stops the writer; how many lines each file got.
@@ -958,13 +968,7 @@ impl Flood {
             .map(|f| dir.join(format!("logs/{f}.log")))
             .collect();
         // Made before, then only appended to (see [`Writer::start`]).
-        for p in &paths {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .unwrap();
-        }
+        create_empty(&paths);
         let written = Arc::new(AtomicU64::new(0));
         let w = written.clone();
         let thread = std::thread::spawn(move || {
@@ -997,11 +1001,7 @@ impl Flood {
 
     /// Waits until each file got at least `n` lines.
     fn wait_written(&self, n: u64) {
-        util::wait_until(
-            &format!("the writer to write {n} lines per file"),
-            || self.written.load(Ordering::Relaxed) >= n,
-            String::new,
-        );
+        wait_written(&self.written, n);
     }
 
     /// Waits until the writer wrote every line.
